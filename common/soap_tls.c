@@ -1,0 +1,459 @@
+/* soap_tls.c: gSOAP I/O hooks that run every byte through mbedTLS. mbedTLS's own bio callbacks
+ * call gSOAP's original fsend/frecv, so gSOAP's socket timeouts and MSG_NOSIGNAL still apply,
+ * the handshake included. */
+#include "soap_tls.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <mbedtls/net_sockets.h>
+
+#include "error.h"
+#include "soapH.h"
+#include "tls_internal.h"
+
+extern SOAP_NMAC struct Namespace namespaces[];
+
+/* Room for the HTTP headers on top of the body limit: gSOAP counts header and body bytes
+ * together, while the announced Content-Length is checked against the body limit alone. */
+#define HTTP_HEADER_ALLOWANCE 8192
+
+/* Lingering close: how long and how much unread input a server drops before closing. */
+#define LINGER_WAIT_MS 200
+#define LINGER_MAX_BYTES (256u << 10)
+
+/* Per-connection state, owned by one soap context (soap->user). */
+struct cl_conn {
+    struct cl_tls *tls;
+    mbedtls_ssl_context ssl;
+    int ssl_active;
+    struct cl_peer peer;
+    void *app;
+    /* client side */
+    char server_name[256];
+    enum cl_role server_role;
+    mbedtls_ssl_session saved_session; /* for resumption on the next connect */
+    int have_saved_session;
+    unsigned handshakes, resumed;
+    /* gSOAP's own functions, called underneath TLS */
+    int (*plain_send)(struct soap *, const char *, size_t);
+    size_t (*plain_recv)(struct soap *, char *, size_t);
+    int (*plain_close)(struct soap *);
+    int (*plain_closesocket)(struct soap *, SOAP_SOCKET);
+    SOAP_SOCKET (*plain_open)(struct soap *, const char *, const char *, int);
+    int (*plain_parsehdr)(struct soap *, const char *, const char *);
+    /* last failure */
+    int error_code;
+    char error[320];
+};
+
+void cl_soap_limits_default(struct cl_soap_limits *limits)
+{
+    limits->connect_timeout_s = 5;
+    limits->recv_timeout_s = 30;
+    limits->send_timeout_s = 30;
+    limits->transfer_timeout_s = 120;
+    limits->max_message_bytes = 4u << 20;
+    limits->max_string_bytes = 64u << 10;
+    limits->max_list_items = 1000;
+    limits->max_nesting = 16;
+    limits->max_keep_alive = 10000;
+}
+
+void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits)
+{
+    soap_set_namespaces(soap, namespaces);
+    soap_set_mode(soap, SOAP_XML_STRICT | SOAP_IO_KEEPALIVE | SOAP_C_UTFSTRING);
+    soap->connect_timeout = limits->connect_timeout_s;
+    soap->recv_timeout = limits->recv_timeout_s;
+    soap->send_timeout = limits->send_timeout_s;
+    soap->transfer_timeout = limits->transfer_timeout_s;
+    soap->recv_maxlength = (ULONG64)limits->max_message_bytes + HTTP_HEADER_ALLOWANCE;
+    soap->maxlength = (long)limits->max_string_bytes;
+    soap->maxoccurs = limits->max_list_items;
+    soap->maxlevel = limits->max_nesting;
+    soap->max_keep_alive = limits->max_keep_alive;
+}
+
+static struct cl_conn *conn_of(const struct soap *soap)
+{
+    return (struct cl_conn *)soap->user;
+}
+
+static void set_error(struct cl_conn *conn, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_error(struct cl_conn *conn, int code, const char *fmt, ...)
+{
+    va_list ap;
+    conn->error_code = code;
+    va_start(ap, fmt);
+    vsnprintf(conn->error, sizeof(conn->error), fmt, ap);
+    va_end(ap);
+}
+
+/* mbedTLS bio: down to gSOAP's plain socket functions. */
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct soap *soap = ctx;
+    if (conn_of(soap)->plain_send(soap, (const char *)buf, len) != SOAP_OK)
+        return MBEDTLS_ERR_NET_SEND_FAILED;
+    return (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct soap *soap = ctx;
+    size_t n = conn_of(soap)->plain_recv(soap, (char *)buf, len);
+    return (int)n; /* 0: closed, timed out or failed; mbedTLS reports a closed connection */
+}
+
+/* gSOAP hooks: up through TLS. */
+static int tls_send(struct soap *soap, const char *s, size_t n)
+{
+    struct cl_conn *conn = conn_of(soap);
+    while (n > 0) {
+        int r = mbedtls_ssl_write(&conn->ssl, (const unsigned char *)s, n);
+        if (r > 0) {
+            s += r;
+            n -= (size_t)r;
+        } else if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE) {
+            return SOAP_EOF;
+        }
+    }
+    return SOAP_OK;
+}
+
+static size_t tls_recv(struct soap *soap, char *s, size_t n)
+{
+    struct cl_conn *conn = conn_of(soap);
+    for (;;) {
+        int r = mbedtls_ssl_read(&conn->ssl, (unsigned char *)s, n);
+        if (r > 0)
+            return (size_t)r;
+        if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+            return 0;
+    }
+}
+
+static void tls_end(struct cl_conn *conn)
+{
+    if (conn->ssl_active) {
+        mbedtls_ssl_free(&conn->ssl);
+        conn->ssl_active = 0;
+    }
+}
+
+/* Lingering close (server side): a peer whose request was refused before it was read may still
+ * be sending; closing with unread input makes the kernel reset the connection, and the peer can
+ * lose the fault it was sent. So stop writing, then read and drop input briefly before closing. */
+static void drain_before_close(SOAP_SOCKET sk)
+{
+    char sink[4096];
+    struct pollfd p = {.fd = sk, .events = POLLIN};
+    size_t total = 0;
+
+    (void)shutdown(sk, SHUT_WR);
+    while (total < LINGER_MAX_BYTES && poll(&p, 1, LINGER_WAIT_MS) == 1) {
+        ssize_t n = recv(sk, sink, sizeof(sink), MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
+}
+
+/* fclose: say goodbye properly, then let gSOAP close the socket (which calls tls_closesocket). */
+static int tls_close(struct soap *soap)
+{
+    struct cl_conn *conn = conn_of(soap);
+    if (conn->ssl_active && soap_valid_socket(soap->socket)) {
+        (void)mbedtls_ssl_close_notify(&conn->ssl);
+        if (conn->tls->side == CL_TLS_SERVER)
+            drain_before_close(soap->socket);
+    }
+    tls_end(conn);
+    return conn->plain_close(soap);
+}
+
+/* fclosesocket: also reached by soap_force_closesock, which bypasses fclose. */
+static int tls_closesocket(struct soap *soap, SOAP_SOCKET sk)
+{
+    struct cl_conn *conn = conn_of(soap);
+    if (sk == soap->socket)
+        tls_end(conn);
+    return conn->plain_closesocket(soap, sk);
+}
+
+/* fpoll (client): an idle kept connection is good only if nothing arrived on it. In this
+ * request/response protocol anything readable (close_notify, FIN, reset) means the server
+ * has closed it, so gSOAP must reconnect instead of writing into a dead connection. */
+static int tls_poll(struct soap *soap)
+{
+    struct pollfd p = {.fd = soap->socket, .events = POLLIN | POLLOUT};
+    if (!soap_valid_socket(soap->socket))
+        return SOAP_EOF;
+    if (poll(&p, 1, 0) != 1)
+        return SOAP_EOF;
+    if (p.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+        return SOAP_EOF;
+    return (p.revents & POLLOUT) ? SOAP_OK : SOAP_EOF;
+}
+
+static void set_nodelay(SOAP_SOCKET sk)
+{
+    int one = 1;
+    (void)setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Explains a failed handshake: the certificate verdict if there is one, else the TLS error. */
+static void explain_handshake(struct cl_conn *conn, int ret, const char *who)
+{
+    char detail[200];
+    uint32_t flags = mbedtls_ssl_get_verify_result(&conn->ssl);
+
+    if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags != 0 && flags != (uint32_t)-1) {
+        int code = CL_ERR_TLS_PEER_VERIFY;
+        mbedtls_x509_crt_verify_info(detail, sizeof(detail), "", flags);
+        for (char *p = detail; *p; p++)
+            if (*p == '\n')
+                *p = (p[1] != '\0') ? ';' : '\0';
+        if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+            code = CL_ERR_PEER_NAME;
+        set_error(conn, code, "%s certificate rejected: %s", who, detail);
+        return;
+    }
+    cl_tls_strerror(ret, detail, sizeof(detail));
+    if (ret == MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION)
+        set_error(conn, CL_ERR_TLS_VERSION,
+                  "TLS handshake failed: peer offered a version below TLS 1.2 (%s)", detail);
+    else if (ret == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE ||
+             ret == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE)
+        set_error(conn, CL_ERR_TLS_PEER_VERIFY, "%s presented no usable certificate (%s)", who,
+                  detail);
+    else if (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_NET_RECV_FAILED ||
+             ret == MBEDTLS_ERR_NET_SEND_FAILED)
+        set_error(conn, CL_ERR_CLOSED,
+                  "TLS handshake failed: connection closed or timed out by the %s (%s)", who,
+                  detail);
+    else
+        set_error(conn, CL_ERR_TLS_HANDSHAKE, "TLS handshake failed: %s", detail);
+}
+
+/* Runs the handshake on soap->socket and records the verified peer. */
+static int handshake(struct soap *soap, struct cl_conn *conn)
+{
+    int ret;
+
+    mbedtls_ssl_init(&conn->ssl);
+    conn->ssl_active = 1;
+    if ((ret = mbedtls_ssl_setup(&conn->ssl, &conn->tls->conf)) != 0)
+        goto fail;
+    if (conn->tls->side == CL_TLS_CLIENT) {
+        if ((ret = mbedtls_ssl_set_hostname(&conn->ssl, conn->server_name)) != 0)
+            goto fail;
+        if (conn->have_saved_session)
+            (void)mbedtls_ssl_set_session(&conn->ssl, &conn->saved_session);
+    }
+    mbedtls_ssl_set_bio(&conn->ssl, soap, bio_send, bio_recv, NULL);
+    soap->start = (ULONG64)time(NULL); /* the handshake counts against the transfer timeout */
+    do
+        ret = mbedtls_ssl_handshake(&conn->ssl);
+    while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+    if (ret != 0)
+        goto fail;
+
+    cl_peer_from_cert(mbedtls_ssl_get_peer_cert(&conn->ssl), &conn->peer);
+    if (conn->tls->side == CL_TLS_CLIENT) {
+        if (conn->peer.role != conn->server_role) {
+            set_error(conn, CL_ERR_PEER_ROLE, "server %s has role %s, expected %s",
+                      conn->server_name, cl_role_name(conn->peer.role),
+                      cl_role_name(conn->server_role));
+            return conn->error_code;
+        }
+        conn->handshakes++;
+        if (conn->have_saved_session) {
+            /* A resumed session keeps the id the server gave it last time. */
+            const mbedtls_ssl_session *now = conn->ssl.session;
+            if (now != NULL && now->id_len > 0 && now->id_len == conn->saved_session.id_len &&
+                memcmp(now->id, conn->saved_session.id, now->id_len) == 0)
+                conn->resumed++;
+            mbedtls_ssl_session_free(&conn->saved_session);
+        }
+        mbedtls_ssl_session_init(&conn->saved_session);
+        conn->have_saved_session = mbedtls_ssl_get_session(&conn->ssl, &conn->saved_session) == 0;
+    }
+    conn->error_code = CL_OK;
+    conn->error[0] = '\0';
+    return CL_OK;
+fail:
+    explain_handshake(conn, ret, conn->tls->side == CL_TLS_CLIENT ? "server" : "client");
+    return conn->error_code;
+}
+
+/* fopen (client): TCP connect through gSOAP, then TLS. */
+static SOAP_SOCKET tls_open(struct soap *soap, const char *endpoint, const char *host, int port)
+{
+    struct cl_conn *conn = conn_of(soap);
+    SOAP_SOCKET sk;
+
+    if (endpoint == NULL || strncmp(endpoint, "https://", 8) != 0) {
+        set_error(conn, CL_ERR_INVALID_ARGUMENT, "endpoint %s is not an https:// URL",
+                  endpoint ? endpoint : "(none)");
+        soap_set_sender_error(soap, "certline transport", conn->error, SOAP_SSL_ERROR);
+        return SOAP_INVALID_SOCKET;
+    }
+    /* gSOAP's plain connect refuses https: hand it no endpoint, only host and port. */
+    sk = conn->plain_open(soap, NULL, host, port);
+    if (!soap_valid_socket(sk)) {
+        set_error(conn, CL_ERR_CONNECT, "cannot connect to %s port %d: %s", host, port,
+                  soap->errnum ? strerror(soap->errnum) : "connection failed or timed out");
+        return SOAP_INVALID_SOCKET;
+    }
+    set_nodelay(sk);
+    soap->socket = sk;
+    if (handshake(soap, conn) != CL_OK) {
+        soap_set_sender_error(soap, "certline transport", conn->error, SOAP_SSL_ERROR);
+        tls_end(conn);
+        conn->plain_closesocket(soap, sk);
+        soap->socket = SOAP_INVALID_SOCKET;
+        return SOAP_INVALID_SOCKET;
+    }
+    return sk;
+}
+
+/* fparsehdr (server): refuse an announced body over the cap with a clear fault, before reading
+ * it. Bodies without Content-Length are still cut off by recv_maxlength. */
+static int tls_parsehdr(struct soap *soap, const char *key, const char *val)
+{
+    struct cl_conn *conn = conn_of(soap);
+    if (soap_tag_cmp(key, "Content-Length") == 0) {
+        char *end = NULL;
+        unsigned long long n = strtoull(val, &end, 10);
+        unsigned long long cap = soap->recv_maxlength - HTTP_HEADER_ALLOWANCE;
+        if (end == val || *end != '\0' || n > cap) {
+            set_error(conn, CL_ERR_TOO_LARGE,
+                      "message of %.20s bytes exceeds the limit of %llu bytes", val, cap);
+            soap->version = 2; /* certline speaks SOAP 1.2 only; the envelope is not read yet */
+            return soap_sender_fault(soap, "Message too large", conn->error);
+        }
+    }
+    return conn->plain_parsehdr(soap, key, val);
+}
+
+/* Saves gSOAP's plain hooks and puts TLS in their place. soap must carry plain hooks: a fresh
+ * context, or a soap_copy of a listening context (which is never attached itself). */
+static struct cl_conn *attach(struct soap *soap, struct cl_tls *tls)
+{
+    struct cl_conn *conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        return NULL;
+    conn->tls = tls;
+    conn->plain_send = soap->fsend;
+    conn->plain_recv = soap->frecv;
+    conn->plain_close = soap->fclose;
+    conn->plain_closesocket = soap->fclosesocket;
+    conn->plain_open = soap->fopen;
+    conn->plain_parsehdr = soap->fparsehdr;
+    soap->user = conn;
+    soap->fsend = tls_send;
+    soap->frecv = tls_recv;
+    soap->fclose = tls_close;
+    soap->fclosesocket = tls_closesocket;
+    return conn;
+}
+
+int cl_soap_tls_attach_client(struct soap *soap, struct cl_tls *tls, const char *server_name,
+                              enum cl_role server_role)
+{
+    struct cl_conn *conn;
+
+    if (tls->side != CL_TLS_CLIENT || server_name == NULL ||
+        strlen(server_name) >= sizeof(conn->server_name))
+        return CL_ERR_INVALID_ARGUMENT;
+    conn = attach(soap, tls);
+    if (conn == NULL)
+        return CL_ERR_NOMEM;
+    strcpy(conn->server_name, server_name);
+    conn->server_role = server_role;
+    soap->fopen = tls_open;
+    soap->fpoll = tls_poll;
+    return CL_OK;
+}
+
+int cl_soap_tls_accept(struct soap *soap, struct cl_tls *tls)
+{
+    struct cl_conn *conn;
+
+    if (tls->side != CL_TLS_SERVER)
+        return CL_ERR_INVALID_ARGUMENT;
+    conn = attach(soap, tls);
+    if (conn == NULL)
+        return CL_ERR_NOMEM;
+    soap->fparsehdr = tls_parsehdr;
+    set_nodelay(soap->socket);
+    return handshake(soap, conn);
+}
+
+void cl_soap_tls_detach(struct soap *soap)
+{
+    struct cl_conn *conn = conn_of(soap);
+    if (conn == NULL)
+        return;
+    tls_end(conn);
+    if (conn->have_saved_session)
+        mbedtls_ssl_session_free(&conn->saved_session);
+    soap->fsend = conn->plain_send;
+    soap->frecv = conn->plain_recv;
+    soap->fclose = conn->plain_close;
+    soap->fclosesocket = conn->plain_closesocket;
+    soap->fopen = conn->plain_open;
+    soap->fparsehdr = conn->plain_parsehdr;
+    soap->user = NULL;
+    free(conn);
+}
+
+const struct cl_peer *cl_soap_peer(const struct soap *soap)
+{
+    static const struct cl_peer nobody;
+    const struct cl_conn *conn = conn_of(soap);
+    return conn ? &conn->peer : &nobody;
+}
+
+const char *cl_soap_tls_error(const struct soap *soap)
+{
+    const struct cl_conn *conn = conn_of(soap);
+    return (conn && conn->error[0]) ? conn->error : "no error";
+}
+
+int cl_soap_tls_error_code(const struct soap *soap)
+{
+    const struct cl_conn *conn = conn_of(soap);
+    return conn ? conn->error_code : CL_OK;
+}
+
+void cl_soap_set_app(struct soap *soap, void *app)
+{
+    struct cl_conn *conn = conn_of(soap);
+    if (conn)
+        conn->app = app;
+}
+
+void *cl_soap_app(const struct soap *soap)
+{
+    const struct cl_conn *conn = conn_of(soap);
+    return conn ? conn->app : NULL;
+}
+
+void cl_soap_tls_handshakes(const struct soap *soap, unsigned *total, unsigned *resumed)
+{
+    const struct cl_conn *conn = conn_of(soap);
+    *total = conn ? conn->handshakes : 0;
+    *resumed = conn ? conn->resumed : 0;
+}

@@ -1,0 +1,61 @@
+/* soap_tls.h: puts mbedTLS underneath a gSOAP context through its I/O hooks (fopen, fsend, frecv,
+ * fclose, fclosesocket, fpoll), for both ends of a connection, and keeps the authenticated peer
+ * of each connection where handlers can read it. */
+#ifndef CERTLINE_SOAP_TLS_H
+#define CERTLINE_SOAP_TLS_H
+
+#include <stddef.h>
+
+#include "peer.h"
+#include "tls.h"
+
+struct soap;
+
+/* Bounds on everything a peer can send, and how long it may take. */
+struct cl_soap_limits {
+    int connect_timeout_s;         /* client: TCP connect */
+    int recv_timeout_s;            /* one receive, the TLS handshake included */
+    int send_timeout_s;            /* one send */
+    int transfer_timeout_s;        /* a whole message */
+    size_t max_message_bytes;      /* HTTP body, refused beyond */
+    size_t max_string_bytes;       /* any one XML string */
+    size_t max_list_items;         /* any one repeated element */
+    unsigned short max_nesting;    /* XML element depth */
+    unsigned short max_keep_alive; /* requests over one connection before it is closed */
+};
+
+/* Defaults: 5 s connect, 30 s receive/send, 120 s transfer, 4 MiB message, 64 KiB string,
+ * 1000 list items, 16 levels, 10000 requests per connection. */
+void cl_soap_limits_default(struct cl_soap_limits *limits);
+
+/* Applies limits, strict XML parsing, keep-alive and the certline namespace table to soap. */
+void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits);
+
+/* Client side: every connection soap opens is TLS to a server that must present a certificate
+ * chaining to the trusted root, naming server_name, with role server_role. Uses soap->user. */
+int cl_soap_tls_attach_client(struct soap *soap, struct cl_tls *tls, const char *server_name,
+                              enum cl_role server_role);
+
+/* Server side, for a context made by soap_copy in the thread that serves the connection:
+ * installs the hooks and runs the TLS handshake on soap->socket. Returns a cl_err code; on
+ * failure cl_soap_tls_error() says why. Uses soap->user. */
+int cl_soap_tls_accept(struct soap *soap, struct cl_tls *tls);
+
+/* Frees the connection state attached to soap (closing TLS first if still open). */
+void cl_soap_tls_detach(struct soap *soap);
+
+/* The authenticated peer of the current connection (role CL_ROLE_NONE if none). */
+const struct cl_peer *cl_soap_peer(const struct soap *soap);
+
+/* The last transport failure on soap, as text, and its cl_err code (CL_OK if none). */
+const char *cl_soap_tls_error(const struct soap *soap);
+int cl_soap_tls_error_code(const struct soap *soap);
+
+/* Client side: TLS handshakes made so far, and how many of them resumed a session. */
+void cl_soap_tls_handshakes(const struct soap *soap, unsigned *total, unsigned *resumed);
+
+/* Application data for handlers (soap->user belongs to the transport). */
+void cl_soap_set_app(struct soap *soap, void *app);
+void *cl_soap_app(const struct soap *soap);
+
+#endif

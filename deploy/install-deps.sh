@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs the Debian 12 packages certline needs to build, test and run, and only
+# those that are missing, so it is cheap to run before every build. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates openssl clang-format
+  gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
+  postgresql postgresql-client
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "certline: installing missing Debian packages: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "certline: run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The postgresql package starts a system cluster; certline's tests and simulation use private
+# clusters in temporary folders and need nothing from it.

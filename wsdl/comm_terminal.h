@@ -1,0 +1,72 @@
+// The "comm-terminal" interface: served by a comm-terminal, called by the factory terminals of its
+// lines (FIG 22 single-device request, S9 reception notice, S11 write result).
+// gSOAP definition: soapcpp2 turns it into stubs and CommTerminal.wsdl at build time.
+
+#import "xsd_types.h"
+
+//gsoap ct service name: CommTerminal
+//gsoap ct service namespace: urn:certline:comm-terminal:1
+//gsoap ct schema namespace: urn:certline:comm-terminal:1
+//gsoap ct schema form: qualified
+//gsoap ct service style: document
+//gsoap ct service encoding: literal
+//gsoap ct service port: https://comm.certline.test:8444/comm-terminal
+//gsoap ct service documentation: certline communication terminal: hands each line the certificate pack of the device it is producing and records the write result.
+
+typedef char *ct__DeviceNumber "[0-9A-Z]{1,8}-[0-9]{1,12}" 3:21;
+typedef char *ct__Pack 1:32768;
+typedef char *ct__Serial "[0-9A-F]{2,40}" 2:40;
+typedef char *ct__VerificationValue "[0-9a-f]{64}" 64:64;
+typedef char *ct__Reason 0:256;
+
+/// OK or NG, as in FIG 23.
+enum ct__Result { ct__Result__OK, ct__Result__NG };
+
+/// FIG 22 certificate transmission request for the device being produced (S5).
+struct ct__CertificateTransmissionRequest {
+    ct__DeviceNumber deviceNumber 1;
+};
+
+/// FIG 22 certificate transmission: the pack for that device number (S6).
+struct ct__CertificateTransmission {
+    ct__DeviceNumber deviceNumber 1;
+    ct__Pack pack 1;
+};
+
+//gsoap ct service method-documentation: CertificateTransmissionRequest FIG 22: the pack for one device number; factory-terminal role only, the line id is taken from its certificate.
+int __ct__CertificateTransmissionRequest(
+    struct ct__CertificateTransmissionRequest *ct__CertificateTransmissionRequest,
+    struct ct__CertificateTransmission *ct__CertificateTransmission);
+
+/// S9: the device answered the transmission (its S8 reception response).
+struct ct__ReceptionNotice {
+    ct__DeviceNumber deviceNumber 1;
+    enum ct__Result result 1;
+    ct__Reason reason 0;
+};
+
+/// S12 (and the answer to S9): the comm-terminal has committed what it was told.
+struct ct__ReceptionResponse {
+    ct__DeviceNumber deviceNumber 1;
+    enum ct__Result result 1;
+    ct__Reason reason 0;
+    /// After an NG write: a replacement pack is stored, so a re-scan provisions again.
+    enum xsd__boolean replacementReady 0;
+};
+
+//gsoap ct service method-documentation: ReceptionNotice S9: the device received its pack; marks it delivered.
+int __ct__ReceptionNotice(struct ct__ReceptionNotice *ct__ReceptionNotice,
+                          struct ct__ReceptionResponse *ct__ReceptionResponse);
+
+/// S11 (FIG 23B): the device's write result, with its installation proof when OK.
+struct ct__WriteResult {
+    ct__DeviceNumber deviceNumber 1;
+    enum ct__Result result 1;
+    ct__Reason reason 0;
+    ct__Serial certificateSerial 0;
+    ct__VerificationValue verificationValue 0;
+};
+
+//gsoap ct service method-documentation: WriteResult S11/S12: OK sets the write-completion flag; NG stores a replacement pack before answering.
+int __ct__WriteResult(struct ct__WriteResult *ct__WriteResult,
+                      struct ct__ReceptionResponse *ct__ReceptionResponse);
