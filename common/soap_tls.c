@@ -56,15 +56,15 @@ struct cl_conn {
 
 void cl_soap_limits_default(struct cl_soap_limits *limits)
 {
-    limits->connect_timeout_s = 5;
-    limits->recv_timeout_s = 30;
-    limits->send_timeout_s = 30;
-    limits->transfer_timeout_s = 120;
-    limits->max_message_bytes = 4u << 20;
-    limits->max_string_bytes = 64u << 10;
-    limits->max_list_items = 1000;
-    limits->max_nesting = 16;
-    limits->max_keep_alive = 10000;
+    limits->connect_timeout_s = CL_DEFAULT_CONNECT_TIMEOUT_S;
+    limits->recv_timeout_s = CL_DEFAULT_RECV_TIMEOUT_S;
+    limits->send_timeout_s = CL_DEFAULT_SEND_TIMEOUT_S;
+    limits->transfer_timeout_s = CL_DEFAULT_TRANSFER_TIMEOUT_S;
+    limits->max_message_bytes = CL_DEFAULT_MAX_MESSAGE_BYTES;
+    limits->max_string_bytes = CL_DEFAULT_MAX_STRING_BYTES;
+    limits->max_list_items = CL_DEFAULT_MAX_LIST_ITEMS;
+    limits->max_nesting = CL_DEFAULT_MAX_NESTING;
+    limits->max_keep_alive = CL_DEFAULT_MAX_KEEP_ALIVE;
 }
 
 void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits)

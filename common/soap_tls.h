@@ -11,6 +11,17 @@
 
 struct soap;
 
+/* Defaults of struct cl_soap_limits (also the configuration defaults, see transport_config.h). */
+#define CL_DEFAULT_CONNECT_TIMEOUT_S 5
+#define CL_DEFAULT_RECV_TIMEOUT_S 30
+#define CL_DEFAULT_SEND_TIMEOUT_S 30
+#define CL_DEFAULT_TRANSFER_TIMEOUT_S 120
+#define CL_DEFAULT_MAX_MESSAGE_BYTES (4 << 20)
+#define CL_DEFAULT_MAX_STRING_BYTES (64 << 10)
+#define CL_DEFAULT_MAX_LIST_ITEMS 1000
+#define CL_DEFAULT_MAX_NESTING 16
+#define CL_DEFAULT_MAX_KEEP_ALIVE 10000
+
 /* Bounds on everything a peer can send, and how long it may take. */
 struct cl_soap_limits {
     int connect_timeout_s;         /* client: TCP connect */
@@ -24,8 +35,7 @@ struct cl_soap_limits {
     unsigned short max_keep_alive; /* requests over one connection before it is closed */
 };
 
-/* Defaults: 5 s connect, 30 s receive/send, 120 s transfer, 4 MiB message, 64 KiB string,
- * 1000 list items, 16 levels, 10000 requests per connection. */
+/* Sets the CL_DEFAULT_* values above. */
 void cl_soap_limits_default(struct cl_soap_limits *limits);
 
 /* Applies limits, strict XML parsing, keep-alive and the certline namespace table to soap. */

@@ -1,0 +1,101 @@
+/* cli.c: common option parsing, configuration check (-n) and help for certline programs. */
+#include "cli.h"
+
+#include <string.h>
+
+#include "error.h"
+
+#ifndef CERTLINE_VERSION
+#define CERTLINE_VERSION "0.1.0"
+#endif
+
+static void print_help(const struct cl_program *program, FILE *out)
+{
+    fprintf(out,
+            "%s: %s\n\n"
+            "usage: %s [-c FILE] [-n] [-l LEVEL] [-h] [-V] %s\n\n"
+            "  -c FILE   configuration file (default /etc/certline/%s.json)\n"
+            "  -n        check the configuration and exit\n"
+            "  -l LEVEL  log level: error, warn, info or debug (default info)\n"
+            "  -h        this help\n"
+            "  -V        version\n\n"
+            "configuration keys:\n",
+            program->name, program->summary, program->name, program->usage, program->name);
+    cl_config_print_help(out, program->config_table);
+}
+
+enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, char **argv,
+                                 struct cl_cli *cli, void *config, FILE *out, FILE *err,
+                                 int *exit_code)
+{
+    char problem[1024];
+    int i;
+
+    memset(cli, 0, sizeof(*cli));
+    cli->log_level = CL_LOG_INFO;
+    snprintf(cli->config_path, sizeof(cli->config_path), "/etc/certline/%s.json", program->name);
+    cl_log_set_program(program->name);
+    *exit_code = 2;
+
+    for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        const char *opt = argv[i];
+        if (strcmp(opt, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
+            print_help(program, out);
+            *exit_code = 0;
+            return CL_CLI_EXIT_OK;
+        }
+        if (strcmp(opt, "-V") == 0 || strcmp(opt, "--version") == 0) {
+            fprintf(out, "%s %s\n", program->name, CERTLINE_VERSION);
+            *exit_code = 0;
+            return CL_CLI_EXIT_OK;
+        }
+        if (strcmp(opt, "-n") == 0) {
+            cli->check_only = 1;
+        } else if (strcmp(opt, "-c") == 0 || strcmp(opt, "-l") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(err, "%s: option %s needs a value (see -h)\n", program->name, opt);
+                return CL_CLI_EXIT_USAGE;
+            }
+            const char *value = argv[++i];
+            if (opt[1] == 'c') {
+                if (strlen(value) >= sizeof(cli->config_path) || value[0] == '\0') {
+                    fprintf(err, "%s: configuration path is empty or too long\n", program->name);
+                    return CL_CLI_EXIT_USAGE;
+                }
+                strcpy(cli->config_path, value);
+            } else if (cl_log_level_parse(value, &cli->log_level) != CL_OK) {
+                fprintf(err, "%s: unknown log level \"%.32s\" (error, warn, info, debug)\n",
+                        program->name, value);
+                return CL_CLI_EXIT_USAGE;
+            }
+        } else {
+            fprintf(err, "%s: unknown option \"%.64s\" (see -h)\n", program->name, opt);
+            return CL_CLI_EXIT_USAGE;
+        }
+    }
+    cli->first_argument = i;
+    cl_log_set_level(cli->log_level);
+
+    if (cl_config_load_file(cli->config_path, program->config_table, config, problem,
+                            sizeof(problem)) != CL_OK) {
+        fprintf(err, "%s: %s\n", program->name, problem);
+        *exit_code = 1;
+        return CL_CLI_EXIT_USAGE;
+    }
+    if (program->check_config != NULL &&
+        program->check_config(config, problem, sizeof(problem)) != CL_OK) {
+        fprintf(err, "%s: %s: %s\n", program->name, cli->config_path, problem);
+        *exit_code = 1;
+        return CL_CLI_EXIT_USAGE;
+    }
+    if (cli->check_only) {
+        fprintf(out, "%s: configuration OK\n", cli->config_path);
+        *exit_code = 0;
+        return CL_CLI_EXIT_OK;
+    }
+    return CL_CLI_RUN;
+}

@@ -1,0 +1,55 @@
+/* transport_config.h: the configuration sections every certline program shares, so that TLS
+ * files, limits, listening addresses and peer endpoints have the same keys everywhere:
+ *   "tls":    { "cert_file", "key_file", "trust_file" }
+ *   "limits": { "connect_timeout_s", "recv_timeout_s", "send_timeout_s", "transfer_timeout_s",
+ *               "max_message_bytes", "max_string_bytes", "max_list_items", "max_nesting" }
+ *   "listen": { "host", "port", "max_connections" }
+ *   a peer:   { "endpoint", "server_name" }
+ * Each has a table for config.h's CL_CFG_OBJ and a function turning it into transport settings. */
+#ifndef CERTLINE_TRANSPORT_CONFIG_H
+#define CERTLINE_TRANSPORT_CONFIG_H
+
+#include "config.h"
+#include "soap_tls.h"
+#include "tls.h"
+
+struct cl_tls_config {
+    char cert_file[256];
+    char key_file[256];
+    char trust_file[256];
+};
+
+struct cl_limits_config {
+    long long connect_timeout_s;
+    long long recv_timeout_s;
+    long long send_timeout_s;
+    long long transfer_timeout_s;
+    long long max_message_bytes;
+    long long max_string_bytes;
+    long long max_list_items;
+    long long max_nesting;
+};
+
+struct cl_listen_config {
+    char host[64];
+    long long port;
+    long long max_connections;
+};
+
+struct cl_endpoint_config {
+    char endpoint[256];    /* https://host:port/path */
+    char server_name[254]; /* the name its certificate must carry */
+};
+
+extern const struct cl_cfg_table cl_tls_config_table;
+extern const struct cl_cfg_table cl_limits_config_table;
+extern const struct cl_cfg_table cl_listen_config_table;
+extern const struct cl_cfg_table cl_endpoint_config_table;
+
+/* The TLS file settings; points into config, which must outlive the result. */
+void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_settings *settings);
+
+/* Limits from configuration (every value already bounded by the table). */
+void cl_limits_config_apply(const struct cl_limits_config *config, struct cl_soap_limits *limits);
+
+#endif
