@@ -45,6 +45,7 @@ enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, cha
         }
         if (strcmp(opt, "-h") == 0 || strcmp(opt, "--help") == 0) {
             print_help(program, out);
+            cli->help_shown = 1;
             *exit_code = 0;
             return CL_CLI_EXIT_OK;
         }
@@ -86,7 +87,7 @@ enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, cha
         *exit_code = 1;
         return CL_CLI_EXIT_USAGE;
     }
-    if (program->check_config != NULL &&
+    if (cli->check_only && program->check_config != NULL &&
         program->check_config(config, problem, sizeof(problem)) != CL_OK) {
         fprintf(err, "%s: %s: %s\n", program->name, cli->config_path, problem);
         *exit_code = 1;

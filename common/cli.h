@@ -18,14 +18,16 @@ struct cl_program {
     const char *summary; /* one line for -h */
     const char *usage;   /* subcommands, e.g. "serve | init | issue ..." */
     const struct cl_cfg_table *config_table;
-    /* Optional deeper check of a loaded configuration (files readable, keys matching certificates,
-     * ...), run for -n and before running; returns CL_OK or writes why into err. */
+    /* Optional deeper check of a loaded configuration for -n (files readable, keys matching
+     * certificates, ...); returns CL_OK or writes why into err. Subcommands that create those
+     * files (e.g. init) must still run without them, so it is not run otherwise. */
     int (*check_config)(const void *config, char *err, size_t errlen);
 };
 
 struct cl_cli {
     char config_path[4096];
     int check_only;
+    int help_shown; /* -h: the caller may add its own list of subcommands */
     enum cl_log_level log_level;
     int first_argument; /* index in argv of the subcommand (== argc if none) */
 };

@@ -67,6 +67,18 @@ void cl_peer_from_cert(const struct mbedtls_x509_crt *crt, struct cl_peer *peer)
             bad |= copy_attribute(&n->val, ou, sizeof(ou));
         }
     }
+    const unsigned char *serial = crt->serial.p;
+    size_t serial_len = crt->serial.len;
+    while (serial_len > 1 && serial[0] == 0) { /* a DER sign octet is not part of the number */
+        serial++;
+        serial_len--;
+    }
+    if (serial_len > 0 && serial_len <= 20) {
+        for (size_t i = 0; i < serial_len; i++)
+            snprintf(peer->serial_hex + 2 * i, 3, "%02X", serial[i]);
+    } else {
+        bad = 1;
+    }
     /* Exactly one OU naming a certline role; anything ambiguous is admitted nowhere. */
     peer->role = (bad || ou_count != 1) ? CL_ROLE_NONE : cl_role_from_name(ou);
 }

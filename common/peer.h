@@ -25,6 +25,7 @@ struct cl_peer {
     enum cl_role role;
     char name[CL_PEER_NAME_MAX + 1];     /* subject CN */
     char number[CL_PEER_NUMBER_MAX + 1]; /* subject serialNumber: line id, device number, model */
+    char serial_hex[41];                 /* the certificate's serial, upper-case hex */
 };
 
 /* The OU spelling of a role ("ca-server", ...), or "none". */

@@ -60,3 +60,11 @@ int cl_policy_admit(struct soap *soap, enum cl_interface served, const struct cl
     }
     return CL_ERR_NOT_FOUND;
 }
+
+const char *cl_policy_operation_name(struct soap *soap)
+{
+    for (size_t i = 0; i < sizeof(operations) / sizeof(operations[0]); i++)
+        if (soap_match_tag(soap, soap->tag, operations[i].element) == SOAP_OK)
+            return operations[i].element;
+    return NULL;
+}

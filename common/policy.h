@@ -34,4 +34,8 @@ const struct cl_operation *cl_policy_operations(size_t *count);
 int cl_policy_admit(struct soap *soap, enum cl_interface served, const struct cl_peer *peer,
                     char *reason, size_t len);
 
+/* The table's spelling ("ca:CheckIn") of the element soap has peeked at, whatever prefix the
+ * client used; NULL if it is no certline operation. */
+const char *cl_policy_operation_name(struct soap *soap);
+
 #endif

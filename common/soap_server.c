@@ -151,7 +151,8 @@ static void serve(struct connection *c)
             break;
         }
         (void)soap_peek_element(soap);
-        snprintf(operation, sizeof(operation), "%.127s", soap->tag);
+        const char *known = cl_policy_operation_name(soap);
+        snprintf(operation, sizeof(operation), "%.127s", known ? known : soap->tag);
         if (cl_policy_admit(soap, server->settings.iface, peer, reason, sizeof(reason)) ==
             CL_ERR_PEER_ROLE) {
             cl_log_warn("%s: refused %s from %s: %s", cl_interface_name(server->settings.iface),

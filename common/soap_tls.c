@@ -18,6 +18,7 @@
 #include "error.h"
 #include "soapH.h"
 #include "tls_internal.h"
+#include "xml_pattern.h"
 
 extern SOAP_NMAC struct Namespace namespaces[];
 
@@ -80,6 +81,7 @@ void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits
     soap->maxoccurs = limits->max_list_items;
     soap->maxlevel = limits->max_nesting;
     soap->max_keep_alive = limits->max_keep_alive;
+    soap->fsvalidate = cl_xml_pattern_check;
 }
 
 static struct cl_conn *conn_of(const struct soap *soap)

@@ -51,7 +51,7 @@ struct ct__ReceptionResponse {
     enum ct__Result result 1;
     ct__Reason reason 0;
     /// After an NG write: a replacement pack is stored, so a re-scan provisions again.
-    enum xsd__boolean replacementReady 0;
+    enum xsd__boolean *replacementReady 0;
 };
 
 //gsoap ct service method-documentation: ReceptionNotice S9: the device received its pack; marks it delivered.
