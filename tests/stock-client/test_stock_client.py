@@ -21,14 +21,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 try:
     import requests
-    from requests.adapters import HTTPAdapter
     import zeep
     from zeep.exceptions import Fault
-    from zeep.plugins import HistoryPlugin
-    from zeep.transports import Transport
     from zeep.wsdl.bindings.soap import Soap12Binding
+    import soap_peer
 except ImportError as exc:
     sys.exit(
         "test_stock_client: %s: needs Debian's python3-zeep (apt-get install python3-zeep), "
@@ -71,20 +70,6 @@ def expect_true(condition, what):
         raise Failure(what)
 
 
-class ServerNameAdapter(HTTPAdapter):
-    """Connects to whatever address the URL names (127.0.0.1) but sends SNI for, and verifies the
-    certificate against, a fixed server name."""
-
-    def __init__(self, server_name):
-        self.server_name = server_name
-        super().__init__()
-
-    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
-        pool_kwargs["server_hostname"] = self.server_name
-        pool_kwargs["assert_hostname"] = self.server_name
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-
 class Contract:
     def __init__(self, wsdl_dir, pki, ports):
         self.wsdl_dir = wsdl_dir
@@ -103,18 +88,13 @@ class Contract:
     def connect(self, iface, identity, server_name=SERVER_NAME, trust="root.crt"):
         """A zeep service proxy for iface at contract_server, as the client identity (the name of
         a certificate in the test PKI), and the history of what it sent and received."""
-        session = requests.Session()
-        session.trust_env = False  # no proxies, no REQUESTS_CA_BUNDLE from the environment
-        session.verify = os.path.join(self.pki, trust)
-        session.cert = (os.path.join(self.pki, identity + ".chain.crt"),
-                        os.path.join(self.pki, identity + ".key"))
-        session.mount("https://", ServerNameAdapter(server_name))
-        history = HistoryPlugin()
-        client = zeep.Client(wsdl=self.wsdl_path(iface),
-                             transport=Transport(session=session, operation_timeout=30),
-                             plugins=[history])
         address = "https://127.0.0.1:%d/" % self.ports[iface]
-        return client.create_service(self.binding_qname(client, iface), address), history
+        proxy, client, history = soap_peer.service(
+            self.wsdl_path(iface), address, server_name,
+            os.path.join(self.pki, identity + ".chain.crt"),
+            os.path.join(self.pki, identity + ".key"), os.path.join(self.pki, trust), timeout=30)
+        self.binding_qname(client, iface)
+        return proxy, history
 
     # ---- the WSDLs as a stock client sees them ----
 

@@ -1,6 +1,7 @@
 /* test_transport.c: mutual TLS for gSOAP on mbedTLS, end to end on loopback with a test PKI made
  * at test time: good calls, kept connections, recovery after the server closed an idle one, and
  * every refusal, each with its reason and the server still serving afterwards. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ struct running_server {
     int port;
 };
 
+static char top[64];                       /* the test's temporary folder */
 static char pki[1024];                     /* generated test PKI */
 static char log_path[PATH_MAX];            /* everything the servers log */
 static struct running_server ca_server;    /* ca interface, ca-server certificate */
@@ -311,18 +314,18 @@ static int make_pki(const char *dir)
 
 static int setup(void **state)
 {
-    char tmpl[] = "/tmp/certline-transport-XXXXXX";
     int fd;
     (void)state;
 
-    if (mkdtemp(tmpl) == NULL)
+    snprintf(top, sizeof(top), "/tmp/certline-transport-XXXXXX");
+    if (mkdtemp(top) == NULL)
         return -1;
-    snprintf(pki, sizeof(pki), "%s/pki", tmpl);
+    snprintf(pki, sizeof(pki), "%s/pki", top);
     if (make_pki(pki) != 0) {
         fprintf(stderr, "cannot make the test PKI in %s\n", pki);
         return -1;
     }
-    snprintf(log_path, sizeof(log_path), "%s/server.log", tmpl);
+    snprintf(log_path, sizeof(log_path), "%s/server.log", top);
     fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd < 0)
         return -1;
@@ -338,6 +341,14 @@ static int setup(void **state)
     return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -346,7 +357,8 @@ static int teardown(void **state)
     stop_server(&wrong_name);
     stop_server(&wrong_role);
     stop_server(&small_limits);
-    return 0;
+    cl_log_set_sink(2);
+    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- good paths ---- */
