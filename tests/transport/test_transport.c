@@ -41,14 +41,15 @@ struct running_server {
     int port;
 };
 
-static char top[64];                       /* the test's temporary folder */
-static char pki[1024];                     /* generated test PKI */
-static char log_path[PATH_MAX];            /* everything the servers log */
-static struct running_server ca_server;    /* ca interface, ca-server certificate */
-static struct running_server short_idle;   /* same, but closes idle connections after 1 s */
-static struct running_server wrong_name;   /* ca-server role, but named evil.certline.test */
-static struct running_server wrong_role;   /* named ca.certline.test, but a comm-terminal cert */
-static struct running_server small_limits; /* 2 KiB messages */
+static char top[64];                          /* the test's temporary folder */
+static char pki[1024];                        /* generated test PKI */
+static char log_path[PATH_MAX];               /* everything the servers log */
+static struct running_server ca_server;       /* ca interface, ca-server certificate */
+static struct running_server short_idle;      /* same, but closes idle connections after 1 s */
+static struct running_server wrong_name;      /* ca-server role, but named evil.certline.test */
+static struct running_server wrong_role;      /* named ca.certline.test, but a comm-terminal cert */
+static struct running_server small_limits;    /* 2 KiB messages */
+static struct running_server two_connections; /* serves at most two connections at once */
 
 /* What the handlers saw, so tests can assert the authenticated peer reached them. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -99,12 +100,12 @@ static void *server_main(void *arg)
 }
 
 static void start_server(struct running_server *rs, const char *identity, int recv_timeout_s,
-                         size_t max_message_bytes)
+                         size_t max_message_bytes, int max_connections)
 {
     char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256];
     char cert_name[128], key_name[128];
     struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 8};
+        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = max_connections};
 
     snprintf(cert_name, sizeof(cert_name), "%s.chain.crt", identity);
     snprintf(key_name, sizeof(key_name), "%s.key", identity);
@@ -333,11 +334,12 @@ static int setup(void **state)
     cl_log_set_level(CL_LOG_DEBUG);
     cl_log_set_program("test-transport");
 
-    start_server(&ca_server, "ca-server", 10, 0);
-    start_server(&short_idle, "ca-server", 1, 0);
-    start_server(&wrong_name, "wrong-name-ca-server", 10, 0);
-    start_server(&wrong_role, "comm-terminal", 10, 0);
-    start_server(&small_limits, "ca-server", 10, 2048);
+    start_server(&ca_server, "ca-server", 10, 0, 8);
+    start_server(&short_idle, "ca-server", 1, 0, 8);
+    start_server(&wrong_name, "wrong-name-ca-server", 10, 0, 8);
+    start_server(&wrong_role, "comm-terminal", 10, 0, 8);
+    start_server(&small_limits, "ca-server", 10, 2048, 8);
+    start_server(&two_connections, "ca-server", 10, 0, 2);
     return 0;
 }
 
@@ -357,6 +359,7 @@ static int teardown(void **state)
     stop_server(&wrong_name);
     stop_server(&wrong_role);
     stop_server(&small_limits);
+    stop_server(&two_connections);
     cl_log_set_sink(2);
     return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -684,6 +687,42 @@ static void test_refuses_unknown_operation(void **state)
     assert_still_serving();
 }
 
+static void test_refuses_connections_over_the_limit(void **state)
+{
+    struct test_client kept[2], extra;
+    struct ca__CertificateTransmission resp;
+    unsigned total, resumed;
+    (void)state;
+
+    for (int i = 0; i < 2; i++) { /* two kept-alive connections fill the server */
+        assert_int_equal(open_client(&kept[i], "comm-terminal", two_connections.port, CA_NAME,
+                                     CL_ROLE_CA_SERVER),
+                         0);
+        assert_int_equal(batch_call(&kept[i], 1, &resp), SOAP_OK);
+        cl_client_end_call(kept[i].client);
+    }
+    assert_int_equal(
+        open_client(&extra, "comm-terminal", two_connections.port, CA_NAME, CL_ROLE_CA_SERVER), 0);
+    assert_int_not_equal(batch_call(&extra, 1, &resp), SOAP_OK);
+    assert_logged("connection limit of 2 reached");
+    for (int i = 0; i < 2; i++) { /* the kept ones are still served, on their connections */
+        assert_int_equal(batch_call(&kept[i], 1, &resp), SOAP_OK);
+        cl_client_handshakes(kept[i].client, &total, &resumed);
+        assert_int_equal(total, 1);
+    }
+    close_client(&kept[0]);
+    /* A slot is free again once the server has seen the close. */
+    int served = 0;
+    for (int attempt = 0; attempt < 50 && !served; attempt++) {
+        served = batch_call(&extra, 1, &resp) == SOAP_OK;
+        if (!served)
+            usleep(100000);
+    }
+    assert_true(served);
+    close_client(&kept[1]);
+    close_client(&extra);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -704,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_refuses_deep_nesting),
         cmocka_unit_test(test_refuses_malformed_xml),
         cmocka_unit_test(test_refuses_unknown_operation),
+        cmocka_unit_test(test_refuses_connections_over_the_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
