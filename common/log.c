@@ -16,8 +16,8 @@
 #define PROGRAM_MAX 64 /* program name buffer, NUL included */
 #define MSG_MAX 8192   /* formatted message before redaction, NUL included */
 #define REDACTED_MAX (MSG_MAX + 64)
-#define HEX_RUN_MIN 32
-#define BASE64_RUN_MIN 40
+#define HEX_RUN_MIN 41
+#define BASE64_RUN_MIN 44
 
 static const char pem_begin[] = "-----BEGIN ";
 static const char pem_end[] = "-----END ";

@@ -9,9 +9,9 @@
  *   - a PEM block whose label contains "PRIVATE KEY" or "ENCRYPTED" is replaced, from its BEGIN
  *     line to the end of its END line (or to the end of the message if there is no END line),
  *     with "[redacted private key]";
- *   - a run of 32 or more consecutive hex digits, or of 40 or more consecutive base64 characters
- *     [A-Za-z0-9+/=], is replaced with "[redacted]" (long paths without '.', '-' or '_' match
- *     this too and are redacted).
+ *   - a run of 41 or more consecutive hex digits (longer than any certificate serial), or of 44
+ *     or more consecutive base64 characters [A-Za-z0-9+/=] (a 32-byte key), is replaced with
+ *     "[redacted]" (long paths without '.', '-' or '_' match this too and are redacted).
  * Newlines and other control characters in a message are then escaped ("\n" is written as the
  * two characters '\' 'n', others as "\xHH"), so one call is always one line and a message cannot
  * forge further records. A record longer than CL_LOG_LINE_MAX bytes is cut and ends in "...". */

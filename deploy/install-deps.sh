@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl clang-format
   gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
-  postgresql postgresql-client python3 python3-zeep
+  postgresql postgresql-client python3 python3-zeep python3-cryptography
 )
 
 missing=()

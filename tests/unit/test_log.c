@@ -327,19 +327,21 @@ static void test_redact_runs(void **state)
     /* Ordinary text, short hex and serials stay. */
     expect_redacted(c, "issued serial 0A1B to device line-3 (deadbeef)",
                     "issued serial 0A1B to device line-3 (deadbeef)");
-    /* 31 hex digits stay, 32 go, also when glued to other base64 characters. */
-    expect_redacted(c, "id 0123456789abcdef0123456789abcde end",
-                    "id 0123456789abcdef0123456789abcde end");
-    expect_redacted(c, "id 0123456789abcdef0123456789abcdef end", "id [redacted] end");
-    expect_redacted(c, "id=x0123456789ABCDEF0123456789ABCDEF;", "id=x[redacted];");
-    /* 39 base64 characters stay, 40 go. */
-    expect_redacted(c, "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXY end",
-                    "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXY end");
-    expect_redacted(c, "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ end", "tok [redacted] end");
+    /* A certificate serial (up to 40 hex digits) stays; 41 hex digits go, also when glued to
+     * other base64 characters. */
+    expect_redacted(c, "serial 5A3F0C1D2E3F405162738495A6B7C8D90A1B2C3D ok",
+                    "serial 5A3F0C1D2E3F405162738495A6B7C8D90A1B2C3D ok");
+    expect_redacted(c, "id 0123456789abcdef0123456789abcdef012345678 end", "id [redacted] end");
+    expect_redacted(c, "id:x0123456789ABCDEF0123456789ABCDEF012345678;", "id:x[redacted];");
+    /* 43 base64 characters stay, 44 (a 32-byte key) go. */
+    expect_redacted(c, "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZabc end",
+                    "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZabc end");
+    expect_redacted(c, "tok ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZabcd end",
+                    "tok [redacted] end");
     expect_redacted(c, "password=c2VjcmV0IGtleSBtYXRlcmlhbCBmb3IgdGVzdGluZyE+/w== (oops)",
                     "[redacted] (oops)");
     /* Runs are cut by newlines, which are then escaped. */
-    expect_redacted(c, "a\nghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ\nb", "a\\n[redacted]\\nb");
+    expect_redacted(c, "a\nghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZabcd\nb", "a\\n[redacted]\\nb");
 }
 
 static void test_truncation(void **state)

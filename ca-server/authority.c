@@ -1,0 +1,411 @@
+/* authority.c: creates and opens the CA folder, and a device model's secrets. */
+#include "authority.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/base64.h>
+#include <mbedtls/pk.h>
+
+#include "atomic_file.h"
+#include "error.h"
+#include "keyfile.h"
+
+#define ROOT_DAYS 7300
+#define ISSUING_DAYS 3650
+#define COMMON_DAYS 7300
+#define MAX_CACHED_MODELS 256
+#define CERT_FILE_MAX (64 * 1024)
+
+struct cached_key {
+    char code[16];
+    unsigned char key[CL_PREWRITE_KEY_BYTES];
+};
+
+struct ca_authority {
+    char ca_dir[PATH_MAX];
+    char organisation[64];
+    char *passphrase;
+    char *root_pem, *issuing_pem, *chain_pem;
+    struct cl_signer *signer;
+    pthread_mutex_t lock;
+    struct cached_key cache[MAX_CACHED_MODELS];
+    size_t cached;
+};
+
+static int path_in(char *out, size_t len, const char *dir, const char *name)
+{
+    int n = snprintf(out, len, "%s/%s", dir, name);
+    return (n < 0 || (size_t)n >= len) ? CL_ERR_INVALID_ARGUMENT : CL_OK;
+}
+
+static int write_pem(const char *dir, const char *name, const struct cl_issued *issued,
+                     char **pem_out)
+{
+    char path[PATH_MAX], *pem = NULL;
+    int rc = path_in(path, sizeof(path), dir, name);
+    if (rc == CL_OK)
+        rc = cl_cert_der_to_pem(issued->cert_der, issued->cert_len, &pem);
+    if (rc == CL_OK)
+        rc = cl_atomic_write_new(path, pem, strlen(pem), 0644);
+    if (rc == CL_OK && pem_out != NULL)
+        *pem_out = pem;
+    else
+        free(pem);
+    return rc;
+}
+
+static int write_key(const char *dir, const char *name, const char *label,
+                     const struct cl_issued *issued, const char *passphrase)
+{
+    char path[PATH_MAX];
+    int rc = path_in(path, sizeof(path), dir, name);
+    if (rc == CL_OK)
+        rc = cl_keyfile_write(path, label, issued->key_der, issued->key_len, passphrase,
+                              CL_KEYFILE_MIN_ITERATIONS * 2, 1);
+    return rc;
+}
+
+int ca_authority_create(const char *ca_dir, const char *organisation, const char *passphrase,
+                        char *err, size_t errlen)
+{
+    struct cl_issued root = {0}, issuing = {0};
+    char path[PATH_MAX], models[PATH_MAX];
+    struct stat st;
+    int rc;
+
+    if (path_in(path, sizeof(path), ca_dir, "issuing.key.enc") != CL_OK ||
+        path_in(models, sizeof(models), ca_dir, "models") != CL_OK) {
+        snprintf(err, errlen, "ca_dir path is too long");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (stat(path, &st) == 0) {
+        snprintf(err, errlen, "%s already holds a CA; refusing to overwrite it", ca_dir);
+        return CL_ERR_EXISTS;
+    }
+    if ((mkdir(ca_dir, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(models, 0700) != 0 && errno != EEXIST)) {
+        snprintf(err, errlen, "cannot create %s: %s", ca_dir, strerror(errno));
+        return CL_ERR_IO;
+    }
+    rc = cl_issue_ca_pair(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS, &root, &issuing);
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
+        goto out;
+    }
+    /* Keys first: a half-made CA is refused by the next init only if its key exists, and keys
+     * without certificates are useless to anyone. */
+    if ((rc = write_key(ca_dir, "root.key.enc", "root-ca-key", &root, passphrase)) != CL_OK ||
+        (rc = write_key(ca_dir, "issuing.key.enc", "issuing-ca-key", &issuing, passphrase)) !=
+            CL_OK ||
+        (rc = write_pem(ca_dir, "root.crt", &root, NULL)) != CL_OK ||
+        (rc = write_pem(ca_dir, "issuing.crt", &issuing, NULL)) != CL_OK) {
+        snprintf(err, errlen, "cannot write the CA into %s: %s", ca_dir, cl_err_str(rc));
+        goto out;
+    }
+    {
+        char *root_pem = NULL, *issuing_pem = NULL, *chain = NULL;
+        rc = cl_cert_der_to_pem(root.cert_der, root.cert_len, &root_pem);
+        if (rc == CL_OK)
+            rc = cl_cert_der_to_pem(issuing.cert_der, issuing.cert_len, &issuing_pem);
+        if (rc == CL_OK && (chain = malloc(strlen(root_pem) + strlen(issuing_pem) + 1)) == NULL)
+            rc = CL_ERR_NOMEM;
+        if (rc == CL_OK) {
+            strcpy(chain, issuing_pem);
+            strcat(chain, root_pem);
+            rc = path_in(path, sizeof(path), ca_dir, "chain.crt");
+        }
+        if (rc == CL_OK)
+            rc = cl_atomic_write_new(path, chain, strlen(chain), 0644);
+        if (rc != CL_OK)
+            snprintf(err, errlen, "cannot write %s/chain.crt: %s", ca_dir, cl_err_str(rc));
+        free(root_pem);
+        free(issuing_pem);
+        free(chain);
+    }
+out:
+    cl_issued_free(&root);
+    cl_issued_free(&issuing);
+    return rc;
+}
+
+static int read_text(const char *dir, const char *name, char **text, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    size_t len;
+    int rc = path_in(path, sizeof(path), dir, name);
+    if (rc == CL_OK)
+        rc = cl_read_file_capped(path, CERT_FILE_MAX, text, &len);
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot read %s/%s: %s", dir, name, cl_err_str(rc));
+    return rc;
+}
+
+static int open_secret(const struct ca_authority *a, const char *relative, const char *label,
+                       unsigned char **secret, size_t *len, char *err, size_t errlen)
+{
+    char path[PATH_MAX];
+    int rc = path_in(path, sizeof(path), a->ca_dir, relative);
+    if (rc == CL_OK)
+        rc = cl_keyfile_read(path, label, a->passphrase, secret, len);
+    if (rc == CL_ERR_CRYPTO)
+        snprintf(err, errlen, "cannot open %s: wrong passphrase or damaged file", path);
+    else if (rc != CL_OK)
+        snprintf(err, errlen, "cannot open %s: %s", path, cl_err_str(rc));
+    return rc;
+}
+
+int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
+                      struct ca_authority **out, char *err, size_t errlen)
+{
+    struct ca_authority *a = calloc(1, sizeof(*a));
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    int rc;
+
+    *out = NULL;
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    if (strlen(ca_dir) >= sizeof(a->ca_dir) || strlen(organisation) >= sizeof(a->organisation)) {
+        snprintf(err, errlen, "ca_dir or organisation too long");
+        rc = CL_ERR_INVALID_ARGUMENT;
+        goto fail;
+    }
+    strcpy(a->ca_dir, ca_dir);
+    strcpy(a->organisation, organisation);
+    if ((a->passphrase = strdup(passphrase)) == NULL) {
+        rc = CL_ERR_NOMEM;
+        goto fail;
+    }
+    if ((rc = read_text(ca_dir, "root.crt", &a->root_pem, err, errlen)) != CL_OK ||
+        (rc = read_text(ca_dir, "issuing.crt", &a->issuing_pem, err, errlen)) != CL_OK ||
+        (rc = read_text(ca_dir, "chain.crt", &a->chain_pem, err, errlen)) != CL_OK)
+        goto fail;
+    rc = open_secret(a, "issuing.key.enc", "issuing-ca-key", &key, &key_len, err, errlen);
+    if (rc != CL_OK)
+        goto fail;
+    rc = cl_signer_new((const unsigned char *)a->issuing_pem, strlen(a->issuing_pem) + 1, key,
+                       key_len, organisation, &a->signer, err, errlen);
+    cl_secret_free(key, key_len);
+    if (rc != CL_OK)
+        goto fail;
+    *out = a;
+    return CL_OK;
+fail:
+    ca_authority_free(a);
+    return rc;
+}
+
+void ca_authority_free(struct ca_authority *a)
+{
+    if (a == NULL)
+        return;
+    cl_signer_free(a->signer);
+    if (a->passphrase != NULL)
+        cl_secret_free(a->passphrase, strlen(a->passphrase));
+    free(a->root_pem);
+    free(a->issuing_pem);
+    free(a->chain_pem);
+    pthread_mutex_destroy(&a->lock);
+    cl_secret_free(a, sizeof(*a)); /* the cache holds pre-write keys */
+}
+
+struct cl_signer *ca_authority_signer(struct ca_authority *a)
+{
+    return a->signer;
+}
+
+const char *ca_authority_root_pem(const struct ca_authority *a)
+{
+    return a->root_pem;
+}
+
+const char *ca_authority_chain_pem(const struct ca_authority *a)
+{
+    return a->chain_pem;
+}
+
+const char *ca_authority_issuing_pem(const struct ca_authority *a)
+{
+    return a->issuing_pem;
+}
+
+int ca_authority_model_create(struct ca_authority *a, const char *code, char *err, size_t errlen)
+{
+    char dir[PATH_MAX], path[PATH_MAX], label[64];
+    unsigned char prewrite[CL_PREWRITE_KEY_BYTES], generator[32];
+    struct cl_issued common = {0};
+    int rc;
+
+    if (snprintf(dir, sizeof(dir), "%s/models/%s", a->ca_dir, code) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "path too long");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (mkdir(dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir,
+                 errno == EEXIST ? "the model's secrets exist already" : strerror(errno));
+        return errno == EEXIST ? CL_ERR_EXISTS : CL_ERR_IO;
+    }
+    if ((rc = cl_random_bytes(prewrite, sizeof(prewrite))) != CL_OK ||
+        (rc = cl_random_bytes(generator, sizeof(generator))) != CL_OK)
+        goto out;
+    snprintf(label, sizeof(label), "prewrite:%s", code);
+    if ((rc = path_in(path, sizeof(path), dir, "prewrite.enc")) != CL_OK ||
+        (rc = cl_keyfile_write(path, label, prewrite, sizeof(prewrite), a->passphrase,
+                               CL_KEYFILE_MIN_ITERATIONS, 1)) != CL_OK)
+        goto out;
+    snprintf(label, sizeof(label), "peculiar:%s", code);
+    if ((rc = path_in(path, sizeof(path), dir, "peculiar.enc")) != CL_OK ||
+        (rc = cl_keyfile_write(path, label, generator, sizeof(generator), a->passphrase,
+                               CL_KEYFILE_MIN_ITERATIONS, 1)) != CL_OK)
+        goto out;
+    {
+        char name[64];
+        snprintf(name, sizeof(name), "%s common", code);
+        rc = cl_issue_service(a->signer, CL_ROLE_DEVICE_COMMON, name, code, time(NULL) - 60,
+                              COMMON_DAYS, &common);
+    }
+    if (rc != CL_OK)
+        goto out;
+    snprintf(label, sizeof(label), "common-key:%s", code);
+    if ((rc = write_pem(dir, "common.crt", &common, NULL)) != CL_OK ||
+        (rc = write_key(dir, "common-key.enc", label, &common, a->passphrase)) != CL_OK)
+        goto out;
+out:
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot create the secrets of model %s: %s", code, cl_err_str(rc));
+    memset(prewrite, 0, sizeof(prewrite));
+    memset(generator, 0, sizeof(generator));
+    cl_issued_free(&common);
+    return rc;
+}
+
+int ca_authority_prewrite_key(struct ca_authority *a, const char *code,
+                              unsigned char key[CL_PREWRITE_KEY_BYTES], char *err, size_t errlen)
+{
+    char relative[64], label[64];
+    unsigned char *secret = NULL;
+    size_t len = 0;
+    int rc = CL_OK;
+
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->cached; i++) {
+        if (strcmp(a->cache[i].code, code) == 0) {
+            memcpy(key, a->cache[i].key, CL_PREWRITE_KEY_BYTES);
+            goto out;
+        }
+    }
+    snprintf(relative, sizeof(relative), "models/%.12s/prewrite.enc", code);
+    snprintf(label, sizeof(label), "prewrite:%.12s", code);
+    rc = open_secret(a, relative, label, &secret, &len, err, errlen);
+    if (rc != CL_OK)
+        goto out;
+    if (len != CL_PREWRITE_KEY_BYTES) {
+        snprintf(err, errlen, "the pre-write key of model %s has a wrong length", code);
+        rc = CL_ERR_CRYPTO;
+        goto out;
+    }
+    memcpy(key, secret, CL_PREWRITE_KEY_BYTES);
+    if (a->cached < MAX_CACHED_MODELS && strlen(code) < sizeof(a->cache[0].code)) {
+        strcpy(a->cache[a->cached].code, code);
+        memcpy(a->cache[a->cached].key, secret, CL_PREWRITE_KEY_BYTES);
+        a->cached++;
+    }
+out:
+    pthread_mutex_unlock(&a->lock);
+    cl_secret_free(secret, len);
+    return rc;
+}
+
+static int add_base64(cJSON *obj, const char *name, const unsigned char *data, size_t len)
+{
+    char out[128];
+    size_t olen = 0;
+    if (mbedtls_base64_encode((unsigned char *)out, sizeof(out), &olen, data, len) != 0)
+        return CL_ERR_INTERNAL;
+    return cJSON_AddStringToObject(obj, name, out) ? CL_OK : CL_ERR_NOMEM;
+}
+
+int ca_authority_model_bundle(struct ca_authority *a, const char *code, const char *key_type,
+                              const char *key_id, char **json, size_t *json_len, char *err,
+                              size_t errlen)
+{
+    char relative[64], label[64], dir[PATH_MAX];
+    unsigned char *generator = NULL, *common_key = NULL;
+    size_t generator_len = 0, common_key_len = 0;
+    unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
+    char *common_pem = NULL, *text = NULL;
+    unsigned char key_pem[4096];
+    mbedtls_pk_context pk;
+    cJSON *bundle = NULL;
+    int rc;
+
+    *json = NULL;
+    mbedtls_pk_init(&pk);
+    if (snprintf(dir, sizeof(dir), "%s/models/%.12s", a->ca_dir, code) >= (int)sizeof(dir)) {
+        snprintf(err, errlen, "path too long");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = ca_authority_prewrite_key(a, code, prewrite, err, errlen)) != CL_OK)
+        goto out;
+    snprintf(relative, sizeof(relative), "models/%.12s/peculiar.enc", code);
+    snprintf(label, sizeof(label), "peculiar:%.12s", code);
+    if ((rc = open_secret(a, relative, label, &generator, &generator_len, err, errlen)) != CL_OK)
+        goto out;
+    snprintf(relative, sizeof(relative), "models/%.12s/common-key.enc", code);
+    snprintf(label, sizeof(label), "common-key:%.12s", code);
+    if ((rc = open_secret(a, relative, label, &common_key, &common_key_len, err, errlen)) != CL_OK)
+        goto out;
+    if ((rc = read_text(dir, "common.crt", &common_pem, err, errlen)) != CL_OK)
+        goto out;
+    if (mbedtls_pk_parse_key(&pk, common_key, common_key_len, NULL, 0) != 0 ||
+        mbedtls_pk_write_key_pem(&pk, key_pem, sizeof(key_pem)) != 0) {
+        snprintf(err, errlen, "the common key of model %s cannot be read", code);
+        rc = CL_ERR_CRYPTO;
+        goto out;
+    }
+    bundle = cJSON_CreateObject();
+    rc = CL_ERR_NOMEM;
+    if (bundle == NULL || !cJSON_AddNumberToObject(bundle, "version", 1) ||
+        !cJSON_AddStringToObject(bundle, "model", code) ||
+        !cJSON_AddStringToObject(bundle, "key_type", key_type) ||
+        !cJSON_AddStringToObject(bundle, "key_id", key_id) ||
+        add_base64(bundle, "prewrite_key", prewrite, sizeof(prewrite)) != CL_OK ||
+        add_base64(bundle, "peculiar_generator", generator, generator_len) != CL_OK ||
+        !cJSON_AddStringToObject(bundle, "root_pem", a->root_pem) ||
+        !cJSON_AddStringToObject(bundle, "chain_pem", a->chain_pem) ||
+        !cJSON_AddStringToObject(bundle, "common_certificate_pem", common_pem) ||
+        !cJSON_AddStringToObject(bundle, "common_key_pem", (const char *)key_pem))
+        goto out;
+    text = cJSON_PrintUnformatted(bundle);
+    if (text == NULL)
+        goto out;
+    *json = text;
+    *json_len = strlen(text);
+    rc = CL_OK;
+out:
+    if (bundle != NULL) {
+        /* cJSON keeps copies of the secrets: wipe them before freeing. */
+        for (cJSON *item = bundle->child; item != NULL; item = item->next)
+            if (cJSON_IsString(item))
+                memset(item->valuestring, 0, strlen(item->valuestring));
+        cJSON_Delete(bundle);
+    }
+    mbedtls_pk_free(&pk);
+    memset(prewrite, 0, sizeof(prewrite));
+    memset(key_pem, 0, sizeof(key_pem));
+    cl_secret_free(generator, generator_len);
+    cl_secret_free(common_key, common_key_len);
+    free(common_pem);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* authority.h: the CA's files -- the only part of ca-server that touches private keys. A CA
+ * folder (ca_dir) holds:
+ *   root.crt, issuing.crt, chain.crt (issuing then root)      certificates, PEM
+ *   root.key.enc, issuing.key.enc                              keys, passphrase-encrypted
+ *   models/<code>/prewrite.enc, peculiar.enc, common-key.enc   a model's secrets, encrypted
+ *   models/<code>/common.crt                                   the model's common certificate
+ * (keyfile.h describes the encryption). Nothing here writes or logs a key in clear, except the
+ * firmware bundle, which exists to be put into a device image.
+ *
+ * Firmware bundle (one JSON file, mode 0600): {"version": 1, "model": code, "key_type": ...,
+ * "key_id": ..., "prewrite_key": base64 (32 bytes), "peculiar_generator": base64 (32 bytes),
+ * "root_pem": ..., "chain_pem": ..., "common_certificate_pem": ..., "common_key_pem": ...}. */
+#ifndef CERTLINE_CA_AUTHORITY_H
+#define CERTLINE_CA_AUTHORITY_H
+
+#include <stddef.h>
+
+#include "pack.h"
+#include "x509_issue.h"
+
+struct ca_authority;
+
+/* Creates a new CA in ca_dir (made if missing): root and issuing certificates and their keys
+ * encrypted under passphrase. Refuses (CL_ERR_EXISTS) if ca_dir already holds a CA. */
+int ca_authority_create(const char *ca_dir, const char *organisation, const char *passphrase,
+                        char *err, size_t errlen);
+
+/* Loads the CA of ca_dir: certificates, and the issuing key decrypted into a signer. Keeps the
+ * passphrase (zeroised at free) to open model secrets when first needed. */
+int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
+                      struct ca_authority **out, char *err, size_t errlen);
+void ca_authority_free(struct ca_authority *authority);
+
+struct cl_signer *ca_authority_signer(struct ca_authority *authority);
+const char *ca_authority_root_pem(const struct ca_authority *authority);
+const char *ca_authority_chain_pem(const struct ca_authority *authority); /* issuing, root */
+const char *ca_authority_issuing_pem(const struct ca_authority *authority);
+
+/* Creates a device model's secrets (pre-write key, peculiar-key generator, common certificate
+ * and key) under models/<code>/, refusing an existing one. */
+int ca_authority_model_create(struct ca_authority *authority, const char *code, char *err,
+                              size_t errlen);
+
+/* The model's pre-write key (decrypted once, then cached; thread-safe). */
+int ca_authority_prewrite_key(struct ca_authority *authority, const char *code,
+                              unsigned char key[CL_PREWRITE_KEY_BYTES], char *err, size_t errlen);
+
+/* The firmware bundle of a model (malloc'd JSON; holds secrets: the caller zeroises and frees it
+ * with cl_secret_free). */
+int ca_authority_model_bundle(struct ca_authority *authority, const char *code,
+                              const char *key_type, const char *key_id, char **json,
+                              size_t *json_len, char *err, size_t errlen);
+
+#endif

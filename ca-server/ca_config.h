@@ -1,0 +1,34 @@
+/* ca_config.h: ca-server's configuration (JSON, see deploy/ for an example), loaded once and never
+ * changed afterwards. */
+#ifndef CERTLINE_CA_CONFIG_H
+#define CERTLINE_CA_CONFIG_H
+
+#include "config.h"
+#include "transport_config.h"
+
+struct ca_database_config {
+    char conninfo[1024]; /* libpq connection string; never logged */
+};
+
+struct ca_config {
+    char ca_dir[512];          /* CA certificates and encrypted keys */
+    char organisation[64];     /* O= of every certificate issued */
+    char passphrase_file[512]; /* "" = environment variable CERTLINE_CA_PASSPHRASE */
+    struct ca_database_config database;
+    struct cl_tls_config tls;
+    struct cl_listen_config listen;
+    struct cl_limits_config limits;
+    long long workers;              /* signing threads per batch */
+    long long max_batch;            /* device numbers per FIG 21 request */
+    long long device_validity_days; /* device certificate lifetime */
+    long long db_connections;       /* pooled database connections */
+};
+
+extern const struct cl_cfg_table ca_config_table;
+
+/* The deeper check for -n: the TLS files load, the CA directory holds a CA. */
+int ca_config_check(const void *config, char *err, size_t errlen);
+
+#define CA_PASSPHRASE_ENV "CERTLINE_CA_PASSPHRASE"
+
+#endif

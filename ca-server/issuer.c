@@ -1,0 +1,247 @@
+/* issuer.c: batch issuance: record intent, sign on worker threads, commit, answer. */
+#include "issuer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/sha256.h>
+
+#include "error.h"
+#include "keyfile.h"
+#include "log.h"
+#include "pack.h"
+#include "x509_issue.h"
+
+/* The key id of each model in a batch (looked up before signing). */
+struct model_key_id {
+    char code[CA_MODEL_CODE_MAX + 1];
+    char key_id[65];
+};
+
+/* What the signing threads share. */
+struct signing_job {
+    struct model_key_id *models;
+    size_t model_count;
+    struct ca_runtime *runtime;
+    const struct ca_batch_request *request;
+    struct ca_batch_item *items;
+    struct ca_issued_item *results;
+    struct cl_issued *issued;
+    char (*server_values)[CL_VERIFY_HEX + 1];
+    char **packs;
+    atomic_size_t next, done;
+    atomic_int failed;
+    pthread_mutex_t error_lock;
+    char error[256];
+    time_t now;
+};
+
+/* The request as hashed for idempotency: the replacement flag and the numbers in order. */
+static void body_hash(const struct ca_batch_request *request, unsigned char hash[32])
+{
+    mbedtls_sha256_context sha;
+    unsigned char flag = request->replacement ? 1 : 0;
+    mbedtls_sha256_init(&sha);
+    mbedtls_sha256_starts_ret(&sha, 0);
+    mbedtls_sha256_update_ret(&sha, &flag, 1);
+    for (size_t i = 0; i < request->count; i++)
+        mbedtls_sha256_update_ret(&sha, (const unsigned char *)request->device_numbers[i],
+                                  strlen(request->device_numbers[i]) + 1);
+    mbedtls_sha256_finish_ret(&sha, hash);
+    mbedtls_sha256_free(&sha);
+}
+
+/* Records the first failure: "<what> <device number>: <error>". */
+static void job_fail(struct signing_job *job, const char *what, const char *number, int rc)
+{
+    pthread_mutex_lock(&job->error_lock);
+    if (!atomic_load(&job->failed))
+        snprintf(job->error, sizeof(job->error), "%s %s: %s", what, number, cl_err_str(rc));
+    atomic_store(&job->failed, 1);
+    pthread_mutex_unlock(&job->error_lock);
+}
+
+static int sign_one(struct signing_job *job, size_t i)
+{
+    struct ca_authority *authority = job->runtime->authority;
+    const struct ca_batch_item *item = &job->items[i];
+    unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
+    char err[200], *cert_pem = NULL, key_id[CL_KEY_ID_MAX + 1];
+    struct cl_pack_contents contents;
+    enum cl_key_type key_type;
+    int rc;
+
+    if ((rc = cl_key_type_parse(item->key_type, &key_type)) != CL_OK ||
+        (rc = ca_authority_prewrite_key(authority, item->model_code, prewrite, err, sizeof(err))) !=
+            CL_OK) {
+        job_fail(job, "cannot load the pre-write key for", item->device_number, rc);
+        return rc;
+    }
+    rc = cl_issue_device(ca_authority_signer(authority), item->device_number, item->model_code,
+                         key_type, item->serial_hex, job->now,
+                         (int)job->runtime->config->device_validity_days, &job->issued[i]);
+    if (rc == CL_OK)
+        rc = cl_cert_der_to_pem(job->issued[i].cert_der, job->issued[i].cert_len, &cert_pem);
+    if (rc != CL_OK) {
+        memset(prewrite, 0, sizeof(prewrite));
+        job_fail(job, "cannot issue a certificate for", item->device_number, rc);
+        return rc;
+    }
+    key_id[0] = '\0';
+    for (size_t m = 0; m < job->model_count; m++)
+        if (strcmp(job->models[m].code, item->model_code) == 0)
+            snprintf(key_id, sizeof(key_id), "%s", job->models[m].key_id);
+    contents = (struct cl_pack_contents){
+        .device_number = item->device_number,
+        .model_code = item->model_code,
+        .serial_hex = item->serial_hex,
+        .key_type = item->key_type,
+        .chain_pem = ca_authority_chain_pem(authority),
+        .certificate_pem = cert_pem,
+        .key_id = key_id,
+    };
+    rc = cl_pack_build(&contents, job->issued[i].cert_der, job->issued[i].cert_len,
+                       job->issued[i].key_der, job->issued[i].key_len, prewrite, &job->packs[i],
+                       job->server_values[i]);
+    memset(prewrite, 0, sizeof(prewrite));
+    /* The key is inside the pack, encrypted; the clear copy goes now. */
+    cl_secret_free(job->issued[i].key_der, job->issued[i].key_len);
+    job->issued[i].key_der = NULL;
+    job->issued[i].key_len = 0;
+    free(cert_pem);
+    if (rc != CL_OK) {
+        job_fail(job, "cannot build the pack of", item->device_number, rc);
+        return rc;
+    }
+    job->results[i] = (struct ca_issued_item){
+        .serial_hex = item->serial_hex,
+        .cert_der = job->issued[i].cert_der,
+        .cert_len = job->issued[i].cert_len,
+        .pack = job->packs[i],
+        .server_value = job->server_values[i],
+    };
+    return CL_OK;
+}
+
+static void *signing_thread(void *arg)
+{
+    struct signing_job *job = arg;
+    size_t total = job->request->count;
+
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= total || atomic_load(&job->failed))
+            break;
+        if (sign_one(job, i) != CL_OK)
+            break;
+        size_t done = atomic_fetch_add(&job->done, 1) + 1;
+        if (job->request->progress != NULL)
+            job->request->progress(done, total, job->request->progress_arg);
+    }
+    return NULL;
+}
+
+/* Looks up the key id of every model the batch names. */
+static int find_key_ids(struct signing_job *job, struct ca_store *store, char *err, size_t errlen)
+{
+    job->models = calloc(job->request->count, sizeof(*job->models));
+    if (job->models == NULL)
+        return CL_ERR_NOMEM;
+    for (size_t i = 0; i < job->request->count; i++) {
+        size_t m = 0;
+        while (m < job->model_count && strcmp(job->models[m].code, job->items[i].model_code) != 0)
+            m++;
+        if (m < job->model_count)
+            continue;
+        struct ca_model model;
+        int rc = ca_store_model_get(store, job->items[i].model_code, &model);
+        if (rc != CL_OK) {
+            snprintf(err, errlen, "device model %s: %s", job->items[i].model_code, cl_err_str(rc));
+            return rc;
+        }
+        snprintf(job->models[m].code, sizeof(job->models[m].code), "%s", model.code);
+        snprintf(job->models[m].key_id, sizeof(job->models[m].key_id), "%s", model.key_id);
+        job->model_count++;
+    }
+    return CL_OK;
+}
+
+/* Signs every item on the configured number of threads. */
+static int sign_all(struct signing_job *job)
+{
+    size_t workers = (size_t)job->runtime->config->workers;
+    pthread_t threads[64];
+    size_t started = 0;
+
+    if (workers > job->request->count)
+        workers = job->request->count;
+    for (; started + 1 < workers; started++)
+        if (pthread_create(&threads[started], NULL, signing_thread, job) != 0)
+            break;
+    signing_thread(job); /* this thread works too */
+    for (size_t t = 0; t < started; t++)
+        pthread_join(threads[t], NULL);
+    return atomic_load(&job->failed) ? CL_ERR_CRYPTO : CL_OK;
+}
+
+int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
+                   const struct ca_batch_request *request, struct ca_batch_item *items, char *err,
+                   size_t errlen)
+{
+    size_t n = request->count;
+    struct signing_job job = {.runtime = runtime, .request = request, .items = items};
+    enum ca_batch_state state;
+    unsigned char hash[32];
+    int rc;
+
+    body_hash(request, hash);
+    rc = ca_store_batch_begin(store, request->request_id, hash, request->replacement,
+                              request->requester, request->device_numbers, n, items, &state, err,
+                              errlen);
+    if (rc != CL_OK || state == CA_BATCH_DONE)
+        return rc;
+
+    job.results = calloc(n, sizeof(*job.results));
+    job.issued = calloc(n, sizeof(*job.issued));
+    job.server_values = calloc(n, sizeof(*job.server_values));
+    job.packs = calloc(n, sizeof(*job.packs));
+    pthread_mutex_init(&job.error_lock, NULL);
+    job.now = time(NULL) - 60; /* a minute of slack for devices whose clock is a little behind */
+    if (job.results == NULL || job.issued == NULL || job.server_values == NULL ||
+        job.packs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+        goto out;
+    }
+    if ((rc = find_key_ids(&job, store, err, errlen)) != CL_OK)
+        goto out;
+    if ((rc = sign_all(&job)) != CL_OK) {
+        snprintf(err, errlen, "%s", job.error);
+        goto out;
+    }
+    rc = ca_store_batch_complete(store, request->request_id, job.results, n, err, errlen);
+    if (rc != CL_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) { /* the answer: hand the packs over */
+        items[i].pack = job.packs[i];
+        job.packs[i] = NULL;
+    }
+    cl_log_info("issued %zu certificate(s) for request %s from %s%s", n, request->request_id,
+                request->requester, state == CA_BATCH_PENDING ? " (resumed)" : "");
+out:
+    for (size_t i = 0; job.issued != NULL && i < n; i++)
+        cl_issued_free(&job.issued[i]);
+    for (size_t i = 0; job.packs != NULL && i < n; i++)
+        free(job.packs[i]);
+    free(job.models);
+    free(job.results);
+    free(job.issued);
+    free(job.server_values);
+    free(job.packs);
+    pthread_mutex_destroy(&job.error_lock);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/* runtime.h: what a running ca-server shares between its threads: configuration, the CA, and a
+ * pool of database connections (one store per request at a time). */
+#ifndef CERTLINE_CA_RUNTIME_H
+#define CERTLINE_CA_RUNTIME_H
+
+#include <stddef.h>
+
+#include "authority.h"
+#include "ca_config.h"
+#include "store.h"
+
+struct ca_db_pool;
+
+struct ca_runtime {
+    const struct ca_config *config;
+    struct ca_authority *authority;
+    struct ca_db_pool *pool;
+};
+
+/* Opens count connections to conninfo. */
+int ca_db_pool_new(const char *conninfo, size_t count, struct ca_db_pool **out, char *err,
+                   size_t errlen);
+void ca_db_pool_free(struct ca_db_pool *pool);
+
+/* Takes a connection, waiting while all are in use; give it back with ca_db_pool_release. */
+struct ca_store *ca_db_pool_acquire(struct ca_db_pool *pool);
+void ca_db_pool_release(struct ca_db_pool *pool, struct ca_store *store);
+
+#endif

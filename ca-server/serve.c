@@ -1,0 +1,79 @@
+/* serve.c: `ca-server serve`: loads the CA and the database pool, serves the ca interface until
+ * SIGINT or SIGTERM. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "error.h"
+#include "log.h"
+#include "runtime.h"
+#include "soap_server.h"
+
+static struct cl_server *running;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (running != NULL)
+        cl_server_stop(running);
+}
+
+int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv)
+{
+    struct ca_runtime runtime = {.config = config};
+    struct cl_server_settings settings = {.iface = CL_IFACE_CA};
+    struct cl_tls_settings tls_settings;
+    struct cl_tls *tls = NULL;
+    struct ca_store *store = NULL;
+    char err[512];
+    int applied = 0, code = 1;
+    (void)argc;
+    (void)argv;
+
+    if (ca_store_open(config->database.conninfo, &store, err, sizeof(err)) != CL_OK ||
+        ca_store_migrate(store, &applied, err, sizeof(err)) != CL_OK) {
+        cl_log_error("database: %s", err);
+        goto out;
+    }
+    if (applied > 0)
+        cl_log_info("database: %d migration(s) applied", applied);
+    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &runtime.authority, err,
+                          sizeof(err)) != CL_OK ||
+        ca_db_pool_new(config->database.conninfo, (size_t)config->db_connections, &runtime.pool,
+                       err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        goto out;
+    }
+    cl_tls_config_settings(&config->tls, &tls_settings);
+    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        goto out;
+    }
+    settings.host = config->listen.host;
+    settings.port = (int)config->listen.port;
+    settings.max_connections = (int)config->listen.max_connections;
+    settings.app = &runtime;
+    cl_limits_config_apply(&config->limits, &settings.limits);
+    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        goto out;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    cl_log_info("serving the ca interface on %s port %d", settings.host, cl_server_port(running));
+    /* A line on stdout that scripts and tests can wait for. */
+    printf("listening on %s:%d\n", settings.host, cl_server_port(running));
+    fflush(stdout);
+    code = cl_server_run(running) == CL_OK ? 0 : 1;
+    cl_log_info("stopping");
+out:
+    cl_server_free(running);
+    running = NULL;
+    cl_tls_free(tls);
+    ca_db_pool_free(runtime.pool);
+    ca_authority_free(runtime.authority);
+    ca_store_close(store);
+    return code;
+}

@@ -1,0 +1,173 @@
+/* service.c: the SOAP handlers of the ca interface: validate, call the core, map errors to faults.
+ * The transport has already checked the peer's role (common/policy.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "issuer.h"
+#include "keyfile.h"
+#include "log.h"
+#include "receipt.h"
+#include "soapH.h"
+#include "soap_tls.h"
+
+/* Sender faults for what the caller got wrong, receiver faults for what failed here. */
+static int fault(struct soap *soap, int rc, const char *what, const char *detail)
+{
+    switch (rc) {
+    case CL_ERR_INVALID_ARGUMENT:
+    case CL_ERR_CONFLICT:
+    case CL_ERR_EXISTS:
+    case CL_ERR_NOT_FOUND:
+    case CL_ERR_STATE:
+    case CL_ERR_CRYPTO:
+        return soap_sender_fault(soap, what, soap_strdup(soap, detail));
+    default:
+        cl_log_error("%s: %s", what, detail);
+        return soap_receiver_fault(soap, what, soap_strdup(soap, detail));
+    }
+}
+
+int __ca__CertificateTransmissionRequest(struct soap *soap,
+                                         struct ca__CertificateTransmissionRequest *request,
+                                         struct ca__CertificateTransmission *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    const struct cl_peer *peer = cl_soap_peer(soap);
+    int n = request->__sizeDeviceNumber;
+    struct ca_batch_item *items;
+    struct ca_store *store;
+    char err[512];
+    int rc;
+
+    if (n < 1 || n > runtime->config->max_batch) {
+        snprintf(err, sizeof(err), "a request holds 1 to %lld device numbers, not %d",
+                 runtime->config->max_batch, n);
+        return fault(soap, CL_ERR_INVALID_ARGUMENT, "Batch refused", err);
+    }
+    items = calloc((size_t)n, sizeof(*items));
+    if (items == NULL)
+        return fault(soap, CL_ERR_NOMEM, "Batch failed", "out of memory");
+    struct ca_batch_request batch = {
+        .request_id = request->requestId,
+        .replacement = request->replacement == true_,
+        .requester = peer->name,
+        .device_numbers = (const char *const *)request->deviceNumber,
+        .count = (size_t)n,
+    };
+    store = ca_db_pool_acquire(runtime->pool);
+    rc = ca_issue_batch(runtime, store, &batch, items, err, sizeof(err));
+    ca_db_pool_release(runtime->pool, store);
+    if (rc != CL_OK) {
+        ca_batch_items_free(items, (size_t)n);
+        free(items);
+        cl_log_warn("batch %s from %s refused: %s", request->requestId, peer->name, err);
+        return fault(soap, rc, rc == CL_ERR_CRYPTO ? "Batch failed" : "Batch refused", err);
+    }
+    response->requestId = request->requestId;
+    response->__sizeItem = n;
+    response->item = soap_malloc(soap, sizeof(*response->item) * (size_t)n);
+    if (response->item == NULL) {
+        ca_batch_items_free(items, (size_t)n);
+        free(items);
+        return fault(soap, CL_ERR_NOMEM, "Batch failed", "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        response->item[i].deviceNumber = soap_strdup(soap, items[i].device_number);
+        response->item[i].pack = soap_strdup(soap, items[i].pack);
+    }
+    ca_batch_items_free(items, (size_t)n);
+    free(items);
+    return SOAP_OK;
+}
+
+int __ca__InstallationReport(struct soap *soap, struct ca__InstallationReport *report,
+                             struct ca__InstallationReceipt *receipt)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    struct ca_store *store;
+    time_t received_at = 0;
+    char err[256], *signature = NULL;
+    int rc;
+
+    store = ca_db_pool_acquire(runtime->pool);
+    rc = ca_store_install(store, report->deviceNumber, report->certificateSerial,
+                          report->verificationValue, time(NULL), &received_at, err, sizeof(err));
+    ca_db_pool_release(runtime->pool, store);
+    if (rc != CL_OK) {
+        cl_log_warn("installation report for %s (%s) refused: %s", report->deviceNumber,
+                    report->certificateSerial, err);
+        return fault(soap, rc,
+                     rc == CL_ERR_CRYPTO ? "Installation proof rejected"
+                                         : "Installation report refused",
+                     err);
+    }
+    struct cl_receipt signed_receipt = {report->deviceNumber, report->certificateSerial,
+                                        report->verificationValue, received_at};
+    rc = cl_receipt_sign(ca_authority_signer(runtime->authority), &signed_receipt, &signature);
+    if (rc != CL_OK)
+        return fault(soap, rc, "Receipt failed", "the receipt could not be signed");
+    receipt->deviceNumber = report->deviceNumber;
+    receipt->certificateSerial = report->certificateSerial;
+    receipt->verificationValue = report->verificationValue;
+    receipt->receivedAt = received_at;
+    receipt->signature = soap_strdup(soap, signature);
+    receipt->signerCertificate = soap_strdup(soap, ca_authority_issuing_pem(runtime->authority));
+    free(signature);
+    cl_log_info("%s (%s) installed", report->deviceNumber, report->certificateSerial);
+    return SOAP_OK;
+}
+
+static enum ca__DeviceState wire_state(enum ca_cert_state state)
+{
+    switch (state) {
+    case CA_CERT_INSTALLED:
+        return ca__DeviceState__INSTALLED;
+    case CA_CERT_INTENT:
+    case CA_CERT_ISSUED:
+        return ca__DeviceState__ISSUED;
+    case CA_CERT_SUPERSEDED:
+        return ca__DeviceState__SUPERSEDED;
+    case CA_CERT_REVOKED:
+        return ca__DeviceState__REVOKED;
+    case CA_CERT_UNKNOWN:
+        break;
+    }
+    return ca__DeviceState__UNKNOWN;
+}
+
+int __ca__CheckIn(struct soap *soap, struct ca__CheckIn *request,
+                  struct ca__CheckInResponse *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    const struct cl_peer *peer = cl_soap_peer(soap);
+    struct ca_cert_row row;
+    struct ca_store *store;
+    char detail[256] = "";
+    int rc;
+
+    /* The device number comes from the verified certificate, never from the body. */
+    if (strcmp(peer->name, peer->number) != 0)
+        return fault(soap, CL_ERR_INVALID_ARGUMENT, "Check-in refused",
+                     "the certificate's CN and serialNumber differ");
+    store = ca_db_pool_acquire(runtime->pool);
+    rc = ca_store_cert_state(store, peer->number, peer->serial_hex, &row);
+    ca_db_pool_release(runtime->pool, store);
+    if (rc != CL_OK && rc != CL_ERR_NOT_FOUND)
+        return fault(soap, rc, "Check-in failed", "the certificate database is unavailable");
+    if (rc == CL_ERR_NOT_FOUND)
+        row.state = CA_CERT_UNKNOWN;
+    if (request->claimedDeviceNumber != NULL &&
+        strcmp(request->claimedDeviceNumber, peer->number) != 0)
+        snprintf(detail, sizeof(detail), "the device says it is %s, its certificate says %s",
+                 request->claimedDeviceNumber, peer->number);
+    response->deviceNumber = soap_strdup(soap, peer->number);
+    response->state = wire_state(row.state);
+    response->certificateSerial = soap_strdup(soap, peer->serial_hex);
+    response->detail = detail[0] ? soap_strdup(soap, detail) : NULL;
+    cl_log_info("check-in of %s (%s): %s", peer->number, peer->serial_hex,
+                ca_cert_state_name(row.state));
+    return SOAP_OK;
+}

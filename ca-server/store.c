@@ -1,0 +1,1797 @@
+/* store.c: ca-server's state in PostgreSQL (see store.h): the schema and its migrations, device
+ * models, FIG 21 batches (intent before signing, packs after), installation proofs, revocation,
+ * service certificates and the audit log. The only file of ca-server that includes libpq-fe.h.
+ *
+ * A store is one PGconn, used by one thread at a time: ca-server opens one per worker thread.
+ * Every value goes to the server as a parameter (PQexecParams); the only SQL text is constant.
+ * Every multi-step operation is one transaction (ROLLBACK on any error) and a function returns
+ * success only after its COMMIT. The database enforces the invariants itself (checks, foreign
+ * keys, and a partial unique index: at most one intent/issued/installed certificate per device
+ * number), so two connections racing for one device number cannot both win: the loser gets a
+ * unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one request id
+ * are serialised by a transaction-level advisory lock on that id. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "error.h"
+#include "log.h"
+#include "x509_issue.h"
+
+/* Bounds of the inputs that store.h leaves open. */
+#define REQUEST_ID_MAX 64   /* struct ca_cert_row.request_id */
+#define ACTOR_MAX 64        /* struct ca_audit_row.actor; requester too */
+#define ACTION_MAX 64       /* struct ca_audit_row.action */
+#define DETAIL_MAX 512      /* struct ca_audit_row.detail */
+#define REASON_MAX 256      /* struct ca_cert_row.reason */
+#define KEY_ID_MAX 64       /* struct ca_model.key_id */
+#define ROLE_MAX 32         /* service certificate role */
+#define SERVICE_NAME_MAX 64 /* service certificate name (CL_PEER_NAME_MAX) */
+#define NUMBER_MAX 32       /* service certificate number (CL_PEER_NUMBER_MAX) */
+#define CERT_DER_MAX 65536  /* one device certificate, DER */
+#define PACK_MAX 65536      /* one certificate pack (twice CL_PACK_MAX_BYTES) */
+#define SERIAL_TRIES 8      /* fresh serials tried when one collides */
+
+/* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
+#define LOCK_MIGRATE 0x43530001
+#define LOCK_REQUEST 0x43530002
+
+#define VALID_STATES "('intent', 'issued', 'installed')"
+
+struct ca_store {
+    PGconn *conn;
+    int (*serial_source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]);
+    char sqlstate[6];    /* SQLSTATE of the last failed statement, "" if none */
+    char constraint[64]; /* the constraint it violated, if any */
+};
+
+/* ---- migrations ---- */
+
+struct migration {
+    int version;
+    const char *what;
+    const char *const *statements; /* NULL-terminated */
+};
+
+static const char *const migration_1[] = {
+    "CREATE TABLE device_model ("
+    " code text PRIMARY KEY CHECK (code ~ '^[0-9A-Z]{1,8}$'),"
+    " key_type text NOT NULL CHECK (key_type IN ('p256', 'rsa2048', 'rsa3072')),"
+    " certificate_managed boolean NOT NULL,"
+    " key_id text NOT NULL UNIQUE CHECK (octet_length(key_id) BETWEEN 1 AND 64),"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE batch_request ("
+    " request_id text PRIMARY KEY CHECK (octet_length(request_id) BETWEEN 1 AND 64),"
+    " body_hash bytea NOT NULL CHECK (octet_length(body_hash) = 32),"
+    " replacement boolean NOT NULL,"
+    " requester text NOT NULL CHECK (octet_length(requester) BETWEEN 1 AND 64),"
+    " item_count integer NOT NULL CHECK (item_count > 0),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " completed_at timestamptz)",
+
+    "CREATE TABLE certificate ("
+    " serial text PRIMARY KEY CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,"
+    " device_number text NOT NULL CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " model_code text NOT NULL REFERENCES device_model (code),"
+    " state text NOT NULL"
+    "  CHECK (state IN ('intent', 'issued', 'installed', 'superseded', 'revoked')),"
+    " request_id text REFERENCES batch_request (request_id),"
+    " cert_der bytea,"
+    " pack text,"
+    " server_value text CHECK (server_value ~ '^[0-9a-f]{64}$'),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " issued_at timestamptz,"
+    " installed_at timestamptz,"
+    " ended_at timestamptz,"
+    " reason text CHECK (octet_length(reason) <= 256),"
+    " superseded_by text REFERENCES certificate (serial),"
+    " CONSTRAINT certificate_number_of_model"
+    "  CHECK (split_part(device_number, '-', 1) = model_code),"
+    " CONSTRAINT certificate_issued_complete CHECK (state NOT IN ('issued', 'installed')"
+    "  OR (cert_der IS NOT NULL AND pack IS NOT NULL AND server_value IS NOT NULL"
+    "      AND issued_at IS NOT NULL)),"
+    " CONSTRAINT certificate_installed_at"
+    "  CHECK (state <> 'installed' OR installed_at IS NOT NULL),"
+    " CONSTRAINT certificate_ended_at"
+    "  CHECK (state NOT IN ('superseded', 'revoked') OR ended_at IS NOT NULL),"
+    " CONSTRAINT certificate_superseded_by"
+    "  CHECK (superseded_by IS NULL OR state = 'superseded'))",
+
+    /* At most one valid certificate per device number, whoever writes. */
+    "CREATE UNIQUE INDEX certificate_one_valid_per_device ON certificate (device_number)"
+    " WHERE state IN ('intent', 'issued', 'installed')",
+    "CREATE INDEX certificate_device_number ON certificate (device_number)",
+    "CREATE INDEX certificate_model_code ON certificate (model_code)",
+    "CREATE INDEX certificate_request_id ON certificate (request_id)",
+
+    "CREATE TABLE batch_item ("
+    " request_id text NOT NULL REFERENCES batch_request (request_id),"
+    " position integer NOT NULL CHECK (position >= 0),"
+    " device_number text NOT NULL,"
+    " serial text NOT NULL UNIQUE REFERENCES certificate (serial),"
+    " PRIMARY KEY (request_id, position),"
+    " UNIQUE (request_id, device_number))",
+
+    "CREATE TABLE service_certificate ("
+    " serial text PRIMARY KEY CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " role text NOT NULL CHECK (octet_length(role) BETWEEN 1 AND 32),"
+    " name text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 64),"
+    " number text NOT NULL DEFAULT '' CHECK (octet_length(number) <= 32),"
+    " issued_at timestamptz NOT NULL DEFAULT now(),"
+    " actor text NOT NULL)",
+
+    "CREATE TABLE audit_log ("
+    " id bigserial PRIMARY KEY,"
+    " at timestamptz NOT NULL DEFAULT now(),"
+    " actor text NOT NULL CHECK (octet_length(actor) <= 64),"
+    " action text NOT NULL CHECK (octet_length(action) BETWEEN 1 AND 64),"
+    " detail text NOT NULL DEFAULT '' CHECK (octet_length(detail) <= 512))",
+    NULL,
+};
+
+static const struct migration migrations[] = {
+    {1, "initial schema", migration_1},
+};
+
+#define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))
+
+/* ---- errors and checks of outside values ---- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* A printable, shortened copy of an outside value, for an error message. */
+static const char *shown(const char *s, char *buf, size_t len)
+{
+    size_t i = 0, n;
+    if (s == NULL)
+        return "(none)";
+    for (n = 0; s[n] != '\0' && i + 4 < len; n++)
+        buf[i++] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
+    if (s[n] != '\0') {
+        buf[i++] = '.';
+        buf[i++] = '.';
+        buf[i++] = '.';
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+/* 1 if s is well-formed UTF-8 without control characters (but tab, CR and LF when lines is
+ * set), min..max bytes long. */
+static int utf8_ok(const char *s, size_t min, size_t max, int lines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    if (s == NULL)
+        return 0;
+    while (p[n] != '\0') {
+        unsigned char c = p[n];
+        size_t more;
+        if ((c < 0x20 && !(lines && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
+            return 0;
+        if (c < 0x80)
+            more = 0;
+        else if (c >= 0xc2 && c <= 0xdf)
+            more = 1;
+        else if (c >= 0xe0 && c <= 0xef)
+            more = 2;
+        else if (c >= 0xf0 && c <= 0xf4)
+            more = 3;
+        else
+            return 0;
+        if (more > 0) {
+            unsigned char c1 = p[n + 1];
+            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
+                (c == 0xf4 && c1 > 0x8f))
+                return 0; /* overlong, surrogate or beyond U+10FFFF */
+            for (size_t k = 1; k <= more; k++)
+                if ((p[n + k] & 0xc0) != 0x80)
+                    return 0;
+        }
+        n += more + 1;
+        if (n > max)
+            return 0;
+    }
+    return n >= min;
+}
+
+static int text_ok(const char *s, size_t min, size_t max)
+{
+    return utf8_ok(s, min, max, 0);
+}
+
+/* 1 if s is 1..max printable ASCII characters without spaces (ids, key ids). */
+static int token_ok(const char *s, size_t max)
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++)
+        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
+            return 0;
+    return n > 0;
+}
+
+static int is_upper_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+}
+
+static int model_code_ok(const char *s)
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++)
+        if (n >= CA_MODEL_CODE_MAX || !is_upper_alnum(s[n]))
+            return 0;
+    return n > 0;
+}
+
+/* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}; *code_len gets the length of CODE. */
+static int device_number_ok(const char *s, size_t *code_len)
+{
+    size_t n = 0, d = 0;
+    if (s == NULL)
+        return 0;
+    while (n <= CA_MODEL_CODE_MAX && is_upper_alnum(s[n]))
+        n++;
+    if (n == 0 || n > CA_MODEL_CODE_MAX || s[n] != '-')
+        return 0;
+    while (d <= 12 && s[n + 1 + d] >= '0' && s[n + 1 + d] <= '9')
+        d++;
+    if (d == 0 || d > 12 || s[n + 1 + d] != '\0')
+        return 0;
+    if (code_len != NULL)
+        *code_len = n;
+    return 1;
+}
+
+/* Upper-case hex, even length, 2..40 characters. */
+static int serial_ok(const char *s)
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++)
+        if (n >= CA_SERIAL_HEX_MAX ||
+            !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'A' && s[n] <= 'F')))
+            return 0;
+    return n > 0 && n % 2 == 0;
+}
+
+/* Exactly CA_VERIFY_HEX hex digits (either case); lower-cased into out. */
+static int verify_value_ok(const char *s, char out[CA_VERIFY_HEX + 1])
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= CA_VERIFY_HEX)
+            return 0;
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+        out[n] = c;
+    }
+    out[n] = '\0';
+    return n == CA_VERIFY_HEX;
+}
+
+/* Compares n bytes in time that does not depend on where they differ. */
+static int equal_const_time(const char *a, const char *b, size_t n)
+{
+    volatile unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static void copy_text(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src != NULL ? src : "");
+}
+
+/* ---- libpq ---- */
+
+/* Server notices ("relation already exists, skipping") go to the debug log, not stderr. */
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    cl_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* Runs one statement. Parameters are text unless formats says otherwise. On failure err gets
+ * "database error: <primary message>" (never the statement's values) and the SQLSTATE and the
+ * violated constraint are kept in store->sqlstate and store->constraint. */
+static int db_exec(struct ca_store *store, PGresult **out, const char *sql, int nparams,
+                   const char *const *values, const int *lengths, const int *formats,
+                   int binary_result, char *err, size_t errlen)
+{
+    PGresult *res;
+    ExecStatusType status;
+    const char *field, *message;
+    size_t mlen;
+
+    store->sqlstate[0] = '\0';
+    store->constraint[0] = '\0';
+    if (out != NULL)
+        *out = NULL;
+    res = PQexecParams(store->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
+    status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        if (out != NULL)
+            *out = res;
+        else
+            PQclear(res);
+        return CL_OK;
+    }
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+        copy_text(store->sqlstate, sizeof(store->sqlstate), field);
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
+        copy_text(store->constraint, sizeof(store->constraint), field);
+    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (message == NULL)
+        message = PQerrorMessage(store->conn);
+    mlen = strlen(message);
+    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
+        mlen--;
+    set_err(err, errlen, "database error: %.*s", (int)(mlen < 300 ? mlen : 300), message);
+    PQclear(res);
+    return CL_ERR_DB;
+}
+
+/* Shorthand: text parameters, text result. */
+static int db_query(struct ca_store *store, PGresult **out, const char *sql, int nparams,
+                    const char *const *values, char *err, size_t errlen)
+{
+    return db_exec(store, out, sql, nparams, values, NULL, NULL, 0, err, errlen);
+}
+
+static int is_unique_violation(const struct ca_store *store)
+{
+    return strcmp(store->sqlstate, "23505") == 0;
+}
+
+static int is_constraint(const struct ca_store *store, const char *name)
+{
+    return strcmp(store->constraint, name) == 0;
+}
+
+static void tx_rollback(struct ca_store *store)
+{
+    if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(store->conn, "ROLLBACK"));
+}
+
+/* Makes sure the connection is up (reconnecting once if it was lost) and idle. */
+static int db_ready(struct ca_store *store, char *err, size_t errlen)
+{
+    if (PQstatus(store->conn) != CONNECTION_OK) {
+        PQreset(store->conn);
+        if (PQstatus(store->conn) != CONNECTION_OK) {
+            const char *message = PQerrorMessage(store->conn);
+            size_t mlen = strlen(message);
+            while (mlen > 0 && message[mlen - 1] == '\n')
+                mlen--;
+            set_err(err, errlen, "database connection lost: %.*s", (int)(mlen < 300 ? mlen : 300),
+                    message);
+            return CL_ERR_DB;
+        }
+        cl_log_info("database connection re-established");
+    }
+    tx_rollback(store); /* nothing is ever left open, but never build on a stale transaction */
+    return CL_OK;
+}
+
+static int tx_begin(struct ca_store *store, char *err, size_t errlen)
+{
+    int rc = db_ready(store, err, errlen);
+    return rc != CL_OK ? rc : db_query(store, NULL, "BEGIN", 0, NULL, err, errlen);
+}
+
+/* COMMITs; an error here (or a transaction the server had already aborted) is CL_ERR_DB. */
+static int tx_commit(struct ca_store *store, char *err, size_t errlen)
+{
+    PGresult *res;
+    int rc = db_query(store, &res, "COMMIT", 0, NULL, err, errlen);
+    if (rc != CL_OK && PQstatus(store->conn) != CONNECTION_OK) {
+        set_err(err, errlen,
+                "the database connection broke during COMMIT: whether the change "
+                "was recorded is unknown");
+        return rc;
+    }
+    if (rc != CL_OK) {
+        tx_rollback(store);
+        return rc;
+    }
+    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        set_err(err, errlen, "database error: the transaction was rolled back");
+        rc = CL_ERR_DB;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Rolls back after a failure and passes its code on. */
+static int tx_fail(struct ca_store *store, int rc)
+{
+    tx_rollback(store);
+    return rc;
+}
+
+/* For the functions that have no err: a database failure is logged here, once. */
+static int logged(int rc, const char *what, const char *err)
+{
+    if (rc == CL_ERR_DB)
+        cl_log_warn("%s: %s", what, err);
+    return rc;
+}
+
+static long long get_ll(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int get_bool(const PGresult *res, int row, int col)
+{
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+static const char *get_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+static size_t affected(PGresult *res)
+{
+    return (size_t)strtoul(PQcmdTuples(res), NULL, 10);
+}
+
+/* In the middle of a transaction: records one audit entry. */
+static int audit_in_tx(struct ca_store *store, const char *actor, const char *action,
+                       const char *detail, char *err, size_t errlen)
+{
+    const char *values[] = {actor, action, detail};
+    return db_query(store, NULL,
+                    "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3, values,
+                    err, errlen);
+}
+
+static int actor_ok(const char *actor, char *err, size_t errlen)
+{
+    char buf[48];
+    if (text_ok(actor, 1, ACTOR_MAX))
+        return 1;
+    set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+            shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    return 0;
+}
+
+/* ---- connection ---- */
+
+/* Replaces every occurrence of secret in text with "***". */
+static void redact(char *text, const char *secret)
+{
+    size_t slen = secret != NULL ? strlen(secret) : 0;
+    char *p;
+    if (slen == 0)
+        return;
+    while ((p = strstr(text, secret)) != NULL) {
+        size_t keep = slen >= 3 ? 3 : slen;
+        memset(p, '*', keep);
+        memmove(p + keep, p + slen, strlen(p + slen) + 1);
+    }
+}
+
+int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t errlen)
+{
+    static const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
+                                           "client_encoding", NULL};
+    const char *values[] = {"10", "ca-server", conninfo, "UTF8", NULL};
+    PQconninfoOption *options;
+    struct ca_store *store;
+    char *parse_error = NULL, password[256] = "", message[512];
+    int rc;
+
+    if (out == NULL || conninfo == NULL) {
+        set_err(err, errlen, "no database conninfo");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    /* Parsed first: libpq's own parse errors may quote parts of the string (the password too),
+     * so they are passed on only when they name an unknown keyword. */
+    options = PQconninfoParse(conninfo, &parse_error);
+    if (options == NULL) {
+        if (parse_error != NULL && strncmp(parse_error, "invalid connection option", 25) == 0) {
+            size_t n = strcspn(parse_error, "\n");
+            set_err(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
+                    parse_error);
+        } else {
+            set_err(err, errlen,
+                    "malformed database conninfo (keyword=value pairs or a "
+                    "postgresql:// URI)");
+        }
+        rc = parse_error != NULL ? CL_ERR_CONFIG : CL_ERR_NOMEM;
+        PQfreemem(parse_error);
+        return rc;
+    }
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+            copy_text(password, sizeof(password), o->val);
+    PQconninfoFree(options);
+
+    store = calloc(1, sizeof(*store));
+    if (store == NULL) {
+        memset(password, 0, sizeof(password));
+        set_err(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    store->conn = PQconnectdbParams(keywords, values, 1);
+    if (store->conn == NULL || PQstatus(store->conn) != CONNECTION_OK) {
+        copy_text(message, sizeof(message),
+                  store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
+        message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
+        redact(message, password);
+        set_err(err, errlen, "cannot connect to the database: %s", message);
+        memset(password, 0, sizeof(password));
+        PQfinish(store->conn);
+        free(store);
+        return CL_ERR_DB;
+    }
+    memset(password, 0, sizeof(password));
+    PQsetNoticeProcessor(store->conn, log_notice, NULL);
+    store->serial_source = cl_serial_random;
+    *out = store;
+    return CL_OK;
+}
+
+void ca_store_close(struct ca_store *store)
+{
+    if (store == NULL)
+        return;
+    PQfinish(store->conn);
+    free(store);
+}
+
+void ca_store_set_serial_source(struct ca_store *store,
+                                int (*source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]))
+{
+    if (store != NULL)
+        store->serial_source = source != NULL ? source : cl_serial_random;
+}
+
+/* ---- migrations ---- */
+
+static int migrate_one(struct ca_store *store, const struct migration *m, int *applied, char *err,
+                       size_t errlen)
+{
+    char version[16], lock[16];
+    const char *values[] = {version};
+    const char *lock_values[] = {lock};
+    PGresult *res;
+    int rc;
+
+    snprintf(version, sizeof(version), "%d", m->version);
+    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
+    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+        return rc;
+    /* Two ca-servers starting at once: the second waits, then finds the version applied. */
+    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
+                       errlen)) != CL_OK ||
+        (rc = db_query(store, &res, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
+                       values, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    if (PQntuples(res) > 0) {
+        PQclear(res);
+        return tx_commit(store, err, errlen);
+    }
+    PQclear(res);
+    for (const char *const *sql = m->statements; *sql != NULL; sql++) {
+        if ((rc = db_query(store, NULL, *sql, 0, NULL, err, errlen)) != CL_OK) {
+            size_t used = err != NULL ? strlen(err) : 0;
+            if (err != NULL && used + 1 < errlen)
+                snprintf(err + used, errlen - used, " (migration %d, %s)", m->version, m->what);
+            return tx_fail(store, rc);
+        }
+    }
+    if ((rc = db_query(store, NULL, "INSERT INTO schema_migrations (version) VALUES ($1::int)", 1,
+                       values, err, errlen)) != CL_OK ||
+        (rc = tx_commit(store, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    (*applied)++;
+    cl_log_info("database migration %d (%s) applied", m->version, m->what);
+    return CL_OK;
+}
+
+int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t errlen)
+{
+    char lock[16];
+    const char *lock_values[] = {lock};
+    PGresult *res;
+    int rc, count = 0, newest;
+
+    if (applied != NULL)
+        *applied = 0;
+    if (store == NULL) {
+        set_err(err, errlen, "no store");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
+    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
+                       errlen)) != CL_OK ||
+        (rc = db_query(store, NULL,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       " version integer PRIMARY KEY,"
+                       " applied_at timestamptz NOT NULL DEFAULT now())",
+                       0, NULL, err, errlen)) != CL_OK ||
+        (rc = db_query(store, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0,
+                       NULL, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    newest = (int)get_ll(res, 0, 0);
+    PQclear(res);
+    if ((rc = tx_commit(store, err, errlen)) != CL_OK)
+        return rc;
+    if (newest > migrations[MIGRATION_COUNT - 1].version) {
+        set_err(err, errlen,
+                "the database schema is at version %d, newer than this ca-server knows (%d)",
+                newest, migrations[MIGRATION_COUNT - 1].version);
+        return CL_ERR_STATE;
+    }
+    for (size_t i = 0; i < MIGRATION_COUNT; i++)
+        if ((rc = migrate_one(store, &migrations[i], &count, err, errlen)) != CL_OK)
+            break;
+    if (applied != NULL)
+        *applied = count;
+    return rc;
+}
+
+/* ---- device models ---- */
+
+#define MODEL_COLUMNS                                                                              \
+    "code, key_type, certificate_managed, key_id, floor(extract(epoch FROM created_at))::bigint"
+
+static void model_from_row(const PGresult *res, int row, struct ca_model *model)
+{
+    memset(model, 0, sizeof(*model));
+    copy_text(model->code, sizeof(model->code), get_text(res, row, 0));
+    copy_text(model->key_type, sizeof(model->key_type), get_text(res, row, 1));
+    model->certificate_managed = get_bool(res, row, 2);
+    copy_text(model->key_id, sizeof(model->key_id), get_text(res, row, 3));
+    model->created_at = (time_t)get_ll(res, row, 4);
+}
+
+int ca_store_model_add(struct ca_store *store, const struct ca_model *model, const char *actor)
+{
+    char err[384], buf[48], detail[256];
+    const char *values[4];
+    int rc;
+
+    if (store == NULL || model == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (memchr(model->code, '\0', sizeof(model->code)) == NULL ||
+        memchr(model->key_type, '\0', sizeof(model->key_type)) == NULL ||
+        memchr(model->key_id, '\0', sizeof(model->key_id)) == NULL) {
+        cl_log_warn("device model: code, key type or key id is not terminated");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!model_code_ok(model->code)) {
+        cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
+                    shown(model->code, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (strcmp(model->key_type, "p256") != 0 && strcmp(model->key_type, "rsa2048") != 0 &&
+        strcmp(model->key_type, "rsa3072") != 0) {
+        cl_log_warn("device model %s: key type \"%s\" is not p256, rsa2048 or rsa3072", model->code,
+                    shown(model->key_type, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!token_ok(model->key_id, KEY_ID_MAX)) {
+        cl_log_warn("device model %s: key id \"%s\" must be 1 to %d printable characters",
+                    model->code, shown(model->key_id, buf, sizeof(buf)), KEY_ID_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("device model %s: %s", model->code, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    values[0] = model->code;
+    values[1] = model->key_type;
+    values[2] = model->certificate_managed ? "true" : "false";
+    values[3] = model->key_id;
+    snprintf(detail, sizeof(detail), "device model %s (%s, %scertificate-managed, key id %s)",
+             model->code, model->key_type, model->certificate_managed ? "" : "not ", model->key_id);
+    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+        return logged(rc, "adding a device model", err);
+    rc = db_query(store, NULL,
+                  "INSERT INTO device_model (code, key_type, certificate_managed, key_id)"
+                  " VALUES ($1, $2, $3::boolean, $4)",
+                  4, values, err, sizeof(err));
+    if (rc != CL_OK && is_unique_violation(store)) {
+        tx_rollback(store);
+        if (is_constraint(store, "device_model_key_id_key"))
+            cl_log_warn("key id %s is already used by another device model", model->key_id);
+        else
+            cl_log_warn("device model %s already exists", model->code);
+        return CL_ERR_EXISTS;
+    }
+    if (rc == CL_OK)
+        rc = audit_in_tx(store, actor, "model-add", detail, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = tx_commit(store, err, sizeof(err));
+    if (rc != CL_OK)
+        return logged(tx_fail(store, rc), "adding a device model", err);
+    return CL_OK;
+}
+
+int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model *model)
+{
+    const char *values[] = {code};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || model == NULL || !model_code_ok(code))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res, "SELECT " MODEL_COLUMNS " FROM device_model WHERE code = $1", 1,
+                       values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a device model", err);
+    if (PQntuples(res) == 1)
+        model_from_row(res, 0, model);
+    else
+        rc = CL_ERR_NOT_FOUND;
+    PQclear(res);
+    return rc;
+}
+
+int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count)
+{
+    char err[384];
+    PGresult *res;
+    int rc, n;
+
+    if (models != NULL)
+        *models = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || models == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"", 0,
+                       NULL, err, sizeof(err))) != CL_OK)
+        return logged(rc, "listing device models", err);
+    n = PQntuples(res);
+    *models = calloc(n > 0 ? (size_t)n : 1, sizeof(**models));
+    if (*models == NULL) {
+        PQclear(res);
+        return CL_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        model_from_row(res, i, &(*models)[i]);
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+/* ---- FIG 21 batches ---- */
+
+struct sorted_number {
+    const char *number;
+    size_t index; /* position in the request */
+};
+
+static int compare_numbers(const void *a, const void *b)
+{
+    const struct sorted_number *x = a, *y = b;
+    return strcmp(x->number, y->number);
+}
+
+/* Where number sits in the request (sorted holds the request sorted by number). */
+static size_t request_index(const struct sorted_number *sorted, size_t count, const char *number)
+{
+    struct sorted_number key = {number, 0};
+    const struct sorted_number *hit =
+        bsearch(&key, sorted, count, sizeof(*sorted), compare_numbers);
+    return hit != NULL ? hit->index : count;
+}
+
+/* Takes the transaction-level lock of one request id (other ids are not held up, but for the
+ * rare hash collision). */
+static int lock_request(struct ca_store *store, const char *request_id, char *err, size_t errlen)
+{
+    char lock[16];
+    const char *values[] = {lock, request_id};
+    snprintf(lock, sizeof(lock), "%d", LOCK_REQUEST);
+    return db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, values,
+                    err, errlen);
+}
+
+/* The request is known and its body matches: loads its items in request order. */
+static int load_known(struct ca_store *store, const char *request_id,
+                      const char *const *device_numbers, size_t count, int done,
+                      struct ca_batch_item *items, char *err, size_t errlen)
+{
+    const char *values[] = {request_id};
+    PGresult *res;
+    int rc;
+
+    rc = db_query(store, &res,
+                  "SELECT b.device_number, b.serial, c.model_code, m.key_type, c.state, c.pack"
+                  " FROM batch_item b JOIN certificate c ON c.serial = b.serial"
+                  " JOIN device_model m ON m.code = c.model_code"
+                  " WHERE b.request_id = $1 ORDER BY b.position",
+                  1, values, err, errlen);
+    if (rc != CL_OK)
+        return rc;
+    if ((size_t)PQntuples(res) != count) {
+        set_err(err, errlen, "request id %s was used with another body", request_id);
+        PQclear(res);
+        return CL_ERR_CONFLICT;
+    }
+    for (size_t i = 0; i < count && rc == CL_OK; i++) {
+        struct ca_batch_item *item = &items[i];
+        const char *state = get_text(res, (int)i, 4);
+        if (strcmp(get_text(res, (int)i, 0), device_numbers[i]) != 0) {
+            set_err(err, errlen, "request id %s was used with another body", request_id);
+            rc = CL_ERR_CONFLICT;
+            break;
+        }
+        copy_text(item->device_number, sizeof(item->device_number), get_text(res, (int)i, 0));
+        copy_text(item->serial_hex, sizeof(item->serial_hex), get_text(res, (int)i, 1));
+        copy_text(item->model_code, sizeof(item->model_code), get_text(res, (int)i, 2));
+        copy_text(item->key_type, sizeof(item->key_type), get_text(res, (int)i, 3));
+        if (!done && strcmp(state, "intent") != 0) {
+            /* Revoked or replaced while the request waited for its signatures. */
+            set_err(err, errlen,
+                    "device number %s: its intent (serial %s) of request id %s is now %s; "
+                    "send a new request",
+                    item->device_number, item->serial_hex, request_id, state);
+            rc = CL_ERR_STATE;
+        } else if (done) {
+            if (PQgetisnull(res, (int)i, 5)) {
+                set_err(err, errlen, "device number %s: request id %s has no stored pack",
+                        item->device_number, request_id);
+                rc = CL_ERR_INTERNAL;
+            } else if ((item->pack = strdup(PQgetvalue(res, (int)i, 5))) == NULL) {
+                set_err(err, errlen, "out of memory");
+                rc = CL_ERR_NOMEM;
+            }
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* A model of the request, looked up once. */
+struct model_seen {
+    char code[CA_MODEL_CODE_MAX + 1];
+    char key_type[16];
+};
+
+/* Checks that every number's model is known and certificate-managed; fills model and key type
+ * of every item. */
+static int check_models(struct ca_store *store, const char *const *device_numbers, size_t count,
+                        struct ca_batch_item *items, char *err, size_t errlen)
+{
+    struct model_seen *seen = calloc(count, sizeof(*seen));
+    size_t nseen = 0;
+    int rc = CL_OK;
+
+    if (seen == NULL) {
+        set_err(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < count && rc == CL_OK; i++) {
+        char code[CA_MODEL_CODE_MAX + 1];
+        size_t m, code_len = 0;
+        (void)device_number_ok(device_numbers[i], &code_len); /* checked before */
+        memcpy(code, device_numbers[i], code_len);
+        code[code_len] = '\0';
+        m = 0;
+        while (m < nseen && strcmp(seen[m].code, code) != 0)
+            m++;
+        if (m == nseen) {
+            const char *values[] = {code};
+            PGresult *res;
+            rc = db_query(store, &res,
+                          "SELECT key_type, certificate_managed FROM device_model WHERE code = $1",
+                          1, values, err, errlen);
+            if (rc != CL_OK)
+                break;
+            if (PQntuples(res) == 0) {
+                set_err(err, errlen, "device number %s: unknown device model %s", device_numbers[i],
+                        code);
+                rc = CL_ERR_INVALID_ARGUMENT;
+            } else if (!get_bool(res, 0, 1)) {
+                set_err(err, errlen, "device number %s: device model %s is not certificate-managed",
+                        device_numbers[i], code);
+                rc = CL_ERR_INVALID_ARGUMENT;
+            } else {
+                copy_text(seen[m].code, sizeof(seen[m].code), code);
+                copy_text(seen[m].key_type, sizeof(seen[m].key_type), get_text(res, 0, 0));
+                nseen++;
+            }
+            PQclear(res);
+            if (rc != CL_OK)
+                break;
+        }
+        copy_text(items[i].device_number, sizeof(items[i].device_number), device_numbers[i]);
+        copy_text(items[i].model_code, sizeof(items[i].model_code), seen[m].code);
+        copy_text(items[i].key_type, sizeof(items[i].key_type), seen[m].key_type);
+    }
+    free(seen);
+    return rc;
+}
+
+/* After a rollback: names the serial that now holds number (for the error message). */
+static void holder_serial(struct ca_store *store, const char *number, char *serial, size_t len)
+{
+    const char *values[] = {number};
+    PGresult *res;
+    copy_text(serial, len, "recorded by a concurrent request");
+    if (db_query(store, &res,
+                 "SELECT serial FROM certificate WHERE device_number = $1"
+                 " AND state IN " VALID_STATES,
+                 1, values, NULL, 0) != CL_OK)
+        return;
+    if (PQntuples(res) == 1)
+        snprintf(serial, len, "serial %s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}
+
+/* Records one intent (certificate row and batch item), drawing serials until one is free (of
+ * device and service certificates alike: one CA, one serial space). */
+static int record_intent(struct ca_store *store, const char *request_id, size_t position,
+                         struct ca_batch_item *item, char *err, size_t errlen)
+{
+    char pos[24];
+    const char *values[] = {item->serial_hex, item->device_number, item->model_code, request_id,
+                            pos};
+    snprintf(pos, sizeof(pos), "%zu", position);
+    for (int attempt = 0; attempt < SERIAL_TRIES; attempt++) {
+        PGresult *res;
+        int rc = store->serial_source(item->serial_hex);
+        if (rc != CL_OK || !serial_ok(item->serial_hex)) {
+            set_err(err, errlen, "device number %s: no serial number could be drawn",
+                    item->device_number);
+            return rc != CL_OK ? rc : CL_ERR_INTERNAL;
+        }
+        rc = db_query(store, &res,
+                      "WITH c AS (INSERT INTO certificate"
+                      " (serial, device_number, model_code, state, request_id)"
+                      " SELECT $1, $2, $3, 'intent', $4"
+                      " WHERE NOT EXISTS (SELECT 1 FROM service_certificate WHERE serial = $1)"
+                      " ON CONFLICT (serial) DO NOTHING RETURNING serial)"
+                      " INSERT INTO batch_item (request_id, position, device_number, serial)"
+                      " SELECT $4, $5::int, $2, serial FROM c RETURNING serial",
+                      5, values, err, errlen);
+        if (rc != CL_OK)
+            return rc;
+        int inserted = PQntuples(res);
+        PQclear(res);
+        if (inserted == 1)
+            return CL_OK;
+        cl_log_info("serial %s is taken; drawing another for %s", item->serial_hex,
+                    item->device_number);
+    }
+    set_err(err, errlen, "device number %s: no free serial number after %d tries",
+            item->device_number, SERIAL_TRIES);
+    return CL_ERR_INTERNAL;
+}
+
+/* The NEW path of batch_begin, inside its transaction. sorted is the request sorted by number. */
+static int begin_new(struct ca_store *store, const char *request_id,
+                     const unsigned char body_hash[32], int replacement, const char *requester,
+                     const char *const *device_numbers, size_t count,
+                     const struct sorted_number *sorted, struct ca_batch_item *items, char *err,
+                     size_t errlen)
+{
+    char count_text[24], reason[REASON_MAX + 1], detail[DETAIL_MAX + 1], *list = NULL;
+    char(*old_serials)[CA_SERIAL_HEX_MAX + 1] = NULL;
+    PGresult *res = NULL;
+    size_t used = 0;
+    int rc;
+
+    if ((rc = check_models(store, device_numbers, count, items, err, errlen)) != CL_OK)
+        return rc;
+
+    snprintf(count_text, sizeof(count_text), "%zu", count);
+    {
+        const char *values[] = {request_id, (const char *)body_hash, replacement ? "true" : "false",
+                                requester, count_text};
+        const int lengths[] = {0, 32, 0, 0, 0};
+        const int formats[] = {0, 1, 0, 0, 0};
+        rc = db_exec(store, NULL,
+                     "INSERT INTO batch_request"
+                     " (request_id, body_hash, replacement, requester, item_count)"
+                     " VALUES ($1, $2, $3::boolean, $4, $5::int)",
+                     5, values, lengths, formats, 0, err, errlen);
+        if (rc != CL_OK && is_unique_violation(store)) {
+            set_err(err, errlen, "request id %s is in use by a concurrent request", request_id);
+            return CL_ERR_CONFLICT;
+        }
+        if (rc != CL_OK)
+            return rc;
+    }
+
+    /* The numbers' valid certificates, locked in number order (as every batch locks them, so
+     * two batches never wait for each other in a circle). */
+    list = malloc(count * (CA_DEVICE_NUMBER_MAX + 1) + 3);
+    old_serials = calloc(count, sizeof(*old_serials));
+    if (list == NULL || old_serials == NULL) {
+        set_err(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+        goto out;
+    }
+    list[used++] = '{';
+    for (size_t i = 0; i < count; i++) {
+        size_t n = strlen(sorted[i].number);
+        if (i > 0)
+            list[used++] = ',';
+        memcpy(list + used, sorted[i].number, n); /* [0-9A-Z-] only: no quoting needed */
+        used += n;
+    }
+    list[used++] = '}';
+    list[used] = '\0';
+    {
+        const char *values[] = {list};
+        rc = db_query(store, &res,
+                      "SELECT device_number, serial FROM certificate"
+                      " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
+                      " ORDER BY device_number COLLATE \"C\" FOR UPDATE",
+                      1, values, err, errlen);
+        if (rc != CL_OK)
+            goto out;
+    }
+    if (PQntuples(res) > 0 && !replacement) {
+        /* Name the first such number in request order. */
+        size_t first = count;
+        int row = 0;
+        for (int r = 0; r < PQntuples(res); r++) {
+            size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
+            if (at < first) {
+                first = at;
+                row = r;
+            }
+        }
+        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+        rc = CL_ERR_CONFLICT;
+        goto out;
+    }
+    snprintf(reason, sizeof(reason), "replaced (request id %s)", request_id);
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *values[] = {PQgetvalue(res, r, 1), reason};
+        size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
+        if (at < count)
+            copy_text(old_serials[at], sizeof(old_serials[at]), values[0]);
+        rc = db_query(store, NULL,
+                      "UPDATE certificate SET state = 'superseded', ended_at = now(), reason = $2"
+                      " WHERE serial = $1",
+                      2, values, err, errlen);
+        if (rc != CL_OK)
+            goto out;
+    }
+
+    /* The intents, in number order too. */
+    for (size_t k = 0; k < count; k++) {
+        size_t i = sorted[k].index;
+        rc = record_intent(store, request_id, i, &items[i], err, errlen);
+        if (rc != CL_OK && is_unique_violation(store) &&
+            is_constraint(store, "certificate_one_valid_per_device")) {
+            char holder[64];
+            tx_rollback(store);
+            holder_serial(store, items[i].device_number, holder, sizeof(holder));
+            set_err(err, errlen, "device number %s already holds a valid certificate (%s)",
+                    items[i].device_number, holder);
+            rc = CL_ERR_CONFLICT;
+        }
+        if (rc != CL_OK)
+            goto out;
+        if (old_serials[i][0] != '\0') {
+            const char *values[] = {old_serials[i], items[i].serial_hex};
+            rc =
+                db_query(store, NULL, "UPDATE certificate SET superseded_by = $2 WHERE serial = $1",
+                         2, values, err, errlen);
+            if (rc != CL_OK)
+                goto out;
+        }
+    }
+
+    snprintf(detail, sizeof(detail), "request id %s: %zu device number(s)%s, first %s", request_id,
+             count, replacement ? ", replacement" : "", device_numbers[0]);
+    rc = audit_in_tx(store, requester, "batch", detail, err, errlen);
+out:
+    PQclear(res);
+    free(list);
+    free(old_serials);
+    return rc;
+}
+
+int ca_store_batch_begin(struct ca_store *store, const char *request_id,
+                         const unsigned char body_hash[32], int replacement, const char *requester,
+                         const char *const *device_numbers, size_t count,
+                         struct ca_batch_item *items, enum ca_batch_state *state, char *err,
+                         size_t errlen)
+{
+    struct sorted_number *sorted = NULL;
+    const char *values[] = {request_id, (const char *)body_hash};
+    const int lengths[] = {0, 32};
+    const int formats[] = {0, 1};
+    char buf[48];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || body_hash == NULL || device_numbers == NULL || items == NULL ||
+        state == NULL) {
+        set_err(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!token_ok(request_id, REQUEST_ID_MAX)) {
+        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+                shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!text_ok(requester, 1, ACTOR_MAX)) {
+        set_err(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
+                shown(requester, buf, sizeof(buf)), ACTOR_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (count == 0 || count > CA_BATCH_MAX) {
+        set_err(err, errlen, "request id %s names %zu device numbers (1 to %d)", request_id, count,
+                CA_BATCH_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    memset(items, 0, count * sizeof(*items));
+    for (size_t i = 0; i < count; i++) {
+        if (!device_number_ok(device_numbers[i], NULL)) {
+            set_err(err, errlen,
+                    "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
+                    "1 to 12 digits)",
+                    shown(device_numbers[i], buf, sizeof(buf)));
+            return CL_ERR_INVALID_ARGUMENT;
+        }
+    }
+    sorted = malloc(count * sizeof(*sorted));
+    if (sorted == NULL) {
+        set_err(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < count; i++)
+        sorted[i] = (struct sorted_number){device_numbers[i], i};
+    qsort(sorted, count, sizeof(*sorted), compare_numbers);
+    for (size_t i = 1; i < count; i++) {
+        if (strcmp(sorted[i - 1].number, sorted[i].number) == 0) {
+            set_err(err, errlen, "device number %s appears twice in request id %s",
+                    sorted[i].number, request_id);
+            free(sorted);
+            return CL_ERR_INVALID_ARGUMENT;
+        }
+    }
+
+    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+        goto out;
+    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+        (rc = db_exec(store, &res,
+                      "SELECT body_hash = $2::bytea, completed_at IS NOT NULL"
+                      " FROM batch_request WHERE request_id = $1",
+                      2, values, lengths, formats, 0, err, errlen)) != CL_OK)
+        goto fail;
+    if (PQntuples(res) == 1) {
+        int same = get_bool(res, 0, 0), done = get_bool(res, 0, 1);
+        PQclear(res);
+        if (!same) {
+            set_err(err, errlen, "request id %s was used with another body", request_id);
+            rc = CL_ERR_CONFLICT;
+            goto fail;
+        }
+        rc = load_known(store, request_id, device_numbers, count, done, items, err, errlen);
+        if (rc != CL_OK)
+            goto fail;
+        if ((rc = tx_commit(store, err, errlen)) != CL_OK)
+            goto fail;
+        *state = done ? CA_BATCH_DONE : CA_BATCH_PENDING;
+        goto out;
+    }
+    PQclear(res);
+    rc = begin_new(store, request_id, body_hash, replacement, requester, device_numbers, count,
+                   sorted, items, err, errlen);
+    if (rc == CL_OK)
+        rc = tx_commit(store, err, errlen);
+    if (rc != CL_OK)
+        goto fail;
+    *state = CA_BATCH_NEW;
+    goto out;
+fail:
+    tx_rollback(store);
+    ca_batch_items_free(items, count);
+    memset(items, 0, count * sizeof(*items));
+out:
+    free(sorted);
+    return rc;
+}
+
+int ca_store_batch_complete(struct ca_store *store, const char *request_id,
+                            const struct ca_issued_item *items, size_t count, char *err,
+                            size_t errlen)
+{
+    const char *id_values[] = {request_id};
+    char buf[48];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || items == NULL) {
+        set_err(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!token_ok(request_id, REQUEST_ID_MAX)) {
+        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+                shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (count == 0 || count > CA_BATCH_MAX) {
+        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                CA_BATCH_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const struct ca_issued_item *item = &items[i];
+        if (!serial_ok(item->serial_hex)) {
+            set_err(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
+                    shown(item->serial_hex, buf, sizeof(buf)));
+            return CL_ERR_INVALID_ARGUMENT;
+        }
+        if (item->cert_der == NULL || item->cert_len == 0 || item->cert_len > CERT_DER_MAX ||
+            !utf8_ok(item->pack, 1, PACK_MAX, 1)) {
+            set_err(err, errlen,
+                    "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
+                    "bytes of text) are required",
+                    item->serial_hex, CERT_DER_MAX, PACK_MAX);
+            return CL_ERR_INVALID_ARGUMENT;
+        }
+        if (item->server_value == NULL || strlen(item->server_value) != CA_VERIFY_HEX ||
+            strspn(item->server_value, "0123456789abcdef") != CA_VERIFY_HEX) {
+            set_err(err, errlen, "serial %s: the server value must be %d lower-case hex digits",
+                    item->serial_hex, CA_VERIFY_HEX);
+            return CL_ERR_INVALID_ARGUMENT;
+        }
+    }
+
+    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "SELECT completed_at IS NOT NULL, item_count FROM batch_request"
+                       " WHERE request_id = $1 FOR UPDATE",
+                       1, id_values, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    if (PQntuples(res) == 0) {
+        set_err(err, errlen, "unknown request id %s", request_id);
+        rc = CL_ERR_NOT_FOUND;
+    } else if (get_bool(res, 0, 0)) {
+        /* Another worker signed the same pending request and completed it first: its packs
+         * are the answer (ask again); these are never stored nor handed out. */
+        set_err(err, errlen, "request id %s was completed meanwhile; send it again for its packs",
+                request_id);
+        rc = CL_ERR_CONFLICT;
+    } else if ((size_t)get_ll(res, 0, 1) != count) {
+        set_err(err, errlen, "request id %s has %lld device numbers, not %zu", request_id,
+                get_ll(res, 0, 1), count);
+        rc = CL_ERR_INVALID_ARGUMENT;
+    }
+    PQclear(res);
+    if (rc != CL_OK)
+        return tx_fail(store, rc);
+
+    for (size_t i = 0; i < count; i++) {
+        const struct ca_issued_item *item = &items[i];
+        const char *values[] = {request_id, item->serial_hex, (const char *)item->cert_der,
+                                item->pack, item->server_value};
+        const int lengths[] = {0, 0, (int)item->cert_len, 0, 0};
+        const int formats[] = {0, 0, 1, 0, 0};
+        rc = db_exec(store, &res,
+                     "UPDATE certificate c SET state = 'issued', cert_der = $3, pack = $4,"
+                     " server_value = $5, issued_at = now()"
+                     " FROM batch_item b WHERE b.request_id = $1 AND b.serial = $2"
+                     " AND c.serial = b.serial AND c.state = 'intent'",
+                     5, values, lengths, formats, 0, err, errlen);
+        if (rc != CL_OK)
+            return tx_fail(store, rc);
+        size_t n = affected(res);
+        PQclear(res);
+        if (n == 1)
+            continue;
+        /* Why not: not in this request, or no longer an intent. */
+        const char *why_values[] = {request_id, item->serial_hex};
+        rc = db_query(store, &res,
+                      "SELECT c.device_number, c.state FROM batch_item b"
+                      " JOIN certificate c ON c.serial = b.serial"
+                      " WHERE b.request_id = $1 AND b.serial = $2",
+                      2, why_values, err, errlen);
+        if (rc != CL_OK)
+            return tx_fail(store, rc);
+        if (PQntuples(res) == 0) {
+            set_err(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
+                    request_id);
+            rc = CL_ERR_INVALID_ARGUMENT;
+        } else {
+            set_err(err, errlen, "device number %s: certificate %s is %s, not an intent",
+                    PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
+            rc = CL_ERR_STATE;
+        }
+        PQclear(res);
+        return tx_fail(store, rc);
+    }
+    if ((rc = db_query(store, NULL,
+                       "UPDATE batch_request SET completed_at = now() WHERE request_id = $1", 1,
+                       id_values, err, errlen)) != CL_OK ||
+        (rc = tx_commit(store, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    return CL_OK;
+}
+
+void ca_batch_items_free(struct ca_batch_item *items, size_t count)
+{
+    if (items == NULL)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free(items[i].pack);
+        items[i].pack = NULL;
+    }
+}
+
+/* ---- installation ---- */
+
+int ca_store_install(struct ca_store *store, const char *device_number, const char *serial_hex,
+                     const char *value, time_t now, time_t *received_at, char *err, size_t errlen)
+{
+    const char *values[] = {serial_hex, device_number, NULL};
+    char given[CA_VERIFY_HEX + 1], buf[48], now_text[24];
+    PGresult *res;
+    int rc;
+
+    if (received_at != NULL)
+        *received_at = 0;
+    if (store == NULL || received_at == NULL) {
+        set_err(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!device_number_ok(device_number, NULL)) {
+        set_err(err, errlen, "device number \"%s\" is malformed",
+                shown(device_number, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!serial_ok(serial_hex)) {
+        set_err(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
+                shown(serial_hex, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!verify_value_ok(value, given)) {
+        set_err(err, errlen, "device number %s: the verification value must be %d hex digits",
+                device_number, CA_VERIFY_HEX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (now <= 0) {
+        set_err(err, errlen, "no installation time");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+
+    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = db_query(store, &res,
+                       "SELECT state, server_value,"
+                       " floor(extract(epoch FROM installed_at))::bigint"
+                       " FROM certificate WHERE serial = $1 AND device_number = $2 FOR UPDATE",
+                       2, values, err, errlen)) != CL_OK)
+        return tx_fail(store, rc);
+    if (PQntuples(res) == 0) {
+        set_err(err, errlen, "no certificate %s for device number %s", serial_hex, device_number);
+        rc = CL_ERR_NOT_FOUND;
+    } else {
+        const char *state = PQgetvalue(res, 0, 0);
+        const char *expected = get_text(res, 0, 1);
+        if (strcmp(state, "issued") != 0 && strcmp(state, "installed") != 0) {
+            set_err(err, errlen, "certificate %s of device number %s is %s%s", serial_hex,
+                    device_number, state, strcmp(state, "intent") == 0 ? ", not issued yet" : "");
+            rc = CL_ERR_STATE;
+        } else if (strlen(expected) != CA_VERIFY_HEX ||
+                   !equal_const_time(expected, given, CA_VERIFY_HEX)) {
+            set_err(err, errlen,
+                    "the installation proof of device number %s (serial %s) does not match",
+                    device_number, serial_hex);
+            rc = CL_ERR_CRYPTO;
+        } else if (strcmp(state, "installed") == 0) {
+            *received_at = (time_t)get_ll(res, 0, 2); /* reported before: the first time holds */
+        } else {
+            snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
+            values[2] = now_text;
+            PQclear(res);
+            res = NULL;
+            rc = db_query(store, NULL,
+                          "UPDATE certificate SET state = 'installed',"
+                          " installed_at = to_timestamp($3::bigint)"
+                          " WHERE serial = $1 AND device_number = $2",
+                          3, values, err, errlen);
+            if (rc == CL_OK)
+                *received_at = now;
+        }
+    }
+    PQclear(res);
+    if (rc == CL_OK)
+        rc = tx_commit(store, err, errlen);
+    if (rc != CL_OK) {
+        *received_at = 0;
+        return tx_fail(store, rc);
+    }
+    return CL_OK;
+}
+
+/* ---- certificates ---- */
+
+const char *ca_cert_state_name(enum ca_cert_state state)
+{
+    switch (state) {
+    case CA_CERT_INTENT:
+        return "intent";
+    case CA_CERT_ISSUED:
+        return "issued";
+    case CA_CERT_INSTALLED:
+        return "installed";
+    case CA_CERT_SUPERSEDED:
+        return "superseded";
+    case CA_CERT_REVOKED:
+        return "revoked";
+    case CA_CERT_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+static enum ca_cert_state state_from_name(const char *name)
+{
+    for (int s = CA_CERT_INTENT; s < CA_CERT_UNKNOWN; s++)
+        if (strcmp(name, ca_cert_state_name((enum ca_cert_state)s)) == 0)
+            return (enum ca_cert_state)s;
+    return CA_CERT_UNKNOWN;
+}
+
+#define CERT_COLUMNS                                                                               \
+    "serial, device_number, model_code, state, request_id,"                                        \
+    " floor(extract(epoch FROM created_at))::bigint,"                                              \
+    " floor(extract(epoch FROM issued_at))::bigint,"                                               \
+    " floor(extract(epoch FROM installed_at))::bigint,"                                            \
+    " floor(extract(epoch FROM ended_at))::bigint, reason"
+
+static void cert_from_row(const PGresult *res, int row, struct ca_cert_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    copy_text(out->serial_hex, sizeof(out->serial_hex), get_text(res, row, 0));
+    copy_text(out->device_number, sizeof(out->device_number), get_text(res, row, 1));
+    copy_text(out->model_code, sizeof(out->model_code), get_text(res, row, 2));
+    out->state = state_from_name(get_text(res, row, 3));
+    copy_text(out->request_id, sizeof(out->request_id), get_text(res, row, 4));
+    out->created_at = (time_t)get_ll(res, row, 5);
+    out->issued_at = (time_t)get_ll(res, row, 6);
+    out->installed_at = (time_t)get_ll(res, row, 7);
+    out->ended_at = (time_t)get_ll(res, row, 8);
+    copy_text(out->reason, sizeof(out->reason), get_text(res, row, 9));
+}
+
+/* A malformed number or serial matches nothing: CL_OK with CA_CERT_UNKNOWN (a device's
+ * certificate may carry anything; that is an answer, not a failure). */
+int ca_store_cert_state(struct ca_store *store, const char *device_number, const char *serial_hex,
+                        struct ca_cert_row *row)
+{
+    const char *values[] = {serial_hex, device_number};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || row == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    memset(row, 0, sizeof(*row));
+    row->state = CA_CERT_UNKNOWN;
+    if (!device_number_ok(device_number, NULL) || !serial_ok(serial_hex))
+        return CL_OK;
+    copy_text(row->device_number, sizeof(row->device_number), device_number);
+    copy_text(row->serial_hex, sizeof(row->serial_hex), serial_hex);
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "SELECT " CERT_COLUMNS
+                       " FROM certificate WHERE serial = $1 AND device_number = $2",
+                       2, values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a certificate's state", err);
+    if (PQntuples(res) == 1)
+        cert_from_row(res, 0, row);
+    PQclear(res);
+    return CL_OK;
+}
+
+int ca_store_cert_list(struct ca_store *store, const char *device_number, const char *model_code,
+                       const char *state, size_t limit, struct ca_cert_row **rows, size_t *count)
+{
+    char limit_text[24], err[384], buf[48];
+    const char *values[] = {device_number != NULL ? device_number : "",
+                            model_code != NULL ? model_code : "", state != NULL ? state : "",
+                            limit_text};
+    PGresult *res;
+    int rc, n;
+
+    if (rows != NULL)
+        *rows = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || rows == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (values[0][0] != '\0' && !device_number_ok(values[0], NULL)) {
+        cl_log_warn("certificate list: device number \"%s\" is malformed",
+                    shown(values[0], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (values[1][0] != '\0' && !model_code_ok(values[1])) {
+        cl_log_warn("certificate list: device model \"%s\" is malformed",
+                    shown(values[1], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
+        cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
+                    "superseded, revoked)",
+                    shown(values[2], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (limit > 1000000)
+        limit = 1000000;
+    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "SELECT " CERT_COLUMNS " FROM certificate"
+                       " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
+                       " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
+                       4, values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "listing certificates", err);
+    n = PQntuples(res);
+    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
+    if (*rows == NULL) {
+        PQclear(res);
+        return CL_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        cert_from_row(res, i, &(*rows)[i]);
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+/* CL_ERR_NOT_FOUND for an unknown serial and for an intent (not signed yet). */
+int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned char **der,
+                      size_t *len)
+{
+    const char *values[] = {serial_hex};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (der != NULL)
+        *der = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (store == NULL || der == NULL || len == NULL || !serial_ok(serial_hex))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_exec(store, &res, "SELECT cert_der FROM certificate WHERE serial = $1", 1, values,
+                      NULL, NULL, 1, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a certificate", err);
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return CL_ERR_NOT_FOUND;
+    }
+    *len = (size_t)PQgetlength(res, 0, 0);
+    *der = malloc(*len > 0 ? *len : 1);
+    if (*der == NULL) {
+        *len = 0;
+        PQclear(res);
+        return CL_ERR_NOMEM;
+    }
+    memcpy(*der, PQgetvalue(res, 0, 0), *len);
+    PQclear(res);
+    return CL_OK;
+}
+
+int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *reason,
+                    const char *actor)
+{
+    const char *values[] = {serial_hex, reason};
+    char err[384], buf[48], detail[DETAIL_MAX + 1];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!serial_ok(serial_hex)) {
+        cl_log_warn("revocation: serial \"%s\" is malformed", shown(serial_hex, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (reason == NULL || reason[0] == '\0')
+        values[1] = reason = "unspecified";
+    if (!text_ok(reason, 1, REASON_MAX)) {
+        cl_log_warn("revocation of %s: the reason must be at most %d bytes of printable UTF-8",
+                    serial_hex, REASON_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("revocation of %s: %s", serial_hex, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
+                       " WHERE serial = $1 AND state IN " VALID_STATES " RETURNING device_number",
+                       2, values, err, sizeof(err))) != CL_OK)
+        return logged(tx_fail(store, rc), "revoking a certificate", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        rc = db_query(store, &res, "SELECT state FROM certificate WHERE serial = $1", 1, values,
+                      err, sizeof(err));
+        if (rc != CL_OK)
+            return logged(tx_fail(store, rc), "revoking a certificate", err);
+        if (PQntuples(res) == 0) {
+            cl_log_warn("revocation: no certificate with serial %s", serial_hex);
+            rc = CL_ERR_NOT_FOUND;
+        } else {
+            cl_log_warn("revocation: certificate %s is already %s", serial_hex,
+                        PQgetvalue(res, 0, 0));
+            rc = CL_ERR_STATE;
+        }
+        PQclear(res);
+        return tx_fail(store, rc);
+    }
+    snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial_hex,
+             PQgetvalue(res, 0, 0), reason);
+    PQclear(res);
+    if ((rc = audit_in_tx(store, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
+        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
+        return logged(tx_fail(store, rc), "revoking a certificate", err);
+    return CL_OK;
+}
+
+/* ---- service certificates and audit ---- */
+
+int ca_store_service_issued(struct ca_store *store, const char *serial_hex, const char *role,
+                            const char *name, const char *number, const char *actor)
+{
+    const char *values[] = {serial_hex, role, name, number != NULL ? number : "", actor};
+    char err[384], buf[48], detail[DETAIL_MAX + 1];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!serial_ok(serial_hex) || !token_ok(role, ROLE_MAX) ||
+        !text_ok(name, 1, SERVICE_NAME_MAX) || !text_ok(values[3], 0, NUMBER_MAX)) {
+        cl_log_warn("service certificate %s: serial, role (at most %d), name (1 to %d) or "
+                    "number (at most %d) malformed",
+                    shown(serial_hex, buf, sizeof(buf)), ROLE_MAX, SERVICE_NAME_MAX, NUMBER_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("service certificate %s: %s", serial_hex, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(detail, sizeof(detail), "%s certificate for %s%s%s (serial %s)", role, name,
+             values[3][0] != '\0' ? ", number " : "", values[3], serial_hex);
+    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+        return logged(rc, "recording a service certificate", err);
+    rc = db_query(store, &res,
+                  "INSERT INTO service_certificate (serial, role, name, number, actor)"
+                  " SELECT $1, $2, $3, $4, $5"
+                  " WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE serial = $1)",
+                  5, values, err, sizeof(err));
+    if (rc == CL_OK) {
+        size_t n = affected(res);
+        PQclear(res);
+        if (n == 0) {
+            cl_log_warn("serial %s is already a device certificate's", serial_hex);
+            return tx_fail(store, CL_ERR_EXISTS);
+        }
+    } else if (is_unique_violation(store)) {
+        cl_log_warn("service certificate %s is already recorded", serial_hex);
+        return tx_fail(store, CL_ERR_EXISTS);
+    }
+    if (rc == CL_OK)
+        rc = audit_in_tx(store, actor, "service-issue", detail, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = tx_commit(store, err, sizeof(err));
+    if (rc != CL_OK)
+        return logged(tx_fail(store, rc), "recording a service certificate", err);
+    return CL_OK;
+}
+
+int ca_store_audit(struct ca_store *store, const char *actor, const char *action,
+                   const char *detail)
+{
+    char err[384], buf[48];
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (detail == NULL)
+        detail = "";
+    if (!actor_ok(actor, err, sizeof(err)) || !token_ok(action, ACTION_MAX) ||
+        !text_ok(detail, 0, DETAIL_MAX)) {
+        cl_log_warn("audit entry \"%s\" refused: actor (1 to %d), action (1 to %d) or detail (at "
+                    "most %d bytes) malformed",
+                    shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
+        (rc = audit_in_tx(store, actor, action, detail, err, sizeof(err))) != CL_OK ||
+        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
+        return logged(tx_fail(store, rc), "writing the audit log", err);
+    return CL_OK;
+}
+
+int ca_store_audit_list(struct ca_store *store, size_t limit, struct ca_audit_row **rows,
+                        size_t *count)
+{
+    char limit_text[24], err[384];
+    const char *values[] = {limit_text};
+    PGresult *res;
+    int rc, n;
+
+    if (rows != NULL)
+        *rows = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || rows == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (limit > 1000000)
+        limit = 1000000;
+    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
+    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
+        (rc = db_query(store, &res,
+                       "SELECT id, floor(extract(epoch FROM at))::bigint, actor, action, detail"
+                       " FROM audit_log ORDER BY id DESC LIMIT $1::bigint",
+                       1, values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading the audit log", err);
+    n = PQntuples(res);
+    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
+    if (*rows == NULL) {
+        PQclear(res);
+        return CL_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        struct ca_audit_row *row = &(*rows)[i];
+        row->id = get_ll(res, i, 0);
+        row->at = (time_t)get_ll(res, i, 1);
+        copy_text(row->actor, sizeof(row->actor), get_text(res, i, 2));
+        copy_text(row->action, sizeof(row->action), get_text(res, i, 3));
+        copy_text(row->detail, sizeof(row->detail), get_text(res, i, 4));
+    }
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}

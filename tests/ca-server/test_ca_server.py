@@ -1,0 +1,505 @@
+#!/usr/bin/python3
+"""test_ca_server.py: ca-server end to end, as its operators and a comm-terminal use it.
+
+Starts a private PostgreSQL cluster, runs the real ca-server binary for every operator command
+(init, issue-service, model-add/list/export, batch, list, show, revoke, audit), serves the ca
+interface over real mutual TLS, and drives it with a stock SOAP client (zeep) as a comm-terminal
+and as devices. What must hold is checked independently of ca-server's own code: packs are opened
+with Python's cryptography (AES-256-GCM with the model's pre-write key), the key must match the
+certificate, certificates are checked with the openssl tool, installation proofs are computed
+here from PACK.md's definition, and receipt signatures are verified here.
+
+Usage: test_ca_server.py CA_SERVER_BINARY WSDL_DIR SOURCE_DIR
+"""
+import base64
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+from zeep.exceptions import Fault  # noqa: E402
+
+import pg_private  # noqa: E402
+import soap_peer  # noqa: E402
+
+PASSPHRASE = "correct horse battery staple"
+BATCH = 300
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, what):
+    if not condition:
+        raise Failure(what)
+
+
+class CaServer:
+    """The ca-server binary with one configuration, and its serving process."""
+
+    def __init__(self, binary, work, conninfo):
+        self.binary = binary
+        self.work = work
+        self.ca_dir = os.path.join(work, "ca")
+        self.passphrase_file = os.path.join(work, "passphrase")
+        with open(os.open(self.passphrase_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(PASSPHRASE + "\n")
+        self.config = os.path.join(work, "ca-server.json")
+        self.write_config(conninfo)
+        self.process = None
+        self.log_path = os.path.join(work, "ca-server.log")
+
+    def write_config(self, conninfo, **extra):
+        config = {
+            "ca_dir": self.ca_dir,
+            "organisation": "certline test maker",
+            "passphrase_file": self.passphrase_file,
+            "database": {"conninfo": conninfo},
+            "tls": {"cert_file": os.path.join(self.work, "svc-ca.chain.crt"),
+                    "key_file": os.path.join(self.work, "svc-ca.key"),
+                    "trust_file": os.path.join(self.ca_dir, "root.crt")},
+            "listen": {"host": "127.0.0.1", "port": 0, "max_connections": 16},
+            "workers": 2,
+            "max_batch": 400,
+        }
+        config.update(extra)
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+
+    def run(self, *args, expect_ok=True):
+        result = subprocess.run([self.binary, "-c", self.config] + list(args),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=600)
+        if expect_ok and result.returncode != 0:
+            raise Failure("ca-server %s failed (%d): %s%s" % (" ".join(args), result.returncode,
+                                                              result.stdout, result.stderr))
+        if not expect_ok and result.returncode == 0:
+            raise Failure("ca-server %s should have failed: %s" % (" ".join(args),
+                                                                   result.stdout))
+        return result
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
+                                        stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.process.stdout.readline()
+        check(line.startswith("listening on 127.0.0.1:"), "serve did not start: %r" % line)
+        self.port = int(line.strip().rsplit(":", 1)[1])
+
+    def stop(self):
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise Failure("ca-server did not stop on SIGTERM")
+        self.process = None
+        check(code == 0, "ca-server serve exited with %d (see %s)" % (code, self.log_path))
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+# ---- what the pack format promises (PACK.md), re-implemented here ----
+
+def verification_value(tag, device_number, serial, cert_der, key_der):
+    h = hashlib.sha256()
+    h.update(tag.encode() + b"\0" + device_number.encode() + b"\0" + serial.encode() + b"\0")
+    h.update(struct.pack(">I", len(cert_der)) + cert_der)
+    h.update(struct.pack(">I", len(key_der)) + key_der)
+    return h.hexdigest()
+
+
+def open_pack(pack_text, prewrite_key):
+    """Returns (pack dict, certificate, key DER) after checking the pack's promises."""
+    pack = json.loads(pack_text)
+    check(pack["version"] == 1, "pack version")
+    check("PRIVATE KEY" not in pack_text, "a pack holds a private key in clear")
+    sealed = base64.b64decode(pack["sealed_key"])
+    aad = b"certline-pack-v1\0" + pack["device_number"].encode() + b"\0" + \
+        pack["serial"].encode()
+    key_der = AESGCM(prewrite_key).decrypt(sealed[:12], sealed[12:], aad)
+    cert = x509.load_pem_x509_certificate(pack["certificate_pem"].encode())
+    return pack, cert, key_der
+
+
+def key_matches(cert, key_der):
+    key = serialization.load_der_private_key(key_der, password=None)
+    return key.public_key().public_numbers() == cert.public_key().public_numbers()
+
+
+def cert_der(cert):
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class Scenario:
+    def __init__(self, binary, wsdl_dir, source_dir, work, cluster):
+        self.wsdl = os.path.join(wsdl_dir, "CertificateAuthority.wsdl")
+        self.work = work
+        self.cluster = cluster
+        self.conninfo = cluster.create_db("ca")
+        self.ca = CaServer(binary, work, self.conninfo)
+
+    def client(self, cert_file, key_file):
+        proxy, _, _ = soap_peer.service(self.wsdl, "https://127.0.0.1:%d/ca" % self.ca.port,
+                                        "ca.certline.test", cert_file, key_file,
+                                        os.path.join(self.ca.ca_dir, "root.crt"))
+        return proxy
+
+    def comm_terminal(self):
+        return self.client(os.path.join(self.work, "svc-comm.chain.crt"),
+                           os.path.join(self.work, "svc-comm.key"))
+
+    def expect_fault(self, what, call, *needles):
+        try:
+            answer = call()
+        except Fault as fault:
+            text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
+                              if fault.detail is not None else "")
+            for needle in needles:
+                check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
+            return text
+        raise Failure("%s: expected a fault, got %r" % (what, answer))
+
+    def operator_setup(self):
+        r = self.ca.run("init")
+        check("root certificate SHA-256 fingerprint" in r.stdout, "init output: " + r.stdout)
+        for name in ("root.key.enc", "issuing.key.enc"):
+            mode = os.stat(os.path.join(self.ca.ca_dir, name)).st_mode & 0o777
+            check(mode == 0o600, "%s has mode %o" % (name, mode))
+            with open(os.path.join(self.ca.ca_dir, name), "rb") as f:
+                check(b"PRIVATE KEY" not in f.read(), name + " holds a key in clear")
+        r = self.ca.run("init", expect_ok=False)
+        check("refusing to overwrite" in r.stderr, "second init: " + r.stderr)
+
+        # A wrong passphrase is refused with a clear message, and nothing is issued.
+        os.environ.pop("CERTLINE_CA_PASSPHRASE", None)
+        good = open(self.ca.passphrase_file).read()
+        with open(self.ca.passphrase_file, "w") as f:
+            f.write("wrong passphrase\n")
+        r = self.ca.run("issue-service", "ca-server", "ca.certline.test", "--out",
+                        os.path.join(self.work, "nothing"), expect_ok=False)
+        check("wrong passphrase or damaged file" in r.stderr, "wrong passphrase: " + r.stderr)
+        check(not os.path.exists(os.path.join(self.work, "nothing.key")), "key written anyway")
+        with open(self.ca.passphrase_file, "w") as f:
+            f.write(good)
+
+        self.ca.run("issue-service", "ca-server", "ca.certline.test", "--out",
+                    os.path.join(self.work, "svc-ca"))
+        self.ca.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
+                    os.path.join(self.work, "svc-comm"))
+        self.ca.run("issue-service", "factory-terminal", "line-1001.certline.test", "1001",
+                    "--out", os.path.join(self.work, "svc-line"))
+        r = self.ca.run("issue-service", "factory-terminal", "line-1002.certline.test", "--out",
+                        os.path.join(self.work, "svc-bad"), expect_ok=False)
+        check("line id" in r.stderr, "factory-terminal without line id: " + r.stderr)
+        for prefix in ("svc-ca", "svc-comm", "svc-line"):
+            mode = os.stat(os.path.join(self.work, prefix + ".key")).st_mode & 0o777
+            check(mode == 0o600, prefix + ".key mode")
+            subprocess.run(["openssl", "verify", "-CAfile", os.path.join(self.ca.ca_dir,
+                                                                         "root.crt"),
+                            "-untrusted", os.path.join(self.ca.ca_dir, "issuing.crt"),
+                            os.path.join(self.work, prefix + ".crt")], check=True,
+                           stdout=subprocess.DEVNULL)
+
+        # FIG 19A: 3012 and A123 certificate-managed; 3013 not.
+        self.ca.run("model-add", "3012")
+        self.ca.run("model-add", "A123", "--key-type", "p256")
+        self.ca.run("model-add", "3013", "--not-managed")
+        r = self.ca.run("model-add", "3012", expect_ok=False)
+        check("exists already" in r.stderr, "duplicate model: " + r.stderr)
+        r = self.ca.run("model-add", "bad!", expect_ok=False)
+        check("device code" in r.stderr, "bad model code: " + r.stderr)
+        models = json.loads(self.ca.run("model-list", "--json").stdout)
+        check([(m["code"], m["certificate_managed"]) for m in models] ==
+              [("3012", True), ("3013", False), ("A123", True)], "model list %r" % models)
+
+        bundle_path = os.path.join(self.work, "3012.bundle")
+        self.ca.run("model-export", "3012", "--out", bundle_path)
+        check(os.stat(bundle_path).st_mode & 0o777 == 0o600, "bundle mode")
+        bundle = json.load(open(bundle_path))
+        self.prewrite = {"3012": base64.b64decode(bundle["prewrite_key"])}
+        check(len(self.prewrite["3012"]) == 32, "pre-write key length")
+        check(bundle["key_id"] == models[0]["key_id"], "bundle key id")
+        bundle_a = os.path.join(self.work, "A123.bundle")
+        self.ca.run("model-export", "A123", "--out", bundle_a)
+        self.prewrite["A123"] = base64.b64decode(json.load(open(bundle_a))["prewrite_key"])
+        common = x509.load_pem_x509_certificate(bundle["common_certificate_pem"].encode())
+        check(common.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value
+              == "device-common", "common certificate role")
+
+    def check_pack(self, number, pack_text):
+        model = number.split("-")[0]
+        pack, cert, key_der = open_pack(pack_text, self.prewrite[model])
+        check(pack["device_number"] == number, "pack of %s names %s" % (number,
+                                                                       pack["device_number"]))
+        subject = cert.subject
+        check(subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == number, "CN")
+        check(subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == number,
+              "serialNumber")
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        check(list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH], "EKU")
+        check(not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, "cA")
+        check(0 < cert.serial_number < 2 ** 159, "serial range")
+        check(cert.serial_number.bit_length() >= 64, "serial has at least 64 bits")
+        check(format(cert.serial_number, "X").rjust(len(pack["serial"]), "0") == pack["serial"],
+              "serial in pack")
+        check(key_matches(cert, key_der), "the key in the pack does not match its certificate")
+        device_value = verification_value("certline device-check v1", number, pack["serial"],
+                                          cert_der(cert), key_der)
+        check(pack["device_value"] == device_value, "device-side verification value")
+        return pack, cert, key_der
+
+    def batches(self):
+        ct = self.comm_terminal()
+        numbers = ["3012-%06d" % i for i in range(1, BATCH + 1 - 20)] + \
+            ["A123-%06d" % i for i in range(1, 21)]
+        answer = ct.CertificateTransmissionRequest(requestId="day-1", replacement=False,
+                                                   deviceNumber=numbers)
+        check(answer.requestId == "day-1", "request id echoed")
+        check([item.deviceNumber for item in answer.item] == numbers, "answer order")
+        self.packs = {}
+        for item in answer.item:
+            self.packs[item.deviceNumber] = self.check_pack(item.deviceNumber, item.pack)
+        sample = os.path.join(self.work, "sample.crt")
+        with open(sample, "wb") as f:
+            f.write(self.packs["3012-000001"][1].public_bytes(serialization.Encoding.PEM))
+        subprocess.run(["openssl", "verify", "-CAfile", os.path.join(self.ca.ca_dir, "root.crt"),
+                        "-untrusted", os.path.join(self.ca.ca_dir, "issuing.crt"), sample],
+                       check=True, stdout=subprocess.DEVNULL)
+        text = subprocess.run(["openssl", "x509", "-in", sample, "-noout", "-text"],
+                              check=True, stdout=subprocess.PIPE, text=True).stdout
+        check("TLS Web Client Authentication" in text and "CA:FALSE" in text, "openssl -text")
+
+        # The same id and body: the same packs, byte for byte (idempotent).
+        again = self.comm_terminal().CertificateTransmissionRequest(
+            requestId="day-1", replacement=False, deviceNumber=numbers)
+        check([i.pack for i in again.item] == [i.pack for i in answer.item],
+              "a retry with the same request id got other packs")
+        # The same id with another body: refused.
+        self.expect_fault("same id, other body", lambda: self.comm_terminal()
+                          .CertificateTransmissionRequest(requestId="day-1", replacement=False,
+                                                          deviceNumber=numbers[:5]),
+                          "another body")
+        # A number that already holds a valid certificate, without the replacement flag.
+        self.expect_fault("already valid", lambda: self.comm_terminal()
+                          .CertificateTransmissionRequest(requestId="day-1b", replacement=False,
+                                                          deviceNumber=["3012-000002"]),
+                          "3012-000002", "already holds a valid certificate")
+        # Refusals that must name the number and change nothing.
+        for bad, needle in (("9999-000001", "unknown device model 9999"),
+                            ("3013-000001", "not certificate-managed"),):
+            self.expect_fault(bad, lambda bad=bad: self.comm_terminal()
+                              .CertificateTransmissionRequest(requestId="r-" + bad,
+                                                              replacement=False,
+                                                              deviceNumber=[bad]), needle)
+        self.expect_fault("duplicate in one request", lambda: self.comm_terminal()
+                          .CertificateTransmissionRequest(requestId="dup", replacement=False,
+                                                          deviceNumber=["3012-900001",
+                                                                        "3012-900001"]),
+                          "3012-900001")
+        self.expect_fault("too many", lambda: self.comm_terminal()
+                          .CertificateTransmissionRequest(requestId="big", replacement=False,
+                                                          deviceNumber=["3012-%06d" % i for i in
+                                                                        range(1, 402)]), "1 to 400")
+        listed = json.loads(self.ca.run("list", "--device", "3013-000001", "--json").stdout)
+        check(listed == [], "a refused request left rows: %r" % listed)
+        # Roles: a factory terminal may not ask for a batch.
+        line = self.client(os.path.join(self.work, "svc-line.chain.crt"),
+                           os.path.join(self.work, "svc-line.key"))
+        self.expect_fault("factory-terminal batch", lambda: line.CertificateTransmissionRequest(
+            requestId="x", replacement=False, deviceNumber=["3012-000001"]), "Not authorised")
+
+        # Replacement (after an NG write): a new certificate, the old one superseded.
+        old_serial = self.packs["3012-000003"][0]["serial"]
+        repl = self.comm_terminal().CertificateTransmissionRequest(
+            requestId="repl-1", replacement=True, deviceNumber=["3012-000003"])
+        self.replaced = self.packs["3012-000003"]
+        self.packs["3012-000003"] = self.check_pack("3012-000003", repl.item[0].pack)
+        check(self.packs["3012-000003"][0]["serial"] != old_serial, "replacement serial")
+        rows = json.loads(self.ca.run("list", "--device", "3012-000003", "--json").stdout)
+        states = sorted((r["serial"], r["state"]) for r in rows)
+        check(sorted([(old_serial, "superseded"),
+                      (self.packs["3012-000003"][0]["serial"], "issued")]) == states,
+              "after replacement: %r" % states)
+
+    def installation(self):
+        number = "3012-000001"
+        pack, cert, key_der = self.packs[number]
+        proof = verification_value("certline install-proof v1", number, pack["serial"],
+                                   cert_der(cert), key_der)
+        check(proof != pack["device_value"], "the two verification values must differ")
+        ct = self.comm_terminal()
+        self.expect_fault("wrong proof", lambda: ct.InstallationReport(
+            deviceNumber=number, certificateSerial=pack["serial"],
+            verificationValue=pack["device_value"], writtenAt=now()),
+            "does not match")
+        receipt = self.comm_terminal().InstallationReport(
+            deviceNumber=number, certificateSerial=pack["serial"], verificationValue=proof,
+            writtenAt=now())
+        received = int(receipt.receivedAt.timestamp())
+        signer = x509.load_pem_x509_certificate(receipt.signerCertificate.encode())
+        with open(os.path.join(self.ca.ca_dir, "issuing.crt"), "rb") as f:
+            check(signer == x509.load_pem_x509_certificate(f.read()), "receipt signer")
+        canonical = "certline-receipt v1\n%s\n%s\n%s\n%d\n" % (number, pack["serial"], proof,
+                                                               received)
+        signer.public_key().verify(base64.b64decode(receipt.signature), canonical.encode(),
+                                   ec.ECDSA(hashes.SHA256()))
+        try:
+            signer.public_key().verify(base64.b64decode(receipt.signature),
+                                       canonical.replace(number, "3012-000002").encode(),
+                                       ec.ECDSA(hashes.SHA256()))
+            raise Failure("a receipt signature verified for another device number")
+        except Exception as exc:  # InvalidSignature
+            if isinstance(exc, Failure):
+                raise
+        again = self.comm_terminal().InstallationReport(
+            deviceNumber=number, certificateSerial=pack["serial"], verificationValue=proof,
+            writtenAt=now())
+        check(int(again.receivedAt.timestamp()) == received, "a repeated report changed the date")
+        old = self.replaced
+        old_proof = verification_value("certline install-proof v1", "3012-000003",
+                                       old[0]["serial"], cert_der(old[1]), old[2])
+        self.expect_fault("superseded install", lambda: self.comm_terminal().InstallationReport(
+            deviceNumber="3012-000003", certificateSerial=old[0]["serial"],
+            verificationValue=old_proof, writtenAt=now()))
+
+    def device_identity(self, number, pack_tuple, name):
+        pack, cert, key_der = pack_tuple
+        cert_path = os.path.join(self.work, name + ".crt")
+        key_path = os.path.join(self.work, name + ".key")
+        with open(cert_path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+            with open(os.path.join(self.ca.ca_dir, "issuing.crt"), "rb") as issuing:
+                f.write(issuing.read())
+        key = serialization.load_der_private_key(key_der, password=None)
+        with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        return self.client(cert_path, key_path)
+
+    def check_ins(self):
+        expected = {"3012-000001": ("installed", self.packs["3012-000001"]),
+                    "3012-000002": ("issued", self.packs["3012-000002"]),
+                    "3012-000003": ("superseded", self.replaced)}
+        revoked = self.packs["3012-000004"]
+        self.ca.run("revoke", revoked[0]["serial"], "--reason", "test: plate damaged")
+        expected["3012-000004"] = ("revoked", revoked)
+        for number, (state, pack_tuple) in expected.items():
+            device = self.device_identity(number, pack_tuple, "dev-" + number + "-" + state)
+            answer = device.CheckIn(claimedDeviceNumber=number)
+            check((answer.deviceNumber, answer.state) == (number, state.upper()),
+                  "check-in of %s: %s %s, expected %s" % (number, answer.deviceNumber,
+                                                         answer.state, state))
+        # A device the database does not know (e.g. a database restored from an old backup).
+        unknown = self.packs["3012-000005"]
+        self.cluster.psql("ca", "DELETE FROM batch_item WHERE serial = '%s'; DELETE FROM "
+                          "certificate WHERE serial = '%s'" % (unknown[0]["serial"],
+                                                               unknown[0]["serial"]))
+        answer = self.device_identity("3012-000005", unknown, "dev-unknown").CheckIn()
+        check(answer.state == "UNKNOWN", "check-in of an unknown certificate: %s" % answer.state)
+        # A device claiming another number hears what its certificate says.
+        answer = self.device_identity("3012-000002", self.packs["3012-000002"],
+                                      "dev-claim").CheckIn(claimedDeviceNumber="3012-999999")
+        check(answer.deviceNumber == "3012-000002" and "3012-999999" in (answer.detail or ""),
+              "claimed number: %r" % answer)
+        # Devices may only check in.
+        device = self.device_identity("3012-000002", self.packs["3012-000002"], "dev-batch")
+        self.expect_fault("device batch", lambda: device.CertificateTransmissionRequest(
+            requestId="d", replacement=False, deviceNumber=["3012-000002"]), "Not authorised")
+
+    def offline_batch(self):
+        listing = os.path.join(self.work, "offline.txt")
+        with open(listing, "w") as f:
+            f.write("# day 2, line 1002\n" + "".join("A123-%06d\n" % i for i in range(100, 160)))
+        out = os.path.join(self.work, "offline.json")
+        r = self.ca.run("batch", "--file", listing, "--out", out, "--request-id", "offline-day2")
+        check("60 certificate pack(s)" in r.stdout, "offline batch: " + r.stdout)
+        check("issuing 60/60" in r.stderr, "offline batch shows progress: %r" % r.stderr[-200:])
+        first = json.load(open(out))
+        for item in first["items"]:
+            self.check_pack(item["device_number"], item["pack"])
+        os.unlink(out)
+        self.ca.run("batch", "--file", listing, "--out", out, "--request-id", "offline-day2")
+        check([i["pack"] for i in json.load(open(out))["items"]] ==
+              [i["pack"] for i in first["items"]], "offline rerun gave other packs")
+
+    def audit_and_secrets(self):
+        audit = json.loads(self.ca.run("audit", "--json", "--limit", "1000").stdout)
+        actions = {row["action"] for row in audit}
+        for action in ("init", "model-add", "model-export", "batch", "revoke",
+                       "service-issue"):
+            check(action in actions, "audit log lacks %s: %r" % (action, sorted(actions)))
+        dump = self.cluster.dump("ca")
+        check("PRIVATE KEY" not in dump, "the database holds a PEM private key")
+        check(PASSPHRASE not in dump, "the database holds the passphrase")
+        log = self.ca.log()
+        check("PRIVATE KEY" not in log and PASSPHRASE not in log, "the log holds a secret")
+        for key_der in (t[2] for t in list(self.packs.values())[:20]):
+            check(base64.b64encode(key_der).decode()[:40] not in dump, "a key DER in the dump")
+            check(key_der.hex()[:64] not in dump, "a key DER (hex) in the dump")
+
+    def run(self):
+        self.operator_setup()
+        self.ca.start()
+        try:
+            self.batches()
+            self.installation()
+            self.check_ins()
+        finally:
+            self.ca.stop()
+        self.offline_batch()
+        self.audit_and_secrets()
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit("usage: test_ca_server.py CA_SERVER WSDL_DIR SOURCE_DIR")
+    binary, wsdl_dir, source_dir = sys.argv[1:]
+    cluster = pg_private.PrivateCluster()
+    work = tempfile.mkdtemp(prefix="certline-ca-test-")
+    scenario = None
+    try:
+        cluster.start()
+        scenario = Scenario(binary, wsdl_dir, source_dir, work, cluster)
+        started = time.time()
+        scenario.run()
+        print("test_ca_server: all checks passed in %.1f s" % (time.time() - started))
+        return 0
+    except (Failure, subprocess.CalledProcessError, Fault, OSError, RuntimeError) as exc:
+        print("test_ca_server: FAILED: %s" % exc)
+        if scenario is not None and os.path.exists(scenario.ca.log_path):
+            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
+        return 1
+    finally:
+        if scenario is not None and scenario.ca.process is not None:
+            scenario.ca.process.kill()
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
