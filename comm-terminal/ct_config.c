@@ -1,0 +1,59 @@
+/* ct_config.c: the configuration table of comm-terminal and its -n check. */
+#include "ct_config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "tls.h"
+
+static const struct cl_cfg_field database_fields[] = {
+    CL_CFG_STR(struct ct_database_config, conninfo, "conninfo", 1, 1,
+               "libpq connection string of the comm-terminal's database"),
+};
+static const struct cl_cfg_table database_table = CL_CFG_TABLE(database_fields);
+
+static const struct cl_cfg_field ct_fields[] = {
+    CL_CFG_STR(struct ct_config, factory, "factory", 1, 1, "this factory's name (request ids)"),
+    CL_CFG_OBJ(struct ct_config, database, "database", 1, &database_table, "PostgreSQL"),
+    CL_CFG_OBJ(struct ct_config, tls, "tls", 1, &cl_tls_config_table,
+               "the comm-terminal's certificate"),
+    CL_CFG_OBJ(struct ct_config, listen, "listen", 1, &cl_listen_config_table,
+               "where the line service listens"),
+    CL_CFG_OBJ(struct ct_config, limits, "limits", 0, &cl_limits_config_table,
+               "timeouts and input bounds"),
+    CL_CFG_OBJ(struct ct_config, ca_server, "ca_server", 1, &cl_endpoint_config_table,
+               "the ca-server to fetch from and report to"),
+    CL_CFG_STR_DEF(struct ct_config, fetch_time, "fetch_time", "", 0,
+                   "HH:MM: fetch the day's certificates daily at this time (empty: on demand)"),
+    CL_CFG_INT(struct ct_config, fetch_chunk, "fetch_chunk", 0, 1, 1000, 500,
+               "device numbers per certificate transmission request"),
+    CL_CFG_INT(struct ct_config, claim_seconds, "claim_seconds", 0, 5, 3600, 120,
+               "seconds a pack stays reserved for the line that asked for it"),
+    CL_CFG_BOOL(struct ct_config, delete_written, "delete_written", 0, 1,
+                "delete a pack once written and its receipt held"),
+    CL_CFG_INT(struct ct_config, report_interval_s, "report_interval_s", 0, 1, 3600, 5,
+               "seconds between rounds of installation reports"),
+    CL_CFG_INT(struct ct_config, db_connections, "db_connections", 0, 1, 256, 8,
+               "database connections shared by the line threads"),
+};
+const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
+
+int ct_config_check(const void *config, char *err, size_t errlen)
+{
+    const struct ct_config *c = config;
+    struct cl_tls_settings settings;
+    struct cl_tls *tls = NULL;
+    int h, m, rc;
+    char tail;
+
+    if (c->fetch_time[0] != '\0' && (sscanf(c->fetch_time, "%2d:%2d%c", &h, &m, &tail) != 2 ||
+                                     h > 23 || m > 59 || h < 0 || m < 0)) {
+        snprintf(err, errlen, "fetch_time \"%s\" is not HH:MM", c->fetch_time);
+        return CL_ERR_CONFIG;
+    }
+    cl_tls_config_settings(&c->tls, &settings);
+    rc = cl_tls_new(CL_TLS_SERVER, &settings, &tls, err, errlen);
+    cl_tls_free(tls);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* ct_config.h: comm-terminal's configuration (JSON; deploy/examples/comm-terminal.json). */
+#ifndef CERTLINE_CT_CONFIG_H
+#define CERTLINE_CT_CONFIG_H
+
+#include "config.h"
+#include "transport_config.h"
+
+struct ct_database_config {
+    char conninfo[1024]; /* never logged */
+};
+
+struct ct_config {
+    char factory[33]; /* names this factory in request ids */
+    struct ct_database_config database;
+    struct cl_tls_config tls;       /* the comm-terminal's certificate, for both directions */
+    struct cl_listen_config listen; /* the line service */
+    struct cl_limits_config limits;
+    struct cl_endpoint_config ca_server;
+    char fetch_time[6];      /* HH:MM, daily; "" = only on demand */
+    long long fetch_chunk;   /* device numbers per FIG 21 request */
+    long long claim_seconds; /* how long a pack is reserved for the line that asked */
+    bool delete_written;     /* delete a pack once written and its receipt held [effect 5] */
+    long long report_interval_s;
+    long long db_connections;
+};
+
+extern const struct cl_cfg_table ct_config_table;
+int ct_config_check(const void *config, char *err, size_t errlen);
+
+#endif

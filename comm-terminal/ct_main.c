@@ -1,0 +1,111 @@
+/* ct_main.c: comm-terminal: options, the database pool, operator login, and dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ct_commands.h"
+#include "error.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "\ncommands (each takes --help; operator actions take --operator ID and a "
+                 "password at the prompt or --password-file FILE):\n");
+    for (const struct ct_command *c = ct_commands; c->name != NULL; c++)
+        fprintf(out, "  %-13s %s%s\n", c->name, c->summary,
+                c->operator_action ? " [operator]" : "");
+}
+
+static int open_store(const void *conninfo, void **store, char *err, size_t errlen)
+{
+    return ct_store_open(conninfo, (struct ct_store **)store, err, errlen);
+}
+
+static void close_store(void *store)
+{
+    ct_store_close(store);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct cl_program program = {
+        "comm-terminal", "certline communication terminal: the factory's certificate store",
+        "COMMAND [ARGS]", &ct_config_table, ct_config_check};
+    static struct ct_config config;
+    struct ct_runtime rt = {.config = &config};
+    const struct ct_command *command = NULL;
+    struct cl_cli cli;
+    char err[512];
+    int code, linked = 0;
+
+    switch (cl_cli_start(&program, argc, argv, &cli, &config, stdout, stderr, &code)) {
+    case CL_CLI_RUN:
+        break;
+    case CL_CLI_EXIT_OK:
+        if (cli.help_shown)
+            usage(stdout);
+        return code;
+    case CL_CLI_EXIT_USAGE:
+        return code;
+    }
+    if (cli.first_argument >= argc) {
+        fprintf(stderr, "comm-terminal: a command is needed\n");
+        usage(stderr);
+        return 2;
+    }
+    for (const struct ct_command *c = ct_commands; c->name != NULL; c++)
+        if (strcmp(c->name, argv[cli.first_argument]) == 0)
+            command = c;
+    if (command == NULL) {
+        fprintf(stderr, "comm-terminal: unknown command \"%.64s\"\n", argv[cli.first_argument]);
+        usage(stderr);
+        return 2;
+    }
+    int sub_argc = argc - cli.first_argument;
+    char **sub_argv = argv + cli.first_argument;
+    for (int i = 1; i < sub_argc; i++) {
+        if (strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0) {
+            printf("usage: comm-terminal [-c FILE] %s %s%s\n%s\n", command->name, command->usage,
+                   command->operator_action ? " --operator ID [--password-file FILE]" : "",
+                   command->summary);
+            return 0;
+        }
+    }
+    if (cl_pool_new((size_t)config.db_connections, open_store, close_store,
+                    config.database.conninfo, &rt.pool, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "comm-terminal: %s\n", err);
+        return 1;
+    }
+    code = 1;
+    if (command->operator_action && strcmp(command->name, "operator-add") != 0 &&
+        ct_login(&rt, sub_argc, sub_argv, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "comm-terminal: %s\n", err);
+        goto out;
+    }
+    if (strcmp(command->name, "operator-add") == 0) {
+        /* The first operator is added without a login; every later one needs one. */
+        int has_login = 0;
+        for (int i = 1; i < sub_argc; i++)
+            has_login |= strcmp(sub_argv[i], "--operator") == 0;
+        struct ct_store *store = cl_pool_acquire(rt.pool);
+        long operators = ct_store_operator_count(store);
+        cl_pool_release(rt.pool, store);
+        if ((operators != 0 || has_login) &&
+            ct_login(&rt, sub_argc, sub_argv, err, sizeof(err)) != CL_OK) {
+            fprintf(stderr, "comm-terminal: %s\n", err);
+            goto out;
+        }
+    }
+    if (command->needs_ca) {
+        if (ct_runtime_link(&rt, err, sizeof(err)) != CL_OK) {
+            fprintf(stderr, "comm-terminal: %s\n", err);
+            goto out;
+        }
+        linked = 1;
+    }
+    code = command->run(&rt, sub_argc, sub_argv);
+out:
+    if (linked)
+        ct_runtime_unlink(&rt);
+    cl_pool_free(rt.pool);
+    return code;
+}

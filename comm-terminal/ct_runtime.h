@@ -1,0 +1,42 @@
+/* ct_runtime.h: what a running comm-terminal shares between threads, and the work it does with
+ * ca-server (ca_link.c): fetching packs [S1/S2], replacements, installation reports. */
+#ifndef CERTLINE_CT_RUNTIME_H
+#define CERTLINE_CT_RUNTIME_H
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "ct_config.h"
+#include "ct_store.h"
+#include "pool.h"
+#include "soap_client.h"
+#include "tls.h"
+
+struct ct_runtime {
+    const struct ct_config *config;
+    struct cl_pool *pool;      /* of struct ct_store */
+    struct cl_tls *client_tls; /* towards ca-server */
+    struct cl_client *ca;      /* one kept connection to ca-server, */
+    pthread_mutex_t ca_lock;   /* used by one thread at a time */
+    char *root_pem;            /* to verify receipts */
+};
+
+/* Sets up the ca-server link (TLS, client, root for receipts). */
+int ct_runtime_link(struct ct_runtime *runtime, char *err, size_t errlen);
+void ct_runtime_unlink(struct ct_runtime *runtime);
+
+/* Fetches the day's certificates: first resends requests recorded but never answered (a crash),
+ * then asks for every planned number still without a pack, in chunks; each answer is stored in
+ * one transaction. progress (may be NULL) gets one line per chunk. */
+int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
+                 FILE *progress, char *err, size_t errlen);
+
+/* Fetches one device number now: replacement after an NG write, or a manual entry. */
+int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char *device_number,
+                 int replacement, char *err, size_t errlen);
+
+/* Sends the installation reports that are due; verifies and stores each receipt. Returns the
+ * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */
+int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
+
+#endif

@@ -1,0 +1,120 @@
+/* ct_serve.c: `comm-terminal serve`: the line service, plus two background threads: the
+ * installation reporter (receipts queue and retry while ca-server is away; lines are served from
+ * the stored batch meanwhile) and the daily fetch at fetch_time. */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ct_commands.h"
+#include "error.h"
+#include "log.h"
+#include "soap_server.h"
+
+static struct cl_server *running;
+static atomic_int stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&stopping, 1);
+    if (running != NULL)
+        cl_server_stop(running);
+}
+
+/* Sleeps up to seconds, waking early when the server stops. */
+static void nap(long seconds)
+{
+    for (long i = 0; i < seconds * 10 && !atomic_load(&stopping); i++)
+        usleep(100000);
+}
+
+static void *reporter(void *arg)
+{
+    struct ct_runtime *rt = arg;
+    while (!atomic_load(&stopping)) {
+        struct ct_store *store = cl_pool_acquire(rt->pool);
+        ct_report_due(rt, store);
+        cl_pool_release(rt->pool, store);
+        nap((long)rt->config->report_interval_s);
+    }
+    return NULL;
+}
+
+static void *daily_fetch(void *arg)
+{
+    struct ct_runtime *rt = arg;
+    char last_day[11] = "";
+    int hour = 0, minute = 0;
+
+    if (sscanf(rt->config->fetch_time, "%d:%d", &hour, &minute) != 2)
+        return NULL;
+    while (!atomic_load(&stopping)) {
+        time_t now = time(NULL);
+        struct tm tm;
+        char day[11], err[512];
+        localtime_r(&now, &tm);
+        strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+        if (strcmp(day, last_day) != 0 && tm.tm_hour * 60 + tm.tm_min >= hour * 60 + minute) {
+            struct ct_store *store = cl_pool_acquire(rt->pool);
+            int rc = ct_fetch_day(rt, store, day, NULL, err, sizeof(err));
+            cl_pool_release(rt->pool, store);
+            if (rc == CL_OK)
+                strcpy(last_day, day);
+            else
+                cl_log_warn("daily fetch for %s failed (retrying in a minute): %s", day, err);
+        }
+        nap(60);
+    }
+    return NULL;
+}
+
+int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
+{
+    struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
+    struct cl_tls_settings tls_settings;
+    struct cl_tls *tls = NULL;
+    pthread_t report_thread, fetch_thread;
+    int fetching = 0, code = 1;
+    char err[512];
+    (void)argc;
+    (void)argv;
+
+    cl_tls_config_settings(&rt->config->tls, &tls_settings);
+    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        return 1;
+    }
+    settings.host = rt->config->listen.host;
+    settings.port = (int)rt->config->listen.port;
+    settings.max_connections = (int)rt->config->listen.max_connections;
+    settings.app = rt;
+    cl_limits_config_apply(&rt->config->limits, &settings.limits);
+    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        cl_tls_free(tls);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_create(&report_thread, NULL, reporter, rt);
+    if (rt->config->fetch_time[0] != '\0')
+        fetching = pthread_create(&fetch_thread, NULL, daily_fetch, rt) == 0;
+    cl_log_info("serving the comm-terminal interface on %s port %d", settings.host,
+                cl_server_port(running));
+    printf("listening on %s:%d\n", settings.host, cl_server_port(running));
+    fflush(stdout);
+    code = cl_server_run(running) == CL_OK ? 0 : 1;
+    atomic_store(&stopping, 1);
+    pthread_join(report_thread, NULL);
+    if (fetching)
+        pthread_join(fetch_thread, NULL);
+    cl_log_info("stopping");
+    cl_server_free(running);
+    running = NULL;
+    cl_tls_free(tls);
+    return code;
+}

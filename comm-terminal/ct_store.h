@@ -1,0 +1,188 @@
+/* ct_store.h: the comm-terminal's state in PostgreSQL; the only part of comm-terminal that speaks
+ * SQL (ct_store.c alone includes libpq-fe.h). One ct_store = one connection, used by one thread at
+ * a time. Every state change is one transaction and a function returns only after its commit.
+ *
+ * Tables (versioned migrations, ct_store_migrate):
+ *   model            FIG 19A: device code, certificate-managed or not
+ *   plan             FIG 19B: device code, production date, units
+ *   plan_device      every planned device number (unique forever: numbers are never reused)
+ *   certificate      FIG 20: device number, pack, creation date, write-completion flag, state
+ *                    stored -> delivered -> written | failed -> replaced (-> delivered ...),
+ *                    line id, serial, times; the pack is NULL once deleted
+ *   fetch_request    FIG 21 requests to ca-server: request id stored before sending
+ *   report           installation proofs to send to ca-server, and the signed receipts
+ *   operator, audit_log */
+#ifndef CERTLINE_CT_STORE_H
+#define CERTLINE_CT_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct ct_store;
+
+#define CT_MODEL_CODE_MAX 8
+#define CT_DEVICE_NUMBER_MAX 21
+#define CT_SERIAL_HEX_MAX 40
+#define CT_VERIFY_HEX 64
+#define CT_REQUEST_ID_MAX 64
+#define CT_LINE_ID_MAX 32
+#define CT_PACK_MAX 32768
+#define CT_FETCH_MAX 1000     /* device numbers per FIG 21 request (the wire's bound) */
+#define CT_OPERATOR_ID_MAX 32 /* operator ids: 1..32 printable characters, no spaces */
+
+int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen);
+void ct_store_close(struct ct_store *store);
+int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen);
+
+/* ---- models and plan [FIG 19A/19B] ---- */
+int ct_store_model_set(struct ct_store *store, const char *code, int certificate_managed,
+                       const char *actor);
+
+/* One plan entry: units devices of a model on a day, numbered from first_serial (CODE-SERIAL
+ * with the serial zero-padded to serial_digits) or from an explicit list of serials. */
+struct ct_plan_entry {
+    char model_code[CT_MODEL_CODE_MAX + 1];
+    char day[11]; /* YYYY-MM-DD */
+    long units;
+    long long first_serial;   /* used when serials == NULL */
+    int serial_digits;        /* e.g. 6 -> 3012-000001 */
+    const long long *serials; /* NULL or units entries */
+};
+
+/* In one transaction: records the entries and their device numbers. Re-importing an identical
+ * entry changes nothing (*added counts new device numbers); a device number already planned for
+ * another day or model is refused (CL_ERR_CONFLICT naming it). */
+int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
+                         const char *actor, size_t *added, char *err, size_t errlen);
+
+/* Device numbers of certificate-managed models planned for day that hold no certificate yet and
+ * are in no pending fetch request, in order; *numbers is malloc'd (an array of fixed strings). */
+int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t limit,
+                              char (**numbers)[CT_DEVICE_NUMBER_MAX + 1], size_t *count);
+
+/* ---- fetching from ca-server [S1/S2] ---- */
+/* Records a request (id and its device numbers) before it is sent. */
+int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const char *day,
+                         int replacement, const char *const *numbers, size_t count, char *err,
+                         size_t errlen);
+
+/* Requests recorded but not completed (to resend after a restart), oldest first. */
+struct ct_pending_fetch {
+    char request_id[CT_REQUEST_ID_MAX + 1];
+    int replacement;
+    size_t count;
+    char (*numbers)[CT_DEVICE_NUMBER_MAX + 1]; /* malloc'd */
+};
+int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pending,
+                           size_t *count);
+void ct_pending_fetch_free(struct ct_pending_fetch *pending, size_t count);
+
+/* Gives up a pending request that ca-server will never answer (e.g. it refuses it for good): it
+ * is no longer pending, its numbers may be requested again (CL_ERR_STATE if it is completed;
+ * already abandoned: CL_OK). Audited. */
+int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const char *reason,
+                           const char *actor, char *err, size_t errlen);
+
+/* One pack of an answer. */
+struct ct_pack_item {
+    const char *device_number;
+    const char *serial_hex;
+    const char *pack;
+};
+
+/* In one transaction: stores every pack (state stored, flag 0; for a replacement request the
+ * device's failed certificate becomes replaced with the new pack) and completes the request.
+ * Idempotent: completing a completed request changes nothing. */
+int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
+                            const struct ct_pack_item *items, size_t count, char *err,
+                            size_t errlen);
+
+/* ---- the line service [S5-S12] ---- */
+/* S5/S6: the pack for device_number, claimed by line_id. Refused with a reason: CL_ERR_NOT_FOUND
+ * (not in store), CL_ERR_STATE (already written, or failed and no replacement yet, or pack
+ * deleted), CL_ERR_CONFLICT (being served to another line right now: claimed by another line
+ * within claim_seconds). The same line asking again gets the same pack. *pack is malloc'd. */
+int ct_store_claim(struct ct_store *store, const char *device_number, const char *line_id,
+                   int claim_seconds, char **pack, char serial_hex[CT_SERIAL_HEX_MAX + 1],
+                   char *err, size_t errlen);
+
+/* S9: the device received its pack: stored -> delivered (only for the claiming line). */
+int ct_store_delivered(struct ct_store *store, const char *device_number, const char *line_id,
+                       char *err, size_t errlen);
+
+/* S11 OK: written, flag 1, and an installation report queued (serial, proof), in one
+ * transaction. Idempotent for the same serial. */
+int ct_store_written(struct ct_store *store, const char *device_number, const char *line_id,
+                     const char *serial_hex, const char *proof, time_t written_at, char *err,
+                     size_t errlen);
+
+/* S11 NG: failed, with the reason; the claim is released. */
+int ct_store_failed(struct ct_store *store, const char *device_number, const char *line_id,
+                    const char *reason, char *err, size_t errlen);
+
+/* ---- installation reports and receipts [seed 004] ---- */
+struct ct_report {
+    long long id;
+    char device_number[CT_DEVICE_NUMBER_MAX + 1];
+    char serial_hex[CT_SERIAL_HEX_MAX + 1];
+    char proof[CT_VERIFY_HEX + 1];
+    time_t written_at;
+    int attempts;
+};
+/* Reports due now (queued, next attempt reached), oldest first, at most limit. */
+int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
+                         struct ct_report **reports, size_t *count);
+/* A verified receipt: the report is done; with delete_written, the pack is deleted too
+ * [effect 5]. */
+int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
+                     const char *signature_b64, const char *signer_pem, int delete_written);
+/* A failed attempt: retry at next_attempt (the reason is kept for operators). */
+int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,
+                          const char *reason);
+
+/* ---- operators [FIG 14] and audit ---- */
+/* Stores a slow salted hash (PBKDF2-HMAC-SHA256, random salt, >= 200000 iterations) of the
+ * password; CL_ERR_EXISTS if the id is taken (unless replace). */
+int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
+                          int replace, const char *actor);
+/* CL_OK if the password is right, CL_ERR_PERMISSION otherwise (same time either way as far as
+ * practical; unknown ids included). */
+int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password);
+/* How many operators exist (negative cl_err code on failure): the first may be added without a
+ * login. */
+long ct_store_operator_count(struct ct_store *store);
+int ct_store_audit(struct ct_store *store, const char *actor, const char *action,
+                   const char *detail);
+
+/* ---- what operators see [paragraph 0090] ---- */
+struct ct_model_status {
+    char model_code[CT_MODEL_CODE_MAX + 1];
+    int certificate_managed;
+    long held;             /* packs held (not deleted), any state but written */
+    long used_today;       /* written today */
+    long remaining;        /* planned today and not yet written */
+    long failed;           /* failed, waiting for a replacement */
+    long awaiting_receipt; /* written, report not yet answered */
+};
+int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
+                    size_t *count);
+
+struct ct_cert_row {
+    char device_number[CT_DEVICE_NUMBER_MAX + 1];
+    char model_code[CT_MODEL_CODE_MAX + 1];
+    char state[16];
+    int write_flag;
+    int pack_held;
+    char line_id[CT_LINE_ID_MAX + 1];
+    char serial_hex[CT_SERIAL_HEX_MAX + 1];
+    time_t created_at, delivered_at, written_at;
+};
+/* Certificates in a state ("" = any) of a model ("" = any), at most limit. */
+int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
+                       size_t limit, struct ct_cert_row **rows, size_t *count);
+
+/* Deletes the packs of a discontinued model (keeps the rows, pack NULL); *deleted counts them. */
+int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, const char *actor,
+                                size_t *deleted);
+
+#endif

@@ -1,0 +1,118 @@
+/* line_service.c: the SOAP handlers of the comm-terminal interface, for the factory terminals:
+ * S5/S6 the pack of one device number, S9 reception, S11/S12 the write result (after commit; on
+ * NG a replacement is fetched and stored before the answer). The line id comes from the factory
+ * terminal's certificate, never from the request. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ct_runtime.h"
+#include "error.h"
+#include "log.h"
+#include "soapH.h"
+#include "soap_tls.h"
+
+static int fault(struct soap *soap, int rc, const char *what, const char *detail)
+{
+    if (rc == CL_ERR_DB || rc == CL_ERR_NOMEM || rc == CL_ERR_INTERNAL) {
+        cl_log_error("%s: %s", what, detail);
+        return soap_receiver_fault(soap, what, soap_strdup(soap, detail));
+    }
+    return soap_sender_fault(soap, what, soap_strdup(soap, detail));
+}
+
+int __ct__CertificateTransmissionRequest(struct soap *soap,
+                                         struct ct__CertificateTransmissionRequest *request,
+                                         struct ct__CertificateTransmission *response)
+{
+    struct ct_runtime *rt = cl_soap_app(soap);
+    const char *line = cl_soap_peer(soap)->number;
+    char err[256], serial[CT_SERIAL_HEX_MAX + 1], *pack = NULL;
+    struct ct_store *store = cl_pool_acquire(rt->pool);
+    int rc = ct_store_claim(store, request->deviceNumber, line, (int)rt->config->claim_seconds,
+                            &pack, serial, err, sizeof(err));
+    cl_pool_release(rt->pool, store);
+    if (rc != CL_OK) {
+        cl_log_warn("line %s asked for %s: refused: %s", line, request->deviceNumber, err);
+        return fault(soap, rc, "Certificate not available", err);
+    }
+    response->deviceNumber = request->deviceNumber;
+    response->pack = soap_strdup(soap, pack);
+    free(pack);
+    cl_log_info("line %s: pack of %s (%s) sent", line, request->deviceNumber, serial);
+    return SOAP_OK;
+}
+
+int __ct__ReceptionNotice(struct soap *soap, struct ct__ReceptionNotice *notice,
+                          struct ct__ReceptionResponse *response)
+{
+    struct ct_runtime *rt = cl_soap_app(soap);
+    const char *line = cl_soap_peer(soap)->number;
+    char err[256] = "";
+    int rc = CL_OK;
+
+    if (notice->result == ct__Result__OK) {
+        struct ct_store *store = cl_pool_acquire(rt->pool);
+        rc = ct_store_delivered(store, notice->deviceNumber, line, err, sizeof(err));
+        cl_pool_release(rt->pool, store);
+        if (rc != CL_OK)
+            return fault(soap, rc, "Reception not recorded", err);
+    } else {
+        /* The device refused the pack before writing (e.g. a mislabelled plate): the pack is
+         * still good for the right device; the claim lapses after claim_seconds. */
+        cl_log_warn("line %s: %s refused its pack: %s", line, notice->deviceNumber,
+                    notice->reason ? notice->reason : "no reason given");
+    }
+    response->deviceNumber = notice->deviceNumber;
+    response->result = ct__Result__OK;
+    return SOAP_OK;
+}
+
+int __ct__WriteResult(struct soap *soap, struct ct__WriteResult *result,
+                      struct ct__ReceptionResponse *response)
+{
+    struct ct_runtime *rt = cl_soap_app(soap);
+    const char *line = cl_soap_peer(soap)->number;
+    struct ct_store *store = cl_pool_acquire(rt->pool);
+    char err[512] = "";
+    int rc;
+
+    response->deviceNumber = result->deviceNumber;
+    response->result = ct__Result__OK;
+    if (result->result == ct__Result__OK) {
+        if (result->certificateSerial == NULL || result->verificationValue == NULL) {
+            cl_pool_release(rt->pool, store);
+            return fault(soap, CL_ERR_INVALID_ARGUMENT, "Write result refused",
+                         "an OK write result needs the certificate serial and the proof");
+        }
+        rc = ct_store_written(store, result->deviceNumber, line, result->certificateSerial,
+                              result->verificationValue, time(NULL), err, sizeof(err));
+        cl_pool_release(rt->pool, store);
+        if (rc != CL_OK)
+            return fault(soap, rc, "Write result not recorded", err);
+        cl_log_info("line %s: %s written (%s)", line, result->deviceNumber,
+                    result->certificateSerial);
+        return SOAP_OK;
+    }
+    rc = ct_store_failed(store, result->deviceNumber, line,
+                         result->reason ? result->reason : "NG without a reason", err, sizeof(err));
+    if (rc != CL_OK) {
+        cl_pool_release(rt->pool, store);
+        return fault(soap, rc, "Write result not recorded", err);
+    }
+    /* Ask ca-server for a replacement now, so that a re-scan provisions again. */
+    rc = ct_fetch_one(rt, store, result->deviceNumber, 1, err, sizeof(err));
+    cl_pool_release(rt->pool, store);
+    response->replacementReady = soap_malloc(soap, sizeof(*response->replacementReady));
+    if (response->replacementReady != NULL)
+        *response->replacementReady = rc == CL_OK ? true_ : false_;
+    if (rc != CL_OK) {
+        cl_log_warn("line %s: %s failed; no replacement yet: %s", line, result->deviceNumber, err);
+        response->reason = soap_strdup(soap, "recorded; the replacement could not be fetched yet");
+    } else {
+        cl_log_info("line %s: %s failed (%s); replacement stored", line, result->deviceNumber,
+                    result->reason ? result->reason : "-");
+    }
+    return SOAP_OK;
+}

@@ -1,0 +1,34 @@
+/* plan_import.h: reads the production plan the production management system hands over
+ * [FIG 19B], as CSV or JSON, into plan entries (validated, bounded).
+ *
+ * CSV (header line required, comma-separated, '#' comments and blank lines skipped):
+ *   device_code,date,units,first_serial[,serial_digits]
+ *   3012,2026-11-21,1000,123456,6
+ * or with explicit serials separated by ';' instead of first_serial:
+ *   device_code,date,units,serials
+ *   A123,2026-11-21,3,654321;654322;654330
+ * JSON: [{"device_code": "3012", "date": "2026-11-21", "units": 1000, "first_serial": 123456,
+ *         "serial_digits": 6}, {"device_code": "A123", ..., "serials": [654321, 654322]}] */
+#ifndef CERTLINE_PLAN_IMPORT_H
+#define CERTLINE_PLAN_IMPORT_H
+
+#include <stddef.h>
+
+#include "ct_store.h"
+
+#define PLAN_FILE_MAX (8u << 20)
+#define PLAN_ENTRIES_MAX 10000
+#define PLAN_UNITS_MAX 100000
+
+struct plan {
+    struct ct_plan_entry *entries;
+    size_t count;
+    long long *serials; /* storage for entries' explicit serials */
+};
+
+/* Reads path (JSON if its first non-blank character is '[', else CSV). err names the file, the
+ * line (CSV) or entry (JSON), and the field. */
+int plan_read(const char *path, struct plan *plan, char *err, size_t errlen);
+void plan_free(struct plan *plan);
+
+#endif

@@ -1,0 +1,338 @@
+#!/usr/bin/python3
+"""test_comm_terminal.py: comm-terminal end to end with a real ca-server, a private PostgreSQL
+cluster and real mutual TLS; the factory terminals are played by a stock SOAP client (zeep).
+
+Covers: operators (first without login, then login required, wrong password refused), plan
+import (CSV, re-import idempotent), model marks, the day's fetch, a fetch interrupted by ca-server
+going away and resumed with the same request id (no lost or doubled packs), the line operations
+S5/S9/S11 with OK and NG (a replacement is stored before the answer and a re-scan gets it), two
+lines asking for one number at once, ca-server down during production (lines still served;
+receipts arrive after it returns), deletion of written packs, status and lists, every refusal,
+and no private key in clear in the comm-terminal's database or log.
+
+Usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+
+from zeep.exceptions import Fault  # noqa: E402
+
+import pg_private  # noqa: E402
+import soap_peer  # noqa: E402
+from certline_harness import (CaServer, Failure, cert_der, check, open_pack,  # noqa: E402
+                              verification_value)
+
+OPERATOR_PASSWORD = "line manager secret 1"
+TODAY = time.strftime("%Y-%m-%d")
+
+
+class CommTerminal:
+    def __init__(self, binary, work, conninfo, ca):
+        self.binary = binary
+        self.work = work
+        self.config = os.path.join(work, "comm-terminal.json")
+        self.log_path = os.path.join(work, "comm-terminal.log")
+        self.password_file = os.path.join(work, "operator-password")
+        with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(OPERATOR_PASSWORD + "\n")
+        self.ca = ca
+        self.process = None
+        with open(self.config, "w") as f:
+            json.dump({
+                "factory": "factory-e",
+                "database": {"conninfo": conninfo},
+                "tls": {"cert_file": os.path.join(work, "svc-comm.chain.crt"),
+                        "key_file": os.path.join(work, "svc-comm.key"),
+                        "trust_file": os.path.join(ca.ca_dir, "root.crt")},
+                "listen": {"host": "127.0.0.1", "port": 0, "max_connections": 32},
+                "limits": {"connect_timeout_s": 2, "recv_timeout_s": 10},
+                "ca_server": {"endpoint": "https://127.0.0.1:%d/ca" % ca.port,
+                              "server_name": "ca.certline.test"},
+                "fetch_chunk": 7,
+                "claim_seconds": 5,
+                "delete_written": True,
+                "report_interval_s": 1,
+            }, f)
+
+    def run(self, *args, operator=True, expect_ok=True):
+        argv = [self.binary, "-c", self.config] + list(args)
+        if operator:
+            argv += ["--operator", "alice", "--password-file", self.password_file]
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=300)
+        if expect_ok and result.returncode != 0:
+            raise Failure("comm-terminal %s failed (%d): %s%s" % (
+                " ".join(args), result.returncode, result.stdout, result.stderr))
+        if not expect_ok and result.returncode == 0:
+            raise Failure("comm-terminal %s should have failed: %s" % (" ".join(args),
+                                                                       result.stdout))
+        return result
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
+                                        stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.process.stdout.readline()
+        check(line.startswith("listening on 127.0.0.1:"), "comm-terminal did not start: %r" % line)
+        self.port = int(line.strip().rsplit(":", 1)[1])
+
+    def stop(self):
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        check(code == 0, "comm-terminal serve exited with %d" % code)
+
+    def status(self):
+        rows = json.loads(self.run("status", "--json", operator=False).stdout)
+        return {r["model"]: r for r in rows}
+
+    def certificates(self, *filters):
+        return json.loads(self.run("list", "--json", "--limit", "10000", *filters,
+                                   operator=False).stdout)
+
+
+class Scenario:
+    def __init__(self, binaries, wsdl_dir, work, cluster):
+        ca_binary, ct_binary = binaries
+        self.work = work
+        self.cluster = cluster
+        self.wsdl = os.path.join(wsdl_dir, "CommTerminal.wsdl")
+        self.ca = CaServer(ca_binary, work, cluster.create_db("ca"))
+        self.ct_conninfo = cluster.create_db("ct")
+        self.ct_binary = ct_binary
+
+    def setup_ca(self):
+        self.ca.run("init")
+        for args in (("ca-server", "ca.certline.test", "svc-ca"),
+                     ("comm-terminal", "comm.certline.test", "svc-comm"),
+                     ("factory-terminal", "line-1001.certline.test", "1001", "svc-line1"),
+                     ("factory-terminal", "line-1002.certline.test", "1002", "svc-line2")):
+            self.ca.run("issue-service", *args[:-1], "--out", os.path.join(self.work, args[-1]))
+        self.prewrite = {}
+        for model in ("3012", "A123"):
+            self.ca.run("model-add", model)
+            bundle = os.path.join(self.work, model + ".bundle")
+            self.ca.run("model-export", model, "--out", bundle)
+            self.prewrite[model] = base64.b64decode(json.load(open(bundle))["prewrite_key"])
+        self.ca.run("model-add", "3013", "--not-managed")
+        self.ca.start()
+        self.ct = CommTerminal(self.ct_binary, self.work, self.ct_conninfo, self.ca)
+
+    def operators_and_plan(self):
+        ct = self.ct
+        ct.run("migrate", operator=False)
+        ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
+        r = ct.run("operator-add", "bob", "--new-password-file", ct.password_file,
+                   operator=False, expect_ok=False)
+        check("--operator" in r.stderr, "a second operator without login: " + r.stderr)
+        wrong = os.path.join(self.work, "wrong-password")
+        with open(os.open(wrong, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write("not the password\n")
+        r = ct.run("model-set", "3012", "--managed", "--operator", "alice", "--password-file",
+                   wrong, operator=False, expect_ok=False)
+        check("not accepted" in r.stderr, "wrong password: " + r.stderr)
+        r = ct.run("model-set", "3012", "--managed", operator=False, expect_ok=False)
+        check("operator action" in r.stderr, "no operator: " + r.stderr)
+        ct.run("model-set", "3012", "--managed")
+        ct.run("model-set", "A123", "--managed")
+        ct.run("model-set", "3013", "--not-managed")
+        plan = os.path.join(self.work, "plan.csv")
+        with open(plan, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n"
+                    "3012,%s,20,1,6\nA123,%s,8,654321,6\n3013,%s,5,1,6\n" % (TODAY, TODAY, TODAY))
+        r = ct.run("import", plan)
+        check("33 new device number(s)" in r.stdout, "import: " + r.stdout)
+        r = ct.run("import", plan)
+        check("0 new device number(s)" in r.stdout, "re-import: " + r.stdout)
+
+    def fetch_with_interruption(self):
+        ct = self.ct
+        # ca-server goes away: the first chunk's request is recorded, never answered.
+        self.ca.stop()
+        r = ct.run("fetch", "--date", TODAY, expect_ok=False)
+        check("run it again to resume" in r.stderr, "interrupted fetch: " + r.stderr)
+        check(ct.certificates() == [], "packs stored without an answer")
+        self.ca.start()
+        r = ct.run("fetch", "--date", TODAY)
+        check("resent request" in r.stderr, "the recorded request was not resent: " + r.stderr)
+        certs = ct.certificates()
+        numbers = sorted(c["device_number"] for c in certs)
+        expected = sorted(["3012-%06d" % i for i in range(1, 21)] +
+                          ["A123-%06d" % i for i in range(654321, 654329)])
+        check(numbers == expected, "after the resumed fetch: %r" % numbers)
+        check(all(c["state"] == "stored" and not c["write_flag"] and c["pack_held"]
+                  for c in certs), "state after fetch")
+        # ca-server issued exactly one certificate per number: nothing doubled.
+        issued = json.loads(self.ca.run("list", "--json", "--limit", "1000").stdout)
+        check(len(issued) == 28, "ca-server issued %d certificates for 28 numbers" % len(issued))
+        status = ct.status()
+        check(status["3012"]["held"] == 20 and status["A123"]["held"] == 8,
+              "status after fetch: %r" % status)
+        check(status["3012"]["remaining"] == 20, "remaining: %r" % status["3012"])
+
+    def line(self, which):
+        return soap_peer.service(self.wsdl, "https://127.0.0.1:%d/ct" % self.ct.port,
+                                 "comm.certline.test",
+                                 os.path.join(self.work, "svc-line%d.chain.crt" % which),
+                                 os.path.join(self.work, "svc-line%d.key" % which),
+                                 os.path.join(self.ca.ca_dir, "root.crt"))[0]
+
+    def expect_fault(self, what, call, *needles):
+        try:
+            answer = call()
+        except Fault as fault:
+            text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
+                              if fault.detail is not None else "")
+            for needle in needles:
+                check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
+            return
+        raise Failure("%s: expected a fault, got %r" % (what, answer))
+
+    def write_device(self, line, number, ok=True):
+        """What a factory terminal and its device do for one device: S5, S9, S11."""
+        answer = line.CertificateTransmissionRequest(deviceNumber=number)
+        pack, cert, key_der = open_pack(answer.pack, self.prewrite[number.split("-")[0]])
+        check(pack["device_number"] == number, "pack for another device")
+        line.ReceptionNotice(deviceNumber=number, result="OK")
+        if not ok:
+            return pack, line.WriteResult(deviceNumber=number, result="NG",
+                                          reason="test: flash write failed")
+        proof = verification_value("certline install-proof v1", number, pack["serial"],
+                                   cert_der(cert), key_der)
+        return pack, line.WriteResult(deviceNumber=number, result="OK",
+                                      certificateSerial=pack["serial"], verificationValue=proof)
+
+    def wait_for(self, what, condition, seconds=30):
+        for _ in range(seconds * 4):
+            if condition():
+                return
+            time.sleep(0.25)
+        raise Failure("timed out waiting for " + what)
+
+    def production(self):
+        ct = self.ct
+        ct.start()
+        try:
+            line1, line2 = self.line(1), self.line(2)
+            pack, s12 = self.write_device(line1, "3012-000001")
+            check(s12.result == "OK", "S12 for an OK write")
+            self.wait_for("the receipt of 3012-000001", lambda: any(
+                c["device_number"] == "3012-000001" and not c["pack_held"]
+                for c in ct.certificates("--state", "written")))
+            rows = json.loads(self.ca.run("show", "3012-000001", "--json").stdout)
+            check(rows[0]["state"] == "installed", "ca-server: %r" % rows[0]["state"])
+
+            # NG: a replacement is stored before S12; a re-scan provisions again.
+            old, s12 = self.write_device(line1, "3012-000002", ok=False)
+            check(s12.replacementReady is True, "S12 after NG: %r" % s12)
+            new, s12 = self.write_device(line1, "3012-000002")
+            check(new["serial"] != old["serial"], "the re-scan got the failed pack again")
+            check(s12.result == "OK", "S12 after the re-scan")
+
+            # Two lines, one number.
+            line1.CertificateTransmissionRequest(deviceNumber="3012-000003")
+            self.expect_fault("second line", lambda: line2.CertificateTransmissionRequest(
+                deviceNumber="3012-000003"), "line 1001")
+            # Refusals.
+            self.expect_fault("unknown number", lambda: line1.CertificateTransmissionRequest(
+                deviceNumber="3012-999999"))
+            self.expect_fault("written number", lambda: line2.CertificateTransmissionRequest(
+                deviceNumber="3012-000001"))
+            self.expect_fault("not certificate-managed", lambda: line1
+                              .CertificateTransmissionRequest(deviceNumber="3013-000001"))
+            wrong_role = soap_peer.service(self.wsdl, "https://127.0.0.1:%d/ct" % ct.port,
+                                           "comm.certline.test",
+                                           os.path.join(self.work, "svc-comm.chain.crt"),
+                                           os.path.join(self.work, "svc-comm.key"),
+                                           os.path.join(self.ca.ca_dir, "root.crt"))[0]
+            self.expect_fault("comm-terminal as a line", lambda: wrong_role
+                              .CertificateTransmissionRequest(deviceNumber="3012-000004"),
+                              "Not authorised")
+
+            # ca-server down: lines are still served; receipts wait, then arrive.
+            self.ca.stop()
+            for number in ("3012-000004", "3012-000005", "A123-654321"):
+                _, s12 = self.write_device(self.line(2), number)
+                check(s12.result == "OK", "S12 with ca-server down")
+            status = ct.status()
+            check(status["3012"]["awaiting_receipt"] >= 2, "awaiting receipt: %r" % status)
+            self.ca.start()
+            self.wait_for("receipts after ca-server returned", lambda: all(
+                not c["pack_held"] for c in ct.certificates("--state", "written")), seconds=60)
+        finally:
+            ct.stop()
+
+    def operator_views_and_secrets(self):
+        ct = self.ct
+        status = ct.status()
+        check(status["3012"]["used_today"] == 4, "used today: %r" % status["3012"])  # 1, 2, 4, 5
+        check(status["3012"]["held"] == 16, "held: %r" % status["3012"])
+        check(status["A123"]["used_today"] == 1, "used today: %r" % status["A123"])
+        check(status["3012"]["awaiting_receipt"] == 0, "awaiting: %r" % status["3012"])
+        table = ct.run("status", operator=False).stdout
+        check("USED TODAY" in table and "3012" in table, "status table: " + table)
+        r = ct.run("delete-model", "A123")
+        check("deleted 7 pack(s)" in r.stdout, "delete-model: " + r.stdout)
+        dump = self.cluster.dump("ct")
+        check("PRIVATE KEY" not in dump, "a private key in the comm-terminal's database")
+        check(OPERATOR_PASSWORD not in dump, "the operator password in the database")
+        log = open(ct.log_path).read()
+        check("PRIVATE KEY" not in log and OPERATOR_PASSWORD not in log, "a secret in the log")
+
+    def run(self):
+        self.setup_ca()
+        try:
+            self.operators_and_plan()
+            self.fetch_with_interruption()
+            self.production()
+            self.operator_views_and_secrets()
+        finally:
+            self.ca.stop()
+
+
+def main():
+    if len(sys.argv) != 5:
+        sys.exit("usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR")
+    ca_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
+    cluster = pg_private.PrivateCluster()
+    work = tempfile.mkdtemp(prefix="certline-ct-test-")
+    scenario = None
+    try:
+        cluster.start()
+        scenario = Scenario((ca_binary, ct_binary), wsdl_dir, work, cluster)
+        started = time.time()
+        scenario.run()
+        print("test_comm_terminal: all checks passed in %.1f s" % (time.time() - started))
+        return 0
+    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, Fault, OSError,
+            RuntimeError) as exc:
+        print("test_comm_terminal: FAILED: %s" % exc)
+        for name in ("comm-terminal.log", "ca-server.log"):
+            path = os.path.join(work, name)
+            if os.path.exists(path):
+                print("---- %s (tail) ----\n%s" % (name, open(path).read()[-3000:]))
+        return 1
+    finally:
+        if scenario is not None:
+            for proc in (scenario.ca.process,
+                         getattr(getattr(scenario, "ct", None), "process", None)):
+                if proc is not None:
+                    proc.kill()
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
