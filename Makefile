@@ -1,9 +1,10 @@
 # Makefile: the README commands. Everything installs what it needs first (deploy/install-deps.sh).
-BUILD      ?= build
-TEST_BUILD ?= build-test
+BUILD       ?= build
+TEST_BUILD  ?= build-test
+BENCH_BUILD ?= build-bench
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build test demo format format-check clean
+.PHONY: all deps build test demo bench format format-check clean
 
 all: build
 
@@ -29,6 +30,13 @@ demo: build
 	@ls -1 $(BUILD)/wsdl/*.wsdl
 	@echo "Run 'make test' to see mutual TLS calls and refusals on loopback."
 
+# Benchmarks (issue 7): Release, no sanitizers; figures in $(BENCH_BUILD)/bench/bench-issuance.json.
+bench: deps
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=OFF
+	cmake --build $(BENCH_BUILD) -j $(JOBS)
+	/usr/bin/python3 tests/bench/bench_issuance.py $(BENCH_BUILD)/ca-server/ca-server \
+	  $(BENCH_BUILD)/tests/bench/bench_issue_raw $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
+
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^wsdl/')
 
 format: deps
@@ -38,4 +46,4 @@ format-check: deps
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD)
