@@ -26,9 +26,10 @@ test: deps format-check
 # what the build produced. See README.md.
 demo: build
 	@echo
-	@echo "certline: the factory simulation is not built yet; the build produced the SOAP contract:"
-	@ls -1 $(BUILD)/wsdl/*.wsdl
-	@echo "Run 'make test' to see mutual TLS calls and refusals on loopback."
+	@echo "certline: the factory simulation is not built yet (it needs factory-terminal and"
+	@echo "device-agent). The build produced these programs and the SOAP contract:"
+	@ls -1 $(BUILD)/ca-server/ca-server $(BUILD)/comm-terminal/comm-terminal $(BUILD)/wsdl/*.wsdl
+	@echo "Run 'make test' to see ca-server and comm-terminal at work over mutual TLS on loopback."
 
 # Benchmarks (issue 7): Release, no sanitizers; figures in $(BENCH_BUILD)/bench/bench-issuance.json.
 bench: deps
