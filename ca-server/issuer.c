@@ -78,6 +78,7 @@ static int sign_one(struct signing_job *job, size_t i)
     if ((rc = cl_key_type_parse(item->key_type, &key_type)) != CL_OK ||
         (rc = ca_authority_prewrite_key(authority, item->model_code, prewrite, err, sizeof(err))) !=
             CL_OK) {
+        cl_log_error("batch: %s", err); /* names the file and why, never the key */
         job_fail(job, "cannot load the pre-write key for", item->device_number, rc);
         return rc;
     }
@@ -185,7 +186,8 @@ static int sign_all(struct signing_job *job)
     signing_thread(job); /* this thread works too */
     for (size_t t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
-    return atomic_load(&job->failed) ? CL_ERR_CRYPTO : CL_OK;
+    return atomic_load(&job->failed) ? CL_ERR_INTERNAL
+                                     : CL_OK; /* a failure here, not the caller's */
 }
 
 int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
@@ -224,6 +226,19 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
         goto out;
     }
     rc = ca_store_batch_complete(store, request->request_id, job.results, n, err, errlen);
+    if (rc == CL_ERR_CONFLICT) {
+        /* A retry of the same request completed it meanwhile: answer what it stored, so both
+         * callers get the same packs (this thread's signatures are dropped, never handed out). */
+        rc = ca_store_batch_begin(store, request->request_id, hash, request->replacement,
+                                  request->requester, request->device_numbers, n, items, &state,
+                                  err, errlen);
+        if (rc == CL_OK && state != CA_BATCH_DONE) {
+            snprintf(err, errlen, "request %s is still being completed; send it again",
+                     request->request_id);
+            rc = CL_ERR_INTERNAL;
+        }
+        goto out;
+    }
     if (rc != CL_OK)
         goto out;
     for (size_t i = 0; i < n; i++) { /* the answer: hand the packs over */

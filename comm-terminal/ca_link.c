@@ -79,6 +79,11 @@ static int send_request(struct ct_runtime *rt, struct ct_store *store, const cha
     if (soap_call___ca__CertificateTransmissionRequest(soap, cl_client_endpoint(rt->ca), NULL,
                                                        &request, &answer) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
+        /* Only a Sender fault means ca-server refuses this request for good; a Receiver fault or
+         * a lost connection is worth sending again later. */
+        const char **code = soap_faultcode(soap);
+        if (rc == CL_ERR_SOAP_FAULT && code != NULL && *code != NULL && strstr(*code, "Sender"))
+            rc = CL_ERR_PERMISSION; /* ca-server refused the request */
         goto out;
     }
     if (answer.__sizeItem != (int)count || answer.requestId == NULL ||
@@ -142,9 +147,9 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
     for (size_t i = 0; i < pending_count && rc == CL_OK; i++) {
         rc = send_request(rt, store, pending[i].request_id, pending[i].replacement,
                           pending[i].numbers, pending[i].count, err, errlen);
-        if (rc == CL_ERR_SOAP_FAULT) {
-            /* ca-server refuses it for good (it answered, with a fault): give it up, so that
-             * its numbers can be asked for again and later fetches are not blocked. */
+        if (rc == CL_ERR_PERMISSION) {
+            /* ca-server refuses it for good (a Sender fault): give it up, so that its numbers
+             * can be asked for again and later fetches are not blocked. */
             char why[256];
             cl_log_warn("request %s refused by ca-server; abandoned: %s", pending[i].request_id,
                         err);
@@ -183,7 +188,7 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
         if (rc == CL_OK)
             rc = send_request(rt, store, request_id, 0, numbers, count, err, errlen);
         free(numbers);
-        if (rc == CL_ERR_SOAP_FAULT) { /* refused for good: free the numbers, then stop */
+        if (rc == CL_ERR_PERMISSION) { /* refused for good: free the numbers, then stop */
             char why[256];
             ct_store_fetch_abandon(store, request_id, err, "comm-terminal", why, sizeof(why));
         }

@@ -29,12 +29,14 @@ extern SOAP_NMAC struct Namespace namespaces[];
 /* Lingering close: how long and how much unread input a server drops before closing. */
 #define LINGER_WAIT_MS 200
 #define LINGER_MAX_BYTES (256u << 10)
+#define LINGER_TOTAL_S 1
 
 /* Per-connection state, owned by one soap context (soap->user). */
 struct cl_conn {
     struct cl_tls *tls;
     mbedtls_ssl_context ssl;
     int ssl_active;
+    int handshake_done; /* the peer was authenticated on this connection */
     struct cl_peer peer;
     void *app;
     /* client side */
@@ -161,9 +163,10 @@ static void drain_before_close(SOAP_SOCKET sk)
     char sink[4096];
     struct pollfd p = {.fd = sk, .events = POLLIN};
     size_t total = 0;
+    time_t deadline = time(NULL) + LINGER_TOTAL_S;
 
     (void)shutdown(sk, SHUT_WR);
-    while (total < LINGER_MAX_BYTES && poll(&p, 1, LINGER_WAIT_MS) == 1) {
+    while (total < LINGER_MAX_BYTES && time(NULL) < deadline && poll(&p, 1, LINGER_WAIT_MS) == 1) {
         ssize_t n = recv(sk, sink, sizeof(sink), MSG_DONTWAIT);
         if (n <= 0)
             break;
@@ -177,7 +180,8 @@ static int tls_close(struct soap *soap)
     struct cl_conn *conn = conn_of(soap);
     if (conn->ssl_active && soap_valid_socket(soap->socket)) {
         (void)mbedtls_ssl_close_notify(&conn->ssl);
-        if (conn->tls->side == CL_TLS_SERVER)
+        /* Only an authenticated peer gets the lingering close; a failed handshake ends now. */
+        if (conn->tls->side == CL_TLS_SERVER && conn->handshake_done)
             drain_before_close(soap->socket);
     }
     tls_end(conn);
@@ -255,6 +259,7 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
 
     mbedtls_ssl_init(&conn->ssl);
     conn->ssl_active = 1;
+    conn->handshake_done = 0;
     if ((ret = mbedtls_ssl_setup(&conn->ssl, &conn->tls->conf)) != 0)
         goto fail;
     if (conn->tls->side == CL_TLS_CLIENT) {
@@ -271,6 +276,7 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     if (ret != 0)
         goto fail;
 
+    conn->handshake_done = 1;
     cl_peer_from_cert(mbedtls_ssl_get_peer_cert(&conn->ssl), &conn->peer);
     if (conn->tls->side == CL_TLS_CLIENT) {
         if (conn->peer.role != conn->server_role) {

@@ -269,7 +269,7 @@ class Scenario:
                                        old[0]["serial"], cert_der(old[1]), old[2])
         self.expect_fault("superseded install", lambda: self.comm_terminal().InstallationReport(
             deviceNumber="3012-000003", certificateSerial=old[0]["serial"],
-            verificationValue=old_proof, writtenAt=now()))
+            verificationValue=old_proof, writtenAt=now()), "Installation report refused")
 
     def device_identity(self, number, pack_tuple, name):
         pack, cert, key_der = pack_tuple

@@ -670,8 +670,9 @@ static void test_refuses_malformed_xml(void **state)
                                  "</ca:deviceNumber></ca:CertificateTransmissionRequest>"),
                         NULL);
     assert_null(strstr(response, "200 OK"));
-    assert_non_null(strstr(response, "Fault"));
-    assert_logged("request from comm-terminal comm.certline.test refused");
+    assert_non_null(strstr(response, "syntax error in element 'ca:deviceNumber'"));
+    assert_logged("answered with a fault: Validation constraint violation: syntax error in "
+                  "element 'ca:deviceNumber'");
     assert_still_serving();
 }
 

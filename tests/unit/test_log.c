@@ -125,11 +125,13 @@ static const char *expect_line(const char *line, const char *level, const char *
     return nl + 1;
 }
 
+/* The same clock the logger reads (time() may lag CLOCK_REALTIME by up to a second). */
 static void utc_now(char *buf, size_t len)
 {
-    time_t now = time(NULL);
+    struct timespec ts;
     struct tm tm;
-    gmtime_r(&now, &tm);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 }
 
