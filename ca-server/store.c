@@ -1060,7 +1060,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
     {
         const char *values[] = {list};
         rc = db_query(store, &res,
-                      "SELECT device_number, serial FROM certificate"
+                      "SELECT device_number, serial, state FROM certificate"
                       " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
                       " ORDER BY device_number COLLATE \"C\" FOR UPDATE",
                       1, values, err, errlen);
@@ -1082,6 +1082,18 @@ static int begin_new(struct ca_store *store, const char *request_id,
                 PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
         rc = CL_ERR_CONFLICT;
         goto out;
+    }
+    /* A replacement answers an NG write: a certificate already installed in a device is never
+     * superseded by a batch (an operator revokes it instead). */
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (strcmp(PQgetvalue(res, r, 2), "installed") == 0) {
+            set_err(err, errlen,
+                    "device number %s holds an installed certificate (serial %s); a replacement "
+                    "is only for one that was never installed",
+                    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+            rc = CL_ERR_CONFLICT;
+            goto out;
+        }
     }
     snprintf(reason, sizeof(reason), "replaced (request id %s)", request_id);
     for (int r = 0; r < PQntuples(res); r++) {

@@ -260,6 +260,12 @@ class Scenario:
         except Exception as exc:  # InvalidSignature
             if isinstance(exc, Failure):
                 raise
+        # A replacement may not supersede a certificate that is installed in a device.
+        self.expect_fault("replace an installed certificate", lambda: self.comm_terminal()
+                          .CertificateTransmissionRequest(requestId="repl-installed",
+                                                          replacement=True,
+                                                          deviceNumber=[number]),
+                          "holds an installed certificate")
         again = self.comm_terminal().InstallationReport(
             deviceNumber=number, certificateSerial=pack["serial"], verificationValue=proof,
             writtenAt=now())

@@ -465,21 +465,34 @@ static void test_replacement(void **state)
                                       &received, err, sizeof(err)),
                      CL_OK);
 
-    /* Replacement of both (one installed, one issued): the old ones are superseded. */
-    begin(store, "r-2", 2, 1, CONST_LIST(numbers), 2, fresh, CA_BATCH_NEW);
-    for (int i = 0; i < 2; i++) {
-        assert_string_not_equal(fresh[i].serial_hex, old[i].serial_hex);
-        assert_int_equal(ca_store_cert_state(store, numbers[i], old[i].serial_hex, &row), CL_OK);
-        assert_int_equal(row.state, CA_CERT_SUPERSEDED);
-        assert_true(row.ended_at > 0);
-        assert_contains(row.reason, "r-2");
-        assert_int_equal(state_of(store, numbers[i], fresh[i].serial_hex), CA_CERT_INTENT);
-        assert_int_equal(count_certs(store, numbers[i], NULL), 2);
-        assert_int_equal(count_certs(store, numbers[i], "superseded"), 1);
+    /* A batch never supersedes an installed certificate: refused, naming it; nothing recorded. */
+    {
+        struct ca_batch_item none[2];
+        enum ca_batch_state st;
+        unsigned char hash[32] = {9};
+        assert_int_equal(ca_store_batch_begin(store, "r-2x", hash, 1, "test", CONST_LIST(numbers),
+                                              2, none, &st, err, sizeof(err)),
+                         CL_ERR_CONFLICT);
+        assert_contains(err, numbers[0]);
+        assert_contains(err, "holds an installed certificate");
+        assert_int_equal(count_certs(store, numbers[0], NULL), 1);
+        assert_int_equal(count_certs(store, numbers[1], NULL), 1);
     }
+
+    /* Replacement of the issued one: the old one is superseded. */
+    begin(store, "r-2", 2, 1, CONST_LIST(numbers) + 1, 1, fresh, CA_BATCH_NEW);
+    assert_string_not_equal(fresh[0].serial_hex, old[1].serial_hex);
+    assert_int_equal(ca_store_cert_state(store, numbers[1], old[1].serial_hex, &row), CL_OK);
+    assert_int_equal(row.state, CA_CERT_SUPERSEDED);
+    assert_true(row.ended_at > 0);
+    assert_contains(row.reason, "r-2");
+    assert_int_equal(state_of(store, numbers[1], fresh[0].serial_hex), CA_CERT_INTENT);
+    assert_int_equal(count_certs(store, numbers[1], NULL), 2);
+    assert_int_equal(count_certs(store, numbers[1], "superseded"), 1);
+    assert_int_equal(state_of(store, numbers[0], old[0].serial_hex), CA_CERT_INSTALLED);
     conn = direct(conninfo);
     snprintf(query, sizeof(query), "SELECT superseded_by FROM certificate WHERE serial = '%s'",
-             old[0].serial_hex);
+             old[1].serial_hex);
     sql(conn, query, sqlstate, value, sizeof(value));
     assert_string_equal(sqlstate, "");
     assert_string_equal(value, fresh[0].serial_hex);
