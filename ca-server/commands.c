@@ -154,7 +154,7 @@ static int cmd_init(const struct ca_config *config, const char *passphrase, int 
 {
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
-    char err[512], detail[256], print[96];
+    char err[512], detail[256], print[96] = "(unreadable)";
     int code = 1;
     (void)argc;
     (void)argv;
@@ -287,8 +287,14 @@ static int cmd_issue_service(const struct ca_config *config, const char *passphr
     if (write_service_files(out, &issued, authority) != CL_OK)
         goto out;
     if (ca_store_service_issued(store, issued.serial_hex, args[0], args[1], n == 3 ? args[2] : "",
-                                operator_name()) != CL_OK)
-        fprintf(stderr, "ca-server: warning: the certificate was written but not recorded\n");
+                                operator_name()) != CL_OK) {
+        /* Every issuance must be in the audit log: an unrecorded certificate is a failure. */
+        fprintf(stderr,
+                "ca-server: the certificate (serial %s) was written to %s.* but could not "
+                "be recorded in the database; do not deploy it\n",
+                issued.serial_hex, out);
+        goto out;
+    }
     printf("issued %s certificate for %s (serial %s): %s.crt, %s.chain.crt, %s.key, "
            "%s.root.crt\n",
            args[0], args[1], issued.serial_hex, out, out, out, out);

@@ -68,9 +68,11 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     fflush(stdout);
     code = cl_server_run(running) == CL_OK ? 0 : 1;
     cl_log_info("stopping");
-out:
-    cl_server_free(running);
-    running = NULL;
+out : {
+    struct cl_server *server = running;
+    running = NULL; /* before freeing: a late signal must not touch a freed server */
+    cl_server_free(server);
+}
     cl_tls_free(tls);
     ca_db_pool_free(runtime.pool);
     ca_authority_free(runtime.authority);

@@ -113,8 +113,11 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     if (fetching)
         pthread_join(fetch_thread, NULL);
     cl_log_info("stopping");
-    cl_server_free(running);
-    running = NULL;
+    {
+        struct cl_server *server = running;
+        running = NULL; /* before freeing: a late signal must not touch a freed server */
+        cl_server_free(server);
+    }
     cl_tls_free(tls);
     return code;
 }
