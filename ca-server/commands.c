@@ -19,6 +19,7 @@
 
 #include "atomic_file.h"
 #include "authority.h"
+#include "cli.h"
 #include "error.h"
 #include "issuer.h"
 #include "keyfile.h"
@@ -60,23 +61,6 @@ static int open_authority(const struct ca_config *config, const char *passphrase
         fprintf(stderr, "ca-server: %s\n", err);
         return 1;
     }
-    return 0;
-}
-
-/* Finds "--name value" in argv; returns the value or NULL. */
-static const char *option(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
     return 0;
 }
 
@@ -249,7 +233,8 @@ static int cmd_issue_service(const struct ca_config *config, const char *passphr
 {
     static const char *const values[] = {"--out", "--days", NULL};
     char *args[3] = {NULL, NULL, NULL};
-    const char *out = option(argc, argv, "--out"), *days_text = option(argc, argv, "--days");
+    const char *out = cl_arg_value(argc, argv, "--out"),
+               *days_text = cl_arg_value(argc, argv, "--days");
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
     struct cl_issued issued = {0};
@@ -323,7 +308,7 @@ static int cmd_model_add(const struct ca_config *config, const char *passphrase,
                          char **argv)
 {
     static const char *const values[] = {"--key-type", NULL};
-    const char *key_type = option(argc, argv, "--key-type");
+    const char *key_type = cl_arg_value(argc, argv, "--key-type");
     struct ca_model model = {0};
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
@@ -350,7 +335,7 @@ static int cmd_model_add(const struct ca_config *config, const char *passphrase,
     }
     snprintf(model.code, sizeof(model.code), "%s", args[0]);
     snprintf(model.key_type, sizeof(model.key_type), "%s", key_type);
-    model.certificate_managed = !flag(argc, argv, "--not-managed");
+    model.certificate_managed = !cl_arg_flag(argc, argv, "--not-managed");
     if (cl_serial_random(serial) != CL_OK)
         return 1;
     snprintf(model.key_id, sizeof(model.key_id), "%s-%.8s", model.code, serial);
@@ -402,7 +387,7 @@ static int cmd_model_list(const struct ca_config *config, const char *passphrase
         ca_store_close(store);
         return 1;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++) {
             cJSON *m = cJSON_CreateObject();
@@ -428,7 +413,7 @@ static int cmd_model_export(const struct ca_config *config, const char *passphra
                             char **argv)
 {
     static const char *const values[] = {"--out", NULL};
-    const char *out = option(argc, argv, "--out");
+    const char *out = cl_arg_value(argc, argv, "--out");
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
     struct ca_model model;
@@ -539,8 +524,8 @@ static int read_numbers(const char *path, char ***numbers, size_t *count, char *
 static int cmd_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
     static const char *const values[] = {"--out", "--file", "--request-id", NULL};
-    const char *out = option(argc, argv, "--out"), *file = option(argc, argv, "--file");
-    const char *request_id = option(argc, argv, "--request-id");
+    const char *out = cl_arg_value(argc, argv, "--out"), *file = cl_arg_value(argc, argv, "--file");
+    const char *request_id = cl_arg_value(argc, argv, "--request-id");
     char default_id[64], **numbers = NULL, *buffer = NULL, err[512], id[100];
     struct ca_runtime runtime = {.config = config};
     struct ca_store *store = NULL;
@@ -596,7 +581,7 @@ static int cmd_batch(const struct ca_config *config, const char *passphrase, int
         snprintf(id, sizeof(id), "%s-%zu", request_id, first / (size_t)config->max_batch + 1);
         struct ca_batch_request request = {
             .request_id = id,
-            .replacement = flag(argc, argv, "--replacement"),
+            .replacement = cl_arg_flag(argc, argv, "--replacement"),
             .requester = operator_name(),
             .device_numbers = (const char *const *)numbers + first,
             .count = n,
@@ -671,7 +656,7 @@ static cJSON *row_json(const struct ca_cert_row *row)
 
 static int cmd_list(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
-    const char *limit_text = option(argc, argv, "--limit");
+    const char *limit_text = cl_arg_value(argc, argv, "--limit");
     long limit = limit_text ? atol(limit_text) : 100;
     struct ca_cert_row *rows = NULL;
     struct ca_store *store = NULL;
@@ -684,13 +669,14 @@ static int cmd_list(const struct ca_config *config, const char *passphrase, int 
     }
     if (open_store(config, &store) != 0)
         return 1;
-    if (ca_store_cert_list(store, option(argc, argv, "--device"), option(argc, argv, "--model"),
-                           option(argc, argv, "--state"), (size_t)limit, &rows, &count) != CL_OK) {
+    if (ca_store_cert_list(store, cl_arg_value(argc, argv, "--device"),
+                           cl_arg_value(argc, argv, "--model"), cl_arg_value(argc, argv, "--state"),
+                           (size_t)limit, &rows, &count) != CL_OK) {
         fprintf(stderr, "ca-server: cannot list certificates\n");
         ca_store_close(store);
         return 1;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++)
             cJSON_AddItemToArray(list, row_json(&rows[i]));
@@ -736,7 +722,7 @@ static int cmd_show(const struct ca_config *config, const char *passphrase, int 
         fprintf(stderr, "ca-server: no certificate for %.32s\n", args[0]);
         goto out;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++) {
             cJSON *o = row_json(&rows[i]);
@@ -775,7 +761,7 @@ out:
 static int cmd_revoke(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
     static const char *const values[] = {"--reason", NULL};
-    const char *reason = option(argc, argv, "--reason");
+    const char *reason = cl_arg_value(argc, argv, "--reason");
     struct ca_store *store = NULL;
     char *args[1] = {NULL};
     int rc;
@@ -806,7 +792,7 @@ static int cmd_revoke(const struct ca_config *config, const char *passphrase, in
 
 static int cmd_audit(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
-    const char *limit_text = option(argc, argv, "--limit");
+    const char *limit_text = cl_arg_value(argc, argv, "--limit");
     long limit = limit_text ? atol(limit_text) : 50;
     struct ca_audit_row *rows = NULL;
     struct ca_store *store = NULL;
@@ -825,7 +811,7 @@ static int cmd_audit(const struct ca_config *config, const char *passphrase, int
         ca_store_close(store);
         return 1;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++) {
             cJSON *o = cJSON_CreateObject();

@@ -20,6 +20,7 @@
 #include <libpq-fe.h>
 
 #include "error.h"
+#include "input_check.h"
 #include "log.h"
 #include "x509_issue.h"
 
@@ -157,102 +158,13 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A printable, shortened copy of an outside value, for an error message. */
-static const char *shown(const char *s, char *buf, size_t len)
-{
-    size_t i = 0, n;
-    if (s == NULL)
-        return "(none)";
-    for (n = 0; s[n] != '\0' && i + 4 < len; n++)
-        buf[i++] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
-    if (s[n] != '\0') {
-        buf[i++] = '.';
-        buf[i++] = '.';
-        buf[i++] = '.';
-    }
-    buf[i] = '\0';
-    return buf;
-}
-
-/* 1 if s is well-formed UTF-8 without control characters (but tab, CR and LF when lines is
- * set), min..max bytes long. */
-static int utf8_ok(const char *s, size_t min, size_t max, int lines)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    if (s == NULL)
-        return 0;
-    while (p[n] != '\0') {
-        unsigned char c = p[n];
-        size_t more;
-        if ((c < 0x20 && !(lines && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
-            return 0;
-        if (c < 0x80)
-            more = 0;
-        else if (c >= 0xc2 && c <= 0xdf)
-            more = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3;
-        else
-            return 0;
-        if (more > 0) {
-            unsigned char c1 = p[n + 1];
-            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
-                (c == 0xf4 && c1 > 0x8f))
-                return 0; /* overlong, surrogate or beyond U+10FFFF */
-            for (size_t k = 1; k <= more; k++)
-                if ((p[n + k] & 0xc0) != 0x80)
-                    return 0;
-        }
-        n += more + 1;
-        if (n > max)
-            return 0;
-    }
-    return n >= min;
-}
-
-static int text_ok(const char *s, size_t min, size_t max)
-{
-    return utf8_ok(s, min, max, 0);
-}
-
-/* 1 if s is 1..max printable ASCII characters without spaces (ids, key ids). */
-static int token_ok(const char *s, size_t max)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
-            return 0;
-    return n > 0;
-}
-
-static int is_upper_alnum(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
-}
-
-static int model_code_ok(const char *s)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= CA_MODEL_CODE_MAX || !is_upper_alnum(s[n]))
-            return 0;
-    return n > 0;
-}
-
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}; *code_len gets the length of CODE. */
 static int device_number_ok(const char *s, size_t *code_len)
 {
     size_t n = 0, d = 0;
     if (s == NULL)
         return 0;
-    while (n <= CA_MODEL_CODE_MAX && is_upper_alnum(s[n]))
+    while (n <= CA_MODEL_CODE_MAX && cl_is_upper_alnum(s[n]))
         n++;
     if (n == 0 || n > CA_MODEL_CODE_MAX || s[n] != '-')
         return 0;
@@ -265,39 +177,6 @@ static int device_number_ok(const char *s, size_t *code_len)
     return 1;
 }
 
-/* Upper-case hex, even length, 2..40 characters. */
-static int serial_ok(const char *s)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= CA_SERIAL_HEX_MAX ||
-            !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'A' && s[n] <= 'F')))
-            return 0;
-    return n > 0 && n % 2 == 0;
-}
-
-/* Exactly CA_VERIFY_HEX hex digits (either case); lower-cased into out. */
-static int verify_value_ok(const char *s, char out[CA_VERIFY_HEX + 1])
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= CA_VERIFY_HEX)
-            return 0;
-        if (c >= 'A' && c <= 'F')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-        out[n] = c;
-    }
-    out[n] = '\0';
-    return n == CA_VERIFY_HEX;
-}
-
 /* Compares n bytes in time that does not depend on where they differ. */
 static int equal_const_time(const char *a, const char *b, size_t n)
 {
@@ -305,11 +184,6 @@ static int equal_const_time(const char *a, const char *b, size_t n)
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)(a[i] ^ b[i]);
     return diff == 0;
-}
-
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src != NULL ? src : "");
 }
 
 /* ---- libpq ---- */
@@ -347,9 +221,9 @@ static int db_exec(struct ca_store *store, PGresult **out, const char *sql, int 
         return CL_OK;
     }
     if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
-        copy_text(store->sqlstate, sizeof(store->sqlstate), field);
+        cl_copy_text(store->sqlstate, sizeof(store->sqlstate), field);
     if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
-        copy_text(store->constraint, sizeof(store->constraint), field);
+        cl_copy_text(store->constraint, sizeof(store->constraint), field);
     message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (message == NULL)
         message = PQerrorMessage(store->conn);
@@ -481,10 +355,10 @@ static int audit_in_tx(struct ca_store *store, const char *actor, const char *ac
 static int actor_ok(const char *actor, char *err, size_t errlen)
 {
     char buf[48];
-    if (text_ok(actor, 1, ACTOR_MAX))
+    if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
     set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
@@ -538,7 +412,7 @@ int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t
     }
     for (PQconninfoOption *o = options; o->keyword != NULL; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-            copy_text(password, sizeof(password), o->val);
+            cl_copy_text(password, sizeof(password), o->val);
     PQconninfoFree(options);
 
     store = calloc(1, sizeof(*store));
@@ -549,8 +423,8 @@ int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t
     }
     store->conn = PQconnectdbParams(keywords, values, 1);
     if (store->conn == NULL || PQstatus(store->conn) != CONNECTION_OK) {
-        copy_text(message, sizeof(message),
-                  store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
+        cl_copy_text(message, sizeof(message),
+                     store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
         message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
         redact(message, password);
         set_err(err, errlen, "cannot connect to the database: %s", message);
@@ -676,10 +550,10 @@ int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t err
 static void model_from_row(const PGresult *res, int row, struct ca_model *model)
 {
     memset(model, 0, sizeof(*model));
-    copy_text(model->code, sizeof(model->code), get_text(res, row, 0));
-    copy_text(model->key_type, sizeof(model->key_type), get_text(res, row, 1));
+    cl_copy_text(model->code, sizeof(model->code), get_text(res, row, 0));
+    cl_copy_text(model->key_type, sizeof(model->key_type), get_text(res, row, 1));
     model->certificate_managed = get_bool(res, row, 2);
-    copy_text(model->key_id, sizeof(model->key_id), get_text(res, row, 3));
+    cl_copy_text(model->key_id, sizeof(model->key_id), get_text(res, row, 3));
     model->created_at = (time_t)get_ll(res, row, 4);
 }
 
@@ -697,20 +571,20 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
         cl_log_warn("device model: code, key type or key id is not terminated");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!model_code_ok(model->code)) {
+    if (!cl_model_code_ok(model->code)) {
         cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
-                    shown(model->code, buf, sizeof(buf)));
+                    cl_shown(model->code, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (strcmp(model->key_type, "p256") != 0 && strcmp(model->key_type, "rsa2048") != 0 &&
         strcmp(model->key_type, "rsa3072") != 0) {
         cl_log_warn("device model %s: key type \"%s\" is not p256, rsa2048 or rsa3072", model->code,
-                    shown(model->key_type, buf, sizeof(buf)));
+                    cl_shown(model->key_type, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!token_ok(model->key_id, KEY_ID_MAX)) {
+    if (!cl_token_ok(model->key_id, KEY_ID_MAX)) {
         cl_log_warn("device model %s: key id \"%s\" must be 1 to %d printable characters",
-                    model->code, shown(model->key_id, buf, sizeof(buf)), KEY_ID_MAX);
+                    model->code, cl_shown(model->key_id, buf, sizeof(buf)), KEY_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, sizeof(err))) {
@@ -753,7 +627,7 @@ int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model
     PGresult *res;
     int rc;
 
-    if (store == NULL || model == NULL || !model_code_ok(code))
+    if (store == NULL || model == NULL || !cl_model_code_ok(code))
         return CL_ERR_INVALID_ARGUMENT;
     if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
         (rc = db_query(store, &res, "SELECT " MODEL_COLUMNS " FROM device_model WHERE code = $1", 1,
@@ -860,10 +734,10 @@ static int load_known(struct ca_store *store, const char *request_id,
             rc = CL_ERR_CONFLICT;
             break;
         }
-        copy_text(item->device_number, sizeof(item->device_number), get_text(res, (int)i, 0));
-        copy_text(item->serial_hex, sizeof(item->serial_hex), get_text(res, (int)i, 1));
-        copy_text(item->model_code, sizeof(item->model_code), get_text(res, (int)i, 2));
-        copy_text(item->key_type, sizeof(item->key_type), get_text(res, (int)i, 3));
+        cl_copy_text(item->device_number, sizeof(item->device_number), get_text(res, (int)i, 0));
+        cl_copy_text(item->serial_hex, sizeof(item->serial_hex), get_text(res, (int)i, 1));
+        cl_copy_text(item->model_code, sizeof(item->model_code), get_text(res, (int)i, 2));
+        cl_copy_text(item->key_type, sizeof(item->key_type), get_text(res, (int)i, 3));
         if (!done && strcmp(state, "intent") != 0) {
             /* Revoked or replaced while the request waited for its signatures. */
             set_err(err, errlen,
@@ -931,17 +805,17 @@ static int check_models(struct ca_store *store, const char *const *device_number
                         device_numbers[i], code);
                 rc = CL_ERR_INVALID_ARGUMENT;
             } else {
-                copy_text(seen[m].code, sizeof(seen[m].code), code);
-                copy_text(seen[m].key_type, sizeof(seen[m].key_type), get_text(res, 0, 0));
+                cl_copy_text(seen[m].code, sizeof(seen[m].code), code);
+                cl_copy_text(seen[m].key_type, sizeof(seen[m].key_type), get_text(res, 0, 0));
                 nseen++;
             }
             PQclear(res);
             if (rc != CL_OK)
                 break;
         }
-        copy_text(items[i].device_number, sizeof(items[i].device_number), device_numbers[i]);
-        copy_text(items[i].model_code, sizeof(items[i].model_code), seen[m].code);
-        copy_text(items[i].key_type, sizeof(items[i].key_type), seen[m].key_type);
+        cl_copy_text(items[i].device_number, sizeof(items[i].device_number), device_numbers[i]);
+        cl_copy_text(items[i].model_code, sizeof(items[i].model_code), seen[m].code);
+        cl_copy_text(items[i].key_type, sizeof(items[i].key_type), seen[m].key_type);
     }
     free(seen);
     return rc;
@@ -952,7 +826,7 @@ static void holder_serial(struct ca_store *store, const char *number, char *seri
 {
     const char *values[] = {number};
     PGresult *res;
-    copy_text(serial, len, "recorded by a concurrent request");
+    cl_copy_text(serial, len, "recorded by a concurrent request");
     if (db_query(store, &res,
                  "SELECT serial FROM certificate WHERE device_number = $1"
                  " AND state IN " VALID_STATES,
@@ -975,7 +849,7 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
     for (int attempt = 0; attempt < SERIAL_TRIES; attempt++) {
         PGresult *res;
         int rc = store->serial_source(item->serial_hex);
-        if (rc != CL_OK || !serial_ok(item->serial_hex)) {
+        if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
             set_err(err, errlen, "device number %s: no serial number could be drawn",
                     item->device_number);
             return rc != CL_OK ? rc : CL_ERR_INTERNAL;
@@ -1100,7 +974,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
         const char *values[] = {PQgetvalue(res, r, 1), reason};
         size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
         if (at < count)
-            copy_text(old_serials[at], sizeof(old_serials[at]), values[0]);
+            cl_copy_text(old_serials[at], sizeof(old_serials[at]), values[0]);
         rc = db_query(store, NULL,
                       "UPDATE certificate SET state = 'superseded', ended_at = now(), reason = $2"
                       " WHERE serial = $1",
@@ -1163,14 +1037,14 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         set_err(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!token_ok(request_id, REQUEST_ID_MAX)) {
+    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
         set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-                shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!text_ok(requester, 1, ACTOR_MAX)) {
+    if (!cl_text_ok(requester, 1, ACTOR_MAX)) {
         set_err(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
-                shown(requester, buf, sizeof(buf)), ACTOR_MAX);
+                cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count == 0 || count > CA_BATCH_MAX) {
@@ -1184,7 +1058,7 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
             set_err(err, errlen,
                     "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
                     "1 to 12 digits)",
-                    shown(device_numbers[i], buf, sizeof(buf)));
+                    cl_shown(device_numbers[i], buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
@@ -1260,9 +1134,9 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
         set_err(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!token_ok(request_id, REQUEST_ID_MAX)) {
+    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
         set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-                shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count == 0 || count > CA_BATCH_MAX) {
@@ -1272,13 +1146,13 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
     }
     for (size_t i = 0; i < count; i++) {
         const struct ca_issued_item *item = &items[i];
-        if (!serial_ok(item->serial_hex)) {
+        if (!cl_serial_ok(item->serial_hex)) {
             set_err(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
-                    shown(item->serial_hex, buf, sizeof(buf)));
+                    cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (item->cert_der == NULL || item->cert_len == 0 || item->cert_len > CERT_DER_MAX ||
-            !utf8_ok(item->pack, 1, PACK_MAX, 1)) {
+            !cl_utf8_ok(item->pack, 1, PACK_MAX, 1)) {
             set_err(err, errlen,
                     "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
                     "bytes of text) are required",
@@ -1394,15 +1268,15 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
     }
     if (!device_number_ok(device_number, NULL)) {
         set_err(err, errlen, "device number \"%s\" is malformed",
-                shown(device_number, buf, sizeof(buf)));
+                cl_shown(device_number, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!serial_ok(serial_hex)) {
+    if (!cl_serial_ok(serial_hex)) {
         set_err(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
-                shown(serial_hex, buf, sizeof(buf)));
+                cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!verify_value_ok(value, given)) {
+    if (!cl_verify_value_ok(value, given)) {
         set_err(err, errlen, "device number %s: the verification value must be %d hex digits",
                 device_number, CA_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
@@ -1501,16 +1375,16 @@ static enum ca_cert_state state_from_name(const char *name)
 static void cert_from_row(const PGresult *res, int row, struct ca_cert_row *out)
 {
     memset(out, 0, sizeof(*out));
-    copy_text(out->serial_hex, sizeof(out->serial_hex), get_text(res, row, 0));
-    copy_text(out->device_number, sizeof(out->device_number), get_text(res, row, 1));
-    copy_text(out->model_code, sizeof(out->model_code), get_text(res, row, 2));
+    cl_copy_text(out->serial_hex, sizeof(out->serial_hex), get_text(res, row, 0));
+    cl_copy_text(out->device_number, sizeof(out->device_number), get_text(res, row, 1));
+    cl_copy_text(out->model_code, sizeof(out->model_code), get_text(res, row, 2));
     out->state = state_from_name(get_text(res, row, 3));
-    copy_text(out->request_id, sizeof(out->request_id), get_text(res, row, 4));
+    cl_copy_text(out->request_id, sizeof(out->request_id), get_text(res, row, 4));
     out->created_at = (time_t)get_ll(res, row, 5);
     out->issued_at = (time_t)get_ll(res, row, 6);
     out->installed_at = (time_t)get_ll(res, row, 7);
     out->ended_at = (time_t)get_ll(res, row, 8);
-    copy_text(out->reason, sizeof(out->reason), get_text(res, row, 9));
+    cl_copy_text(out->reason, sizeof(out->reason), get_text(res, row, 9));
 }
 
 /* A malformed number or serial matches nothing: CL_OK with CA_CERT_UNKNOWN (a device's
@@ -1527,10 +1401,10 @@ int ca_store_cert_state(struct ca_store *store, const char *device_number, const
         return CL_ERR_INVALID_ARGUMENT;
     memset(row, 0, sizeof(*row));
     row->state = CA_CERT_UNKNOWN;
-    if (!device_number_ok(device_number, NULL) || !serial_ok(serial_hex))
+    if (!device_number_ok(device_number, NULL) || !cl_serial_ok(serial_hex))
         return CL_OK;
-    copy_text(row->device_number, sizeof(row->device_number), device_number);
-    copy_text(row->serial_hex, sizeof(row->serial_hex), serial_hex);
+    cl_copy_text(row->device_number, sizeof(row->device_number), device_number);
+    cl_copy_text(row->serial_hex, sizeof(row->serial_hex), serial_hex);
     if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
         (rc = db_query(store, &res,
                        "SELECT " CERT_COLUMNS
@@ -1561,18 +1435,18 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
         return CL_ERR_INVALID_ARGUMENT;
     if (values[0][0] != '\0' && !device_number_ok(values[0], NULL)) {
         cl_log_warn("certificate list: device number \"%s\" is malformed",
-                    shown(values[0], buf, sizeof(buf)));
+                    cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !model_code_ok(values[1])) {
+    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
         cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    shown(values[1], buf, sizeof(buf)));
+                    cl_shown(values[1], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
         cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
                     "superseded, revoked)",
-                    shown(values[2], buf, sizeof(buf)));
+                    cl_shown(values[2], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (limit > 1000000)
@@ -1611,7 +1485,7 @@ int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned c
         *der = NULL;
     if (len != NULL)
         *len = 0;
-    if (store == NULL || der == NULL || len == NULL || !serial_ok(serial_hex))
+    if (store == NULL || der == NULL || len == NULL || !cl_serial_ok(serial_hex))
         return CL_ERR_INVALID_ARGUMENT;
     if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
         (rc = db_exec(store, &res, "SELECT cert_der FROM certificate WHERE serial = $1", 1, values,
@@ -1643,13 +1517,14 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
 
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!serial_ok(serial_hex)) {
-        cl_log_warn("revocation: serial \"%s\" is malformed", shown(serial_hex, buf, sizeof(buf)));
+    if (!cl_serial_ok(serial_hex)) {
+        cl_log_warn("revocation: serial \"%s\" is malformed",
+                    cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (reason == NULL || reason[0] == '\0')
         values[1] = reason = "unspecified";
-    if (!text_ok(reason, 1, REASON_MAX)) {
+    if (!cl_text_ok(reason, 1, REASON_MAX)) {
         cl_log_warn("revocation of %s: the reason must be at most %d bytes of printable UTF-8",
                     serial_hex, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
@@ -1702,11 +1577,11 @@ int ca_store_service_issued(struct ca_store *store, const char *serial_hex, cons
 
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!serial_ok(serial_hex) || !token_ok(role, ROLE_MAX) ||
-        !text_ok(name, 1, SERVICE_NAME_MAX) || !text_ok(values[3], 0, NUMBER_MAX)) {
+    if (!cl_serial_ok(serial_hex) || !cl_token_ok(role, ROLE_MAX) ||
+        !cl_text_ok(name, 1, SERVICE_NAME_MAX) || !cl_text_ok(values[3], 0, NUMBER_MAX)) {
         cl_log_warn("service certificate %s: serial, role (at most %d), name (1 to %d) or "
                     "number (at most %d) malformed",
-                    shown(serial_hex, buf, sizeof(buf)), ROLE_MAX, SERVICE_NAME_MAX, NUMBER_MAX);
+                    cl_shown(serial_hex, buf, sizeof(buf)), ROLE_MAX, SERVICE_NAME_MAX, NUMBER_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, sizeof(err))) {
@@ -1752,11 +1627,11 @@ int ca_store_audit(struct ca_store *store, const char *actor, const char *action
         return CL_ERR_INVALID_ARGUMENT;
     if (detail == NULL)
         detail = "";
-    if (!actor_ok(actor, err, sizeof(err)) || !token_ok(action, ACTION_MAX) ||
-        !text_ok(detail, 0, DETAIL_MAX)) {
+    if (!actor_ok(actor, err, sizeof(err)) || !cl_token_ok(action, ACTION_MAX) ||
+        !cl_text_ok(detail, 0, DETAIL_MAX)) {
         cl_log_warn("audit entry \"%s\" refused: actor (1 to %d), action (1 to %d) or detail (at "
                     "most %d bytes) malformed",
-                    shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
+                    cl_shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
@@ -1799,9 +1674,9 @@ int ca_store_audit_list(struct ca_store *store, size_t limit, struct ca_audit_ro
         struct ca_audit_row *row = &(*rows)[i];
         row->id = get_ll(res, i, 0);
         row->at = (time_t)get_ll(res, i, 1);
-        copy_text(row->actor, sizeof(row->actor), get_text(res, i, 2));
-        copy_text(row->action, sizeof(row->action), get_text(res, i, 3));
-        copy_text(row->detail, sizeof(row->detail), get_text(res, i, 4));
+        cl_copy_text(row->actor, sizeof(row->actor), get_text(res, i, 2));
+        cl_copy_text(row->action, sizeof(row->action), get_text(res, i, 3));
+        cl_copy_text(row->detail, sizeof(row->detail), get_text(res, i, 4));
     }
     *count = (size_t)n;
     PQclear(res);

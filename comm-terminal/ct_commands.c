@@ -10,26 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli.h"
 #include "error.h"
 #include "plan_import.h"
 
 char ct_operator[64];
-
-static const char *option(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
-    return 0;
-}
 
 /* The first argument that is neither an option nor an option's value. */
 static const char *positional(int argc, char **argv)
@@ -123,7 +108,8 @@ static int cmd_import(struct ct_runtime *rt, int argc, char **argv)
 static int cmd_model_set(struct ct_runtime *rt, int argc, char **argv)
 {
     const char *code = positional(argc, argv);
-    int managed = flag(argc, argv, "--managed"), not_managed = flag(argc, argv, "--not-managed");
+    int managed = cl_arg_flag(argc, argv, "--managed"),
+        not_managed = cl_arg_flag(argc, argv, "--not-managed");
 
     if (code == NULL || managed == not_managed) {
         fprintf(stderr, "usage: comm-terminal model-set CODE --managed|--not-managed\n");
@@ -142,7 +128,7 @@ static int cmd_model_set(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_fetch(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *date = option(argc, argv, "--date");
+    const char *date = cl_arg_value(argc, argv, "--date");
     char day[11], err[512];
     int rc;
 
@@ -174,7 +160,8 @@ static int cmd_enter(struct ct_runtime *rt, int argc, char **argv)
         return 2;
     }
     struct ct_store *store = store_of(rt);
-    int rc = ct_fetch_one(rt, store, number, flag(argc, argv, "--replacement"), err, sizeof(err));
+    int rc =
+        ct_fetch_one(rt, store, number, cl_arg_flag(argc, argv, "--replacement"), err, sizeof(err));
     cl_pool_release(rt->pool, store);
     if (rc != CL_OK) {
         fprintf(stderr, "comm-terminal: no certificate for %.32s: %s\n", number, err);
@@ -186,7 +173,7 @@ static int cmd_enter(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *date = option(argc, argv, "--date");
+    const char *date = cl_arg_value(argc, argv, "--date");
     struct ct_model_status *rows = NULL;
     size_t count = 0;
     char day[11];
@@ -202,7 +189,7 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
         fprintf(stderr, "comm-terminal: cannot read the status: %s\n", cl_err_str(rc));
         return 1;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++) {
             cJSON *o = cJSON_CreateObject();
@@ -230,8 +217,9 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *state = option(argc, argv, "--state"), *model = option(argc, argv, "--model");
-    const char *limit_text = option(argc, argv, "--limit");
+    const char *state = cl_arg_value(argc, argv, "--state"),
+               *model = cl_arg_value(argc, argv, "--model");
+    const char *limit_text = cl_arg_value(argc, argv, "--limit");
     long limit = limit_text ? atol(limit_text) : 100;
     struct ct_cert_row *rows = NULL;
     size_t count = 0;
@@ -248,7 +236,7 @@ static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
         fprintf(stderr, "comm-terminal: cannot list certificates: %s\n", cl_err_str(rc));
         return 1;
     }
-    if (flag(argc, argv, "--json")) {
+    if (cl_arg_flag(argc, argv, "--json")) {
         cJSON *list = cJSON_CreateArray();
         for (size_t i = 0; i < count; i++) {
             cJSON *o = cJSON_CreateObject();

@@ -25,6 +25,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "error.h"
+#include "input_check.h"
 #include "log.h"
 #include "x509_issue.h"
 
@@ -210,141 +211,19 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A printable, shortened copy of an outside value, for an error message. */
-static const char *shown(const char *s, char *buf, size_t len)
-{
-    size_t i = 0, n;
-    if (s == NULL)
-        return "(none)";
-    for (n = 0; s[n] != '\0' && i + 4 < len; n++)
-        buf[i++] = (s[n] >= 0x20 && s[n] < 0x7f) ? s[n] : '?';
-    if (s[n] != '\0') {
-        buf[i++] = '.';
-        buf[i++] = '.';
-        buf[i++] = '.';
-    }
-    buf[i] = '\0';
-    return buf;
-}
-
-/* 1 if s is well-formed UTF-8 without control characters (but tab, CR and LF when lines is
- * set), min..max bytes long. */
-static int utf8_ok(const char *s, size_t min, size_t max, int lines)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    if (s == NULL)
-        return 0;
-    while (p[n] != '\0') {
-        unsigned char c = p[n];
-        size_t more;
-        if ((c < 0x20 && !(lines && (c == '\t' || c == '\n' || c == '\r'))) || c == 0x7f)
-            return 0;
-        if (c < 0x80)
-            more = 0;
-        else if (c >= 0xc2 && c <= 0xdf)
-            more = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3;
-        else
-            return 0;
-        if (more > 0) {
-            unsigned char c1 = p[n + 1];
-            if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
-                (c == 0xf4 && c1 > 0x8f))
-                return 0; /* overlong, surrogate or beyond U+10FFFF */
-            for (size_t k = 1; k <= more; k++)
-                if ((p[n + k] & 0xc0) != 0x80)
-                    return 0;
-        }
-        n += more + 1;
-        if (n > max)
-            return 0;
-    }
-    return n >= min;
-}
-
-static int text_ok(const char *s, size_t min, size_t max)
-{
-    return utf8_ok(s, min, max, 0);
-}
-
-/* 1 if s is 1..max printable ASCII characters without spaces (ids). */
-static int token_ok(const char *s, size_t max)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= max || s[n] <= 0x20 || s[n] >= 0x7f)
-            return 0;
-    return n > 0;
-}
-
-static int is_upper_alnum(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
-}
-
-static int model_code_ok(const char *s)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= CT_MODEL_CODE_MAX || !is_upper_alnum(s[n]))
-            return 0;
-    return n > 0;
-}
-
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}. */
 static int device_number_ok(const char *s)
 {
     size_t n = 0, d = 0;
     if (s == NULL)
         return 0;
-    while (n <= CT_MODEL_CODE_MAX && is_upper_alnum(s[n]))
+    while (n <= CT_MODEL_CODE_MAX && cl_is_upper_alnum(s[n]))
         n++;
     if (n == 0 || n > CT_MODEL_CODE_MAX || s[n] != '-')
         return 0;
     while (d <= 12 && s[n + 1 + d] >= '0' && s[n + 1 + d] <= '9')
         d++;
     return d > 0 && d <= 12 && s[n + 1 + d] == '\0';
-}
-
-/* Upper-case hex, even length, 2..40 characters. */
-static int serial_ok(const char *s)
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++)
-        if (n >= CT_SERIAL_HEX_MAX ||
-            !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'A' && s[n] <= 'F')))
-            return 0;
-    return n > 0 && n % 2 == 0;
-}
-
-/* Exactly CT_VERIFY_HEX hex digits (either case); lower-cased into out. */
-static int verify_value_ok(const char *s, char out[CT_VERIFY_HEX + 1])
-{
-    size_t n;
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= CT_VERIFY_HEX)
-            return 0;
-        if (c >= 'A' && c <= 'F')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-        out[n] = c;
-    }
-    out[n] = '\0';
-    return n == CT_VERIFY_HEX;
 }
 
 /* 1..max characters of base64. */
@@ -399,11 +278,6 @@ static int equal_const_time(const unsigned char *a, const unsigned char *b, size
     return diff == 0;
 }
 
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src != NULL ? src : "");
-}
-
 /* A printable ASCII copy of free text from elsewhere (a transport error), at most size - 1
  * bytes: kept for operators, never refused. */
 static void sanitize(char *dst, size_t size, const char *src)
@@ -448,7 +322,7 @@ static int db_exec(struct ct_store *store, PGresult **out, const char *sql, int 
         return CL_OK;
     }
     if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
-        copy_text(store->sqlstate, sizeof(store->sqlstate), field);
+        cl_copy_text(store->sqlstate, sizeof(store->sqlstate), field);
     message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (message == NULL)
         message = PQerrorMessage(store->conn);
@@ -576,10 +450,10 @@ static int audit_in_tx(struct ct_store *store, const char *actor, const char *ac
 static int actor_ok(const char *actor, char *err, size_t errlen)
 {
     char buf[48];
-    if (text_ok(actor, 1, ACTOR_MAX))
+    if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
     set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
@@ -589,7 +463,7 @@ static int number_refused(const char *what, const char *number, char *err, size_
     set_err(err, errlen,
             "%s: device number \"%s\" is malformed (CODE-SERIAL: 1 to 8 of 0-9 A-Z, "
             "'-', 1 to 12 digits)",
-            what, shown(number, buf, sizeof(buf)));
+            what, cl_shown(number, buf, sizeof(buf)));
     return CL_ERR_INVALID_ARGUMENT;
 }
 
@@ -597,7 +471,7 @@ static int line_refused(const char *number, const char *line_id, char *err, size
 {
     char buf[48];
     set_err(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
-            number, shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
+            number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
     return CL_ERR_INVALID_ARGUMENT;
 }
 
@@ -706,7 +580,7 @@ int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t
     }
     for (PQconninfoOption *o = options; o->keyword != NULL; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-            copy_text(password, sizeof(password), o->val);
+            cl_copy_text(password, sizeof(password), o->val);
     PQconninfoFree(options);
 
     store = calloc(1, sizeof(*store));
@@ -717,8 +591,8 @@ int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t
     }
     store->conn = PQconnectdbParams(keywords, values, 1);
     if (store->conn == NULL || PQstatus(store->conn) != CONNECTION_OK) {
-        copy_text(message, sizeof(message),
-                  store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
+        cl_copy_text(message, sizeof(message),
+                     store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
         message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
         redact(message, password);
         set_err(err, errlen, "cannot connect to the database: %s", message);
@@ -839,9 +713,9 @@ int ct_store_model_set(struct ct_store *store, const char *code, int certificate
 
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!model_code_ok(code)) {
+    if (!cl_model_code_ok(code)) {
         cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
-                    shown(code, buf, sizeof(buf)));
+                    cl_shown(code, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, sizeof(err))) {
@@ -867,17 +741,17 @@ static int plan_entry_ok(const struct ct_plan_entry *e, size_t index, char *err,
 {
     char buf[48];
     if (memchr(e->model_code, '\0', sizeof(e->model_code)) == NULL ||
-        !model_code_ok(e->model_code)) {
+        !cl_model_code_ok(e->model_code)) {
         set_err(err, errlen, "plan entry %zu: device model code \"%s\" is malformed", index + 1,
                 memchr(e->model_code, '\0', sizeof(e->model_code)) != NULL
-                    ? shown(e->model_code, buf, sizeof(buf))
+                    ? cl_shown(e->model_code, buf, sizeof(buf))
                     : "(unterminated)");
         return 0;
     }
     if (memchr(e->day, '\0', sizeof(e->day)) == NULL || !day_ok(e->day, NULL)) {
         set_err(err, errlen, "plan entry %zu (%s): \"%s\" is not a date (YYYY-MM-DD)", index + 1,
                 e->model_code,
-                memchr(e->day, '\0', sizeof(e->day)) != NULL ? shown(e->day, buf, sizeof(buf))
+                memchr(e->day, '\0', sizeof(e->day)) != NULL ? cl_shown(e->day, buf, sizeof(buf))
                                                              : "(unterminated)");
         return 0;
     }
@@ -1084,7 +958,7 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
         return CL_ERR_INVALID_ARGUMENT;
     if (!day_ok(day, NULL)) {
         cl_log_warn("numbers to fetch: \"%s\" is not a date (YYYY-MM-DD)",
-                    shown(day, buf, sizeof(buf)));
+                    cl_shown(day, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (limit < 1) {
@@ -1113,7 +987,7 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
         return CL_ERR_NOMEM;
     }
     for (int i = 0; i < n; i++)
-        copy_text((*numbers)[i], sizeof((*numbers)[i]), get_text(res, i, 0));
+        cl_copy_text((*numbers)[i], sizeof((*numbers)[i]), get_text(res, i, 0));
     *count = (size_t)n;
     PQclear(res);
     return CL_OK;
@@ -1125,10 +999,10 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
 static int request_id_ok(const char *request_id, char *err, size_t errlen)
 {
     char buf[48];
-    if (token_ok(request_id, CT_REQUEST_ID_MAX))
+    if (cl_token_ok(request_id, CT_REQUEST_ID_MAX))
         return 1;
     set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters without spaces",
-            shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
+            cl_shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
     return 0;
 }
 
@@ -1179,7 +1053,7 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
         return CL_ERR_INVALID_ARGUMENT;
     if (!day_ok(day, NULL)) {
         set_err(err, errlen, "request %s: \"%s\" is not a date (YYYY-MM-DD)", request_id,
-                shown(day, buf, sizeof(buf)));
+                cl_shown(day, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count < 1 || count > CT_FETCH_MAX) {
@@ -1353,7 +1227,7 @@ int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pen
         int first = i;
         while (i < n && strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, first, 0)) == 0)
             i++;
-        copy_text(p->request_id, sizeof(p->request_id), PQgetvalue(res, first, 0));
+        cl_copy_text(p->request_id, sizeof(p->request_id), PQgetvalue(res, first, 0));
         p->replacement = get_bool(res, first, 1);
         p->count = (size_t)(i - first);
         p->numbers = calloc(p->count, sizeof(*p->numbers));
@@ -1364,7 +1238,7 @@ int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pen
             return CL_ERR_NOMEM;
         }
         for (int k = first; k < i; k++)
-            copy_text(p->numbers[k - first], sizeof(p->numbers[0]), PQgetvalue(res, k, 2));
+            cl_copy_text(p->numbers[k - first], sizeof(p->numbers[0]), PQgetvalue(res, k, 2));
         at++;
     }
     *count = requests;
@@ -1519,14 +1393,14 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
         const struct ct_pack_item *item = &items[i];
         if (!device_number_ok(item->device_number))
             return number_refused(request_id, item->device_number, err, errlen);
-        if (!serial_ok(item->serial_hex)) {
+        if (!cl_serial_ok(item->serial_hex)) {
             set_err(err, errlen,
                     "request %s: device number %s: serial \"%s\" is malformed (2 to 40 upper-case "
                     "hex digits)",
-                    request_id, item->device_number, shown(item->serial_hex, buf, sizeof(buf)));
+                    request_id, item->device_number, cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
-        if (!utf8_ok(item->pack, 1, CT_PACK_MAX, 1)) {
+        if (!cl_utf8_ok(item->pack, 1, CT_PACK_MAX, 1)) {
             set_err(err, errlen,
                     "request %s: device number %s: the pack must be 1 to %d bytes of UTF-8 text",
                     request_id, item->device_number, CT_PACK_MAX);
@@ -1704,7 +1578,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     }
     if (!device_number_ok(device_number))
         return number_refused("certificate request", device_number, err, errlen);
-    if (!token_ok(line_id, CT_LINE_ID_MAX))
+    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (claim_seconds < 0 || claim_seconds > CLAIM_SECONDS_MAX) {
         set_err(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
@@ -1744,7 +1618,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
         set_err(err, errlen, "out of memory");
         return tx_fail(store, CL_ERR_NOMEM);
     }
-    copy_text(serial_hex, CT_SERIAL_HEX_MAX + 1, get_text(packed, 0, 1));
+    cl_copy_text(serial_hex, CT_SERIAL_HEX_MAX + 1, get_text(packed, 0, 1));
     PQclear(packed);
     if ((rc = tx_commit(store, err, errlen)) != CL_OK) {
         free(*pack);
@@ -1769,7 +1643,7 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     }
     if (!device_number_ok(device_number))
         return number_refused("reception notice", device_number, err, errlen);
-    if (!token_ok(line_id, CT_LINE_ID_MAX))
+    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if ((rc = tx_begin(store, err, errlen)) != CL_OK)
         return rc;
@@ -1810,14 +1684,14 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     }
     if (!device_number_ok(device_number))
         return number_refused("write result", device_number, err, errlen);
-    if (!token_ok(line_id, CT_LINE_ID_MAX))
+    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
-    if (!serial_ok(serial_hex)) {
+    if (!cl_serial_ok(serial_hex)) {
         set_err(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
-                device_number, shown(serial_hex, buf, sizeof(buf)));
+                device_number, cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!verify_value_ok(proof, value)) {
+    if (!cl_verify_value_ok(proof, value)) {
         set_err(err, errlen, "%s: the installation proof must be %d hex digits", device_number,
                 CT_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
@@ -1889,9 +1763,9 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     }
     if (!device_number_ok(device_number))
         return number_refused("write result", device_number, err, errlen);
-    if (!token_ok(line_id, CT_LINE_ID_MAX))
+    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
-    if (!utf8_ok(values[2], 0, REASON_MAX, 1)) {
+    if (!cl_utf8_ok(values[2], 0, REASON_MAX, 1)) {
         set_err(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
                 device_number, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
@@ -1976,9 +1850,9 @@ int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
     for (int i = 0; i < n; i++) {
         struct ct_report *r = &(*reports)[i];
         r->id = get_ll(res, i, 0);
-        copy_text(r->device_number, sizeof(r->device_number), get_text(res, i, 1));
-        copy_text(r->serial_hex, sizeof(r->serial_hex), get_text(res, i, 2));
-        copy_text(r->proof, sizeof(r->proof), get_text(res, i, 3));
+        cl_copy_text(r->device_number, sizeof(r->device_number), get_text(res, i, 1));
+        cl_copy_text(r->serial_hex, sizeof(r->serial_hex), get_text(res, i, 2));
+        cl_copy_text(r->proof, sizeof(r->proof), get_text(res, i, 3));
         r->written_at = (time_t)get_ll(res, i, 4);
         r->attempts = (int)get_ll(res, i, 5);
     }
@@ -1998,7 +1872,7 @@ int ct_store_receipt(struct ct_store *store, long long report_id, time_t receive
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     if (report_id < 1 || received_at <= 0 || !base64_ok(signature_b64, SIGNATURE_B64_MAX) ||
-        !utf8_ok(signer_pem, 1, SIGNER_PEM_MAX, 1)) {
+        !cl_utf8_ok(signer_pem, 1, SIGNER_PEM_MAX, 1)) {
         cl_log_warn("receipt for report %lld refused: report id, time, signature (base64, at "
                     "most %d) or signer certificate (PEM, at most %d bytes) malformed",
                     report_id, SIGNATURE_B64_MAX, SIGNER_PEM_MAX);
@@ -2099,7 +1973,7 @@ static int password_hash(const char *password, size_t len, const unsigned char s
 
 static int operator_id_ok(const char *operator_id)
 {
-    return token_ok(operator_id, CT_OPERATOR_ID_MAX);
+    return cl_token_ok(operator_id, CT_OPERATOR_ID_MAX);
 }
 
 int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
@@ -2118,7 +1992,7 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         return CL_ERR_INVALID_ARGUMENT;
     if (!operator_id_ok(operator_id)) {
         cl_log_warn("operator id \"%s\" must be 1 to %d printable characters without spaces",
-                    shown(operator_id, buf, sizeof(buf)), CT_OPERATOR_ID_MAX);
+                    cl_shown(operator_id, buf, sizeof(buf)), CT_OPERATOR_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     plen = password != NULL ? strnlen(password, PASSWORD_MAX + 1) : 0;
@@ -2217,7 +2091,7 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     mbedtls_platform_zeroize(expected, sizeof(expected));
     if (known && match && plen >= 1 && password != NULL && strlen(password) <= PASSWORD_MAX)
         return CL_OK;
-    cl_log_warn("operator \"%s\": login refused", shown(operator_id, buf, sizeof(buf)));
+    cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
     return CL_ERR_PERMISSION;
 }
 
@@ -2249,11 +2123,11 @@ int ct_store_audit(struct ct_store *store, const char *actor, const char *action
         return CL_ERR_INVALID_ARGUMENT;
     if (detail == NULL)
         detail = "";
-    if (!actor_ok(actor, err, sizeof(err)) || !token_ok(action, ACTION_MAX) ||
-        !text_ok(detail, 0, DETAIL_MAX)) {
+    if (!actor_ok(actor, err, sizeof(err)) || !cl_token_ok(action, ACTION_MAX) ||
+        !cl_text_ok(detail, 0, DETAIL_MAX)) {
         cl_log_warn("audit entry \"%s\" refused: actor (1 to %d), action (1 to %d) or detail (at "
                     "most %d bytes) malformed",
-                    shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
+                    cl_shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
@@ -2282,7 +2156,7 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
     if (store == NULL || rows == NULL || count == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     if (!day_ok(day, &tm)) {
-        cl_log_warn("status: \"%s\" is not a date (YYYY-MM-DD)", shown(day, buf, sizeof(buf)));
+        cl_log_warn("status: \"%s\" is not a date (YYYY-MM-DD)", cl_shown(day, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     /* The day in this process's local time, as the factory's clock says "today". */
@@ -2320,7 +2194,7 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
     }
     for (int i = 0; i < n; i++) {
         struct ct_model_status *row = &(*rows)[i];
-        copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 0));
+        cl_copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 0));
         row->certificate_managed = get_bool(res, i, 1);
         row->held = (long)get_ll(res, i, 2);
         row->used_today = (long)get_ll(res, i, 3);
@@ -2360,12 +2234,12 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
     if (values[0][0] != '\0' && !cert_state_ok(values[0])) {
         cl_log_warn("certificate list: \"%s\" is not a state (stored, delivered, written, failed, "
                     "replaced)",
-                    shown(values[0], buf, sizeof(buf)));
+                    cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !model_code_ok(values[1])) {
+    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
         cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    shown(values[1], buf, sizeof(buf)));
+                    cl_shown(values[1], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (limit > LIST_MAX)
@@ -2391,13 +2265,13 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
     }
     for (int i = 0; i < n; i++) {
         struct ct_cert_row *row = &(*rows)[i];
-        copy_text(row->device_number, sizeof(row->device_number), get_text(res, i, 0));
-        copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 1));
-        copy_text(row->state, sizeof(row->state), get_text(res, i, 2));
+        cl_copy_text(row->device_number, sizeof(row->device_number), get_text(res, i, 0));
+        cl_copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 1));
+        cl_copy_text(row->state, sizeof(row->state), get_text(res, i, 2));
         row->write_flag = (int)get_ll(res, i, 3);
         row->pack_held = get_bool(res, i, 4);
-        copy_text(row->line_id, sizeof(row->line_id), get_text(res, i, 5));
-        copy_text(row->serial_hex, sizeof(row->serial_hex), get_text(res, i, 6));
+        cl_copy_text(row->line_id, sizeof(row->line_id), get_text(res, i, 5));
+        cl_copy_text(row->serial_hex, sizeof(row->serial_hex), get_text(res, i, 6));
         row->created_at = (time_t)get_ll(res, i, 7);
         row->delivered_at = (time_t)get_ll(res, i, 8);
         row->written_at = (time_t)get_ll(res, i, 9);
@@ -2420,9 +2294,9 @@ int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, 
         *deleted = 0;
     if (store == NULL || deleted == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!model_code_ok(model_code)) {
+    if (!cl_model_code_ok(model_code)) {
         cl_log_warn("deleting packs: device model code \"%s\" is malformed",
-                    shown(model_code, buf, sizeof(buf)));
+                    cl_shown(model_code, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, sizeof(err))) {

@@ -100,3 +100,19 @@ enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, cha
     }
     return CL_CLI_RUN;
 }
+
+const char *cl_arg_value(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+int cl_arg_flag(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}

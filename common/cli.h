@@ -47,4 +47,9 @@ enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, cha
                                  struct cl_cli *cli, void *config, FILE *out, FILE *err,
                                  int *exit_code);
 
+/* A subcommand's options (argv[0] is the subcommand): the value after "--name", or NULL; and
+ * whether a bare "--flag" is present. */
+const char *cl_arg_value(int argc, char **argv, const char *name);
+int cl_arg_flag(int argc, char **argv, const char *name);
+
 #endif

@@ -229,6 +229,19 @@ static void test_help_lists_options_and_keys(void **state)
     assert_non_null(strstr(out_text, "sample-program "));
 }
 
+static void test_subcommand_arguments(void **state)
+{
+    char *argv[] = {(char *)"batch", (char *)"--out", (char *)"f.json", (char *)"--replacement",
+                    (char *)"--file"};
+    (void)state;
+    assert_string_equal(cl_arg_value(5, argv, "--out"), "f.json");
+    assert_null(cl_arg_value(5, argv, "--file")); /* no value after it */
+    assert_null(cl_arg_value(5, argv, "--request-id"));
+    assert_true(cl_arg_flag(5, argv, "--replacement"));
+    assert_false(cl_arg_flag(5, argv, "--json"));
+    assert_false(cl_arg_flag(5, argv, "batch")); /* argv[0] is the subcommand, not a flag */
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -257,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_check_only_refuses_bad_configs),
         cmocka_unit_test(test_refuses_bad_options),
         cmocka_unit_test(test_help_lists_options_and_keys),
+        cmocka_unit_test(test_subcommand_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

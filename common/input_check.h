@@ -1,0 +1,38 @@
+/* input_check.h: checks of values that come from outside, before they reach a database or a
+ * message: well-formed text within bounds, model codes, certificate serials, verification values,
+ * and a printable shortened copy of any value for error messages. */
+#ifndef CERTLINE_INPUT_CHECK_H
+#define CERTLINE_INPUT_CHECK_H
+
+#include <stddef.h>
+
+#define CL_MODEL_CODE_MAX 8         /* [0-9A-Z]{1,8} */
+#define CL_VERIFY_HEX_DIGITS 64     /* a SHA-256 verification value in hex */
+#define CL_SERIAL_HEX_DIGITS_MAX 40 /* a certificate serial: at most 20 octets */
+
+/* A printable, shortened copy of an outside value, for an error message. */
+const char *cl_shown(const char *s, char *buf, size_t len);
+
+/* 1 if s is well-formed UTF-8 without control characters (but tab, CR and LF when lines is
+ * set), min..max bytes long. */
+int cl_utf8_ok(const char *s, size_t min, size_t max, int lines);
+
+int cl_text_ok(const char *s, size_t min, size_t max);
+
+/* 1 if s is 1..max printable ASCII characters without spaces (ids, key ids). */
+int cl_token_ok(const char *s, size_t max);
+
+/* 1 if c is 0-9 or A-Z. */
+int cl_is_upper_alnum(char c);
+
+int cl_model_code_ok(const char *s);
+
+/* Upper-case hex, even length, 2..40 characters. */
+int cl_serial_ok(const char *s);
+
+/* Exactly CL_VERIFY_HEX_DIGITS hex digits (either case); lower-cased into out. */
+int cl_verify_value_ok(const char *s, char out[CL_VERIFY_HEX_DIGITS + 1]);
+
+void cl_copy_text(char *dst, size_t size, const char *src);
+
+#endif
