@@ -204,6 +204,28 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
     return rc;
 }
 
+/* If a request recorded earlier but never answered (ca-server was away) already asks for
+ * device_number, resends it under its own id and returns 1 with its result in *rc; else 0. */
+static int resend_pending_for(struct ct_runtime *rt, struct ct_store *store,
+                              const char *device_number, int *rc, char *err, size_t errlen)
+{
+    struct ct_pending_fetch *pending = NULL;
+    size_t count = 0;
+    int found = 0;
+
+    if (ct_store_fetch_pending(store, &pending, &count) != CL_OK)
+        return 0;
+    for (size_t i = 0; i < count && !found; i++)
+        for (size_t j = 0; j < pending[i].count && !found; j++)
+            if (strcmp(pending[i].numbers[j], device_number) == 0) {
+                found = 1;
+                *rc = send_request(rt, store, pending[i].request_id, pending[i].replacement,
+                                   pending[i].numbers, pending[i].count, err, errlen);
+            }
+    ct_pending_fetch_free(pending, count);
+    return found;
+}
+
 int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *device_number,
                  int replacement, char *err, size_t errlen)
 {
@@ -216,6 +238,8 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
         snprintf(err, errlen, "device number too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
+    if (resend_pending_for(rt, store, device_number, &rc, err, errlen))
+        return rc;
     strcpy(numbers[0], device_number);
     new_request_id(rt, replacement ? "repl" : "manual", request_id, sizeof(request_id));
     char day[11];

@@ -1629,6 +1629,24 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     return CL_OK;
 }
 
+int ct_store_awaits_replacement(struct ct_store *store, const char *device_number)
+{
+    const char *values[] = {device_number};
+    PGresult *res = NULL;
+    char err[256];
+    int waits;
+
+    if (store == NULL || !device_number_ok(device_number))
+        return 0;
+    if (db_query(store, &res,
+                 "SELECT 1 FROM certificate WHERE device_number = $1 AND state = 'failed'", 1,
+                 values, err, sizeof(err)) != CL_OK)
+        return 0;
+    waits = PQntuples(res) == 1;
+    PQclear(res);
+    return waits;
+}
+
 int ct_store_delivered(struct ct_store *store, const char *device_number, const char *line_id,
                        char *err, size_t errlen)
 {

@@ -106,6 +106,10 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
                    int claim_seconds, char **pack, char serial_hex[CT_SERIAL_HEX_MAX + 1],
                    char *err, size_t errlen);
 
+/* 1 if device_number failed on a line and still waits for its replacement pack (ca-server was
+ * unreachable when the write result came), else 0 (also on a database error). */
+int ct_store_awaits_replacement(struct ct_store *store, const char *device_number);
+
 /* S9: the device received its pack: stored -> delivered (only for the claiming line). */
 int ct_store_delivered(struct ct_store *store, const char *device_number, const char *line_id,
                        char *err, size_t errlen);

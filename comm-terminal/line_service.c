@@ -28,10 +28,23 @@ int __ct__CertificateTransmissionRequest(struct soap *soap,
 {
     struct ct_runtime *rt = cl_soap_app(soap);
     const char *line = cl_soap_peer(soap)->number;
-    char err[256], serial[CT_SERIAL_HEX_MAX + 1], *pack = NULL;
+    char err[512], serial[CT_SERIAL_HEX_MAX + 1], *pack = NULL;
     struct ct_store *store = cl_pool_acquire(rt->pool);
     int rc = ct_store_claim(store, request->deviceNumber, line, (int)rt->config->claim_seconds,
                             &pack, serial, err, sizeof(err));
+    if (rc == CL_ERR_STATE && ct_store_awaits_replacement(store, request->deviceNumber)) {
+        /* Its replacement could not be fetched when the write failed (ca-server away): try
+         * again now, so that the re-scan provisions it. */
+        char why[256];
+        if (ct_fetch_one(rt, store, request->deviceNumber, 1, why, sizeof(why)) == CL_OK)
+            rc = ct_store_claim(store, request->deviceNumber, line, (int)rt->config->claim_seconds,
+                                &pack, serial, err, sizeof(err));
+        else
+            snprintf(err, sizeof(err),
+                     "%.32s failed earlier; its replacement cannot be fetched "
+                     "yet: %.256s",
+                     request->deviceNumber, why);
+    }
     cl_pool_release(rt->pool, store);
     if (rc != CL_OK) {
         cl_log_warn("line %s asked for %s: refused: %s", line, request->deviceNumber, err);

@@ -39,6 +39,26 @@ static int fail(char *err, size_t errlen, const char *what, const char *path, in
     return CL_ERR_TLS_SETUP;
 }
 
+/* Where a credential came from, for messages: the file name, or "(in memory)". */
+static const char *source(const char *file)
+{
+    return file != NULL ? file : "(in memory)";
+}
+
+static int load_certs(mbedtls_x509_crt *crt, const char *file, const char *pem)
+{
+    if (file != NULL)
+        return mbedtls_x509_crt_parse_file(crt, file);
+    return mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
+}
+
+static int load_key(mbedtls_pk_context *key, const char *file, const char *pem)
+{
+    if (file != NULL)
+        return mbedtls_pk_parse_keyfile(key, file, NULL);
+    return mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+}
+
 int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, struct cl_tls **out,
                char *err, size_t errlen)
 {
@@ -47,7 +67,9 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
     int ret, rc = CL_ERR_TLS_SETUP;
 
     *out = NULL;
-    if (!settings->cert_file || !settings->key_file || !settings->trust_file) {
+    if ((!settings->cert_file && !settings->cert_pem) ||
+        (!settings->key_file && !settings->key_pem) ||
+        (!settings->trust_file && !settings->trust_pem)) {
         snprintf(err, errlen, "TLS needs a certificate, a key and a trust file");
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -71,20 +93,21 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
         rc = fail(err, errlen, "seeding the random generator", NULL, ret);
         goto out;
     }
-    if ((ret = mbedtls_x509_crt_parse_file(&tls->own_chain, settings->cert_file)) != 0) {
-        rc = fail(err, errlen, "cannot load certificate", settings->cert_file, ret);
+    if ((ret = load_certs(&tls->own_chain, settings->cert_file, settings->cert_pem)) != 0) {
+        rc = fail(err, errlen, "cannot load certificate", source(settings->cert_file), ret);
         goto out;
     }
-    if ((ret = mbedtls_pk_parse_keyfile(&tls->own_key, settings->key_file, NULL)) != 0) {
-        rc = fail(err, errlen, "cannot load private key", settings->key_file, ret);
+    if ((ret = load_key(&tls->own_key, settings->key_file, settings->key_pem)) != 0) {
+        rc = fail(err, errlen, "cannot load private key", source(settings->key_file), ret);
         goto out;
     }
     if ((ret = mbedtls_pk_check_pair(&tls->own_chain.pk, &tls->own_key)) != 0) {
-        rc = fail(err, errlen, "private key does not match certificate", settings->cert_file, ret);
+        rc = fail(err, errlen, "private key does not match certificate",
+                  source(settings->cert_file), ret);
         goto out;
     }
-    if ((ret = mbedtls_x509_crt_parse_file(&tls->trust, settings->trust_file)) != 0) {
-        rc = fail(err, errlen, "cannot load trusted root", settings->trust_file, ret);
+    if ((ret = load_certs(&tls->trust, settings->trust_file, settings->trust_pem)) != 0) {
+        rc = fail(err, errlen, "cannot load trusted root", source(settings->trust_file), ret);
         goto out;
     }
 

@@ -13,6 +13,12 @@ struct cl_tls_settings {
     const char *cert_file;  /* own certificate, PEM; leaf first, then intermediates */
     const char *key_file;   /* own private key, PEM (never logged) */
     const char *trust_file; /* trusted root certificate(s), PEM */
+    /* Instead of a file, the same content in memory (NUL-terminated PEM), used when the matching
+     * *_file is NULL: a device holds its keys only decrypted in memory. The key text is copied
+     * by mbedTLS; the caller zeroises its own copy. */
+    const char *cert_pem;
+    const char *key_pem;
+    const char *trust_pem;
 };
 
 enum cl_tls_side { CL_TLS_CLIENT, CL_TLS_SERVER };

@@ -1123,7 +1123,9 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
         .not_before = not_before,
         .days = validity_days,
         .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
-        .eku = server ? EKU_SERVER | EKU_CLIENT : EKU_CLIENT,
+        /* A device serves its writing interface to the factory terminal with its model's common
+         * certificate, so device-common is a server too (but has no DNS name). */
+        .eku = EKU_SERVER | EKU_CLIENT,
         .san_dns = server ? name : NULL,
     };
     if ((rc = build_name(attrs, sizeof(attrs) / sizeof(attrs[0]), &pr.subject)) != CL_OK)

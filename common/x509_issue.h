@@ -7,7 +7,9 @@
  * (RSA) (critical); subjectKeyIdentifier and authorityKeyIdentifier; serial number positive,
  * at most 20 octets, 64 or more random bits (the first octet's top bit cleared, never zero).
  * Service certificates: "CN=<name>, OU=<role>[, serialNumber=<number>], O=<organisation>",
- * subjectAltName dNSName=<name> (servers), EKU serverAuth+clientAuth.
+ * subjectAltName dNSName=<name> (servers, not device-common), EKU serverAuth+clientAuth (also
+ * device-common: a device serves its writing interface to the factory terminal with it; the
+ * factory terminal names it "<model code> common", checked against the CN).
  * Identity conventions are those of peer.h: OU = role, CN = name, serialNumber = number. */
 #ifndef CERTLINE_X509_ISSUE_H
 #define CERTLINE_X509_ISSUE_H

@@ -24,83 +24,16 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
 import soap_peer  # noqa: E402
-from certline_harness import (CaServer, Failure, cert_der, check, open_pack,  # noqa: E402
-                              verification_value)
+from certline_harness import (OPERATOR_PASSWORD, CaServer, CommTerminal, Failure,  # noqa: E402
+                              cert_der, check, open_pack, verification_value)
 
-OPERATOR_PASSWORD = "line manager secret 1"
 TODAY = time.strftime("%Y-%m-%d")
-
-
-class CommTerminal:
-    def __init__(self, binary, work, conninfo, ca):
-        self.binary = binary
-        self.work = work
-        self.config = os.path.join(work, "comm-terminal.json")
-        self.log_path = os.path.join(work, "comm-terminal.log")
-        self.password_file = os.path.join(work, "operator-password")
-        with open(os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-            f.write(OPERATOR_PASSWORD + "\n")
-        self.ca = ca
-        self.process = None
-        with open(self.config, "w") as f:
-            json.dump({
-                "factory": "factory-e",
-                "database": {"conninfo": conninfo},
-                "tls": {"cert_file": os.path.join(work, "svc-comm.chain.crt"),
-                        "key_file": os.path.join(work, "svc-comm.key"),
-                        "trust_file": os.path.join(ca.ca_dir, "root.crt")},
-                "listen": {"host": "127.0.0.1", "port": 0, "max_connections": 32},
-                "limits": {"connect_timeout_s": 2, "recv_timeout_s": 10},
-                "ca_server": {"endpoint": "https://127.0.0.1:%d/ca" % ca.port,
-                              "server_name": "ca.certline.test"},
-                "fetch_chunk": 7,
-                "claim_seconds": 5,
-                "delete_written": True,
-                "report_interval_s": 1,
-            }, f)
-
-    def run(self, *args, operator=True, expect_ok=True):
-        argv = [self.binary, "-c", self.config] + list(args)
-        if operator:
-            argv += ["--operator", "alice", "--password-file", self.password_file]
-        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                timeout=300)
-        if expect_ok and result.returncode != 0:
-            raise Failure("comm-terminal %s failed (%d): %s%s" % (
-                " ".join(args), result.returncode, result.stdout, result.stderr))
-        if not expect_ok and result.returncode == 0:
-            raise Failure("comm-terminal %s should have failed: %s" % (" ".join(args),
-                                                                       result.stdout))
-        return result
-
-    def start(self):
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "comm-terminal did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
-
-    def stop(self):
-        if self.process is None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.process = None
-        check(code == 0, "comm-terminal serve exited with %d" % code)
-
-    def status(self):
-        rows = json.loads(self.run("status", "--json", operator=False).stdout)
-        return {r["model"]: r for r in rows}
-
-    def certificates(self, *filters):
-        return json.loads(self.run("list", "--json", "--limit", "10000", *filters,
-                                   operator=False).stdout)
 
 
 class Scenario:
@@ -268,7 +201,17 @@ class Scenario:
                 check(s12.result == "OK", "S12 with ca-server down")
             status = ct.status()
             check(status["3012"]["awaiting_receipt"] >= 2, "awaiting receipt: %r" % status)
+            # An NG while ca-server is away: no replacement yet, and a re-scan says why...
+            failed, s12 = self.write_device(self.line(2), "3012-000006", ok=False)
+            check(s12.replacementReady is False, "S12 after NG with ca-server down: %r" % s12)
+            self.expect_fault("re-scan before the replacement", lambda: self.line(2)
+                              .CertificateTransmissionRequest(deviceNumber="3012-000006"),
+                              "cannot be fetched yet")
             self.ca.start()
+            # ...and once ca-server is back, the re-scan fetches the replacement and gets it.
+            new, s12 = self.write_device(self.line(2), "3012-000006")
+            check(new["serial"] != failed["serial"] and s12.result == "OK",
+                  "re-scan after ca-server returned: %r" % s12)
             self.wait_for("receipts after ca-server returned", lambda: all(
                 not c["pack_held"] for c in ct.certificates("--state", "written")), seconds=60)
         finally:
@@ -277,8 +220,9 @@ class Scenario:
     def operator_views_and_secrets(self):
         ct = self.ct
         status = ct.status()
-        check(status["3012"]["used_today"] == 4, "used today: %r" % status["3012"])  # 1, 2, 4, 5
-        check(status["3012"]["held"] == 16, "held: %r" % status["3012"])
+        # written today: 1, 2, 4, 5, 6; their packs are deleted after the receipts
+        check(status["3012"]["used_today"] == 5, "used today: %r" % status["3012"])
+        check(status["3012"]["held"] == 15, "held: %r" % status["3012"])
         check(status["A123"]["used_today"] == 1, "used today: %r" % status["A123"])
         check(status["3012"]["awaiting_receipt"] == 0, "awaiting: %r" % status["3012"])
         table = ct.run("status", operator=False).stdout

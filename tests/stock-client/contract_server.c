@@ -215,7 +215,7 @@ static int start(struct running *r, const char *pki)
     char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256];
     struct cl_server_settings settings = {
         .host = "127.0.0.1", .port = 0, .iface = r->iface, .max_connections = 16};
-    struct cl_tls_settings tls_settings = {cert, key, trust};
+    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
     int rc;
 
     snprintf(cert, sizeof(cert), "%s/ca-server.chain.crt", pki);

@@ -112,7 +112,7 @@ static void start_server(struct running_server *rs, const char *identity, int re
     path_of(cert, cert_name);
     path_of(key, key_name);
     path_of(trust, "root.crt");
-    struct cl_tls_settings tls_settings = {cert, key, trust};
+    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
     assert_int_equal(cl_tls_new(CL_TLS_SERVER, &tls_settings, &rs->tls, err, sizeof(err)), CL_OK);
     cl_soap_limits_default(&settings.limits);
     settings.limits.recv_timeout_s = recv_timeout_s;
@@ -151,7 +151,7 @@ static int open_client(struct test_client *tc, const char *identity, int port,
     snprintf(name, sizeof(name), "%s.key", identity);
     path_of(key, name);
     path_of(trust, "root.crt");
-    struct cl_tls_settings tls_settings = {cert, key, trust};
+    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
     if (cl_tls_new(CL_TLS_CLIENT, &tls_settings, &tc->tls, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "client TLS: %s\n", err);
         return -1;

@@ -1,4 +1,4 @@
-"""pg_private.py: a private PostgreSQL 15 cluster for integration tests written in Python: initdb
+"""pg_private.py: a private PostgreSQL 15 cluster for the factory simulation and the Python tests: initdb
 into a temporary folder (as the `postgres` user when run as root, since initdb refuses root),
 listening on a unix socket in that folder only (no TCP, so no port clashes), stopped and removed
 by stop(). Twin of tests/pg/pg_cluster.c for the C tests."""
