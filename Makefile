@@ -22,14 +22,12 @@ test: deps format-check
 	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# The factory simulation (issue 6) does not exist yet: for now this builds everything and shows
-# what the build produced. See README.md.
+# The factory simulation: a production day on one machine (private PostgreSQL, the four
+# programs, three lines). Options go in DEMO_ARGS, e.g. make demo DEMO_ARGS="--devices-per-line 10
+# --kill-terminal --ca-down --json". See deploy/sim/factory_day.py --help.
+DEMO_ARGS ?=
 demo: build
-	@echo
-	@echo "certline: the factory simulation is not built yet (it needs factory-terminal and"
-	@echo "device-agent). The build produced these programs and the SOAP contract:"
-	@ls -1 $(BUILD)/ca-server/ca-server $(BUILD)/comm-terminal/comm-terminal $(BUILD)/wsdl/*.wsdl
-	@echo "Run 'make test' to see ca-server and comm-terminal at work over mutual TLS on loopback."
+	/usr/bin/python3 deploy/sim/factory_day.py --build $(BUILD) $(DEMO_ARGS)
 
 # Benchmarks (issue 7): Release, no sanitizers; figures in $(BENCH_BUILD)/bench/bench-issuance.json.
 bench: deps

@@ -3,10 +3,13 @@
 # those that are missing, so it is cheap to run before every build. Needs root (or sudo).
 set -euo pipefail
 
+# docker-compose and python3-yaml: tests/deploy checks deploy/docker-compose.yml with
+# "docker-compose config", which needs no container engine.
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl clang-format
   gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
   postgresql postgresql-client python3 python3-zeep python3-cryptography
+  docker-compose python3-yaml
 )
 
 missing=()

@@ -185,6 +185,10 @@ class CommTerminal:
         self.process = None
         check(code == 0, "comm-terminal serve exited with %d" % code)
 
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
     def status(self):
         rows = json.loads(self.run("status", "--json", operator=False).stdout)
         return {r["model"]: r for r in rows}
@@ -201,13 +205,22 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_text(path, text, process, timeout=30):
-    """Waits until the log file at path holds text; fails early if process has ended."""
+def log_size(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_text(path, text, process, timeout=30, start=0):
+    """Waits until the log file at path holds text after byte offset start (what an earlier run
+    logged does not count); fails early if process has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with open(path, errors="replace") as f:
-                if text in f.read():
+            with open(path, "rb") as f:
+                f.seek(start)
+                if text.encode() in f.read():
                     return
         except FileNotFoundError:
             pass
@@ -261,6 +274,7 @@ class FactoryTerminal:
             json.dump(config, f)
 
     def start(self, *extra):
+        start = log_size(self.log_path)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
             [self.binary, "-c", self.config, "-l", "debug", "run", "--json"] + list(extra),
@@ -270,7 +284,7 @@ class FactoryTerminal:
         out = self.process.stdout
         threading.Thread(target=lambda: [self.events.put(line) for line in out] and None,
                          daemon=True).start()
-        wait_for_text(self.log_path, "listening on", self.process)
+        wait_for_text(self.log_path, "listening on", self.process, start=start)
 
     def scan(self, text):
         self.process.stdin.write(text + "\n")
@@ -355,12 +369,13 @@ class DeviceAgent:
         return json.loads(self.run("show", "--json", expect=expect).stdout)
 
     def serve(self, *extra):
+        start = log_size(self.log_path)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
             [self.binary, "-c", self.config, "-l", "debug", "serve"] + list(extra),
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
-        wait_for_text(self.log_path, "listening on", self.process)
+        wait_for_text(self.log_path, "listening on", self.process, start=start)
 
     def wait(self, timeout=60):
         code = self.process.wait(timeout=timeout)

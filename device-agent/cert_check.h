@@ -1,0 +1,49 @@
+/* cert_check.h: the certificate checks the device makes with what its firmware holds: a
+ * certificate chains to the root in the program area, carries the expected identity, and matches
+ * a private key; plus the conversions the checks and the TLS identities need (PEM to DER, a DER
+ * key to PEM in memory, the verification values of PACK.md). */
+#ifndef CERTLINE_CERT_CHECK_H
+#define CERTLINE_CERT_CHECK_H
+
+#include <stddef.h>
+
+#include "pack.h"
+#include "peer.h"
+
+/* What a certificate must be used for, besides chaining to the root. */
+enum cc_usage {
+    CC_CLIENT,        /* a device certificate: EKU clientAuth */
+    CC_CLIENT_SERVER, /* the common certificate: EKU serverAuth and clientAuth */
+};
+
+/* Verifies leaf_pem (exactly one certificate) with chain_pem as intermediates (may be NULL)
+ * against root_pem as the only trust anchor, at the current time, and its extended key usage.
+ * Fills *peer (may be NULL) from its subject and serial. On failure returns CL_ERR_CRYPTO (or
+ * CL_ERR_PARSE if a PEM does not parse) and writes a one-line reason, e.g. "certificate does not
+ * chain to this device's root (the certificate is not correctly signed by the trusted CA)". */
+int cc_verify(const char *leaf_pem, const char *chain_pem, const char *root_pem,
+              enum cc_usage usage, struct cl_peer *peer, char *reason, size_t len);
+
+/* CL_OK if key_der (a DER private key) is the key of cert_pem's public key; CL_ERR_CRYPTO if
+ * not, CL_ERR_PARSE if either does not parse. */
+int cc_key_matches(const char *cert_pem, const unsigned char *key_der, size_t key_len);
+
+/* The DER of the single certificate in pem; *der is malloc'd. */
+int cc_cert_der(const char *pem, unsigned char **der, size_t *der_len);
+
+/* The verification values (PACK.md) of (device number, serial, certificate, key). Either output
+ * may be NULL. Returns CL_OK or CL_ERR_PARSE if cert_pem does not parse. */
+int cc_verify_values(const char *device_number, const char *serial_hex, const char *cert_pem,
+                     const unsigned char *key_der, size_t key_len,
+                     char device_value[CL_VERIFY_HEX + 1], char server_value[CL_VERIFY_HEX + 1]);
+
+/* A DER private key as PEM text (malloc'd, NUL-terminated) for cl_tls_settings.key_pem; the
+ * caller wipes and frees it (cl_secret_free with *pem_size). And a PEM key (e.g. from the
+ * firmware bundle) as DER, same rules. */
+int cc_key_der_to_pem(const unsigned char *key_der, size_t key_len, char **pem, size_t *pem_size);
+int cc_key_pem_to_der(const char *pem, unsigned char **der, size_t *der_len);
+
+/* 1 if a and b are equal, in time independent of where they differ (for verification values). */
+int cc_equal(const char *a, const char *b, size_t len);
+
+#endif

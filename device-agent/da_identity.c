@@ -1,0 +1,134 @@
+/* da_identity.c: unsealing the device's keys with the peculiar key and building its TLS contexts
+ * from memory (cl_tls_settings *_pem); every clear copy of a key is wiped right after use. */
+#include "da_identity.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cert_check.h"
+#include "error.h"
+#include "keyfile.h"
+
+void da_peculiar_identity(const struct nv_device *device, struct peculiar_identity *id)
+{
+    id->generator = device->firmware.peculiar_generator;
+    id->mac = device->fixed.mac;
+    id->device_number = device->nvram.device_number;
+}
+
+int da_common_key(const struct nv_device *device, unsigned char **key_der, size_t *key_len,
+                  char *err, size_t errlen)
+{
+    struct peculiar_identity id;
+    int rc;
+
+    da_peculiar_identity(device, &id);
+    rc = peculiar_open(&id, PECULIAR_COMMON_KEY, NULL, device->common.sealed_key,
+                       device->common.sealed_key_len, key_der, key_len);
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "the common key does not open with this board's peculiar key (%s)",
+                 cl_err_str(rc));
+        return rc;
+    }
+    if ((rc = cc_key_matches(device->common.certificate_pem, *key_der, *key_len)) != CL_OK) {
+        snprintf(err, errlen, "the common key does not match the common certificate");
+        cl_secret_free(*key_der, *key_len);
+        *key_der = NULL;
+        *key_len = 0;
+    }
+    return rc;
+}
+
+int da_own_key(const struct nv_device *device, unsigned char **key_der, size_t *key_len, char *err,
+               size_t errlen)
+{
+    const struct nv_certificate *cert = &device->current;
+    struct peculiar_identity id;
+    int rc;
+
+    *key_der = NULL;
+    *key_len = 0;
+    if (!device->has_certificate) {
+        snprintf(err, errlen, "no certificate is written on this device");
+        return CL_ERR_NOT_FOUND;
+    }
+    da_peculiar_identity(device, &id);
+    rc = peculiar_open(&id, PECULIAR_DEVICE_KEY, cert->serial_hex, cert->sealed_key,
+                       cert->sealed_key_len, key_der, key_len);
+    if (rc != CL_OK) {
+        snprintf(err, errlen,
+                 "the key of certificate %s does not open with this board's peculiar key (%s)",
+                 cert->serial_hex, cl_err_str(rc));
+        return rc;
+    }
+    if ((rc = cc_key_matches(cert->certificate_pem, *key_der, *key_len)) != CL_OK) {
+        snprintf(err, errlen, "the key of certificate %s does not match it", cert->serial_hex);
+        cl_secret_free(*key_der, *key_len);
+        *key_der = NULL;
+        *key_len = 0;
+    }
+    return rc;
+}
+
+/* cl_tls_new with leaf + chain as the own certificate, the key from DER, the firmware root. */
+static int tls_from(const struct nv_device *device, enum cl_tls_side side, const char *leaf_pem,
+                    const char *chain_pem, const unsigned char *key_der, size_t key_len,
+                    struct cl_tls **out, char *err, size_t errlen)
+{
+    struct cl_tls_settings settings = {0};
+    char *key_pem = NULL, *own = NULL;
+    size_t key_pem_size = 0, leaf_len = strlen(leaf_pem), chain_len = strlen(chain_pem);
+    int rc;
+
+    if ((rc = cc_key_der_to_pem(key_der, key_len, &key_pem, &key_pem_size)) != CL_OK) {
+        snprintf(err, errlen, "the device key cannot be loaded (%s)", cl_err_str(rc));
+        return rc;
+    }
+    if ((own = malloc(leaf_len + 1 + chain_len + 1)) == NULL) {
+        cl_secret_free(key_pem, key_pem_size);
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    memcpy(own, leaf_pem, leaf_len);
+    own[leaf_len] = '\n';
+    memcpy(own + leaf_len + 1, chain_pem, chain_len + 1);
+    settings.cert_pem = own;
+    settings.key_pem = key_pem;
+    settings.trust_pem = device->firmware.root_pem;
+    rc = cl_tls_new(side, &settings, out, err, errlen);
+    cl_secret_free(key_pem, key_pem_size);
+    free(own);
+    return rc;
+}
+
+int da_tls_common(const struct nv_device *device, enum cl_tls_side side, struct cl_tls **out,
+                  char *err, size_t errlen)
+{
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = da_common_key(device, &key, &key_len, err, errlen)) != CL_OK)
+        return rc;
+    rc = tls_from(device, side, device->common.certificate_pem, device->firmware.chain_pem, key,
+                  key_len, out, err, errlen);
+    cl_secret_free(key, key_len);
+    return rc;
+}
+
+int da_tls_own(const struct nv_device *device, struct cl_tls **out, char *err, size_t errlen)
+{
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = da_own_key(device, &key, &key_len, err, errlen)) != CL_OK)
+        return rc;
+    rc = tls_from(device, CL_TLS_CLIENT, device->current.certificate_pem, device->current.chain_pem,
+                  key, key_len, out, err, errlen);
+    cl_secret_free(key, key_len);
+    return rc;
+}
