@@ -239,7 +239,7 @@ class FactoryDay:
         if self.ca_down:
             self.ca.stop()
             self.progress.step("ca-server stopped: production goes on without it")
-        threads = [threading.Thread(target=self.produce_line, args=(line,))
+        threads = [threading.Thread(target=self.produce_line, args=(line,), daemon=True)
                    for line in self.line_ids]
         for t in threads:
             t.start()
