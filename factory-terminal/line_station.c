@@ -442,8 +442,8 @@ static int transmit(struct ft_station *st, const char *device_number, const stru
             snprintf(reason, reasonlen, "device answered with a fault: %s", why);
         else if (rc == CL_ERR_TLS_PEER_VERIFY || rc == CL_ERR_PEER_NAME || rc == CL_ERR_PEER_ROLE)
             snprintf(reason, reasonlen,
-                     "device not accepted (it must present the common certificate \"%s\" of "
-                     "model %s): %s",
+                     "device not accepted (it must present the common certificate \"%.40s\" of "
+                     "model %.16s): %.400s",
                      server_name, pack->model_code, why);
         else
             snprintf(reason, reasonlen, "device unreachable: %s", why);
