@@ -272,6 +272,9 @@ int da_command_install(const struct da_config *config, int argc, char **argv)
     if (hook_option("--fail-at-step", argc, argv, &hooks.fail_at_step) != 0 ||
         hook_option("--power-cut-after-step", argc, argv, &hooks.power_cut_after) != 0)
         return DA_EXIT_USAGE;
+    if (hooks.fail_at_step > 0 || hooks.power_cut_after > 0)
+        cl_log_warn("TEST HOOKS ACTIVE: fail at step %d, power cut after step %d (0: none)",
+                    hooks.fail_at_step, hooks.power_cut_after);
     rc = cl_read_file_capped(path, CL_PACK_MAX_BYTES, &text, &len);
     if (rc == CL_ERR_TOO_LARGE) {
         printf("NG pack refused: the file is larger than %d bytes\n", CL_PACK_MAX_BYTES);

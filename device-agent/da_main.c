@@ -2,6 +2,8 @@
  * options, the configuration, each command's own options checked, and dispatch. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "da_commands.h"
@@ -61,6 +63,15 @@ static int check_arguments(const struct da_command *command, int argc, char **ar
     return 0;
 }
 
+/* The device holds its firmware secrets and, while serving, keys decrypted in memory: no core
+ * dump may carry them to disk. */
+static void no_core_dumps(void)
+{
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
     static const struct cl_program program = {
@@ -70,6 +81,8 @@ int main(int argc, char **argv)
     const struct da_command *command;
     struct cl_cli cli;
     int code;
+
+    no_core_dumps();
 
     switch (cl_cli_start(&program, argc, argv, &cli, &config, stdout, stderr, &code)) {
     case CL_CLI_RUN:

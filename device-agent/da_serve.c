@@ -54,14 +54,15 @@ static void on_signal(int sig)
 }
 
 /* gSOAP calls fdisconnect from soap_closesock at the end of each served request, that is once
- * the S8 answer has been sent: the write may start. */
+ * the S8 answer has been sent (or its sending failed): the write may start only if it went out
+ * (answered 1); otherwise the factory terminal takes the device as not reached (-1). */
 static int s8_sent(struct soap *soap)
 {
     struct da_runtime *rt = serving;
     soap->fdisconnect = NULL;
     if (rt != NULL) {
         pthread_mutex_lock(&rt->lock);
-        rt->answered = 1;
+        rt->answered = soap->error == SOAP_OK ? 1 : -1;
         pthread_cond_broadcast(&rt->wake);
         pthread_mutex_unlock(&rt->lock);
     }
@@ -191,13 +192,22 @@ static void *writer(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += S8_WAIT_S;
         while (!rt->answered && !rt->stopping)
-            if (pthread_cond_timedwait(&rt->wake, &rt->lock, &deadline) == ETIMEDOUT) {
-                cl_log_warn("S8 for %s not seen going out within %d s; writing anyway",
-                            rt->job.device_number, S8_WAIT_S);
+            if (pthread_cond_timedwait(&rt->wake, &rt->lock, &deadline) == ETIMEDOUT)
                 break;
-            }
         if (rt->stopping)
             break;
+        if (rt->answered != 1) {
+            /* The factory terminal did not get S8 OK, so it records this device as not reached:
+             * writing now would leave a certificate nobody records. A re-scan sends it again. */
+            cl_log_warn("S8 OK for %s did not reach the factory terminal (%s); the pack is not "
+                        "written",
+                        rt->job.device_number,
+                        rt->answered < 0 ? "sending failed" : "not sent in time");
+            cl_pack_free(&rt->job);
+            rt->pending = 0;
+            rt->busy = 0;
+            continue;
+        }
 
         struct cl_pack job = rt->job;
         struct nv_write_hooks hooks = {0};
@@ -255,6 +265,10 @@ static int serve_options(struct da_runtime *rt, int argc, char **argv)
             return -1;
         rt->power_cut_after = (int)v;
     }
+    if (rt->fail_writes > 0 || rt->power_cut_after > 0)
+        cl_log_warn("TEST HOOKS ACTIVE: %d write(s) will fail, power cut after step %d of the "
+                    "first write (0: none); never use these on a production line",
+                    rt->fail_writes, rt->power_cut_after);
     return 0;
 }
 

@@ -386,7 +386,11 @@ static int send_write_result(struct ft_station *st, const struct ft_write_report
     *replacement_known = 0;
     *replacement_ready = 0;
     note[0] = '\0';
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* An OK write result may be sent again (the comm-terminal records the same serial once),
+     * so a kept-alive connection found closed is retried. An NG is sent once: a lost answer may
+     * hide a recorded NG whose replacement is already stored, and a second NG would then be
+     * refused; the operator re-scans either way. */
+    for (int attempt = 0; attempt < (copy.ok ? 2 : 1); attempt++) {
         rc = CL_OK;
         if (soap_call___ct__WriteResult(cl_client_soap(st->ct), cl_client_endpoint(st->ct), NULL,
                                         &request, &response) == SOAP_OK)

@@ -83,8 +83,8 @@ def verify_certificates(day):
         check(subject.get(x509.NameOID.COMMON_NAME) == number and
               subject.get(x509.NameOID.SERIAL_NUMBER) == number,
               "%s: the certificate names %r" % (number, subject))
-        check("%X" % crt.serial_number == per_number[number][0].lstrip("0") or
-              "%X" % crt.serial_number == per_number[number][0],
+        check(crt.serial_number == int(per_number[number][0], 16) and
+              cert["serial"] == per_number[number][0],
               "%s: the device holds %X, ca-server's valid one is %s" % (
                   number, crt.serial_number, per_number[number][0]))
 
