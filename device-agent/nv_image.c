@@ -910,6 +910,9 @@ static int open_image(const char *path, int flags, int lock, int *fd, char *why,
         *fd = -1;
         return CL_ERR_IO;
     }
+    if ((st.st_mode & 077) != 0) /* the flash holds the model's firmware secrets (IMAGES.md) */
+        cl_log_warn("%s is readable or writable by others (mode %04o): make it 0600", path,
+                    (unsigned)(st.st_mode & 07777));
     return CL_OK;
 }
 
