@@ -13,7 +13,9 @@
  * Extensions 2.28 has no writer for (subjectAltName, extendedKeyUsage, a critical
  * basicConstraints for cA false, authorityKeyIdentifier from the CA's own SKI) are encoded here
  * with the ASN.1 writer; all of them are a few dozen bytes, and the output buffer is generous
- * (2.28 has a heap overflow when writing large extension lengths).
+ * (2.28 has a heap overflow when writing large extension lengths). The certificate itself is
+ * written and signed by x509_der.c, whose ECDSA signature AlgorithmIdentifiers have no
+ * parameters (2.28's mbedtls_x509write_crt_der writes a NULL there).
  * mbedTLS 3.6 note: the subject/issuer name lists are set on mbedtls_x509write_cert directly
  * (ctx.subject, ctx.issuer) and the SHA functions are the *_ret ones; both change in 3.x. */
 #include "x509_issue.h"
@@ -42,6 +44,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "x509_der.h"
 
 #define ORGANISATION_MAX 64  /* ub-organization-name */
 #define NAME_MAX_LEN 64      /* ub-common-name, CL_PEER_NAME_MAX */
@@ -708,7 +711,8 @@ static int write_cert(const struct profile *pr, mbedtls_pk_context *subject_key,
         rc = CL_ERR_NOMEM;
         goto out;
     }
-    n = mbedtls_x509write_crt_der(&crt, buf, DER_BUF, cl_rng, NULL);
+    /* not mbedtls_x509write_crt_der: 2.28's writes a NULL into ECDSA AlgorithmIdentifiers */
+    n = cl_x509write_crt_der(&crt, buf, DER_BUF, cl_rng, NULL);
     if (n <= 0) {
         rc = CL_ERR_CRYPTO;
         goto out;

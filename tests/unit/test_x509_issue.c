@@ -2,7 +2,10 @@
  * (subject, EKU, basicConstraints, keyUsage and their criticality, SKI/AKI, serial, validity, key
  * pair, chain to the issuing CA and the root), with mbedTLS and with the openssl CLI; bad inputs
  * and wrong CA material are refused; serials are unique; two threads issue at once through one
- * signer (run under ASan), and the issuance rate is measured and printed. */
+ * signer (run under ASan), and the issuance rate is measured and printed. The signature
+ * AlgorithmIdentifiers are DER-exact (ECDSA without parameters, RSA with NULL), Python's
+ * cryptography loads the certificates without a warning, and the certificate writer is checked
+ * against mbedtls_x509write_crt_der. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,11 +28,13 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha1.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
 #include "atomic_file.h"
 #include "error.h"
 #include "log.h"
+#include "x509_der.h"
 #include "x509_issue.h"
 
 #define ORG "certline test"
@@ -205,6 +210,78 @@ static void assert_chains(const struct cl_issued *leaf)
     mbedtls_x509_crt_free(&chain);
 }
 
+/* The signature AlgorithmIdentifiers, DER: ecdsa-with-SHA256 without parameters (RFC 5758 3.2),
+ * sha256WithRSAEncryption with NULL parameters (RFC 4055 5). */
+static const unsigned char ECDSA_SHA256[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                             0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+static const unsigned char RSA_SHA256[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                           0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00};
+/* The start of an RSA-2048 subjectPublicKeyInfo: rsaEncryption keeps its NULL parameters. */
+static const unsigned char RSA2048_SPKI_HEAD[] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06,
+                                                  0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                                                  0x01, 0x01, 0x01, 0x05, 0x00};
+
+/* The parts of a certificate's DER, found by walking it independently of mbedTLS's certificate
+ * parser: the TBSCertificate (whole element), its version and serial (whole elements, together),
+ * its signature AlgorithmIdentifier (whole element) and the TBS from its issuer on (the rest),
+ * the outer signatureAlgorithm (whole element). */
+struct cert_parts {
+    unsigned char *tbs, *version_serial, *tbs_alg, *tbs_rest, *alg;
+    size_t tbs_len, version_serial_len, tbs_alg_len, tbs_rest_len, alg_len;
+};
+
+/* The next element at *p (tag expected): *p moves past it, its whole length is returned. */
+static size_t skip_element(unsigned char **p, const unsigned char *end, int tag)
+{
+    unsigned char *start = *p;
+    size_t len;
+    assert_int_equal(mbedtls_asn1_get_tag(p, end, &len, tag), 0);
+    *p += len;
+    return (size_t)(*p - start);
+}
+
+static void split_cert(unsigned char *der, size_t der_len, struct cert_parts *parts)
+{
+    unsigned char *p = der, *end = p + der_len, *tbs_end;
+    size_t len;
+    const int seq = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+
+    assert_int_equal(mbedtls_asn1_get_tag(&p, end, &len, seq), 0);
+    assert_true(p + len == end);
+    parts->tbs = p;
+    assert_int_equal(mbedtls_asn1_get_tag(&p, end, &len, seq), 0);
+    tbs_end = p + len;
+    parts->tbs_len = (size_t)(tbs_end - parts->tbs);
+    parts->version_serial = p;
+    parts->version_serial_len =
+        skip_element(&p, tbs_end, MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0);
+    parts->version_serial_len += skip_element(&p, tbs_end, MBEDTLS_ASN1_INTEGER);
+    parts->tbs_alg = p;
+    parts->tbs_alg_len = skip_element(&p, tbs_end, seq);
+    parts->tbs_rest = p;
+    parts->tbs_rest_len = (size_t)(tbs_end - p);
+    p = tbs_end;
+    parts->alg = p;
+    parts->alg_len = skip_element(&p, end, seq);
+    (void)skip_element(&p, end, MBEDTLS_ASN1_BIT_STRING);
+    assert_true(p == end);
+}
+
+/* Both signature AlgorithmIdentifiers of the certificate (tbsCertificate.signature and
+ * signatureAlgorithm) are exactly alg. */
+static void assert_sig_alg(unsigned char *der, size_t der_len, const unsigned char *alg,
+                           size_t alg_len)
+{
+    struct cert_parts parts;
+    split_cert(der, der_len, &parts);
+    assert_int_equal(parts.tbs_alg_len, alg_len);
+    assert_memory_equal(parts.tbs_alg, alg, alg_len);
+    assert_int_equal(parts.alg_len, alg_len);
+    assert_memory_equal(parts.alg, alg, alg_len);
+}
+
+#define ASSERT_ECDSA_SHA256(der, len) assert_sig_alg(der, len, ECDSA_SHA256, sizeof(ECDSA_SHA256))
+
 static void write_text(const char *name, const char *text)
 {
     char path[256];
@@ -243,6 +320,25 @@ static int run(char *const argv[], char **output)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_int_equal(cl_read_file_capped(out_path, 1 << 20, output, NULL), CL_OK);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Python's cryptography (41 and later) warns about a NULL in an ECDSA signature
+ * AlgorithmIdentifier when it parses a certificate, and is to reject it; with -W error a warning
+ * fails the load. name is a PEM file in tmpdir. */
+static void assert_python_loads(char *name)
+{
+    char script[] = "import sys\n"
+                    "from cryptography import x509\n"
+                    "with open(sys.argv[1], 'rb') as f:\n"
+                    "    x509.load_pem_x509_certificate(f.read())\n"
+                    "print('loaded')\n";
+    char *argv[] = {"python3", "-W", "error", "-c", script, name, NULL}, *out = NULL;
+    int status = run(argv, &out);
+    if (status != 0)
+        fprintf(stderr, "python3 on %s: %s\n", name, out);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(out, "loaded"));
+    free(out);
 }
 
 static void remove_tree(const char *dir)
@@ -392,6 +488,7 @@ static void test_ca_pair_profile(void **state)
     assert_serial(&root_crt, root.serial_hex, 16);
     assert_int_equal(root_crt.sig_md, MBEDTLS_MD_SHA256);
     assert_int_equal(root_crt.sig_pk, MBEDTLS_PK_ECDSA);
+    ASSERT_ECDSA_SHA256(root.cert_der, root.cert_len);
     snprintf(root_cn, sizeof(root_cn), "certline root CA %.8s", root.serial_hex);
     const char *root_values[] = {root_cn, ORG};
     assert_subject(&root_crt, oids, root_values, tags, 2);
@@ -404,6 +501,7 @@ static void test_ca_pair_profile(void **state)
     /* issuing: signed by the root, pathlen 0 */
     assert_int_equal(issuing_crt.ca_istrue, 1);
     assert_int_equal(issuing_crt.max_pathlen, 1);
+    ASSERT_ECDSA_SHA256(issuing.cert_der, issuing.cert_len);
     assert_int_equal(issuing_crt.key_usage,
                      MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN);
     assert_critical(&issuing_crt, MBEDTLS_OID_BASIC_CONSTRAINTS, 1);
@@ -490,6 +588,7 @@ static void test_device_p256_profile(void **state)
     /* signature and key */
     assert_int_equal(crt.sig_md, MBEDTLS_MD_SHA256);
     assert_int_equal(crt.sig_pk, MBEDTLS_PK_ECDSA);
+    ASSERT_ECDSA_SHA256(dev.cert_der, dev.cert_len);
     assert_key_pair(&dev, &crt, MBEDTLS_PK_ECKEY, 256);
     const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(crt.pk);
     assert_non_null(ec);
@@ -508,7 +607,7 @@ static void test_device_rsa2048(void **state)
     mbedtls_x509_crt crt;
     struct timespec t0;
     mbedtls_mpi e;
-    char serial[CL_SERIAL_HEX_MAX + 1];
+    char serial[CL_SERIAL_HEX_MAX + 1], *out = NULL;
     (void)state;
 
     assert_int_equal(cl_serial_random(serial), CL_OK);
@@ -533,6 +632,22 @@ static void test_device_rsa2048(void **state)
     assert_serial(&crt, serial, 16);
     assert_key_pair(&dev, &crt, MBEDTLS_PK_RSA, 2048);
     assert_chains(&dev);
+    /* signed by the ECDSA issuing CA: no NULL in the signature algorithm; the RSA key's own
+     * rsaEncryption AlgorithmIdentifier keeps its NULL */
+    assert_int_equal(crt.sig_pk, MBEDTLS_PK_ECDSA);
+    ASSERT_ECDSA_SHA256(dev.cert_der, dev.cert_len);
+    assert_true(crt.pk_raw.len > sizeof(RSA2048_SPKI_HEAD));
+    assert_memory_equal(crt.pk_raw.p, RSA2048_SPKI_HEAD, sizeof(RSA2048_SPKI_HEAD));
+    write_pem("root.pem", &root);
+    write_pem("issuing.pem", &issuing);
+    write_pem("rsa-device.pem", &dev);
+    char *verify[] = {"openssl", "verify",   "-x509_strict", "-purpose",    "sslclient",
+                      "-CAfile", "root.pem", "-untrusted",   "issuing.pem", "rsa-device.pem",
+                      NULL};
+    assert_int_equal(run(verify, &out), 0);
+    assert_non_null(strstr(out, "rsa-device.pem: OK"));
+    free(out);
+    assert_python_loads("rsa-device.pem");
     mbedtls_x509_crt_free(&crt);
     cl_issued_free(&dev);
 }
@@ -567,6 +682,7 @@ static void check_service(enum cl_role role, const char *ou, const char *name, c
     assert_critical(&crt, MBEDTLS_OID_KEY_USAGE, 1);
     assert_ski_aki(&crt, &issuing_crt);
     assert_serial(&crt, svc.serial_hex, 16);
+    ASSERT_ECDSA_SHA256(svc.cert_der, svc.cert_len);
     assert_int_equal(mbedtls_x509_crt_check_extended_key_usage(
                          &crt, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)),
                      0);
@@ -659,6 +775,10 @@ static void test_openssl_cli(void **state)
     assert_non_null(strstr(out, "ecdsa-with-SHA256"));
     assert_null(strstr(out, "Subject Alternative Name"));
     free(out);
+    assert_python_loads("root.pem");
+    assert_python_loads("issuing.pem");
+    assert_python_loads("device.pem");
+    assert_python_loads("server.pem");
 
     char *text_svc[] = {"openssl", "x509", "-in", "server.pem", "-noout", "-text", NULL};
     assert_int_equal(run(text_svc, &out), 0);
@@ -744,6 +864,15 @@ static void signer_from_openssl_ca(char *algorithm, char *keyopt)
     assert_int_equal(run(verify, &out), 0);
     assert_non_null(strstr(out, "ossl-device.pem: OK"));
     free(out);
+    /* the signature AlgorithmIdentifier follows the CA key: NULL parameters for RSA only */
+    if (strcmp(algorithm, "RSA") == 0) {
+        assert_int_equal(crt.sig_pk, MBEDTLS_PK_RSA);
+        assert_sig_alg(dev.cert_der, dev.cert_len, RSA_SHA256, sizeof(RSA_SHA256));
+    } else {
+        assert_int_equal(crt.sig_pk, MBEDTLS_PK_ECDSA);
+        ASSERT_ECDSA_SHA256(dev.cert_der, dev.cert_len);
+    }
+    assert_python_loads("ossl-device.pem");
     /* and our own root does not vouch for it */
     flags = 0;
     assert_int_not_equal(mbedtls_x509_crt_verify(&crt, &root_crt, NULL, NULL, &flags, NULL, NULL),
@@ -1008,6 +1137,143 @@ static void test_der_to_pem(void **state)
     assert_int_equal(cl_cert_der_to_pem(root.cert_der, 0, &pem), CL_ERR_INVALID_ARGUMENT);
 }
 
+/* ---- the certificate writer against mbedTLS's own ---- */
+
+#define WRITER_BUF 8192
+
+/* A context with a small certificate profile: issuer_key signs, subject_key is certified. */
+static void writer_ctx(mbedtls_x509write_cert *ctx, mbedtls_mpi *serial,
+                       mbedtls_pk_context *issuer_key, mbedtls_pk_context *subject_key,
+                       const char *from, const char *to)
+{
+    mbedtls_x509write_crt_init(ctx);
+    mbedtls_mpi_init(serial);
+    mbedtls_x509write_crt_set_version(ctx, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(ctx, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(ctx, subject_key);
+    mbedtls_x509write_crt_set_issuer_key(ctx, issuer_key);
+    assert_int_equal(mbedtls_mpi_read_string(serial, 16, "7F0102030405060708090A0B0C0D0E0F"), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_serial(ctx, serial), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_name(ctx, "CN=subject,O=" ORG), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(ctx, "CN=issuer,O=" ORG), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(ctx, from, to), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(ctx, 0, -1), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_key_usage(ctx, MBEDTLS_X509_KU_DIGITAL_SIGNATURE),
+                     0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_key_identifier(ctx), 0);
+}
+
+/* The certificate at the end of buf (n octets) parses and its signature verifies with key. */
+static void assert_signed_by(const unsigned char *buf, int n, mbedtls_pk_context *key)
+{
+    mbedtls_x509_crt crt;
+    unsigned char hash[32];
+
+    assert_true(n > 0);
+    parse_der(&crt, buf + WRITER_BUF - n, (size_t)n);
+    assert_int_equal(mbedtls_sha256_ret(crt.tbs.p, crt.tbs.len, hash, 0), 0);
+    assert_int_equal(
+        mbedtls_pk_verify(key, MBEDTLS_MD_SHA256, hash, sizeof(hash), crt.sig.p, crt.sig.len), 0);
+    mbedtls_x509_crt_free(&crt);
+}
+
+/* cl_x509write_crt_der and mbedtls_x509write_crt_der from one context: the TBSCertificates are
+ * byte for byte the same but for the signature AlgorithmIdentifier, which only 2.28 gives a
+ * NULL for ECDSA; with an RSA issuer key they are the same throughout. Both signatures verify. */
+static void compare_writers(mbedtls_pk_context *issuer_key, mbedtls_pk_context *subject_key)
+{
+    static const unsigned char ECDSA_SHA256_NULL[] = {0x30, 0x0c, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                                      0xce, 0x3d, 0x04, 0x03, 0x02, 0x05, 0x00};
+    unsigned char *ours = malloc(WRITER_BUF), *theirs = malloc(WRITER_BUF);
+    int rsa = mbedtls_pk_can_do(issuer_key, MBEDTLS_PK_RSA), n_ours, n_theirs;
+    mbedtls_x509write_cert ctx;
+    mbedtls_mpi serial;
+    struct cert_parts a, b;
+
+    assert_non_null(ours);
+    assert_non_null(theirs);
+    /* UTCTime and, from 2050, GeneralizedTime */
+    writer_ctx(&ctx, &serial, issuer_key, subject_key, "20250101000000", "20991231235959");
+    n_ours = cl_x509write_crt_der(&ctx, ours, WRITER_BUF, cl_rng, NULL);
+    n_theirs = mbedtls_x509write_crt_der(&ctx, theirs, WRITER_BUF, cl_rng, NULL);
+    assert_signed_by(ours, n_ours, issuer_key);
+    assert_signed_by(theirs, n_theirs, issuer_key);
+    split_cert(ours + WRITER_BUF - n_ours, (size_t)n_ours, &a);
+    split_cert(theirs + WRITER_BUF - n_theirs, (size_t)n_theirs, &b);
+    assert_int_equal(a.version_serial_len, b.version_serial_len);
+    assert_memory_equal(a.version_serial, b.version_serial, a.version_serial_len);
+    assert_int_equal(a.tbs_rest_len, b.tbs_rest_len);
+    assert_memory_equal(a.tbs_rest, b.tbs_rest, a.tbs_rest_len);
+    if (rsa) {
+        assert_sig_alg(ours + WRITER_BUF - n_ours, (size_t)n_ours, RSA_SHA256, sizeof(RSA_SHA256));
+        assert_int_equal(a.tbs_len, b.tbs_len);
+        assert_memory_equal(a.tbs, b.tbs, a.tbs_len);
+    } else {
+        ASSERT_ECDSA_SHA256(ours + WRITER_BUF - n_ours, (size_t)n_ours);
+        assert_sig_alg(theirs + WRITER_BUF - n_theirs, (size_t)n_theirs, ECDSA_SHA256_NULL,
+                       sizeof(ECDSA_SHA256_NULL));
+    }
+    /* too little room for the TBSCertificate, or for the signature after it */
+    assert_int_equal(cl_x509write_crt_der(&ctx, ours, 100, cl_rng, NULL),
+                     MBEDTLS_ERR_ASN1_BUF_TOO_SMALL);
+    assert_int_equal(cl_x509write_crt_der(&ctx, ours, a.tbs_len + 8, cl_rng, NULL),
+                     MBEDTLS_ERR_ASN1_BUF_TOO_SMALL);
+    mbedtls_x509write_crt_free(&ctx);
+    mbedtls_mpi_free(&serial);
+    free(ours);
+    free(theirs);
+}
+
+static void test_der_writer(void **state)
+{
+    /* Validity 1990..2000: UTCTime, as RFC 5280 wants up to 2049 (2.28 writes GeneralizedTime
+     * before 2000); the TBS from the issuer on is: issuer Name, then this Validity. */
+    static const unsigned char validity_1990[] = {
+        0x30, 0x1e, 0x17, 0x0d, '9', '0', '0', '1', '0', '1', '0', '0', '0', '0', '0', '0',
+        'Z',  0x17, 0x0d, '0',  '0', '0', '1', '0', '1', '0', '0', '0', '0', '0', '0', 'Z'};
+    mbedtls_pk_context ec_key, subject_key, rsa_key;
+    unsigned char *buf = malloc(WRITER_BUF), *p;
+    mbedtls_x509write_cert ctx;
+    mbedtls_mpi serial;
+    mbedtls_x509_crt crt;
+    struct cert_parts parts;
+    int n;
+    (void)state;
+
+    assert_non_null(buf);
+    mbedtls_pk_init(&ec_key);
+    mbedtls_pk_init(&subject_key);
+    mbedtls_pk_init(&rsa_key);
+    assert_int_equal(mbedtls_pk_parse_key(&ec_key, issuing.key_der, issuing.key_len, NULL, 0), 0);
+    assert_int_equal(mbedtls_pk_parse_key(&subject_key, root.key_der, root.key_len, NULL, 0), 0);
+    assert_int_equal(mbedtls_pk_setup(&rsa_key, mbedtls_pk_info_from_type(MBEDTLS_PK_RSA)), 0);
+    assert_int_equal(mbedtls_rsa_gen_key(mbedtls_pk_rsa(rsa_key), cl_rng, NULL, 1024, 65537), 0);
+
+    compare_writers(&ec_key, &subject_key);
+    compare_writers(&rsa_key, &subject_key);
+    compare_writers(&ec_key, &rsa_key);
+
+    writer_ctx(&ctx, &serial, &ec_key, &subject_key, "19900101000000", "20000101000000");
+    n = cl_x509write_crt_der(&ctx, buf, WRITER_BUF, cl_rng, NULL);
+    assert_signed_by(buf, n, &ec_key);
+    split_cert(buf + WRITER_BUF - n, (size_t)n, &parts);
+    p = parts.tbs_rest;
+    (void)skip_element(&p, parts.tbs_rest + parts.tbs_rest_len,
+                       MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE);
+    assert_memory_equal(p, validity_1990, sizeof(validity_1990));
+    parse_der(&crt, buf + WRITER_BUF - n, (size_t)n);
+    assert_int_equal(crt.valid_from.year, 1990);
+    assert_int_equal(crt.valid_to.year, 2000);
+    mbedtls_x509_crt_free(&crt);
+    mbedtls_x509write_crt_free(&ctx);
+    mbedtls_mpi_free(&serial);
+
+    mbedtls_pk_free(&ec_key);
+    mbedtls_pk_free(&subject_key);
+    mbedtls_pk_free(&rsa_key);
+    free(buf);
+}
+
 /* ---- concurrency and rate ---- */
 
 struct worker {
@@ -1109,6 +1375,7 @@ int main(void)
         cmocka_unit_test(test_service_refusals),
         cmocka_unit_test(test_ca_pair_refusals),
         cmocka_unit_test(test_der_to_pem),
+        cmocka_unit_test(test_der_writer),
         cmocka_unit_test(test_threads_and_rate),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
