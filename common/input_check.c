@@ -94,6 +94,22 @@ int cl_model_code_ok(const char *s)
     return n > 0;
 }
 
+/* [0-9A-Z]{1,8}-[0-9]{1,12} (the wire contract's DeviceNumber). */
+int cl_wire_device_number_ok(const char *s)
+{
+    size_t n = 0, d = 0;
+    if (s == NULL)
+        return 0;
+    while (n <= CL_MODEL_CODE_MAX && cl_is_upper_alnum(s[n]))
+        n++;
+    if (n == 0 || n > CL_MODEL_CODE_MAX || s[n] != '-')
+        return 0;
+    s += n + 1;
+    while (d <= CL_DEVICE_SERIAL_DIGITS_MAX && s[d] >= '0' && s[d] <= '9')
+        d++;
+    return d > 0 && d <= CL_DEVICE_SERIAL_DIGITS_MAX && s[d] == '\0';
+}
+
 /* Upper-case hex, even length, 2..40 characters. */
 int cl_serial_ok(const char *s)
 {

@@ -1,14 +1,15 @@
 /* input_check.h: checks of values that come from outside, before they reach a database or a
- * message: well-formed text within bounds, model codes, certificate serials, verification values,
- * and a printable shortened copy of any value for error messages. */
+ * message: well-formed text within bounds, model codes, device numbers, certificate serials,
+ * verification values, and a printable shortened copy of any value for error messages. */
 #ifndef CERTLINE_INPUT_CHECK_H
 #define CERTLINE_INPUT_CHECK_H
 
 #include <stddef.h>
 
-#define CL_MODEL_CODE_MAX 8         /* [0-9A-Z]{1,8} */
-#define CL_VERIFY_HEX_DIGITS 64     /* a SHA-256 verification value in hex */
-#define CL_SERIAL_HEX_DIGITS_MAX 40 /* a certificate serial: at most 20 octets */
+#define CL_MODEL_CODE_MAX 8            /* [0-9A-Z]{1,8} */
+#define CL_DEVICE_SERIAL_DIGITS_MAX 12 /* the [0-9]{1,12} after a device number's '-' */
+#define CL_VERIFY_HEX_DIGITS 64        /* a SHA-256 verification value in hex */
+#define CL_SERIAL_HEX_DIGITS_MAX 40    /* a certificate serial: at most 20 octets */
 
 /* A printable, shortened copy of an outside value, for an error message. */
 const char *cl_shown(const char *s, char *buf, size_t len);
@@ -26,6 +27,10 @@ int cl_token_ok(const char *s, size_t max);
 int cl_is_upper_alnum(char c);
 
 int cl_model_code_ok(const char *s);
+
+/* 1 if s is a device number as the wire contract spells it (wsdl/device.h, DeviceNumber):
+ * [0-9A-Z]{1,8}-[0-9]{1,12}, i.e. a model code, '-', then 1 to 12 decimal digits. 0 for NULL. */
+int cl_wire_device_number_ok(const char *s);
 
 /* Upper-case hex, even length, 2..40 characters. */
 int cl_serial_ok(const char *s);

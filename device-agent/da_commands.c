@@ -16,13 +16,13 @@
 #include "da_identity.h"
 #include "error.h"
 #include "firmware_bundle.h"
+#include "input_check.h"
 #include "keyfile.h"
 #include "log.h"
 #include "pack_install.h"
 #include "peculiar_key.h"
 #include "soapH.h"
 #include "soap_client.h"
-#include "x509_issue.h"
 
 #define DEFAULT_OPERATIONAL_VALUE 0
 #define DEFAULT_APL_VALUE 0
@@ -96,25 +96,15 @@ const char *da_positional(const struct da_command *command, int argc, char **arg
     return NULL;
 }
 
-/* A device number as the wire contract spells it: [0-9A-Z]{1,8}-[0-9]{1,12}. The model code
+/* A device number as the wire contract spells it (cl_wire_device_number_ok); its model code
  * (the part before '-') goes to model. */
-static int device_number_ok(const char *dn, char model[NV_MODEL_CODE_MAX + 1])
+static int device_number_model(const char *dn, char model[NV_MODEL_CODE_MAX + 1])
 {
-    const char *dash = strchr(dn, '-');
-    size_t prefix, digits;
+    size_t prefix;
 
-    if (dash == NULL || !cl_device_number_valid(dn))
+    if (!cl_wire_device_number_ok(dn))
         return 0;
-    prefix = (size_t)(dash - dn);
-    digits = strlen(dash + 1);
-    if (prefix < 1 || prefix > 8 || digits < 1 || digits > 12)
-        return 0;
-    for (size_t i = 0; i < prefix; i++)
-        if (!((dn[i] >= '0' && dn[i] <= '9') || (dn[i] >= 'A' && dn[i] <= 'Z')))
-            return 0;
-    for (const char *p = dash + 1; *p != '\0'; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
+    prefix = strcspn(dn, "-"); /* 1..CL_MODEL_CODE_MAX <= NV_MODEL_CODE_MAX */
     memcpy(model, dn, prefix);
     model[prefix] = '\0';
     return 1;
@@ -171,7 +161,7 @@ int da_command_mkimage(const struct da_config *config, int argc, char **argv)
         fprintf(stderr, "device-agent mkimage: --device-number, --mac and --bundle are needed\n");
         return DA_EXIT_USAGE;
     }
-    if (!device_number_ok(dn, model)) {
+    if (!device_number_model(dn, model)) {
         fprintf(stderr,
                 "device-agent mkimage: device number \"%.40s\" is not MODEL-SERIAL "
                 "([0-9A-Z]{1,8}-[0-9]{1,12})\n",

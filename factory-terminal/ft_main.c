@@ -243,7 +243,7 @@ static int run_line(const struct ft_config *config, struct ft_scan_source *scans
             char shown[FT_SCAN_MAX + 1];
             snprintf(shown, sizeof(shown), "%.40s...", line);
             reject(&outcome, shown, "scan", "scan longer than 64 bytes: not a device number");
-        } else if (!ft_device_number_ok(line)) {
+        } else if (!cl_wire_device_number_ok(line)) {
             reject(&outcome, line, "scan",
                    "not a device number (model code, '-', serial: [0-9A-Z]{1,8}-[0-9]{1,12})");
         } else {

@@ -19,7 +19,7 @@ struct ft_station;
 int ft_station_new(const struct ft_config *config, struct cl_tls *client_tls,
                    const atomic_int *stop, struct ft_station **out, char *err, size_t errlen);
 
-/* Provisions the device whose number (already checked by ft_device_number_ok) was scanned;
+/* Provisions the device whose number (already checked by cl_wire_device_number_ok) was scanned;
  * fills *outcome (device_number, elapsed time included). */
 void ft_station_process(struct ft_station *station, const char *device_number,
                         struct ft_outcome *outcome);

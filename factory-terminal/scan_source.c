@@ -270,17 +270,3 @@ enum ft_scan_kind ft_scan_next(struct ft_scan_source *s, char line[FT_SCAN_MAX +
         }
     }
 }
-
-int ft_device_number_ok(const char *s)
-{
-    size_t n = 0, d = 0;
-
-    while (n < 9 && ((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'A' && s[n] <= 'Z')))
-        n++;
-    if (n == 0 || n > 8 || s[n] != '-')
-        return 0;
-    s += n + 1;
-    while (d < 13 && s[d] >= '0' && s[d] <= '9')
-        d++;
-    return d > 0 && d <= 12 && s[d] == '\0';
-}

@@ -30,9 +30,10 @@ int ft_scan_open_tty(const char *path, long baud, struct ft_scan_source **out, c
 /* 1 if baud is a rate ft_scan_open_tty supports. */
 int ft_scan_baud_ok(long baud);
 
-/* The next scan. Blank lines and lines starting with '#' are skipped; surrounding spaces, tabs
- * and CR are trimmed; NUL or other control bytes are kept as '?' (and then rejected as not a
- * device number). Returns FT_SCAN_STOPPED soon after *stop becomes non-zero. */
+/* The next scan. CR or LF ends a scan (a lone CR too); blank lines and lines starting with '#'
+ * are skipped; surrounding spaces and tabs are trimmed; NUL or other control bytes are kept as
+ * '?' (and then rejected as not a device number). Returns FT_SCAN_STOPPED soon after *stop
+ * becomes non-zero. */
 enum ft_scan_kind ft_scan_next(struct ft_scan_source *source, char line[FT_SCAN_MAX + 1],
                                const atomic_int *stop, char *err, size_t errlen);
 
@@ -41,8 +42,5 @@ const char *ft_scan_describe(const struct ft_scan_source *source);
 
 /* Restores the terminal (tty) and closes. ft_scan_close(NULL) does nothing. */
 void ft_scan_close(struct ft_scan_source *source);
-
-/* 1 if s is a device number as the wire contract spells it: [0-9A-Z]{1,8}-[0-9]{1,12}. */
-int ft_device_number_ok(const char *s);
 
 #endif
