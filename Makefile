@@ -29,12 +29,16 @@ DEMO_ARGS ?=
 demo: build
 	/usr/bin/python3 deploy/sim/factory_day.py --build $(BUILD) $(DEMO_ARGS)
 
-# Benchmarks (issue 7): Release, no sanitizers; figures in $(BENCH_BUILD)/bench/bench-issuance.json.
+# Benchmarks (issue 7): Release, no sanitizers; each prints a table with the goals and writes JSON
+# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about half an hour on 2 cores.
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=OFF
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
 	/usr/bin/python3 tests/bench/bench_issuance.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/tests/bench/bench_issue_raw $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_day_store.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_line_time.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_many_lines.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^wsdl/')
 

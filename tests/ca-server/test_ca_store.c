@@ -114,7 +114,7 @@ static void fake_value(const char *number, char value[CA_VERIFY_HEX + 1])
 
 static void fake_pack(const char *number, const char *serial, char *pack, size_t len)
 {
-    snprintf(pack, len, "{\"device\": \"%s\",\n \"serial\": \"%s\"}", number, serial);
+    snprintf(pack, len, "{\"device\": \"%.32s\",\n \"serial\": \"%.40s\"}", number, serial);
 }
 
 /* Begins a batch and expects state. */

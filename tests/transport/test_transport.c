@@ -252,10 +252,12 @@ static void raw_options(struct raw_tls_options *o, const char *identity)
 {
     static char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX];
     char name[128];
-    snprintf(name, sizeof(name), "%s.chain.crt", identity);
-    path_of(cert, name);
-    snprintf(name, sizeof(name), "%s.key", identity);
-    path_of(key, name);
+    if (identity != NULL) {
+        snprintf(name, sizeof(name), "%s.chain.crt", identity);
+        path_of(cert, name);
+        snprintf(name, sizeof(name), "%s.key", identity);
+        path_of(key, name);
+    }
     path_of(trust, "root.crt");
     o->cert_file = identity ? cert : NULL;
     o->key_file = identity ? key : NULL;
