@@ -531,6 +531,8 @@ def main():
     def interrupted(signum, frame):
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, interrupted)
+    # Also when started with SIGINT ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGINT, interrupted)
 
     began = time.time()
     cluster = pg_private.PrivateCluster()
