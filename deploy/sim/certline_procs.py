@@ -108,12 +108,7 @@ class CaServer:
     def stop(self):
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise Failure("ca-server did not stop on SIGTERM")
+        code = _stop(self.process, "ca-server", self.log_path)
         self.process = None
         check(code == 0, "ca-server serve exited with %d (see %s)" % (code, self.log_path))
 
@@ -180,10 +175,9 @@ class CommTerminal:
     def stop(self):
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
+        code = _stop(self.process, "comm-terminal", self.log_path)
         self.process = None
-        check(code == 0, "comm-terminal serve exited with %d" % code)
+        check(code == 0, "comm-terminal serve exited with %d (see %s)" % (code, self.log_path))
 
     def log(self):
         with open(self.log_path, errors="replace") as f:

@@ -71,23 +71,38 @@ def machine_busy_seconds():
 
 
 def cluster_cpu_seconds(cluster):
-    """CPU seconds of the private PostgreSQL: the postmaster and every child of it (the backends
-    serving ca-server, the WAL writer, ...). Backends that exited in between are not counted,
-    ca-server's pooled connections live for the whole run."""
-    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
-        master = int(f.readline())
-    total = cpu_seconds(master)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    """CPU seconds of the private PostgreSQL: the postmaster, its live children (backends, WAL
+    writer, ...) and, from the postmaster's cutime/cstime, its children that have exited (the
+    backends of a command that came and went, such as `comm-terminal fetch`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = cluster_pids(cluster)
+    total = 0.0
+    for pid in pids:
         try:
-            with open("/proc/%s/stat" % entry) as f:
+            with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == master:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += (int(fields[11]) + int(fields[12])) / tick
+        if pid == pids[0]:
+            total += (int(fields[13]) + int(fields[14])) / tick
     return total
+
+
+def cluster_pids(cluster):
+    """The private cluster's postmaster and its children (backends, WAL writer, ...)."""
+    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
+        master = int(f.readline())
+    pids = [master]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                        pids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return pids
 
 
 def machine():

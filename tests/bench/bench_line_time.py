@@ -63,6 +63,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import pg_private  # noqa: E402
+from bench_issuance import cluster_pids, machine  # noqa: E402
 from certline_procs import (CaServer, CommTerminal, DeviceAgent, Failure,  # noqa: E402
                             FactoryTerminal, check, free_port, log_size, wait_for_text)
 
@@ -110,23 +111,6 @@ def proc_hwm_kib(pid):
     return 0
 
 
-def cluster_pids(cluster):
-    """The private PostgreSQL's processes alive now: the postmaster and its children."""
-    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
-        master = int(f.readline())
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
-                    pids.append(int(entry))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
 def cluster_cpu_s(cluster):
     """CPU seconds of the private PostgreSQL (processes that ended in between drop out)."""
     total = 0.0
@@ -161,20 +145,6 @@ def percentile(values, p):
 def spread(values):
     return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values),
             "mean": round(sum(values) / len(values), 2), "n": len(values)}
-
-
-def machine():
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    os_name = ""
-    if hasattr(platform, "freedesktop_os_release"):
-        os_name = platform.freedesktop_os_release().get("PRETTY_NAME", "")
-    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "os": os_name, "python": platform.python_version()}
 
 
 # ---- the programs, at a chosen log level (certline_procs starts them at debug) ----

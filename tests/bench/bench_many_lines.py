@@ -38,8 +38,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import pg_private  # noqa: E402
-from bench_issuance import (BenchCaServer, cpu_seconds, machine,  # noqa: E402
-                            machine_busy_seconds)
+from bench_issuance import (BenchCaServer, cluster_cpu_seconds, cluster_pids,  # noqa: E402
+                            cpu_seconds, machine, machine_busy_seconds)
 from certline_procs import CommTerminal, Failure, check  # noqa: E402
 
 GOAL_RATE = 500.0  # devices/s at 64 lines
@@ -64,41 +64,6 @@ def proc_status(pid):
             if key in ("VmHWM", "VmRSS", "Threads"):
                 out[key] = int(value.split()[0])
     return out
-
-
-def cluster_cpu_seconds(cluster):
-    """CPU seconds of the private PostgreSQL: the postmaster, its live children (backends, WAL
-    writer, ...) and, from the postmaster's cutime/cstime, its children that have exited (the
-    backends of a command that came and went, such as `comm-terminal fetch`)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = cluster_pids(cluster)
-    total = 0.0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-        if pid == pids[0]:
-            total += (int(fields[13]) + int(fields[14])) / tick
-    return total
-
-
-def cluster_pids(cluster):
-    """The private cluster's postmaster and its children (backends, WAL writer, ...)."""
-    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
-        master = int(f.readline())
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
 
 
 def log_problems(path, start):
