@@ -22,6 +22,7 @@
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
+#include "pg_array.h"
 #include "x509_issue.h"
 
 /* Bounds of the inputs that store.h leaves open. */
@@ -821,22 +822,6 @@ static int check_models(struct ca_store *store, const char *const *device_number
     return rc;
 }
 
-/* After a rollback: names the serial that now holds number (for the error message). */
-static void holder_serial(struct ca_store *store, const char *number, char *serial, size_t len)
-{
-    const char *values[] = {number};
-    PGresult *res;
-    cl_copy_text(serial, len, "recorded by a concurrent request");
-    if (db_query(store, &res,
-                 "SELECT serial FROM certificate WHERE device_number = $1"
-                 " AND state IN " VALID_STATES,
-                 1, values, NULL, 0) != CL_OK)
-        return;
-    if (PQntuples(res) == 1)
-        snprintf(serial, len, "serial %s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
-
 /* Records one intent (certificate row and batch item), drawing serials until one is free (of
  * device and service certificates alike: one CA, one serial space). */
 static int record_intent(struct ca_store *store, const char *request_id, size_t position,
@@ -877,6 +862,140 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
     return CL_ERR_INTERNAL;
 }
 
+/* The valid certificate each number held when the request locked them ("" if none). */
+typedef char serial_text[CA_SERIAL_HEX_MAX + 1];
+
+/* After a unique violation on the one-valid-certificate index: the request's first number (in
+ * request order) that a concurrent request gave a new valid certificate meanwhile, for the
+ * message. Runs after the rollback. */
+static void concurrent_holder(struct ca_store *store, const char *request_id,
+                              const struct sorted_number *sorted, size_t count, const char *list,
+                              const serial_text *old_serials, char *err, size_t errlen)
+{
+    const char *values[] = {list};
+    PGresult *res;
+    size_t first = count;
+    int row = 0;
+
+    set_err(err, errlen,
+            "a device number of request id %s was recorded by a concurrent request; send it "
+            "again",
+            request_id);
+    if (db_query(store, &res,
+                 "SELECT device_number, serial FROM certificate"
+                 " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES,
+                 1, values, NULL, 0) != CL_OK)
+        return;
+    for (int r = 0; r < PQntuples(res); r++) {
+        size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
+        if (at < first && strcmp(PQgetvalue(res, r, 1), old_serials[at]) != 0) {
+            first = at;
+            row = r;
+        }
+    }
+    if (first < count)
+        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+    PQclear(res);
+}
+
+/* Records the intents of the whole request (certificate rows and batch items, in number order)
+ * in one statement. A number whose drawn serial was taken (by another certificate, a service
+ * certificate, or the same draw twice in this request) then draws again on its own, by
+ * record_intent. list is the request's numbers as an array literal. */
+static int record_intents(struct ca_store *store, const char *request_id,
+                          const struct sorted_number *sorted, size_t count, const char *list,
+                          const serial_text *old_serials, struct ca_batch_item *items, char *err,
+                          size_t errlen)
+{
+    struct cl_pg_array serials, numbers, models, positions;
+    unsigned char *recorded = calloc(count, 1);
+    PGresult *res = NULL;
+    int rc = CL_OK;
+
+    cl_pg_array_init(&serials);
+    cl_pg_array_init(&numbers);
+    cl_pg_array_init(&models);
+    cl_pg_array_init(&positions);
+    if (recorded == NULL) {
+        set_err(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < count && rc == CL_OK; k++) {
+        struct ca_batch_item *item = &items[sorted[k].index];
+        rc = store->serial_source(item->serial_hex);
+        if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
+            set_err(err, errlen, "device number %s: no serial number could be drawn",
+                    item->device_number);
+            rc = rc != CL_OK ? rc : CL_ERR_INTERNAL;
+            break;
+        }
+        cl_pg_array_add(&serials, item->serial_hex);
+        cl_pg_array_add(&numbers, item->device_number);
+        cl_pg_array_add(&models, item->model_code);
+        cl_pg_array_add_size(&positions, sorted[k].index);
+    }
+    if (rc == CL_OK) {
+        const char *values[] = {cl_pg_array_finish(&serials), cl_pg_array_finish(&numbers),
+                                cl_pg_array_finish(&models), cl_pg_array_finish(&positions),
+                                request_id};
+        if (values[0] == NULL || values[1] == NULL || values[2] == NULL || values[3] == NULL) {
+            set_err(err, errlen, "out of memory");
+            rc = CL_ERR_NOMEM;
+        } else {
+            rc = db_query(
+                store, &res,
+                "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])"
+                "  WITH ORDINALITY AS t(serial, device_number, model_code, position, ord)),"
+                " c AS (INSERT INTO certificate"
+                "  (serial, device_number, model_code, state, request_id)"
+                "  SELECT i.serial, i.device_number, i.model_code, 'intent', $5 FROM input i"
+                "  WHERE NOT EXISTS (SELECT 1 FROM service_certificate s WHERE s.serial = i.serial)"
+                "  ORDER BY i.ord"
+                "  ON CONFLICT (serial) DO NOTHING RETURNING serial, device_number)"
+                " INSERT INTO batch_item (request_id, position, device_number, serial)"
+                " SELECT $5, i.position, c.device_number, c.serial FROM c JOIN input i"
+                "  ON i.serial = c.serial AND i.device_number = c.device_number"
+                " RETURNING device_number",
+                5, values, err, errlen);
+        }
+    }
+    if (rc != CL_OK && is_unique_violation(store) &&
+        is_constraint(store, "certificate_one_valid_per_device")) {
+        tx_rollback(store);
+        concurrent_holder(store, request_id, sorted, count, list, old_serials, err, errlen);
+        rc = CL_ERR_CONFLICT;
+    }
+    if (rc == CL_OK && (size_t)PQntuples(res) != count) {
+        for (int r = 0; r < PQntuples(res); r++) {
+            size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
+            if (at < count)
+                recorded[at] = 1;
+        }
+        for (size_t k = 0; k < count && rc == CL_OK; k++) {
+            size_t i = sorted[k].index;
+            if (recorded[i])
+                continue;
+            cl_log_info("serial %s is taken; drawing another for %s", items[i].serial_hex,
+                        items[i].device_number);
+            rc = record_intent(store, request_id, i, &items[i], err, errlen);
+            if (rc != CL_OK && is_unique_violation(store) &&
+                is_constraint(store, "certificate_one_valid_per_device")) {
+                tx_rollback(store);
+                concurrent_holder(store, request_id, sorted, count, list, old_serials, err, errlen);
+                rc = CL_ERR_CONFLICT;
+            }
+        }
+    }
+    PQclear(res);
+    free(recorded);
+    cl_pg_array_free(&serials);
+    cl_pg_array_free(&numbers);
+    cl_pg_array_free(&models);
+    cl_pg_array_free(&positions);
+    return rc;
+}
+
 /* The NEW path of batch_begin, inside its transaction. sorted is the request sorted by number. */
 static int begin_new(struct ca_store *store, const char *request_id,
                      const unsigned char body_hash[32], int replacement, const char *requester,
@@ -885,7 +1004,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
                      size_t errlen)
 {
     char count_text[24], reason[REASON_MAX + 1], detail[DETAIL_MAX + 1], *list = NULL;
-    char(*old_serials)[CA_SERIAL_HEX_MAX + 1] = NULL;
+    serial_text *old_serials = NULL;
     PGresult *res = NULL;
     size_t used = 0;
     int rc;
@@ -984,28 +1103,17 @@ static int begin_new(struct ca_store *store, const char *request_id,
     }
 
     /* The intents, in number order too. */
-    for (size_t k = 0; k < count; k++) {
-        size_t i = sorted[k].index;
-        rc = record_intent(store, request_id, i, &items[i], err, errlen);
-        if (rc != CL_OK && is_unique_violation(store) &&
-            is_constraint(store, "certificate_one_valid_per_device")) {
-            char holder[64];
-            tx_rollback(store);
-            holder_serial(store, items[i].device_number, holder, sizeof(holder));
-            set_err(err, errlen, "device number %s already holds a valid certificate (%s)",
-                    items[i].device_number, holder);
-            rc = CL_ERR_CONFLICT;
-        }
+    if ((rc = record_intents(store, request_id, sorted, count, list, old_serials, items, err,
+                             errlen)) != CL_OK)
+        goto out;
+    for (size_t i = 0; i < count; i++) {
+        if (old_serials[i][0] == '\0')
+            continue;
+        const char *values[] = {old_serials[i], items[i].serial_hex};
+        rc = db_query(store, NULL, "UPDATE certificate SET superseded_by = $2 WHERE serial = $1", 2,
+                      values, err, errlen);
         if (rc != CL_OK)
             goto out;
-        if (old_serials[i][0] != '\0') {
-            const char *values[] = {old_serials[i], items[i].serial_hex};
-            rc =
-                db_query(store, NULL, "UPDATE certificate SET superseded_by = $2 WHERE serial = $1",
-                         2, values, err, errlen);
-            if (rc != CL_OK)
-                goto out;
-        }
     }
 
     snprintf(detail, sizeof(detail), "request id %s: %zu device number(s)%s, first %s", request_id,
@@ -1121,6 +1229,104 @@ out:
     return rc;
 }
 
+static int compare_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Why the serial of item was not stored as issued: not in this request, or no longer an
+ * intent (err says which). */
+static int why_not_issued(struct ca_store *store, const char *request_id,
+                          const struct ca_issued_item *item, char *err, size_t errlen)
+{
+    const char *values[] = {request_id, item->serial_hex};
+    PGresult *res;
+    int rc = db_query(store, &res,
+                      "SELECT c.device_number, c.state FROM batch_item b"
+                      " JOIN certificate c ON c.serial = b.serial"
+                      " WHERE b.request_id = $1 AND b.serial = $2",
+                      2, values, err, errlen);
+    if (rc != CL_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        set_err(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
+                request_id);
+        rc = CL_ERR_INVALID_ARGUMENT;
+    } else {
+        set_err(err, errlen, "device number %s: certificate %s is %s, not an intent",
+                PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
+        rc = CL_ERR_STATE;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Inside batch_complete's transaction: every item intent -> issued, in one statement. Each must
+ * be an intent of this request; the first (in item order) that is not names the failure. */
+static int store_issued(struct ca_store *store, const char *request_id,
+                        const struct ca_issued_item *items, size_t count, char *err, size_t errlen)
+{
+    struct cl_pg_array serials, certs, packs, values_hex;
+    const char **stored = NULL;
+    PGresult *res = NULL;
+    int rc;
+
+    cl_pg_array_init(&serials);
+    cl_pg_array_init(&certs);
+    cl_pg_array_init(&packs);
+    cl_pg_array_init(&values_hex);
+    for (size_t i = 0; i < count; i++) {
+        cl_pg_array_add(&serials, items[i].serial_hex);
+        cl_pg_array_add_hex(&certs, items[i].cert_der, items[i].cert_len);
+        cl_pg_array_add(&packs, items[i].pack);
+        cl_pg_array_add(&values_hex, items[i].server_value);
+    }
+    const char *values[] = {request_id, cl_pg_array_finish(&serials), cl_pg_array_finish(&certs),
+                            cl_pg_array_finish(&packs), cl_pg_array_finish(&values_hex)};
+    if (values[1] == NULL || values[2] == NULL || values[3] == NULL || values[4] == NULL) {
+        set_err(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+        goto out;
+    }
+    rc = db_query(store, &res,
+                  "UPDATE certificate c SET state = 'issued', cert_der = decode(t.cert_hex, 'hex'),"
+                  " pack = t.pack, server_value = t.server_value, issued_at = now()"
+                  " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])"
+                  "  AS t(serial, cert_hex, pack, server_value), batch_item b"
+                  " WHERE b.request_id = $1 AND b.serial = t.serial"
+                  " AND c.serial = b.serial AND c.state = 'intent'"
+                  " RETURNING c.serial",
+                  5, values, err, errlen);
+    if (rc != CL_OK || (size_t)PQntuples(res) == count)
+        goto out;
+    /* Not all of them: find the first item that was not stored. */
+    if ((stored = malloc(((size_t)PQntuples(res) + 1) * sizeof(*stored))) == NULL) {
+        set_err(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        stored[r] = PQgetvalue(res, r, 0);
+    qsort(stored, (size_t)PQntuples(res), sizeof(*stored), compare_text);
+    rc = CL_ERR_INVALID_ARGUMENT;
+    set_err(err, errlen, "request id %s: a serial appears twice", request_id);
+    for (size_t i = 0; i < count; i++) {
+        const char *key = items[i].serial_hex;
+        if (bsearch(&key, stored, (size_t)PQntuples(res), sizeof(*stored), compare_text) == NULL) {
+            rc = why_not_issued(store, request_id, &items[i], err, errlen);
+            break;
+        }
+    }
+out:
+    free(stored);
+    PQclear(res);
+    cl_pg_array_free(&serials);
+    cl_pg_array_free(&certs);
+    cl_pg_array_free(&packs);
+    cl_pg_array_free(&values_hex);
+    return rc;
+}
+
 int ca_store_batch_complete(struct ca_store *store, const char *request_id,
                             const struct ca_issued_item *items, size_t count, char *err,
                             size_t errlen)
@@ -1193,45 +1399,8 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
     if (rc != CL_OK)
         return tx_fail(store, rc);
 
-    for (size_t i = 0; i < count; i++) {
-        const struct ca_issued_item *item = &items[i];
-        const char *values[] = {request_id, item->serial_hex, (const char *)item->cert_der,
-                                item->pack, item->server_value};
-        const int lengths[] = {0, 0, (int)item->cert_len, 0, 0};
-        const int formats[] = {0, 0, 1, 0, 0};
-        rc = db_exec(store, &res,
-                     "UPDATE certificate c SET state = 'issued', cert_der = $3, pack = $4,"
-                     " server_value = $5, issued_at = now()"
-                     " FROM batch_item b WHERE b.request_id = $1 AND b.serial = $2"
-                     " AND c.serial = b.serial AND c.state = 'intent'",
-                     5, values, lengths, formats, 0, err, errlen);
-        if (rc != CL_OK)
-            return tx_fail(store, rc);
-        size_t n = affected(res);
-        PQclear(res);
-        if (n == 1)
-            continue;
-        /* Why not: not in this request, or no longer an intent. */
-        const char *why_values[] = {request_id, item->serial_hex};
-        rc = db_query(store, &res,
-                      "SELECT c.device_number, c.state FROM batch_item b"
-                      " JOIN certificate c ON c.serial = b.serial"
-                      " WHERE b.request_id = $1 AND b.serial = $2",
-                      2, why_values, err, errlen);
-        if (rc != CL_OK)
-            return tx_fail(store, rc);
-        if (PQntuples(res) == 0) {
-            set_err(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
-                    request_id);
-            rc = CL_ERR_INVALID_ARGUMENT;
-        } else {
-            set_err(err, errlen, "device number %s: certificate %s is %s, not an intent",
-                    PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
-            rc = CL_ERR_STATE;
-        }
-        PQclear(res);
+    if ((rc = store_issued(store, request_id, items, count, err, errlen)) != CL_OK)
         return tx_fail(store, rc);
-    }
     if ((rc = db_query(store, NULL,
                        "UPDATE batch_request SET completed_at = now() WHERE request_id = $1", 1,
                        id_values, err, errlen)) != CL_OK ||
