@@ -1,8 +1,10 @@
-/* issuer.c: batch issuance: record intent, sign on worker threads, commit, answer. */
+/* issuer.c: batch issuance: record intent, sign on worker threads while this thread stores the
+ * signed packs in the completion transaction, commit, answer. */
 #include "issuer.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,9 @@
 #include "log.h"
 #include "pack.h"
 #include "x509_issue.h"
+
+/* Signed items stored per round trip while the rest are still being signed. */
+#define STORE_CHUNK 100
 
 /* The key id of each model in a batch (looked up before signing). */
 struct model_key_id {
@@ -38,6 +43,9 @@ struct signing_job {
     pthread_mutex_t error_lock;
     char error[256];
     time_t now;
+    pthread_mutex_t ready_lock; /* guards ready; ready_cond tells the storing thread */
+    pthread_cond_t ready_cond;
+    unsigned char *ready; /* per item: signed and its pack built */
 };
 
 /* The request as hashed for idempotency: the replacement flag and the numbers in order. */
@@ -128,6 +136,16 @@ static int sign_one(struct signing_job *job, size_t i)
     return CL_OK;
 }
 
+/* Wakes the storing thread: item i is ready (or, i == SIZE_MAX, signing stopped). */
+static void tell_ready(struct signing_job *job, size_t i)
+{
+    pthread_mutex_lock(&job->ready_lock);
+    if (i != SIZE_MAX)
+        job->ready[i] = 1;
+    pthread_cond_broadcast(&job->ready_cond);
+    pthread_mutex_unlock(&job->ready_lock);
+}
+
 static void *signing_thread(void *arg)
 {
     struct signing_job *job = arg;
@@ -137,8 +155,11 @@ static void *signing_thread(void *arg)
         size_t i = atomic_fetch_add(&job->next, 1);
         if (i >= total || atomic_load(&job->failed))
             break;
-        if (sign_one(job, i) != CL_OK)
+        if (sign_one(job, i) != CL_OK) {
+            tell_ready(job, SIZE_MAX);
             break;
+        }
+        tell_ready(job, i);
         size_t done = atomic_fetch_add(&job->done, 1) + 1;
         if (job->request->progress != NULL)
             job->request->progress(done, total, job->request->progress_arg);
@@ -171,23 +192,63 @@ static int find_key_ids(struct signing_job *job, struct ca_store *store, char *e
     return CL_OK;
 }
 
-/* Signs every item on the configured number of threads. */
-static int sign_all(struct signing_job *job)
+/* Stores the signed items in order, STORE_CHUNK at a time, as soon as they are ready. */
+static int store_as_signed(struct signing_job *job, struct ca_store *store, char *err,
+                           size_t errlen)
+{
+    size_t total = job->request->count, stored = 0, ready_upto = 0;
+
+    while (stored < total) {
+        size_t end = stored + STORE_CHUNK < total ? stored + STORE_CHUNK : total;
+        pthread_mutex_lock(&job->ready_lock);
+        for (;;) {
+            while (ready_upto < end && job->ready[ready_upto])
+                ready_upto++;
+            if (ready_upto >= end || atomic_load(&job->failed))
+                break;
+            pthread_cond_wait(&job->ready_cond, &job->ready_lock);
+        }
+        pthread_mutex_unlock(&job->ready_lock);
+        if (atomic_load(&job->failed)) {
+            pthread_mutex_lock(&job->error_lock);
+            snprintf(err, errlen, "%s", job->error);
+            pthread_mutex_unlock(&job->error_lock);
+            return CL_ERR_INTERNAL; /* a failure here, not the caller's */
+        }
+        int rc = ca_store_complete_add(store, job->request->request_id, &job->results[stored],
+                                       end - stored, err, errlen);
+        if (rc != CL_OK) {
+            atomic_store(&job->failed, 1); /* the signing threads stop */
+            return rc;
+        }
+        stored = end;
+    }
+    return CL_OK;
+}
+
+/* Signs every item on the configured number of threads while this one stores them. */
+static int sign_and_store(struct signing_job *job, struct ca_store *store, char *err, size_t errlen)
 {
     size_t workers = (size_t)job->runtime->config->workers;
     pthread_t threads[64];
     size_t started = 0;
+    int rc;
 
     if (workers > job->request->count)
         workers = job->request->count;
-    for (; started + 1 < workers; started++)
+    if (workers > sizeof(threads) / sizeof(threads[0]))
+        workers = sizeof(threads) / sizeof(threads[0]);
+    for (; started < workers; started++)
         if (pthread_create(&threads[started], NULL, signing_thread, job) != 0)
             break;
-    signing_thread(job); /* this thread works too */
+    if (started == 0) {
+        cl_log_warn("batch: no signing thread could be started; signing in the request's thread");
+        signing_thread(job);
+    }
+    rc = store_as_signed(job, store, err, errlen);
     for (size_t t = 0; t < started; t++)
         pthread_join(threads[t], NULL);
-    return atomic_load(&job->failed) ? CL_ERR_INTERNAL
-                                     : CL_OK; /* a failure here, not the caller's */
+    return rc;
 }
 
 int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
@@ -211,24 +272,23 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
     job.issued = calloc(n, sizeof(*job.issued));
     job.server_values = calloc(n, sizeof(*job.server_values));
     job.packs = calloc(n, sizeof(*job.packs));
+    job.ready = calloc(n, 1);
     pthread_mutex_init(&job.error_lock, NULL);
+    pthread_mutex_init(&job.ready_lock, NULL);
+    pthread_cond_init(&job.ready_cond, NULL);
     job.now = time(NULL) - 60; /* a minute of slack for devices whose clock is a little behind */
     if (job.results == NULL || job.issued == NULL || job.server_values == NULL ||
-        job.packs == NULL) {
+        job.packs == NULL || job.ready == NULL) {
         snprintf(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
     if ((rc = find_key_ids(&job, store, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = sign_all(&job)) != CL_OK) {
-        snprintf(err, errlen, "%s", job.error);
-        goto out;
-    }
-    rc = ca_store_batch_complete(store, request->request_id, job.results, n, err, errlen);
+    rc = ca_store_complete_begin(store, request->request_id, n, err, errlen);
     if (rc == CL_ERR_CONFLICT) {
         /* A retry of the same request completed it meanwhile: answer what it stored, so both
-         * callers get the same packs (this thread's signatures are dropped, never handed out). */
+         * callers get the same packs (nothing is signed twice). */
         rc = ca_store_batch_begin(store, request->request_id, hash, request->replacement,
                                   request->requester, request->device_numbers, n, items, &state,
                                   err, errlen);
@@ -240,6 +300,12 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
         goto out;
     }
     if (rc != CL_OK)
+        goto out;
+    if ((rc = sign_and_store(&job, store, err, errlen)) != CL_OK) {
+        ca_store_complete_abort(store);
+        goto out;
+    }
+    if ((rc = ca_store_complete_commit(store, request->request_id, err, errlen)) != CL_OK)
         goto out;
     for (size_t i = 0; i < n; i++) { /* the answer: hand the packs over */
         items[i].pack = job.packs[i];
@@ -257,6 +323,9 @@ out:
     free(job.issued);
     free(job.server_values);
     free(job.packs);
+    free(job.ready);
     pthread_mutex_destroy(&job.error_lock);
+    pthread_mutex_destroy(&job.ready_lock);
+    pthread_cond_destroy(&job.ready_cond);
     return rc;
 }

@@ -138,8 +138,16 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* Packs are sealed keys, base64 and PEM: compression gains little and costs CPU on every
+ * completion, so they are stored out of line uncompressed. */
+static const char *const migration_2[] = {
+    "ALTER TABLE certificate ALTER COLUMN pack SET STORAGE EXTERNAL",
+    NULL,
+};
+
 static const struct migration migrations[] = {
     {1, "initial schema", migration_1},
+    {2, "packs stored uncompressed", migration_2},
 };
 
 #define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))
@@ -1327,25 +1335,13 @@ out:
     return rc;
 }
 
-int ca_store_batch_complete(struct ca_store *store, const char *request_id,
-                            const struct ca_issued_item *items, size_t count, char *err,
-                            size_t errlen)
+/* Checks the signed items before any of them reaches the database. */
+static int issued_items_ok(const char *request_id, const struct ca_issued_item *items, size_t count,
+                           char *err, size_t errlen)
 {
-    const char *id_values[] = {request_id};
     char buf[48];
-    PGresult *res;
-    int rc;
 
-    if (store == NULL || items == NULL) {
-        set_err(err, errlen, "missing argument");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
-        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (count == 0 || count > CA_BATCH_MAX) {
+    if (items == NULL || count == 0 || count > CA_BATCH_MAX) {
         set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
                 CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
@@ -1372,7 +1368,31 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
+    return CL_OK;
+}
 
+int ca_store_complete_begin(struct ca_store *store, const char *request_id, size_t count, char *err,
+                            size_t errlen)
+{
+    const char *id_values[] = {request_id};
+    char buf[48];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL) {
+        set_err(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
+        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (count == 0 || count > CA_BATCH_MAX) {
+        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                CA_BATCH_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
     if ((rc = tx_begin(store, err, errlen)) != CL_OK)
         return rc;
     if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
@@ -1396,17 +1416,81 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
         rc = CL_ERR_INVALID_ARGUMENT;
     }
     PQclear(res);
+    return rc != CL_OK ? tx_fail(store, rc) : CL_OK;
+}
+
+int ca_store_complete_add(struct ca_store *store, const char *request_id,
+                          const struct ca_issued_item *items, size_t count, char *err,
+                          size_t errlen)
+{
+    int rc = issued_items_ok(request_id, items, count, err, errlen);
+
+    if (rc == CL_OK && PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
+        set_err(err, errlen, "request id %s: no completion under way", request_id);
+        rc = CL_ERR_STATE;
+    }
+    if (rc == CL_OK)
+        rc = store_issued(store, request_id, items, count, err, errlen);
+    return rc != CL_OK ? tx_fail(store, rc) : CL_OK;
+}
+
+int ca_store_complete_commit(struct ca_store *store, const char *request_id, char *err,
+                             size_t errlen)
+{
+    const char *id_values[] = {request_id};
+    PGresult *res;
+    int rc;
+
+    if (PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
+        set_err(err, errlen, "request id %s: no completion under way", request_id);
+        return tx_fail(store, CL_ERR_STATE);
+    }
+    /* Every item of the request must have been stored as issued. */
+    rc = db_query(store, &res,
+                  "SELECT count(*) FROM batch_item b JOIN certificate c ON c.serial = b.serial"
+                  " WHERE b.request_id = $1 AND c.state = 'intent'",
+                  1, id_values, err, errlen);
     if (rc != CL_OK)
         return tx_fail(store, rc);
-
-    if ((rc = store_issued(store, request_id, items, count, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    long long unsigned_items = get_ll(res, 0, 0);
+    PQclear(res);
+    if (unsigned_items != 0) {
+        set_err(err, errlen, "request id %s: %lld device numbers have no signed certificate",
+                request_id, unsigned_items);
+        return tx_fail(store, CL_ERR_INVALID_ARGUMENT);
+    }
     if ((rc = db_query(store, NULL,
                        "UPDATE batch_request SET completed_at = now() WHERE request_id = $1", 1,
                        id_values, err, errlen)) != CL_OK ||
         (rc = tx_commit(store, err, errlen)) != CL_OK)
         return tx_fail(store, rc);
     return CL_OK;
+}
+
+void ca_store_complete_abort(struct ca_store *store)
+{
+    if (store != NULL)
+        tx_rollback(store);
+}
+
+int ca_store_batch_complete(struct ca_store *store, const char *request_id,
+                            const struct ca_issued_item *items, size_t count, char *err,
+                            size_t errlen)
+{
+    int rc;
+
+    if (store == NULL || items == NULL) {
+        set_err(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    /* Checked before the transaction too, so that a bad item costs no round trip. */
+    if (cl_token_ok(request_id, REQUEST_ID_MAX) &&
+        (rc = issued_items_ok(request_id, items, count, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = ca_store_complete_begin(store, request_id, count, err, errlen)) != CL_OK ||
+        (rc = ca_store_complete_add(store, request_id, items, count, err, errlen)) != CL_OK)
+        return rc;
+    return ca_store_complete_commit(store, request_id, err, errlen);
 }
 
 void ca_batch_items_free(struct ca_batch_item *items, size_t count)

@@ -91,6 +91,21 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
                             const struct ca_issued_item *items, size_t count, char *err,
                             size_t errlen);
 
+/* The same transaction in parts, so that storing overlaps signing. begin opens it, locks the
+ * request (a concurrent call with the same id waits until this one ends) and checks it is known,
+ * not completed (CL_ERR_CONFLICT) and of count items. add stores items as issued, in any number
+ * of calls. commit checks that no item of the request is left an intent, marks it completed
+ * and commits. On any failure the transaction is rolled back (nothing stored); abort rolls back
+ * a completion that will not be finished. The store does nothing else in between. */
+int ca_store_complete_begin(struct ca_store *store, const char *request_id, size_t count, char *err,
+                            size_t errlen);
+int ca_store_complete_add(struct ca_store *store, const char *request_id,
+                          const struct ca_issued_item *items, size_t count, char *err,
+                          size_t errlen);
+int ca_store_complete_commit(struct ca_store *store, const char *request_id, char *err,
+                             size_t errlen);
+void ca_store_complete_abort(struct ca_store *store);
+
 void ca_batch_items_free(struct ca_batch_item *items, size_t count); /* frees the packs */
 
 /* ---- installation [seed 004] ---- */
