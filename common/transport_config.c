@@ -51,6 +51,7 @@ const struct cl_cfg_table cl_endpoint_config_table = CL_CFG_TABLE(endpoint_field
 
 void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_settings *settings)
 {
+    *settings = (struct cl_tls_settings){0}; /* nothing else set: no in-memory PEM */
     settings->cert_file = config->cert_file;
     settings->key_file = config->key_file;
     settings->trust_file = config->trust_file;

@@ -47,6 +47,7 @@ extern const struct cl_cfg_table cl_listen_config_table;
 extern const struct cl_cfg_table cl_endpoint_config_table;
 
 /* The TLS file settings; points into config, which must outlive the result. */
+/* Sets settings (all of it) to the configured files. */
 void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_settings *settings);
 
 /* Limits from configuration (every value already bounded by the table). */
