@@ -46,8 +46,8 @@ extern const struct cl_cfg_table cl_limits_config_table;
 extern const struct cl_cfg_table cl_listen_config_table;
 extern const struct cl_cfg_table cl_endpoint_config_table;
 
-/* The TLS file settings; points into config, which must outlive the result. */
-/* Sets settings (all of it) to the configured files. */
+/* Sets all of settings: the configured TLS files, no in-memory PEM. Points into config, which
+ * must outlive the result. */
 void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_settings *settings);
 
 /* Limits from configuration (every value already bounded by the table). */
