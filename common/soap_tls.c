@@ -31,6 +31,9 @@ extern SOAP_NMAC struct Namespace namespaces[];
 #define LINGER_MAX_BYTES (256u << 10)
 #define LINGER_TOTAL_S 1
 
+/* A server session younger than this was made by the handshake that just ended, not resumed. */
+#define FRESH_HANDSHAKE_S 5
+
 /* Per-connection state, owned by one soap context (soap->user). */
 struct cl_conn {
     struct cl_tls *tls;
@@ -292,7 +295,11 @@ static int check_peer(struct cl_conn *conn)
     if (conn->tls->verify_cache == NULL)
         return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
     if (conn->tls->side == CL_TLS_SERVER) {
-        cl_tls_note_verified(conn->tls, chain);
+        /* Only a chain mbedTLS verified in this very handshake: a resumed session keeps the
+         * start time of the handshake that verified it, and records nothing. */
+        const mbedtls_ssl_session *session = conn->ssl.session;
+        if (session != NULL && time(NULL) - session->start <= FRESH_HANDSHAKE_S)
+            cl_tls_note_verified(conn->tls, chain);
         return CL_OK;
     }
     if (cl_tls_verify_peer(conn->tls, chain, conn->server_name, &flags) == 0)

@@ -45,7 +45,8 @@ int cl_tls_new_sibling(struct cl_tls *from, enum cl_tls_side side, struct cl_tls
  * handshake (authmode NONE); soap_tls.c checks it right after the handshake, before any
  * application data is sent, with cl_tls_verify_peer (the same checks as VERIFY_REQUIRED, see
  * tls_internal.h), and refuses the connection with a fatal alert if it fails. On the server side
- * nothing changes in the handshake (VERIFY_REQUIRED); a chain it verified is recorded.
+ * nothing changes in the handshake (VERIFY_REQUIRED); a chain it verified in a full handshake is
+ * recorded (a resumed session records nothing).
  *
  * What is cached, and why it is safe: only "this exact list of certificates (SHA-256 over each
  * DER, bound to the SHA-256 of the trusted roots) had valid signatures up to one of our roots
