@@ -31,6 +31,9 @@ extern SOAP_NMAC struct Namespace namespaces[];
 #define LINGER_MAX_BYTES (256u << 10)
 #define LINGER_TOTAL_S 1
 
+/* A server session younger than this was made by the handshake that just ended, not resumed. */
+#define FRESH_HANDSHAKE_S 5
+
 /* Per-connection state, owned by one soap context (soap->user). */
 struct cl_conn {
     struct cl_tls *tls;
@@ -218,6 +221,25 @@ static void set_nodelay(SOAP_SOCKET sk)
     (void)setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* Explains a refused peer certificate from its verification flags. */
+static void explain_certificate(struct cl_conn *conn, uint32_t flags, const char *who)
+{
+    char detail[200];
+    int code = CL_ERR_TLS_PEER_VERIFY;
+
+    if (flags & MBEDTLS_X509_BADCERT_MISSING) {
+        set_error(conn, code, "%s presented no usable certificate", who);
+        return;
+    }
+    mbedtls_x509_crt_verify_info(detail, sizeof(detail), "", flags);
+    for (char *p = detail; *p; p++)
+        if (*p == '\n')
+            *p = (p[1] != '\0') ? ';' : '\0';
+    if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+        code = CL_ERR_PEER_NAME;
+    set_error(conn, code, "%s certificate rejected: %s", who, detail);
+}
+
 /* Explains a failed handshake: the certificate verdict if there is one, else the TLS error. */
 static void explain_handshake(struct cl_conn *conn, int ret, const char *who)
 {
@@ -225,14 +247,7 @@ static void explain_handshake(struct cl_conn *conn, int ret, const char *who)
     uint32_t flags = mbedtls_ssl_get_verify_result(&conn->ssl);
 
     if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags != 0 && flags != (uint32_t)-1) {
-        int code = CL_ERR_TLS_PEER_VERIFY;
-        mbedtls_x509_crt_verify_info(detail, sizeof(detail), "", flags);
-        for (char *p = detail; *p; p++)
-            if (*p == '\n')
-                *p = (p[1] != '\0') ? ';' : '\0';
-        if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
-            code = CL_ERR_PEER_NAME;
-        set_error(conn, code, "%s certificate rejected: %s", who, detail);
+        explain_certificate(conn, flags, who);
         return;
     }
     cl_tls_strerror(ret, detail, sizeof(detail));
@@ -250,6 +265,49 @@ static void explain_handshake(struct cl_conn *conn, int ret, const char *who)
                   detail);
     else
         set_error(conn, CL_ERR_TLS_HANDSHAKE, "TLS handshake failed: %s", detail);
+}
+
+/* The alert that tells a refused server why (as mbedTLS would have sent in the handshake). */
+static unsigned char alert_for(uint32_t flags)
+{
+    if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+        return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+    if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+                 MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
+        return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT;
+    if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+        return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+    if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+        return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+    return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
+}
+
+/* After a completed handshake: with a verified-chain cache, the client checks the server's
+ * chain here (the handshake ran with authmode NONE), before any application data; the server
+ * records the chain mbedTLS verified. Returns CL_OK or the refusal's cl_err code. */
+static int check_peer(struct cl_conn *conn)
+{
+    /* The session's own pointer: mbedtls_ssl_get_peer_cert gives a const one, and mbedTLS's
+     * verification function takes a non-const chain (it does not change it). */
+    mbedtls_x509_crt *chain = conn->ssl.session != NULL ? conn->ssl.session->peer_cert : NULL;
+    uint32_t flags = 0;
+
+    if (conn->tls->verify_cache == NULL)
+        return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
+    if (conn->tls->side == CL_TLS_SERVER) {
+        /* Only a chain mbedTLS verified in this very handshake: a resumed session keeps the
+         * start time of the handshake that verified it, and records nothing. */
+        const mbedtls_ssl_session *session = conn->ssl.session;
+        if (session != NULL && time(NULL) - session->start <= FRESH_HANDSHAKE_S)
+            cl_tls_note_verified(conn->tls, chain);
+        return CL_OK;
+    }
+    if (cl_tls_verify_peer(conn->tls, chain, conn->server_name, &flags) == 0)
+        return CL_OK;
+    (void)mbedtls_ssl_send_alert_message(&conn->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                         alert_for(flags));
+    explain_certificate(conn, flags, "server");
+    return conn->error_code;
 }
 
 /* Runs the handshake on soap->socket and records the verified peer. */
@@ -275,6 +333,8 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
     if (ret != 0)
         goto fail;
+    if (check_peer(conn) != CL_OK)
+        return conn->error_code; /* refused: the caller closes without sending anything */
 
     conn->handshake_done = 1;
     cl_peer_from_cert(mbedtls_ssl_get_peer_cert(&conn->ssl), &conn->peer);

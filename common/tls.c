@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
 
 #include "error.h"
 
@@ -59,21 +61,14 @@ static int load_key(mbedtls_pk_context *key, const char *file, const char *pem)
     return mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
 }
 
-int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, struct cl_tls **out,
-               char *err, size_t errlen)
+/* A zeroed context with every mbedTLS part initialised and its RNG seeded. */
+static int tls_alloc(enum cl_tls_side side, struct cl_tls **out, char *err, size_t errlen)
 {
     static const char personalisation[] = "certline tls";
-    struct cl_tls *tls;
-    int ret, rc = CL_ERR_TLS_SETUP;
+    struct cl_tls *tls = calloc(1, sizeof(*tls));
+    int ret;
 
     *out = NULL;
-    if ((!settings->cert_file && !settings->cert_pem) ||
-        (!settings->key_file && !settings->key_pem) ||
-        (!settings->trust_file && !settings->trust_pem)) {
-        snprintf(err, errlen, "TLS needs a certificate, a key and a trust file");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    tls = calloc(1, sizeof(*tls));
     if (tls == NULL) {
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
@@ -86,13 +81,65 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
     mbedtls_x509_crt_init(&tls->trust);
     mbedtls_ssl_cache_init(&tls->cache);
     mbedtls_ssl_config_init(&tls->conf);
-
     ret = mbedtls_ctr_drbg_seed(&tls->drbg, mbedtls_entropy_func, &tls->entropy,
                                 (const unsigned char *)personalisation, sizeof(personalisation));
     if (ret != 0) {
-        rc = fail(err, errlen, "seeding the random generator", NULL, ret);
-        goto out;
+        cl_tls_free(tls);
+        return fail(err, errlen, "seeding the random generator", NULL, ret);
     }
+    *out = tls;
+    return CL_OK;
+}
+
+/* The policy (tls.h) on top of the loaded chain, key and roots. */
+static int tls_configure(struct cl_tls *tls, const char *cert_source, char *err, size_t errlen)
+{
+    int ret;
+
+    cl_tls_digest_certs(&tls->trust, NULL, tls->trust_digest);
+    ret = mbedtls_ssl_config_defaults(
+        &tls->conf, tls->side == CL_TLS_SERVER ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+        MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (ret != 0)
+        return fail(err, errlen, "TLS configuration", NULL, ret);
+    mbedtls_ssl_conf_min_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_max_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_renegotiation(&tls->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_legacy_renegotiation(&tls->conf, MBEDTLS_SSL_LEGACY_BREAK_HANDSHAKE);
+    mbedtls_ssl_conf_curves(&tls->conf, allowed_curves);
+    mbedtls_ssl_conf_ciphersuites(&tls->conf, allowed_ciphersuites);
+    mbedtls_ssl_conf_rng(&tls->conf, mbedtls_ctr_drbg_random, &tls->drbg);
+    mbedtls_ssl_conf_ca_chain(&tls->conf, &tls->trust, NULL);
+    if ((ret = mbedtls_ssl_conf_own_cert(&tls->conf, &tls->own_chain, &tls->own_key)) != 0)
+        return fail(err, errlen, "TLS own certificate", cert_source, ret);
+    if (tls->side == CL_TLS_SERVER) {
+        mbedtls_ssl_cache_set_timeout(&tls->cache, 3600);
+        mbedtls_ssl_cache_set_max_entries(&tls->cache, 1024);
+        mbedtls_ssl_conf_session_cache(&tls->conf, &tls->cache, mbedtls_ssl_cache_get,
+                                       mbedtls_ssl_cache_set);
+    }
+    return CL_OK;
+}
+
+int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, struct cl_tls **out,
+               char *err, size_t errlen)
+{
+    struct cl_tls *tls;
+    int ret, rc;
+
+    *out = NULL;
+    if ((!settings->cert_file && !settings->cert_pem) ||
+        (!settings->key_file && !settings->key_pem) ||
+        (!settings->trust_file && !settings->trust_pem)) {
+        snprintf(err, errlen, "TLS needs a certificate, a key and a trust file");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = tls_alloc(side, &tls, err, errlen)) != CL_OK)
+        return rc;
+    rc = CL_ERR_TLS_SETUP;
     if ((ret = load_certs(&tls->own_chain, settings->cert_file, settings->cert_pem)) != 0) {
         rc = fail(err, errlen, "cannot load certificate", source(settings->cert_file), ret);
         goto out;
@@ -110,40 +157,113 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
         rc = fail(err, errlen, "cannot load trusted root", source(settings->trust_file), ret);
         goto out;
     }
-
-    ret = mbedtls_ssl_config_defaults(
-        &tls->conf, side == CL_TLS_SERVER ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-        MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-    if (ret != 0) {
-        rc = fail(err, errlen, "TLS configuration", NULL, ret);
+    if ((rc = tls_configure(tls, settings->cert_file, err, errlen)) != CL_OK)
         goto out;
-    }
-    mbedtls_ssl_conf_min_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_max_version(&tls->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_renegotiation(&tls->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-    mbedtls_ssl_conf_legacy_renegotiation(&tls->conf, MBEDTLS_SSL_LEGACY_BREAK_HANDSHAKE);
-    mbedtls_ssl_conf_curves(&tls->conf, allowed_curves);
-    mbedtls_ssl_conf_ciphersuites(&tls->conf, allowed_ciphersuites);
-    mbedtls_ssl_conf_rng(&tls->conf, mbedtls_ctr_drbg_random, &tls->drbg);
-    mbedtls_ssl_conf_ca_chain(&tls->conf, &tls->trust, NULL);
-    if ((ret = mbedtls_ssl_conf_own_cert(&tls->conf, &tls->own_chain, &tls->own_key)) != 0) {
-        rc = fail(err, errlen, "TLS own certificate", settings->cert_file, ret);
-        goto out;
-    }
-    if (side == CL_TLS_SERVER) {
-        mbedtls_ssl_cache_set_timeout(&tls->cache, 3600);
-        mbedtls_ssl_cache_set_max_entries(&tls->cache, 1024);
-        mbedtls_ssl_conf_session_cache(&tls->conf, &tls->cache, mbedtls_ssl_cache_get,
-                                       mbedtls_ssl_cache_set);
-    }
     *out = tls;
     return CL_OK;
 out:
     cl_tls_free(tls);
     return rc;
+}
+
+/* Appends a copy of every certificate of from (its DER, parsed again) to to. */
+static int copy_certs(mbedtls_x509_crt *to, const mbedtls_x509_crt *from)
+{
+    int ret = 0;
+    for (const mbedtls_x509_crt *c = from; ret == 0 && c != NULL && c->raw.p != NULL; c = c->next)
+        ret = mbedtls_x509_crt_parse_der(to, c->raw.p, c->raw.len);
+    return ret;
+}
+
+/* A copy of a parsed private key: EC by value (no point multiplication), others through DER. */
+static int copy_key(mbedtls_pk_context *to, mbedtls_pk_context *from)
+{
+    unsigned char der[4096];
+    int ret;
+
+    if (mbedtls_pk_get_type(from) == MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_get_type(from) == MBEDTLS_PK_ECDSA) {
+        ret = mbedtls_pk_setup(to, mbedtls_pk_info_from_type(mbedtls_pk_get_type(from)));
+        if (ret == 0)
+            ret = mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(*to), mbedtls_pk_ec(*from));
+        return ret;
+    }
+    ret = mbedtls_pk_write_key_der(from, der, sizeof(der)); /* not changed; 2.28 is not const */
+    if (ret > 0)
+        ret = mbedtls_pk_parse_key(to, der + sizeof(der) - (size_t)ret, (size_t)ret, NULL, 0);
+    mbedtls_platform_zeroize(der, sizeof(der));
+    return ret;
+}
+
+int cl_tls_new_sibling(struct cl_tls *from, enum cl_tls_side side, struct cl_tls **out, char *err,
+                       size_t errlen)
+{
+    struct cl_tls *tls;
+    int ret, rc;
+
+    *out = NULL;
+    if ((rc = tls_alloc(side, &tls, err, errlen)) != CL_OK)
+        return rc;
+    if ((ret = copy_certs(&tls->own_chain, &from->own_chain)) != 0 ||
+        (ret = copy_key(&tls->own_key, &from->own_key)) != 0 ||
+        (ret = copy_certs(&tls->trust, &from->trust)) != 0) {
+        cl_tls_free(tls);
+        return fail(err, errlen, "copying the TLS identity", NULL, ret);
+    }
+    if ((rc = tls_configure(tls, "(copied)", err, errlen)) != CL_OK) {
+        cl_tls_free(tls);
+        return rc;
+    }
+    *out = tls;
+    return CL_OK;
+}
+
+int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cache)
+{
+    if (tls == NULL || cache == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    tls->verify_cache = cache;
+    /* The client checks the server's chain itself after the handshake (soap_tls.c); the server
+     * keeps requiring and verifying client certificates in the handshake. */
+    if (tls->side == CL_TLS_CLIENT)
+        mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_NONE);
+    return CL_OK;
+}
+
+int cl_tls_keep_signing_table(struct cl_tls *tls, char *err, size_t errlen)
+{
+    mbedtls_pk_context held;
+    mbedtls_ecdsa_context *ecdsa = NULL;
+    mbedtls_ecp_point point;
+    mbedtls_mpi one;
+    int ret;
+
+    if (mbedtls_pk_get_type(&tls->own_key) != MBEDTLS_PK_ECKEY)
+        return CL_OK;
+    mbedtls_pk_init(&held);
+    mbedtls_ecp_point_init(&point);
+    mbedtls_mpi_init(&one);
+    ret = mbedtls_pk_setup(&held, mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA));
+    if (ret == 0) {
+        ecdsa = mbedtls_pk_ec(held);
+        ret = mbedtls_ecdsa_from_keypair(ecdsa, mbedtls_pk_ec(tls->own_key));
+    }
+    /* 1 x G builds the table of the generator and keeps it in the group. */
+    if (ret == 0)
+        ret = mbedtls_mpi_lset(&one, 1);
+    if (ret == 0)
+        ret = mbedtls_ecp_mul(&ecdsa->grp, &point, &one, &ecdsa->grp.G, mbedtls_ctr_drbg_random,
+                              &tls->drbg);
+    mbedtls_ecp_point_free(&point);
+    mbedtls_mpi_free(&one);
+    if (ret != 0) {
+        mbedtls_pk_free(&held); /* zeroises the copy */
+        return fail(err, errlen, "holding the signing key", NULL, ret);
+    }
+    /* The configuration points at tls->own_key: swap the contents in place. */
+    mbedtls_pk_free(&tls->own_key);
+    tls->own_key = held;
+    return CL_OK;
 }
 
 void cl_tls_free(struct cl_tls *tls)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 struct cl_tls;
+struct cl_verify_cache; /* tls_verify.h */
 
 struct cl_tls_settings {
     const char *cert_file;  /* own certificate, PEM; leaf first, then intermediates */
@@ -27,6 +28,43 @@ enum cl_tls_side { CL_TLS_CLIENT, CL_TLS_SERVER };
  * and writes a message naming the file (never its contents) into err. */
 int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, struct cl_tls **out,
                char *err, size_t errlen);
+
+/* A context for the other side (or the same side) with from's certificate chain, key and trusted
+ * roots, copied from the parsed ones: nothing is read or parsed from text again and the key-pair
+ * check is not repeated (from passed it). Its own RNG, configuration and, for a server, session
+ * cache; opt-ins below are not copied. Returns a cl_err code; err says why. */
+int cl_tls_new_sibling(struct cl_tls *from, enum cl_tls_side side, struct cl_tls **out, char *err,
+                       size_t errlen);
+
+/* Opt-in, for a program that meets the same peer chains again and again (the factory terminal:
+ * every device of a model presents the same common chain; the device-agent: S7 and S10 both
+ * meet the factory terminal's chain). Call before the first connection; several contexts of one
+ * program with the same trusted roots may share one cache.
+ *
+ * What changes: on the client side, mbedTLS no longer verifies the server's chain inside the
+ * handshake (authmode NONE); soap_tls.c checks it right after the handshake, before any
+ * application data is sent, with cl_tls_verify_peer (the same checks as VERIFY_REQUIRED, see
+ * tls_internal.h), and refuses the connection with a fatal alert if it fails. On the server side
+ * nothing changes in the handshake (VERIFY_REQUIRED); a chain it verified in a full handshake is
+ * recorded (a resumed session records nothing).
+ *
+ * What is cached, and why it is safe: only "this exact list of certificates (SHA-256 over each
+ * DER, bound to the SHA-256 of the trusted roots) had valid signatures up to one of our roots
+ * under our profile". An entry is used only while it is younger than the cache's max age and
+ * every presented certificate and root is inside its validity period; everything else (name,
+ * curve, key usage, extended key usage, role) is checked on every connection. The trusted roots
+ * of a context never change, and certline uses no CRLs, so nothing else could revoke an entry.
+ * Proof of possession is untouched: mbedTLS still checks the peer's handshake signature
+ * (ServerKeyExchange, CertificateVerify) with the presented leaf's key on every connection.
+ * Returns CL_OK or CL_ERR_INVALID_ARGUMENT. */
+int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cache);
+
+/* Opt-in, for long-lived programs: holds an EC own key as an ECDSA context whose fixed-point
+ * table is computed now (about one signature's work), so each handshake signature costs about
+ * half (mbedTLS 2.28 otherwise copies the key and rebuilds the table on every signature). The
+ * table is computed before any connection, so threads only read it. No-op for RSA keys. Call
+ * before the first connection. Returns CL_OK or CL_ERR_TLS_SETUP with a message in err. */
+int cl_tls_keep_signing_table(struct cl_tls *tls, char *err, size_t errlen);
 
 /* Frees everything; key material is zeroised by mbedTLS. cl_tls_free(NULL) does nothing. */
 void cl_tls_free(struct cl_tls *tls);

@@ -1,4 +1,5 @@
-/* tls_internal.h: the cl_tls layout, shared only by tls.c and soap_tls.c. */
+/* tls_internal.h: the cl_tls layout and the post-handshake peer check, shared only by tls.c,
+ * tls_verify.c and soap_tls.c. */
 #ifndef CERTLINE_TLS_INTERNAL_H
 #define CERTLINE_TLS_INTERNAL_H
 
@@ -11,6 +12,10 @@
 #include <mbedtls/ssl_cache.h>
 #include <mbedtls/x509_crt.h>
 
+#include "tls_verify.h"
+
+#define CL_TLS_DIGEST_LEN 32 /* SHA-256 */
+
 struct cl_tls {
     enum cl_tls_side side;
     mbedtls_entropy_context entropy;
@@ -20,6 +25,29 @@ struct cl_tls {
     mbedtls_x509_crt trust;
     mbedtls_ssl_cache_context cache; /* server side session cache */
     mbedtls_ssl_config conf;
+    /* cl_tls_share_verified_chains: NULL, or the cache of chains already verified (the client
+     * side then checks the server's chain itself, right after the handshake). */
+    struct cl_verify_cache *verify_cache;
+    unsigned char trust_digest[CL_TLS_DIGEST_LEN]; /* of the trusted roots; binds cache entries */
 };
+
+/* SHA-256 over prefix (CL_TLS_DIGEST_LEN bytes, may be NULL) and every certificate of the list,
+ * each as its length (4 bytes, big-endian) and DER. */
+void cl_tls_digest_certs(const mbedtls_x509_crt *certs, const unsigned char *prefix,
+                         unsigned char digest[CL_TLS_DIGEST_LEN]);
+
+/* Checks a peer's chain as MBEDTLS_SSL_VERIFY_REQUIRED does in the handshake: it chains to the
+ * trusted roots under the configuration's profile, every certificate on the path is current;
+ * then, on the leaf: its name is server_name (NULL on the server side: no name check), its key
+ * is on an allowed curve, its key usage allows digitalSignature, its extended key usage allows
+ * serverAuth (server_name given) or clientAuth. The chain part comes from tls->verify_cache when
+ * this exact chain was verified before (see tls.h). Returns 0, or -1 with *flags saying why
+ * (MBEDTLS_X509_BADCERT_*; MISSING if chain is NULL). */
+int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *server_name,
+                       uint32_t *flags);
+
+/* Server side: records a chain mbedTLS verified in full during the handshake (no-op without a
+ * cache), so the client side of the same program need not check its signatures again. */
+void cl_tls_note_verified(struct cl_tls *tls, const mbedtls_x509_crt *chain);
 
 #endif

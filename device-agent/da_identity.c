@@ -17,8 +17,9 @@ void da_peculiar_identity(const struct nv_device *device, struct peculiar_identi
     id->device_number = device->nvram.device_number;
 }
 
-int da_common_key(const struct nv_device *device, unsigned char **key_der, size_t *key_len,
-                  char *err, size_t errlen)
+/* Unseals the common-certificate key (DER, malloc'd) without checking it. */
+static int unseal_common_key(const struct nv_device *device, unsigned char **key_der,
+                             size_t *key_len, char *err, size_t errlen)
 {
     struct peculiar_identity id;
     int rc;
@@ -26,11 +27,19 @@ int da_common_key(const struct nv_device *device, unsigned char **key_der, size_
     da_peculiar_identity(device, &id);
     rc = peculiar_open(&id, PECULIAR_COMMON_KEY, NULL, device->common.sealed_key,
                        device->common.sealed_key_len, key_der, key_len);
-    if (rc != CL_OK) {
+    if (rc != CL_OK)
         snprintf(err, errlen, "the common key does not open with this board's peculiar key (%s)",
                  cl_err_str(rc));
+    return rc;
+}
+
+int da_common_key(const struct nv_device *device, unsigned char **key_der, size_t *key_len,
+                  char *err, size_t errlen)
+{
+    int rc = unseal_common_key(device, key_der, key_len, err, errlen);
+
+    if (rc != CL_OK)
         return rc;
-    }
     if ((rc = cc_key_matches(device->common.certificate_pem, *key_der, *key_len)) != CL_OK) {
         snprintf(err, errlen, "the common key does not match the common certificate");
         cl_secret_free(*key_der, *key_len);
@@ -110,11 +119,27 @@ int da_tls_common(const struct nv_device *device, enum cl_tls_side side, struct 
     int rc;
 
     *out = NULL;
-    if ((rc = da_common_key(device, &key, &key_len, err, errlen)) != CL_OK)
+    /* No cc_key_matches here: cl_tls_new makes the same key-pair check. */
+    if ((rc = unseal_common_key(device, &key, &key_len, err, errlen)) != CL_OK)
         return rc;
     rc = tls_from(device, side, device->common.certificate_pem, device->firmware.chain_pem, key,
                   key_len, out, err, errlen);
     cl_secret_free(key, key_len);
+    return rc;
+}
+
+int da_tls_common_pair(const struct nv_device *device, struct cl_tls **server,
+                       struct cl_tls **client, char *err, size_t errlen)
+{
+    int rc;
+
+    *client = NULL;
+    if ((rc = da_tls_common(device, CL_TLS_SERVER, server, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = cl_tls_new_sibling(*server, CL_TLS_CLIENT, client, err, errlen)) != CL_OK) {
+        cl_tls_free(*server);
+        *server = NULL;
+    }
     return rc;
 }
 

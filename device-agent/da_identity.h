@@ -25,9 +25,15 @@ int da_common_key(const struct nv_device *device, unsigned char **key_der, size_
 int da_own_key(const struct nv_device *device, unsigned char **key_der, size_t *key_len, char *err,
                size_t errlen);
 
-/* A TLS context with the common certificate (plus the firmware's chain) and its key. */
+/* A TLS context with the common certificate (plus the firmware's chain) and its key. The key is
+ * unsealed once; cl_tls_new checks that it matches the common certificate. */
 int da_tls_common(const struct nv_device *device, enum cl_tls_side side, struct cl_tls **out,
                   char *err, size_t errlen);
+
+/* Both contexts `serve` needs from the common identity, unsealed and checked once: the client
+ * one is a copy of the server one (cl_tls_new_sibling). On failure both are NULL. */
+int da_tls_common_pair(const struct nv_device *device, struct cl_tls **server,
+                       struct cl_tls **client, char *err, size_t errlen);
 
 /* A client TLS context with the device's own certificate (plus its chain) and key. */
 int da_tls_own(const struct nv_device *device, struct cl_tls **out, char *err, size_t errlen);

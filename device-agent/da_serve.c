@@ -22,6 +22,7 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
+#include "tls_verify.h"
 
 #define S8_WAIT_S 5    /* longest wait for S8 to go out before writing anyway */
 #define S10_ATTEMPTS 3 /* when the factory terminal cannot be reached at all */
@@ -278,6 +279,7 @@ int da_command_serve(const struct da_config *config, int argc, char **argv)
     struct cl_server_settings settings = {.iface = CL_IFACE_DEVICE};
     struct cl_client_settings line = {0};
     struct cl_tls *server_tls = NULL, *client_tls = NULL;
+    struct cl_verify_cache *verified = NULL;
     pthread_condattr_t attr;
     pthread_t writer_thread;
     int opened = 0, writing = 0, code = DA_EXIT_ERROR;
@@ -306,9 +308,17 @@ int da_command_serve(const struct da_config *config, int argc, char **argv)
     opened = 1;
     /* The common identity serves the jig and reports to the factory terminal; its key is
      * unsealed only while mbedTLS loads it. */
-    if (da_tls_common(&rt.device, CL_TLS_SERVER, &server_tls, err, sizeof(err)) != CL_OK ||
-        da_tls_common(&rt.device, CL_TLS_CLIENT, &client_tls, err, sizeof(err)) != CL_OK) {
+    if (da_tls_common_pair(&rt.device, &server_tls, &client_tls, err, sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
+        goto out;
+    }
+    /* S7 (server) and S10 (client) both meet the factory terminal's chain: S7 verifies it in
+     * the handshake, S10 then checks only what is not the chain's signatures (tls.h). */
+    if (cl_verify_cache_new(CL_VERIFY_CACHE_DEFAULT_ENTRIES, CL_VERIFY_CACHE_DEFAULT_MAX_AGE_S,
+                            &verified) != CL_OK ||
+        cl_tls_share_verified_chains(server_tls, verified) != CL_OK ||
+        cl_tls_share_verified_chains(client_tls, verified) != CL_OK) {
+        cl_log_error("cannot set up the verified-chain cache");
         goto out;
     }
     line.endpoint = config->line.endpoint;
@@ -364,6 +374,7 @@ out:
     cl_client_free(rt.line);
     cl_tls_free(client_tls);
     cl_tls_free(server_tls);
+    cl_verify_cache_free(verified);
     if (opened)
         nv_close(&rt.device);
     pthread_cond_destroy(&rt.wake);

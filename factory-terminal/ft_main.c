@@ -18,6 +18,8 @@
 #include "result_report.h"
 #include "scan_source.h"
 #include "soap_server.h"
+#include "tls.h"
+#include "tls_verify.h"
 
 #define EXIT_NG 4    /* some device NG or some scan rejected */
 #define EXIT_FATAL 1 /* configuration, TLS, listening, scan source, events file */
@@ -271,9 +273,32 @@ static int run_line(const struct ft_config *config, struct ft_scan_source *scans
     return (t.ng > 0 || t.rejected > 0) ? EXIT_NG : 0;
 }
 
+/* Every device of a model presents the same common chain, twice per device (S7, S10): both
+ * directions share one cache of verified chains, and both sign with a held table (tls.h). */
+static int tune_tls(struct cl_tls *client_tls, struct cl_tls *server_tls,
+                    struct cl_verify_cache **verified, char *err, size_t errlen)
+{
+    int rc = cl_verify_cache_new(CL_VERIFY_CACHE_DEFAULT_ENTRIES, CL_VERIFY_CACHE_DEFAULT_MAX_AGE_S,
+                                 verified);
+
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "verified-chain cache: %s", cl_err_str(rc));
+        return rc;
+    }
+    if ((rc = cl_tls_share_verified_chains(client_tls, *verified)) != CL_OK ||
+        (rc = cl_tls_share_verified_chains(server_tls, *verified)) != CL_OK) {
+        snprintf(err, errlen, "verified-chain cache: %s", cl_err_str(rc));
+        return rc;
+    }
+    if ((rc = cl_tls_keep_signing_table(client_tls, err, errlen)) != CL_OK)
+        return rc;
+    return cl_tls_keep_signing_table(server_tls, err, errlen);
+}
+
 static int run(const struct ft_config *config, const struct run_options *options)
 {
     struct cl_tls *client_tls = NULL, *server_tls = NULL;
+    struct cl_verify_cache *verified = NULL;
     struct ft_scan_source *scans = NULL;
     struct ft_station *station = NULL;
     struct ft_report *report = NULL;
@@ -282,7 +307,8 @@ static int run(const struct ft_config *config, const struct run_options *options
     int code = EXIT_FATAL;
 
     install_signals();
-    if (ft_config_prepare(config, &client_tls, &server_tls, err, sizeof(err)) != CL_OK) {
+    if (ft_config_prepare(config, &client_tls, &server_tls, err, sizeof(err)) != CL_OK ||
+        tune_tls(client_tls, server_tls, &verified, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "factory-terminal: %s\n", err);
         goto out;
     }
@@ -314,6 +340,7 @@ out:
     ft_report_close(report);
     cl_tls_free(client_tls);
     cl_tls_free(server_tls);
+    cl_verify_cache_free(verified);
     return code;
 }
 
