@@ -185,13 +185,19 @@ int ct_answer_check(struct ct_answer *answer, char *err, size_t errlen)
         /* Well formed, and issued for the number it is given for. */
         int rc = cl_pack_parse(item->pack, &pack, why, sizeof(why));
         if (rc == CL_OK && (strcmp(pack.device_number, item->device_number) != 0 ||
-                            strlen(pack.serial_hex) >= sizeof(answer->serials[i])))
+                            strlen(pack.serial_hex) >= sizeof(answer->serials[i]))) {
+            snprintf(why, sizeof(why), "%s",
+                     strcmp(pack.device_number, item->device_number) != 0
+                         ? "it is for another device number"
+                         : "its serial is too long");
             rc = CL_ERR_PARSE;
+        }
         if (rc == CL_OK)
             strcpy(answer->serials[i], pack.serial_hex);
         cl_pack_free(&pack);
         if (rc != CL_OK) {
-            snprintf(err, errlen, "ca-server's pack for %s is not acceptable", item->device_number);
+            snprintf(err, errlen, "ca-server's pack for %s is not acceptable: %s",
+                     item->device_number, why);
             return CL_ERR_PARSE;
         }
     }
