@@ -107,6 +107,8 @@ def fetch_phases(server_log):
         duration = float(m.group(3)) / 1000
         pid, step = m.group(2), m.group(4)
         start, spent = pending.pop(pid, (end - duration, 0.0))
+        if step == "parse":  # a statement starts here, whatever an unmatched line left
+            start, spent = end - duration, 0.0
         if step in ("parse", "bind"):
             pending[pid] = (start, spent + duration)
         else:
@@ -389,6 +391,8 @@ class DayStore(bench_issuance.Bench):
         with open(server_log, errors="replace") as f:
             f.seek(server_log0)
             statements = f.read()
+        with open(os.path.join(out_dir, "pg-statements-day-store.log"), "w") as f:
+            f.write(statements)
         phases = fetch_phases(statements)
         if rec.returncode not in (0, -signal.SIGINT) or not os.path.exists(data):
             log("profile: perf record failed: %s" % err.strip()[-300:])
