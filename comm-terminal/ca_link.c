@@ -1,7 +1,8 @@
-/* ca_link.c: the comm-terminal's calls to ca-server: FIG 21 fetches (request id recorded before
- * sending, so a restart resends it and gets the same packs), replacements, and installation
- * reports whose receipts are verified before they are kept. */
-#include "ct_runtime.h"
+/* ca_link.c: the comm-terminal's calls to ca-server: FIG 21 requests in two halves (sent, then
+ * answered, the answer checked and copied out; the request id is recorded before sending, so a
+ * restart resends it and gets the same packs), single fetches (replacements, manual entries), and
+ * installation reports whose receipts are verified before they are kept. */
+#include "ca_fetch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,32 +53,96 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     pthread_mutex_destroy(&rt->ca_lock);
 }
 
-/* Sends one recorded request and stores its answer. */
-static int send_request(struct ct_runtime *rt, struct ct_store *store, const char *request_id,
-                        int replacement, char (*numbers)[CT_DEVICE_NUMBER_MAX + 1], size_t count,
-                        char *err, size_t errlen)
+void ct_answer_free(struct ct_answer *answer)
 {
-    struct ca__CertificateTransmissionRequest request = {0};
-    struct ca__CertificateTransmission answer = {0};
-    struct ct_pack_item *items = NULL;
-    char **list = calloc(count, sizeof(char *));
+    if (answer == NULL)
+        return;
+    free(answer->items);
+    free(answer->serials);
+    free(answer->text);
+    memset(answer, 0, sizeof(*answer));
+}
+
+void ct_new_request_id(const struct ct_runtime *rt, const char *what, char *out, size_t len)
+{
+    char serial[CL_SERIAL_HEX_MAX + 1];
+    if (cl_serial_random(serial) != CL_OK)
+        snprintf(serial, sizeof(serial), "%08lX", (unsigned long)time(NULL));
+    snprintf(out, len, "%.20s-%.20s-%.8s", rt->config->factory, what, serial);
+}
+
+int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
+               size_t errlen)
+{
+    struct ca__CertificateTransmissionRequest message = {0};
+    char **list = calloc(request->count > 0 ? request->count : 1, sizeof(char *));
     char id[CT_REQUEST_ID_MAX + 1];
     int rc = CL_OK;
 
-    if (list == NULL)
+    if (list == NULL) {
+        snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
-    for (size_t i = 0; i < count; i++)
-        list[i] = numbers[i];
-    snprintf(id, sizeof(id), "%s", request_id); /* the generated struct wants it writable */
-    request.requestId = id;
-    request.replacement = replacement ? true_ : false_;
-    request.__sizeDeviceNumber = (int)count;
-    request.deviceNumber = list;
+    }
+    for (size_t i = 0; i < request->count; i++)
+        list[i] = request->numbers[i];
+    snprintf(id, sizeof(id), "%s",
+             request->request_id); /* the generated struct wants it writable */
+    message.requestId = id;
+    message.replacement = request->replacement ? true_ : false_;
+    message.__sizeDeviceNumber = (int)request->count;
+    message.deviceNumber = list;
 
     pthread_mutex_lock(&rt->ca_lock);
+    /* The whole message is written before this returns: list and id may go. */
+    if (soap_send___ca__CertificateTransmissionRequest(
+            cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &message) != SOAP_OK) {
+        rc = cl_client_explain(rt->ca, err, errlen);
+        cl_client_end_call(rt->ca);
+        pthread_mutex_unlock(&rt->ca_lock);
+    }
+    free(list);
+    return rc;
+}
+
+/* Copies the answer's numbers and packs out of gSOAP's memory (it goes with the call). */
+static int copy_answer(const struct ca__CertificateTransmission *message,
+                       const struct ct_pending_fetch *request, struct ct_answer *answer)
+{
+    size_t size = 0, at = 0, count = request->count;
+
+    for (size_t i = 0; i < count; i++)
+        size += strlen(message->item[i].deviceNumber) + strlen(message->item[i].pack) + 2;
+    answer->items = calloc(count, sizeof(*answer->items));
+    answer->serials = calloc(count, sizeof(*answer->serials));
+    answer->text = malloc(size > 0 ? size : 1);
+    if (answer->items == NULL || answer->serials == NULL || answer->text == NULL)
+        return CL_ERR_NOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const char *fields[2] = {message->item[i].deviceNumber, message->item[i].pack};
+        const char *copies[2];
+        for (int k = 0; k < 2; k++) {
+            size_t n = strlen(fields[k]) + 1;
+            memcpy(answer->text + at, fields[k], n);
+            copies[k] = answer->text + at;
+            at += n;
+        }
+        answer->items[i] = (struct ct_pack_item){copies[0], answer->serials[i], copies[1]};
+    }
+    snprintf(answer->request_id, sizeof(answer->request_id), "%s", request->request_id);
+    answer->replacement = request->replacement;
+    answer->count = count;
+    return CL_OK;
+}
+
+int ct_ca_receive(struct ct_runtime *rt, const struct ct_pending_fetch *request,
+                  struct ct_answer *answer, char *err, size_t errlen)
+{
+    struct ca__CertificateTransmission message = {0};
     struct soap *soap = cl_client_soap(rt->ca);
-    if (soap_call___ca__CertificateTransmissionRequest(soap, cl_client_endpoint(rt->ca), NULL,
-                                                       &request, &answer) != SOAP_OK) {
+    int rc = CL_OK;
+
+    memset(answer, 0, sizeof(*answer));
+    if (soap_recv___ca__CertificateTransmissionRequest(soap, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
         /* Only a Sender fault means ca-server refuses this request for good; a Receiver fault or
          * a lost connection is worth sending again later. */
@@ -86,121 +151,73 @@ static int send_request(struct ct_runtime *rt, struct ct_store *store, const cha
             rc = CL_ERR_PERMISSION; /* ca-server refused the request */
         goto out;
     }
-    if (answer.__sizeItem != (int)count || answer.requestId == NULL ||
-        strcmp(answer.requestId, request_id) != 0) {
+    if (message.__sizeItem != (int)request->count || message.item == NULL ||
+        message.requestId == NULL || strcmp(message.requestId, request->request_id) != 0) {
         snprintf(err, errlen, "ca-server answered request %s with %d packs for %zu numbers",
-                 request_id, answer.__sizeItem, count);
+                 request->request_id, message.__sizeItem, request->count);
         rc = CL_ERR_PARSE;
         goto out;
     }
-    items = calloc(count, sizeof(*items));
-    if (items == NULL) {
-        rc = CL_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < count; i++) {
-        struct cl_pack pack;
-        char why[200];
-        /* Every pack must be for the number asked, in order, and well formed. */
-        if (strcmp(answer.item[i].deviceNumber, numbers[i]) != 0 ||
-            cl_pack_parse(answer.item[i].pack, &pack, why, sizeof(why)) != CL_OK ||
-            strcmp(pack.device_number, numbers[i]) != 0) {
-            snprintf(err, errlen, "ca-server's pack for %s is not acceptable", numbers[i]);
+    /* Every pack for the number asked, in order (the packs themselves: ct_answer_check). */
+    for (size_t i = 0; i < request->count; i++)
+        if (message.item[i].deviceNumber == NULL || message.item[i].pack == NULL ||
+            strcmp(message.item[i].deviceNumber, request->numbers[i]) != 0) {
+            snprintf(err, errlen, "ca-server's pack for %s is not acceptable", request->numbers[i]);
             rc = CL_ERR_PARSE;
             goto out;
         }
-        items[i].device_number = numbers[i];
-        items[i].serial_hex = soap_strdup(soap, pack.serial_hex);
-        items[i].pack = answer.item[i].pack;
-        cl_pack_free(&pack);
+    if ((rc = copy_answer(&message, request, answer)) != CL_OK) {
+        snprintf(err, errlen, "out of memory");
+        ct_answer_free(answer);
     }
-    rc = ct_store_fetch_complete(store, request_id, items, count, err, errlen);
 out:
     cl_client_end_call(rt->ca);
     pthread_mutex_unlock(&rt->ca_lock);
-    free(items);
-    free(list);
     return rc;
 }
 
-/* A request id unique to this factory: name, what it is for, time and randomness. */
-static void new_request_id(const struct ct_runtime *rt, const char *what, char *out, size_t len)
+int ct_answer_check(struct ct_answer *answer, char *err, size_t errlen)
 {
-    char serial[CL_SERIAL_HEX_MAX + 1];
-    if (cl_serial_random(serial) != CL_OK)
-        snprintf(serial, sizeof(serial), "%08lX", (unsigned long)time(NULL));
-    snprintf(out, len, "%.20s-%.20s-%.8s", rt->config->factory, what, serial);
+    for (size_t i = 0; i < answer->count; i++) {
+        struct ct_pack_item *item = &answer->items[i];
+        struct cl_pack pack = {0};
+        char why[200];
+        /* Well formed, and issued for the number it is given for. */
+        int rc = cl_pack_parse(item->pack, &pack, why, sizeof(why));
+        if (rc == CL_OK && (strcmp(pack.device_number, item->device_number) != 0 ||
+                            strlen(pack.serial_hex) >= sizeof(answer->serials[i]))) {
+            snprintf(why, sizeof(why), "%s",
+                     strcmp(pack.device_number, item->device_number) != 0
+                         ? "it is for another device number"
+                         : "its serial is too long");
+            rc = CL_ERR_PARSE;
+        }
+        if (rc == CL_OK)
+            strcpy(answer->serials[i], pack.serial_hex);
+        cl_pack_free(&pack);
+        if (rc != CL_OK) {
+            snprintf(err, errlen, "ca-server's pack for %s is not acceptable: %s",
+                     item->device_number, why);
+            return CL_ERR_PARSE;
+        }
+    }
+    return CL_OK;
 }
 
-int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day, FILE *progress,
-                 char *err, size_t errlen)
+/* Sends one recorded request, checks its answer and stores it, one step after the other. */
+static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
+                     const struct ct_pending_fetch *request, char *err, size_t errlen)
 {
-    struct ct_pending_fetch *pending = NULL;
-    size_t pending_count = 0, fetched = 0;
-    int rc;
-
-    /* First what a crash left unanswered: the same id, the same numbers. */
-    if ((rc = ct_store_fetch_pending(store, &pending, &pending_count)) != CL_OK) {
-        snprintf(err, errlen, "cannot read pending requests");
-        return rc;
-    }
-    for (size_t i = 0; i < pending_count && rc == CL_OK; i++) {
-        rc = send_request(rt, store, pending[i].request_id, pending[i].replacement,
-                          pending[i].numbers, pending[i].count, err, errlen);
-        if (rc == CL_ERR_PERMISSION) {
-            /* ca-server refuses it for good (a Sender fault): give it up, so that its numbers
-             * can be asked for again and later fetches are not blocked. */
-            char why[256];
-            cl_log_warn("request %s refused by ca-server; abandoned: %s", pending[i].request_id,
-                        err);
-            rc = ct_store_fetch_abandon(store, pending[i].request_id, err, "comm-terminal", why,
-                                        sizeof(why));
-            if (progress != NULL)
-                fprintf(progress, "request %s refused by ca-server and abandoned: %s\n",
-                        pending[i].request_id, err);
-        } else if (rc == CL_OK && progress != NULL) {
-            fprintf(progress, "resent request %s: %zu pack(s) stored\n", pending[i].request_id,
-                    pending[i].count);
-        }
-    }
-    ct_pending_fetch_free(pending, pending_count);
-    while (rc == CL_OK) {
-        char(*numbers)[CT_DEVICE_NUMBER_MAX + 1] = NULL;
-        size_t count = 0;
-        char request_id[CT_REQUEST_ID_MAX + 1];
-
-        rc = ct_store_numbers_to_fetch(store, day, (size_t)rt->config->fetch_chunk, &numbers,
-                                       &count);
-        if (rc != CL_OK || count == 0) {
-            free(numbers);
-            break;
-        }
-        const char **list = calloc(count, sizeof(char *));
-        if (list == NULL) {
-            free(numbers);
-            return CL_ERR_NOMEM;
-        }
-        for (size_t i = 0; i < count; i++)
-            list[i] = numbers[i];
-        new_request_id(rt, day, request_id, sizeof(request_id));
-        rc = ct_store_fetch_begin(store, request_id, day, 0, list, count, err, errlen);
-        free(list);
-        if (rc == CL_OK)
-            rc = send_request(rt, store, request_id, 0, numbers, count, err, errlen);
-        free(numbers);
-        if (rc == CL_ERR_PERMISSION) { /* refused for good: free the numbers, then stop */
-            char why[256];
-            ct_store_fetch_abandon(store, request_id, err, "comm-terminal", why, sizeof(why));
-        }
-        if (rc == CL_OK) {
-            fetched += count;
-            if (progress != NULL)
-                fprintf(progress, "fetched %zu pack(s) for %s (request %s)\n", fetched, day,
-                        request_id);
-        }
-    }
+    struct ct_answer answer = {0};
+    int rc = ct_ca_send(rt, request, err, errlen);
     if (rc == CL_OK)
-        cl_log_info("fetch for %s: %zu new pack(s)", day, fetched);
+        rc = ct_ca_receive(rt, request, &answer, err, errlen);
+    if (rc == CL_OK)
+        rc = ct_answer_check(&answer, err, errlen);
+    if (rc == CL_OK)
+        rc = ct_store_fetch_complete(store, request->request_id, answer.items, answer.count, err,
+                                     errlen);
+    ct_answer_free(&answer);
     return rc;
 }
 
@@ -219,8 +236,7 @@ static int resend_pending_for(struct ct_runtime *rt, struct ct_store *store,
         for (size_t j = 0; j < pending[i].count && !found; j++)
             if (strcmp(pending[i].numbers[j], device_number) == 0) {
                 found = 1;
-                *rc = send_request(rt, store, pending[i].request_id, pending[i].replacement,
-                                   pending[i].numbers, pending[i].count, err, errlen);
+                *rc = fetch_now(rt, store, &pending[i], err, errlen);
             }
     ct_pending_fetch_free(pending, count);
     return found;
@@ -229,9 +245,9 @@ static int resend_pending_for(struct ct_runtime *rt, struct ct_store *store,
 int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *device_number,
                  int replacement, char *err, size_t errlen)
 {
-    char request_id[CT_REQUEST_ID_MAX + 1];
     char numbers[1][CT_DEVICE_NUMBER_MAX + 1];
     const char *list[1] = {numbers[0]};
+    struct ct_pending_fetch request = {.replacement = replacement, .count = 1, .numbers = numbers};
     int rc;
 
     if (strlen(device_number) > CT_DEVICE_NUMBER_MAX) {
@@ -241,15 +257,16 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     if (resend_pending_for(rt, store, device_number, &rc, err, errlen))
         return rc;
     strcpy(numbers[0], device_number);
-    new_request_id(rt, replacement ? "repl" : "manual", request_id, sizeof(request_id));
+    ct_new_request_id(rt, replacement ? "repl" : "manual", request.request_id,
+                      sizeof(request.request_id));
     char day[11];
     time_t now = time(NULL);
     struct tm tm;
     localtime_r(&now, &tm);
     strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-    rc = ct_store_fetch_begin(store, request_id, day, replacement, list, 1, err, errlen);
+    rc = ct_store_fetch_begin(store, request.request_id, day, replacement, list, 1, err, errlen);
     if (rc == CL_OK)
-        rc = send_request(rt, store, request_id, replacement, numbers, 1, err, errlen);
+        rc = fetch_now(rt, store, &request, err, errlen);
     return rc;
 }
 

@@ -70,8 +70,11 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    if (cl_pool_new((size_t)config.db_connections, open_store, close_store,
-                    config.database.conninfo, &rt.pool, err, sizeof(err)) != CL_OK) {
+    /* Only serve shares the pool between threads; every other command uses one connection at
+     * a time (fetch's storing thread opens its own), so it opens just one. */
+    size_t connections = strcmp(command->name, "serve") == 0 ? (size_t)config.db_connections : 1;
+    if (cl_pool_new(connections, open_store, close_store, config.database.conninfo, &rt.pool, err,
+                    sizeof(err)) != CL_OK) {
         fprintf(stderr, "comm-terminal: %s\n", err);
         return 1;
     }

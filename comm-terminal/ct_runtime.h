@@ -1,5 +1,6 @@
 /* ct_runtime.h: what a running comm-terminal shares between threads, and the work it does with
- * ca-server (ca_link.c): fetching packs [S1/S2], replacements, installation reports. */
+ * ca-server (ca_link.c, fetch_day.c): fetching packs [S1/S2], replacements, installation
+ * reports. */
 #ifndef CERTLINE_CT_RUNTIME_H
 #define CERTLINE_CT_RUNTIME_H
 
@@ -25,9 +26,10 @@ struct ct_runtime {
 int ct_runtime_link(struct ct_runtime *runtime, char *err, size_t errlen);
 void ct_runtime_unlink(struct ct_runtime *runtime);
 
-/* Fetches the day's certificates: first resends requests recorded but never answered (a crash),
- * then asks for every planned number still without a pack, in chunks; each answer is stored in
- * one transaction. progress (may be NULL) gets one line per chunk. */
+/* Fetches the day's certificates (fetch_day.c): first resends requests recorded but never
+ * answered (a crash, a failure), then asks for every planned number still without a pack, in
+ * chunks. Each answer is stored in one transaction, by a thread with a database connection of its
+ * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk. */
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
 

@@ -14,7 +14,9 @@
  * claim. */
 #include "ct_store.h"
 
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,9 @@
 /* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
 #define LOCK_MIGRATE 0x43540001
 #define LOCK_REQUEST 0x43540002
+
+/* PostgreSQL's type oid of text (pg_type.h; fixed since the first release). */
+#define TEXT_OID 25
 
 /* The order of device numbers: by model, then by the serial's value. */
 #define NUMBER_ORDER(n)                                                                            \
@@ -341,11 +346,6 @@ static int db_query(struct ct_store *store, PGresult **out, const char *sql, int
     return db_exec(store, out, sql, nparams, values, NULL, NULL, 0, err, errlen);
 }
 
-static int is_unique_violation(const struct ct_store *store)
-{
-    return strcmp(store->sqlstate, "23505") == 0;
-}
-
 static void tx_rollback(struct ct_store *store)
 {
     if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
@@ -473,6 +473,16 @@ static int line_refused(const char *number, const char *line_id, char *err, size
     set_err(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
             number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
     return CL_ERR_INVALID_ARGUMENT;
+}
+
+/* Writes v big-endian (network order) at out + at; returns the position after it. */
+static size_t put_u32(unsigned char *out, size_t at, uint32_t v)
+{
+    out[at] = (unsigned char)(v >> 24);
+    out[at + 1] = (unsigned char)(v >> 16);
+    out[at + 2] = (unsigned char)(v >> 8);
+    out[at + 3] = (unsigned char)v;
+    return at + 4;
 }
 
 /* A PostgreSQL array literal of device numbers (validated: no character needs quoting). */
@@ -1369,6 +1379,116 @@ static int answer_matches(struct ct_store *store, const char *request_id,
     return rc;
 }
 
+/* One field of every item, as a text[] in PostgreSQL's binary array format (what array_recv
+ * reads: dimensions, element type, then each element's length and bytes), so that no value needs
+ * quoting; *len gets its size. NULL if out of memory or too large for one parameter. */
+static char *binary_text_array(const struct ct_pack_item *items, size_t count,
+                               const char *(*field)(const struct ct_pack_item *), int *len)
+{
+    size_t total = 5 * 4, at = 0;
+    unsigned char *out;
+
+    for (size_t i = 0; i < count; i++)
+        total += 4 + strlen(field(&items[i]));
+    if (total > (size_t)INT_MAX || (out = malloc(total)) == NULL)
+        return NULL;
+    const uint32_t header[] = {1, 0, TEXT_OID, (uint32_t)count, 1}; /* ndim, no NULLs, type, */
+    for (size_t k = 0; k < 5; k++)                                  /* length, lower bound */
+        at = put_u32(out, at, header[k]);
+    for (size_t i = 0; i < count; i++) {
+        const char *text = field(&items[i]);
+        size_t n = strlen(text);
+        at = put_u32(out, at, (uint32_t)n);
+        memcpy(out + at, text, n);
+        at += n;
+    }
+    *len = (int)total;
+    return (char *)out;
+}
+
+static const char *item_number(const struct ct_pack_item *item)
+{
+    return item->device_number;
+}
+
+static const char *item_serial(const struct ct_pack_item *item)
+{
+    return item->serial_hex;
+}
+
+static const char *item_pack(const struct ct_pack_item *item)
+{
+    return item->pack;
+}
+
+/* In the completing transaction: every pack of the answer in one statement. A plain request
+ * inserts a certificate per number; a replacement turns each failed certificate into its
+ * replacement (flag 0, no claim, new creation time). A number that cannot take its pack (it
+ * holds a certificate already, or is no longer failed) is named and nothing is stored. */
+static int store_packs(struct ct_store *store, const char *request_id, int replacement,
+                       const struct ct_pack_item *items, size_t count, char *err, size_t errlen)
+{
+    char *arrays[3] = {NULL, NULL, NULL};
+    int lengths[4] = {0, 0, 0, 0}, formats[4] = {1, 1, 1, 0};
+    PGresult *res = NULL;
+    int rc;
+
+    arrays[0] = binary_text_array(items, count, item_number, &lengths[0]);
+    arrays[1] = binary_text_array(items, count, item_serial, &lengths[1]);
+    arrays[2] = binary_text_array(items, count, item_pack, &lengths[2]);
+    const char *values[] = {arrays[0], arrays[1], arrays[2], request_id};
+    if (arrays[0] == NULL || arrays[1] == NULL || arrays[2] == NULL) {
+        set_err(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+        goto out;
+    }
+    if (!replacement)
+        rc = db_exec(store, &res,
+                     "INSERT INTO certificate (device_number, model_code, serial, pack, state,"
+                     " request_id) SELECT u.n, split_part(u.n, '-', 1), u.s, u.p, 'stored', $4"
+                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
+                     " ON CONFLICT (device_number) DO NOTHING",
+                     4, values, lengths, formats, 0, err, errlen);
+    else
+        rc = db_exec(store, &res,
+                     "UPDATE certificate c SET state = 'replaced', serial = u.s, pack = u.p,"
+                     " pack_deleted_at = NULL, write_flag = 0, request_id = $4,"
+                     " claimed_at = NULL, created_at = now(), delivered_at = NULL,"
+                     " written_at = NULL"
+                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
+                     " WHERE c.device_number = u.n AND c.state = 'failed'",
+                     4, values, lengths, formats, 0, err, errlen);
+    if (rc != CL_OK || affected(res) == count)
+        goto out;
+    /* Some number took no pack: the first one in the answer's order that is not this
+     * request's now. */
+    PQclear(res);
+    res = NULL;
+    const int name_formats[2] = {1, 0};
+    const char *name_values[] = {arrays[0], request_id};
+    if ((rc = db_exec(store, &res,
+                      "SELECT u.n FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
+                      " LEFT JOIN certificate c ON c.device_number = u.n"
+                      " WHERE c.request_id IS DISTINCT FROM $2 ORDER BY u.i LIMIT 1",
+                      2, name_values, lengths, name_formats, 0, err, errlen)) != CL_OK)
+        goto out;
+    const char *number = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(unknown)";
+    if (replacement) {
+        set_err(err, errlen, "request %s: device number %s is no longer failed", request_id,
+                number);
+        rc = CL_ERR_STATE;
+    } else {
+        set_err(err, errlen, "request %s: device number %s already holds a certificate", request_id,
+                number);
+        rc = CL_ERR_CONFLICT;
+    }
+out:
+    PQclear(res);
+    for (size_t k = 0; k < 3; k++)
+        free(arrays[k]);
+    return rc;
+}
+
 int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
                             const struct ct_pack_item *items, size_t count, char *err,
                             size_t errlen)
@@ -1432,50 +1552,16 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
     }
     replacement = get_bool(res, 0, 1);
     PQclear(res);
-    if ((rc = answer_matches(store, request_id, items, count, err, errlen)) != CL_OK)
+    if ((rc = answer_matches(store, request_id, items, count, err, errlen)) != CL_OK ||
+        (rc = store_packs(store, request_id, replacement, items, count, err, errlen)) != CL_OK)
         return tx_fail(store, rc);
-    for (size_t i = 0; i < count && rc == CL_OK; i++) {
-        const char *item_values[] = {items[i].device_number, items[i].serial_hex, items[i].pack,
-                                     request_id};
-        if (!replacement) {
-            rc = db_query(store, NULL,
-                          "INSERT INTO certificate (device_number, model_code, serial, pack,"
-                          " state, request_id) VALUES ($1, split_part($1, '-', 1), $2, $3,"
-                          " 'stored', $4)",
-                          4, item_values, err, errlen);
-            if (rc != CL_OK && is_unique_violation(store)) {
-                set_err(err, errlen, "request %s: device number %s already holds a certificate",
-                        request_id, items[i].device_number);
-                rc = CL_ERR_CONFLICT;
-            }
-            continue;
-        }
-        /* The failed pack becomes its replacement: flag 0, no claim, new creation time. */
-        rc = db_query(store, &res,
-                      "UPDATE certificate SET state = 'replaced', serial = $2, pack = $3,"
-                      " pack_deleted_at = NULL, write_flag = 0, request_id = $4,"
-                      " claimed_at = NULL, created_at = now(), delivered_at = NULL,"
-                      " written_at = NULL WHERE device_number = $1 AND state = 'failed'",
-                      4, item_values, err, errlen);
-        if (rc == CL_OK) {
-            if (affected(res) != 1) {
-                set_err(err, errlen, "request %s: device number %s is no longer failed", request_id,
-                        items[i].device_number);
-                rc = CL_ERR_STATE;
-            }
-            PQclear(res);
-        }
-    }
-    if (rc == CL_OK &&
-        (rc = db_query(store, NULL,
+    if ((rc = db_query(store, NULL,
                        "UPDATE fetch_request SET state = 'completed', ended_at = now()"
                        " WHERE request_id = $1",
-                       1, values, err, errlen)) == CL_OK)
-        rc = db_query(store, NULL, "UPDATE fetch_item SET pending = false WHERE request_id = $1", 1,
-                      values, err, errlen);
-    if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
-    if (rc != CL_OK)
+                       1, values, err, errlen)) != CL_OK ||
+        (rc = db_query(store, NULL, "UPDATE fetch_item SET pending = false WHERE request_id = $1",
+                       1, values, err, errlen)) != CL_OK ||
+        (rc = tx_commit(store, err, errlen)) != CL_OK)
         return tx_fail(store, rc);
     cl_log_info("request %s: %zu %spack(s) stored", request_id, count,
                 replacement ? "replacement " : "");

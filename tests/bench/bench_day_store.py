@@ -13,16 +13,21 @@ Every number is new, so each measurement issues 10,000 new certificates. The fig
 (b) / mean of the (a) before and after it; goal <= 1.2. With --repeats N, (b) and (a) alternate N
 times and the figure is the median ratio. Prints a table; writes OUT_DIR/bench-day-store.json.
 
-Where the comm-terminal's extra time goes is taken from the programs' own log lines (millisecond
+Where the comm-terminal's time goes is taken from the programs' own log lines (millisecond
 timestamps): ca-server logs "issued N certificate(s) for request R" when a batch is committed and
-signed, the comm-terminal logs "request R: N pack(s) stored" after its commit. Per request:
-  ca-server part  = from the previous commit in the comm-terminal (or the start) to "issued";
-  store part      = from "issued" to "stored": the answer on the wire, parsing, the per-pack
-                    checks and the comm-terminal's transaction.
-The fixed cost of starting a comm-terminal command, with and without the operator login, is
-measured separately. --profile adds one more fetch under `perf record -a -g` with PostgreSQL's
-statement log on for the comm-terminal's database, which splits each request into: prepare,
-ca-server, answer, store (see fetch_phases).
+signed; the comm-terminal logs "request R: N number(s) sent", "request R: answer received" and,
+from its storing thread, "request R: N pack(s) stored". Per request:
+  ca-server  = from "sent" to "issued": the request on the wire and ca-server's work;
+  answer     = from "issued" to "received": the answer on the wire and gSOAP's parsing;
+  between    = from "received" to the next request's "sent": ca-server waits;
+  store      = from "received" to "stored": the per-pack checks and the storing transaction,
+               while ca-server already issues the next request.
+Plus the start (to the first "sent": start-up, operator login, the first request recorded) and
+the end (from the last "received" to the exit: the last answer stored). The fixed cost of
+starting a comm-terminal command, with and without the operator login, is measured separately.
+--profile adds one more fetch under `perf record -a -g` with PostgreSQL's statement log on for the
+comm-terminal's database, which times each request's recording and its storing transaction
+(see fetch_phases).
 
 Builds nothing: run it on a Release build (no sanitizers); see tests/bench/LINES.md.
 
@@ -83,18 +88,15 @@ PG_LOG = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \S+ \[(\d+)\] LOG
                     r"([\d.]+) ms  (?:(parse|bind|execute) [^:]*|statement): (.*)$")
 
 
-def fetch_phases(server_log, issued):
-    """The comm-terminal's fetch per request, from PostgreSQL's statement log of its database
-    (each statement's end time and duration) and ca-server's "issued" times:
-      prepare  -- choosing the numbers and recording the request (its first statement's start to
-                  the COMMIT that records it);
-      ca       -- from that COMMIT to ca-server's "issued" (request on the wire, ca-server's
-                  work);
-      answer   -- from "issued" to the BEGIN of the storing transaction (the answer on the wire,
-                  gSOAP parsing, the per-pack checks);
-      store    -- the storing transaction, BEGIN to COMMIT (1,000 INSERTs, one round trip
-                  each), and db_s: the time PostgreSQL spent executing its statements."""
-    events = []  # (start, end, time executing, text): parse, bind and execute as one
+def fetch_phases(server_log):
+    """The comm-terminal's database work per request, from PostgreSQL's statement log of its
+    database (each statement's end time and duration), per backend (the fetch records requests
+    on one connection and stores answers on another, at the same time):
+      prepare  -- choosing the numbers and recording the request (the listing's start to the
+                  COMMIT that records it);
+      store    -- the storing transaction, BEGIN to COMMIT, and db_s: the time PostgreSQL spent
+                  executing its statements."""
+    events = []  # (backend, start, end, time executing, text): parse, bind and execute as one
     pending = {}  # per backend: the parse and bind seen so far of its current statement
     for line in server_log.splitlines():
         m = PG_LOG.match(line)
@@ -105,39 +107,35 @@ def fetch_phases(server_log, issued):
         duration = float(m.group(3)) / 1000
         pid, step = m.group(2), m.group(4)
         start, spent = pending.pop(pid, (end - duration, 0.0))
+        if step == "parse":  # a statement starts here, whatever an unmatched line left
+            start, spent = end - duration, 0.0
         if step in ("parse", "bind"):
             pending[pid] = (start, spent + duration)
         else:
-            events.append((start, end, spent + duration, m.group(5)))
-    chunks, current, state = [], None, None
-    for start, end, duration, text in events:
+            events.append((pid, start, end, spent + duration, m.group(5)))
+    prepares, stores, open_tx = [], [], {}
+    for pid, start, end, duration, text in events:
+        tx = open_tx.get(pid)
         if text.startswith("SELECT p.device_number FROM plan_device"):
-            current = {"prepare_start": start, "db_s": 0.0, "inserts": 0}
-            state = "prepare"
-        if current is None:
-            continue
-        if state == "prepare" and text.startswith("COMMIT"):
-            current["prepare_end"] = end
-            state = "wait"
-        elif state == "wait" and text.startswith("BEGIN"):
-            current["store_start"] = start
-            state = "store"
-        elif state == "store":
-            current["db_s"] += duration
-            current["inserts"] += text.startswith("INSERT INTO certificate")
-            if text.startswith("COMMIT"):
-                current["store_end"] = end
-                chunks.append(current)
-                current, state = None, None
+            open_tx[pid] = {"kind": "prepare", "start": start, "db_s": 0.0, "recorded": False}
+        elif text.startswith("BEGIN") and tx is None:
+            open_tx[pid] = {"kind": "store", "start": start, "db_s": 0.0, "inserts": 0}
+        elif tx is not None:
+            tx["db_s"] += duration
+            tx["recorded"] = tx.get("recorded") or text.startswith("INSERT INTO fetch_request")
+            if "inserts" in tx:
+                tx["inserts"] += text.startswith("INSERT INTO certificate")
+            if text.startswith(("COMMIT", "ROLLBACK")):
+                if tx["kind"] == "prepare" and tx["recorded"]:
+                    prepares.append(round(end - tx["start"], 3))
+                elif tx["kind"] == "store" and tx["inserts"] > 0:
+                    stores.append((round(end - tx["start"], 3), round(tx["db_s"], 3),
+                                   tx["inserts"]))
+                del open_tx[pid]
     out = []
-    for i, c in enumerate(chunks):
-        if i >= len(issued) or c["inserts"] == 0:
-            continue  # the last listing finds nothing left: no request
-        out.append({"prepare_s": round(c["prepare_end"] - c["prepare_start"], 3),
-                    "ca_s": round(issued[i] - c["prepare_end"], 3),
-                    "answer_s": round(c["store_start"] - issued[i], 3),
-                    "store_s": round(c["store_end"] - c["store_start"], 3),
-                    "store_db_s": round(c["db_s"], 3), "inserts": c["inserts"]})
+    for i, (store_s, db_s, inserts) in enumerate(stores):
+        out.append({"prepare_s": prepares[i] if i < len(prepares) else 0.0, "store_s": store_s,
+                    "store_db_s": db_s, "insert_statements": inserts})
     return out
 
 
@@ -145,19 +143,25 @@ def phases_text(phases):
     if not phases:
         return ["==== fetch phases: none found in PostgreSQL's statement log ===="]
     lines = ["==== the profiled fetch per request, from PostgreSQL's statement log of the "
-             "comm-terminal's database and ca-server's 'issued' lines (seconds) ====",
-             "prepare: choose the numbers and record the request; ca: request on the wire and "
-             "ca-server's work; answer: the answer on the wire, gSOAP parsing and the per-pack "
-             "checks; store: the storing transaction, of which db = time PostgreSQL executed "
-             "its statements",
-             "%8s %9s %8s %8s %8s %8s %8s" % ("request", "prepare", "ca", "answer", "store",
-                                              "db", "inserts")]
-    keys = ("prepare_s", "ca_s", "answer_s", "store_s", "store_db_s")
+             "comm-terminal's database (seconds) ====",
+             "prepare: choose the numbers and record the request (while ca-server issues the "
+             "request before it); store: the storing transaction (while ca-server issues the "
+             "next request), of which db = time PostgreSQL executed its statements; inserts: "
+             "INSERT statements into certificate",
+             "%8s %9s %8s %8s %8s" % ("request", "prepare", "store", "db", "inserts")]
+    keys = ("prepare_s", "store_s", "store_db_s")
     for i, p in enumerate(phases):
         lines.append("%8d" % (i + 1) + "".join("%9.3f" % p[k] for k in keys) +
-                     "%8d" % p["inserts"])
+                     "%8d" % p["insert_statements"])
     lines.append("%8s" % "total" + "".join("%9.3f" % sum(p[k] for p in phases) for k in keys))
     return lines
+
+
+def fetch_split_text(r):
+    return ("start %.2f s, ca-server %.2f s, answers %.2f s, between requests %.2f s, last "
+            "answer to exit %.2f s; storing (overlapped) %.2f s" % (
+                r["start_to_first_sent_s"], r["ca_server_part_s"], r["answer_part_s"],
+                r["between_requests_s"], r["last_received_to_exit_s"], r["store_part_s"]))
 
 
 class DayStore(bench_issuance.Bench):
@@ -286,29 +290,37 @@ class DayStore(bench_issuance.Bench):
         with open(self.ca.log_path, errors="replace") as f:
             f.seek(log0)
             issued = log_times(f.read(), r"issued \d+ certificate\(s\) for request (\S+)")
+        sent = log_times(p.stderr, r"request (\S+): \d+ number\(s\) sent")
+        received = log_times(p.stderr, r"request (\S+): answer received")
         stored_at = log_times(p.stderr, r"request (\S+): \d+ pack\(s\) stored")
+        order = [rid for rid in sorted(sent, key=sent.get)
+                 if rid in issued and rid in received and rid in stored_at]
+        check(len(order) == -(-self.devices // CHUNK),
+              "the logs show %d complete requests" % len(order))
         phases = []
-        previous = t_start
-        for rid in sorted(stored_at, key=stored_at.get):
-            if rid not in issued:
-                continue
-            phases.append({"request": rid, "ca_server_s": round(issued[rid] - previous, 3),
-                           "store_s": round(stored_at[rid] - issued[rid], 3)})
-            previous = stored_at[rid]
+        for k, rid in enumerate(order):
+            following = sent[order[k + 1]] if k + 1 < len(order) else None
+            phases.append({"request": rid, "ca_server_s": round(issued[rid] - sent[rid], 3),
+                           "answer_s": round(received[rid] - issued[rid], 3),
+                           "between_s": round(following - received[rid], 3)
+                           if following is not None else 0.0,
+                           "store_s": round(stored_at[rid] - received[rid], 3)})
         r = {"day": day, "devices": self.devices, "chunk": CHUNK, "seconds": round(elapsed, 3),
              "packs_per_s": round(self.devices / elapsed, 1), "stored_in_db": stored,
              "ct_cpu_s": round(cpu_ct, 2), "server_cpu_s": round(cpu_ca, 2),
              "postgres_cpu_s": round(cpu_pg, 2),
              "other_cpu_s": round(max(busy - cpu_ct - cpu_ca - cpu_pg, 0.0), 2),
              "requests": phases,
+             "start_to_first_sent_s": round(sent[order[0]] - t_start, 3),
              "ca_server_part_s": round(sum(x["ca_server_s"] for x in phases), 3),
-             "store_part_s": round(sum(x["store_s"] for x in phases), 3),
-             "exit_after_last_commit_s": round(t_start + elapsed - previous, 3)}
+             "answer_part_s": round(sum(x["answer_s"] for x in phases), 3),
+             "between_requests_s": round(sum(x["between_s"] for x in phases), 3),
+             "last_received_to_exit_s": round(t_start + elapsed - received[order[-1]], 3),
+             "store_part_s": round(sum(x["store_s"] for x in phases), 3)}
         log("  %.2f s: %.1f packs/s, %d packs in the comm-terminal's database (CPU: "
             "comm-terminal %.2f s, ca-server %.2f s, PostgreSQL %.2f s)" % (
                 r["seconds"], r["packs_per_s"], stored, cpu_ct, cpu_ca, cpu_pg))
-        log("  from the logs: ca-server part %.2f s, comm-terminal store part %.2f s, exit %.2f s"
-            % (r["ca_server_part_s"], r["store_part_s"], r["exit_after_last_commit_s"]))
+        log("  from the logs: %s" % fetch_split_text(r))
         return r
 
     def profile(self, out_dir):
@@ -326,7 +338,6 @@ class DayStore(bench_issuance.Bench):
         self.cluster.psql("postgres", "ALTER DATABASE ct SET log_parameter_max_length = 0")
         server_log = os.path.join(self.cluster.dir, "server.log")
         server_log0 = os.path.getsize(server_log)
-        ca_log0 = os.path.getsize(self.ca.log_path)
         data = os.path.join(self.work, "perf.data")
         # Which database each PostgreSQL backend serves (perf only sees "postgres"), from
         # pg_stat_activity: once before (ca-server's pooled backends) and twice early in the
@@ -380,10 +391,9 @@ class DayStore(bench_issuance.Bench):
         with open(server_log, errors="replace") as f:
             f.seek(server_log0)
             statements = f.read()
-        with open(self.ca.log_path, errors="replace") as f:
-            f.seek(ca_log0)
-            issued = log_times(f.read(), r"issued \d+ certificate\(s\) for request (\S+)")
-        phases = fetch_phases(statements, sorted(issued.values()))
+        with open(os.path.join(out_dir, "pg-statements-day-store.log"), "w") as f:
+            f.write(statements)
+        phases = fetch_phases(statements)
         if rec.returncode not in (0, -signal.SIGINT) or not os.path.exists(data):
             log("profile: perf record failed: %s" % err.strip()[-300:])
             return
@@ -484,11 +494,9 @@ class DayStore(bench_issuance.Bench):
                      "seconds other work on the machine took meanwhile)")
         lines.append("")
         for b in res["fetches"]:
-            lines.append("(b) %s, from the logs: ca-server part %.2f s, comm-terminal store part "
-                         "%.2f s (%.0f%%); CPU s: comm-terminal %.2f, ca-server %.2f, PostgreSQL "
-                         "%.2f" % (b["day"], b["ca_server_part_s"], b["store_part_s"],
-                                   100 * b["store_part_s"] / b["seconds"], b["ct_cpu_s"],
-                                   b["server_cpu_s"], b["postgres_cpu_s"]))
+            lines.append("(b) %s, from the logs: %s; CPU s: comm-terminal %.2f, ca-server %.2f, "
+                         "PostgreSQL %.2f" % (b["day"], fetch_split_text(b), b["ct_cpu_s"],
+                                              b["server_cpu_s"], b["postgres_cpu_s"]))
         fc = res["comm_terminal_fixed_costs"]
         lines.append("(b) fixed cost of a comm-terminal command (separately, median of 3): %.3f s "
                      "without login, %.3f s with the operator login" % (
@@ -496,13 +504,17 @@ class DayStore(bench_issuance.Bench):
         lines.append("(a) CPU s: ca-server %s; PostgreSQL %s; zeep client %s" % tuple(
             "/".join("%.2f" % a[k] for a in res["alone"])
             for k in ("server_cpu_s", "postgres_cpu_s", "client_cpu_s")))
+        lines.append("(a) answers (from 'issued' to the client's parsed answer), s: %s" % "/".join(
+            "%.2f" % a["answer_and_parse_s"] if "answer_and_parse_s" in a else "-"
+            for a in res["alone"]))
         if "profile" in res and res["profile"].get("phases_per_request"):
             ph = res["profile"]["phases_per_request"]
             tot = {k: sum(p[k] for p in ph) for k in ph[0]}
-            lines.append("profiled fetch (%s, PostgreSQL statement log): prepare %.2f s, ca %.2f "
-                         "s, answer %.2f s, store %.2f s (PostgreSQL executing %.2f s)" % (
-                             res["profile"]["file"], tot["prepare_s"], tot["ca_s"],
-                             tot["answer_s"], tot["store_s"], tot["store_db_s"]))
+            lines.append("profiled fetch (%s, PostgreSQL statement log): recording the requests "
+                         "%.2f s, storing transactions %.2f s (PostgreSQL executing %.2f s), "
+                         "both overlapped with ca-server's work" % (
+                             res["profile"]["file"], tot["prepare_s"], tot["store_s"],
+                             tot["store_db_s"]))
         lines += ["", "Goal:"]
         lines.append("  %-62s ratio %6.3f  target <= %.2f  %s" % (
             g["goal"], g["ratio"], g["target"], "MET" if g["met"] else "NOT MET"))

@@ -4,9 +4,10 @@ cluster and real mutual TLS; the factory terminals are played by a stock SOAP cl
 
 Covers: operators (first without login, then login required, wrong password refused), plan
 import (CSV, re-import idempotent), model marks, the day's fetch, a fetch interrupted by ca-server
-going away and resumed with the same request id (no lost or doubled packs), the line operations
-S5/S9/S11 with OK and NG (a replacement is stored before the answer and a re-scan gets it), two
-lines asking for one number at once, ca-server down during production (lines still served;
+going away and resumed with the same request id (no lost or doubled packs), a fetch whose storing
+fails midway and its re-run (nothing lost, half stored or doubled), the line operations S5/S9/S11
+with OK and NG (a replacement is stored before the answer and a re-scan gets it), two lines asking
+for one number at once, ca-server down during production (lines still served;
 receipts arrive after it returns), deletion of written packs, status and lists, every refusal,
 and no private key in clear in the comm-terminal's database or log.
 
@@ -34,6 +35,7 @@ from certline_harness import (OPERATOR_PASSWORD, CaServer, CommTerminal, Failure
                               cert_der, check, open_pack, verification_value)
 
 TODAY = time.strftime("%Y-%m-%d")
+TOMORROW = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
 
 
 class Scenario:
@@ -54,7 +56,7 @@ class Scenario:
                      ("factory-terminal", "line-1002.certline.test", "1002", "svc-line2")):
             self.ca.run("issue-service", *args[:-1], "--out", os.path.join(self.work, args[-1]))
         self.prewrite = {}
-        for model in ("3012", "A123"):
+        for model in ("3012", "A123", "B777"):
             self.ca.run("model-add", model)
             bundle = os.path.join(self.work, model + ".bundle")
             self.ca.run("model-export", model, "--out", bundle)
@@ -235,6 +237,64 @@ class Scenario:
         log = open(ct.log_path).read()
         check("PRIVATE KEY" not in log and OPERATOR_PASSWORD not in log, "a secret in the log")
 
+    def fetch_with_store_failure(self):
+        """The storing of one answer fails in the middle of a fetch (a trigger refuses one pack,
+        the way a full disk or a lost connection would): the fetch stops with a clear error,
+        only whole answers are stored, every other number is in a pending request, and a re-run
+        stores the rest once, with the packs ca-server issued the first time."""
+        ct, ca = self.ct, self.ca
+        units, bad = 30, "B777-000017"  # with fetch_chunk 7: the third of five requests
+        ct.run("model-set", "B777", "--managed")
+        plan = os.path.join(self.work, "plan-b777.csv")
+        with open(plan, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n"
+                    "B777,%s,%d,1,6\n" % (TOMORROW, units))
+        ct.run("import", plan)
+        sql = self.cluster.psql
+        sql("ct", "CREATE FUNCTION test_refuse_pack() RETURNS trigger LANGUAGE plpgsql AS"
+                  " $$BEGIN RAISE EXCEPTION 'test: pack refused'; END$$")
+        sql("ct", "CREATE TRIGGER test_refuse_pack BEFORE INSERT ON certificate FOR EACH ROW"
+                  " WHEN (NEW.device_number = '%s') EXECUTE FUNCTION test_refuse_pack()" % bad)
+        r = ct.run("fetch", "--date", TOMORROW, expect_ok=False)
+        check("test: pack refused" in r.stderr and "run it again to resume" in r.stderr,
+              "fetch with a failing store: " + r.stderr)
+
+        def numbers(query):
+            return sorted(sql("ct", query).split())
+        planned = ["B777-%06d" % i for i in range(1, units + 1)]
+        stored = numbers("SELECT device_number FROM certificate WHERE model_code = 'B777'")
+        pending = numbers("SELECT f.device_number FROM fetch_item f JOIN fetch_request r"
+                          " USING (request_id) WHERE r.state = 'pending' AND f.pending")
+        check(bad not in stored and bad in pending, "the refused answer: %r" % stored)
+        check(len(stored) >= 7 and sorted(stored + pending) == planned,
+              "after the failed store: stored %r, pending %r" % (stored, pending))
+        half = sql("ct", "SELECT count(*) FROM fetch_item f JOIN fetch_request r USING"
+                         " (request_id) LEFT JOIN certificate c ON c.device_number ="
+                         " f.device_number AND c.request_id = f.request_id WHERE"
+                         " f.device_number LIKE 'B777-%' AND"
+                         " (r.state = 'completed') <> (c.device_number IS NOT NULL)").strip()
+        check(half == "0", "%s request item(s) half stored" % half)
+        issued_before = {c["device_number"]: c["serial"] for c in json.loads(
+            ca.run("list", "--json", "--model", "B777", "--limit", "1000").stdout)}
+
+        sql("ct", "DROP TRIGGER test_refuse_pack ON certificate")
+        r = ct.run("fetch", "--date", TOMORROW)
+        check("resent request" in r.stderr, "the pending requests were not resent: " + r.stderr)
+        certs = {c["device_number"]: c for c in ct.certificates("--model", "B777")}
+        check(sorted(certs) == planned and all(c["state"] == "stored" for c in certs.values()),
+              "after the re-run: %r" % sorted(certs))
+        check(sql("ct", "SELECT count(*) FROM fetch_request WHERE state <> 'completed'").strip()
+              == "0", "requests left pending after the re-run")
+        issued = json.loads(ca.run("list", "--json", "--model", "B777", "--limit", "1000").stdout)
+        check(len(issued) == units, "ca-server issued %d certificates for %d numbers"
+              % (len(issued), units))
+        for number, serial in issued_before.items():
+            check(certs[number]["serial"] == serial,
+                  "%s: stored %s, ca-server issued %s" % (number, certs[number]["serial"], serial))
+        pack, _, _ = open_pack(sql("ct", "SELECT pack FROM certificate WHERE device_number = '%s'"
+                                   % bad).strip(), self.prewrite["B777"])
+        check(pack["device_number"] == bad, "the pack stored for %s" % bad)
+
     def run(self):
         self.setup_ca()
         try:
@@ -242,6 +302,7 @@ class Scenario:
             self.fetch_with_interruption()
             self.production()
             self.operator_views_and_secrets()
+            self.fetch_with_store_failure()
         finally:
             self.ca.stop()
 
