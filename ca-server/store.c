@@ -702,6 +702,16 @@ static size_t request_index(const struct sorted_number *sorted, size_t count, co
     return hit != NULL ? hit->index : count;
 }
 
+static int request_id_ok(const char *request_id, char *err, size_t errlen)
+{
+    char buf[48];
+    if (cl_token_ok(request_id, REQUEST_ID_MAX))
+        return 1;
+    set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+            cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    return 0;
+}
+
 /* Takes the transaction-level lock of one request id (other ids are not held up, but for the
  * rare hash collision). */
 static int lock_request(struct ca_store *store, const char *request_id, char *err, size_t errlen)
@@ -1153,11 +1163,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         set_err(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
-        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
-    }
     if (!cl_text_ok(requester, 1, ACTOR_MAX)) {
         set_err(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
                 cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
@@ -1375,7 +1382,6 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
                             size_t errlen)
 {
     const char *id_values[] = {request_id};
-    char buf[48];
     PGresult *res;
     int rc;
 
@@ -1383,11 +1389,8 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
         set_err(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cl_token_ok(request_id, REQUEST_ID_MAX)) {
-        set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
-    }
     if (count == 0 || count > CA_BATCH_MAX) {
         set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
                 CA_BATCH_MAX);

@@ -3,6 +3,7 @@
  * AES-256-GCM under the model's pre-write key; nothing here logs a key or a pre-write key. */
 #include "pack.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,29 @@ static void subject_attr(const mbedtls_x509_crt *crt, const char *oid, size_t oi
         }
 }
 
+/* The last chain_pem that parsed. Whether a chain parses depends on its text alone, and a batch
+ * of packs (built at ca-server, parsed at the comm-terminal) shares one chain: it is parsed once,
+ * not once per pack. */
+static pthread_mutex_t parsed_chain_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *parsed_chain;
+
+static int chain_parsed_before(const char *pem)
+{
+    pthread_mutex_lock(&parsed_chain_lock);
+    int same = parsed_chain != NULL && strcmp(parsed_chain, pem) == 0;
+    pthread_mutex_unlock(&parsed_chain_lock);
+    return same;
+}
+
+static void chain_parsed_now(const char *pem)
+{
+    char *copy = strdup(pem); /* on failure, nothing is remembered */
+    pthread_mutex_lock(&parsed_chain_lock);
+    free(parsed_chain);
+    parsed_chain = copy;
+    pthread_mutex_unlock(&parsed_chain_lock);
+}
+
 struct fields {
     const char *device_number, *model_code, *serial_hex, *key_type, *key_id;
     const char *chain_pem, *certificate_pem;
@@ -253,10 +277,13 @@ static int check_fields(const struct fields *f, const unsigned char *cert_der, s
     }
     mbedtls_x509_crt_init(&chain);
     mbedtls_x509_crt_init(&cert);
-    if (mbedtls_x509_crt_parse(&chain, (const unsigned char *)f->chain_pem,
-                               strlen(f->chain_pem) + 1) != 0) {
-        snprintf(err, errlen, "chain_pem does not parse as certificates");
-        goto out;
+    if (!chain_parsed_before(f->chain_pem)) {
+        if (mbedtls_x509_crt_parse(&chain, (const unsigned char *)f->chain_pem,
+                                   strlen(f->chain_pem) + 1) != 0) {
+            snprintf(err, errlen, "chain_pem does not parse as certificates");
+            goto out;
+        }
+        chain_parsed_now(f->chain_pem);
     }
     if (mbedtls_x509_crt_parse(&cert, (const unsigned char *)f->certificate_pem,
                                strlen(f->certificate_pem) + 1) != 0 ||

@@ -539,6 +539,19 @@ static void test_parse_refusals(void **state)
                          cJSON_CreateString("-----BEGIN CERTIFICATE-----\nAAAA\n-----END "
                                             "CERTIFICATE-----\n"),
                          "does not parse");
+    /* A chain that does not parse is refused even right after the good chain parsed (the
+     * good one is remembered, a bad one never is), twice in a row. */
+    for (int round = 0; round < 2; round++) {
+        char *bad = strdup(chain_pem);
+        char *body = strchr(bad, '\n') + 1; /* first base64 line of the issuing certificate */
+        body[10] = body[10] == 'A' ? 'B' : 'A';
+        expect_field_refused("chain_pem", cJSON_CreateString(bad), "chain_pem does not parse");
+        free(bad);
+        expect_field_refused("chain_pem",
+                             cJSON_CreateString("-----BEGIN CERTIFICATE-----\nAAAA\n-----END "
+                                                "CERTIFICATE-----\n"),
+                             "chain_pem does not parse");
+    }
     /* unknown and repeated fields */
     expect_field_refused("extra", cJSON_CreateString("x"), "unknown field \"extra\"");
     {
