@@ -30,7 +30,7 @@ demo: build
 	/usr/bin/python3 deploy/sim/factory_day.py --build $(BUILD) $(DEMO_ARGS)
 
 # Benchmarks (issue 7): Release, no sanitizers; each prints a table with the goals and writes JSON
-# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about half an hour on 2 cores.
+# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores.
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=OFF
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
