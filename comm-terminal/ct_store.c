@@ -67,7 +67,6 @@
 
 struct ct_store {
     PGconn *conn;
-    char sqlstate[6]; /* SQLSTATE of the last failed statement, "" if none */
 };
 
 /* ---- migrations ---- */
@@ -303,18 +302,16 @@ static void log_notice(void *arg, const char *message)
 }
 
 /* Runs one statement. Parameters are text unless formats says otherwise. On failure err gets
- * "database error: <primary message>" (never the statement's values) and the SQLSTATE is kept
- * in store->sqlstate. */
+ * "database error: <primary message>" (never the statement's values). */
 static int db_exec(struct ct_store *store, PGresult **out, const char *sql, int nparams,
                    const char *const *values, const int *lengths, const int *formats,
                    int binary_result, char *err, size_t errlen)
 {
     PGresult *res;
     ExecStatusType status;
-    const char *field, *message;
+    const char *message;
     size_t mlen;
 
-    store->sqlstate[0] = '\0';
     if (out != NULL)
         *out = NULL;
     res = PQexecParams(store->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
@@ -326,8 +323,6 @@ static int db_exec(struct ct_store *store, PGresult **out, const char *sql, int 
             PQclear(res);
         return CL_OK;
     }
-    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
-        cl_copy_text(store->sqlstate, sizeof(store->sqlstate), field);
     message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (message == NULL)
         message = PQerrorMessage(store->conn);
