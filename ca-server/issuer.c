@@ -45,7 +45,9 @@ struct signing_job {
     time_t now;
     pthread_mutex_t ready_lock; /* guards ready; ready_cond tells the storing thread */
     pthread_cond_t ready_cond;
-    unsigned char *ready; /* per item: signed and its pack built */
+    unsigned char *ready;         /* per item: signed and its pack built */
+    size_t *order;                /* the items by device number: signed and stored in this order */
+    struct ca_issued_item *chunk; /* one chunk of results, in that order, for the store */
 };
 
 /* The request as hashed for idempotency: the replacement flag and the numbers in order. */
@@ -152,9 +154,10 @@ static void *signing_thread(void *arg)
     size_t total = job->request->count;
 
     for (;;) {
-        size_t i = atomic_fetch_add(&job->next, 1);
-        if (i >= total || atomic_load(&job->failed))
+        size_t k = atomic_fetch_add(&job->next, 1);
+        if (k >= total || atomic_load(&job->failed))
             break;
+        size_t i = job->order[k];
         if (sign_one(job, i) != CL_OK) {
             tell_ready(job, SIZE_MAX);
             break;
@@ -165,6 +168,33 @@ static void *signing_thread(void *arg)
             job->request->progress(done, total, job->request->progress_arg);
     }
     return NULL;
+}
+
+struct numbered {
+    const char *number;
+    size_t index;
+};
+
+static int compare_numbered(const void *a, const void *b)
+{
+    return strcmp(((const struct numbered *)a)->number, ((const struct numbered *)b)->number);
+}
+
+/* job->order: the item indexes by device number (byte order, as the store locks them). */
+static int sort_by_number(struct signing_job *job)
+{
+    size_t n = job->request->count;
+    struct numbered *pairs = malloc(n * sizeof(*pairs));
+
+    if (pairs == NULL)
+        return CL_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        pairs[i] = (struct numbered){job->items[i].device_number, i};
+    qsort(pairs, n, sizeof(*pairs), compare_numbered);
+    for (size_t k = 0; k < n; k++)
+        job->order[k] = pairs[k].index;
+    free(pairs);
+    return CL_OK;
 }
 
 /* Looks up the key id of every model the batch names. */
@@ -192,7 +222,10 @@ static int find_key_ids(struct signing_job *job, struct ca_store *store, char *e
     return CL_OK;
 }
 
-/* Stores the signed items in order, STORE_CHUNK at a time, as soon as they are ready. */
+/* Stores the signed items in device-number order, STORE_CHUNK at a time, as soon as they are
+ * ready. That is the order in which every batch locks certificate rows (store.c), so a
+ * replacement request for some of these numbers waits for this completion instead of
+ * deadlocking with it. */
 static int store_as_signed(struct signing_job *job, struct ca_store *store, char *err,
                            size_t errlen)
 {
@@ -202,7 +235,7 @@ static int store_as_signed(struct signing_job *job, struct ca_store *store, char
         size_t end = stored + STORE_CHUNK < total ? stored + STORE_CHUNK : total;
         pthread_mutex_lock(&job->ready_lock);
         for (;;) {
-            while (ready_upto < end && job->ready[ready_upto])
+            while (ready_upto < end && job->ready[job->order[ready_upto]])
                 ready_upto++;
             if (ready_upto >= end || atomic_load(&job->failed))
                 break;
@@ -215,8 +248,10 @@ static int store_as_signed(struct signing_job *job, struct ca_store *store, char
             pthread_mutex_unlock(&job->error_lock);
             return CL_ERR_INTERNAL; /* a failure here, not the caller's */
         }
-        int rc = ca_store_complete_add(store, job->request->request_id, &job->results[stored],
-                                       end - stored, err, errlen);
+        for (size_t k = stored; k < end; k++)
+            job->chunk[k - stored] = job->results[job->order[k]];
+        int rc = ca_store_complete_add(store, job->request->request_id, job->chunk, end - stored,
+                                       err, errlen);
         if (rc != CL_OK) {
             atomic_store(&job->failed, 1); /* the signing threads stop */
             return rc;
@@ -273,18 +308,24 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
     job.server_values = calloc(n, sizeof(*job.server_values));
     job.packs = calloc(n, sizeof(*job.packs));
     job.ready = calloc(n, 1);
+    job.order = malloc(n * sizeof(*job.order));
+    job.chunk = calloc(n < STORE_CHUNK ? n : STORE_CHUNK, sizeof(*job.chunk));
     pthread_mutex_init(&job.error_lock, NULL);
     pthread_mutex_init(&job.ready_lock, NULL);
     pthread_cond_init(&job.ready_cond, NULL);
     job.now = time(NULL) - 60; /* a minute of slack for devices whose clock is a little behind */
     if (job.results == NULL || job.issued == NULL || job.server_values == NULL ||
-        job.packs == NULL || job.ready == NULL) {
+        job.packs == NULL || job.ready == NULL || job.order == NULL || job.chunk == NULL) {
         snprintf(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
     if ((rc = find_key_ids(&job, store, err, errlen)) != CL_OK)
         goto out;
+    if ((rc = sort_by_number(&job)) != CL_OK) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     rc = ca_store_complete_begin(store, request->request_id, n, err, errlen);
     if (rc == CL_ERR_CONFLICT) {
         /* A retry of the same request completed it meanwhile: answer what it stored, so both
@@ -324,6 +365,8 @@ out:
     free(job.server_values);
     free(job.packs);
     free(job.ready);
+    free(job.order);
+    free(job.chunk);
     pthread_mutex_destroy(&job.error_lock);
     pthread_mutex_destroy(&job.ready_lock);
     pthread_cond_destroy(&job.ready_cond);

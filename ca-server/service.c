@@ -64,7 +64,9 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
         ca_batch_items_free(items, (size_t)n);
         free(items);
         cl_log_warn("batch %s from %s refused: %s", request->requestId, peer->name, err);
-        return fault(soap, rc, rc == CL_ERR_INTERNAL ? "Batch failed" : "Batch refused", err);
+        return fault(soap, rc,
+                     rc == CL_ERR_INTERNAL || rc == CL_ERR_DB ? "Batch failed" : "Batch refused",
+                     err);
     }
     response->requestId = request->requestId;
     response->__sizeItem = n;

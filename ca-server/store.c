@@ -1398,7 +1398,11 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
     }
     if ((rc = tx_begin(store, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+    /* The transaction stays open while the packs are signed: a server-wide idle timeout must not
+     * end it between two parts. */
+    if ((rc = db_query(store, NULL, "SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL,
+                       err, errlen)) != CL_OK ||
+        (rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
         (rc = db_query(store, &res,
                        "SELECT completed_at IS NOT NULL, item_count FROM batch_request"
                        " WHERE request_id = $1 FOR UPDATE",
@@ -1430,7 +1434,7 @@ int ca_store_complete_add(struct ca_store *store, const char *request_id,
 
     if (rc == CL_OK && PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
         set_err(err, errlen, "request id %s: no completion under way", request_id);
-        rc = CL_ERR_STATE;
+        rc = CL_ERR_INTERNAL; /* a misuse here, not the caller's fault */
     }
     if (rc == CL_OK)
         rc = store_issued(store, request_id, items, count, err, errlen);
@@ -1446,7 +1450,7 @@ int ca_store_complete_commit(struct ca_store *store, const char *request_id, cha
 
     if (PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
         set_err(err, errlen, "request id %s: no completion under way", request_id);
-        return tx_fail(store, CL_ERR_STATE);
+        return tx_fail(store, CL_ERR_INTERNAL); /* a misuse here, not the caller's fault */
     }
     /* Every item of the request must have been stored as issued. */
     rc = db_query(store, &res,

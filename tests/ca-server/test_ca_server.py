@@ -231,6 +231,53 @@ class Scenario:
                       (self.packs["3012-000003"][0]["serial"], "issued")]) == states,
               "after replacement: %r" % states)
 
+    def completion_failure(self):
+        """The completion is stored in parts while signing goes on: a failure in a later part
+        must leave nothing issued, the intents kept, and a resend of the same id must finish."""
+        numbers = ["3012-%06d" % i for i in range(800300, 800000, -1)]  # not in number order
+        refused = "3012-800250"  # in the third part of 100, in number order
+        self.cluster.psql("ca", """
+            CREATE FUNCTION test_refuse_issue() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.state = 'issued' AND NEW.device_number = '%s' THEN
+                    RAISE EXCEPTION 'test trigger refuses %s';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_issue BEFORE UPDATE ON certificate
+                FOR EACH ROW EXECUTE FUNCTION test_refuse_issue();""" % (refused, refused))
+        text = self.expect_fault("completion refused by the database", lambda: self.comm_terminal()
+                                 .CertificateTransmissionRequest(requestId="mid-fail",
+                                                                 replacement=False,
+                                                                 deviceNumber=numbers),
+                                 "test trigger refuses " + refused)
+        check("Batch failed" in text, "a database failure is the server's: %r" % text)
+
+        def states():
+            rows = self.cluster.psql("ca", "SELECT state, count(*) FROM certificate WHERE "
+                                     "request_id = 'mid-fail' GROUP BY state ORDER BY state")
+            return rows.split()
+
+        check(states() == ["intent|300"], "after the failed completion: %r" % states())
+        done = self.cluster.psql("ca", "SELECT completed_at IS NULL FROM batch_request WHERE "
+                                 "request_id = 'mid-fail'").strip()
+        check(done == "t", "the failed request is marked completed: %r" % done)
+        intents = self.cluster.psql("ca", "SELECT device_number || ' ' || serial FROM certificate"
+                                    " WHERE request_id = 'mid-fail'").split("\n")
+
+        self.cluster.psql("ca", "DROP TRIGGER test_refuse_issue ON certificate; "
+                          "DROP FUNCTION test_refuse_issue()")
+        answer = self.comm_terminal().CertificateTransmissionRequest(
+            requestId="mid-fail", replacement=False, deviceNumber=numbers)
+        check([item.deviceNumber for item in answer.item] == numbers, "resent answer order")
+        serials = set()
+        for item in answer.item:
+            meta = self.check_pack(item.deviceNumber, item.pack)[0]
+            serials.add(item.deviceNumber + " " + meta["serial"])
+        check(serials == set(line for line in intents if line),
+              "the resend did not sign the recorded intents")
+        check(states() == ["issued|300"], "after the resend: %r" % states())
+
     def installation(self):
         number = "3012-000001"
         pack, cert, key_der = self.packs[number]
@@ -359,6 +406,7 @@ class Scenario:
         self.ca.start()
         try:
             self.batches()
+            self.completion_failure()
             self.installation()
             self.check_ins()
         finally:

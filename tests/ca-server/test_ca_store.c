@@ -1119,7 +1119,7 @@ static void test_complete_in_parts(void **state)
     assert_int_equal(ca_store_complete_add(store, "r-parts", &issued[2], 3, err, sizeof(err)),
                      CL_ERR_STATE);
     assert_contains(err, "is issued, not an intent");
-    assert_int_equal(ca_store_complete_commit(store, "r-parts", err, sizeof(err)), CL_ERR_STATE);
+    assert_int_equal(ca_store_complete_commit(store, "r-parts", err, sizeof(err)), CL_ERR_INTERNAL);
     assert_contains(err, "no completion under way");
     assert_int_equal(count_certs(store, NULL, "intent"), N);
 
