@@ -35,7 +35,8 @@ static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_INT(struct ct_config, report_interval_s, "report_interval_s", 0, 1, 3600, 5,
                "seconds between rounds of installation reports"),
     CL_CFG_INT(struct ct_config, db_connections, "db_connections", 0, 1, 256, 8,
-               "database connections shared by the line threads"),
+               "database connections of serve's line threads (a fetch opens one more for "
+               "storing answers)"),
 };
 const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 
