@@ -31,15 +31,13 @@ extern SOAP_NMAC struct Namespace namespaces[];
 #define LINGER_MAX_BYTES (256u << 10)
 #define LINGER_TOTAL_S 1
 
-/* A server session younger than this was made by the handshake that just ended, not resumed. */
-#define FRESH_HANDSHAKE_S 5
-
 /* Per-connection state, owned by one soap context (soap->user). */
 struct cl_conn {
     struct cl_tls *tls;
     mbedtls_ssl_context ssl;
     int ssl_active;
     int handshake_done; /* the peer was authenticated on this connection */
+    int chain_verified; /* server: mbedTLS verified the client's chain in this handshake */
     struct cl_peer peer;
     void *app;
     /* client side */
@@ -295,10 +293,10 @@ static int check_peer(struct cl_conn *conn)
     if (conn->tls->verify_cache == NULL)
         return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
     if (conn->tls->side == CL_TLS_SERVER) {
-        /* Only a chain mbedTLS verified in this very handshake: a resumed session keeps the
-         * start time of the handshake that verified it, and records nothing. */
-        const mbedtls_ssl_session *session = conn->ssl.session;
-        if (session != NULL && time(NULL) - session->start <= FRESH_HANDSHAKE_S)
+        /* Only a chain mbedTLS verified in this very handshake (note_verification ran; the
+         * handshake succeeded, so with VERIFY_REQUIRED the verification passed). A resumed
+         * session verifies nothing and records nothing. */
+        if (conn->chain_verified)
             cl_tls_note_verified(conn->tls, chain);
         return CL_OK;
     }
@@ -310,6 +308,20 @@ static int check_peer(struct cl_conn *conn)
     return conn->error_code;
 }
 
+/* mbedTLS's verification callback (server with a verified-chain cache): called for every
+ * certificate of the client's chain when mbedTLS verifies that chain during this handshake, never
+ * for a resumed session. It only marks the connection; the verdict stays mbedTLS's. */
+static int note_verification(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    struct cl_conn *conn = ctx;
+
+    (void)crt;
+    (void)flags;
+    if (depth == 0)
+        conn->chain_verified = 1;
+    return 0;
+}
+
 /* Runs the handshake on soap->socket and records the verified peer. */
 static int handshake(struct soap *soap, struct cl_conn *conn)
 {
@@ -318,8 +330,11 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     mbedtls_ssl_init(&conn->ssl);
     conn->ssl_active = 1;
     conn->handshake_done = 0;
+    conn->chain_verified = 0;
     if ((ret = mbedtls_ssl_setup(&conn->ssl, &conn->tls->conf)) != 0)
         goto fail;
+    if (conn->tls->side == CL_TLS_SERVER && conn->tls->verify_cache != NULL)
+        mbedtls_ssl_set_verify(&conn->ssl, note_verification, conn);
     if (conn->tls->side == CL_TLS_CLIENT) {
         if ((ret = mbedtls_ssl_set_hostname(&conn->ssl, conn->server_name)) != 0)
             goto fail;

@@ -8,6 +8,7 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/version.h>
 
 #include "error.h"
 
@@ -229,6 +230,20 @@ int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cac
         mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_NONE);
     return CL_OK;
 }
+
+/* Several connection threads then sign with this one ECDSA context at once, unlocked. That is
+ * safe only because of how mbedTLS 2.28's own ECP code (ecp.c, ecp_mul_comb) works: once the
+ * group holds the fixed-point table of its generator (grp->T, built by the 1 x G below), a
+ * multiplication by G only reads grp->T and writes nothing in the group; the blinding, the
+ * internal RNG and the result live in each call's own variables. Nothing promises that of
+ * another version or of an alternative ECP implementation, so building against one fails here
+ * until this is checked again (or the function is made a no-op for it). */
+#if MBEDTLS_VERSION_NUMBER < 0x021C0000 || MBEDTLS_VERSION_NUMBER >= 0x03000000
+#error "held signing table: thread safety checked for mbedTLS 2.28 only, see tls.c"
+#endif
+#if defined(MBEDTLS_ECP_ALT) || defined(MBEDTLS_ECP_INTERNAL_ALT)
+#error "held signing table: thread safety checked for mbedTLS's own ECP code only, see tls.c"
+#endif
 
 int cl_tls_keep_signing_table(struct cl_tls *tls, char *err, size_t errlen)
 {

@@ -44,9 +44,13 @@ int cl_tls_new_sibling(struct cl_tls *from, enum cl_tls_side side, struct cl_tls
  * What changes: on the client side, mbedTLS no longer verifies the server's chain inside the
  * handshake (authmode NONE); soap_tls.c checks it right after the handshake, before any
  * application data is sent, with cl_tls_verify_peer (the same checks as VERIFY_REQUIRED, see
- * tls_internal.h), and refuses the connection with a fatal alert if it fails. On the server side
- * nothing changes in the handshake (VERIFY_REQUIRED); a chain it verified in a full handshake is
- * recorded (a resumed session records nothing).
+ * tls_internal.h), and refuses the connection with a fatal alert if it fails. So the client sends
+ * its own Certificate and CertificateVerify before it has checked the server's chain. That is
+ * safe: in TLS 1.2 the client certificate is on the wire in clear anyway, CertificateVerify signs
+ * this handshake's transcript (it cannot be replayed to another server), and no application data
+ * is sent before the check passes. On the server side nothing changes in the handshake
+ * (VERIFY_REQUIRED); a chain mbedTLS verified during a full handshake is recorded (a resumed
+ * session verifies nothing and records nothing).
  *
  * What is cached, and why it is safe: only "this exact list of certificates (SHA-256 over each
  * DER, bound to the SHA-256 of the trusted roots) had valid signatures up to one of our roots

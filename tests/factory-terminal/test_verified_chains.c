@@ -3,7 +3,12 @@
  * test PKI: a chain verified once is not verified again, and with a good chain cached every bad
  * peer (wrong name, wrong role, untrusted, expired, other trusted roots) is still refused before
  * any request is sent; entries age out, the cache stays bounded, and servers still require and
- * verify client certificates. Also the copied (sibling) context the device-agent uses. */
+ * verify client certificates. Also the copied (sibling) context the device-agent uses.
+ * Certificates for the cases the PKI script has none of are made here with mbedTLS (no
+ * serverAuth, no digitalSignature, secp384r1, a SAN that differs from the CN, expiring in
+ * seconds); the ones an mbedTLS server would refuse to present come from a rogue server that
+ * swaps them in after its certificate pick. Each is refused by the client's own check after the
+ * handshake, also when its chain is answered from the cache, and no request is sent. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,16 +16,31 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
 
 #include "error.h"
 #include "log.h"
@@ -217,6 +237,324 @@ static void assert_served(struct cl_tls *tls, int port, const char *name, enum c
     assert_int_equal(calls(), before + 1);
 }
 
+/* ---- certificates made here, for the cases the PKI script has none of ---- */
+
+static mbedtls_entropy_context entropy;
+static mbedtls_ctr_drbg_context drbg;
+
+#define EKU_SERVER 1
+#define EKU_CLIENT 2
+
+struct cert_spec {
+    const char *name;    /* writes NAME.key, NAME.crt and NAME.chain.crt (leaf, then issuer) */
+    const char *subject; /* e.g. "O=certline test,OU=ca-server,CN=ca.certline.test" */
+    const char *issuer;  /* NAME of the issuer's .crt and .key; NULL: a self-signed root CA */
+    mbedtls_ecp_group_id curve;
+    unsigned key_usage; /* MBEDTLS_X509_KU_* */
+    int eku;            /* EKU_SERVER | EKU_CLIENT (leaves only) */
+    const char *san;    /* a subjectAltName dNSName, or NULL for none */
+    time_t not_after;   /* 0: in two years */
+};
+
+static void utc_text(time_t t, char out[16])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y%m%d%H%M%S", &tm);
+}
+
+static void write_text(const char *name, const char *text, const char *append_from)
+{
+    char path[PATH_MAX], extra[8192];
+    FILE *f;
+
+    path_of(path, name);
+    assert_non_null(f = fopen(path, "w"));
+    assert_true(fputs(text, f) >= 0);
+    if (append_from != NULL) {
+        char from[PATH_MAX];
+        FILE *g;
+        size_t n;
+        path_of(from, append_from);
+        assert_non_null(g = fopen(from, "r"));
+        while ((n = fread(extra, 1, sizeof(extra), g)) > 0)
+            assert_int_equal(fwrite(extra, 1, n, f), n);
+        fclose(g);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A new key and certificate as spec says, signed by its issuer (or itself), written to the PKI
+ * directory under spec->name. */
+static void make_cert(const struct cert_spec *spec)
+{
+    mbedtls_pk_context key, issuer_key;
+    mbedtls_x509_crt issuer;
+    mbedtls_x509write_cert crt;
+    mbedtls_mpi serial;
+    unsigned char pem[8192];
+    char path[PATH_MAX], name[128], issuer_dn[256], from[16], to[16];
+    time_t now = time(NULL);
+    int self_signed = spec->issuer == NULL;
+
+    mbedtls_pk_init(&key);
+    mbedtls_pk_init(&issuer_key);
+    mbedtls_x509_crt_init(&issuer);
+    mbedtls_x509write_crt_init(&crt);
+    mbedtls_mpi_init(&serial);
+
+    assert_int_equal(mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
+    assert_int_equal(
+        mbedtls_ecp_gen_key(spec->curve, mbedtls_pk_ec(key), mbedtls_ctr_drbg_random, &drbg), 0);
+    assert_int_equal(mbedtls_pk_write_key_pem(&key, pem, sizeof(pem)), 0);
+    snprintf(name, sizeof(name), "%s.key", spec->name);
+    write_text(name, (const char *)pem, NULL);
+
+    if (self_signed) {
+        snprintf(issuer_dn, sizeof(issuer_dn), "%s", spec->subject);
+    } else {
+        snprintf(name, sizeof(name), "%s.crt", spec->issuer);
+        path_of(path, name);
+        assert_int_equal(mbedtls_x509_crt_parse_file(&issuer, path), 0);
+        assert_true(mbedtls_x509_dn_gets(issuer_dn, sizeof(issuer_dn), &issuer.subject) > 0);
+        snprintf(name, sizeof(name), "%s.key", spec->issuer);
+        path_of(path, name);
+        assert_int_equal(mbedtls_pk_parse_keyfile(&issuer_key, path, NULL), 0);
+    }
+
+    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
+    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_crt_set_subject_key(&crt, &key);
+    mbedtls_x509write_crt_set_issuer_key(&crt, self_signed ? &key : &issuer_key);
+    assert_int_equal(mbedtls_mpi_fill_random(&serial, 16, mbedtls_ctr_drbg_random, &drbg), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_serial(&crt, &serial), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&crt, spec->subject), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&crt, issuer_dn), 0);
+    utc_text(now - 3600, from);
+    utc_text(spec->not_after != 0 ? spec->not_after : now + 730 * 86400, to);
+    assert_int_equal(mbedtls_x509write_crt_set_validity(&crt, from, to), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&crt, self_signed, 1), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_subject_key_identifier(&crt), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_authority_key_identifier(&crt), 0);
+    assert_int_equal(mbedtls_x509write_crt_set_key_usage(&crt, spec->key_usage), 0);
+    if (!self_signed) {
+        /* extKeyUsage: SEQUENCE OF OBJECT IDENTIFIER */
+        unsigned char eku[32];
+        size_t len = 2;
+        if (spec->eku & EKU_SERVER) {
+            eku[len++] = MBEDTLS_ASN1_OID;
+            eku[len++] = (unsigned char)MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+            memcpy(eku + len, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
+            len += MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+        }
+        if (spec->eku & EKU_CLIENT) {
+            eku[len++] = MBEDTLS_ASN1_OID;
+            eku[len++] = (unsigned char)MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
+            memcpy(eku + len, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
+            len += MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
+        }
+        eku[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+        eku[1] = (unsigned char)(len - 2);
+        assert_int_equal(mbedtls_x509write_crt_set_extension(
+                             &crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
+                             MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, eku, len),
+                         0);
+    }
+    if (spec->san != NULL) {
+        /* subjectAltName: SEQUENCE { [2] dNSName } */
+        unsigned char san[128];
+        size_t n = strlen(spec->san);
+        assert_true(n + 4 <= sizeof(san) && n < 120);
+        san[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
+        san[1] = (unsigned char)(n + 2);
+        san[2] = MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME;
+        san[3] = (unsigned char)n;
+        memcpy(san + 4, spec->san, n);
+        assert_int_equal(mbedtls_x509write_crt_set_extension(
+                             &crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+                             MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, san, n + 4),
+                         0);
+    }
+    assert_int_equal(
+        mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random, &drbg), 0);
+    snprintf(name, sizeof(name), "%s.crt", spec->name);
+    write_text(name, (const char *)pem, NULL);
+    snprintf(name, sizeof(name), "%s.chain.crt", spec->name);
+    if (self_signed) {
+        write_text(name, (const char *)pem, NULL);
+    } else {
+        snprintf(path, sizeof(path), "%s.crt", spec->issuer);
+        write_text(name, (const char *)pem, path);
+    }
+
+    mbedtls_mpi_free(&serial);
+    mbedtls_x509write_crt_free(&crt);
+    mbedtls_x509_crt_free(&issuer);
+    mbedtls_pk_free(&issuer_key);
+    mbedtls_pk_free(&key);
+}
+
+/* A ca-server leaf under the issuing CA: the name, role and extensions of the real one unless
+ * the arguments say otherwise. */
+static void make_server_leaf(const char *name, const char *cn, const char *san,
+                             mbedtls_ecp_group_id curve, unsigned key_usage, int eku,
+                             time_t not_after)
+{
+    char subject[160];
+    snprintf(subject, sizeof(subject), "O=certline test,OU=ca-server,CN=%s", cn);
+    struct cert_spec spec = {.name = name,
+                             .subject = subject,
+                             .issuer = "issuing",
+                             .curve = curve,
+                             .key_usage = key_usage,
+                             .eku = eku,
+                             .san = san,
+                             .not_after = not_after};
+    make_cert(&spec);
+}
+
+/* ---- a server that presents a chain an mbedTLS server would refuse to present ---- */
+
+/* mbedTLS's server picks its certificate only if its own chain suits the client (serverAuth,
+ * digitalSignature, a curve the client offered): a certline server could never present the
+ * chains below, a hostile one could. This one passes mbedTLS's pick with a good decoy chain
+ * (the ca-server's), then swaps in the chain to present just before its Certificate message;
+ * it signs with the presented leaf's key, so the handshake completes and only the client's own
+ * check can refuse. It serves one connection and records whether any application data came. */
+struct rogue_server {
+    mbedtls_ssl_config conf;
+    mbedtls_x509_crt decoy;     /* what mbedTLS's pick checks (then what is presented) */
+    mbedtls_x509_crt presented; /* what the client gets (then the decoy) */
+    mbedtls_pk_context key;     /* the presented leaf's key */
+    int listener, port;
+    pthread_t thread;
+    int handshake_ret; /* 0: the handshake completed */
+    int read_ret;      /* how reading after the handshake ended */
+    size_t app_bytes;  /* application data received */
+};
+
+static void swap_chains(struct rogue_server *rs)
+{
+    mbedtls_x509_crt tmp = rs->decoy;
+    rs->decoy = rs->presented;
+    rs->presented = tmp;
+}
+
+static void *rogue_main(void *arg)
+{
+    struct rogue_server *rs = arg;
+    struct pollfd p = {.fd = rs->listener, .events = POLLIN};
+    struct timeval timeout = {.tv_sec = 10};
+    mbedtls_net_context net;
+    mbedtls_ssl_context ssl;
+    unsigned char buf[1024];
+    int swapped = 0, ret;
+
+    rs->handshake_ret = rs->read_ret = -1;
+    if (poll(&p, 1, 10000) != 1)
+        return NULL;
+    mbedtls_net_init(&net);
+    if ((net.fd = accept(rs->listener, NULL, NULL)) < 0)
+        return NULL;
+    (void)setsockopt(net.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    mbedtls_ssl_init(&ssl);
+    ret = mbedtls_ssl_setup(&ssl, &rs->conf);
+    mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
+    while (ret == 0 && ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        if (!swapped && ssl.state == MBEDTLS_SSL_SERVER_CERTIFICATE) {
+            swap_chains(rs); /* the certificate is picked; now present the other chain */
+            swapped = 1;
+        }
+        ret = mbedtls_ssl_handshake_step(&ssl);
+    }
+    if (swapped)
+        swap_chains(rs);
+    rs->handshake_ret = ret;
+    while (ret == 0) {
+        ret = mbedtls_ssl_read(&ssl, buf, sizeof(buf));
+        if (ret > 0) {
+            rs->app_bytes += (size_t)ret;
+            ret = 0;
+        }
+    }
+    rs->read_ret = ret;
+    mbedtls_ssl_free(&ssl);
+    mbedtls_net_free(&net);
+    return NULL;
+}
+
+/* Starts a rogue server presenting NAME.chain.crt with NAME.key. */
+static void rogue_start(struct rogue_server *rs, const char *name)
+{
+    char path[PATH_MAX], file[128];
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+
+    memset(rs, 0, sizeof(*rs));
+    mbedtls_ssl_config_init(&rs->conf);
+    mbedtls_x509_crt_init(&rs->decoy);
+    mbedtls_x509_crt_init(&rs->presented);
+    mbedtls_pk_init(&rs->key);
+    path_of(path, "ca-server.chain.crt");
+    assert_int_equal(mbedtls_x509_crt_parse_file(&rs->decoy, path), 0);
+    snprintf(file, sizeof(file), "%s.chain.crt", name);
+    path_of(path, file);
+    assert_int_equal(mbedtls_x509_crt_parse_file(&rs->presented, path), 0);
+    snprintf(file, sizeof(file), "%s.key", name);
+    path_of(path, file);
+    assert_int_equal(mbedtls_pk_parse_keyfile(&rs->key, path, NULL), 0);
+    assert_int_equal(mbedtls_ssl_config_defaults(&rs->conf, MBEDTLS_SSL_IS_SERVER,
+                                                 MBEDTLS_SSL_TRANSPORT_STREAM,
+                                                 MBEDTLS_SSL_PRESET_DEFAULT),
+                     0);
+    mbedtls_ssl_conf_min_version(&rs->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_authmode(&rs->conf, MBEDTLS_SSL_VERIFY_NONE);
+    mbedtls_ssl_conf_rng(&rs->conf, mbedtls_ctr_drbg_random, &drbg);
+    assert_int_equal(mbedtls_ssl_conf_own_cert(&rs->conf, &rs->decoy, &rs->key), 0);
+
+    assert_true((rs->listener = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+    assert_int_equal(bind(rs->listener, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(rs->listener, 4), 0);
+    assert_int_equal(getsockname(rs->listener, (struct sockaddr *)&addr, &len), 0);
+    rs->port = ntohs(addr.sin_port);
+    assert_int_equal(pthread_create(&rs->thread, NULL, rogue_main, rs), 0);
+}
+
+static void rogue_stop(struct rogue_server *rs)
+{
+    pthread_join(rs->thread, NULL);
+    close(rs->listener);
+    mbedtls_ssl_config_free(&rs->conf);
+    mbedtls_pk_free(&rs->key);
+    mbedtls_x509_crt_free(&rs->presented);
+    mbedtls_x509_crt_free(&rs->decoy);
+}
+
+/* The client (tls, expecting the ca-server) completes the handshake with a rogue server
+ * presenting NAME's chain, then refuses it with the expected code and words: a fatal alert,
+ * and not one byte of a request sent. */
+static void assert_client_refuses(struct cl_tls *tls, const char *name, int code,
+                                  const char *needle)
+{
+    struct rogue_server rs;
+    char why[512];
+    int before = calls();
+
+    rogue_start(&rs, name);
+    int rc = call_once(tls, rs.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
+    rogue_stop(&rs);
+    if (rc != code || strstr(why, needle) == NULL)
+        fail_msg("%s: expected %s with \"%s\", got %s: %s", name, cl_err_name(code), needle,
+                 cl_err_name(rc), why);
+    if (rs.handshake_ret != 0)
+        fail_msg("%s: the rogue server's handshake failed (-0x%04x): not the client's own check",
+                 name, (unsigned)-rs.handshake_ret);
+    assert_int_equal(rs.read_ret, MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE);
+    assert_int_equal(rs.app_bytes, 0);
+    assert_int_equal(calls(), before);
+}
+
 /* ---- tests ---- */
 
 static void test_second_connection_uses_the_cache(void **state)
@@ -400,6 +738,229 @@ static void test_sibling_context(void **state)
     cl_tls_free(server_side);
 }
 
+/* A server leaf for clientAuth only. The cross-direction case first: a server sharing the
+ * client's cache verifies that chain as a client's and records it; presented later by a server
+ * to a client sharing the cache, it is a cache hit (its signatures) and still refused on EKU. */
+static void test_refused_without_server_auth_even_when_cached_by_a_server(void **state)
+{
+    struct cl_verify_cache *cache;
+    struct running_server recorder = {0};
+    struct cl_tls *as_client = NULL;
+    char err[256], why[512];
+    (void)state;
+
+    make_server_leaf("client-auth-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_CLIENT, 0);
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    /* A ca-server sharing the cache, met by a client presenting the clientAuth-only chain. */
+    assert_int_equal(new_tls(CL_TLS_SERVER, "ca-server", "root.crt", &recorder.tls), 0);
+    assert_int_equal(cl_tls_share_verified_chains(recorder.tls, cache), CL_OK);
+    struct cl_server_settings settings = {
+        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 4};
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.recv_timeout_s = 10;
+    assert_int_equal(cl_server_new(&settings, recorder.tls, &recorder.server, err, sizeof(err)),
+                     CL_OK);
+    recorder.port = cl_server_port(recorder.server);
+    assert_int_equal(pthread_create(&recorder.thread, NULL, server_main, &recorder), 0);
+    assert_int_equal(new_tls(CL_TLS_CLIENT, "client-auth-only", "root.crt", &as_client), 0);
+    (void)call_once(as_client, recorder.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
+    cl_tls_free(as_client);
+    stop_server(&recorder);
+    assert_counts(cache, 1, 0); /* recorded as a verified client chain */
+
+    struct cl_tls *tls = cached_client(cache, "root.crt");
+    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    assert_counts(cache, 2, 0);
+    assert_client_refuses(tls, "client-auth-only", CL_ERR_TLS_PEER_VERIFY,
+                          "Usage does not match the extendedKeyUsage extension");
+    assert_counts(cache, 2, 1); /* the chain came from the cache; the EKU check did not */
+    cl_tls_free(tls);
+    cl_verify_cache_free(cache);
+}
+
+/* A leaf whose keyUsage lacks digitalSignature, refused in full and then from the cache (its
+ * signatures are good, so the first full verification recorded them). */
+static void test_refused_without_digital_signature(void **state)
+{
+    struct cl_verify_cache *cache;
+    (void)state;
+
+    make_server_leaf("key-agreement-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                     MBEDTLS_X509_KU_KEY_AGREEMENT, EKU_SERVER | EKU_CLIENT, 0);
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    struct cl_tls *tls = cached_client(cache, "root.crt");
+    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    for (int i = 0; i < 2; i++)
+        assert_client_refuses(tls, "key-agreement-only", CL_ERR_TLS_PEER_VERIFY,
+                              "Usage does not match the keyUsage extension");
+    assert_counts(cache, 2, 1);
+    cl_tls_free(tls);
+    cl_verify_cache_free(cache);
+}
+
+/* A leaf key on secp384r1, outside the configured P-256/x25519: refused in full and from the
+ * cache. */
+static void test_refused_on_a_curve_not_configured(void **state)
+{
+    struct cl_verify_cache *cache;
+    (void)state;
+
+    make_server_leaf("p384-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP384R1,
+                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, 0);
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    struct cl_tls *tls = cached_client(cache, "root.crt");
+    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    for (int i = 0; i < 2; i++)
+        assert_client_refuses(tls, "p384-ca-server", CL_ERR_TLS_PEER_VERIFY,
+                              "signed with an unacceptable key");
+    assert_counts(cache, 2, 1);
+    cl_tls_free(tls);
+    cl_verify_cache_free(cache);
+}
+
+/* A subjectAltName that does not name the server, with a CN that does: the SAN is present, so
+ * the CN is not used. Refused in full and from the cache; the SAN's own name is served. */
+static void test_refused_when_san_differs_though_cn_matches(void **state)
+{
+    struct cl_verify_cache *cache;
+    struct running_server san_server = {0};
+    (void)state;
+
+    make_server_leaf("san-mismatch-ca-server", CA_NAME, "other.certline.test",
+                     MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+                     EKU_SERVER | EKU_CLIENT, 0);
+    assert_int_equal(start_server(&san_server, "san-mismatch-ca-server", 0), 0);
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    struct cl_tls *tls = cached_client(cache, "root.crt");
+    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    for (int i = 0; i < 2; i++)
+        assert_refused(tls, san_server.port, CA_NAME, CL_ROLE_CA_SERVER, CL_ERR_PEER_NAME,
+                       "server certificate rejected: The certificate Common Name (CN) does not "
+                       "match");
+    assert_counts(cache, 2, 1);
+    assert_served(tls, san_server.port, "other.certline.test", CL_ROLE_CA_SERVER);
+    assert_counts(cache, 2, 2);
+    cl_tls_free(tls);
+    cl_verify_cache_free(cache);
+    stop_server(&san_server);
+}
+
+/* Chains verified and cached while current, presented again once expired: a leaf whose notAfter
+ * has passed, and a leaf under a trusted root whose notAfter has passed. Both refused. */
+static void test_refused_once_expired_while_cached(void **state)
+{
+    struct cl_verify_cache *cache;
+    struct running_server short_leaf = {0}, short_root = {0};
+    time_t until = time(NULL) + 4;
+    (void)state;
+
+    make_server_leaf("short-lived-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, until);
+    struct cert_spec root = {.name = "short-lived-root",
+                             .subject = "O=certline test,CN=certline short-lived test root",
+                             .curve = MBEDTLS_ECP_DP_SECP256R1,
+                             .key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN,
+                             .not_after = until};
+    make_cert(&root);
+    struct cert_spec leaf = {.name = "under-short-lived-root",
+                             .subject = "O=certline test,OU=ca-server,CN=" CA_NAME,
+                             .issuer = "short-lived-root",
+                             .curve = MBEDTLS_ECP_DP_SECP256R1,
+                             .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+                             .eku = EKU_SERVER | EKU_CLIENT,
+                             .san = CA_NAME};
+    make_cert(&leaf);
+    /* That server presents its leaf alone: only the trusted root's own validity can refuse it. */
+    write_text("under-short-lived-root.chain.crt", "", "under-short-lived-root.crt");
+    assert_int_equal(start_server(&short_leaf, "short-lived-ca-server", 0), 0);
+    assert_int_equal(start_server(&short_root, "under-short-lived-root", 0), 0);
+
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    struct cl_tls *ours = cached_client(cache, "root.crt");
+    struct cl_tls *short_trust = cached_client(cache, "short-lived-root.crt");
+    assert_served(ours, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    for (int i = 0; i < 2; i++) {
+        assert_served(ours, short_leaf.port, CA_NAME, CL_ROLE_CA_SERVER);
+        assert_served(short_trust, short_root.port, CA_NAME, CL_ROLE_CA_SERVER);
+    }
+    if (time(NULL) > until)
+        fail_msg("too slow: the short-lived certificates expired before the cached calls");
+    assert_counts(cache, 3, 2); /* both short-lived chains cached while current */
+
+    while (time(NULL) <= until) /* notAfter is inclusive, to the second */
+        usleep(200000);
+    assert_refused(ours, short_leaf.port, CA_NAME, CL_ROLE_CA_SERVER, CL_ERR_TLS_PEER_VERIFY,
+                   "server certificate rejected: The certificate validity has expired");
+    assert_refused(short_trust, short_root.port, CA_NAME, CL_ROLE_CA_SERVER, CL_ERR_TLS_PEER_VERIFY,
+                   "server certificate rejected: The certificate validity has expired");
+    assert_counts(cache, 3, 2); /* neither answered from the cache */
+    assert_served(ours, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    assert_counts(cache, 3, 3);
+    cl_tls_free(ours);
+    cl_tls_free(short_trust);
+    cl_verify_cache_free(cache);
+    stop_server(&short_leaf);
+    stop_server(&short_root);
+}
+
+/* A server records a client chain only when mbedTLS verified it in this handshake: a resumed
+ * session (here right after the full handshake) records nothing. */
+static void test_server_records_only_verified_handshakes(void **state)
+{
+    struct cl_verify_cache *cache;
+    struct running_server recorder = {0};
+    struct cl_tls *tls = NULL;
+    struct cl_client *client = NULL;
+    struct cl_client_settings settings;
+    struct cl_server_settings server_settings = {
+        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 4};
+    struct ca__CertificateTransmissionRequest req;
+    struct ca__CertificateTransmission resp;
+    char endpoint[128], err[256], number[] = "3012-000001", *numbers[] = {number};
+    unsigned total, resumed;
+    (void)state;
+
+    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
+    assert_int_equal(new_tls(CL_TLS_SERVER, "ca-server", "root.crt", &recorder.tls), 0);
+    assert_int_equal(cl_tls_share_verified_chains(recorder.tls, cache), CL_OK);
+    cl_soap_limits_default(&server_settings.limits);
+    server_settings.limits.recv_timeout_s = 10;
+    assert_int_equal(
+        cl_server_new(&server_settings, recorder.tls, &recorder.server, err, sizeof(err)), CL_OK);
+    recorder.port = cl_server_port(recorder.server);
+    assert_int_equal(pthread_create(&recorder.thread, NULL, server_main, &recorder), 0);
+
+    assert_int_equal(new_tls(CL_TLS_CLIENT, "comm-terminal", "root.crt", &tls), 0);
+    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", recorder.port);
+    settings.endpoint = endpoint;
+    settings.server_name = CA_NAME;
+    settings.server_role = CL_ROLE_CA_SERVER;
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.recv_timeout_s = 10;
+    assert_int_equal(cl_client_new(&settings, tls, &client, err, sizeof(err)), CL_OK);
+    memset(&req, 0, sizeof(req));
+    req.requestId = "verified-chains";
+    req.replacement = false_;
+    req.__sizeDeviceNumber = 1;
+    req.deviceNumber = numbers;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(soap_call___ca__CertificateTransmissionRequest(
+                             cl_client_soap(client), cl_client_endpoint(client), NULL, &req, &resp),
+                         SOAP_OK);
+        cl_client_end_call(client);
+        (void)soap_force_closesock(cl_client_soap(client)); /* the next call connects again */
+    }
+    cl_client_handshakes(client, &total, &resumed);
+    assert_int_equal(total, 3);
+    assert_int_equal(resumed, 2);
+    assert_counts(cache, 1, 0); /* the full handshake only */
+    cl_client_free(client);
+    cl_tls_free(tls);
+    stop_server(&recorder);
+    cl_verify_cache_free(cache);
+}
+
 /* ---- set-up ---- */
 
 static int make_pki(const char *dir)
@@ -441,6 +1002,10 @@ static int setup(void **state)
     cl_log_set_program("test-verified-chains");
     /* As every certline program does: a peer that closes first must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0)
+        return -1;
     if (cl_verify_cache_new(8, 3600, &server_cache) != CL_OK)
         return -1;
     if (start_server(&good, "ca-server", 1) != 0 ||
@@ -467,6 +1032,8 @@ static int teardown(void **state)
     stop_server(&expired);
     stop_server(&untrusted);
     cl_verify_cache_free(server_cache);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
     cl_log_set_sink(2);
     return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -482,6 +1049,12 @@ int main(void)
         cmocka_unit_test(test_server_still_requires_client_certificates),
         cmocka_unit_test(test_held_signing_table_under_concurrency),
         cmocka_unit_test(test_sibling_context),
+        cmocka_unit_test(test_refused_without_server_auth_even_when_cached_by_a_server),
+        cmocka_unit_test(test_refused_without_digital_signature),
+        cmocka_unit_test(test_refused_on_a_curve_not_configured),
+        cmocka_unit_test(test_refused_when_san_differs_though_cn_matches),
+        cmocka_unit_test(test_refused_once_expired_while_cached),
+        cmocka_unit_test(test_server_records_only_verified_handshakes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
