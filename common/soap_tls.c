@@ -16,6 +16,7 @@
 #include <mbedtls/net_sockets.h>
 
 #include "error.h"
+#include "log.h"
 #include "soapH.h"
 #include "tls_internal.h"
 #include "xml_pattern.h"
@@ -38,6 +39,7 @@ struct cl_conn {
     int ssl_active;
     int handshake_done; /* the peer was authenticated on this connection */
     int chain_verified; /* server: mbedTLS verified the client's chain in this handshake */
+    int resumed_now;    /* client: this connection resumed the saved session */
     struct cl_peer peer;
     void *app;
     /* client side */
@@ -45,6 +47,9 @@ struct cl_conn {
     enum cl_role server_role;
     mbedtls_ssl_session saved_session; /* for resumption on the next connect */
     int have_saved_session;
+    /* The server's whole chain as verified in the saved session's full handshake: a resumed
+     * session carries only the leaf (mbedTLS 2.28), so it is checked against this copy. */
+    mbedtls_x509_crt saved_chain;
     unsigned handshakes, resumed;
     /* gSOAP's own functions, called underneath TLS */
     int (*plain_send)(struct soap *, const char *, size_t);
@@ -120,6 +125,24 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
     return (int)n; /* 0: closed, timed out or failed; mbedTLS reports a closed connection */
 }
 
+/* Client: drops the saved session and its chain. */
+static void drop_session(struct cl_conn *conn)
+{
+    if (conn->have_saved_session)
+        mbedtls_ssl_session_free(&conn->saved_session);
+    conn->have_saved_session = 0;
+    mbedtls_x509_crt_free(&conn->saved_chain);
+    mbedtls_x509_crt_init(&conn->saved_chain);
+}
+
+/* Client: the saved session is never offered again (it was refused, or its server failed). */
+static void forget_session(struct cl_conn *conn)
+{
+    if (conn->have_saved_session)
+        cl_log_debug("TLS session with %s forgotten", conn->server_name);
+    drop_session(conn);
+}
+
 /* gSOAP hooks: up through TLS. */
 static int tls_send(struct soap *soap, const char *s, size_t n)
 {
@@ -143,6 +166,8 @@ static size_t tls_recv(struct soap *soap, char *s, size_t n)
         int r = mbedtls_ssl_read(&conn->ssl, (unsigned char *)s, n);
         if (r > 0)
             return (size_t)r;
+        if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && conn->tls->side == CL_TLS_CLIENT)
+            forget_session(conn); /* the server refused this connection: start afresh */
         if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
             return 0;
     }
@@ -154,6 +179,27 @@ static void tls_end(struct cl_conn *conn)
         mbedtls_ssl_free(&conn->ssl);
         conn->ssl_active = 0;
     }
+}
+
+/* Client: keeps the session of this full or resumed handshake, and after a full one a copy of
+ * the chain just verified. */
+static void save_session(struct cl_conn *conn)
+{
+    const mbedtls_x509_crt *chain = conn->ssl.session ? conn->ssl.session->peer_cert : NULL;
+
+    if (conn->have_saved_session)
+        mbedtls_ssl_session_free(&conn->saved_session);
+    mbedtls_ssl_session_init(&conn->saved_session);
+    conn->have_saved_session = mbedtls_ssl_get_session(&conn->ssl, &conn->saved_session) == 0;
+    if (conn->resumed_now)
+        return;
+    mbedtls_x509_crt_free(&conn->saved_chain);
+    mbedtls_x509_crt_init(&conn->saved_chain);
+    for (const mbedtls_x509_crt *c = chain; c != NULL && c->raw.p != NULL; c = c->next)
+        if (mbedtls_x509_crt_parse_der(&conn->saved_chain, c->raw.p, c->raw.len) != 0) {
+            forget_session(conn); /* no chain to check a resumption against: resume nothing */
+            return;
+        }
 }
 
 /* Lingering close (server side): a peer whose request was refused before it was read may still
@@ -280,37 +326,53 @@ static unsigned char alert_for(uint32_t flags)
     return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
 }
 
-/* After a completed handshake: with a verified-chain cache, the client checks the server's
- * chain here (the handshake ran with authmode NONE), before any application data; the server
- * records the chain mbedTLS verified. Returns CL_OK or the refusal's cl_err code. */
+/* After a completed handshake, before any application data: the peer is authenticated to the
+ * same standard whether the session is new or resumed. A full handshake: the server records the
+ * chain mbedTLS verified; the client with a verified-chain cache checks the server's chain here
+ * (the handshake ran with authmode NONE). A resumed session (its certificates were verified when
+ * it was made; only the leaf comes back): the client checks the chain it saved then, the server
+ * the client's leaf, for what time or configuration may have changed since. Returns CL_OK or
+ * the refusal's cl_err code. */
 static int check_peer(struct cl_conn *conn)
 {
     /* The session's own pointer: mbedtls_ssl_get_peer_cert gives a const one, and mbedTLS's
      * verification function takes a non-const chain (it does not change it). */
     mbedtls_x509_crt *chain = conn->ssl.session != NULL ? conn->ssl.session->peer_cert : NULL;
+    int server = conn->tls->side == CL_TLS_SERVER;
     uint32_t flags = 0;
+    int ret;
 
-    if (conn->tls->verify_cache == NULL)
-        return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
-    if (conn->tls->side == CL_TLS_SERVER) {
-        /* Only a chain mbedTLS verified in this very handshake (note_verification ran; the
-         * handshake succeeded, so with VERIFY_REQUIRED the verification passed). A resumed
-         * session verifies nothing and records nothing. */
-        if (conn->chain_verified)
-            cl_tls_note_verified(conn->tls, chain);
+    if (server && conn->chain_verified) {
+        cl_tls_note_verified(conn->tls, chain); /* no-op without a cache */
         return CL_OK;
     }
-    if (cl_tls_verify_peer(conn->tls, chain, conn->server_name, &flags) == 0)
+    if (server) {
+        ret = cl_tls_recheck_peer(conn->tls, chain, NULL, &flags);
+    } else if (conn->resumed_now) {
+        const mbedtls_x509_crt *saved = &conn->saved_chain;
+        if (chain == NULL || saved->raw.p == NULL || chain->raw.len != saved->raw.len ||
+            memcmp(chain->raw.p, saved->raw.p, chain->raw.len) != 0) {
+            flags = MBEDTLS_X509_BADCERT_OTHER; /* not the leaf of the saved chain */
+            ret = -1;
+        } else {
+            ret = cl_tls_recheck_peer(conn->tls, saved, conn->server_name, &flags);
+        }
+    } else if (conn->tls->verify_cache == NULL) {
+        return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
+    } else {
+        ret = cl_tls_verify_peer(conn->tls, chain, conn->server_name, &flags);
+    }
+    if (ret == 0)
         return CL_OK;
     (void)mbedtls_ssl_send_alert_message(&conn->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                          alert_for(flags));
-    explain_certificate(conn, flags, "server");
+    explain_certificate(conn, flags, server ? "client" : "server");
     return conn->error_code;
 }
 
-/* mbedTLS's verification callback (server with a verified-chain cache): called for every
- * certificate of the client's chain when mbedTLS verifies that chain during this handshake, never
- * for a resumed session. It only marks the connection; the verdict stays mbedTLS's. */
+/* mbedTLS's verification callback (server): called for every certificate of the client's chain
+ * when mbedTLS verifies that chain during this handshake, never for a resumed session. It only
+ * marks the connection; the verdict stays mbedTLS's. */
 static int note_verification(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
     struct cl_conn *conn = ctx;
@@ -331,15 +393,18 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     conn->ssl_active = 1;
     conn->handshake_done = 0;
     conn->chain_verified = 0;
+    conn->resumed_now = 0;
     if ((ret = mbedtls_ssl_setup(&conn->ssl, &conn->tls->conf)) != 0)
         goto fail;
-    if (conn->tls->side == CL_TLS_SERVER && conn->tls->verify_cache != NULL)
+    if (conn->tls->side == CL_TLS_SERVER)
         mbedtls_ssl_set_verify(&conn->ssl, note_verification, conn);
     if (conn->tls->side == CL_TLS_CLIENT) {
         if ((ret = mbedtls_ssl_set_hostname(&conn->ssl, conn->server_name)) != 0)
             goto fail;
-        if (conn->have_saved_session)
+        if (conn->have_saved_session) {
+            cl_log_debug("offering the saved TLS session to %s", conn->server_name);
             (void)mbedtls_ssl_set_session(&conn->ssl, &conn->saved_session);
+        }
     }
     mbedtls_ssl_set_bio(&conn->ssl, soap, bio_send, bio_recv, NULL);
     soap->start = (ULONG64)time(NULL); /* the handshake counts against the transfer timeout */
@@ -348,8 +413,17 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
     if (ret != 0)
         goto fail;
-    if (check_peer(conn) != CL_OK)
+    if (conn->tls->side == CL_TLS_CLIENT && conn->have_saved_session) {
+        /* mbedTLS resumes exactly when the server answers with the id it was offered. */
+        const mbedtls_ssl_session *now = conn->ssl.session;
+        conn->resumed_now = now != NULL && now->id_len > 0 &&
+                            now->id_len == conn->saved_session.id_len &&
+                            memcmp(now->id, conn->saved_session.id, now->id_len) == 0;
+    }
+    if (check_peer(conn) != CL_OK) {
+        forget_session(conn);
         return conn->error_code; /* refused: the caller closes without sending anything */
+    }
 
     conn->handshake_done = 1;
     cl_peer_from_cert(mbedtls_ssl_get_peer_cert(&conn->ssl), &conn->peer);
@@ -358,25 +432,20 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
             set_error(conn, CL_ERR_PEER_ROLE, "server %s has role %s, expected %s",
                       conn->server_name, cl_role_name(conn->peer.role),
                       cl_role_name(conn->server_role));
+            forget_session(conn);
             return conn->error_code;
         }
         conn->handshakes++;
-        if (conn->have_saved_session) {
-            /* A resumed session keeps the id the server gave it last time. */
-            const mbedtls_ssl_session *now = conn->ssl.session;
-            if (now != NULL && now->id_len > 0 && now->id_len == conn->saved_session.id_len &&
-                memcmp(now->id, conn->saved_session.id, now->id_len) == 0)
-                conn->resumed++;
-            mbedtls_ssl_session_free(&conn->saved_session);
-        }
-        mbedtls_ssl_session_init(&conn->saved_session);
-        conn->have_saved_session = mbedtls_ssl_get_session(&conn->ssl, &conn->saved_session) == 0;
+        conn->resumed += conn->resumed_now ? 1u : 0u;
+        save_session(conn);
     }
     conn->error_code = CL_OK;
     conn->error[0] = '\0';
     return CL_OK;
 fail:
     explain_handshake(conn, ret, conn->tls->side == CL_TLS_CLIENT ? "server" : "client");
+    if (conn->tls->side == CL_TLS_CLIENT)
+        forget_session(conn);
     return conn->error_code;
 }
 
@@ -438,6 +507,7 @@ static struct cl_conn *attach(struct soap *soap, struct cl_tls *tls)
     if (conn == NULL)
         return NULL;
     conn->tls = tls;
+    mbedtls_x509_crt_init(&conn->saved_chain);
     conn->plain_send = soap->fsend;
     conn->plain_recv = soap->frecv;
     conn->plain_close = soap->fclose;
@@ -490,8 +560,7 @@ void cl_soap_tls_detach(struct soap *soap)
     if (conn == NULL)
         return;
     tls_end(conn);
-    if (conn->have_saved_session)
-        mbedtls_ssl_session_free(&conn->saved_session);
+    drop_session(conn);
     soap->fsend = conn->plain_send;
     soap->frecv = conn->plain_recv;
     soap->fclose = conn->plain_close;

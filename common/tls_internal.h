@@ -46,6 +46,14 @@ void cl_tls_digest_certs(const mbedtls_x509_crt *certs, const unsigned char *pre
 int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *server_name,
                        uint32_t *flags);
 
+/* A chain verified in full earlier (cl_tls_verify_peer or mbedTLS in a full handshake), met again
+ * in a resumed session: every certificate of it and of the roots is still current, and the leaf
+ * passes the same checks as in cl_tls_verify_peer (chain may be the leaf alone: a server keeps
+ * only the client's leaf in its session cache). Signatures are not checked again. Returns 0, or
+ * -1 with *flags saying why. */
+int cl_tls_recheck_peer(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
+                        const char *server_name, uint32_t *flags);
+
 /* Server side: records a chain mbedTLS verified in full during the handshake (no-op without a
  * cache), so the client side of the same program need not check its signatures again. */
 void cl_tls_note_verified(struct cl_tls *tls, const mbedtls_x509_crt *chain);

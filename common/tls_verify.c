@@ -218,13 +218,28 @@ static int key_allowed(const struct cl_tls *tls, const mbedtls_x509_crt *leaf)
     return 0;
 }
 
+/* What mbedTLS checks on the leaf besides the chain, every time. */
+static void check_leaf(const struct cl_tls *tls, const mbedtls_x509_crt *leaf,
+                       const char *server_name, uint32_t *flags)
+{
+    const char *eku = server_name != NULL ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+    size_t eku_len = server_name != NULL ? MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)
+                                         : MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
+
+    if (server_name != NULL && !names_server(leaf, server_name))
+        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+    if (!key_allowed(tls, leaf))
+        *flags |= MBEDTLS_X509_BADCERT_BAD_KEY;
+    if (mbedtls_x509_crt_check_key_usage(leaf, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0)
+        *flags |= MBEDTLS_X509_BADCERT_KEY_USAGE;
+    if (mbedtls_x509_crt_check_extended_key_usage(leaf, eku, eku_len) != 0)
+        *flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
+}
+
 int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *server_name,
                        uint32_t *flags)
 {
     unsigned char digest[CL_TLS_DIGEST_LEN];
-    const char *eku = server_name != NULL ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
-    size_t eku_len = server_name != NULL ? MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)
-                                         : MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
 
     *flags = 0;
     if (chain == NULL || chain->raw.p == NULL) {
@@ -247,14 +262,21 @@ int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *
             *flags |= chain_flags != 0 ? chain_flags : MBEDTLS_X509_BADCERT_OTHER;
         }
     }
-    /* What mbedTLS checks besides the chain, every time. */
-    if (server_name != NULL && !names_server(chain, server_name))
-        *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-    if (!key_allowed(tls, chain))
-        *flags |= MBEDTLS_X509_BADCERT_BAD_KEY;
-    if (mbedtls_x509_crt_check_key_usage(chain, MBEDTLS_X509_KU_DIGITAL_SIGNATURE) != 0)
-        *flags |= MBEDTLS_X509_BADCERT_KEY_USAGE;
-    if (mbedtls_x509_crt_check_extended_key_usage(chain, eku, eku_len) != 0)
-        *flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
+    check_leaf(tls, chain, server_name, flags);
+    return *flags == 0 ? 0 : -1;
+}
+
+int cl_tls_recheck_peer(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
+                        const char *server_name, uint32_t *flags)
+{
+    *flags = 0;
+    if (chain == NULL || chain->raw.p == NULL) {
+        *flags = MBEDTLS_X509_BADCERT_MISSING;
+        return -1;
+    }
+    /* The signatures were checked when the chain was first verified; time has moved since. */
+    if (!all_current(chain) || !all_current(&tls->trust))
+        *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+    check_leaf(tls, chain, server_name, flags);
     return *flags == 0 ? 0 : -1;
 }

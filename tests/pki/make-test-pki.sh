@@ -168,6 +168,9 @@ done
 client device-3012-000001 "/O=$O/OU=device/CN=3012-000001/serialNumber=3012-000001"
 client device-common-3012 "/O=$O/OU=device-common/CN=3012 common/serialNumber=3012"
 
+# The ca-server certificate re-issued: same name and role, a new key (for reconnect tests).
+server ca-server-reissued ca-server ca.certline.test
+
 # Right CA and role, wrong server name (for the "wrong server name" test).
 server wrong-name-ca-server ca-server evil.certline.test
 
@@ -182,6 +185,19 @@ CL_SAN_DNS=comm.certline.test quiet openssl ca -batch -notext -preserveDN \
     -extfile "$OPENSSL_CONF" -extensions v3_server \
     -in "$work/expired-comm-terminal.csr" -out "$out/expired-comm-terminal.crt"
 chain expired-comm-terminal issuing
+
+# --- Optional: a ca-server certificate that ends at $CL_TEST_SHORT_END (YYYYMMDDHHMMSSZ, seconds
+# ahead), for tests of what a client does when a certificate expires under a kept session.
+if [[ -n ${CL_TEST_SHORT_END:-} ]]; then
+    csr short-lived-ca-server "/O=$O/OU=ca-server/CN=ca.certline.test"
+    serial >"$work/ca/serial"
+    CL_SAN_DNS=ca.certline.test quiet openssl ca -batch -notext -preserveDN \
+        -cert "$out/issuing.crt" -keyfile "$out/issuing.key" \
+        -startdate 20200101000000Z -enddate "$CL_TEST_SHORT_END" \
+        -extfile "$OPENSSL_CONF" -extensions v3_server \
+        -in "$work/short-lived-ca-server.csr" -out "$out/short-lived-ca-server.crt"
+    chain short-lived-ca-server issuing
+fi
 
 # --- An unrelated root and a comm-terminal lookalike it signs directly --------------------
 selfsigned other-root "/O=other test/CN=other test root" 3650

@@ -1,0 +1,441 @@
+/* test_reconnect.c: one client kept through time, as the programs keep theirs: idle longer than
+ * the server's receive timeout, a fault, the server restarted, the server's certificate re-issued,
+ * the server away and back; each followed by more work on the same client, in both client modes
+ * (mbedTLS verifying in the handshake, as the comm-terminal's client; the verified-chain cache, as
+ * the factory terminal's and the device-agent's). A resumed session is checked like a full one,
+ * and a session refused once is never offered again. Loopback, test PKI made at test time. */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "soapH.h"
+#include "soap_client.h"
+#include "soap_server.h"
+#include "tls.h"
+#include "tls_verify.h"
+
+#ifndef CERTLINE_SOURCE_DIR
+#error "CERTLINE_SOURCE_DIR must point at the source tree"
+#endif
+
+#define CA_NAME "ca.certline.test"
+#define SERVER_IDLE_S 1 /* the test servers' receive timeout */
+#define SHORT_LIFE_S 8  /* how long after set-up the short-lived server certificate ends */
+#define FAULT_ID "fault-please"
+
+struct running_server {
+    struct cl_tls *tls;
+    struct cl_server *server;
+    pthread_t thread;
+    int port;
+};
+
+static char top[64];
+static char pki[1024];
+static char log_path[PATH_MAX];
+static time_t short_end; /* notAfter of short-lived-ca-server */
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handler_calls;
+
+/* The ca interface's batch operation: answers each number, or a fault for FAULT_ID. */
+int __ca__CertificateTransmissionRequest(struct soap *soap,
+                                         struct ca__CertificateTransmissionRequest *request,
+                                         struct ca__CertificateTransmission *response)
+{
+    pthread_mutex_lock(&calls_lock);
+    handler_calls++;
+    pthread_mutex_unlock(&calls_lock);
+    if (strcmp(request->requestId, FAULT_ID) == 0)
+        return soap_sender_fault(soap, "Refused for the test", NULL);
+    response->requestId = request->requestId;
+    response->__sizeItem = 1;
+    response->item = soap_malloc(soap, sizeof(*response->item));
+    if (response->item == NULL)
+        return soap_receiver_fault(soap, "out of memory", NULL);
+    response->item[0].deviceNumber = request->deviceNumber[0];
+    response->item[0].pack = soap_strdup(soap, "{}");
+    return SOAP_OK;
+}
+
+static int calls(void)
+{
+    pthread_mutex_lock(&calls_lock);
+    int n = handler_calls;
+    pthread_mutex_unlock(&calls_lock);
+    return n;
+}
+
+static void path_of(char *out, const char *name)
+{
+    snprintf(out, PATH_MAX, "%s/%s", pki, name);
+}
+
+static struct cl_tls *new_tls(enum cl_tls_side side, const char *identity)
+{
+    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], name[128], err[256];
+    struct cl_tls *tls = NULL;
+
+    snprintf(name, sizeof(name), "%s.chain.crt", identity);
+    path_of(cert, name);
+    snprintf(name, sizeof(name), "%s.key", identity);
+    path_of(key, name);
+    path_of(trust, "root.crt");
+    struct cl_tls_settings settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
+    if (cl_tls_new(side, &settings, &tls, err, sizeof(err)) != CL_OK)
+        fail_msg("TLS %s: %s", identity, err);
+    return tls;
+}
+
+static void *server_main(void *arg)
+{
+    struct running_server *rs = arg;
+    cl_server_run(rs->server);
+    return NULL;
+}
+
+/* A server with identity's certificate on port (0: any free port). */
+static void start_server(struct running_server *rs, const char *identity, int port)
+{
+    char err[256];
+    struct cl_server_settings settings = {
+        .host = "127.0.0.1", .port = port, .iface = CL_IFACE_CA, .max_connections = 4};
+
+    rs->tls = new_tls(CL_TLS_SERVER, identity);
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.recv_timeout_s = SERVER_IDLE_S;
+    if (cl_server_new(&settings, rs->tls, &rs->server, err, sizeof(err)) != CL_OK)
+        fail_msg("server on port %d: %s", port, err);
+    rs->port = cl_server_port(rs->server);
+    assert_int_equal(pthread_create(&rs->thread, NULL, server_main, rs), 0);
+}
+
+static void stop_server(struct running_server *rs)
+{
+    if (rs->server == NULL)
+        return;
+    cl_server_stop(rs->server);
+    pthread_join(rs->thread, NULL);
+    cl_server_free(rs->server);
+    cl_tls_free(rs->tls);
+    memset(rs, 0, sizeof(*rs));
+}
+
+/* The client under test: kept from its first call to its last, like a program's. */
+struct kept_client {
+    struct cl_tls *tls;
+    struct cl_verify_cache *cache; /* NULL: mbedTLS verifies in the handshake */
+    struct cl_client *client;
+};
+
+static void open_client(struct kept_client *kc, int port, int cached)
+{
+    char endpoint[128], err[256];
+    struct cl_client_settings settings;
+
+    memset(kc, 0, sizeof(*kc));
+    kc->tls = new_tls(CL_TLS_CLIENT, "comm-terminal");
+    if (cached) {
+        assert_int_equal(cl_verify_cache_new(8, 3600, &kc->cache), CL_OK);
+        assert_int_equal(cl_tls_share_verified_chains(kc->tls, kc->cache), CL_OK);
+    }
+    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
+    settings.endpoint = endpoint;
+    settings.server_name = CA_NAME;
+    settings.server_role = CL_ROLE_CA_SERVER;
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.recv_timeout_s = 10;
+    assert_int_equal(cl_client_new(&settings, kc->tls, &kc->client, err, sizeof(err)), CL_OK);
+}
+
+static void close_client(struct kept_client *kc)
+{
+    cl_client_free(kc->client);
+    cl_tls_free(kc->tls);
+    cl_verify_cache_free(kc->cache);
+}
+
+/* One call; returns its cl_err code (CL_OK if served) with the explanation in why. */
+static int call(struct kept_client *kc, const char *request_id, char *why, size_t whylen)
+{
+    char id[64];
+    struct ca__CertificateTransmissionRequest req;
+    struct ca__CertificateTransmission resp;
+    char number[] = "3012-000001", *numbers[] = {number};
+    int rc = CL_OK;
+
+    memset(&req, 0, sizeof(req));
+    snprintf(id, sizeof(id), "%s", request_id);
+    req.requestId = id;
+    req.replacement = false_;
+    req.__sizeDeviceNumber = 1;
+    req.deviceNumber = numbers;
+    snprintf(why, whylen, "served");
+    if (soap_call___ca__CertificateTransmissionRequest(cl_client_soap(kc->client),
+                                                       cl_client_endpoint(kc->client), NULL, &req,
+                                                       &resp) != SOAP_OK)
+        rc = cl_client_explain(kc->client, why, whylen);
+    cl_client_end_call(kc->client);
+    return rc;
+}
+
+static void assert_served(struct kept_client *kc)
+{
+    char why[512];
+    int before = calls(), rc = call(kc, "reconnect-test", why, sizeof(why));
+    if (rc != CL_OK)
+        fail_msg("expected the call to be served, got %s: %s", cl_err_name(rc), why);
+    assert_int_equal(calls(), before + 1);
+}
+
+/* Handshakes so far: total and resumed, as the client counts them. */
+static void assert_handshakes(struct kept_client *kc, unsigned total, unsigned resumed)
+{
+    unsigned t, r;
+    cl_client_handshakes(kc->client, &t, &r);
+    if (t != total || r != resumed)
+        fail_msg("expected %u handshakes (%u resumed), got %u (%u resumed)", total, resumed, t, r);
+}
+
+static void idle_past_server_timeout(void)
+{
+    usleep((SERVER_IDLE_S * 1000 + 600) * 1000); /* the configured 1 s timeout, not a real day */
+}
+
+static size_t log_count(const char *needle)
+{
+    char buf[1 << 16];
+    size_t n = 0, count = 0;
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        count++;
+    return count;
+}
+
+/* The five situations in turn on one client, each followed by more work. */
+static void through_time(int cached)
+{
+    struct running_server server = {0};
+    struct kept_client kc;
+    char why[512];
+    int port;
+    unsigned long full, from_cache;
+
+    start_server(&server, "ca-server", 0);
+    port = server.port;
+    open_client(&kc, port, cached);
+    assert_served(&kc);
+    assert_handshakes(&kc, 1, 0);
+
+    /* 1. Idle longer than the server's receive timeout: the server closed; a resumed session. */
+    idle_past_server_timeout();
+    assert_served(&kc);
+    assert_handshakes(&kc, 2, 1);
+    idle_past_server_timeout();
+    assert_served(&kc);
+    assert_handshakes(&kc, 3, 2);
+
+    /* 2. A fault (gSOAP closes the connection after one), then more work. */
+    int before = calls();
+    assert_int_equal(call(&kc, FAULT_ID, why, sizeof(why)), CL_ERR_SOAP_FAULT);
+    assert_non_null(strstr(why, "Refused for the test"));
+    assert_int_equal(calls(), before + 1);
+    assert_served(&kc);
+    assert_served(&kc);
+
+    /* 3. The server restarted (same certificate, same port): it knows no session; a full
+     * handshake, and then resumption of the new session. */
+    stop_server(&server);
+    start_server(&server, "ca-server", port);
+    unsigned total, resumed;
+    cl_client_handshakes(kc.client, &total, &resumed);
+    assert_served(&kc);
+    assert_handshakes(&kc, total + 1, resumed);
+    idle_past_server_timeout();
+    assert_served(&kc);
+    assert_handshakes(&kc, total + 2, resumed + 1);
+
+    /* 4. The server's certificate re-issued (same name, new key) while the client holds a saved
+     * session: the new chain is verified in full, then its own session resumes. */
+    if (cached)
+        cl_verify_cache_counts(kc.cache, &full, &from_cache);
+    stop_server(&server);
+    start_server(&server, "ca-server-reissued", port);
+    cl_client_handshakes(kc.client, &total, &resumed);
+    assert_served(&kc);
+    assert_handshakes(&kc, total + 1, resumed);
+    if (cached) {
+        unsigned long f, c;
+        cl_verify_cache_counts(kc.cache, &f, &c);
+        assert_int_equal(f, full + 1); /* the new chain, verified in full */
+    }
+    idle_past_server_timeout();
+    assert_served(&kc);
+    assert_handshakes(&kc, total + 2, resumed + 1);
+
+    /* 5. The server away for a while: clear refusals, then back: served again. */
+    stop_server(&server);
+    for (int i = 0; i < 3; i++) {
+        int rc = call(&kc, "while-away", why, sizeof(why));
+        if (rc != CL_ERR_CONNECT || strstr(why, "cannot connect") == NULL)
+            fail_msg("server away: expected CL_ERR_CONNECT, got %s: %s", cl_err_name(rc), why);
+    }
+    start_server(&server, "ca-server", port);
+    assert_served(&kc);
+    assert_served(&kc);
+
+    close_client(&kc);
+    stop_server(&server);
+}
+
+static void test_through_time_verified_in_handshake(void **state)
+{
+    (void)state;
+    through_time(0);
+}
+
+static void test_through_time_with_verified_chain_cache(void **state)
+{
+    (void)state;
+    through_time(1);
+}
+
+/* After the server's certificate expired, the client's next call and the one after it. */
+static void assert_refused_then_not_offered(struct kept_client *kc)
+{
+    char why[512];
+    size_t offered = log_count("offering the saved TLS session to " CA_NAME);
+    size_t forgotten = log_count("TLS session with " CA_NAME " forgotten");
+    int before = calls(), rc = call(kc, "after-expiry", why, sizeof(why));
+
+    if (rc != CL_ERR_TLS_PEER_VERIFY || strstr(why, "validity has expired") == NULL)
+        fail_msg("resumed session with an expired server: got %s: %s", cl_err_name(rc), why);
+    assert_int_equal(log_count("offering the saved TLS session to " CA_NAME), offered + 1);
+    assert_int_equal(log_count("TLS session with " CA_NAME " forgotten"), forgotten + 1);
+
+    rc = call(kc, "after-expiry", why, sizeof(why));
+    if (rc != CL_ERR_TLS_PEER_VERIFY || strstr(why, "validity has expired") == NULL)
+        fail_msg("full handshake with an expired server: got %s: %s", cl_err_name(rc), why);
+    assert_int_equal(log_count("offering the saved TLS session to " CA_NAME), offered + 1);
+    assert_int_equal(calls(), before); /* nothing reached the server's handler */
+    assert_handshakes(kc, 1, 0);
+}
+
+/* A server whose certificate expires while the clients hold its session (the server keeps the
+ * session in its cache and would resume it): the resumed session is refused as a full handshake
+ * would be, the session is forgotten, and the next connection does not offer it. Both modes. */
+static void test_refused_session_not_offered_again(void **state)
+{
+    struct running_server server = {0};
+    struct kept_client plain, cached;
+    (void)state;
+
+    start_server(&server, "short-lived-ca-server", 0);
+    open_client(&plain, server.port, 0);
+    open_client(&cached, server.port, 1);
+    if (time(NULL) >= short_end)
+        fail_msg("too slow: the short-lived certificate ended before the first calls");
+    assert_served(&plain);
+    assert_served(&cached);
+    assert_handshakes(&plain, 1, 0);
+    assert_handshakes(&cached, 1, 0);
+    while (time(NULL) <= short_end) /* notAfter is inclusive, to the second */
+        usleep(200000);
+    assert_refused_then_not_offered(&plain);
+    assert_refused_then_not_offered(&cached);
+    close_client(&plain);
+    close_client(&cached);
+    stop_server(&server);
+}
+
+static int make_pki(const char *dir)
+{
+    char script[PATH_MAX], end[32];
+    pid_t pid;
+    int status;
+
+    short_end = time(NULL) + SHORT_LIFE_S;
+    strftime(end, sizeof(end), "%Y%m%d%H%M%SZ", gmtime(&short_end));
+    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        setenv("CL_TEST_SHORT_END", end, 1);
+        execlp("bash", "bash", script, dir, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    int fd;
+    (void)state;
+
+    signal(SIGPIPE, SIG_IGN); /* as every certline program: a closed peer is an error, not death */
+    snprintf(top, sizeof(top), "/tmp/certline-reconnect-XXXXXX");
+    if (mkdtemp(top) == NULL)
+        return -1;
+    snprintf(pki, sizeof(pki), "%s/pki", top);
+    if (make_pki(pki) != 0) {
+        fprintf(stderr, "cannot make the test PKI in %s\n", pki);
+        return -1;
+    }
+    snprintf(log_path, sizeof(log_path), "%s/test.log", top);
+    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0)
+        return -1;
+    cl_log_set_sink(fd);
+    cl_log_set_level(CL_LOG_DEBUG);
+    cl_log_set_program("test-reconnect");
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cl_log_set_sink(2);
+    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        /* First: the short-lived certificate ends SHORT_LIFE_S after set-up. */
+        cmocka_unit_test(test_refused_session_not_offered_again),
+        cmocka_unit_test(test_through_time_verified_in_handshake),
+        cmocka_unit_test(test_through_time_with_verified_chain_cache),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
