@@ -23,6 +23,7 @@
 #include "input_check.h"
 #include "log.h"
 #include "pg_array.h"
+#include "pg_link.h"
 #include "x509_issue.h"
 
 /* Bounds of the inputs that store.h leaves open. */
@@ -270,7 +271,7 @@ static void tx_rollback(struct ca_store *store)
 /* Makes sure the connection is up (reconnecting once if it was lost) and idle. */
 static int db_ready(struct ca_store *store, char *err, size_t errlen)
 {
-    if (PQstatus(store->conn) != CONNECTION_OK) {
+    if (!cl_pg_idle_link_up(store->conn)) {
         PQreset(store->conn);
         if (PQstatus(store->conn) != CONNECTION_OK) {
             const char *message = PQerrorMessage(store->conn);

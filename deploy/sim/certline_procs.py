@@ -52,6 +52,7 @@ class CaServer:
     def __init__(self, binary, work, conninfo):
         self.binary = binary
         self.work = work
+        self.conninfo = conninfo
         self.ca_dir = os.path.join(work, "ca")
         self.passphrase_file = os.path.join(work, "passphrase")
         with open(os.open(self.passphrase_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -165,6 +166,13 @@ class CommTerminal:
         return result
 
     def start(self):
+        """Starts `serve`; a restart listens on the same port as the first start."""
+        if getattr(self, "port", None):
+            with open(self.config) as f:
+                config = json.load(f)
+            config["listen"]["port"] = self.port
+            with open(self.config, "w") as f:
+                json.dump(config, f)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
                                         stdout=subprocess.PIPE, stderr=log, text=True)
@@ -320,7 +328,7 @@ class FactoryTerminal:
 class DeviceAgent:
     """One device on the line: its own images and configuration; `serve` on its line's jig."""
 
-    def __init__(self, binary, work, device_number, mac, line, ca_port=None):
+    def __init__(self, binary, work, device_number, mac, line, ca_port=None, limits=None):
         self.binary = binary
         self.device_number = device_number
         self.mac = mac
@@ -337,7 +345,7 @@ class DeviceAgent:
             "listen": {"host": "127.0.0.1", "port": line.device_port, "max_connections": 2},
             "line": {"endpoint": "https://127.0.0.1:%d/line" % line.port,
                      "server_name": line.server_name},
-            "limits": {"connect_timeout_s": 2, "recv_timeout_s": 10},
+            "limits": limits or {"connect_timeout_s": 2, "recv_timeout_s": 10},
         }
         if ca_port is not None:
             config["ca_server"] = {"endpoint": "https://127.0.0.1:%d/ca" % ca_port,

@@ -53,12 +53,18 @@ def read(path):
 
 
 class Line:
+    UNITS = 12  # of MODEL in today's plan
+    LIMITS = {"connect_timeout_s": 2, "recv_timeout_s": 10}  # every program's transport limits
+    CT_SETTINGS = {}  # comm-terminal settings over the test defaults
+    FT_SETTINGS = {}  # factory-terminal settings over the test defaults
+
     def __init__(self, binaries, wsdl_dir, work, cluster):
         self.ca_binary, self.ct_binary, self.ft_binary, self.da_binary = binaries
         self.wsdl_dir = wsdl_dir
         self.work = work
         self.cluster = cluster
         self.ca = CaServer(self.ca_binary, work, cluster.create_db("ca"))
+        self.ca.write_config(self.ca.conninfo, limits=self.LIMITS)
         self.ct_conninfo = cluster.create_db("ct")
         self.devices = {}
         self.macs = 0
@@ -83,8 +89,9 @@ class Line:
             self.prewrite[model] = base64.b64decode(json.load(open(bundle))["prewrite_key"])
         ca.start()
         # Packs stay after writing here, so the test can read the keys it must not find.
-        self.ct = CommTerminal(self.ct_binary, self.work, self.ct_conninfo, ca,
-                               delete_written=False, claim_seconds=60)
+        settings = dict(delete_written=False, claim_seconds=60, limits=self.LIMITS)
+        settings.update(self.CT_SETTINGS)
+        self.ct = CommTerminal(self.ct_binary, self.work, self.ct_conninfo, ca, **settings)
         ct = self.ct
         ct.run("migrate", operator=False)
         ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
@@ -93,14 +100,17 @@ class Line:
         plan = os.path.join(self.work, "plan.csv")
         with open(plan, "w") as f:
             f.write("device_code,date,units,first_serial,serial_digits\n"
-                    "%s,%s,12,1,6\nA123,%s,2,1,6\n" % (MODEL, TODAY, TODAY))
+                    "%s,%s,%d,1,6\nA123,%s,2,1,6\n" % (MODEL, TODAY, self.UNITS, TODAY))
         ct.run("import", plan)
         r = ct.run("fetch", "--date", TODAY)
-        check("fetched 14 pack(s)" in r.stdout + r.stderr, "fetch: " + r.stdout + r.stderr)
+        check("fetched %d pack(s)" % (self.UNITS + 2) in r.stdout + r.stderr,
+              "fetch: " + r.stdout + r.stderr)
         ct.start()
         self.jig_port = free_port()
+        settings = dict(limits=self.LIMITS)
+        settings.update(self.FT_SETTINGS)
         self.ft = FactoryTerminal(self.ft_binary, self.work, "1001", self.root, ct.port,
-                                  self.jig_port)
+                                  self.jig_port, **settings)
         self.ft.start()
 
     def number(self, n, model=MODEL):
@@ -112,7 +122,7 @@ class Line:
             self.macs += 1
             d = DeviceAgent(self.da_binary, self.work, number,
                             "02:00:00:00:%02x:%02x" % (self.macs // 256, self.macs % 256),
-                            self.ft, ca_port=self.ca.port)
+                            self.ft, ca_port=self.ca.port, limits=self.LIMITS)
             d.mkimage(self.bundles[model])
             self.devices[number] = d
         return self.devices[number]
