@@ -8,10 +8,18 @@
 # all signatures are SHA-256.
 #
 # Usage: make-test-pki.sh OUTDIR
+#        make-test-pki.sh --short-lived END OUTDIR: into a PKI made before, one more ca-server
+#        certificate, short-lived-ca-server, that ends at END (YYYYMMDDHHMMSSZ, seconds ahead), for
+#        tests of what a client does when a certificate expires under a kept session.
 set -euo pipefail
 
+short_end=
+if [[ $# -eq 3 && $1 == --short-lived ]]; then
+    short_end=$2
+    shift 2
+fi
 if [[ $# -ne 1 || -z $1 ]]; then
-    echo "usage: $0 OUTDIR" >&2
+    echo "usage: $0 [--short-lived END] OUTDIR" >&2
     exit 2
 fi
 
@@ -149,6 +157,26 @@ client() {
     chain "$1" issuing
 }
 
+# expiring NAME SUBJECT START END [SAN_DNS]: a server leaf from the issuing CA with set dates
+# (openssl ca can set them; x509 -req cannot).
+expiring() {
+    mkdir -p "$work/ca/new"
+    : >"$work/ca/index.txt"
+    csr "$1" "$2"
+    serial >"$work/ca/serial"
+    CL_SAN_DNS=$5 quiet openssl ca -batch -notext -preserveDN \
+        -cert "$out/issuing.crt" -keyfile "$out/issuing.key" -startdate "$3" -enddate "$4" \
+        -extfile "$OPENSSL_CONF" -extensions v3_server \
+        -in "$work/$1.csr" -out "$out/$1.crt"
+    chain "$1" issuing
+}
+
+if [[ -n $short_end ]]; then
+    expiring short-lived-ca-server "/O=$O/OU=ca-server/CN=ca.certline.test" 20200101000000Z \
+        "$short_end" ca.certline.test
+    exit 0
+fi
+
 # --- CAs ---------------------------------------------------------------------------------
 selfsigned root "/O=$O/CN=certline test root" 3650
 csr issuing "/O=$O/CN=certline test issuing CA"
@@ -175,29 +203,8 @@ server ca-server-reissued ca-server ca.certline.test
 server wrong-name-ca-server ca-server evil.certline.test
 
 # --- Expired: valid 2020-01-01 .. 2020-01-02 (openssl ca can set past dates) --------------
-mkdir -p "$work/ca/new"
-: >"$work/ca/index.txt"
-csr expired-comm-terminal "/O=$O/OU=comm-terminal/CN=comm.certline.test"
-serial >"$work/ca/serial"
-CL_SAN_DNS=comm.certline.test quiet openssl ca -batch -notext -preserveDN \
-    -cert "$out/issuing.crt" -keyfile "$out/issuing.key" \
-    -startdate 20200101000000Z -enddate 20200102000000Z \
-    -extfile "$OPENSSL_CONF" -extensions v3_server \
-    -in "$work/expired-comm-terminal.csr" -out "$out/expired-comm-terminal.crt"
-chain expired-comm-terminal issuing
-
-# --- Optional: a ca-server certificate that ends at $CL_TEST_SHORT_END (YYYYMMDDHHMMSSZ, seconds
-# ahead), for tests of what a client does when a certificate expires under a kept session.
-if [[ -n ${CL_TEST_SHORT_END:-} ]]; then
-    csr short-lived-ca-server "/O=$O/OU=ca-server/CN=ca.certline.test"
-    serial >"$work/ca/serial"
-    CL_SAN_DNS=ca.certline.test quiet openssl ca -batch -notext -preserveDN \
-        -cert "$out/issuing.crt" -keyfile "$out/issuing.key" \
-        -startdate 20200101000000Z -enddate "$CL_TEST_SHORT_END" \
-        -extfile "$OPENSSL_CONF" -extensions v3_server \
-        -in "$work/short-lived-ca-server.csr" -out "$out/short-lived-ca-server.crt"
-    chain short-lived-ca-server issuing
-fi
+expiring expired-comm-terminal "/O=$O/OU=comm-terminal/CN=comm.certline.test" 20200101000000Z \
+    20200102000000Z comm.certline.test
 
 # --- An unrelated root and a comm-terminal lookalike it signs directly --------------------
 selfsigned other-root "/O=other test/CN=other test root" 3650
