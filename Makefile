@@ -39,6 +39,7 @@ bench: deps
 	/usr/bin/python3 tests/bench/bench_day_store.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_line_time.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_many_lines.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	$(BENCH_BUILD)/tests/bench/bench_reconnect $(BENCH_BUILD)/bench
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^wsdl/')
 
