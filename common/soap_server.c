@@ -15,6 +15,7 @@
 #include "error.h"
 #include "log.h"
 #include "soapH.h"
+#include "wire_check.h"
 
 #define ACCEPT_POLL_US 200000 /* how often the accept loop looks at the stop flag */
 #define THREAD_STACK_BYTES (1u << 20)
@@ -132,6 +133,11 @@ static void serve(struct connection *c)
     if (cl_soap_tls_accept(soap, server->tls) != CL_OK) {
         cl_log_warn("%s: refused connection from %s: %s", cl_interface_name(server->settings.iface),
                     c->address, cl_soap_tls_error(soap));
+        return;
+    }
+    if (cl_wire_check_install(soap) != CL_OK) {
+        cl_log_error("%s: out of memory; dropping the connection from %s",
+                     cl_interface_name(server->settings.iface), c->address);
         return;
     }
     cl_soap_set_app(soap, server->settings.app);
