@@ -13,6 +13,10 @@
 #define SOAP12_ENVELOPE_NS "http://www.w3.org/2003/05/soap-envelope"
 #define SOAP11_ENVELOPE_NS "http://schemas.xmlsoap.org/soap/envelope/"
 
+/* Appended to the reasons for a message cut short: over HTTP the cut is where Content-Length
+ * said the body ends. */
+#define CUT_SHORT " (does Content-Length match the body?)"
+
 struct scan {
     const unsigned char *p;
     size_t n, i;
@@ -237,7 +241,7 @@ static int scan_start_tag(struct scan *s, int *empty)
 
         skip_space(s);
         if (s->i >= s->n)
-            return refuse(s, CL_XML_MALFORMED, "the message ends inside a start tag");
+            return refuse(s, CL_XML_MALFORMED, "the message ends inside a start tag" CUT_SHORT);
         if (s->p[s->i] == '>' || (s->p[s->i] == '/' && s->i + 1 < s->n && s->p[s->i + 1] == '>')) {
             *empty = s->p[s->i] == '/';
             s->i += *empty ? 2 : 1;
@@ -275,7 +279,8 @@ static int scan_start_tag(struct scan *s, int *empty)
             }
         }
         if (s->i >= s->n)
-            return refuse(s, CL_XML_MALFORMED, "the message ends inside an attribute value");
+            return refuse(s, CL_XML_MALFORMED,
+                          "the message ends inside an attribute value" CUT_SHORT);
         if (root && declares_root_prefix(s, a0, a1, name0, name1)) {
             ns = s->p + v0;
             nslen = s->i - v0;
@@ -304,13 +309,13 @@ static int scan_markup(struct scan *s)
     if (at(s, "<!--")) {
         s->i += 4;
         if (skip_past(s, "-->") != 0)
-            return refuse(s, CL_XML_MALFORMED, "the message ends inside a comment");
+            return refuse(s, CL_XML_MALFORMED, "the message ends inside a comment" CUT_SHORT);
         return 0;
     }
     if (at(s, "<![CDATA[") && s->depth > 0) {
         s->i += 9;
         if (skip_past(s, "]]>") != 0)
-            return refuse(s, CL_XML_MALFORMED, "the message ends inside a CDATA section");
+            return refuse(s, CL_XML_MALFORMED, "the message ends inside a CDATA section" CUT_SHORT);
         return 0;
     }
     if (at(s, "<!"))
@@ -319,7 +324,9 @@ static int scan_markup(struct scan *s)
     if (at(s, "</")) {
         s->i = name_end(s, s->i + 2);
         skip_space(s);
-        if (s->i >= s->n || s->p[s->i] != '>' || s->depth == 0)
+        if (s->i >= s->n)
+            return refuse(s, CL_XML_MALFORMED, "the message ends inside an end tag" CUT_SHORT);
+        if (s->p[s->i] != '>' || s->depth == 0)
             return refuse(s, CL_XML_MALFORMED, "malformed or unbalanced end tag at byte %zu",
                           start);
         s->i++;
@@ -353,7 +360,7 @@ enum cl_xml_verdict cl_xml_check(const char *body, size_t len, int max_depth, ch
     if (at(&s, "\xEF\xBB\xBF"))
         s.i = 3;
     if (at(&s, "<?xml") && s.n - s.i > 5 && is_space(s.p[s.i + 5]) && skip_past(&s, "?>") != 0) {
-        refuse(&s, CL_XML_MALFORMED, "the message ends inside the XML declaration");
+        refuse(&s, CL_XML_MALFORMED, "the message ends inside the XML declaration" CUT_SHORT);
         return s.verdict;
     }
     while (s.i < s.n) {
@@ -374,8 +381,6 @@ enum cl_xml_verdict cl_xml_check(const char *body, size_t len, int max_depth, ch
         refuse(&s, CL_XML_MALFORMED, "the message holds no envelope");
     else if (!s.root_done)
         refuse(&s, CL_XML_MALFORMED,
-               "the message ends before its envelope does (after %zu bytes: does Content-Length "
-               "match the body?)",
-               s.n);
+               "the message ends before its envelope does, after %zu bytes" CUT_SHORT, s.n);
     return s.verdict;
 }
