@@ -68,6 +68,9 @@ class Scenario:
     def operators_and_plan(self):
         ct = self.ct
         ct.run("migrate", operator=False)
+        r = ct.run("operator-add", "--help", operator=False)
+        check("operator-add ID [--new-password-file FILE]" in r.stdout and
+              "ID [--password-file" not in r.stdout, "operator-add --help: " + r.stdout)
         ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
         r = ct.run("operator-add", "bob", "--new-password-file", ct.password_file,
                    operator=False, expect_ok=False)
