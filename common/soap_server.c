@@ -107,8 +107,11 @@ static void log_broken_request(const struct cl_server *server, const char *who, 
 {
     const char *iface = cl_interface_name(server->settings.iface);
     const char **text = soap_faultstring(soap), **detail = soap_faultdetail(soap);
+    const char *wire = cl_wire_check_refusal(soap);
 
-    if (cl_soap_tls_error_code(soap) == CL_ERR_TOO_LARGE)
+    if (wire != NULL)
+        cl_log_warn("%s: request from %s refused: %s", iface, who, wire);
+    else if (cl_soap_tls_error_code(soap) == CL_ERR_TOO_LARGE)
         cl_log_warn("%s: request from %s refused: %s", iface, who, cl_soap_tls_error(soap));
     else if (soap->error == SOAP_EOF && soap->count > soap->recv_maxlength)
         cl_log_warn("%s: request from %s refused: message exceeds the limit of %llu bytes (with "

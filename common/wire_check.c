@@ -16,6 +16,11 @@
 
 static const char plugin_id[] = "certline-wire-check";
 
+/* The held message's buffer: what it starts with, and what it may keep between messages (a
+ * connection that once carried a large message does not hold that memory while idle). */
+#define INITIAL_BYTES 16384
+#define KEPT_BYTES (256u << 10)
+
 struct wire {
     size_t (*below_recv)(struct soap *, char *, size_t);
     int (*below_parsehdr)(struct soap *, const char *, const char *);
@@ -56,12 +61,12 @@ static size_t body_cap(const struct soap *soap)
 
 static int reserve(struct wire *w, size_t need)
 {
-    size_t cap = w->cap ? w->cap : 16384;
+    size_t cap = w->cap ? 2 * w->cap : INITIAL_BYTES;
     char *buf;
     if (need <= w->cap)
         return 0;
-    while (cap < need)
-        cap *= 2;
+    if (cap < need)
+        cap = need; /* a body is reserved whole: exactly its length */
     buf = realloc(w->buf, cap);
     if (buf == NULL)
         return -1;
@@ -168,6 +173,11 @@ static void take_message(struct soap *soap, struct wire *w)
     size_t header_len;
     long long length;
 
+    if (w->cap > KEPT_BYTES) {
+        free(w->buf);
+        w->buf = NULL;
+        w->cap = 0;
+    }
     w->len = w->handed = w->hand_limit = 0;
     w->verdict = CL_XML_OK;
     w->why[0] = '\0';

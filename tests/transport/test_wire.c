@@ -26,6 +26,7 @@
 #include "log.h"
 #include "raw_tls_client.h"
 #include "soapH.h"
+#include "soap_client.h"
 #include "soap_server.h"
 
 #ifndef CERTLINE_SOURCE_DIR
@@ -38,6 +39,7 @@
 
 static char top[64];
 static char pki[1024];
+static char log_path[PATH_MAX];
 static struct cl_tls *server_tls;
 static struct cl_server *server;
 static pthread_t server_thread;
@@ -68,10 +70,18 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
     note(request->requestId);
     for (int i = 0; i < request->__sizeDeviceNumber; i++)
         note(request->deviceNumber[i]);
-    response->requestId = request->requestId;
-    response->__sizeItem = 0;
-    response->item = NULL;
-    (void)soap;
+    /* A control character gSOAP writes as &#x1;: the client side of the wire check refuses it. */
+    response->requestId =
+        strcmp(request->requestId, "answer-control") == 0 ? "answer\001x" : request->requestId;
+    response->__sizeItem = request->__sizeDeviceNumber;
+    response->item =
+        soap_malloc(soap, sizeof(*response->item) * (size_t)request->__sizeDeviceNumber);
+    if (response->item == NULL)
+        return soap_receiver_fault(soap, "out of memory", NULL);
+    for (int i = 0; i < request->__sizeDeviceNumber; i++) {
+        response->item[i].deviceNumber = request->deviceNumber[i];
+        response->item[i].pack = "{}";
+    }
     return SOAP_OK;
 }
 
@@ -187,6 +197,23 @@ static const char *expect_refused(const char *name, const char *fault_code, cons
     return copy;
 }
 
+/* Waits (up to 5 s) for the server log to contain needle. */
+static void assert_logged(const char *needle)
+{
+    static char text[1 << 20];
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(log_path, "r");
+        size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        text[n] = '\0';
+        if (strstr(text, needle) != NULL)
+            return;
+        usleep(50000);
+    }
+    fail_msg("server log does not contain \"%s\"", needle);
+}
+
 /* ---- the inputs of issue 12 item 4 ---- */
 
 static void test_nul_in_values(void **state)
@@ -197,6 +224,8 @@ static void test_nul_in_values(void **state)
     expect_refused("charref-nul-in-device-number-ct.http", "SOAP-ENV:Sender", "U+0000");
     expect_refused("charref-nul-in-device-number-dev.http", "SOAP-ENV:Sender", "U+0000");
     assert_false(was_seen("host"));
+    assert_logged("request from comm-terminal");
+    assert_logged("refused: character U+0000 at byte");
     assert_false(was_seen("3012-100002"));
     assert_false(was_seen("3012-100001"));
 }
@@ -288,6 +317,89 @@ static void test_attribute_flood_is_cheap(void **state)
     assert_false(was_seen("3012-100006"));
 }
 
+/* Headers that break HTTP itself (a NUL, a bare LF) are refused before gSOAP reads a header it
+ * could fault on: the connection is closed, the reason logged, nothing reaches a handler. */
+static void test_broken_headers_close_the_connection(void **state)
+{
+    static const char *const requests[] = {
+        "POST /ca HTTP/1.1\r\nHost: ca\001\r\nContent-Length: 0\r\n\r\n",
+        "POST /ca HTTP/1.1\nHost: ca\nContent-Length: 0\n\n",
+    };
+    static const char *const reasons[] = {"byte 0x01 in the HTTP headers",
+                                          "a bare LF in the HTTP headers"};
+    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], response[4096];
+    struct raw_tls_options o = {.cert_file = cert,
+                                .key_file = key,
+                                .trust_file = trust,
+                                .server_name = CA_NAME,
+                                .max_minor_version = MBEDTLS_SSL_MINOR_VERSION_3};
+    (void)state;
+
+    snprintf(cert, sizeof(cert), "%s/comm-terminal.chain.crt", pki);
+    snprintf(key, sizeof(key), "%s/comm-terminal.key", pki);
+    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
+    for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        struct raw_tls_result r = {0};
+        int before = calls();
+        assert_int_equal(raw_tls_exchange(port, &o, requests[i], strlen(requests[i]), response,
+                                          sizeof(response), &r),
+                         0);
+        assert_int_equal(r.handshake_ret, 0);
+        assert_int_equal(r.received, 0);
+        assert_logged(reasons[i]);
+        assert_int_equal(calls(), before);
+    }
+    assert_still_serving();
+}
+
+/* The client side: certline's own client refuses an answer that breaks the contract (here a
+ * control character, which gSOAP writes as &#x1;), and says why. */
+static void test_client_refuses_bad_answer(void **state)
+{
+    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256], endpoint[128], why[512];
+    struct cl_tls *tls;
+    struct cl_client *client;
+    struct cl_client_settings settings;
+    struct ca__CertificateTransmissionRequest req = {0};
+    struct ca__CertificateTransmission resp;
+    char *numbers[] = {"3012-999998"};
+    (void)state;
+
+    snprintf(cert, sizeof(cert), "%s/comm-terminal.chain.crt", pki);
+    snprintf(key, sizeof(key), "%s/comm-terminal.key", pki);
+    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
+    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
+    assert_int_equal(cl_tls_new(CL_TLS_CLIENT, &tls_settings, &tls, err, sizeof(err)), CL_OK);
+    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
+    settings.endpoint = endpoint;
+    settings.server_name = CA_NAME;
+    settings.server_role = CL_ROLE_CA_SERVER;
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.recv_timeout_s = 10;
+    assert_int_equal(cl_client_new(&settings, tls, &client, err, sizeof(err)), CL_OK);
+
+    req.replacement = false_;
+    req.__sizeDeviceNumber = 1;
+    req.deviceNumber = numbers;
+    req.requestId = "answer-control";
+    assert_int_not_equal(soap_call___ca__CertificateTransmissionRequest(
+                             cl_client_soap(client), endpoint, NULL, &req, &resp),
+                         SOAP_OK);
+    assert_int_equal(cl_client_explain(client, why, sizeof(why)), CL_ERR_PARSE);
+    if (strstr(why, "answer refused: character reference to U+0001") == NULL)
+        fail_msg("explained as: %s", why);
+    cl_client_end_call(client);
+
+    /* The same client, the next call: served and accepted. */
+    req.requestId = "answer-fine";
+    assert_int_equal(soap_call___ca__CertificateTransmissionRequest(cl_client_soap(client),
+                                                                    endpoint, NULL, &req, &resp),
+                     SOAP_OK);
+    assert_string_equal(resp.requestId, "answer-fine");
+    cl_client_free(client);
+    cl_tls_free(tls);
+}
+
 /* ---- fixture ---- */
 
 static int make_pki(const char *dir)
@@ -318,7 +430,7 @@ static void *server_main(void *arg)
 
 static int setup(void **state)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256], log_path[PATH_MAX];
+    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256];
     struct cl_server_settings settings = {
         .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 8};
     int fd;
@@ -385,6 +497,8 @@ int main(void)
         cmocka_unit_test(test_impossible_datetime),
         cmocka_unit_test(test_content_length_framing),
         cmocka_unit_test(test_attribute_flood_is_cheap),
+        cmocka_unit_test(test_broken_headers_close_the_connection),
+        cmocka_unit_test(test_client_refuses_bad_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
