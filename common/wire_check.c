@@ -167,6 +167,21 @@ static int parse_framing(struct wire *w, size_t header_len, long long *length)
     return -1;
 }
 
+/* An answer without Content-Length ends when the server closes: reads until then, or one byte
+ * past the cap (then gSOAP's own size cap refuses it). Returns the body length. */
+static long long read_to_end(struct soap *soap, struct wire *w, size_t header_len)
+{
+    size_t cap = body_cap(soap);
+    for (;;) {
+        size_t body = w->len - header_len, want = cap + 1 - body;
+        if (body > cap)
+            break;
+        if (read_more(soap, w, want < INITIAL_BYTES ? want : INITIAL_BYTES) == 0)
+            break;
+    }
+    return (long long)(w->len - header_len);
+}
+
 /* Reads and checks the next message; sets what gSOAP may read of it. */
 static void take_message(struct soap *soap, struct wire *w)
 {
@@ -192,7 +207,10 @@ static void take_message(struct soap *soap, struct wire *w)
             refuse(w, CL_XML_MALFORMED, "a request without Content-Length");
             return;
         }
-        length = 0; /* a request without a body, or an empty answer */
+        if (strncmp(w->buf, "HTTP/", 5) == 0)
+            length = read_to_end(soap, w, header_len); /* an answer ended by closing */
+        else
+            length = 0; /* a request without a body (not a SOAP call) */
     }
     if ((unsigned long long)length > body_cap(soap)) {
         /* tls_parsehdr (server) or gSOAP's size cap (client) refuses it from its headers. */
