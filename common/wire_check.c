@@ -244,6 +244,8 @@ static size_t wire_recv(struct soap *soap, char *s, size_t n)
         take_message(soap, w);
     }
     k = w->hand_limit - w->handed;
+    if (k == 0)
+        return 0;
     if (k > n)
         k = n;
     memcpy(s, w->buf + w->handed, k);
