@@ -86,7 +86,12 @@ static int check_characters(struct scan *s)
 {
     for (size_t i = 0; i < s->n;) {
         uint32_t c = 0;
-        size_t len = utf8_decode(s->p + i, s->n - i, &c);
+        size_t len;
+        if (s->p[i] >= 0x20 && s->p[i] < 0x80) { /* the common case: printable ASCII */
+            i++;
+            continue;
+        }
+        len = utf8_decode(s->p + i, s->n - i, &c);
         if (len == 0)
             return refuse(s, CL_XML_MALFORMED, "invalid UTF-8 at byte %zu", i);
         if (!xml_char(c))
@@ -130,8 +135,24 @@ static void skip_space(struct scan *s)
 /* End of a name starting at j: names are checked by gSOAP; here only their extent matters. */
 static size_t name_end(const struct scan *s, size_t j)
 {
-    while (j < s->n && !is_space(s->p[j]) && strchr("=/>\"'<&", s->p[j]) == NULL)
-        j++;
+    for (; j < s->n; j++) {
+        switch (s->p[j]) {
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+        case '=':
+        case '/':
+        case '>':
+        case '"':
+        case '\'':
+        case '<':
+        case '&':
+            return j;
+        default:
+            break;
+        }
+    }
     return j;
 }
 
@@ -150,7 +171,10 @@ static int hex_digit(unsigned char c)
  * predefined entities. */
 static int check_reference(struct scan *s)
 {
-    static const char *const predefined[] = {"lt;", "gt;", "amp;", "quot;", "apos;"};
+    static const struct {
+        const char *text;
+        size_t len;
+    } predefined[] = {{"lt;", 3}, {"gt;", 3}, {"amp;", 4}, {"quot;", 5}, {"apos;", 5}};
     size_t start = s->i, j = s->i + 1;
 
     if (j < s->n && s->p[j] == '#') {
@@ -178,8 +202,8 @@ static int check_reference(struct scan *s)
         return 0;
     }
     for (size_t k = 0; k < sizeof(predefined) / sizeof(predefined[0]); k++) {
-        size_t len = strlen(predefined[k]);
-        if (s->n - j >= len && memcmp(s->p + j, predefined[k], len) == 0) {
+        size_t len = predefined[k].len;
+        if (s->n - j >= len && memcmp(s->p + j, predefined[k].text, len) == 0) {
             s->i = j + len;
             return 0;
         }
@@ -299,29 +323,30 @@ static int scan_start_tag(struct scan *s, int *empty)
 static int scan_markup(struct scan *s)
 {
     size_t start = s->i;
+    unsigned char next = s->i + 1 < s->n ? s->p[s->i + 1] : '\0';
     int empty = 0;
 
-    if (at(s, "<?"))
+    if (next == '?')
         return refuse(s, CL_XML_MALFORMED,
                       "a processing instruction at byte %zu (only the XML declaration at the "
                       "start is allowed)",
                       start);
-    if (at(s, "<!--")) {
+    if (next == '!' && at(s, "<!--")) {
         s->i += 4;
         if (skip_past(s, "-->") != 0)
             return refuse(s, CL_XML_MALFORMED, "the message ends inside a comment" CUT_SHORT);
         return 0;
     }
-    if (at(s, "<![CDATA[") && s->depth > 0) {
+    if (next == '!' && at(s, "<![CDATA[") && s->depth > 0) {
         s->i += 9;
         if (skip_past(s, "]]>") != 0)
             return refuse(s, CL_XML_MALFORMED, "the message ends inside a CDATA section" CUT_SHORT);
         return 0;
     }
-    if (at(s, "<!"))
+    if (next == '!')
         return refuse(s, CL_XML_MALFORMED,
                       "a document type or markup declaration at byte %zu is not allowed", start);
-    if (at(s, "</")) {
+    if (next == '/') {
         s->i = name_end(s, s->i + 2);
         skip_space(s);
         if (s->i >= s->n)
@@ -372,8 +397,9 @@ enum cl_xml_verdict cl_xml_check(const char *body, size_t len, int max_depth, ch
             rc = refuse(&s, CL_XML_MALFORMED, "text outside the envelope at byte %zu", s.i);
         else if (c == '&')
             rc = check_reference(&s);
-        else
-            s.i++;
+        else /* text: on to the next markup or reference */
+            while (++s.i < s.n && s.p[s.i] != '<' && s.p[s.i] != '&' && s.depth > 0)
+                ;
         if (rc != 0)
             return s.verdict;
     }
