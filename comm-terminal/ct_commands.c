@@ -317,8 +317,8 @@ const struct ct_command ct_commands[] = {
     {"list", "[--state S] [--model M] [--limit N] [--json]", "certificates by state", 0, 0,
      cmd_list},
     {"delete-model", "CODE", "delete the packs of a discontinued model", 1, 0, cmd_delete_model},
-    {"operator-add", "ID [--password-file FILE]", "add an operator (the first needs no login)", 1,
-     0, ct_command_operator_add},
+    {"operator-add", "ID [--new-password-file FILE]", "add an operator (the first needs no login)",
+     1, 0, ct_command_operator_add},
     {"report", "", "send queued installation reports now", 0, 1, cmd_report},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -242,14 +242,21 @@ static int json_string(const cJSON *o, const char *key, char *out, size_t cap)
     return 0;
 }
 
-static int json_integer(const cJSON *o, const char *key, long long lo, long long hi, long long *out)
+/* A JSON number that is a whole number in lo..hi (|lo|, |hi| < 2^53). The range is checked
+ * before the conversion (NaN fails both comparisons): converting an out-of-range double to an
+ * integer is undefined behaviour. */
+static int whole_number(const cJSON *v, long long lo, long long hi, long long *out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != (double)(long long)v->valuedouble)
         return -1;
     *out = (long long)v->valuedouble;
     return 0;
+}
+
+static int json_integer(const cJSON *o, const char *key, long long lo, long long hi, long long *out)
+{
+    return whole_number(cJSON_GetObjectItemCaseSensitive(o, key), lo, hi, out);
 }
 
 static int read_json(const char *path, const char *text, struct plan *plan, struct serial_store *ss,
@@ -306,15 +313,14 @@ static int read_json(const char *path, const char *text, struct plan *plan, stru
             }
             offsets[plan->count] = ss->count;
             for (const cJSON *s = serials->child; s != NULL; s = s->next) {
-                if (!cJSON_IsNumber(s) || s->valuedouble < 0 ||
-                    s->valuedouble > (double)SERIAL_MAX ||
-                    s->valuedouble != (double)(long long)s->valuedouble) {
+                long long serial;
+                if (whole_number(s, 0, SERIAL_MAX, &serial) != 0) {
                     snprintf(err, errlen, "%s: a serial is not a whole number 0..%lld", where,
                              SERIAL_MAX);
                     rc = CL_ERR_PARSE;
                     goto out;
                 }
-                if ((rc = add_serial(ss, (long long)s->valuedouble)) != CL_OK)
+                if ((rc = add_serial(ss, serial)) != CL_OK)
                     goto out;
             }
             e->serial_digits = 6;

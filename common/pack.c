@@ -495,8 +495,11 @@ static int parse_object(const cJSON *obj, struct cl_pack *pack, char *err, size_
         snprintf(err, errlen, "missing field version");
         return CL_ERR_PARSE;
     }
-    if (!cJSON_IsNumber(version) || version->valuedouble != (double)(int)version->valuedouble ||
-        version->valuedouble < 0 || version->valuedouble > 1000000) {
+    /* In range first (NaN fails both comparisons): converting an out-of-range double to int is
+     * undefined behaviour. */
+    if (!cJSON_IsNumber(version) ||
+        !(version->valuedouble >= 0 && version->valuedouble <= 1000000) ||
+        version->valuedouble != (double)(int)version->valuedouble) {
         snprintf(err, errlen, "field version must be an integer");
         return CL_ERR_PARSE;
     }

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "soapH.h"
+#include "wire_check.h"
 
 struct cl_client {
     struct soap *soap;
@@ -56,6 +57,8 @@ int cl_client_new(const struct cl_client_settings *settings, struct cl_tls *tls,
     strcpy(client->endpoint, settings->endpoint);
     cl_soap_apply_limits(client->soap, &settings->limits);
     rc = cl_soap_tls_attach_client(client->soap, tls, settings->server_name, settings->server_role);
+    if (rc == CL_OK)
+        rc = cl_wire_check_install(client->soap);
     if (rc != CL_OK) {
         snprintf(err, errlen, "cannot set up TLS for %s: %s", settings->endpoint, cl_err_str(rc));
         cl_client_free(client);
@@ -88,6 +91,10 @@ int cl_client_explain(struct cl_client *client, char *buf, size_t len)
     if (code != CL_OK) {
         snprintf(buf, len, "%s: %s", client->endpoint, cl_soap_tls_error(soap));
         return code;
+    }
+    if (cl_wire_check_refusal(soap) != NULL) {
+        snprintf(buf, len, "%s: answer refused: %s", client->endpoint, cl_wire_check_refusal(soap));
+        return CL_ERR_PARSE;
     }
     text = soap_faultstring(soap);
     detail = soap_faultdetail(soap);

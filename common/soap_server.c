@@ -15,6 +15,7 @@
 #include "error.h"
 #include "log.h"
 #include "soapH.h"
+#include "wire_check.h"
 
 #define ACCEPT_POLL_US 200000 /* how often the accept loop looks at the stop flag */
 #define THREAD_STACK_BYTES (1u << 20)
@@ -106,8 +107,11 @@ static void log_broken_request(const struct cl_server *server, const char *who, 
 {
     const char *iface = cl_interface_name(server->settings.iface);
     const char **text = soap_faultstring(soap), **detail = soap_faultdetail(soap);
+    const char *wire = cl_wire_check_refusal(soap);
 
-    if (cl_soap_tls_error_code(soap) == CL_ERR_TOO_LARGE)
+    if (wire != NULL)
+        cl_log_warn("%s: request from %s refused: %s", iface, who, wire);
+    else if (cl_soap_tls_error_code(soap) == CL_ERR_TOO_LARGE)
         cl_log_warn("%s: request from %s refused: %s", iface, who, cl_soap_tls_error(soap));
     else if (soap->error == SOAP_EOF && soap->count > soap->recv_maxlength)
         cl_log_warn("%s: request from %s refused: message exceeds the limit of %llu bytes (with "
@@ -132,6 +136,11 @@ static void serve(struct connection *c)
     if (cl_soap_tls_accept(soap, server->tls) != CL_OK) {
         cl_log_warn("%s: refused connection from %s: %s", cl_interface_name(server->settings.iface),
                     c->address, cl_soap_tls_error(soap));
+        return;
+    }
+    if (cl_wire_check_install(soap) != CL_OK) {
+        cl_log_error("%s: out of memory; dropping the connection from %s",
+                     cl_interface_name(server->settings.iface), c->address);
         return;
     }
     cl_soap_set_app(soap, server->settings.app);

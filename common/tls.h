@@ -1,7 +1,8 @@
 /* tls.h: the one place that configures mbedTLS. A cl_tls holds what every connection of one
  * program shares: its own certificate chain and key, the trusted root, the RNG, the session cache
  * (server) and the TLS policy: TLS 1.2 only, verification required on both ends, renegotiation
- * off, P-256/x25519, AEAD ECDHE suites. Connections are made by soap_tls.c. */
+ * off, AEAD ECDHE suites over P-256 (x25519 is listed but a certline server never negotiates it:
+ * its own order puts P-256 first, see README.md). Connections are made by soap_tls.c. */
 #ifndef CERTLINE_TLS_H
 #define CERTLINE_TLS_H
 

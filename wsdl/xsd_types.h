@@ -1,4 +1,5 @@
 // XML Schema built-in types shared by every certline interface (imported by each interface file).
 typedef char *xsd__string;
-typedef time_t xsd__dateTime;
+// Custom (strict) serializer in common/soap_datetime.c: gSOAP's own accepts impossible values.
+extern typedef time_t xsd__dateTime;
 enum xsd__boolean { false_, true_ };

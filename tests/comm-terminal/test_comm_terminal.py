@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
+import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 from certline_harness import (OPERATOR_PASSWORD, CaServer, CommTerminal, Failure,  # noqa: E402
                               cert_der, check, open_pack, verification_value)
@@ -68,6 +69,10 @@ class Scenario:
     def operators_and_plan(self):
         ct = self.ct
         ct.run("migrate", operator=False)
+        r = ct.run("operator-add", "--help", operator=False)
+        check("operator-add ID [--new-password-file FILE]" in r.stdout and
+              "operator-add ID [--password-file" not in r.stdout,
+              "operator-add --help: " + r.stdout)
         ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
         r = ct.run("operator-add", "bob", "--new-password-file", ct.password_file,
                    operator=False, expect_ok=False)
@@ -135,6 +140,58 @@ class Scenario:
             return
         raise Failure("%s: expected a fault, got %r" % (what, answer))
 
+    def hostile_wire(self):
+        """Issue 12 item 4 on the real comm-terminal, as factory terminal 1001: a device number
+        holding U+0000 (raw or &#0;) is not claimed, a write result whose reason holds invalid
+        UTF-8 or a surrogate reference is not recorded, nor are SOAP 1.1, DOCTYPE or doubled
+        Content-Length requests processed; each gets a SOAP 1.2 fault and the next request is
+        served."""
+        ns = "urn:certline:comm-terminal:1"
+
+        def request(body):
+            return raw_peer.post("/ct", "comm.certline.test", raw_peer.envelope("ct", ns, body))
+
+        def claim(number):
+            return (b"<ct:CertificateTransmissionRequest><ct:deviceNumber>" + number +
+                    b"</ct:deviceNumber></ct:CertificateTransmissionRequest>")
+
+        def write_result(number, reason):
+            return (b"<ct:WriteResult><ct:deviceNumber>" + number + b"</ct:deviceNumber>"
+                    b"<ct:result>NG</ct:result><ct:reason>" + reason + b"</ct:reason>"
+                    b"</ct:WriteResult>")
+
+        def rows():
+            return [c for c in self.ct.certificates()
+                    if c["device_number"] in ("3012-000003", "3012-000007")]
+
+        valid = request(claim(b"3012-000007"))
+        cases = [
+            (request(claim(b"3012-000007&#0;x")), "U+0000"),
+            (request(claim(b"3012-000007\x00x")), "U+0000"),
+            (request(write_result(b"3012-000003", b"bad \xff\xfe byte")), "invalid UTF-8"),
+            (request(write_result(b"3012-000003", b"half &#xD800; pair")), "U+D800"),
+            (raw_peer.post("/ct", "comm.certline.test", raw_peer.envelope(
+                "ct", ns, claim(b"3012-000007")).replace(
+                    raw_peer.SOAP12, b"http://schemas.xmlsoap.org/soap/envelope/")),
+             "VersionMismatch"),
+            (raw_peer.post("/ct", "comm.certline.test", raw_peer.envelope(
+                "ct", ns, claim(b"3012-000007")).replace(b"?>\n", b"?>\n<!DOCTYPE x>")),
+             "document type"),
+            (valid.replace(b"Content-Length: ", b"Content-Length: 5\r\nContent-Length: ", 1),
+             "2 Content-Length headers"),
+        ]
+        before = rows()
+        for data, needle in cases:
+            answer = raw_peer.exchange(self.ct.port, "comm.certline.test",
+                                       os.path.join(self.work, "svc-line1.chain.crt"),
+                                       os.path.join(self.work, "svc-line1.key"),
+                                       os.path.join(self.ca.ca_dir, "root.crt"), data)
+            problem = raw_peer.refusal_problem(answer, needle)
+            check(problem is None, "%r...: %s" % (data[-160:], problem))
+        check(rows() == before, "a refused request changed %r into %r" % (before, rows()))
+        self.expect_fault("unknown number after hostile requests", lambda: self.line(1)
+                          .CertificateTransmissionRequest(deviceNumber="3012-999999"))
+
     def write_device(self, line, number, ok=True):
         """What a factory terminal and its device do for one device: S5, S9, S11."""
         answer = line.CertificateTransmissionRequest(deviceNumber=number)
@@ -195,6 +252,7 @@ class Scenario:
             self.expect_fault("comm-terminal as a line", lambda: wrong_role
                               .CertificateTransmissionRequest(deviceNumber="3012-000004"),
                               "Not authorised")
+            self.hostile_wire()
 
             # ca-server down: lines are still served; receipts wait, then arrive.
             self.ca.stop()

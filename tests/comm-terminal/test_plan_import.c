@@ -126,6 +126,38 @@ static void test_refusals(void **state)
     expect_refused("notjson.json", "[{\"device_code\": ", "not a JSON array");
 }
 
+/* Numbers out of every integer's range (cJSON reads 1e400 as infinity; JSON has no NaN) are
+ * refused, in every numeric field, before any conversion: the sanitizer build includes
+ * float-cast-overflow and aborts on such a conversion. */
+static void test_huge_numbers(void **state)
+{
+    static const char *const values[] = {"1e300", "-1e300", "1e400", "-1e400", "9.3e18", "-9.3e18"};
+    /* Each field in turn: the text before the number and after it. */
+    static const char *const around[][2] = {
+        {"[{\"device_code\": \"3012\", \"date\": \"2026-11-21\", \"units\": ",
+         ", \"first_serial\": 1}]"},
+        {"[{\"device_code\": \"3012\", \"date\": \"2026-11-21\", \"units\": 2, "
+         "\"first_serial\": ",
+         "}]"},
+        {"[{\"device_code\": \"3012\", \"date\": \"2026-11-21\", \"units\": 2, "
+         "\"first_serial\": 1, \"serial_digits\": ",
+         "}]"},
+        {"[{\"device_code\": \"A123\", \"date\": \"2026-11-21\", \"units\": 2, "
+         "\"serials\": [1, ",
+         "]}]"},
+    };
+    (void)state;
+    for (size_t t = 0; t < sizeof(around) / sizeof(around[0]); t++) {
+        for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+            char text[512], path[256];
+            snprintf(text, sizeof(text), "%s%s%s", around[t][0], values[v], around[t][1]);
+            expect_refused("huge.json", text, "huge.json entry 1");
+            snprintf(path, sizeof(path), "%s/huge.json", dir);
+            unlink(path);
+        }
+    }
+}
+
 static void test_missing_file(void **state)
 {
     struct plan plan;
@@ -162,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_csv_first_serial_and_explicit),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_huge_numbers),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_missing_file),
     };

@@ -32,6 +32,7 @@ from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 import pg_private  # noqa: E402
+import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 import device_image  # noqa: E402
 from certline_harness import (CaServer, CommTerminal, Failure, cert_der, check,  # noqa: E402
@@ -280,11 +281,42 @@ class Line:
               "one valid certificate after the replacement: %r" % states)
         check(shown["counters"]["failed_writes"] == 1, "failed writes counted: %r" % shown)
 
+    def hostile_wire(self, number):
+        """Issue 12 item 4 on the real device-agent serving number, as factory terminal 1001:
+        a pack for the number with U+0000 appended (as &#0; and raw), a SOAP 1.1 envelope and a
+        DOCTYPE each get a SOAP 1.2 fault; the caller checks the images are unchanged and that
+        the device is then provisioned."""
+        ns = "urn:certline:device:1"
+
+        def transmission(device_number):
+            return raw_peer.envelope("dev", ns, b"<dev:CertificateTransmission><dev:deviceNumber>"
+                                     + device_number + b"</dev:deviceNumber><dev:pack>{}"
+                                     b"</dev:pack></dev:CertificateTransmission>")
+
+        n = number.encode()
+        cases = [
+            (transmission(n + b"&#0;x"), "U+0000"),
+            (transmission(n + b"\x00x"), "U+0000"),
+            (transmission(n).replace(raw_peer.SOAP12,
+                                     b"http://schemas.xmlsoap.org/soap/envelope/"),
+             "VersionMismatch"),
+            (transmission(n).replace(b"?>\n", b"?>\n<!DOCTYPE x>"), "document type"),
+        ]
+        for body, needle in cases:
+            answer = raw_peer.exchange(self.ft.device_port, None,
+                                       os.path.join(self.work, "svc-line-1001.chain.crt"),
+                                       os.path.join(self.work, "svc-line-1001.key"), self.root,
+                                       raw_peer.post("/device", "device.certline.test", body))
+            problem = raw_peer.refusal_problem(answer, needle)
+            check(problem is None, "device-agent, %r...: %s" % (body[-120:], problem))
+
     def mislabelled_plate(self):
         on_jig, plate = self.number(6), self.number(7)
         d = self.device(on_jig)
         before = (digest(d.flash), digest(d.nvram))
         d.serve("--once")
+        self.hostile_wire(on_jig)
+        check((digest(d.flash), digest(d.nvram)) == before, "a refused request changed the images")
         event = self.scan(plate)
         check(event["result"] == "NG" and "mismatch" in event["reason"].lower(),
               "mislabelled plate: %r" % event)

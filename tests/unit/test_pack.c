@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -571,6 +572,14 @@ static void test_parse_refusals(void **state)
     expect_refused("[1,2]", CL_ERR_PARSE, "not a JSON object");
     expect_refused("\"pack\"", CL_ERR_PARSE, "not a JSON object");
     expect_refused("{}", CL_ERR_PARSE, "missing field version");
+    /* Out of int's range (1e400 reads as infinity; JSON has no NaN): refused before any
+     * conversion, which the sanitizer build (float-cast-overflow) would abort on. */
+    expect_refused("{\"version\":1e300}", CL_ERR_PARSE, "version must be an integer");
+    expect_refused("{\"version\":-1e300}", CL_ERR_PARSE, "version must be an integer");
+    expect_refused("{\"version\":1e400}", CL_ERR_PARSE, "version must be an integer");
+    expect_refused("{\"version\":-1e400}", CL_ERR_PARSE, "version must be an integer");
+    expect_refused("{\"version\":4294967297}", CL_ERR_PARSE, "version must be an integer");
+    expect_field_refused("version", cJSON_CreateNumber(NAN), "version must be an integer");
     {
         size_t n = strlen(dev1.pack);
         json = malloc(n + 8);
