@@ -15,9 +15,12 @@ end, with only the root trusted and the issuing CA given as untrusted):
   - after the rollover, new certificates verify under the new issuing CA past the old one's end,
     and old ones still verify until their (capped) end; over real mutual TLS, ca-server (mbedTLS,
     root only) admits comm-terminals and devices of both issuing CAs, and clients (OpenSSL, root
-    only) accept a ca-server certificate of either.
+    only) accept a ca-server certificate of either;
+  - the real device-agent (mbedTLS, its firmware's root only) made from a firmware bundle of one
+    issuing CA accepts a pack of the other, passes its own checks (`show`) and checks in to
+    ca-server serving with a certificate of either.
 
-Usage: test_ca_validity.py CA_SERVER_BINARY WSDL_DIR SOURCE_DIR
+Usage: test_ca_validity.py CA_SERVER_BINARY DEVICE_AGENT_BINARY WSDL_DIR SOURCE_DIR
 """
 import base64
 import datetime
@@ -39,6 +42,7 @@ from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
 from certline_harness import CaServer, Failure, check, open_pack  # noqa: E402
+from certline_procs import DeviceAgent  # noqa: E402
 import soap_peer  # noqa: E402
 
 DAY = 86400
@@ -73,8 +77,9 @@ def write(path, data, mode=0o644):
 
 
 class Scenario:
-    def __init__(self, binary, wsdl_dir, work, cluster):
+    def __init__(self, binary, device_binary, wsdl_dir, work, cluster):
         self.binary = binary
+        self.device_binary = device_binary
         self.wsdl = os.path.join(wsdl_dir, "CertificateAuthority.wsdl")
         self.work = work
         self.ca = CaServer(binary, work, cluster.create_db("ca"))
@@ -83,15 +88,19 @@ class Scenario:
 
     # ---- running ca-server and openssl ----
 
-    def run_at(self, when, *args, expect_ok=True):
-        """ca-server ARGS with its clock moved to `when` (seconds since 1970), by faketime."""
+    @staticmethod
+    def moved(when, argv):
+        """argv run with its clock moved to `when` (seconds since 1970), by faketime."""
         env = dict(os.environ)
         # faketime preloads libfaketime; AddressSanitizer must then not insist on coming first.
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":verify_asan_link_order=0").lstrip(":")
-        cmd = ["faketime", "@%d" % when, self.binary, "-c", self.ca.config] + list(args)
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=600, env=env)
+        return subprocess.run(["faketime", "@%d" % when] + argv, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=600, env=env)
+
+    def run_at(self, when, *args, expect_ok=True):
+        """ca-server ARGS at `when`."""
+        r = self.moved(when, [self.binary, "-c", self.ca.config] + list(args))
         if expect_ok != (r.returncode == 0):
             raise Failure("ca-server %s at %s: exit %d: %s%s" % (
                 " ".join(args), time.strftime("%Y-%m-%d", time.gmtime(when)), r.returncode,
@@ -255,7 +264,7 @@ class Scenario:
               "rollover with a wrong passphrase: %d %r" % (r.returncode, r.stderr))
 
         # Issuance after the rollover: under the new issuing CA, past the old one's end.
-        self.new_packs = self.batch("new", ["3012-000003", "3012-000004"])
+        self.new_packs = self.batch("new", ["3012-000003", "3012-000004", "3012-000005"])
         for number, pack in self.new_packs.items():
             p = json.loads(pack)
             cert = cert_of(p["certificate_pem"])
@@ -319,6 +328,37 @@ class Scenario:
             self.verify(what, pem, new_chain, self.new_end + 60, False)
             check(not_after(cert_of(pem)) <= self.new_end, what + " outlives its issuer")
 
+    def devices(self):
+        """device-agent images from the old bundle with a new pack, and from the new bundle with
+        an old pack: installed, every check of `show` passes; an old pack offered after the old
+        issuing CA's end (moved clock) is refused as expired and nothing is written."""
+        class Line:  # no factory terminal here: the devices only install and check in
+            port, device_port, server_name = 9, 9, "line-1001.certline.test"
+        self.agents = []
+        for number, bundle, pack in (("3012-000005", self.old_bundle, self.new_packs),
+                                     ("3012-000001", self.new_bundle, self.old_packs)):
+            d = DeviceAgent(self.device_binary, self.work, number,
+                            "02:00:00:00:00:%02d" % int(number[-2:]), Line(), ca_port=None)
+            d.mkimage(bundle)
+            pack_file = write(os.path.join(d.dir, "pack.json"), pack[number])
+            r = d.run("install", pack_file)
+            check(r.stdout.startswith("OK " + json.loads(pack[number])["serial"]),
+                  "device-agent install of %s: %s%s" % (number, r.stdout, r.stderr))
+            r = d.run("show")
+            check("all checks pass" in r.stdout, "device-agent show %s: %s" % (number, r.stdout))
+            self.agents.append(d)
+        d = DeviceAgent(self.device_binary, self.work, "3012-000002", "02:00:00:00:00:02", Line())
+        d.mkimage(self.new_bundle)
+        pack_file = write(os.path.join(d.dir, "pack.json"), self.old_packs["3012-000002"])
+        r = self.moved(self.old_end + 60, [self.device_binary, "-c", d.config, "install",
+                                           pack_file])
+        check(r.returncode != 0 and "expired" in r.stdout + r.stderr,
+              "an expired pack was not refused: %d %s%s" % (r.returncode, r.stdout, r.stderr))
+        print("  device-agent install of an old pack at the old issuing CA's end + 60 s: " +
+              [line for line in (r.stdout + r.stderr).splitlines() if "expired" in line][0])
+        r = d.run("show")
+        check("none written yet" in r.stdout, "the refused pack was written: " + r.stdout)
+
     def live_tls(self):
         """Over mutual TLS during the overlap: ca-server with either service certificate admits
         comm-terminals and devices of both issuing CAs."""
@@ -344,15 +384,47 @@ class Scenario:
                     answer = self.client(prefix).CheckIn(claimedDeviceNumber=number)
                     check(answer.deviceNumber == number and answer.state == "ISSUED",
                           "check-in of the %s device via %s: %r" % (name, server, answer))
+                for d in self.agents:  # the real device-agent: its firmware's root only
+                    config = json.load(open(d.config))
+                    config["ca_server"] = {"endpoint": "https://127.0.0.1:%d/ca" % self.ca.port,
+                                           "server_name": "ca.certline.test"}
+                    write(d.config, json.dumps(config))
+                    # not reported installed here: exit 3 (not installed), state "issued"
+                    r = d.run("check-in", "--json", expect=3)
+                    answer = json.loads(r.stdout)
+                    check(answer["state"] == "issued" and
+                          answer["device_number"] == d.device_number,
+                          "device-agent check-in of %s via %s: %s" % (d.device_number, server,
+                                                                      r.stdout))
             finally:
                 self.ca.stop()
+
+    def rollover_cut_off(self):
+        """A rollover cut off while writing its new files (only issuing.key.enc.next there):
+        the next one removes the leftover and rolls over afresh; both earlier CAs are kept."""
+        ca_dir = self.ca.ca_dir
+        leftover = write(os.path.join(ca_dir, "issuing.key.enc.next"), "half-written", 0o600)
+        r = self.ca.run("rollover")
+        check("issuing CA rolled over" in r.stdout, "rollover after a cut-off: " + r.stdout)
+        check(not os.path.exists(leftover), "the leftover .next file is still there")
+        third = cert_of(open(os.path.join(ca_dir, "issuing.crt")).read())
+        check(third.subject not in (self.new_issuing.subject, self.old_issuing.subject),
+              "no new issuing CA")
+        status = json.loads(self.ca.run("ca-status", "--json").stdout)
+        check([c["role"] for c in status["certificates"]].count("retired") == 2,
+              "ca-status after two rollovers: %r" % status)
+        packs = self.batch("third", ["3012-000020"])
+        check(cert_of(json.loads(packs["3012-000020"])["certificate_pem"]).issuer ==
+              third.subject, "issuance did not switch to the third issuing CA")
 
     def run(self):
         self.setup()
         self.warnings()
         self.rollover()
         self.openssl_attime()
+        self.devices()
         self.live_tls()
+        self.rollover_cut_off()
         for what, moment, expected, got, line in self.verified:
             print("  attime %s %-34s %-7s %s" % (
                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)), what,
@@ -360,9 +432,9 @@ class Scenario:
 
 
 def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: test_ca_validity.py CA_SERVER WSDL_DIR SOURCE_DIR")
-    binary, wsdl_dir, _ = sys.argv[1:]
+    if len(sys.argv) != 5:
+        sys.exit("usage: test_ca_validity.py CA_SERVER DEVICE_AGENT WSDL_DIR SOURCE_DIR")
+    binary, device_binary, wsdl_dir, _ = sys.argv[1:]
     if shutil.which("faketime") is None:
         print("test_ca_validity: FAILED: faketime is not installed (deploy/install-deps.sh)")
         return 1
@@ -371,7 +443,7 @@ def main():
     scenario = None
     try:
         cluster.start()
-        scenario = Scenario(binary, wsdl_dir, work, cluster)
+        scenario = Scenario(binary, device_binary, wsdl_dir, work, cluster)
         started = time.time()
         scenario.run()
         print("test_ca_validity: all checks passed in %.1f s (%d openssl verify -attime)" % (
