@@ -184,7 +184,8 @@ static int renew_common(const char *model_dir, const char *code, struct cl_signe
 
     remove_next(model_dir, names, 3);
     if ((rc = read_text(model_dir, "common.crt", &old_pem)) != CL_OK ||
-        (rc = serial_of(old_pem, serial)) != CL_OK || (rc = path_of(retired, model_dir, "retired")))
+        (rc = serial_of(old_pem, serial)) != CL_OK ||
+        (rc = path_of(retired, model_dir, "retired")) != CL_OK)
         goto out;
     if (mkdir(retired, 0700) != 0 && errno != EEXIST) {
         rc = CL_ERR_IO;
@@ -323,7 +324,8 @@ int ca_rollover(const char *ca_dir, const char *organisation, const char *passph
         goto out;
     }
     for (size_t i = 0; i < 3; i++) {
-        snprintf(keep, sizeof(keep), i == 2 ? "chain-%s.crt" : "issuing-%s.%s", result->old_serial,
+        /* retired/issuing-<SERIAL>.key.enc, issuing-<SERIAL>.crt, chain-<SERIAL>.crt */
+        snprintf(keep, sizeof(keep), "%s-%s.%s", i == 2 ? "chain" : "issuing", result->old_serial,
                  i == 0 ? "key.enc" : "crt");
         if ((rc = retire(ca_dir, switched[i], retired, keep)) != CL_OK) {
             snprintf(err, errlen, "cannot keep the old issuing CA in %s: %s", retired,

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "receipt.h"
 #include "x509_issue.h"
 
 #define ORG "certline test"
@@ -321,6 +322,41 @@ static void test_rollover_verifies_now(void **state)
     ca_free(&ca);
 }
 
+/* Receipts signed by the old and by the rolled-over issuing CA both verify against the root
+ * alone (as the comm-terminal checks them); a receipt is not accepted under the other CA. */
+static void test_receipts_across_rollover(void **state)
+{
+    static const char vv[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const struct cl_receipt r = {"3012-000011", "0102030405060708", vv, 1795000000};
+    char *old_sig = NULL, *new_sig = NULL, *old_pem = NULL, *new_pem = NULL, *root_pem = NULL;
+    struct cl_signer *next_signer;
+    struct cl_issued next;
+    char err[512];
+    struct ca ca;
+    (void)state;
+
+    ca_make(&ca, now, 3650, 365);
+    assert_int_equal(cl_issue_issuing_ca(ca.root_signer, now, 3650, &next), CL_OK);
+    next_signer = signer_of(&next);
+    assert_int_equal(cl_cert_der_to_pem(ca.issuing.cert_der, ca.issuing.cert_len, &old_pem), CL_OK);
+    assert_int_equal(cl_cert_der_to_pem(next.cert_der, next.cert_len, &new_pem), CL_OK);
+    assert_int_equal(cl_cert_der_to_pem(ca.root.cert_der, ca.root.cert_len, &root_pem), CL_OK);
+    assert_int_equal(cl_receipt_sign(ca.signer, &r, &old_sig), CL_OK);
+    assert_int_equal(cl_receipt_sign(next_signer, &r, &new_sig), CL_OK);
+    assert_int_equal(cl_receipt_verify(&r, old_sig, old_pem, root_pem, err, sizeof(err)), CL_OK);
+    assert_int_equal(cl_receipt_verify(&r, new_sig, new_pem, root_pem, err, sizeof(err)), CL_OK);
+    assert_int_equal(cl_receipt_verify(&r, old_sig, new_pem, root_pem, err, sizeof(err)),
+                     CL_ERR_CRYPTO);
+    free(old_sig);
+    free(new_sig);
+    free(old_pem);
+    free(new_pem);
+    free(root_pem);
+    cl_signer_free(next_signer);
+    cl_issued_free(&next);
+    ca_free(&ca);
+}
+
 /* Refusals of a rollover: an issuing CA (pathlen 0) cannot sign another CA; an ended root signs
  * none; bad lifetimes; NULLs. */
 static void test_rollover_refusals(void **state)
@@ -365,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_never_outlives_issuer),
         cmocka_unit_test(test_rollover_issuing_ca),
         cmocka_unit_test(test_rollover_verifies_now),
+        cmocka_unit_test(test_receipts_across_rollover),
         cmocka_unit_test(test_rollover_refusals),
         cmocka_unit_test(test_cert_validity_refusals),
     };
