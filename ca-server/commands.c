@@ -294,6 +294,17 @@ static int cmd_issue_service(const struct ca_config *config, const char *passphr
     printf("issued %s certificate for %s (serial %s): %s.crt, %s.chain.crt, %s.key, "
            "%s.root.crt\n",
            args[0], args[1], issued.serial_hex, out, out, out, out);
+    {
+        time_t from, until;
+        char when[32];
+        if (cl_cert_validity(issued.cert_der, issued.cert_len, &from, &until) == CL_OK) {
+            format_time(until, when, sizeof(when));
+            printf("valid until %s%s\n", when,
+                   until >= ca_authority_issuing_not_after(authority)
+                       ? " (the issuing CA's end: no certificate outlives its issuer)"
+                       : "");
+        }
+    }
     code = 0;
 out:
     cl_issued_free(&issued);

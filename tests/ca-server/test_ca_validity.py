@@ -177,6 +177,7 @@ class Scenario:
                                    ("comm-terminal", "comm.certline.test", "svc-comm-old")):
             r = self.ca.run("issue-service", role, name, "--out", os.path.join(self.work, prefix))
             check("ca-server rollover" in r.stderr, "issue-service warns: %r" % r.stderr)
+            check("(the issuing CA's end" in r.stdout, "issue-service: capped? " + r.stdout)
             svc = certs_in(os.path.join(self.work, prefix + ".crt"))[0]
             check(not_after(svc) == self.old_end, "%s ends %d, issuer %d" % (
                 prefix, not_after(svc), self.old_end))
