@@ -18,9 +18,12 @@ end, with only the root trusted and the issuing CA given as untrusted):
     only) accept a ca-server certificate of either;
   - the real device-agent (mbedTLS, its firmware's root only) made from a firmware bundle of one
     issuing CA accepts a pack of the other, passes its own checks (`show`) and checks in to
-    ca-server serving with a certificate of either.
+    ca-server serving with a certificate of either;
+  - the real comm-terminal (mbedTLS, root only) with a certificate of either issuing CA fetches
+    from ca-server serving with a certificate of either, and serves factory terminals with line
+    certificates of either.
 
-Usage: test_ca_validity.py CA_SERVER_BINARY DEVICE_AGENT_BINARY WSDL_DIR SOURCE_DIR
+Usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL WSDL_DIR SOURCE_DIR
 """
 import base64
 import datetime
@@ -42,7 +45,7 @@ from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
 from certline_harness import CaServer, Failure, check, open_pack  # noqa: E402
-from certline_procs import DeviceAgent  # noqa: E402
+from certline_procs import CommTerminal, DeviceAgent  # noqa: E402
 import soap_peer  # noqa: E402
 
 DAY = 86400
@@ -77,9 +80,12 @@ def write(path, data, mode=0o644):
 
 
 class Scenario:
-    def __init__(self, binary, device_binary, wsdl_dir, work, cluster):
+    def __init__(self, binary, device_binary, ct_binary, wsdl_dir, work, cluster):
         self.binary = binary
         self.device_binary = device_binary
+        self.ct_binary = ct_binary
+        self.wsdl_dir = wsdl_dir
+        self.cluster = cluster
         self.wsdl = os.path.join(wsdl_dir, "CertificateAuthority.wsdl")
         self.work = work
         self.ca = CaServer(binary, work, cluster.create_db("ca"))
@@ -174,8 +180,11 @@ class Scenario:
               "old common certificate ends %d, issuing CA %d" % (not_after(common), self.old_end))
         # Service certificates of today: 825 days asked, capped at the issuing CA's end.
         for role, name, prefix in (("ca-server", "ca.certline.test", "svc-ca-old"),
-                                   ("comm-terminal", "comm.certline.test", "svc-comm-old")):
-            r = self.ca.run("issue-service", role, name, "--out", os.path.join(self.work, prefix))
+                                   ("comm-terminal", "comm.certline.test", "svc-comm-old"),
+                                   ("factory-terminal", "line-1001.certline.test", "svc-line-old")):
+            number = ["1001"] if role == "factory-terminal" else []
+            r = self.ca.run("issue-service", role, name, *number, "--out",
+                            os.path.join(self.work, prefix))
             check("ca-server rollover" in r.stderr, "issue-service warns: %r" % r.stderr)
             check("(the issuing CA's end" in r.stdout, "issue-service: capped? " + r.stdout)
             svc = certs_in(os.path.join(self.work, prefix + ".crt"))[0]
@@ -274,8 +283,11 @@ class Scenario:
             check(p["chain_pem"] == open(os.path.join(ca_dir, "chain.crt")).read(),
                   number + ": the pack's chain is not the new one")
         for role, name, prefix in (("ca-server", "ca.certline.test", "svc-ca-new"),
-                                   ("comm-terminal", "comm.certline.test", "svc-comm-new")):
-            self.ca.run("issue-service", role, name, "--out", os.path.join(self.work, prefix))
+                                   ("comm-terminal", "comm.certline.test", "svc-comm-new"),
+                                   ("factory-terminal", "line-1001.certline.test", "svc-line-new")):
+            number = ["1001"] if role == "factory-terminal" else []
+            self.ca.run("issue-service", role, name, *number, "--out",
+                        os.path.join(self.work, prefix))
             chain = certs_in(os.path.join(self.work, prefix + ".chain.crt"))
             check(chain[1] == self.new_issuing, prefix + ".chain.crt lacks the new issuing CA")
         self.new_bundle = os.path.join(self.work, "3012-new.bundle")
@@ -385,6 +397,7 @@ class Scenario:
                     answer = self.client(prefix).CheckIn(claimedDeviceNumber=number)
                     check(answer.deviceNumber == number and answer.state == "ISSUED",
                           "check-in of the %s device via %s: %r" % (name, server, answer))
+                self.comm_terminal(n)
                 for d in self.agents:  # the real device-agent: its firmware's root only
                     config = json.load(open(d.config))
                     config["ca_server"] = {"endpoint": "https://127.0.0.1:%d/ca" % self.ca.port,
@@ -399,6 +412,49 @@ class Scenario:
                                                                       r.stdout))
             finally:
                 self.ca.stop()
+
+    def use(self, prefix, as_prefix):
+        for ext in (".chain.crt", ".key"):
+            shutil.copy(os.path.join(self.work, prefix + ext),
+                        os.path.join(self.work, as_prefix + ext))
+
+    def comm_terminal(self, phase):
+        """The real comm-terminal with either certificate fetches from the running ca-server
+        (`enter`); serving with one of them, it gives factory terminals with a line certificate
+        of either issuing CA their packs (S5/S6)."""
+        if not hasattr(self, "ct"):
+            self.ct = CommTerminal(self.ct_binary, self.work, self.cluster.create_db("ct"), self.ca)
+            self.ct.run("migrate", operator=False)
+            self.ct.run("operator-add", "alice", "--new-password-file", self.ct.password_file,
+                        operator=False)
+            self.ct.run("model-set", "3012", "--managed")
+        config = json.load(open(self.ct.config))
+        config["ca_server"]["endpoint"] = "https://127.0.0.1:%d/ca" % self.ca.port
+        write(self.ct.config, json.dumps(config))
+        entered = []
+        for k, prefix in enumerate(("svc-comm-old", "svc-comm-new")):
+            number = "3012-%06d" % (30 + 2 * phase + k)
+            self.use(prefix, "svc-comm")
+            r = self.ct.run("enter", number)
+            check("fetched and stored" in r.stdout, "comm-terminal (%s) enter %s: %s%s" % (
+                prefix, number, r.stdout, r.stderr))
+            print("  comm-terminal with %s fetched %s from ca-server with %s" % (
+                prefix, number, ("svc-ca-old", "svc-ca-new")[phase]))
+            entered.append(number)
+        self.ct.start()
+        try:
+            for number, line in zip(entered, ("svc-line-old", "svc-line-new")):
+                prefix = os.path.join(self.work, line)
+                proxy = soap_peer.service(os.path.join(self.wsdl_dir, "CommTerminal.wsdl"),
+                                          "https://127.0.0.1:%d/comm-terminal" % self.ct.port,
+                                          "comm.certline.test", prefix + ".chain.crt",
+                                          prefix + ".key", self.root)[0]
+                pack = json.loads(proxy.CertificateTransmissionRequest(deviceNumber=number).pack)
+                check(pack["device_number"] == number, "S6 for %s via %s" % (number, line))
+                print("  comm-terminal with svc-comm-new served %s to a factory terminal with %s"
+                      % (number, line))
+        finally:
+            self.ct.stop()
 
     def rollover_cut_off(self):
         """A rollover cut off while writing its new files (only issuing.key.enc.next there):
@@ -433,9 +489,10 @@ class Scenario:
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit("usage: test_ca_validity.py CA_SERVER DEVICE_AGENT WSDL_DIR SOURCE_DIR")
-    binary, device_binary, wsdl_dir, _ = sys.argv[1:]
+    if len(sys.argv) != 6:
+        sys.exit("usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL WSDL_DIR "
+                 "SOURCE_DIR")
+    binary, device_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
     if shutil.which("faketime") is None:
         print("test_ca_validity: FAILED: faketime is not installed (deploy/install-deps.sh)")
         return 1
@@ -444,7 +501,7 @@ def main():
     scenario = None
     try:
         cluster.start()
-        scenario = Scenario(binary, device_binary, wsdl_dir, work, cluster)
+        scenario = Scenario(binary, device_binary, ct_binary, wsdl_dir, work, cluster)
         started = time.time()
         scenario.run()
         print("test_ca_validity: all checks passed in %.1f s (%d openssl verify -attime)" % (
@@ -459,6 +516,9 @@ def main():
     finally:
         if scenario is not None and scenario.ca.process is not None:
             scenario.ca.process.kill()
+        if scenario is not None and getattr(scenario, "ct", None) is not None and \
+                scenario.ct.process is not None:
+            scenario.ct.process.kill()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
