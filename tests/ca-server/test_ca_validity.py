@@ -21,9 +21,13 @@ end, with only the root trusted and the issuing CA given as untrusted):
     ca-server serving with a certificate of either;
   - the real comm-terminal (mbedTLS, root only) with a certificate of either issuing CA fetches
     from ca-server serving with a certificate of either, and serves factory terminals with line
-    certificates of either.
+    certificates of either;
+  - one production line of real programs: a factory terminal with a line certificate of one
+    issuing CA provisions a device made from the other's firmware bundle (S5-S13: the device's
+    common certificate and the terminal's certificate cross issuing CAs both ways).
 
-Usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL WSDL_DIR SOURCE_DIR
+Usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL FACTORY_TERMINAL WSDL_DIR
+                           SOURCE_DIR
 """
 import base64
 import datetime
@@ -45,7 +49,7 @@ from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
 from certline_harness import CaServer, Failure, check, open_pack  # noqa: E402
-from certline_procs import CommTerminal, DeviceAgent  # noqa: E402
+from certline_procs import CommTerminal, DeviceAgent, FactoryTerminal, free_port  # noqa: E402
 import soap_peer  # noqa: E402
 
 DAY = 86400
@@ -80,8 +84,9 @@ def write(path, data, mode=0o644):
 
 
 class Scenario:
-    def __init__(self, binary, device_binary, ct_binary, wsdl_dir, work, cluster):
+    def __init__(self, binary, device_binary, ct_binary, ft_binary, wsdl_dir, work, cluster):
         self.binary = binary
+        self.ft_binary = ft_binary
         self.device_binary = device_binary
         self.ct_binary = ct_binary
         self.wsdl_dir = wsdl_dir
@@ -456,6 +461,46 @@ class Scenario:
         finally:
             self.ct.stop()
 
+    def line(self):
+        """Line 1001 with its old certificate provisions a device made from the new bundle, then
+        with its new certificate one made from the old bundle."""
+        self.use("svc-ca-new", "svc-ca")
+        self.ca.start()
+        config = json.load(open(self.ct.config))
+        config["ca_server"]["endpoint"] = "https://127.0.0.1:%d/ca" % self.ca.port
+        write(self.ct.config, json.dumps(config))
+        self.ct.start()
+        try:
+            for k, (line_cert, bundle) in enumerate((("svc-line-old", self.new_bundle),
+                                                     ("svc-line-new", self.old_bundle))):
+                number = "3012-%06d" % (40 + k)
+                self.ct.run("enter", number)
+                self.use(line_cert, "svc-line-1001")
+                ft = FactoryTerminal(self.ft_binary, self.work, "1001", self.root, self.ct.port,
+                                     free_port())
+                d = DeviceAgent(self.device_binary, self.work, number, "02:00:00:00:01:%02d" % k,
+                                ft)
+                d.mkimage(bundle)
+                ft.start()
+                try:
+                    d.serve("--once")
+                    ft.scan(number)
+                    event = ft.next_event(timeout=90)
+                    check(event["device_number"] == number and event["result"] == "OK",
+                          "line with %s, device from %s: %r" % (
+                              line_cert, os.path.basename(bundle), event))
+                    check(d.wait(timeout=60) == 0, number + ": device-agent --once failed")
+                finally:
+                    d.stop()
+                    ft.stop()
+                shown = d.show()
+                check(shown["ok"] is True, "%s: show after the line: %r" % (number, shown))
+                print("  line 1001 with %s provisioned %s, a device made from %s" % (
+                    line_cert, number, os.path.basename(bundle)))
+        finally:
+            self.ct.stop()
+            self.ca.stop()
+
     def rollover_cut_off(self):
         """A rollover cut off while writing its new files (only issuing.key.enc.next there):
         the next one removes the leftover and rolls over afresh; both earlier CAs are kept."""
@@ -481,6 +526,7 @@ class Scenario:
         self.openssl_attime()
         self.devices()
         self.live_tls()
+        self.line()
         self.rollover_cut_off()
         for what, moment, expected, got, line in self.verified:
             print("  attime %s %-34s %-7s %s" % (
@@ -489,10 +535,10 @@ class Scenario:
 
 
 def main():
-    if len(sys.argv) != 6:
-        sys.exit("usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL WSDL_DIR "
-                 "SOURCE_DIR")
-    binary, device_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
+    if len(sys.argv) != 7:
+        sys.exit("usage: test_ca_validity.py CA_SERVER DEVICE_AGENT COMM_TERMINAL "
+                 "FACTORY_TERMINAL WSDL_DIR SOURCE_DIR")
+    binary, device_binary, ct_binary, ft_binary, wsdl_dir, _ = sys.argv[1:]
     if shutil.which("faketime") is None:
         print("test_ca_validity: FAILED: faketime is not installed (deploy/install-deps.sh)")
         return 1
@@ -501,7 +547,8 @@ def main():
     scenario = None
     try:
         cluster.start()
-        scenario = Scenario(binary, device_binary, ct_binary, wsdl_dir, work, cluster)
+        scenario = Scenario(binary, device_binary, ct_binary, ft_binary, wsdl_dir, work,
+                            cluster)
         started = time.time()
         scenario.run()
         print("test_ca_validity: all checks passed in %.1f s (%d openssl verify -attime)" % (
