@@ -240,6 +240,11 @@ const char *ca_authority_issuing_pem(const struct ca_authority *a)
     return a->issuing_pem;
 }
 
+time_t ca_authority_issuing_not_after(const struct ca_authority *a)
+{
+    return cl_signer_not_after(a->signer);
+}
+
 int ca_authority_model_create(struct ca_authority *a, const char *code, char *err, size_t errlen)
 {
     char dir[PATH_MAX], path[PATH_MAX], label[64];
@@ -279,7 +284,9 @@ int ca_authority_model_create(struct ca_authority *a, const char *code, char *er
         goto out;
     snprintf(label, sizeof(label), "common-key:%s", code);
     if ((rc = write_pem(dir, "common.crt", &common, NULL)) != CL_OK ||
-        (rc = write_key(dir, "common-key.enc", label, &common, a->passphrase)) != CL_OK)
+        (rc = write_key(dir, "common-key.enc", label, &common, a->passphrase)) != CL_OK ||
+        (rc = path_in(path, sizeof(path), dir, "common.chain.crt")) != CL_OK ||
+        (rc = cl_atomic_write_new(path, a->chain_pem, strlen(a->chain_pem), 0644)) != CL_OK)
         goto out;
 out:
     if (rc != CL_OK)
@@ -344,7 +351,7 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     unsigned char *generator = NULL, *common_key = NULL;
     size_t generator_len = 0, common_key_len = 0;
     unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
-    char *common_pem = NULL, *text = NULL;
+    char *common_pem = NULL, *common_chain = NULL, *text = NULL;
     unsigned char key_pem[4096];
     mbedtls_pk_context pk;
     cJSON *bundle = NULL;
@@ -368,6 +375,10 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         goto out;
     if ((rc = read_text(dir, "common.crt", &common_pem, err, errlen)) != CL_OK)
         goto out;
+    /* The chain of the issuing CA that signed the common certificate (after a rollover, maybe
+     * not the one in use); a model made before chains were kept: the only issuing CA there was. */
+    if (read_text(dir, "common.chain.crt", &common_chain, err, errlen) != CL_OK)
+        err[0] = '\0';
     if (mbedtls_pk_parse_key(&pk, common_key, common_key_len, NULL, 0) != 0 ||
         mbedtls_pk_write_key_pem(&pk, key_pem, sizeof(key_pem)) != 0) {
         snprintf(err, errlen, "the common key of model %s cannot be read", code);
@@ -383,7 +394,8 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         add_base64(bundle, "prewrite_key", prewrite, sizeof(prewrite)) != CL_OK ||
         add_base64(bundle, "peculiar_generator", generator, generator_len) != CL_OK ||
         !cJSON_AddStringToObject(bundle, "root_pem", a->root_pem) ||
-        !cJSON_AddStringToObject(bundle, "chain_pem", a->chain_pem) ||
+        !cJSON_AddStringToObject(bundle, "chain_pem",
+                                 common_chain != NULL ? common_chain : a->chain_pem) ||
         !cJSON_AddStringToObject(bundle, "common_certificate_pem", common_pem) ||
         !cJSON_AddStringToObject(bundle, "common_key_pem", (const char *)key_pem))
         goto out;
@@ -407,5 +419,6 @@ out:
     cl_secret_free(generator, generator_len);
     cl_secret_free(common_key, common_key_len);
     free(common_pem);
+    free(common_chain);
     return rc;
 }

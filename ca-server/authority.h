@@ -4,6 +4,8 @@
  *   root.key.enc, issuing.key.enc                              keys, passphrase-encrypted
  *   models/<code>/prewrite.enc, peculiar.enc, common-key.enc   a model's secrets, encrypted
  *   models/<code>/common.crt                                   the model's common certificate
+ *   models/<code>/common.chain.crt                             the chain of the CA that issued it
+ *   retired/                                                   issuing CAs rolled over (rollover.h)
  * (keyfile.h describes the encryption). Nothing here writes or logs a key in clear, except the
  * firmware bundle, which exists to be put into a device image.
  *
@@ -14,6 +16,7 @@
 #define CERTLINE_CA_AUTHORITY_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "pack.h"
 #include "x509_issue.h"
@@ -35,6 +38,8 @@ struct cl_signer *ca_authority_signer(struct ca_authority *authority);
 const char *ca_authority_root_pem(const struct ca_authority *authority);
 const char *ca_authority_chain_pem(const struct ca_authority *authority); /* issuing, root */
 const char *ca_authority_issuing_pem(const struct ca_authority *authority);
+/* The notAfter of the issuing CA in use. */
+time_t ca_authority_issuing_not_after(const struct ca_authority *authority);
 
 /* Creates a device model's secrets (pre-write key, peculiar-key generator, common certificate
  * and key) under models/<code>/, refusing an existing one. */

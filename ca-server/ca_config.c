@@ -32,9 +32,12 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, max_batch, "max_batch", 0, 1, 1000, 1000,
                "device numbers per certificate transmission request"),
     CL_CFG_INT(struct ca_config, device_validity_days, "device_validity_days", 0, 1, 36500, 3650,
-               "lifetime of a device certificate"),
+               "lifetime of a device certificate (never past the issuing CA's end)"),
     CL_CFG_INT(struct ca_config, db_connections, "db_connections", 0, 1, 256, 8,
                "database connections shared by the request threads"),
+    CL_CFG_INT(struct ca_config, issuing_ca_warn_days, "issuing_ca_warn_days", 0, 0, 36500, 365,
+               "warn (serve's log, operator commands) when the issuing CA has fewer days left; "
+               "0: never"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 

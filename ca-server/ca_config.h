@@ -22,6 +22,7 @@ struct ca_config {
     long long max_batch;            /* device numbers per FIG 21 request */
     long long device_validity_days; /* device certificate lifetime */
     long long db_connections;       /* pooled database connections */
+    long long issuing_ca_warn_days; /* warn when the issuing CA has fewer days left; 0: never */
 };
 
 extern const struct cl_cfg_table ca_config_table;

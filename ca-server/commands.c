@@ -23,6 +23,7 @@
 #include "error.h"
 #include "issuer.h"
 #include "keyfile.h"
+#include "lifecycle.h"
 #include "runtime.h"
 #include "store.h"
 
@@ -31,6 +32,11 @@
 
 /* "operator:<login>" for the audit log. */
 static const char *operator_name(void)
+{
+    return ca_operator_name();
+}
+
+const char *ca_operator_name(void)
 {
     static char name[80];
     const char *login = getenv("SUDO_USER");
@@ -61,6 +67,10 @@ static int open_authority(const struct ca_config *config, const char *passphrase
         fprintf(stderr, "ca-server: %s\n", err);
         return 1;
     }
+    /* Every operator command that loads the CA says when the issuing CA is ending or ended. */
+    if (ca_life_of(config, ca_authority_issuing_not_after(*authority), time(NULL), err,
+                   sizeof(err)) != CA_LIFE_OK)
+        fprintf(stderr, "ca-server: warning: %s\n", err);
     return 0;
 }
 
@@ -155,9 +165,10 @@ static int cmd_init(const struct ca_config *config, const char *passphrase, int 
     fingerprint(ca_authority_root_pem(authority), print);
     snprintf(detail, sizeof(detail), "created the CA in %.120s", config->ca_dir);
     ca_store_audit(store, operator_name(), "init", detail);
+    ca_life_of(config, ca_authority_issuing_not_after(authority), time(NULL), err, sizeof(err));
     printf("CA created in %s (root.crt, issuing.crt, chain.crt; keys encrypted)\n"
-           "root certificate SHA-256 fingerprint: %s\n",
-           config->ca_dir, print);
+           "root certificate SHA-256 fingerprint: %s\n%s\n",
+           config->ca_dir, print, err);
     code = 0;
 out:
     ca_authority_free(authority);
@@ -283,6 +294,17 @@ static int cmd_issue_service(const struct ca_config *config, const char *passphr
     printf("issued %s certificate for %s (serial %s): %s.crt, %s.chain.crt, %s.key, "
            "%s.root.crt\n",
            args[0], args[1], issued.serial_hex, out, out, out, out);
+    {
+        time_t from, until;
+        char when[32];
+        if (cl_cert_validity(issued.cert_der, issued.cert_len, &from, &until) == CL_OK) {
+            format_time(until, when, sizeof(when));
+            printf("valid until %s%s\n", when,
+                   until >= ca_authority_issuing_not_after(authority)
+                       ? " (the issuing CA's end: no certificate outlives its issuer)"
+                       : "");
+        }
+    }
     code = 0;
 out:
     cl_issued_free(&issued);
@@ -856,5 +878,12 @@ const struct ca_command ca_commands[] = {
     {"show", "DEVICE-NUMBER [--json]", "show a device number's certificates", 0, cmd_show},
     {"revoke", "SERIAL --reason TEXT", "revoke a certificate", 0, cmd_revoke},
     {"audit", "[--limit N] [--json]", "list the audit log, newest first", 0, cmd_audit},
+    {"ca-status", "[--json]",
+     "the CA certificates' validity; warns when the issuing CA ends within issuing_ca_warn_days", 0,
+     ca_command_status},
+    {"rollover", "[--days N]",
+     "a new issuing CA under the root (default 3650 days); issuance switches to it, the old one "
+     "is kept in ca_dir/retired/ (needs the root key)",
+     1, ca_command_rollover},
     {NULL, NULL, NULL, 0, NULL},
 };

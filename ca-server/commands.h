@@ -16,6 +16,9 @@ struct ca_command {
 /* The table, ending with a NULL name. */
 extern const struct ca_command ca_commands[];
 
+/* "operator:<login>" for the audit log. */
+const char *ca_operator_name(void);
+
 /* serve (serve.c) */
 int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "keyfile.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "pack.h"
 #include "x509_issue.h"
@@ -296,6 +297,11 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
     unsigned char hash[32];
     int rc;
 
+    /* Nothing is recorded once the issuing CA has ended: every signature would fail. */
+    rc = ca_life_check_issuing(runtime->config, ca_authority_issuing_not_after(runtime->authority),
+                               err, errlen);
+    if (rc != CL_OK)
+        return rc;
     body_hash(request, hash);
     rc = ca_store_batch_begin(store, request->request_id, hash, request->replacement,
                               request->requester, request->device_numbers, n, items, &state, err,

@@ -21,7 +21,8 @@ struct ca_batch_request {
 
 /* items (room for request->count) receive the device numbers, serials and packs in request
  * order; free them with ca_batch_items_free. Returns a cl_err code; err says why (naming the
- * device number where one is at fault). */
+ * device number where one is at fault). CL_ERR_STATE, with nothing recorded, once the issuing
+ * CA has ended (until a rollover; a resent request is then answered as usual). */
 int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
                    const struct ca_batch_request *request, struct ca_batch_item *items, char *err,
                    size_t errlen);

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "commands.h"
 #include "error.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "runtime.h"
 #include "soap_server.h"
@@ -63,6 +65,17 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
     cl_log_info("serving the ca interface on %s port %d", settings.host, cl_server_port(running));
+    {
+        char msg[320];
+        enum ca_life life = ca_life_of(config, ca_authority_issuing_not_after(runtime.authority),
+                                       time(NULL), msg, sizeof(msg));
+        if (life == CA_LIFE_ENDED)
+            cl_log_error("%s", msg);
+        else if (life == CA_LIFE_ENDING)
+            cl_log_warn("%s", msg);
+        else
+            cl_log_info("%s", msg);
+    }
     /* A line on stdout that scripts and tests can wait for. */
     printf("listening on %s:%d\n", settings.host, cl_server_port(running));
     fflush(stdout);

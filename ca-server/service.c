@@ -64,6 +64,8 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
         ca_batch_items_free(items, (size_t)n);
         free(items);
         cl_log_warn("batch %s from %s refused: %s", request->requestId, peer->name, err);
+        if (rc == CL_ERR_STATE && ca_authority_issuing_not_after(runtime->authority) <= time(NULL))
+            return soap_receiver_fault(soap, "Batch failed", soap_strdup(soap, err));
         return fault(soap, rc,
                      rc == CL_ERR_INTERNAL || rc == CL_ERR_DB ? "Batch failed" : "Batch refused",
                      err);

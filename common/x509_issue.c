@@ -653,6 +653,7 @@ struct profile {
     size_t serial_len;
     time_t not_before;
     int days;
+    time_t issuer_not_before, issuer_not_after; /* the validity nests in these; 0: no bound */
     int is_ca, pathlen;
     unsigned key_usage;
     int eku;             /* EKU_* bits; 0: no extendedKeyUsage */
@@ -666,6 +667,19 @@ struct issuer {
     size_t key_id_len;
 };
 
+/* The validity written: not_before + days, nested in the issuer's: it starts no earlier and
+ * ends no later than the issuer (a certificate never outlives the one that signed it). */
+static int nested_validity(const struct profile *pr, time_t *not_before, time_t *not_after)
+{
+    *not_before = pr->not_before;
+    *not_after = pr->not_before + (time_t)pr->days * 86400;
+    if (pr->issuer_not_before != 0 && *not_before < pr->issuer_not_before)
+        *not_before = pr->issuer_not_before;
+    if (pr->issuer_not_after != 0 && *not_after > pr->issuer_not_after)
+        *not_after = pr->issuer_not_after;
+    return *not_after > *not_before ? CL_OK : CL_ERR_STATE;
+}
+
 /* Writes and signs a certificate; *der is malloc'd. */
 static int write_cert(const struct profile *pr, mbedtls_pk_context *subject_key,
                       const struct issuer *is, unsigned char **der, size_t *der_len)
@@ -674,13 +688,14 @@ static int write_cert(const struct profile *pr, mbedtls_pk_context *subject_key,
     mbedtls_mpi serial;
     unsigned char ski[20], *buf = NULL;
     char from[15], to[15];
+    time_t not_before, not_after;
     int rc, n;
 
     *der = NULL;
     *der_len = 0;
     if (pr->days < 1 || pr->not_before > (time_t)253402300799 - (time_t)pr->days * 86400 ||
-        format_time(pr->not_before, from) != CL_OK ||
-        format_time(pr->not_before + (time_t)pr->days * 86400, to) != CL_OK)
+        nested_validity(pr, &not_before, &not_after) != CL_OK ||
+        format_time(not_before, from) != CL_OK || format_time(not_after, to) != CL_OK)
         return CL_ERR_INVALID_ARGUMENT;
     mbedtls_x509write_crt_init(&crt);
     mbedtls_mpi_init(&serial);
@@ -775,7 +790,46 @@ struct cl_signer {
     unsigned char key_id[KEY_ID_MAX];
     size_t key_id_len;
     char organisation[ORGANISATION_MAX + 1];
+    time_t not_before, not_after; /* the CA certificate's validity */
 };
+
+/* An X.509 time (UTC) as seconds since 1970; -1 if it is not a valid time after 1970. */
+static time_t x509_time_unix(const mbedtls_x509_time *t)
+{
+    struct tm tm = {0};
+    time_t out;
+
+    if (t->year < 1970 || t->year > 9999 || t->mon < 1 || t->mon > 12 || t->day < 1 ||
+        t->day > 31 || t->hour < 0 || t->hour > 23 || t->min < 0 || t->min > 59 || t->sec < 0 ||
+        t->sec > 60)
+        return -1;
+    tm.tm_year = t->year - 1900;
+    tm.tm_mon = t->mon - 1;
+    tm.tm_mday = t->day;
+    tm.tm_hour = t->hour;
+    tm.tm_min = t->min;
+    tm.tm_sec = t->sec;
+    out = timegm(&tm);
+    return out < 0 ? -1 : out;
+}
+
+int cl_cert_validity(const unsigned char *cert, size_t len, time_t *not_before, time_t *not_after)
+{
+    mbedtls_x509_crt crt;
+    int rc = CL_ERR_PARSE;
+
+    if (cert == NULL || len == 0 || not_before == NULL || not_after == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse(&crt, cert, len) == 0) {
+        *not_before = x509_time_unix(&crt.valid_from);
+        *not_after = x509_time_unix(&crt.valid_to);
+        if (*not_before >= 0 && *not_after >= 0)
+            rc = CL_OK;
+    }
+    mbedtls_x509_crt_free(&crt);
+    return rc;
+}
 
 static int sign_hash(mbedtls_pk_context *key, const unsigned char hash[32],
                      unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE], size_t *sig_len)
@@ -883,10 +937,18 @@ int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsign
         rc = CL_ERR_INVALID_ARGUMENT;
         goto fail;
     }
-    if (mbedtls_x509_time_is_past(&s->cert.valid_to) ||
-        mbedtls_x509_time_is_future(&s->cert.valid_from))
-        cl_log_warn("the CA certificate is outside its validity period: certificates it issues "
-                    "will not verify");
+    s->not_before = x509_time_unix(&s->cert.valid_from);
+    s->not_after = x509_time_unix(&s->cert.valid_to);
+    if (s->not_before < 0 || s->not_after <= s->not_before) {
+        snprintf(err, errlen, "the CA certificate's validity is not a period after 1970");
+        rc = CL_ERR_INVALID_ARGUMENT;
+        goto fail;
+    }
+    if (mbedtls_x509_time_is_future(&s->cert.valid_from))
+        cl_log_warn("the CA certificate is not valid yet: certificates it issues will not verify "
+                    "until it is");
+    if (mbedtls_x509_time_is_past(&s->cert.valid_to))
+        cl_log_warn("the CA certificate has expired: it issues nothing more");
     if (mbedtls_pk_parse_key(&parsed, ca_key_der, ca_key_len, NULL, 0) != 0) {
         snprintf(err, errlen, "the CA private key does not parse");
         rc = CL_ERR_PARSE;
@@ -936,6 +998,11 @@ void cl_signer_free(struct cl_signer *signer)
     free(signer);
 }
 
+time_t cl_signer_not_after(const struct cl_signer *signer)
+{
+    return signer != NULL ? signer->not_after : 0;
+}
+
 const unsigned char *cl_signer_cert_der(const struct cl_signer *signer, size_t *len)
 {
     if (signer == NULL) {
@@ -975,6 +1042,25 @@ int cl_signer_sign(struct cl_signer *signer, const unsigned char *data, size_t l
 static struct issuer signer_issuer(struct cl_signer *s)
 {
     return (struct issuer){&s->key, s->name, s->key_id, s->key_id_len};
+}
+
+/* Nests pr's validity in the signer's; refuses (CL_ERR_STATE, logged) once the signer has
+ * ended: nothing it signed from not_before on could be valid. */
+static int nest_in_signer(const struct cl_signer *s, struct profile *pr, const char *what,
+                          const char *name)
+{
+    char end[32];
+    struct tm tm;
+
+    pr->issuer_not_before = s->not_before;
+    pr->issuer_not_after = s->not_after;
+    if (pr->not_before < s->not_after && s->not_before < s->not_after)
+        return CL_OK;
+    gmtime_r(&s->not_after, &tm);
+    strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cl_log_warn("%s certificate for %s refused: the CA that would sign it ended at %s", what, name,
+                end);
+    return CL_ERR_STATE;
 }
 
 /* New key of type, certificate by profile, both into out. */
@@ -1060,6 +1146,8 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                          : MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
         .eku = EKU_CLIENT,
     };
+    if ((rc = nest_in_signer(signer, &pr, "device", device_number)) != CL_OK)
+        return rc;
     if ((rc = build_name(attrs, sizeof(attrs) / sizeof(attrs[0]), &pr.subject)) != CL_OK)
         return rc;
     is = signer_issuer(signer);
@@ -1132,6 +1220,8 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
         .eku = EKU_SERVER | EKU_CLIENT,
         .san_dns = server ? name : NULL,
     };
+    if ((rc = nest_in_signer(signer, &pr, cl_role_name(role), name)) != CL_OK)
+        return rc;
     if ((rc = build_name(attrs, sizeof(attrs) / sizeof(attrs[0]), &pr.subject)) != CL_OK)
         return rc;
     is = signer_issuer(signer);
@@ -1142,13 +1232,64 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
     return rc;
 }
 
+/* The issuing CA profile under is: "CN=certline issuing CA <tag>, O=<organisation>", cA true,
+ * pathlen 0, validity nested in the issuer's [issuer_not_before, issuer_not_after]. */
+static int issue_issuing(const char *organisation, const struct issuer *is,
+                         time_t issuer_not_before, time_t issuer_not_after, time_t not_before,
+                         int days, struct cl_issued *out)
+{
+    unsigned char serial[SERIAL_RANDOM_OCTETS];
+    char cn[48], hex[9];
+    mbedtls_asn1_named_data *name = NULL;
+    mbedtls_pk_context key;
+    struct profile pr;
+    int rc;
+
+    if (random_serial(serial) != CL_OK)
+        return CL_ERR_CRYPTO;
+    /* A generation tag in the CN (from the serial) tells CAs made again, or rolled over, apart
+     * by name. */
+    to_hex_upper(serial, 4, hex);
+    snprintf(cn, sizeof(cn), "certline issuing CA %s", hex);
+    const struct name_attr attrs[] = {
+        ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, cn),
+        ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
+    };
+    mbedtls_pk_init(&key);
+    if ((rc = build_name(attrs, 2, &name)) != CL_OK ||
+        (rc = generate_key(CL_KEY_P256, &key)) != CL_OK)
+        goto out;
+    pr = (struct profile){
+        .subject = name,
+        .serial = serial,
+        .serial_len = sizeof(serial),
+        .not_before = not_before,
+        .days = days,
+        .issuer_not_before = issuer_not_before,
+        .issuer_not_after = issuer_not_after,
+        .is_ca = 1,
+        .pathlen = 0,
+        .key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN,
+    };
+    if ((rc = write_cert(&pr, &key, is, &out->cert_der, &out->cert_len)) != CL_OK ||
+        (rc = export_key(&key, out)) != CL_OK)
+        goto out;
+    to_hex_upper(serial, sizeof(serial), out->serial_hex);
+out:
+    if (rc != CL_OK)
+        cl_issued_free(out);
+    mbedtls_asn1_free_named_data_list(&name);
+    mbedtls_pk_free(&key);
+    return rc;
+}
+
 int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days, int issuing_days,
                      struct cl_issued *root, struct cl_issued *issuing)
 {
-    unsigned char root_serial[SERIAL_RANDOM_OCTETS], issuing_serial[SERIAL_RANDOM_OCTETS];
+    unsigned char root_serial[SERIAL_RANDOM_OCTETS];
     unsigned char root_id[20];
-    char root_cn[48], issuing_cn[48], hex[9];
-    mbedtls_pk_context root_key, issuing_key;
+    char root_cn[48], hex[9];
+    mbedtls_pk_context root_key;
     struct profile pr;
     struct issuer is;
     int rc;
@@ -1168,27 +1309,18 @@ int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days,
                     VALIDITY_DAYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (random_serial(root_serial) != CL_OK || random_serial(issuing_serial) != CL_OK)
+    if (random_serial(root_serial) != CL_OK)
         return CL_ERR_CRYPTO;
-    /* A generation tag in the CN (from the serial) tells CAs made again apart by name. */
     to_hex_upper(root_serial, 4, hex);
     snprintf(root_cn, sizeof(root_cn), "certline root CA %s", hex);
-    to_hex_upper(issuing_serial, 4, hex);
-    snprintf(issuing_cn, sizeof(issuing_cn), "certline issuing CA %s", hex);
     const struct name_attr root_attrs[] = {
         ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, root_cn),
         ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
     };
-    const struct name_attr issuing_attrs[] = {
-        ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, issuing_cn),
-        ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
-    };
-    mbedtls_asn1_named_data *root_name = NULL, *issuing_name = NULL;
+    mbedtls_asn1_named_data *root_name = NULL;
 
     mbedtls_pk_init(&root_key);
-    mbedtls_pk_init(&issuing_key);
-    if ((rc = build_name(root_attrs, 2, &root_name)) != CL_OK ||
-        (rc = build_name(issuing_attrs, 2, &issuing_name)) != CL_OK)
+    if ((rc = build_name(root_attrs, 2, &root_name)) != CL_OK)
         goto out;
 
     /* Root: self-signed, pathlen 1. */
@@ -1211,19 +1343,10 @@ int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days,
         goto out;
     to_hex_upper(root_serial, sizeof(root_serial), root->serial_hex);
 
-    /* Issuing CA: signed by the root, pathlen 0. */
-    if ((rc = generate_key(CL_KEY_P256, &issuing_key)) != CL_OK)
-        goto out;
-    pr.subject = issuing_name;
-    pr.serial = issuing_serial;
-    pr.days = issuing_days;
-    pr.pathlen = 0;
+    /* Issuing CA: signed by the root, ending no later than the root. */
     is = (struct issuer){&root_key, root_name, root_id, sizeof(root_id)};
-    if ((rc = write_cert(&pr, &issuing_key, &is, &issuing->cert_der, &issuing->cert_len)) !=
-            CL_OK ||
-        (rc = export_key(&issuing_key, issuing)) != CL_OK)
-        goto out;
-    to_hex_upper(issuing_serial, sizeof(issuing_serial), issuing->serial_hex);
+    rc = issue_issuing(organisation, &is, not_before, not_before + (time_t)root_days * 86400,
+                       not_before, issuing_days, issuing);
 out:
     if (rc != CL_OK) {
         cl_log_warn("CA creation failed: %s", cl_err_str(rc));
@@ -1231,9 +1354,42 @@ out:
         cl_issued_free(issuing);
     }
     mbedtls_asn1_free_named_data_list(&root_name);
-    mbedtls_asn1_free_named_data_list(&issuing_name);
     mbedtls_pk_free(&root_key);
-    mbedtls_pk_free(&issuing_key);
+    return rc;
+}
+
+int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_days,
+                        struct cl_issued *out)
+{
+    struct issuer is;
+    int rc;
+
+    if (out == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    if (root == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!valid_days(issuing_days) || not_before < 0) {
+        cl_log_warn("issuing CA refused: validity must be 1 to %d days from a time after 1970",
+                    VALIDITY_DAYS_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    /* The root signs CAs only if it is one that may have a CA below it (pathlen absent or >= 1;
+     * mbedTLS stores max_pathlen as pathlen + 1, 0 for none). */
+    if (root->cert.max_pathlen == 1) {
+        cl_log_warn("issuing CA refused: the signing CA allows no CA below it (pathlen 0)");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    {
+        struct profile probe = {.not_before = not_before};
+        if ((rc = nest_in_signer(root, &probe, "issuing CA", "the root")) != CL_OK)
+            return rc;
+    }
+    is = signer_issuer(root);
+    rc = issue_issuing(root->organisation, &is, root->not_before, root->not_after, not_before,
+                       issuing_days, out);
+    if (rc != CL_OK)
+        cl_log_warn("issuing CA creation failed: %s", cl_err_str(rc));
     return rc;
 }
 

@@ -52,11 +52,23 @@ void cl_signer_free(struct cl_signer *signer);
 /* The issuing CA certificate, DER. */
 const unsigned char *cl_signer_cert_der(const struct cl_signer *signer, size_t *len);
 
+/* The CA certificate's notAfter (seconds since 1970; 0 for NULL). */
+time_t cl_signer_not_after(const struct cl_signer *signer);
+
+/* A certificate's (PEM NUL-terminated with the NUL counted, or DER) validity period. Returns
+ * CL_OK, CL_ERR_PARSE or CL_ERR_INVALID_ARGUMENT. */
+int cl_cert_validity(const unsigned char *cert, size_t len, time_t *not_before, time_t *not_after);
+
 /* A random serial (hex) for intent records made before signing; the caller retries on a
  * uniqueness collision. */
 int cl_serial_random(char serial_hex[CL_SERIAL_HEX_MAX + 1]);
 
-/* Issues a device certificate: generates a key of key_type, signs with serial_hex (from
+/* Validity nests: every certificate issued here (device, service, device-common, the issuing CA
+ * under its root) starts no earlier and ends no later than the certificate of the CA that signs
+ * it; validity_days is the longest it may have. Once the signing CA has ended (not_before at or
+ * after its notAfter) issuing is refused with CL_ERR_STATE (logged).
+ *
+ * Issues a device certificate: generates a key of key_type, signs with serial_hex (from
  * cl_serial_random), valid from not_before for validity_days. Thread-safe for one signer.
  * Refused with CL_ERR_INVALID_ARGUMENT (the reason is logged): inputs outside the rules below,
  * a serial of fewer than 8 or more than 20 octets or with the first octet's top bit set, a
@@ -76,9 +88,16 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
                      struct cl_issued *out);
 
 /* Creates a self-signed root ("route certificate") and an issuing CA it signs, P-256, with the
- * CA profile (basicConstraints cA true, pathlen 1 / 0; keyUsage keyCertSign+cRLSign; SKI/AKI). */
+ * CA profile (basicConstraints cA true, pathlen 1 / 0; keyUsage keyCertSign+cRLSign; SKI/AKI).
+ * The issuing CA ends no later than the root. */
 int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days, int issuing_days,
                      struct cl_issued *root, struct cl_issued *issuing);
+
+/* A new issuing CA (P-256, pathlen 0, CN "certline issuing CA <tag>", O of root's signer) signed
+ * by an existing root, held as a signer (cl_signer_new with the root certificate and key): the
+ * rollover of the issuing CA. Nested in the root's validity; CL_ERR_STATE once the root ended. */
+int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_days,
+                        struct cl_issued *out);
 
 /* DER to PEM ("CERTIFICATE"); *pem is malloc'd and NUL-terminated. */
 int cl_cert_der_to_pem(const unsigned char *der, size_t len, char **pem);

@@ -60,7 +60,8 @@ KEYS = {
         "ca_dir": (True, None), "organisation": (True, None), "passphrase_file": (True, None),
         "database": (True, DATABASE), "tls": (True, TLS), "listen": (True, LISTEN),
         "limits": (False, LIMITS), "workers": (True, None), "max_batch": (True, None),
-        "device_validity_days": (True, None), "db_connections": (True, None)},
+        "device_validity_days": (True, None), "db_connections": (True, None),
+        "issuing_ca_warn_days": (True, None)},
     "comm-terminal": {
         "factory": (True, None), "database": (True, DATABASE), "tls": (True, TLS),
         "listen": (True, LISTEN), "limits": (False, LIMITS), "ca_server": (True, ENDPOINT),

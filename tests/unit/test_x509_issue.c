@@ -1028,21 +1028,41 @@ static void test_device_refusals(void **state)
     expect_device_refused("3012-1", MODEL, CL_KEY_P256, serial, now, -1);
     expect_device_refused("3012-1", MODEL, CL_KEY_P256, serial, now, 36501);
     expect_device_refused("3012-1", MODEL, CL_KEY_P256, serial, -1, 365);
-    expect_device_refused("3012-1", MODEL, CL_KEY_P256, serial, (time_t)253402300799 - 3600, 1);
+    /* starting after the issuing CA's end (here also near 9999): refused as such */
+    memset(&dev, 0x5a, sizeof(dev));
+    assert_int_equal(cl_issue_device(signer, "3012-1", MODEL, CL_KEY_P256, serial,
+                                     (time_t)253402300799 - 3600, 1, &dev),
+                     CL_ERR_STATE);
+    assert_null(dev.cert_der);
     assert_int_equal(cl_issue_device(NULL, "3012-1", MODEL, CL_KEY_P256, serial, now, 1, &dev),
                      CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(cl_issue_device(signer, "3012-1", MODEL, CL_KEY_P256, serial, now, 1, NULL),
                      CL_ERR_INVALID_ARGUMENT);
 
-    /* the edges that are allowed: 8 and 20 octets, 100 years (past 2050: GeneralizedTime) */
-    assert_int_equal(
-        cl_issue_device(signer, "3012-1", MODEL, CL_KEY_P256, "0102030405060708", now, 36500, &dev),
-        CL_OK);
-    parse_der(&crt, dev.cert_der, dev.cert_len);
-    assert_serial(&crt, "0102030405060708", 8);
-    assert_time(&crt.valid_to, now + 36500 * 86400L);
-    mbedtls_x509_crt_free(&crt);
-    cl_issued_free(&dev);
+    /* the edges that are allowed: 8 and 20 octets, 100 years (past 2050: GeneralizedTime)
+     * under a CA that lasts as long */
+    {
+        struct cl_issued long_root, long_issuing;
+        struct cl_signer *long_signer = NULL;
+        char err[256];
+        assert_int_equal(cl_issue_ca_pair(ORG, now, 36500, 36500, &long_root, &long_issuing),
+                         CL_OK);
+        assert_int_equal(cl_signer_new(long_issuing.cert_der, long_issuing.cert_len,
+                                       long_issuing.key_der, long_issuing.key_len, ORG,
+                                       &long_signer, err, sizeof(err)),
+                         CL_OK);
+        assert_int_equal(cl_issue_device(long_signer, "3012-1", MODEL, CL_KEY_P256,
+                                         "0102030405060708", now, 36500, &dev),
+                         CL_OK);
+        parse_der(&crt, dev.cert_der, dev.cert_len);
+        assert_serial(&crt, "0102030405060708", 8);
+        assert_time(&crt.valid_to, now + 36500 * 86400L);
+        mbedtls_x509_crt_free(&crt);
+        cl_issued_free(&dev);
+        cl_signer_free(long_signer);
+        cl_issued_free(&long_root);
+        cl_issued_free(&long_issuing);
+    }
     assert_int_equal(cl_issue_device(signer, "3012-1", MODEL, CL_KEY_P256,
                                      "7F0102030405060708090A0B0C0D0E0F10111213", now, 1, &dev),
                      CL_OK);
