@@ -5,12 +5,12 @@ set -euo pipefail
 
 # docker-compose and python3-yaml: tests/deploy checks deploy/docker-compose.yml with
 # "docker-compose config", which needs no container engine. time (GNU time): tests/bench measures
-# a device-agent's peak memory with it.
+# a device-agent's peak memory with it. clang-14 and libclang-rt-14-dev: make fuzz (libFuzzer).
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl clang-format
   gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
   postgresql postgresql-client python3 python3-zeep python3-cryptography
-  docker-compose python3-yaml time
+  docker-compose python3-yaml time clang-14 libclang-rt-14-dev
 )
 
 missing=()
