@@ -245,8 +245,9 @@ static int json_string(const cJSON *o, const char *key, char *out, size_t cap)
 static int json_integer(const cJSON *o, const char *key, long long lo, long long hi, long long *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+    /* The range first: converting a double outside long long's range (1e300) is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != (double)(long long)v->valuedouble)
         return -1;
     *out = (long long)v->valuedouble;
     return 0;

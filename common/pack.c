@@ -495,8 +495,10 @@ static int parse_object(const cJSON *obj, struct cl_pack *pack, char *err, size_
         snprintf(err, errlen, "missing field version");
         return CL_ERR_PARSE;
     }
-    if (!cJSON_IsNumber(version) || version->valuedouble != (double)(int)version->valuedouble ||
-        version->valuedouble < 0 || version->valuedouble > 1000000) {
+    /* The range first: converting a double outside int's range (1e300) is undefined. */
+    if (!cJSON_IsNumber(version) ||
+        !(version->valuedouble >= 0 && version->valuedouble <= 1000000) ||
+        version->valuedouble != (double)(int)version->valuedouble) {
         snprintf(err, errlen, "field version must be an integer");
         return CL_ERR_PARSE;
     }
