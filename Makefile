@@ -2,9 +2,10 @@
 BUILD       ?= build
 TEST_BUILD  ?= build-test
 BENCH_BUILD ?= build-bench
+FUZZ_BUILD  ?= build-fuzz
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build test demo bench format format-check clean
+.PHONY: all deps build test demo bench fuzz format format-check clean
 
 all: build
 
@@ -41,6 +42,17 @@ bench: deps
 	/usr/bin/python3 tests/bench/bench_many_lines.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(BENCH_BUILD)/tests/bench/bench_reconnect $(BENCH_BUILD)/bench
 
+# Fuzzing (issue 12): clang-14 with libFuzzer, ASan and UBSan, into its own build folder; each
+# target runs FUZZ_SECONDS over a copy of its seed corpus (FUZZ_TARGETS to pick some, e.g.
+# "fuzz_pack fuzz_plan"). See tests/fuzz/README.md.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=ON -DCERTLINE_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target certline_fuzz
+	bash tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v '^wsdl/')
 
 format: deps
@@ -50,4 +62,4 @@ format-check: deps
 	clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

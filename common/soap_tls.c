@@ -554,6 +554,27 @@ int cl_soap_tls_accept(struct soap *soap, struct cl_tls *tls)
     return handshake(soap, conn);
 }
 
+int cl_soap_attach_plain(struct soap *soap, const struct cl_peer *peer)
+{
+    struct cl_conn *conn;
+
+    if (peer == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((conn = calloc(1, sizeof(*conn))) == NULL)
+        return CL_ERR_NOMEM;
+    conn->plain_send = soap->fsend;
+    conn->plain_recv = soap->frecv;
+    conn->plain_close = soap->fclose;
+    conn->plain_closesocket = soap->fclosesocket;
+    conn->plain_open = soap->fopen;
+    conn->plain_parsehdr = soap->fparsehdr;
+    conn->peer = *peer;
+    conn->handshake_done = 1;
+    soap->user = conn;
+    soap->fparsehdr = tls_parsehdr;
+    return CL_OK;
+}
+
 void cl_soap_tls_detach(struct soap *soap)
 {
     struct cl_conn *conn = conn_of(soap);

@@ -51,6 +51,11 @@ int cl_soap_tls_attach_client(struct soap *soap, struct cl_tls *tls, const char 
  * failure cl_soap_tls_error() says why. Uses soap->user. */
 int cl_soap_tls_accept(struct soap *soap, struct cl_tls *tls);
 
+/* Tests and fuzz targets only: serves soap over its own I/O hooks, without TLS, as if peer had
+ * been authenticated by a handshake (the Content-Length bound applies as on a TLS connection).
+ * Uses soap->user; end with cl_soap_tls_detach. */
+int cl_soap_attach_plain(struct soap *soap, const struct cl_peer *peer);
+
 /* Frees the connection state attached to soap (closing TLS first if still open). */
 void cl_soap_tls_detach(struct soap *soap);
 

@@ -6,12 +6,13 @@ set -euo pipefail
 # docker-compose and python3-yaml: tests/deploy checks deploy/docker-compose.yml with
 # "docker-compose config", which needs no container engine. time (GNU time): tests/bench measures
 # a device-agent's peak memory with it. faketime: tests/ca-server/test_ca_validity.py moves
-# ca-server's clock years ahead and back (the issuing CA's end, its rollover).
+# ca-server's clock years ahead and back (the issuing CA's end, its rollover). clang-14 and
+# libclang-rt-14-dev: make fuzz (libFuzzer).
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl clang-format
   gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
   postgresql postgresql-client python3 python3-zeep python3-cryptography
-  docker-compose python3-yaml time faketime
+  docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
 )
 
 missing=()
