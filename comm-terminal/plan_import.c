@@ -11,6 +11,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "input_check.h"
 
 #define SERIAL_MAX 999999999999LL /* 12 digits, the wire contract's bound */
 
@@ -262,10 +263,16 @@ static int json_integer(const cJSON *o, const char *key, long long lo, long long
 static int read_json(const char *path, const char *text, struct plan *plan, struct serial_store *ss,
                      size_t *offsets, char *err, size_t errlen)
 {
-    cJSON *root = cJSON_Parse(text);
+    cJSON *root = NULL;
     size_t cap = 0, index = 0;
     int rc = CL_OK;
     char where[300];
+
+    if (cl_json_has_nul_escape(text, strlen(text))) {
+        snprintf(err, errlen, "%s: holds \\u0000 in a string", path);
+        return CL_ERR_PARSE;
+    }
+    root = cJSON_Parse(text);
 
     if (!cJSON_IsArray(root)) {
         snprintf(err, errlen, "%s: not a JSON array of plan entries", path);

@@ -147,3 +147,16 @@ void cl_copy_text(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src != NULL ? src : "");
 }
+
+int cl_json_has_nul_escape(const char *text, size_t len)
+{
+    /* Outside strings valid JSON has no backslash; inside, each escape is skipped whole. */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+            return 1;
+        i++; /* the escaped character */
+    }
+    return 0;
+}

@@ -32,6 +32,10 @@ int cl_model_code_ok(const char *s);
  * [0-9A-Z]{1,8}-[0-9]{1,12}, i.e. a model code, '-', then 1 to 12 decimal digits. 0 for NULL. */
 int cl_wire_device_number_ok(const char *s);
 
+/* 1 if JSON text (len bytes) holds the escape \u0000 in a string: cJSON would cut the string
+ * there and the value would be read as its shorter prefix. */
+int cl_json_has_nul_escape(const char *text, size_t len);
+
 /* Upper-case hex, even length, 2..40 characters. */
 int cl_serial_ok(const char *s);
 

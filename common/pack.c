@@ -18,6 +18,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "error.h"
+#include "input_check.h"
 #include "log.h"
 #include "x509_issue.h"
 
@@ -601,6 +602,10 @@ int cl_pack_parse(const char *json, struct cl_pack *pack, char *err, size_t errl
     if (len > CL_PACK_MAX_BYTES) {
         snprintf(err, errlen, "pack is larger than %d bytes", CL_PACK_MAX_BYTES);
         return CL_ERR_TOO_LARGE;
+    }
+    if (cl_json_has_nul_escape(json, len)) {
+        snprintf(err, errlen, "pack holds \\u0000 in a string");
+        return CL_ERR_PARSE;
     }
     root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (root == NULL) {

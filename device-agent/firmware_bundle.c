@@ -252,6 +252,11 @@ int fw_bundle_load(const char *path, struct fw_bundle *bundle, char *err, size_t
         rc = CL_ERR_PARSE;
         goto out;
     }
+    if (cl_json_has_nul_escape(text, len)) {
+        snprintf(err, errlen, "%s: holds \\u0000 in a string: not a firmware bundle", path);
+        rc = CL_ERR_PARSE;
+        goto out;
+    }
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (root == NULL || !cJSON_IsObject(root)) {
         snprintf(err, errlen, "%s: not a JSON object: not a firmware bundle", path);

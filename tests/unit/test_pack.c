@@ -26,6 +26,7 @@
 #include "error.h"
 #include "keyfile.h"
 #include "log.h"
+#include "input_check.h"
 #include "pack.h"
 #include "x509_issue.h"
 
@@ -552,6 +553,21 @@ static void test_parse_refusals(void **state)
                              cJSON_CreateString("-----BEGIN CERTIFICATE-----\nAAAA\n-----END "
                                                 "CERTIFICATE-----\n"),
                              "chain_pem does not parse");
+    }
+    /* \u0000 in a string (cJSON would cut 3012-000001\u0000x to 3012-000001), but an escaped
+     * backslash followed by the text u0000 is only text. */
+    {
+        const char *number = strstr(dev1.pack, "3012-");
+        size_t at = (size_t)(number - dev1.pack) + 11;
+        json = malloc(strlen(dev1.pack) + 16);
+        memcpy(json, dev1.pack, at);
+        strcpy(json + at, "\\u0000x");
+        strcat(json, dev1.pack + at);
+        expect_refused(json, CL_ERR_PARSE, "\\u0000 in a string");
+        free(json);
+        const char *escaped_backslash = "\"a\\\\u0000\"", *nul = "\"a\\u0000\"";
+        assert_int_equal(cl_json_has_nul_escape(escaped_backslash, strlen(escaped_backslash)), 0);
+        assert_int_equal(cl_json_has_nul_escape(nul, strlen(nul)), 1);
     }
     /* unknown and repeated fields */
     expect_field_refused("extra", cJSON_CreateString("x"), "unknown field \"extra\"");
