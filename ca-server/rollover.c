@@ -13,6 +13,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "input_check.h"
 #include "keyfile.h"
 
 #include <mbedtls/x509_crt.h>
@@ -191,8 +192,9 @@ static int renew_common(const char *model_dir, const char *code, struct cl_signe
         rc = CL_ERR_IO;
         goto out;
     }
-    snprintf(name, sizeof(name), "%s common", code);
-    snprintf(label, sizeof(label), "common-key:%s", code);
+    /* code is a model code (renew_models checks it): at most CL_MODEL_CODE_MAX characters. */
+    snprintf(name, sizeof(name), "%.*s common", CL_MODEL_CODE_MAX, code);
+    snprintf(label, sizeof(label), "common-key:%.*s", CL_MODEL_CODE_MAX, code);
     if ((rc = cl_issue_service(signer, CL_ROLE_DEVICE_COMMON, name, code, time(NULL) - 60,
                                COMMON_DAYS, &common)) != CL_OK ||
         (rc = next_of(path, model_dir, names[0])) != CL_OK ||
@@ -229,7 +231,7 @@ static void renew_models(const char *ca_dir, struct cl_signer *signer, const cha
     if (path_of(models, ca_dir, "models") != CL_OK || (d = opendir(models)) == NULL)
         return;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' ||
+        if (!cl_model_code_ok(e->d_name) ||
             snprintf(dir, sizeof(dir), "%s/%s", models, e->d_name) >= (int)sizeof(dir))
             continue;
         if (renew_common(dir, e->d_name, signer, chain_pem, passphrase) == CL_OK)
