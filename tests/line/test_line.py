@@ -459,27 +459,23 @@ class Line:
                 p.process.wait()
 
 
-def main():
-    if len(sys.argv) != 7:
-        print(__doc__)
-        return 2
-    binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
-    wsdl_dir = os.path.abspath(sys.argv[5])
+def run_cases(line_class, binaries, wsdl_dir, cases, prepare_cluster=None):
+    """A line of line_class on a private PostgreSQL cluster (prepare_cluster(cluster) first, if
+    given), set up, then its methods named in cases in turn; 0 if every case passed."""
     work = tempfile.mkdtemp(prefix="certline-line-")
     cluster = pg_private.PrivateCluster()
     line = None
     ok = False
     try:
         cluster.start()
-        line = Line(binaries, wsdl_dir, work, cluster)
+        if prepare_cluster is not None:
+            prepare_cluster(cluster)
+        line = line_class(binaries, wsdl_dir, work, cluster)
         line.setup()
-        for case in (line.blank_board, line.scans_to_written, line.refused_scan,
-                     line.device_unreachable, line.forced_write_failure, line.mislabelled_plate,
-                     line.comm_terminal_unreachable, line.killed_mid_device, line.power_cuts,
-                     line.no_key_in_clear, line.finish):
+        for name in cases:
             started = time.monotonic()
-            case()
-            print("ok   %-28s %.1f s" % (case.__name__, time.monotonic() - started), flush=True)
+            getattr(line, name)()
+            print("ok   %-28s %.1f s" % (name, time.monotonic() - started), flush=True)
         ok = True
     except Failure as e:
         print("FAIL", e)
@@ -492,6 +488,17 @@ def main():
         else:
             print("work folder kept:", work)
     return 0 if ok else 1
+
+
+def main():
+    if len(sys.argv) != 7:
+        print(__doc__)
+        return 2
+    binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
+    return run_cases(Line, binaries, os.path.abspath(sys.argv[5]),
+                     ("blank_board", "scans_to_written", "refused_scan", "device_unreachable",
+                      "forced_write_failure", "mislabelled_plate", "comm_terminal_unreachable",
+                      "killed_mid_device", "power_cuts", "no_key_in_clear", "finish"))
 
 
 if __name__ == "__main__":

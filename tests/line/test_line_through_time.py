@@ -16,16 +16,13 @@ programs, a private PostgreSQL cluster and mutual TLS on loopback, every timeout
 Usage: test_line_through_time.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR
 """
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_line import Line, check, Failure  # noqa: E402
-import pg_private  # noqa: E402
+from test_line import Line, check, run_cases  # noqa: E402
 
 IDLE_S = 3  # longer than every receive timeout (2 s), the database idle timeout, the report interval
 LONG_IDLE_S = 6  # also longer than a claim (claim_seconds 5)
@@ -226,41 +223,22 @@ class TimeLine(Line):
         self.no_wasted_certificates()
 
 
+def idle_sessions_end(cluster):
+    """The database closes idle sessions too: every program's store must reconnect."""
+    cluster.psql("postgres", "ALTER SYSTEM SET idle_session_timeout = '1500ms'")
+    cluster.psql("postgres", "SELECT pg_reload_conf()")
+
+
 def main():
     if len(sys.argv) != 6:
         print(__doc__)
         return 2
     binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
-    wsdl_dir = os.path.abspath(sys.argv[5])
-    work = tempfile.mkdtemp(prefix="certline-line-time-")
-    cluster = pg_private.PrivateCluster()
-    line = None
-    ok = False
-    try:
-        cluster.start()
-        # The database closes idle sessions too: every program's store must reconnect.
-        cluster.psql("postgres", "ALTER SYSTEM SET idle_session_timeout = '1500ms'")
-        cluster.psql("postgres", "SELECT pg_reload_conf()")
-        line = TimeLine(binaries, wsdl_dir, work, cluster)
-        line.setup()
-        for case in (line.long_line, line.comm_terminal_restarted, line.comm_terminal_reissued,
-                     line.comm_terminal_away, line.ca_server_reissued, line.ca_server_away,
-                     line.factory_terminal_reissued, line.device_restarted):
-            started = time.monotonic()
-            case()
-            print("ok   %-28s %.1f s" % (case.__name__, time.monotonic() - started), flush=True)
-        ok = True
-    except Failure as e:
-        print("FAIL", e)
-    finally:
-        if line is not None:
-            line.stop()
-        cluster.stop()
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print("work folder kept:", work)
-    return 0 if ok else 1
+    return run_cases(TimeLine, binaries, os.path.abspath(sys.argv[5]),
+                     ("long_line", "comm_terminal_restarted", "comm_terminal_reissued",
+                      "comm_terminal_away", "ca_server_reissued", "ca_server_away",
+                      "factory_terminal_reissued", "device_restarted"),
+                     prepare_cluster=idle_sessions_end)
 
 
 if __name__ == "__main__":
