@@ -499,9 +499,8 @@ static int tls_parsehdr(struct soap *soap, const char *key, const char *val)
     return conn->plain_parsehdr(soap, key, val);
 }
 
-/* Saves gSOAP's plain hooks and puts TLS in their place. soap must carry plain hooks: a fresh
- * context, or a soap_copy of a listening context (which is never attached itself). */
-static struct cl_conn *attach(struct soap *soap, struct cl_tls *tls)
+/* A connection's state, holding soap's plain hooks (not replaced yet), as soap->user. */
+static struct cl_conn *new_conn(struct soap *soap, struct cl_tls *tls)
 {
     struct cl_conn *conn = calloc(1, sizeof(*conn));
     if (conn == NULL)
@@ -515,6 +514,16 @@ static struct cl_conn *attach(struct soap *soap, struct cl_tls *tls)
     conn->plain_open = soap->fopen;
     conn->plain_parsehdr = soap->fparsehdr;
     soap->user = conn;
+    return conn;
+}
+
+/* Saves gSOAP's plain hooks and puts TLS in their place. soap must carry plain hooks: a fresh
+ * context, or a soap_copy of a listening context (which is never attached itself). */
+static struct cl_conn *attach(struct soap *soap, struct cl_tls *tls)
+{
+    struct cl_conn *conn = new_conn(soap, tls);
+    if (conn == NULL)
+        return NULL;
     soap->fsend = tls_send;
     soap->frecv = tls_recv;
     soap->fclose = tls_close;
@@ -560,17 +569,10 @@ int cl_soap_attach_plain(struct soap *soap, const struct cl_peer *peer)
 
     if (peer == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if ((conn = calloc(1, sizeof(*conn))) == NULL)
+    if ((conn = new_conn(soap, NULL)) == NULL)
         return CL_ERR_NOMEM;
-    conn->plain_send = soap->fsend;
-    conn->plain_recv = soap->frecv;
-    conn->plain_close = soap->fclose;
-    conn->plain_closesocket = soap->fclosesocket;
-    conn->plain_open = soap->fopen;
-    conn->plain_parsehdr = soap->fparsehdr;
     conn->peer = *peer;
     conn->handshake_done = 1;
-    soap->user = conn;
     soap->fparsehdr = tls_parsehdr;
     return CL_OK;
 }
