@@ -31,12 +31,9 @@
  *
  * Prints a summary and a detailed table; writes OUT_DIR/bench-reconnect.json. Exit 0 if every
  * call was served and every resumption happened, 1 otherwise, 2 on bad usage. */
-#define _GNU_SOURCE       /* RTLD_NEXT */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,7 +44,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,12 +55,9 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
+#include "test_pki.h"
 #include "tls.h"
 #include "tls_verify.h"
-
-#ifndef CERTLINE_SOURCE_DIR
-#error "CERTLINE_SOURCE_DIR must point at the source tree"
-#endif
 
 #define ROUNDS_MAX 20
 #define RECONNECTS_MAX 100000
@@ -246,18 +239,15 @@ struct case_result {
 
 struct link_run {
     const struct link_def *def;
-    struct cl_tls *server_tls;
     struct cl_verify_cache *server_cache;
-    struct cl_server *server;
-    pthread_t server_thread;
+    struct tp_server server;
     char endpoint[128];
     struct cl_tls *client_tls;            /* kept for the whole run, as a program keeps its own */
     struct cl_verify_cache *client_cache; /* its long-lived cache (cached clients) */
     struct case_result cases[CASE_COUNT];
 };
 
-static char top[64], pki[PATH_MAX];
-static int own_pki;
+static struct tp_dir dir; /* the test PKI made here (dir.top set), or named by --pki */
 static char pack_filler[PACK_FILLER_BYTES + 1];
 static struct cl_soap_limits client_limits;
 
@@ -292,14 +282,10 @@ static double cpu_s(clockid_t clock)
 
 static struct cl_tls *new_tls(enum cl_tls_side side, const char *identity)
 {
-    char cert[PATH_MAX + 64], key[PATH_MAX + 64], trust[PATH_MAX + 64], err[256];
+    char err[256];
     struct cl_tls *tls = NULL;
 
-    snprintf(cert, sizeof(cert), "%s/%s.chain.crt", pki, identity);
-    snprintf(key, sizeof(key), "%s/%s.key", pki, identity);
-    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
-    struct cl_tls_settings settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    if (cl_tls_new(side, &settings, &tls, err, sizeof(err)) != CL_OK)
+    if (tp_tls_new(side, dir.pki, identity, NULL, &tls, err, sizeof(err)) != CL_OK)
         die("TLS %s: %s", identity, err);
     return tls;
 }
@@ -313,37 +299,20 @@ static struct cl_verify_cache *new_cache(void)
     return cache;
 }
 
-static void *server_main(void *arg)
-{
-    struct link_run *lr = arg;
-    cl_server_run(lr->server);
-    return NULL;
-}
-
 static void link_start(struct link_run *lr, const struct link_def *def)
 {
     char err[256];
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = def->iface, .max_connections = 16};
+    struct tp_server_options options = {.iface = def->iface, .max_connections = 16};
 
     memset(lr, 0, sizeof(*lr));
     lr->def = def;
-    lr->server_tls = new_tls(CL_TLS_SERVER, def->server_id);
-    if (def->server_cached) {
+    if (def->server_cached)
         lr->server_cache = new_cache();
-        if (cl_tls_share_verified_chains(lr->server_tls, lr->server_cache) != CL_OK)
-            die("server cache for %s", def->name);
-    }
-    if (def->server_signing_table &&
-        cl_tls_keep_signing_table(lr->server_tls, err, sizeof(err)) != CL_OK)
-        die("server signing table for %s: %s", def->name, err);
-    cl_soap_limits_default(&settings.limits);
-    if (cl_server_new(&settings, lr->server_tls, &lr->server, err, sizeof(err)) != CL_OK)
+    options.cache = lr->server_cache;
+    options.signing_table = def->server_signing_table;
+    if (tp_server_start(&lr->server, dir.pki, def->server_id, &options, err, sizeof(err)) != CL_OK)
         die("server for %s: %s", def->name, err);
-    snprintf(lr->endpoint, sizeof(lr->endpoint), "https://127.0.0.1:%d/certline",
-             cl_server_port(lr->server));
-    if (pthread_create(&lr->server_thread, NULL, server_main, lr) != 0)
-        die("cannot start a server thread");
+    snprintf(lr->endpoint, sizeof(lr->endpoint), "https://127.0.0.1:%d/certline", lr->server.port);
 
     lr->client_tls = new_tls(CL_TLS_CLIENT, def->client_id);
     if (def->client_cached) {
@@ -358,10 +327,7 @@ static void link_start(struct link_run *lr, const struct link_def *def)
 
 static void link_stop(struct link_run *lr)
 {
-    cl_server_stop(lr->server);
-    pthread_join(lr->server_thread, NULL);
-    cl_server_free(lr->server);
-    cl_tls_free(lr->server_tls);
+    tp_server_stop(&lr->server);
     cl_tls_free(lr->client_tls);
     cl_verify_cache_free(lr->server_cache);
     cl_verify_cache_free(lr->client_cache);
@@ -703,41 +669,15 @@ static void cpu_model(char *out, size_t len)
 
 static void make_pki(void)
 {
-    char script[PATH_MAX];
-    pid_t pid;
-    int status;
-
-    snprintf(top, sizeof(top), "/tmp/certline-bench-reconnect-XXXXXX");
-    if (mkdtemp(top) == NULL)
-        die("mkdtemp: %s", strerror(errno));
-    own_pki = 1;
-    snprintf(pki, sizeof(pki), "%s/pki", top);
-    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execlp("bash", "bash", script, pki, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0)
-        die("cannot make the test PKI in %s with %s", pki, script);
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
+    if (tp_dir_make(&dir, "certline-bench-reconnect", NULL, NULL) != 0)
+        die("cannot make the test PKI in %s", dir.pki);
 }
 
 static void remove_pki(void)
 {
-    if (own_pki)
-        (void)nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    own_pki = 0;
+    if (dir.top[0] != '\0')
+        (void)tp_dir_remove(&dir);
+    dir.top[0] = '\0';
 }
 
 /* ---- output ---- */
@@ -938,7 +878,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = strtoul(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--pki") == 0 && i + 1 < argc)
-            snprintf(pki, sizeof(pki), "%s", argv[++i]);
+            snprintf(dir.pki, sizeof(dir.pki), "%s", argv[++i]);
         else if (argv[i][0] != '-' && out_dir == NULL)
             out_dir = argv[i];
         else
@@ -954,7 +894,7 @@ int main(int argc, char **argv)
     strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     memset(pack_filler, 'p', PACK_FILLER_BYTES);
     cl_soap_limits_default(&client_limits);
-    if (pki[0] == '\0')
+    if (dir.pki[0] == '\0')
         make_pki();
     atexit(remove_pki);
 

@@ -9,7 +9,7 @@
  * seconds); the ones an mbedTLS server would refuse to present come from a rogue server that
  * swaps them in after its certificate pick. Each is refused by the client's own check after the
  * handshake, also when its chain is answered from the cache, and no request is sent. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* usleep */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,8 +17,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,7 +27,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,31 +44,20 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
+#include "test_pki.h"
 #include "tls.h"
 #include "tls_verify.h"
-
-#ifndef CERTLINE_SOURCE_DIR
-#error "CERTLINE_SOURCE_DIR must point at the source tree"
-#endif
 
 #define CA_NAME "ca.certline.test"
 #define EVIL_NAME "evil.certline.test"
 #define COMM_NAME "comm.certline.test"
 
-struct running_server {
-    struct cl_tls *tls;
-    struct cl_server *server;
-    pthread_t thread;
-    int port;
-};
-
-static char top[64];
-static char pki[1024];
+static struct tp_dir dir;
 static struct cl_verify_cache *server_cache; /* shared by the good and the second server */
-static struct running_server good;           /* ca-server certificate, cache, held table */
-static struct running_server second;         /* valid chain, another name (evil.certline.test) */
-static struct running_server expired;        /* expired comm-terminal certificate */
-static struct running_server untrusted;      /* comm-terminal lookalike under another root */
+static struct tp_server good;                /* ca-server certificate, cache, held table */
+static struct tp_server second;              /* valid chain, another name (evil.certline.test) */
+static struct tp_server expired;             /* expired comm-terminal certificate */
+static struct tp_server untrusted;           /* comm-terminal lookalike under another root */
 
 static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 static int handler_calls;
@@ -103,62 +89,44 @@ static int calls(void)
 
 static void path_of(char *out, const char *name)
 {
-    snprintf(out, PATH_MAX, "%s/%s", pki, name);
+    tp_path(out, dir.pki, name);
 }
 
 static int new_tls(enum cl_tls_side side, const char *identity, const char *trust_name,
                    struct cl_tls **out)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], name[128], err[256];
+    char err[256];
 
-    snprintf(name, sizeof(name), "%s.chain.crt", identity);
-    path_of(cert, name);
-    snprintf(name, sizeof(name), "%s.key", identity);
-    path_of(key, name);
-    path_of(trust, trust_name);
-    struct cl_tls_settings settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    if (cl_tls_new(side, &settings, out, err, sizeof(err)) != CL_OK) {
+    if (tp_tls_new(side, dir.pki, identity, trust_name, out, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "TLS %s: %s\n", identity, err);
         return -1;
     }
     return 0;
 }
 
-static void *server_main(void *arg)
-{
-    struct running_server *rs = arg;
-    cl_server_run(rs->server);
-    return NULL;
-}
-
-static int start_server(struct running_server *rs, const char *identity, int tuned)
+/* A server with identity's certificate; tuned: sharing server_cache, holding a signing table. */
+static int start_server(struct tp_server *rs, const char *identity, int tuned)
 {
     char err[256];
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 8};
+    struct tp_server_options options = {.recv_timeout_s = 10,
+                                        .max_connections = 8,
+                                        .cache = tuned ? server_cache : NULL,
+                                        .signing_table = tuned};
 
-    if (new_tls(CL_TLS_SERVER, identity, "root.crt", &rs->tls) != 0)
+    if (tp_server_start(rs, dir.pki, identity, &options, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "server %s: %s\n", identity, err);
         return -1;
-    if (tuned && (cl_tls_share_verified_chains(rs->tls, server_cache) != CL_OK ||
-                  cl_tls_keep_signing_table(rs->tls, err, sizeof(err)) != CL_OK))
-        return -1;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    if (cl_server_new(&settings, rs->tls, &rs->server, err, sizeof(err)) != CL_OK)
-        return -1;
-    rs->port = cl_server_port(rs->server);
-    return pthread_create(&rs->thread, NULL, server_main, rs) == 0 ? 0 : -1;
+    }
+    return 0;
 }
 
-static void stop_server(struct running_server *rs)
+/* A server with the ca-server certificate recording verified chains in cache. */
+static void start_recorder(struct tp_server *rs, struct cl_verify_cache *cache)
 {
-    if (rs->server == NULL)
-        return;
-    cl_server_stop(rs->server);
-    pthread_join(rs->thread, NULL);
-    cl_server_free(rs->server);
-    cl_tls_free(rs->tls);
-    memset(rs, 0, sizeof(*rs));
+    char err[256];
+    struct tp_server_options options = {.recv_timeout_s = 10, .max_connections = 4, .cache = cache};
+
+    assert_int_equal(tp_server_start(rs, dir.pki, "ca-server", &options, err, sizeof(err)), CL_OK);
 }
 
 /* One call from a new connection (a new client) made with tls; returns the cl_err code of its
@@ -166,20 +134,14 @@ static void stop_server(struct running_server *rs)
 static int call_once(struct cl_tls *tls, int port, const char *server_name, enum cl_role role,
                      char *why, size_t whylen)
 {
-    struct cl_client_settings settings;
     struct cl_client *client = NULL;
     struct ca__CertificateTransmissionRequest req;
     struct ca__CertificateTransmission resp;
-    char endpoint[128], err[256], number[] = "3012-000001", *numbers[] = {number};
+    char err[256], number[] = "3012-000001", *numbers[] = {number};
     int rc;
 
-    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
-    settings.endpoint = endpoint;
-    settings.server_name = server_name;
-    settings.server_role = role;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    assert_int_equal(cl_client_new(&settings, tls, &client, err, sizeof(err)), CL_OK);
+    assert_int_equal(tp_client_new(tls, port, server_name, role, 10, &client, err, sizeof(err)),
+                     CL_OK);
     memset(&req, 0, sizeof(req));
     req.requestId = "verified-chains";
     req.replacement = false_;
@@ -744,29 +706,20 @@ static void test_sibling_context(void **state)
 static void test_refused_without_server_auth_even_when_cached_by_a_server(void **state)
 {
     struct cl_verify_cache *cache;
-    struct running_server recorder = {0};
+    struct tp_server recorder = {0};
     struct cl_tls *as_client = NULL;
-    char err[256], why[512];
+    char why[512];
     (void)state;
 
     make_server_leaf("client-auth-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
                      MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_CLIENT, 0);
     assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
     /* A ca-server sharing the cache, met by a client presenting the clientAuth-only chain. */
-    assert_int_equal(new_tls(CL_TLS_SERVER, "ca-server", "root.crt", &recorder.tls), 0);
-    assert_int_equal(cl_tls_share_verified_chains(recorder.tls, cache), CL_OK);
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 4};
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    assert_int_equal(cl_server_new(&settings, recorder.tls, &recorder.server, err, sizeof(err)),
-                     CL_OK);
-    recorder.port = cl_server_port(recorder.server);
-    assert_int_equal(pthread_create(&recorder.thread, NULL, server_main, &recorder), 0);
+    start_recorder(&recorder, cache);
     assert_int_equal(new_tls(CL_TLS_CLIENT, "client-auth-only", "root.crt", &as_client), 0);
     (void)call_once(as_client, recorder.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
     cl_tls_free(as_client);
-    stop_server(&recorder);
+    tp_server_stop(&recorder);
     assert_counts(cache, 1, 0); /* recorded as a verified client chain */
 
     struct cl_tls *tls = cached_client(cache, "root.crt");
@@ -820,7 +773,7 @@ static void test_refused_on_a_curve_not_configured(void **state)
 static void test_refused_when_san_differs_though_cn_matches(void **state)
 {
     struct cl_verify_cache *cache;
-    struct running_server san_server = {0};
+    struct tp_server san_server = {0};
     (void)state;
 
     make_server_leaf("san-mismatch-ca-server", CA_NAME, "other.certline.test",
@@ -839,7 +792,7 @@ static void test_refused_when_san_differs_though_cn_matches(void **state)
     assert_counts(cache, 2, 2);
     cl_tls_free(tls);
     cl_verify_cache_free(cache);
-    stop_server(&san_server);
+    tp_server_stop(&san_server);
 }
 
 /* Chains verified and cached while current, presented again once expired: a leaf whose notAfter
@@ -847,7 +800,7 @@ static void test_refused_when_san_differs_though_cn_matches(void **state)
 static void test_refused_once_expired_while_cached(void **state)
 {
     struct cl_verify_cache *cache;
-    struct running_server short_leaf = {0}, short_root = {0};
+    struct tp_server short_leaf = {0}, short_root = {0};
     time_t until = time(NULL) + 4;
     (void)state;
 
@@ -896,8 +849,8 @@ static void test_refused_once_expired_while_cached(void **state)
     cl_tls_free(ours);
     cl_tls_free(short_trust);
     cl_verify_cache_free(cache);
-    stop_server(&short_leaf);
-    stop_server(&short_root);
+    tp_server_stop(&short_leaf);
+    tp_server_stop(&short_root);
 }
 
 /* A server records a client chain only when mbedTLS verified it in this handshake: a resumed
@@ -905,36 +858,22 @@ static void test_refused_once_expired_while_cached(void **state)
 static void test_server_records_only_verified_handshakes(void **state)
 {
     struct cl_verify_cache *cache;
-    struct running_server recorder = {0};
+    struct tp_server recorder = {0};
     struct cl_tls *tls = NULL;
     struct cl_client *client = NULL;
-    struct cl_client_settings settings;
-    struct cl_server_settings server_settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 4};
     struct ca__CertificateTransmissionRequest req;
     struct ca__CertificateTransmission resp;
-    char endpoint[128], err[256], number[] = "3012-000001", *numbers[] = {number};
+    char err[256], number[] = "3012-000001", *numbers[] = {number};
     unsigned total, resumed;
     (void)state;
 
     assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    assert_int_equal(new_tls(CL_TLS_SERVER, "ca-server", "root.crt", &recorder.tls), 0);
-    assert_int_equal(cl_tls_share_verified_chains(recorder.tls, cache), CL_OK);
-    cl_soap_limits_default(&server_settings.limits);
-    server_settings.limits.recv_timeout_s = 10;
-    assert_int_equal(
-        cl_server_new(&server_settings, recorder.tls, &recorder.server, err, sizeof(err)), CL_OK);
-    recorder.port = cl_server_port(recorder.server);
-    assert_int_equal(pthread_create(&recorder.thread, NULL, server_main, &recorder), 0);
+    start_recorder(&recorder, cache);
 
     assert_int_equal(new_tls(CL_TLS_CLIENT, "comm-terminal", "root.crt", &tls), 0);
-    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", recorder.port);
-    settings.endpoint = endpoint;
-    settings.server_name = CA_NAME;
-    settings.server_role = CL_ROLE_CA_SERVER;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    assert_int_equal(cl_client_new(&settings, tls, &client, err, sizeof(err)), CL_OK);
+    assert_int_equal(tp_client_new(tls, recorder.port, CA_NAME, CL_ROLE_CA_SERVER, 10, &client, err,
+                                   sizeof(err)),
+                     CL_OK);
     memset(&req, 0, sizeof(req));
     req.requestId = "verified-chains";
     req.replacement = false_;
@@ -953,49 +892,18 @@ static void test_server_records_only_verified_handshakes(void **state)
     assert_counts(cache, 1, 0); /* the full handshake only */
     cl_client_free(client);
     cl_tls_free(tls);
-    stop_server(&recorder);
+    tp_server_stop(&recorder);
     cl_verify_cache_free(cache);
 }
 
 /* ---- set-up ---- */
 
-static int make_pki(const char *dir)
-{
-    char script[PATH_MAX];
-    pid_t pid;
-    int status;
-
-    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execlp("bash", "bash", script, dir, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 static int setup(void **state)
 {
-    char log_path[PATH_MAX];
-    int fd;
     (void)state;
 
-    snprintf(top, sizeof(top), "/tmp/certline-verified-XXXXXX");
-    if (mkdtemp(top) == NULL)
+    if (tp_dir_make(&dir, "certline-verified", "server.log", "test-verified-chains") != 0)
         return -1;
-    snprintf(pki, sizeof(pki), "%s/pki", top);
-    if (make_pki(pki) != 0)
-        return -1;
-    snprintf(log_path, sizeof(log_path), "%s/server.log", top);
-    if ((fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600)) < 0)
-        return -1;
-    cl_log_set_sink(fd);
-    cl_log_set_level(CL_LOG_DEBUG);
-    cl_log_set_program("test-verified-chains");
     /* As every certline program does: a peer that closes first must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     mbedtls_entropy_init(&entropy);
@@ -1012,26 +920,17 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    stop_server(&good);
-    stop_server(&second);
-    stop_server(&expired);
-    stop_server(&untrusted);
+    tp_server_stop(&good);
+    tp_server_stop(&second);
+    tp_server_stop(&expired);
+    tp_server_stop(&untrusted);
     cl_verify_cache_free(server_cache);
     mbedtls_ctr_drbg_free(&drbg);
     mbedtls_entropy_free(&entropy);
-    cl_log_set_sink(2);
-    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tp_dir_remove(&dir);
 }
 
 int main(void)

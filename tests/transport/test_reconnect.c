@@ -4,22 +4,19 @@
  * (mbedTLS verifying in the handshake, as the comm-terminal's client; the verified-chain cache, as
  * the factory terminal's and the device-agent's). A resumed session is checked like a full one,
  * and a session refused once is never offered again. Loopback, test PKI made at test time. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* usleep */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,12 +25,9 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
+#include "test_pki.h"
 #include "tls.h"
 #include "tls_verify.h"
-
-#ifndef CERTLINE_SOURCE_DIR
-#error "CERTLINE_SOURCE_DIR must point at the source tree"
-#endif
 
 #define CA_NAME "ca.certline.test"
 #define SERVER_IDLE_S 1 /* the test servers' receive timeout */
@@ -41,16 +35,7 @@
 #define SHORT_LIFE_MAX_S 48
 #define FAULT_ID "fault-please"
 
-struct running_server {
-    struct cl_tls *tls;
-    struct cl_server *server;
-    pthread_t thread;
-    int port;
-};
-
-static char top[64];
-static char pki[1024];
-static char log_path[PATH_MAX];
+static struct tp_dir dir;
 static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
 static int handler_calls;
 
@@ -82,59 +67,25 @@ static int calls(void)
     return n;
 }
 
-static void path_of(char *out, const char *name)
-{
-    snprintf(out, PATH_MAX, "%s/%s", pki, name);
-}
-
 static struct cl_tls *new_tls(enum cl_tls_side side, const char *identity)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], name[128], err[256];
+    char err[256];
     struct cl_tls *tls = NULL;
 
-    snprintf(name, sizeof(name), "%s.chain.crt", identity);
-    path_of(cert, name);
-    snprintf(name, sizeof(name), "%s.key", identity);
-    path_of(key, name);
-    path_of(trust, "root.crt");
-    struct cl_tls_settings settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    if (cl_tls_new(side, &settings, &tls, err, sizeof(err)) != CL_OK)
+    if (tp_tls_new(side, dir.pki, identity, NULL, &tls, err, sizeof(err)) != CL_OK)
         fail_msg("TLS %s: %s", identity, err);
     return tls;
 }
 
-static void *server_main(void *arg)
-{
-    struct running_server *rs = arg;
-    cl_server_run(rs->server);
-    return NULL;
-}
-
 /* A server with identity's certificate on port (0: any free port). */
-static void start_server(struct running_server *rs, const char *identity, int port)
+static void start_server(struct tp_server *rs, const char *identity, int port)
 {
     char err[256];
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = port, .iface = CL_IFACE_CA, .max_connections = 4};
+    struct tp_server_options options = {
+        .port = port, .recv_timeout_s = SERVER_IDLE_S, .max_connections = 4};
 
-    rs->tls = new_tls(CL_TLS_SERVER, identity);
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = SERVER_IDLE_S;
-    if (cl_server_new(&settings, rs->tls, &rs->server, err, sizeof(err)) != CL_OK)
+    if (tp_server_start(rs, dir.pki, identity, &options, err, sizeof(err)) != CL_OK)
         fail_msg("server on port %d: %s", port, err);
-    rs->port = cl_server_port(rs->server);
-    assert_int_equal(pthread_create(&rs->thread, NULL, server_main, rs), 0);
-}
-
-static void stop_server(struct running_server *rs)
-{
-    if (rs->server == NULL)
-        return;
-    cl_server_stop(rs->server);
-    pthread_join(rs->thread, NULL);
-    cl_server_free(rs->server);
-    cl_tls_free(rs->tls);
-    memset(rs, 0, sizeof(*rs));
 }
 
 /* The client under test: kept from its first call to its last, like a program's. */
@@ -146,8 +97,7 @@ struct kept_client {
 
 static void open_client(struct kept_client *kc, int port, int cached)
 {
-    char endpoint[128], err[256];
-    struct cl_client_settings settings;
+    char err[256];
 
     memset(kc, 0, sizeof(*kc));
     kc->tls = new_tls(CL_TLS_CLIENT, "comm-terminal");
@@ -155,13 +105,9 @@ static void open_client(struct kept_client *kc, int port, int cached)
         assert_int_equal(cl_verify_cache_new(8, 3600, &kc->cache), CL_OK);
         assert_int_equal(cl_tls_share_verified_chains(kc->tls, kc->cache), CL_OK);
     }
-    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
-    settings.endpoint = endpoint;
-    settings.server_name = CA_NAME;
-    settings.server_role = CL_ROLE_CA_SERVER;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    assert_int_equal(cl_client_new(&settings, kc->tls, &kc->client, err, sizeof(err)), CL_OK);
+    assert_int_equal(
+        tp_client_new(kc->tls, port, CA_NAME, CL_ROLE_CA_SERVER, 10, &kc->client, err, sizeof(err)),
+        CL_OK);
 }
 
 static void close_client(struct kept_client *kc)
@@ -222,7 +168,7 @@ static size_t log_count(const char *needle)
 {
     char buf[1 << 16];
     size_t n = 0, count = 0;
-    FILE *f = fopen(log_path, "r");
+    FILE *f = fopen(dir.log_path, "r");
     assert_non_null(f);
     n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
@@ -232,34 +178,10 @@ static size_t log_count(const char *needle)
     return count;
 }
 
-/* Runs the test PKI script: the whole PKI, or (short_end given) the short-lived certificate
- * into it. 0 on success. */
-static int pki_script(const char *short_end)
-{
-    char script[PATH_MAX], option[] = "--short-lived", end[32], dir[sizeof(pki)], shell[] = "bash";
-    char *full[] = {shell, script, dir, NULL}, *brief[] = {shell, script, option, end, dir, NULL};
-    pid_t pid;
-    int status;
-
-    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
-    snprintf(end, sizeof(end), "%s", short_end ? short_end : "");
-    snprintf(dir, sizeof(dir), "%s", pki);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execvp(shell, short_end ? brief : full);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 /* The five situations in turn on one client, each followed by more work. */
 static void through_time(int cached)
 {
-    struct running_server server = {0};
+    struct tp_server server = {0};
     struct kept_client kc;
     char why[512];
     int port;
@@ -289,7 +211,7 @@ static void through_time(int cached)
 
     /* 3. The server restarted (same certificate, same port): it knows no session; a full
      * handshake, and then resumption of the new session. */
-    stop_server(&server);
+    tp_server_stop(&server);
     start_server(&server, "ca-server", port);
     unsigned total, resumed;
     cl_client_handshakes(kc.client, &total, &resumed);
@@ -303,7 +225,7 @@ static void through_time(int cached)
      * session: the new chain is verified in full, then its own session resumes. */
     if (cached)
         cl_verify_cache_counts(kc.cache, &full, &from_cache);
-    stop_server(&server);
+    tp_server_stop(&server);
     start_server(&server, "ca-server-reissued", port);
     cl_client_handshakes(kc.client, &total, &resumed);
     assert_served(&kc);
@@ -318,7 +240,7 @@ static void through_time(int cached)
     assert_handshakes(&kc, total + 2, resumed + 1);
 
     /* 5. The server away for a while: clear refusals, then back: served again. */
-    stop_server(&server);
+    tp_server_stop(&server);
     for (int i = 0; i < 3; i++) {
         int rc = call(&kc, "while-away", why, sizeof(why));
         if (rc != CL_ERR_CONNECT || strstr(why, "cannot connect") == NULL)
@@ -329,7 +251,7 @@ static void through_time(int cached)
     assert_served(&kc);
 
     close_client(&kc);
-    stop_server(&server);
+    tp_server_stop(&server);
 }
 
 static void test_through_time_verified_in_handshake(void **state)
@@ -370,7 +292,7 @@ static void assert_refused_then_not_offered(struct kept_client *kc)
  * would be, the session is forgotten, and the next connection does not offer it. Both modes. */
 static void test_refused_session_not_offered_again(void **state)
 {
-    struct running_server server = {0};
+    struct tp_server server = {0};
     struct kept_client plain, cached;
     time_t end = 0;
     (void)state;
@@ -381,7 +303,7 @@ static void test_refused_session_not_offered_again(void **state)
         char end_text[32];
         end = time(NULL) + life;
         strftime(end_text, sizeof(end_text), "%Y%m%d%H%M%SZ", gmtime(&end));
-        assert_int_equal(pki_script(end_text), 0);
+        assert_int_equal(tp_make_pki(dir.pki, end_text), 0);
         start_server(&server, "short-lived-ca-server", 0);
         open_client(&plain, server.port, 0);
         open_client(&cached, server.port, 1);
@@ -393,7 +315,7 @@ static void test_refused_session_not_offered_again(void **state)
             fail_msg("too slow: a certificate living %d s ended before the first calls", life);
         close_client(&plain);
         close_client(&cached);
-        stop_server(&server);
+        tp_server_stop(&server);
     }
     assert_handshakes(&plain, 1, 0);
     assert_handshakes(&cached, 1, 0);
@@ -403,46 +325,21 @@ static void test_refused_session_not_offered_again(void **state)
     assert_refused_then_not_offered(&cached);
     close_client(&plain);
     close_client(&cached);
-    stop_server(&server);
+    tp_server_stop(&server);
 }
 
 static int setup(void **state)
 {
-    int fd;
     (void)state;
 
     signal(SIGPIPE, SIG_IGN); /* as every certline program: a closed peer is an error, not death */
-    snprintf(top, sizeof(top), "/tmp/certline-reconnect-XXXXXX");
-    if (mkdtemp(top) == NULL)
-        return -1;
-    snprintf(pki, sizeof(pki), "%s/pki", top);
-    if (pki_script(NULL) != 0) {
-        fprintf(stderr, "cannot make the test PKI in %s\n", pki);
-        return -1;
-    }
-    snprintf(log_path, sizeof(log_path), "%s/test.log", top);
-    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd < 0)
-        return -1;
-    cl_log_set_sink(fd);
-    cl_log_set_level(CL_LOG_DEBUG);
-    cl_log_set_program("test-reconnect");
-    return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
+    return tp_dir_make(&dir, "certline-reconnect", "test.log", "test-reconnect");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    cl_log_set_sink(2);
-    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tp_dir_remove(&dir);
 }
 
 int main(void)

@@ -1,21 +1,18 @@
 /* test_transport.c: mutual TLS for gSOAP on mbedTLS, end to end on loopback with a test PKI made
  * at test time: good calls, kept connections, recovery after the server closed an idle one, and
  * every refusal, each with its reason and the server still serving afterwards. */
-#define _XOPEN_SOURCE 700 /* nftw */
+#define _XOPEN_SOURCE 700 /* usleep */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,29 +24,17 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
-
-#ifndef CERTLINE_SOURCE_DIR
-#error "CERTLINE_SOURCE_DIR must point at the source tree"
-#endif
+#include "test_pki.h"
 
 #define CA_NAME "ca.certline.test"
 
-struct running_server {
-    struct cl_tls *tls;
-    struct cl_server *server;
-    pthread_t thread;
-    int port;
-};
-
-static char top[64];                          /* the test's temporary folder */
-static char pki[1024];                        /* generated test PKI */
-static char log_path[PATH_MAX];               /* everything the servers log */
-static struct running_server ca_server;       /* ca interface, ca-server certificate */
-static struct running_server short_idle;      /* same, but closes idle connections after 1 s */
-static struct running_server wrong_name;      /* ca-server role, but named evil.certline.test */
-static struct running_server wrong_role;      /* named ca.certline.test, but a comm-terminal cert */
-static struct running_server small_limits;    /* 2 KiB messages */
-static struct running_server two_connections; /* serves at most two connections at once */
+static struct tp_dir dir;                /* temporary folder, test PKI, the servers' log */
+static struct tp_server ca_server;       /* ca interface, ca-server certificate */
+static struct tp_server short_idle;      /* same, but closes idle connections after 1 s */
+static struct tp_server wrong_name;      /* ca-server role, but named evil.certline.test */
+static struct tp_server wrong_role;      /* named ca.certline.test, but a comm-terminal cert */
+static struct tp_server small_limits;    /* 2 KiB messages */
+static struct tp_server two_connections; /* serves at most two connections at once */
 
 /* What the handlers saw, so tests can assert the authenticated peer reached them. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -58,7 +43,7 @@ static int handler_calls;
 
 static void path_of(char *out, const char *name)
 {
-    snprintf(out, PATH_MAX, "%s/%s", pki, name);
+    tp_path(out, dir.pki, name);
 }
 
 /* ---- handlers of the ca interface, as a test server ---- */
@@ -92,47 +77,16 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
 
 /* ---- helpers ---- */
 
-static void *server_main(void *arg)
-{
-    struct running_server *rs = arg;
-    cl_server_run(rs->server);
-    return NULL;
-}
-
-static void start_server(struct running_server *rs, const char *identity, int recv_timeout_s,
+static void start_server(struct tp_server *rs, const char *identity, int recv_timeout_s,
                          size_t max_message_bytes, int max_connections)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256];
-    char cert_name[128], key_name[128];
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = max_connections};
+    char err[256];
+    struct tp_server_options options = {.recv_timeout_s = recv_timeout_s,
+                                        .max_message_bytes = max_message_bytes,
+                                        .max_connections = max_connections};
 
-    snprintf(cert_name, sizeof(cert_name), "%s.chain.crt", identity);
-    snprintf(key_name, sizeof(key_name), "%s.key", identity);
-    path_of(cert, cert_name);
-    path_of(key, key_name);
-    path_of(trust, "root.crt");
-    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    assert_int_equal(cl_tls_new(CL_TLS_SERVER, &tls_settings, &rs->tls, err, sizeof(err)), CL_OK);
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = recv_timeout_s;
-    if (max_message_bytes)
-        settings.limits.max_message_bytes = max_message_bytes;
-    assert_int_equal(cl_server_new(&settings, rs->tls, &rs->server, err, sizeof(err)), CL_OK);
-    rs->port = cl_server_port(rs->server);
+    assert_int_equal(tp_server_start(rs, dir.pki, identity, &options, err, sizeof(err)), CL_OK);
     assert_true(rs->port > 0);
-    assert_int_equal(pthread_create(&rs->thread, NULL, server_main, rs), 0);
-}
-
-static void stop_server(struct running_server *rs)
-{
-    if (rs->server == NULL)
-        return;
-    cl_server_stop(rs->server);
-    pthread_join(rs->thread, NULL);
-    cl_server_free(rs->server);
-    cl_tls_free(rs->tls);
-    memset(rs, 0, sizeof(*rs));
 }
 
 struct test_client {
@@ -143,26 +97,14 @@ struct test_client {
 static int open_client(struct test_client *tc, const char *identity, int port,
                        const char *server_name, enum cl_role server_role)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256], name[128], endpoint[128];
-    struct cl_client_settings settings;
+    char err[256];
 
-    snprintf(name, sizeof(name), "%s.chain.crt", identity);
-    path_of(cert, name);
-    snprintf(name, sizeof(name), "%s.key", identity);
-    path_of(key, name);
-    path_of(trust, "root.crt");
-    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    if (cl_tls_new(CL_TLS_CLIENT, &tls_settings, &tc->tls, err, sizeof(err)) != CL_OK) {
+    if (tp_tls_new(CL_TLS_CLIENT, dir.pki, identity, NULL, &tc->tls, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "client TLS: %s\n", err);
         return -1;
     }
-    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
-    settings.endpoint = endpoint;
-    settings.server_name = server_name;
-    settings.server_role = server_role;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    if (cl_client_new(&settings, tc->tls, &tc->client, err, sizeof(err)) != CL_OK) {
+    if (tp_client_new(tc->tls, port, server_name, server_role, 10, &tc->client, err, sizeof(err)) !=
+        CL_OK) {
         fprintf(stderr, "client: %s\n", err);
         return -1;
     }
@@ -222,18 +164,8 @@ static void assert_refused(struct test_client *tc, int expected_code, const char
  * thread, possibly just after the client saw the refusal. */
 static void assert_logged(const char *needle)
 {
-    static char text[1 << 20];
-    for (int i = 0; i < 100; i++) {
-        FILE *f = fopen(log_path, "r");
-        size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        text[n] = '\0';
-        if (strstr(text, needle) != NULL)
-            return;
-        usleep(50000);
-    }
-    fail_msg("server log does not contain \"%s\"", needle);
+    if (tp_log_wait(dir.log_path, needle) != 0)
+        fail_msg("server log does not contain \"%s\"", needle);
 }
 
 /* After every refusal: a good client still gets served by the main server. */
@@ -296,46 +228,12 @@ static const char *raw_post(int port, const char *body, const char *content_leng
 
 /* ---- fixture ---- */
 
-static int make_pki(const char *dir)
-{
-    char script[PATH_MAX];
-    pid_t pid;
-    int status;
-
-    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execlp("bash", "bash", script, dir, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 static int setup(void **state)
 {
-    int fd;
     (void)state;
 
-    snprintf(top, sizeof(top), "/tmp/certline-transport-XXXXXX");
-    if (mkdtemp(top) == NULL)
+    if (tp_dir_make(&dir, "certline-transport", "server.log", "test-transport") != 0)
         return -1;
-    snprintf(pki, sizeof(pki), "%s/pki", top);
-    if (make_pki(pki) != 0) {
-        fprintf(stderr, "cannot make the test PKI in %s\n", pki);
-        return -1;
-    }
-    snprintf(log_path, sizeof(log_path), "%s/server.log", top);
-    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd < 0)
-        return -1;
-    cl_log_set_sink(fd);
-    cl_log_set_level(CL_LOG_DEBUG);
-    cl_log_set_program("test-transport");
-
     start_server(&ca_server, "ca-server", 10, 0, 8);
     start_server(&short_idle, "ca-server", 1, 0, 8);
     start_server(&wrong_name, "wrong-name-ca-server", 10, 0, 8);
@@ -345,25 +243,16 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    stop_server(&ca_server);
-    stop_server(&short_idle);
-    stop_server(&wrong_name);
-    stop_server(&wrong_role);
-    stop_server(&small_limits);
-    stop_server(&two_connections);
-    cl_log_set_sink(2);
-    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tp_server_stop(&ca_server);
+    tp_server_stop(&short_idle);
+    tp_server_stop(&wrong_name);
+    tp_server_stop(&wrong_role);
+    tp_server_stop(&small_limits);
+    tp_server_stop(&two_connections);
+    return tp_dir_remove(&dir);
 }
 
 /* ---- good paths ---- */

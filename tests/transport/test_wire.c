@@ -2,21 +2,17 @@
  * TLS: each hostile request of tests/fuzz/corpus/soap_request/ is answered with a SOAP 1.2 fault
  * that names the reason without quoting the input, reaches no handler (so nothing can be stored
  * or issued), and the server serves the next valid request. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +24,7 @@
 #include "soapH.h"
 #include "soap_client.h"
 #include "soap_server.h"
+#include "test_pki.h"
 
 #ifndef CERTLINE_SOURCE_DIR
 #error "CERTLINE_SOURCE_DIR must point at the source tree"
@@ -37,12 +34,8 @@
 #define CORPUS CERTLINE_SOURCE_DIR "/tests/fuzz/corpus/soap_request/"
 #define RESPONSE_CAP (1 << 16)
 
-static char top[64];
-static char pki[1024];
-static char log_path[PATH_MAX];
-static struct cl_tls *server_tls;
-static struct cl_server *server;
-static pthread_t server_thread;
+static struct tp_dir dir;
+static struct tp_server server;
 static int port;
 
 /* What reached the handlers: every request id and device number, as the handler saw them. */
@@ -150,9 +143,9 @@ static const char *send_file(const char *name, size_t *received)
     size_t len;
     char *request = corpus(name, &len);
 
-    snprintf(cert, sizeof(cert), "%s/comm-terminal.chain.crt", pki);
-    snprintf(key, sizeof(key), "%s/comm-terminal.key", pki);
-    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
+    tp_path(cert, dir.pki, "comm-terminal.chain.crt");
+    tp_path(key, dir.pki, "comm-terminal.key");
+    tp_path(trust, dir.pki, "root.crt");
     assert_int_equal(raw_tls_exchange(port, &o, request, len, response, sizeof(response), &r), 0);
     assert_int_equal(r.handshake_ret, 0);
     free(request);
@@ -200,18 +193,8 @@ static const char *expect_refused(const char *name, const char *fault_code, cons
 /* Waits (up to 5 s) for the server log to contain needle. */
 static void assert_logged(const char *needle)
 {
-    static char text[1 << 20];
-    for (int i = 0; i < 100; i++) {
-        FILE *f = fopen(log_path, "r");
-        size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        text[n] = '\0';
-        if (strstr(text, needle) != NULL)
-            return;
-        usleep(50000);
-    }
-    fail_msg("server log does not contain \"%s\"", needle);
+    if (tp_log_wait(dir.log_path, needle) != 0)
+        fail_msg("server log does not contain \"%s\"", needle);
 }
 
 /* ---- the inputs of issue 12 item 4 ---- */
@@ -335,9 +318,9 @@ static void test_broken_headers_close_the_connection(void **state)
                                 .max_minor_version = MBEDTLS_SSL_MINOR_VERSION_3};
     (void)state;
 
-    snprintf(cert, sizeof(cert), "%s/comm-terminal.chain.crt", pki);
-    snprintf(key, sizeof(key), "%s/comm-terminal.key", pki);
-    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
+    tp_path(cert, dir.pki, "comm-terminal.chain.crt");
+    tp_path(key, dir.pki, "comm-terminal.key");
+    tp_path(trust, dir.pki, "root.crt");
     for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
         struct raw_tls_result r = {0};
         int before = calls();
@@ -356,34 +339,25 @@ static void test_broken_headers_close_the_connection(void **state)
  * control character, which gSOAP writes as &#x1;), and says why. */
 static void test_client_refuses_bad_answer(void **state)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256], endpoint[128], why[512];
+    char err[256], why[512];
     struct cl_tls *tls;
     struct cl_client *client;
-    struct cl_client_settings settings;
     struct ca__CertificateTransmissionRequest req = {0};
     struct ca__CertificateTransmission resp;
     char *numbers[] = {"3012-999998"};
     (void)state;
 
-    snprintf(cert, sizeof(cert), "%s/comm-terminal.chain.crt", pki);
-    snprintf(key, sizeof(key), "%s/comm-terminal.key", pki);
-    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
-    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    assert_int_equal(cl_tls_new(CL_TLS_CLIENT, &tls_settings, &tls, err, sizeof(err)), CL_OK);
-    snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d/ca", port);
-    settings.endpoint = endpoint;
-    settings.server_name = CA_NAME;
-    settings.server_role = CL_ROLE_CA_SERVER;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 10;
-    assert_int_equal(cl_client_new(&settings, tls, &client, err, sizeof(err)), CL_OK);
+    assert_int_equal(
+        tp_tls_new(CL_TLS_CLIENT, dir.pki, "comm-terminal", NULL, &tls, err, sizeof(err)), CL_OK);
+    assert_int_equal(
+        tp_client_new(tls, port, CA_NAME, CL_ROLE_CA_SERVER, 10, &client, err, sizeof(err)), CL_OK);
 
     req.replacement = false_;
     req.__sizeDeviceNumber = 1;
     req.deviceNumber = numbers;
     req.requestId = "answer-control";
     assert_int_not_equal(soap_call___ca__CertificateTransmissionRequest(
-                             cl_client_soap(client), endpoint, NULL, &req, &resp),
+                             cl_client_soap(client), cl_client_endpoint(client), NULL, &req, &resp),
                          SOAP_OK);
     assert_int_equal(cl_client_explain(client, why, sizeof(why)), CL_ERR_PARSE);
     if (strstr(why, "answer refused: character reference to U+0001") == NULL)
@@ -392,8 +366,8 @@ static void test_client_refuses_bad_answer(void **state)
 
     /* The same client, the next call: served and accepted. */
     req.requestId = "answer-fine";
-    assert_int_equal(soap_call___ca__CertificateTransmissionRequest(cl_client_soap(client),
-                                                                    endpoint, NULL, &req, &resp),
+    assert_int_equal(soap_call___ca__CertificateTransmissionRequest(
+                         cl_client_soap(client), cl_client_endpoint(client), NULL, &req, &resp),
                      SOAP_OK);
     assert_string_equal(resp.requestId, "answer-fine");
     cl_client_free(client);
@@ -402,87 +376,25 @@ static void test_client_refuses_bad_answer(void **state)
 
 /* ---- fixture ---- */
 
-static int make_pki(const char *dir)
-{
-    char script[PATH_MAX];
-    pid_t pid;
-    int status;
-
-    snprintf(script, sizeof(script), "%s/tests/pki/make-test-pki.sh", CERTLINE_SOURCE_DIR);
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(devnull, STDOUT_FILENO);
-        execlp("bash", "bash", script, dir, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static void *server_main(void *arg)
-{
-    (void)arg;
-    cl_server_run(server);
-    return NULL;
-}
-
 static int setup(void **state)
 {
-    char cert[PATH_MAX], key[PATH_MAX], trust[PATH_MAX], err[256];
-    struct cl_server_settings settings = {
-        .host = "127.0.0.1", .port = 0, .iface = CL_IFACE_CA, .max_connections = 8};
-    int fd;
+    char err[256];
+    struct tp_server_options options = {.recv_timeout_s = 1, .max_connections = 8};
     (void)state;
 
-    snprintf(top, sizeof(top), "/tmp/certline-wire-XXXXXX");
-    if (mkdtemp(top) == NULL)
+    if (tp_dir_make(&dir, "certline-wire", "server.log", "test-wire") != 0)
         return -1;
-    snprintf(pki, sizeof(pki), "%s/pki", top);
-    if (make_pki(pki) != 0)
+    if (tp_server_start(&server, dir.pki, "ca-server", &options, err, sizeof(err)) != CL_OK)
         return -1;
-    snprintf(log_path, sizeof(log_path), "%s/server.log", top);
-    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd < 0)
-        return -1;
-    cl_log_set_sink(fd);
-    cl_log_set_level(CL_LOG_DEBUG);
-    cl_log_set_program("test-wire");
-
-    snprintf(cert, sizeof(cert), "%s/ca-server.chain.crt", pki);
-    snprintf(key, sizeof(key), "%s/ca-server.key", pki);
-    snprintf(trust, sizeof(trust), "%s/root.crt", pki);
-    struct cl_tls_settings tls_settings = {.cert_file = cert, .key_file = key, .trust_file = trust};
-    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &server_tls, err, sizeof(err)) != CL_OK)
-        return -1;
-    cl_soap_limits_default(&settings.limits);
-    settings.limits.recv_timeout_s = 1;
-    if (cl_server_new(&settings, server_tls, &server, err, sizeof(err)) != CL_OK)
-        return -1;
-    port = cl_server_port(server);
-    return pthread_create(&server_thread, NULL, server_main, NULL) == 0 ? 0 : -1;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
+    port = server.port;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (server != NULL) {
-        cl_server_stop(server);
-        pthread_join(server_thread, NULL);
-        cl_server_free(server);
-    }
-    cl_tls_free(server_tls);
-    cl_log_set_sink(2);
-    return nftw(top, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tp_server_stop(&server);
+    return tp_dir_remove(&dir);
 }
 
 int main(void)
