@@ -1195,19 +1195,28 @@ static void test_operators_and_audit(void **state)
     assert_int_equal(ct_store_operator_set(store, "bob", password, 0, ""), CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(ct_store_operator_count(store), 1);
 
-    /* Right, wrong, unknown: about the same time each (one PBKDF2 run). */
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    assert_int_equal(ct_store_operator_check(store, "alice", password), CL_OK);
-    right_s = seconds_since(&start);
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    assert_int_equal(ct_store_operator_check(store, "alice", "line manager secret 2"),
-                     CL_ERR_PERMISSION);
-    wrong_s = seconds_since(&start);
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    assert_int_equal(ct_store_operator_check(store, "mallory", password), CL_ERR_PERMISSION);
-    unknown_s = seconds_since(&start);
-    print_message("operator check: right %.3f s, wrong %.3f s, unknown %.3f s\n", right_s, wrong_s,
-                  unknown_s);
+    /* Right, wrong, unknown: about the same time each (one PBKDF2 run; an unknown id that
+     * skipped it would take a hundredth). The fastest of three tries of each, so that a busy
+     * machine slowing one try does not decide. */
+    right_s = wrong_s = unknown_s = 1e9;
+    for (int i = 0; i < 3; i++) {
+        double t;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        assert_int_equal(ct_store_operator_check(store, "alice", password), CL_OK);
+        t = seconds_since(&start);
+        right_s = t < right_s ? t : right_s;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        assert_int_equal(ct_store_operator_check(store, "alice", "line manager secret 2"),
+                         CL_ERR_PERMISSION);
+        t = seconds_since(&start);
+        wrong_s = t < wrong_s ? t : wrong_s;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        assert_int_equal(ct_store_operator_check(store, "mallory", password), CL_ERR_PERMISSION);
+        t = seconds_since(&start);
+        unknown_s = t < unknown_s ? t : unknown_s;
+    }
+    print_message("operator check, fastest of 3: right %.3f s, wrong %.3f s, unknown %.3f s\n",
+                  right_s, wrong_s, unknown_s);
     assert_true(unknown_s > wrong_s / 2 && wrong_s > unknown_s / 2 && right_s > unknown_s / 2);
     assert_int_equal(ct_store_operator_check(store, "alice", ""), CL_ERR_PERMISSION);
     assert_int_equal(ct_store_operator_check(store, "alice", NULL), CL_ERR_PERMISSION);
