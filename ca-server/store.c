@@ -425,17 +425,6 @@ static int request_id_ok(const char *request_id, char *err, size_t errlen)
     return 0;
 }
 
-/* Takes the transaction-level lock of one request id (other ids are not held up, but for the
- * rare hash collision). */
-static int lock_request(struct ca_store *store, const char *request_id, char *err, size_t errlen)
-{
-    char lock[16];
-    const char *values[] = {lock, request_id};
-    snprintf(lock, sizeof(lock), "%d", LOCK_REQUEST);
-    return cl_pg_query(store->db, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2,
-                       values, err, errlen);
-}
-
 /* The request is known and its body matches: loads its items in request order. */
 static int load_known(struct ca_store *store, const char *request_id,
                       const char *const *device_numbers, size_t count, int done,
@@ -921,7 +910,7 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
 
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_exec(store->db, &res,
                          "SELECT body_hash = $2::bytea, completed_at IS NOT NULL"
                          " FROM batch_request WHERE request_id = $1",
@@ -1120,7 +1109,7 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
      * end it between two parts. */
     if ((rc = cl_pg_query(store->db, NULL, "SET LOCAL idle_in_transaction_session_timeout = 0", 0,
                           NULL, err, errlen)) != CL_OK ||
-        (rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(store->db, &res,
                           "SELECT completed_at IS NOT NULL, item_count FROM batch_request"
                           " WHERE request_id = $1 FOR UPDATE",

@@ -391,16 +391,6 @@ static const char *duplicate_number(const char *const *numbers, size_t count, in
     return dup;
 }
 
-/* Takes the transaction-level lock of one request id. */
-static int lock_request(struct ct_store *store, const char *request_id, char *err, size_t errlen)
-{
-    char lock[16];
-    const char *values[] = {lock, request_id};
-    snprintf(lock, sizeof(lock), "%d", LOCK_REQUEST);
-    return cl_pg_query(store->db, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2,
-                       values, err, errlen);
-}
-
 /* ---- connection ---- */
 
 int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen)
@@ -825,7 +815,7 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
 
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(store->db, &res, "SELECT 1 FROM fetch_request WHERE request_id = $1", 1,
                           values, err, errlen)) != CL_OK)
         goto fail;
@@ -1012,7 +1002,7 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
     sanitize(why, sizeof(why), reason != NULL && reason[0] != '\0' ? reason : "abandoned");
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(store->db, &res, "SELECT state FROM fetch_request WHERE request_id = $1",
                           1, values, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
@@ -1261,7 +1251,7 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
 
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(store->db, &res,
                           "SELECT state, replacement FROM fetch_request WHERE request_id = $1"
                           " FOR UPDATE",

@@ -202,6 +202,18 @@ int cl_pg_fail(struct cl_pg *db, int rc)
     return rc;
 }
 
+int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen)
+{
+    char lock[16];
+    const char *values[] = {lock, name};
+    snprintf(lock, sizeof(lock), "%d", key);
+    return name != NULL
+               ? cl_pg_query(db, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2,
+                             values, err, errlen)
+               : cl_pg_query(db, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, values, err,
+                             errlen);
+}
+
 int cl_pg_in_transaction(const struct cl_pg *db)
 {
     return PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
@@ -293,17 +305,6 @@ size_t cl_pg_affected(PGresult *res)
 
 /* ---- migrations ---- */
 
-/* Takes the migration lock for the rest of the transaction. */
-static int lock_migrations(struct cl_pg *db, const struct cl_pg_schema *schema, char *err,
-                           size_t errlen)
-{
-    char lock[16];
-    const char *values[] = {lock};
-    snprintf(lock, sizeof(lock), "%d", schema->lock_key);
-    return cl_pg_query(db, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, values, err,
-                       errlen);
-}
-
 static int migrate_one(struct cl_pg *db, const struct cl_pg_schema *schema,
                        const struct cl_pg_migration *m, int *applied, char *err, size_t errlen)
 {
@@ -316,7 +317,7 @@ static int migrate_one(struct cl_pg *db, const struct cl_pg_schema *schema,
     if ((rc = cl_pg_begin(db, err, errlen)) != CL_OK)
         return rc;
     /* Two programs starting at once: the second waits, then finds the version applied. */
-    if ((rc = lock_migrations(db, schema, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(db, schema->lock_key, NULL, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(db, &res, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
                           values, err, errlen)) != CL_OK)
         return cl_pg_fail(db, rc);
@@ -356,7 +357,7 @@ int cl_pg_migrate(struct cl_pg *db, const struct cl_pg_schema *schema, int *appl
     }
     if ((rc = cl_pg_begin(db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_migrations(db, schema, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_lock(db, schema->lock_key, NULL, err, errlen)) != CL_OK ||
         (rc = cl_pg_query(db, NULL,
                           "CREATE TABLE IF NOT EXISTS schema_migrations ("
                           " version integer PRIMARY KEY,"

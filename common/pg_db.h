@@ -58,6 +58,11 @@ void cl_pg_rollback(struct cl_pg *db);
 /* Rolls back after a failure and passes its code on. */
 int cl_pg_fail(struct cl_pg *db, int rc);
 
+/* In a transaction: takes the transaction-level advisory lock (key, hashtext(name)), or (key, 0)
+ * if name is NULL, waiting for whoever holds it (other names are not held up, but for the rare
+ * hash collision). */
+int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen);
+
 /* Whether a transaction is open and has not failed. */
 int cl_pg_in_transaction(const struct cl_pg *db);
 
