@@ -12,7 +12,6 @@
  * are serialised by a transaction-level advisory lock on that id. */
 #include "store.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,19 +147,6 @@ static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations
 
 /* ---- errors and checks of outside values ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}; *code_len gets the length of CODE. */
 static int device_number_ok(const char *s, size_t *code_len)
 {
@@ -212,8 +198,8 @@ static int actor_ok(const char *actor, char *err, size_t errlen)
     char buf[48];
     if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
-    set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
@@ -225,7 +211,7 @@ int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t
     int rc;
 
     if (out == NULL) {
-        set_err(err, errlen, "no database conninfo");
+        cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
     *out = NULL;
@@ -233,7 +219,7 @@ int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t
         return rc;
     if ((*out = calloc(1, sizeof(**out))) == NULL) {
         cl_pg_close(db);
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     (*out)->db = db;
@@ -420,8 +406,8 @@ static int request_id_ok(const char *request_id, char *err, size_t errlen)
     char buf[48];
     if (cl_token_ok(request_id, REQUEST_ID_MAX))
         return 1;
-    set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-            cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    cl_err_set(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+               cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
     return 0;
 }
 
@@ -443,7 +429,7 @@ static int load_known(struct ca_store *store, const char *request_id,
     if (rc != CL_OK)
         return rc;
     if ((size_t)PQntuples(res) != count) {
-        set_err(err, errlen, "request id %s was used with another body", request_id);
+        cl_err_set(err, errlen, "request id %s was used with another body", request_id);
         PQclear(res);
         return CL_ERR_CONFLICT;
     }
@@ -451,7 +437,7 @@ static int load_known(struct ca_store *store, const char *request_id,
         struct ca_batch_item *item = &items[i];
         const char *state = cl_pg_get_text(res, (int)i, 4);
         if (strcmp(cl_pg_get_text(res, (int)i, 0), device_numbers[i]) != 0) {
-            set_err(err, errlen, "request id %s was used with another body", request_id);
+            cl_err_set(err, errlen, "request id %s was used with another body", request_id);
             rc = CL_ERR_CONFLICT;
             break;
         }
@@ -462,18 +448,18 @@ static int load_known(struct ca_store *store, const char *request_id,
         cl_copy_text(item->key_type, sizeof(item->key_type), cl_pg_get_text(res, (int)i, 3));
         if (!done && strcmp(state, "intent") != 0) {
             /* Revoked or replaced while the request waited for its signatures. */
-            set_err(err, errlen,
-                    "device number %s: its intent (serial %s) of request id %s is now %s; "
-                    "send a new request",
-                    item->device_number, item->serial_hex, request_id, state);
+            cl_err_set(err, errlen,
+                       "device number %s: its intent (serial %s) of request id %s is now %s; "
+                       "send a new request",
+                       item->device_number, item->serial_hex, request_id, state);
             rc = CL_ERR_STATE;
         } else if (done) {
             if (PQgetisnull(res, (int)i, 5)) {
-                set_err(err, errlen, "device number %s: request id %s has no stored pack",
-                        item->device_number, request_id);
+                cl_err_set(err, errlen, "device number %s: request id %s has no stored pack",
+                           item->device_number, request_id);
                 rc = CL_ERR_INTERNAL;
             } else if ((item->pack = strdup(PQgetvalue(res, (int)i, 5))) == NULL) {
-                set_err(err, errlen, "out of memory");
+                cl_err_set(err, errlen, "out of memory");
                 rc = CL_ERR_NOMEM;
             }
         }
@@ -498,7 +484,7 @@ static int check_models(struct ca_store *store, const char *const *device_number
     int rc = CL_OK;
 
     if (seen == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count && rc == CL_OK; i++) {
@@ -520,12 +506,13 @@ static int check_models(struct ca_store *store, const char *const *device_number
             if (rc != CL_OK)
                 break;
             if (PQntuples(res) == 0) {
-                set_err(err, errlen, "device number %s: unknown device model %s", device_numbers[i],
-                        code);
+                cl_err_set(err, errlen, "device number %s: unknown device model %s",
+                           device_numbers[i], code);
                 rc = CL_ERR_INVALID_ARGUMENT;
             } else if (!cl_pg_get_bool(res, 0, 1)) {
-                set_err(err, errlen, "device number %s: device model %s is not certificate-managed",
-                        device_numbers[i], code);
+                cl_err_set(err, errlen,
+                           "device number %s: device model %s is not certificate-managed",
+                           device_numbers[i], code);
                 rc = CL_ERR_INVALID_ARGUMENT;
             } else {
                 cl_copy_text(seen[m].code, sizeof(seen[m].code), code);
@@ -557,8 +544,8 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
         PGresult *res;
         int rc = store->serial_source(item->serial_hex);
         if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "device number %s: no serial number could be drawn",
-                    item->device_number);
+            cl_err_set(err, errlen, "device number %s: no serial number could be drawn",
+                       item->device_number);
             return rc != CL_OK ? rc : CL_ERR_INTERNAL;
         }
         rc = cl_pg_query(store->db, &res,
@@ -579,8 +566,8 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
         cl_log_info("serial %s is taken; drawing another for %s", item->serial_hex,
                     item->device_number);
     }
-    set_err(err, errlen, "device number %s: no free serial number after %d tries",
-            item->device_number, SERIAL_TRIES);
+    cl_err_set(err, errlen, "device number %s: no free serial number after %d tries",
+               item->device_number, SERIAL_TRIES);
     return CL_ERR_INTERNAL;
 }
 
@@ -599,10 +586,10 @@ static void concurrent_holder(struct ca_store *store, const char *request_id,
     size_t first = count;
     int row = 0;
 
-    set_err(err, errlen,
-            "a device number of request id %s was recorded by a concurrent request; send it "
-            "again",
-            request_id);
+    cl_err_set(err, errlen,
+               "a device number of request id %s was recorded by a concurrent request; send it "
+               "again",
+               request_id);
     if (cl_pg_query(store->db, &res,
                     "SELECT device_number, serial FROM certificate"
                     " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES,
@@ -616,8 +603,8 @@ static void concurrent_holder(struct ca_store *store, const char *request_id,
         }
     }
     if (first < count)
-        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
-                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+        cl_err_set(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                   PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
     PQclear(res);
 }
 
@@ -640,15 +627,15 @@ static int record_intents(struct ca_store *store, const char *request_id,
     cl_pg_array_init(&models);
     cl_pg_array_init(&positions);
     if (recorded == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t k = 0; k < count && rc == CL_OK; k++) {
         struct ca_batch_item *item = &items[sorted[k].index];
         rc = store->serial_source(item->serial_hex);
         if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "device number %s: no serial number could be drawn",
-                    item->device_number);
+            cl_err_set(err, errlen, "device number %s: no serial number could be drawn",
+                       item->device_number);
             rc = rc != CL_OK ? rc : CL_ERR_INTERNAL;
             break;
         }
@@ -662,7 +649,7 @@ static int record_intents(struct ca_store *store, const char *request_id,
                                 cl_pg_array_finish(&models), cl_pg_array_finish(&positions),
                                 request_id};
         if (values[0] == NULL || values[1] == NULL || values[2] == NULL || values[3] == NULL) {
-            set_err(err, errlen, "out of memory");
+            cl_err_set(err, errlen, "out of memory");
             rc = CL_ERR_NOMEM;
         } else {
             rc = cl_pg_query(
@@ -746,7 +733,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
                         " VALUES ($1, $2, $3::boolean, $4, $5::int)",
                         5, values, lengths, formats, 0, err, errlen);
         if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
-            set_err(err, errlen, "request id %s is in use by a concurrent request", request_id);
+            cl_err_set(err, errlen, "request id %s is in use by a concurrent request", request_id);
             return CL_ERR_CONFLICT;
         }
         if (rc != CL_OK)
@@ -758,7 +745,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
     list = malloc(count * (CA_DEVICE_NUMBER_MAX + 1) + 3);
     old_serials = calloc(count, sizeof(*old_serials));
     if (list == NULL || old_serials == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -793,8 +780,8 @@ static int begin_new(struct ca_store *store, const char *request_id,
                 row = r;
             }
         }
-        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
-                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+        cl_err_set(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                   PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
         rc = CL_ERR_CONFLICT;
         goto out;
     }
@@ -802,10 +789,10 @@ static int begin_new(struct ca_store *store, const char *request_id,
      * superseded by a batch (an operator revokes it instead). */
     for (int r = 0; r < PQntuples(res); r++) {
         if (strcmp(PQgetvalue(res, r, 2), "installed") == 0) {
-            set_err(err, errlen,
-                    "device number %s holds an installed certificate (serial %s); a replacement "
-                    "is only for one that was never installed",
-                    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+            cl_err_set(err, errlen,
+                       "device number %s holds an installed certificate (serial %s); a replacement "
+                       "is only for one that was never installed",
+                       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
             rc = CL_ERR_CONFLICT;
             goto out;
         }
@@ -866,34 +853,34 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
 
     if (store == NULL || body_hash == NULL || device_numbers == NULL || items == NULL ||
         state == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (!cl_text_ok(requester, 1, ACTOR_MAX)) {
-        set_err(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
-                cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
+        cl_err_set(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
+                   cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s names %zu device numbers (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s names %zu device numbers (1 to %d)", request_id,
+                   count, CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     memset(items, 0, count * sizeof(*items));
     for (size_t i = 0; i < count; i++) {
         if (!device_number_ok(device_numbers[i], NULL)) {
-            set_err(err, errlen,
-                    "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
-                    "1 to 12 digits)",
-                    cl_shown(device_numbers[i], buf, sizeof(buf)));
+            cl_err_set(err, errlen,
+                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
+                       "1 to 12 digits)",
+                       cl_shown(device_numbers[i], buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
     sorted = malloc(count * sizeof(*sorted));
     if (sorted == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count; i++)
@@ -901,8 +888,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
     qsort(sorted, count, sizeof(*sorted), compare_numbers);
     for (size_t i = 1; i < count; i++) {
         if (strcmp(sorted[i - 1].number, sorted[i].number) == 0) {
-            set_err(err, errlen, "device number %s appears twice in request id %s",
-                    sorted[i].number, request_id);
+            cl_err_set(err, errlen, "device number %s appears twice in request id %s",
+                       sorted[i].number, request_id);
             free(sorted);
             return CL_ERR_INVALID_ARGUMENT;
         }
@@ -920,7 +907,7 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         int same = cl_pg_get_bool(res, 0, 0), done = cl_pg_get_bool(res, 0, 1);
         PQclear(res);
         if (!same) {
-            set_err(err, errlen, "request id %s was used with another body", request_id);
+            cl_err_set(err, errlen, "request id %s was used with another body", request_id);
             rc = CL_ERR_CONFLICT;
             goto fail;
         }
@@ -970,12 +957,12 @@ static int why_not_issued(struct ca_store *store, const char *request_id,
     if (rc != CL_OK)
         return rc;
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
-                request_id);
+        cl_err_set(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
+                   request_id);
         rc = CL_ERR_INVALID_ARGUMENT;
     } else {
-        set_err(err, errlen, "device number %s: certificate %s is %s, not an intent",
-                PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen, "device number %s: certificate %s is %s, not an intent",
+                   PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
         rc = CL_ERR_STATE;
     }
     PQclear(res);
@@ -1005,7 +992,7 @@ static int store_issued(struct ca_store *store, const char *request_id,
     const char *values[] = {request_id, cl_pg_array_finish(&serials), cl_pg_array_finish(&certs),
                             cl_pg_array_finish(&packs), cl_pg_array_finish(&values_hex)};
     if (values[1] == NULL || values[2] == NULL || values[3] == NULL || values[4] == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -1023,7 +1010,7 @@ static int store_issued(struct ca_store *store, const char *request_id,
         goto out;
     /* Not all of them: find the first item that was not stored. */
     if ((stored = malloc(((size_t)PQntuples(res) + 1) * sizeof(*stored))) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -1031,7 +1018,7 @@ static int store_issued(struct ca_store *store, const char *request_id,
         stored[r] = PQgetvalue(res, r, 0);
     qsort(stored, (size_t)PQntuples(res), sizeof(*stored), compare_text);
     rc = CL_ERR_INVALID_ARGUMENT;
-    set_err(err, errlen, "request id %s: a serial appears twice", request_id);
+    cl_err_set(err, errlen, "request id %s: a serial appears twice", request_id);
     for (size_t i = 0; i < count; i++) {
         const char *key = items[i].serial_hex;
         if (bsearch(&key, stored, (size_t)PQntuples(res), sizeof(*stored), compare_text) == NULL) {
@@ -1056,29 +1043,29 @@ static int issued_items_ok(const char *request_id, const struct ca_issued_item *
     char buf[48];
 
     if (items == NULL || count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                   CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++) {
         const struct ca_issued_item *item = &items[i];
         if (!cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
-                    cl_shown(item->serial_hex, buf, sizeof(buf)));
+            cl_err_set(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
+                       cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (item->cert_der == NULL || item->cert_len == 0 || item->cert_len > CERT_DER_MAX ||
             !cl_utf8_ok(item->pack, 1, PACK_MAX, 1)) {
-            set_err(err, errlen,
-                    "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
-                    "bytes of text) are required",
-                    item->serial_hex, CERT_DER_MAX, PACK_MAX);
+            cl_err_set(err, errlen,
+                       "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
+                       "bytes of text) are required",
+                       item->serial_hex, CERT_DER_MAX, PACK_MAX);
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (item->server_value == NULL || strlen(item->server_value) != CA_VERIFY_HEX ||
             strspn(item->server_value, "0123456789abcdef") != CA_VERIFY_HEX) {
-            set_err(err, errlen, "serial %s: the server value must be %d lower-case hex digits",
-                    item->serial_hex, CA_VERIFY_HEX);
+            cl_err_set(err, errlen, "serial %s: the server value must be %d lower-case hex digits",
+                       item->serial_hex, CA_VERIFY_HEX);
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
@@ -1093,14 +1080,14 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                   CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
@@ -1116,17 +1103,18 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
                           1, id_values, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "unknown request id %s", request_id);
+        cl_err_set(err, errlen, "unknown request id %s", request_id);
         rc = CL_ERR_NOT_FOUND;
     } else if (cl_pg_get_bool(res, 0, 0)) {
         /* Another worker signed the same pending request and completed it first: its packs
          * are the answer (ask again); these are never stored nor handed out. */
-        set_err(err, errlen, "request id %s was completed meanwhile; send it again for its packs",
-                request_id);
+        cl_err_set(err, errlen,
+                   "request id %s was completed meanwhile; send it again for its packs",
+                   request_id);
         rc = CL_ERR_CONFLICT;
     } else if ((size_t)cl_pg_get_ll(res, 0, 1) != count) {
-        set_err(err, errlen, "request id %s has %lld device numbers, not %zu", request_id,
-                cl_pg_get_ll(res, 0, 1), count);
+        cl_err_set(err, errlen, "request id %s has %lld device numbers, not %zu", request_id,
+                   cl_pg_get_ll(res, 0, 1), count);
         rc = CL_ERR_INVALID_ARGUMENT;
     }
     PQclear(res);
@@ -1140,7 +1128,7 @@ int ca_store_complete_add(struct ca_store *store, const char *request_id,
     int rc = issued_items_ok(request_id, items, count, err, errlen);
 
     if (rc == CL_OK && !cl_pg_in_transaction(store->db)) {
-        set_err(err, errlen, "request id %s: no completion under way", request_id);
+        cl_err_set(err, errlen, "request id %s: no completion under way", request_id);
         rc = CL_ERR_INTERNAL; /* a misuse here, not the caller's fault */
     }
     if (rc == CL_OK)
@@ -1156,7 +1144,7 @@ int ca_store_complete_commit(struct ca_store *store, const char *request_id, cha
     int rc;
 
     if (!cl_pg_in_transaction(store->db)) {
-        set_err(err, errlen, "request id %s: no completion under way", request_id);
+        cl_err_set(err, errlen, "request id %s: no completion under way", request_id);
         return cl_pg_fail(store->db, CL_ERR_INTERNAL); /* a misuse here, not the caller's fault */
     }
     /* Every item of the request must have been stored as issued. */
@@ -1169,8 +1157,8 @@ int ca_store_complete_commit(struct ca_store *store, const char *request_id, cha
     long long unsigned_items = cl_pg_get_ll(res, 0, 0);
     PQclear(res);
     if (unsigned_items != 0) {
-        set_err(err, errlen, "request id %s: %lld device numbers have no signed certificate",
-                request_id, unsigned_items);
+        cl_err_set(err, errlen, "request id %s: %lld device numbers have no signed certificate",
+                   request_id, unsigned_items);
         return cl_pg_fail(store->db, CL_ERR_INVALID_ARGUMENT);
     }
     if ((rc = cl_pg_query(store->db, NULL,
@@ -1194,7 +1182,7 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
     int rc;
 
     if (store == NULL || items == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     /* Checked before the transaction too, so that a bad item costs no round trip. */
@@ -1230,26 +1218,26 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
     if (received_at != NULL)
         *received_at = 0;
     if (store == NULL || received_at == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number, NULL)) {
-        set_err(err, errlen, "device number \"%s\" is malformed",
-                cl_shown(device_number, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "device number \"%s\" is malformed",
+                   cl_shown(device_number, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_serial_ok(serial_hex)) {
-        set_err(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
-                cl_shown(serial_hex, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
+                   cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_verify_value_ok(value, given)) {
-        set_err(err, errlen, "device number %s: the verification value must be %d hex digits",
-                device_number, CA_VERIFY_HEX);
+        cl_err_set(err, errlen, "device number %s: the verification value must be %d hex digits",
+                   device_number, CA_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (now <= 0) {
-        set_err(err, errlen, "no installation time");
+        cl_err_set(err, errlen, "no installation time");
         return CL_ERR_INVALID_ARGUMENT;
     }
 
@@ -1262,20 +1250,22 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
                           2, values, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "no certificate %s for device number %s", serial_hex, device_number);
+        cl_err_set(err, errlen, "no certificate %s for device number %s", serial_hex,
+                   device_number);
         rc = CL_ERR_NOT_FOUND;
     } else {
         const char *state = PQgetvalue(res, 0, 0);
         const char *expected = cl_pg_get_text(res, 0, 1);
         if (strcmp(state, "issued") != 0 && strcmp(state, "installed") != 0) {
-            set_err(err, errlen, "certificate %s of device number %s is %s%s", serial_hex,
-                    device_number, state, strcmp(state, "intent") == 0 ? ", not issued yet" : "");
+            cl_err_set(err, errlen, "certificate %s of device number %s is %s%s", serial_hex,
+                       device_number, state,
+                       strcmp(state, "intent") == 0 ? ", not issued yet" : "");
             rc = CL_ERR_STATE;
         } else if (strlen(expected) != CA_VERIFY_HEX ||
                    !equal_const_time(expected, given, CA_VERIFY_HEX)) {
-            set_err(err, errlen,
-                    "the installation proof of device number %s (serial %s) does not match",
-                    device_number, serial_hex);
+            cl_err_set(err, errlen,
+                       "the installation proof of device number %s (serial %s) does not match",
+                       device_number, serial_hex);
             rc = CL_ERR_CRYPTO;
         } else if (strcmp(state, "installed") == 0) {
             *received_at =

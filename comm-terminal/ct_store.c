@@ -15,7 +15,6 @@
 #include "ct_store.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,19 +197,6 @@ static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrat
 
 /* ---- errors and checks of outside values ---- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}. */
 static int device_number_ok(const char *s)
 {
@@ -314,26 +300,26 @@ static int actor_ok(const char *actor, char *err, size_t errlen)
     char buf[48];
     if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
-    set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
 static int number_refused(const char *what, const char *number, char *err, size_t errlen)
 {
     char buf[48];
-    set_err(err, errlen,
-            "%s: device number \"%s\" is malformed (CODE-SERIAL: 1 to 8 of 0-9 A-Z, "
-            "'-', 1 to 12 digits)",
-            what, cl_shown(number, buf, sizeof(buf)));
+    cl_err_set(err, errlen,
+               "%s: device number \"%s\" is malformed (CODE-SERIAL: 1 to 8 of 0-9 A-Z, "
+               "'-', 1 to 12 digits)",
+               what, cl_shown(number, buf, sizeof(buf)));
     return CL_ERR_INVALID_ARGUMENT;
 }
 
 static int line_refused(const char *number, const char *line_id, char *err, size_t errlen)
 {
     char buf[48];
-    set_err(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
-            number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
+    cl_err_set(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
+               number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
     return CL_ERR_INVALID_ARGUMENT;
 }
 
@@ -401,14 +387,14 @@ int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t
     if (out != NULL)
         *out = NULL;
     if (out == NULL) {
-        set_err(err, errlen, "no database conninfo");
+        cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_pg_open(conninfo, "comm-terminal", &db, err, errlen)) != CL_OK)
         return rc;
     if ((*out = calloc(1, sizeof(**out))) == NULL) {
         cl_pg_close(db);
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     (*out)->db = db;
@@ -470,40 +456,40 @@ static int plan_entry_ok(const struct ct_plan_entry *e, size_t index, char *err,
     char buf[48];
     if (memchr(e->model_code, '\0', sizeof(e->model_code)) == NULL ||
         !cl_model_code_ok(e->model_code)) {
-        set_err(err, errlen, "plan entry %zu: device model code \"%s\" is malformed", index + 1,
-                memchr(e->model_code, '\0', sizeof(e->model_code)) != NULL
-                    ? cl_shown(e->model_code, buf, sizeof(buf))
-                    : "(unterminated)");
+        cl_err_set(err, errlen, "plan entry %zu: device model code \"%s\" is malformed", index + 1,
+                   memchr(e->model_code, '\0', sizeof(e->model_code)) != NULL
+                       ? cl_shown(e->model_code, buf, sizeof(buf))
+                       : "(unterminated)");
         return 0;
     }
     if (memchr(e->day, '\0', sizeof(e->day)) == NULL || !day_ok(e->day, NULL)) {
-        set_err(err, errlen, "plan entry %zu (%s): \"%s\" is not a date (YYYY-MM-DD)", index + 1,
-                e->model_code,
-                memchr(e->day, '\0', sizeof(e->day)) != NULL ? cl_shown(e->day, buf, sizeof(buf))
-                                                             : "(unterminated)");
+        cl_err_set(err, errlen, "plan entry %zu (%s): \"%s\" is not a date (YYYY-MM-DD)", index + 1,
+                   e->model_code,
+                   memchr(e->day, '\0', sizeof(e->day)) != NULL ? cl_shown(e->day, buf, sizeof(buf))
+                                                                : "(unterminated)");
         return 0;
     }
     if (e->units < 1 || e->units > PLAN_UNITS_LIMIT) {
-        set_err(err, errlen, "plan entry %zu (%s, %s): units %ld is not 1..%d", index + 1,
-                e->model_code, e->day, e->units, PLAN_UNITS_LIMIT);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): units %ld is not 1..%d", index + 1,
+                   e->model_code, e->day, e->units, PLAN_UNITS_LIMIT);
         return 0;
     }
     if (e->serials != NULL) {
         for (long i = 0; i < e->units; i++)
             if (e->serials[i] < 0 || e->serials[i] > SERIAL_NUMBER_MAX) {
-                set_err(err, errlen, "plan entry %zu (%s, %s): serial %lld is not 0..%lld",
-                        index + 1, e->model_code, e->day, e->serials[i], SERIAL_NUMBER_MAX);
+                cl_err_set(err, errlen, "plan entry %zu (%s, %s): serial %lld is not 0..%lld",
+                           index + 1, e->model_code, e->day, e->serials[i], SERIAL_NUMBER_MAX);
                 return 0;
             }
     } else if (e->first_serial < 0 || e->first_serial > SERIAL_NUMBER_MAX - (e->units - 1)) {
-        set_err(err, errlen,
-                "plan entry %zu (%s, %s): serials %lld to %lld do not fit in 12 digits", index + 1,
-                e->model_code, e->day, e->first_serial, e->first_serial + (e->units - 1));
+        cl_err_set(
+            err, errlen, "plan entry %zu (%s, %s): serials %lld to %lld do not fit in 12 digits",
+            index + 1, e->model_code, e->day, e->first_serial, e->first_serial + (e->units - 1));
         return 0;
     }
     if (e->serial_digits < 1 || e->serial_digits > 12) {
-        set_err(err, errlen, "plan entry %zu (%s, %s): serial digits %d is not 1..12", index + 1,
-                e->model_code, e->day, e->serial_digits);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): serial digits %d is not 1..12", index + 1,
+                   e->model_code, e->day, e->serial_digits);
         return 0;
     }
     return 1;
@@ -566,20 +552,20 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
     int known = PQntuples(res) == 1;
     PQclear(res);
     if (!known) {
-        set_err(err, errlen,
-                "plan entry %zu: device model %s is not registered (mark it first: "
-                "certificate-managed or not)",
-                index + 1, e->model_code);
+        cl_err_set(err, errlen,
+                   "plan entry %zu: device model %s is not registered (mark it first: "
+                   "certificate-managed or not)",
+                   index + 1, e->model_code);
         return CL_ERR_NOT_FOUND;
     }
     if ((list = plan_numbers(e, dup)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     if (dup[0] != '\0') {
         free(list);
-        set_err(err, errlen, "plan entry %zu (%s, %s): device number %s is listed twice", index + 1,
-                e->model_code, e->day, dup);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): device number %s is listed twice",
+                   index + 1, e->model_code, e->day, dup);
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(units, sizeof(units), "%ld", e->units);
@@ -614,10 +600,10 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
     if (rc != CL_OK)
         return rc;
     if (PQntuples(res) == 1) {
-        set_err(err, errlen,
-                "plan entry %zu (%s, %s): device number %s is already planned for %s; device "
-                "numbers are never reused",
-                index + 1, e->model_code, e->day, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen,
+                   "plan entry %zu (%s, %s): device number %s is already planned for %s; device "
+                   "numbers are never reused",
+                   index + 1, e->model_code, e->day, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         PQclear(res);
         return CL_ERR_CONFLICT;
     }
@@ -639,11 +625,11 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
     if (added != NULL)
         *added = 0;
     if (store == NULL || added == NULL || (entries == NULL && count > 0)) {
-        set_err(err, errlen, "no store, plan or result");
+        cl_err_set(err, errlen, "no store, plan or result");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count < 1 || count > PLAN_ENTRIES_LIMIT) {
-        set_err(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
+        cl_err_set(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, errlen))
@@ -730,8 +716,8 @@ static int request_id_ok(const char *request_id, char *err, size_t errlen)
     char buf[48];
     if (cl_token_ok(request_id, CT_REQUEST_ID_MAX))
         return 1;
-    set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters without spaces",
-            cl_shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
+    cl_err_set(err, errlen, "request id \"%s\" must be 1 to %d printable characters without spaces",
+               cl_shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
     return 0;
 }
 
@@ -754,10 +740,10 @@ static int begin_known(struct ct_store *store, const char *request_id, int repla
     for (size_t i = 0; same && i < count; i++)
         same = strcmp(cl_pg_get_text(res, (int)i, 2), numbers[i]) == 0;
     if (!same) {
-        set_err(err, errlen, "request id %s was recorded with other device numbers", request_id);
+        cl_err_set(err, errlen, "request id %s was recorded with other device numbers", request_id);
         rc = CL_ERR_CONFLICT;
     } else if (strcmp(cl_pg_get_text(res, 0, 1), "abandoned") == 0) {
-        set_err(err, errlen, "request id %s was abandoned; use a new one", request_id);
+        cl_err_set(err, errlen, "request id %s was abandoned; use a new one", request_id);
         rc = CL_ERR_STATE;
     }
     PQclear(res);
@@ -775,19 +761,19 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
     int rc, nomem;
 
     if (store == NULL || (numbers == NULL && count > 0)) {
-        set_err(err, errlen, "no store or device numbers");
+        cl_err_set(err, errlen, "no store or device numbers");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (!day_ok(day, NULL)) {
-        set_err(err, errlen, "request %s: \"%s\" is not a date (YYYY-MM-DD)", request_id,
-                cl_shown(day, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "request %s: \"%s\" is not a date (YYYY-MM-DD)", request_id,
+                   cl_shown(day, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count < 1 || count > CT_FETCH_MAX) {
-        set_err(err, errlen, "request %s: 1 to %d device numbers, not %zu", request_id,
-                CT_FETCH_MAX, count);
+        cl_err_set(err, errlen, "request %s: 1 to %d device numbers, not %zu", request_id,
+                   CT_FETCH_MAX, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++)
@@ -795,15 +781,15 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
             return number_refused(request_id, numbers[i], err, errlen);
     dup = duplicate_number(numbers, count, &nomem);
     if (nomem) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     if (dup != NULL) {
-        set_err(err, errlen, "request %s: device number %s is listed twice", request_id, dup);
+        cl_err_set(err, errlen, "request %s: device number %s is listed twice", request_id, dup);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((list = number_array(numbers, count)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     snprintf(count_text, sizeof(count_text), "%zu", count);
@@ -836,9 +822,9 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
                           1, values + 1, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) == 1) {
-        set_err(err, errlen, "request %s: device number %s: device model %s is %s", request_id,
-                PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                PQgetisnull(res, 0, 2) ? "not registered" : "not certificate-managed");
+        cl_err_set(err, errlen, "request %s: device number %s: device model %s is %s", request_id,
+                   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                   PQgetisnull(res, 0, 2) ? "not registered" : "not certificate-managed");
         PQclear(res);
         rc = CL_ERR_INVALID_ARGUMENT;
         goto fail;
@@ -871,11 +857,11 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
                               2, values, err, errlen)) != CL_OK)
             goto fail;
         if (PQntuples(res) == 1)
-            set_err(err, errlen, "request %s: device number %s is already in pending request %s",
-                    request_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+            cl_err_set(err, errlen, "request %s: device number %s is already in pending request %s",
+                       request_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         else
-            set_err(err, errlen, "request %s: a device number is in another pending request",
-                    request_id);
+            cl_err_set(err, errlen, "request %s: a device number is in another pending request",
+                       request_id);
         PQclear(res);
         rc = CL_ERR_CONFLICT;
         goto fail;
@@ -893,20 +879,20 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
     if (PQntuples(res) == 1) {
         const char *number = PQgetvalue(res, 0, 0), *state = cl_pg_get_text(res, 0, 1);
         if (!replacement) {
-            set_err(err, errlen,
-                    "request %s: device number %s already holds a certificate (%s); device "
-                    "numbers are never reused",
-                    request_id, number, state);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s already holds a certificate (%s); device "
+                       "numbers are never reused",
+                       request_id, number, state);
             rc = CL_ERR_EXISTS;
         } else if (state[0] == '\0') {
-            set_err(err, errlen, "request %s: device number %s holds no certificate to replace",
-                    request_id, number);
+            cl_err_set(err, errlen, "request %s: device number %s holds no certificate to replace",
+                       request_id, number);
             rc = CL_ERR_NOT_FOUND;
         } else {
-            set_err(err, errlen,
-                    "request %s: device number %s is %s, not failed: only a failed certificate "
-                    "is replaced",
-                    request_id, number, state);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s is %s, not failed: only a failed certificate "
+                       "is replaced",
+                       request_id, number, state);
             rc = CL_ERR_STATE;
         }
         PQclear(res);
@@ -994,7 +980,7 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen) || !actor_ok(actor, err, errlen))
@@ -1008,10 +994,10 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
         return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "pending") != 0) {
         if (PQntuples(res) == 0) {
-            set_err(err, errlen, "no request with id %s", request_id);
+            cl_err_set(err, errlen, "no request with id %s", request_id);
             rc = CL_ERR_NOT_FOUND;
         } else if (strcmp(PQgetvalue(res, 0, 0), "completed") == 0) {
-            set_err(err, errlen, "request %s is completed; it cannot be abandoned", request_id);
+            cl_err_set(err, errlen, "request %s is completed; it cannot be abandoned", request_id);
             rc = CL_ERR_STATE;
         }
         PQclear(res);
@@ -1050,7 +1036,7 @@ static int answer_matches(struct ct_store *store, const char *request_id,
     int rc;
 
     if (sorted == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count; i++)
@@ -1063,8 +1049,8 @@ static int answer_matches(struct ct_store *store, const char *request_id,
     if (rc == CL_OK) {
         size_t n = (size_t)PQntuples(res);
         if (n != count) {
-            set_err(err, errlen, "request %s named %zu device number(s); the answer has %zu",
-                    request_id, n, count);
+            cl_err_set(err, errlen, "request %s named %zu device number(s); the answer has %zu",
+                       request_id, n, count);
             rc = CL_ERR_CONFLICT;
         }
         /* A number the request did not name, then one named twice (with the counts equal,
@@ -1082,15 +1068,15 @@ static int answer_matches(struct ct_store *store, const char *request_id,
                     hi = mid;
             }
             if (lo == 0 || strcmp(PQgetvalue(res, (int)lo - 1, 0), sorted[i]->device_number) != 0) {
-                set_err(err, errlen,
-                        "request %s: the answer has device number %s, which the request did not "
-                        "name",
-                        request_id, sorted[i]->device_number);
+                cl_err_set(err, errlen,
+                           "request %s: the answer has device number %s, which the request did not "
+                           "name",
+                           request_id, sorted[i]->device_number);
                 rc = CL_ERR_CONFLICT;
             } else if (i > 0 &&
                        strcmp(sorted[i]->device_number, sorted[i - 1]->device_number) == 0) {
-                set_err(err, errlen, "request %s: the answer has device number %s twice",
-                        request_id, sorted[i]->device_number);
+                cl_err_set(err, errlen, "request %s: the answer has device number %s twice",
+                           request_id, sorted[i]->device_number);
                 rc = CL_ERR_CONFLICT;
             }
         }
@@ -1159,7 +1145,7 @@ static int store_packs(struct ct_store *store, const char *request_id, int repla
     arrays[2] = binary_text_array(items, count, item_pack, &lengths[2]);
     const char *values[] = {arrays[0], arrays[1], arrays[2], request_id};
     if (arrays[0] == NULL || arrays[1] == NULL || arrays[2] == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -1195,12 +1181,12 @@ static int store_packs(struct ct_store *store, const char *request_id, int repla
         goto out;
     const char *number = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(unknown)";
     if (replacement) {
-        set_err(err, errlen, "request %s: device number %s is no longer failed", request_id,
-                number);
+        cl_err_set(err, errlen, "request %s: device number %s is no longer failed", request_id,
+                   number);
         rc = CL_ERR_STATE;
     } else {
-        set_err(err, errlen, "request %s: device number %s already holds a certificate", request_id,
-                number);
+        cl_err_set(err, errlen, "request %s: device number %s already holds a certificate",
+                   request_id, number);
         rc = CL_ERR_CONFLICT;
     }
 out:
@@ -1219,14 +1205,14 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
     int rc, replacement;
 
     if (store == NULL || (items == NULL && count > 0)) {
-        set_err(err, errlen, "no store or packs");
+        cl_err_set(err, errlen, "no store or packs");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (count < 1 || count > CT_FETCH_MAX) {
-        set_err(err, errlen, "request %s: an answer has 1 to %d packs, not %zu", request_id,
-                CT_FETCH_MAX, count);
+        cl_err_set(err, errlen, "request %s: an answer has 1 to %d packs, not %zu", request_id,
+                   CT_FETCH_MAX, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++) {
@@ -1235,16 +1221,17 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
         if (!device_number_ok(item->device_number))
             return number_refused(request_id, item->device_number, err, errlen);
         if (!cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen,
-                    "request %s: device number %s: serial \"%s\" is malformed (2 to 40 upper-case "
-                    "hex digits)",
-                    request_id, item->device_number, cl_shown(item->serial_hex, buf, sizeof(buf)));
+            cl_err_set(
+                err, errlen,
+                "request %s: device number %s: serial \"%s\" is malformed (2 to 40 upper-case "
+                "hex digits)",
+                request_id, item->device_number, cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (!cl_utf8_ok(item->pack, 1, CT_PACK_MAX, 1)) {
-            set_err(err, errlen,
-                    "request %s: device number %s: the pack must be 1 to %d bytes of UTF-8 text",
-                    request_id, item->device_number, CT_PACK_MAX);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s: the pack must be 1 to %d bytes of UTF-8 text",
+                       request_id, item->device_number, CT_PACK_MAX);
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
@@ -1259,7 +1246,7 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
         return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
         PQclear(res);
-        set_err(err, errlen, "no request with id %s was recorded", request_id);
+        cl_err_set(err, errlen, "no request with id %s was recorded", request_id);
         return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
     }
     if (strcmp(PQgetvalue(res, 0, 0), "completed") == 0) {
@@ -1268,7 +1255,7 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
     }
     if (strcmp(PQgetvalue(res, 0, 0), "abandoned") == 0) {
         PQclear(res);
-        set_err(err, errlen, "request %s was abandoned; its answer is not stored", request_id);
+        cl_err_set(err, errlen, "request %s was abandoned; its answer is not stored", request_id);
         return cl_pg_fail(store->db, CL_ERR_STATE);
     }
     replacement = cl_pg_get_bool(res, 0, 1);
@@ -1307,19 +1294,20 @@ static int not_in_store(struct ct_store *store, const char *number, char *err, s
     if (rc != CL_OK)
         return rc;
     if (PQgetisnull(res, 0, 0))
-        set_err(err, errlen, "%s is not in store: device model %.*s is not registered", number,
-                (int)strcspn(number, "-"), number);
+        cl_err_set(err, errlen, "%s is not in store: device model %.*s is not registered", number,
+                   (int)strcspn(number, "-"), number);
     else if (!cl_pg_get_bool(res, 0, 0))
-        set_err(err, errlen, "%s is not in store: device model %.*s is not certificate-managed",
-                number, (int)strcspn(number, "-"), number);
+        cl_err_set(err, errlen, "%s is not in store: device model %.*s is not certificate-managed",
+                   number, (int)strcspn(number, "-"), number);
     else if (!PQgetisnull(res, 0, 2))
-        set_err(err, errlen, "%s is not in store yet: its certificate is requested (request %s)",
-                number, PQgetvalue(res, 0, 2));
+        cl_err_set(err, errlen, "%s is not in store yet: its certificate is requested (request %s)",
+                   number, PQgetvalue(res, 0, 2));
     else if (!PQgetisnull(res, 0, 1))
-        set_err(err, errlen, "%s is not in store: planned for %s, its certificate is not fetched",
-                number, PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen,
+                   "%s is not in store: planned for %s, its certificate is not fetched", number,
+                   PQgetvalue(res, 0, 1));
     else
-        set_err(err, errlen, "%s is not in store (not in the production plan)", number);
+        cl_err_set(err, errlen, "%s is not in store (not in the production plan)", number);
     PQclear(res);
     return CL_ERR_NOT_FOUND;
 }
@@ -1361,10 +1349,10 @@ static int claim_held(const PGresult *res, const char *number, const char *line_
     if (cl_pg_get_bool(res, 0, ROW_CLAIMED) && strcmp(holder, line_id) == 0)
         return CL_OK;
     if (cl_pg_get_bool(res, 0, ROW_CLAIMED))
-        set_err(err, errlen, "%s is claimed by line %s, not line %s", number, holder, line_id);
+        cl_err_set(err, errlen, "%s is claimed by line %s, not line %s", number, holder, line_id);
     else
-        set_err(err, errlen, "%s is not claimed by line %s: ask for its pack first", number,
-                line_id);
+        cl_err_set(err, errlen, "%s is not claimed by line %s: ask for its pack first", number,
+                   line_id);
     return CL_ERR_CONFLICT;
 }
 
@@ -1382,7 +1370,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     if (serial_hex != NULL)
         serial_hex[0] = '\0';
     if (store == NULL || pack == NULL || serial_hex == NULL) {
-        set_err(err, errlen, "no store or result");
+        cl_err_set(err, errlen, "no store or result");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1390,7 +1378,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (claim_seconds < 0 || claim_seconds > CLAIM_SECONDS_MAX) {
-        set_err(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
+        cl_err_set(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
@@ -1399,20 +1387,20 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
         return cl_pg_fail(store->db, rc);
     state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0) {
-        set_err(err, errlen, "%s is already written (serial %s, line %s)", device_number,
-                cl_pg_get_text(res, 0, ROW_SERIAL), cl_pg_get_text(res, 0, ROW_LINE));
+        cl_err_set(err, errlen, "%s is already written (serial %s, line %s)", device_number,
+                   cl_pg_get_text(res, 0, ROW_SERIAL), cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_STATE;
     } else if (strcmp(state, "failed") == 0) {
-        set_err(err, errlen, "%s failed on line %s and has no replacement yet", device_number,
-                cl_pg_get_text(res, 0, ROW_LINE));
+        cl_err_set(err, errlen, "%s failed on line %s and has no replacement yet", device_number,
+                   cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_STATE;
     } else if (!cl_pg_get_bool(res, 0, ROW_PACK_HELD)) {
-        set_err(err, errlen, "the pack of %s was deleted", device_number);
+        cl_err_set(err, errlen, "the pack of %s was deleted", device_number);
         rc = CL_ERR_STATE;
     } else if (cl_pg_get_bool(res, 0, ROW_ACTIVE) &&
                strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
-        set_err(err, errlen, "%s is being served to line %s", device_number,
-                cl_pg_get_text(res, 0, ROW_LINE));
+        cl_err_set(err, errlen, "%s is being served to line %s", device_number,
+                   cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_CONFLICT;
     }
     PQclear(res);
@@ -1425,7 +1413,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
         return cl_pg_fail(store->db, rc);
     if ((*pack = strdup(cl_pg_get_text(packed, 0, 0))) == NULL) {
         PQclear(packed);
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return cl_pg_fail(store->db, CL_ERR_NOMEM);
     }
     cl_copy_text(serial_hex, CT_SERIAL_HEX_MAX + 1, cl_pg_get_text(packed, 0, 1));
@@ -1466,7 +1454,7 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1479,7 +1467,7 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
         return cl_pg_fail(store->db, rc);
     state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0 || strcmp(state, "failed") == 0) {
-        set_err(err, errlen, "%s is %s: a reception cannot be recorded", device_number, state);
+        cl_err_set(err, errlen, "%s is %s: a reception cannot be recorded", device_number, state);
         rc = CL_ERR_STATE;
     } else {
         rc = claim_held(res, device_number, line_id, err, errlen);
@@ -1507,7 +1495,7 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1515,17 +1503,17 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (!cl_serial_ok(serial_hex)) {
-        set_err(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
-                device_number, cl_shown(serial_hex, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
+                   device_number, cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_verify_value_ok(proof, value)) {
-        set_err(err, errlen, "%s: the installation proof must be %d hex digits", device_number,
-                CT_VERIFY_HEX);
+        cl_err_set(err, errlen, "%s: the installation proof must be %d hex digits", device_number,
+                   CT_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (written_at <= 0) {
-        set_err(err, errlen, "%s: no write time", device_number);
+        cl_err_set(err, errlen, "%s: no write time", device_number);
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(when, sizeof(when), "%lld", (long long)written_at);
@@ -1539,23 +1527,24 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
         /* A repeated S11 (the answer was lost): the same serial from the same line is fine. */
         if (strcmp(serial, serial_hex) != 0 ||
             strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
-            set_err(err, errlen, "%s is already written (serial %s, line %s)", device_number,
-                    serial, cl_pg_get_text(res, 0, ROW_LINE));
+            cl_err_set(err, errlen, "%s is already written (serial %s, line %s)", device_number,
+                       serial, cl_pg_get_text(res, 0, ROW_LINE));
             rc = CL_ERR_CONFLICT;
         }
         PQclear(res);
         return rc == CL_OK ? cl_pg_commit(store->db, err, errlen) : cl_pg_fail(store->db, rc);
     }
     if (strcmp(state, "failed") == 0) {
-        set_err(err, errlen,
-                "%s failed (serial %s): its write cannot be recorded; ask for the "
-                "replacement",
-                device_number, serial);
+        cl_err_set(err, errlen,
+                   "%s failed (serial %s): its write cannot be recorded; ask for the "
+                   "replacement",
+                   device_number, serial);
         rc = CL_ERR_STATE;
     } else if ((rc = claim_held(res, device_number, line_id, err, errlen)) == CL_OK &&
                strcmp(serial, serial_hex) != 0) {
-        set_err(err, errlen, "line %s reports serial %s written on %s, but its pack is serial %s",
-                line_id, serial_hex, device_number, serial);
+        cl_err_set(err, errlen,
+                   "line %s reports serial %s written on %s, but its pack is serial %s", line_id,
+                   serial_hex, device_number, serial);
         rc = CL_ERR_CONFLICT;
     }
     PQclear(res);
@@ -1587,7 +1576,7 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1595,8 +1584,8 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (!cl_utf8_ok(values[2], 0, REASON_MAX, 1)) {
-        set_err(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
-                device_number, REASON_MAX);
+        cl_err_set(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
+                   device_number, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
@@ -1607,16 +1596,16 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     if (strcmp(state, "failed") == 0) {
         /* A repeated S11 NG from the line that reported it: already recorded. */
         if (strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
-            set_err(err, errlen, "%s failed on line %s, not line %s", device_number,
-                    cl_pg_get_text(res, 0, ROW_LINE), line_id);
+            cl_err_set(err, errlen, "%s failed on line %s, not line %s", device_number,
+                       cl_pg_get_text(res, 0, ROW_LINE), line_id);
             rc = CL_ERR_CONFLICT;
         }
         PQclear(res);
         return rc == CL_OK ? cl_pg_commit(store->db, err, errlen) : cl_pg_fail(store->db, rc);
     }
     if (strcmp(state, "written") == 0) {
-        set_err(err, errlen, "%s is already written (serial %s): a failure cannot be recorded",
-                device_number, cl_pg_get_text(res, 0, ROW_SERIAL));
+        cl_err_set(err, errlen, "%s is already written (serial %s): a failure cannot be recorded",
+                   device_number, cl_pg_get_text(res, 0, ROW_SERIAL));
         rc = CL_ERR_STATE;
     } else {
         rc = claim_held(res, device_number, line_id, err, errlen);

@@ -2,7 +2,6 @@
 #include "pg_db.h"
 
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,19 +21,6 @@ struct cl_pg {
     char sqlstate[6];    /* SQLSTATE of the last failed statement, "" if none */
     char constraint[64]; /* the constraint it violated, if any */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Server notices ("relation already exists, skipping") go to the debug log, not stderr. */
 static void log_notice(void *arg, const char *message)
@@ -69,12 +55,12 @@ static int parse_conninfo(const char *conninfo, char *password, size_t size, cha
     if (options == NULL) {
         if (parse_error != NULL && strncmp(parse_error, "invalid connection option", 25) == 0) {
             size_t n = strcspn(parse_error, "\n");
-            set_err(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
-                    parse_error);
+            cl_err_set(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
+                       parse_error);
         } else {
-            set_err(err, errlen,
-                    "malformed database conninfo (keyword=value pairs or a "
-                    "postgresql:// URI)");
+            cl_err_set(err, errlen,
+                       "malformed database conninfo (keyword=value pairs or a "
+                       "postgresql:// URI)");
         }
         rc = parse_error != NULL ? CL_ERR_CONFIG : CL_ERR_NOMEM;
         PQfreemem(parse_error);
@@ -100,7 +86,7 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
     if (out != NULL)
         *out = NULL;
     if (out == NULL || conninfo == NULL) {
-        set_err(err, errlen, "no database conninfo");
+        cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = parse_conninfo(conninfo, password, sizeof(password), err, errlen)) != CL_OK)
@@ -108,7 +94,7 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
     db = calloc(1, sizeof(*db));
     if (db == NULL) {
         memset(password, 0, sizeof(password));
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     db->conn = PQconnectdbParams(keywords, values, 1);
@@ -117,7 +103,7 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
                      db->conn != NULL ? PQerrorMessage(db->conn) : "out of memory");
         message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
         redact(message, password);
-        set_err(err, errlen, "cannot connect to the database: %s", message);
+        cl_err_set(err, errlen, "cannot connect to the database: %s", message);
         memset(password, 0, sizeof(password));
         cl_pg_close(db);
         return CL_ERR_DB;
@@ -168,8 +154,8 @@ int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
     mlen = strlen(message);
     while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
         mlen--;
-    set_err(err, errlen, "database error: %.*s", (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX),
-            message);
+    cl_err_set(err, errlen, "database error: %.*s", (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX),
+               message);
     PQclear(res);
     return CL_ERR_DB;
 }
@@ -245,8 +231,8 @@ int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen)
         if (PQstatus(db->conn) != CONNECTION_OK) {
             const char *message = PQerrorMessage(db->conn);
             size_t mlen = strcspn(message, "\n");
-            set_err(err, errlen, "database connection lost: %.*s",
-                    (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX), message);
+            cl_err_set(err, errlen, "database connection lost: %.*s",
+                       (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX), message);
             return CL_ERR_DB;
         }
         cl_log_info("database connection re-established");
@@ -266,9 +252,9 @@ int cl_pg_commit(struct cl_pg *db, char *err, size_t errlen)
     PGresult *res;
     int rc = cl_pg_query(db, &res, "COMMIT", 0, NULL, err, errlen);
     if (rc != CL_OK && PQstatus(db->conn) != CONNECTION_OK) {
-        set_err(err, errlen,
-                "the database connection broke during COMMIT: whether the change "
-                "was recorded is unknown");
+        cl_err_set(err, errlen,
+                   "the database connection broke during COMMIT: whether the change "
+                   "was recorded is unknown");
         return rc;
     }
     if (rc != CL_OK) {
@@ -276,7 +262,7 @@ int cl_pg_commit(struct cl_pg *db, char *err, size_t errlen)
         return rc;
     }
     if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        set_err(err, errlen, "database error: the transaction was rolled back");
+        cl_err_set(err, errlen, "database error: the transaction was rolled back");
         rc = CL_ERR_DB;
     }
     PQclear(res);
@@ -352,7 +338,7 @@ int cl_pg_migrate(struct cl_pg *db, const struct cl_pg_schema *schema, int *appl
     if (applied != NULL)
         *applied = 0;
     if (db == NULL || schema == NULL || schema->count == 0) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_pg_begin(db, err, errlen)) != CL_OK)
@@ -372,8 +358,9 @@ int cl_pg_migrate(struct cl_pg *db, const struct cl_pg_schema *schema, int *appl
         return rc;
     known = schema->steps[schema->count - 1].version;
     if (newest > known) {
-        set_err(err, errlen, "the database schema is at version %d, newer than this %s knows (%d)",
-                newest, schema->program, known);
+        cl_err_set(err, errlen,
+                   "the database schema is at version %d, newer than this %s knows (%d)", newest,
+                   schema->program, known);
         return CL_ERR_STATE;
     }
     for (size_t i = 0; i < schema->count; i++)
