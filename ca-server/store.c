@@ -2,14 +2,14 @@
  * models, FIG 21 batches (intent before signing, packs after), installation proofs, revocation,
  * service certificates and the audit log. The only file of ca-server that includes libpq-fe.h.
  *
- * A store is one PGconn, used by one thread at a time: ca-server opens one per worker thread.
- * Every value goes to the server as a parameter (PQexecParams); the only SQL text is constant.
- * Every multi-step operation is one transaction (ROLLBACK on any error) and a function returns
- * success only after its COMMIT. The database enforces the invariants itself (checks, foreign
- * keys, and a partial unique index: at most one intent/issued/installed certificate per device
- * number), so two connections racing for one device number cannot both win: the loser gets a
- * unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one request id
- * are serialised by a transaction-level advisory lock on that id. */
+ * A store is one connection (common/pg_db.h), used by one thread at a time: ca-server opens one
+ * per worker thread. Every value goes to the server as a parameter (PQexecParams); the only SQL
+ * text is constant. Every multi-step operation is one transaction (ROLLBACK on any error) and a
+ * function returns success only after its COMMIT. The database enforces the invariants itself
+ * (checks, foreign keys, and a partial unique index: at most one intent/issued/installed
+ * certificate per device number), so two connections racing for one device number cannot both win:
+ * the loser gets a unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one
+ * request id are serialised by a transaction-level advisory lock on that id. */
 #include "store.h"
 
 #include <stdio.h>

@@ -4,11 +4,11 @@
  * service's claims and states, installation reports and receipts, operators (PBKDF2 hashes) and
  * the audit log. The only file of comm-terminal that includes libpq-fe.h.
  *
- * A store is one PGconn, used by one thread at a time. Every value goes to the server as a
- * parameter (PQexecParams); the only SQL text is constant. Every state change is one transaction
- * (ROLLBACK on any error) and a function returns success only after its COMMIT. The database
- * enforces the invariants itself: a device number is planned once (plan_device primary key),
- * holds at most one certificate row (primary key) and sits in at most one pending request (a
+ * A store is one connection (common/pg_db.h), used by one thread at a time. Every value goes to the
+ * server as a parameter (PQexecParams); the only SQL text is constant. Every state change is one
+ * transaction (ROLLBACK on any error) and a function returns success only after its COMMIT. The
+ * database enforces the invariants itself: a device number is planned once (plan_device primary
+ * key), holds at most one certificate row (primary key) and sits in at most one pending request (a
  * partial unique index); a claim locks the certificate row (SELECT ... FOR UPDATE), so two lines
  * asking for one number at once are served one after the other and the second sees the first's
  * claim. */
