@@ -366,12 +366,8 @@ int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t
                           "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"",
                           0, NULL, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing device models", err);
-    n = PQntuples(res);
-    *models = calloc(n > 0 ? (size_t)n : 1, sizeof(**models));
-    if (*models == NULL) {
-        PQclear(res);
+    if ((*models = cl_pg_rows(res, sizeof(**models), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
         model_from_row(res, i, &(*models)[i]);
     *count = (size_t)n;
@@ -1417,12 +1413,8 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
                           " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
                           4, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing certificates", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
         cert_from_row(res, i, &(*rows)[i]);
     *count = (size_t)n;
@@ -1623,12 +1615,8 @@ int ca_store_audit_list(struct ca_store *store, size_t limit, struct ca_audit_ro
                           " FROM audit_log ORDER BY id DESC LIMIT $1::bigint",
                           1, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading the audit log", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ca_audit_row *row = &(*rows)[i];
         row->id = cl_pg_get_ll(res, i, 0);

@@ -695,12 +695,8 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
                           " ORDER BY " NUMBER_ORDER("p.device_number") " LIMIT $2::bigint",
                           2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing the numbers to fetch", err);
-    n = PQntuples(res);
-    *numbers = calloc(n > 0 ? (size_t)n : 1, sizeof(**numbers));
-    if (*numbers == NULL) {
-        PQclear(res);
+    if ((*numbers = cl_pg_rows(res, sizeof(**numbers), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
         cl_copy_text((*numbers)[i], sizeof((*numbers)[i]), cl_pg_get_text(res, i, 0));
     *count = (size_t)n;
@@ -1659,12 +1655,8 @@ int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
                           " ORDER BY id LIMIT $2::bigint",
                           2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing the installation reports due", err);
-    n = PQntuples(res);
-    *reports = calloc(n > 0 ? (size_t)n : 1, sizeof(**reports));
-    if (*reports == NULL) {
-        PQclear(res);
+    if ((*reports = cl_pg_rows(res, sizeof(**reports), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_report *r = &(*reports)[i];
         r->id = cl_pg_get_ll(res, i, 0);
@@ -2004,12 +1996,8 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
                           " FROM model m ORDER BY m.code COLLATE \"C\"",
                           3, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading the status", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_model_status *row = &(*rows)[i];
         cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
@@ -2075,12 +2063,8 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
                           " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
                           3, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing certificates", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_cert_row *row = &(*rows)[i];
         cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));

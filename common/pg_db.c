@@ -284,6 +284,15 @@ const char *cl_pg_get_text(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
 }
 
+void *cl_pg_rows(PGresult *res, size_t size, int *n)
+{
+    void *rows;
+    *n = PQntuples(res);
+    if ((rows = calloc(*n > 0 ? (size_t)*n : 1, size)) == NULL)
+        PQclear(res);
+    return rows;
+}
+
 size_t cl_pg_affected(PGresult *res)
 {
     return (size_t)strtoul(PQcmdTuples(res), NULL, 10);

@@ -71,6 +71,10 @@ long long cl_pg_get_ll(const PGresult *res, int row, int col);
 int cl_pg_get_bool(const PGresult *res, int row, int col);
 const char *cl_pg_get_text(const PGresult *res, int row, int col);
 
+/* One zeroed element of size bytes (at least one element) per row of res, for the caller to fill
+ * and free; *n gets the number of rows. NULL if out of memory, and res is then cleared. */
+void *cl_pg_rows(PGresult *res, size_t size, int *n);
+
 /* The rows a command changed. */
 size_t cl_pg_affected(PGresult *res);
 
