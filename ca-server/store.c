@@ -2,17 +2,16 @@
  * models, FIG 21 batches (intent before signing, packs after), installation proofs, revocation,
  * service certificates and the audit log. The only file of ca-server that includes libpq-fe.h.
  *
- * A store is one PGconn, used by one thread at a time: ca-server opens one per worker thread.
- * Every value goes to the server as a parameter (PQexecParams); the only SQL text is constant.
- * Every multi-step operation is one transaction (ROLLBACK on any error) and a function returns
- * success only after its COMMIT. The database enforces the invariants itself (checks, foreign
- * keys, and a partial unique index: at most one intent/issued/installed certificate per device
- * number), so two connections racing for one device number cannot both win: the loser gets a
- * unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one request id
- * are serialised by a transaction-level advisory lock on that id. */
+ * A store is one connection (common/pg_db.h), used by one thread at a time: ca-server opens one
+ * per worker thread. Every value goes to the server as a parameter (PQexecParams); the only SQL
+ * text is constant. Every multi-step operation is one transaction (ROLLBACK on any error) and a
+ * function returns success only after its COMMIT. The database enforces the invariants itself
+ * (checks, foreign keys, and a partial unique index: at most one intent/issued/installed
+ * certificate per device number), so two connections racing for one device number cannot both win:
+ * the loser gets a unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one
+ * request id are serialised by a transaction-level advisory lock on that id. */
 #include "store.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,7 @@
 #include "input_check.h"
 #include "log.h"
 #include "pg_array.h"
-#include "pg_link.h"
+#include "pg_db.h"
 #include "x509_issue.h"
 
 /* Bounds of the inputs that store.h leaves open. */
@@ -47,19 +46,11 @@
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
 struct ca_store {
-    PGconn *conn;
+    struct cl_pg *db;
     int (*serial_source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]);
-    char sqlstate[6];    /* SQLSTATE of the last failed statement, "" if none */
-    char constraint[64]; /* the constraint it violated, if any */
 };
 
 /* ---- migrations ---- */
-
-struct migration {
-    int version;
-    const char *what;
-    const char *const *statements; /* NULL-terminated */
-};
 
 static const char *const migration_1[] = {
     "CREATE TABLE device_model ("
@@ -146,27 +137,15 @@ static const char *const migration_2[] = {
     NULL,
 };
 
-static const struct migration migrations[] = {
+static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
 };
 
-#define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))
+static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,
+                                           sizeof(migrations) / sizeof(migrations[0])};
 
 /* ---- errors and checks of outside values ---- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}; *code_len gets the length of CODE. */
 static int device_number_ok(const char *s, size_t *code_len)
@@ -196,134 +175,6 @@ static int equal_const_time(const char *a, const char *b, size_t n)
     return diff == 0;
 }
 
-/* ---- libpq ---- */
-
-/* Server notices ("relation already exists, skipping") go to the debug log, not stderr. */
-static void log_notice(void *arg, const char *message)
-{
-    (void)arg;
-    cl_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
-}
-
-/* Runs one statement. Parameters are text unless formats says otherwise. On failure err gets
- * "database error: <primary message>" (never the statement's values) and the SQLSTATE and the
- * violated constraint are kept in store->sqlstate and store->constraint. */
-static int db_exec(struct ca_store *store, PGresult **out, const char *sql, int nparams,
-                   const char *const *values, const int *lengths, const int *formats,
-                   int binary_result, char *err, size_t errlen)
-{
-    PGresult *res;
-    ExecStatusType status;
-    const char *field, *message;
-    size_t mlen;
-
-    store->sqlstate[0] = '\0';
-    store->constraint[0] = '\0';
-    if (out != NULL)
-        *out = NULL;
-    res = PQexecParams(store->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
-    status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-        if (out != NULL)
-            *out = res;
-        else
-            PQclear(res);
-        return CL_OK;
-    }
-    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
-        cl_copy_text(store->sqlstate, sizeof(store->sqlstate), field);
-    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
-        cl_copy_text(store->constraint, sizeof(store->constraint), field);
-    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (message == NULL)
-        message = PQerrorMessage(store->conn);
-    mlen = strlen(message);
-    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
-        mlen--;
-    set_err(err, errlen, "database error: %.*s", (int)(mlen < 300 ? mlen : 300), message);
-    PQclear(res);
-    return CL_ERR_DB;
-}
-
-/* Shorthand: text parameters, text result. */
-static int db_query(struct ca_store *store, PGresult **out, const char *sql, int nparams,
-                    const char *const *values, char *err, size_t errlen)
-{
-    return db_exec(store, out, sql, nparams, values, NULL, NULL, 0, err, errlen);
-}
-
-static int is_unique_violation(const struct ca_store *store)
-{
-    return strcmp(store->sqlstate, "23505") == 0;
-}
-
-static int is_constraint(const struct ca_store *store, const char *name)
-{
-    return strcmp(store->constraint, name) == 0;
-}
-
-static void tx_rollback(struct ca_store *store)
-{
-    if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(store->conn, "ROLLBACK"));
-}
-
-/* Makes sure the connection is up (reconnecting once if it was lost) and idle. */
-static int db_ready(struct ca_store *store, char *err, size_t errlen)
-{
-    if (!cl_pg_idle_link_up(store->conn)) {
-        PQreset(store->conn);
-        if (PQstatus(store->conn) != CONNECTION_OK) {
-            const char *message = PQerrorMessage(store->conn);
-            size_t mlen = strlen(message);
-            while (mlen > 0 && message[mlen - 1] == '\n')
-                mlen--;
-            set_err(err, errlen, "database connection lost: %.*s", (int)(mlen < 300 ? mlen : 300),
-                    message);
-            return CL_ERR_DB;
-        }
-        cl_log_info("database connection re-established");
-    }
-    tx_rollback(store); /* nothing is ever left open, but never build on a stale transaction */
-    return CL_OK;
-}
-
-static int tx_begin(struct ca_store *store, char *err, size_t errlen)
-{
-    int rc = db_ready(store, err, errlen);
-    return rc != CL_OK ? rc : db_query(store, NULL, "BEGIN", 0, NULL, err, errlen);
-}
-
-/* COMMITs; an error here (or a transaction the server had already aborted) is CL_ERR_DB. */
-static int tx_commit(struct ca_store *store, char *err, size_t errlen)
-{
-    PGresult *res;
-    int rc = db_query(store, &res, "COMMIT", 0, NULL, err, errlen);
-    if (rc != CL_OK && PQstatus(store->conn) != CONNECTION_OK) {
-        set_err(err, errlen,
-                "the database connection broke during COMMIT: whether the change "
-                "was recorded is unknown");
-        return rc;
-    }
-    if (rc != CL_OK) {
-        tx_rollback(store);
-        return rc;
-    }
-    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        set_err(err, errlen, "database error: the transaction was rolled back");
-        rc = CL_ERR_DB;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* Rolls back after a failure and passes its code on. */
-static int tx_fail(struct ca_store *store, int rc)
-{
-    tx_rollback(store);
-    return rc;
-}
-
 /* For the functions that have no err: a database failure is logged here, once. */
 static int logged(int rc, const char *what, const char *err)
 {
@@ -332,34 +183,14 @@ static int logged(int rc, const char *what, const char *err)
     return rc;
 }
 
-static long long get_ll(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static int get_bool(const PGresult *res, int row, int col)
-{
-    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
-}
-
-static const char *get_text(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-static size_t affected(PGresult *res)
-{
-    return (size_t)strtoul(PQcmdTuples(res), NULL, 10);
-}
-
 /* In the middle of a transaction: records one audit entry. */
 static int audit_in_tx(struct ca_store *store, const char *actor, const char *action,
                        const char *detail, char *err, size_t errlen)
 {
     const char *values[] = {actor, action, detail};
-    return db_query(store, NULL,
-                    "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3, values,
-                    err, errlen);
+    return cl_pg_query(store->db, NULL,
+                       "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3,
+                       values, err, errlen);
 }
 
 static int actor_ok(const char *actor, char *err, size_t errlen)
@@ -367,86 +198,32 @@ static int actor_ok(const char *actor, char *err, size_t errlen)
     char buf[48];
     if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
-    set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
 /* ---- connection ---- */
 
-/* Replaces every occurrence of secret in text with "***". */
-static void redact(char *text, const char *secret)
-{
-    size_t slen = secret != NULL ? strlen(secret) : 0;
-    char *p;
-    if (slen == 0)
-        return;
-    while ((p = strstr(text, secret)) != NULL) {
-        size_t keep = slen >= 3 ? 3 : slen;
-        memset(p, '*', keep);
-        memmove(p + keep, p + slen, strlen(p + slen) + 1);
-    }
-}
-
 int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t errlen)
 {
-    static const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
-                                           "client_encoding", NULL};
-    const char *values[] = {"10", "ca-server", conninfo, "UTF8", NULL};
-    PQconninfoOption *options;
-    struct ca_store *store;
-    char *parse_error = NULL, password[256] = "", message[512];
+    struct cl_pg *db;
     int rc;
 
-    if (out == NULL || conninfo == NULL) {
-        set_err(err, errlen, "no database conninfo");
+    if (out == NULL) {
+        cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
     *out = NULL;
-    /* Parsed first: libpq's own parse errors may quote parts of the string (the password too),
-     * so they are passed on only when they name an unknown keyword. */
-    options = PQconninfoParse(conninfo, &parse_error);
-    if (options == NULL) {
-        if (parse_error != NULL && strncmp(parse_error, "invalid connection option", 25) == 0) {
-            size_t n = strcspn(parse_error, "\n");
-            set_err(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
-                    parse_error);
-        } else {
-            set_err(err, errlen,
-                    "malformed database conninfo (keyword=value pairs or a "
-                    "postgresql:// URI)");
-        }
-        rc = parse_error != NULL ? CL_ERR_CONFIG : CL_ERR_NOMEM;
-        PQfreemem(parse_error);
+    if ((rc = cl_pg_open(conninfo, "ca-server", &db, err, errlen)) != CL_OK)
         return rc;
-    }
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-            cl_copy_text(password, sizeof(password), o->val);
-    PQconninfoFree(options);
-
-    store = calloc(1, sizeof(*store));
-    if (store == NULL) {
-        memset(password, 0, sizeof(password));
-        set_err(err, errlen, "out of memory");
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        cl_pg_close(db);
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
-    store->conn = PQconnectdbParams(keywords, values, 1);
-    if (store->conn == NULL || PQstatus(store->conn) != CONNECTION_OK) {
-        cl_copy_text(message, sizeof(message),
-                     store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
-        message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
-        redact(message, password);
-        set_err(err, errlen, "cannot connect to the database: %s", message);
-        memset(password, 0, sizeof(password));
-        PQfinish(store->conn);
-        free(store);
-        return CL_ERR_DB;
-    }
-    memset(password, 0, sizeof(password));
-    PQsetNoticeProcessor(store->conn, log_notice, NULL);
-    store->serial_source = cl_serial_random;
-    *out = store;
+    (*out)->db = db;
+    (*out)->serial_source = cl_serial_random;
     return CL_OK;
 }
 
@@ -454,7 +231,7 @@ void ca_store_close(struct ca_store *store)
 {
     if (store == NULL)
         return;
-    PQfinish(store->conn);
+    cl_pg_close(store->db);
     free(store);
 }
 
@@ -467,89 +244,9 @@ void ca_store_set_serial_source(struct ca_store *store,
 
 /* ---- migrations ---- */
 
-static int migrate_one(struct ca_store *store, const struct migration *m, int *applied, char *err,
-                       size_t errlen)
-{
-    char version[16], lock[16];
-    const char *values[] = {version};
-    const char *lock_values[] = {lock};
-    PGresult *res;
-    int rc;
-
-    snprintf(version, sizeof(version), "%d", m->version);
-    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
-        return rc;
-    /* Two ca-servers starting at once: the second waits, then finds the version applied. */
-    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
-                       errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-                       values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    if (PQntuples(res) > 0) {
-        PQclear(res);
-        return tx_commit(store, err, errlen);
-    }
-    PQclear(res);
-    for (const char *const *sql = m->statements; *sql != NULL; sql++) {
-        if ((rc = db_query(store, NULL, *sql, 0, NULL, err, errlen)) != CL_OK) {
-            size_t used = err != NULL ? strlen(err) : 0;
-            if (err != NULL && used + 1 < errlen)
-                snprintf(err + used, errlen - used, " (migration %d, %s)", m->version, m->what);
-            return tx_fail(store, rc);
-        }
-    }
-    if ((rc = db_query(store, NULL, "INSERT INTO schema_migrations (version) VALUES ($1::int)", 1,
-                       values, err, errlen)) != CL_OK ||
-        (rc = tx_commit(store, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    (*applied)++;
-    cl_log_info("database migration %d (%s) applied", m->version, m->what);
-    return CL_OK;
-}
-
 int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t errlen)
 {
-    char lock[16];
-    const char *lock_values[] = {lock};
-    PGresult *res;
-    int rc, count = 0, newest;
-
-    if (applied != NULL)
-        *applied = 0;
-    if (store == NULL) {
-        set_err(err, errlen, "no store");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
-        return rc;
-    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
-                       errlen)) != CL_OK ||
-        (rc = db_query(store, NULL,
-                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       " version integer PRIMARY KEY,"
-                       " applied_at timestamptz NOT NULL DEFAULT now())",
-                       0, NULL, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0,
-                       NULL, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    newest = (int)get_ll(res, 0, 0);
-    PQclear(res);
-    if ((rc = tx_commit(store, err, errlen)) != CL_OK)
-        return rc;
-    if (newest > migrations[MIGRATION_COUNT - 1].version) {
-        set_err(err, errlen,
-                "the database schema is at version %d, newer than this ca-server knows (%d)",
-                newest, migrations[MIGRATION_COUNT - 1].version);
-        return CL_ERR_STATE;
-    }
-    for (size_t i = 0; i < MIGRATION_COUNT; i++)
-        if ((rc = migrate_one(store, &migrations[i], &count, err, errlen)) != CL_OK)
-            break;
-    if (applied != NULL)
-        *applied = count;
-    return rc;
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
 }
 
 /* ---- device models ---- */
@@ -560,11 +257,11 @@ int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t err
 static void model_from_row(const PGresult *res, int row, struct ca_model *model)
 {
     memset(model, 0, sizeof(*model));
-    cl_copy_text(model->code, sizeof(model->code), get_text(res, row, 0));
-    cl_copy_text(model->key_type, sizeof(model->key_type), get_text(res, row, 1));
-    model->certificate_managed = get_bool(res, row, 2);
-    cl_copy_text(model->key_id, sizeof(model->key_id), get_text(res, row, 3));
-    model->created_at = (time_t)get_ll(res, row, 4);
+    cl_copy_text(model->code, sizeof(model->code), cl_pg_get_text(res, row, 0));
+    cl_copy_text(model->key_type, sizeof(model->key_type), cl_pg_get_text(res, row, 1));
+    model->certificate_managed = cl_pg_get_bool(res, row, 2);
+    cl_copy_text(model->key_id, sizeof(model->key_id), cl_pg_get_text(res, row, 3));
+    model->created_at = (time_t)cl_pg_get_ll(res, row, 4);
 }
 
 int ca_store_model_add(struct ca_store *store, const struct ca_model *model, const char *actor)
@@ -607,15 +304,15 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
     values[3] = model->key_id;
     snprintf(detail, sizeof(detail), "device model %s (%s, %scertificate-managed, key id %s)",
              model->code, model->key_type, model->certificate_managed ? "" : "not ", model->key_id);
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         return logged(rc, "adding a device model", err);
-    rc = db_query(store, NULL,
-                  "INSERT INTO device_model (code, key_type, certificate_managed, key_id)"
-                  " VALUES ($1, $2, $3::boolean, $4)",
-                  4, values, err, sizeof(err));
-    if (rc != CL_OK && is_unique_violation(store)) {
-        tx_rollback(store);
-        if (is_constraint(store, "device_model_key_id_key"))
+    rc = cl_pg_query(store->db, NULL,
+                     "INSERT INTO device_model (code, key_type, certificate_managed, key_id)"
+                     " VALUES ($1, $2, $3::boolean, $4)",
+                     4, values, err, sizeof(err));
+    if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
+        cl_pg_rollback(store->db);
+        if (cl_pg_constraint_is(store->db, "device_model_key_id_key"))
             cl_log_warn("key id %s is already used by another device model", model->key_id);
         else
             cl_log_warn("device model %s already exists", model->code);
@@ -624,9 +321,9 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
     if (rc == CL_OK)
         rc = audit_in_tx(store, actor, "model-add", detail, err, sizeof(err));
     if (rc == CL_OK)
-        rc = tx_commit(store, err, sizeof(err));
+        rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)
-        return logged(tx_fail(store, rc), "adding a device model", err);
+        return logged(cl_pg_fail(store->db, rc), "adding a device model", err);
     return CL_OK;
 }
 
@@ -639,9 +336,10 @@ int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model
 
     if (store == NULL || model == NULL || !cl_model_code_ok(code))
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT " MODEL_COLUMNS " FROM device_model WHERE code = $1", 1,
-                       values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " MODEL_COLUMNS " FROM device_model WHERE code = $1", 1, values,
+                          err, sizeof(err))) != CL_OK)
         return logged(rc, "reading a device model", err);
     if (PQntuples(res) == 1)
         model_from_row(res, 0, model);
@@ -663,17 +361,13 @@ int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t
         *count = 0;
     if (store == NULL || models == NULL || count == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"", 0,
-                       NULL, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"",
+                          0, NULL, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing device models", err);
-    n = PQntuples(res);
-    *models = calloc(n > 0 ? (size_t)n : 1, sizeof(**models));
-    if (*models == NULL) {
-        PQclear(res);
+    if ((*models = cl_pg_rows(res, sizeof(**models), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
         model_from_row(res, i, &(*models)[i]);
     *count = (size_t)n;
@@ -708,20 +402,9 @@ static int request_id_ok(const char *request_id, char *err, size_t errlen)
     char buf[48];
     if (cl_token_ok(request_id, REQUEST_ID_MAX))
         return 1;
-    set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
-            cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    cl_err_set(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+               cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
     return 0;
-}
-
-/* Takes the transaction-level lock of one request id (other ids are not held up, but for the
- * rare hash collision). */
-static int lock_request(struct ca_store *store, const char *request_id, char *err, size_t errlen)
-{
-    char lock[16];
-    const char *values[] = {lock, request_id};
-    snprintf(lock, sizeof(lock), "%d", LOCK_REQUEST);
-    return db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, values,
-                    err, errlen);
 }
 
 /* The request is known and its body matches: loads its items in request order. */
@@ -733,45 +416,46 @@ static int load_known(struct ca_store *store, const char *request_id,
     PGresult *res;
     int rc;
 
-    rc = db_query(store, &res,
-                  "SELECT b.device_number, b.serial, c.model_code, m.key_type, c.state, c.pack"
-                  " FROM batch_item b JOIN certificate c ON c.serial = b.serial"
-                  " JOIN device_model m ON m.code = c.model_code"
-                  " WHERE b.request_id = $1 ORDER BY b.position",
-                  1, values, err, errlen);
+    rc = cl_pg_query(store->db, &res,
+                     "SELECT b.device_number, b.serial, c.model_code, m.key_type, c.state, c.pack"
+                     " FROM batch_item b JOIN certificate c ON c.serial = b.serial"
+                     " JOIN device_model m ON m.code = c.model_code"
+                     " WHERE b.request_id = $1 ORDER BY b.position",
+                     1, values, err, errlen);
     if (rc != CL_OK)
         return rc;
     if ((size_t)PQntuples(res) != count) {
-        set_err(err, errlen, "request id %s was used with another body", request_id);
+        cl_err_set(err, errlen, "request id %s was used with another body", request_id);
         PQclear(res);
         return CL_ERR_CONFLICT;
     }
     for (size_t i = 0; i < count && rc == CL_OK; i++) {
         struct ca_batch_item *item = &items[i];
-        const char *state = get_text(res, (int)i, 4);
-        if (strcmp(get_text(res, (int)i, 0), device_numbers[i]) != 0) {
-            set_err(err, errlen, "request id %s was used with another body", request_id);
+        const char *state = cl_pg_get_text(res, (int)i, 4);
+        if (strcmp(cl_pg_get_text(res, (int)i, 0), device_numbers[i]) != 0) {
+            cl_err_set(err, errlen, "request id %s was used with another body", request_id);
             rc = CL_ERR_CONFLICT;
             break;
         }
-        cl_copy_text(item->device_number, sizeof(item->device_number), get_text(res, (int)i, 0));
-        cl_copy_text(item->serial_hex, sizeof(item->serial_hex), get_text(res, (int)i, 1));
-        cl_copy_text(item->model_code, sizeof(item->model_code), get_text(res, (int)i, 2));
-        cl_copy_text(item->key_type, sizeof(item->key_type), get_text(res, (int)i, 3));
+        cl_copy_text(item->device_number, sizeof(item->device_number),
+                     cl_pg_get_text(res, (int)i, 0));
+        cl_copy_text(item->serial_hex, sizeof(item->serial_hex), cl_pg_get_text(res, (int)i, 1));
+        cl_copy_text(item->model_code, sizeof(item->model_code), cl_pg_get_text(res, (int)i, 2));
+        cl_copy_text(item->key_type, sizeof(item->key_type), cl_pg_get_text(res, (int)i, 3));
         if (!done && strcmp(state, "intent") != 0) {
             /* Revoked or replaced while the request waited for its signatures. */
-            set_err(err, errlen,
-                    "device number %s: its intent (serial %s) of request id %s is now %s; "
-                    "send a new request",
-                    item->device_number, item->serial_hex, request_id, state);
+            cl_err_set(err, errlen,
+                       "device number %s: its intent (serial %s) of request id %s is now %s; "
+                       "send a new request",
+                       item->device_number, item->serial_hex, request_id, state);
             rc = CL_ERR_STATE;
         } else if (done) {
             if (PQgetisnull(res, (int)i, 5)) {
-                set_err(err, errlen, "device number %s: request id %s has no stored pack",
-                        item->device_number, request_id);
+                cl_err_set(err, errlen, "device number %s: request id %s has no stored pack",
+                           item->device_number, request_id);
                 rc = CL_ERR_INTERNAL;
             } else if ((item->pack = strdup(PQgetvalue(res, (int)i, 5))) == NULL) {
-                set_err(err, errlen, "out of memory");
+                cl_err_set(err, errlen, "out of memory");
                 rc = CL_ERR_NOMEM;
             }
         }
@@ -796,7 +480,7 @@ static int check_models(struct ca_store *store, const char *const *device_number
     int rc = CL_OK;
 
     if (seen == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count && rc == CL_OK; i++) {
@@ -811,22 +495,24 @@ static int check_models(struct ca_store *store, const char *const *device_number
         if (m == nseen) {
             const char *values[] = {code};
             PGresult *res;
-            rc = db_query(store, &res,
-                          "SELECT key_type, certificate_managed FROM device_model WHERE code = $1",
-                          1, values, err, errlen);
+            rc = cl_pg_query(
+                store->db, &res,
+                "SELECT key_type, certificate_managed FROM device_model WHERE code = $1", 1, values,
+                err, errlen);
             if (rc != CL_OK)
                 break;
             if (PQntuples(res) == 0) {
-                set_err(err, errlen, "device number %s: unknown device model %s", device_numbers[i],
-                        code);
+                cl_err_set(err, errlen, "device number %s: unknown device model %s",
+                           device_numbers[i], code);
                 rc = CL_ERR_INVALID_ARGUMENT;
-            } else if (!get_bool(res, 0, 1)) {
-                set_err(err, errlen, "device number %s: device model %s is not certificate-managed",
-                        device_numbers[i], code);
+            } else if (!cl_pg_get_bool(res, 0, 1)) {
+                cl_err_set(err, errlen,
+                           "device number %s: device model %s is not certificate-managed",
+                           device_numbers[i], code);
                 rc = CL_ERR_INVALID_ARGUMENT;
             } else {
                 cl_copy_text(seen[m].code, sizeof(seen[m].code), code);
-                cl_copy_text(seen[m].key_type, sizeof(seen[m].key_type), get_text(res, 0, 0));
+                cl_copy_text(seen[m].key_type, sizeof(seen[m].key_type), cl_pg_get_text(res, 0, 0));
                 nseen++;
             }
             PQclear(res);
@@ -854,19 +540,19 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
         PGresult *res;
         int rc = store->serial_source(item->serial_hex);
         if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "device number %s: no serial number could be drawn",
-                    item->device_number);
+            cl_err_set(err, errlen, "device number %s: no serial number could be drawn",
+                       item->device_number);
             return rc != CL_OK ? rc : CL_ERR_INTERNAL;
         }
-        rc = db_query(store, &res,
-                      "WITH c AS (INSERT INTO certificate"
-                      " (serial, device_number, model_code, state, request_id)"
-                      " SELECT $1, $2, $3, 'intent', $4"
-                      " WHERE NOT EXISTS (SELECT 1 FROM service_certificate WHERE serial = $1)"
-                      " ON CONFLICT (serial) DO NOTHING RETURNING serial)"
-                      " INSERT INTO batch_item (request_id, position, device_number, serial)"
-                      " SELECT $4, $5::int, $2, serial FROM c RETURNING serial",
-                      5, values, err, errlen);
+        rc = cl_pg_query(store->db, &res,
+                         "WITH c AS (INSERT INTO certificate"
+                         " (serial, device_number, model_code, state, request_id)"
+                         " SELECT $1, $2, $3, 'intent', $4"
+                         " WHERE NOT EXISTS (SELECT 1 FROM service_certificate WHERE serial = $1)"
+                         " ON CONFLICT (serial) DO NOTHING RETURNING serial)"
+                         " INSERT INTO batch_item (request_id, position, device_number, serial)"
+                         " SELECT $4, $5::int, $2, serial FROM c RETURNING serial",
+                         5, values, err, errlen);
         if (rc != CL_OK)
             return rc;
         int inserted = PQntuples(res);
@@ -876,8 +562,8 @@ static int record_intent(struct ca_store *store, const char *request_id, size_t 
         cl_log_info("serial %s is taken; drawing another for %s", item->serial_hex,
                     item->device_number);
     }
-    set_err(err, errlen, "device number %s: no free serial number after %d tries",
-            item->device_number, SERIAL_TRIES);
+    cl_err_set(err, errlen, "device number %s: no free serial number after %d tries",
+               item->device_number, SERIAL_TRIES);
     return CL_ERR_INTERNAL;
 }
 
@@ -896,14 +582,14 @@ static void concurrent_holder(struct ca_store *store, const char *request_id,
     size_t first = count;
     int row = 0;
 
-    set_err(err, errlen,
-            "a device number of request id %s was recorded by a concurrent request; send it "
-            "again",
-            request_id);
-    if (db_query(store, &res,
-                 "SELECT device_number, serial FROM certificate"
-                 " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES,
-                 1, values, NULL, 0) != CL_OK)
+    cl_err_set(err, errlen,
+               "a device number of request id %s was recorded by a concurrent request; send it "
+               "again",
+               request_id);
+    if (cl_pg_query(store->db, &res,
+                    "SELECT device_number, serial FROM certificate"
+                    " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES,
+                    1, values, NULL, 0) != CL_OK)
         return;
     for (int r = 0; r < PQntuples(res); r++) {
         size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
@@ -913,8 +599,8 @@ static void concurrent_holder(struct ca_store *store, const char *request_id,
         }
     }
     if (first < count)
-        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
-                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+        cl_err_set(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                   PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
     PQclear(res);
 }
 
@@ -937,15 +623,15 @@ static int record_intents(struct ca_store *store, const char *request_id,
     cl_pg_array_init(&models);
     cl_pg_array_init(&positions);
     if (recorded == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t k = 0; k < count && rc == CL_OK; k++) {
         struct ca_batch_item *item = &items[sorted[k].index];
         rc = store->serial_source(item->serial_hex);
         if (rc != CL_OK || !cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "device number %s: no serial number could be drawn",
-                    item->device_number);
+            cl_err_set(err, errlen, "device number %s: no serial number could be drawn",
+                       item->device_number);
             rc = rc != CL_OK ? rc : CL_ERR_INTERNAL;
             break;
         }
@@ -959,11 +645,11 @@ static int record_intents(struct ca_store *store, const char *request_id,
                                 cl_pg_array_finish(&models), cl_pg_array_finish(&positions),
                                 request_id};
         if (values[0] == NULL || values[1] == NULL || values[2] == NULL || values[3] == NULL) {
-            set_err(err, errlen, "out of memory");
+            cl_err_set(err, errlen, "out of memory");
             rc = CL_ERR_NOMEM;
         } else {
-            rc = db_query(
-                store, &res,
+            rc = cl_pg_query(
+                store->db, &res,
                 "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[])"
                 "  WITH ORDINALITY AS t(serial, device_number, model_code, position, ord)),"
                 " c AS (INSERT INTO certificate"
@@ -979,9 +665,9 @@ static int record_intents(struct ca_store *store, const char *request_id,
                 5, values, err, errlen);
         }
     }
-    if (rc != CL_OK && is_unique_violation(store) &&
-        is_constraint(store, "certificate_one_valid_per_device")) {
-        tx_rollback(store);
+    if (rc != CL_OK && cl_pg_unique_violation(store->db) &&
+        cl_pg_constraint_is(store->db, "certificate_one_valid_per_device")) {
+        cl_pg_rollback(store->db);
         concurrent_holder(store, request_id, sorted, count, list, old_serials, err, errlen);
         rc = CL_ERR_CONFLICT;
     }
@@ -998,9 +684,9 @@ static int record_intents(struct ca_store *store, const char *request_id,
             cl_log_info("serial %s is taken; drawing another for %s", items[i].serial_hex,
                         items[i].device_number);
             rc = record_intent(store, request_id, i, &items[i], err, errlen);
-            if (rc != CL_OK && is_unique_violation(store) &&
-                is_constraint(store, "certificate_one_valid_per_device")) {
-                tx_rollback(store);
+            if (rc != CL_OK && cl_pg_unique_violation(store->db) &&
+                cl_pg_constraint_is(store->db, "certificate_one_valid_per_device")) {
+                cl_pg_rollback(store->db);
                 concurrent_holder(store, request_id, sorted, count, list, old_serials, err, errlen);
                 rc = CL_ERR_CONFLICT;
             }
@@ -1037,13 +723,13 @@ static int begin_new(struct ca_store *store, const char *request_id,
                                 requester, count_text};
         const int lengths[] = {0, 32, 0, 0, 0};
         const int formats[] = {0, 1, 0, 0, 0};
-        rc = db_exec(store, NULL,
-                     "INSERT INTO batch_request"
-                     " (request_id, body_hash, replacement, requester, item_count)"
-                     " VALUES ($1, $2, $3::boolean, $4, $5::int)",
-                     5, values, lengths, formats, 0, err, errlen);
-        if (rc != CL_OK && is_unique_violation(store)) {
-            set_err(err, errlen, "request id %s is in use by a concurrent request", request_id);
+        rc = cl_pg_exec(store->db, NULL,
+                        "INSERT INTO batch_request"
+                        " (request_id, body_hash, replacement, requester, item_count)"
+                        " VALUES ($1, $2, $3::boolean, $4, $5::int)",
+                        5, values, lengths, formats, 0, err, errlen);
+        if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
+            cl_err_set(err, errlen, "request id %s is in use by a concurrent request", request_id);
             return CL_ERR_CONFLICT;
         }
         if (rc != CL_OK)
@@ -1055,7 +741,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
     list = malloc(count * (CA_DEVICE_NUMBER_MAX + 1) + 3);
     old_serials = calloc(count, sizeof(*old_serials));
     if (list == NULL || old_serials == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -1071,11 +757,11 @@ static int begin_new(struct ca_store *store, const char *request_id,
     list[used] = '\0';
     {
         const char *values[] = {list};
-        rc = db_query(store, &res,
-                      "SELECT device_number, serial, state FROM certificate"
-                      " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
-                      " ORDER BY device_number COLLATE \"C\" FOR UPDATE",
-                      1, values, err, errlen);
+        rc = cl_pg_query(store->db, &res,
+                         "SELECT device_number, serial, state FROM certificate"
+                         " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
+                         " ORDER BY device_number COLLATE \"C\" FOR UPDATE",
+                         1, values, err, errlen);
         if (rc != CL_OK)
             goto out;
     }
@@ -1090,8 +776,8 @@ static int begin_new(struct ca_store *store, const char *request_id,
                 row = r;
             }
         }
-        set_err(err, errlen, "device number %s already holds a valid certificate (serial %s)",
-                PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+        cl_err_set(err, errlen, "device number %s already holds a valid certificate (serial %s)",
+                   PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
         rc = CL_ERR_CONFLICT;
         goto out;
     }
@@ -1099,10 +785,10 @@ static int begin_new(struct ca_store *store, const char *request_id,
      * superseded by a batch (an operator revokes it instead). */
     for (int r = 0; r < PQntuples(res); r++) {
         if (strcmp(PQgetvalue(res, r, 2), "installed") == 0) {
-            set_err(err, errlen,
-                    "device number %s holds an installed certificate (serial %s); a replacement "
-                    "is only for one that was never installed",
-                    PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+            cl_err_set(err, errlen,
+                       "device number %s holds an installed certificate (serial %s); a replacement "
+                       "is only for one that was never installed",
+                       PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
             rc = CL_ERR_CONFLICT;
             goto out;
         }
@@ -1113,10 +799,11 @@ static int begin_new(struct ca_store *store, const char *request_id,
         size_t at = request_index(sorted, count, PQgetvalue(res, r, 0));
         if (at < count)
             cl_copy_text(old_serials[at], sizeof(old_serials[at]), values[0]);
-        rc = db_query(store, NULL,
-                      "UPDATE certificate SET state = 'superseded', ended_at = now(), reason = $2"
-                      " WHERE serial = $1",
-                      2, values, err, errlen);
+        rc =
+            cl_pg_query(store->db, NULL,
+                        "UPDATE certificate SET state = 'superseded', ended_at = now(), reason = $2"
+                        " WHERE serial = $1",
+                        2, values, err, errlen);
         if (rc != CL_OK)
             goto out;
     }
@@ -1129,8 +816,9 @@ static int begin_new(struct ca_store *store, const char *request_id,
         if (old_serials[i][0] == '\0')
             continue;
         const char *values[] = {old_serials[i], items[i].serial_hex};
-        rc = db_query(store, NULL, "UPDATE certificate SET superseded_by = $2 WHERE serial = $1", 2,
-                      values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate SET superseded_by = $2 WHERE serial = $1", 2, values,
+                         err, errlen);
         if (rc != CL_OK)
             goto out;
     }
@@ -1161,34 +849,34 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
 
     if (store == NULL || body_hash == NULL || device_numbers == NULL || items == NULL ||
         state == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (!cl_text_ok(requester, 1, ACTOR_MAX)) {
-        set_err(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
-                cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
+        cl_err_set(err, errlen, "requester \"%s\" must be 1 to %d bytes of printable UTF-8",
+                   cl_shown(requester, buf, sizeof(buf)), ACTOR_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s names %zu device numbers (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s names %zu device numbers (1 to %d)", request_id,
+                   count, CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     memset(items, 0, count * sizeof(*items));
     for (size_t i = 0; i < count; i++) {
         if (!device_number_ok(device_numbers[i], NULL)) {
-            set_err(err, errlen,
-                    "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
-                    "1 to 12 digits)",
-                    cl_shown(device_numbers[i], buf, sizeof(buf)));
+            cl_err_set(err, errlen,
+                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
+                       "1 to 12 digits)",
+                       cl_shown(device_numbers[i], buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
     sorted = malloc(count * sizeof(*sorted));
     if (sorted == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count; i++)
@@ -1196,33 +884,33 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
     qsort(sorted, count, sizeof(*sorted), compare_numbers);
     for (size_t i = 1; i < count; i++) {
         if (strcmp(sorted[i - 1].number, sorted[i].number) == 0) {
-            set_err(err, errlen, "device number %s appears twice in request id %s",
-                    sorted[i].number, request_id);
+            cl_err_set(err, errlen, "device number %s appears twice in request id %s",
+                       sorted[i].number, request_id);
             free(sorted);
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
 
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
-        (rc = db_exec(store, &res,
-                      "SELECT body_hash = $2::bytea, completed_at IS NOT NULL"
-                      " FROM batch_request WHERE request_id = $1",
-                      2, values, lengths, formats, 0, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_exec(store->db, &res,
+                         "SELECT body_hash = $2::bytea, completed_at IS NOT NULL"
+                         " FROM batch_request WHERE request_id = $1",
+                         2, values, lengths, formats, 0, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) == 1) {
-        int same = get_bool(res, 0, 0), done = get_bool(res, 0, 1);
+        int same = cl_pg_get_bool(res, 0, 0), done = cl_pg_get_bool(res, 0, 1);
         PQclear(res);
         if (!same) {
-            set_err(err, errlen, "request id %s was used with another body", request_id);
+            cl_err_set(err, errlen, "request id %s was used with another body", request_id);
             rc = CL_ERR_CONFLICT;
             goto fail;
         }
         rc = load_known(store, request_id, device_numbers, count, done, items, err, errlen);
         if (rc != CL_OK)
             goto fail;
-        if ((rc = tx_commit(store, err, errlen)) != CL_OK)
+        if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
             goto fail;
         *state = done ? CA_BATCH_DONE : CA_BATCH_PENDING;
         goto out;
@@ -1231,13 +919,13 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
     rc = begin_new(store, request_id, body_hash, replacement, requester, device_numbers, count,
                    sorted, items, err, errlen);
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
+        rc = cl_pg_commit(store->db, err, errlen);
     if (rc != CL_OK)
         goto fail;
     *state = CA_BATCH_NEW;
     goto out;
 fail:
-    tx_rollback(store);
+    cl_pg_rollback(store->db);
     ca_batch_items_free(items, count);
     memset(items, 0, count * sizeof(*items));
 out:
@@ -1257,20 +945,20 @@ static int why_not_issued(struct ca_store *store, const char *request_id,
 {
     const char *values[] = {request_id, item->serial_hex};
     PGresult *res;
-    int rc = db_query(store, &res,
-                      "SELECT c.device_number, c.state FROM batch_item b"
-                      " JOIN certificate c ON c.serial = b.serial"
-                      " WHERE b.request_id = $1 AND b.serial = $2",
-                      2, values, err, errlen);
+    int rc = cl_pg_query(store->db, &res,
+                         "SELECT c.device_number, c.state FROM batch_item b"
+                         " JOIN certificate c ON c.serial = b.serial"
+                         " WHERE b.request_id = $1 AND b.serial = $2",
+                         2, values, err, errlen);
     if (rc != CL_OK)
         return rc;
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
-                request_id);
+        cl_err_set(err, errlen, "serial %s is not part of request id %s", item->serial_hex,
+                   request_id);
         rc = CL_ERR_INVALID_ARGUMENT;
     } else {
-        set_err(err, errlen, "device number %s: certificate %s is %s, not an intent",
-                PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen, "device number %s: certificate %s is %s, not an intent",
+                   PQgetvalue(res, 0, 0), item->serial_hex, PQgetvalue(res, 0, 1));
         rc = CL_ERR_STATE;
     }
     PQclear(res);
@@ -1300,24 +988,25 @@ static int store_issued(struct ca_store *store, const char *request_id,
     const char *values[] = {request_id, cl_pg_array_finish(&serials), cl_pg_array_finish(&certs),
                             cl_pg_array_finish(&packs), cl_pg_array_finish(&values_hex)};
     if (values[1] == NULL || values[2] == NULL || values[3] == NULL || values[4] == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
-    rc = db_query(store, &res,
-                  "UPDATE certificate c SET state = 'issued', cert_der = decode(t.cert_hex, 'hex'),"
-                  " pack = t.pack, server_value = t.server_value, issued_at = now()"
-                  " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])"
-                  "  AS t(serial, cert_hex, pack, server_value), batch_item b"
-                  " WHERE b.request_id = $1 AND b.serial = t.serial"
-                  " AND c.serial = b.serial AND c.state = 'intent'"
-                  " RETURNING c.serial",
-                  5, values, err, errlen);
+    rc = cl_pg_query(
+        store->db, &res,
+        "UPDATE certificate c SET state = 'issued', cert_der = decode(t.cert_hex, 'hex'),"
+        " pack = t.pack, server_value = t.server_value, issued_at = now()"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])"
+        "  AS t(serial, cert_hex, pack, server_value), batch_item b"
+        " WHERE b.request_id = $1 AND b.serial = t.serial"
+        " AND c.serial = b.serial AND c.state = 'intent'"
+        " RETURNING c.serial",
+        5, values, err, errlen);
     if (rc != CL_OK || (size_t)PQntuples(res) == count)
         goto out;
     /* Not all of them: find the first item that was not stored. */
     if ((stored = malloc(((size_t)PQntuples(res) + 1) * sizeof(*stored))) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
@@ -1325,7 +1014,7 @@ static int store_issued(struct ca_store *store, const char *request_id,
         stored[r] = PQgetvalue(res, r, 0);
     qsort(stored, (size_t)PQntuples(res), sizeof(*stored), compare_text);
     rc = CL_ERR_INVALID_ARGUMENT;
-    set_err(err, errlen, "request id %s: a serial appears twice", request_id);
+    cl_err_set(err, errlen, "request id %s: a serial appears twice", request_id);
     for (size_t i = 0; i < count; i++) {
         const char *key = items[i].serial_hex;
         if (bsearch(&key, stored, (size_t)PQntuples(res), sizeof(*stored), compare_text) == NULL) {
@@ -1350,29 +1039,29 @@ static int issued_items_ok(const char *request_id, const struct ca_issued_item *
     char buf[48];
 
     if (items == NULL || count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                   CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++) {
         const struct ca_issued_item *item = &items[i];
         if (!cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
-                    cl_shown(item->serial_hex, buf, sizeof(buf)));
+            cl_err_set(err, errlen, "request id %s: serial \"%s\" is malformed", request_id,
+                       cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (item->cert_der == NULL || item->cert_len == 0 || item->cert_len > CERT_DER_MAX ||
             !cl_utf8_ok(item->pack, 1, PACK_MAX, 1)) {
-            set_err(err, errlen,
-                    "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
-                    "bytes of text) are required",
-                    item->serial_hex, CERT_DER_MAX, PACK_MAX);
+            cl_err_set(err, errlen,
+                       "serial %s: the certificate (at most %d bytes) and the pack (at most %d "
+                       "bytes of text) are required",
+                       item->serial_hex, CERT_DER_MAX, PACK_MAX);
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (item->server_value == NULL || strlen(item->server_value) != CA_VERIFY_HEX ||
             strspn(item->server_value, "0123456789abcdef") != CA_VERIFY_HEX) {
-            set_err(err, errlen, "serial %s: the server value must be %d lower-case hex digits",
-                    item->serial_hex, CA_VERIFY_HEX);
+            cl_err_set(err, errlen, "serial %s: the server value must be %d lower-case hex digits",
+                       item->serial_hex, CA_VERIFY_HEX);
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
@@ -1387,44 +1076,45 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (count == 0 || count > CA_BATCH_MAX) {
-        set_err(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
-                CA_BATCH_MAX);
+        cl_err_set(err, errlen, "request id %s: %zu signed items (1 to %d)", request_id, count,
+                   CA_BATCH_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     /* The transaction stays open while the packs are signed: a server-wide idle timeout must not
      * end it between two parts. */
-    if ((rc = db_query(store, NULL, "SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL,
-                       err, errlen)) != CL_OK ||
-        (rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT completed_at IS NOT NULL, item_count FROM batch_request"
-                       " WHERE request_id = $1 FOR UPDATE",
-                       1, id_values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    if ((rc = cl_pg_query(store->db, NULL, "SET LOCAL idle_in_transaction_session_timeout = 0", 0,
+                          NULL, err, errlen)) != CL_OK ||
+        (rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT completed_at IS NOT NULL, item_count FROM batch_request"
+                          " WHERE request_id = $1 FOR UPDATE",
+                          1, id_values, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "unknown request id %s", request_id);
+        cl_err_set(err, errlen, "unknown request id %s", request_id);
         rc = CL_ERR_NOT_FOUND;
-    } else if (get_bool(res, 0, 0)) {
+    } else if (cl_pg_get_bool(res, 0, 0)) {
         /* Another worker signed the same pending request and completed it first: its packs
          * are the answer (ask again); these are never stored nor handed out. */
-        set_err(err, errlen, "request id %s was completed meanwhile; send it again for its packs",
-                request_id);
+        cl_err_set(err, errlen,
+                   "request id %s was completed meanwhile; send it again for its packs",
+                   request_id);
         rc = CL_ERR_CONFLICT;
-    } else if ((size_t)get_ll(res, 0, 1) != count) {
-        set_err(err, errlen, "request id %s has %lld device numbers, not %zu", request_id,
-                get_ll(res, 0, 1), count);
+    } else if ((size_t)cl_pg_get_ll(res, 0, 1) != count) {
+        cl_err_set(err, errlen, "request id %s has %lld device numbers, not %zu", request_id,
+                   cl_pg_get_ll(res, 0, 1), count);
         rc = CL_ERR_INVALID_ARGUMENT;
     }
     PQclear(res);
-    return rc != CL_OK ? tx_fail(store, rc) : CL_OK;
+    return rc != CL_OK ? cl_pg_fail(store->db, rc) : CL_OK;
 }
 
 int ca_store_complete_add(struct ca_store *store, const char *request_id,
@@ -1433,13 +1123,13 @@ int ca_store_complete_add(struct ca_store *store, const char *request_id,
 {
     int rc = issued_items_ok(request_id, items, count, err, errlen);
 
-    if (rc == CL_OK && PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
-        set_err(err, errlen, "request id %s: no completion under way", request_id);
+    if (rc == CL_OK && !cl_pg_in_transaction(store->db)) {
+        cl_err_set(err, errlen, "request id %s: no completion under way", request_id);
         rc = CL_ERR_INTERNAL; /* a misuse here, not the caller's fault */
     }
     if (rc == CL_OK)
         rc = store_issued(store, request_id, items, count, err, errlen);
-    return rc != CL_OK ? tx_fail(store, rc) : CL_OK;
+    return rc != CL_OK ? cl_pg_fail(store->db, rc) : CL_OK;
 }
 
 int ca_store_complete_commit(struct ca_store *store, const char *request_id, char *err,
@@ -1449,36 +1139,36 @@ int ca_store_complete_commit(struct ca_store *store, const char *request_id, cha
     PGresult *res;
     int rc;
 
-    if (PQtransactionStatus(store->conn) != PQTRANS_INTRANS) {
-        set_err(err, errlen, "request id %s: no completion under way", request_id);
-        return tx_fail(store, CL_ERR_INTERNAL); /* a misuse here, not the caller's fault */
+    if (!cl_pg_in_transaction(store->db)) {
+        cl_err_set(err, errlen, "request id %s: no completion under way", request_id);
+        return cl_pg_fail(store->db, CL_ERR_INTERNAL); /* a misuse here, not the caller's fault */
     }
     /* Every item of the request must have been stored as issued. */
-    rc = db_query(store, &res,
-                  "SELECT count(*) FROM batch_item b JOIN certificate c ON c.serial = b.serial"
-                  " WHERE b.request_id = $1 AND c.state = 'intent'",
-                  1, id_values, err, errlen);
+    rc = cl_pg_query(store->db, &res,
+                     "SELECT count(*) FROM batch_item b JOIN certificate c ON c.serial = b.serial"
+                     " WHERE b.request_id = $1 AND c.state = 'intent'",
+                     1, id_values, err, errlen);
     if (rc != CL_OK)
-        return tx_fail(store, rc);
-    long long unsigned_items = get_ll(res, 0, 0);
+        return cl_pg_fail(store->db, rc);
+    long long unsigned_items = cl_pg_get_ll(res, 0, 0);
     PQclear(res);
     if (unsigned_items != 0) {
-        set_err(err, errlen, "request id %s: %lld device numbers have no signed certificate",
-                request_id, unsigned_items);
-        return tx_fail(store, CL_ERR_INVALID_ARGUMENT);
+        cl_err_set(err, errlen, "request id %s: %lld device numbers have no signed certificate",
+                   request_id, unsigned_items);
+        return cl_pg_fail(store->db, CL_ERR_INVALID_ARGUMENT);
     }
-    if ((rc = db_query(store, NULL,
-                       "UPDATE batch_request SET completed_at = now() WHERE request_id = $1", 1,
-                       id_values, err, errlen)) != CL_OK ||
-        (rc = tx_commit(store, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    if ((rc = cl_pg_query(store->db, NULL,
+                          "UPDATE batch_request SET completed_at = now() WHERE request_id = $1", 1,
+                          id_values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     return CL_OK;
 }
 
 void ca_store_complete_abort(struct ca_store *store)
 {
     if (store != NULL)
-        tx_rollback(store);
+        cl_pg_rollback(store->db);
 }
 
 int ca_store_batch_complete(struct ca_store *store, const char *request_id,
@@ -1488,7 +1178,7 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
     int rc;
 
     if (store == NULL || items == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     /* Checked before the transaction too, so that a bad item costs no round trip. */
@@ -1524,75 +1214,78 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
     if (received_at != NULL)
         *received_at = 0;
     if (store == NULL || received_at == NULL) {
-        set_err(err, errlen, "missing argument");
+        cl_err_set(err, errlen, "missing argument");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number, NULL)) {
-        set_err(err, errlen, "device number \"%s\" is malformed",
-                cl_shown(device_number, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "device number \"%s\" is malformed",
+                   cl_shown(device_number, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_serial_ok(serial_hex)) {
-        set_err(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
-                cl_shown(serial_hex, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "device number %s: serial \"%s\" is malformed", device_number,
+                   cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_verify_value_ok(value, given)) {
-        set_err(err, errlen, "device number %s: the verification value must be %d hex digits",
-                device_number, CA_VERIFY_HEX);
+        cl_err_set(err, errlen, "device number %s: the verification value must be %d hex digits",
+                   device_number, CA_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (now <= 0) {
-        set_err(err, errlen, "no installation time");
+        cl_err_set(err, errlen, "no installation time");
         return CL_ERR_INVALID_ARGUMENT;
     }
 
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = db_query(store, &res,
-                       "SELECT state, server_value,"
-                       " floor(extract(epoch FROM installed_at))::bigint"
-                       " FROM certificate WHERE serial = $1 AND device_number = $2 FOR UPDATE",
-                       2, values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT state, server_value,"
+                          " floor(extract(epoch FROM installed_at))::bigint"
+                          " FROM certificate WHERE serial = $1 AND device_number = $2 FOR UPDATE",
+                          2, values, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
-        set_err(err, errlen, "no certificate %s for device number %s", serial_hex, device_number);
+        cl_err_set(err, errlen, "no certificate %s for device number %s", serial_hex,
+                   device_number);
         rc = CL_ERR_NOT_FOUND;
     } else {
         const char *state = PQgetvalue(res, 0, 0);
-        const char *expected = get_text(res, 0, 1);
+        const char *expected = cl_pg_get_text(res, 0, 1);
         if (strcmp(state, "issued") != 0 && strcmp(state, "installed") != 0) {
-            set_err(err, errlen, "certificate %s of device number %s is %s%s", serial_hex,
-                    device_number, state, strcmp(state, "intent") == 0 ? ", not issued yet" : "");
+            cl_err_set(err, errlen, "certificate %s of device number %s is %s%s", serial_hex,
+                       device_number, state,
+                       strcmp(state, "intent") == 0 ? ", not issued yet" : "");
             rc = CL_ERR_STATE;
         } else if (strlen(expected) != CA_VERIFY_HEX ||
                    !equal_const_time(expected, given, CA_VERIFY_HEX)) {
-            set_err(err, errlen,
-                    "the installation proof of device number %s (serial %s) does not match",
-                    device_number, serial_hex);
+            cl_err_set(err, errlen,
+                       "the installation proof of device number %s (serial %s) does not match",
+                       device_number, serial_hex);
             rc = CL_ERR_CRYPTO;
         } else if (strcmp(state, "installed") == 0) {
-            *received_at = (time_t)get_ll(res, 0, 2); /* reported before: the first time holds */
+            *received_at =
+                (time_t)cl_pg_get_ll(res, 0, 2); /* reported before: the first time holds */
         } else {
             snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
             values[2] = now_text;
             PQclear(res);
             res = NULL;
-            rc = db_query(store, NULL,
-                          "UPDATE certificate SET state = 'installed',"
-                          " installed_at = to_timestamp($3::bigint)"
-                          " WHERE serial = $1 AND device_number = $2",
-                          3, values, err, errlen);
+            rc = cl_pg_query(store->db, NULL,
+                             "UPDATE certificate SET state = 'installed',"
+                             " installed_at = to_timestamp($3::bigint)"
+                             " WHERE serial = $1 AND device_number = $2",
+                             3, values, err, errlen);
             if (rc == CL_OK)
                 *received_at = now;
         }
     }
     PQclear(res);
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
+        rc = cl_pg_commit(store->db, err, errlen);
     if (rc != CL_OK) {
         *received_at = 0;
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     }
     return CL_OK;
 }
@@ -1636,16 +1329,16 @@ static enum ca_cert_state state_from_name(const char *name)
 static void cert_from_row(const PGresult *res, int row, struct ca_cert_row *out)
 {
     memset(out, 0, sizeof(*out));
-    cl_copy_text(out->serial_hex, sizeof(out->serial_hex), get_text(res, row, 0));
-    cl_copy_text(out->device_number, sizeof(out->device_number), get_text(res, row, 1));
-    cl_copy_text(out->model_code, sizeof(out->model_code), get_text(res, row, 2));
-    out->state = state_from_name(get_text(res, row, 3));
-    cl_copy_text(out->request_id, sizeof(out->request_id), get_text(res, row, 4));
-    out->created_at = (time_t)get_ll(res, row, 5);
-    out->issued_at = (time_t)get_ll(res, row, 6);
-    out->installed_at = (time_t)get_ll(res, row, 7);
-    out->ended_at = (time_t)get_ll(res, row, 8);
-    cl_copy_text(out->reason, sizeof(out->reason), get_text(res, row, 9));
+    cl_copy_text(out->serial_hex, sizeof(out->serial_hex), cl_pg_get_text(res, row, 0));
+    cl_copy_text(out->device_number, sizeof(out->device_number), cl_pg_get_text(res, row, 1));
+    cl_copy_text(out->model_code, sizeof(out->model_code), cl_pg_get_text(res, row, 2));
+    out->state = state_from_name(cl_pg_get_text(res, row, 3));
+    cl_copy_text(out->request_id, sizeof(out->request_id), cl_pg_get_text(res, row, 4));
+    out->created_at = (time_t)cl_pg_get_ll(res, row, 5);
+    out->issued_at = (time_t)cl_pg_get_ll(res, row, 6);
+    out->installed_at = (time_t)cl_pg_get_ll(res, row, 7);
+    out->ended_at = (time_t)cl_pg_get_ll(res, row, 8);
+    cl_copy_text(out->reason, sizeof(out->reason), cl_pg_get_text(res, row, 9));
 }
 
 /* A malformed number or serial matches nothing: CL_OK with CA_CERT_UNKNOWN (a device's
@@ -1666,11 +1359,11 @@ int ca_store_cert_state(struct ca_store *store, const char *device_number, const
         return CL_OK;
     cl_copy_text(row->device_number, sizeof(row->device_number), device_number);
     cl_copy_text(row->serial_hex, sizeof(row->serial_hex), serial_hex);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT " CERT_COLUMNS
-                       " FROM certificate WHERE serial = $1 AND device_number = $2",
-                       2, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " CERT_COLUMNS
+                          " FROM certificate WHERE serial = $1 AND device_number = $2",
+                          2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading a certificate's state", err);
     if (PQntuples(res) == 1)
         cert_from_row(res, 0, row);
@@ -1713,19 +1406,15 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
     if (limit > 1000000)
         limit = 1000000;
     snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT " CERT_COLUMNS " FROM certificate"
-                       " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
-                       " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
-                       4, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " CERT_COLUMNS " FROM certificate"
+                          " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
+                          " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
+                          4, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing certificates", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
         cert_from_row(res, i, &(*rows)[i]);
     *count = (size_t)n;
@@ -1748,9 +1437,9 @@ int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned c
         *len = 0;
     if (store == NULL || der == NULL || len == NULL || !cl_serial_ok(serial_hex))
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_exec(store, &res, "SELECT cert_der FROM certificate WHERE serial = $1", 1, values,
-                      NULL, NULL, 1, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_exec(store->db, &res, "SELECT cert_der FROM certificate WHERE serial = $1", 1,
+                         values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading a certificate", err);
     if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
         PQclear(res);
@@ -1794,18 +1483,19 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
         cl_log_warn("revocation of %s: %s", serial_hex, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
-                       " WHERE serial = $1 AND state IN " VALID_STATES " RETURNING device_number",
-                       2, values, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "revoking a certificate", err);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc =
+             cl_pg_query(store->db, &res,
+                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
+                         " WHERE serial = $1 AND state IN " VALID_STATES " RETURNING device_number",
+                         2, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
     if (PQntuples(res) == 0) {
         PQclear(res);
-        rc = db_query(store, &res, "SELECT state FROM certificate WHERE serial = $1", 1, values,
-                      err, sizeof(err));
+        rc = cl_pg_query(store->db, &res, "SELECT state FROM certificate WHERE serial = $1", 1,
+                         values, err, sizeof(err));
         if (rc != CL_OK)
-            return logged(tx_fail(store, rc), "revoking a certificate", err);
+            return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
         if (PQntuples(res) == 0) {
             cl_log_warn("revocation: no certificate with serial %s", serial_hex);
             rc = CL_ERR_NOT_FOUND;
@@ -1815,14 +1505,14 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
             rc = CL_ERR_STATE;
         }
         PQclear(res);
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     }
     snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial_hex,
              PQgetvalue(res, 0, 0), reason);
     PQclear(res);
     if ((rc = audit_in_tx(store, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
-        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "revoking a certificate", err);
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
     return CL_OK;
 }
 
@@ -1851,30 +1541,30 @@ int ca_store_service_issued(struct ca_store *store, const char *serial_hex, cons
     }
     snprintf(detail, sizeof(detail), "%s certificate for %s%s%s (serial %s)", role, name,
              values[3][0] != '\0' ? ", number " : "", values[3], serial_hex);
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         return logged(rc, "recording a service certificate", err);
-    rc = db_query(store, &res,
-                  "INSERT INTO service_certificate (serial, role, name, number, actor)"
-                  " SELECT $1, $2, $3, $4, $5"
-                  " WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE serial = $1)",
-                  5, values, err, sizeof(err));
+    rc = cl_pg_query(store->db, &res,
+                     "INSERT INTO service_certificate (serial, role, name, number, actor)"
+                     " SELECT $1, $2, $3, $4, $5"
+                     " WHERE NOT EXISTS (SELECT 1 FROM certificate WHERE serial = $1)",
+                     5, values, err, sizeof(err));
     if (rc == CL_OK) {
-        size_t n = affected(res);
+        size_t n = cl_pg_affected(res);
         PQclear(res);
         if (n == 0) {
             cl_log_warn("serial %s is already a device certificate's", serial_hex);
-            return tx_fail(store, CL_ERR_EXISTS);
+            return cl_pg_fail(store->db, CL_ERR_EXISTS);
         }
-    } else if (is_unique_violation(store)) {
+    } else if (cl_pg_unique_violation(store->db)) {
         cl_log_warn("service certificate %s is already recorded", serial_hex);
-        return tx_fail(store, CL_ERR_EXISTS);
+        return cl_pg_fail(store->db, CL_ERR_EXISTS);
     }
     if (rc == CL_OK)
         rc = audit_in_tx(store, actor, "service-issue", detail, err, sizeof(err));
     if (rc == CL_OK)
-        rc = tx_commit(store, err, sizeof(err));
+        rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)
-        return logged(tx_fail(store, rc), "recording a service certificate", err);
+        return logged(cl_pg_fail(store->db, rc), "recording a service certificate", err);
     return CL_OK;
 }
 
@@ -1895,10 +1585,10 @@ int ca_store_audit(struct ca_store *store, const char *actor, const char *action
                     cl_shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
         (rc = audit_in_tx(store, actor, action, detail, err, sizeof(err))) != CL_OK ||
-        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "writing the audit log", err);
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "writing the audit log", err);
     return CL_OK;
 }
 
@@ -1919,25 +1609,21 @@ int ca_store_audit_list(struct ca_store *store, size_t limit, struct ca_audit_ro
     if (limit > 1000000)
         limit = 1000000;
     snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT id, floor(extract(epoch FROM at))::bigint, actor, action, detail"
-                       " FROM audit_log ORDER BY id DESC LIMIT $1::bigint",
-                       1, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT id, floor(extract(epoch FROM at))::bigint, actor, action, detail"
+                          " FROM audit_log ORDER BY id DESC LIMIT $1::bigint",
+                          1, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading the audit log", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ca_audit_row *row = &(*rows)[i];
-        row->id = get_ll(res, i, 0);
-        row->at = (time_t)get_ll(res, i, 1);
-        cl_copy_text(row->actor, sizeof(row->actor), get_text(res, i, 2));
-        cl_copy_text(row->action, sizeof(row->action), get_text(res, i, 3));
-        cl_copy_text(row->detail, sizeof(row->detail), get_text(res, i, 4));
+        row->id = cl_pg_get_ll(res, i, 0);
+        row->at = (time_t)cl_pg_get_ll(res, i, 1);
+        cl_copy_text(row->actor, sizeof(row->actor), cl_pg_get_text(res, i, 2));
+        cl_copy_text(row->action, sizeof(row->action), cl_pg_get_text(res, i, 3));
+        cl_copy_text(row->detail, sizeof(row->detail), cl_pg_get_text(res, i, 4));
     }
     *count = (size_t)n;
     PQclear(res);

@@ -4,18 +4,17 @@
  * service's claims and states, installation reports and receipts, operators (PBKDF2 hashes) and
  * the audit log. The only file of comm-terminal that includes libpq-fe.h.
  *
- * A store is one PGconn, used by one thread at a time. Every value goes to the server as a
- * parameter (PQexecParams); the only SQL text is constant. Every state change is one transaction
- * (ROLLBACK on any error) and a function returns success only after its COMMIT. The database
- * enforces the invariants itself: a device number is planned once (plan_device primary key),
- * holds at most one certificate row (primary key) and sits in at most one pending request (a
+ * A store is one connection (common/pg_db.h), used by one thread at a time. Every value goes to the
+ * server as a parameter (PQexecParams); the only SQL text is constant. Every state change is one
+ * transaction (ROLLBACK on any error) and a function returns success only after its COMMIT. The
+ * database enforces the invariants itself: a device number is planned once (plan_device primary
+ * key), holds at most one certificate row (primary key) and sits in at most one pending request (a
  * partial unique index); a claim locks the certificate row (SELECT ... FOR UPDATE), so two lines
  * asking for one number at once are served one after the other and the second sees the first's
  * claim. */
 #include "ct_store.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +28,7 @@
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
-#include "pg_link.h"
+#include "pg_db.h"
 #include "x509_issue.h"
 
 /* Bounds of the inputs that ct_store.h leaves open. */
@@ -67,16 +66,10 @@
     " COLLATE \"C\""
 
 struct ct_store {
-    PGconn *conn;
+    struct cl_pg *db;
 };
 
 /* ---- migrations ---- */
-
-struct migration {
-    int version;
-    const char *what;
-    const char *const *statements; /* NULL-terminated */
-};
 
 static const char *const migration_1[] = {
     "CREATE TABLE model ("
@@ -195,26 +188,14 @@ static const char *const migration_1[] = {
     NULL,
 };
 
-static const struct migration migrations[] = {
+static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
 };
 
-#define MIGRATION_COUNT (sizeof(migrations) / sizeof(migrations[0]))
+static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,
+                                           sizeof(migrations) / sizeof(migrations[0])};
 
 /* ---- errors and checks of outside values ---- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}. */
 static int device_number_ok(const char *s)
@@ -293,115 +274,6 @@ static void sanitize(char *dst, size_t size, const char *src)
     dst[n] = '\0';
 }
 
-/* ---- libpq ---- */
-
-/* Server notices ("relation already exists, skipping") go to the debug log, not stderr. */
-static void log_notice(void *arg, const char *message)
-{
-    (void)arg;
-    cl_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
-}
-
-/* Runs one statement. Parameters are text unless formats says otherwise. On failure err gets
- * "database error: <primary message>" (never the statement's values). */
-static int db_exec(struct ct_store *store, PGresult **out, const char *sql, int nparams,
-                   const char *const *values, const int *lengths, const int *formats,
-                   int binary_result, char *err, size_t errlen)
-{
-    PGresult *res;
-    ExecStatusType status;
-    const char *message;
-    size_t mlen;
-
-    if (out != NULL)
-        *out = NULL;
-    res = PQexecParams(store->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
-    status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-        if (out != NULL)
-            *out = res;
-        else
-            PQclear(res);
-        return CL_OK;
-    }
-    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (message == NULL)
-        message = PQerrorMessage(store->conn);
-    mlen = strlen(message);
-    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
-        mlen--;
-    set_err(err, errlen, "database error: %.*s", (int)(mlen < 300 ? mlen : 300), message);
-    PQclear(res);
-    return CL_ERR_DB;
-}
-
-/* Shorthand: text parameters, text result. */
-static int db_query(struct ct_store *store, PGresult **out, const char *sql, int nparams,
-                    const char *const *values, char *err, size_t errlen)
-{
-    return db_exec(store, out, sql, nparams, values, NULL, NULL, 0, err, errlen);
-}
-
-static void tx_rollback(struct ct_store *store)
-{
-    if (PQtransactionStatus(store->conn) != PQTRANS_IDLE)
-        PQclear(PQexec(store->conn, "ROLLBACK"));
-}
-
-/* Makes sure the connection is up (reconnecting once if it was lost) and idle. */
-static int db_ready(struct ct_store *store, char *err, size_t errlen)
-{
-    if (!cl_pg_idle_link_up(store->conn)) {
-        PQreset(store->conn);
-        if (PQstatus(store->conn) != CONNECTION_OK) {
-            const char *message = PQerrorMessage(store->conn);
-            size_t mlen = strcspn(message, "\n");
-            set_err(err, errlen, "database connection lost: %.*s", (int)(mlen < 300 ? mlen : 300),
-                    message);
-            return CL_ERR_DB;
-        }
-        cl_log_info("database connection re-established");
-    }
-    tx_rollback(store); /* nothing is ever left open, but never build on a stale transaction */
-    return CL_OK;
-}
-
-static int tx_begin(struct ct_store *store, char *err, size_t errlen)
-{
-    int rc = db_ready(store, err, errlen);
-    return rc != CL_OK ? rc : db_query(store, NULL, "BEGIN", 0, NULL, err, errlen);
-}
-
-/* COMMITs; an error here (or a transaction the server had already aborted) is CL_ERR_DB. */
-static int tx_commit(struct ct_store *store, char *err, size_t errlen)
-{
-    PGresult *res;
-    int rc = db_query(store, &res, "COMMIT", 0, NULL, err, errlen);
-    if (rc != CL_OK && PQstatus(store->conn) != CONNECTION_OK) {
-        set_err(err, errlen,
-                "the database connection broke during COMMIT: whether the change "
-                "was recorded is unknown");
-        return rc;
-    }
-    if (rc != CL_OK) {
-        tx_rollback(store);
-        return rc;
-    }
-    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        set_err(err, errlen, "database error: the transaction was rolled back");
-        rc = CL_ERR_DB;
-    }
-    PQclear(res);
-    return rc;
-}
-
-/* Rolls back after a failure and passes its code on. */
-static int tx_fail(struct ct_store *store, int rc)
-{
-    tx_rollback(store);
-    return rc;
-}
-
 /* For the functions that have no err: a failure is logged here, once (refusals as warnings,
  * database failures as errors). */
 static int logged(int rc, const char *what, const char *err)
@@ -413,34 +285,14 @@ static int logged(int rc, const char *what, const char *err)
     return rc;
 }
 
-static long long get_ll(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-static int get_bool(const PGresult *res, int row, int col)
-{
-    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
-}
-
-static const char *get_text(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
-}
-
-static size_t affected(PGresult *res)
-{
-    return (size_t)strtoul(PQcmdTuples(res), NULL, 10);
-}
-
 /* In the middle of a transaction: records one audit entry. */
 static int audit_in_tx(struct ct_store *store, const char *actor, const char *action,
                        const char *detail, char *err, size_t errlen)
 {
     const char *values[] = {actor, action, detail};
-    return db_query(store, NULL,
-                    "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3, values,
-                    err, errlen);
+    return cl_pg_query(store->db, NULL,
+                       "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3,
+                       values, err, errlen);
 }
 
 static int actor_ok(const char *actor, char *err, size_t errlen)
@@ -448,26 +300,26 @@ static int actor_ok(const char *actor, char *err, size_t errlen)
     char buf[48];
     if (cl_text_ok(actor, 1, ACTOR_MAX))
         return 1;
-    set_err(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-            cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
     return 0;
 }
 
 static int number_refused(const char *what, const char *number, char *err, size_t errlen)
 {
     char buf[48];
-    set_err(err, errlen,
-            "%s: device number \"%s\" is malformed (CODE-SERIAL: 1 to 8 of 0-9 A-Z, "
-            "'-', 1 to 12 digits)",
-            what, cl_shown(number, buf, sizeof(buf)));
+    cl_err_set(err, errlen,
+               "%s: device number \"%s\" is malformed (CODE-SERIAL: 1 to 8 of 0-9 A-Z, "
+               "'-', 1 to 12 digits)",
+               what, cl_shown(number, buf, sizeof(buf)));
     return CL_ERR_INVALID_ARGUMENT;
 }
 
 static int line_refused(const char *number, const char *line_id, char *err, size_t errlen)
 {
     char buf[48];
-    set_err(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
-            number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
+    cl_err_set(err, errlen, "device number %s: line id \"%s\" must be 1 to %d printable characters",
+               number, cl_shown(line_id, buf, sizeof(buf)), CT_LINE_ID_MAX);
     return CL_ERR_INVALID_ARGUMENT;
 }
 
@@ -525,91 +377,27 @@ static const char *duplicate_number(const char *const *numbers, size_t count, in
     return dup;
 }
 
-/* Takes the transaction-level lock of one request id. */
-static int lock_request(struct ct_store *store, const char *request_id, char *err, size_t errlen)
-{
-    char lock[16];
-    const char *values[] = {lock, request_id};
-    snprintf(lock, sizeof(lock), "%d", LOCK_REQUEST);
-    return db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2, values,
-                    err, errlen);
-}
-
 /* ---- connection ---- */
-
-/* Replaces every occurrence of secret in text with "***". */
-static void redact(char *text, const char *secret)
-{
-    size_t slen = secret != NULL ? strlen(secret) : 0;
-    char *p;
-    if (slen == 0)
-        return;
-    while ((p = strstr(text, secret)) != NULL) {
-        size_t keep = slen >= 3 ? 3 : slen;
-        memset(p, '*', keep);
-        memmove(p + keep, p + slen, strlen(p + slen) + 1);
-    }
-}
 
 int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen)
 {
-    static const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
-                                           "client_encoding", NULL};
-    const char *values[] = {"10", "comm-terminal", conninfo, "UTF8", NULL};
-    PQconninfoOption *options;
-    struct ct_store *store;
-    char *parse_error = NULL, password[256] = "", message[512];
+    struct cl_pg *db;
     int rc;
 
     if (out != NULL)
         *out = NULL;
-    if (out == NULL || conninfo == NULL) {
-        set_err(err, errlen, "no database conninfo");
+    if (out == NULL) {
+        cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    /* Parsed first: libpq's own parse errors may quote parts of the string (the password too),
-     * so they are passed on only when they name an unknown keyword. */
-    options = PQconninfoParse(conninfo, &parse_error);
-    if (options == NULL) {
-        if (parse_error != NULL && strncmp(parse_error, "invalid connection option", 25) == 0) {
-            size_t n = strcspn(parse_error, "\n");
-            set_err(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
-                    parse_error);
-        } else {
-            set_err(err, errlen,
-                    "malformed database conninfo (keyword=value pairs or a "
-                    "postgresql:// URI)");
-        }
-        rc = parse_error != NULL ? CL_ERR_CONFIG : CL_ERR_NOMEM;
-        PQfreemem(parse_error);
+    if ((rc = cl_pg_open(conninfo, "comm-terminal", &db, err, errlen)) != CL_OK)
         return rc;
-    }
-    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-            cl_copy_text(password, sizeof(password), o->val);
-    PQconninfoFree(options);
-
-    store = calloc(1, sizeof(*store));
-    if (store == NULL) {
-        memset(password, 0, sizeof(password));
-        set_err(err, errlen, "out of memory");
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        cl_pg_close(db);
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
-    store->conn = PQconnectdbParams(keywords, values, 1);
-    if (store->conn == NULL || PQstatus(store->conn) != CONNECTION_OK) {
-        cl_copy_text(message, sizeof(message),
-                     store->conn != NULL ? PQerrorMessage(store->conn) : "out of memory");
-        message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
-        redact(message, password);
-        set_err(err, errlen, "cannot connect to the database: %s", message);
-        memset(password, 0, sizeof(password));
-        PQfinish(store->conn);
-        free(store);
-        return CL_ERR_DB;
-    }
-    memset(password, 0, sizeof(password));
-    PQsetNoticeProcessor(store->conn, log_notice, NULL);
-    *out = store;
+    (*out)->db = db;
     return CL_OK;
 }
 
@@ -617,95 +405,15 @@ void ct_store_close(struct ct_store *store)
 {
     if (store == NULL)
         return;
-    PQfinish(store->conn);
+    cl_pg_close(store->db);
     free(store);
 }
 
 /* ---- migrations ---- */
 
-static int migrate_one(struct ct_store *store, const struct migration *m, int *applied, char *err,
-                       size_t errlen)
-{
-    char version[16], lock[16];
-    const char *values[] = {version};
-    const char *lock_values[] = {lock};
-    PGresult *res;
-    int rc;
-
-    snprintf(version, sizeof(version), "%d", m->version);
-    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
-        return rc;
-    /* Two comm-terminals starting at once: the second waits, then finds the version applied. */
-    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
-                       errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
-                       values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    if (PQntuples(res) > 0) {
-        PQclear(res);
-        return tx_commit(store, err, errlen);
-    }
-    PQclear(res);
-    for (const char *const *sql = m->statements; *sql != NULL; sql++) {
-        if ((rc = db_query(store, NULL, *sql, 0, NULL, err, errlen)) != CL_OK) {
-            size_t used = err != NULL ? strlen(err) : 0;
-            if (err != NULL && used + 1 < errlen)
-                snprintf(err + used, errlen - used, " (migration %d, %s)", m->version, m->what);
-            return tx_fail(store, rc);
-        }
-    }
-    if ((rc = db_query(store, NULL, "INSERT INTO schema_migrations (version) VALUES ($1::int)", 1,
-                       values, err, errlen)) != CL_OK ||
-        (rc = tx_commit(store, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    (*applied)++;
-    cl_log_info("database migration %d (%s) applied", m->version, m->what);
-    return CL_OK;
-}
-
 int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen)
 {
-    char lock[16];
-    const char *lock_values[] = {lock};
-    PGresult *res;
-    int rc, count = 0, newest;
-
-    if (applied != NULL)
-        *applied = 0;
-    if (store == NULL) {
-        set_err(err, errlen, "no store");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    snprintf(lock, sizeof(lock), "%d", LOCK_MIGRATE);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
-        return rc;
-    if ((rc = db_query(store, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, lock_values, err,
-                       errlen)) != CL_OK ||
-        (rc = db_query(store, NULL,
-                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       " version integer PRIMARY KEY,"
-                       " applied_at timestamptz NOT NULL DEFAULT now())",
-                       0, NULL, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0,
-                       NULL, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    newest = (int)get_ll(res, 0, 0);
-    PQclear(res);
-    if ((rc = tx_commit(store, err, errlen)) != CL_OK)
-        return rc;
-    if (newest > migrations[MIGRATION_COUNT - 1].version) {
-        set_err(err, errlen,
-                "the database schema is at version %d, newer than this comm-terminal knows (%d)",
-                newest, migrations[MIGRATION_COUNT - 1].version);
-        return CL_ERR_STATE;
-    }
-    for (size_t i = 0; i < MIGRATION_COUNT; i++)
-        if ((rc = migrate_one(store, &migrations[i], &count, err, errlen)) != CL_OK)
-            break;
-    if (applied != NULL)
-        *applied = count;
-    return rc;
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
 }
 
 /* ---- models and plan [FIG 19A/19B] ---- */
@@ -730,15 +438,15 @@ int ct_store_model_set(struct ct_store *store, const char *code, int certificate
     }
     snprintf(detail, sizeof(detail), "device model %s: %scertificate-managed", code,
              certificate_managed ? "" : "not ");
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, NULL,
-                       "INSERT INTO model (code, certificate_managed) VALUES ($1, $2::boolean)"
-                       " ON CONFLICT (code) DO UPDATE SET certificate_managed ="
-                       " excluded.certificate_managed, updated_at = now()",
-                       2, values, err, sizeof(err))) != CL_OK ||
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, NULL,
+                          "INSERT INTO model (code, certificate_managed) VALUES ($1, $2::boolean)"
+                          " ON CONFLICT (code) DO UPDATE SET certificate_managed ="
+                          " excluded.certificate_managed, updated_at = now()",
+                          2, values, err, sizeof(err))) != CL_OK ||
         (rc = audit_in_tx(store, actor, "model_set", detail, err, sizeof(err))) != CL_OK ||
-        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "marking a device model", err);
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "marking a device model", err);
     return CL_OK;
 }
 
@@ -748,40 +456,40 @@ static int plan_entry_ok(const struct ct_plan_entry *e, size_t index, char *err,
     char buf[48];
     if (memchr(e->model_code, '\0', sizeof(e->model_code)) == NULL ||
         !cl_model_code_ok(e->model_code)) {
-        set_err(err, errlen, "plan entry %zu: device model code \"%s\" is malformed", index + 1,
-                memchr(e->model_code, '\0', sizeof(e->model_code)) != NULL
-                    ? cl_shown(e->model_code, buf, sizeof(buf))
-                    : "(unterminated)");
+        cl_err_set(err, errlen, "plan entry %zu: device model code \"%s\" is malformed", index + 1,
+                   memchr(e->model_code, '\0', sizeof(e->model_code)) != NULL
+                       ? cl_shown(e->model_code, buf, sizeof(buf))
+                       : "(unterminated)");
         return 0;
     }
     if (memchr(e->day, '\0', sizeof(e->day)) == NULL || !day_ok(e->day, NULL)) {
-        set_err(err, errlen, "plan entry %zu (%s): \"%s\" is not a date (YYYY-MM-DD)", index + 1,
-                e->model_code,
-                memchr(e->day, '\0', sizeof(e->day)) != NULL ? cl_shown(e->day, buf, sizeof(buf))
-                                                             : "(unterminated)");
+        cl_err_set(err, errlen, "plan entry %zu (%s): \"%s\" is not a date (YYYY-MM-DD)", index + 1,
+                   e->model_code,
+                   memchr(e->day, '\0', sizeof(e->day)) != NULL ? cl_shown(e->day, buf, sizeof(buf))
+                                                                : "(unterminated)");
         return 0;
     }
     if (e->units < 1 || e->units > PLAN_UNITS_LIMIT) {
-        set_err(err, errlen, "plan entry %zu (%s, %s): units %ld is not 1..%d", index + 1,
-                e->model_code, e->day, e->units, PLAN_UNITS_LIMIT);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): units %ld is not 1..%d", index + 1,
+                   e->model_code, e->day, e->units, PLAN_UNITS_LIMIT);
         return 0;
     }
     if (e->serials != NULL) {
         for (long i = 0; i < e->units; i++)
             if (e->serials[i] < 0 || e->serials[i] > SERIAL_NUMBER_MAX) {
-                set_err(err, errlen, "plan entry %zu (%s, %s): serial %lld is not 0..%lld",
-                        index + 1, e->model_code, e->day, e->serials[i], SERIAL_NUMBER_MAX);
+                cl_err_set(err, errlen, "plan entry %zu (%s, %s): serial %lld is not 0..%lld",
+                           index + 1, e->model_code, e->day, e->serials[i], SERIAL_NUMBER_MAX);
                 return 0;
             }
     } else if (e->first_serial < 0 || e->first_serial > SERIAL_NUMBER_MAX - (e->units - 1)) {
-        set_err(err, errlen,
-                "plan entry %zu (%s, %s): serials %lld to %lld do not fit in 12 digits", index + 1,
-                e->model_code, e->day, e->first_serial, e->first_serial + (e->units - 1));
+        cl_err_set(
+            err, errlen, "plan entry %zu (%s, %s): serials %lld to %lld do not fit in 12 digits",
+            index + 1, e->model_code, e->day, e->first_serial, e->first_serial + (e->units - 1));
         return 0;
     }
     if (e->serial_digits < 1 || e->serial_digits > 12) {
-        set_err(err, errlen, "plan entry %zu (%s, %s): serial digits %d is not 1..12", index + 1,
-                e->model_code, e->day, e->serial_digits);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): serial digits %d is not 1..12", index + 1,
+                   e->model_code, e->day, e->serial_digits);
         return 0;
     }
     return 1;
@@ -838,42 +546,43 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
     PGresult *res;
     int rc;
 
-    if ((rc = db_query(store, &res, "SELECT certificate_managed FROM model WHERE code = $1", 1,
-                       values, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(store->db, &res, "SELECT certificate_managed FROM model WHERE code = $1",
+                          1, values, err, errlen)) != CL_OK)
         return rc;
     int known = PQntuples(res) == 1;
     PQclear(res);
     if (!known) {
-        set_err(err, errlen,
-                "plan entry %zu: device model %s is not registered (mark it first: "
-                "certificate-managed or not)",
-                index + 1, e->model_code);
+        cl_err_set(err, errlen,
+                   "plan entry %zu: device model %s is not registered (mark it first: "
+                   "certificate-managed or not)",
+                   index + 1, e->model_code);
         return CL_ERR_NOT_FOUND;
     }
     if ((list = plan_numbers(e, dup)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     if (dup[0] != '\0') {
         free(list);
-        set_err(err, errlen, "plan entry %zu (%s, %s): device number %s is listed twice", index + 1,
-                e->model_code, e->day, dup);
+        cl_err_set(err, errlen, "plan entry %zu (%s, %s): device number %s is listed twice",
+                   index + 1, e->model_code, e->day, dup);
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(units, sizeof(units), "%ld", e->units);
-    rc = db_query(store, NULL,
-                  "INSERT INTO plan (model_code, day, units) VALUES ($1, $2::date, $3::int)"
-                  " ON CONFLICT (model_code, day) DO NOTHING",
-                  3, values, err, errlen);
+    rc = cl_pg_query(store->db, NULL,
+                     "INSERT INTO plan (model_code, day, units) VALUES ($1, $2::date, $3::int)"
+                     " ON CONFLICT (model_code, day) DO NOTHING",
+                     3, values, err, errlen);
     if (rc == CL_OK) {
         const char *insert_values[] = {e->model_code, e->day, list};
-        rc = db_query(store, &res,
-                      "INSERT INTO plan_device (device_number, model_code, day)"
-                      " SELECT n, $1, $2::date FROM unnest($3::text[]) WITH ORDINALITY AS u (n, i)"
-                      " ORDER BY i ON CONFLICT (device_number) DO NOTHING",
-                      3, insert_values, err, errlen);
+        rc = cl_pg_query(
+            store->db, &res,
+            "INSERT INTO plan_device (device_number, model_code, day)"
+            " SELECT n, $1, $2::date FROM unnest($3::text[]) WITH ORDINALITY AS u (n, i)"
+            " ORDER BY i ON CONFLICT (device_number) DO NOTHING",
+            3, insert_values, err, errlen);
         if (rc == CL_OK) {
-            *added += affected(res);
+            *added += cl_pg_affected(res);
             PQclear(res);
         }
     }
@@ -881,29 +590,29 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
      * of this entry planned for another day is refused, whoever planned it. */
     if (rc == CL_OK) {
         const char *check_values[] = {e->day, list};
-        rc = db_query(store, &res,
-                      "SELECT p.device_number, p.day::text FROM unnest($2::text[])"
-                      " WITH ORDINALITY AS u (n, i) JOIN plan_device p ON p.device_number = u.n"
-                      " WHERE p.day <> $1::date ORDER BY u.i LIMIT 1",
-                      2, check_values, err, errlen);
+        rc = cl_pg_query(store->db, &res,
+                         "SELECT p.device_number, p.day::text FROM unnest($2::text[])"
+                         " WITH ORDINALITY AS u (n, i) JOIN plan_device p ON p.device_number = u.n"
+                         " WHERE p.day <> $1::date ORDER BY u.i LIMIT 1",
+                         2, check_values, err, errlen);
     }
     free(list);
     if (rc != CL_OK)
         return rc;
     if (PQntuples(res) == 1) {
-        set_err(err, errlen,
-                "plan entry %zu (%s, %s): device number %s is already planned for %s; device "
-                "numbers are never reused",
-                index + 1, e->model_code, e->day, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen,
+                   "plan entry %zu (%s, %s): device number %s is already planned for %s; device "
+                   "numbers are never reused",
+                   index + 1, e->model_code, e->day, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         PQclear(res);
         return CL_ERR_CONFLICT;
     }
     PQclear(res);
-    return db_query(store, NULL,
-                    "UPDATE plan SET units = (SELECT count(*) FROM plan_device"
-                    " WHERE model_code = $1 AND day = $2::date)"
-                    " WHERE model_code = $1 AND day = $2::date",
-                    2, values, err, errlen);
+    return cl_pg_query(store->db, NULL,
+                       "UPDATE plan SET units = (SELECT count(*) FROM plan_device"
+                       " WHERE model_code = $1 AND day = $2::date)"
+                       " WHERE model_code = $1 AND day = $2::date",
+                       2, values, err, errlen);
 }
 
 int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
@@ -916,11 +625,11 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
     if (added != NULL)
         *added = 0;
     if (store == NULL || added == NULL || (entries == NULL && count > 0)) {
-        set_err(err, errlen, "no store, plan or result");
+        cl_err_set(err, errlen, "no store, plan or result");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count < 1 || count > PLAN_ENTRIES_LIMIT) {
-        set_err(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
+        cl_err_set(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!actor_ok(actor, err, errlen))
@@ -928,7 +637,7 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
     for (size_t i = 0; i < count; i++)
         if (!plan_entry_ok(&entries[i], i, err, errlen))
             return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     for (size_t i = 0; i < count && rc == CL_OK; i++)
         rc = plan_one(store, &entries[i], i, &new_numbers, err, errlen);
@@ -939,9 +648,9 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
         rc = audit_in_tx(store, actor, "plan_import", detail, err, errlen);
     }
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
+        rc = cl_pg_commit(store->db, err, errlen);
     if (rc != CL_OK)
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     *added = new_numbers;
     cl_log_info("production plan imported: %zu entries, %zu new device number(s)", count,
                 new_numbers);
@@ -974,26 +683,22 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
     if (limit > LIST_MAX)
         limit = LIST_MAX;
     snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT p.device_number FROM plan_device p"
-                       " JOIN model m ON m.code = p.model_code AND m.certificate_managed"
-                       " WHERE p.day = $1::date"
-                       " AND NOT EXISTS (SELECT 1 FROM certificate c"
-                       "  WHERE c.device_number = p.device_number)"
-                       " AND NOT EXISTS (SELECT 1 FROM fetch_item f"
-                       "  WHERE f.device_number = p.device_number AND f.pending)"
-                       " ORDER BY " NUMBER_ORDER("p.device_number") " LIMIT $2::bigint",
-                       2, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT p.device_number FROM plan_device p"
+                          " JOIN model m ON m.code = p.model_code AND m.certificate_managed"
+                          " WHERE p.day = $1::date"
+                          " AND NOT EXISTS (SELECT 1 FROM certificate c"
+                          "  WHERE c.device_number = p.device_number)"
+                          " AND NOT EXISTS (SELECT 1 FROM fetch_item f"
+                          "  WHERE f.device_number = p.device_number AND f.pending)"
+                          " ORDER BY " NUMBER_ORDER("p.device_number") " LIMIT $2::bigint",
+                          2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing the numbers to fetch", err);
-    n = PQntuples(res);
-    *numbers = calloc(n > 0 ? (size_t)n : 1, sizeof(**numbers));
-    if (*numbers == NULL) {
-        PQclear(res);
+    if ((*numbers = cl_pg_rows(res, sizeof(**numbers), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++)
-        cl_copy_text((*numbers)[i], sizeof((*numbers)[i]), get_text(res, i, 0));
+        cl_copy_text((*numbers)[i], sizeof((*numbers)[i]), cl_pg_get_text(res, i, 0));
     *count = (size_t)n;
     PQclear(res);
     return CL_OK;
@@ -1007,8 +712,8 @@ static int request_id_ok(const char *request_id, char *err, size_t errlen)
     char buf[48];
     if (cl_token_ok(request_id, CT_REQUEST_ID_MAX))
         return 1;
-    set_err(err, errlen, "request id \"%s\" must be 1 to %d printable characters without spaces",
-            cl_shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
+    cl_err_set(err, errlen, "request id \"%s\" must be 1 to %d printable characters without spaces",
+               cl_shown(request_id, buf, sizeof(buf)), CT_REQUEST_ID_MAX);
     return 0;
 }
 
@@ -1021,20 +726,20 @@ static int begin_known(struct ct_store *store, const char *request_id, int repla
     PGresult *res;
     int rc, same;
 
-    if ((rc = db_query(store, &res,
-                       "SELECT r.replacement, r.state, f.device_number FROM fetch_request r"
-                       " JOIN fetch_item f USING (request_id) WHERE r.request_id = $1"
-                       " ORDER BY f.position",
-                       1, values, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT r.replacement, r.state, f.device_number FROM fetch_request r"
+                          " JOIN fetch_item f USING (request_id) WHERE r.request_id = $1"
+                          " ORDER BY f.position",
+                          1, values, err, errlen)) != CL_OK)
         return rc;
-    same = (size_t)PQntuples(res) == count && get_bool(res, 0, 0) == (replacement != 0);
+    same = (size_t)PQntuples(res) == count && cl_pg_get_bool(res, 0, 0) == (replacement != 0);
     for (size_t i = 0; same && i < count; i++)
-        same = strcmp(get_text(res, (int)i, 2), numbers[i]) == 0;
+        same = strcmp(cl_pg_get_text(res, (int)i, 2), numbers[i]) == 0;
     if (!same) {
-        set_err(err, errlen, "request id %s was recorded with other device numbers", request_id);
+        cl_err_set(err, errlen, "request id %s was recorded with other device numbers", request_id);
         rc = CL_ERR_CONFLICT;
-    } else if (strcmp(get_text(res, 0, 1), "abandoned") == 0) {
-        set_err(err, errlen, "request id %s was abandoned; use a new one", request_id);
+    } else if (strcmp(cl_pg_get_text(res, 0, 1), "abandoned") == 0) {
+        cl_err_set(err, errlen, "request id %s was abandoned; use a new one", request_id);
         rc = CL_ERR_STATE;
     }
     PQclear(res);
@@ -1052,19 +757,19 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
     int rc, nomem;
 
     if (store == NULL || (numbers == NULL && count > 0)) {
-        set_err(err, errlen, "no store or device numbers");
+        cl_err_set(err, errlen, "no store or device numbers");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (!day_ok(day, NULL)) {
-        set_err(err, errlen, "request %s: \"%s\" is not a date (YYYY-MM-DD)", request_id,
-                cl_shown(day, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "request %s: \"%s\" is not a date (YYYY-MM-DD)", request_id,
+                   cl_shown(day, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (count < 1 || count > CT_FETCH_MAX) {
-        set_err(err, errlen, "request %s: 1 to %d device numbers, not %zu", request_id,
-                CT_FETCH_MAX, count);
+        cl_err_set(err, errlen, "request %s: 1 to %d device numbers, not %zu", request_id,
+                   CT_FETCH_MAX, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++)
@@ -1072,15 +777,15 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
             return number_refused(request_id, numbers[i], err, errlen);
     dup = duplicate_number(numbers, count, &nomem);
     if (nomem) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     if (dup != NULL) {
-        set_err(err, errlen, "request %s: device number %s is listed twice", request_id, dup);
+        cl_err_set(err, errlen, "request %s: device number %s is listed twice", request_id, dup);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((list = number_array(numbers, count)) == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     snprintf(count_text, sizeof(count_text), "%zu", count);
@@ -1090,68 +795,69 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
     values[3] = replacement ? "true" : "false";
     values[4] = count_text;
 
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT 1 FROM fetch_request WHERE request_id = $1", 1, values,
-                       err, errlen)) != CL_OK)
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT 1 FROM fetch_request WHERE request_id = $1", 1,
+                          values, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) > 0) {
         PQclear(res);
         if ((rc = begin_known(store, request_id, replacement, numbers, count, err, errlen)) ==
             CL_OK)
-            rc = tx_commit(store, err, errlen);
+            rc = cl_pg_commit(store->db, err, errlen);
         goto fail;
     }
     PQclear(res);
     /* Every number of a known, certificate-managed model. */
-    if ((rc = db_query(store, &res,
-                       "SELECT u.n, split_part(u.n, '-', 1), m.certificate_managed"
-                       " FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
-                       " LEFT JOIN model m ON m.code = split_part(u.n, '-', 1)"
-                       " WHERE m.code IS NULL OR NOT m.certificate_managed ORDER BY u.i LIMIT 1",
-                       1, values + 1, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT u.n, split_part(u.n, '-', 1), m.certificate_managed"
+                          " FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
+                          " LEFT JOIN model m ON m.code = split_part(u.n, '-', 1)"
+                          " WHERE m.code IS NULL OR NOT m.certificate_managed ORDER BY u.i LIMIT 1",
+                          1, values + 1, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) == 1) {
-        set_err(err, errlen, "request %s: device number %s: device model %s is %s", request_id,
-                PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                PQgetisnull(res, 0, 2) ? "not registered" : "not certificate-managed");
+        cl_err_set(err, errlen, "request %s: device number %s: device model %s is %s", request_id,
+                   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                   PQgetisnull(res, 0, 2) ? "not registered" : "not certificate-managed");
         PQclear(res);
         rc = CL_ERR_INVALID_ARGUMENT;
         goto fail;
     }
     PQclear(res);
     const char *request_values[] = {request_id, day, values[3], count_text};
-    if ((rc = db_query(store, NULL,
-                       "INSERT INTO fetch_request (request_id, day, replacement, item_count, state)"
-                       " VALUES ($1, $2::date, $3::boolean, $4::int, 'pending')",
-                       4, request_values, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(
+             store->db, NULL,
+             "INSERT INTO fetch_request (request_id, day, replacement, item_count, state)"
+             " VALUES ($1, $2::date, $3::boolean, $4::int, 'pending')",
+             4, request_values, err, errlen)) != CL_OK)
         goto fail;
     /* A number in another pending request is skipped here (the partial unique index; a
      * concurrent request holding it is waited for), then named. */
-    if ((rc = db_query(store, &res,
-                       "INSERT INTO fetch_item (request_id, position, device_number, pending)"
-                       " SELECT $1, i - 1, n, true"
-                       " FROM unnest($2::text[]) WITH ORDINALITY AS u (n, i)"
-                       " ON CONFLICT DO NOTHING",
-                       2, values, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(store->db, &res,
+                          "INSERT INTO fetch_item (request_id, position, device_number, pending)"
+                          " SELECT $1, i - 1, n, true"
+                          " FROM unnest($2::text[]) WITH ORDINALITY AS u (n, i)"
+                          " ON CONFLICT DO NOTHING",
+                          2, values, err, errlen)) != CL_OK)
         goto fail;
-    size_t inserted = affected(res);
+    size_t inserted = cl_pg_affected(res);
     PQclear(res);
     if (inserted != count) {
-        if ((rc = db_query(store, &res,
-                           "SELECT f.device_number, f.request_id"
-                           " FROM unnest($2::text[]) WITH ORDINALITY AS u (n, i)"
-                           " JOIN fetch_item f ON f.device_number = u.n AND f.pending"
-                           " WHERE f.request_id <> $1 ORDER BY u.i LIMIT 1",
-                           2, values, err, errlen)) != CL_OK)
+        if ((rc = cl_pg_query(store->db, &res,
+                              "SELECT f.device_number, f.request_id"
+                              " FROM unnest($2::text[]) WITH ORDINALITY AS u (n, i)"
+                              " JOIN fetch_item f ON f.device_number = u.n AND f.pending"
+                              " WHERE f.request_id <> $1 ORDER BY u.i LIMIT 1",
+                              2, values, err, errlen)) != CL_OK)
             goto fail;
         if (PQntuples(res) == 1)
-            set_err(err, errlen, "request %s: device number %s is already in pending request %s",
-                    request_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+            cl_err_set(err, errlen, "request %s: device number %s is already in pending request %s",
+                       request_id, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
         else
-            set_err(err, errlen, "request %s: a device number is in another pending request",
-                    request_id);
+            cl_err_set(err, errlen, "request %s: a device number is in another pending request",
+                       request_id);
         PQclear(res);
         rc = CL_ERR_CONFLICT;
         goto fail;
@@ -1159,40 +865,40 @@ int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const c
     /* After the items (a concurrent completion has committed by now): the certificates. A plain
      * request is for numbers that hold none; a replacement replaces a failed one. */
     const char *check_values[] = {list, values[3]};
-    if ((rc = db_query(store, &res,
-                       "SELECT u.n, c.state FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
-                       " LEFT JOIN certificate c ON c.device_number = u.n"
-                       " WHERE CASE WHEN $2::boolean THEN c.state IS DISTINCT FROM 'failed'"
-                       " ELSE c.state IS NOT NULL END ORDER BY u.i LIMIT 1",
-                       2, check_values, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT u.n, c.state FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
+                          " LEFT JOIN certificate c ON c.device_number = u.n"
+                          " WHERE CASE WHEN $2::boolean THEN c.state IS DISTINCT FROM 'failed'"
+                          " ELSE c.state IS NOT NULL END ORDER BY u.i LIMIT 1",
+                          2, check_values, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) == 1) {
-        const char *number = PQgetvalue(res, 0, 0), *state = get_text(res, 0, 1);
+        const char *number = PQgetvalue(res, 0, 0), *state = cl_pg_get_text(res, 0, 1);
         if (!replacement) {
-            set_err(err, errlen,
-                    "request %s: device number %s already holds a certificate (%s); device "
-                    "numbers are never reused",
-                    request_id, number, state);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s already holds a certificate (%s); device "
+                       "numbers are never reused",
+                       request_id, number, state);
             rc = CL_ERR_EXISTS;
         } else if (state[0] == '\0') {
-            set_err(err, errlen, "request %s: device number %s holds no certificate to replace",
-                    request_id, number);
+            cl_err_set(err, errlen, "request %s: device number %s holds no certificate to replace",
+                       request_id, number);
             rc = CL_ERR_NOT_FOUND;
         } else {
-            set_err(err, errlen,
-                    "request %s: device number %s is %s, not failed: only a failed certificate "
-                    "is replaced",
-                    request_id, number, state);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s is %s, not failed: only a failed certificate "
+                       "is replaced",
+                       request_id, number, state);
             rc = CL_ERR_STATE;
         }
         PQclear(res);
         goto fail;
     }
     PQclear(res);
-    rc = tx_commit(store, err, errlen);
+    rc = cl_pg_commit(store->db, err, errlen);
 fail:
     if (rc != CL_OK)
-        tx_rollback(store);
+        cl_pg_rollback(store->db);
 out:
     free(list);
     return rc;
@@ -1211,12 +917,12 @@ int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pen
         *count = 0;
     if (store == NULL || pending == NULL || count == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT r.request_id, r.replacement, f.device_number"
-                       " FROM fetch_request r JOIN fetch_item f USING (request_id)"
-                       " WHERE r.state = 'pending' ORDER BY r.seq, f.position",
-                       0, NULL, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT r.request_id, r.replacement, f.device_number"
+                          " FROM fetch_request r JOIN fetch_item f USING (request_id)"
+                          " WHERE r.state = 'pending' ORDER BY r.seq, f.position",
+                          0, NULL, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing pending requests", err);
     n = PQntuples(res);
     for (int i = 0; i < n; i++)
@@ -1234,7 +940,7 @@ int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pen
         while (i < n && strcmp(PQgetvalue(res, i, 0), PQgetvalue(res, first, 0)) == 0)
             i++;
         cl_copy_text(p->request_id, sizeof(p->request_id), PQgetvalue(res, first, 0));
-        p->replacement = get_bool(res, first, 1);
+        p->replacement = cl_pg_get_bool(res, first, 1);
         p->count = (size_t)(i - first);
         p->numbers = calloc(p->count, sizeof(*p->numbers));
         if (p->numbers == NULL) {
@@ -1270,40 +976,41 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen) || !actor_ok(actor, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     sanitize(why, sizeof(why), reason != NULL && reason[0] != '\0' ? reason : "abandoned");
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT state FROM fetch_request WHERE request_id = $1", 1,
-                       values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT state FROM fetch_request WHERE request_id = $1",
+                          1, values, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "pending") != 0) {
         if (PQntuples(res) == 0) {
-            set_err(err, errlen, "no request with id %s", request_id);
+            cl_err_set(err, errlen, "no request with id %s", request_id);
             rc = CL_ERR_NOT_FOUND;
         } else if (strcmp(PQgetvalue(res, 0, 0), "completed") == 0) {
-            set_err(err, errlen, "request %s is completed; it cannot be abandoned", request_id);
+            cl_err_set(err, errlen, "request %s is completed; it cannot be abandoned", request_id);
             rc = CL_ERR_STATE;
         }
         PQclear(res);
-        return rc == CL_OK ? tx_commit(store, err, errlen) : tx_fail(store, rc);
+        return rc == CL_OK ? cl_pg_commit(store->db, err, errlen) : cl_pg_fail(store->db, rc);
     }
     PQclear(res);
     snprintf(detail, sizeof(detail), "request %s: %.400s", request_id, why);
-    if ((rc = db_query(store, NULL,
-                       "UPDATE fetch_request SET state = 'abandoned', ended_at = now(),"
-                       " reason = $2 WHERE request_id = $1",
-                       2, values, err, errlen)) != CL_OK ||
-        (rc = db_query(store, NULL, "UPDATE fetch_item SET pending = false WHERE request_id = $1",
-                       1, values, err, errlen)) != CL_OK ||
+    if ((rc = cl_pg_query(store->db, NULL,
+                          "UPDATE fetch_request SET state = 'abandoned', ended_at = now(),"
+                          " reason = $2 WHERE request_id = $1",
+                          2, values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, NULL,
+                          "UPDATE fetch_item SET pending = false WHERE request_id = $1", 1, values,
+                          err, errlen)) != CL_OK ||
         (rc = audit_in_tx(store, actor, "fetch_abandon", detail, err, errlen)) != CL_OK ||
-        (rc = tx_commit(store, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+        (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     cl_log_warn("request %s abandoned: %s", request_id, why);
     return CL_OK;
 }
@@ -1325,21 +1032,21 @@ static int answer_matches(struct ct_store *store, const char *request_id,
     int rc;
 
     if (sorted == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
     for (size_t i = 0; i < count; i++)
         sorted[i] = &items[i];
     qsort(sorted, count, sizeof(*sorted), compare_items);
-    rc = db_query(store, &res,
-                  "SELECT device_number FROM fetch_item WHERE request_id = $1"
-                  " ORDER BY device_number COLLATE \"C\"",
-                  1, values, err, errlen);
+    rc = cl_pg_query(store->db, &res,
+                     "SELECT device_number FROM fetch_item WHERE request_id = $1"
+                     " ORDER BY device_number COLLATE \"C\"",
+                     1, values, err, errlen);
     if (rc == CL_OK) {
         size_t n = (size_t)PQntuples(res);
         if (n != count) {
-            set_err(err, errlen, "request %s named %zu device number(s); the answer has %zu",
-                    request_id, n, count);
+            cl_err_set(err, errlen, "request %s named %zu device number(s); the answer has %zu",
+                       request_id, n, count);
             rc = CL_ERR_CONFLICT;
         }
         /* A number the request did not name, then one named twice (with the counts equal,
@@ -1357,15 +1064,15 @@ static int answer_matches(struct ct_store *store, const char *request_id,
                     hi = mid;
             }
             if (lo == 0 || strcmp(PQgetvalue(res, (int)lo - 1, 0), sorted[i]->device_number) != 0) {
-                set_err(err, errlen,
-                        "request %s: the answer has device number %s, which the request did not "
-                        "name",
-                        request_id, sorted[i]->device_number);
+                cl_err_set(err, errlen,
+                           "request %s: the answer has device number %s, which the request did not "
+                           "name",
+                           request_id, sorted[i]->device_number);
                 rc = CL_ERR_CONFLICT;
             } else if (i > 0 &&
                        strcmp(sorted[i]->device_number, sorted[i - 1]->device_number) == 0) {
-                set_err(err, errlen, "request %s: the answer has device number %s twice",
-                        request_id, sorted[i]->device_number);
+                cl_err_set(err, errlen, "request %s: the answer has device number %s twice",
+                           request_id, sorted[i]->device_number);
                 rc = CL_ERR_CONFLICT;
             }
         }
@@ -1434,27 +1141,27 @@ static int store_packs(struct ct_store *store, const char *request_id, int repla
     arrays[2] = binary_text_array(items, count, item_pack, &lengths[2]);
     const char *values[] = {arrays[0], arrays[1], arrays[2], request_id};
     if (arrays[0] == NULL || arrays[1] == NULL || arrays[2] == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         rc = CL_ERR_NOMEM;
         goto out;
     }
     if (!replacement)
-        rc = db_exec(store, &res,
-                     "INSERT INTO certificate (device_number, model_code, serial, pack, state,"
-                     " request_id) SELECT u.n, split_part(u.n, '-', 1), u.s, u.p, 'stored', $4"
-                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
-                     " ON CONFLICT (device_number) DO NOTHING",
-                     4, values, lengths, formats, 0, err, errlen);
+        rc = cl_pg_exec(store->db, &res,
+                        "INSERT INTO certificate (device_number, model_code, serial, pack, state,"
+                        " request_id) SELECT u.n, split_part(u.n, '-', 1), u.s, u.p, 'stored', $4"
+                        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
+                        " ON CONFLICT (device_number) DO NOTHING",
+                        4, values, lengths, formats, 0, err, errlen);
     else
-        rc = db_exec(store, &res,
-                     "UPDATE certificate c SET state = 'replaced', serial = u.s, pack = u.p,"
-                     " pack_deleted_at = NULL, write_flag = 0, request_id = $4,"
-                     " claimed_at = NULL, created_at = now(), delivered_at = NULL,"
-                     " written_at = NULL"
-                     " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
-                     " WHERE c.device_number = u.n AND c.state = 'failed'",
-                     4, values, lengths, formats, 0, err, errlen);
-    if (rc != CL_OK || affected(res) == count)
+        rc = cl_pg_exec(store->db, &res,
+                        "UPDATE certificate c SET state = 'replaced', serial = u.s, pack = u.p,"
+                        " pack_deleted_at = NULL, write_flag = 0, request_id = $4,"
+                        " claimed_at = NULL, created_at = now(), delivered_at = NULL,"
+                        " written_at = NULL"
+                        " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
+                        " WHERE c.device_number = u.n AND c.state = 'failed'",
+                        4, values, lengths, formats, 0, err, errlen);
+    if (rc != CL_OK || cl_pg_affected(res) == count)
         goto out;
     /* Some number took no pack: the first one in the answer's order that is not this
      * request's now. */
@@ -1462,20 +1169,20 @@ static int store_packs(struct ct_store *store, const char *request_id, int repla
     res = NULL;
     const int name_formats[2] = {1, 0};
     const char *name_values[] = {arrays[0], request_id};
-    if ((rc = db_exec(store, &res,
-                      "SELECT u.n FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
-                      " LEFT JOIN certificate c ON c.device_number = u.n"
-                      " WHERE c.request_id IS DISTINCT FROM $2 ORDER BY u.i LIMIT 1",
-                      2, name_values, lengths, name_formats, 0, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_exec(store->db, &res,
+                         "SELECT u.n FROM unnest($1::text[]) WITH ORDINALITY AS u (n, i)"
+                         " LEFT JOIN certificate c ON c.device_number = u.n"
+                         " WHERE c.request_id IS DISTINCT FROM $2 ORDER BY u.i LIMIT 1",
+                         2, name_values, lengths, name_formats, 0, err, errlen)) != CL_OK)
         goto out;
     const char *number = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(unknown)";
     if (replacement) {
-        set_err(err, errlen, "request %s: device number %s is no longer failed", request_id,
-                number);
+        cl_err_set(err, errlen, "request %s: device number %s is no longer failed", request_id,
+                   number);
         rc = CL_ERR_STATE;
     } else {
-        set_err(err, errlen, "request %s: device number %s already holds a certificate", request_id,
-                number);
+        cl_err_set(err, errlen, "request %s: device number %s already holds a certificate",
+                   request_id, number);
         rc = CL_ERR_CONFLICT;
     }
 out:
@@ -1494,14 +1201,14 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
     int rc, replacement;
 
     if (store == NULL || (items == NULL && count > 0)) {
-        set_err(err, errlen, "no store or packs");
+        cl_err_set(err, errlen, "no store or packs");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!request_id_ok(request_id, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     if (count < 1 || count > CT_FETCH_MAX) {
-        set_err(err, errlen, "request %s: an answer has 1 to %d packs, not %zu", request_id,
-                CT_FETCH_MAX, count);
+        cl_err_set(err, errlen, "request %s: an answer has 1 to %d packs, not %zu", request_id,
+                   CT_FETCH_MAX, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
     for (size_t i = 0; i < count; i++) {
@@ -1510,55 +1217,57 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
         if (!device_number_ok(item->device_number))
             return number_refused(request_id, item->device_number, err, errlen);
         if (!cl_serial_ok(item->serial_hex)) {
-            set_err(err, errlen,
-                    "request %s: device number %s: serial \"%s\" is malformed (2 to 40 upper-case "
-                    "hex digits)",
-                    request_id, item->device_number, cl_shown(item->serial_hex, buf, sizeof(buf)));
+            cl_err_set(
+                err, errlen,
+                "request %s: device number %s: serial \"%s\" is malformed (2 to 40 upper-case "
+                "hex digits)",
+                request_id, item->device_number, cl_shown(item->serial_hex, buf, sizeof(buf)));
             return CL_ERR_INVALID_ARGUMENT;
         }
         if (!cl_utf8_ok(item->pack, 1, CT_PACK_MAX, 1)) {
-            set_err(err, errlen,
-                    "request %s: device number %s: the pack must be 1 to %d bytes of UTF-8 text",
-                    request_id, item->device_number, CT_PACK_MAX);
+            cl_err_set(err, errlen,
+                       "request %s: device number %s: the pack must be 1 to %d bytes of UTF-8 text",
+                       request_id, item->device_number, CT_PACK_MAX);
             return CL_ERR_INVALID_ARGUMENT;
         }
     }
 
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_request(store, request_id, err, errlen)) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT state, replacement FROM fetch_request WHERE request_id = $1"
-                       " FOR UPDATE",
-                       1, values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+    if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT state, replacement FROM fetch_request WHERE request_id = $1"
+                          " FOR UPDATE",
+                          1, values, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     if (PQntuples(res) == 0) {
         PQclear(res);
-        set_err(err, errlen, "no request with id %s was recorded", request_id);
-        return tx_fail(store, CL_ERR_NOT_FOUND);
+        cl_err_set(err, errlen, "no request with id %s was recorded", request_id);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
     }
     if (strcmp(PQgetvalue(res, 0, 0), "completed") == 0) {
         PQclear(res);
-        return tx_commit(store, err, errlen); /* done before: nothing changes */
+        return cl_pg_commit(store->db, err, errlen); /* done before: nothing changes */
     }
     if (strcmp(PQgetvalue(res, 0, 0), "abandoned") == 0) {
         PQclear(res);
-        set_err(err, errlen, "request %s was abandoned; its answer is not stored", request_id);
-        return tx_fail(store, CL_ERR_STATE);
+        cl_err_set(err, errlen, "request %s was abandoned; its answer is not stored", request_id);
+        return cl_pg_fail(store->db, CL_ERR_STATE);
     }
-    replacement = get_bool(res, 0, 1);
+    replacement = cl_pg_get_bool(res, 0, 1);
     PQclear(res);
     if ((rc = answer_matches(store, request_id, items, count, err, errlen)) != CL_OK ||
         (rc = store_packs(store, request_id, replacement, items, count, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    if ((rc = db_query(store, NULL,
-                       "UPDATE fetch_request SET state = 'completed', ended_at = now()"
-                       " WHERE request_id = $1",
-                       1, values, err, errlen)) != CL_OK ||
-        (rc = db_query(store, NULL, "UPDATE fetch_item SET pending = false WHERE request_id = $1",
-                       1, values, err, errlen)) != CL_OK ||
-        (rc = tx_commit(store, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
+    if ((rc = cl_pg_query(store->db, NULL,
+                          "UPDATE fetch_request SET state = 'completed', ended_at = now()"
+                          " WHERE request_id = $1",
+                          1, values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, NULL,
+                          "UPDATE fetch_item SET pending = false WHERE request_id = $1", 1, values,
+                          err, errlen)) != CL_OK ||
+        (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
     cl_log_info("request %s: %zu %spack(s) stored", request_id, count,
                 replacement ? "replacement " : "");
     return CL_OK;
@@ -1571,28 +1280,30 @@ static int not_in_store(struct ct_store *store, const char *number, char *err, s
 {
     const char *values[] = {number};
     PGresult *res;
-    int rc = db_query(store, &res,
-                      "SELECT (SELECT certificate_managed FROM model"
-                      "  WHERE code = split_part($1, '-', 1)),"
-                      " (SELECT day::text FROM plan_device WHERE device_number = $1),"
-                      " (SELECT request_id FROM fetch_item WHERE device_number = $1 AND pending)",
-                      1, values, err, errlen);
+    int rc =
+        cl_pg_query(store->db, &res,
+                    "SELECT (SELECT certificate_managed FROM model"
+                    "  WHERE code = split_part($1, '-', 1)),"
+                    " (SELECT day::text FROM plan_device WHERE device_number = $1),"
+                    " (SELECT request_id FROM fetch_item WHERE device_number = $1 AND pending)",
+                    1, values, err, errlen);
     if (rc != CL_OK)
         return rc;
     if (PQgetisnull(res, 0, 0))
-        set_err(err, errlen, "%s is not in store: device model %.*s is not registered", number,
-                (int)strcspn(number, "-"), number);
-    else if (!get_bool(res, 0, 0))
-        set_err(err, errlen, "%s is not in store: device model %.*s is not certificate-managed",
-                number, (int)strcspn(number, "-"), number);
+        cl_err_set(err, errlen, "%s is not in store: device model %.*s is not registered", number,
+                   (int)strcspn(number, "-"), number);
+    else if (!cl_pg_get_bool(res, 0, 0))
+        cl_err_set(err, errlen, "%s is not in store: device model %.*s is not certificate-managed",
+                   number, (int)strcspn(number, "-"), number);
     else if (!PQgetisnull(res, 0, 2))
-        set_err(err, errlen, "%s is not in store yet: its certificate is requested (request %s)",
-                number, PQgetvalue(res, 0, 2));
+        cl_err_set(err, errlen, "%s is not in store yet: its certificate is requested (request %s)",
+                   number, PQgetvalue(res, 0, 2));
     else if (!PQgetisnull(res, 0, 1))
-        set_err(err, errlen, "%s is not in store: planned for %s, its certificate is not fetched",
-                number, PQgetvalue(res, 0, 1));
+        cl_err_set(err, errlen,
+                   "%s is not in store: planned for %s, its certificate is not fetched", number,
+                   PQgetvalue(res, 0, 1));
     else
-        set_err(err, errlen, "%s is not in store (not in the production plan)", number);
+        cl_err_set(err, errlen, "%s is not in store (not in the production plan)", number);
     PQclear(res);
     return CL_ERR_NOT_FOUND;
 }
@@ -1611,12 +1322,12 @@ static int lock_row(struct ct_store *store, const char *number, int claim_second
     int rc;
 
     snprintf(seconds, sizeof(seconds), "%d", claim_seconds);
-    rc = db_query(store, res,
-                  "SELECT state, serial, coalesce(claimed_by_line, ''), claimed_at IS NOT NULL,"
-                  " pack IS NOT NULL,"
-                  " coalesce(claimed_at > now() - make_interval(secs => $2::int), false)"
-                  " FROM certificate WHERE device_number = $1 FOR UPDATE",
-                  2, values, err, errlen);
+    rc = cl_pg_query(store->db, res,
+                     "SELECT state, serial, coalesce(claimed_by_line, ''), claimed_at IS NOT NULL,"
+                     " pack IS NOT NULL,"
+                     " coalesce(claimed_at > now() - make_interval(secs => $2::int), false)"
+                     " FROM certificate WHERE device_number = $1 FOR UPDATE",
+                     2, values, err, errlen);
     if (rc != CL_OK)
         return rc;
     if (PQntuples(*res) == 1)
@@ -1630,14 +1341,14 @@ static int lock_row(struct ct_store *store, const char *number, int claim_second
 static int claim_held(const PGresult *res, const char *number, const char *line_id, char *err,
                       size_t errlen)
 {
-    const char *holder = get_text(res, 0, ROW_LINE);
-    if (get_bool(res, 0, ROW_CLAIMED) && strcmp(holder, line_id) == 0)
+    const char *holder = cl_pg_get_text(res, 0, ROW_LINE);
+    if (cl_pg_get_bool(res, 0, ROW_CLAIMED) && strcmp(holder, line_id) == 0)
         return CL_OK;
-    if (get_bool(res, 0, ROW_CLAIMED))
-        set_err(err, errlen, "%s is claimed by line %s, not line %s", number, holder, line_id);
+    if (cl_pg_get_bool(res, 0, ROW_CLAIMED))
+        cl_err_set(err, errlen, "%s is claimed by line %s, not line %s", number, holder, line_id);
     else
-        set_err(err, errlen, "%s is not claimed by line %s: ask for its pack first", number,
-                line_id);
+        cl_err_set(err, errlen, "%s is not claimed by line %s: ask for its pack first", number,
+                   line_id);
     return CL_ERR_CONFLICT;
 }
 
@@ -1655,7 +1366,7 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     if (serial_hex != NULL)
         serial_hex[0] = '\0';
     if (store == NULL || pack == NULL || serial_hex == NULL) {
-        set_err(err, errlen, "no store or result");
+        cl_err_set(err, errlen, "no store or result");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1663,50 +1374,51 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (claim_seconds < 0 || claim_seconds > CLAIM_SECONDS_MAX) {
-        set_err(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
+        cl_err_set(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     if ((rc = lock_row(store, device_number, claim_seconds, &res, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    state = get_text(res, 0, ROW_STATE);
+        return cl_pg_fail(store->db, rc);
+    state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0) {
-        set_err(err, errlen, "%s is already written (serial %s, line %s)", device_number,
-                get_text(res, 0, ROW_SERIAL), get_text(res, 0, ROW_LINE));
+        cl_err_set(err, errlen, "%s is already written (serial %s, line %s)", device_number,
+                   cl_pg_get_text(res, 0, ROW_SERIAL), cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_STATE;
     } else if (strcmp(state, "failed") == 0) {
-        set_err(err, errlen, "%s failed on line %s and has no replacement yet", device_number,
-                get_text(res, 0, ROW_LINE));
+        cl_err_set(err, errlen, "%s failed on line %s and has no replacement yet", device_number,
+                   cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_STATE;
-    } else if (!get_bool(res, 0, ROW_PACK_HELD)) {
-        set_err(err, errlen, "the pack of %s was deleted", device_number);
+    } else if (!cl_pg_get_bool(res, 0, ROW_PACK_HELD)) {
+        cl_err_set(err, errlen, "the pack of %s was deleted", device_number);
         rc = CL_ERR_STATE;
-    } else if (get_bool(res, 0, ROW_ACTIVE) && strcmp(get_text(res, 0, ROW_LINE), line_id) != 0) {
-        set_err(err, errlen, "%s is being served to line %s", device_number,
-                get_text(res, 0, ROW_LINE));
+    } else if (cl_pg_get_bool(res, 0, ROW_ACTIVE) &&
+               strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
+        cl_err_set(err, errlen, "%s is being served to line %s", device_number,
+                   cl_pg_get_text(res, 0, ROW_LINE));
         rc = CL_ERR_CONFLICT;
     }
     PQclear(res);
     if (rc != CL_OK)
-        return tx_fail(store, rc);
-    if ((rc = db_query(store, &packed,
-                       "UPDATE certificate SET claimed_by_line = $2, claimed_at = now()"
-                       " WHERE device_number = $1 RETURNING pack, serial",
-                       2, values, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    if ((*pack = strdup(get_text(packed, 0, 0))) == NULL) {
+        return cl_pg_fail(store->db, rc);
+    if ((rc = cl_pg_query(store->db, &packed,
+                          "UPDATE certificate SET claimed_by_line = $2, claimed_at = now()"
+                          " WHERE device_number = $1 RETURNING pack, serial",
+                          2, values, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
+    if ((*pack = strdup(cl_pg_get_text(packed, 0, 0))) == NULL) {
         PQclear(packed);
-        set_err(err, errlen, "out of memory");
-        return tx_fail(store, CL_ERR_NOMEM);
+        cl_err_set(err, errlen, "out of memory");
+        return cl_pg_fail(store->db, CL_ERR_NOMEM);
     }
-    cl_copy_text(serial_hex, CT_SERIAL_HEX_MAX + 1, get_text(packed, 0, 1));
+    cl_copy_text(serial_hex, CT_SERIAL_HEX_MAX + 1, cl_pg_get_text(packed, 0, 1));
     PQclear(packed);
-    if ((rc = tx_commit(store, err, errlen)) != CL_OK) {
+    if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK) {
         free(*pack);
         *pack = NULL;
         serial_hex[0] = '\0';
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     }
     return CL_OK;
 }
@@ -1720,9 +1432,9 @@ int ct_store_awaits_replacement(struct ct_store *store, const char *device_numbe
 
     if (store == NULL || !device_number_ok(device_number))
         return 0;
-    if (db_query(store, &res,
-                 "SELECT 1 FROM certificate WHERE device_number = $1 AND state = 'failed'", 1,
-                 values, err, sizeof(err)) != CL_OK)
+    if (cl_pg_query(store->db, &res,
+                    "SELECT 1 FROM certificate WHERE device_number = $1 AND state = 'failed'", 1,
+                    values, err, sizeof(err)) != CL_OK)
         return 0;
     waits = PQntuples(res) == 1;
     PQclear(res);
@@ -1738,20 +1450,20 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
         return number_refused("reception notice", device_number, err, errlen);
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    state = get_text(res, 0, ROW_STATE);
+        return cl_pg_fail(store->db, rc);
+    state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0 || strcmp(state, "failed") == 0) {
-        set_err(err, errlen, "%s is %s: a reception cannot be recorded", device_number, state);
+        cl_err_set(err, errlen, "%s is %s: a reception cannot be recorded", device_number, state);
         rc = CL_ERR_STATE;
     } else {
         rc = claim_held(res, device_number, line_id, err, errlen);
@@ -1759,13 +1471,13 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     PQclear(res);
     /* The device has its pack and is writing it: the claim is renewed. */
     if (rc == CL_OK)
-        rc = db_query(store, NULL,
-                      "UPDATE certificate SET state = 'delivered', claimed_at = now(),"
-                      " delivered_at = coalesce(delivered_at, now()) WHERE device_number = $1",
-                      1, values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate SET state = 'delivered', claimed_at = now(),"
+                         " delivered_at = coalesce(delivered_at, now()) WHERE device_number = $1",
+                         1, values, err, errlen);
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
-    return rc == CL_OK ? CL_OK : tx_fail(store, rc);
+        rc = cl_pg_commit(store->db, err, errlen);
+    return rc == CL_OK ? CL_OK : cl_pg_fail(store->db, rc);
 }
 
 int ct_store_written(struct ct_store *store, const char *device_number, const char *line_id,
@@ -1779,7 +1491,7 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1787,66 +1499,68 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (!cl_serial_ok(serial_hex)) {
-        set_err(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
-                device_number, cl_shown(serial_hex, buf, sizeof(buf)));
+        cl_err_set(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
+                   device_number, cl_shown(serial_hex, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_verify_value_ok(proof, value)) {
-        set_err(err, errlen, "%s: the installation proof must be %d hex digits", device_number,
-                CT_VERIFY_HEX);
+        cl_err_set(err, errlen, "%s: the installation proof must be %d hex digits", device_number,
+                   CT_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (written_at <= 0) {
-        set_err(err, errlen, "%s: no write time", device_number);
+        cl_err_set(err, errlen, "%s: no write time", device_number);
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(when, sizeof(when), "%lld", (long long)written_at);
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    state = get_text(res, 0, ROW_STATE);
-    serial = get_text(res, 0, ROW_SERIAL);
+        return cl_pg_fail(store->db, rc);
+    state = cl_pg_get_text(res, 0, ROW_STATE);
+    serial = cl_pg_get_text(res, 0, ROW_SERIAL);
     if (strcmp(state, "written") == 0) {
         /* A repeated S11 (the answer was lost): the same serial from the same line is fine. */
-        if (strcmp(serial, serial_hex) != 0 || strcmp(get_text(res, 0, ROW_LINE), line_id) != 0) {
-            set_err(err, errlen, "%s is already written (serial %s, line %s)", device_number,
-                    serial, get_text(res, 0, ROW_LINE));
+        if (strcmp(serial, serial_hex) != 0 ||
+            strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
+            cl_err_set(err, errlen, "%s is already written (serial %s, line %s)", device_number,
+                       serial, cl_pg_get_text(res, 0, ROW_LINE));
             rc = CL_ERR_CONFLICT;
         }
         PQclear(res);
-        return rc == CL_OK ? tx_commit(store, err, errlen) : tx_fail(store, rc);
+        return rc == CL_OK ? cl_pg_commit(store->db, err, errlen) : cl_pg_fail(store->db, rc);
     }
     if (strcmp(state, "failed") == 0) {
-        set_err(err, errlen,
-                "%s failed (serial %s): its write cannot be recorded; ask for the "
-                "replacement",
-                device_number, serial);
+        cl_err_set(err, errlen,
+                   "%s failed (serial %s): its write cannot be recorded; ask for the "
+                   "replacement",
+                   device_number, serial);
         rc = CL_ERR_STATE;
     } else if ((rc = claim_held(res, device_number, line_id, err, errlen)) == CL_OK &&
                strcmp(serial, serial_hex) != 0) {
-        set_err(err, errlen, "line %s reports serial %s written on %s, but its pack is serial %s",
-                line_id, serial_hex, device_number, serial);
+        cl_err_set(err, errlen,
+                   "line %s reports serial %s written on %s, but its pack is serial %s", line_id,
+                   serial_hex, device_number, serial);
         rc = CL_ERR_CONFLICT;
     }
     PQclear(res);
     if (rc == CL_OK) {
         const char *update_values[] = {device_number, when};
-        rc = db_query(store, NULL,
-                      "UPDATE certificate SET state = 'written', write_flag = 1,"
-                      " written_at = to_timestamp($2::bigint) WHERE device_number = $1",
-                      2, update_values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate SET state = 'written', write_flag = 1,"
+                         " written_at = to_timestamp($2::bigint) WHERE device_number = $1",
+                         2, update_values, err, errlen);
     }
     /* The installation report is queued in the same transaction: due at once. */
     if (rc == CL_OK)
-        rc = db_query(store, NULL,
-                      "INSERT INTO report (device_number, serial, proof, written_at, state,"
-                      " next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
-                      " least(now(), to_timestamp($4::bigint)))",
-                      4, values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "INSERT INTO report (device_number, serial, proof, written_at, state,"
+                         " next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
+                         " least(now(), to_timestamp($4::bigint)))",
+                         4, values, err, errlen);
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
-    return rc == CL_OK ? CL_OK : tx_fail(store, rc);
+        rc = cl_pg_commit(store->db, err, errlen);
+    return rc == CL_OK ? CL_OK : cl_pg_fail(store->db, rc);
 }
 
 int ct_store_failed(struct ct_store *store, const char *device_number, const char *line_id,
@@ -1858,7 +1572,7 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     int rc;
 
     if (store == NULL) {
-        set_err(err, errlen, "no store");
+        cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!device_number_ok(device_number))
@@ -1866,49 +1580,49 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
         return line_refused(device_number, line_id, err, errlen);
     if (!cl_utf8_ok(values[2], 0, REASON_MAX, 1)) {
-        set_err(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
-                device_number, REASON_MAX);
+        cl_err_set(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
+                   device_number, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, errlen)) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
     if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return tx_fail(store, rc);
-    state = get_text(res, 0, ROW_STATE);
+        return cl_pg_fail(store->db, rc);
+    state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "failed") == 0) {
         /* A repeated S11 NG from the line that reported it: already recorded. */
-        if (strcmp(get_text(res, 0, ROW_LINE), line_id) != 0) {
-            set_err(err, errlen, "%s failed on line %s, not line %s", device_number,
-                    get_text(res, 0, ROW_LINE), line_id);
+        if (strcmp(cl_pg_get_text(res, 0, ROW_LINE), line_id) != 0) {
+            cl_err_set(err, errlen, "%s failed on line %s, not line %s", device_number,
+                       cl_pg_get_text(res, 0, ROW_LINE), line_id);
             rc = CL_ERR_CONFLICT;
         }
         PQclear(res);
-        return rc == CL_OK ? tx_commit(store, err, errlen) : tx_fail(store, rc);
+        return rc == CL_OK ? cl_pg_commit(store->db, err, errlen) : cl_pg_fail(store->db, rc);
     }
     if (strcmp(state, "written") == 0) {
-        set_err(err, errlen, "%s is already written (serial %s): a failure cannot be recorded",
-                device_number, get_text(res, 0, ROW_SERIAL));
+        cl_err_set(err, errlen, "%s is already written (serial %s): a failure cannot be recorded",
+                   device_number, cl_pg_get_text(res, 0, ROW_SERIAL));
         rc = CL_ERR_STATE;
     } else {
         rc = claim_held(res, device_number, line_id, err, errlen);
     }
     PQclear(res);
     if (rc == CL_OK)
-        rc = db_query(store, NULL,
-                      "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
-                      " SELECT device_number, serial, $2, $3 FROM certificate"
-                      " WHERE device_number = $1",
-                      3, values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
+                         " SELECT device_number, serial, $2, $3 FROM certificate"
+                         " WHERE device_number = $1",
+                         3, values, err, errlen);
     if (rc == CL_OK)
-        rc = db_query(store, NULL,
-                      "UPDATE certificate SET state = 'failed', failed_at = now(),"
-                      " fail_reason = $3, claimed_at = NULL"
-                      " WHERE device_number = $1 AND claimed_by_line = $2",
-                      3, values, err, errlen);
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate SET state = 'failed', failed_at = now(),"
+                         " fail_reason = $3, claimed_at = NULL"
+                         " WHERE device_number = $1 AND claimed_by_line = $2",
+                         3, values, err, errlen);
     if (rc == CL_OK)
-        rc = tx_commit(store, err, errlen);
+        rc = cl_pg_commit(store->db, err, errlen);
     if (rc != CL_OK)
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     cl_log_info("%s failed on line %s", device_number, line_id);
     return CL_OK;
 }
@@ -1933,28 +1647,24 @@ int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
         limit = LIST_MAX;
     snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
     snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT id, device_number, serial, proof,"
-                       " floor(extract(epoch FROM written_at))::bigint, attempts FROM report"
-                       " WHERE state = 'queued' AND next_attempt <= to_timestamp($1::bigint)"
-                       " ORDER BY id LIMIT $2::bigint",
-                       2, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT id, device_number, serial, proof,"
+                          " floor(extract(epoch FROM written_at))::bigint, attempts FROM report"
+                          " WHERE state = 'queued' AND next_attempt <= to_timestamp($1::bigint)"
+                          " ORDER BY id LIMIT $2::bigint",
+                          2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing the installation reports due", err);
-    n = PQntuples(res);
-    *reports = calloc(n > 0 ? (size_t)n : 1, sizeof(**reports));
-    if (*reports == NULL) {
-        PQclear(res);
+    if ((*reports = cl_pg_rows(res, sizeof(**reports), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_report *r = &(*reports)[i];
-        r->id = get_ll(res, i, 0);
-        cl_copy_text(r->device_number, sizeof(r->device_number), get_text(res, i, 1));
-        cl_copy_text(r->serial_hex, sizeof(r->serial_hex), get_text(res, i, 2));
-        cl_copy_text(r->proof, sizeof(r->proof), get_text(res, i, 3));
-        r->written_at = (time_t)get_ll(res, i, 4);
-        r->attempts = (int)get_ll(res, i, 5);
+        r->id = cl_pg_get_ll(res, i, 0);
+        cl_copy_text(r->device_number, sizeof(r->device_number), cl_pg_get_text(res, i, 1));
+        cl_copy_text(r->serial_hex, sizeof(r->serial_hex), cl_pg_get_text(res, i, 2));
+        cl_copy_text(r->proof, sizeof(r->proof), cl_pg_get_text(res, i, 3));
+        r->written_at = (time_t)cl_pg_get_ll(res, i, 4);
+        r->attempts = (int)cl_pg_get_ll(res, i, 5);
     }
     *count = (size_t)n;
     PQclear(res);
@@ -1980,39 +1690,39 @@ int ct_store_receipt(struct ct_store *store, long long report_id, time_t receive
     }
     snprintf(id, sizeof(id), "%lld", report_id);
     snprintf(when, sizeof(when), "%lld", (long long)received_at);
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         return logged(rc, "storing a receipt", err);
-    if ((rc = db_query(store, &res,
-                       "SELECT state, device_number, serial FROM report WHERE id = $1::bigint"
-                       " FOR UPDATE",
-                       1, values, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "storing a receipt", err);
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT state, device_number, serial FROM report WHERE id = $1::bigint"
+                          " FOR UPDATE",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
     if (PQntuples(res) == 0) {
         PQclear(res);
         cl_log_warn("receipt: no installation report %lld", report_id);
-        return tx_fail(store, CL_ERR_NOT_FOUND);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
     }
     if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
         PQclear(res); /* held already: the first receipt stays */
-        return logged(tx_commit(store, err, sizeof(err)), "storing a receipt", err);
+        return logged(cl_pg_commit(store->db, err, sizeof(err)), "storing a receipt", err);
     }
     PQclear(res);
-    rc = db_query(store, NULL,
-                  "UPDATE report SET state = 'done', received_at = to_timestamp($2::bigint),"
-                  " signature = $3, signer_pem = $4 WHERE id = $1::bigint",
-                  4, values, err, sizeof(err));
+    rc = cl_pg_query(store->db, NULL,
+                     "UPDATE report SET state = 'done', received_at = to_timestamp($2::bigint),"
+                     " signature = $3, signer_pem = $4 WHERE id = $1::bigint",
+                     4, values, err, sizeof(err));
     /* Effect 5: the written pack goes once its receipt is held. */
     if (rc == CL_OK && delete_written)
-        rc = db_query(store, NULL,
-                      "UPDATE certificate c SET pack = NULL, pack_deleted_at = now()"
-                      " FROM report r WHERE r.id = $1::bigint AND c.device_number ="
-                      " r.device_number AND c.serial = r.serial AND c.state = 'written'"
-                      " AND c.pack IS NOT NULL",
-                      1, values, err, sizeof(err));
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate c SET pack = NULL, pack_deleted_at = now()"
+                         " FROM report r WHERE r.id = $1::bigint AND c.device_number ="
+                         " r.device_number AND c.serial = r.serial AND c.state = 'written'"
+                         " AND c.pack IS NOT NULL",
+                         1, values, err, sizeof(err));
     if (rc == CL_OK)
-        rc = tx_commit(store, err, sizeof(err));
+        rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)
-        return logged(tx_fail(store, rc), "storing a receipt", err);
+        return logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
     return CL_OK;
 }
 
@@ -2029,27 +1739,27 @@ int ct_store_report_retry(struct ct_store *store, long long report_id, time_t ne
     snprintf(id, sizeof(id), "%lld", report_id);
     snprintf(when, sizeof(when), "%lld", (long long)next_attempt);
     sanitize(why, sizeof(why), reason != NULL && reason[0] != '\0' ? reason : "no reason given");
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "UPDATE report SET attempts = attempts + 1,"
-                       " next_attempt = to_timestamp($2::bigint), last_error = $3"
-                       " WHERE id = $1::bigint AND state = 'queued' RETURNING id",
-                       3, values, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "recording a report attempt", err);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "UPDATE report SET attempts = attempts + 1,"
+                          " next_attempt = to_timestamp($2::bigint), last_error = $3"
+                          " WHERE id = $1::bigint AND state = 'queued' RETURNING id",
+                          3, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
     int updated = PQntuples(res);
     PQclear(res);
     if (updated == 0) {
-        if ((rc = db_query(store, &res, "SELECT state FROM report WHERE id = $1::bigint", 1, values,
-                           err, sizeof(err))) != CL_OK)
-            return logged(tx_fail(store, rc), "recording a report attempt", err);
+        if ((rc = cl_pg_query(store->db, &res, "SELECT state FROM report WHERE id = $1::bigint", 1,
+                              values, err, sizeof(err))) != CL_OK)
+            return logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
         rc = PQntuples(res) == 0 ? CL_ERR_NOT_FOUND : CL_ERR_STATE;
         PQclear(res);
         cl_log_warn("report %lld: %s", report_id,
                     rc == CL_ERR_NOT_FOUND ? "no such report" : "its receipt is held already");
-        return tx_fail(store, rc);
+        return cl_pg_fail(store->db, rc);
     }
-    if ((rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "recording a report attempt", err);
+    if ((rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
     return CL_OK;
 }
 
@@ -2111,18 +1821,18 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         return rc;
     }
     snprintf(iterations, sizeof(iterations), "%d", PBKDF2_ITERATIONS);
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         goto out;
-    rc = db_exec(store, &res,
-                 replace ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                           " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO UPDATE"
-                           " SET salt = excluded.salt, iterations = excluded.iterations,"
-                           " hash = excluded.hash, updated_at = now()"
-                           " RETURNING (xmax <> 0)"
-                         : "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                           " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO NOTHING"
-                           " RETURNING false",
-                 4, values, lengths, formats, 0, err, sizeof(err));
+    rc = cl_pg_exec(store->db, &res,
+                    replace ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
+                              " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO UPDATE"
+                              " SET salt = excluded.salt, iterations = excluded.iterations,"
+                              " hash = excluded.hash, updated_at = now()"
+                              " RETURNING (xmax <> 0)"
+                            : "INSERT INTO operator (operator_id, salt, iterations, hash)"
+                              " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO NOTHING"
+                              " RETURNING false",
+                    4, values, lengths, formats, 0, err, sizeof(err));
     if (rc != CL_OK)
         goto out;
     if (PQntuples(res) == 0) {
@@ -2132,16 +1842,16 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         goto out;
     }
     snprintf(detail, sizeof(detail), "operator %s: %s", operator_id,
-             get_bool(res, 0, 0) ? "password replaced" : "added");
+             cl_pg_get_bool(res, 0, 0) ? "password replaced" : "added");
     PQclear(res);
     if ((rc = audit_in_tx(store, actor, "operator_set", detail, err, sizeof(err))) == CL_OK)
-        rc = tx_commit(store, err, sizeof(err));
+        rc = cl_pg_commit(store->db, err, sizeof(err));
 out:
     mbedtls_platform_zeroize(hash, sizeof(hash));
     if (rc == CL_ERR_EXISTS)
-        return tx_fail(store, rc); /* logged above */
+        return cl_pg_fail(store->db, rc); /* logged above */
     if (rc != CL_OK)
-        return logged(tx_fail(store, rc), "setting an operator", err);
+        return logged(cl_pg_fail(store->db, rc), "setting an operator", err);
     return CL_OK;
 }
 
@@ -2162,10 +1872,10 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     memcpy(salt, dummy_salt, SALT_LEN);
     memset(expected, 0, sizeof(expected));
     if (operator_id_ok(operator_id)) {
-        if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-            (rc = db_exec(store, &res,
-                          "SELECT salt, iterations, hash FROM operator WHERE operator_id = $1", 1,
-                          values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
+        if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+            (rc = cl_pg_exec(store->db, &res,
+                             "SELECT salt, iterations, hash FROM operator WHERE operator_id = $1",
+                             1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
             return logged(rc, "checking an operator", err);
         if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == SALT_LEN &&
             PQgetlength(res, 0, 1) == 4 && PQgetlength(res, 0, 2) == HASH_LEN) {
@@ -2204,11 +1914,11 @@ long ct_store_operator_count(struct ct_store *store)
 
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT count(*) FROM operator", 0, NULL, err, sizeof(err))) !=
-            CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT count(*) FROM operator", 0, NULL, err,
+                          sizeof(err))) != CL_OK)
         return logged(rc, "counting operators", err);
-    n = (long)get_ll(res, 0, 0);
+    n = (long)cl_pg_get_ll(res, 0, 0);
     PQclear(res);
     return n;
 }
@@ -2230,10 +1940,10 @@ int ct_store_audit(struct ct_store *store, const char *actor, const char *action
                     cl_shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
         (rc = audit_in_tx(store, actor, action, detail, err, sizeof(err))) != CL_OK ||
-        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "writing the audit log", err);
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "writing the audit log", err);
     return CL_OK;
 }
 
@@ -2267,40 +1977,36 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
     end = mktime(&tm);
     snprintf(from, sizeof(from), "%lld", (long long)start);
     snprintf(to, sizeof(to), "%lld", (long long)end);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT m.code, m.certificate_managed,"
-                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                       "  AND c.pack IS NOT NULL AND c.state <> 'written'),"
-                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                       "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
-                       "  AND c.written_at < to_timestamp($3::bigint)),"
-                       " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
-                       "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
-                       "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
-                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                       "  AND c.state = 'failed'),"
-                       " (SELECT count(*) FROM report r JOIN certificate c"
-                       "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
-                       "  AND r.state = 'queued')"
-                       " FROM model m ORDER BY m.code COLLATE \"C\"",
-                       3, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT m.code, m.certificate_managed,"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.pack IS NOT NULL AND c.state <> 'written'),"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
+                          "  AND c.written_at < to_timestamp($3::bigint)),"
+                          " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
+                          "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
+                          "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.state = 'failed'),"
+                          " (SELECT count(*) FROM report r JOIN certificate c"
+                          "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
+                          "  AND r.state = 'queued')"
+                          " FROM model m ORDER BY m.code COLLATE \"C\"",
+                          3, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading the status", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_model_status *row = &(*rows)[i];
-        cl_copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 0));
-        row->certificate_managed = get_bool(res, i, 1);
-        row->held = (long)get_ll(res, i, 2);
-        row->used_today = (long)get_ll(res, i, 3);
-        row->remaining = (long)get_ll(res, i, 4);
-        row->failed = (long)get_ll(res, i, 5);
-        row->awaiting_receipt = (long)get_ll(res, i, 6);
+        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
+        row->certificate_managed = cl_pg_get_bool(res, i, 1);
+        row->held = (long)cl_pg_get_ll(res, i, 2);
+        row->used_today = (long)cl_pg_get_ll(res, i, 3);
+        row->remaining = (long)cl_pg_get_ll(res, i, 4);
+        row->failed = (long)cl_pg_get_ll(res, i, 5);
+        row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
     }
     *count = (size_t)n;
     PQclear(res);
@@ -2345,36 +2051,32 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
     if (limit > LIST_MAX)
         limit = LIST_MAX;
     snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = db_ready(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res,
-                       "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
-                       " coalesce(claimed_by_line, ''), serial,"
-                       " floor(extract(epoch FROM created_at))::bigint,"
-                       " floor(extract(epoch FROM delivered_at))::bigint,"
-                       " floor(extract(epoch FROM written_at))::bigint"
-                       " FROM certificate WHERE ($1 = '' OR state = $1)"
-                       " AND ($2 = '' OR model_code = $2)"
-                       " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
-                       3, values, err, sizeof(err))) != CL_OK)
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
+                          " coalesce(claimed_by_line, ''), serial,"
+                          " floor(extract(epoch FROM created_at))::bigint,"
+                          " floor(extract(epoch FROM delivered_at))::bigint,"
+                          " floor(extract(epoch FROM written_at))::bigint"
+                          " FROM certificate WHERE ($1 = '' OR state = $1)"
+                          " AND ($2 = '' OR model_code = $2)"
+                          " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
+                          3, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "listing certificates", err);
-    n = PQntuples(res);
-    *rows = calloc(n > 0 ? (size_t)n : 1, sizeof(**rows));
-    if (*rows == NULL) {
-        PQclear(res);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
         return CL_ERR_NOMEM;
-    }
     for (int i = 0; i < n; i++) {
         struct ct_cert_row *row = &(*rows)[i];
-        cl_copy_text(row->device_number, sizeof(row->device_number), get_text(res, i, 0));
-        cl_copy_text(row->model_code, sizeof(row->model_code), get_text(res, i, 1));
-        cl_copy_text(row->state, sizeof(row->state), get_text(res, i, 2));
-        row->write_flag = (int)get_ll(res, i, 3);
-        row->pack_held = get_bool(res, i, 4);
-        cl_copy_text(row->line_id, sizeof(row->line_id), get_text(res, i, 5));
-        cl_copy_text(row->serial_hex, sizeof(row->serial_hex), get_text(res, i, 6));
-        row->created_at = (time_t)get_ll(res, i, 7);
-        row->delivered_at = (time_t)get_ll(res, i, 8);
-        row->written_at = (time_t)get_ll(res, i, 9);
+        cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
+        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 1));
+        cl_copy_text(row->state, sizeof(row->state), cl_pg_get_text(res, i, 2));
+        row->write_flag = (int)cl_pg_get_ll(res, i, 3);
+        row->pack_held = cl_pg_get_bool(res, i, 4);
+        cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 5));
+        cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 6));
+        row->created_at = (time_t)cl_pg_get_ll(res, i, 7);
+        row->delivered_at = (time_t)cl_pg_get_ll(res, i, 8);
+        row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
     }
     *count = (size_t)n;
     PQclear(res);
@@ -2403,27 +2105,27 @@ int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, 
         cl_log_warn("deleting the packs of %s: %s", model_code, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = tx_begin(store, err, sizeof(err))) != CL_OK ||
-        (rc = db_query(store, &res, "SELECT 1 FROM model WHERE code = $1", 1, values, err,
-                       sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "deleting a model's packs", err);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT 1 FROM model WHERE code = $1", 1, values, err,
+                          sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
     int known = PQntuples(res) == 1;
     PQclear(res);
     if (!known) {
         cl_log_warn("deleting packs: device model %s is not registered", model_code);
-        return tx_fail(store, CL_ERR_NOT_FOUND);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
     }
-    if ((rc = db_query(store, &res,
-                       "UPDATE certificate SET pack = NULL, pack_deleted_at = now()"
-                       " WHERE model_code = $1 AND pack IS NOT NULL",
-                       1, values, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "deleting a model's packs", err);
-    n = affected(res);
+    if ((rc = cl_pg_query(store->db, &res,
+                          "UPDATE certificate SET pack = NULL, pack_deleted_at = now()"
+                          " WHERE model_code = $1 AND pack IS NOT NULL",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
+    n = cl_pg_affected(res);
     PQclear(res);
     snprintf(detail, sizeof(detail), "device model %s: %zu pack(s) deleted", model_code, n);
     if ((rc = audit_in_tx(store, actor, "delete_model_packs", detail, err, sizeof(err))) != CL_OK ||
-        (rc = tx_commit(store, err, sizeof(err))) != CL_OK)
-        return logged(tx_fail(store, rc), "deleting a model's packs", err);
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
     *deleted = n;
     cl_log_info("%s", detail);
     return CL_OK;

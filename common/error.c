@@ -1,6 +1,9 @@
 /* error.c: messages and names for the codes listed in error.h. */
 #include "error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #define CL_ERR_STR_CASE_(name, value, message)                                                     \
     case name:                                                                                     \
         return message;
@@ -25,4 +28,14 @@ const char *cl_err_name(int code)
     default:
         return "CL_ERR_UNKNOWN";
     }
+}
+
+void cl_err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -3,6 +3,8 @@
 #ifndef CERTLINE_ERROR_H
 #define CERTLINE_ERROR_H
 
+#include <stddef.h>
+
 /* X(name, value, message). Values are part of the interface: they are never renumbered or
  * reused; new codes are appended with the next free negative value. CL_OK is the only
  * non-negative code. Two entries with one value do not compile (error.c switches over the list). */
@@ -45,5 +47,10 @@ const char *cl_err_str(int code);
 /* The symbolic name for code, e.g. "CL_ERR_TIMEOUT"; "CL_ERR_UNKNOWN" for a value not in the
  * list. Never NULL; the string is static. */
 const char *cl_err_name(int code);
+
+/* Formats a message into the caller's buffer err of errlen bytes (truncated to fit); nothing if
+ * err is NULL or errlen is 0. */
+void cl_err_set(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

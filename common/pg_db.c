@@ -1,0 +1,381 @@
+/* pg_db.c: the one PostgreSQL layer of the stores: connect, run, commit, migrate (see pg_db.h). */
+#include "pg_db.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "input_check.h"
+#include "log.h"
+
+/* Readable input on an idle connection is a notice or the server's goodbye; at most this many
+ * reads settle which, without waiting. */
+#define MAX_IDLE_READS 8
+
+#define MESSAGE_MAX 300 /* of a server's message kept in err */
+
+struct cl_pg {
+    PGconn *conn;
+    char sqlstate[6];    /* SQLSTATE of the last failed statement, "" if none */
+    char constraint[64]; /* the constraint it violated, if any */
+};
+
+/* Server notices ("relation already exists, skipping") go to the debug log, not stderr. */
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    cl_log_debug("database notice: %.*s", (int)strcspn(message, "\n"), message);
+}
+
+/* Replaces every occurrence of secret in text with "***". */
+static void redact(char *text, const char *secret)
+{
+    size_t slen = secret != NULL ? strlen(secret) : 0;
+    char *p;
+    if (slen == 0)
+        return;
+    while ((p = strstr(text, secret)) != NULL) {
+        size_t keep = slen >= 3 ? 3 : slen;
+        memset(p, '*', keep);
+        memmove(p + keep, p + slen, strlen(p + slen) + 1);
+    }
+}
+
+/* Parsed first: libpq's own parse errors may quote parts of the string (the password too), so
+ * they are passed on only when they name an unknown keyword. password gets the password, if any. */
+static int parse_conninfo(const char *conninfo, char *password, size_t size, char *err,
+                          size_t errlen)
+{
+    char *parse_error = NULL;
+    PQconninfoOption *options = PQconninfoParse(conninfo, &parse_error);
+    int rc;
+
+    if (options == NULL) {
+        if (parse_error != NULL && strncmp(parse_error, "invalid connection option", 25) == 0) {
+            size_t n = strcspn(parse_error, "\n");
+            cl_err_set(err, errlen, "malformed database conninfo: %.*s", (int)(n < 200 ? n : 200),
+                       parse_error);
+        } else {
+            cl_err_set(err, errlen,
+                       "malformed database conninfo (keyword=value pairs or a "
+                       "postgresql:// URI)");
+        }
+        rc = parse_error != NULL ? CL_ERR_CONFIG : CL_ERR_NOMEM;
+        PQfreemem(parse_error);
+        return rc;
+    }
+    for (PQconninfoOption *o = options; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+            cl_copy_text(password, size, o->val);
+    PQconninfoFree(options);
+    return CL_OK;
+}
+
+int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, char *err,
+               size_t errlen)
+{
+    static const char *const keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
+                                           "client_encoding", NULL};
+    const char *values[] = {"10", program, conninfo, "UTF8", NULL};
+    struct cl_pg *db;
+    char password[256] = "", message[512];
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || conninfo == NULL) {
+        cl_err_set(err, errlen, "no database conninfo");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = parse_conninfo(conninfo, password, sizeof(password), err, errlen)) != CL_OK)
+        return rc;
+    db = calloc(1, sizeof(*db));
+    if (db == NULL) {
+        memset(password, 0, sizeof(password));
+        cl_err_set(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    db->conn = PQconnectdbParams(keywords, values, 1);
+    if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
+        cl_copy_text(message, sizeof(message),
+                     db->conn != NULL ? PQerrorMessage(db->conn) : "out of memory");
+        message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
+        redact(message, password);
+        cl_err_set(err, errlen, "cannot connect to the database: %s", message);
+        memset(password, 0, sizeof(password));
+        cl_pg_close(db);
+        return CL_ERR_DB;
+    }
+    memset(password, 0, sizeof(password));
+    PQsetNoticeProcessor(db->conn, log_notice, NULL);
+    *out = db;
+    return CL_OK;
+}
+
+void cl_pg_close(struct cl_pg *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    free(db);
+}
+
+int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
+               const char *const *values, const int *lengths, const int *formats, int binary_result,
+               char *err, size_t errlen)
+{
+    PGresult *res;
+    ExecStatusType status;
+    const char *field, *message;
+    size_t mlen;
+
+    db->sqlstate[0] = '\0';
+    db->constraint[0] = '\0';
+    if (out != NULL)
+        *out = NULL;
+    res = PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
+    status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+        if (out != NULL)
+            *out = res;
+        else
+            PQclear(res);
+        return CL_OK;
+    }
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+        cl_copy_text(db->sqlstate, sizeof(db->sqlstate), field);
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
+        cl_copy_text(db->constraint, sizeof(db->constraint), field);
+    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (message == NULL)
+        message = PQerrorMessage(db->conn);
+    mlen = strlen(message);
+    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
+        mlen--;
+    cl_err_set(err, errlen, "database error: %.*s", (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX),
+               message);
+    PQclear(res);
+    return CL_ERR_DB;
+}
+
+int cl_pg_query(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
+                const char *const *values, char *err, size_t errlen)
+{
+    return cl_pg_exec(db, out, sql, nparams, values, NULL, NULL, 0, err, errlen);
+}
+
+int cl_pg_unique_violation(const struct cl_pg *db)
+{
+    return strcmp(db->sqlstate, "23505") == 0;
+}
+
+int cl_pg_constraint_is(const struct cl_pg *db, const char *name)
+{
+    return strcmp(db->constraint, name) == 0;
+}
+
+void cl_pg_rollback(struct cl_pg *db)
+{
+    if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int cl_pg_fail(struct cl_pg *db, int rc)
+{
+    cl_pg_rollback(db);
+    return rc;
+}
+
+int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen)
+{
+    char lock[16];
+    const char *values[] = {lock, name};
+    snprintf(lock, sizeof(lock), "%d", key);
+    return name != NULL
+               ? cl_pg_query(db, NULL, "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", 2,
+                             values, err, errlen)
+               : cl_pg_query(db, NULL, "SELECT pg_advisory_xact_lock($1::int, 0)", 1, values, err,
+                             errlen);
+}
+
+int cl_pg_in_transaction(const struct cl_pg *db)
+{
+    return PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
+}
+
+/* Before work on an idle connection: whether it is still up. A server that ended an idle session
+ * (idle_session_timeout, a restart, an administrator's pg_terminate_backend) has sent its
+ * goodbye and closed, but libpq notices only at the next statement, which would then fail. This
+ * reads what arrived while idle, without waiting, so a closed connection shows as
+ * CONNECTION_BAD now and can be reset before the statement. */
+static int idle_link_up(PGconn *conn)
+{
+    for (int i = 0; i < MAX_IDLE_READS && PQstatus(conn) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        if (p.fd < 0)
+            return 0;
+        if (poll(&p, 1, 0) != 1)
+            break; /* nothing arrived: up as far as can be known without a round trip */
+        if (!PQconsumeInput(conn))
+            return 0; /* closed: libpq marks the connection bad */
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen)
+{
+    if (!idle_link_up(db->conn)) {
+        PQreset(db->conn);
+        if (PQstatus(db->conn) != CONNECTION_OK) {
+            const char *message = PQerrorMessage(db->conn);
+            size_t mlen = strcspn(message, "\n");
+            cl_err_set(err, errlen, "database connection lost: %.*s",
+                       (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX), message);
+            return CL_ERR_DB;
+        }
+        cl_log_info("database connection re-established");
+    }
+    cl_pg_rollback(db); /* nothing is ever left open, but never build on a stale transaction */
+    return CL_OK;
+}
+
+int cl_pg_begin(struct cl_pg *db, char *err, size_t errlen)
+{
+    int rc = cl_pg_ready(db, err, errlen);
+    return rc != CL_OK ? rc : cl_pg_query(db, NULL, "BEGIN", 0, NULL, err, errlen);
+}
+
+int cl_pg_commit(struct cl_pg *db, char *err, size_t errlen)
+{
+    PGresult *res;
+    int rc = cl_pg_query(db, &res, "COMMIT", 0, NULL, err, errlen);
+    if (rc != CL_OK && PQstatus(db->conn) != CONNECTION_OK) {
+        cl_err_set(err, errlen,
+                   "the database connection broke during COMMIT: whether the change "
+                   "was recorded is unknown");
+        return rc;
+    }
+    if (rc != CL_OK) {
+        cl_pg_rollback(db);
+        return rc;
+    }
+    if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        cl_err_set(err, errlen, "database error: the transaction was rolled back");
+        rc = CL_ERR_DB;
+    }
+    PQclear(res);
+    return rc;
+}
+
+long long cl_pg_get_ll(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+int cl_pg_get_bool(const PGresult *res, int row, int col)
+{
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+const char *cl_pg_get_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+void *cl_pg_rows(PGresult *res, size_t size, int *n)
+{
+    void *rows;
+    *n = PQntuples(res);
+    if ((rows = calloc(*n > 0 ? (size_t)*n : 1, size)) == NULL)
+        PQclear(res);
+    return rows;
+}
+
+size_t cl_pg_affected(PGresult *res)
+{
+    return (size_t)strtoul(PQcmdTuples(res), NULL, 10);
+}
+
+/* ---- migrations ---- */
+
+static int migrate_one(struct cl_pg *db, const struct cl_pg_schema *schema,
+                       const struct cl_pg_migration *m, int *applied, char *err, size_t errlen)
+{
+    char version[16];
+    const char *values[] = {version};
+    PGresult *res;
+    int rc;
+
+    snprintf(version, sizeof(version), "%d", m->version);
+    if ((rc = cl_pg_begin(db, err, errlen)) != CL_OK)
+        return rc;
+    /* Two programs starting at once: the second waits, then finds the version applied. */
+    if ((rc = cl_pg_lock(db, schema->lock_key, NULL, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(db, &res, "SELECT 1 FROM schema_migrations WHERE version = $1::int", 1,
+                          values, err, errlen)) != CL_OK)
+        return cl_pg_fail(db, rc);
+    if (PQntuples(res) > 0) {
+        PQclear(res);
+        return cl_pg_commit(db, err, errlen);
+    }
+    PQclear(res);
+    for (const char *const *sql = m->statements; *sql != NULL; sql++) {
+        if ((rc = cl_pg_query(db, NULL, *sql, 0, NULL, err, errlen)) != CL_OK) {
+            size_t used = err != NULL ? strlen(err) : 0;
+            if (err != NULL && used + 1 < errlen)
+                snprintf(err + used, errlen - used, " (migration %d, %s)", m->version, m->what);
+            return cl_pg_fail(db, rc);
+        }
+    }
+    if ((rc = cl_pg_query(db, NULL, "INSERT INTO schema_migrations (version) VALUES ($1::int)", 1,
+                          values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_commit(db, err, errlen)) != CL_OK)
+        return cl_pg_fail(db, rc);
+    (*applied)++;
+    cl_log_info("database migration %d (%s) applied", m->version, m->what);
+    return CL_OK;
+}
+
+int cl_pg_migrate(struct cl_pg *db, const struct cl_pg_schema *schema, int *applied, char *err,
+                  size_t errlen)
+{
+    PGresult *res;
+    int rc = CL_OK, count = 0, newest, known;
+
+    if (applied != NULL)
+        *applied = 0;
+    if (db == NULL || schema == NULL || schema->count == 0) {
+        cl_err_set(err, errlen, "no store");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_begin(db, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = cl_pg_lock(db, schema->lock_key, NULL, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(db, NULL,
+                          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                          " version integer PRIMARY KEY,"
+                          " applied_at timestamptz NOT NULL DEFAULT now())",
+                          0, NULL, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(db, &res, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0,
+                          NULL, err, errlen)) != CL_OK)
+        return cl_pg_fail(db, rc);
+    newest = (int)cl_pg_get_ll(res, 0, 0);
+    PQclear(res);
+    if ((rc = cl_pg_commit(db, err, errlen)) != CL_OK)
+        return rc;
+    known = schema->steps[schema->count - 1].version;
+    if (newest > known) {
+        cl_err_set(err, errlen,
+                   "the database schema is at version %d, newer than this %s knows (%d)", newest,
+                   schema->program, known);
+        return CL_ERR_STATE;
+    }
+    for (size_t i = 0; i < schema->count; i++)
+        if ((rc = migrate_one(db, schema, &schema->steps[i], &count, err, errlen)) != CL_OK)
+            break;
+    if (applied != NULL)
+        *applied = count;
+    return rc;
+}

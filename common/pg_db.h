@@ -1,0 +1,103 @@
+/* pg_db.h: the PostgreSQL layer both stores share: one connection, statements with parameters,
+ * transactions, the migration runner, and errors that never show a secret or a value. Only store
+ * files include it (as only they, and pg_db.c, include libpq-fe.h). */
+#ifndef CERTLINE_PG_DB_H
+#define CERTLINE_PG_DB_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* One connection, used by one thread at a time, with the SQLSTATE and the constraint of the last
+ * failed statement. */
+struct cl_pg;
+
+/* Connects with conninfo (keyword=value pairs or a postgresql:// URI); program becomes the
+ * fallback application name. Server notices go to the debug log. On failure err gets a message
+ * that never repeats the conninfo or its password. Returns CL_OK, CL_ERR_INVALID_ARGUMENT,
+ * CL_ERR_CONFIG (malformed conninfo), CL_ERR_NOMEM or CL_ERR_DB (cannot connect). */
+int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, char *err,
+               size_t errlen);
+
+/* Closes the connection; NULL is a no-op. */
+void cl_pg_close(struct cl_pg *db);
+
+/* Runs one statement. Parameters are text unless formats says otherwise; binary_result asks for
+ * binary columns. On success *out (if not NULL) gets the result, for the caller to PQclear. On
+ * failure err gets "database error: <primary message>" (never the statement's values), the
+ * SQLSTATE and the violated constraint are kept, and CL_ERR_DB is returned. */
+int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
+               const char *const *values, const int *lengths, const int *formats, int binary_result,
+               char *err, size_t errlen);
+
+/* Shorthand: text parameters, text result. */
+int cl_pg_query(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
+                const char *const *values, char *err, size_t errlen);
+
+/* Whether the last failed statement violated a unique constraint (SQLSTATE 23505). */
+int cl_pg_unique_violation(const struct cl_pg *db);
+
+/* Whether the last failed statement violated the constraint called name. */
+int cl_pg_constraint_is(const struct cl_pg *db, const char *name);
+
+/* Makes sure the connection is up (reconnecting once if the server closed it; "database
+ * connection lost: ..." if that fails) and that no transaction is left open. */
+int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen);
+
+/* cl_pg_ready, then BEGIN. */
+int cl_pg_begin(struct cl_pg *db, char *err, size_t errlen);
+
+/* COMMITs. A transaction the server had already aborted is CL_ERR_DB ("database error: the
+ * transaction was rolled back"); a connection that broke during COMMIT is CL_ERR_DB with a
+ * message saying that whether the change was recorded is unknown. */
+int cl_pg_commit(struct cl_pg *db, char *err, size_t errlen);
+
+/* Rolls back whatever transaction is open; nothing if none is. */
+void cl_pg_rollback(struct cl_pg *db);
+
+/* Rolls back after a failure and passes its code on. */
+int cl_pg_fail(struct cl_pg *db, int rc);
+
+/* In a transaction: takes the transaction-level advisory lock (key, hashtext(name)), or (key, 0)
+ * if name is NULL, waiting for whoever holds it (other names are not held up, but for the rare
+ * hash collision). */
+int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen);
+
+/* Whether a transaction is open and has not failed. */
+int cl_pg_in_transaction(const struct cl_pg *db);
+
+/* Reading results: a NULL reads as 0, false or "". */
+long long cl_pg_get_ll(const PGresult *res, int row, int col);
+int cl_pg_get_bool(const PGresult *res, int row, int col);
+const char *cl_pg_get_text(const PGresult *res, int row, int col);
+
+/* One zeroed element of size bytes (at least one element) per row of res, for the caller to fill
+ * and free; *n gets the number of rows. NULL if out of memory, and res is then cleared. */
+void *cl_pg_rows(PGresult *res, size_t size, int *n);
+
+/* The rows a command changed. */
+size_t cl_pg_affected(PGresult *res);
+
+/* One numbered step of a schema: statements (NULL-terminated) applied in one transaction. */
+struct cl_pg_migration {
+    int version;
+    const char *what;
+    const char *const *statements;
+};
+
+/* A program's schema: its steps in ascending version order and the advisory lock key (first of
+ * the two int4 keys) that serialises programs migrating one database at once. */
+struct cl_pg_schema {
+    const char *program; /* for "newer than <program> knows" */
+    int lock_key;
+    const struct cl_pg_migration *steps;
+    size_t count;
+};
+
+/* Applies the steps not yet recorded in the table schema_migrations, each in its own
+ * transaction under the advisory lock; *applied (if not NULL) gets how many were applied. A
+ * database newer than the newest step is CL_ERR_STATE. */
+int cl_pg_migrate(struct cl_pg *db, const struct cl_pg_schema *schema, int *applied, char *err,
+                  size_t errlen);
+
+#endif
