@@ -1,5 +1,5 @@
-/* store.h: ca-server's state in PostgreSQL. The only part of ca-server that speaks SQL (store.c
- * alone includes libpq-fe.h). Every state change is one transaction; a function returns only
+/* store.h: ca-server's state in PostgreSQL. The only part of ca-server that speaks SQL (store_*.c
+ * alone include libpq-fe.h). Every state change is one transaction; a function returns only
  * after its commit. Schema: versioned migrations applied by ca_store_migrate.
  *
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->

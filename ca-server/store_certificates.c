@@ -1,0 +1,228 @@
+/* store_certificates.c: device certificates: states, lookups, listing and revocation. */
+#include "store_internal.h"
+
+/* ---- certificates ---- */
+
+const char *ca_cert_state_name(enum ca_cert_state state)
+{
+    switch (state) {
+    case CA_CERT_INTENT:
+        return "intent";
+    case CA_CERT_ISSUED:
+        return "issued";
+    case CA_CERT_INSTALLED:
+        return "installed";
+    case CA_CERT_SUPERSEDED:
+        return "superseded";
+    case CA_CERT_REVOKED:
+        return "revoked";
+    case CA_CERT_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+static enum ca_cert_state state_from_name(const char *name)
+{
+    for (int s = CA_CERT_INTENT; s < CA_CERT_UNKNOWN; s++)
+        if (strcmp(name, ca_cert_state_name((enum ca_cert_state)s)) == 0)
+            return (enum ca_cert_state)s;
+    return CA_CERT_UNKNOWN;
+}
+
+#define CERT_COLUMNS                                                                               \
+    "serial, device_number, model_code, state, request_id,"                                        \
+    " floor(extract(epoch FROM created_at))::bigint,"                                              \
+    " floor(extract(epoch FROM issued_at))::bigint,"                                               \
+    " floor(extract(epoch FROM installed_at))::bigint,"                                            \
+    " floor(extract(epoch FROM ended_at))::bigint, reason"
+
+static void cert_from_row(const PGresult *res, int row, struct ca_cert_row *out)
+{
+    memset(out, 0, sizeof(*out));
+    cl_copy_text(out->serial_hex, sizeof(out->serial_hex), cl_pg_get_text(res, row, 0));
+    cl_copy_text(out->device_number, sizeof(out->device_number), cl_pg_get_text(res, row, 1));
+    cl_copy_text(out->model_code, sizeof(out->model_code), cl_pg_get_text(res, row, 2));
+    out->state = state_from_name(cl_pg_get_text(res, row, 3));
+    cl_copy_text(out->request_id, sizeof(out->request_id), cl_pg_get_text(res, row, 4));
+    out->created_at = (time_t)cl_pg_get_ll(res, row, 5);
+    out->issued_at = (time_t)cl_pg_get_ll(res, row, 6);
+    out->installed_at = (time_t)cl_pg_get_ll(res, row, 7);
+    out->ended_at = (time_t)cl_pg_get_ll(res, row, 8);
+    cl_copy_text(out->reason, sizeof(out->reason), cl_pg_get_text(res, row, 9));
+}
+
+/* A malformed number or serial matches nothing: CL_OK with CA_CERT_UNKNOWN (a device's
+ * certificate may carry anything; that is an answer, not a failure). */
+int ca_store_cert_state(struct ca_store *store, const char *device_number, const char *serial_hex,
+                        struct ca_cert_row *row)
+{
+    const char *values[] = {serial_hex, device_number};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || row == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    memset(row, 0, sizeof(*row));
+    row->state = CA_CERT_UNKNOWN;
+    if (!device_number_ok(device_number, NULL) || !cl_serial_ok(serial_hex))
+        return CL_OK;
+    cl_copy_text(row->device_number, sizeof(row->device_number), device_number);
+    cl_copy_text(row->serial_hex, sizeof(row->serial_hex), serial_hex);
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " CERT_COLUMNS
+                          " FROM certificate WHERE serial = $1 AND device_number = $2",
+                          2, values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a certificate's state", err);
+    if (PQntuples(res) == 1)
+        cert_from_row(res, 0, row);
+    PQclear(res);
+    return CL_OK;
+}
+
+int ca_store_cert_list(struct ca_store *store, const char *device_number, const char *model_code,
+                       const char *state, size_t limit, struct ca_cert_row **rows, size_t *count)
+{
+    char limit_text[24], err[384], buf[48];
+    const char *values[] = {device_number != NULL ? device_number : "",
+                            model_code != NULL ? model_code : "", state != NULL ? state : "",
+                            limit_text};
+    PGresult *res;
+    int rc, n;
+
+    if (rows != NULL)
+        *rows = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || rows == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (values[0][0] != '\0' && !device_number_ok(values[0], NULL)) {
+        cl_log_warn("certificate list: device number \"%s\" is malformed",
+                    cl_shown(values[0], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
+        cl_log_warn("certificate list: device model \"%s\" is malformed",
+                    cl_shown(values[1], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
+        cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
+                    "superseded, revoked)",
+                    cl_shown(values[2], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (limit > 1000000)
+        limit = 1000000;
+    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " CERT_COLUMNS " FROM certificate"
+                          " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
+                          " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
+                          4, values, err, sizeof(err))) != CL_OK)
+        return logged(rc, "listing certificates", err);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
+        return CL_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        cert_from_row(res, i, &(*rows)[i]);
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+/* CL_ERR_NOT_FOUND for an unknown serial and for an intent (not signed yet). */
+int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned char **der,
+                      size_t *len)
+{
+    const char *values[] = {serial_hex};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (der != NULL)
+        *der = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (store == NULL || der == NULL || len == NULL || !cl_serial_ok(serial_hex))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_exec(store->db, &res, "SELECT cert_der FROM certificate WHERE serial = $1", 1,
+                         values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a certificate", err);
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+        PQclear(res);
+        return CL_ERR_NOT_FOUND;
+    }
+    *len = (size_t)PQgetlength(res, 0, 0);
+    *der = malloc(*len > 0 ? *len : 1);
+    if (*der == NULL) {
+        *len = 0;
+        PQclear(res);
+        return CL_ERR_NOMEM;
+    }
+    memcpy(*der, PQgetvalue(res, 0, 0), *len);
+    PQclear(res);
+    return CL_OK;
+}
+
+int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *reason,
+                    const char *actor)
+{
+    const char *values[] = {serial_hex, reason};
+    char err[384], buf[48], detail[DETAIL_MAX + 1];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!cl_serial_ok(serial_hex)) {
+        cl_log_warn("revocation: serial \"%s\" is malformed",
+                    cl_shown(serial_hex, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (reason == NULL || reason[0] == '\0')
+        values[1] = reason = "unspecified";
+    if (!cl_text_ok(reason, 1, REASON_MAX)) {
+        cl_log_warn("revocation of %s: the reason must be at most %d bytes of printable UTF-8",
+                    serial_hex, REASON_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("revocation of %s: %s", serial_hex, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc =
+             cl_pg_query(store->db, &res,
+                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
+                         " WHERE serial = $1 AND state IN " VALID_STATES " RETURNING device_number",
+                         2, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        rc = cl_pg_query(store->db, &res, "SELECT state FROM certificate WHERE serial = $1", 1,
+                         values, err, sizeof(err));
+        if (rc != CL_OK)
+            return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
+        if (PQntuples(res) == 0) {
+            cl_log_warn("revocation: no certificate with serial %s", serial_hex);
+            rc = CL_ERR_NOT_FOUND;
+        } else {
+            cl_log_warn("revocation: certificate %s is already %s", serial_hex,
+                        PQgetvalue(res, 0, 0));
+            rc = CL_ERR_STATE;
+        }
+        PQclear(res);
+        return cl_pg_fail(store->db, rc);
+    }
+    snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial_hex,
+             PQgetvalue(res, 0, 0), reason);
+    PQclear(res);
+    if ((rc = audit_in_tx(store, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
+    return CL_OK;
+}

@@ -1,0 +1,143 @@
+/* store_connection.c: the store's connection (ca_store_open/close), schema SQL and migrations. */
+#include "store_internal.h"
+
+/* ---- migrations ---- */
+
+static const char *const migration_1[] = {
+    "CREATE TABLE device_model ("
+    " code text PRIMARY KEY CHECK (code ~ '^[0-9A-Z]{1,8}$'),"
+    " key_type text NOT NULL CHECK (key_type IN ('p256', 'rsa2048', 'rsa3072')),"
+    " certificate_managed boolean NOT NULL,"
+    " key_id text NOT NULL UNIQUE CHECK (octet_length(key_id) BETWEEN 1 AND 64),"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE batch_request ("
+    " request_id text PRIMARY KEY CHECK (octet_length(request_id) BETWEEN 1 AND 64),"
+    " body_hash bytea NOT NULL CHECK (octet_length(body_hash) = 32),"
+    " replacement boolean NOT NULL,"
+    " requester text NOT NULL CHECK (octet_length(requester) BETWEEN 1 AND 64),"
+    " item_count integer NOT NULL CHECK (item_count > 0),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " completed_at timestamptz)",
+
+    "CREATE TABLE certificate ("
+    " serial text PRIMARY KEY CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,"
+    " device_number text NOT NULL CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " model_code text NOT NULL REFERENCES device_model (code),"
+    " state text NOT NULL"
+    "  CHECK (state IN ('intent', 'issued', 'installed', 'superseded', 'revoked')),"
+    " request_id text REFERENCES batch_request (request_id),"
+    " cert_der bytea,"
+    " pack text,"
+    " server_value text CHECK (server_value ~ '^[0-9a-f]{64}$'),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " issued_at timestamptz,"
+    " installed_at timestamptz,"
+    " ended_at timestamptz,"
+    " reason text CHECK (octet_length(reason) <= 256),"
+    " superseded_by text REFERENCES certificate (serial),"
+    " CONSTRAINT certificate_number_of_model"
+    "  CHECK (split_part(device_number, '-', 1) = model_code),"
+    " CONSTRAINT certificate_issued_complete CHECK (state NOT IN ('issued', 'installed')"
+    "  OR (cert_der IS NOT NULL AND pack IS NOT NULL AND server_value IS NOT NULL"
+    "      AND issued_at IS NOT NULL)),"
+    " CONSTRAINT certificate_installed_at"
+    "  CHECK (state <> 'installed' OR installed_at IS NOT NULL),"
+    " CONSTRAINT certificate_ended_at"
+    "  CHECK (state NOT IN ('superseded', 'revoked') OR ended_at IS NOT NULL),"
+    " CONSTRAINT certificate_superseded_by"
+    "  CHECK (superseded_by IS NULL OR state = 'superseded'))",
+
+    /* At most one valid certificate per device number, whoever writes. */
+    "CREATE UNIQUE INDEX certificate_one_valid_per_device ON certificate (device_number)"
+    " WHERE state IN ('intent', 'issued', 'installed')",
+    "CREATE INDEX certificate_device_number ON certificate (device_number)",
+    "CREATE INDEX certificate_model_code ON certificate (model_code)",
+    "CREATE INDEX certificate_request_id ON certificate (request_id)",
+
+    "CREATE TABLE batch_item ("
+    " request_id text NOT NULL REFERENCES batch_request (request_id),"
+    " position integer NOT NULL CHECK (position >= 0),"
+    " device_number text NOT NULL,"
+    " serial text NOT NULL UNIQUE REFERENCES certificate (serial),"
+    " PRIMARY KEY (request_id, position),"
+    " UNIQUE (request_id, device_number))",
+
+    "CREATE TABLE service_certificate ("
+    " serial text PRIMARY KEY CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " role text NOT NULL CHECK (octet_length(role) BETWEEN 1 AND 32),"
+    " name text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 64),"
+    " number text NOT NULL DEFAULT '' CHECK (octet_length(number) <= 32),"
+    " issued_at timestamptz NOT NULL DEFAULT now(),"
+    " actor text NOT NULL)",
+
+    "CREATE TABLE audit_log ("
+    " id bigserial PRIMARY KEY,"
+    " at timestamptz NOT NULL DEFAULT now(),"
+    " actor text NOT NULL CHECK (octet_length(actor) <= 64),"
+    " action text NOT NULL CHECK (octet_length(action) BETWEEN 1 AND 64),"
+    " detail text NOT NULL DEFAULT '' CHECK (octet_length(detail) <= 512))",
+    NULL,
+};
+
+/* Packs are sealed keys, base64 and PEM: compression gains little and costs CPU on every
+ * completion, so they are stored out of line uncompressed. */
+static const char *const migration_2[] = {
+    "ALTER TABLE certificate ALTER COLUMN pack SET STORAGE EXTERNAL",
+    NULL,
+};
+
+static const struct cl_pg_migration migrations[] = {
+    {1, "initial schema", migration_1},
+    {2, "packs stored uncompressed", migration_2},
+};
+
+static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,
+                                           sizeof(migrations) / sizeof(migrations[0])};
+
+/* ---- connection ---- */
+
+int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t errlen)
+{
+    struct cl_pg *db;
+    int rc;
+
+    if (out == NULL) {
+        cl_err_set(err, errlen, "no database conninfo");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    if ((rc = cl_pg_open(conninfo, "ca-server", &db, err, errlen)) != CL_OK)
+        return rc;
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        cl_pg_close(db);
+        cl_err_set(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    (*out)->db = db;
+    (*out)->serial_source = cl_serial_random;
+    return CL_OK;
+}
+
+void ca_store_close(struct ca_store *store)
+{
+    if (store == NULL)
+        return;
+    cl_pg_close(store->db);
+    free(store);
+}
+
+void ca_store_set_serial_source(struct ca_store *store,
+                                int (*source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]))
+{
+    if (store != NULL)
+        store->serial_source = source != NULL ? source : cl_serial_random;
+}
+
+/* ---- migrations ---- */
+
+int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t errlen)
+{
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
+}

@@ -1,0 +1,120 @@
+/* store_internal.h: what the store's parts share: struct ca_store, bounds, lock keys, checks. */
+/*
+ * The store keeps ca-server's state in PostgreSQL (see store.h): the schema and its migrations,
+ * device models, FIG 21 batches (intent before signing, packs after), installation proofs,
+ * revocation, service certificates and the audit log, one file per aggregate. The store's files are
+ * the only files of ca-server that include libpq-fe.h.
+ *
+ * A store is one connection (common/pg_db.h), used by one thread at a time: ca-server opens one
+ * per worker thread. Every value goes to the server as a parameter (PQexecParams); the only SQL
+ * text is constant. Every multi-step operation is one transaction (ROLLBACK on any error) and a
+ * function returns success only after its COMMIT. The database enforces the invariants itself
+ * (checks, foreign keys, and a partial unique index: at most one intent/issued/installed
+ * certificate per device number), so two connections racing for one device number cannot both win:
+ * the loser gets a unique violation (SQLSTATE 23505), which becomes CL_ERR_CONFLICT. Calls with one
+ * request id are serialised by a transaction-level advisory lock on that id. */
+#ifndef CERTLINE_CA_STORE_INTERNAL_H
+#define CERTLINE_CA_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "error.h"
+#include "input_check.h"
+#include "log.h"
+#include "pg_array.h"
+#include "pg_db.h"
+#include "x509_issue.h"
+
+/* Bounds of the inputs that store.h leaves open. */
+#define REQUEST_ID_MAX 64   /* struct ca_cert_row.request_id */
+#define ACTOR_MAX 64        /* struct ca_audit_row.actor; requester too */
+#define ACTION_MAX 64       /* struct ca_audit_row.action */
+#define DETAIL_MAX 512      /* struct ca_audit_row.detail */
+#define REASON_MAX 256      /* struct ca_cert_row.reason */
+#define KEY_ID_MAX 64       /* struct ca_model.key_id */
+#define ROLE_MAX 32         /* service certificate role */
+#define SERVICE_NAME_MAX 64 /* service certificate name (CL_PEER_NAME_MAX) */
+#define NUMBER_MAX 32       /* service certificate number (CL_PEER_NUMBER_MAX) */
+#define CERT_DER_MAX 65536  /* one device certificate, DER */
+#define PACK_MAX 65536      /* one certificate pack (twice CL_PACK_MAX_BYTES) */
+#define SERIAL_TRIES 8      /* fresh serials tried when one collides */
+
+/* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
+#define LOCK_MIGRATE 0x43530001
+#define LOCK_REQUEST 0x43530002
+
+#define VALID_STATES "('intent', 'issued', 'installed')"
+
+struct ca_store {
+    struct cl_pg *db;
+    int (*serial_source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]);
+};
+
+/* ---- errors and checks of outside values ---- */
+
+/* Small helpers several parts use: static inline, so the library exports no name beyond store.h. */
+
+/* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}; *code_len gets the length of CODE. */
+static inline int device_number_ok(const char *s, size_t *code_len)
+{
+    size_t n = 0, d = 0;
+    if (s == NULL)
+        return 0;
+    while (n <= CA_MODEL_CODE_MAX && cl_is_upper_alnum(s[n]))
+        n++;
+    if (n == 0 || n > CA_MODEL_CODE_MAX || s[n] != '-')
+        return 0;
+    while (d <= 12 && s[n + 1 + d] >= '0' && s[n + 1 + d] <= '9')
+        d++;
+    if (d == 0 || d > 12 || s[n + 1 + d] != '\0')
+        return 0;
+    if (code_len != NULL)
+        *code_len = n;
+    return 1;
+}
+
+/* For the functions that have no err: a database failure is logged here, once. */
+static inline int logged(int rc, const char *what, const char *err)
+{
+    if (rc == CL_ERR_DB)
+        cl_log_warn("%s: %s", what, err);
+    return rc;
+}
+
+/* In the middle of a transaction: records one audit entry. */
+static inline int audit_in_tx(struct ca_store *store, const char *actor, const char *action,
+                              const char *detail, char *err, size_t errlen)
+{
+    const char *values[] = {actor, action, detail};
+    return cl_pg_query(store->db, NULL,
+                       "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3,
+                       values, err, errlen);
+}
+
+static inline int actor_ok(const char *actor, char *err, size_t errlen)
+{
+    char buf[48];
+    if (cl_text_ok(actor, 1, ACTOR_MAX))
+        return 1;
+    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
+               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
+    return 0;
+}
+
+static inline int request_id_ok(const char *request_id, char *err, size_t errlen)
+{
+    char buf[48];
+    if (cl_token_ok(request_id, REQUEST_ID_MAX))
+        return 1;
+    cl_err_set(err, errlen, "request id \"%s\" must be 1 to %d printable characters",
+               cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
+    return 0;
+}
+
+#endif

@@ -1,0 +1,128 @@
+/* store_models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
+#include "store_internal.h"
+
+/* ---- device models ---- */
+
+#define MODEL_COLUMNS                                                                              \
+    "code, key_type, certificate_managed, key_id, floor(extract(epoch FROM created_at))::bigint"
+
+static void model_from_row(const PGresult *res, int row, struct ca_model *model)
+{
+    memset(model, 0, sizeof(*model));
+    cl_copy_text(model->code, sizeof(model->code), cl_pg_get_text(res, row, 0));
+    cl_copy_text(model->key_type, sizeof(model->key_type), cl_pg_get_text(res, row, 1));
+    model->certificate_managed = cl_pg_get_bool(res, row, 2);
+    cl_copy_text(model->key_id, sizeof(model->key_id), cl_pg_get_text(res, row, 3));
+    model->created_at = (time_t)cl_pg_get_ll(res, row, 4);
+}
+
+int ca_store_model_add(struct ca_store *store, const struct ca_model *model, const char *actor)
+{
+    char err[384], buf[48], detail[256];
+    const char *values[4];
+    int rc;
+
+    if (store == NULL || model == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (memchr(model->code, '\0', sizeof(model->code)) == NULL ||
+        memchr(model->key_type, '\0', sizeof(model->key_type)) == NULL ||
+        memchr(model->key_id, '\0', sizeof(model->key_id)) == NULL) {
+        cl_log_warn("device model: code, key type or key id is not terminated");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_model_code_ok(model->code)) {
+        cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
+                    cl_shown(model->code, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (strcmp(model->key_type, "p256") != 0 && strcmp(model->key_type, "rsa2048") != 0 &&
+        strcmp(model->key_type, "rsa3072") != 0) {
+        cl_log_warn("device model %s: key type \"%s\" is not p256, rsa2048 or rsa3072", model->code,
+                    cl_shown(model->key_type, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_token_ok(model->key_id, KEY_ID_MAX)) {
+        cl_log_warn("device model %s: key id \"%s\" must be 1 to %d printable characters",
+                    model->code, cl_shown(model->key_id, buf, sizeof(buf)), KEY_ID_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("device model %s: %s", model->code, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    values[0] = model->code;
+    values[1] = model->key_type;
+    values[2] = model->certificate_managed ? "true" : "false";
+    values[3] = model->key_id;
+    snprintf(detail, sizeof(detail), "device model %s (%s, %scertificate-managed, key id %s)",
+             model->code, model->key_type, model->certificate_managed ? "" : "not ", model->key_id);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
+        return logged(rc, "adding a device model", err);
+    rc = cl_pg_query(store->db, NULL,
+                     "INSERT INTO device_model (code, key_type, certificate_managed, key_id)"
+                     " VALUES ($1, $2, $3::boolean, $4)",
+                     4, values, err, sizeof(err));
+    if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
+        cl_pg_rollback(store->db);
+        if (cl_pg_constraint_is(store->db, "device_model_key_id_key"))
+            cl_log_warn("key id %s is already used by another device model", model->key_id);
+        else
+            cl_log_warn("device model %s already exists", model->code);
+        return CL_ERR_EXISTS;
+    }
+    if (rc == CL_OK)
+        rc = audit_in_tx(store, actor, "model-add", detail, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_commit(store->db, err, sizeof(err));
+    if (rc != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "adding a device model", err);
+    return CL_OK;
+}
+
+int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model *model)
+{
+    const char *values[] = {code};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || model == NULL || !cl_model_code_ok(code))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " MODEL_COLUMNS " FROM device_model WHERE code = $1", 1, values,
+                          err, sizeof(err))) != CL_OK)
+        return logged(rc, "reading a device model", err);
+    if (PQntuples(res) == 1)
+        model_from_row(res, 0, model);
+    else
+        rc = CL_ERR_NOT_FOUND;
+    PQclear(res);
+    return rc;
+}
+
+int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count)
+{
+    char err[384];
+    PGresult *res;
+    int rc, n;
+
+    if (models != NULL)
+        *models = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || models == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"",
+                          0, NULL, err, sizeof(err))) != CL_OK)
+        return logged(rc, "listing device models", err);
+    if ((*models = cl_pg_rows(res, sizeof(**models), &n)) == NULL)
+        return CL_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        model_from_row(res, i, &(*models)[i]);
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
