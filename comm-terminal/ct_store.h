@@ -1,6 +1,7 @@
 /* ct_store.h: the comm-terminal's state in PostgreSQL; the only part of comm-terminal that speaks
- * SQL (ct_store.c alone includes libpq-fe.h). One ct_store = one connection, used by one thread at
- * a time. Every state change is one transaction and a function returns only after its commit.
+ * SQL (the files of store/ alone include libpq-fe.h). One ct_store = one connection, used by one
+ * thread at a time. Every state change is one transaction and a function returns only after its
+ * commit.
  *
  * Tables (versioned migrations, ct_store_migrate):
  *   model            FIG 19A: device code, certificate-managed or not

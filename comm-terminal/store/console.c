@@ -1,0 +1,190 @@
+/* store/console.c: what operators see [paragraph 0090]: status, certificate list, pack deletion. */
+#include "ct_store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- what operators see [paragraph 0090] ---- */
+
+int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
+                    size_t *count)
+{
+    char from[24], to[24], err[384], buf[48];
+    const char *values[] = {day, from, to};
+    struct tm tm;
+    time_t start, end;
+    PGresult *res;
+    int rc, n;
+
+    if (rows != NULL)
+        *rows = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || rows == NULL || count == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!cts_day_ok(day, &tm)) {
+        cl_log_warn("status: \"%s\" is not a date (YYYY-MM-DD)", cl_shown(day, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    /* The day in this process's local time, as the factory's clock says "today". */
+    start = mktime(&tm);
+    tm.tm_mday++;
+    tm.tm_hour = 0;
+    tm.tm_isdst = -1;
+    end = mktime(&tm);
+    snprintf(from, sizeof(from), "%lld", (long long)start);
+    snprintf(to, sizeof(to), "%lld", (long long)end);
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT m.code, m.certificate_managed,"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.pack IS NOT NULL AND c.state <> 'written'),"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
+                          "  AND c.written_at < to_timestamp($3::bigint)),"
+                          " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
+                          "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
+                          "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
+                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                          "  AND c.state = 'failed'),"
+                          " (SELECT count(*) FROM report r JOIN certificate c"
+                          "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
+                          "  AND r.state = 'queued')"
+                          " FROM model m ORDER BY m.code COLLATE \"C\"",
+                          3, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "reading the status", err);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
+        return CL_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        struct ct_model_status *row = &(*rows)[i];
+        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
+        row->certificate_managed = cl_pg_get_bool(res, i, 1);
+        row->held = (long)cl_pg_get_ll(res, i, 2);
+        row->used_today = (long)cl_pg_get_ll(res, i, 3);
+        row->remaining = (long)cl_pg_get_ll(res, i, 4);
+        row->failed = (long)cl_pg_get_ll(res, i, 5);
+        row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
+    }
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+static int cert_state_ok(const char *state)
+{
+    static const char *const states[] = {"stored", "delivered", "written", "failed", "replaced"};
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (strcmp(state, states[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
+                       size_t limit, struct ct_cert_row **rows, size_t *count)
+{
+    char limit_text[24], err[384], buf[48];
+    const char *values[] = {state != NULL ? state : "", model_code != NULL ? model_code : "",
+                            limit_text};
+    PGresult *res;
+    int rc, n;
+
+    if (rows != NULL)
+        *rows = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || rows == NULL || count == NULL || limit < 1)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (values[0][0] != '\0' && !cert_state_ok(values[0])) {
+        cl_log_warn("certificate list: \"%s\" is not a state (stored, delivered, written, failed, "
+                    "replaced)",
+                    cl_shown(values[0], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
+        cl_log_warn("certificate list: device model \"%s\" is malformed",
+                    cl_shown(values[1], buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
+                          " coalesce(claimed_by_line, ''), serial,"
+                          " floor(extract(epoch FROM created_at))::bigint,"
+                          " floor(extract(epoch FROM delivered_at))::bigint,"
+                          " floor(extract(epoch FROM written_at))::bigint"
+                          " FROM certificate WHERE ($1 = '' OR state = $1)"
+                          " AND ($2 = '' OR model_code = $2)"
+                          " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
+                          3, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "listing certificates", err);
+    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
+        return CL_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        struct ct_cert_row *row = &(*rows)[i];
+        cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
+        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 1));
+        cl_copy_text(row->state, sizeof(row->state), cl_pg_get_text(res, i, 2));
+        row->write_flag = (int)cl_pg_get_ll(res, i, 3);
+        row->pack_held = cl_pg_get_bool(res, i, 4);
+        cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 5));
+        cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 6));
+        row->created_at = (time_t)cl_pg_get_ll(res, i, 7);
+        row->delivered_at = (time_t)cl_pg_get_ll(res, i, 8);
+        row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
+    }
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, const char *actor,
+                                size_t *deleted)
+{
+    const char *values[] = {model_code};
+    char err[384], buf[48], detail[128];
+    PGresult *res;
+    size_t n;
+    int rc;
+
+    if (deleted != NULL)
+        *deleted = 0;
+    if (store == NULL || deleted == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!cl_model_code_ok(model_code)) {
+        cl_log_warn("deleting packs: device model code \"%s\" is malformed",
+                    cl_shown(model_code, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cts_actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("deleting the packs of %s: %s", model_code, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT 1 FROM model WHERE code = $1", 1, values, err,
+                          sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
+    int known = PQntuples(res) == 1;
+    PQclear(res);
+    if (!known) {
+        cl_log_warn("deleting packs: device model %s is not registered", model_code);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+    }
+    if ((rc = cl_pg_query(store->db, &res,
+                          "UPDATE certificate SET pack = NULL, pack_deleted_at = now()"
+                          " WHERE model_code = $1 AND pack IS NOT NULL",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
+    n = cl_pg_affected(res);
+    PQclear(res);
+    snprintf(detail, sizeof(detail), "device model %s: %zu pack(s) deleted", model_code, n);
+    if ((rc = cts_audit_in_tx(store, actor, "delete_model_packs", detail, err, sizeof(err))) !=
+            CL_OK ||
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
+    *deleted = n;
+    cl_log_info("%s", detail);
+    return CL_OK;
+}

@@ -1,0 +1,99 @@
+/* store/ct_store_internal.h: what the files of the store share (struct ct_store, bounds, checks).
+ *
+ * The store keeps the comm-terminal's state in PostgreSQL (see ct_store.h), one file per
+ * aggregate over the shared layer common/pg_db.h: schema.c (the schema, its migrations, open and
+ * close), plan.c (the certificate-managed model list and the production plan [FIG 19A/19B]),
+ * fetch.c and packs.c (FIG 21 fetches, request recorded before it is sent, and their answers into
+ * the certificate DB [FIG 20]), claims.c (the line service's claims and states), reports.c
+ * (installation reports and receipts), operators.c (PBKDF2 hashes), audit.c (the audit log) and
+ * console.c (what operators see), with checks.c for the checks they share. These files alone of
+ * comm-terminal include libpq-fe.h (through pg_db.h); nothing outside store/ includes this header.
+ *
+ * A store is one connection (common/pg_db.h), used by one thread at a time. Every value goes to the
+ * server as a parameter (PQexecParams); the only SQL text is constant. Every state change is one
+ * transaction (ROLLBACK on any error) and a function returns success only after its COMMIT. The
+ * database enforces the invariants itself: a device number is planned once (plan_device primary
+ * key), holds at most one certificate row (primary key) and sits in at most one pending request (a
+ * partial unique index); a claim locks the certificate row (SELECT ... FOR UPDATE), so two lines
+ * asking for one number at once are served one after the other and the second sees the first's
+ * claim. */
+#ifndef CERTLINE_CT_STORE_INTERNAL_H
+#define CERTLINE_CT_STORE_INTERNAL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "ct_store.h"
+#include "error.h"
+#include "input_check.h"
+#include "log.h"
+#include "pg_db.h"
+
+/* Bounds of the inputs that ct_store.h leaves open. */
+#define ACTOR_MAX 64
+#define ACTION_MAX 64
+#define DETAIL_MAX 512
+#define REASON_MAX 1024         /* a write failure's reason (256 characters on the wire) */
+#define RETRY_REASON_MAX 512    /* kept of a report attempt's failure */
+#define SIGNATURE_B64_MAX 4096  /* a receipt's signature, base64 */
+#define SIGNER_PEM_MAX 16384    /* a receipt's signer certificate, PEM */
+#define PASSWORD_MIN 8          /* operator passwords, bytes */
+#define PASSWORD_MAX 1024       /* */
+#define CLAIM_SECONDS_MAX 86400 /* a claim never outlives a day */
+#define PLAN_ENTRIES_LIMIT 10000
+#define PLAN_UNITS_LIMIT 100000
+#define SERIAL_NUMBER_MAX 999999999999LL /* the 12 digits of a device number's serial */
+#define LIST_MAX 1000000                 /* rows one listing returns at most */
+
+/* Operator passwords: PBKDF2-HMAC-SHA256, 16-byte salt, 32-byte hash. */
+#define PBKDF2_ITERATIONS 200000
+#define PBKDF2_ITERATIONS_MAX 10000000
+#define SALT_LEN 16
+#define HASH_LEN 32
+
+/* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
+#define LOCK_MIGRATE 0x43540001
+#define LOCK_REQUEST 0x43540002
+
+/* PostgreSQL's type oid of text (pg_type.h; fixed since the first release). */
+#define TEXT_OID 25
+
+/* The order of device numbers: by model, then by the serial's value. */
+#define NUMBER_ORDER(n)                                                                            \
+    "split_part(" n ", '-', 1) COLLATE \"C\", split_part(" n ", '-', 2)::numeric, " n              \
+    " COLLATE \"C\""
+
+struct ct_store {
+    struct cl_pg *db;
+};
+
+/* ---- shared by the store's files (checks.c, audit.c, fetch.c) ---- */
+
+/* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}. */
+int cts_device_number_ok(const char *s);
+
+/* YYYY-MM-DD, a real date (years 2000..2999); *tm gets it (local midnight) if not NULL. */
+int cts_day_ok(const char *s, struct tm *tm);
+
+/* A printable ASCII copy of free text from elsewhere (a transport error), at most size - 1
+ * bytes: kept for operators, never refused. */
+void cts_sanitize(char *dst, size_t size, const char *src);
+
+/* For the functions that have no err: a failure is logged here, once (refusals as warnings,
+ * database failures as errors). */
+int cts_logged(int rc, const char *what, const char *err);
+
+/* 1 if actor is 1..ACTOR_MAX bytes of printable UTF-8, else 0 and err says why. */
+int cts_actor_ok(const char *actor, char *err, size_t errlen);
+
+/* Sets err to "what: device number ... is malformed"; returns CL_ERR_INVALID_ARGUMENT. */
+int cts_number_refused(const char *what, const char *number, char *err, size_t errlen);
+
+/* In the middle of a transaction: records one audit entry (audit.c). */
+int cts_audit_in_tx(struct ct_store *store, const char *actor, const char *action,
+                    const char *detail, char *err, size_t errlen);
+
+/* Checks a request id; err names it (fetch.c). */
+int cts_request_id_ok(const char *request_id, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,157 @@
+/* store/reports.c: installation reports queued for ca-server and their signed receipts. */
+#include "ct_store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- installation reports and receipts [seed 004] ---- */
+
+/* 1..max characters of base64. */
+static int base64_ok(const char *s, size_t max)
+{
+    size_t n;
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= max || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
+            return 0;
+    }
+    return n > 0;
+}
+
+int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
+                         struct ct_report **reports, size_t *count)
+{
+    char now_text[24], limit_text[24], err[384];
+    const char *values[] = {now_text, limit_text};
+    PGresult *res;
+    int rc, n;
+
+    if (reports != NULL)
+        *reports = NULL;
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || reports == NULL || count == NULL || limit < 1)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (limit > LIST_MAX)
+        limit = LIST_MAX;
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
+    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT id, device_number, serial, proof,"
+                          " floor(extract(epoch FROM written_at))::bigint, attempts FROM report"
+                          " WHERE state = 'queued' AND next_attempt <= to_timestamp($1::bigint)"
+                          " ORDER BY id LIMIT $2::bigint",
+                          2, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "listing the installation reports due", err);
+    if ((*reports = cl_pg_rows(res, sizeof(**reports), &n)) == NULL)
+        return CL_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        struct ct_report *r = &(*reports)[i];
+        r->id = cl_pg_get_ll(res, i, 0);
+        cl_copy_text(r->device_number, sizeof(r->device_number), cl_pg_get_text(res, i, 1));
+        cl_copy_text(r->serial_hex, sizeof(r->serial_hex), cl_pg_get_text(res, i, 2));
+        cl_copy_text(r->proof, sizeof(r->proof), cl_pg_get_text(res, i, 3));
+        r->written_at = (time_t)cl_pg_get_ll(res, i, 4);
+        r->attempts = (int)cl_pg_get_ll(res, i, 5);
+    }
+    *count = (size_t)n;
+    PQclear(res);
+    return CL_OK;
+}
+
+int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
+                     const char *signature_b64, const char *signer_pem, int delete_written)
+{
+    char id[24], when[24], err[384];
+    const char *values[] = {id, when, signature_b64, signer_pem};
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (report_id < 1 || received_at <= 0 || !base64_ok(signature_b64, SIGNATURE_B64_MAX) ||
+        !cl_utf8_ok(signer_pem, 1, SIGNER_PEM_MAX, 1)) {
+        cl_log_warn("receipt for report %lld refused: report id, time, signature (base64, at "
+                    "most %d) or signer certificate (PEM, at most %d bytes) malformed",
+                    report_id, SIGNATURE_B64_MAX, SIGNER_PEM_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(id, sizeof(id), "%lld", report_id);
+    snprintf(when, sizeof(when), "%lld", (long long)received_at);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "storing a receipt", err);
+    if ((rc = cl_pg_query(store->db, &res,
+                          "SELECT state, device_number, serial FROM report WHERE id = $1::bigint"
+                          " FOR UPDATE",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        cl_log_warn("receipt: no installation report %lld", report_id);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+    }
+    if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
+        PQclear(res); /* held already: the first receipt stays */
+        return cts_logged(cl_pg_commit(store->db, err, sizeof(err)), "storing a receipt", err);
+    }
+    PQclear(res);
+    rc = cl_pg_query(store->db, NULL,
+                     "UPDATE report SET state = 'done', received_at = to_timestamp($2::bigint),"
+                     " signature = $3, signer_pem = $4 WHERE id = $1::bigint",
+                     4, values, err, sizeof(err));
+    /* Effect 5: the written pack goes once its receipt is held. */
+    if (rc == CL_OK && delete_written)
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate c SET pack = NULL, pack_deleted_at = now()"
+                         " FROM report r WHERE r.id = $1::bigint AND c.device_number ="
+                         " r.device_number AND c.serial = r.serial AND c.state = 'written'"
+                         " AND c.pack IS NOT NULL",
+                         1, values, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_commit(store->db, err, sizeof(err));
+    if (rc != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
+    return CL_OK;
+}
+
+int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,
+                          const char *reason)
+{
+    char id[24], when[24], why[RETRY_REASON_MAX + 1], err[384];
+    const char *values[] = {id, when, why};
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || report_id < 1 || next_attempt <= 0)
+        return CL_ERR_INVALID_ARGUMENT;
+    snprintf(id, sizeof(id), "%lld", report_id);
+    snprintf(when, sizeof(when), "%lld", (long long)next_attempt);
+    cts_sanitize(why, sizeof(why),
+                 reason != NULL && reason[0] != '\0' ? reason : "no reason given");
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "UPDATE report SET attempts = attempts + 1,"
+                          " next_attempt = to_timestamp($2::bigint), last_error = $3"
+                          " WHERE id = $1::bigint AND state = 'queued' RETURNING id",
+                          3, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
+    int updated = PQntuples(res);
+    PQclear(res);
+    if (updated == 0) {
+        if ((rc = cl_pg_query(store->db, &res, "SELECT state FROM report WHERE id = $1::bigint", 1,
+                              values, err, sizeof(err))) != CL_OK)
+            return cts_logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
+        rc = PQntuples(res) == 0 ? CL_ERR_NOT_FOUND : CL_ERR_STATE;
+        PQclear(res);
+        cl_log_warn("report %lld: %s", report_id,
+                    rc == CL_ERR_NOT_FOUND ? "no such report" : "its receipt is held already");
+        return cl_pg_fail(store->db, rc);
+    }
+    if ((rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
+    return CL_OK;
+}

@@ -1,0 +1,169 @@
+/* store/schema.c: the comm-terminal schema and its migrations; opening and closing a store. */
+#include "ct_store_internal.h"
+
+#include <stdlib.h>
+
+/* ---- migrations ---- */
+
+static const char *const migration_1[] = {
+    "CREATE TABLE model ("
+    " code text PRIMARY KEY CHECK (code ~ '^[0-9A-Z]{1,8}$'),"
+    " certificate_managed boolean NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE plan ("
+    " model_code text NOT NULL REFERENCES model (code),"
+    " day date NOT NULL,"
+    " units integer NOT NULL CHECK (units > 0),"
+    " imported_at timestamptz NOT NULL DEFAULT now(),"
+    " PRIMARY KEY (model_code, day))",
+
+    /* Every planned device number, once and forever. */
+    "CREATE TABLE plan_device ("
+    " device_number text PRIMARY KEY CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " model_code text NOT NULL,"
+    " day date NOT NULL,"
+    " FOREIGN KEY (model_code, day) REFERENCES plan (model_code, day),"
+    " CONSTRAINT plan_device_number_of_model"
+    "  CHECK (split_part(device_number, '-', 1) = model_code))",
+    "CREATE INDEX plan_device_day ON plan_device (day, model_code)",
+
+    "CREATE TABLE fetch_request ("
+    " request_id text PRIMARY KEY CHECK (request_id ~ '^[!-~]{1,64}$'),"
+    " seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,"
+    " day date NOT NULL,"
+    " replacement boolean NOT NULL,"
+    " item_count integer NOT NULL CHECK (item_count BETWEEN 1 AND 1000),"
+    " state text NOT NULL CHECK (state IN ('pending', 'completed', 'abandoned')),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " ended_at timestamptz,"
+    " reason text CHECK (octet_length(reason) <= 512),"
+    " CONSTRAINT fetch_request_ended CHECK ((state = 'pending') = (ended_at IS NULL)))",
+
+    /* pending mirrors the request's state, so that the database itself keeps a device number
+     * in at most one pending request. */
+    "CREATE TABLE fetch_item ("
+    " request_id text NOT NULL REFERENCES fetch_request (request_id),"
+    " position integer NOT NULL CHECK (position >= 0),"
+    " device_number text NOT NULL CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " pending boolean NOT NULL,"
+    " PRIMARY KEY (request_id, position),"
+    " UNIQUE (request_id, device_number))",
+    "CREATE UNIQUE INDEX fetch_item_one_pending ON fetch_item (device_number) WHERE pending",
+
+    "CREATE TABLE certificate ("
+    " device_number text PRIMARY KEY CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " model_code text NOT NULL REFERENCES model (code),"
+    " serial text NOT NULL CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " pack text CHECK (octet_length(pack) BETWEEN 1 AND 32768),"
+    " state text NOT NULL"
+    "  CHECK (state IN ('stored', 'delivered', 'written', 'failed', 'replaced')),"
+    " write_flag smallint NOT NULL DEFAULT 0 CHECK (write_flag IN (0, 1)),"
+    " request_id text NOT NULL REFERENCES fetch_request (request_id),"
+    " claimed_by_line text CHECK (claimed_by_line ~ '^[!-~]{1,32}$'),"
+    " claimed_at timestamptz,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " delivered_at timestamptz,"
+    " written_at timestamptz,"
+    " failed_at timestamptz,"
+    " fail_reason text CHECK (octet_length(fail_reason) <= 1024),"
+    " pack_deleted_at timestamptz,"
+    " CONSTRAINT certificate_number_of_model"
+    "  CHECK (split_part(device_number, '-', 1) = model_code),"
+    " CONSTRAINT certificate_flag_is_written CHECK ((state = 'written') = (write_flag = 1)),"
+    " CONSTRAINT certificate_written_at CHECK (state <> 'written' OR written_at IS NOT NULL),"
+    " CONSTRAINT certificate_pack_deleted CHECK ((pack IS NULL) = (pack_deleted_at IS NOT NULL)),"
+    " CONSTRAINT certificate_claim CHECK (claimed_at IS NULL OR claimed_by_line IS NOT NULL))",
+    "CREATE INDEX certificate_model_state ON certificate (model_code, state)",
+
+    /* Every pack whose write failed (the row above then holds its replacement). */
+    "CREATE TABLE failed_pack ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " device_number text NOT NULL REFERENCES certificate (device_number),"
+    " serial text NOT NULL,"
+    " line_id text NOT NULL,"
+    " reason text NOT NULL CHECK (octet_length(reason) <= 1024),"
+    " failed_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE report ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " device_number text NOT NULL REFERENCES certificate (device_number),"
+    " serial text NOT NULL CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " proof text NOT NULL CHECK (proof ~ '^[0-9a-f]{64}$'),"
+    " written_at timestamptz NOT NULL,"
+    " state text NOT NULL CHECK (state IN ('queued', 'done')),"
+    " attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    " next_attempt timestamptz NOT NULL,"
+    " last_error text CHECK (octet_length(last_error) <= 512),"
+    " received_at timestamptz,"
+    " signature text CHECK (octet_length(signature) <= 4096),"
+    " signer_pem text CHECK (octet_length(signer_pem) <= 16384),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " UNIQUE (device_number, serial),"
+    " CONSTRAINT report_done CHECK (state <> 'done'"
+    "  OR (received_at IS NOT NULL AND signature IS NOT NULL AND signer_pem IS NOT NULL)))",
+    "CREATE INDEX report_queued ON report (next_attempt, id) WHERE state = 'queued'",
+
+    "CREATE TABLE operator ("
+    " operator_id text PRIMARY KEY CHECK (operator_id ~ '^[!-~]{1,32}$'),"
+    " salt bytea NOT NULL CHECK (octet_length(salt) = 16),"
+    " iterations integer NOT NULL CHECK (iterations BETWEEN 200000 AND 10000000),"
+    " hash bytea NOT NULL CHECK (octet_length(hash) = 32),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+
+    "CREATE TABLE audit_log ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " at timestamptz NOT NULL DEFAULT now(),"
+    " actor text NOT NULL CHECK (octet_length(actor) BETWEEN 1 AND 64),"
+    " action text NOT NULL CHECK (octet_length(action) BETWEEN 1 AND 64),"
+    " detail text NOT NULL DEFAULT '' CHECK (octet_length(detail) <= 512))",
+    NULL,
+};
+
+static const struct cl_pg_migration migrations[] = {
+    {1, "initial schema", migration_1},
+};
+
+static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,
+                                           sizeof(migrations) / sizeof(migrations[0])};
+
+/* ---- connection ---- */
+
+int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen)
+{
+    struct cl_pg *db;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL) {
+        cl_err_set(err, errlen, "no database conninfo");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_open(conninfo, "comm-terminal", &db, err, errlen)) != CL_OK)
+        return rc;
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        cl_pg_close(db);
+        cl_err_set(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    (*out)->db = db;
+    return CL_OK;
+}
+
+void ct_store_close(struct ct_store *store)
+{
+    if (store == NULL)
+        return;
+    cl_pg_close(store->db);
+    free(store);
+}
+
+/* ---- migrations ---- */
+
+int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen)
+{
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
+}
