@@ -1,0 +1,146 @@
+/* nv_file.c: opening, locking, reading and writing the device image files. */
+#include "nv_image_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+
+/* --- Reading and writing files --------------------------------------------------------------- */
+
+static int errno_rc(int e)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+        return CL_ERR_NOT_FOUND;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return CL_ERR_PERMISSION;
+    case ENOMEM:
+        return CL_ERR_NOMEM;
+    default:
+        return CL_ERR_IO;
+    }
+}
+
+/* Opens an image (O_RDONLY or O_RDWR) and locks it (LOCK_SH or LOCK_EX). */
+int open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen)
+{
+    struct stat st;
+    int e;
+
+    *fd = open(path, flags | O_CLOEXEC);
+    if (*fd < 0) {
+        e = errno;
+        say(why, whylen, "cannot open: %s", strerror(e));
+        return errno_rc(e);
+    }
+    while (flock(*fd, lock) != 0) {
+        if (errno == EINTR)
+            continue;
+        e = errno;
+        say(why, whylen, "cannot lock: %s", strerror(e));
+        close(*fd);
+        *fd = -1;
+        return errno_rc(e);
+    }
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        say(why, whylen, "not a regular file");
+        close(*fd);
+        *fd = -1;
+        return CL_ERR_IO;
+    }
+    if ((st.st_mode & 077) != 0) /* the flash holds the model's firmware secrets (IMAGES.md) */
+        cl_log_warn("%s is readable or writable by others (mode %04o): make it 0600", path,
+                    (unsigned)(st.st_mode & 07777));
+    return CL_OK;
+}
+
+/* Reads up to cap bytes of the image at fd into a new buffer of cap bytes (the rest erased);
+ * *have is what was read, *filesize the file's size. */
+int read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize, char *why,
+               size_t whylen)
+{
+    struct stat st;
+    size_t got = 0;
+
+    *img = NULL;
+    if (fstat(fd, &st) != 0) {
+        say(why, whylen, "cannot stat: %s", strerror(errno));
+        return CL_ERR_IO;
+    }
+    *filesize = (size_t)st.st_size;
+    *img = malloc(cap);
+    if (*img == NULL) {
+        say(why, whylen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    memset(*img, ERASED, cap);
+    while (got < cap) {
+        ssize_t n = pread(fd, *img + got, cap - got, (off_t)got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            say(why, whylen, "cannot read: %s", strerror(errno));
+            free_image(*img, cap);
+            *img = NULL;
+            return CL_ERR_IO;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    *have = got;
+    return CL_OK;
+}
+
+/* Opens, locks and reads a whole image, which must be exactly size bytes with a good header. */
+int load_image(const char *path, int flags, int lock, const unsigned char magic[8], uint32_t size,
+               int *fd, unsigned char **img, char *why, size_t whylen)
+{
+    size_t have, filesize;
+    int rc;
+
+    *img = NULL;
+    rc = open_image(path, flags, lock, fd, why, whylen);
+    if (rc != CL_OK)
+        return rc;
+    rc = read_image(*fd, size, img, &have, &filesize, why, whylen);
+    if (rc == CL_OK && !check_image_header(*img, have, filesize, magic, size, why, whylen))
+        rc = CL_ERR_PARSE;
+    if (rc != CL_OK) {
+        free_image(*img, size);
+        *img = NULL;
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+int pwrite_all(int fd, const unsigned char *p, size_t len, size_t off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        off += (size_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}

@@ -1,0 +1,484 @@
+/* nv_slots.c: A/B certificate slots and NVRAM banks: current copy, power-fail safe writes. */
+#include "nv_image_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+
+/* --- Slots and banks --------------------------------------------------------------------- */
+
+/* Checks and decodes certificate slot i; on AREA_OK and out != NULL the record is kept. */
+int eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+              struct nv_certificate *out)
+{
+    struct nv_certificate c;
+    const unsigned char *body = NULL;
+    size_t len = 0;
+    struct rd r;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    ev->sequence = 0;
+    ev->state =
+        check_area(img, have, &AREA_SLOT[i], &ev->sequence, &body, &len, ev->why, sizeof(ev->why));
+    if (ev->state != AREA_OK)
+        return CL_OK;
+    r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
+    rc = decode_slot(&r, ev->sequence, &c);
+    if (rc != CL_OK) {
+        nv_certificate_free(&c);
+        ev->state = AREA_BAD;
+        return rc == CL_ERR_NOMEM ? rc : CL_OK;
+    }
+    if (out != NULL)
+        *out = c;
+    else
+        nv_certificate_free(&c);
+    return CL_OK;
+}
+
+int eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+              struct nv_nvram *out)
+{
+    struct nv_nvram n;
+    const unsigned char *body = NULL;
+    size_t len = 0;
+    struct rd r;
+    int rc;
+
+    memset(&n, 0, sizeof(n));
+    ev->sequence = 0;
+    ev->state =
+        check_area(img, have, &AREA_BANK[i], &ev->sequence, &body, &len, ev->why, sizeof(ev->why));
+    if (ev->state != AREA_OK)
+        return CL_OK;
+    r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
+    rc = decode_bank(&r, ev->sequence, &n);
+    if (rc != CL_OK) {
+        nvram_free(&n);
+        ev->state = AREA_BAD;
+        return rc == CL_ERR_NOMEM ? rc : CL_OK;
+    }
+    if (out != NULL)
+        *out = n;
+    else
+        nvram_free(&n);
+    return CL_OK;
+}
+
+/* The newest of two copies: 0 or 1, -1 if neither is valid, -2 if both claim one sequence. */
+int newest(int state0, uint64_t seq0, int state1, uint64_t seq1)
+{
+    if (state0 == AREA_OK && state1 == AREA_OK) {
+        if (seq0 == seq1)
+            return -2;
+        return seq0 > seq1 ? 0 : 1;
+    }
+    if (state0 == AREA_OK)
+        return 0;
+    if (state1 == AREA_OK)
+        return 1;
+    return -1;
+}
+
+/* The current certificate slot of a flash image: *current is 0, 1 or -1 (no certificate yet),
+ * *sequence its sequence; if cert != NULL it receives the current record. CL_ERR_PARSE if slots
+ * exist but none is valid, or both claim one sequence. */
+int find_current_slot(const unsigned char *img, size_t have, int *current, uint64_t *sequence,
+                      struct nv_certificate *cert, char *err, size_t errlen)
+{
+    struct copy_eval ev[2];
+    struct nv_certificate rec[2];
+    int rc = CL_OK, cur;
+
+    memset(rec, 0, sizeof(rec));
+    *current = -1;
+    for (int i = 0; i < 2 && rc == CL_OK; i++)
+        rc = eval_slot(img, have, i, &ev[i], &rec[i]);
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc, "flash image: certificate area: out of memory");
+        goto out;
+    }
+    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    if (cur == -2) {
+        rc = fail(err, errlen, CL_ERR_PARSE,
+                  "flash image: certificate area: both slots claim sequence %" PRIu64,
+                  ev[0].sequence);
+        goto out;
+    }
+    if (cur == -1 && (ev[0].state == AREA_BAD || ev[1].state == AREA_BAD)) {
+        rc = fail(err, errlen, CL_ERR_PARSE,
+                  "flash image: certificate area: no valid slot (slot 0: %s; slot 1: %s)",
+                  ev[0].why, ev[1].why);
+        goto out;
+    }
+    if (cur >= 0 && ev[1 - cur].state == AREA_BAD)
+        cl_log_warn("flash image: certificate slot %d ignored (%s); slot %d is current", 1 - cur,
+                    ev[1 - cur].why, cur);
+    *current = cur;
+    *sequence = cur >= 0 ? ev[cur].sequence : 0;
+    if (cur >= 0 && cert != NULL) {
+        *cert = rec[cur];
+        memset(&rec[cur], 0, sizeof(rec[cur]));
+    }
+out:
+    nv_certificate_free(&rec[0]);
+    nv_certificate_free(&rec[1]);
+    return rc;
+}
+
+/* The current NVRAM bank (0 or 1) into *bank and *nv. CL_ERR_PARSE if there is none. */
+int find_current_bank(const unsigned char *img, size_t have, int *bank, struct nv_nvram *nv,
+                      char *err, size_t errlen)
+{
+    struct copy_eval ev[2];
+    struct nv_nvram rec[2];
+    int rc = CL_OK, cur;
+
+    memset(rec, 0, sizeof(rec));
+    for (int i = 0; i < 2 && rc == CL_OK; i++)
+        rc = eval_bank(img, have, i, &ev[i], &rec[i]);
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc, "nvram image: out of memory");
+        goto out;
+    }
+    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    if (cur == -2) {
+        rc = fail(err, errlen, CL_ERR_PARSE, "nvram image: both banks claim sequence %" PRIu64,
+                  ev[0].sequence);
+        goto out;
+    }
+    if (cur == -1) {
+        rc = fail(err, errlen, CL_ERR_PARSE, "nvram image: no valid bank (bank 0: %s; bank 1: %s)",
+                  ev[0].why, ev[1].why);
+        goto out;
+    }
+    if (ev[1 - cur].state == AREA_BAD)
+        cl_log_warn("nvram image: bank %d ignored (%s); bank %d is current", 1 - cur,
+                    ev[1 - cur].why, cur);
+    *bank = cur;
+    *nv = rec[cur];
+    memset(&rec[cur], 0, sizeof(rec[cur]));
+out:
+    nvram_free(&rec[0]);
+    nvram_free(&rec[1]);
+    return rc;
+}
+
+/* --- Writing ------------------------------------------------------------------------------- */
+
+static const char *step_name(int step)
+{
+    switch (step) {
+    case NV_STEP_BODY_FIRST_HALF:
+        return "record first half";
+    case NV_STEP_BODY_SECOND_HALF:
+        return "record second half";
+    case NV_STEP_FLASH_SYNC_BODY:
+        return "flash sync of the record";
+    case NV_STEP_SLOT_HEADER:
+        return "slot header";
+    case NV_STEP_FLASH_SYNC_HEADER:
+        return "flash sync of the header";
+    case NV_STEP_NVRAM_BANK:
+        return "nvram bank";
+    case NV_STEP_NVRAM_SYNC:
+        return "nvram sync";
+    default:
+        return "?";
+    }
+}
+
+/* Locks and reads the NVRAM image for writing and checks that its current bank is still the one
+ * device knows. */
+static int nvram_for_write(const struct nv_device *device, int *fd, int *bank, struct nv_nvram *nv,
+                           char *err, size_t errlen)
+{
+    unsigned char *img = NULL;
+    char why[WHY_MAX];
+    int rc;
+
+    rc = load_image(device->nvram_path, O_RDWR, LOCK_EX, NVRAM_MAGIC, NVRAM_SIZE, fd, &img, why,
+                    sizeof(why));
+    if (rc != CL_OK)
+        return fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+    rc = find_current_bank(img, NVRAM_SIZE, bank, nv, err, errlen);
+    free_image(img, NVRAM_SIZE);
+    if (rc == CL_OK && nv->sequence != device->nvram.sequence)
+        rc = fail(err, errlen, CL_ERR_CONFLICT,
+                  "nvram image changed since it was opened (bank sequence %" PRIu64
+                  ", expected %" PRIu64 ")",
+                  nv->sequence, device->nvram.sequence);
+    if (rc != CL_OK) {
+        nvram_free(nv);
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+/* The spare bank's new content, encoded: body and header. */
+static int nvram_encode(const struct nv_nvram *nv, int bank, unsigned char **body, size_t *len,
+                        unsigned char hdr[AREA_HDR_LEN])
+{
+    *body = encode_bank(nv, len);
+    if (*body == NULL)
+        return CL_ERR_NOMEM;
+    make_area_header(hdr, &AREA_BANK[bank], nv->sequence, *body, *len);
+    return CL_OK;
+}
+
+static uint32_t saturating_inc(uint32_t v)
+{
+    return v == UINT32_MAX ? v : v + 1;
+}
+
+/* Erases an area header: the copy there no longer counts. */
+static int erase_header(int fd, const struct area *a)
+{
+    unsigned char erased[AREA_HDR_LEN];
+
+    memset(erased, ERASED, sizeof(erased));
+    if (pwrite_all(fd, erased, sizeof(erased), a->off) != 0 || fsync(fd) != 0)
+        return -1;
+    return 0;
+}
+
+/* What one certificate write needs, all prepared before the first byte is written. */
+struct write_plan {
+    int flash_fd, nvram_fd;
+    int spare_slot, spare_bank;
+    unsigned char *body;
+    size_t body_len;
+    unsigned char header[AREA_HDR_LEN];
+    unsigned char *bank_body;
+    size_t bank_len;
+    unsigned char bank_header[AREA_HDR_LEN];
+};
+
+/* Runs one step; CL_OK, or CL_ERR_IO with why. */
+static int run_step(const struct write_plan *p, int step, const struct nv_write_hooks *hooks,
+                    char *why, size_t whylen)
+{
+    const struct area *slot = &AREA_SLOT[p->spare_slot], *bank = &AREA_BANK[p->spare_bank];
+    size_t half = p->body_len / 2;
+    int r = 0;
+
+    if (hooks != NULL && hooks->fail_at_step == step) {
+        say(why, whylen, "simulated write error");
+        return CL_ERR_IO;
+    }
+    switch (step) {
+    case NV_STEP_BODY_FIRST_HALF:
+        r = pwrite_all(p->flash_fd, p->body, half, slot->off + AREA_HDR_LEN);
+        break;
+    case NV_STEP_BODY_SECOND_HALF:
+        r = pwrite_all(p->flash_fd, p->body + half, p->body_len - half,
+                       slot->off + AREA_HDR_LEN + half);
+        break;
+    case NV_STEP_FLASH_SYNC_BODY:
+    case NV_STEP_FLASH_SYNC_HEADER:
+        r = fsync(p->flash_fd);
+        break;
+    case NV_STEP_SLOT_HEADER:
+        r = pwrite_all(p->flash_fd, p->header, AREA_HDR_LEN, slot->off);
+        break;
+    case NV_STEP_NVRAM_BANK:
+        r = pwrite_all(p->nvram_fd, p->bank_body, p->bank_len, bank->off + AREA_HDR_LEN);
+        if (r == 0)
+            r = pwrite_all(p->nvram_fd, p->bank_header, AREA_HDR_LEN, bank->off);
+        break;
+    case NV_STEP_NVRAM_SYNC:
+        r = fsync(p->nvram_fd);
+        break;
+    default:
+        break;
+    }
+    if (r != 0) {
+        say(why, whylen, "%s", strerror(errno));
+        return CL_ERR_IO;
+    }
+    return CL_OK;
+}
+
+static void plan_free(struct write_plan *p)
+{
+    if (p->flash_fd >= 0)
+        close(p->flash_fd);
+    if (p->nvram_fd >= 0)
+        close(p->nvram_fd);
+    free_image(p->body, p->body_len);
+    free(p->bank_body);
+    memset(p, 0, sizeof(*p));
+    p->flash_fd = p->nvram_fd = -1;
+}
+
+int nv_write_certificate(struct nv_device *device, const struct nv_certificate *cert,
+                         const struct nv_write_hooks *hooks, char *err, size_t errlen)
+{
+    struct write_plan p;
+    struct nv_certificate stored;
+    struct nv_nvram nv;
+    unsigned char *img = NULL;
+    char why[WHY_MAX];
+    uint64_t disk_sequence = 0, sequence;
+    int64_t written_at;
+    int rc, disk_slot = -1, disk_bank = -1, expected_slot, step;
+    struct rd r;
+
+    memset(&p, 0, sizeof(p));
+    memset(&stored, 0, sizeof(stored));
+    memset(&nv, 0, sizeof(nv));
+    p.flash_fd = p.nvram_fd = -1;
+    if (device == NULL || cert == NULL)
+        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device or certificate");
+    if (!certificate_ok(cert, why, sizeof(why)))
+        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "certificate: %s", why);
+
+    /* Lock both images (always flash first) and check that they still hold what device says. */
+    rc = load_image(device->flash_path, O_RDWR, LOCK_EX, FLASH_MAGIC, FLASH_SIZE, &p.flash_fd, &img,
+                    why, sizeof(why));
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc, "flash image: flash header: %s", why);
+        goto out;
+    }
+    rc = find_current_slot(img, FLASH_SIZE, &disk_slot, &disk_sequence, NULL, err, errlen);
+    free_image(img, FLASH_SIZE);
+    if (rc != CL_OK)
+        goto out;
+    expected_slot = device->has_certificate ? device->current_slot : -1;
+    if (disk_slot != expected_slot ||
+        (device->has_certificate && disk_sequence != device->current.sequence)) {
+        rc = fail(err, errlen, CL_ERR_CONFLICT,
+                  "flash image changed since it was opened (current slot %d sequence %" PRIu64
+                  ", expected slot %d)",
+                  disk_slot, disk_sequence, expected_slot);
+        goto out;
+    }
+    rc = nvram_for_write(device, &p.nvram_fd, &disk_bank, &nv, err, errlen);
+    if (rc != CL_OK)
+        goto out;
+    if (disk_sequence == UINT64_MAX || nv.sequence == UINT64_MAX) {
+        rc = fail(err, errlen, CL_ERR_STATE, "sequence numbers exhausted");
+        goto out;
+    }
+
+    /* Everything is prepared before the first byte is written. */
+    sequence = disk_slot >= 0 ? disk_sequence + 1 : 1;
+    written_at = cert->written_at != 0 ? cert->written_at : (int64_t)time(NULL);
+    p.spare_slot = disk_slot >= 0 ? 1 - disk_slot : 0;
+    p.spare_bank = 1 - disk_bank;
+    p.body = encode_slot(cert, sequence, written_at, &p.body_len);
+    if (p.body == NULL) {
+        rc = fail(err, errlen, CL_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    r = (struct rd){p.body, p.body_len, 0, why, sizeof(why)};
+    rc = decode_slot(&r, sequence, &stored);
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc == CL_ERR_NOMEM ? rc : CL_ERR_INTERNAL,
+                  "certificate record does not decode: %s", why);
+        goto out;
+    }
+    make_area_header(p.header, &AREA_SLOT[p.spare_slot], sequence, p.body, p.body_len);
+    nv.sequence++;
+    nv.counters.certificate_writes = saturating_inc(nv.counters.certificate_writes);
+    nv.counters.last_write_at = written_at;
+    rc = nvram_encode(&nv, p.spare_bank, &p.bank_body, &p.bank_len, p.bank_header);
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc, "out of memory");
+        goto out;
+    }
+
+    for (step = NV_STEP_BODY_FIRST_HALF; step <= NV_WRITE_STEPS; step++) {
+        rc = run_step(&p, step, hooks, why, sizeof(why));
+        if (rc != CL_OK)
+            break;
+        if (hooks != NULL && hooks->power_cut_after == step) {
+            /* Power gone: nothing further happens, not even a rollback. */
+            rc = NV_POWER_CUT;
+            goto out;
+        }
+    }
+    if (rc != CL_OK) {
+        /* Once the new slot's header (or the new bank) may be on disk, erase it again, so that
+         * the previous certificate and counters stay current. */
+        int undone = 1;
+        if (step >= NV_STEP_SLOT_HEADER && erase_header(p.flash_fd, &AREA_SLOT[p.spare_slot]) != 0)
+            undone = 0;
+        if (step >= NV_STEP_NVRAM_BANK && erase_header(p.nvram_fd, &AREA_BANK[p.spare_bank]) != 0)
+            undone = 0;
+        if (!undone)
+            cl_log_error("certificate write failed at step %d and could not be undone", step);
+        rc = fail(err, errlen, CL_ERR_IO, "certificate write failed at step %d (%s): %s; %s", step,
+                  step_name(step), why,
+                  undone ? "the previous certificate stays current"
+                         : "undoing it failed too, reopen the images");
+        goto out;
+    }
+
+    nv_certificate_free(&device->current);
+    device->current = stored;
+    memset(&stored, 0, sizeof(stored));
+    device->has_certificate = 1;
+    device->current_slot = p.spare_slot;
+    device->nvram.sequence = nv.sequence;
+    device->nvram.counters = nv.counters;
+    rc = CL_OK;
+out:
+    plan_free(&p);
+    nv_certificate_free(&stored);
+    nvram_free(&nv);
+    return rc;
+}
+
+int nv_count_failure(struct nv_device *device, char *err, size_t errlen)
+{
+    unsigned char *body = NULL, hdr[AREA_HDR_LEN];
+    struct nv_nvram nv;
+    size_t len = 0;
+    int fd = -1, bank = -1, rc, e;
+
+    memset(&nv, 0, sizeof(nv));
+    if (device == NULL)
+        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
+    rc = nvram_for_write(device, &fd, &bank, &nv, err, errlen);
+    if (rc != CL_OK)
+        return rc;
+    if (nv.sequence == UINT64_MAX) {
+        rc = fail(err, errlen, CL_ERR_STATE, "nvram sequence exhausted");
+        goto out;
+    }
+    nv.sequence++;
+    nv.counters.failed_writes = saturating_inc(nv.counters.failed_writes);
+    nv.counters.last_write_at = (int64_t)time(NULL);
+    bank = 1 - bank;
+    rc = nvram_encode(&nv, bank, &body, &len, hdr);
+    if (rc != CL_OK) {
+        rc = fail(err, errlen, rc, "out of memory");
+        goto out;
+    }
+    if (pwrite_all(fd, body, len, AREA_BANK[bank].off + AREA_HDR_LEN) != 0 ||
+        pwrite_all(fd, hdr, AREA_HDR_LEN, AREA_BANK[bank].off) != 0 || fsync(fd) != 0) {
+        e = errno;
+        erase_header(fd, &AREA_BANK[bank]);
+        rc = fail(err, errlen, CL_ERR_IO, "nvram image: %s: %s", AREA_BANK[bank].name, strerror(e));
+        goto out;
+    }
+    device->nvram.sequence = nv.sequence;
+    device->nvram.counters = nv.counters;
+    rc = CL_OK;
+out:
+    close(fd);
+    free(body);
+    nvram_free(&nv);
+    return rc;
+}
