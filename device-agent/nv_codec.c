@@ -26,7 +26,7 @@ const struct area AREA_BANK[2] = {
     {"nvram bank 1", BANK0_OFF + BANK_SIZE, BANK_SIZE, {'B', 'A', 'N', 'K'}, 1, 1},
 };
 
-int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+int nvi_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
     va_list ap;
 
@@ -38,7 +38,7 @@ int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-void say(char *why, size_t whylen, const char *fmt, ...)
+void nvi_say(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -108,7 +108,7 @@ static int all_erased(const unsigned char *p, size_t len)
 }
 
 /* Frees an image buffer, which may hold the firmware secrets, after wiping it. */
-void free_image(unsigned char *img, size_t len)
+void nvi_free_image(unsigned char *img, size_t len)
 {
     if (img != NULL) {
         explicit_bzero(img, len);
@@ -120,7 +120,7 @@ void free_image(unsigned char *img, size_t len)
 
 /* Callers size the buffer exactly from validated lengths; a write past it is a bug and is
  * dropped (encode_* then report CL_ERR_INTERNAL). */
-void wr_bytes(struct wr *w, const void *data, size_t len)
+void nvi_wr_bytes(struct wr *w, const void *data, size_t len)
 {
     if (len > w->cap - w->pos) {
         w->pos = w->cap + 1;
@@ -131,22 +131,22 @@ void wr_bytes(struct wr *w, const void *data, size_t len)
     w->pos += len;
 }
 
-void wr_u32(struct wr *w, uint32_t v)
+void nvi_wr_u32(struct wr *w, uint32_t v)
 {
     unsigned char b[4];
     put_u32(b, v);
-    wr_bytes(w, b, sizeof(b));
+    nvi_wr_bytes(w, b, sizeof(b));
 }
 
-void wr_u64(struct wr *w, uint64_t v)
+void nvi_wr_u64(struct wr *w, uint64_t v)
 {
     unsigned char b[8];
     put_u64(b, v);
-    wr_bytes(w, b, sizeof(b));
+    nvi_wr_bytes(w, b, sizeof(b));
 }
 
 /* A text field: length byte, then max bytes (the text, zero padded). s is validated. */
-void wr_text(struct wr *w, const char *s, size_t max)
+void nvi_wr_text(struct wr *w, const char *s, size_t max)
 {
     unsigned char field[1 + 64] = {0};
     size_t n = strlen(s);
@@ -157,15 +157,15 @@ void wr_text(struct wr *w, const char *s, size_t max)
     }
     field[0] = (unsigned char)n;
     memcpy(field + 1, s, n);
-    wr_bytes(w, field, 1 + max);
+    nvi_wr_bytes(w, field, 1 + max);
 }
 
 /* --- Decoding (every length bounded before use) -------------------------------------------- */
 
-int rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field)
+int nvi_rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field)
 {
     if (n > r->len - r->pos) {
-        say(r->why, r->whylen, "record ends inside %s", field);
+        nvi_say(r->why, r->whylen, "record ends inside %s", field);
         return CL_ERR_PARSE;
     }
     *out = r->p + r->pos;
@@ -173,60 +173,60 @@ int rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field
     return CL_OK;
 }
 
-int rd_u32(struct rd *r, uint32_t *v, const char *field)
+int nvi_rd_u32(struct rd *r, uint32_t *v, const char *field)
 {
     const unsigned char *b;
-    if (rd_take(r, 4, &b, field) != CL_OK)
+    if (nvi_rd_take(r, 4, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     *v = get_u32(b);
     return CL_OK;
 }
 
-int rd_u64(struct rd *r, uint64_t *v, const char *field)
+int nvi_rd_u64(struct rd *r, uint64_t *v, const char *field)
 {
     const unsigned char *b;
-    if (rd_take(r, 8, &b, field) != CL_OK)
+    if (nvi_rd_take(r, 8, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     *v = get_u64(b);
     return CL_OK;
 }
 
-int rd_i64(struct rd *r, int64_t *v, const char *field)
+int nvi_rd_i64(struct rd *r, int64_t *v, const char *field)
 {
     uint64_t u;
-    if (rd_u64(r, &u, field) != CL_OK)
+    if (nvi_rd_u64(r, &u, field) != CL_OK)
         return CL_ERR_PARSE;
     *v = (int64_t)u;
     return CL_OK;
 }
 
-int printable(unsigned char c)
+int nvi_printable(unsigned char c)
 {
     return c >= 0x20 && c < 0x7f;
 }
 
 /* A text field into out[max + 1]: min..max printable ASCII characters, zero padding. */
-int rd_text(struct rd *r, char *out, size_t max, size_t min, const char *field)
+int nvi_rd_text(struct rd *r, char *out, size_t max, size_t min, const char *field)
 {
     const unsigned char *b;
     size_t n;
 
-    if (rd_take(r, 1 + max, &b, field) != CL_OK)
+    if (nvi_rd_take(r, 1 + max, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     n = b[0];
     if (n > max || n < min) {
-        say(r->why, r->whylen, "%s length %zu outside %zu..%zu", field, n, min, max);
+        nvi_say(r->why, r->whylen, "%s length %zu outside %zu..%zu", field, n, min, max);
         return CL_ERR_PARSE;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!printable(b[1 + i])) {
-            say(r->why, r->whylen, "%s holds a NUL or control byte", field);
+        if (!nvi_printable(b[1 + i])) {
+            nvi_say(r->why, r->whylen, "%s holds a NUL or control byte", field);
             return CL_ERR_PARSE;
         }
     }
     for (size_t i = n; i < max; i++) {
         if (b[1 + i] != 0) {
-            say(r->why, r->whylen, "%s padding not zero", field);
+            nvi_say(r->why, r->whylen, "%s padding not zero", field);
             return CL_ERR_PARSE;
         }
     }
@@ -236,31 +236,31 @@ int rd_text(struct rd *r, char *out, size_t max, size_t min, const char *field)
 }
 
 /* A length field, checked against min..max before anything is read or allocated with it. */
-int rd_len(struct rd *r, uint32_t *len, size_t min, size_t max, const char *field)
+int nvi_rd_len(struct rd *r, uint32_t *len, size_t min, size_t max, const char *field)
 {
-    if (rd_u32(r, len, field) != CL_OK)
+    if (nvi_rd_u32(r, len, field) != CL_OK)
         return CL_ERR_PARSE;
     if (*len < min || *len > max) {
-        say(r->why, r->whylen, "%s length %" PRIu32 " outside %zu..%zu", field, *len, min, max);
+        nvi_say(r->why, r->whylen, "%s length %" PRIu32 " outside %zu..%zu", field, *len, min, max);
         return CL_ERR_PARSE;
     }
     return CL_OK;
 }
 
 /* len bytes of text without NUL into a new string. */
-int rd_string(struct rd *r, uint32_t len, char **out, const char *field)
+int nvi_rd_string(struct rd *r, uint32_t len, char **out, const char *field)
 {
     const unsigned char *b;
 
-    if (rd_take(r, len, &b, field) != CL_OK)
+    if (nvi_rd_take(r, len, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     if (memchr(b, 0, len) != NULL) {
-        say(r->why, r->whylen, "%s holds a NUL byte", field);
+        nvi_say(r->why, r->whylen, "%s holds a NUL byte", field);
         return CL_ERR_PARSE;
     }
     *out = malloc((size_t)len + 1);
     if (*out == NULL) {
-        say(r->why, r->whylen, "out of memory");
+        nvi_say(r->why, r->whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memcpy(*out, b, len);
@@ -268,25 +268,25 @@ int rd_string(struct rd *r, uint32_t len, char **out, const char *field)
     return CL_OK;
 }
 
-int rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *field)
+int nvi_rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *field)
 {
     const unsigned char *b;
 
-    if (rd_take(r, len, &b, field) != CL_OK)
+    if (nvi_rd_take(r, len, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     *out = malloc(len > 0 ? len : 1);
     if (*out == NULL) {
-        say(r->why, r->whylen, "out of memory");
+        nvi_say(r->why, r->whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memcpy(*out, b, len);
     return CL_OK;
 }
 
-int rd_end(struct rd *r)
+int nvi_rd_end(struct rd *r)
 {
     if (r->pos != r->len) {
-        say(r->why, r->whylen, "%zu unexpected bytes after the record", r->len - r->pos);
+        nvi_say(r->why, r->whylen, "%zu unexpected bytes after the record", r->len - r->pos);
         return CL_ERR_PARSE;
     }
     return CL_OK;
@@ -296,7 +296,7 @@ int rd_end(struct rd *r)
 
 /* Image header: magic[8], u32 format version, u32 image size, 16 reserved zero bytes, u32 CRC-32
  * of bytes 0..27. */
-void put_image_header(unsigned char *img, const unsigned char magic[8], uint32_t size)
+void nvi_put_image_header(unsigned char *img, const unsigned char magic[8], uint32_t size)
 {
     memset(img, 0, IMAGE_HDR_LEN);
     memcpy(img, magic, 8);
@@ -306,50 +306,50 @@ void put_image_header(unsigned char *img, const unsigned char magic[8], uint32_t
 }
 
 /* Checks the image header and the file size; 1 if good, else 0 with why. */
-int check_image_header(const unsigned char *img, size_t have, size_t filesize,
-                       const unsigned char magic[8], uint32_t size, char *why, size_t whylen)
+int nvi_check_image_header(const unsigned char *img, size_t have, size_t filesize,
+                           const unsigned char magic[8], uint32_t size, char *why, size_t whylen)
 {
     if (have < IMAGE_HDR_LEN) {
-        say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated)", filesize, size);
+        nvi_say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated)", filesize, size);
         return 0;
     }
     if (memcmp(img, magic, 8) != 0) {
-        say(why, whylen, "bad magic (not a certline image of this kind)");
+        nvi_say(why, whylen, "bad magic (not a certline image of this kind)");
         return 0;
     }
     if (get_u32(img + 28) != crc32_of(img, 28)) {
-        say(why, whylen, "header checksum mismatch");
+        nvi_say(why, whylen, "header checksum mismatch");
         return 0;
     }
     if (get_u32(img + 8) != FORMAT_VERSION) {
-        say(why, whylen, "unsupported format version %" PRIu32, get_u32(img + 8));
+        nvi_say(why, whylen, "unsupported format version %" PRIu32, get_u32(img + 8));
         return 0;
     }
     if (get_u32(img + 12) != size) {
-        say(why, whylen, "header gives image size %" PRIu32 ", expected %" PRIu32,
-            get_u32(img + 12), size);
+        nvi_say(why, whylen, "header gives image size %" PRIu32 ", expected %" PRIu32,
+                get_u32(img + 12), size);
         return 0;
     }
     for (size_t i = 16; i < 28; i++) {
         if (img[i] != 0) {
-            say(why, whylen, "reserved header bytes not zero");
+            nvi_say(why, whylen, "reserved header bytes not zero");
             return 0;
         }
     }
     if (filesize != size) {
-        say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated or extended)",
-            filesize, size);
+        nvi_say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated or extended)",
+                filesize, size);
         return 0;
     }
-    say(why, whylen, "format version %u, %" PRIu32 " bytes", FORMAT_VERSION, size);
+    nvi_say(why, whylen, "format version %u, %" PRIu32 " bytes", FORMAT_VERSION, size);
     return 1;
 }
 
 /* Area header: magic[4], u16 area version, u16 index (slot or bank number, else 0), u64 sequence
  * (0 for unsequenced areas), u32 body length, u32 body CRC-32, u32 reserved zero, u32 CRC-32 of
  * bytes 0..27. The body follows the header. */
-void make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a, uint64_t sequence,
-                      const unsigned char *body, size_t len)
+void nvi_make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a, uint64_t sequence,
+                          const unsigned char *body, size_t len)
 {
     memset(hdr, 0, AREA_HDR_LEN);
     memcpy(hdr, a->magic, 4);
@@ -365,72 +365,72 @@ void make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a, uin
 static void put_area(unsigned char *img, const struct area *a, uint64_t sequence,
                      const unsigned char *body, size_t len)
 {
-    make_area_header(img + a->off, a, sequence, body, len);
+    nvi_make_area_header(img + a->off, a, sequence, body, len);
     memcpy(img + a->off + AREA_HDR_LEN, body, len);
 }
 
 /* Places an encoded body (NULL if encoding ran out of memory) into an image and frees it. */
-int place(unsigned char *img, const struct area *a, uint64_t sequence, unsigned char *body,
-          size_t len)
+int nvi_place(unsigned char *img, const struct area *a, uint64_t sequence, unsigned char *body,
+              size_t len)
 {
     if (body == NULL)
         return CL_ERR_NOMEM;
     put_area(img, a, sequence, body, len);
-    free_image(body, len);
+    nvi_free_image(body, len);
     return CL_OK;
 }
 
 /* Checks an area's header and body checksum. Returns AREA_OK (with *sequence and the body),
  * AREA_EMPTY (header erased) or AREA_BAD, with why. */
-int check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
-               const unsigned char **body, size_t *body_len, char *why, size_t whylen)
+int nvi_check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
+                   const unsigned char **body, size_t *body_len, char *why, size_t whylen)
 {
     const unsigned char *p;
     uint32_t len;
     uint64_t seq;
 
     if (a->off + a->size > have) {
-        say(why, whylen, "beyond the end of the file (truncated)");
+        nvi_say(why, whylen, "beyond the end of the file (truncated)");
         return AREA_BAD;
     }
     p = img + a->off;
     if (all_erased(p, AREA_HDR_LEN)) {
-        say(why, whylen, "empty (erased)");
+        nvi_say(why, whylen, "empty (erased)");
         return AREA_EMPTY;
     }
     if (memcmp(p, a->magic, 4) != 0) {
-        say(why, whylen, "bad magic");
+        nvi_say(why, whylen, "bad magic");
         return AREA_BAD;
     }
     if (get_u32(p + 28) != crc32_of(p, 28)) {
-        say(why, whylen, "header checksum mismatch");
+        nvi_say(why, whylen, "header checksum mismatch");
         return AREA_BAD;
     }
     if (get_u16(p + 4) != AREA_VERSION) {
-        say(why, whylen, "unsupported area version %u", (unsigned)get_u16(p + 4));
+        nvi_say(why, whylen, "unsupported area version %u", (unsigned)get_u16(p + 4));
         return AREA_BAD;
     }
     if (get_u16(p + 6) != a->index) {
-        say(why, whylen, "header names index %u", (unsigned)get_u16(p + 6));
+        nvi_say(why, whylen, "header names index %u", (unsigned)get_u16(p + 6));
         return AREA_BAD;
     }
     seq = get_u64(p + 8);
     if (a->sequenced ? seq == 0 : seq != 0) {
-        say(why, whylen, "invalid sequence %" PRIu64, seq);
+        nvi_say(why, whylen, "invalid sequence %" PRIu64, seq);
         return AREA_BAD;
     }
     len = get_u32(p + 16);
     if (len > a->size - AREA_HDR_LEN) {
-        say(why, whylen, "body length %" PRIu32 " exceeds the area (%zu bytes)", len,
-            a->size - AREA_HDR_LEN);
+        nvi_say(why, whylen, "body length %" PRIu32 " exceeds the area (%zu bytes)", len,
+                a->size - AREA_HDR_LEN);
         return AREA_BAD;
     }
     if (get_u32(p + 24) != 0) {
-        say(why, whylen, "reserved header field not zero");
+        nvi_say(why, whylen, "reserved header field not zero");
         return AREA_BAD;
     }
     if (get_u32(p + 20) != crc32_of(p + AREA_HDR_LEN, len)) {
-        say(why, whylen, "body checksum mismatch");
+        nvi_say(why, whylen, "body checksum mismatch");
         return AREA_BAD;
     }
     *sequence = seq;

@@ -32,7 +32,7 @@ static int errno_rc(int e)
 }
 
 /* Opens an image (O_RDONLY or O_RDWR) and locks it (LOCK_SH or LOCK_EX). */
-int open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen)
+int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen)
 {
     struct stat st;
     int e;
@@ -40,20 +40,20 @@ int open_image(const char *path, int flags, int lock, int *fd, char *why, size_t
     *fd = open(path, flags | O_CLOEXEC);
     if (*fd < 0) {
         e = errno;
-        say(why, whylen, "cannot open: %s", strerror(e));
+        nvi_say(why, whylen, "cannot open: %s", strerror(e));
         return errno_rc(e);
     }
     while (flock(*fd, lock) != 0) {
         if (errno == EINTR)
             continue;
         e = errno;
-        say(why, whylen, "cannot lock: %s", strerror(e));
+        nvi_say(why, whylen, "cannot lock: %s", strerror(e));
         close(*fd);
         *fd = -1;
         return errno_rc(e);
     }
     if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        say(why, whylen, "not a regular file");
+        nvi_say(why, whylen, "not a regular file");
         close(*fd);
         *fd = -1;
         return CL_ERR_IO;
@@ -66,21 +66,21 @@ int open_image(const char *path, int flags, int lock, int *fd, char *why, size_t
 
 /* Reads up to cap bytes of the image at fd into a new buffer of cap bytes (the rest erased);
  * *have is what was read, *filesize the file's size. */
-int read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize, char *why,
-               size_t whylen)
+int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize,
+                   char *why, size_t whylen)
 {
     struct stat st;
     size_t got = 0;
 
     *img = NULL;
     if (fstat(fd, &st) != 0) {
-        say(why, whylen, "cannot stat: %s", strerror(errno));
+        nvi_say(why, whylen, "cannot stat: %s", strerror(errno));
         return CL_ERR_IO;
     }
     *filesize = (size_t)st.st_size;
     *img = malloc(cap);
     if (*img == NULL) {
-        say(why, whylen, "out of memory");
+        nvi_say(why, whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memset(*img, ERASED, cap);
@@ -89,8 +89,8 @@ int read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *fi
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            say(why, whylen, "cannot read: %s", strerror(errno));
-            free_image(*img, cap);
+            nvi_say(why, whylen, "cannot read: %s", strerror(errno));
+            nvi_free_image(*img, cap);
             *img = NULL;
             return CL_ERR_IO;
         }
@@ -103,21 +103,21 @@ int read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *fi
 }
 
 /* Opens, locks and reads a whole image, which must be exactly size bytes with a good header. */
-int load_image(const char *path, int flags, int lock, const unsigned char magic[8], uint32_t size,
-               int *fd, unsigned char **img, char *why, size_t whylen)
+int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
+                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen)
 {
     size_t have, filesize;
     int rc;
 
     *img = NULL;
-    rc = open_image(path, flags, lock, fd, why, whylen);
+    rc = nvi_open_image(path, flags, lock, fd, why, whylen);
     if (rc != CL_OK)
         return rc;
-    rc = read_image(*fd, size, img, &have, &filesize, why, whylen);
-    if (rc == CL_OK && !check_image_header(*img, have, filesize, magic, size, why, whylen))
+    rc = nvi_read_image(*fd, size, img, &have, &filesize, why, whylen);
+    if (rc == CL_OK && !nvi_check_image_header(*img, have, filesize, magic, size, why, whylen))
         rc = CL_ERR_PARSE;
     if (rc != CL_OK) {
-        free_image(*img, size);
+        nvi_free_image(*img, size);
         *img = NULL;
         close(*fd);
         *fd = -1;
@@ -125,7 +125,7 @@ int load_image(const char *path, int flags, int lock, const unsigned char magic[
     return rc;
 }
 
-int pwrite_all(int fd, const unsigned char *p, size_t len, size_t off)
+int nvi_pwrite_all(int fd, const unsigned char *p, size_t len, size_t off)
 {
     while (len > 0) {
         ssize_t n = pwrite(fd, p, len, (off_t)off);

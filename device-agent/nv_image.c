@@ -25,28 +25,28 @@ static int load_required(const unsigned char *img, const struct area *a,
     struct rd r;
     int rc;
 
-    if (check_area(img, FLASH_SIZE, a, &seq, &body, &len, why, sizeof(why)) != AREA_OK)
-        return fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", a->name, why);
+    if (nvi_check_area(img, FLASH_SIZE, a, &seq, &body, &len, why, sizeof(why)) != AREA_OK)
+        return nvi_fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", a->name, why);
     r = (struct rd){body, len, 0, why, sizeof(why)};
     rc = decode(&r, out);
     if (rc != CL_OK)
-        return fail(err, errlen, rc, "flash image: %s: %s", a->name, why);
+        return nvi_fail(err, errlen, rc, "flash image: %s: %s", a->name, why);
     return CL_OK;
 }
 
 static int decode_program_v(struct rd *r, void *out)
 {
-    return decode_program(r, out);
+    return nvi_decode_program(r, out);
 }
 
 static int decode_fixed_v(struct rd *r, void *out)
 {
-    return decode_fixed(r, out);
+    return nvi_decode_fixed(r, out);
 }
 
 static int decode_common_v(struct rd *r, void *out)
 {
-    return decode_common(r, out);
+    return nvi_decode_common(r, out);
 }
 
 /* --- Public API ---------------------------------------------------------------------------- */
@@ -63,39 +63,41 @@ int nv_create(const char *flash_path, const char *nvram_path, const struct nv_bo
 
     if (flash_path == NULL || nvram_path == NULL || board == NULL || flash_path[0] == '\0' ||
         nvram_path[0] == '\0')
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "image paths and board are required");
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "image paths and board are required");
     if (strcmp(flash_path, nvram_path) == 0)
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT,
-                    "flash and NVRAM images must be different files");
-    if (!board_ok(board, why, sizeof(why)))
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "board: %s", why);
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT,
+                        "flash and NVRAM images must be different files");
+    if (!nvi_board_ok(board, why, sizeof(why)))
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "board: %s", why);
     if (!force) {
         if (lstat(flash_path, &st) == 0)
-            return fail(err, errlen, CL_ERR_EXISTS, "flash image %s already exists", flash_path);
+            return nvi_fail(err, errlen, CL_ERR_EXISTS, "flash image %s already exists",
+                            flash_path);
         if (lstat(nvram_path, &st) == 0)
-            return fail(err, errlen, CL_ERR_EXISTS, "nvram image %s already exists", nvram_path);
+            return nvi_fail(err, errlen, CL_ERR_EXISTS, "nvram image %s already exists",
+                            nvram_path);
     }
 
     flash = malloc(FLASH_SIZE);
     nvram = malloc(NVRAM_SIZE);
     if (flash == NULL || nvram == NULL) {
-        rc = fail(err, errlen, CL_ERR_NOMEM, "out of memory");
+        rc = nvi_fail(err, errlen, CL_ERR_NOMEM, "out of memory");
         goto out;
     }
     memset(flash, ERASED, FLASH_SIZE);
     memset(nvram, ERASED, NVRAM_SIZE);
-    put_image_header(flash, FLASH_MAGIC, FLASH_SIZE);
-    put_image_header(nvram, NVRAM_MAGIC, NVRAM_SIZE);
+    nvi_put_image_header(flash, FLASH_MAGIC, FLASH_SIZE);
+    nvi_put_image_header(nvram, NVRAM_MAGIC, NVRAM_SIZE);
 
-    body = encode_program(board->firmware, &len);
-    rc = place(flash, &AREA_PROGRAM, 0, body, len);
+    body = nvi_encode_program(board->firmware, &len);
+    rc = nvi_place(flash, &AREA_PROGRAM, 0, body, len);
     if (rc == CL_OK) {
-        body = encode_common(board->common, &len);
-        rc = place(flash, &AREA_COMMON, 0, body, len);
+        body = nvi_encode_common(board->common, &len);
+        rc = nvi_place(flash, &AREA_COMMON, 0, body, len);
     }
     if (rc == CL_OK) {
-        body = encode_fixed(board->fixed, &len);
-        rc = place(flash, &AREA_FIXED, 0, body, len);
+        body = nvi_encode_fixed(board->fixed, &len);
+        rc = nvi_place(flash, &AREA_FIXED, 0, body, len);
     }
     if (rc == CL_OK) {
         memset(&bank, 0, sizeof(bank));
@@ -104,18 +106,19 @@ int nv_create(const char *flash_path, const char *nvram_path, const struct nv_bo
         bank.initial_operational_value = board->initial_operational_value;
         bank.initial_apl_value = board->initial_apl_value;
         bank.common_certificate_pem = board->common->certificate_pem;
-        body = encode_bank(&bank, &len);
-        rc = place(nvram, &AREA_BANK[0], bank.sequence, body, len);
+        body = nvi_encode_bank(&bank, &len);
+        rc = nvi_place(nvram, &AREA_BANK[0], bank.sequence, body, len);
     }
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "out of memory");
+        rc = nvi_fail(err, errlen, rc, "out of memory");
         goto out;
     }
 
     rc = force ? cl_atomic_write(flash_path, flash, FLASH_SIZE, IMAGE_MODE)
                : cl_atomic_write_new(flash_path, flash, FLASH_SIZE, IMAGE_MODE);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "cannot write flash image %s: %s", flash_path, strerror(errno));
+        rc = nvi_fail(err, errlen, rc, "cannot write flash image %s: %s", flash_path,
+                      strerror(errno));
         goto out;
     }
     rc = force ? cl_atomic_write(nvram_path, nvram, NVRAM_SIZE, IMAGE_MODE)
@@ -124,14 +127,14 @@ int nv_create(const char *flash_path, const char *nvram_path, const struct nv_bo
         int e = errno;
         /* No half-made board: the flash image just written goes again. */
         unlink(flash_path);
-        rc = fail(err, errlen, rc, "cannot write nvram image %s: %s (flash image removed)",
-                  nvram_path, strerror(e));
+        rc = nvi_fail(err, errlen, rc, "cannot write nvram image %s: %s (flash image removed)",
+                      nvram_path, strerror(e));
         goto out;
     }
     rc = CL_OK;
 out:
-    free_image(flash, FLASH_SIZE);
-    free_image(nvram, NVRAM_SIZE);
+    nvi_free_image(flash, FLASH_SIZE);
+    nvi_free_image(nvram, NVRAM_SIZE);
     return rc;
 }
 
@@ -144,20 +147,20 @@ int nv_open(const char *flash_path, const char *nvram_path, struct nv_device *de
     int fd = -1, bank = -1, rc;
 
     if (device == NULL)
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
     memset(device, 0, sizeof(*device));
     device->current_slot = -1;
     if (flash_path == NULL || nvram_path == NULL ||
         strlen(flash_path) >= sizeof(device->flash_path) ||
         strlen(nvram_path) >= sizeof(device->nvram_path))
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "image paths missing or too long");
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "image paths missing or too long");
     memcpy(device->flash_path, flash_path, strlen(flash_path) + 1);
     memcpy(device->nvram_path, nvram_path, strlen(nvram_path) + 1);
 
-    rc = load_image(flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img, why,
-                    sizeof(why));
+    rc = nvi_load_image(flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img, why,
+                        sizeof(why));
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "flash image: flash header: %s", why);
+        rc = nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
         goto out;
     }
     close(fd);
@@ -167,22 +170,22 @@ int nv_open(const char *flash_path, const char *nvram_path, struct nv_device *de
             CL_OK &&
         (rc = load_required(img, &AREA_COMMON, decode_common_v, &device->common, err, errlen)) ==
             CL_OK)
-        rc = find_current_slot(img, FLASH_SIZE, &device->current_slot, &sequence, &device->current,
-                               err, errlen);
-    free_image(img, FLASH_SIZE);
+        rc = nvi_find_current_slot(img, FLASH_SIZE, &device->current_slot, &sequence,
+                                   &device->current, err, errlen);
+    nvi_free_image(img, FLASH_SIZE);
     if (rc != CL_OK)
         goto out;
     device->has_certificate = device->current_slot >= 0;
 
-    rc = load_image(nvram_path, O_RDONLY, LOCK_SH, NVRAM_MAGIC, NVRAM_SIZE, &fd, &img, why,
-                    sizeof(why));
+    rc = nvi_load_image(nvram_path, O_RDONLY, LOCK_SH, NVRAM_MAGIC, NVRAM_SIZE, &fd, &img, why,
+                        sizeof(why));
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+        rc = nvi_fail(err, errlen, rc, "nvram image: nvram header: %s", why);
         goto out;
     }
     close(fd);
-    rc = find_current_bank(img, NVRAM_SIZE, &bank, &device->nvram, err, errlen);
-    free_image(img, NVRAM_SIZE);
+    rc = nvi_find_current_bank(img, NVRAM_SIZE, &bank, &device->nvram, err, errlen);
+    nvi_free_image(img, NVRAM_SIZE);
 out:
     if (rc != CL_OK)
         nv_close(device);
@@ -205,9 +208,9 @@ void nv_close(struct nv_device *device)
 {
     if (device == NULL)
         return;
-    firmware_free(&device->firmware);
-    common_free(&device->common);
-    nvram_free(&device->nvram);
+    nvi_firmware_free(&device->firmware);
+    nvi_common_free(&device->common);
+    nvi_nvram_free(&device->nvram);
     nv_certificate_free(&device->current);
     explicit_bzero(device, sizeof(*device));
     device->current_slot = -1;
@@ -224,32 +227,33 @@ int nv_read_back(const struct nv_device *device, struct nv_certificate *out, cha
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (device == NULL || out == NULL)
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device or output");
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device or output");
     if (!device->has_certificate || device->current_slot < 0 || device->current_slot > 1)
-        return fail(err, errlen, CL_ERR_NOT_FOUND, "no certificate written yet");
+        return nvi_fail(err, errlen, CL_ERR_NOT_FOUND, "no certificate written yet");
     slot = device->current_slot;
-    rc = load_image(device->flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img, why,
-                    sizeof(why));
+    rc = nvi_load_image(device->flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img,
+                        why, sizeof(why));
     if (rc != CL_OK)
-        return fail(err, errlen, rc, "flash image: flash header: %s", why);
+        return nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
     close(fd);
-    rc = eval_slot(img, FLASH_SIZE, slot, &ev, out);
+    rc = nvi_eval_slot(img, FLASH_SIZE, slot, &ev, out);
     if (rc == CL_OK)
-        rc = eval_slot(img, FLASH_SIZE, 1 - slot, &other, NULL);
-    free_image(img, FLASH_SIZE);
+        rc = nvi_eval_slot(img, FLASH_SIZE, 1 - slot, &other, NULL);
+    nvi_free_image(img, FLASH_SIZE);
     if (rc != CL_OK) {
         nv_certificate_free(out);
-        return fail(err, errlen, rc, "flash image: certificate area: out of memory");
+        return nvi_fail(err, errlen, rc, "flash image: certificate area: out of memory");
     }
     if (ev.state != AREA_OK)
-        return fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", AREA_SLOT[slot].name, ev.why);
+        return nvi_fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", AREA_SLOT[slot].name,
+                        ev.why);
     if (ev.sequence != device->current.sequence ||
         (other.state == AREA_OK && other.sequence >= ev.sequence)) {
         nv_certificate_free(out);
-        return fail(err, errlen, CL_ERR_CONFLICT,
-                    "flash image changed since it was written (%s holds sequence %" PRIu64
-                    ", expected %" PRIu64 ")",
-                    AREA_SLOT[slot].name, ev.sequence, device->current.sequence);
+        return nvi_fail(err, errlen, CL_ERR_CONFLICT,
+                        "flash image changed since it was written (%s holds sequence %" PRIu64
+                        ", expected %" PRIu64 ")",
+                        AREA_SLOT[slot].name, ev.sequence, device->current.sequence);
     }
     return CL_OK;
 }

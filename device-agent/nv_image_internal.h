@@ -102,69 +102,69 @@ struct copy_eval {
 };
 
 /* nv_codec.c */
-int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+int nvi_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void free_image(unsigned char *img, size_t len);
-void wr_bytes(struct wr *w, const void *data, size_t len);
-void wr_u32(struct wr *w, uint32_t v);
-void wr_u64(struct wr *w, uint64_t v);
-void wr_text(struct wr *w, const char *s, size_t max);
-int rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field);
-int rd_u32(struct rd *r, uint32_t *v, const char *field);
-int rd_u64(struct rd *r, uint64_t *v, const char *field);
-int rd_i64(struct rd *r, int64_t *v, const char *field);
-int printable(unsigned char c);
-int rd_text(struct rd *r, char *out, size_t max, size_t min, const char *field);
-int rd_len(struct rd *r, uint32_t *len, size_t min, size_t max, const char *field);
-int rd_string(struct rd *r, uint32_t len, char **out, const char *field);
-int rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *field);
-int rd_end(struct rd *r);
-void put_image_header(unsigned char *img, const unsigned char magic[8], uint32_t size);
-int check_image_header(const unsigned char *img, size_t have, size_t filesize,
-                       const unsigned char magic[8], uint32_t size, char *why, size_t whylen);
-void make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a, uint64_t sequence,
-                      const unsigned char *body, size_t len);
-int place(unsigned char *img, const struct area *a, uint64_t sequence, unsigned char *body,
-          size_t len);
-int check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
-               const unsigned char **body, size_t *body_len, char *why, size_t whylen);
+void nvi_say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void nvi_free_image(unsigned char *img, size_t len);
+void nvi_wr_bytes(struct wr *w, const void *data, size_t len);
+void nvi_wr_u32(struct wr *w, uint32_t v);
+void nvi_wr_u64(struct wr *w, uint64_t v);
+void nvi_wr_text(struct wr *w, const char *s, size_t max);
+int nvi_rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field);
+int nvi_rd_u32(struct rd *r, uint32_t *v, const char *field);
+int nvi_rd_u64(struct rd *r, uint64_t *v, const char *field);
+int nvi_rd_i64(struct rd *r, int64_t *v, const char *field);
+int nvi_printable(unsigned char c);
+int nvi_rd_text(struct rd *r, char *out, size_t max, size_t min, const char *field);
+int nvi_rd_len(struct rd *r, uint32_t *len, size_t min, size_t max, const char *field);
+int nvi_rd_string(struct rd *r, uint32_t len, char **out, const char *field);
+int nvi_rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *field);
+int nvi_rd_end(struct rd *r);
+void nvi_put_image_header(unsigned char *img, const unsigned char magic[8], uint32_t size);
+int nvi_check_image_header(const unsigned char *img, size_t have, size_t filesize,
+                           const unsigned char magic[8], uint32_t size, char *why, size_t whylen);
+void nvi_make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a, uint64_t sequence,
+                          const unsigned char *body, size_t len);
+int nvi_place(unsigned char *img, const struct area *a, uint64_t sequence, unsigned char *body,
+              size_t len);
+int nvi_check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
+                   const unsigned char **body, size_t *body_len, char *why, size_t whylen);
 
 /* nv_records.c */
-int certificate_ok(const struct nv_certificate *c, char *why, size_t whylen);
-int board_ok(const struct nv_board *b, char *why, size_t whylen);
-unsigned char *encode_program(const struct nv_firmware *f, size_t *len);
-int decode_program(struct rd *r, struct nv_firmware *f);
-void firmware_free(struct nv_firmware *f);
-unsigned char *encode_fixed(const struct nv_fixed *x, size_t *len);
-int decode_fixed(struct rd *r, struct nv_fixed *x);
-unsigned char *encode_common(const struct nv_common *c, size_t *len);
-int decode_common(struct rd *r, struct nv_common *c);
-void common_free(struct nv_common *c);
-unsigned char *encode_slot(const struct nv_certificate *c, uint64_t sequence, int64_t written_at,
-                           size_t *len);
-int decode_slot(struct rd *r, uint64_t header_sequence, struct nv_certificate *c);
-unsigned char *encode_bank(const struct nv_nvram *n, size_t *len);
-int decode_bank(struct rd *r, uint64_t header_sequence, struct nv_nvram *n);
-void nvram_free(struct nv_nvram *n);
+int nvi_certificate_ok(const struct nv_certificate *c, char *why, size_t whylen);
+int nvi_board_ok(const struct nv_board *b, char *why, size_t whylen);
+unsigned char *nvi_encode_program(const struct nv_firmware *f, size_t *len);
+int nvi_decode_program(struct rd *r, struct nv_firmware *f);
+void nvi_firmware_free(struct nv_firmware *f);
+unsigned char *nvi_encode_fixed(const struct nv_fixed *x, size_t *len);
+int nvi_decode_fixed(struct rd *r, struct nv_fixed *x);
+unsigned char *nvi_encode_common(const struct nv_common *c, size_t *len);
+int nvi_decode_common(struct rd *r, struct nv_common *c);
+void nvi_common_free(struct nv_common *c);
+unsigned char *nvi_encode_slot(const struct nv_certificate *c, uint64_t sequence,
+                               int64_t written_at, size_t *len);
+int nvi_decode_slot(struct rd *r, uint64_t header_sequence, struct nv_certificate *c);
+unsigned char *nvi_encode_bank(const struct nv_nvram *n, size_t *len);
+int nvi_decode_bank(struct rd *r, uint64_t header_sequence, struct nv_nvram *n);
+void nvi_nvram_free(struct nv_nvram *n);
 
 /* nv_file.c */
-int open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen);
-int read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize, char *why,
-               size_t whylen);
-int load_image(const char *path, int flags, int lock, const unsigned char magic[8], uint32_t size,
-               int *fd, unsigned char **img, char *why, size_t whylen);
-int pwrite_all(int fd, const unsigned char *p, size_t len, size_t off);
+int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen);
+int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize,
+                   char *why, size_t whylen);
+int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
+                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen);
+int nvi_pwrite_all(int fd, const unsigned char *p, size_t len, size_t off);
 
 /* nv_slots.c */
-int eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
-              struct nv_certificate *out);
-int eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
-              struct nv_nvram *out);
-int newest(int state0, uint64_t seq0, int state1, uint64_t seq1);
-int find_current_slot(const unsigned char *img, size_t have, int *current, uint64_t *sequence,
-                      struct nv_certificate *cert, char *err, size_t errlen);
-int find_current_bank(const unsigned char *img, size_t have, int *bank, struct nv_nvram *nv,
-                      char *err, size_t errlen);
+int nvi_eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+                  struct nv_certificate *out);
+int nvi_eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+                  struct nv_nvram *out);
+int nvi_newest(int state0, uint64_t seq0, int state1, uint64_t seq1);
+int nvi_find_current_slot(const unsigned char *img, size_t have, int *current, uint64_t *sequence,
+                          struct nv_certificate *cert, char *err, size_t errlen);
+int nvi_find_current_bank(const unsigned char *img, size_t have, int *bank, struct nv_nvram *nv,
+                          char *err, size_t errlen);
 
 #endif

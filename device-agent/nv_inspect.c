@@ -40,7 +40,7 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
     struct rd r;
     int state;
 
-    state = check_area(img, have, a, &seq, &body, &len, why, sizeof(why));
+    state = nvi_check_area(img, have, a, &seq, &body, &len, why, sizeof(why));
     if (state != AREA_OK) {
         add_check(all, n, a->name, 0, "%s", why);
         return;
@@ -49,16 +49,16 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
     if (a == &AREA_PROGRAM) {
         struct nv_firmware f;
         memset(&f, 0, sizeof(f));
-        if (decode_program(&r, &f) == CL_OK)
+        if (nvi_decode_program(&r, &f) == CL_OK)
             add_check(all, n, a->name, 1, "model %s, key type %s, key id %s", f.model_code,
                       f.key_type, f.key_id);
         else
             add_check(all, n, a->name, 0, "%s", why);
-        firmware_free(&f);
+        nvi_firmware_free(&f);
     } else if (a == &AREA_FIXED) {
         struct nv_fixed x;
         memset(&x, 0, sizeof(x));
-        if (decode_fixed(&r, &x) == CL_OK)
+        if (nvi_decode_fixed(&r, &x) == CL_OK)
             add_check(all, n, a->name, 1, "MAC %02x:%02x:%02x:%02x:%02x:%02x, model %s", x.mac[0],
                       x.mac[1], x.mac[2], x.mac[3], x.mac[4], x.mac[5], x.model_code);
         else
@@ -66,12 +66,12 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
     } else {
         struct nv_common c;
         memset(&c, 0, sizeof(c));
-        if (decode_common(&r, &c) == CL_OK)
+        if (nvi_decode_common(&r, &c) == CL_OK)
             add_check(all, n, a->name, 1, "certificate %zu bytes, sealed key %zu bytes",
                       strlen(c.certificate_pem), c.sealed_key_len);
         else
             add_check(all, n, a->name, 0, "%s", why);
-        common_free(&c);
+        nvi_common_free(&c);
     }
 }
 
@@ -84,9 +84,9 @@ static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
     char why[WHY_MAX];
     int fd = -1, rc, cur;
 
-    rc = open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
+    rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
     if (rc == CL_OK)
-        rc = read_image(fd, FLASH_SIZE, &img, &have, &filesize, why, sizeof(why));
+        rc = nvi_read_image(fd, FLASH_SIZE, &img, &have, &filesize, why, sizeof(why));
     if (fd >= 0)
         close(fd);
     if (rc != CL_OK) {
@@ -98,21 +98,22 @@ static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
         add_check(all, n, AREA_SLOT[1].name, 0, "not checked (flash image unreadable)");
         return;
     }
-    add_check(all, n, "flash header",
-              check_image_header(img, have, filesize, FLASH_MAGIC, FLASH_SIZE, why, sizeof(why)),
-              "%s", why);
+    add_check(
+        all, n, "flash header",
+        nvi_check_image_header(img, have, filesize, FLASH_MAGIC, FLASH_SIZE, why, sizeof(why)),
+        "%s", why);
     inspect_required(img, have, &AREA_PROGRAM, all, n);
     inspect_required(img, have, &AREA_FIXED, all, n);
     inspect_required(img, have, &AREA_COMMON, all, n);
 
     memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2; i++) {
-        if (eval_slot(img, have, i, &ev[i], &rec[i]) != CL_OK) {
+        if (nvi_eval_slot(img, have, i, &ev[i], &rec[i]) != CL_OK) {
             ev[i].state = AREA_BAD;
-            say(ev[i].why, sizeof(ev[i].why), "out of memory");
+            nvi_say(ev[i].why, sizeof(ev[i].why), "out of memory");
         }
     }
-    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
     for (int i = 0; i < 2; i++) {
         if (ev[i].state == AREA_EMPTY)
             add_check(all, n, AREA_SLOT[i].name, -1, "%s", ev[i].why);
@@ -126,7 +127,7 @@ static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
                       ev[i].sequence, cur == i ? "current" : "older copy", rec[i].device_number);
         nv_certificate_free(&rec[i]);
     }
-    free_image(img, FLASH_SIZE);
+    nvi_free_image(img, FLASH_SIZE);
 }
 
 static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
@@ -138,9 +139,9 @@ static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
     char why[WHY_MAX];
     int fd = -1, rc, cur;
 
-    rc = open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
+    rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
     if (rc == CL_OK)
-        rc = read_image(fd, NVRAM_SIZE, &img, &have, &filesize, why, sizeof(why));
+        rc = nvi_read_image(fd, NVRAM_SIZE, &img, &have, &filesize, why, sizeof(why));
     if (fd >= 0)
         close(fd);
     if (rc != CL_OK) {
@@ -149,17 +150,18 @@ static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
         add_check(all, n, AREA_BANK[1].name, 0, "not checked (nvram image unreadable)");
         return;
     }
-    add_check(all, n, "nvram header",
-              check_image_header(img, have, filesize, NVRAM_MAGIC, NVRAM_SIZE, why, sizeof(why)),
-              "%s", why);
+    add_check(
+        all, n, "nvram header",
+        nvi_check_image_header(img, have, filesize, NVRAM_MAGIC, NVRAM_SIZE, why, sizeof(why)),
+        "%s", why);
     memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2; i++) {
-        if (eval_bank(img, have, i, &ev[i], &rec[i]) != CL_OK) {
+        if (nvi_eval_bank(img, have, i, &ev[i], &rec[i]) != CL_OK) {
             ev[i].state = AREA_BAD;
-            say(ev[i].why, sizeof(ev[i].why), "out of memory");
+            nvi_say(ev[i].why, sizeof(ev[i].why), "out of memory");
         }
     }
-    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
     for (int i = 0; i < 2; i++) {
         if (ev[i].state == AREA_EMPTY)
             add_check(all, n, AREA_BANK[i].name, -1, "%s", ev[i].why);
@@ -173,9 +175,9 @@ static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
                       "sequence %" PRIu64 ", %s, device %s, %" PRIu32 " writes, %" PRIu32 " failed",
                       ev[i].sequence, cur == i ? "current" : "older copy", rec[i].device_number,
                       rec[i].counters.certificate_writes, rec[i].counters.failed_writes);
-        nvram_free(&rec[i]);
+        nvi_nvram_free(&rec[i]);
     }
-    free_image(img, NVRAM_SIZE);
+    nvi_free_image(img, NVRAM_SIZE);
 }
 
 size_t nv_inspect(const char *flash_path, const char *nvram_path, struct nv_check *checks,

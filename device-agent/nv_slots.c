@@ -16,8 +16,8 @@
 /* --- Slots and banks --------------------------------------------------------------------- */
 
 /* Checks and decodes certificate slot i; on AREA_OK and out != NULL the record is kept. */
-int eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
-              struct nv_certificate *out)
+int nvi_eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+                  struct nv_certificate *out)
 {
     struct nv_certificate c;
     const unsigned char *body = NULL;
@@ -27,12 +27,12 @@ int eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev
 
     memset(&c, 0, sizeof(c));
     ev->sequence = 0;
-    ev->state =
-        check_area(img, have, &AREA_SLOT[i], &ev->sequence, &body, &len, ev->why, sizeof(ev->why));
+    ev->state = nvi_check_area(img, have, &AREA_SLOT[i], &ev->sequence, &body, &len, ev->why,
+                               sizeof(ev->why));
     if (ev->state != AREA_OK)
         return CL_OK;
     r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
-    rc = decode_slot(&r, ev->sequence, &c);
+    rc = nvi_decode_slot(&r, ev->sequence, &c);
     if (rc != CL_OK) {
         nv_certificate_free(&c);
         ev->state = AREA_BAD;
@@ -45,8 +45,8 @@ int eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev
     return CL_OK;
 }
 
-int eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
-              struct nv_nvram *out)
+int nvi_eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
+                  struct nv_nvram *out)
 {
     struct nv_nvram n;
     const unsigned char *body = NULL;
@@ -56,26 +56,26 @@ int eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev
 
     memset(&n, 0, sizeof(n));
     ev->sequence = 0;
-    ev->state =
-        check_area(img, have, &AREA_BANK[i], &ev->sequence, &body, &len, ev->why, sizeof(ev->why));
+    ev->state = nvi_check_area(img, have, &AREA_BANK[i], &ev->sequence, &body, &len, ev->why,
+                               sizeof(ev->why));
     if (ev->state != AREA_OK)
         return CL_OK;
     r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
-    rc = decode_bank(&r, ev->sequence, &n);
+    rc = nvi_decode_bank(&r, ev->sequence, &n);
     if (rc != CL_OK) {
-        nvram_free(&n);
+        nvi_nvram_free(&n);
         ev->state = AREA_BAD;
         return rc == CL_ERR_NOMEM ? rc : CL_OK;
     }
     if (out != NULL)
         *out = n;
     else
-        nvram_free(&n);
+        nvi_nvram_free(&n);
     return CL_OK;
 }
 
 /* The newest of two copies: 0 or 1, -1 if neither is valid, -2 if both claim one sequence. */
-int newest(int state0, uint64_t seq0, int state1, uint64_t seq1)
+int nvi_newest(int state0, uint64_t seq0, int state1, uint64_t seq1)
 {
     if (state0 == AREA_OK && state1 == AREA_OK) {
         if (seq0 == seq1)
@@ -92,8 +92,8 @@ int newest(int state0, uint64_t seq0, int state1, uint64_t seq1)
 /* The current certificate slot of a flash image: *current is 0, 1 or -1 (no certificate yet),
  * *sequence its sequence; if cert != NULL it receives the current record. CL_ERR_PARSE if slots
  * exist but none is valid, or both claim one sequence. */
-int find_current_slot(const unsigned char *img, size_t have, int *current, uint64_t *sequence,
-                      struct nv_certificate *cert, char *err, size_t errlen)
+int nvi_find_current_slot(const unsigned char *img, size_t have, int *current, uint64_t *sequence,
+                          struct nv_certificate *cert, char *err, size_t errlen)
 {
     struct copy_eval ev[2];
     struct nv_certificate rec[2];
@@ -102,22 +102,22 @@ int find_current_slot(const unsigned char *img, size_t have, int *current, uint6
     memset(rec, 0, sizeof(rec));
     *current = -1;
     for (int i = 0; i < 2 && rc == CL_OK; i++)
-        rc = eval_slot(img, have, i, &ev[i], &rec[i]);
+        rc = nvi_eval_slot(img, have, i, &ev[i], &rec[i]);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "flash image: certificate area: out of memory");
+        rc = nvi_fail(err, errlen, rc, "flash image: certificate area: out of memory");
         goto out;
     }
-    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
     if (cur == -2) {
-        rc = fail(err, errlen, CL_ERR_PARSE,
-                  "flash image: certificate area: both slots claim sequence %" PRIu64,
-                  ev[0].sequence);
+        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
+                      "flash image: certificate area: both slots claim sequence %" PRIu64,
+                      ev[0].sequence);
         goto out;
     }
     if (cur == -1 && (ev[0].state == AREA_BAD || ev[1].state == AREA_BAD)) {
-        rc = fail(err, errlen, CL_ERR_PARSE,
-                  "flash image: certificate area: no valid slot (slot 0: %s; slot 1: %s)",
-                  ev[0].why, ev[1].why);
+        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
+                      "flash image: certificate area: no valid slot (slot 0: %s; slot 1: %s)",
+                      ev[0].why, ev[1].why);
         goto out;
     }
     if (cur >= 0 && ev[1 - cur].state == AREA_BAD)
@@ -136,8 +136,8 @@ out:
 }
 
 /* The current NVRAM bank (0 or 1) into *bank and *nv. CL_ERR_PARSE if there is none. */
-int find_current_bank(const unsigned char *img, size_t have, int *bank, struct nv_nvram *nv,
-                      char *err, size_t errlen)
+int nvi_find_current_bank(const unsigned char *img, size_t have, int *bank, struct nv_nvram *nv,
+                          char *err, size_t errlen)
 {
     struct copy_eval ev[2];
     struct nv_nvram rec[2];
@@ -145,20 +145,20 @@ int find_current_bank(const unsigned char *img, size_t have, int *bank, struct n
 
     memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2 && rc == CL_OK; i++)
-        rc = eval_bank(img, have, i, &ev[i], &rec[i]);
+        rc = nvi_eval_bank(img, have, i, &ev[i], &rec[i]);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "nvram image: out of memory");
+        rc = nvi_fail(err, errlen, rc, "nvram image: out of memory");
         goto out;
     }
-    cur = newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
     if (cur == -2) {
-        rc = fail(err, errlen, CL_ERR_PARSE, "nvram image: both banks claim sequence %" PRIu64,
-                  ev[0].sequence);
+        rc = nvi_fail(err, errlen, CL_ERR_PARSE, "nvram image: both banks claim sequence %" PRIu64,
+                      ev[0].sequence);
         goto out;
     }
     if (cur == -1) {
-        rc = fail(err, errlen, CL_ERR_PARSE, "nvram image: no valid bank (bank 0: %s; bank 1: %s)",
-                  ev[0].why, ev[1].why);
+        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
+                      "nvram image: no valid bank (bank 0: %s; bank 1: %s)", ev[0].why, ev[1].why);
         goto out;
     }
     if (ev[1 - cur].state == AREA_BAD)
@@ -168,8 +168,8 @@ int find_current_bank(const unsigned char *img, size_t have, int *bank, struct n
     *nv = rec[cur];
     memset(&rec[cur], 0, sizeof(rec[cur]));
 out:
-    nvram_free(&rec[0]);
-    nvram_free(&rec[1]);
+    nvi_nvram_free(&rec[0]);
+    nvi_nvram_free(&rec[1]);
     return rc;
 }
 
@@ -206,19 +206,19 @@ static int nvram_for_write(const struct nv_device *device, int *fd, int *bank, s
     char why[WHY_MAX];
     int rc;
 
-    rc = load_image(device->nvram_path, O_RDWR, LOCK_EX, NVRAM_MAGIC, NVRAM_SIZE, fd, &img, why,
-                    sizeof(why));
+    rc = nvi_load_image(device->nvram_path, O_RDWR, LOCK_EX, NVRAM_MAGIC, NVRAM_SIZE, fd, &img, why,
+                        sizeof(why));
     if (rc != CL_OK)
-        return fail(err, errlen, rc, "nvram image: nvram header: %s", why);
-    rc = find_current_bank(img, NVRAM_SIZE, bank, nv, err, errlen);
-    free_image(img, NVRAM_SIZE);
+        return nvi_fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+    rc = nvi_find_current_bank(img, NVRAM_SIZE, bank, nv, err, errlen);
+    nvi_free_image(img, NVRAM_SIZE);
     if (rc == CL_OK && nv->sequence != device->nvram.sequence)
-        rc = fail(err, errlen, CL_ERR_CONFLICT,
-                  "nvram image changed since it was opened (bank sequence %" PRIu64
-                  ", expected %" PRIu64 ")",
-                  nv->sequence, device->nvram.sequence);
+        rc = nvi_fail(err, errlen, CL_ERR_CONFLICT,
+                      "nvram image changed since it was opened (bank sequence %" PRIu64
+                      ", expected %" PRIu64 ")",
+                      nv->sequence, device->nvram.sequence);
     if (rc != CL_OK) {
-        nvram_free(nv);
+        nvi_nvram_free(nv);
         close(*fd);
         *fd = -1;
     }
@@ -229,10 +229,10 @@ static int nvram_for_write(const struct nv_device *device, int *fd, int *bank, s
 static int nvram_encode(const struct nv_nvram *nv, int bank, unsigned char **body, size_t *len,
                         unsigned char hdr[AREA_HDR_LEN])
 {
-    *body = encode_bank(nv, len);
+    *body = nvi_encode_bank(nv, len);
     if (*body == NULL)
         return CL_ERR_NOMEM;
-    make_area_header(hdr, &AREA_BANK[bank], nv->sequence, *body, *len);
+    nvi_make_area_header(hdr, &AREA_BANK[bank], nv->sequence, *body, *len);
     return CL_OK;
 }
 
@@ -247,7 +247,7 @@ static int erase_header(int fd, const struct area *a)
     unsigned char erased[AREA_HDR_LEN];
 
     memset(erased, ERASED, sizeof(erased));
-    if (pwrite_all(fd, erased, sizeof(erased), a->off) != 0 || fsync(fd) != 0)
+    if (nvi_pwrite_all(fd, erased, sizeof(erased), a->off) != 0 || fsync(fd) != 0)
         return -1;
     return 0;
 }
@@ -273,28 +273,28 @@ static int run_step(const struct write_plan *p, int step, const struct nv_write_
     int r = 0;
 
     if (hooks != NULL && hooks->fail_at_step == step) {
-        say(why, whylen, "simulated write error");
+        nvi_say(why, whylen, "simulated write error");
         return CL_ERR_IO;
     }
     switch (step) {
     case NV_STEP_BODY_FIRST_HALF:
-        r = pwrite_all(p->flash_fd, p->body, half, slot->off + AREA_HDR_LEN);
+        r = nvi_pwrite_all(p->flash_fd, p->body, half, slot->off + AREA_HDR_LEN);
         break;
     case NV_STEP_BODY_SECOND_HALF:
-        r = pwrite_all(p->flash_fd, p->body + half, p->body_len - half,
-                       slot->off + AREA_HDR_LEN + half);
+        r = nvi_pwrite_all(p->flash_fd, p->body + half, p->body_len - half,
+                           slot->off + AREA_HDR_LEN + half);
         break;
     case NV_STEP_FLASH_SYNC_BODY:
     case NV_STEP_FLASH_SYNC_HEADER:
         r = fsync(p->flash_fd);
         break;
     case NV_STEP_SLOT_HEADER:
-        r = pwrite_all(p->flash_fd, p->header, AREA_HDR_LEN, slot->off);
+        r = nvi_pwrite_all(p->flash_fd, p->header, AREA_HDR_LEN, slot->off);
         break;
     case NV_STEP_NVRAM_BANK:
-        r = pwrite_all(p->nvram_fd, p->bank_body, p->bank_len, bank->off + AREA_HDR_LEN);
+        r = nvi_pwrite_all(p->nvram_fd, p->bank_body, p->bank_len, bank->off + AREA_HDR_LEN);
         if (r == 0)
-            r = pwrite_all(p->nvram_fd, p->bank_header, AREA_HDR_LEN, bank->off);
+            r = nvi_pwrite_all(p->nvram_fd, p->bank_header, AREA_HDR_LEN, bank->off);
         break;
     case NV_STEP_NVRAM_SYNC:
         r = fsync(p->nvram_fd);
@@ -303,7 +303,7 @@ static int run_step(const struct write_plan *p, int step, const struct nv_write_
         break;
     }
     if (r != 0) {
-        say(why, whylen, "%s", strerror(errno));
+        nvi_say(why, whylen, "%s", strerror(errno));
         return CL_ERR_IO;
     }
     return CL_OK;
@@ -315,7 +315,7 @@ static void plan_free(struct write_plan *p)
         close(p->flash_fd);
     if (p->nvram_fd >= 0)
         close(p->nvram_fd);
-    free_image(p->body, p->body_len);
+    nvi_free_image(p->body, p->body_len);
     free(p->bank_body);
     memset(p, 0, sizeof(*p));
     p->flash_fd = p->nvram_fd = -1;
@@ -339,35 +339,35 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
     memset(&nv, 0, sizeof(nv));
     p.flash_fd = p.nvram_fd = -1;
     if (device == NULL || cert == NULL)
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device or certificate");
-    if (!certificate_ok(cert, why, sizeof(why)))
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "certificate: %s", why);
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device or certificate");
+    if (!nvi_certificate_ok(cert, why, sizeof(why)))
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "certificate: %s", why);
 
     /* Lock both images (always flash first) and check that they still hold what device says. */
-    rc = load_image(device->flash_path, O_RDWR, LOCK_EX, FLASH_MAGIC, FLASH_SIZE, &p.flash_fd, &img,
-                    why, sizeof(why));
+    rc = nvi_load_image(device->flash_path, O_RDWR, LOCK_EX, FLASH_MAGIC, FLASH_SIZE, &p.flash_fd,
+                        &img, why, sizeof(why));
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "flash image: flash header: %s", why);
+        rc = nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
         goto out;
     }
-    rc = find_current_slot(img, FLASH_SIZE, &disk_slot, &disk_sequence, NULL, err, errlen);
-    free_image(img, FLASH_SIZE);
+    rc = nvi_find_current_slot(img, FLASH_SIZE, &disk_slot, &disk_sequence, NULL, err, errlen);
+    nvi_free_image(img, FLASH_SIZE);
     if (rc != CL_OK)
         goto out;
     expected_slot = device->has_certificate ? device->current_slot : -1;
     if (disk_slot != expected_slot ||
         (device->has_certificate && disk_sequence != device->current.sequence)) {
-        rc = fail(err, errlen, CL_ERR_CONFLICT,
-                  "flash image changed since it was opened (current slot %d sequence %" PRIu64
-                  ", expected slot %d)",
-                  disk_slot, disk_sequence, expected_slot);
+        rc = nvi_fail(err, errlen, CL_ERR_CONFLICT,
+                      "flash image changed since it was opened (current slot %d sequence %" PRIu64
+                      ", expected slot %d)",
+                      disk_slot, disk_sequence, expected_slot);
         goto out;
     }
     rc = nvram_for_write(device, &p.nvram_fd, &disk_bank, &nv, err, errlen);
     if (rc != CL_OK)
         goto out;
     if (disk_sequence == UINT64_MAX || nv.sequence == UINT64_MAX) {
-        rc = fail(err, errlen, CL_ERR_STATE, "sequence numbers exhausted");
+        rc = nvi_fail(err, errlen, CL_ERR_STATE, "sequence numbers exhausted");
         goto out;
     }
 
@@ -376,25 +376,25 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
     written_at = cert->written_at != 0 ? cert->written_at : (int64_t)time(NULL);
     p.spare_slot = disk_slot >= 0 ? 1 - disk_slot : 0;
     p.spare_bank = 1 - disk_bank;
-    p.body = encode_slot(cert, sequence, written_at, &p.body_len);
+    p.body = nvi_encode_slot(cert, sequence, written_at, &p.body_len);
     if (p.body == NULL) {
-        rc = fail(err, errlen, CL_ERR_NOMEM, "out of memory");
+        rc = nvi_fail(err, errlen, CL_ERR_NOMEM, "out of memory");
         goto out;
     }
     r = (struct rd){p.body, p.body_len, 0, why, sizeof(why)};
-    rc = decode_slot(&r, sequence, &stored);
+    rc = nvi_decode_slot(&r, sequence, &stored);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc == CL_ERR_NOMEM ? rc : CL_ERR_INTERNAL,
-                  "certificate record does not decode: %s", why);
+        rc = nvi_fail(err, errlen, rc == CL_ERR_NOMEM ? rc : CL_ERR_INTERNAL,
+                      "certificate record does not decode: %s", why);
         goto out;
     }
-    make_area_header(p.header, &AREA_SLOT[p.spare_slot], sequence, p.body, p.body_len);
+    nvi_make_area_header(p.header, &AREA_SLOT[p.spare_slot], sequence, p.body, p.body_len);
     nv.sequence++;
     nv.counters.certificate_writes = saturating_inc(nv.counters.certificate_writes);
     nv.counters.last_write_at = written_at;
     rc = nvram_encode(&nv, p.spare_bank, &p.bank_body, &p.bank_len, p.bank_header);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "out of memory");
+        rc = nvi_fail(err, errlen, rc, "out of memory");
         goto out;
     }
 
@@ -418,10 +418,10 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
             undone = 0;
         if (!undone)
             cl_log_error("certificate write failed at step %d and could not be undone", step);
-        rc = fail(err, errlen, CL_ERR_IO, "certificate write failed at step %d (%s): %s; %s", step,
-                  step_name(step), why,
-                  undone ? "the previous certificate stays current"
-                         : "undoing it failed too, reopen the images");
+        rc = nvi_fail(err, errlen, CL_ERR_IO, "certificate write failed at step %d (%s): %s; %s",
+                      step, step_name(step), why,
+                      undone ? "the previous certificate stays current"
+                             : "undoing it failed too, reopen the images");
         goto out;
     }
 
@@ -436,7 +436,7 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
 out:
     plan_free(&p);
     nv_certificate_free(&stored);
-    nvram_free(&nv);
+    nvi_nvram_free(&nv);
     return rc;
 }
 
@@ -449,12 +449,12 @@ int nv_count_failure(struct nv_device *device, char *err, size_t errlen)
 
     memset(&nv, 0, sizeof(nv));
     if (device == NULL)
-        return fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
+        return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
     rc = nvram_for_write(device, &fd, &bank, &nv, err, errlen);
     if (rc != CL_OK)
         return rc;
     if (nv.sequence == UINT64_MAX) {
-        rc = fail(err, errlen, CL_ERR_STATE, "nvram sequence exhausted");
+        rc = nvi_fail(err, errlen, CL_ERR_STATE, "nvram sequence exhausted");
         goto out;
     }
     nv.sequence++;
@@ -463,14 +463,15 @@ int nv_count_failure(struct nv_device *device, char *err, size_t errlen)
     bank = 1 - bank;
     rc = nvram_encode(&nv, bank, &body, &len, hdr);
     if (rc != CL_OK) {
-        rc = fail(err, errlen, rc, "out of memory");
+        rc = nvi_fail(err, errlen, rc, "out of memory");
         goto out;
     }
-    if (pwrite_all(fd, body, len, AREA_BANK[bank].off + AREA_HDR_LEN) != 0 ||
-        pwrite_all(fd, hdr, AREA_HDR_LEN, AREA_BANK[bank].off) != 0 || fsync(fd) != 0) {
+    if (nvi_pwrite_all(fd, body, len, AREA_BANK[bank].off + AREA_HDR_LEN) != 0 ||
+        nvi_pwrite_all(fd, hdr, AREA_HDR_LEN, AREA_BANK[bank].off) != 0 || fsync(fd) != 0) {
         e = errno;
         erase_header(fd, &AREA_BANK[bank]);
-        rc = fail(err, errlen, CL_ERR_IO, "nvram image: %s: %s", AREA_BANK[bank].name, strerror(e));
+        rc = nvi_fail(err, errlen, CL_ERR_IO, "nvram image: %s: %s", AREA_BANK[bank].name,
+                      strerror(e));
         goto out;
     }
     device->nvram.sequence = nv.sequence;
@@ -479,6 +480,6 @@ int nv_count_failure(struct nv_device *device, char *err, size_t errlen)
 out:
     close(fd);
     free(body);
-    nvram_free(&nv);
+    nvi_nvram_free(&nv);
     return rc;
 }
