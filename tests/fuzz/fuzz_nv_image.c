@@ -1,5 +1,5 @@
 /* fuzz_nv_image.c: fuzz target for the device's flash and NVRAM images
- * (device-agent/nv_image.c: nv_open, nv_read_back and nv_inspect over image files held in
+ * (device-agent/nv_*.c: nv_open, nv_read_back and nv_inspect over image files held in
  * memory).
  *
  * The images are 148 KiB and 44 KiB, mostly erased, so an input describes them compactly:
