@@ -4,25 +4,9 @@
 int ca_store_audit(struct ca_store *store, const char *actor, const char *action,
                    const char *detail)
 {
-    char err[384], buf[48];
-    int rc;
-
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (detail == NULL)
-        detail = "";
-    if (!actor_ok(actor, err, sizeof(err)) || !cl_token_ok(action, ACTION_MAX) ||
-        !cl_text_ok(detail, 0, DETAIL_MAX)) {
-        cl_log_warn("audit entry \"%s\" refused: actor (1 to %d), action (1 to %d) or detail (at "
-                    "most %d bytes) malformed",
-                    cl_shown(action, buf, sizeof(buf)), ACTOR_MAX, ACTION_MAX, DETAIL_MAX);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = audit_in_tx(store, actor, action, detail, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
-        return logged(cl_pg_fail(store->db, rc), "writing the audit log", err);
-    return CL_OK;
+    return cl_pg_audit(store->db, actor, action, detail, logged);
 }
 
 int ca_store_audit_list(struct ca_store *store, size_t limit, struct ca_audit_row **rows,

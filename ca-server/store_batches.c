@@ -441,7 +441,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
 
     snprintf(detail, sizeof(detail), "request id %s: %zu device number(s)%s, first %s", request_id,
              count, replacement ? ", replacement" : "", device_numbers[0]);
-    rc = audit_in_tx(store, requester, "batch", detail, err, errlen);
+    rc = cl_pg_audit_in_tx(store->db, requester, "batch", detail, err, errlen);
 out:
     PQclear(res);
     free(list);

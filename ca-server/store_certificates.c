@@ -190,7 +190,7 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
                     serial_hex, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("revocation of %s: %s", serial_hex, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -221,7 +221,7 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
     snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial_hex,
              PQgetvalue(res, 0, 0), reason);
     PQclear(res);
-    if ((rc = audit_in_tx(store, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
+    if ((rc = cl_pg_audit_in_tx(store->db, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
         return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
     return CL_OK;

@@ -28,14 +28,12 @@
 #include "input_check.h"
 #include "log.h"
 #include "pg_array.h"
+#include "pg_audit.h"
 #include "pg_db.h"
 #include "x509_issue.h"
 
 /* Bounds of the inputs that store.h leaves open. */
 #define REQUEST_ID_MAX 64   /* struct ca_cert_row.request_id */
-#define ACTOR_MAX 64        /* struct ca_audit_row.actor; requester too */
-#define ACTION_MAX 64       /* struct ca_audit_row.action */
-#define DETAIL_MAX 512      /* struct ca_audit_row.detail */
 #define REASON_MAX 256      /* struct ca_cert_row.reason */
 #define KEY_ID_MAX 64       /* struct ca_model.key_id */
 #define ROLE_MAX 32         /* service certificate role */
@@ -44,6 +42,11 @@
 #define CERT_DER_MAX 65536  /* one device certificate, DER */
 #define PACK_MAX 65536      /* one certificate pack (twice CL_PACK_MAX_BYTES) */
 #define SERIAL_TRIES 8      /* fresh serials tried when one collides */
+
+/* The audit log's bounds (common/pg_audit.h). */
+#define ACTOR_MAX CL_PG_AUDIT_ACTOR_MAX   /* struct ca_audit_row.actor; requester too */
+#define ACTION_MAX CL_PG_AUDIT_ACTION_MAX /* struct ca_audit_row.action */
+#define DETAIL_MAX CL_PG_AUDIT_DETAIL_MAX /* struct ca_audit_row.detail */
 
 /* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
 #define LOCK_MIGRATE 0x43530001
@@ -85,26 +88,6 @@ static inline int logged(int rc, const char *what, const char *err)
     if (rc == CL_ERR_DB)
         cl_log_warn("%s: %s", what, err);
     return rc;
-}
-
-/* In the middle of a transaction: records one audit entry. */
-static inline int audit_in_tx(struct ca_store *store, const char *actor, const char *action,
-                              const char *detail, char *err, size_t errlen)
-{
-    const char *values[] = {actor, action, detail};
-    return cl_pg_query(store->db, NULL,
-                       "INSERT INTO audit_log (actor, action, detail) VALUES ($1, $2, $3)", 3,
-                       values, err, errlen);
-}
-
-static inline int actor_ok(const char *actor, char *err, size_t errlen)
-{
-    char buf[48];
-    if (cl_text_ok(actor, 1, ACTOR_MAX))
-        return 1;
-    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
-    return 0;
 }
 
 static inline int request_id_ok(const char *request_id, char *err, size_t errlen)

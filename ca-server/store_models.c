@@ -46,7 +46,7 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
                     model->code, cl_shown(model->key_id, buf, sizeof(buf)), KEY_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("device model %s: %s", model->code, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -71,7 +71,7 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
         return CL_ERR_EXISTS;
     }
     if (rc == CL_OK)
-        rc = audit_in_tx(store, actor, "model-add", detail, err, sizeof(err));
+        rc = cl_pg_audit_in_tx(store->db, actor, "model-add", detail, err, sizeof(err));
     if (rc == CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)

@@ -20,7 +20,7 @@ int ca_store_service_issued(struct ca_store *store, const char *serial_hex, cons
                     cl_shown(serial_hex, buf, sizeof(buf)), ROLE_MAX, SERVICE_NAME_MAX, NUMBER_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("service certificate %s: %s", serial_hex, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -45,7 +45,7 @@ int ca_store_service_issued(struct ca_store *store, const char *serial_hex, cons
         return cl_pg_fail(store->db, CL_ERR_EXISTS);
     }
     if (rc == CL_OK)
-        rc = audit_in_tx(store, actor, "service-issue", detail, err, sizeof(err));
+        rc = cl_pg_audit_in_tx(store->db, actor, "service-issue", detail, err, sizeof(err));
     if (rc == CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)

@@ -69,16 +69,6 @@ int cts_logged(int rc, const char *what, const char *err)
     return rc;
 }
 
-int cts_actor_ok(const char *actor, char *err, size_t errlen)
-{
-    char buf[48];
-    if (cl_text_ok(actor, 1, ACTOR_MAX))
-        return 1;
-    cl_err_set(err, errlen, "actor \"%s\" must be 1 to %d bytes of printable UTF-8",
-               cl_shown(actor, buf, sizeof(buf)), ACTOR_MAX);
-    return 0;
-}
-
 int cts_number_refused(const char *what, const char *number, char *err, size_t errlen)
 {
     char buf[48];

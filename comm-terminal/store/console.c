@@ -158,7 +158,7 @@ int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, 
                     cl_shown(model_code, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cts_actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("deleting the packs of %s: %s", model_code, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -180,8 +180,8 @@ int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, 
     n = cl_pg_affected(res);
     PQclear(res);
     snprintf(detail, sizeof(detail), "device model %s: %zu pack(s) deleted", model_code, n);
-    if ((rc = cts_audit_in_tx(store, actor, "delete_model_packs", detail, err, sizeof(err))) !=
-            CL_OK ||
+    if ((rc = cl_pg_audit_in_tx(store->db, actor, "delete_model_packs", detail, err,
+                                sizeof(err))) != CL_OK ||
         (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
         return cts_logged(cl_pg_fail(store->db, rc), "deleting a model's packs", err);
     *deleted = n;

@@ -27,12 +27,13 @@
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
+#include "pg_audit.h"
 #include "pg_db.h"
 
 /* Bounds of the inputs that ct_store.h leaves open. */
-#define ACTOR_MAX 64
-#define ACTION_MAX 64
-#define DETAIL_MAX 512
+#define ACTOR_MAX CL_PG_AUDIT_ACTOR_MAX
+#define ACTION_MAX CL_PG_AUDIT_ACTION_MAX
+#define DETAIL_MAX CL_PG_AUDIT_DETAIL_MAX
 #define REASON_MAX 1024         /* a write failure's reason (256 characters on the wire) */
 #define RETRY_REASON_MAX 512    /* kept of a report attempt's failure */
 #define SIGNATURE_B64_MAX 4096  /* a receipt's signature, base64 */
@@ -67,7 +68,7 @@ struct ct_store {
     struct cl_pg *db;
 };
 
-/* ---- shared by the store's files (checks.c, audit.c, fetch.c) ---- */
+/* ---- shared by the store's files (checks.c, fetch.c) ---- */
 
 /* CODE-SERIAL: [0-9A-Z]{1,8}-[0-9]{1,12}. */
 int cts_device_number_ok(const char *s);
@@ -83,15 +84,8 @@ void cts_sanitize(char *dst, size_t size, const char *src);
  * database failures as errors). */
 int cts_logged(int rc, const char *what, const char *err);
 
-/* 1 if actor is 1..ACTOR_MAX bytes of printable UTF-8, else 0 and err says why. */
-int cts_actor_ok(const char *actor, char *err, size_t errlen);
-
 /* Sets err to "what: device number ... is malformed"; returns CL_ERR_INVALID_ARGUMENT. */
 int cts_number_refused(const char *what, const char *number, char *err, size_t errlen);
-
-/* In the middle of a transaction: records one audit entry (audit.c). */
-int cts_audit_in_tx(struct ct_store *store, const char *actor, const char *action,
-                    const char *detail, char *err, size_t errlen);
 
 /* Checks a request id; err names it (fetch.c). */
 int cts_request_id_ok(const char *request_id, char *err, size_t errlen);

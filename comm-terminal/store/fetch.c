@@ -324,7 +324,7 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
         cl_err_set(err, errlen, "no store");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cts_request_id_ok(request_id, err, errlen) || !cts_actor_ok(actor, err, errlen))
+    if (!cts_request_id_ok(request_id, err, errlen) || !cl_pg_audit_actor_ok(actor, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     cts_sanitize(why, sizeof(why), reason != NULL && reason[0] != '\0' ? reason : "abandoned");
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
@@ -353,7 +353,7 @@ int ct_store_fetch_abandon(struct ct_store *store, const char *request_id, const
         (rc = cl_pg_query(store->db, NULL,
                           "UPDATE fetch_item SET pending = false WHERE request_id = $1", 1, values,
                           err, errlen)) != CL_OK ||
-        (rc = cts_audit_in_tx(store, actor, "fetch_abandon", detail, err, errlen)) != CL_OK ||
+        (rc = cl_pg_audit_in_tx(store->db, actor, "fetch_abandon", detail, err, errlen)) != CL_OK ||
         (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
     cl_log_warn("request %s abandoned: %s", request_id, why);

@@ -67,7 +67,7 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
                     PASSWORD_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cts_actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("operator %s: %s", operator_id, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -100,7 +100,8 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
     snprintf(detail, sizeof(detail), "operator %s: %s", operator_id,
              cl_pg_get_bool(res, 0, 0) ? "password replaced" : "added");
     PQclear(res);
-    if ((rc = cts_audit_in_tx(store, actor, "operator_set", detail, err, sizeof(err))) == CL_OK)
+    if ((rc = cl_pg_audit_in_tx(store->db, actor, "operator_set", detail, err, sizeof(err))) ==
+        CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
 out:
     mbedtls_platform_zeroize(hash, sizeof(hash));

@@ -21,7 +21,7 @@ int ct_store_model_set(struct ct_store *store, const char *code, int certificate
                     cl_shown(code, buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cts_actor_ok(actor, err, sizeof(err))) {
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("device model %s: %s", code, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -33,7 +33,8 @@ int ct_store_model_set(struct ct_store *store, const char *code, int certificate
                           " ON CONFLICT (code) DO UPDATE SET certificate_managed ="
                           " excluded.certificate_managed, updated_at = now()",
                           2, values, err, sizeof(err))) != CL_OK ||
-        (rc = cts_audit_in_tx(store, actor, "model_set", detail, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_audit_in_tx(store->db, actor, "model_set", detail, err, sizeof(err))) !=
+            CL_OK ||
         (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
         return cts_logged(cl_pg_fail(store->db, rc), "marking a device model", err);
     return CL_OK;
@@ -221,7 +222,7 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
         cl_err_set(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (!cts_actor_ok(actor, err, errlen))
+    if (!cl_pg_audit_actor_ok(actor, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
     for (size_t i = 0; i < count; i++)
         if (!plan_entry_ok(&entries[i], i, err, errlen))
@@ -234,7 +235,7 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
         snprintf(detail, sizeof(detail),
                  "%zu plan entr%s (first %s on %s), %zu new device number(s)", count,
                  count == 1 ? "y" : "ies", entries[0].model_code, entries[0].day, new_numbers);
-        rc = cts_audit_in_tx(store, actor, "plan_import", detail, err, errlen);
+        rc = cl_pg_audit_in_tx(store->db, actor, "plan_import", detail, err, errlen);
     }
     if (rc == CL_OK)
         rc = cl_pg_commit(store->db, err, errlen);

@@ -16,29 +16,8 @@
 #include <libpq-fe.h>
 
 #include "error.h"
-#include "pg_cluster.h"
+#include "pg_fixture.h"
 #include "store.h"
-
-static struct pg_cluster *cluster;
-
-static int group_setup(void **state)
-{
-    char err[4096];
-    (void)state;
-    if (pg_cluster_start(&cluster, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cannot start the private PostgreSQL cluster: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pg_cluster_stop(cluster);
-    cluster = NULL;
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -49,9 +28,7 @@ static struct ca_store *fresh_store(const char *db, char *conninfo, size_t len)
     struct ca_store *store = NULL;
     int applied = -1;
 
-    assert_int_equal(pg_cluster_create_db(cluster, db, info, sizeof(info)), 0);
-    if (conninfo != NULL)
-        snprintf(conninfo, len, "%s", info);
+    pg_fixture_create_db(db, info, sizeof(info), conninfo, len);
     if (ca_store_open(info, &store, err, sizeof(err)) != CL_OK)
         fail_msg("ca_store_open: %s", err);
     if (ca_store_migrate(store, &applied, err, sizeof(err)) != CL_OK)
@@ -194,21 +171,6 @@ static enum ca_cert_state state_of(struct ca_store *store, const char *number, c
     struct ca_cert_row row;
     assert_int_equal(ca_store_cert_state(store, number, serial, &row), CL_OK);
     return row.state;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-    if (strstr(text, part) == NULL)
-        fail_msg("\"%s\" does not contain \"%s\"", text, part);
-}
-
-/* A direct connection for what only SQL can check. */
-static PGconn *direct(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    return conn;
 }
 
 /* Runs sql (no parameters) and returns its SQLSTATE ("" on success); the first value, if any,
@@ -490,7 +452,7 @@ static void test_replacement(void **state)
     assert_int_equal(count_certs(store, numbers[1], NULL), 2);
     assert_int_equal(count_certs(store, numbers[1], "superseded"), 1);
     assert_int_equal(state_of(store, numbers[0], old[0].serial_hex), CA_CERT_INSTALLED);
-    conn = direct(conninfo);
+    conn = pg_fixture_connect(conninfo);
     snprintf(query, sizeof(query), "SELECT superseded_by FROM certificate WHERE serial = '%s'",
              old[1].serial_hex);
     sql(conn, query, sqlstate, value, sizeof(value));
@@ -1001,7 +963,7 @@ static void test_database_refuses_second_valid(void **state)
 
     add_model(store, "3012", "p256", 1);
     begin(store, "r-1", 1, 0, CONST_LIST(numbers), 1, items, CA_BATCH_NEW);
-    conn = direct(conninfo);
+    conn = pg_fixture_connect(conninfo);
 
     /* A second valid certificate for the number, written around the store: refused. */
     sql(conn,
@@ -1233,5 +1195,5 @@ int main(void)
         cmocka_unit_test(test_serial_collision),
         cmocka_unit_test(test_complete_in_parts),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pg_fixture_group_setup, pg_fixture_group_teardown);
 }

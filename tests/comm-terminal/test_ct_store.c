@@ -20,30 +20,9 @@
 
 #include "ct_store.h"
 #include "error.h"
-#include "pg_cluster.h"
+#include "pg_fixture.h"
 
 #define ACTOR "operator:test"
-
-static struct pg_cluster *cluster;
-
-static int group_setup(void **state)
-{
-    char err[4096];
-    (void)state;
-    if (pg_cluster_start(&cluster, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cannot start the private PostgreSQL cluster: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    pg_cluster_stop(cluster);
-    cluster = NULL;
-    return 0;
-}
 
 /* ---- helpers ---- */
 
@@ -54,9 +33,7 @@ static struct ct_store *fresh_store(const char *db, char *conninfo, size_t len)
     struct ct_store *store = NULL;
     int applied = -1;
 
-    assert_int_equal(pg_cluster_create_db(cluster, db, info, sizeof(info)), 0);
-    if (conninfo != NULL)
-        snprintf(conninfo, len, "%s", info);
+    pg_fixture_create_db(db, info, sizeof(info), conninfo, len);
     if (ct_store_open(info, &store, err, sizeof(err)) != CL_OK)
         fail_msg("ct_store_open: %s", err);
     if (ct_store_migrate(store, &applied, err, sizeof(err)) != CL_OK)
@@ -72,12 +49,6 @@ static struct ct_store *open_store(const char *conninfo)
     if (ct_store_open(conninfo, &store, err, sizeof(err)) != CL_OK)
         fail_msg("ct_store_open: %s", err);
     return store;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-    if (strstr(text, part) == NULL)
-        fail_msg("\"%s\" does not contain \"%s\"", text, part);
 }
 
 /* The local date of t, YYYY-MM-DD. */
@@ -246,15 +217,6 @@ static size_t count_listed(struct ct_store *store, const char *state, const char
     return count;
 }
 
-/* A direct connection for what only SQL can check. */
-static PGconn *direct(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    return conn;
-}
-
 /* Runs a statement (no parameters) that must succeed; returns its first value as a number. */
 static long long sql_value(PGconn *conn, const char *statement)
 {
@@ -319,7 +281,7 @@ static void test_models_and_plan(void **state)
 {
     char conninfo[256], err[512], today[11], tomorrow[11];
     struct ct_store *store = fresh_store("plan", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     size_t added = 0;
     (void)state;
 
@@ -584,7 +546,7 @@ static void test_fetch_complete_whole_answer(void **state)
     static const char odd[] = "{\"k\": \"a\\\\b\\n\", 'q', {x,y}, NULL, \t tab, \xc3\xa9 }";
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
     struct ct_store *store = fresh_store("whole_answer", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     char(*names)[CT_DEVICE_NUMBER_MAX + 1] = calloc(N, sizeof(*names));
     char(*serials)[CT_SERIAL_HEX_MAX + 1] = calloc(N, sizeof(*serials));
     char(*packs)[160] = calloc(N, sizeof(*packs));
@@ -666,7 +628,7 @@ static void test_claim_window(void **state)
 {
     char conninfo[256], today[11], serial[CT_SERIAL_HEX_MAX + 1];
     struct ct_store *store = fresh_store("claim", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     (void)state;
 
     day_of(time(NULL), today);
@@ -790,7 +752,7 @@ static void test_line_flow(void **state)
 {
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1], proof[80];
     struct ct_store *store = fresh_store("line_flow", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     struct ct_report *reports = NULL;
     size_t count = 0;
     (void)state;
@@ -881,7 +843,7 @@ static void test_failed_and_replacement(void **state)
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1],
         old_serial[CT_SERIAL_HEX_MAX + 1], reason[1100];
     struct ct_store *store = fresh_store("replacement", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     (void)state;
 
     day_of(time(NULL), today);
@@ -949,7 +911,7 @@ static void test_reports_and_receipts(void **state)
 {
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
     struct ct_store *store = fresh_store("reports", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     struct ct_report *reports = NULL;
     size_t count = 0;
     time_t now = time(NULL);
@@ -1103,7 +1065,7 @@ static void test_cert_list_and_delete(void **state)
 {
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
     struct ct_store *store = fresh_store("list_delete", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     struct ct_cert_row *rows = NULL;
     char(*numbers)[CT_DEVICE_NUMBER_MAX + 1] = NULL;
     size_t count = 0, deleted = 99;
@@ -1172,7 +1134,7 @@ static void test_operators_and_audit(void **state)
     static const char password[] = "line manager secret 1";
     char conninfo[256], dump[512];
     struct ct_store *store = fresh_store("operators", conninfo, sizeof(conninfo));
-    PGconn *conn = direct(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
     struct timespec start;
     double wrong_s, unknown_s, right_s;
     (void)state;
@@ -1275,5 +1237,5 @@ int main(void)
         cmocka_unit_test(test_cert_list_and_delete),
         cmocka_unit_test(test_operators_and_audit),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pg_fixture_group_setup, pg_fixture_group_teardown);
 }
