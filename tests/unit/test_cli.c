@@ -120,16 +120,23 @@ static const char good_json[] =
     "\"trust_file\": \"root.crt\"}, \"listen\": {\"port\": 8443}, \"limits\": "
     "{\"recv_timeout_s\": 7}}";
 
+/* Writes good.json; its path. */
+static const char *good_config(void)
+{
+    static char path[256];
+    write_config("good.json", good_json);
+    snprintf(path, sizeof(path), "%s/good.json", dir);
+    return path;
+}
+
 static void test_check_only_accepts_good_config(void **state)
 {
     struct cl_cli cli;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(run(&cli, &cfg, &code, "-c", path, "-n", NULL), CL_CLI_EXIT_OK);
     assert_int_equal(code, 0);
     assert_non_null(strstr(out_text, "good.json: configuration OK"));
@@ -141,12 +148,10 @@ static void test_run_loads_config_and_finds_subcommand(void **state)
     struct cl_cli cli;
     struct sample_config cfg;
     struct cl_soap_limits limits;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(run(&cli, &cfg, &code, "-l", "debug", "-c", path, "serve", "--now", NULL),
                      CL_CLI_RUN);
     assert_int_equal(cli.first_argument, 5);
@@ -302,12 +307,10 @@ static void test_dispatch_finds_command(void **state)
 {
     struct cl_call call;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "wipe", "--really", NULL),
                      CL_CLI_RUN);
     assert_ptr_equal(call.command, &sample_commands[1]);
@@ -326,12 +329,10 @@ static void test_dispatch_unknown_or_missing_command(void **state)
 {
     struct cl_call call;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "format", NULL), CL_CLI_EXIT_USAGE);
     assert_int_equal(code, 2);
     assert_null(call.command);
@@ -352,12 +353,10 @@ static void test_dispatch_command_help(void **state)
 {
     struct cl_call call;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "wipe", "x", "--help", NULL),
                      CL_CLI_EXIT_OK);
     assert_int_equal(code, 0);
@@ -385,21 +384,20 @@ static void test_dispatch_config_problems(void **state)
 {
     struct cl_call call;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
+    char missing[256];
     int code = -1;
     (void)state;
 
     /* the configuration is loaded before the command is looked at */
-    snprintf(path, sizeof(path), "%s/missing.json", dir);
-    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "serve", "--help", NULL),
+    snprintf(missing, sizeof(missing), "%s/missing.json", dir);
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", missing, "serve", "--help", NULL),
                      CL_CLI_EXIT_USAGE);
     assert_int_equal(code, 1);
     assert_null(call.command);
     assert_non_null(strstr(err_text, "missing.json"));
     assert_string_equal(out_text, "");
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     code = -1;
     assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "-n", "serve", NULL), CL_CLI_EXIT_OK);
     assert_int_equal(code, 0);
