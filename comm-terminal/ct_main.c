@@ -6,13 +6,16 @@
 #include "ct_commands.h"
 #include "error.h"
 
-static void usage(FILE *out)
+static const char *operator_tag(const void *command)
 {
-    fprintf(out, "\ncommands (each takes --help; operator actions take --operator ID and a "
-                 "password at the prompt or --password-file FILE):\n");
-    for (const struct ct_command *c = ct_commands; c->name != NULL; c++)
-        fprintf(out, "  %-13s %s%s\n", c->name, c->summary,
-                c->operator_action ? " [operator]" : "");
+    return ((const struct ct_command *)command)->operator_action ? " [operator]" : NULL;
+}
+
+static const char *operator_options(const void *command)
+{
+    return ((const struct ct_command *)command)->operator_action
+               ? " --operator ID [--password-file FILE]"
+               : NULL;
 }
 
 static int open_store(const void *conninfo, void **store, char *err, size_t errlen)
@@ -27,49 +30,30 @@ static void close_store(void *store)
 
 int main(int argc, char **argv)
 {
-    static const struct cl_program program = {
-        "comm-terminal", "certline communication terminal: the factory's certificate store",
-        "COMMAND [ARGS]", &ct_config_table, ct_config_check};
+    static const struct cl_dispatch dispatch = {
+        .program = {"comm-terminal",
+                    "certline communication terminal: the factory's certificate store",
+                    "COMMAND [ARGS]", &ct_config_table, ct_config_check},
+        .commands = CL_COMMAND_TABLE(ct_commands, struct ct_command),
+        .help_options = "[-c FILE]",
+        .list_heading = "commands (each takes --help; operator actions take --operator ID and a "
+                        "password at the prompt or --password-file FILE):",
+        .name_width = 13,
+        .list_tag = operator_tag,
+        .help_tag = operator_options,
+    };
     static struct ct_config config;
     struct ct_runtime rt = {.config = &config};
-    const struct ct_command *command = NULL;
-    struct cl_cli cli;
+    struct cl_call call;
     char err[512];
     int code, linked = 0;
 
-    switch (cl_cli_start(&program, argc, argv, &cli, &config, stdout, stderr, &code)) {
-    case CL_CLI_RUN:
-        break;
-    case CL_CLI_EXIT_OK:
-        if (cli.help_shown)
-            usage(stdout);
+    if (cl_dispatch_start(&dispatch, argc, argv, &config, stdout, stderr, &call, &code) !=
+        CL_CLI_RUN)
         return code;
-    case CL_CLI_EXIT_USAGE:
-        return code;
-    }
-    if (cli.first_argument >= argc) {
-        fprintf(stderr, "comm-terminal: a command is needed\n");
-        usage(stderr);
-        return 2;
-    }
-    for (const struct ct_command *c = ct_commands; c->name != NULL; c++)
-        if (strcmp(c->name, argv[cli.first_argument]) == 0)
-            command = c;
-    if (command == NULL) {
-        fprintf(stderr, "comm-terminal: unknown command \"%.64s\"\n", argv[cli.first_argument]);
-        usage(stderr);
-        return 2;
-    }
-    int sub_argc = argc - cli.first_argument;
-    char **sub_argv = argv + cli.first_argument;
-    for (int i = 1; i < sub_argc; i++) {
-        if (strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0) {
-            printf("usage: comm-terminal [-c FILE] %s %s%s\n%s\n", command->name, command->usage,
-                   command->operator_action ? " --operator ID [--password-file FILE]" : "",
-                   command->summary);
-            return 0;
-        }
-    }
+    const struct ct_command *command = call.command;
+    int sub_argc = call.argc;
+    char **sub_argv = call.argv;
     /* Only serve shares the pool between threads; every other command uses one connection at
      * a time (fetch's storing thread opens its own), so it opens just one. */
     size_t connections = strcmp(command->name, "serve") == 0 ? (size_t)config.db_connections : 1;

@@ -1,4 +1,4 @@
-/* cli.c: common option parsing, configuration check (-n) and help for certline programs. */
+/* cli.c: common option parsing, configuration check (-n), help and subcommand dispatch. */
 #include "cli.h"
 
 #include <string.h>
@@ -115,4 +115,83 @@ int cl_arg_flag(int argc, char **argv, const char *name)
         if (strcmp(argv[i], name) == 0)
             return 1;
     return 0;
+}
+
+static const char *field(const void *entry, size_t offset)
+{
+    return *(const char *const *)((const char *)entry + offset);
+}
+
+static const void *entry_at(const struct cl_command_table *table, size_t i)
+{
+    return (const char *)table->entries + i * table->entry_size;
+}
+
+const void *cl_command_find(const struct cl_command_table *table, const char *name)
+{
+    const void *e;
+    for (size_t i = 0; field(e = entry_at(table, i), table->name) != NULL; i++)
+        if (strcmp(field(e, table->name), name) == 0)
+            return e;
+    return NULL;
+}
+
+void cl_dispatch_list(const struct cl_dispatch *dispatch, FILE *out)
+{
+    const struct cl_command_table *t = &dispatch->commands;
+    const void *e;
+
+    fprintf(out, "\n%s\n", dispatch->list_heading);
+    for (size_t i = 0; field(e = entry_at(t, i), t->name) != NULL; i++) {
+        const char *tag = dispatch->list_tag != NULL ? dispatch->list_tag(e) : NULL;
+        fprintf(out, "  %-*s %s%s\n", dispatch->name_width, field(e, t->name), field(e, t->summary),
+                tag != NULL ? tag : "");
+    }
+    if (dispatch->list_footer != NULL)
+        fprintf(out, "\n%s\n", dispatch->list_footer);
+}
+
+enum cl_cli_outcome cl_dispatch_start(const struct cl_dispatch *dispatch, int argc, char **argv,
+                                      void *config, FILE *out, FILE *err, struct cl_call *call,
+                                      int *exit_code)
+{
+    const struct cl_command_table *t = &dispatch->commands;
+    const char *name = dispatch->program.name;
+    struct cl_cli *cli = &call->cli;
+    enum cl_cli_outcome outcome;
+
+    call->command = NULL;
+    call->argc = 0;
+    call->argv = NULL;
+    outcome = cl_cli_start(&dispatch->program, argc, argv, cli, config, out, err, exit_code);
+    if (outcome != CL_CLI_RUN) {
+        if (outcome == CL_CLI_EXIT_OK && cli->help_shown)
+            cl_dispatch_list(dispatch, out);
+        return outcome;
+    }
+    *exit_code = 2;
+    if (cli->first_argument >= argc) {
+        fprintf(err, "%s: a command is needed\n", name);
+        cl_dispatch_list(dispatch, err);
+        return CL_CLI_EXIT_USAGE;
+    }
+    call->command = cl_command_find(t, argv[cli->first_argument]);
+    if (call->command == NULL) {
+        fprintf(err, "%s: unknown command \"%.64s\"\n", name, argv[cli->first_argument]);
+        cl_dispatch_list(dispatch, err);
+        return CL_CLI_EXIT_USAGE;
+    }
+    call->argc = argc - cli->first_argument;
+    call->argv = argv + cli->first_argument;
+    for (int i = 1; i < call->argc; i++) {
+        if (strcmp(call->argv[i], "--help") == 0 || strcmp(call->argv[i], "-h") == 0) {
+            const char *tag = dispatch->help_tag != NULL ? dispatch->help_tag(call->command) : NULL;
+            fprintf(out, "usage: %s %s %s %s%s\n%s\n", name, dispatch->help_options,
+                    field(call->command, t->name), field(call->command, t->usage),
+                    tag != NULL ? tag : "", field(call->command, t->summary));
+            *exit_code = 0;
+            return CL_CLI_EXIT_OK;
+        }
+    }
+    return CL_CLI_RUN;
 }

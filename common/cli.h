@@ -8,6 +8,7 @@
 #ifndef CERTLINE_CLI_H
 #define CERTLINE_CLI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -51,5 +52,53 @@ enum cl_cli_outcome cl_cli_start(const struct cl_program *program, int argc, cha
  * whether a bare "--flag" is present. */
 const char *cl_arg_value(int argc, char **argv, const char *name);
 int cl_arg_flag(int argc, char **argv, const char *name);
+
+/* A program's table of subcommands, whatever its entry type: an array ending with a NULL name,
+ * each entry holding its name, argument synopsis and one-line summary as const char *. */
+struct cl_command_table {
+    const void *entries;
+    size_t entry_size;
+    size_t name, usage, summary; /* offsetof each field in the entry */
+};
+#define CL_COMMAND_TABLE(array, type)                                                              \
+    {                                                                                              \
+        (array), sizeof(type), offsetof(type, name), offsetof(type, usage),                        \
+            offsetof(type, summary)                                                                \
+    }
+
+/* How a program dispatches to a subcommand. */
+struct cl_dispatch {
+    struct cl_program program;
+    struct cl_command_table commands;
+    const char *help_options; /* options in a command's --help line, e.g. "[-c FILE]" */
+    const char *list_heading; /* the line before the list of commands */
+    int name_width;           /* the column of the commands' names in that list */
+    const char *list_footer;  /* after the list, or NULL */
+    /* Optional: words after a command's name and summary in the list, and after its synopsis
+     * in its --help (NULL for none). */
+    const char *(*list_tag)(const void *command);
+    const char *(*help_tag)(const void *command);
+};
+
+/* The subcommand to run: its entry in the table, its arguments (argv[0] is its name). */
+struct cl_call {
+    struct cl_cli cli;
+    const void *command;
+    int argc;
+    char **argv;
+};
+
+/* cl_cli_start, then the subcommand: the list of commands after -h; "a command is needed" or
+ * "unknown command" and the list on err (exit 2); "usage: ..." and its summary on out for
+ * --help or -h after the command (exit 0). CL_CLI_RUN fills call. */
+enum cl_cli_outcome cl_dispatch_start(const struct cl_dispatch *dispatch, int argc, char **argv,
+                                      void *config, FILE *out, FILE *err, struct cl_call *call,
+                                      int *exit_code);
+
+/* The list of commands, as after -h. */
+void cl_dispatch_list(const struct cl_dispatch *dispatch, FILE *out);
+
+/* The entry named name in the table, or NULL. */
+const void *cl_command_find(const struct cl_command_table *table, const char *name);
 
 #endif

@@ -9,15 +9,6 @@
 #include "da_commands.h"
 #include "error.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "\ncommands (options before the command; each command takes --help):\n");
-    for (const struct da_command *c = da_commands; c->name != NULL; c++)
-        fprintf(out, "  %-9s %s\n", c->name, c->summary);
-    fprintf(out, "\nexit codes: 0 done, 1 error, 2 usage, 3 a check failed / NG / not installed, "
-                 "75 simulated power cut\n");
-}
-
 static int listed(const char *const *list, const char *arg)
 {
     for (; *list != NULL; list++)
@@ -74,47 +65,26 @@ static void no_core_dumps(void)
 
 int main(int argc, char **argv)
 {
-    static const struct cl_program program = {
-        "device-agent", "certline device agent: the device on the production line",
-        "COMMAND [ARGS]", &da_config_table, da_config_check};
+    static const struct cl_dispatch dispatch = {
+        .program = {"device-agent", "certline device agent: the device on the production line",
+                    "COMMAND [ARGS]", &da_config_table, da_config_check},
+        .commands = CL_COMMAND_TABLE(da_commands, struct da_command),
+        .help_options = "[-c FILE] [-l LEVEL]",
+        .list_heading = "commands (options before the command; each command takes --help):",
+        .name_width = 9,
+        .list_footer = "exit codes: 0 done, 1 error, 2 usage, 3 a check failed / NG / not "
+                       "installed, 75 simulated power cut",
+    };
     static struct da_config config;
-    const struct da_command *command;
-    struct cl_cli cli;
+    struct cl_call call;
     int code;
 
     no_core_dumps();
 
-    switch (cl_cli_start(&program, argc, argv, &cli, &config, stdout, stderr, &code)) {
-    case CL_CLI_RUN:
-        break;
-    case CL_CLI_EXIT_OK:
-        if (cli.help_shown)
-            usage(stdout);
+    if (cl_dispatch_start(&dispatch, argc, argv, &config, stdout, stderr, &call, &code) !=
+        CL_CLI_RUN)
         return code;
-    case CL_CLI_EXIT_USAGE:
-        return code;
-    }
-    if (cli.first_argument >= argc) {
-        fprintf(stderr, "device-agent: a command is needed\n");
-        usage(stderr);
+    if (check_arguments(call.command, call.argc, call.argv) != 0)
         return DA_EXIT_USAGE;
-    }
-    command = da_command_find(argv[cli.first_argument]);
-    if (command == NULL) {
-        fprintf(stderr, "device-agent: unknown command \"%.64s\"\n", argv[cli.first_argument]);
-        usage(stderr);
-        return DA_EXIT_USAGE;
-    }
-    int sub_argc = argc - cli.first_argument;
-    char **sub_argv = argv + cli.first_argument;
-    for (int i = 1; i < sub_argc; i++) {
-        if (strcmp(sub_argv[i], "--help") == 0 || strcmp(sub_argv[i], "-h") == 0) {
-            printf("usage: device-agent [-c FILE] [-l LEVEL] %s %s\n%s\n", command->name,
-                   command->usage, command->summary);
-            return DA_EXIT_OK;
-        }
-    }
-    if (check_arguments(command, sub_argc, sub_argv) != 0)
-        return DA_EXIT_USAGE;
-    return command->run(&config, sub_argc, sub_argv);
+    return ((const struct da_command *)call.command)->run(&config, call.argc, call.argv);
 }

@@ -1,5 +1,5 @@
-/* test_cli.c: the options every program shares (-c, -n, -l, -h, -V) and the shared transport
- * configuration sections. */
+/* test_cli.c: the options every program shares (-c, -n, -l, -h, -V), the subcommand dispatcher
+ * and the shared transport configuration sections. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -59,25 +59,28 @@ static void write_config(const char *name, const char *json)
     fclose(f);
 }
 
-/* Runs cl_cli_start with argv built from a NULL-terminated list; captures out and err. */
-static enum cl_cli_outcome run(struct cl_cli *cli, struct sample_config *cfg, int *code, ...)
+/* Runs cl_dispatch_start with dispatch, else cl_cli_start, with argv built from the list ap;
+ * captures out and err. */
+static enum cl_cli_outcome run_list(const struct cl_dispatch *dispatch, struct cl_cli *cli,
+                                    struct cl_call *call, struct sample_config *cfg, int *code,
+                                    va_list ap)
 {
     char *argv[16];
     int argc = 0;
-    va_list ap;
     FILE *out = tmpfile(), *err = tmpfile();
     enum cl_cli_outcome outcome;
     size_t n;
 
     argv[argc++] = (char *)"sample-program";
-    va_start(ap, code);
     for (char *a; (a = va_arg(ap, char *)) != NULL && argc < 15;)
         argv[argc++] = a;
-    va_end(ap);
     argv[argc] = NULL;
     assert_non_null(out);
     assert_non_null(err);
-    outcome = cl_cli_start(&sample, argc, argv, cli, cfg, out, err, code);
+    if (dispatch != NULL)
+        outcome = cl_dispatch_start(dispatch, argc, argv, cfg, out, err, call, code);
+    else
+        outcome = cl_cli_start(&sample, argc, argv, cli, cfg, out, err, code);
     rewind(out);
     rewind(err);
     n = fread(out_text, 1, sizeof(out_text) - 1, out);
@@ -89,21 +92,51 @@ static enum cl_cli_outcome run(struct cl_cli *cli, struct sample_config *cfg, in
     return outcome;
 }
 
+/* cl_cli_start with the arguments after code (NULL-terminated). */
+static enum cl_cli_outcome run(struct cl_cli *cli, struct sample_config *cfg, int *code, ...)
+{
+    enum cl_cli_outcome outcome;
+    va_list ap;
+    va_start(ap, code);
+    outcome = run_list(NULL, cli, NULL, cfg, code, ap);
+    va_end(ap);
+    return outcome;
+}
+
+/* cl_dispatch_start on the sample commands with the arguments after code (NULL-terminated). */
+static const struct cl_dispatch sample_dispatch;
+static enum cl_cli_outcome dispatch(struct cl_call *call, struct sample_config *cfg, int *code, ...)
+{
+    enum cl_cli_outcome outcome;
+    va_list ap;
+    va_start(ap, code);
+    outcome = run_list(&sample_dispatch, NULL, call, cfg, code, ap);
+    va_end(ap);
+    return outcome;
+}
+
 static const char good_json[] =
     "{\"name\": \"line-1\", \"tls\": {\"cert_file\": \"a.crt\", \"key_file\": \"a.key\", "
     "\"trust_file\": \"root.crt\"}, \"listen\": {\"port\": 8443}, \"limits\": "
     "{\"recv_timeout_s\": 7}}";
 
+/* Writes good.json; its path. */
+static const char *good_config(void)
+{
+    static char path[256];
+    write_config("good.json", good_json);
+    snprintf(path, sizeof(path), "%s/good.json", dir);
+    return path;
+}
+
 static void test_check_only_accepts_good_config(void **state)
 {
     struct cl_cli cli;
     struct sample_config cfg;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(run(&cli, &cfg, &code, "-c", path, "-n", NULL), CL_CLI_EXIT_OK);
     assert_int_equal(code, 0);
     assert_non_null(strstr(out_text, "good.json: configuration OK"));
@@ -115,12 +148,10 @@ static void test_run_loads_config_and_finds_subcommand(void **state)
     struct cl_cli cli;
     struct sample_config cfg;
     struct cl_soap_limits limits;
-    char path[256];
+    const char *path = good_config();
     int code = -1;
     (void)state;
 
-    write_config("good.json", good_json);
-    snprintf(path, sizeof(path), "%s/good.json", dir);
     assert_int_equal(run(&cli, &cfg, &code, "-l", "debug", "-c", path, "serve", "--now", NULL),
                      CL_CLI_RUN);
     assert_int_equal(cli.first_argument, 5);
@@ -242,6 +273,141 @@ static void test_subcommand_arguments(void **state)
     assert_false(cl_arg_flag(5, argv, "batch")); /* argv[0] is the subcommand, not a flag */
 }
 
+struct sample_command {
+    const char *summary; /* fields in another order than cl_command_table's */
+    int privileged;
+    const char *name;
+    const char *usage;
+};
+
+static const struct sample_command sample_commands[] = {
+    {"runs the service", 0, "serve", "[--now]"},
+    {"removes everything", 1, "wipe", "--really"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const char *privileged_tag(const void *command)
+{
+    return ((const struct sample_command *)command)->privileged ? " [root]" : NULL;
+}
+
+static const struct cl_dispatch sample_dispatch = {
+    .program = {"sample-program", "a program for tests", "COMMAND [ARGS]", &sample_table,
+                refuse_name_bad},
+    .commands = CL_COMMAND_TABLE(sample_commands, struct sample_command),
+    .help_options = "[-c FILE] [-l LEVEL]",
+    .list_heading = "commands (each takes --help):",
+    .name_width = 7,
+    .list_footer = "exit codes: 0 done, 1 error, 2 usage",
+    .list_tag = privileged_tag,
+    .help_tag = privileged_tag,
+};
+
+static void test_dispatch_finds_command(void **state)
+{
+    struct cl_call call;
+    struct sample_config cfg;
+    const char *path = good_config();
+    int code = -1;
+    (void)state;
+
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "wipe", "--really", NULL),
+                     CL_CLI_RUN);
+    assert_ptr_equal(call.command, &sample_commands[1]);
+    assert_int_equal(call.argc, 2);
+    assert_string_equal(call.argv[0], "wipe");
+    assert_string_equal(call.argv[1], "--really");
+    assert_int_equal(call.cli.first_argument, 3);
+    assert_string_equal(cfg.name, "line-1");
+    assert_ptr_equal(cl_command_find(&sample_dispatch.commands, "serve"), &sample_commands[0]);
+    assert_null(cl_command_find(&sample_dispatch.commands, "ser"));
+    assert_string_equal(out_text, "");
+    assert_string_equal(err_text, "");
+}
+
+static void test_dispatch_unknown_or_missing_command(void **state)
+{
+    struct cl_call call;
+    struct sample_config cfg;
+    const char *path = good_config();
+    int code = -1;
+    (void)state;
+
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "format", NULL), CL_CLI_EXIT_USAGE);
+    assert_int_equal(code, 2);
+    assert_null(call.command);
+    assert_string_equal(err_text, "sample-program: unknown command \"format\"\n"
+                                  "\ncommands (each takes --help):\n"
+                                  "  serve   runs the service\n"
+                                  "  wipe    removes everything [root]\n"
+                                  "\nexit codes: 0 done, 1 error, 2 usage\n");
+    assert_string_equal(out_text, "");
+
+    code = -1;
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, NULL), CL_CLI_EXIT_USAGE);
+    assert_int_equal(code, 2);
+    assert_non_null(strstr(err_text, "sample-program: a command is needed\n\ncommands"));
+}
+
+static void test_dispatch_command_help(void **state)
+{
+    struct cl_call call;
+    struct sample_config cfg;
+    const char *path = good_config();
+    int code = -1;
+    (void)state;
+
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "wipe", "x", "--help", NULL),
+                     CL_CLI_EXIT_OK);
+    assert_int_equal(code, 0);
+    assert_string_equal(out_text, "usage: sample-program [-c FILE] [-l LEVEL] wipe --really [root]"
+                                  "\nremoves everything\n");
+    assert_string_equal(err_text, "");
+    code = -1;
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "serve", "-h", NULL), CL_CLI_EXIT_OK);
+    assert_int_equal(code, 0);
+    assert_string_equal(out_text, "usage: sample-program [-c FILE] [-l LEVEL] serve [--now]\n"
+                                  "runs the service\n");
+
+    /* -h before the command: the program's help, then the list of commands */
+    code = -1;
+    assert_int_equal(dispatch(&call, &cfg, &code, "-h", NULL), CL_CLI_EXIT_OK);
+    assert_int_equal(code, 0);
+    assert_non_null(strstr(out_text, "usage: sample-program [-c FILE] [-n]"));
+    assert_non_null(strstr(out_text, "\ncommands (each takes --help):\n  serve   runs"));
+    /* -V: no list */
+    assert_int_equal(dispatch(&call, &cfg, &code, "-V", NULL), CL_CLI_EXIT_OK);
+    assert_null(strstr(out_text, "commands"));
+}
+
+static void test_dispatch_config_problems(void **state)
+{
+    struct cl_call call;
+    struct sample_config cfg;
+    const char *path = good_config();
+    char missing[256];
+    int code = -1;
+    (void)state;
+
+    /* the configuration is loaded before the command is looked at */
+    snprintf(missing, sizeof(missing), "%s/missing.json", dir);
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", missing, "serve", "--help", NULL),
+                     CL_CLI_EXIT_USAGE);
+    assert_int_equal(code, 1);
+    assert_null(call.command);
+    assert_non_null(strstr(err_text, "missing.json"));
+    assert_string_equal(out_text, "");
+
+    code = -1;
+    assert_int_equal(dispatch(&call, &cfg, &code, "-c", path, "-n", "serve", NULL), CL_CLI_EXIT_OK);
+    assert_int_equal(code, 0);
+    assert_non_null(strstr(out_text, "good.json: configuration OK"));
+    code = -1;
+    assert_int_equal(dispatch(&call, &cfg, &code, "-x", "serve", NULL), CL_CLI_EXIT_USAGE);
+    assert_int_equal(code, 2);
+    assert_non_null(strstr(err_text, "unknown option \"-x\""));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -271,6 +437,10 @@ int main(void)
         cmocka_unit_test(test_refuses_bad_options),
         cmocka_unit_test(test_help_lists_options_and_keys),
         cmocka_unit_test(test_subcommand_arguments),
+        cmocka_unit_test(test_dispatch_finds_command),
+        cmocka_unit_test(test_dispatch_unknown_or_missing_command),
+        cmocka_unit_test(test_dispatch_command_help),
+        cmocka_unit_test(test_dispatch_config_problems),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
