@@ -20,6 +20,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "test_util.h"
 
 struct fixture {
     char dir[64];
@@ -30,40 +31,16 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_atomic.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (cl_test_dir_make(f->dir, sizeof(f->dir), "test_atomic") != 0)
         return -1;
     *state = f;
     return 0;
 }
 
-/* Removes dir and everything in it (one level of subdirectories is enough here). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    remove_tree(f->dir);
+    cl_test_dir_remove(f->dir);
     free(f);
     return 0;
 }
