@@ -56,11 +56,50 @@ static void expect_crypto_failure(const char *path, const char *label, const cha
     assert_int_equal(len, 0);
 }
 
-/* damaged, written with text, is refused as a damaged key file of label. */
-static void expect_damage_refused(const char *damaged, const char *text, const char *label)
+/* One change to a good key file: at offset from marker, text is written (or the character other,
+ * where the file already holds text's first character there, so that the byte always changes);
+ * the file is then read with label. */
+struct damage {
+    const char *marker;
+    size_t offset;
+    const char *text;
+    char other;
+    const char *label;
+};
+
+static const struct damage damages[] = {
+    /* one base64 character of the data (another valid one) */
+    {"\ndata ", 6 + 10, "A", 'B', LABEL},
+    /* one salt digit */
+    {"\nkdf pbkdf2-sha256 100000 ", 27, "a", 'b', LABEL},
+    /* a label edited to match what is asked for: the associated data binds it */
+    {"label " LABEL, 6, "issuing-ca-kez", 0, "issuing-ca-kez"},
+    /* a byte that breaks the structure: still "wrong passphrase or damaged file", no KDF run */
+    {"\nkdf ", 1, "K", 0, LABEL},
+    {"\ndata ", 8, "!", 0, LABEL},
+    /* iterations out of bounds (too few, absurdly many) */
+    {" 100000 ", 0, " 099999 ", 0, LABEL},
+    {" 100000 ", 0, " 99999  ", 0, LABEL},
+    /* iterations changed within bounds: another key is derived */
+    {" 100000 ", 0, " 100001 ", 0, LABEL},
+};
+
+/* The key file at path, changed by d and written to damaged, gives CL_ERR_CRYPTO. */
+static void expect_damage_refused(const char *path, const char *damaged, const struct damage *d)
 {
+    char *text, *p;
+
+    read_text(path, &text);
+    p = strstr(text, d->marker);
+    assert_non_null(p);
+    p += d->offset;
+    if (d->other != 0 && *p == d->text[0])
+        *p = d->other;
+    else
+        memcpy(p, d->text, strlen(d->text));
     write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, label, PASS);
+    expect_crypto_failure(damaged, d->label, PASS);
+    free(text);
 }
 
 static int group_setup(void **state)
@@ -119,63 +158,20 @@ static void test_round_trip_and_format(void **state)
 
 static void test_wrong_passphrase_and_damage(void **state)
 {
-    char path[256], damaged[256], *text, *p;
+    char path[256], damaged[256], *text;
     (void)state;
 
     path_of(path, sizeof(path), "a.key.enc");
     path_of(damaged, sizeof(damaged), "damaged.key.enc");
     expect_crypto_failure(path, LABEL, PASS "!");
 
-    /* one base64 character of the data (another valid one) */
-    read_text(path, &text);
-    p = strstr(text, "\ndata ") + 6 + 10;
-    *p = *p == 'A' ? 'B' : 'A';
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
-
-    /* one salt digit */
-    read_text(path, &text);
-    p = strstr(text, "\nkdf pbkdf2-sha256 100000 ") + 27;
-    *p = *p == 'a' ? 'b' : 'a';
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
-
-    /* a label edited to match what is asked for: the associated data binds it */
-    read_text(path, &text);
-    p = strstr(text, "label " LABEL);
-    memcpy(p + 6, "issuing-ca-kez", 14);
-    expect_damage_refused(damaged, text, "issuing-ca-kez");
-    free(text);
-
-    /* a byte that breaks the structure: still "wrong passphrase or damaged file", no KDF run */
-    read_text(path, &text);
-    p = strstr(text, "\nkdf ") + 1;
-    *p = 'K';
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
-    read_text(path, &text);
-    p = strstr(text, "\ndata ") + 8;
-    *p = '!';
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
+    for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++)
+        expect_damage_refused(path, damaged, &damages[i]);
     /* truncated */
     read_text(path, &text);
     text[strlen(text) - 10] = '\0';
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
-    /* iterations out of bounds (too few, absurdly many) */
-    read_text(path, &text);
-    p = strstr(text, " 100000 ");
-    memcpy(p, " 099999 ", 8);
-    expect_damage_refused(damaged, text, LABEL);
-    memcpy(p, " 99999 ", 7);
-    expect_damage_refused(damaged, text, LABEL);
-    free(text);
-    /* iterations changed within bounds: another key is derived */
-    read_text(path, &text);
-    p = strstr(text, " 100000 ");
-    memcpy(p, " 100001 ", 8);
-    expect_damage_refused(damaged, text, LABEL);
+    write_text(damaged, text, 0600);
+    expect_crypto_failure(damaged, LABEL, PASS);
     free(text);
     /* not a key file at all */
     write_text(damaged, "-----BEGIN PRIVATE KEY-----\n", 0600);

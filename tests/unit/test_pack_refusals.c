@@ -176,6 +176,27 @@ static const struct {
     {"sealed_key", "", "sealed_key must be base64"},
 };
 
+/* Text that is no pack at all, and what the refusal says. */
+static const struct {
+    const char *json, *needle;
+} bad_texts[] = {
+    /* not JSON, or not a pack object */
+    {"not json", "not JSON"},
+    {"", "not JSON"},
+    {"{", "not JSON"},
+    {"{\"version\":1,}", "not JSON"},
+    {"[1,2]", "not a JSON object"},
+    {"\"pack\"", "not a JSON object"},
+    {"{}", "missing field version"},
+    /* Out of int's range (1e400 reads as infinity; JSON has no NaN): refused before any
+     * conversion, which the sanitizer build (float-cast-overflow) would abort on. */
+    {"{\"version\":1e300}", "version must be an integer"},
+    {"{\"version\":-1e300}", "version must be an integer"},
+    {"{\"version\":1e400}", "version must be an integer"},
+    {"{\"version\":-1e400}", "version must be an integer"},
+    {"{\"version\":4294967297}", "version must be an integer"},
+};
+
 static void test_parse_refusals(void **state)
 {
     static const char *const fields[] = {
@@ -302,21 +323,9 @@ static void test_parse_refusals(void **state)
         free(json);
     }
 
-    /* not JSON, or not a pack object */
-    expect_refused("not json", CL_ERR_PARSE, "not JSON");
-    expect_refused("", CL_ERR_PARSE, "not JSON");
-    expect_refused("{", CL_ERR_PARSE, "not JSON");
-    expect_refused("{\"version\":1,}", CL_ERR_PARSE, "not JSON");
-    expect_refused("[1,2]", CL_ERR_PARSE, "not a JSON object");
-    expect_refused("\"pack\"", CL_ERR_PARSE, "not a JSON object");
-    expect_refused("{}", CL_ERR_PARSE, "missing field version");
-    /* Out of int's range (1e400 reads as infinity; JSON has no NaN): refused before any
-     * conversion, which the sanitizer build (float-cast-overflow) would abort on. */
-    expect_refused("{\"version\":1e300}", CL_ERR_PARSE, "version must be an integer");
-    expect_refused("{\"version\":-1e300}", CL_ERR_PARSE, "version must be an integer");
-    expect_refused("{\"version\":1e400}", CL_ERR_PARSE, "version must be an integer");
-    expect_refused("{\"version\":-1e400}", CL_ERR_PARSE, "version must be an integer");
-    expect_refused("{\"version\":4294967297}", CL_ERR_PARSE, "version must be an integer");
+    /* not JSON, not a pack object, a version out of range */
+    for (size_t i = 0; i < sizeof(bad_texts) / sizeof(bad_texts[0]); i++)
+        expect_refused(bad_texts[i].json, CL_ERR_PARSE, bad_texts[i].needle);
     expect_field_refused("version", cJSON_CreateNumber(NAN), "version must be an integer");
     {
         size_t n = strlen(dev1.pack);

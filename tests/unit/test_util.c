@@ -44,6 +44,23 @@ int cl_test_dir_remove(const char *dir)
     return rmdir(dir);
 }
 
+char *cl_test_dir_new(const char *name)
+{
+    char *dir = malloc(64);
+    if (dir != NULL && cl_test_dir_make(dir, 64, name) != 0) {
+        free(dir);
+        dir = NULL;
+    }
+    return dir;
+}
+
+void cl_test_dir_free(char *dir)
+{
+    if (dir != NULL)
+        (void)cl_test_dir_remove(dir);
+    free(dir);
+}
+
 char *cl_test_path(char *out, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(out, size, "%s/%s", dir, name);

@@ -10,6 +10,12 @@ int cl_test_dir_make(char *dir, size_t size, const char *name);
 /* Removes dir and everything in it, subfolders included. Returns rmdir's result: 0, or -1. */
 int cl_test_dir_remove(const char *dir);
 
+/* The same folder with its path malloc'd (per-test cmocka state); NULL on failure. */
+char *cl_test_dir_new(const char *name);
+
+/* Removes the folder of cl_test_dir_new as cl_test_dir_remove does and frees its path. */
+void cl_test_dir_free(char *dir);
+
 /* out = dir/name, asserted to fit in size bytes. Returns out. */
 char *cl_test_path(char *out, size_t size, const char *dir, const char *name);
 
