@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "x509_der.h"
 #include "x509_fixture.h"
 
 static int cmp_serial(const void *a, const void *b)

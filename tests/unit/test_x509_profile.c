@@ -1,8 +1,7 @@
 /* test_x509_profile.c: the issued certificates are parsed back and every profile item is checked
  * (subject, EKU, basicConstraints, keyUsage and their criticality, SKI/AKI, serial, validity, key
  * pair, chain to the issuing CA and the root) for the CA pair, P-256 and RSA-2048 devices and each
- * service role; the signature AlgorithmIdentifiers are DER-exact; the input rules and PEM output.
- */
+ * service role, with DER-exact signature AlgorithmIdentifiers; the input rules and PEM output. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,7 +18,6 @@
 #include <mbedtls/rsa.h>
 
 #include "error.h"
-#include "x509_der.h"
 #include "x509_fixture.h"
 
 static void test_key_type_names(void **state)

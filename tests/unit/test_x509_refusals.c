@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "error.h"
-#include "x509_der.h"
 #include "x509_fixture.h"
 
 static void test_signer_refusals(void **state)
