@@ -13,18 +13,14 @@
 
 #include "error.h"
 #include "plan_import.h"
+#include "test_util.h"
 
 static char dir[64];
 
 static const char *write_plan(const char *name, const char *text)
 {
     static char path[256];
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    cl_test_write_file(cl_test_path(path, sizeof(path), dir, name), text);
     return path;
 }
 
@@ -152,8 +148,7 @@ static void test_huge_numbers(void **state)
             char text[512], path[256];
             snprintf(text, sizeof(text), "%s%s%s", around[t][0], values[v], around[t][1]);
             expect_refused("huge.json", text, "huge.json entry 1");
-            snprintf(path, sizeof(path), "%s/huge.json", dir);
-            unlink(path);
+            unlink(cl_test_path(path, sizeof(path), dir, "huge.json"));
         }
     }
 }
@@ -170,23 +165,13 @@ static void test_missing_file(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/certline-plan-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return cl_test_dir_make(dir, sizeof(dir), "certline-plan");
 }
 
 static int teardown(void **state)
 {
-    static const char *const names[] = {
-        "plan.csv",  "explicit.csv", "plan.json",    "noheader.csv", "code.csv",    "date.csv",
-        "units.csv", "many.csv",     "wide.csv",     "count.csv",    "fields.csv",  "empty.csv",
-        "bad.json",  "float.json",   "unknown.json", "object.json",  "notjson.json"};
-    char path[256];
     (void)state;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    return rmdir(dir);
+    return cl_test_dir_remove(dir);
 }
 
 int main(void)

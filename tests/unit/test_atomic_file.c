@@ -20,51 +20,18 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "test_util.h"
 
-struct fixture {
-    char dir[64];
-};
-
+/* Each test works in a fresh folder, its path the test's state. */
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_atomic.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-/* Removes dir and everything in it (one level of subdirectories is enough here). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[512];
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        struct stat st;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
+    *state = cl_test_dir_new("test_atomic");
+    return *state == NULL ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    remove_tree(f->dir);
-    free(f);
+    cl_test_dir_free(*state);
     return 0;
 }
 
@@ -117,40 +84,40 @@ static mode_t mode_of(const char *path)
 
 static void test_write_creates(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128];
     mode_t old_umask;
 
-    snprintf(path, sizeof(path), "%s/key.pem", f->dir);
+    snprintf(path, sizeof(path), "%s/key.pem", dir);
     assert_int_equal(cl_atomic_write(path, "hello\n", 6, 0600), CL_OK);
     assert_content(path, "hello\n");
     assert_int_equal(mode_of(path), 0600);
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
 
     /* The mode is exact: the umask does not narrow it. */
     old_umask = umask(077);
-    snprintf(path, sizeof(path), "%s/cert.pem", f->dir);
+    snprintf(path, sizeof(path), "%s/cert.pem", dir);
     assert_int_equal(cl_atomic_write(path, "cert", 4, 0644), CL_OK);
     umask(old_umask);
     assert_int_equal(mode_of(path), 0644);
     assert_content(path, "cert");
 
     /* Empty content is a valid file. */
-    snprintf(path, sizeof(path), "%s/empty", f->dir);
+    snprintf(path, sizeof(path), "%s/empty", dir);
     assert_int_equal(cl_atomic_write(path, NULL, 0, 0600), CL_OK);
     assert_content(path, "");
-    assert_entries(f->dir, 3);
+    assert_entries(dir, 3);
 }
 
 static void test_replace(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128];
     struct stat before, after;
     char old[8] = {0};
     int fd;
 
-    snprintf(path, sizeof(path), "%s/state.json", f->dir);
+    snprintf(path, sizeof(path), "%s/state.json", dir);
     assert_int_equal(cl_atomic_write(path, "old", 3, 0600), CL_OK);
     assert_int_equal(stat(path, &before), 0);
     fd = open(path, O_RDONLY);
@@ -165,62 +132,62 @@ static void test_replace(void **state)
     assert_int_equal(read(fd, old, sizeof(old) - 1), 3);
     assert_string_equal(old, "old");
     close(fd);
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
 }
 
 static void test_relative_path(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     int cwd = open(".", O_RDONLY | O_DIRECTORY);
     char path[128];
 
     assert_true(cwd >= 0);
-    assert_int_equal(chdir(f->dir), 0);
+    assert_int_equal(chdir(dir), 0);
     assert_int_equal(cl_atomic_write("plain", "x", 1, 0600), CL_OK);
     assert_int_equal(fchdir(cwd), 0);
     close(cwd);
-    snprintf(path, sizeof(path), "%s/plain", f->dir);
+    snprintf(path, sizeof(path), "%s/plain", dir);
     assert_content(path, "x");
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
 }
 
 static void test_invalid_arguments(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128];
 
-    snprintf(path, sizeof(path), "%s/", f->dir);
+    snprintf(path, sizeof(path), "%s/", dir);
     assert_int_equal(cl_atomic_write(NULL, "x", 1, 0600), CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(cl_atomic_write("", "x", 1, 0600), CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(cl_atomic_write(path, "x", 1, 0600), CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(errno, EINVAL);
-    snprintf(path, sizeof(path), "%s/x", f->dir);
+    snprintf(path, sizeof(path), "%s/x", dir);
     assert_int_equal(cl_atomic_write(path, NULL, 1, 0600), CL_ERR_INVALID_ARGUMENT);
     assert_int_equal(cl_atomic_write_new(NULL, "x", 1, 0600), CL_ERR_INVALID_ARGUMENT);
-    assert_entries(f->dir, 0);
+    assert_entries(dir, 0);
 }
 
 static void test_missing_directory(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128];
 
-    snprintf(path, sizeof(path), "%s/no/such/dir/file", f->dir);
+    snprintf(path, sizeof(path), "%s/no/such/dir/file", dir);
     errno = 0;
     assert_int_equal(cl_atomic_write(path, "x", 1, 0600), CL_ERR_NOT_FOUND);
     assert_int_equal(errno, ENOENT);
     assert_int_equal(cl_atomic_write_new(path, "x", 1, 0600), CL_ERR_NOT_FOUND);
-    assert_entries(f->dir, 0);
+    assert_entries(dir, 0);
 }
 
 static void test_path_is_directory(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char sub[128], inner[160];
     struct stat st;
     int rc;
 
-    snprintf(sub, sizeof(sub), "%s/sub", f->dir);
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
     assert_int_equal(mkdir(sub, 0700), 0);
     snprintf(inner, sizeof(inner), "%s/keep", sub);
     assert_int_equal(cl_atomic_write(inner, "kept", 4, 0600), CL_OK);
@@ -234,20 +201,20 @@ static void test_path_is_directory(void **state)
     assert_int_equal(stat(sub, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_content(inner, "kept");
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
     assert_entries(sub, 1);
 }
 
 static void test_failed_write_keeps_old(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128];
     char big[4096];
     struct rlimit saved, small;
     void (*old_handler)(int);
     int rc, err;
 
-    snprintf(path, sizeof(path), "%s/ca.crl", f->dir);
+    snprintf(path, sizeof(path), "%s/ca.crl", dir);
     assert_int_equal(cl_atomic_write(path, "old crl", 7, 0644), CL_OK);
     memset(big, 'n', sizeof(big));
 
@@ -266,16 +233,16 @@ static void test_failed_write_keeps_old(void **state)
     assert_int_equal(err, EFBIG);
     assert_content(path, "old crl");
     assert_int_equal(mode_of(path), 0644);
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
 }
 
 static void test_write_new(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128], link_path[128];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/device.crt", f->dir);
+    snprintf(path, sizeof(path), "%s/device.crt", dir);
     assert_int_equal(cl_atomic_write_new(path, "first", 5, 0600), CL_OK);
     assert_content(path, "first");
     assert_int_equal(mode_of(path), 0600);
@@ -285,15 +252,15 @@ static void test_write_new(void **state)
     assert_int_equal(errno, EEXIST);
     assert_content(path, "first");
     assert_int_equal(mode_of(path), 0600);
-    assert_entries(f->dir, 1);
+    assert_entries(dir, 1);
 
     /* A dangling symbolic link counts as existing and is left alone. */
-    snprintf(link_path, sizeof(link_path), "%s/dangling", f->dir);
+    snprintf(link_path, sizeof(link_path), "%s/dangling", dir);
     assert_int_equal(symlink("nowhere", link_path), 0);
     assert_int_equal(cl_atomic_write_new(link_path, "x", 1, 0600), CL_ERR_EXISTS);
     assert_int_equal(lstat(link_path, &st), 0);
     assert_true(S_ISLNK(st.st_mode));
-    assert_entries(f->dir, 2);
+    assert_entries(dir, 2);
 
     /* Plain cl_atomic_write still replaces. */
     assert_int_equal(cl_atomic_write(path, "second", 6, 0600), CL_OK);
@@ -302,14 +269,14 @@ static void test_write_new(void **state)
 
 static void test_read_capped(void **state)
 {
-    struct fixture *f = *state;
+    const char *dir = *state;
     char path[128], data[100];
     char sentinel = 0;
     char *buf = NULL;
     size_t len = 0;
 
     memset(data, 'r', sizeof(data));
-    snprintf(path, sizeof(path), "%s/data", f->dir);
+    snprintf(path, sizeof(path), "%s/data", dir);
     assert_int_equal(cl_atomic_write(path, data, sizeof(data), 0600), CL_OK);
 
     assert_int_equal(cl_read_file_capped(path, 100, &buf, &len), CL_OK);
@@ -334,13 +301,13 @@ static void test_read_capped(void **state)
     assert_string_equal(buf, "");
     free(buf);
 
-    snprintf(path, sizeof(path), "%s/missing", f->dir);
+    snprintf(path, sizeof(path), "%s/missing", dir);
     buf = &sentinel;
     assert_int_equal(cl_read_file_capped(path, 10, &buf, &len), CL_ERR_NOT_FOUND);
     assert_int_equal(errno, ENOENT);
     assert_null(buf);
     buf = &sentinel;
-    assert_int_equal(cl_read_file_capped(f->dir, 10, &buf, &len), CL_ERR_IO);
+    assert_int_equal(cl_read_file_capped(dir, 10, &buf, &len), CL_ERR_IO);
     assert_int_equal(errno, EISDIR);
     assert_null(buf);
     assert_int_equal(cl_read_file_capped(NULL, 10, &buf, &len), CL_ERR_INVALID_ARGUMENT);

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "test_util.h"
 #include "transport_config.h"
 
 struct sample_config {
@@ -51,12 +52,7 @@ static char out_text[65536], err_text[65536];
 static void write_config(const char *name, const char *json)
 {
     char path[256];
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(json, f);
-    fclose(f);
+    cl_test_write_file(cl_test_path(path, sizeof(path), dir, name), json);
 }
 
 /* Runs cl_dispatch_start with dispatch, else cl_cli_start, with argv built from the list ap;
@@ -411,20 +407,13 @@ static void test_dispatch_config_problems(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/certline-cli-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return cl_test_dir_make(dir, sizeof(dir), "certline-cli");
 }
 
 static int teardown(void **state)
 {
-    const char *names[] = {"good.json", "typo.json", "range.json", "bad.json"};
-    char path[256];
     (void)state;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    return rmdir(dir);
+    return cl_test_dir_remove(dir);
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include "atomic_file.h"
 #include "config.h"
 #include "error.h"
+#include "test_util.h"
 
 #define NAME "/etc/certline/ca.json"
 
@@ -289,96 +290,88 @@ static void test_error_buffer(void **state)
                      CL_ERR_INVALID_ARGUMENT);
 }
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
+/* The folder of the file tests (made once) and the configuration file in it. */
+static char config_dir[64], config_path[128];
 
-static int setup(void **state)
+static int group_setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
+    (void)state;
+    if (cl_test_dir_make(config_dir, sizeof(config_dir), "test_config") != 0)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_config.XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/ca.json", f->dir);
-    *state = f;
+    snprintf(config_path, sizeof(config_path), "%s/ca.json", config_dir);
     return 0;
 }
 
-static int teardown(void **state)
+static int group_teardown(void **state)
 {
-    struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    (void)state;
+    return cl_test_dir_remove(config_dir);
 }
 
 static void test_file(void **state)
 {
-    struct fixture *f = *state;
     struct app_cfg cfg;
     char err[512], expected[512];
+    (void)state;
 
-    assert_int_equal(cl_atomic_write(f->path, GOOD, strlen(GOOD), 0600), CL_OK);
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)), CL_OK);
+    assert_int_equal(cl_atomic_write(config_path, GOOD, strlen(GOOD), 0600), CL_OK);
+    assert_int_equal(cl_config_load_file(config_path, &app_table, &cfg, err, sizeof(err)), CL_OK);
     assert_int_equal(cfg.listen_port, 8443);
     assert_string_equal(cfg.tls.key_file, "/k");
 
     /* Errors inside the file name the file. */
-    assert_int_equal(cl_atomic_write(f->path, "{\"tls\": {\"certfile\": 1}}", 24, 0600), CL_OK);
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)),
+    assert_int_equal(cl_atomic_write(config_path, "{\"tls\": {\"certfile\": 1}}", 24, 0600), CL_OK);
+    assert_int_equal(cl_config_load_file(config_path, &app_table, &cfg, err, sizeof(err)),
                      CL_ERR_CONFIG);
-    snprintf(expected, sizeof(expected), "%s: unknown key \"tls.certfile\"", f->path);
+    snprintf(expected, sizeof(expected), "%s: unknown key \"tls.certfile\"", config_path);
     assert_string_equal(err, expected);
 
     /* A NUL byte would hide the rest of the file from the parser. */
-    assert_int_equal(cl_atomic_write(f->path, "{}\0{\"x\":1}", 10, 0600), CL_OK);
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)),
+    assert_int_equal(cl_atomic_write(config_path, "{}\0{\"x\":1}", 10, 0600), CL_OK);
+    assert_int_equal(cl_config_load_file(config_path, &app_table, &cfg, err, sizeof(err)),
                      CL_ERR_CONFIG);
-    snprintf(expected, sizeof(expected), "%s: file contains a NUL byte", f->path);
+    snprintf(expected, sizeof(expected), "%s: file contains a NUL byte", config_path);
     assert_string_equal(err, expected);
 }
 
 static void test_file_missing(void **state)
 {
-    struct fixture *f = *state;
     struct app_cfg cfg;
-    char err[512], expected[512];
+    char err[512], expected[512], missing[128];
+    (void)state;
 
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)),
+    cl_test_path(missing, sizeof(missing), config_dir, "missing.json");
+    assert_int_equal(cl_config_load_file(missing, &app_table, &cfg, err, sizeof(err)),
                      CL_ERR_CONFIG);
-    snprintf(expected, sizeof(expected), "%s: cannot read file: %s", f->path, strerror(ENOENT));
+    snprintf(expected, sizeof(expected), "%s: cannot read file: %s", missing, strerror(ENOENT));
     assert_string_equal(err, expected);
 
-    assert_int_equal(cl_config_load_file(f->dir, &app_table, &cfg, err, sizeof(err)),
+    assert_int_equal(cl_config_load_file(config_dir, &app_table, &cfg, err, sizeof(err)),
                      CL_ERR_CONFIG);
-    snprintf(expected, sizeof(expected), "%s: cannot read file: %s", f->dir, strerror(EISDIR));
+    snprintf(expected, sizeof(expected), "%s: cannot read file: %s", config_dir, strerror(EISDIR));
     assert_string_equal(err, expected);
 }
 
 static void test_file_size_cap(void **state)
 {
-    struct fixture *f = *state;
     struct app_cfg cfg;
     char err[512], expected[512];
     size_t size = CL_CONFIG_MAX_BYTES;
     char *text = malloc(size + 1);
+    (void)state;
 
     assert_non_null(text);
     /* Exactly at the cap: a valid document padded with spaces loads. */
     memset(text, ' ', size + 1);
     memcpy(text, GOOD, strlen(GOOD));
-    assert_int_equal(cl_atomic_write(f->path, text, size, 0600), CL_OK);
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)), CL_OK);
+    assert_int_equal(cl_atomic_write(config_path, text, size, 0600), CL_OK);
+    assert_int_equal(cl_config_load_file(config_path, &app_table, &cfg, err, sizeof(err)), CL_OK);
 
     /* One byte more is refused before parsing. */
-    assert_int_equal(cl_atomic_write(f->path, text, size + 1, 0600), CL_OK);
-    assert_int_equal(cl_config_load_file(f->path, &app_table, &cfg, err, sizeof(err)),
+    assert_int_equal(cl_atomic_write(config_path, text, size + 1, 0600), CL_OK);
+    assert_int_equal(cl_config_load_file(config_path, &app_table, &cfg, err, sizeof(err)),
                      CL_ERR_CONFIG);
-    snprintf(expected, sizeof(expected), "%s: file is larger than 1048576 bytes", f->path);
+    snprintf(expected, sizeof(expected), "%s: file is larger than 1048576 bytes", config_path);
     assert_string_equal(err, expected);
     free(text);
 }
@@ -476,11 +469,11 @@ int main(void)
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_error_buffer),
-        cmocka_unit_test_setup_teardown(test_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_size_cap, setup, teardown),
+        cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file_missing),
+        cmocka_unit_test(test_file_size_cap),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_bad_tables),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

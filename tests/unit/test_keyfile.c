@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "error.h"
 #include "keyfile.h"
 #include "log.h"
+#include "test_util.h"
 
 #define PASS "correct horse battery staple"
 #define LABEL "issuing-ca-key"
@@ -33,8 +33,7 @@ static const unsigned char secret[] = {0x30, 0x77, 0x02, 0x01, 0x01, 0x04, 0x20,
 
 static void path_of(char *out, size_t len, const char *name)
 {
-    int n = snprintf(out, len, "%s/%s", dir, name);
-    assert_true(n > 0 && (size_t)n < len);
+    cl_test_path(out, len, dir, name);
 }
 
 static void read_text(const char *path, char **text)
@@ -57,30 +56,63 @@ static void expect_crypto_failure(const char *path, const char *label, const cha
     assert_int_equal(len, 0);
 }
 
+/* One change to a good key file: at offset from marker, text is written (or the character other,
+ * where the file already holds text's first character there, so that the byte always changes);
+ * the file is then read with label. */
+struct damage {
+    const char *marker;
+    size_t offset;
+    const char *text;
+    char other;
+    const char *label;
+};
+
+static const struct damage damages[] = {
+    /* one base64 character of the data (another valid one) */
+    {"\ndata ", 6 + 10, "A", 'B', LABEL},
+    /* one salt digit */
+    {"\nkdf pbkdf2-sha256 100000 ", 27, "a", 'b', LABEL},
+    /* a label edited to match what is asked for: the associated data binds it */
+    {"label " LABEL, 6, "issuing-ca-kez", 0, "issuing-ca-kez"},
+    /* a byte that breaks the structure: still "wrong passphrase or damaged file", no KDF run */
+    {"\nkdf ", 1, "K", 0, LABEL},
+    {"\ndata ", 8, "!", 0, LABEL},
+    /* iterations out of bounds (too few, absurdly many) */
+    {" 100000 ", 0, " 099999 ", 0, LABEL},
+    {" 100000 ", 0, " 99999  ", 0, LABEL},
+    /* iterations changed within bounds: another key is derived */
+    {" 100000 ", 0, " 100001 ", 0, LABEL},
+};
+
+/* The key file at path, changed by d and written to damaged, gives CL_ERR_CRYPTO. */
+static void expect_damage_refused(const char *path, const char *damaged, const struct damage *d)
+{
+    char *text, *p;
+
+    read_text(path, &text);
+    p = strstr(text, d->marker);
+    assert_non_null(p);
+    p += d->offset;
+    if (d->other != 0 && *p == d->text[0])
+        *p = d->other;
+    else
+        memcpy(p, d->text, strlen(d->text));
+    write_text(damaged, text, 0600);
+    expect_crypto_failure(damaged, d->label, PASS);
+    free(text);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
     cl_log_set_level(CL_LOG_ERROR);
-    snprintf(dir, sizeof(dir), "/tmp/test_keyfile.XXXXXX");
-    return mkdtemp(dir) == NULL ? -1 : 0;
+    return cl_test_dir_make(dir, sizeof(dir), "test_keyfile");
 }
 
 static int group_teardown(void **state)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[256];
     (void)state;
-
-    if (d != NULL) {
-        while ((e = readdir(d)) != NULL)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-                path_of(path, sizeof(path), e->d_name);
-                unlink(path);
-            }
-        closedir(d);
-    }
-    rmdir(dir);
+    cl_test_dir_remove(dir);
     return 0;
 }
 
@@ -126,70 +158,18 @@ static void test_round_trip_and_format(void **state)
 
 static void test_wrong_passphrase_and_damage(void **state)
 {
-    char path[256], damaged[256], *text, *p;
+    char path[256], damaged[256], *text;
     (void)state;
 
     path_of(path, sizeof(path), "a.key.enc");
     path_of(damaged, sizeof(damaged), "damaged.key.enc");
     expect_crypto_failure(path, LABEL, PASS "!");
 
-    /* one base64 character of the data (another valid one) */
-    read_text(path, &text);
-    p = strstr(text, "\ndata ") + 6 + 10;
-    *p = *p == 'A' ? 'B' : 'A';
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
-
-    /* one salt digit */
-    read_text(path, &text);
-    p = strstr(text, "\nkdf pbkdf2-sha256 100000 ") + 27;
-    *p = *p == 'a' ? 'b' : 'a';
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
-
-    /* a label edited to match what is asked for: the associated data binds it */
-    read_text(path, &text);
-    p = strstr(text, "label " LABEL);
-    memcpy(p + 6, "issuing-ca-kez", 14);
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, "issuing-ca-kez", PASS);
-    free(text);
-
-    /* a byte that breaks the structure: still "wrong passphrase or damaged file", no KDF run */
-    read_text(path, &text);
-    p = strstr(text, "\nkdf ") + 1;
-    *p = 'K';
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
-    read_text(path, &text);
-    p = strstr(text, "\ndata ") + 8;
-    *p = '!';
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
+    for (size_t i = 0; i < sizeof(damages) / sizeof(damages[0]); i++)
+        expect_damage_refused(path, damaged, &damages[i]);
     /* truncated */
     read_text(path, &text);
     text[strlen(text) - 10] = '\0';
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
-    /* iterations out of bounds (too few, absurdly many) */
-    read_text(path, &text);
-    p = strstr(text, " 100000 ");
-    memcpy(p, " 099999 ", 8);
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    memcpy(p, " 99999 ", 7);
-    write_text(damaged, text, 0600);
-    expect_crypto_failure(damaged, LABEL, PASS);
-    free(text);
-    /* iterations changed within bounds: another key is derived */
-    read_text(path, &text);
-    p = strstr(text, " 100000 ");
-    memcpy(p, " 100001 ", 8);
     write_text(damaged, text, 0600);
     expect_crypto_failure(damaged, LABEL, PASS);
     free(text);

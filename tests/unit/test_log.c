@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "test_util.h"
 
 #define THREADS 4
 #define LINES_PER_THREAD 250
@@ -33,8 +34,7 @@ static int setup(void **state)
     struct capture *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -1;
-    snprintf(c->dir, sizeof(c->dir), "/tmp/test_log.XXXXXX");
-    if (mkdtemp(c->dir) == NULL)
+    if (cl_test_dir_make(c->dir, sizeof(c->dir), "test_log") != 0)
         return -1;
     snprintf(c->path, sizeof(c->path), "%s/log", c->dir);
     c->fd = open(c->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -54,8 +54,7 @@ static int teardown(void **state)
     cl_log_set_level(CL_LOG_INFO);
     cl_log_set_program(NULL);
     close(c->fd);
-    unlink(c->path);
-    rmdir(c->dir);
+    cl_test_dir_remove(c->dir);
     free(c);
     return 0;
 }
@@ -171,11 +170,24 @@ static void test_format(void **state)
     free(out);
 }
 
+/* Exactly two records were logged since the last look: level1 msg1, then level2 msg2. */
+static void expect_two_records(struct capture *c, const char *level1, const char *msg1,
+                               const char *level2, const char *msg2)
+{
+    char *out = captured(c);
+    const char *p;
+
+    assert_int_equal(count_char(out, '\n'), 2);
+    p = expect_line(out, level1, msg1);
+    p = expect_line(p, level2, msg2);
+    assert_string_equal(p, "");
+    free(out);
+}
+
 static void test_levels(void **state)
 {
     struct capture *c = *state;
     char *out;
-    const char *p;
 
     assert_int_equal(cl_log_get_level(), CL_LOG_INFO); /* the default */
     cl_log_set_level(CL_LOG_WARN);
@@ -187,21 +199,12 @@ static void test_levels(void **state)
     cl_log_info("i1");
     cl_log_warn("w1");
     cl_log_error("e1");
-    out = captured(c);
-    assert_int_equal(count_char(out, '\n'), 2);
-    p = expect_line(out, "warn", "w1");
-    p = expect_line(p, "error", "e1");
-    assert_string_equal(p, "");
-    free(out);
+    expect_two_records(c, "warn", "w1", "error", "e1");
 
     cl_log_set_level(CL_LOG_DEBUG);
     cl_log_debug("d2");
     cl_log_info("i2");
-    out = captured(c);
-    p = expect_line(out, "debug", "d2");
-    p = expect_line(p, "info", "i2");
-    assert_string_equal(p, "");
-    free(out);
+    expect_two_records(c, "debug", "d2", "info", "i2");
 
     cl_log_set_level(CL_LOG_ERROR);
     cl_log_warn("w3");

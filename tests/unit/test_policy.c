@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -17,39 +18,69 @@ static const enum cl_role all_roles[] = {CL_ROLE_NONE,          CL_ROLE_CA_SERVE
                                          CL_ROLE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL,
                                          CL_ROLE_DEVICE,        CL_ROLE_DEVICE_COMMON};
 
-/* DESIGN.md, "The sequence": interface, served by, admitted peers. */
+/* The interfaces of DESIGN.md, by the prefix the operations are spelt with. */
 static const struct {
-    const char *element;
+    const char *prefix, *uri;
     enum cl_interface iface;
-    unsigned roles;
-} expected[] = {
-    {"ca:CertificateTransmissionRequest", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
-    {"ca:InstallationReport", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
-    {"ca:CheckIn", CL_IFACE_CA, CL_ROLE_DEVICE},
-    {"ct:CertificateTransmissionRequest", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
-    {"ct:ReceptionNotice", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
-    {"ct:WriteResult", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
-    {"dev:CertificateTransmission", CL_IFACE_DEVICE, CL_ROLE_FACTORY_TERMINAL},
-    {"line:WriteResult", CL_IFACE_LINE, CL_ROLE_DEVICE | CL_ROLE_DEVICE_COMMON},
+} interfaces[] = {
+    {"ca", "urn:certline:ca:1", CL_IFACE_CA},
+    {"ct", "urn:certline:comm-terminal:1", CL_IFACE_COMM_TERMINAL},
+    {"dev", "urn:certline:device:1", CL_IFACE_DEVICE},
+    {"line", "urn:certline:line:1", CL_IFACE_LINE},
 };
+
+/* DESIGN.md, "The sequence", read by peer: the operations each role may call (NULL-padded).
+ * Written per role rather than per operation, so that it restates the design and does not copy
+ * the table of policy.c. */
+static const struct {
+    enum cl_role role;
+    const char *operations[4];
+} may_call[] = {
+    {CL_ROLE_COMM_TERMINAL, {"ca:CertificateTransmissionRequest", "ca:InstallationReport"}},
+    {CL_ROLE_FACTORY_TERMINAL,
+     {"ct:CertificateTransmissionRequest", "ct:ReceptionNotice", "ct:WriteResult",
+      "dev:CertificateTransmission"}},
+    {CL_ROLE_DEVICE, {"ca:CheckIn", "line:WriteResult"}},
+    {CL_ROLE_DEVICE_COMMON, {"line:WriteResult"}},
+};
+
+enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 4 };
+
+/* The entry of interfaces[] whose prefix element ("prefix:Name") has, or NULL. */
+static const char *uri_of(const char *element, enum cl_interface *iface)
+{
+    const char *colon = strchr(element, ':');
+
+    for (size_t i = 0; i < sizeof(interfaces) / sizeof(interfaces[0]); i++)
+        if (strncmp(element, interfaces[i].prefix, (size_t)(colon - element)) == 0 &&
+            interfaces[i].prefix[colon - element] == '\0') {
+            if (iface != NULL)
+                *iface = interfaces[i].iface;
+            return interfaces[i].uri;
+        }
+    return NULL;
+}
+
+/* Whether DESIGN.md lets role call operation. */
+static int may(enum cl_role role, const char *operation)
+{
+    for (size_t r = 0; r < MAY_CALL; r++)
+        for (size_t k = 0; k < OPS_EACH && may_call[r].operations[k] != NULL; k++)
+            if (may_call[r].role == role && strcmp(may_call[r].operations[k], operation) == 0)
+                return 1;
+    return 0;
+}
 
 /* Makes soap look as the server does after peeking at a request element: the element given as
  * "prefix:Name" is parsed from XML that binds the namespace to an unrelated prefix, so matching
  * must go by namespace, not by spelling. */
 static void peek(struct soap *soap, const char *element)
 {
-    static const char *const uris[][2] = {{"ca", "urn:certline:ca:1"},
-                                          {"ct", "urn:certline:comm-terminal:1"},
-                                          {"dev", "urn:certline:device:1"},
-                                          {"line", "urn:certline:line:1"}};
     static char xml[512];
-    const char *colon = strchr(element, ':'), *uri = "urn:unknown";
+    const char *uri = uri_of(element, NULL);
 
-    for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
-        if (strncmp(element, uris[i][0], (size_t)(colon - element)) == 0 &&
-            uris[i][0][colon - element] == '\0')
-            uri = uris[i][1];
-    snprintf(xml, sizeof(xml), "<q:%s xmlns:q=\"%s\"/>", colon + 1, uri);
+    snprintf(xml, sizeof(xml), "<q:%s xmlns:q=\"%s\"/>", strchr(element, ':') + 1,
+             uri != NULL ? uri : "urn:unknown");
     soap->is = xml;
     assert_int_equal(soap_begin_recv(soap), SOAP_OK);
     assert_int_equal(soap_peek_element(soap), SOAP_OK);
@@ -64,31 +95,49 @@ static struct soap *new_soap(void)
     return soap;
 }
 
+/* Every role on operation: admitted where DESIGN.md lets it call, refused by name elsewhere. */
+static void check_operation(struct soap *soap, const char *operation)
+{
+    enum cl_interface iface = CL_IFACE_CA;
+    char reason[256];
+
+    assert_non_null(uri_of(operation, &iface));
+    for (size_t r = 0; r < sizeof(all_roles) / sizeof(all_roles[0]); r++) {
+        struct cl_peer peer = {.role = all_roles[r], .name = "peer"};
+        int admitted = may(all_roles[r], operation);
+        peek(soap, operation);
+        int rc = cl_policy_admit(soap, iface, &peer, reason, sizeof(reason));
+        if (admitted && rc != CL_OK)
+            fail_msg("%s should admit %s: %s", operation, cl_role_name(all_roles[r]), reason);
+        if (!admitted) {
+            assert_int_equal(rc, CL_ERR_PEER_ROLE);
+            assert_non_null(strstr(reason, cl_role_name(all_roles[r])));
+            assert_non_null(strstr(reason, operation));
+        }
+    }
+}
+
 static void test_every_role_on_every_operation(void **state)
 {
     struct soap *soap = new_soap();
-    size_t count;
-    char reason[256];
+    size_t count, operations = 0;
     (void)state;
 
-    assert_non_null(cl_policy_operations(&count));
-    assert_int_equal(count, sizeof(expected) / sizeof(expected[0]));
-    for (size_t i = 0; i < count; i++) {
-        for (size_t r = 0; r < sizeof(all_roles) / sizeof(all_roles[0]); r++) {
-            struct cl_peer peer = {.role = all_roles[r], .name = "peer"};
-            int admitted = (expected[i].roles & (unsigned)all_roles[r]) != 0;
-            peek(soap, expected[i].element);
-            int rc = cl_policy_admit(soap, expected[i].iface, &peer, reason, sizeof(reason));
-            if (admitted && rc != CL_OK)
-                fail_msg("%s should admit %s: %s", expected[i].element, cl_role_name(all_roles[r]),
-                         reason);
-            if (!admitted) {
-                assert_int_equal(rc, CL_ERR_PEER_ROLE);
-                assert_non_null(strstr(reason, cl_role_name(all_roles[r])));
-                assert_non_null(strstr(reason, expected[i].element));
-            }
+    /* each operation once, though several roles may call it */
+    for (size_t r = 0; r < MAY_CALL; r++)
+        for (size_t k = 0; k < OPS_EACH && may_call[r].operations[k] != NULL; k++) {
+            const char *operation = may_call[r].operations[k];
+            int seen = 0;
+            for (size_t e = 0; e < r && !seen; e++)
+                for (size_t j = 0; j < OPS_EACH && may_call[e].operations[j] != NULL; j++)
+                    seen |= strcmp(may_call[e].operations[j], operation) == 0;
+            if (seen)
+                continue;
+            check_operation(soap, operation);
+            operations++;
         }
-    }
+    assert_non_null(cl_policy_operations(&count));
+    assert_int_equal(count, operations);
     soap_free(soap);
 }
 
