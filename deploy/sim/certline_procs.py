@@ -33,21 +33,29 @@ OPERATOR_PASSWORD = "line manager secret 1"
 PASSPHRASE = "correct horse battery staple"
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, what):
-    if not condition:
-        raise Failure(what)
-
-
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+def serve(server, name):
+    """Starts `serve` of a ca-server or comm-terminal (binary, config, log_path) at server.level
+    (None: the program's default) and waits for "listening on"; name says who did not start. A
+    restart listens on the port of the first start (the other programs' configurations name it)."""
+    if getattr(server, "port", None):
+        with open(server.config) as f:
+            config = json.load(f)
+        config["listen"]["port"] = server.port
+        with open(server.config, "w") as f:
+            json.dump(config, f)
+    level = ["-l", server.level] if getattr(server, "level", None) else []
+    with open(server.log_path, "a") as log:
+        server.process = subprocess.Popen([server.binary, "-c", server.config] + level + ["serve"],
+                                          stdout=subprocess.PIPE, stderr=log, text=True)
+    line = server.process.stdout.readline()
+    check(line.startswith("listening on 127.0.0.1:"), "%s did not start: %r" % (name, line))
+    server.port = int(line.strip().rsplit(":", 1)[1])
 
 
 class CaServer:
     """The ca-server binary with one configuration, and its serving process."""
+
+    level = "debug"
 
     def __init__(self, binary, work, conninfo):
         self.binary = binary
@@ -93,18 +101,19 @@ class CaServer:
 
     def start(self):
         """Starts `serve`; a restart listens on the same port as the first start."""
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "serve did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
+        serve(self, "serve")
+
+    def issue_services(self, line_ids):
+        """`init`, then the service certificates of ca-server, the comm-terminal and each line
+        (svc-ca, svc-comm, svc-line-ID in the work folder)."""
+        self.run("init")
+        self.run("issue-service", "ca-server", "ca.certline.test", "--out",
+                 os.path.join(self.work, "svc-ca"))
+        self.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
+                 os.path.join(self.work, "svc-comm"))
+        for line in line_ids:
+            self.run("issue-service", "factory-terminal", "line-%s.certline.test" % line, line,
+                     "--out", os.path.join(self.work, "svc-line-%s" % line))
 
     def stop(self):
         if self.process is None:
@@ -121,6 +130,8 @@ class CaServer:
 class CommTerminal:
     """The comm-terminal binary with one configuration (settings override the defaults below),
     operator commands run as "alice", and its serving process."""
+
+    level = "debug"
 
     def __init__(self, binary, work, conninfo, ca, **settings):
         self.binary = binary
@@ -167,18 +178,7 @@ class CommTerminal:
 
     def start(self):
         """Starts `serve`; a restart listens on the same port as the first start."""
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "comm-terminal did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
+        serve(self, "comm-terminal")
 
     def stop(self):
         if self.process is None:
@@ -246,6 +246,8 @@ class FactoryTerminal:
     """One factory-terminal process for a line: scans written to its stdin, its JSON result
     events read from its stdout."""
 
+    level = "debug"
+
     def __init__(self, binary, work, line_id, trust_file, comm_port, device_port, cert_dir=None,
                  **settings):
         self.binary = binary
@@ -279,7 +281,7 @@ class FactoryTerminal:
         start = log_size(self.log_path)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [self.binary, "-c", self.config, "-l", "debug", "run", "--json"] + list(extra),
+            [self.binary, "-c", self.config, "-l", self.level, "run", "--json"] + list(extra),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
         log.close()
         self.events = queue.Queue()

@@ -41,13 +41,9 @@ Usage: bench_line_time.py BUILD_DIR OUT_DIR [--devices N] [--lines-list 1,4] [--
 
 Builds nothing: run it on a Release build without sanitizers (see tests/bench/LINE_TIME.md).
 """
-import argparse
 import contextlib
 import datetime
-import json
 import os
-import platform
-import queue
 import re
 import secrets
 import shutil
@@ -55,15 +51,16 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import pg_private  # noqa: E402
-from bench_issuance import cluster_pids, machine  # noqa: E402
+from bench_common import (cluster_pids, cpu_seconds, log, machine_busy_seconds,  # noqa: E402
+                          parse_args, run_bench)
 from certline_procs import (CaServer, CommTerminal, DeviceAgent, Failure,  # noqa: E402
                             FactoryTerminal, check, free_port, log_size, wait_for_text)
 
@@ -73,21 +70,9 @@ GOAL_P99_MS = 80.0
 GOAL_DA_RSS_MIB = 8.0
 GOAL_FT_RSS_MIB = 16.0
 GOAL_LINES = 4  # the line-time goals are for 4 lines busy at once
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def log(text):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
 
 
 # ---- measuring processes ----
-
-def proc_cpu_s(pid):
-    """utime + stime of a running process, all its threads (also the ones that ended)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def proc_cpu_precise_s(pid):
     """CPU time of the live threads of a process in nanosecond resolution (schedstat), for the
@@ -116,17 +101,10 @@ def cluster_cpu_s(cluster):
     total = 0.0
     for pid in cluster_pids(cluster):
         try:
-            total += proc_cpu_s(pid)
+            total += cpu_seconds(pid)
         except OSError:
             pass
     return total
-
-
-def machine_busy_s():
-    """CPU seconds all cores spent busy since boot (/proc/stat, not idle or iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
 
 
 def utc_ms():
@@ -147,55 +125,18 @@ def spread(values):
             "mean": round(sum(values) / len(values), 2), "n": len(values)}
 
 
-# ---- the programs, at a chosen log level (certline_procs starts them at debug) ----
-
-def start_serving(server, name):
-    """`NAME serve` at server.level, for a CaServer or CommTerminal. A restart listens on the port
-    of the first start (the other programs' configurations name it)."""
-    if getattr(server, "port", None):
-        with open(server.config) as f:
-            config = json.load(f)
-        config["listen"]["port"] = server.port
-        with open(server.config, "w") as f:
-            json.dump(config, f)
-    with open(server.log_path, "a") as log_file:
-        server.process = subprocess.Popen(
-            [server.binary, "-c", server.config, "-l", server.level, "serve"],
-            stdout=subprocess.PIPE, stderr=log_file, text=True)
-    line = server.process.stdout.readline()
-    check(line.startswith("listening on 127.0.0.1:"), "%s did not start: %r" % (name, line))
-    server.port = int(line.strip().rsplit(":", 1)[1])
-
+# ---- the programs, at the production log level (certline_procs starts them at debug) ----
 
 class LevelCaServer(CaServer):
     level = "info"
-
-    def start(self):
-        start_serving(self, "ca-server")
 
 
 class LevelCommTerminal(CommTerminal):
     level = "info"
 
-    def start(self):
-        start_serving(self, "comm-terminal")
-
 
 class LevelFactoryTerminal(FactoryTerminal):
     level = "info"
-
-    def start(self):
-        start = log_size(self.log_path)
-        with open(self.log_path, "a") as log_file:
-            self.process = subprocess.Popen(
-                [self.binary, "-c", self.config, "-l", self.level, "run", "--json"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True,
-                bufsize=1)
-        self.events = queue.Queue()
-        out = self.process.stdout
-        threading.Thread(target=lambda: [self.events.put(line) for line in out] and None,
-                         daemon=True).start()
-        wait_for_text(self.log_path, "listening on", self.process, start=start)
 
 
 def child_pid(parent, timeout=10):
@@ -467,14 +408,7 @@ class LineBench:
         self.cluster.start()
         self.ca = ca = LevelCaServer(self.binary["ca-server"], self.work,
                                      self.cluster.create_db("ca"))
-        ca.run("init")
-        ca.run("issue-service", "ca-server", "ca.certline.test", "--out",
-               os.path.join(self.work, "svc-ca"))
-        ca.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
-               os.path.join(self.work, "svc-comm"))
-        for line in self.line_ids:
-            ca.run("issue-service", "factory-terminal", "line-%s.certline.test" % line, line,
-                   "--out", os.path.join(self.work, "svc-line-%s" % line))
+        ca.issue_services(self.line_ids)
         ca.run("model-add", MODEL)
         self.bundle = os.path.join(self.work, "model-%s.bundle" % MODEL)
         ca.run("model-export", MODEL, "--out", self.bundle)
@@ -585,11 +519,11 @@ class LineBench:
             time.sleep(0.2)
 
     def cpu_snapshot(self, lines):
-        snap = {"ca-server": proc_cpu_s(self.ca.process.pid),
-                "comm-terminal": proc_cpu_s(self.ct.process.pid),
-                "factory-terminal": sum(proc_cpu_s(self.terminals[ln].process.pid)
+        snap = {"ca-server": cpu_seconds(self.ca.process.pid),
+                "comm-terminal": cpu_seconds(self.ct.process.pid),
+                "factory-terminal": sum(cpu_seconds(self.terminals[ln].process.pid)
                                         for ln in lines),
-                "postgresql": cluster_cpu_s(self.cluster), "machine": machine_busy_s()}
+                "postgresql": cluster_cpu_s(self.cluster), "machine": machine_busy_seconds()}
         snap["driver"] = sum(os.times()[:2])  # this process (its children are not in it)
         snap["wall"] = time.perf_counter()
         return snap
@@ -868,6 +802,10 @@ class LineBench:
 
     # ---- stop ----
 
+    def programs(self):
+        """What a failure shows the log of."""
+        return [("comm-terminal", self.ct), ("ca-server", self.ca)]
+
     def stop(self):
         """Stops every process this bench started, whatever state it is in: the line threads
         are told to stop, their waits are cut short, and what they started is killed."""
@@ -902,21 +840,19 @@ class LineBench:
             self.live_agents.discard(p)
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("build_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--devices", type=int, default=400,
-                        help="devices measured per configuration, shared by its lines")
-    parser.add_argument("--lines-list", default="1,4",
-                        help="the configurations: lines busy at once (default 1,4)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="unmeasured devices per line before each configuration")
-    parser.add_argument("--free-running", action="store_true",
-                        help="lines go at their own pace instead of in rounds")
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--profile-devices", type=int, default=40)
-    args = parser.parse_args()
+def main():
+    def options(parser):
+        parser.add_argument("--devices", type=int, default=400,
+                            help="devices measured per configuration, shared by its lines")
+        parser.add_argument("--lines-list", default="1,4",
+                            help="the configurations: lines busy at once (default 1,4)")
+        parser.add_argument("--warmup", type=int, default=3,
+                            help="unmeasured devices per line before each configuration")
+        parser.add_argument("--free-running", action="store_true",
+                            help="lines go at their own pace instead of in rounds")
+        parser.add_argument("--profile", action="store_true")
+        parser.add_argument("--profile-devices", type=int, default=40)
+    parser, args = parse_args(__doc__, options)
     try:
         args.lines_list = [int(v) for v in args.lines_list.split(",")]
     except ValueError:
@@ -925,35 +861,8 @@ def parse_args():
         parser.error("--lines-list: 1 to 9 lines per configuration")
     if args.devices < 1 or args.warmup < 0:
         parser.error("--devices must be >= 1, --warmup >= 0")
-    args.build_dir = os.path.abspath(args.build_dir)
-    args.out_dir = os.path.abspath(args.out_dir)
-    return args
 
-
-def main():
-    args = parse_args()
-    os.makedirs(args.out_dir, exist_ok=True)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    began = time.time()
-    work = tempfile.mkdtemp(prefix="certline-bench-lt-")
-    bench = None
-    try:
-        bench = LineBench(args, work)
-        bench.results["machine"] = machine()
-        bench.results["loadavg_start"] = list(os.getloadavg())
-        bench.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")
-        bench.results["settings"] = {
-            "devices_per_configuration": args.devices, "lines_list": args.lines_list,
-            "warmup_per_line": args.warmup, "free_running": args.free_running,
-            "log_level": "info", "build_dir": args.build_dir,
-            "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
-        log("setup: private PostgreSQL, CA, service certificates, model %s, comm-terminal, "
-            "plan of %d devices ..." % (MODEL, bench.device_count()))
+    def measure(bench):
         bench.setup()
         for lines in args.lines_list:
             summary = bench.configuration(lines, rounds=not args.free_running)
@@ -965,33 +874,18 @@ def main():
         bench.goals()
         if args.profile:
             bench.profile()
-        bench.results["loadavg_end"] = list(os.getloadavg())
-        bench.results["total_seconds"] = round(time.time() - began, 1)
-        out = os.path.join(args.out_dir, "bench-line-time.json")
-        with open(out, "w") as f:
-            json.dump(bench.results, f, indent=2)
-        print(bench.table())
-        print("\nJSON: %s (total %.0f s)" % (out, time.time() - began))
-        return 0
-    except KeyboardInterrupt:
-        print("\nbench_line_time: interrupted: stopping everything it started", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 -- any failure: report it, then clean up
-        print("bench_line_time: FAILED: %s" % exc, file=sys.stderr)
-        if bench is not None:
-            for name, path in (("comm-terminal", os.path.join(work, "comm-terminal.log")),
-                               ("ca-server", os.path.join(work, "ca-server.log"))):
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        print("---- %s log (tail) ----\n%s" % (name, f.read()[-3000:]),
-                              file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # clean-up is not interrupted
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if bench is not None:
-            bench.stop()
-        shutil.rmtree(work, ignore_errors=True)
+
+    settings = {
+        "devices_per_configuration": args.devices, "lines_list": args.lines_list,
+        "warmup_per_line": args.warmup, "free_running": args.free_running,
+        "log_level": "info", "build_dir": args.build_dir,
+        "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
+    return run_bench("bench_line_time", args.out_dir, "certline-bench-lt-",
+                     lambda work, cluster: LineBench(args, work), measure,
+                     lambda bench: settings,
+                     lambda bench: "setup: private PostgreSQL, CA, service certificates, model "
+                     "%s, comm-terminal, plan of %d devices ..." % (MODEL, bench.device_count()),
+                     "bench-line-time.json", private_cluster=False)
 
 
 if __name__ == "__main__":
