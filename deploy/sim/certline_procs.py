@@ -191,6 +191,12 @@ class CommTerminal:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
+    def migrate(self):
+        """`migrate` its database, then add the operator "alice" with the password file."""
+        self.run("migrate", operator=False)
+        self.run("operator-add", "alice", "--new-password-file", self.password_file,
+                 operator=False)
+
     def status(self):
         rows = json.loads(self.run("status", "--json", operator=False).stdout)
         return {r["model"]: r for r in rows}

@@ -133,8 +133,7 @@ class FactoryDay:
                                     self.cluster.create_db("ct"), ca, fetch_chunk=100,
                                     claim_seconds=30, delete_written=True,
                                     report_interval_s=1)
-        ct.run("migrate", operator=False)
-        ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
+        ct.migrate()
         for code, managed in MODELS:
             ct.run("model-set", code, "--managed" if managed else "--not-managed")
         numbers, per_model = self.plan_numbers()

@@ -145,12 +145,15 @@ def machine():
 
 # ---- the run ----
 
+PG_SETTING = "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"
+
 def run_bench(name, out_dir, work_prefix, make_bench, measure, settings, setup_note, json_name,
         private_cluster=True, tail_chars=3000):
     """One benchmark run: SIGTERM and SIGINT (even if started ignored) interrupt it; a private
     PostgreSQL cluster (unless private_cluster is False: the bench makes its own) and a work
     folder; bench = make_bench(work, cluster) with results["machine", "loadavg_start", "started",
-    "settings"] filled (settings(bench)), setup_note(bench) logged, then measure(bench); then
+    "settings"] filled (settings and the cluster's), setup_note (or setup_note(bench)) logged,
+    then measure(bench); then
     loadavg_end (unless measure set it), total_seconds, out_dir/json_name written and
     bench.table() printed. On failure, the tails of the logs of bench.programs() (label,
     program) pairs. Everything started is stopped: bench.stop() if it has one, else the
@@ -174,8 +177,8 @@ def run_bench(name, out_dir, work_prefix, make_bench, measure, settings, setup_n
         results["loadavg_start"] = list(os.getloadavg())
         results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds")
-        results["settings"] = settings(bench)
-        log(setup_note(bench))
+        results["settings"] = dict(settings, postgresql=PG_SETTING)
+        log(setup_note(bench) if callable(setup_note) else setup_note)
         measure(bench)
         results.setdefault("loadavg_end", list(os.getloadavg()))
         results["total_seconds"] = round(time.time() - began, 1)

@@ -205,9 +205,7 @@ class DayStore(bench_issuance.Bench):
         self.ct = InfoCommTerminal(self.ct_binary, self.work, self.cluster.create_db("ct"),
                                    self.ca, fetch_chunk=CHUNK, claim_seconds=120,
                                    delete_written=True, report_interval_s=5)
-        self.ct.run("migrate", operator=False)
-        self.ct.run("operator-add", "alice", "--new-password-file", self.ct.password_file,
-                    operator=False)
+        self.ct.migrate()
         self.ct.run("model-set", MODEL, "--managed")
 
     def plan(self, k):
@@ -559,12 +557,10 @@ def main():
     settings = {
         "devices": args.devices, "chunk": CHUNK, "model": MODEL, "repeats": args.repeats,
         "ca_server": {"workers": 2, "max_batch": CHUNK, "log_level": "info"},
-        "comm_terminal": {"fetch_chunk": CHUNK, "db_connections": 8, "log_level": "info"},
-        "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
+        "comm_terminal": {"fetch_chunk": CHUNK, "db_connections": 8, "log_level": "info"}}
     return run_bench("bench_day_store", args.out_dir, "certline-bench-day-",
                      lambda work, cluster: DayStore(args, work, cluster), measure,
-                     lambda bench: settings,
-                     lambda bench: "setup: private PostgreSQL, ca-server init, service "
+                     settings, "setup: private PostgreSQL, ca-server init, service "
                      "certificates, models ...", "bench-day-store.json")
 
 

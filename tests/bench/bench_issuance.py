@@ -448,12 +448,10 @@ def main():
 
     settings = {"batch_size": BATCH, "sizes": list(SIZES), "workers": list(WORKERS),
                 "rsa_devices": RSA_DEVICES, "rsa_repeats": RSA_REPEATS,
-                "openssl_seconds": args.openssl_seconds,
-                "postgresql": "private cluster, fsync=off (tests/lib/pg_private.py), unix socket"}
+                "openssl_seconds": args.openssl_seconds}
     return run_bench("bench_issuance", args.out_dir, "certline-bench-",
                      lambda work, cluster: Bench(args, work, cluster), measure,
-                     lambda bench: settings,
-                     lambda bench: "setup: private PostgreSQL, ca-server init, service "
+                     settings, "setup: private PostgreSQL, ca-server init, service "
                      "certificates, models ...", "bench-issuance.json", tail_chars=4000)
 
 

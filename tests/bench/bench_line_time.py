@@ -418,8 +418,7 @@ class LineBench:
                                          self.cluster.create_db("ct"), ca, fetch_chunk=100,
                                          claim_seconds=30, delete_written=True,
                                          report_interval_s=1)
-        ct.run("migrate", operator=False)
-        ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
+        ct.migrate()
         ct.run("model-set", MODEL, "--managed")
         self.today = time.strftime("%Y-%m-%d")
         plan = os.path.join(self.work, "plan.csv")
@@ -878,13 +877,12 @@ def main():
     settings = {
         "devices_per_configuration": args.devices, "lines_list": args.lines_list,
         "warmup_per_line": args.warmup, "free_running": args.free_running,
-        "log_level": "info", "build_dir": args.build_dir,
-        "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
+        "log_level": "info", "build_dir": args.build_dir}
     return run_bench("bench_line_time", args.out_dir, "certline-bench-lt-",
                      lambda work, cluster: LineBench(args, work), measure,
-                     lambda bench: settings,
-                     lambda bench: "setup: private PostgreSQL, CA, service certificates, model "
-                     "%s, comm-terminal, plan of %d devices ..." % (MODEL, bench.device_count()),
+                     settings, lambda bench: "setup: private PostgreSQL, CA, service "
+                     "certificates, model %s, comm-terminal, plan of %d devices ..." % (
+                         MODEL, bench.device_count()),
                      "bench-line-time.json", private_cluster=False)
 
 

@@ -143,9 +143,7 @@ class Bench:
             "report_interval_s": 1, "db_connections": self.args.db_connections}
         self.ct = InfoCommTerminal(self.bin["comm-terminal"], self.work,
                                    self.cluster.create_db("ct"), self.ca, **self.ct_settings)
-        self.ct.run("migrate", operator=False)
-        self.ct.run("operator-add", "alice", "--new-password-file", self.ct.password_file,
-                    operator=False)
+        self.ct.migrate()
         self.ct.run("model-set", MODEL, "--managed")
         self.ct.start()
         log("comm-terminal serving on 127.0.0.1:%d (listen.max_connections %d, db_connections "
@@ -520,12 +518,10 @@ def main():
         "comm_terminal": {"listen.max_connections": args.max_connections,
                           "db_connections": args.db_connections, "report_interval_s": 1,
                           "log_level": "info"},
-        "ca_server": {"workers": 2, "max_batch": 1000, "log_level": "info"},
-        "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
+        "ca_server": {"workers": 2, "max_batch": 1000, "log_level": "info"}}
     return run_bench("bench_many_lines", args.out_dir, "certline-bench-lines-",
                      lambda work, cluster: Bench(args, work, cluster), measure,
-                     lambda bench: settings,
-                     lambda bench: "setup: private PostgreSQL, CA, service and line "
+                     settings, "setup: private PostgreSQL, CA, service and line "
                      "certificates ...", "bench-many-lines.json")
 
 
