@@ -147,14 +147,14 @@ def machine():
 
 PG_SETTING = "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"
 
-def run_bench(name, out_dir, work_prefix, make_bench, measure, settings, setup_note, json_name,
-        private_cluster=True, tail_chars=3000):
+def run_bench(name, args, bench_class, measure, settings, setup_note, json_name, work_prefix,
+              private_cluster=True, tail_chars=3000):
     """One benchmark run: SIGTERM and SIGINT (even if started ignored) interrupt it; a private
     PostgreSQL cluster (unless private_cluster is False: the bench makes its own) and a work
-    folder; bench = make_bench(work, cluster) with results["machine", "loadavg_start", "started",
+    folder; bench = bench_class(args, work, cluster) with results["machine", "loadavg_start", "started",
     "settings"] filled (settings and the cluster's), setup_note (or setup_note(bench)) logged,
     then measure(bench); then
-    loadavg_end (unless measure set it), total_seconds, out_dir/json_name written and
+    loadavg_end (unless measure set it), total_seconds, args.out_dir/json_name written and
     bench.table() printed. On failure, the tails of the logs of bench.programs() (label,
     program) pairs. Everything started is stopped: bench.stop() if it has one, else the
     programs killed; then the cluster and the work folder. Returns the exit code."""
@@ -171,7 +171,7 @@ def run_bench(name, out_dir, work_prefix, make_bench, measure, settings, setup_n
     try:
         if cluster is not None:
             cluster.start()
-        bench = make_bench(work, cluster)
+        bench = bench_class(args, work, cluster)
         results = bench.results
         results["machine"] = machine()
         results["loadavg_start"] = list(os.getloadavg())
@@ -182,7 +182,7 @@ def run_bench(name, out_dir, work_prefix, make_bench, measure, settings, setup_n
         measure(bench)
         results.setdefault("loadavg_end", list(os.getloadavg()))
         results["total_seconds"] = round(time.time() - began, 1)
-        out = os.path.join(out_dir, json_name)
+        out = os.path.join(args.out_dir, json_name)
         with open(out, "w") as f:
             json.dump(results, f, indent=2)
         print(bench.table())

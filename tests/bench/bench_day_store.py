@@ -558,10 +558,9 @@ def main():
         "devices": args.devices, "chunk": CHUNK, "model": MODEL, "repeats": args.repeats,
         "ca_server": {"workers": 2, "max_batch": CHUNK, "log_level": "info"},
         "comm_terminal": {"fetch_chunk": CHUNK, "db_connections": 8, "log_level": "info"}}
-    return run_bench("bench_day_store", args.out_dir, "certline-bench-day-",
-                     lambda work, cluster: DayStore(args, work, cluster), measure,
-                     settings, "setup: private PostgreSQL, ca-server init, service "
-                     "certificates, models ...", "bench-day-store.json")
+    note = "setup: private PostgreSQL, ca-server init, service certificates, models ..."
+    return run_bench("bench_day_store", args, DayStore, measure, settings, note,
+                     "bench-day-store.json", "certline-bench-day-")
 
 
 if __name__ == "__main__":

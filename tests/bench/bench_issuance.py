@@ -449,10 +449,9 @@ def main():
     settings = {"batch_size": BATCH, "sizes": list(SIZES), "workers": list(WORKERS),
                 "rsa_devices": RSA_DEVICES, "rsa_repeats": RSA_REPEATS,
                 "openssl_seconds": args.openssl_seconds}
-    return run_bench("bench_issuance", args.out_dir, "certline-bench-",
-                     lambda work, cluster: Bench(args, work, cluster), measure,
-                     settings, "setup: private PostgreSQL, ca-server init, service "
-                     "certificates, models ...", "bench-issuance.json", tail_chars=4000)
+    note = "setup: private PostgreSQL, ca-server init, service certificates, models ..."
+    return run_bench("bench_issuance", args, Bench, measure, settings, note, "bench-issuance.json",
+                     "certline-bench-", tail_chars=4000)
 
 
 if __name__ == "__main__":

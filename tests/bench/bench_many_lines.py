@@ -519,10 +519,9 @@ def main():
                           "db_connections": args.db_connections, "report_interval_s": 1,
                           "log_level": "info"},
         "ca_server": {"workers": 2, "max_batch": 1000, "log_level": "info"}}
-    return run_bench("bench_many_lines", args.out_dir, "certline-bench-lines-",
-                     lambda work, cluster: Bench(args, work, cluster), measure,
-                     settings, "setup: private PostgreSQL, CA, service and line "
-                     "certificates ...", "bench-many-lines.json")
+    note = "setup: private PostgreSQL, CA, service and line certificates ..."
+    return run_bench("bench_many_lines", args, Bench, measure, settings, note,
+                     "bench-many-lines.json", "certline-bench-lines-")
 
 
 if __name__ == "__main__":
