@@ -33,20 +33,20 @@ OPERATOR_PASSWORD = "line manager secret 1"
 PASSPHRASE = "correct horse battery staple"
 
 
-def serve(server, name):
-    """Starts `serve` of a ca-server or comm-terminal (binary, config, log_path) at server.level
-    (None: the program's default) and waits for "listening on"; name says who did not start. A
-    restart listens on the port of the first start (the other programs' configurations name it)."""
+def keep_port(server):
+    """A restart listens on the port of the first start (the other programs' configurations
+    name it): writes server.port, if known, into its configuration."""
     if getattr(server, "port", None):
         with open(server.config) as f:
             config = json.load(f)
         config["listen"]["port"] = server.port
         with open(server.config, "w") as f:
             json.dump(config, f)
-    level = ["-l", server.level] if getattr(server, "level", None) else []
-    with open(server.log_path, "a") as log:
-        server.process = subprocess.Popen([server.binary, "-c", server.config] + level + ["serve"],
-                                          stdout=subprocess.PIPE, stderr=log, text=True)
+
+
+def await_listening(server, name):
+    """Reads the "listening on 127.0.0.1:PORT" line `serve` prints into server.port; name says
+    who did not start."""
     line = server.process.stdout.readline()
     check(line.startswith("listening on 127.0.0.1:"), "%s did not start: %r" % (name, line))
     server.port = int(line.strip().rsplit(":", 1)[1])
@@ -100,8 +100,13 @@ class CaServer:
         return result
 
     def start(self):
-        """Starts `serve`; a restart listens on the same port as the first start."""
-        serve(self, "serve")
+        """Starts `serve` at self.level; a restart listens on the same port as the first."""
+        keep_port(self)
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
+                                             "serve"], stdout=subprocess.PIPE, stderr=log,
+                                            text=True)
+        await_listening(self, "serve")
 
     def issue_services(self, line_ids):
         """`init`, then the service certificates of ca-server, the comm-terminal and each line
@@ -177,8 +182,13 @@ class CommTerminal:
         return result
 
     def start(self):
-        """Starts `serve`; a restart listens on the same port as the first start."""
-        serve(self, "comm-terminal")
+        """Starts `serve` at self.level; a restart listens on the same port as the first."""
+        keep_port(self)
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
+                                             "serve"], stdout=subprocess.PIPE, stderr=log,
+                                            text=True)
+        await_listening(self, "comm-terminal")
 
     def stop(self):
         if self.process is None:

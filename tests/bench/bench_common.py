@@ -22,7 +22,7 @@ for _path in (HERE, os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", ".
 
 import pg_private  # noqa: E402
 from certline_harness import CaServer  # noqa: E402
-from certline_procs import CommTerminal, serve  # noqa: E402
+from certline_procs import CommTerminal  # noqa: E402
 
 
 def log(text):
@@ -51,16 +51,11 @@ def parse_args(doc, add_options, positional=("build_dir", "out_dir")):
 class BenchCaServer(CaServer):
     """The harness's ca-server, served at the default log level (info), as in production."""
 
-    level = None
-
-    def start(self):
-        serve(self, "serve")
+    level = "info"
 
 
 class InfoCaServer(BenchCaServer):
     """ca-server serving with -l info (the production level)."""
-
-    level = "info"
 
 
 class InfoCommTerminal(CommTerminal):
