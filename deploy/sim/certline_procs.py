@@ -33,6 +33,17 @@ OPERATOR_PASSWORD = "line manager secret 1"
 PASSPHRASE = "correct horse battery staple"
 
 
+def as_expected(program, args, result, expect_ok):
+    """result of the command `program args`, or Failure if it succeeded or failed against
+    expect_ok."""
+    if expect_ok and result.returncode != 0:
+        raise Failure("%s %s failed (%d): %s%s" % (program, " ".join(args), result.returncode,
+                                                   result.stdout, result.stderr))
+    if not expect_ok and result.returncode == 0:
+        raise Failure("%s %s should have failed: %s" % (program, " ".join(args), result.stdout))
+    return result
+
+
 def keep_port(server):
     """A restart listens on the port of the first start (the other programs' configurations
     name it): writes server.port, if known, into its configuration."""
@@ -91,13 +102,7 @@ class CaServer:
         result = subprocess.run([self.binary, "-c", self.config] + list(args),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 timeout=600)
-        if expect_ok and result.returncode != 0:
-            raise Failure("ca-server %s failed (%d): %s%s" % (" ".join(args), result.returncode,
-                                                              result.stdout, result.stderr))
-        if not expect_ok and result.returncode == 0:
-            raise Failure("ca-server %s should have failed: %s" % (" ".join(args),
-                                                                   result.stdout))
-        return result
+        return as_expected("ca-server", args, result, expect_ok)
 
     def start(self):
         """Starts `serve` at self.level; a restart listens on the same port as the first."""
@@ -173,13 +178,7 @@ class CommTerminal:
             argv += ["--operator", "alice", "--password-file", self.password_file]
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 timeout=300)
-        if expect_ok and result.returncode != 0:
-            raise Failure("comm-terminal %s failed (%d): %s%s" % (
-                " ".join(args), result.returncode, result.stdout, result.stderr))
-        if not expect_ok and result.returncode == 0:
-            raise Failure("comm-terminal %s should have failed: %s" % (" ".join(args),
-                                                                       result.stdout))
-        return result
+        return as_expected("comm-terminal", args, result, expect_ok)
 
     def start(self):
         """Starts `serve` at self.level; a restart listens on the same port as the first."""

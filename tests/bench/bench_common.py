@@ -16,7 +16,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-for _path in (HERE, os.path.join(HERE, "..", "lib"), os.path.join(HERE, "..", "..", "deploy", "sim")):
+for _path in (HERE, os.path.join(HERE, "..", "lib"),
+              os.path.join(HERE, "..", "..", "deploy", "sim")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
@@ -138,6 +139,23 @@ def machine():
             "openssl": openssl.strip(), "python": platform.python_version()}
 
 
+# ---- perf reports ----
+
+def perf_report(data, *extra):
+    """`perf report --stdio` of the recording data, with extra options; its text."""
+    return subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none"]
+                          + list(extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True).stdout
+
+
+def perf_section(data, title, pids, limit, *extra):
+    """A titled section of the recording restricted to pids (other sessions may run programs of
+    the same names), percentages relative to them."""
+    return ["==== %s (pid %s), %% of its own samples ====" % (title, pids),
+            perf_report(data, "--pid", str(pids), "--percentage", "relative", "--percent-limit",
+                        limit, *extra)]
+
+
 # ---- the run ----
 
 PG_SETTING = "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"
@@ -146,13 +164,13 @@ def run_bench(name, args, bench_class, measure, settings, setup_note, json_name,
               private_cluster=True, tail_chars=3000):
     """One benchmark run: SIGTERM and SIGINT (even if started ignored) interrupt it; a private
     PostgreSQL cluster (unless private_cluster is False: the bench makes its own) and a work
-    folder; bench = bench_class(args, work, cluster) with results["machine", "loadavg_start", "started",
-    "settings"] filled (settings and the cluster's), setup_note (or setup_note(bench)) logged,
-    then measure(bench); then
-    loadavg_end (unless measure set it), total_seconds, args.out_dir/json_name written and
-    bench.table() printed. On failure, the tails of the logs of bench.programs() (label,
-    program) pairs. Everything started is stopped: bench.stop() if it has one, else the
-    programs killed; then the cluster and the work folder. Returns the exit code."""
+    folder; bench = bench_class(args, work, cluster), its results' machine, loadavg_start,
+    started and settings (these and the cluster's) filled, setup_note (or setup_note(bench))
+    logged, then measure(bench); then loadavg_end (unless measure set it), total_seconds,
+    args.out_dir/json_name written and bench.table() printed. On failure, the tails of the logs
+    of bench.programs() ((label, program) pairs). Everything started is stopped: bench.stop()
+    if it has one, else the programs killed; then the cluster and the work folder. Returns the
+    exit code."""
     def interrupted(signum, frame):
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, interrupted)

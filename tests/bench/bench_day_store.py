@@ -53,7 +53,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import bench_issuance  # noqa: E402
 from bench_common import (InfoCaServer, InfoCommTerminal, cluster_cpu_seconds,  # noqa: E402
-                          cpu_seconds, log, machine_busy_seconds, parse_args, run_bench)
+                          cpu_seconds, log, machine_busy_seconds, parse_args, perf_report,
+                          perf_section, run_bench)
 from certline_harness import check, open_pack  # noqa: E402
 
 GOAL = 1.2
@@ -398,14 +399,10 @@ class DayStore(bench_issuance.Bench):
         pg_ca = ",".join(str(p) for p, db in backends.items() if db == "ca") or "0"
 
         def report(*extra):
-            return subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none"]
-                                  + list(extra), stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True).stdout
+            return perf_report(data, *extra)
 
         def mine(title, pids, limit, *extra):
-            return ["==== %s (pid %s), %% of its own samples ====" % (title, pids),
-                    report("--pid", str(pids), "--percentage", "relative", "--percent-limit",
-                           limit, *extra)]
+            return perf_section(data, title, pids, limit, *extra)
 
         parts = ["==== all CPU samples of both cores by program name (swapper = idle; names "
                  "not started by this benchmark are other work on the machine) ====",

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 from bench_common import (InfoCaServer, InfoCommTerminal, cluster_cpu_seconds,  # noqa: E402
                           cluster_pids, cpu_seconds, log, machine_busy_seconds, parse_args,
-                          run_bench)
+                          perf_report, perf_section, run_bench)
 from certline_procs import Failure, check  # noqa: E402
 
 GOAL_RATE = 500.0  # devices/s at 64 lines
@@ -371,14 +371,10 @@ class Bench:
         pg = ",".join(str(p) for p in cluster_pids(self.cluster))
 
         def report(*extra):
-            return subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none"]
-                                  + list(extra), stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True).stdout
+            return perf_report(data, *extra)
 
         def mine(title, pids, limit, *extra):
-            return ["==== %s (pid %s), %% of its own samples ====" % (title, pids),
-                    report("--pid", pids, "--percentage", "relative", "--percent-limit", limit,
-                           *extra)]
+            return perf_section(data, title, pids, limit, *extra)
 
         ct, gen_pid = str(self.ct.process.pid), str(gen.pid)
         parts = ["==== all CPU samples of both cores by program name (swapper = idle; names "
