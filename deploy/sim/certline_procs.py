@@ -33,21 +33,40 @@ OPERATOR_PASSWORD = "line manager secret 1"
 PASSPHRASE = "correct horse battery staple"
 
 
-class Failure(Exception):
-    pass
+def as_expected(program, args, result, expect_ok):
+    """result of the command `program args`, or Failure if it succeeded or failed against
+    expect_ok."""
+    if expect_ok and result.returncode != 0:
+        raise Failure("%s %s failed (%d): %s%s" % (program, " ".join(args), result.returncode,
+                                                   result.stdout, result.stderr))
+    if not expect_ok and result.returncode == 0:
+        raise Failure("%s %s should have failed: %s" % (program, " ".join(args), result.stdout))
+    return result
 
 
-def check(condition, what):
-    if not condition:
-        raise Failure(what)
+def keep_port(server):
+    """A restart listens on the port of the first start (the other programs' configurations
+    name it): writes server.port, if known, into its configuration."""
+    if getattr(server, "port", None):
+        with open(server.config) as f:
+            config = json.load(f)
+        config["listen"]["port"] = server.port
+        with open(server.config, "w") as f:
+            json.dump(config, f)
 
 
-def now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+def await_listening(server, name):
+    """Reads the "listening on 127.0.0.1:PORT" line `serve` prints into server.port; name says
+    who did not start."""
+    line = server.process.stdout.readline()
+    check(line.startswith("listening on 127.0.0.1:"), "%s did not start: %r" % (name, line))
+    server.port = int(line.strip().rsplit(":", 1)[1])
 
 
 class CaServer:
     """The ca-server binary with one configuration, and its serving process."""
+
+    level = "debug"
 
     def __init__(self, binary, work, conninfo):
         self.binary = binary
@@ -83,28 +102,28 @@ class CaServer:
         result = subprocess.run([self.binary, "-c", self.config] + list(args),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 timeout=600)
-        if expect_ok and result.returncode != 0:
-            raise Failure("ca-server %s failed (%d): %s%s" % (" ".join(args), result.returncode,
-                                                              result.stdout, result.stderr))
-        if not expect_ok and result.returncode == 0:
-            raise Failure("ca-server %s should have failed: %s" % (" ".join(args),
-                                                                   result.stdout))
-        return result
+        return as_expected("ca-server", args, result, expect_ok)
 
     def start(self):
-        """Starts `serve`; a restart listens on the same port as the first start."""
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "serve did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
+        """Starts `serve` at self.level; a restart listens on the same port as the first."""
+        keep_port(self)
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
+                                             "serve"], stdout=subprocess.PIPE, stderr=log,
+                                            text=True)
+        await_listening(self, "serve")
+
+    def issue_services(self, line_ids):
+        """`init`, then the service certificates of ca-server, the comm-terminal and each line
+        (svc-ca, svc-comm, svc-line-ID in the work folder)."""
+        self.run("init")
+        self.run("issue-service", "ca-server", "ca.certline.test", "--out",
+                 os.path.join(self.work, "svc-ca"))
+        self.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
+                 os.path.join(self.work, "svc-comm"))
+        for line in line_ids:
+            self.run("issue-service", "factory-terminal", "line-%s.certline.test" % line, line,
+                     "--out", os.path.join(self.work, "svc-line-%s" % line))
 
     def stop(self):
         if self.process is None:
@@ -121,6 +140,8 @@ class CaServer:
 class CommTerminal:
     """The comm-terminal binary with one configuration (settings override the defaults below),
     operator commands run as "alice", and its serving process."""
+
+    level = "debug"
 
     def __init__(self, binary, work, conninfo, ca, **settings):
         self.binary = binary
@@ -157,28 +178,16 @@ class CommTerminal:
             argv += ["--operator", "alice", "--password-file", self.password_file]
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 timeout=300)
-        if expect_ok and result.returncode != 0:
-            raise Failure("comm-terminal %s failed (%d): %s%s" % (
-                " ".join(args), result.returncode, result.stdout, result.stderr))
-        if not expect_ok and result.returncode == 0:
-            raise Failure("comm-terminal %s should have failed: %s" % (" ".join(args),
-                                                                       result.stdout))
-        return result
+        return as_expected("comm-terminal", args, result, expect_ok)
 
     def start(self):
-        """Starts `serve`; a restart listens on the same port as the first start."""
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "debug", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log, text=True)
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "comm-terminal did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
+        """Starts `serve` at self.level; a restart listens on the same port as the first."""
+        keep_port(self)
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
+                                             "serve"], stdout=subprocess.PIPE, stderr=log,
+                                            text=True)
+        await_listening(self, "comm-terminal")
 
     def stop(self):
         if self.process is None:
@@ -190,6 +199,12 @@ class CommTerminal:
     def log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
+
+    def migrate(self):
+        """`migrate` its database, then add the operator "alice" with the password file."""
+        self.run("migrate", operator=False)
+        self.run("operator-add", "alice", "--new-password-file", self.password_file,
+                 operator=False)
 
     def status(self):
         rows = json.loads(self.run("status", "--json", operator=False).stdout)
@@ -246,6 +261,8 @@ class FactoryTerminal:
     """One factory-terminal process for a line: scans written to its stdin, its JSON result
     events read from its stdout."""
 
+    level = "debug"
+
     def __init__(self, binary, work, line_id, trust_file, comm_port, device_port, cert_dir=None,
                  **settings):
         self.binary = binary
@@ -279,7 +296,7 @@ class FactoryTerminal:
         start = log_size(self.log_path)
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [self.binary, "-c", self.config, "-l", "debug", "run", "--json"] + list(extra),
+            [self.binary, "-c", self.config, "-l", self.level, "run", "--json"] + list(extra),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
         log.close()
         self.events = queue.Queue()

@@ -115,14 +115,7 @@ class FactoryDay:
         self.cluster = pg_private.PrivateCluster().start()
         step("private PostgreSQL cluster started in %s" % self.cluster.dir)
         self.ca = ca = CaServer(self.binary["ca-server"], self.work, self.cluster.create_db("ca"))
-        ca.run("init")
-        ca.run("issue-service", "ca-server", "ca.certline.test", "--out",
-               os.path.join(self.work, "svc-ca"))
-        ca.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
-               os.path.join(self.work, "svc-comm"))
-        for line in self.line_ids:
-            ca.run("issue-service", "factory-terminal", "line-%s.certline.test" % line, line,
-                   "--out", os.path.join(self.work, "svc-line-%s" % line))
+        ca.issue_services(self.line_ids)
         self.bundles = {}
         for code, managed in MODELS:
             ca.run("model-add", code, *([] if managed else ["--not-managed"]))
@@ -140,8 +133,7 @@ class FactoryDay:
                                     self.cluster.create_db("ct"), ca, fetch_chunk=100,
                                     claim_seconds=30, delete_written=True,
                                     report_interval_s=1)
-        ct.run("migrate", operator=False)
-        ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
+        ct.migrate()
         for code, managed in MODELS:
             ct.run("model-set", code, "--managed" if managed else "--not-managed")
         numbers, per_model = self.plan_numbers()

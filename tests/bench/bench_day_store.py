@@ -35,7 +35,6 @@ Usage: bench_day_store.py BUILD_DIR OUT_DIR [--devices N] [--repeats N] [--profi
 """
 import argparse
 import datetime
-import json
 import os
 import re
 import resource
@@ -44,7 +43,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -54,11 +52,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import bench_issuance  # noqa: E402
-import pg_private  # noqa: E402
-from bench_issuance import cpu_seconds, machine, machine_busy_seconds  # noqa: E402
-from bench_many_lines import (InfoCaServer, InfoCommTerminal, cluster_cpu_seconds,  # noqa: E402
-                              log)
-from certline_harness import Failure, check, open_pack  # noqa: E402
+from bench_common import (InfoCaServer, InfoCommTerminal, cluster_cpu_seconds,  # noqa: E402
+                          cpu_seconds, log, machine_busy_seconds, parse_args, perf_report,
+                          perf_section, run_bench)
+from certline_harness import check, open_pack  # noqa: E402
 
 GOAL = 1.2
 CHUNK = 1000
@@ -209,9 +206,7 @@ class DayStore(bench_issuance.Bench):
         self.ct = InfoCommTerminal(self.ct_binary, self.work, self.cluster.create_db("ct"),
                                    self.ca, fetch_chunk=CHUNK, claim_seconds=120,
                                    delete_written=True, report_interval_s=5)
-        self.ct.run("migrate", operator=False)
-        self.ct.run("operator-add", "alice", "--new-password-file", self.ct.password_file,
-                    operator=False)
+        self.ct.migrate()
         self.ct.run("model-set", MODEL, "--managed")
 
     def plan(self, k):
@@ -404,14 +399,10 @@ class DayStore(bench_issuance.Bench):
         pg_ca = ",".join(str(p) for p, db in backends.items() if db == "ca") or "0"
 
         def report(*extra):
-            return subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none"]
-                                  + list(extra), stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True).stdout
+            return perf_report(data, *extra)
 
         def mine(title, pids, limit, *extra):
-            return ["==== %s (pid %s), %% of its own samples ====" % (title, pids),
-                    report("--pid", str(pids), "--percentage", "relative", "--percent-limit",
-                           limit, *extra)]
+            return perf_section(data, title, pids, limit, *extra)
 
         parts = ["==== all CPU samples of both cores by program name (swapper = idle; names "
                  "not started by this benchmark are other work on the machine) ====",
@@ -522,48 +513,21 @@ class DayStore(bench_issuance.Bench):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("build_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--devices", type=int, default=10000)
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="fetches, each between two ca-server-alone measurements; the "
-                        "figure is the median ratio")
-    parser.add_argument("--profile", action="store_true",
-                        help="one more fetch under perf record -a -g: OUT_DIR/perf-day-store.txt")
-    args = parser.parse_args()
+    def options(parser):
+        parser.add_argument("--devices", type=int, default=10000)
+        parser.add_argument("--repeats", type=int, default=1,
+                            help="fetches, each between two ca-server-alone measurements; the "
+                            "figure is the median ratio")
+        parser.add_argument("--profile", action="store_true",
+                            help="one more fetch under perf record -a -g: "
+                            "OUT_DIR/perf-day-store.txt")
+    _, args = parse_args(__doc__, options)
     if args.repeats < 1:
         sys.exit("bench_day_store: --repeats must be at least 1")
     if args.devices < CHUNK or args.devices % CHUNK:
         sys.exit("bench_day_store: --devices must be a multiple of %d" % CHUNK)
-    args.build_dir = os.path.abspath(args.build_dir)
-    os.makedirs(args.out_dir, exist_ok=True)
-    args.out_dir = os.path.abspath(args.out_dir)
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    # Also when started with SIGINT ignored (a background job of a non-interactive shell).
-    signal.signal(signal.SIGINT, interrupted)
-
-    began = time.time()
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-bench-day-")
-    bench = None
-    code = 1
-    try:
-        cluster.start()
-        bench = DayStore(args, work, cluster)
-        bench.results["machine"] = machine()
-        bench.results["loadavg_start"] = list(os.getloadavg())
-        bench.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")
-        bench.results["settings"] = {
-            "devices": args.devices, "chunk": CHUNK, "model": MODEL, "repeats": args.repeats,
-            "ca_server": {"workers": 2, "max_batch": CHUNK, "log_level": "info"},
-            "comm_terminal": {"fetch_chunk": CHUNK, "db_connections": 8, "log_level": "info"},
-            "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
-        log("setup: private PostgreSQL, ca-server init, service certificates, models ...")
+    def measure(bench):
         bench.operator_setup()
         proxy = bench.serve(2)  # workers 2, max_batch 1000; one untimed 20-number warm-up
         bench.comm_terminal_setup()  # its configuration names ca-server's port
@@ -586,33 +550,14 @@ def main():
             "goal": "comm-terminal fetch / ca-server alone <= %.1f (%d devices%s)" % (
                 GOAL, args.devices, ", median of %d" % len(ratios) if len(ratios) > 1 else ""),
             "ratio": ratio, "target": GOAL, "met": ratio <= GOAL}
-        bench.results["total_seconds"] = round(time.time() - began, 1)
-        out = os.path.join(args.out_dir, "bench-day-store.json")
-        with open(out, "w") as f:
-            json.dump(bench.results, f, indent=2)
-        print(bench.table())
-        print("\nJSON: %s (total %.0f s)" % (out, time.time() - began))
-        code = 0
-    except KeyboardInterrupt:
-        print("\nbench_day_store: interrupted; stopping everything it started", file=sys.stderr)
-        code = 130
-    except (Failure, Exception) as exc:  # noqa: BLE001 -- report any failure, then clean up
-        print("bench_day_store: FAILED: %s" % exc, file=sys.stderr)
-        if bench is not None and os.path.exists(bench.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + bench.ca.log()[-3000:], file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if bench is not None and bench.ca.process is not None:
-            bench.ca.process.kill()
-            bench.ca.process.wait()
-        try:
-            cluster.stop()
-        except Exception as exc:  # noqa: BLE001 -- e.g. already stopped by the Ctrl-C
-            print("bench_day_store: stopping PostgreSQL: %s" % exc, file=sys.stderr)
-            shutil.rmtree(cluster.dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-    return code
+
+    settings = {
+        "devices": args.devices, "chunk": CHUNK, "model": MODEL, "repeats": args.repeats,
+        "ca_server": {"workers": 2, "max_batch": CHUNK, "log_level": "info"},
+        "comm_terminal": {"fetch_chunk": CHUNK, "db_connections": 8, "log_level": "info"}}
+    note = "setup: private PostgreSQL, ca-server init, service certificates, models ..."
+    return run_bench("bench_day_store", args, DayStore, measure, settings, note,
+                     "bench-day-store.json", "certline-bench-day-")
 
 
 if __name__ == "__main__":

@@ -19,26 +19,22 @@ Usage: bench_issuance.py CA_SERVER BENCH_ISSUE_RAW WSDL_DIR SOURCE_DIR OUT_DIR
   --profile: after the measurements, records one extra 10,000-device run with 2 workers under
              `perf record` (if perf works here) and writes OUT_DIR/perf-ca-server.txt.
 """
-import argparse
 import base64
-import datetime
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
+sys.path.insert(0, HERE)
 
-import pg_private  # noqa: E402
-import soap_peer  # noqa: E402
-from certline_harness import CaServer, Failure, check, open_pack  # noqa: E402
+from bench_common import (BenchCaServer, cluster_cpu_seconds, cpu_seconds, log,  # noqa: E402
+                          machine_busy_seconds, parse_args, run_bench)
+import soap_peer  # noqa: E402  (tests/lib, on the path from bench_common)
+from certline_harness import Failure, check, open_pack  # noqa: E402
 
 SIZES = (1000, 10000)
 WORKERS = (1, 2)
@@ -48,95 +44,6 @@ RSA_REPEATS = 3  # RSA key generation time varies a lot from key to key: median 
 GOAL_RAW = 0.90
 GOAL_OPENSSL = 6.0
 GOAL_RSA = 1.8
-
-
-def log(text):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
-
-
-def cpu_seconds(pid):
-    """utime + stime of a process (all its threads), in seconds."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds():
-    """CPU seconds all cores spent busy (not idle or iowait) since boot, from /proc/stat: the
-    difference over a measurement, minus what the measured processes used, is what other work on
-    the machine took from it."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def cluster_cpu_seconds(cluster):
-    """CPU seconds of the private PostgreSQL: the postmaster, its live children (backends, WAL
-    writer, ...) and, from the postmaster's cutime/cstime, its children that have exited (the
-    backends of a command that came and went, such as `comm-terminal fetch`)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    pids = cluster_pids(cluster)
-    total = 0.0
-    for pid in pids:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-        if pid == pids[0]:
-            total += (int(fields[13]) + int(fields[14])) / tick
-    return total
-
-
-def cluster_pids(cluster):
-    """The private cluster's postmaster and its children (backends, WAL writer, ...)."""
-    with open(os.path.join(cluster.data, "postmaster.pid")) as f:
-        master = int(f.readline())
-    pids = [master]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
-                        pids.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue
-    return pids
-
-
-def machine():
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    openssl = subprocess.run(["openssl", "version"], stdout=subprocess.PIPE, text=True).stdout
-    return {"nproc": int(subprocess.run(["nproc"], stdout=subprocess.PIPE, text=True).stdout),
-            "cpu_model": model, "kernel": platform.release(),
-            "os": platform.freedesktop_os_release().get("PRETTY_NAME", "")
-            if hasattr(platform, "freedesktop_os_release") else "",
-            "openssl": openssl.strip(), "python": platform.python_version()}
-
-
-class BenchCaServer(CaServer):
-    """The harness's ca-server, served at the default log level (info), as in production."""
-
-    def start(self):
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log_file = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "serve"],
-                                        stdout=subprocess.PIPE, stderr=log_file, text=True)
-        log_file.close()
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "serve did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
 
 
 class Bench:
@@ -149,6 +56,10 @@ class Bench:
         self.wsdl = os.path.join(args.wsdl_dir, "CertificateAuthority.wsdl")
         self.serial = 0  # device numbers are never reused across runs
         self.results = {}
+
+    def programs(self):
+        """What a failure shows the log of, and the clean-up stops."""
+        return [("ca-server", self.ca)]
 
     # ---- setup ----
 
@@ -515,39 +426,16 @@ class Bench:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("ca_server")
-    parser.add_argument("bench_issue_raw")
-    parser.add_argument("wsdl_dir")
-    parser.add_argument("source_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--openssl-seconds", type=int, default=20)
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
+    def options(parser):
+        parser.add_argument("--openssl-seconds", type=int, default=20)
+        parser.add_argument("--profile", action="store_true")
+    _, args = parse_args(__doc__, options,
+                         ("ca_server", "bench_issue_raw", "wsdl_dir", "source_dir", "out_dir"))
     for path in (args.ca_server, args.bench_issue_raw):
         if not os.access(path, os.X_OK):
             sys.exit("bench_issuance: %s is not an executable" % path)
-    os.makedirs(args.out_dir, exist_ok=True)
-    args.out_dir = os.path.abspath(args.out_dir)
 
-    began = time.time()
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-bench-")
-    bench = None
-    try:
-        cluster.start()
-        bench = Bench(args, work, cluster)
-        bench.results["machine"] = machine()
-        bench.results["loadavg_start"] = list(os.getloadavg())
-        bench.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")
-        bench.results["settings"] = {"batch_size": BATCH, "sizes": list(SIZES),
-                                     "workers": list(WORKERS), "rsa_devices": RSA_DEVICES,
-                                     "rsa_repeats": RSA_REPEATS,
-                                     "openssl_seconds": args.openssl_seconds,
-                                     "postgresql": "private cluster, fsync=off (tests/lib/"
-                                     "pg_private.py), unix socket"}
-        log("setup: private PostgreSQL, ca-server init, service certificates, models ...")
+    def measure(bench):
         bench.operator_setup()
         bench.openssl_ca()
         bench.ca_server_p256()
@@ -557,25 +445,13 @@ def main():
         bench.goals()
         if args.profile:
             bench.profile()
-        bench.results["total_seconds"] = round(time.time() - began, 1)
-        bench.results["loadavg_end"] = list(os.getloadavg())
-        out = os.path.join(args.out_dir, "bench-issuance.json")
-        with open(out, "w") as f:
-            json.dump(bench.results, f, indent=2)
-        print(bench.table())
-        print("\nJSON: %s (total %.0f s)" % (out, time.time() - began))
-        return 0
-    except Exception as exc:  # noqa: BLE001 -- any failure: report it, then clean up
-        print("bench_issuance: FAILED: %s" % exc)
-        if bench is not None and os.path.exists(bench.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + bench.ca.log()[-4000:])
-        return 1
-    finally:
-        if bench is not None and bench.ca.process is not None:
-            bench.ca.process.kill()
-            bench.ca.process.wait()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+
+    settings = {"batch_size": BATCH, "sizes": list(SIZES), "workers": list(WORKERS),
+                "rsa_devices": RSA_DEVICES, "rsa_repeats": RSA_REPEATS,
+                "openssl_seconds": args.openssl_seconds}
+    note = "setup: private PostgreSQL, ca-server init, service certificates, models ..."
+    return run_bench("bench_issuance", args, Bench, measure, settings, note, "bench-issuance.json",
+                     "certline-bench-", tail_chars=4000)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@
 #include <mbedtls/sha1.h>
 #include <mbedtls/x509_crt.h>
 
+#include "bench_common.h"
+
 #define MAX_THREADS 64
 #define CERT_BUF 2048
 #define KEY_BUF 512
@@ -286,26 +288,19 @@ static int write_sample(const char *path, const struct worker *w)
     return 0;
 }
 
-static int parse_count(const char *text, long long max, long long *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtoll(text, &end, 10);
-    return errno == 0 && end != text && *end == '\0' && *out >= 1 && *out <= max;
-}
-
 int main(int argc, char **argv)
 {
     static struct worker workers[MAX_THREADS];
     mbedtls_ctr_drbg_context main_drbg;
     mbedtls_pk_context ca_parsed;
-    struct timespec t0, t1;
+    double t0, t1;
     long long n, threads;
     size_t started = 0, issued = 0;
     int rc, status = 1;
 
-    if ((argc != 3 && argc != 5 && argc != 6) || !parse_count(argv[1], 100000000, &n) ||
-        !parse_count(argv[2], MAX_THREADS, &threads)) {
+    bench_start("bench_issue_raw");
+    if ((argc != 3 && argc != 5 && argc != 6) || !bench_count(argv[1], 100000000, &n) ||
+        !bench_count(argv[2], MAX_THREADS, &threads)) {
         fprintf(stderr, "usage: bench_issue_raw N THREADS(1..%d) [CA_CERT CA_KEY [SAMPLE_OUT]]\n",
                 MAX_THREADS);
         return 2;
@@ -328,7 +323,7 @@ int main(int argc, char **argv)
             goto out;
         }
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = bench_now_s();
     size_t running = 0;
     for (; running < (size_t)threads; running++)
         if (pthread_create(&workers[running].thread, NULL, work, &workers[running]) != 0) {
@@ -342,11 +337,11 @@ int main(int argc, char **argv)
         if (workers[t].rc != 0)
             report_mbedtls("issuance", workers[t].rc);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    t1 = bench_now_s();
     if (atomic_load(&failed) || issued != total_devices)
         goto out;
 
-    double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double seconds = t1 - t0;
     printf("bench_issue_raw devices=%zu threads=%lld seconds=%.3f devices_per_s=%.1f\n", issued,
            threads, seconds, (double)issued / seconds);
     status = 0;

@@ -41,29 +41,25 @@ Usage: bench_line_time.py BUILD_DIR OUT_DIR [--devices N] [--lines-list 1,4] [--
 
 Builds nothing: run it on a Release build without sanitizers (see tests/bench/LINE_TIME.md).
 """
-import argparse
 import contextlib
 import datetime
-import json
 import os
-import platform
-import queue
-import re
 import secrets
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import pg_private  # noqa: E402
-from bench_issuance import cluster_pids, machine  # noqa: E402
+from bench_common import (cluster_pids, cpu_seconds, log, machine_busy_seconds,  # noqa: E402
+                          parse_args, run_bench)
+from line_time_profile import STEP_ROUNDS, Profiling  # noqa: E402
 from certline_procs import (CaServer, CommTerminal, DeviceAgent, Failure,  # noqa: E402
                             FactoryTerminal, check, free_port, log_size, wait_for_text)
 
@@ -73,21 +69,9 @@ GOAL_P99_MS = 80.0
 GOAL_DA_RSS_MIB = 8.0
 GOAL_FT_RSS_MIB = 16.0
 GOAL_LINES = 4  # the line-time goals are for 4 lines busy at once
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def log(text):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
 
 
 # ---- measuring processes ----
-
-def proc_cpu_s(pid):
-    """utime + stime of a running process, all its threads (also the ones that ended)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def proc_cpu_precise_s(pid):
     """CPU time of the live threads of a process in nanosecond resolution (schedstat), for the
@@ -116,17 +100,10 @@ def cluster_cpu_s(cluster):
     total = 0.0
     for pid in cluster_pids(cluster):
         try:
-            total += proc_cpu_s(pid)
+            total += cpu_seconds(pid)
         except OSError:
             pass
     return total
-
-
-def machine_busy_s():
-    """CPU seconds all cores spent busy since boot (/proc/stat, not idle or iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / TICK
 
 
 def utc_ms():
@@ -147,55 +124,18 @@ def spread(values):
             "mean": round(sum(values) / len(values), 2), "n": len(values)}
 
 
-# ---- the programs, at a chosen log level (certline_procs starts them at debug) ----
-
-def start_serving(server, name):
-    """`NAME serve` at server.level, for a CaServer or CommTerminal. A restart listens on the port
-    of the first start (the other programs' configurations name it)."""
-    if getattr(server, "port", None):
-        with open(server.config) as f:
-            config = json.load(f)
-        config["listen"]["port"] = server.port
-        with open(server.config, "w") as f:
-            json.dump(config, f)
-    with open(server.log_path, "a") as log_file:
-        server.process = subprocess.Popen(
-            [server.binary, "-c", server.config, "-l", server.level, "serve"],
-            stdout=subprocess.PIPE, stderr=log_file, text=True)
-    line = server.process.stdout.readline()
-    check(line.startswith("listening on 127.0.0.1:"), "%s did not start: %r" % (name, line))
-    server.port = int(line.strip().rsplit(":", 1)[1])
-
+# ---- the programs, at the production log level (certline_procs starts them at debug) ----
 
 class LevelCaServer(CaServer):
     level = "info"
-
-    def start(self):
-        start_serving(self, "ca-server")
 
 
 class LevelCommTerminal(CommTerminal):
     level = "info"
 
-    def start(self):
-        start_serving(self, "comm-terminal")
-
 
 class LevelFactoryTerminal(FactoryTerminal):
     level = "info"
-
-    def start(self):
-        start = log_size(self.log_path)
-        with open(self.log_path, "a") as log_file:
-            self.process = subprocess.Popen(
-                [self.binary, "-c", self.config, "-l", self.level, "run", "--json"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True,
-                bufsize=1)
-        self.events = queue.Queue()
-        out = self.process.stdout
-        threading.Thread(target=lambda: [self.events.put(line) for line in out] and None,
-                         daemon=True).start()
-        wait_for_text(self.log_path, "listening on", self.process, start=start)
 
 
 def child_pid(parent, timeout=10):
@@ -261,170 +201,14 @@ class MeasuredDeviceAgent(DeviceAgent):
         return code, usage.ru_utime + usage.ru_stime, maxrss
 
 
-# ---- the profile ----
-
-PERF_FREQ = 499
-# Activities, checked in this order against the functions of a sample's call chain; a name
-# ending in "*" is a prefix.
-ACTIVITIES = [
-    ("TLS handshake (new connection)", ("mbedtls_ssl_handshake", "mbedtls_ssl_handshake_step")),
-    ("receipt signature (ca-server)", ("cl_receipt_sign",)),
-    ("receipt check (comm-terminal)", ("cl_receipt_verify",)),
-    ("device: pack check, write, read-back", ("pi_accept", "pi_write")),
-    ("device: start-up (images, identity, TLS set-up)", ("da_tls_common", "nv_open",
-                                                         "cl_tls_new", "da_command_serve")),
-    ("process start and exit (exec, loader, teardown)", ("_dl_start", "dl_main", "_dl_*",
-                                                         "__x64_sys_execve", "do_exit",
-                                                         "__x64_sys_exit_group", "exit_mmap")),
-    ("TLS records on a kept connection", ("mbedtls_ssl_read", "mbedtls_ssl_write",
-                                          "mbedtls_ssl_close_notify")),
-    ("SOAP and XML (gSOAP)", ("soap_*",)),
-    ("database client (libpq)", ("PQ*", "pq*")),
-]
-
-
-@contextlib.contextmanager
-def perf_recording(data):
-    """perf record of the whole machine (-a) while the block runs."""
-    rec = subprocess.Popen(["perf", "record", "-a", "-F", str(PERF_FREQ), "--call-graph",
-                            "dwarf,16384", "-o", data], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
-    time.sleep(1)  # perf has started sampling
-    try:
-        yield
-    finally:
-        rec.send_signal(signal.SIGINT)
-        err = rec.communicate(timeout=600)[1]
-        if not os.path.exists(data):
-            raise Failure("perf record failed: %s" % err.strip()[-300:])
-
-
-def perf_samples(data, roles):
-    """{role: [[function names of one sample's chain], ...]} for the processes in roles
-    ({pid: role}), from `perf script`."""
-    script = subprocess.run(["perf", "script", "-i", data, "-F", "pid,tid,comm,ip,sym"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            timeout=1200).stdout
-    samples = {}
-    chain = role = None
-    for line in script.splitlines() + [""]:
-        if not line.strip():
-            if role is not None:
-                samples.setdefault(role, []).append(chain)
-            role = None
-        elif not line[0].isspace():
-            head = re.match(r".*?\s(\d+)/\d+\s*$", line)
-            role = roles.get(int(head.group(1))) if head else None
-            chain = []
-        elif role is not None:
-            fields = line.split(None, 1)
-            if len(fields) == 2:
-                chain.append(fields[1].split(" (")[0].strip())  # "f (inlined)"
-    return samples
-
-
-def activity(chain):
-    for label, names in ACTIVITIES:
-        for name in names:
-            if name.endswith("*"):
-                if any(f.startswith(name[:-1]) for f in chain):
-                    return label
-            elif name in chain:
-                return label
-    return "other"
-
-
-def profile_table(samples, devices):
-    """Lines of text: per program, its samples, and each activity's share and ms per device."""
-    out = ["%-22s %-50s %8s %7s %10s" % ("program", "activity", "samples", "share",
-                                         "ms/device")]
-    for role in ("device-agent", "factory-terminal", "comm-terminal", "ca-server", "postgresql",
-                 "GNU time (bench only)"):
-        chains = samples.get(role, [])
-        if not chains:
-            continue
-        counts = {}
-        for chain in chains:
-            label = activity(chain) if role != "postgresql" else "queries"
-            counts[label] = counts.get(label, 0) + 1
-        out.append("%-22s %-50s %8d %6.1f%% %10.2f" % (role, "(all)", len(chains), 100.0,
-                                                       len(chains) * 1000.0 / PERF_FREQ /
-                                                       devices))
-        for label, count in sorted(counts.items(), key=lambda kv: -kv[1]):
-            out.append("%-22s %-50s %8d %6.1f%% %10.2f" % (
-                "", label, count, 100.0 * count / len(chains),
-                count * 1000.0 / PERF_FREQ / devices))
-    return out
-
-
-def top_symbols(chains, role, count=30):
-    """Lines of text: the functions most often on the call chains of role's samples
-    (inclusive: a function counts once per sample it is anywhere in)."""
-    if not chains:
-        return []
-    inclusive = {}
-    for chain in chains:
-        for name in set(chain):
-            if name != "[unknown]":
-                inclusive[name] = inclusive.get(name, 0) + 1
-    out = ["==== %s: functions on the call chain (inclusive), %d samples ====" % (role,
-                                                                              len(chains))]
-    for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]:
-        out.append("  %5.1f%%  %s" % (100.0 * n / len(chains), name))
-    return out + [""]
-
-
-# ---- the steps of one device, from the debug logs ----
-
-STEP_ROUNDS = 10
-# The end of each step of one device, in order: (label, the log's name, a pattern with {d} for
-# the device number). The first step starts with the driver's scan.
-STEPS = [
-    ("S5/S6: comm-terminal sent the pack (kept connection)", "comm-terminal",
-     r"pack of {d} \("),
-    ("S7: the device sees the terminal's new TLS connection", "da", r"device: connection from"),
-    ("S7/S8: the device checked and accepted the pack", "da", r"S7 from .* for {d} accepted"),
-    ("the device wrote the certificate and read it back", "da", r"certificate \S+ of {d} written"),
-    ("S10: the terminal has the result (device's new TLS connection)", "ft",
-     r"{d}: write result \S+ received"),
-    ("S11/S12: the comm-terminal recorded it (kept connection)", "comm-terminal",
-     r": {d} written \("),
-    ("S13 and the event: the driver read the event", "driver", r"event for {d} read"),
-]
-
-
-def ms_between(a, b):
-    """Milliseconds from log timestamp a to b (same day, UTC)."""
-    def ms(t):
-        h, m, sec = t[11:-1].split(":")
-        return (int(h) * 60 + int(m)) * 60000 + float(sec) * 1000
-    return ms(b) - ms(a)
-
-
-def step_table(merged, records):
-    """{step label: {"median", "max", "n"}} in ms: each step's time for each device, from the
-    merged (timestamp, log name, text) records."""
-    times = {label: [] for label, _, _ in STEPS}
-    for r in records:
-        d = r["device"]
-        previous = r["scan_at"]
-        for label, source, pattern in STEPS:
-            name = {"da": "da-" + d, "ft": "ft-" + r["line"]}.get(source, source)
-            regex = re.compile(pattern.format(d=re.escape(d)))
-            end = next((stamp for stamp, n, text in merged
-                        if n == name and stamp >= previous and regex.search(text)), None)
-            if end is None:
-                break  # a record missing: the rest of this device is left out
-            times[label].append(ms_between(previous, end))
-            previous = end
-    return {label: {"median": statistics.median(v), "max": max(v), "n": len(v)}
-            for label, v in times.items() if v}
-
-
 # ---- the bench ----
 
-class LineBench:
-    def __init__(self, args, work):
+class LineBench(Profiling):
+    # The programs whose log level the steps raise to debug (line_time_profile.py).
+    levelled = (LevelCaServer, LevelCommTerminal, LevelFactoryTerminal, MeasuredDeviceAgent)
+
+    def __init__(self, args, work, cluster=None):
+        """cluster: None (run_bench's signature): the bench starts its own in setup()."""
         self.args = args
         self.work = work
         self.binary = {name: os.path.join(args.build_dir, name, name) for name in
@@ -467,14 +251,7 @@ class LineBench:
         self.cluster.start()
         self.ca = ca = LevelCaServer(self.binary["ca-server"], self.work,
                                      self.cluster.create_db("ca"))
-        ca.run("init")
-        ca.run("issue-service", "ca-server", "ca.certline.test", "--out",
-               os.path.join(self.work, "svc-ca"))
-        ca.run("issue-service", "comm-terminal", "comm.certline.test", "--out",
-               os.path.join(self.work, "svc-comm"))
-        for line in self.line_ids:
-            ca.run("issue-service", "factory-terminal", "line-%s.certline.test" % line, line,
-                   "--out", os.path.join(self.work, "svc-line-%s" % line))
+        ca.issue_services(self.line_ids)
         ca.run("model-add", MODEL)
         self.bundle = os.path.join(self.work, "model-%s.bundle" % MODEL)
         ca.run("model-export", MODEL, "--out", self.bundle)
@@ -484,8 +261,7 @@ class LineBench:
                                          self.cluster.create_db("ct"), ca, fetch_chunk=100,
                                          claim_seconds=30, delete_written=True,
                                          report_interval_s=1)
-        ct.run("migrate", operator=False)
-        ct.run("operator-add", "alice", "--new-password-file", ct.password_file, operator=False)
+        ct.migrate()
         ct.run("model-set", MODEL, "--managed")
         self.today = time.strftime("%Y-%m-%d")
         plan = os.path.join(self.work, "plan.csv")
@@ -585,11 +361,11 @@ class LineBench:
             time.sleep(0.2)
 
     def cpu_snapshot(self, lines):
-        snap = {"ca-server": proc_cpu_s(self.ca.process.pid),
-                "comm-terminal": proc_cpu_s(self.ct.process.pid),
-                "factory-terminal": sum(proc_cpu_s(self.terminals[ln].process.pid)
+        snap = {"ca-server": cpu_seconds(self.ca.process.pid),
+                "comm-terminal": cpu_seconds(self.ct.process.pid),
+                "factory-terminal": sum(cpu_seconds(self.terminals[ln].process.pid)
                                         for ln in lines),
-                "postgresql": cluster_cpu_s(self.cluster), "machine": machine_busy_s()}
+                "postgresql": cluster_cpu_s(self.cluster), "machine": machine_busy_seconds()}
         snap["driver"] = sum(os.times()[:2])  # this process (its children are not in it)
         snap["wall"] = time.perf_counter()
         return snap
@@ -741,124 +517,6 @@ class LineBench:
 
     # ---- profile (optional) ----
 
-    def profile(self):
-        """Where the CPU goes and where the time goes, for the largest configuration: one more
-        run under `perf record` (OUT_DIR/perf-line-time.txt), then 10 rounds per configuration
-        at log level debug (OUT_DIR/steps-line-time.txt)."""
-        lines = self.max_lines
-        if shutil.which("perf") is None:
-            log("profile: perf is not installed; no CPU profile")
-        else:
-            data = os.path.join(self.work, "perf.data")
-            log("profile: perf record -a --call-graph dwarf, %d lines, %d devices ..." % (
-                lines, self.args.profile_devices))
-            summary = self.configuration(lines, self.args.profile_devices,
-                                         window=perf_recording(data))
-            self.perf_report(data, summary)
-        steps = []
-        for n in self.args.lines_list:
-            steps.append(self.step_timestamps(n))
-        out = os.path.join(self.args.out_dir, "steps-line-time.txt")
-        with open(out, "w") as f:
-            f.write("\n\n".join(steps) + "\n")
-        self.results["steps_file"] = out
-        log("per-step timestamps written to %s" % out)
-
-    def perf_report(self, data, summary):
-        """CPU samples of this run's own processes only (other work on the machine is left
-        out by process id), by program and by activity, from the call chains."""
-        roles = {summary["pids"]["ca-server"]: "ca-server",
-                 summary["pids"]["comm-terminal"]: "comm-terminal"}
-        roles.update({pid: "factory-terminal" for pid in summary["pids"]["factory-terminal"]})
-        roles.update({pid: "postgresql" for pid in summary["pids"]["postgresql"]})
-        for r in summary["records"]:
-            roles[r["pids"][0]] = "GNU time (bench only)"
-            roles[r["pids"][1]] = "device-agent"
-        samples = perf_samples(data, roles)
-        n = summary["devices"]
-        out = os.path.join(self.args.out_dir, "perf-line-time.txt")
-        text = [
-            "perf record -a -F %d --call-graph dwarf during %d lines x %d devices (in rounds); "
-            "under perf: line time p50 %d ms, p99 %d ms (perf's own cost inflates these)." % (
-                PERF_FREQ, summary["lines"], summary["devices_per_line"],
-                summary["elapsed_ms"]["p50"], summary["elapsed_ms"]["p99"]),
-            "Only samples of this run's processes (by process id). ms/device = samples / %d Hz "
-            "/ %d devices. Activities: the first in the list found in the sample's call chain."
-            % (PERF_FREQ, n), ""]
-        table = profile_table(samples, n)
-        text += table + [""]
-        for role in ("factory-terminal", "device-agent", "comm-terminal", "ca-server"):
-            chains = samples.get(role, [])
-            text += top_symbols(chains, role)
-            text += top_symbols([c for c in chains if activity(c) == "other"],
-                                role + ", samples of activity \"other\"", count=15)
-        with open(out, "w") as f:
-            f.write("\n".join(text) + "\n")
-        self.results["profile"] = {"tool": "perf record -a -F %d --call-graph dwarf" % PERF_FREQ,
-                                   "file": out, "elapsed_ms_under_perf": summary["elapsed_ms"],
-                                   "cpu_ms_per_device_under_perf": summary["cpu_ms_per_device"],
-                                   "activities": table}
-        log("CPU profile written to %s" % out)
-
-    def step_timestamps(self, lines):
-        """STEP_ROUNDS rounds (one device per line each, after the warm-up) with every program
-        at log level debug: for each device, when each step ended, from the programs' log
-        records (millisecond timestamps) and this driver's scan and event times. Returns the
-        text: the median and largest time of each step, then the merged records of the first
-        round."""
-        levels = (LevelCaServer, LevelCommTerminal, LevelFactoryTerminal, MeasuredDeviceAgent)
-        for cls in levels:
-            cls.level = "debug"
-        line_ids = self.line_ids[:lines]
-        offsets = {p: log_size(p) for p in [self.ca.log_path, self.ct.log_path] +
-                   [self.terminals[ln].log_path for ln in line_ids]}
-        self.keep_agent_logs = True
-        try:
-            self.restart_servers()
-            log("steps: %d line(s), %d rounds at log level debug ..." % (lines, STEP_ROUNDS))
-            summary = self.configuration(lines, lines * STEP_ROUNDS)
-        finally:
-            self.keep_agent_logs = False
-            for cls in levels:
-                cls.level = "info"
-            self.restart_servers()
-        records = summary["records"]
-        logs = [("comm-terminal", self.ct.log_path)]
-        logs += [("ft-" + ln, self.terminals[ln].log_path) for ln in line_ids]
-        logs += [("da-" + r["device"], os.path.join(self.work, "device-" + r["device"],
-                                                    "device-agent.log")) for r in records]
-        merged = []
-        for r in records:
-            merged.append((r["scan_at"], "driver", "scan %s written to line %s's terminal" % (
-                r["device"], r["line"])))
-            merged.append((r["event_at"], "driver", "event for %s read: elapsed_ms %d" % (
-                r["device"], r["elapsed_ms"])))
-        for name, path in logs:
-            with open(path, errors="replace") as f:
-                f.seek(offsets.get(path, 0))
-                for text in f:
-                    stamp = re.match(r"\d{4}-\d\d-\d\dT[\d:.]+Z", text)
-                    if stamp:
-                        merged.append((stamp.group(0), name, text[stamp.end():].strip()))
-        merged.sort(key=lambda m: m[0])
-        for r in records:
-            shutil.rmtree(os.path.join(self.work, "device-" + r["device"]), ignore_errors=True)
-        steps = step_table(merged, records)
-        self.results.setdefault("steps", {})["%d_lines" % lines] = steps
-        first_round = sorted(records, key=lambda r: r["scan_at"])[:lines]
-        first = min(r["scan_at"] for r in first_round)
-        last = max(r["event_at"] for r in first_round)
-        text = ["==== %d line(s), every program at log level debug, %d devices: time of each "
-                "step, ms (from the log records' millisecond timestamps) ====" % (
-                    lines, len(records)),
-                "%-66s %8s %8s" % ("step (ends when)", "median", "max")]
-        text += ["%-66s %8.1f %8.1f" % (label, v["median"], v["max"]) for label, v in
-                 steps.items()]
-        text += ["", "---- the first round, all records in time order ----"]
-        text += ["%s %-16s %s" % (stamp, name, line[:200]) for stamp, name, line in merged
-                 if first <= stamp <= last]
-        return "\n".join(text)
-
     def restart_servers(self):
         """ca-server and comm-terminal again, at their class's current log level (same ports)."""
         self.ca.stop()
@@ -867,6 +525,10 @@ class LineBench:
         self.ct.start()
 
     # ---- stop ----
+
+    def programs(self):
+        """What a failure shows the log of."""
+        return [("comm-terminal", self.ct), ("ca-server", self.ca)]
 
     def stop(self):
         """Stops every process this bench started, whatever state it is in: the line threads
@@ -902,21 +564,19 @@ class LineBench:
             self.live_agents.discard(p)
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("build_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--devices", type=int, default=400,
-                        help="devices measured per configuration, shared by its lines")
-    parser.add_argument("--lines-list", default="1,4",
-                        help="the configurations: lines busy at once (default 1,4)")
-    parser.add_argument("--warmup", type=int, default=3,
-                        help="unmeasured devices per line before each configuration")
-    parser.add_argument("--free-running", action="store_true",
-                        help="lines go at their own pace instead of in rounds")
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--profile-devices", type=int, default=40)
-    args = parser.parse_args()
+def main():
+    def options(parser):
+        parser.add_argument("--devices", type=int, default=400,
+                            help="devices measured per configuration, shared by its lines")
+        parser.add_argument("--lines-list", default="1,4",
+                            help="the configurations: lines busy at once (default 1,4)")
+        parser.add_argument("--warmup", type=int, default=3,
+                            help="unmeasured devices per line before each configuration")
+        parser.add_argument("--free-running", action="store_true",
+                            help="lines go at their own pace instead of in rounds")
+        parser.add_argument("--profile", action="store_true")
+        parser.add_argument("--profile-devices", type=int, default=40)
+    parser, args = parse_args(__doc__, options)
     try:
         args.lines_list = [int(v) for v in args.lines_list.split(",")]
     except ValueError:
@@ -925,35 +585,8 @@ def parse_args():
         parser.error("--lines-list: 1 to 9 lines per configuration")
     if args.devices < 1 or args.warmup < 0:
         parser.error("--devices must be >= 1, --warmup >= 0")
-    args.build_dir = os.path.abspath(args.build_dir)
-    args.out_dir = os.path.abspath(args.out_dir)
-    return args
 
-
-def main():
-    args = parse_args()
-    os.makedirs(args.out_dir, exist_ok=True)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    began = time.time()
-    work = tempfile.mkdtemp(prefix="certline-bench-lt-")
-    bench = None
-    try:
-        bench = LineBench(args, work)
-        bench.results["machine"] = machine()
-        bench.results["loadavg_start"] = list(os.getloadavg())
-        bench.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")
-        bench.results["settings"] = {
-            "devices_per_configuration": args.devices, "lines_list": args.lines_list,
-            "warmup_per_line": args.warmup, "free_running": args.free_running,
-            "log_level": "info", "build_dir": args.build_dir,
-            "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
-        log("setup: private PostgreSQL, CA, service certificates, model %s, comm-terminal, "
-            "plan of %d devices ..." % (MODEL, bench.device_count()))
+    def measure(bench):
         bench.setup()
         for lines in args.lines_list:
             summary = bench.configuration(lines, rounds=not args.free_running)
@@ -965,33 +598,16 @@ def main():
         bench.goals()
         if args.profile:
             bench.profile()
-        bench.results["loadavg_end"] = list(os.getloadavg())
-        bench.results["total_seconds"] = round(time.time() - began, 1)
-        out = os.path.join(args.out_dir, "bench-line-time.json")
-        with open(out, "w") as f:
-            json.dump(bench.results, f, indent=2)
-        print(bench.table())
-        print("\nJSON: %s (total %.0f s)" % (out, time.time() - began))
-        return 0
-    except KeyboardInterrupt:
-        print("\nbench_line_time: interrupted: stopping everything it started", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 -- any failure: report it, then clean up
-        print("bench_line_time: FAILED: %s" % exc, file=sys.stderr)
-        if bench is not None:
-            for name, path in (("comm-terminal", os.path.join(work, "comm-terminal.log")),
-                               ("ca-server", os.path.join(work, "ca-server.log"))):
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        print("---- %s log (tail) ----\n%s" % (name, f.read()[-3000:]),
-                              file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # clean-up is not interrupted
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if bench is not None:
-            bench.stop()
-        shutil.rmtree(work, ignore_errors=True)
+
+    settings = {
+        "devices_per_configuration": args.devices, "lines_list": args.lines_list,
+        "warmup_per_line": args.warmup, "free_running": args.free_running,
+        "log_level": "info", "build_dir": args.build_dir}
+    def note(bench):
+        return ("setup: private PostgreSQL, CA, service certificates, model %s, comm-terminal, "
+                "plan of %d devices ..." % (MODEL, bench.device_count()))
+    return run_bench("bench_line_time", args, LineBench, measure, settings, note,
+                     "bench-line-time.json", "certline-bench-lt-", private_cluster=False)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@
 #include <mbedtls/base64.h>
 #include <mbedtls/x509_crt.h>
 
+#include "bench_common.h"
 #include "error.h"
 #include "keyfile.h"
 #include "pack.h"
@@ -87,16 +88,9 @@ static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
 static char errors_kept[ERRORS_KEPT][600];
 static int errors_kept_count;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static unsigned micros_since(double t0)
 {
-    double d = (now_s() - t0) * 1e6;
+    double d = (bench_now_s() - t0) * 1e6;
     return d < 0 ? 0 : d > 4e9 ? 4000000000u : (unsigned)d;
 }
 
@@ -147,7 +141,7 @@ static int provision(struct line *l, const struct device *d, struct timing *t)
     memcpy(proof, d->proof, sizeof(proof));
 
     /* S5/S6 */
-    t0 = now_s();
+    t0 = bench_now_s();
     request.deviceNumber = number;
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = CL_OK;
@@ -183,7 +177,7 @@ static int provision(struct line *l, const struct device *d, struct timing *t)
         return -1;
 
     /* S9 OK */
-    t0 = now_s();
+    t0 = bench_now_s();
     notice.deviceNumber = number;
     notice.result = ct__Result__OK;
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -203,7 +197,7 @@ static int provision(struct line *l, const struct device *d, struct timing *t)
     t->s9 = micros_since(t0);
 
     /* S11 OK with the serial and the proof; S12 */
-    t0 = now_s();
+    t0 = bench_now_s();
     memset(&response, 0, sizeof(response));
     result.deviceNumber = number;
     result.result = ct__Result__OK;
@@ -269,7 +263,7 @@ static void *line_main(void *arg)
     pthread_barrier_wait(&warm_barrier);
     pthread_barrier_wait(&start_barrier); /* the main thread has set the deadline */
     if (!l->setup_failed) {
-        while (now_s() < deadline) {
+        while (bench_now_s() < deadline) {
             if (l->next >= l->count) {
                 l->ran_out = 1;
                 break;
@@ -278,7 +272,7 @@ static void *line_main(void *arg)
             l->done++;
         }
     }
-    l->end = now_s();
+    l->end = bench_now_s();
     return NULL;
 }
 
@@ -411,8 +405,7 @@ static int compare_unsigned(const void *a, const void *b)
 /* The q-quantile (nearest rank) of the sorted v[0..n-1], in ms. */
 static double quantile_ms(const unsigned *v, size_t n, double q)
 {
-    size_t rank = (size_t)(q * (double)n + 0.999999);
-    return v[rank > 0 ? rank - 1 : 0] / 1000.0;
+    return v[bench_rank(n, q) - 1] / 1000.0;
 }
 
 /* Prints "name": {"p50":...,"p90":...,"p99":...,"max":...,"mean":...} in ms; sorts v. */
@@ -432,21 +425,6 @@ static void print_quantiles(const char *name, unsigned *v, size_t n, int last)
            v[n - 1] / 1000.0, sum / (double)n / 1000.0, last ? "" : ",");
 }
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static double cpu_seconds(void)
 {
     struct rusage ru;
@@ -457,10 +435,7 @@ static double cpu_seconds(void)
 
 static const char *option(int argc, char **argv, const char *name)
 {
-    for (int i = 2; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return argv[i + 1];
-    return NULL;
+    return bench_option(argc, argv, 2, name);
 }
 
 static int run(int argc, char **argv)
@@ -514,7 +489,7 @@ static int run(int argc, char **argv)
         }
     /* Every line is warm; the deadline is written before the second barrier releases them. */
     pthread_barrier_wait(&warm_barrier);
-    start = now_s();
+    start = bench_now_s();
     cpu0 = cpu_seconds();
     deadline = start + seconds;
     pthread_barrier_wait(&start_barrier);
@@ -561,7 +536,7 @@ static int run(int argc, char **argv)
     printf("  \"first_errors\": [");
     for (int i = 0; i < errors_kept_count; i++) {
         printf("%s\n    ", i ? "," : "");
-        print_json_string(errors_kept[i]);
+        bench_print_json_string(errors_kept[i]);
     }
     printf("]\n}\n");
     for (int i = 0; i < n; i++) {
@@ -580,6 +555,7 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    bench_start("bench_lines");
     if (argc >= 3 && strcmp(argv[1], "proofs") == 0)
         return proofs(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "run") == 0)

@@ -22,7 +22,6 @@ Usage: bench_many_lines.py BUILD_DIR OUT_DIR [--lines-list 1,16,64] [--seconds S
   --profile: one more run with the largest line count under `perf record -a`; writes
              OUT_DIR/perf-many-lines.txt (where the CPU goes).
 """
-import argparse
 import datetime
 import json
 import os
@@ -30,17 +29,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
-import pg_private  # noqa: E402
-from bench_issuance import (BenchCaServer, cluster_cpu_seconds, cluster_pids,  # noqa: E402
-                            cpu_seconds, machine, machine_busy_seconds)
-from certline_procs import CommTerminal, Failure, check  # noqa: E402
+from bench_common import (InfoCaServer, InfoCommTerminal, cluster_cpu_seconds,  # noqa: E402
+                          cluster_pids, cpu_seconds, log, machine_busy_seconds, parse_args,
+                          perf_report, perf_section, run_bench)
+from certline_procs import Failure, check  # noqa: E402
 
 GOAL_RATE = 500.0  # devices/s at 64 lines
 GOAL_ERRORS = 0
@@ -49,10 +47,6 @@ MODEL = "3012"
 # Numbers stocked per run: (the best rate so far, at least GUESS_RATE) x seconds x STOCK_MARGIN.
 GUESS_RATE = 600.0  # devices/s
 STOCK_MARGIN = 1.5
-
-
-def log(text):
-    print("[%s] %s" % (time.strftime("%H:%M:%S"), text), flush=True)
 
 
 def proc_status(pid):
@@ -91,44 +85,6 @@ def drain_cpu(reports):
         c["comm_terminal"], c["ca_server"], c["postgres"]) if c else ""
 
 
-class InfoCaServer(BenchCaServer):
-    """ca-server serving with -l info (the production level)."""
-
-    def start(self):
-        if getattr(self, "port", None):
-            with open(self.config) as f:
-                config = json.load(f)
-            config["listen"]["port"] = self.port
-            with open(self.config, "w") as f:
-                json.dump(config, f)
-        log_file = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "info", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log_file, text=True)
-        log_file.close()
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "serve did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
-
-
-class InfoCommTerminal(CommTerminal):
-    """The comm-terminal serving with -l info (the harness serves with -l debug)."""
-
-    def start(self):
-        log_file = open(self.log_path, "a")
-        self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", "info", "serve"],
-                                        stdout=subprocess.PIPE, stderr=log_file, text=True)
-        log_file.close()
-        line = self.process.stdout.readline()
-        check(line.startswith("listening on 127.0.0.1:"), "comm-terminal did not start: %r" % line)
-        self.port = int(line.strip().rsplit(":", 1)[1])
-
-    def kill(self):
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
-
 class Bench:
     def __init__(self, args, work, cluster):
         self.args = args
@@ -147,6 +103,10 @@ class Bench:
         self.next_serial = 1
         self.days = 0
         self.results = {"runs": []}
+
+    def programs(self):
+        """What a failure shows the log of, and the clean-up stops."""
+        return [("comm-terminal", self.ct), ("ca-server", self.ca)]
 
     # ---- setup ----
 
@@ -183,9 +143,7 @@ class Bench:
             "report_interval_s": 1, "db_connections": self.args.db_connections}
         self.ct = InfoCommTerminal(self.bin["comm-terminal"], self.work,
                                    self.cluster.create_db("ct"), self.ca, **self.ct_settings)
-        self.ct.run("migrate", operator=False)
-        self.ct.run("operator-add", "alice", "--new-password-file", self.ct.password_file,
-                    operator=False)
+        self.ct.migrate()
         self.ct.run("model-set", MODEL, "--managed")
         self.ct.start()
         log("comm-terminal serving on 127.0.0.1:%d (listen.max_connections %d, db_connections "
@@ -413,14 +371,10 @@ class Bench:
         pg = ",".join(str(p) for p in cluster_pids(self.cluster))
 
         def report(*extra):
-            return subprocess.run(["perf", "report", "-i", data, "--stdio", "-q", "-g", "none"]
-                                  + list(extra), stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True).stdout
+            return perf_report(data, *extra)
 
         def mine(title, pids, limit, *extra):
-            return ["==== %s (pid %s), %% of its own samples ====" % (title, pids),
-                    report("--pid", pids, "--percentage", "relative", "--percent-limit", limit,
-                           *extra)]
+            return perf_section(data, title, pids, limit, *extra)
 
         ct, gen_pid = str(self.ct.process.pid), str(gen.pid)
         parts = ["==== all CPU samples of both cores by program name (swapper = idle; names "
@@ -525,51 +479,21 @@ class Bench:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("build_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--lines-list", default="1,16,64")
-    parser.add_argument("--seconds", type=int, default=12)
-    parser.add_argument("--db-connections", type=int, default=8)
-    parser.add_argument("--max-connections", type=int, default=80)
-    parser.add_argument("--drain-timeout", type=int, default=600)
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args()
+    def options(parser):
+        parser.add_argument("--lines-list", default="1,16,64")
+        parser.add_argument("--seconds", type=int, default=12)
+        parser.add_argument("--db-connections", type=int, default=8)
+        parser.add_argument("--max-connections", type=int, default=80)
+        parser.add_argument("--drain-timeout", type=int, default=600)
+        parser.add_argument("--profile", action="store_true")
+    _, args = parse_args(__doc__, options)
     args.lines = [int(v) for v in args.lines_list.split(",") if v.strip()]
     if not args.lines or min(args.lines) < 1 or max(args.lines) > 256:
         sys.exit("bench_many_lines: --lines-list takes 1..256 lines per run")
     if args.max_connections < max(args.lines) + 2:
         sys.exit("bench_many_lines: --max-connections must exceed the most lines")
-    args.build_dir = os.path.abspath(args.build_dir)
-    os.makedirs(args.out_dir, exist_ok=True)
-    args.out_dir = os.path.abspath(args.out_dir)
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    # Also when started with SIGINT ignored (a background job of a non-interactive shell).
-    signal.signal(signal.SIGINT, interrupted)
-
-    began = time.time()
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-bench-lines-")
-    bench = None
-    code = 1
-    try:
-        cluster.start()
-        bench = Bench(args, work, cluster)
-        bench.results["machine"] = machine()
-        bench.results["loadavg_start"] = list(os.getloadavg())
-        bench.results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds")
-        bench.results["settings"] = {
-            "lines": args.lines, "seconds": args.seconds, "model": MODEL,
-            "comm_terminal": {"listen.max_connections": args.max_connections,
-                              "db_connections": args.db_connections, "report_interval_s": 1,
-                              "log_level": "info"},
-            "ca_server": {"workers": 2, "max_batch": 1000, "log_level": "info"},
-            "postgresql": "private cluster, fsync=off (deploy/sim/pg_private.py), unix socket"}
-        log("setup: private PostgreSQL, CA, service and line certificates ...")
+    def measure(bench):
         bench.setup()
         for n in args.lines:
             res = bench.run_lines(n, args.seconds, "lines-%d" % n)
@@ -584,39 +508,16 @@ def main():
             bench.profile(max(args.lines), args.seconds)
         bench.ct.stop()
         bench.ca.stop()
-        bench.results["total_seconds"] = round(time.time() - began, 1)
-        out = os.path.join(args.out_dir, "bench-many-lines.json")
-        with open(out, "w") as f:
-            json.dump(bench.results, f, indent=2)
-        print(bench.table())
-        print("\nJSON: %s (total %.0f s)" % (out, time.time() - began))
-        code = 0
-    except KeyboardInterrupt:
-        print("\nbench_many_lines: interrupted; stopping everything it started", file=sys.stderr)
-        code = 130
-    except (Failure, Exception) as exc:  # noqa: BLE001 -- report any failure, then clean up
-        print("bench_many_lines: FAILED: %s" % exc, file=sys.stderr)
-        for name, prog in (("comm-terminal", bench and bench.ct), ("ca-server",
-                                                                   bench and bench.ca)):
-            if prog and os.path.exists(prog.log_path):
-                print("---- %s log (tail) ----\n%s" % (name, prog.log()[-3000:]),
-                      file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if bench is not None:
-            if bench.ct is not None:
-                bench.ct.kill()
-            if bench.ca.process is not None:
-                bench.ca.process.kill()
-                bench.ca.process.wait()
-        try:
-            cluster.stop()
-        except Exception as exc:  # noqa: BLE001 -- e.g. already stopped by the Ctrl-C
-            print("bench_many_lines: stopping PostgreSQL: %s" % exc, file=sys.stderr)
-            shutil.rmtree(cluster.dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-    return code
+
+    settings = {
+        "lines": args.lines, "seconds": args.seconds, "model": MODEL,
+        "comm_terminal": {"listen.max_connections": args.max_connections,
+                          "db_connections": args.db_connections, "report_interval_s": 1,
+                          "log_level": "info"},
+        "ca_server": {"workers": 2, "max_batch": 1000, "log_level": "info"}}
+    note = "setup: private PostgreSQL, CA, service and line certificates ..."
+    return run_bench("bench_many_lines", args, Bench, measure, settings, note,
+                     "bench-many-lines.json", "certline-bench-lines-")
 
 
 if __name__ == "__main__":

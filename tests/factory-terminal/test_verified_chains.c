@@ -16,41 +16,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <mbedtls/asn1.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/net_sockets.h>
-#include <mbedtls/oid.h>
-#include <mbedtls/pk.h>
-#include <mbedtls/ssl.h>
-#include <mbedtls/x509_crt.h>
+#include <mbedtls/x509.h>
 
 #include "error.h"
-#include "log.h"
 #include "soapH.h"
-#include "soap_client.h"
-#include "soap_server.h"
-#include "test_pki.h"
-#include "tls.h"
-#include "tls_verify.h"
-
-#define CA_NAME "ca.certline.test"
-#define EVIL_NAME "evil.certline.test"
-#define COMM_NAME "comm.certline.test"
+#include "test_verified_chains.h"
 
 static struct tp_dir dir;
 static struct cl_verify_cache *server_cache; /* shared by the good and the second server */
@@ -59,35 +36,15 @@ static struct tp_server second;              /* valid chain, another name (evil.
 static struct tp_server expired;             /* expired comm-terminal certificate */
 static struct tp_server untrusted;           /* comm-terminal lookalike under another root */
 
-static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
-static int handler_calls;
-
 int __ca__CertificateTransmissionRequest(struct soap *soap,
                                          struct ca__CertificateTransmissionRequest *request,
                                          struct ca__CertificateTransmission *response)
 {
-    pthread_mutex_lock(&calls_lock);
-    handler_calls++;
-    pthread_mutex_unlock(&calls_lock);
-    response->requestId = request->requestId;
-    response->__sizeItem = 1;
-    response->item = soap_malloc(soap, sizeof(*response->item));
-    if (response->item == NULL)
-        return soap_receiver_fault(soap, "out of memory", NULL);
-    response->item[0].deviceNumber = request->deviceNumber[0];
-    response->item[0].pack = "{}";
-    return SOAP_OK;
+    tp_count_call();
+    return tp_answer_batch(soap, request, response, 1, "{}");
 }
 
-static int calls(void)
-{
-    pthread_mutex_lock(&calls_lock);
-    int n = handler_calls;
-    pthread_mutex_unlock(&calls_lock);
-    return n;
-}
-
-static void path_of(char *out, const char *name)
+void vc_path(char *out, const char *name)
 {
     tp_path(out, dir.pki, name);
 }
@@ -129,10 +86,8 @@ static void start_recorder(struct tp_server *rs, struct cl_verify_cache *cache)
     assert_int_equal(tp_server_start(rs, dir.pki, "ca-server", &options, err, sizeof(err)), CL_OK);
 }
 
-/* One call from a new connection (a new client) made with tls; returns the cl_err code of its
- * failure (CL_OK if served) and the explanation in why. */
-static int call_once(struct cl_tls *tls, int port, const char *server_name, enum cl_role role,
-                     char *why, size_t whylen)
+int vc_call_once(struct cl_tls *tls, int port, const char *server_name, enum cl_role role,
+                 char *why, size_t whylen)
 {
     struct cl_client *client = NULL;
     struct ca__CertificateTransmissionRequest req;
@@ -181,340 +136,39 @@ static void assert_refused(struct cl_tls *tls, int port, const char *name, enum 
                            int code, const char *needle)
 {
     char why[512];
-    int before = calls();
-    int rc = call_once(tls, port, name, role, why, sizeof(why));
+    int before = tp_calls();
+    int rc = vc_call_once(tls, port, name, role, why, sizeof(why));
     if (rc != code || strstr(why, needle) == NULL)
         fail_msg("expected %s with \"%s\", got %s: %s", cl_err_name(code), needle, cl_err_name(rc),
                  why);
-    assert_int_equal(calls(), before);
+    assert_int_equal(tp_calls(), before);
 }
 
 static void assert_served(struct cl_tls *tls, int port, const char *name, enum cl_role role)
 {
     char why[512];
-    int before = calls();
-    int rc = call_once(tls, port, name, role, why, sizeof(why));
+    int before = tp_calls();
+    int rc = vc_call_once(tls, port, name, role, why, sizeof(why));
     if (rc != CL_OK)
         fail_msg("expected the call to be served, got %s: %s", cl_err_name(rc), why);
-    assert_int_equal(calls(), before + 1);
+    assert_int_equal(tp_calls(), before + 1);
 }
 
-/* ---- certificates made here, for the cases the PKI script has none of ---- */
-
-static mbedtls_entropy_context entropy;
-static mbedtls_ctr_drbg_context drbg;
-
-#define EKU_SERVER 1
-#define EKU_CLIENT 2
-
-struct cert_spec {
-    const char *name;    /* writes NAME.key, NAME.crt and NAME.chain.crt (leaf, then issuer) */
-    const char *subject; /* e.g. "O=certline test,OU=ca-server,CN=ca.certline.test" */
-    const char *issuer;  /* NAME of the issuer's .crt and .key; NULL: a self-signed root CA */
-    mbedtls_ecp_group_id curve;
-    unsigned key_usage; /* MBEDTLS_X509_KU_* */
-    int eku;            /* EKU_SERVER | EKU_CLIENT (leaves only) */
-    const char *san;    /* a subjectAltName dNSName, or NULL for none */
-    time_t not_after;   /* 0: in two years */
-};
-
-static void utc_text(time_t t, char out[16])
+/* A new cache (max_entries, max_age_s) in *cache and a comm-terminal client sharing it, trusting
+ * root.crt, served once by the good server. */
+static struct cl_tls *served_client(struct cl_verify_cache **cache, size_t max_entries,
+                                    int max_age_s)
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 16, "%Y%m%d%H%M%S", &tm);
+    assert_int_equal(cl_verify_cache_new(max_entries, max_age_s, cache), CL_OK);
+    struct cl_tls *tls = cached_client(*cache, "root.crt");
+    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    return tls;
 }
 
-static void write_text(const char *name, const char *text, const char *append_from)
+static void release(struct cl_tls *tls, struct cl_verify_cache *cache)
 {
-    char path[PATH_MAX], extra[8192];
-    FILE *f;
-
-    path_of(path, name);
-    assert_non_null(f = fopen(path, "w"));
-    assert_true(fputs(text, f) >= 0);
-    if (append_from != NULL) {
-        char from[PATH_MAX];
-        FILE *g;
-        size_t n;
-        path_of(from, append_from);
-        assert_non_null(g = fopen(from, "r"));
-        while ((n = fread(extra, 1, sizeof(extra), g)) > 0)
-            assert_int_equal(fwrite(extra, 1, n, f), n);
-        fclose(g);
-    }
-    assert_int_equal(fclose(f), 0);
-}
-
-/* A new key and certificate as spec says, signed by its issuer (or itself), written to the PKI
- * directory under spec->name. */
-static void make_cert(const struct cert_spec *spec)
-{
-    mbedtls_pk_context key, issuer_key;
-    mbedtls_x509_crt issuer;
-    mbedtls_x509write_cert crt;
-    mbedtls_mpi serial;
-    unsigned char pem[8192];
-    char path[PATH_MAX], name[128], issuer_dn[256], from[16], to[16];
-    time_t now = time(NULL);
-    int self_signed = spec->issuer == NULL;
-
-    mbedtls_pk_init(&key);
-    mbedtls_pk_init(&issuer_key);
-    mbedtls_x509_crt_init(&issuer);
-    mbedtls_x509write_crt_init(&crt);
-    mbedtls_mpi_init(&serial);
-
-    assert_int_equal(mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)), 0);
-    assert_int_equal(
-        mbedtls_ecp_gen_key(spec->curve, mbedtls_pk_ec(key), mbedtls_ctr_drbg_random, &drbg), 0);
-    assert_int_equal(mbedtls_pk_write_key_pem(&key, pem, sizeof(pem)), 0);
-    snprintf(name, sizeof(name), "%s.key", spec->name);
-    write_text(name, (const char *)pem, NULL);
-
-    if (self_signed) {
-        snprintf(issuer_dn, sizeof(issuer_dn), "%s", spec->subject);
-    } else {
-        snprintf(name, sizeof(name), "%s.crt", spec->issuer);
-        path_of(path, name);
-        assert_int_equal(mbedtls_x509_crt_parse_file(&issuer, path), 0);
-        assert_true(mbedtls_x509_dn_gets(issuer_dn, sizeof(issuer_dn), &issuer.subject) > 0);
-        snprintf(name, sizeof(name), "%s.key", spec->issuer);
-        path_of(path, name);
-        assert_int_equal(mbedtls_pk_parse_keyfile(&issuer_key, path, NULL), 0);
-    }
-
-    mbedtls_x509write_crt_set_version(&crt, MBEDTLS_X509_CRT_VERSION_3);
-    mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
-    mbedtls_x509write_crt_set_subject_key(&crt, &key);
-    mbedtls_x509write_crt_set_issuer_key(&crt, self_signed ? &key : &issuer_key);
-    assert_int_equal(mbedtls_mpi_fill_random(&serial, 16, mbedtls_ctr_drbg_random, &drbg), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_serial(&crt, &serial), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_subject_name(&crt, spec->subject), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_issuer_name(&crt, issuer_dn), 0);
-    utc_text(now - 3600, from);
-    utc_text(spec->not_after != 0 ? spec->not_after : now + 730 * 86400, to);
-    assert_int_equal(mbedtls_x509write_crt_set_validity(&crt, from, to), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_basic_constraints(&crt, self_signed, 1), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_subject_key_identifier(&crt), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_authority_key_identifier(&crt), 0);
-    assert_int_equal(mbedtls_x509write_crt_set_key_usage(&crt, spec->key_usage), 0);
-    if (!self_signed) {
-        /* extKeyUsage: SEQUENCE OF OBJECT IDENTIFIER */
-        unsigned char eku[32];
-        size_t len = 2;
-        if (spec->eku & EKU_SERVER) {
-            eku[len++] = MBEDTLS_ASN1_OID;
-            eku[len++] = (unsigned char)MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
-            memcpy(eku + len, MBEDTLS_OID_SERVER_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH));
-            len += MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
-        }
-        if (spec->eku & EKU_CLIENT) {
-            eku[len++] = MBEDTLS_ASN1_OID;
-            eku[len++] = (unsigned char)MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
-            memcpy(eku + len, MBEDTLS_OID_CLIENT_AUTH, MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
-            len += MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
-        }
-        eku[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
-        eku[1] = (unsigned char)(len - 2);
-        assert_int_equal(mbedtls_x509write_crt_set_extension(
-                             &crt, MBEDTLS_OID_EXTENDED_KEY_USAGE,
-                             MBEDTLS_OID_SIZE(MBEDTLS_OID_EXTENDED_KEY_USAGE), 0, eku, len),
-                         0);
-    }
-    if (spec->san != NULL) {
-        /* subjectAltName: SEQUENCE { [2] dNSName } */
-        unsigned char san[128];
-        size_t n = strlen(spec->san);
-        assert_true(n + 4 <= sizeof(san) && n < 120);
-        san[0] = MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE;
-        san[1] = (unsigned char)(n + 2);
-        san[2] = MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_DNS_NAME;
-        san[3] = (unsigned char)n;
-        memcpy(san + 4, spec->san, n);
-        assert_int_equal(mbedtls_x509write_crt_set_extension(
-                             &crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                             MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, san, n + 4),
-                         0);
-    }
-    assert_int_equal(
-        mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random, &drbg), 0);
-    snprintf(name, sizeof(name), "%s.crt", spec->name);
-    write_text(name, (const char *)pem, NULL);
-    snprintf(name, sizeof(name), "%s.chain.crt", spec->name);
-    if (self_signed) {
-        write_text(name, (const char *)pem, NULL);
-    } else {
-        snprintf(path, sizeof(path), "%s.crt", spec->issuer);
-        write_text(name, (const char *)pem, path);
-    }
-
-    mbedtls_mpi_free(&serial);
-    mbedtls_x509write_crt_free(&crt);
-    mbedtls_x509_crt_free(&issuer);
-    mbedtls_pk_free(&issuer_key);
-    mbedtls_pk_free(&key);
-}
-
-/* A ca-server leaf under the issuing CA: the name, role and extensions of the real one unless
- * the arguments say otherwise. */
-static void make_server_leaf(const char *name, const char *cn, const char *san,
-                             mbedtls_ecp_group_id curve, unsigned key_usage, int eku,
-                             time_t not_after)
-{
-    char subject[160];
-    snprintf(subject, sizeof(subject), "O=certline test,OU=ca-server,CN=%s", cn);
-    struct cert_spec spec = {.name = name,
-                             .subject = subject,
-                             .issuer = "issuing",
-                             .curve = curve,
-                             .key_usage = key_usage,
-                             .eku = eku,
-                             .san = san,
-                             .not_after = not_after};
-    make_cert(&spec);
-}
-
-/* ---- a server that presents a chain an mbedTLS server would refuse to present ---- */
-
-/* mbedTLS's server picks its certificate only if its own chain suits the client (serverAuth,
- * digitalSignature, a curve the client offered): a certline server could never present the
- * chains below, a hostile one could. This one passes mbedTLS's pick with a good decoy chain
- * (the ca-server's), then swaps in the chain to present just before its Certificate message;
- * it signs with the presented leaf's key, so the handshake completes and only the client's own
- * check can refuse. It serves one connection and records whether any application data came. */
-struct rogue_server {
-    mbedtls_ssl_config conf;
-    mbedtls_x509_crt decoy;     /* what mbedTLS's pick checks (then what is presented) */
-    mbedtls_x509_crt presented; /* what the client gets (then the decoy) */
-    mbedtls_pk_context key;     /* the presented leaf's key */
-    int listener, port;
-    pthread_t thread;
-    int handshake_ret; /* 0: the handshake completed */
-    int read_ret;      /* how reading after the handshake ended */
-    size_t app_bytes;  /* application data received */
-};
-
-static void swap_chains(struct rogue_server *rs)
-{
-    mbedtls_x509_crt tmp = rs->decoy;
-    rs->decoy = rs->presented;
-    rs->presented = tmp;
-}
-
-static void *rogue_main(void *arg)
-{
-    struct rogue_server *rs = arg;
-    struct pollfd p = {.fd = rs->listener, .events = POLLIN};
-    struct timeval timeout = {.tv_sec = 10};
-    mbedtls_net_context net;
-    mbedtls_ssl_context ssl;
-    unsigned char buf[1024];
-    int swapped = 0, ret;
-
-    rs->handshake_ret = rs->read_ret = -1;
-    if (poll(&p, 1, 10000) != 1)
-        return NULL;
-    mbedtls_net_init(&net);
-    if ((net.fd = accept(rs->listener, NULL, NULL)) < 0)
-        return NULL;
-    (void)setsockopt(net.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-    mbedtls_ssl_init(&ssl);
-    ret = mbedtls_ssl_setup(&ssl, &rs->conf);
-    mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
-    while (ret == 0 && ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
-        if (!swapped && ssl.state == MBEDTLS_SSL_SERVER_CERTIFICATE) {
-            swap_chains(rs); /* the certificate is picked; now present the other chain */
-            swapped = 1;
-        }
-        ret = mbedtls_ssl_handshake_step(&ssl);
-    }
-    if (swapped)
-        swap_chains(rs);
-    rs->handshake_ret = ret;
-    while (ret == 0) {
-        ret = mbedtls_ssl_read(&ssl, buf, sizeof(buf));
-        if (ret > 0) {
-            rs->app_bytes += (size_t)ret;
-            ret = 0;
-        }
-    }
-    rs->read_ret = ret;
-    mbedtls_ssl_free(&ssl);
-    mbedtls_net_free(&net);
-    return NULL;
-}
-
-/* Starts a rogue server presenting NAME.chain.crt with NAME.key. */
-static void rogue_start(struct rogue_server *rs, const char *name)
-{
-    char path[PATH_MAX], file[128];
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(addr);
-
-    memset(rs, 0, sizeof(*rs));
-    mbedtls_ssl_config_init(&rs->conf);
-    mbedtls_x509_crt_init(&rs->decoy);
-    mbedtls_x509_crt_init(&rs->presented);
-    mbedtls_pk_init(&rs->key);
-    path_of(path, "ca-server.chain.crt");
-    assert_int_equal(mbedtls_x509_crt_parse_file(&rs->decoy, path), 0);
-    snprintf(file, sizeof(file), "%s.chain.crt", name);
-    path_of(path, file);
-    assert_int_equal(mbedtls_x509_crt_parse_file(&rs->presented, path), 0);
-    snprintf(file, sizeof(file), "%s.key", name);
-    path_of(path, file);
-    assert_int_equal(mbedtls_pk_parse_keyfile(&rs->key, path, NULL), 0);
-    assert_int_equal(mbedtls_ssl_config_defaults(&rs->conf, MBEDTLS_SSL_IS_SERVER,
-                                                 MBEDTLS_SSL_TRANSPORT_STREAM,
-                                                 MBEDTLS_SSL_PRESET_DEFAULT),
-                     0);
-    mbedtls_ssl_conf_min_version(&rs->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
-    mbedtls_ssl_conf_authmode(&rs->conf, MBEDTLS_SSL_VERIFY_NONE);
-    mbedtls_ssl_conf_rng(&rs->conf, mbedtls_ctr_drbg_random, &drbg);
-    assert_int_equal(mbedtls_ssl_conf_own_cert(&rs->conf, &rs->decoy, &rs->key), 0);
-
-    assert_true((rs->listener = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
-    assert_int_equal(bind(rs->listener, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    assert_int_equal(listen(rs->listener, 4), 0);
-    assert_int_equal(getsockname(rs->listener, (struct sockaddr *)&addr, &len), 0);
-    rs->port = ntohs(addr.sin_port);
-    assert_int_equal(pthread_create(&rs->thread, NULL, rogue_main, rs), 0);
-}
-
-static void rogue_stop(struct rogue_server *rs)
-{
-    pthread_join(rs->thread, NULL);
-    close(rs->listener);
-    mbedtls_ssl_config_free(&rs->conf);
-    mbedtls_pk_free(&rs->key);
-    mbedtls_x509_crt_free(&rs->presented);
-    mbedtls_x509_crt_free(&rs->decoy);
-}
-
-/* The client (tls, expecting the ca-server) completes the handshake with a rogue server
- * presenting NAME's chain, then refuses it with the expected code and words: a fatal alert,
- * and not one byte of a request sent. */
-static void assert_client_refuses(struct cl_tls *tls, const char *name, int code,
-                                  const char *needle)
-{
-    struct rogue_server rs;
-    char why[512];
-    int before = calls();
-
-    rogue_start(&rs, name);
-    int rc = call_once(tls, rs.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
-    rogue_stop(&rs);
-    if (rc != code || strstr(why, needle) == NULL)
-        fail_msg("%s: expected %s with \"%s\", got %s: %s", name, cl_err_name(code), needle,
-                 cl_err_name(rc), why);
-    if (rs.handshake_ret != 0)
-        fail_msg("%s: the rogue server's handshake failed (-0x%04x): not the client's own check",
-                 name, (unsigned)-rs.handshake_ret);
-    assert_int_equal(rs.read_ret, MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE);
-    assert_int_equal(rs.app_bytes, 0);
-    assert_int_equal(calls(), before);
+    cl_tls_free(tls);
+    cl_verify_cache_free(cache);
 }
 
 /* ---- tests ---- */
@@ -524,15 +178,12 @@ static void test_second_connection_uses_the_cache(void **state)
     struct cl_verify_cache *cache;
     (void)state;
 
-    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 8, 3600);
     assert_counts(cache, 1, 0);
     for (int i = 0; i < 3; i++)
         assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
     assert_counts(cache, 1, 3);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 static void test_bad_peers_refused_with_good_chain_cached(void **state)
@@ -540,9 +191,7 @@ static void test_bad_peers_refused_with_good_chain_cached(void **state)
     struct cl_verify_cache *cache;
     (void)state;
 
-    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 8, 3600);
     /* The cached chain itself, but not the name or role this connection expects. */
     assert_refused(tls, good.port, COMM_NAME, CL_ROLE_CA_SERVER, CL_ERR_PEER_NAME,
                    "server certificate rejected: The certificate Common Name (CN) does not "
@@ -563,8 +212,7 @@ static void test_bad_peers_refused_with_good_chain_cached(void **state)
                    "not correctly signed");
     assert_counts(cache, 2, 2); /* good and second in full; good's name and role from cache */
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 static void test_entries_bound_to_the_trusted_roots(void **state)
@@ -590,16 +238,13 @@ static void test_entries_age_out(void **state)
     struct cl_verify_cache *cache;
     (void)state;
 
-    assert_int_equal(cl_verify_cache_new(8, 1, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 8, 1);
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
     assert_counts(cache, 1, 1);
     usleep(1100000);
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
     assert_counts(cache, 2, 1);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 static void test_cache_is_bounded(void **state)
@@ -607,15 +252,12 @@ static void test_cache_is_bounded(void **state)
     struct cl_verify_cache *cache;
     (void)state;
 
-    assert_int_equal(cl_verify_cache_new(1, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 1, 3600);
     assert_served(tls, second.port, EVIL_NAME, CL_ROLE_CA_SERVER); /* takes the only entry */
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);     /* so in full again */
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
     assert_counts(cache, 3, 1);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 static void test_server_still_requires_client_certificates(void **state)
@@ -632,20 +274,17 @@ static void test_server_still_requires_client_certificates(void **state)
     assert_int_equal(cached_before, 0); /* servers never skip the verification */
     /* A client under another root is refused by the server although a chain is cached. */
     assert_int_equal(new_tls(CL_TLS_CLIENT, "other-comm-terminal", "root.crt", &stranger), 0);
-    int before = calls();
-    int rc = call_once(stranger, good.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
+    int before = tp_calls();
+    int rc = vc_call_once(stranger, good.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
     assert_true(rc == CL_ERR_TLS_HANDSHAKE || rc == CL_ERR_CLOSED);
-    assert_int_equal(calls(), before);
+    assert_int_equal(tp_calls(), before);
     cl_tls_free(stranger);
     cl_verify_cache_counts(server_cache, &full_after, &cached_after);
     assert_int_equal(full_after, full_before);
     assert_int_equal(cached_after, 0);
     /* And a good client is still served. */
-    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    struct cl_tls *tls = served_client(&cache, 8, 3600);
+    release(tls, cache);
 }
 
 static void *concurrent_calls(void *arg)
@@ -653,7 +292,7 @@ static void *concurrent_calls(void *arg)
     struct cl_tls *tls = arg;
     char why[512];
     for (int i = 0; i < 5; i++)
-        if (call_once(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why)) != CL_OK)
+        if (vc_call_once(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why)) != CL_OK)
             return (void *)1;
     return NULL;
 }
@@ -675,8 +314,7 @@ static void test_held_signing_table_under_concurrency(void **state)
         assert_int_equal(pthread_join(threads[i], &result), 0);
         assert_null(result);
     }
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 /* The device-agent builds its S10 client as a copy of its S7 server context: the copy
@@ -711,13 +349,13 @@ static void test_refused_without_server_auth_even_when_cached_by_a_server(void *
     char why[512];
     (void)state;
 
-    make_server_leaf("client-auth-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
-                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_CLIENT, 0);
+    vc_make_server_leaf("client-auth-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                        MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_CLIENT, 0);
     assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
     /* A ca-server sharing the cache, met by a client presenting the clientAuth-only chain. */
     start_recorder(&recorder, cache);
     assert_int_equal(new_tls(CL_TLS_CLIENT, "client-auth-only", "root.crt", &as_client), 0);
-    (void)call_once(as_client, recorder.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
+    (void)vc_call_once(as_client, recorder.port, CA_NAME, CL_ROLE_CA_SERVER, why, sizeof(why));
     cl_tls_free(as_client);
     tp_server_stop(&recorder);
     assert_counts(cache, 1, 0); /* recorded as a verified client chain */
@@ -725,11 +363,10 @@ static void test_refused_without_server_auth_even_when_cached_by_a_server(void *
     struct cl_tls *tls = cached_client(cache, "root.crt");
     assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
     assert_counts(cache, 2, 0);
-    assert_client_refuses(tls, "client-auth-only", CL_ERR_TLS_PEER_VERIFY,
-                          "Usage does not match the extendedKeyUsage extension");
+    vc_assert_client_refuses(tls, "client-auth-only", CL_ERR_TLS_PEER_VERIFY,
+                             "Usage does not match the extendedKeyUsage extension");
     assert_counts(cache, 2, 1); /* the chain came from the cache; the EKU check did not */
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 /* With the good chain served first: the rogue server presenting the leaf name is refused with
@@ -737,14 +374,11 @@ static void test_refused_without_server_auth_even_when_cached_by_a_server(void *
 static void assert_bad_leaf_refused_twice(const char *name, const char *why)
 {
     struct cl_verify_cache *cache;
-    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 8, 3600);
     for (int i = 0; i < 2; i++)
-        assert_client_refuses(tls, name, CL_ERR_TLS_PEER_VERIFY, why);
+        vc_assert_client_refuses(tls, name, CL_ERR_TLS_PEER_VERIFY, why);
     assert_counts(cache, 2, 1);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
 }
 
 /* A leaf whose keyUsage lacks digitalSignature. */
@@ -752,8 +386,8 @@ static void test_refused_without_digital_signature(void **state)
 {
     (void)state;
 
-    make_server_leaf("key-agreement-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
-                     MBEDTLS_X509_KU_KEY_AGREEMENT, EKU_SERVER | EKU_CLIENT, 0);
+    vc_make_server_leaf("key-agreement-only", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                        MBEDTLS_X509_KU_KEY_AGREEMENT, EKU_SERVER | EKU_CLIENT, 0);
     assert_bad_leaf_refused_twice("key-agreement-only",
                                   "Usage does not match the keyUsage extension");
 }
@@ -763,8 +397,8 @@ static void test_refused_on_a_curve_not_configured(void **state)
 {
     (void)state;
 
-    make_server_leaf("p384-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP384R1,
-                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, 0);
+    vc_make_server_leaf("p384-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP384R1,
+                        MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, 0);
     assert_bad_leaf_refused_twice("p384-ca-server", "signed with an unacceptable key");
 }
 
@@ -776,13 +410,11 @@ static void test_refused_when_san_differs_though_cn_matches(void **state)
     struct tp_server san_server = {0};
     (void)state;
 
-    make_server_leaf("san-mismatch-ca-server", CA_NAME, "other.certline.test",
-                     MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
-                     EKU_SERVER | EKU_CLIENT, 0);
+    vc_make_server_leaf("san-mismatch-ca-server", CA_NAME, "other.certline.test",
+                        MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
+                        EKU_SERVER | EKU_CLIENT, 0);
     assert_int_equal(start_server(&san_server, "san-mismatch-ca-server", 0), 0);
-    assert_int_equal(cl_verify_cache_new(8, 3600, &cache), CL_OK);
-    struct cl_tls *tls = cached_client(cache, "root.crt");
-    assert_served(tls, good.port, CA_NAME, CL_ROLE_CA_SERVER);
+    struct cl_tls *tls = served_client(&cache, 8, 3600);
     for (int i = 0; i < 2; i++)
         assert_refused(tls, san_server.port, CA_NAME, CL_ROLE_CA_SERVER, CL_ERR_PEER_NAME,
                        "server certificate rejected: The certificate Common Name (CN) does not "
@@ -790,8 +422,7 @@ static void test_refused_when_san_differs_though_cn_matches(void **state)
     assert_counts(cache, 2, 1);
     assert_served(tls, san_server.port, "other.certline.test", CL_ROLE_CA_SERVER);
     assert_counts(cache, 2, 2);
-    cl_tls_free(tls);
-    cl_verify_cache_free(cache);
+    release(tls, cache);
     tp_server_stop(&san_server);
 }
 
@@ -804,14 +435,14 @@ static void test_refused_once_expired_while_cached(void **state)
     time_t until = time(NULL) + 4;
     (void)state;
 
-    make_server_leaf("short-lived-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
-                     MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, until);
+    vc_make_server_leaf("short-lived-ca-server", CA_NAME, CA_NAME, MBEDTLS_ECP_DP_SECP256R1,
+                        MBEDTLS_X509_KU_DIGITAL_SIGNATURE, EKU_SERVER | EKU_CLIENT, until);
     struct cert_spec root = {.name = "short-lived-root",
                              .subject = "O=certline test,CN=certline short-lived test root",
                              .curve = MBEDTLS_ECP_DP_SECP256R1,
                              .key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN,
                              .not_after = until};
-    make_cert(&root);
+    vc_make_cert(&root);
     struct cert_spec leaf = {.name = "under-short-lived-root",
                              .subject = "O=certline test,OU=ca-server,CN=" CA_NAME,
                              .issuer = "short-lived-root",
@@ -819,9 +450,9 @@ static void test_refused_once_expired_while_cached(void **state)
                              .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
                              .eku = EKU_SERVER | EKU_CLIENT,
                              .san = CA_NAME};
-    make_cert(&leaf);
+    vc_make_cert(&leaf);
     /* That server presents its leaf alone: only the trusted root's own validity can refuse it. */
-    write_text("under-short-lived-root.chain.crt", "", "under-short-lived-root.crt");
+    vc_write_text("under-short-lived-root.chain.crt", "", "under-short-lived-root.crt");
     assert_int_equal(start_server(&short_leaf, "short-lived-ca-server", 0), 0);
     assert_int_equal(start_server(&short_root, "under-short-lived-root", 0), 0);
 
@@ -906,9 +537,7 @@ static int setup(void **state)
         return -1;
     /* As every certline program does: a peer that closes first must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0)
+    if (vc_rng_start() != 0)
         return -1;
     if (cl_verify_cache_new(8, 3600, &server_cache) != CL_OK)
         return -1;
@@ -928,8 +557,7 @@ static int teardown(void **state)
     tp_server_stop(&expired);
     tp_server_stop(&untrusted);
     cl_verify_cache_free(server_cache);
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
+    vc_rng_free();
     return tp_dir_remove(&dir);
 }
 

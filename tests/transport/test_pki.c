@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "soapH.h"
 
 #ifndef CERTLINE_SOURCE_DIR
 #error "CERTLINE_SOURCE_DIR must point at the source tree"
@@ -195,4 +196,37 @@ void tp_server_stop(struct tp_server *ts)
     cl_server_free(ts->server);
     cl_tls_free(ts->tls);
     memset(ts, 0, sizeof(*ts));
+}
+
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handler_calls;
+
+void tp_count_call(void)
+{
+    pthread_mutex_lock(&calls_lock);
+    handler_calls++;
+    pthread_mutex_unlock(&calls_lock);
+}
+
+int tp_calls(void)
+{
+    pthread_mutex_lock(&calls_lock);
+    int n = handler_calls;
+    pthread_mutex_unlock(&calls_lock);
+    return n;
+}
+
+int tp_answer_batch(struct soap *soap, const struct ca__CertificateTransmissionRequest *request,
+                    struct ca__CertificateTransmission *response, int n, const char *pack)
+{
+    response->requestId = request->requestId;
+    response->__sizeItem = n;
+    response->item = soap_malloc(soap, sizeof(*response->item) * (size_t)n);
+    if (response->item == NULL)
+        return soap_receiver_fault(soap, "out of memory", NULL);
+    for (int i = 0; i < n; i++) {
+        response->item[i].deviceNumber = request->deviceNumber[i];
+        response->item[i].pack = pack != NULL ? soap_strdup(soap, pack) : NULL;
+    }
+    return SOAP_OK;
 }

@@ -77,4 +77,20 @@ void *tp_server_main(void *ts);
 /* Stops and frees a started server (nothing if none) and zeroes ts. */
 void tp_server_stop(struct tp_server *ts);
 
+/* ---- what the tests' SOAP handlers share ---- */
+
+struct soap;
+struct ca__CertificateTransmissionRequest;
+struct ca__CertificateTransmission;
+
+/* Counts one call that reached a handler (any thread); tp_calls() reads the count. */
+void tp_count_call(void);
+int tp_calls(void);
+
+/* Fills response for the first n device numbers of request: its request id, n items naming
+ * them, each with a copy of pack (NULL: packs left for the caller). SOAP_OK, or the receiver
+ * fault "out of memory". */
+int tp_answer_batch(struct soap *soap, const struct ca__CertificateTransmissionRequest *request,
+                    struct ca__CertificateTransmission *response, int n, const char *pack);
+
 #endif

@@ -36,35 +36,16 @@
 #define FAULT_ID "fault-please"
 
 static struct tp_dir dir;
-static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
-static int handler_calls;
 
 /* The ca interface's batch operation: answers each number, or a fault for FAULT_ID. */
 int __ca__CertificateTransmissionRequest(struct soap *soap,
                                          struct ca__CertificateTransmissionRequest *request,
                                          struct ca__CertificateTransmission *response)
 {
-    pthread_mutex_lock(&calls_lock);
-    handler_calls++;
-    pthread_mutex_unlock(&calls_lock);
+    tp_count_call();
     if (strcmp(request->requestId, FAULT_ID) == 0)
         return soap_sender_fault(soap, "Refused for the test", NULL);
-    response->requestId = request->requestId;
-    response->__sizeItem = 1;
-    response->item = soap_malloc(soap, sizeof(*response->item));
-    if (response->item == NULL)
-        return soap_receiver_fault(soap, "out of memory", NULL);
-    response->item[0].deviceNumber = request->deviceNumber[0];
-    response->item[0].pack = soap_strdup(soap, "{}");
-    return SOAP_OK;
-}
-
-static int calls(void)
-{
-    pthread_mutex_lock(&calls_lock);
-    int n = handler_calls;
-    pthread_mutex_unlock(&calls_lock);
-    return n;
+    return tp_answer_batch(soap, request, response, 1, "{}");
 }
 
 static struct cl_tls *new_tls(enum cl_tls_side side, const char *identity)
@@ -144,10 +125,10 @@ static int call(struct kept_client *kc, const char *request_id, char *why, size_
 static void assert_served(struct kept_client *kc)
 {
     char why[512];
-    int before = calls(), rc = call(kc, "reconnect-test", why, sizeof(why));
+    int before = tp_calls(), rc = call(kc, "reconnect-test", why, sizeof(why));
     if (rc != CL_OK)
         fail_msg("expected the call to be served, got %s: %s", cl_err_name(rc), why);
-    assert_int_equal(calls(), before + 1);
+    assert_int_equal(tp_calls(), before + 1);
 }
 
 /* Handshakes so far: total and resumed, as the client counts them. */
@@ -202,10 +183,10 @@ static void through_time(int cached)
     assert_handshakes(&kc, 3, 2);
 
     /* 2. A fault (gSOAP closes the connection after one), then more work. */
-    int before = calls();
+    int before = tp_calls();
     assert_int_equal(call(&kc, FAULT_ID, why, sizeof(why)), CL_ERR_SOAP_FAULT);
     assert_non_null(strstr(why, "Refused for the test"));
-    assert_int_equal(calls(), before + 1);
+    assert_int_equal(tp_calls(), before + 1);
     assert_served(&kc);
     assert_served(&kc);
 
@@ -272,7 +253,7 @@ static void assert_refused_then_not_offered(struct kept_client *kc)
     char why[512];
     size_t offered = log_count("offering the saved TLS session to " CA_NAME);
     size_t forgotten = log_count("TLS session with " CA_NAME " forgotten");
-    int before = calls(), rc = call(kc, "after-expiry", why, sizeof(why));
+    int before = tp_calls(), rc = call(kc, "after-expiry", why, sizeof(why));
 
     if (rc != CL_ERR_TLS_PEER_VERIFY || strstr(why, "validity has expired") == NULL)
         fail_msg("resumed session with an expired server: got %s: %s", cl_err_name(rc), why);
@@ -283,7 +264,7 @@ static void assert_refused_then_not_offered(struct kept_client *kc)
     if (rc != CL_ERR_TLS_PEER_VERIFY || strstr(why, "validity has expired") == NULL)
         fail_msg("full handshake with an expired server: got %s: %s", cl_err_name(rc), why);
     assert_int_equal(log_count("offering the saved TLS session to " CA_NAME), offered + 1);
-    assert_int_equal(calls(), before); /* nothing reached the server's handler */
+    assert_int_equal(tp_calls(), before); /* nothing reached the server's handler */
     assert_handshakes(kc, 1, 0);
 }
 

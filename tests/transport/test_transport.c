@@ -60,16 +60,13 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
     handler_calls++;
     pthread_mutex_unlock(&seen_lock);
 
-    response->requestId = request->requestId;
-    response->__sizeItem = n;
-    response->item = soap_malloc(soap, sizeof(*response->item) * (size_t)n);
-    if (response->item == NULL)
-        return soap_receiver_fault(soap, "out of memory", NULL);
+    int rc = tp_answer_batch(soap, request, response, n, NULL);
+    if (rc != SOAP_OK)
+        return rc;
     for (int i = 0; i < n; i++) {
         char pack[96];
         snprintf(pack, sizeof(pack), "{\"for\":\"%s\",\"to\":\"%s\"}", request->deviceNumber[i],
                  peer->name);
-        response->item[i].deviceNumber = request->deviceNumber[i];
         response->item[i].pack = soap_strdup(soap, pack);
     }
     return SOAP_OK;
