@@ -1,5 +1,5 @@
-/* test_audit.c: ca-server store, the audit log: one entry per change, newest first, and its bounds.
- */
+/* test_audit.c: ca-server store, the audit log: one entry per change, newest first, and the
+ * bounds of an entry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -33,6 +33,21 @@ struct racer {
     char err[512];
 };
 
+/* A racer asking for a batch of the n numbers on store. */
+static struct racer racer_for(struct ca_store *store, const char *request_id, unsigned seed,
+                              int replacement, char **numbers, size_t n,
+                              struct ca_batch_item *items)
+{
+    struct racer r = {.store = store,
+                      .request_id = request_id,
+                      .seed = seed,
+                      .replacement = replacement,
+                      .numbers = numbers,
+                      .count = n,
+                      .items = items};
+    return r;
+}
+
 static void *race(void *arg)
 {
     struct racer *r = arg;
@@ -114,20 +129,10 @@ static void test_concurrent_overlap(void **state)
             free(setup);
             free_numbers(all, N + N / 2);
         }
-        struct racer a = {.store = store,
-                          .request_id = id_a,
-                          .seed = 10u + (unsigned)round,
-                          .replacement = replacement,
-                          .numbers = numbers_a,
-                          .count = N,
-                          .items = g.items_a};
-        struct racer b = {.store = g.other,
-                          .request_id = id_b,
-                          .seed = 50u + (unsigned)round,
-                          .replacement = replacement,
-                          .numbers = numbers_b,
-                          .count = N,
-                          .items = g.items_b};
+        struct racer a =
+            racer_for(store, id_a, 10u + (unsigned)round, replacement, numbers_a, N, g.items_a);
+        struct racer b =
+            racer_for(g.other, id_b, 50u + (unsigned)round, replacement, numbers_b, N, g.items_b);
         size_t before = count_certs(store, NULL, NULL);
         size_t superseded = count_certs(store, NULL, "superseded");
         run_race(&a, &b);
@@ -173,18 +178,8 @@ static void test_concurrent_same_id(void **state)
     ground_open(&g, "race_same_id", N);
     struct ca_store *store = g.store, *other = g.other;
     struct ca_batch_item *items_a = g.items_a, *items_b = g.items_b;
-    struct racer a = {.store = store,
-                      .request_id = "same",
-                      .seed = 5,
-                      .numbers = numbers,
-                      .count = N,
-                      .items = items_a};
-    struct racer b = {.store = other,
-                      .request_id = "same",
-                      .seed = 5,
-                      .numbers = numbers,
-                      .count = N,
-                      .items = items_b};
+    struct racer a = racer_for(store, "same", 5, 0, numbers, N, items_a);
+    struct racer b = racer_for(other, "same", 5, 0, numbers, N, items_b);
     run_race(&a, &b);
     if (a.rc != CL_OK || b.rc != CL_OK)
         fail_msg("a %s (%s), b %s (%s)", cl_err_name(a.rc), a.err, cl_err_name(b.rc), b.err);

@@ -26,12 +26,11 @@ static void test_claim_window(void **state)
     (void)state;
 
     day_of(time(NULL), today);
-    model(store, "3012", 1);
-    model(store, "3013", 0);
-    struct ct_plan_entry plan[2] = {entry("3012", today, 5, 1), entry("3013", today, 1, 1)};
-    assert_int_equal(import(store, plan, 2), 6);
     const char *numbers[] = {"3012-000001", "3012-000002"};
-    fetch(store, "req-1", today, 0, numbers, 2, 1);
+    assert_int_equal(plan_and_fetch(store, today, 5, numbers, 2), 5);
+    model(store, "3013", 0);
+    struct ct_plan_entry unmanaged = entry("3013", today, 1, 1);
+    assert_int_equal(import(store, &unmanaged, 1), 1);
 
     char *pack = claim(store, "3012-000001", "1001", 120, serial);
     assert_string_equal(serial, "01000000000001");
