@@ -1,0 +1,172 @@
+/* test_console.c: comm-terminal store, what operators see: the status per model, the certificate
+ * list and the deletion of a model's packs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "ct_store.h"
+#include "ct_store_fixture.h"
+#include "error.h"
+#include "pg_fixture.h"
+
+static void test_status(void **state)
+{
+    char today[11], tomorrow[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
+    struct ct_store *store = fresh_store("status", NULL, 0);
+    struct ct_model_status *rows = NULL;
+    struct ct_report *reports = NULL;
+    size_t count = 0;
+    time_t now = time(NULL);
+    (void)state;
+
+    day_of(now, today);
+    day_of(now + 86400, tomorrow);
+    model(store, "3012", 1);
+    model(store, "A123", 1);
+    model(store, "3013", 0);
+    struct ct_plan_entry plan[3] = {entry("3012", today, 5, 1), entry("A123", tomorrow, 2, 1),
+                                    entry("3013", today, 3, 1)};
+    assert_int_equal(import(store, plan, 3), 10);
+    const char *n3012[] = {"3012-000001", "3012-000002", "3012-000003", "3012-000004",
+                           "3012-000005"};
+    const char *nA123[] = {"A123-000001", "A123-000002"};
+    fetch(store, "req-1", today, 0, n3012, 5, 1);
+    fetch(store, "req-2", tomorrow, 0, nA123, 2, 1);
+
+    /* 3012: 1 written (report queued), 2 written and its receipt held (pack deleted), 3 failed,
+     * 4 claimed, 5 stored. A123: 1 written three days ago (report queued), 2 stored. */
+    for (int i = 0; i < 2; i++) {
+        free(claim(store, n3012[i], "1001", 120, serial));
+        assert_int_equal(written(store, n3012[i], "1001", serial, err, sizeof(err)), CL_OK);
+    }
+    assert_int_equal(ct_store_reports_due(store, now + 1, 10, &reports, &count), CL_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(reports[1].device_number, "3012-000002");
+    assert_int_equal(ct_store_receipt(store, reports[1].id, now, "c2ln", "PEM", 1), CL_OK);
+    free(reports);
+    free(claim(store, n3012[2], "1001", 120, serial));
+    assert_int_equal(ct_store_failed(store, n3012[2], "1001", "NG", err, sizeof(err)), CL_OK);
+    free(claim(store, n3012[3], "1002", 120, serial));
+    free(claim(store, nA123[0], "1002", 120, serial));
+    char proof[CT_VERIFY_HEX + 1];
+    fake_proof(nA123[0], proof, CT_VERIFY_HEX);
+    assert_int_equal(
+        ct_store_written(store, nA123[0], "1002", serial, proof, now - 3 * 86400, err, sizeof(err)),
+        CL_OK);
+
+    assert_int_equal(ct_store_status(store, today, &rows, &count), CL_OK);
+    assert_int_equal(count, 3);
+    const struct ct_model_status expected[] = {
+        {"3012", 1, .held = 3, .used_today = 2, .remaining = 3, .failed = 1, .awaiting_receipt = 1},
+        {"3013", 0, .held = 0, .used_today = 0, .remaining = 3, .failed = 0, .awaiting_receipt = 0},
+        {"A123", 1, .held = 1, .used_today = 0, .remaining = 0, .failed = 0, .awaiting_receipt = 1},
+    };
+    for (size_t i = 0; i < count; i++) {
+        const struct ct_model_status *got = &rows[i], *want = &expected[i];
+        print_message("%s managed %d held %ld used today %ld remaining %ld failed %ld awaiting "
+                      "%ld\n",
+                      got->model_code, got->certificate_managed, got->held, got->used_today,
+                      got->remaining, got->failed, got->awaiting_receipt);
+        assert_string_equal(got->model_code, want->model_code);
+        assert_int_equal(got->certificate_managed, want->certificate_managed);
+        assert_int_equal(got->held, want->held);
+        assert_int_equal(got->used_today, want->used_today);
+        assert_int_equal(got->remaining, want->remaining);
+        assert_int_equal(got->failed, want->failed);
+        assert_int_equal(got->awaiting_receipt, want->awaiting_receipt);
+    }
+    free(rows);
+    /* Tomorrow: A123's two are planned; nothing was used. */
+    assert_int_equal(ct_store_status(store, tomorrow, &rows, &count), CL_OK);
+    assert_int_equal(rows[0].used_today, 0);
+    assert_int_equal(rows[0].remaining, 0);
+    assert_int_equal(rows[2].remaining, 1);
+    free(rows);
+    assert_int_equal(ct_store_status(store, "yesterday", &rows, &count), CL_ERR_INVALID_ARGUMENT);
+    assert_null(rows);
+    ct_store_close(store);
+}
+
+static void test_cert_list_and_delete(void **state)
+{
+    char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
+    struct ct_store *store = fresh_store("list_delete", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    struct ct_cert_row *rows = NULL;
+    char(*numbers)[CT_DEVICE_NUMBER_MAX + 1] = NULL;
+    size_t count = 0, deleted = 99;
+    (void)state;
+
+    day_of(time(NULL), today);
+    model(store, "3012", 1);
+    model(store, "A123", 1);
+    struct ct_plan_entry plan[2] = {entry("3012", today, 3, 1), entry("A123", today, 12, 1)};
+    assert_int_equal(import(store, plan, 2), 15);
+    const char *n3012[] = {"3012-000001", "3012-000002", "3012-000003"};
+    const char *nA123[] = {"A123-000010", "A123-000002", "A123-000001"};
+    fetch(store, "req-1", today, 0, n3012, 3, 1);
+    fetch(store, "req-2", today, 0, nA123, 3, 1);
+    free(claim(store, "A123-000001", "1001", 120, serial));
+    assert_int_equal(written(store, "A123-000001", "1001", serial, err, sizeof(err)), CL_OK);
+
+    /* Filters, order (model, then serial value), limit. */
+    assert_int_equal(ct_store_cert_list(store, "", "A123", 100, &rows, &count), CL_OK);
+    assert_int_equal(count, 3);
+    assert_string_equal(rows[0].device_number, "A123-000001");
+    assert_string_equal(rows[2].device_number, "A123-000010");
+    assert_string_equal(rows[0].state, "written");
+    assert_string_equal(rows[0].line_id, "1001");
+    assert_true(rows[0].created_at > 0 && rows[0].written_at >= rows[0].created_at);
+    free(rows);
+    assert_int_equal(count_listed(store, "stored", ""), 5);
+    assert_int_equal(count_listed(store, "written", "A123"), 1);
+    assert_int_equal(count_listed(store, "written", "3012"), 0);
+    assert_int_equal(ct_store_cert_list(store, "", "", 2, &rows, &count), CL_OK);
+    assert_int_equal(count, 2);
+    assert_string_equal(rows[0].device_number, "3012-000001");
+    free(rows);
+    assert_int_equal(ct_store_cert_list(store, "lost", "", 10, &rows, &count),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ct_store_cert_list(store, "", "a-1", 10, &rows, &count),
+                     CL_ERR_INVALID_ARGUMENT);
+
+    /* A discontinued model: its packs go, the rows stay, the numbers are not fetched again. */
+    assert_int_equal(ct_store_delete_model_packs(store, "A123", ACTOR, &deleted), CL_OK);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(ct_store_delete_model_packs(store, "A123", ACTOR, &deleted), CL_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(count_listed(store, "", "A123"), 3);
+    assert_int_equal(row_of(store, "A123-000002").pack_held, 0);
+    assert_int_equal(row_of(store, "3012-000001").pack_held, 1);
+    claim_refused(store, "A123-000002", "1001", 120, CL_ERR_STATE, "deleted");
+    assert_int_equal(ct_store_numbers_to_fetch(store, today, 100, &numbers, &count), CL_OK);
+    assert_int_equal(count, 9); /* A123-000003..000009, 000011, 000012 */
+    for (size_t i = 0; i < count; i++)
+        assert_true(strcmp(numbers[i], "A123-000002") != 0);
+    free(numbers);
+    assert_int_equal(ct_store_delete_model_packs(store, "9999", ACTOR, &deleted), CL_ERR_NOT_FOUND);
+    assert_int_equal(ct_store_delete_model_packs(store, "A123", "", &deleted),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sql_value(conn,
+                               "SELECT count(*) FROM audit_log WHERE action = 'delete_model_packs'"
+                               " AND detail LIKE '%A123: 3 pack%'"),
+                     1);
+    PQfinish(conn);
+    ct_store_close(store);
+}
+
+int ct_store_console_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_cert_list_and_delete),
+    };
+    return cmocka_run_group_tests_name("ct_store console", tests, NULL, NULL);
+}
