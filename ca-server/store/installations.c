@@ -1,4 +1,4 @@
-/* store_installations.c: installation reports: the device's proof of installation, the receipt. */
+/* store/installations.c: installation reports: the device's proof of installation, the receipt. */
 #include "store_internal.h"
 
 /* Compares n bytes in time that does not depend on where they differ. */

@@ -1,4 +1,4 @@
-/* store_connection.c: the store's connection (ca_store_open/close), schema SQL and migrations. */
+/* store/connection.c: the store's connection (ca_store_open/close), schema SQL and migrations. */
 #include "store_internal.h"
 
 /* ---- migrations ---- */

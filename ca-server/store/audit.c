@@ -1,4 +1,4 @@
-/* store_audit.c: the audit log: one entry per change, and its listing. */
+/* store/audit.c: the audit log: one entry per change, and its listing. */
 #include "store_internal.h"
 
 int ca_store_audit(struct ca_store *store, const char *actor, const char *action,

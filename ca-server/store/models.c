@@ -1,4 +1,4 @@
-/* store_models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
+/* store/models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
 #include "store_internal.h"
 
 /* ---- device models ---- */

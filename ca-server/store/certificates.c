@@ -1,4 +1,4 @@
-/* store_certificates.c: device certificates: states, lookups, listing and revocation. */
+/* store/certificates.c: device certificates: states, lookups, listing and revocation. */
 #include "store_internal.h"
 
 /* ---- certificates ---- */
