@@ -54,6 +54,7 @@
 
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
+/* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */
 struct ca_store {
     struct cl_pg *db;
     int (*serial_source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]);
