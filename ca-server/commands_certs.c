@@ -9,6 +9,17 @@
 #include "cli_json.h"
 #include "error.h"
 
+/* --limit N (fallback if absent) into *limit: 1 if it is 1..max, else 0 after saying so. */
+static int limit_ok(int argc, char **argv, long fallback, long max, long *limit)
+{
+    const char *text = cl_arg_value(argc, argv, "--limit");
+    *limit = text != NULL ? atol(text) : fallback;
+    if (*limit >= 1 && *limit <= max)
+        return 1;
+    fprintf(stderr, "ca-server: --limit must be 1..%ld\n", max);
+    return 0;
+}
+
 static void row_json(cJSON *o, const void *cert_row)
 {
     const struct ca_cert_row *row = cert_row;
@@ -31,17 +42,14 @@ static void row_json(cJSON *o, const void *cert_row)
 
 int ca_command_list(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
-    const char *limit_text = cl_arg_value(argc, argv, "--limit");
-    long limit = limit_text ? atol(limit_text) : 100;
+    long limit;
     struct ca_cert_row *rows = NULL;
     struct ca_store *store = NULL;
     size_t count = 0;
     (void)passphrase;
 
-    if (limit < 1 || limit > 1000000) {
-        fprintf(stderr, "ca-server: --limit must be 1..1000000\n");
+    if (!limit_ok(argc, argv, 100, 1000000, &limit))
         return 2;
-    }
     if (ca_open_store(config, &store) != 0)
         return 1;
     if (ca_store_cert_list(store, cl_arg_value(argc, argv, "--device"),
@@ -177,18 +185,15 @@ static void audit_json(cJSON *o, const void *audit_row)
 
 int ca_command_audit(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
-    const char *limit_text = cl_arg_value(argc, argv, "--limit");
-    long limit = limit_text ? atol(limit_text) : 50;
+    long limit;
     struct ca_audit_row *rows = NULL;
     struct ca_store *store = NULL;
     size_t count = 0;
     char at[32];
     (void)passphrase;
 
-    if (limit < 1 || limit > 100000) {
-        fprintf(stderr, "ca-server: --limit must be 1..100000\n");
+    if (!limit_ok(argc, argv, 50, 100000, &limit))
         return 2;
-    }
     if (ca_open_store(config, &store) != 0)
         return 1;
     if (ca_store_audit_list(store, (size_t)limit, &rows, &count) != CL_OK) {

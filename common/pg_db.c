@@ -217,6 +217,13 @@ int cl_pg_fail(struct cl_pg *db, int rc)
     return rc;
 }
 
+int cl_pg_finish(struct cl_pg *db, int rc, char *err, size_t errlen)
+{
+    if (rc == CL_OK)
+        rc = cl_pg_commit(db, err, errlen);
+    return rc == CL_OK ? CL_OK : cl_pg_fail(db, rc);
+}
+
 int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen)
 {
     char lock[16];

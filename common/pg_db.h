@@ -67,6 +67,10 @@ void cl_pg_rollback(struct cl_pg *db);
 /* Rolls back after a failure and passes its code on. */
 int cl_pg_fail(struct cl_pg *db, int rc);
 
+/* Ends the transaction as rc says: CL_OK commits (cl_pg_commit), anything else rolls back
+ * (cl_pg_fail); a failed commit is rolled back too. Returns CL_OK or the code. */
+int cl_pg_finish(struct cl_pg *db, int rc, char *err, size_t errlen);
+
 /* In a transaction: takes the transaction-level advisory lock (key, hashtext(name)), or (key, 0)
  * if name is NULL, waiting for whoever holds it (other names are not held up, but for the rare
  * hash collision). */

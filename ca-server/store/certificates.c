@@ -99,11 +99,8 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
                     cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
-        cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    cl_shown(values[1], buf, sizeof(buf)));
+    if (!cl_model_filter_ok("certificate list", values[1]))
         return CL_ERR_INVALID_ARGUMENT;
-    }
     if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
         cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
                     "superseded, revoked)",

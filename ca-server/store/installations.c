@@ -90,11 +90,7 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
         }
     }
     PQclear(res);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    if (rc != CL_OK) {
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
         *received_at = 0;
-        return cl_pg_fail(store->db, rc);
-    }
-    return CL_OK;
+    return rc;
 }

@@ -102,11 +102,8 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
                     cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
-        cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    cl_shown(values[1], buf, sizeof(buf)));
+    if (!cl_model_filter_ok("certificate list", values[1]))
         return CL_ERR_INVALID_ARGUMENT;
-    }
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
     *rows = cl_pg_list(store->db,
                        "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"

@@ -237,10 +237,8 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
                  count == 1 ? "y" : "ies", entries[0].model_code, entries[0].day, new_numbers);
         rc = cl_pg_audit_in_tx(store->db, actor, "plan_import", detail, err, errlen);
     }
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    if (rc != CL_OK)
-        return cl_pg_fail(store->db, rc);
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
+        return rc;
     *added = new_numbers;
     cl_log_info("production plan imported: %zu entries, %zu new device number(s)", count,
                 new_numbers);
