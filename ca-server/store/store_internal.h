@@ -1,4 +1,4 @@
-/* store/store_internal.h: what the store's parts share: struct ca_store, bounds, lock keys, checks. */
+/* store/store_internal.h: what the store's files share: struct ca_store, bounds, lock keys. */
 /*
  * The store keeps ca-server's state in PostgreSQL (see store.h): the schema and its migrations,
  * device models, FIG 21 batches (intent before signing, packs after), installation proofs,
