@@ -1,8 +1,13 @@
-/* commands.h: ca-server's subcommands, one function each. */
+/* commands.h: ca-server's subcommands, one function each, and what their files share. */
 #ifndef CERTLINE_CA_COMMANDS_H
 #define CERTLINE_CA_COMMANDS_H
 
+#include <stddef.h>
+#include <time.h>
+
+#include "authority.h"
 #include "ca_config.h"
+#include "store.h"
 
 struct ca_command {
     const char *name;
@@ -19,7 +24,45 @@ extern const struct ca_command ca_commands[];
 /* "operator:<login>" for the audit log. */
 const char *ca_operator_name(void);
 
-/* serve (serve.c) */
+/* ---- shared by the commands' files ---- */
+
+/* Open the store or the CA (the latter warns when the issuing CA is ending); on failure the
+ * reason is on stderr and 1 is returned, else 0. */
+int ca_open_store(const struct ca_config *config, struct ca_store **store);
+int ca_open_authority(const struct ca_config *config, const char *passphrase,
+                      struct ca_authority **authority);
+
+/* The positional arguments: those not an option nor an option's value. values_of lists the
+ * options that take a value. Up to max go to out; returns how many there are. */
+int ca_positionals(int argc, char **argv, const char *const *values_of, char **out, int max);
+
+/* t as "YYYY-MM-DDTHH:MM:SSZ", or "-" for 0. */
+void ca_format_time(time_t t, char *buf, size_t len);
+
+/* ---- the commands (argv[0] is the command's name; each returns the exit code) ---- */
+
+/* commands_ca.c */
+int ca_command_init(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+int ca_command_migrate(const struct ca_config *config, const char *passphrase, int argc,
+                       char **argv);
+int ca_command_issue_service(const struct ca_config *config, const char *passphrase, int argc,
+                             char **argv);
+/* commands_models.c */
+int ca_command_model_add(const struct ca_config *config, const char *passphrase, int argc,
+                         char **argv);
+int ca_command_model_list(const struct ca_config *config, const char *passphrase, int argc,
+                          char **argv);
+int ca_command_model_export(const struct ca_config *config, const char *passphrase, int argc,
+                            char **argv);
+/* commands_batch.c */
+int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+/* commands_certs.c */
+int ca_command_list(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+int ca_command_show(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+int ca_command_revoke(const struct ca_config *config, const char *passphrase, int argc,
+                      char **argv);
+int ca_command_audit(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+/* serve.c */
 int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 
 #endif

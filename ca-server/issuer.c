@@ -224,7 +224,7 @@ static int find_key_ids(struct signing_job *job, struct ca_store *store, char *e
 }
 
 /* Stores the signed items in device-number order, STORE_CHUNK at a time, as soon as they are
- * ready. That is the order in which every batch locks certificate rows (store_batches.c), so a
+ * ready. That is the order in which every batch locks certificate rows (store/batches.c), so a
  * replacement request for some of these numbers waits for this completion instead of
  * deadlocking with it. */
 static int store_as_signed(struct signing_job *job, struct ca_store *store, char *err,

@@ -1,6 +1,6 @@
-/* store.h: ca-server's state in PostgreSQL. The only part of ca-server that speaks SQL (store_*.c
- * alone include libpq-fe.h). Every state change is one transaction; a function returns only
- * after its commit. Schema: versioned migrations applied by ca_store_migrate.
+/* store.h: ca-server's state in PostgreSQL. The only part of ca-server that speaks SQL (the files
+ * of store/ alone include libpq-fe.h). Every state change is one transaction; a function returns
+ * only after its commit. Schema: versioned migrations applied by ca_store_migrate.
  *
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->
  * installed, or superseded / revoked; at most one certificate per device number in intent,

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "cli_json.h"
 #include "error.h"
 #include "plan_import.h"
 
@@ -46,15 +47,6 @@ static void today(char day[11])
 static struct ct_store *store_of(struct ct_runtime *rt)
 {
     return cl_pool_acquire(rt->pool);
-}
-
-static void print_json(cJSON *json)
-{
-    char *text = cJSON_Print(json);
-    if (text != NULL)
-        puts(text);
-    free(text);
-    cJSON_Delete(json);
 }
 
 static int cmd_migrate(struct ct_runtime *rt, int argc, char **argv)
@@ -171,6 +163,18 @@ static int cmd_enter(struct ct_runtime *rt, int argc, char **argv)
     return 0;
 }
 
+static void status_json(cJSON *o, const void *status_row)
+{
+    const struct ct_model_status *row = status_row;
+    cJSON_AddStringToObject(o, "model", row->model_code);
+    cJSON_AddBoolToObject(o, "certificate_managed", row->certificate_managed);
+    cJSON_AddNumberToObject(o, "held", (double)row->held);
+    cJSON_AddNumberToObject(o, "used_today", (double)row->used_today);
+    cJSON_AddNumberToObject(o, "remaining", (double)row->remaining);
+    cJSON_AddNumberToObject(o, "failed", (double)row->failed);
+    cJSON_AddNumberToObject(o, "awaiting_receipt", (double)row->awaiting_receipt);
+}
+
 static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
 {
     const char *date = cl_arg_value(argc, argv, "--date");
@@ -190,19 +194,7 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
         return 1;
     }
     if (cl_arg_flag(argc, argv, "--json")) {
-        cJSON *list = cJSON_CreateArray();
-        for (size_t i = 0; i < count; i++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "model", rows[i].model_code);
-            cJSON_AddBoolToObject(o, "certificate_managed", rows[i].certificate_managed);
-            cJSON_AddNumberToObject(o, "held", (double)rows[i].held);
-            cJSON_AddNumberToObject(o, "used_today", (double)rows[i].used_today);
-            cJSON_AddNumberToObject(o, "remaining", (double)rows[i].remaining);
-            cJSON_AddNumberToObject(o, "failed", (double)rows[i].failed);
-            cJSON_AddNumberToObject(o, "awaiting_receipt", (double)rows[i].awaiting_receipt);
-            cJSON_AddItemToArray(list, o);
-        }
-        print_json(list);
+        cl_print_json_rows(rows, count, sizeof(*rows), status_json);
     } else {
         printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s\n", date, "MODEL", "CERTIFICATE",
                "HELD", "USED TODAY", "REMAINING", "FAILED", "AWAITING RECEIPT");
@@ -213,6 +205,18 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
     }
     free(rows);
     return 0;
+}
+
+static void cert_json(cJSON *o, const void *cert_row)
+{
+    const struct ct_cert_row *row = cert_row;
+    cJSON_AddStringToObject(o, "device_number", row->device_number);
+    cJSON_AddStringToObject(o, "model", row->model_code);
+    cJSON_AddStringToObject(o, "state", row->state);
+    cJSON_AddBoolToObject(o, "write_flag", row->write_flag);
+    cJSON_AddBoolToObject(o, "pack_held", row->pack_held);
+    cJSON_AddStringToObject(o, "line", row->line_id);
+    cJSON_AddStringToObject(o, "serial", row->serial_hex);
 }
 
 static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
@@ -237,19 +241,7 @@ static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
         return 1;
     }
     if (cl_arg_flag(argc, argv, "--json")) {
-        cJSON *list = cJSON_CreateArray();
-        for (size_t i = 0; i < count; i++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "device_number", rows[i].device_number);
-            cJSON_AddStringToObject(o, "model", rows[i].model_code);
-            cJSON_AddStringToObject(o, "state", rows[i].state);
-            cJSON_AddBoolToObject(o, "write_flag", rows[i].write_flag);
-            cJSON_AddBoolToObject(o, "pack_held", rows[i].pack_held);
-            cJSON_AddStringToObject(o, "line", rows[i].line_id);
-            cJSON_AddStringToObject(o, "serial", rows[i].serial_hex);
-            cJSON_AddItemToArray(list, o);
-        }
-        print_json(list);
+        cl_print_json_rows(rows, count, sizeof(*rows), cert_json);
     } else {
         printf("%-21s %-6s %-10s %-4s %-4s %-6s %s\n", "DEVICE NUMBER", "MODEL", "STATE", "FLAG",
                "PACK", "LINE", "SERIAL");

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
+
 /* A printable, shortened copy of an outside value, for an error message. */
 const char *cl_shown(const char *s, char *buf, size_t len)
 {
@@ -92,6 +94,15 @@ int cl_model_code_ok(const char *s)
         if (n >= CL_MODEL_CODE_MAX || !cl_is_upper_alnum(s[n]))
             return 0;
     return n > 0;
+}
+
+int cl_model_filter_ok(const char *what, const char *code)
+{
+    char buf[48];
+    if (code[0] == '\0' || cl_model_code_ok(code))
+        return 1;
+    cl_log_warn("%s: device model \"%s\" is malformed", what, cl_shown(code, buf, sizeof(buf)));
+    return 0;
 }
 
 /* [0-9A-Z]{1,8}-[0-9]{1,12} (the wire contract's DeviceNumber). */

@@ -28,6 +28,10 @@ int cl_is_upper_alnum(char c);
 
 int cl_model_code_ok(const char *s);
 
+/* A listing's optional device-model filter: 1 if code is "" or a device model code; else 0, and
+ * the warning "<what>: device model "<code>" is malformed" is logged. */
+int cl_model_filter_ok(const char *what, const char *code);
+
 /* 1 if s is a device number as the wire contract spells it (wsdl/device.h, DeviceNumber):
  * [0-9A-Z]{1,8}-[0-9]{1,12}, i.e. a model code, '-', then 1 to 12 decimal digits. 0 for NULL. */
 int cl_wire_device_number_ok(const char *s);

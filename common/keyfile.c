@@ -70,8 +70,8 @@ static size_t build_aad(const char *label, unsigned char aad[AAD_MAX])
     return m + l;
 }
 
-static int derive_key(const char *passphrase, const unsigned char salt[SALT_LEN],
-                      unsigned iterations, unsigned char key[KEY_LEN])
+int cl_pbkdf2_sha256(const void *password, size_t len, const unsigned char *salt, size_t salt_len,
+                     unsigned iterations, unsigned char *out, size_t out_len)
 {
     mbedtls_md_context_t md;
     int ret;
@@ -79,10 +79,17 @@ static int derive_key(const char *passphrase, const unsigned char salt[SALT_LEN]
     mbedtls_md_init(&md);
     ret = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
     if (ret == 0)
-        ret = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)passphrase, strlen(passphrase),
-                                        salt, SALT_LEN, iterations, KEY_LEN, key);
+        ret = mbedtls_pkcs5_pbkdf2_hmac(&md, password, len, salt, salt_len, iterations,
+                                        (uint32_t)out_len, out);
     mbedtls_md_free(&md);
     return ret == 0 ? CL_OK : CL_ERR_CRYPTO;
+}
+
+static int derive_key(const char *passphrase, const unsigned char salt[SALT_LEN],
+                      unsigned iterations, unsigned char key[KEY_LEN])
+{
+    return cl_pbkdf2_sha256(passphrase, strlen(passphrase), salt, SALT_LEN, iterations, key,
+                            KEY_LEN);
 }
 
 static void to_hex(const unsigned char *in, size_t len, char *out)

@@ -33,6 +33,11 @@ int cl_keyfile_read(const char *path, const char *label, const char *passphrase,
 int cl_passphrase_load(const char *path, const char *env_name, char **passphrase, char *err,
                        size_t errlen);
 
+/* PBKDF2-HMAC-SHA256 of password (len bytes) with salt (salt_len bytes): out_len bytes into out.
+ * CL_OK or CL_ERR_CRYPTO. */
+int cl_pbkdf2_sha256(const void *password, size_t len, const unsigned char *salt, size_t salt_len,
+                     unsigned iterations, unsigned char *out, size_t out_len);
+
 /* Zeroises len bytes in a way the compiler keeps, then frees. */
 void cl_secret_free(void *secret, size_t len);
 

@@ -25,7 +25,7 @@ int cl_pg_audit_in_tx(struct cl_pg *db, const char *actor, const char *action, c
 }
 
 int cl_pg_audit(struct cl_pg *db, const char *actor, const char *action, const char *detail,
-                cl_pg_audit_logger logged)
+                cl_pg_logger logged)
 {
     char err[384], buf[48];
     int rc;

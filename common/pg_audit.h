@@ -20,14 +20,10 @@ int cl_pg_audit_actor_ok(const char *actor, char *err, size_t errlen);
 int cl_pg_audit_in_tx(struct cl_pg *db, const char *actor, const char *action, const char *detail,
                       char *err, size_t errlen);
 
-/* How a store logs a failure of a function without err: gets the code, what was being done and
- * err; returns the code. */
-typedef int (*cl_pg_audit_logger)(int rc, const char *what, const char *err);
-
 /* Records one entry in its own transaction (a NULL detail is ""). A malformed entry is logged as
  * a warning and refused (CL_ERR_INVALID_ARGUMENT); a failure of the transaction is rolled back and
  * handed to logged with "writing the audit log". */
 int cl_pg_audit(struct cl_pg *db, const char *actor, const char *action, const char *detail,
-                cl_pg_audit_logger logged);
+                cl_pg_logger logged);
 
 #endif

@@ -122,6 +122,35 @@ void cl_pg_close(struct cl_pg *db)
     free(db);
 }
 
+void *cl_pg_store_open(const char *conninfo, const char *program, size_t size, int *rc, char *err,
+                       size_t errlen)
+{
+    struct cl_pg *db;
+    void *store;
+
+    if ((*rc = cl_pg_open(conninfo, program, &db, err, errlen)) != CL_OK)
+        return NULL;
+    if ((store = calloc(1, size < sizeof(db) ? sizeof(db) : size)) == NULL) {
+        cl_pg_close(db);
+        cl_err_set(err, errlen, "out of memory");
+        *rc = CL_ERR_NOMEM;
+        return NULL;
+    }
+    memcpy(store, &db, sizeof(db));
+    return store;
+}
+
+void cl_pg_store_close(void *store)
+{
+    struct cl_pg *db;
+
+    if (store == NULL)
+        return;
+    memcpy(&db, store, sizeof(db));
+    cl_pg_close(db);
+    free(store);
+}
+
 int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
                const char *const *values, const int *lengths, const int *formats, int binary_result,
                char *err, size_t errlen)
@@ -186,6 +215,13 @@ int cl_pg_fail(struct cl_pg *db, int rc)
 {
     cl_pg_rollback(db);
     return rc;
+}
+
+int cl_pg_finish(struct cl_pg *db, int rc, char *err, size_t errlen)
+{
+    if (rc == CL_OK)
+        rc = cl_pg_commit(db, err, errlen);
+    return rc == CL_OK ? CL_OK : cl_pg_fail(db, rc);
 }
 
 int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen)
@@ -296,6 +332,38 @@ void *cl_pg_rows(PGresult *res, size_t size, int *n)
 size_t cl_pg_affected(PGresult *res)
 {
     return (size_t)strtoul(PQcmdTuples(res), NULL, 10);
+}
+
+/* ---- listings ---- */
+
+void cl_pg_limit_text(char text[24], size_t limit, size_t max)
+{
+    snprintf(text, 24, "%zu", limit > max ? max : limit);
+}
+
+void *cl_pg_list(struct cl_pg *db, const char *sql, int nparams, const char *const *values,
+                 size_t size, cl_pg_row_reader read, size_t *count, int *rc, cl_pg_logger logged,
+                 const char *what)
+{
+    char err[384];
+    PGresult *res;
+    char *rows;
+    int n;
+
+    if ((*rc = cl_pg_ready(db, err, sizeof(err))) != CL_OK ||
+        (*rc = cl_pg_query(db, &res, sql, nparams, values, err, sizeof(err))) != CL_OK) {
+        *rc = logged(*rc, what, err);
+        return NULL;
+    }
+    if ((rows = cl_pg_rows(res, size, &n)) == NULL) {
+        *rc = CL_ERR_NOMEM;
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        read(res, i, rows + (size_t)i * size);
+    *count = (size_t)n;
+    PQclear(res);
+    return rows;
 }
 
 /* ---- migrations ---- */

@@ -22,6 +22,15 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
 /* Closes the connection; NULL is a no-op. */
 void cl_pg_close(struct cl_pg *db);
 
+/* A store's open: connects as cl_pg_open does and allocates the store, size zeroed bytes whose
+ * first member (a struct cl_pg *) gets the connection. Returns the store, or NULL with the reason
+ * in err; *rc gets the code (CL_ERR_NOMEM or one of cl_pg_open's). */
+void *cl_pg_store_open(const char *conninfo, const char *program, size_t size, int *rc, char *err,
+                       size_t errlen);
+
+/* A store's close: closes the connection in its first member and frees it; NULL is a no-op. */
+void cl_pg_store_close(void *store);
+
 /* Runs one statement. Parameters are text unless formats says otherwise; binary_result asks for
  * binary columns. On success *out (if not NULL) gets the result, for the caller to PQclear. On
  * failure err gets "database error: <primary message>" (never the statement's values), the
@@ -58,6 +67,10 @@ void cl_pg_rollback(struct cl_pg *db);
 /* Rolls back after a failure and passes its code on. */
 int cl_pg_fail(struct cl_pg *db, int rc);
 
+/* Ends the transaction as rc says: CL_OK commits (cl_pg_commit), anything else rolls back
+ * (cl_pg_fail); a failed commit is rolled back too. Returns CL_OK or the code. */
+int cl_pg_finish(struct cl_pg *db, int rc, char *err, size_t errlen);
+
 /* In a transaction: takes the transaction-level advisory lock (key, hashtext(name)), or (key, 0)
  * if name is NULL, waiting for whoever holds it (other names are not held up, but for the rare
  * hash collision). */
@@ -77,6 +90,33 @@ void *cl_pg_rows(PGresult *res, size_t size, int *n);
 
 /* The rows a command changed. */
 size_t cl_pg_affected(PGresult *res);
+
+/* How a store logs a failure of a function without err: gets the code, what was being done and
+ * err; returns the code. */
+typedef int (*cl_pg_logger)(int rc, const char *what, const char *err);
+
+/* ---- listings ---- */
+
+/* A listing's first step: *rows = NULL and *count = 0 where given; true if store, rows and count
+ * are all given. */
+#define CL_PG_LIST_START(store, rows, count)                                                       \
+    ((rows) != NULL ? (void)(*(rows) = NULL) : (void)0,                                            \
+     (count) != NULL ? (void)(*(count) = 0) : (void)0,                                             \
+     (store) != NULL && (rows) != NULL && (count) != NULL)
+
+/* A listing's limit as the text of its bigint parameter: limit, but at most max. */
+void cl_pg_limit_text(char text[24], size_t limit, size_t max);
+
+/* What reads row i of res into the element at out. */
+typedef void (*cl_pg_row_reader)(const PGresult *res, int i, void *out);
+
+/* Runs a listing: cl_pg_ready, then the query with text parameters. Returns one zeroed element
+ * of size bytes per row (at least one), each read by read, for the caller to free; *count gets
+ * the number of rows and *rc CL_OK. On failure returns NULL with the code in *rc; a failure of
+ * the database is handed to logged with what (running out of memory is not). */
+void *cl_pg_list(struct cl_pg *db, const char *sql, int nparams, const char *const *values,
+                 size_t size, cl_pg_row_reader read, size_t *count, int *rc, cl_pg_logger logged,
+                 const char *what);
 
 /* One numbered step of a schema: statements (NULL-terminated) applied in one transaction. */
 struct cl_pg_migration {

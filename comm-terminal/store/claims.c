@@ -77,6 +77,42 @@ static int lock_row(struct ct_store *store, const char *number, int claim_second
     return not_in_store(store, number, err, errlen);
 }
 
+/* Begins a transaction and locks the row of number in it (lock_row); on failure the transaction
+ * is rolled back. */
+static int begin_locked(struct ct_store *store, const char *number, int claim_seconds,
+                        PGresult **res, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = lock_row(store, number, claim_seconds, res, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
+    return CL_OK;
+}
+
+/* The checks of a line's report on a device (what it is, for a refusal): a store, a well-formed
+ * device number and line id. */
+static int report_ok(struct ct_store *store, const char *what, const char *number,
+                     const char *line_id, char *err, size_t errlen)
+{
+    if (store == NULL) {
+        cl_err_set(err, errlen, "no store");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cts_device_number_ok(number))
+        return cts_number_refused(what, number, err, errlen);
+    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
+        return line_refused(number, line_id, err, errlen);
+    return CL_OK;
+}
+
+/* One more statement of the caller's transaction, run only if all went well so far (rc). */
+static int and_then(struct ct_store *store, int rc, const char *sql, int nparams,
+                    const char *const *values, char *err, size_t errlen)
+{
+    return rc == CL_OK ? cl_pg_query(store->db, NULL, sql, nparams, values, err, errlen) : rc;
+}
+
 /* CL_OK if line holds the claim of the locked row, else CL_ERR_CONFLICT saying who does. */
 static int claim_held(const PGresult *res, const char *number, const char *line_id, char *err,
                       size_t errlen)
@@ -117,10 +153,8 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
         cl_err_set(err, errlen, "claim time %d s is not 0..%d", claim_seconds, CLAIM_SECONDS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+    if ((rc = begin_locked(store, device_number, claim_seconds, &res, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_row(store, device_number, claim_seconds, &res, err, errlen)) != CL_OK)
-        return cl_pg_fail(store->db, rc);
     state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0) {
         cl_err_set(err, errlen, "%s is already written (serial %s, line %s)", device_number,
@@ -189,18 +223,10 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     const char *state;
     int rc;
 
-    if (store == NULL) {
-        cl_err_set(err, errlen, "no store");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cts_device_number_ok(device_number))
-        return cts_number_refused("reception notice", device_number, err, errlen);
-    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
-        return line_refused(device_number, line_id, err, errlen);
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+    if ((rc = report_ok(store, "reception notice", device_number, line_id, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return cl_pg_fail(store->db, rc);
+    if ((rc = begin_locked(store, device_number, 0, &res, err, errlen)) != CL_OK)
+        return rc;
     state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "written") == 0 || strcmp(state, "failed") == 0) {
         cl_err_set(err, errlen, "%s is %s: a reception cannot be recorded", device_number, state);
@@ -210,14 +236,11 @@ int ct_store_delivered(struct ct_store *store, const char *device_number, const 
     }
     PQclear(res);
     /* The device has its pack and is writing it: the claim is renewed. */
-    if (rc == CL_OK)
-        rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET state = 'delivered', claimed_at = now(),"
-                         " delivered_at = coalesce(delivered_at, now()) WHERE device_number = $1",
-                         1, values, err, errlen);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    return rc == CL_OK ? CL_OK : cl_pg_fail(store->db, rc);
+    rc = and_then(store, rc,
+                  "UPDATE certificate SET state = 'delivered', claimed_at = now(),"
+                  " delivered_at = coalesce(delivered_at, now()) WHERE device_number = $1",
+                  1, values, err, errlen);
+    return cl_pg_finish(store->db, rc, err, errlen);
 }
 
 int ct_store_written(struct ct_store *store, const char *device_number, const char *line_id,
@@ -226,18 +249,13 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
 {
     char value[CT_VERIFY_HEX + 1], when[24], buf[48];
     const char *values[] = {device_number, serial_hex, value, when};
+    const char *update_values[] = {device_number, when};
     PGresult *res;
     const char *state, *serial;
     int rc;
 
-    if (store == NULL) {
-        cl_err_set(err, errlen, "no store");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cts_device_number_ok(device_number))
-        return cts_number_refused("write result", device_number, err, errlen);
-    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
-        return line_refused(device_number, line_id, err, errlen);
+    if ((rc = report_ok(store, "write result", device_number, line_id, err, errlen)) != CL_OK)
+        return rc;
     if (!cl_serial_ok(serial_hex)) {
         cl_err_set(err, errlen, "%s: serial \"%s\" is malformed (2 to 40 upper-case hex digits)",
                    device_number, cl_shown(serial_hex, buf, sizeof(buf)));
@@ -253,10 +271,8 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(when, sizeof(when), "%lld", (long long)written_at);
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+    if ((rc = begin_locked(store, device_number, 0, &res, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return cl_pg_fail(store->db, rc);
     state = cl_pg_get_text(res, 0, ROW_STATE);
     serial = cl_pg_get_text(res, 0, ROW_SERIAL);
     if (strcmp(state, "written") == 0) {
@@ -284,23 +300,17 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
         rc = CL_ERR_CONFLICT;
     }
     PQclear(res);
-    if (rc == CL_OK) {
-        const char *update_values[] = {device_number, when};
-        rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET state = 'written', write_flag = 1,"
-                         " written_at = to_timestamp($2::bigint) WHERE device_number = $1",
-                         2, update_values, err, errlen);
-    }
+    rc = and_then(store, rc,
+                  "UPDATE certificate SET state = 'written', write_flag = 1,"
+                  " written_at = to_timestamp($2::bigint) WHERE device_number = $1",
+                  2, update_values, err, errlen);
     /* The installation report is queued in the same transaction: due at once. */
-    if (rc == CL_OK)
-        rc = cl_pg_query(store->db, NULL,
-                         "INSERT INTO report (device_number, serial, proof, written_at, state,"
-                         " next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
-                         " least(now(), to_timestamp($4::bigint)))",
-                         4, values, err, errlen);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    return rc == CL_OK ? CL_OK : cl_pg_fail(store->db, rc);
+    rc = and_then(store, rc,
+                  "INSERT INTO report (device_number, serial, proof, written_at, state,"
+                  " next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
+                  " least(now(), to_timestamp($4::bigint)))",
+                  4, values, err, errlen);
+    return cl_pg_finish(store->db, rc, err, errlen);
 }
 
 int ct_store_failed(struct ct_store *store, const char *device_number, const char *line_id,
@@ -311,23 +321,15 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
     const char *state;
     int rc;
 
-    if (store == NULL) {
-        cl_err_set(err, errlen, "no store");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cts_device_number_ok(device_number))
-        return cts_number_refused("write result", device_number, err, errlen);
-    if (!cl_token_ok(line_id, CT_LINE_ID_MAX))
-        return line_refused(device_number, line_id, err, errlen);
+    if ((rc = report_ok(store, "write result", device_number, line_id, err, errlen)) != CL_OK)
+        return rc;
     if (!cl_utf8_ok(values[2], 0, REASON_MAX, 1)) {
         cl_err_set(err, errlen, "%s: the failure reason must be at most %d bytes of UTF-8 text",
                    device_number, REASON_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+    if ((rc = begin_locked(store, device_number, 0, &res, err, errlen)) != CL_OK)
         return rc;
-    if ((rc = lock_row(store, device_number, 0, &res, err, errlen)) != CL_OK)
-        return cl_pg_fail(store->db, rc);
     state = cl_pg_get_text(res, 0, ROW_STATE);
     if (strcmp(state, "failed") == 0) {
         /* A repeated S11 NG from the line that reported it: already recorded. */
@@ -347,22 +349,18 @@ int ct_store_failed(struct ct_store *store, const char *device_number, const cha
         rc = claim_held(res, device_number, line_id, err, errlen);
     }
     PQclear(res);
-    if (rc == CL_OK)
-        rc = cl_pg_query(store->db, NULL,
-                         "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
-                         " SELECT device_number, serial, $2, $3 FROM certificate"
-                         " WHERE device_number = $1",
-                         3, values, err, errlen);
-    if (rc == CL_OK)
-        rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET state = 'failed', failed_at = now(),"
-                         " fail_reason = $3, claimed_at = NULL"
-                         " WHERE device_number = $1 AND claimed_by_line = $2",
-                         3, values, err, errlen);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    if (rc != CL_OK)
-        return cl_pg_fail(store->db, rc);
+    rc = and_then(store, rc,
+                  "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
+                  " SELECT device_number, serial, $2, $3 FROM certificate"
+                  " WHERE device_number = $1",
+                  3, values, err, errlen);
+    rc = and_then(store, rc,
+                  "UPDATE certificate SET state = 'failed', failed_at = now(),"
+                  " fail_reason = $3, claimed_at = NULL"
+                  " WHERE device_number = $1 AND claimed_by_line = $2",
+                  3, values, err, errlen);
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
+        return rc;
     cl_log_info("%s failed on line %s", device_number, line_id);
     return CL_OK;
 }

@@ -6,21 +6,28 @@
 
 /* ---- what operators see [paragraph 0090] ---- */
 
+static void status_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_model_status *row = out;
+    cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
+    row->certificate_managed = cl_pg_get_bool(res, i, 1);
+    row->held = (long)cl_pg_get_ll(res, i, 2);
+    row->used_today = (long)cl_pg_get_ll(res, i, 3);
+    row->remaining = (long)cl_pg_get_ll(res, i, 4);
+    row->failed = (long)cl_pg_get_ll(res, i, 5);
+    row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
+}
+
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
                     size_t *count)
 {
-    char from[24], to[24], err[384], buf[48];
+    char from[24], to[24], buf[48];
     const char *values[] = {day, from, to};
     struct tm tm;
     time_t start, end;
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (rows != NULL)
-        *rows = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || rows == NULL || count == NULL)
+    if (!CL_PG_LIST_START(store, rows, count))
         return CL_ERR_INVALID_ARGUMENT;
     if (!cts_day_ok(day, &tm)) {
         cl_log_warn("status: \"%s\" is not a date (YYYY-MM-DD)", cl_shown(day, buf, sizeof(buf)));
@@ -34,40 +41,25 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
     end = mktime(&tm);
     snprintf(from, sizeof(from), "%lld", (long long)start);
     snprintf(to, sizeof(to), "%lld", (long long)end);
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
-                          "SELECT m.code, m.certificate_managed,"
-                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                          "  AND c.pack IS NOT NULL AND c.state <> 'written'),"
-                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                          "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
-                          "  AND c.written_at < to_timestamp($3::bigint)),"
-                          " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
-                          "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
-                          "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
-                          " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
-                          "  AND c.state = 'failed'),"
-                          " (SELECT count(*) FROM report r JOIN certificate c"
-                          "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
-                          "  AND r.state = 'queued')"
-                          " FROM model m ORDER BY m.code COLLATE \"C\"",
-                          3, values, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "reading the status", err);
-    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++) {
-        struct ct_model_status *row = &(*rows)[i];
-        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
-        row->certificate_managed = cl_pg_get_bool(res, i, 1);
-        row->held = (long)cl_pg_get_ll(res, i, 2);
-        row->used_today = (long)cl_pg_get_ll(res, i, 3);
-        row->remaining = (long)cl_pg_get_ll(res, i, 4);
-        row->failed = (long)cl_pg_get_ll(res, i, 5);
-        row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
-    }
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+    *rows = cl_pg_list(store->db,
+                       "SELECT m.code, m.certificate_managed,"
+                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                       "  AND c.pack IS NOT NULL AND c.state <> 'written'),"
+                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                       "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
+                       "  AND c.written_at < to_timestamp($3::bigint)),"
+                       " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
+                       "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
+                       "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
+                       " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
+                       "  AND c.state = 'failed'),"
+                       " (SELECT count(*) FROM report r JOIN certificate c"
+                       "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
+                       "  AND r.state = 'queued')"
+                       " FROM model m ORDER BY m.code COLLATE \"C\"",
+                       3, values, sizeof(**rows), status_from_row, count, &rc, cts_logged,
+                       "reading the status");
+    return rc;
 }
 
 static int cert_state_ok(const char *state)
@@ -79,20 +71,30 @@ static int cert_state_ok(const char *state)
     return 0;
 }
 
+static void cert_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_cert_row *row = out;
+    cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
+    cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 1));
+    cl_copy_text(row->state, sizeof(row->state), cl_pg_get_text(res, i, 2));
+    row->write_flag = (int)cl_pg_get_ll(res, i, 3);
+    row->pack_held = cl_pg_get_bool(res, i, 4);
+    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 5));
+    cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 6));
+    row->created_at = (time_t)cl_pg_get_ll(res, i, 7);
+    row->delivered_at = (time_t)cl_pg_get_ll(res, i, 8);
+    row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
+}
+
 int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
                        size_t limit, struct ct_cert_row **rows, size_t *count)
 {
-    char limit_text[24], err[384], buf[48];
+    char limit_text[24], buf[48];
     const char *values[] = {state != NULL ? state : "", model_code != NULL ? model_code : "",
                             limit_text};
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (rows != NULL)
-        *rows = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || rows == NULL || count == NULL || limit < 1)
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1)
         return CL_ERR_INVALID_ARGUMENT;
     if (values[0][0] != '\0' && !cert_state_ok(values[0])) {
         cl_log_warn("certificate list: \"%s\" is not a state (stored, delivered, written, failed, "
@@ -100,44 +102,21 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
                     cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
-        cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    cl_shown(values[1], buf, sizeof(buf)));
+    if (!cl_model_filter_ok("certificate list", values[1]))
         return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
-    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
-                          "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
-                          " coalesce(claimed_by_line, ''), serial,"
-                          " floor(extract(epoch FROM created_at))::bigint,"
-                          " floor(extract(epoch FROM delivered_at))::bigint,"
-                          " floor(extract(epoch FROM written_at))::bigint"
-                          " FROM certificate WHERE ($1 = '' OR state = $1)"
-                          " AND ($2 = '' OR model_code = $2)"
-                          " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
-                          3, values, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "listing certificates", err);
-    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++) {
-        struct ct_cert_row *row = &(*rows)[i];
-        cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
-        cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 1));
-        cl_copy_text(row->state, sizeof(row->state), cl_pg_get_text(res, i, 2));
-        row->write_flag = (int)cl_pg_get_ll(res, i, 3);
-        row->pack_held = cl_pg_get_bool(res, i, 4);
-        cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 5));
-        cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 6));
-        row->created_at = (time_t)cl_pg_get_ll(res, i, 7);
-        row->delivered_at = (time_t)cl_pg_get_ll(res, i, 8);
-        row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
-    }
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *rows = cl_pg_list(store->db,
+                       "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
+                       " coalesce(claimed_by_line, ''), serial,"
+                       " floor(extract(epoch FROM created_at))::bigint,"
+                       " floor(extract(epoch FROM delivered_at))::bigint,"
+                       " floor(extract(epoch FROM written_at))::bigint"
+                       " FROM certificate WHERE ($1 = '' OR state = $1)"
+                       " AND ($2 = '' OR model_code = $2)"
+                       " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
+                       3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
+                       "listing certificates");
+    return rc;
 }
 
 int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, const char *actor,

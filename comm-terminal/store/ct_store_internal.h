@@ -64,6 +64,7 @@
     "split_part(" n ", '-', 1) COLLATE \"C\", split_part(" n ", '-', 2)::numeric, " n              \
     " COLLATE \"C\""
 
+/* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */
 struct ct_store {
     struct cl_pg *db;
 };

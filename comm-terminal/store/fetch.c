@@ -256,11 +256,7 @@ int ct_store_fetch_pending(struct ct_store *store, struct ct_pending_fetch **pen
     size_t requests = 0, at;
     int rc, n;
 
-    if (pending != NULL)
-        *pending = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || pending == NULL || count == NULL)
+    if (!CL_PG_LIST_START(store, pending, count))
         return CL_ERR_INVALID_ARGUMENT;
     if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_query(store->db, &res,

@@ -4,10 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <mbedtls/md.h>
-#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 
+#include "keyfile.h"
 #include "x509_issue.h"
 
 /* ---- operators [FIG 14] ---- */
@@ -19,22 +18,6 @@ static int equal_const_time(const unsigned char *a, const unsigned char *b, size
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned char)(a[i] ^ b[i]);
     return diff == 0;
-}
-
-/* PBKDF2-HMAC-SHA256 of password (len bytes). */
-static int password_hash(const char *password, size_t len, const unsigned char salt[SALT_LEN],
-                         unsigned iterations, unsigned char out[HASH_LEN])
-{
-    mbedtls_md_context_t md;
-    int ret;
-
-    mbedtls_md_init(&md);
-    ret = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
-    if (ret == 0)
-        ret = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, len, salt, SALT_LEN,
-                                        iterations, HASH_LEN, out);
-    mbedtls_md_free(&md);
-    return ret == 0 ? CL_OK : CL_ERR_CRYPTO;
 }
 
 static int operator_id_ok(const char *operator_id)
@@ -72,7 +55,8 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((rc = cl_random_bytes(salt, sizeof(salt))) != CL_OK ||
-        (rc = password_hash(password, plen, salt, PBKDF2_ITERATIONS, hash)) != CL_OK) {
+        (rc = cl_pbkdf2_sha256(password, plen, salt, SALT_LEN, PBKDF2_ITERATIONS, hash,
+                               HASH_LEN)) != CL_OK) {
         cl_log_error("operator %s: the password could not be hashed", operator_id);
         return rc;
     }
@@ -150,7 +134,8 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     }
     if (plen > PASSWORD_MAX)
         plen = PASSWORD_MAX; /* hashed all the same, refused below */
-    rc = password_hash(password != NULL ? password : "", plen, salt, iterations, hash);
+    rc = cl_pbkdf2_sha256(password != NULL ? password : "", plen, salt, SALT_LEN, iterations, hash,
+                          HASH_LEN);
     if (rc != CL_OK)
         return rc;
     int match = equal_const_time(hash, expected, HASH_LEN);

@@ -237,29 +237,27 @@ int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *ent
                  count == 1 ? "y" : "ies", entries[0].model_code, entries[0].day, new_numbers);
         rc = cl_pg_audit_in_tx(store->db, actor, "plan_import", detail, err, errlen);
     }
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    if (rc != CL_OK)
-        return cl_pg_fail(store->db, rc);
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
+        return rc;
     *added = new_numbers;
     cl_log_info("production plan imported: %zu entries, %zu new device number(s)", count,
                 new_numbers);
     return CL_OK;
 }
 
+static void number_from_row(const PGresult *res, int i, void *out)
+{
+    cl_copy_text(out, CT_DEVICE_NUMBER_MAX + 1, cl_pg_get_text(res, i, 0));
+}
+
 int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t limit,
                               char (**numbers)[CT_DEVICE_NUMBER_MAX + 1], size_t *count)
 {
-    char limit_text[24], err[384], buf[48];
+    char limit_text[24], buf[48];
     const char *values[] = {day, limit_text};
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (numbers != NULL)
-        *numbers = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || numbers == NULL || count == NULL)
+    if (!CL_PG_LIST_START(store, numbers, count))
         return CL_ERR_INVALID_ARGUMENT;
     if (!cts_day_ok(day, NULL)) {
         cl_log_warn("numbers to fetch: \"%s\" is not a date (YYYY-MM-DD)",
@@ -270,11 +268,8 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
         cl_log_warn("numbers to fetch for %s: a limit of 0", day);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
-    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *numbers = cl_pg_list(store->db,
                           "SELECT p.device_number FROM plan_device p"
                           " JOIN model m ON m.code = p.model_code AND m.certificate_managed"
                           " WHERE p.day = $1::date"
@@ -283,13 +278,7 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
                           " AND NOT EXISTS (SELECT 1 FROM fetch_item f"
                           "  WHERE f.device_number = p.device_number AND f.pending)"
                           " ORDER BY " NUMBER_ORDER("p.device_number") " LIMIT $2::bigint",
-                          2, values, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "listing the numbers to fetch", err);
-    if ((*numbers = cl_pg_rows(res, sizeof(**numbers), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++)
-        cl_copy_text((*numbers)[i], sizeof((*numbers)[i]), cl_pg_get_text(res, i, 0));
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+                          2, values, sizeof(**numbers), number_from_row, count, &rc, cts_logged,
+                          "listing the numbers to fetch");
+    return rc;
 }

@@ -21,46 +21,36 @@ static int base64_ok(const char *s, size_t max)
     return n > 0;
 }
 
+static void report_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_report *r = out;
+    r->id = cl_pg_get_ll(res, i, 0);
+    cl_copy_text(r->device_number, sizeof(r->device_number), cl_pg_get_text(res, i, 1));
+    cl_copy_text(r->serial_hex, sizeof(r->serial_hex), cl_pg_get_text(res, i, 2));
+    cl_copy_text(r->proof, sizeof(r->proof), cl_pg_get_text(res, i, 3));
+    r->written_at = (time_t)cl_pg_get_ll(res, i, 4);
+    r->attempts = (int)cl_pg_get_ll(res, i, 5);
+}
+
 int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
                          struct ct_report **reports, size_t *count)
 {
-    char now_text[24], limit_text[24], err[384];
+    char now_text[24], limit_text[24];
     const char *values[] = {now_text, limit_text};
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (reports != NULL)
-        *reports = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || reports == NULL || count == NULL || limit < 1)
+    if (!CL_PG_LIST_START(store, reports, count) || limit < 1)
         return CL_ERR_INVALID_ARGUMENT;
-    if (limit > LIST_MAX)
-        limit = LIST_MAX;
     snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
-    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *reports = cl_pg_list(store->db,
                           "SELECT id, device_number, serial, proof,"
                           " floor(extract(epoch FROM written_at))::bigint, attempts FROM report"
                           " WHERE state = 'queued' AND next_attempt <= to_timestamp($1::bigint)"
                           " ORDER BY id LIMIT $2::bigint",
-                          2, values, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "listing the installation reports due", err);
-    if ((*reports = cl_pg_rows(res, sizeof(**reports), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++) {
-        struct ct_report *r = &(*reports)[i];
-        r->id = cl_pg_get_ll(res, i, 0);
-        cl_copy_text(r->device_number, sizeof(r->device_number), cl_pg_get_text(res, i, 1));
-        cl_copy_text(r->serial_hex, sizeof(r->serial_hex), cl_pg_get_text(res, i, 2));
-        cl_copy_text(r->proof, sizeof(r->proof), cl_pg_get_text(res, i, 3));
-        r->written_at = (time_t)cl_pg_get_ll(res, i, 4);
-        r->attempts = (int)cl_pg_get_ll(res, i, 5);
-    }
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+                          2, values, sizeof(**reports), report_from_row, count, &rc, cts_logged,
+                          "listing the installation reports due");
+    return rc;
 }
 
 int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,

@@ -133,32 +133,19 @@ static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrat
 
 int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen)
 {
-    struct cl_pg *db;
     int rc;
 
-    if (out != NULL)
-        *out = NULL;
     if (out == NULL) {
         cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = cl_pg_open(conninfo, "comm-terminal", &db, err, errlen)) != CL_OK)
-        return rc;
-    if ((*out = calloc(1, sizeof(**out))) == NULL) {
-        cl_pg_close(db);
-        cl_err_set(err, errlen, "out of memory");
-        return CL_ERR_NOMEM;
-    }
-    (*out)->db = db;
-    return CL_OK;
+    *out = cl_pg_store_open(conninfo, "comm-terminal", sizeof(**out), &rc, err, errlen);
+    return rc;
 }
 
 void ct_store_close(struct ct_store *store)
 {
-    if (store == NULL)
-        return;
-    cl_pg_close(store->db);
-    free(store);
+    cl_pg_store_close(store);
 }
 
 /* ---- migrations ---- */

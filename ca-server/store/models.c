@@ -1,4 +1,4 @@
-/* store_models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
+/* store/models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
 #include "store_internal.h"
 
 /* ---- device models ---- */
@@ -6,8 +6,9 @@
 #define MODEL_COLUMNS                                                                              \
     "code, key_type, certificate_managed, key_id, floor(extract(epoch FROM created_at))::bigint"
 
-static void model_from_row(const PGresult *res, int row, struct ca_model *model)
+static void model_from_row(const PGresult *res, int row, void *out)
 {
+    struct ca_model *model = out;
     memset(model, 0, sizeof(*model));
     cl_copy_text(model->code, sizeof(model->code), cl_pg_get_text(res, row, 0));
     cl_copy_text(model->key_type, sizeof(model->key_type), cl_pg_get_text(res, row, 1));
@@ -103,26 +104,12 @@ int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model
 
 int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count)
 {
-    char err[384];
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (models != NULL)
-        *models = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || models == NULL || count == NULL)
+    if (!CL_PG_LIST_START(store, models, count))
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
-                          "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"",
-                          0, NULL, err, sizeof(err))) != CL_OK)
-        return logged(rc, "listing device models", err);
-    if ((*models = cl_pg_rows(res, sizeof(**models), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++)
-        model_from_row(res, i, &(*models)[i]);
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+    *models = cl_pg_list(
+        store->db, "SELECT " MODEL_COLUMNS " FROM device_model ORDER BY code COLLATE \"C\"", 0,
+        NULL, sizeof(**models), model_from_row, count, &rc, logged, "listing device models");
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* store_installations.c: installation reports: the device's proof of installation, the receipt. */
+/* store/installations.c: installation reports: the device's proof of installation, the receipt. */
 #include "store_internal.h"
 
 /* Compares n bytes in time that does not depend on where they differ. */
@@ -90,11 +90,7 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
         }
     }
     PQclear(res);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, errlen);
-    if (rc != CL_OK) {
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
         *received_at = 0;
-        return cl_pg_fail(store->db, rc);
-    }
-    return CL_OK;
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* store_service.c: service certificates issued by the CA, recorded for the audit. */
+/* store/service.c: service certificates issued by the CA, recorded for the audit. */
 #include "store_internal.h"
 
 /* ---- service certificates ---- */

@@ -1,4 +1,4 @@
-/* store_certificates.c: device certificates: states, lookups, listing and revocation. */
+/* store/certificates.c: device certificates: states, lookups, listing and revocation. */
 #include "store_internal.h"
 
 /* ---- certificates ---- */
@@ -37,8 +37,9 @@ static enum ca_cert_state state_from_name(const char *name)
     " floor(extract(epoch FROM installed_at))::bigint,"                                            \
     " floor(extract(epoch FROM ended_at))::bigint, reason"
 
-static void cert_from_row(const PGresult *res, int row, struct ca_cert_row *out)
+static void cert_from_row(const PGresult *res, int row, void *cert)
 {
+    struct ca_cert_row *out = cert;
     memset(out, 0, sizeof(*out));
     cl_copy_text(out->serial_hex, sizeof(out->serial_hex), cl_pg_get_text(res, row, 0));
     cl_copy_text(out->device_number, sizeof(out->device_number), cl_pg_get_text(res, row, 1));
@@ -85,52 +86,35 @@ int ca_store_cert_state(struct ca_store *store, const char *device_number, const
 int ca_store_cert_list(struct ca_store *store, const char *device_number, const char *model_code,
                        const char *state, size_t limit, struct ca_cert_row **rows, size_t *count)
 {
-    char limit_text[24], err[384], buf[48];
+    char limit_text[24], buf[48];
     const char *values[] = {device_number != NULL ? device_number : "",
                             model_code != NULL ? model_code : "", state != NULL ? state : "",
                             limit_text};
-    PGresult *res;
-    int rc, n;
+    int rc;
 
-    if (rows != NULL)
-        *rows = NULL;
-    if (count != NULL)
-        *count = 0;
-    if (store == NULL || rows == NULL || count == NULL)
+    if (!CL_PG_LIST_START(store, rows, count))
         return CL_ERR_INVALID_ARGUMENT;
     if (values[0][0] != '\0' && !device_number_ok(values[0], NULL)) {
         cl_log_warn("certificate list: device number \"%s\" is malformed",
                     cl_shown(values[0], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (values[1][0] != '\0' && !cl_model_code_ok(values[1])) {
-        cl_log_warn("certificate list: device model \"%s\" is malformed",
-                    cl_shown(values[1], buf, sizeof(buf)));
+    if (!cl_model_filter_ok("certificate list", values[1]))
         return CL_ERR_INVALID_ARGUMENT;
-    }
     if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
         cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
                     "superseded, revoked)",
                     cl_shown(values[2], buf, sizeof(buf)));
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (limit > 1000000)
-        limit = 1000000;
-    snprintf(limit_text, sizeof(limit_text), "%zu", limit);
-    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, &res,
-                          "SELECT " CERT_COLUMNS " FROM certificate"
-                          " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
-                          " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
-                          4, values, err, sizeof(err))) != CL_OK)
-        return logged(rc, "listing certificates", err);
-    if ((*rows = cl_pg_rows(res, sizeof(**rows), &n)) == NULL)
-        return CL_ERR_NOMEM;
-    for (int i = 0; i < n; i++)
-        cert_from_row(res, i, &(*rows)[i]);
-    *count = (size_t)n;
-    PQclear(res);
-    return CL_OK;
+    cl_pg_limit_text(limit_text, limit, 1000000);
+    *rows = cl_pg_list(store->db,
+                       "SELECT " CERT_COLUMNS " FROM certificate"
+                       " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
+                       " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
+                       4, values, sizeof(**rows), cert_from_row, count, &rc, logged,
+                       "listing certificates");
+    return rc;
 }
 
 /* CL_ERR_NOT_FOUND for an unknown serial and for an intent (not signed yet). */

@@ -1,4 +1,4 @@
-/* store_connection.c: the store's connection (ca_store_open/close), schema SQL and migrations. */
+/* store/connection.c: the store's connection (ca_store_open/close), schema SQL and migrations. */
 #include "store_internal.h"
 
 /* ---- migrations ---- */
@@ -100,32 +100,20 @@ static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations
 
 int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t errlen)
 {
-    struct cl_pg *db;
     int rc;
 
     if (out == NULL) {
         cl_err_set(err, errlen, "no database conninfo");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    *out = NULL;
-    if ((rc = cl_pg_open(conninfo, "ca-server", &db, err, errlen)) != CL_OK)
-        return rc;
-    if ((*out = calloc(1, sizeof(**out))) == NULL) {
-        cl_pg_close(db);
-        cl_err_set(err, errlen, "out of memory");
-        return CL_ERR_NOMEM;
-    }
-    (*out)->db = db;
-    (*out)->serial_source = cl_serial_random;
-    return CL_OK;
+    if ((*out = cl_pg_store_open(conninfo, "ca-server", sizeof(**out), &rc, err, errlen)) != NULL)
+        (*out)->serial_source = cl_serial_random;
+    return rc;
 }
 
 void ca_store_close(struct ca_store *store)
 {
-    if (store == NULL)
-        return;
-    cl_pg_close(store->db);
-    free(store);
+    cl_pg_store_close(store);
 }
 
 void ca_store_set_serial_source(struct ca_store *store,

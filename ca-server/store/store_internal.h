@@ -1,4 +1,4 @@
-/* store_internal.h: what the store's parts share: struct ca_store, bounds, lock keys, checks. */
+/* store/store_internal.h: what the store's files share: struct ca_store, bounds, lock keys. */
 /*
  * The store keeps ca-server's state in PostgreSQL (see store.h): the schema and its migrations,
  * device models, FIG 21 batches (intent before signing, packs after), installation proofs,
@@ -54,6 +54,7 @@
 
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
+/* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */
 struct ca_store {
     struct cl_pg *db;
     int (*serial_source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]);

@@ -1,4 +1,4 @@
-/* store_batches.c: FIG 21 batches: issuance requests and their intents, recorded before signing. */
+/* store/batches.c: FIG 21 batches: issuance requests and their intents, recorded before signing. */
 #include "store_internal.h"
 
 /* ---- FIG 21 batches ---- */

@@ -1,4 +1,4 @@
-/* store_completion.c: completion of FIG 21 batches: each intent becomes issued with its pack. */
+/* store/completion.c: completion of FIG 21 batches: each intent becomes issued with its pack. */
 #include "store_internal.h"
 
 static int compare_text(const void *a, const void *b)

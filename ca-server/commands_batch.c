@@ -1,0 +1,196 @@
+/* commands_batch.c: the offline batch [seed 004]: packs issued into a file, for delivery
+ * without a network. */
+#include "commands.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "atomic_file.h"
+#include "cli.h"
+#include "error.h"
+#include "issuer.h"
+#include "runtime.h"
+
+#define LIST_FILE_MAX (4u << 20)
+#define OFFLINE_MAX_DEVICES 100000
+
+/* ---- offline batch [seed 004] ---- */
+
+struct progress_bar {
+    size_t base, grand_total;
+    int last_percent;
+    int tty;
+};
+
+static void show_progress(size_t done, size_t total, void *arg)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    struct progress_bar *bar = arg;
+    (void)total;
+    pthread_mutex_lock(&lock);
+    size_t all = bar->base + done;
+    int percent = (int)(all * 100 / bar->grand_total);
+    if (percent != bar->last_percent) {
+        int filled = percent / 4;
+        bar->last_percent = percent;
+        if (bar->tty)
+            fprintf(stderr, "\rissuing %zu/%zu [%.*s%*s] %3d%%", all, bar->grand_total, filled,
+                    "=========================", 25 - filled, "", percent);
+        else if (percent % 10 == 0)
+            fprintf(stderr, "issuing %zu/%zu (%d%%)\n", all, bar->grand_total, percent);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+/* Reads device numbers, one per line (blank lines and # comments skipped). */
+static int read_numbers(const char *path, char ***numbers, size_t *count, char **buffer)
+{
+    size_t len, n = 0;
+    char *text = NULL, *line, *save = NULL;
+    int rc = cl_read_file_capped(path, LIST_FILE_MAX, &text, &len);
+
+    if (rc != CL_OK) {
+        fprintf(stderr, "ca-server: cannot read %s: %s\n", path, cl_err_str(rc));
+        return rc;
+    }
+    *numbers = calloc(OFFLINE_MAX_DEVICES, sizeof(char *));
+    if (*numbers == NULL) {
+        free(text);
+        return CL_ERR_NOMEM;
+    }
+    for (line = strtok_r(text, "\r\n", &save); line != NULL; line = strtok_r(NULL, "\r\n", &save)) {
+        while (isspace((unsigned char)*line))
+            line++;
+        if (*line == '\0' || *line == '#')
+            continue;
+        if (n == OFFLINE_MAX_DEVICES) {
+            fprintf(stderr, "ca-server: %s lists more than %d device numbers\n", path,
+                    OFFLINE_MAX_DEVICES);
+            free(*numbers);
+            free(text);
+            return CL_ERR_TOO_LARGE;
+        }
+        (*numbers)[n++] = line;
+    }
+    *count = n;
+    *buffer = text;
+    return CL_OK;
+}
+
+int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv)
+{
+    static const char *const values[] = {"--out", "--file", "--request-id", NULL};
+    const char *out = cl_arg_value(argc, argv, "--out"), *file = cl_arg_value(argc, argv, "--file");
+    const char *request_id = cl_arg_value(argc, argv, "--request-id");
+    char default_id[64], **numbers = NULL, *buffer = NULL, err[512], id[100];
+    struct ca_runtime runtime = {.config = config};
+    struct ca_store *store = NULL;
+    struct progress_bar bar = {.last_percent = -1, .tty = isatty(STDERR_FILENO)};
+    cJSON *doc = NULL, *items_json;
+    size_t count = 0;
+    int code = 1;
+
+    if (out == NULL) {
+        fprintf(stderr, "usage: ca-server batch --out FILE [--request-id ID] [--replacement] "
+                        "(--file LIST | DEVICE-NUMBER...)\n");
+        return 2;
+    }
+    if (file != NULL) {
+        if (read_numbers(file, &numbers, &count, &buffer) != CL_OK)
+            return 1;
+    } else {
+        numbers = calloc((size_t)argc, sizeof(char *));
+        if (numbers == NULL)
+            return 1;
+        count = (size_t)ca_positionals(argc, argv, values, numbers, argc);
+    }
+    if (count == 0) {
+        fprintf(stderr, "ca-server: no device numbers given\n");
+        code = 2;
+        goto out;
+    }
+    if (request_id == NULL) {
+        snprintf(default_id, sizeof(default_id), "offline-%lld", (long long)time(NULL));
+        request_id = default_id;
+    }
+    if (strlen(request_id) > 56) {
+        fprintf(stderr, "ca-server: --request-id is at most 56 characters\n");
+        code = 2;
+        goto out;
+    }
+    if (ca_open_store(config, &store) != 0 ||
+        ca_open_authority(config, passphrase, &runtime.authority))
+        goto out;
+    doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "version", 1);
+    cJSON_AddStringToObject(doc, "request_id", request_id);
+    cJSON_AddNumberToObject(doc, "created_at", (double)time(NULL));
+    items_json = cJSON_AddArrayToObject(doc, "items");
+    bar.grand_total = count;
+    for (size_t first = 0; first < count; first += (size_t)config->max_batch) {
+        size_t n = count - first;
+        if (n > (size_t)config->max_batch)
+            n = (size_t)config->max_batch;
+        struct ca_batch_item *items = calloc(n, sizeof(*items));
+        if (items == NULL)
+            goto out;
+        /* One request id per chunk, so a rerun of the same command resumes, never doubles. */
+        snprintf(id, sizeof(id), "%s-%zu", request_id, first / (size_t)config->max_batch + 1);
+        struct ca_batch_request request = {
+            .request_id = id,
+            .replacement = cl_arg_flag(argc, argv, "--replacement"),
+            .requester = ca_operator_name(),
+            .device_numbers = (const char *const *)numbers + first,
+            .count = n,
+            .progress = show_progress,
+            .progress_arg = &bar,
+        };
+        bar.base = first;
+        int rc = ca_issue_batch(&runtime, store, &request, items, err, sizeof(err));
+        if (rc != CL_OK) {
+            fprintf(stderr, "%sca-server: batch %s refused: %s\n", bar.tty ? "\n" : "", id, err);
+            ca_batch_items_free(items, n);
+            free(items);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            cJSON *item = cJSON_CreateObject();
+            cJSON_AddStringToObject(item, "device_number", items[i].device_number);
+            cJSON_AddStringToObject(item, "serial", items[i].serial_hex);
+            cJSON_AddStringToObject(item, "pack", items[i].pack);
+            cJSON_AddItemToArray(items_json, item);
+        }
+        ca_batch_items_free(items, n);
+        free(items);
+    }
+    if (bar.tty)
+        fputc('\n', stderr);
+    {
+        char *text = cJSON_PrintUnformatted(doc);
+        int rc = text ? cl_atomic_write(out, text, strlen(text), 0600) : CL_ERR_NOMEM;
+        free(text);
+        if (rc != CL_OK) {
+            fprintf(stderr,
+                    "ca-server: cannot write %s: %s (the certificates are issued: rerun "
+                    "with --request-id %s to get the same packs)\n",
+                    out, cl_err_str(rc), request_id);
+            goto out;
+        }
+    }
+    printf("%zu certificate pack(s) written to %s (request id %s)\n", count, out, request_id);
+    code = 0;
+out:
+    cJSON_Delete(doc);
+    ca_authority_free(runtime.authority);
+    ca_store_close(store);
+    free(numbers);
+    free(buffer);
+    return code;
+}
