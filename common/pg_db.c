@@ -151,6 +151,23 @@ void cl_pg_store_close(void *store)
     free(store);
 }
 
+/* Whether a statement that broke an idle connection may be sent once more on a new one. The server
+ * may have ended the session (idle_session_timeout, a restart) just as the statement left:
+ * cl_pg_ready cannot see a goodbye still on its way, and libpq then reports the goodbye without a
+ * SQLSTATE. A statement that begins a transaction, reads or sets a session value changes nothing
+ * if it did run, so it is sent again; any other statement's fate is unknown, and its caller hears
+ * of the loss. */
+static int safe_to_resend(PGconn *conn, const char *sql)
+{
+    static const char *const safe[] = {"BEGIN", "SELECT", "SHOW", "SET "};
+    if (PQstatus(conn) != CONNECTION_BAD)
+        return 0;
+    for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+        if (strncmp(sql, safe[i], strlen(safe[i])) == 0)
+            return 1;
+    return 0;
+}
+
 int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
                const char *const *values, const int *lengths, const int *formats, int binary_result,
                char *err, size_t errlen)
@@ -164,8 +181,18 @@ int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
     db->constraint[0] = '\0';
     if (out != NULL)
         *out = NULL;
+    int was_idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
     res = PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
     status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && was_idle &&
+        safe_to_resend(db->conn, sql)) {
+        PQclear(res);
+        PQreset(db->conn);
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            cl_log_info("database connection re-established; statement sent again");
+        res = PQexecParams(db->conn, sql, nparams, NULL, values, lengths, formats, binary_result);
+        status = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    }
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
         if (out != NULL)
             *out = res;

@@ -13,6 +13,7 @@
 
 #include "ca_store_fixture.h"
 #include "error.h"
+#include "pg_db.h"
 #include "pg_fixture.h"
 #include "store.h"
 
@@ -48,10 +49,49 @@ static void test_migrate_twice(void **state)
     ca_store_close(NULL);
 }
 
+static void nap_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}
+
+/* The server ends an idle session (idle_session_timeout) just as a statement is sent: the
+ * goodbye is already on its way, so cl_pg_ready's look cannot see it. The statement was never
+ * run, so it is sent once more on a new connection. The same loss inside a transaction is not
+ * retried: what ran before it is gone, and the caller must hear of it. */
+static void test_statement_after_idle_goodbye(void **state)
+{
+    char conninfo[256], err[512];
+    struct cl_pg *db = NULL;
+    PGresult *res = NULL;
+    (void)state;
+
+    snprintf(conninfo, sizeof(conninfo), "%s", pg_fixture_create_db("idle_goodbye", NULL, 0));
+    pg_fixture_require(cl_pg_open(conninfo, "test", &db, err, sizeof(err)), "open", err);
+    pg_fixture_require(
+        cl_pg_query(db, NULL, "SET idle_session_timeout = '100ms'", 0, NULL, err, sizeof(err)),
+        "set", err);
+    nap_ms(400); /* the server has said goodbye; nothing has read it yet */
+    pg_fixture_require(cl_pg_query(db, &res, "SELECT 41 + 1", 0, NULL, err, sizeof(err)),
+                       "the statement after the goodbye", err);
+    assert_string_equal(PQgetvalue(res, 0, 0), "42");
+    PQclear(res);
+
+    pg_fixture_require(cl_pg_query(db, NULL, "SET idle_in_transaction_session_timeout = '100ms'", 0,
+                                   NULL, err, sizeof(err)),
+                       "set", err);
+    pg_fixture_require(cl_pg_begin(db, err, sizeof(err)), "begin", err);
+    nap_ms(400);
+    assert_int_equal(cl_pg_query(db, NULL, "SELECT 1", 0, NULL, err, sizeof(err)), CL_ERR_DB);
+    cl_pg_close(db);
+}
+
 int ca_store_connection_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_twice),
+        cmocka_unit_test(test_statement_after_idle_goodbye),
     };
     return cmocka_run_group_tests_name("ca_store connection", tests, NULL, NULL);
 }
