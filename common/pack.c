@@ -89,22 +89,12 @@ static void verify_value(const char *tag, const char *device_number, const char 
     mbedtls_platform_zeroize(hash, sizeof(hash));
 }
 
-void cl_verify_value_device(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1])
+void cl_verify_value(enum cl_verify_kind kind, const char *device_number, const char *serial_hex,
+                     const unsigned char *cert_der, size_t cert_len, const unsigned char *key_der,
+                     size_t key_len, char out[CL_VERIFY_HEX + 1])
 {
-    verify_value(DEVICE_VALUE_TAG, device_number, serial_hex, cert_der, cert_len, key_der, key_len,
-                 out);
-}
-
-void cl_verify_value_server(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1])
-{
-    verify_value(SERVER_VALUE_TAG, device_number, serial_hex, cert_der, cert_len, key_der, key_len,
-                 out);
+    verify_value(kind == CL_VERIFY_SERVER ? SERVER_VALUE_TAG : DEVICE_VALUE_TAG, device_number,
+                 serial_hex, cert_der, cert_len, key_der, key_len, out);
 }
 
 /* ---- field rules ---- */
@@ -418,8 +408,8 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
     if (mbedtls_base64_encode((unsigned char *)b64, b64_len, &b64_len, sealed, sealed_len) != 0)
         goto out;
 
-    cl_verify_value_device(contents->device_number, contents->serial_hex, cert_der, cert_len,
-                           key_der, key_len, device_value);
+    cl_verify_value(CL_VERIFY_DEVICE, contents->device_number, contents->serial_hex, cert_der,
+                    cert_len, key_der, key_len, device_value);
     rc = CL_ERR_NOMEM;
     if ((obj = cJSON_CreateObject()) == NULL || add_string(obj, "format", PACK_FORMAT) ||
         cJSON_AddNumberToObject(obj, "version", CL_PACK_VERSION) == NULL ||
@@ -439,8 +429,8 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
         rc = CL_ERR_TOO_LARGE;
         goto out;
     }
-    cl_verify_value_server(contents->device_number, contents->serial_hex, cert_der, cert_len,
-                           key_der, key_len, server_value);
+    cl_verify_value(CL_VERIFY_SERVER, contents->device_number, contents->serial_hex, cert_der,
+                    cert_len, key_der, key_len, server_value);
     *pack_json = text;
     text = NULL;
     rc = CL_OK;

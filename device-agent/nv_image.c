@@ -19,15 +19,12 @@ static int load_required(const unsigned char *img, const struct area *a,
                          int (*decode)(struct rd *, void *), void *out, char *err, size_t errlen)
 {
     char why[WHY_MAX];
-    const unsigned char *body = NULL;
-    size_t len = 0;
     uint64_t seq;
     struct rd r;
     int rc;
 
-    if (nvi_check_area(img, FLASH_SIZE, a, &seq, &body, &len, why, sizeof(why)) != AREA_OK)
+    if (nvi_check_area(img, FLASH_SIZE, a, &seq, &r, why, sizeof(why)) != AREA_OK)
         return nvi_fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", a->name, why);
-    r = (struct rd){body, len, 0, why, sizeof(why)};
     rc = decode(&r, out);
     if (rc != CL_OK)
         return nvi_fail(err, errlen, rc, "flash image: %s: %s", a->name, why);
