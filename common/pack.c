@@ -105,20 +105,6 @@ static int valid_key_type(const char *s)
     return cl_key_type_parse(s, &t) == CL_OK;
 }
 
-static int valid_key_id(const char *s)
-{
-    size_t n;
-
-    for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= CL_KEY_ID_MAX ||
-            !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return n > 0;
-}
-
 static int valid_verify_hex(const char *s)
 {
     size_t n;
@@ -247,7 +233,7 @@ static int check_fields(const struct fields *f, const unsigned char *cert_der, s
         snprintf(err, errlen, "key_type must be p256, rsa2048 or rsa3072");
         return CL_ERR_PARSE;
     }
-    if (!valid_key_id(f->key_id)) {
+    if (!cl_label_ok(f->key_id, CL_KEY_ID_MAX)) {
         snprintf(err, errlen, "key_id must be 1 to %d characters 0-9 A-Z a-z . _ : -",
                  CL_KEY_ID_MAX);
         return CL_ERR_PARSE;

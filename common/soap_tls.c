@@ -595,6 +595,16 @@ void cl_soap_tls_detach(struct soap *soap)
     free(conn);
 }
 
+void cl_soap_tls_free_context(struct soap *soap)
+{
+    soap_destroy(soap);
+    soap_end(soap);
+    soap->keep_alive = 0;
+    (void)soap_closesock(soap);
+    cl_soap_tls_detach(soap);
+    soap_free(soap);
+}
+
 const struct cl_peer *cl_soap_peer(const struct soap *soap)
 {
     static const struct cl_peer nobody;

@@ -85,25 +85,37 @@ int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t
     return CL_OK;
 }
 
-/* Opens, locks and reads a whole image, which must be exactly size bytes with a good header. */
-int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
-                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen)
+/* Opens, locks and reads a whole image (the flash, or the NVRAM if nvram), which must be exactly
+ * its size with a good header. With fd it is opened for writing, locked exclusively and kept in
+ * *fd; with fd NULL it is read under a shared lock and closed again. On failure err says
+ * "flash image: flash header: <why>" (or the nvram's). */
+int nvi_load_image(const char *path, int nvram, int *fd, unsigned char **img, char *err,
+                   size_t errlen)
 {
+    const char *name = nvram ? "nvram" : "flash";
+    uint32_t size = nvram ? NVRAM_SIZE : FLASH_SIZE;
     size_t have, filesize;
-    int rc;
+    char why[WHY_MAX];
+    int own = -1, *kept = fd != NULL ? fd : &own, rc;
 
     *img = NULL;
-    rc = nvi_open_image(path, flags, lock, fd, why, whylen);
-    if (rc != CL_OK)
-        return rc;
-    rc = nvi_read_image(*fd, size, img, &have, &filesize, why, whylen);
-    if (rc == CL_OK && !nvi_check_image_header(*img, have, filesize, magic, size, why, whylen))
+    rc = nvi_open_image(path, fd != NULL ? O_RDWR : O_RDONLY, fd != NULL ? LOCK_EX : LOCK_SH, kept,
+                        why, sizeof(why));
+    if (rc == CL_OK)
+        rc = nvi_read_image(*kept, size, img, &have, &filesize, why, sizeof(why));
+    if (rc == CL_OK &&
+        !nvi_check_image_header(*img, have, filesize, nvram ? NVRAM_MAGIC : FLASH_MAGIC, size, why,
+                                sizeof(why)))
         rc = CL_ERR_PARSE;
     if (rc != CL_OK) {
         nvi_free_image(*img, size);
         *img = NULL;
-        close(*fd);
-        *fd = -1;
     }
-    return rc;
+    if ((rc != CL_OK || fd == NULL) && *kept >= 0) {
+        close(*kept);
+        *kept = -1;
+    }
+    if (rc != CL_OK)
+        return nvi_fail(err, errlen, rc, "%s image: %s header: %s", name, name, why);
+    return CL_OK;
 }

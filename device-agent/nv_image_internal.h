@@ -151,8 +151,8 @@ void nvi_nvram_free(struct nv_nvram *n);
 int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen);
 int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize,
                    char *why, size_t whylen);
-int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
-                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen);
+int nvi_load_image(const char *path, int nvram, int *fd, unsigned char **img, char *err,
+                   size_t errlen);
 
 /* nv_slots.c */
 int nvi_eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,

@@ -72,19 +72,35 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
     }
 }
 
-/* Opens and reads an image of size bytes for inspection (the lock is shared, the file closed
- * again); on failure why says why. */
-static int read_for_inspect(const char *path, size_t size, unsigned char **img, size_t *have,
-                            size_t *filesize, char *why, size_t whylen)
+/* Reads the image of size bytes at path (a shared lock, the file closed again) and checks its
+ * header ("<image> header"). NULL if it cannot be read: then the header check fails and each of
+ * the count areas is "not checked". */
+static unsigned char *read_for_inspect(const char *path, const char *image,
+                                       const unsigned char magic[8], uint32_t size,
+                                       const struct area *const areas[], size_t count,
+                                       struct nv_check *all, size_t *n, size_t *have)
 {
+    unsigned char *img = NULL;
+    size_t filesize = 0;
+    char why[WHY_MAX], header[32];
     int fd = -1, rc;
 
-    rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, whylen);
+    snprintf(header, sizeof(header), "%s header", image);
+    rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
     if (rc == CL_OK)
-        rc = nvi_read_image(fd, size, img, have, filesize, why, whylen);
+        rc = nvi_read_image(fd, size, &img, have, &filesize, why, sizeof(why));
     if (fd >= 0)
         close(fd);
-    return rc;
+    if (rc != CL_OK) {
+        add_check(all, n, header, 0, "%s", why);
+        for (size_t i = 0; i < count; i++)
+            add_check(all, n, areas[i]->name, 0, "not checked (%s image unreadable)", image);
+        return NULL;
+    }
+    add_check(all, n, header,
+              nvi_check_image_header(img, *have, filesize, magic, size, why, sizeof(why)), "%s",
+              why);
+    return img;
 }
 
 /* A copy the evaluation could not finish (out of memory) counts as bad. */
@@ -121,29 +137,20 @@ static void add_copy_checks(struct nv_check *all, size_t *n, const struct area a
 
 static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
 {
-    unsigned char *img = NULL;
-    size_t have = 0, filesize = 0;
+    static const struct area *const areas[] = {&AREA_PROGRAM, &AREA_FIXED, &AREA_COMMON,
+                                               &AREA_SLOT[0], &AREA_SLOT[1]};
     struct copy_eval ev[2];
     struct nv_certificate rec;
-    char why[WHY_MAX], held[2][DETAIL_MAX];
+    char held[2][DETAIL_MAX];
+    unsigned char *img;
+    size_t have = 0;
 
-    if (read_for_inspect(path, FLASH_SIZE, &img, &have, &filesize, why, sizeof(why)) != CL_OK) {
-        add_check(all, n, "flash header", 0, "%s", why);
-        add_check(all, n, AREA_PROGRAM.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_FIXED.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_COMMON.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_SLOT[0].name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_SLOT[1].name, 0, "not checked (flash image unreadable)");
+    img = read_for_inspect(path, "flash", FLASH_MAGIC, FLASH_SIZE, areas, 5, all, n, &have);
+    if (img == NULL)
         return;
-    }
-    add_check(
-        all, n, "flash header",
-        nvi_check_image_header(img, have, filesize, FLASH_MAGIC, FLASH_SIZE, why, sizeof(why)),
-        "%s", why);
     inspect_required(img, have, &AREA_PROGRAM, all, n);
     inspect_required(img, have, &AREA_FIXED, all, n);
     inspect_required(img, have, &AREA_COMMON, all, n);
-
     for (int i = 0; i < 2; i++) {
         memset(&rec, 0, sizeof(rec));
         mark_unevaluated(nvi_eval_slot(img, have, i, &ev[i], &rec), &ev[i]);
@@ -156,22 +163,16 @@ static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
 
 static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
 {
-    unsigned char *img = NULL;
-    size_t have = 0, filesize = 0;
+    static const struct area *const areas[] = {&AREA_BANK[0], &AREA_BANK[1]};
     struct copy_eval ev[2];
     struct nv_nvram rec;
-    char why[WHY_MAX], held[2][DETAIL_MAX];
+    char held[2][DETAIL_MAX];
+    unsigned char *img;
+    size_t have = 0;
 
-    if (read_for_inspect(path, NVRAM_SIZE, &img, &have, &filesize, why, sizeof(why)) != CL_OK) {
-        add_check(all, n, "nvram header", 0, "%s", why);
-        add_check(all, n, AREA_BANK[0].name, 0, "not checked (nvram image unreadable)");
-        add_check(all, n, AREA_BANK[1].name, 0, "not checked (nvram image unreadable)");
+    img = read_for_inspect(path, "nvram", NVRAM_MAGIC, NVRAM_SIZE, areas, 2, all, n, &have);
+    if (img == NULL)
         return;
-    }
-    add_check(
-        all, n, "nvram header",
-        nvi_check_image_header(img, have, filesize, NVRAM_MAGIC, NVRAM_SIZE, why, sizeof(why)),
-        "%s", why);
     for (int i = 0; i < 2; i++) {
         memset(&rec, 0, sizeof(rec));
         mark_unevaluated(nvi_eval_bank(img, have, i, &ev[i], &rec), &ev[i]);

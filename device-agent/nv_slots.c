@@ -210,13 +210,10 @@ static int nvram_for_write(const struct nv_device *device, int *fd, int *bank, s
                            char *err, size_t errlen)
 {
     unsigned char *img = NULL;
-    char why[WHY_MAX];
     int rc;
 
-    rc = nvi_load_image(device->nvram_path, O_RDWR, LOCK_EX, NVRAM_MAGIC, NVRAM_SIZE, fd, &img, why,
-                        sizeof(why));
-    if (rc != CL_OK)
-        return nvi_fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+    if ((rc = nvi_load_image(device->nvram_path, 1, fd, &img, err, errlen)) != CL_OK)
+        return rc;
     rc = nvi_find_current_bank(img, NVRAM_SIZE, bank, nv, err, errlen);
     nvi_free_image(img, NVRAM_SIZE);
     if (rc == CL_OK && nv->sequence != device->nvram.sequence)
@@ -351,12 +348,8 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
         return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "certificate: %s", why);
 
     /* Lock both images (always flash first) and check that they still hold what device says. */
-    rc = nvi_load_image(device->flash_path, O_RDWR, LOCK_EX, FLASH_MAGIC, FLASH_SIZE, &p.flash_fd,
-                        &img, why, sizeof(why));
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
+    if ((rc = nvi_load_image(device->flash_path, 0, &p.flash_fd, &img, err, errlen)) != CL_OK)
         goto out;
-    }
     rc = nvi_find_current_slot(img, FLASH_SIZE, &disk_slot, &disk_sequence, NULL, err, errlen);
     nvi_free_image(img, FLASH_SIZE);
     if (rc != CL_OK)
