@@ -22,12 +22,9 @@ static const struct cl_cfg_field ca_fields[] = {
                    "file holding the CA passphrase (mode 0600); empty: environment "
                    "CERTLINE_CA_PASSPHRASE"),
     CL_CFG_OBJ(struct ca_config, database, "database", 1, &database_table, "PostgreSQL"),
-    CL_CFG_OBJ(struct ca_config, tls, "tls", 1, &cl_tls_config_table,
-               "ca-server's own service certificate"),
-    CL_CFG_OBJ(struct ca_config, listen, "listen", 1, &cl_listen_config_table,
-               "where the ca interface listens"),
-    CL_CFG_OBJ(struct ca_config, limits, "limits", 0, &cl_limits_config_table,
-               "timeouts and input bounds"),
+    CL_CFG_TLS_ROW(struct ca_config, "ca-server's own service certificate"),
+    CL_CFG_LISTEN_ROW(struct ca_config, "where the ca interface listens"),
+    CL_CFG_LIMITS_ROW(struct ca_config),
     CL_CFG_INT(struct ca_config, workers, "workers", 0, 1, 64, 2, "signing threads per batch"),
     CL_CFG_INT(struct ca_config, max_batch, "max_batch", 0, 1, 1000, 1000,
                "device numbers per certificate transmission request"),
@@ -44,17 +41,11 @@ const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 int ca_config_check(const void *config, char *err, size_t errlen)
 {
     const struct ca_config *c = config;
-    struct cl_tls_settings settings;
-    struct cl_tls *tls = NULL;
     struct stat st;
-    int rc;
 
     if (stat(c->ca_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "ca_dir %s is not a folder", c->ca_dir);
         return CL_ERR_CONFIG;
     }
-    cl_tls_config_settings(&c->tls, &settings);
-    rc = cl_tls_new(CL_TLS_SERVER, &settings, &tls, err, errlen);
-    cl_tls_free(tls);
-    return rc;
+    return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);
 }

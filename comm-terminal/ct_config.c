@@ -16,12 +16,9 @@ static const struct cl_cfg_table database_table = CL_CFG_TABLE(database_fields);
 static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_STR(struct ct_config, factory, "factory", 1, 1, "this factory's name (request ids)"),
     CL_CFG_OBJ(struct ct_config, database, "database", 1, &database_table, "PostgreSQL"),
-    CL_CFG_OBJ(struct ct_config, tls, "tls", 1, &cl_tls_config_table,
-               "the comm-terminal's certificate"),
-    CL_CFG_OBJ(struct ct_config, listen, "listen", 1, &cl_listen_config_table,
-               "where the line service listens"),
-    CL_CFG_OBJ(struct ct_config, limits, "limits", 0, &cl_limits_config_table,
-               "timeouts and input bounds"),
+    CL_CFG_TLS_ROW(struct ct_config, "the comm-terminal's certificate"),
+    CL_CFG_LISTEN_ROW(struct ct_config, "where the line service listens"),
+    CL_CFG_LIMITS_ROW(struct ct_config),
     CL_CFG_OBJ(struct ct_config, ca_server, "ca_server", 1, &cl_endpoint_config_table,
                "the ca-server to fetch from and report to"),
     CL_CFG_STR_DEF(struct ct_config, fetch_time, "fetch_time", "", 0,
@@ -43,9 +40,7 @@ const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 int ct_config_check(const void *config, char *err, size_t errlen)
 {
     const struct ct_config *c = config;
-    struct cl_tls_settings settings;
-    struct cl_tls *tls = NULL;
-    int h, m, rc;
+    int h, m;
     char tail;
 
     if (c->fetch_time[0] != '\0' && (sscanf(c->fetch_time, "%2d:%2d%c", &h, &m, &tail) != 2 ||
@@ -53,8 +48,5 @@ int ct_config_check(const void *config, char *err, size_t errlen)
         snprintf(err, errlen, "fetch_time \"%s\" is not HH:MM", c->fetch_time);
         return CL_ERR_CONFIG;
     }
-    cl_tls_config_settings(&c->tls, &settings);
-    rc = cl_tls_new(CL_TLS_SERVER, &settings, &tls, err, errlen);
-    cl_tls_free(tls);
-    return rc;
+    return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);
 }

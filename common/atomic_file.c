@@ -1,5 +1,5 @@
-/* atomic_file.c: atomic whole-file writes (temp file, fsync, rename or link, directory fsync)
- * and capped whole-file reads. */
+/* atomic_file.c: atomic whole-file writes (temp file, fsync, rename or link, directory fsync),
+ * whole writes to an open file, and capped whole-file reads. */
 #define _GNU_SOURCE /* renameat2() and RENAME_NOREPLACE */
 #include "atomic_file.h"
 
@@ -15,30 +15,6 @@
 #include "error.h"
 
 #define READ_CHUNK 4096
-
-static int errno_to_err(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return CL_ERR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return CL_ERR_PERMISSION;
-    case EEXIST:
-        return CL_ERR_EXISTS;
-    case ENOMEM:
-        return CL_ERR_NOMEM;
-    case ENAMETOOLONG:
-    case EINVAL:
-        return CL_ERR_INVALID_ARGUMENT;
-    case EFBIG:
-        return CL_ERR_TOO_LARGE;
-    default:
-        return CL_ERR_IO;
-    }
-}
 
 /* Splits path into a new string *dir ("." if there is no slash) and its last component *base
  * (a pointer into path). */
@@ -67,12 +43,13 @@ static int split_path(const char *path, char **dir, const char **base)
     return CL_OK;
 }
 
-static int write_all(int fd, const void *data, size_t len)
+/* Writes all of data at off (positioned) or at the file offset, EINTR retried. */
+static int write_whole(int fd, const void *data, size_t len, off_t off, int positioned)
 {
     const char *p = data;
 
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = positioned ? pwrite(fd, p, len, off) : write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -83,9 +60,20 @@ static int write_all(int fd, const void *data, size_t len)
             return -1;
         }
         p += n;
+        off += n;
         len -= (size_t)n;
     }
     return 0;
+}
+
+int cl_write_all(int fd, const void *data, size_t len)
+{
+    return write_whole(fd, data, len, 0, 0);
+}
+
+int cl_pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+    return write_whole(fd, data, len, off, 1);
 }
 
 /* fsyncs a directory so that a rename or link in it is durable. File systems that cannot sync
@@ -127,32 +115,27 @@ static int atomic_write(const char *path, const void *data, size_t len, mode_t m
     char *dir = NULL, *tmp = NULL;
     const char *base;
     size_t tmplen;
-    int fd = -1, tmp_exists = 0, saved_errno = 0, placed, rc;
+    int fd = -1, tmp_exists = 0, saved_errno, placed, rc;
     struct stat st;
 
+    /* Failures set errno and go to fail, which turns it into the code returned. */
     if (path == NULL || path[0] == '\0' || (data == NULL && len > 0)) {
-        saved_errno = EINVAL;
-        rc = CL_ERR_INVALID_ARGUMENT;
-        goto out;
+        errno = EINVAL;
+        goto fail;
     }
-    rc = split_path(path, &dir, &base);
-    if (rc != CL_OK) {
-        saved_errno = errno;
-        goto out;
-    }
+    if (split_path(path, &dir, &base) != CL_OK)
+        goto fail;
     /* An early, non-authoritative check so that no temp file is written in vain. */
     if (noreplace && lstat(path, &st) == 0) {
-        saved_errno = EEXIST;
-        rc = CL_ERR_EXISTS;
-        goto out;
+        errno = EEXIST;
+        goto fail;
     }
 
     tmplen = strlen(dir) + strlen(base) + sizeof("/..XXXXXX");
     tmp = malloc(tmplen);
     if (tmp == NULL) {
-        saved_errno = ENOMEM;
-        rc = CL_ERR_NOMEM;
-        goto out;
+        errno = ENOMEM;
+        goto fail;
     }
     snprintf(tmp, tmplen, "%s/.%s.XXXXXX", dir, base);
     fd = mkstemp(tmp);
@@ -160,7 +143,7 @@ static int atomic_write(const char *path, const void *data, size_t len, mode_t m
         goto fail;
     tmp_exists = 1;
     if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(fd, mode & 07777) != 0 ||
-        write_all(fd, data, len) != 0 || fsync(fd) != 0)
+        cl_write_all(fd, data, len) != 0 || fsync(fd) != 0)
         goto fail;
     rc = close(fd);
     fd = -1;
@@ -187,17 +170,16 @@ static int atomic_write(const char *path, const void *data, size_t len, mode_t m
     goto out;
 
 fail:
-    saved_errno = errno;
-    rc = errno_to_err(saved_errno);
+    rc = cl_err_from_errno(errno);
 out:
+    saved_errno = errno; /* the cause, kept through the clean-up */
     if (fd >= 0)
         close(fd);
     if (tmp_exists)
         unlink(tmp);
     free(tmp);
     free(dir);
-    if (rc != CL_OK)
-        errno = saved_errno;
+    errno = saved_errno;
     return rc;
 }
 
@@ -215,15 +197,14 @@ int cl_read_file_capped(const char *path, size_t cap, char **out, size_t *outlen
 {
     char *buf = NULL, *grown;
     size_t len = 0, room, limit;
-    int fd = -1, saved_errno = 0, rc;
+    int fd = -1, saved_errno, rc;
     struct stat st;
 
     if (out != NULL)
         *out = NULL;
     if (path == NULL || out == NULL) {
-        saved_errno = EINVAL;
-        rc = CL_ERR_INVALID_ARGUMENT;
-        goto out;
+        errno = EINVAL;
+        goto fail;
     }
     if (cap > SIZE_MAX - 2)
         cap = SIZE_MAX - 2;
@@ -283,13 +264,12 @@ int cl_read_file_capped(const char *path, size_t cap, char **out, size_t *outlen
     goto out;
 
 fail:
-    saved_errno = errno;
-    rc = errno_to_err(saved_errno);
+    rc = cl_err_from_errno(errno);
 out:
+    saved_errno = errno;
     if (fd >= 0)
         close(fd);
     free(buf);
-    if (rc != CL_OK)
-        errno = saved_errno;
+    errno = saved_errno;
     return rc;
 }

@@ -1,6 +1,6 @@
 /* atomic_file.h: writes files so that readers and crashes only ever see the old content or the
  * new content whole (temp file in the same directory, fsync, rename, fsync of the directory),
- * and reads files with a size cap. */
+ * writes all of a buffer to an open file, and reads files with a size cap. */
 #ifndef CERTLINE_ATOMIC_FILE_H
 #define CERTLINE_ATOMIC_FILE_H
 
@@ -27,6 +27,11 @@ int cl_atomic_write(const char *path, const void *data, size_t len, mode_t mode)
  * atomic step (renameat2 RENAME_NOREPLACE, or link(2) of the synced temp file where the file
  * system lacks it). */
 int cl_atomic_write_new(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Writes all of data[0..len) to fd at its file offset (cl_write_all) or at off (cl_pwrite_all),
+ * retrying on EINTR. Returns 0, or -1 with errno set (EIO if nothing could be written). */
+int cl_write_all(int fd, const void *data, size_t len);
+int cl_pwrite_all(int fd, const void *data, size_t len, off_t off);
 
 /* Reads all of path into a new NUL-terminated buffer *out (free with free()), its length
  * without the NUL in *outlen (outlen may be NULL). A file longer than cap bytes is refused with

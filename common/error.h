@@ -53,4 +53,9 @@ const char *cl_err_name(int code);
 void cl_err_set(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The code for a failed system call's errno: CL_ERR_NOT_FOUND (ENOENT, ENOTDIR),
+ * CL_ERR_PERMISSION (EACCES, EPERM, EROFS), CL_ERR_EXISTS (EEXIST), CL_ERR_NOMEM (ENOMEM),
+ * CL_ERR_INVALID_ARGUMENT (ENAMETOOLONG, EINVAL), CL_ERR_TOO_LARGE (EFBIG), else CL_ERR_IO. */
+int cl_err_from_errno(int e);
+
 #endif

@@ -80,6 +80,21 @@ int cl_token_ok(const char *s, size_t max)
     return n > 0;
 }
 
+int cl_label_ok(const char *s, size_t max)
+{
+    size_t n;
+
+    if (s == NULL)
+        return 0;
+    for (n = 0; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= max || !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+                          (c >= 'a' && c <= 'z') || c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
 int cl_is_upper_alnum(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');

@@ -23,6 +23,9 @@ int cl_text_ok(const char *s, size_t min, size_t max);
 /* 1 if s is 1..max printable ASCII characters without spaces (ids, key ids). */
 int cl_token_ok(const char *s, size_t max);
 
+/* 1 if s is 1..max characters of [0-9A-Za-z._:-] (key ids, key file labels); 0 for NULL. */
+int cl_label_ok(const char *s, size_t max);
+
 /* 1 if c is 0-9 or A-Z. */
 int cl_is_upper_alnum(char c);
 

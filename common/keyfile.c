@@ -21,6 +21,7 @@
 
 #include "atomic_file.h"
 #include "error.h"
+#include "input_check.h"
 #include "log.h"
 #include "x509_issue.h"
 
@@ -42,23 +43,6 @@ void cl_secret_free(void *secret, size_t len)
         return;
     mbedtls_platform_zeroize(secret, len);
     free(secret);
-}
-
-/* 1..LABEL_MAX characters of [0-9A-Za-z._:-]. */
-static int valid_label(const char *s)
-{
-    size_t n;
-
-    if (s == NULL)
-        return 0;
-    for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= LABEL_MAX ||
-            !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return n > 0;
 }
 
 static size_t build_aad(const char *label, unsigned char aad[AAD_MAX])
@@ -129,7 +113,7 @@ int cl_keyfile_write(const char *path, const char *label, const unsigned char *s
 
     if (path == NULL || path[0] == '\0' || secret == NULL || passphrase == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!valid_label(label)) {
+    if (!cl_label_ok(label, LABEL_MAX)) {
         cl_log_warn("key file %s refused: the label must be 1 to %d characters 0-9 A-Z a-z . _ "
                     ": -",
                     path, LABEL_MAX);
@@ -226,7 +210,7 @@ int cl_keyfile_read(const char *path, const char *label, const char *passphrase,
     if (secret_len != NULL)
         *secret_len = 0;
     if (path == NULL || passphrase == NULL || secret == NULL || secret_len == NULL ||
-        !valid_label(label))
+        !cl_label_ok(label, LABEL_MAX))
         return CL_ERR_INVALID_ARGUMENT;
     if ((rc = cl_read_file_capped(path, FILE_MAX, &text, &text_len)) != CL_OK) {
         cl_log_warn("cannot read key file %s: %s", path, cl_err_str(rc));

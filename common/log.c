@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 
 #define PROGRAM_MAX 64 /* program name buffer, NUL included */
@@ -284,20 +285,6 @@ static void timestamp(char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 }
 
-static void write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-}
-
 void cl_log(enum cl_log_level level, const char *fmt, ...)
 {
     static const char ellipsis[] = "...";
@@ -345,7 +332,7 @@ void cl_log(enum cl_log_level level, const char *fmt, ...)
         out.len += sizeof(ellipsis) - 1;
     }
     line[out.len++] = '\n';
-    write_all(fd, line, out.len);
+    (void)cl_write_all(fd, line, out.len); /* nowhere to report a failed log line */
 
 out:
     errno = saved_errno;

@@ -89,22 +89,12 @@ static void verify_value(const char *tag, const char *device_number, const char 
     mbedtls_platform_zeroize(hash, sizeof(hash));
 }
 
-void cl_verify_value_device(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1])
+void cl_verify_value(enum cl_verify_kind kind, const char *device_number, const char *serial_hex,
+                     const unsigned char *cert_der, size_t cert_len, const unsigned char *key_der,
+                     size_t key_len, char out[CL_VERIFY_HEX + 1])
 {
-    verify_value(DEVICE_VALUE_TAG, device_number, serial_hex, cert_der, cert_len, key_der, key_len,
-                 out);
-}
-
-void cl_verify_value_server(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1])
-{
-    verify_value(SERVER_VALUE_TAG, device_number, serial_hex, cert_der, cert_len, key_der, key_len,
-                 out);
+    verify_value(kind == CL_VERIFY_SERVER ? SERVER_VALUE_TAG : DEVICE_VALUE_TAG, device_number,
+                 serial_hex, cert_der, cert_len, key_der, key_len, out);
 }
 
 /* ---- field rules ---- */
@@ -113,20 +103,6 @@ static int valid_key_type(const char *s)
 {
     enum cl_key_type t;
     return cl_key_type_parse(s, &t) == CL_OK;
-}
-
-static int valid_key_id(const char *s)
-{
-    size_t n;
-
-    for (n = 0; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= CL_KEY_ID_MAX ||
-            !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return n > 0;
 }
 
 static int valid_verify_hex(const char *s)
@@ -257,7 +233,7 @@ static int check_fields(const struct fields *f, const unsigned char *cert_der, s
         snprintf(err, errlen, "key_type must be p256, rsa2048 or rsa3072");
         return CL_ERR_PARSE;
     }
-    if (!valid_key_id(f->key_id)) {
+    if (!cl_label_ok(f->key_id, CL_KEY_ID_MAX)) {
         snprintf(err, errlen, "key_id must be 1 to %d characters 0-9 A-Z a-z . _ : -",
                  CL_KEY_ID_MAX);
         return CL_ERR_PARSE;
@@ -418,8 +394,8 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
     if (mbedtls_base64_encode((unsigned char *)b64, b64_len, &b64_len, sealed, sealed_len) != 0)
         goto out;
 
-    cl_verify_value_device(contents->device_number, contents->serial_hex, cert_der, cert_len,
-                           key_der, key_len, device_value);
+    cl_verify_value(CL_VERIFY_DEVICE, contents->device_number, contents->serial_hex, cert_der,
+                    cert_len, key_der, key_len, device_value);
     rc = CL_ERR_NOMEM;
     if ((obj = cJSON_CreateObject()) == NULL || add_string(obj, "format", PACK_FORMAT) ||
         cJSON_AddNumberToObject(obj, "version", CL_PACK_VERSION) == NULL ||
@@ -439,8 +415,8 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
         rc = CL_ERR_TOO_LARGE;
         goto out;
     }
-    cl_verify_value_server(contents->device_number, contents->serial_hex, cert_der, cert_len,
-                           key_der, key_len, server_value);
+    cl_verify_value(CL_VERIFY_SERVER, contents->device_number, contents->serial_hex, cert_der,
+                    cert_len, key_der, key_len, server_value);
     *pack_json = text;
     text = NULL;
     rc = CL_OK;

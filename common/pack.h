@@ -67,14 +67,14 @@ int cl_pack_open_key(const struct cl_pack *pack,
                      const unsigned char prewrite_key[CL_PREWRITE_KEY_BYTES],
                      unsigned char **key_der, size_t *key_len);
 
-/* The verification values for (device number, serial, certificate DER, key DER). */
-void cl_verify_value_device(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1]);
-void cl_verify_value_server(const char *device_number, const char *serial_hex,
-                            const unsigned char *cert_der, size_t cert_len,
-                            const unsigned char *key_der, size_t key_len,
-                            char out[CL_VERIFY_HEX + 1]);
+/* The verification values for (device number, serial, certificate DER, key DER): the device's
+ * check of the pack (CL_VERIFY_DEVICE) and its proof of installation (CL_VERIFY_SERVER). */
+enum cl_verify_kind { CL_VERIFY_DEVICE, CL_VERIFY_SERVER };
+void cl_verify_value(enum cl_verify_kind kind, const char *device_number, const char *serial_hex,
+                     const unsigned char *cert_der, size_t cert_len, const unsigned char *key_der,
+                     size_t key_len, char out[CL_VERIFY_HEX + 1]);
+/* The same by the older names, which the tests still call. */
+#define cl_verify_value_device(...) cl_verify_value(CL_VERIFY_DEVICE, __VA_ARGS__)
+#define cl_verify_value_server(...) cl_verify_value(CL_VERIFY_SERVER, __VA_ARGS__)
 
 #endif

@@ -129,11 +129,6 @@ void cl_client_free(struct cl_client *client)
 {
     if (client == NULL)
         return;
-    soap_destroy(client->soap);
-    soap_end(client->soap);
-    client->soap->keep_alive = 0;
-    (void)soap_closesock(client->soap);
-    cl_soap_tls_detach(client->soap);
-    soap_free(client->soap);
+    cl_soap_tls_free_context(client->soap);
     free(client);
 }

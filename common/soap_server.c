@@ -201,12 +201,7 @@ static void *connection_thread(void *arg)
     struct cl_server *server = c->server;
 
     serve(c);
-    soap_destroy(c->soap);
-    soap_end(c->soap);
-    c->soap->keep_alive = 0;
-    (void)soap_closesock(c->soap);
-    cl_soap_tls_detach(c->soap);
-    soap_free(c->soap);
+    cl_soap_tls_free_context(c->soap);
 
     release_slot(server, c->slot);
     free(c);

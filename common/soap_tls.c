@@ -33,6 +33,16 @@ extern SOAP_NMAC struct Namespace namespaces[];
 #define LINGER_TOTAL_S 1
 
 /* Per-connection state, owned by one soap context (soap->user). */
+/* gSOAP's plain I/O hooks that TLS replaces, kept to be called below it and put back on detach. */
+struct plain_hooks {
+    int (*send)(struct soap *, const char *, size_t);
+    size_t (*recv)(struct soap *, char *, size_t);
+    int (*close)(struct soap *);
+    int (*closesocket)(struct soap *, SOAP_SOCKET);
+    SOAP_SOCKET (*open)(struct soap *, const char *, const char *, int);
+    int (*parsehdr)(struct soap *, const char *, const char *);
+};
+
 struct cl_conn {
     struct cl_tls *tls;
     mbedtls_ssl_context ssl;
@@ -52,12 +62,7 @@ struct cl_conn {
     mbedtls_x509_crt saved_chain;
     unsigned handshakes, resumed;
     /* gSOAP's own functions, called underneath TLS */
-    int (*plain_send)(struct soap *, const char *, size_t);
-    size_t (*plain_recv)(struct soap *, char *, size_t);
-    int (*plain_close)(struct soap *);
-    int (*plain_closesocket)(struct soap *, SOAP_SOCKET);
-    SOAP_SOCKET (*plain_open)(struct soap *, const char *, const char *, int);
-    int (*plain_parsehdr)(struct soap *, const char *, const char *);
+    struct plain_hooks plain;
     /* last failure */
     int error_code;
     char error[320];
@@ -113,7 +118,7 @@ static void set_error(struct cl_conn *conn, int code, const char *fmt, ...)
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct soap *soap = ctx;
-    if (conn_of(soap)->plain_send(soap, (const char *)buf, len) != SOAP_OK)
+    if (conn_of(soap)->plain.send(soap, (const char *)buf, len) != SOAP_OK)
         return MBEDTLS_ERR_NET_SEND_FAILED;
     return (int)len;
 }
@@ -121,7 +126,7 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct soap *soap = ctx;
-    size_t n = conn_of(soap)->plain_recv(soap, (char *)buf, len);
+    size_t n = conn_of(soap)->plain.recv(soap, (char *)buf, len);
     return (int)n; /* 0: closed, timed out or failed; mbedTLS reports a closed connection */
 }
 
@@ -232,7 +237,7 @@ static int tls_close(struct soap *soap)
             drain_before_close(soap->socket);
     }
     tls_end(conn);
-    return conn->plain_close(soap);
+    return conn->plain.close(soap);
 }
 
 /* fclosesocket: also reached by soap_force_closesock, which bypasses fclose. */
@@ -241,7 +246,7 @@ static int tls_closesocket(struct soap *soap, SOAP_SOCKET sk)
     struct cl_conn *conn = conn_of(soap);
     if (sk == soap->socket)
         tls_end(conn);
-    return conn->plain_closesocket(soap, sk);
+    return conn->plain.closesocket(soap, sk);
 }
 
 /* fpoll (client): an idle kept connection is good only if nothing arrived on it. In this
@@ -462,7 +467,7 @@ static SOAP_SOCKET tls_open(struct soap *soap, const char *endpoint, const char 
         return SOAP_INVALID_SOCKET;
     }
     /* gSOAP's plain connect refuses https: hand it no endpoint, only host and port. */
-    sk = conn->plain_open(soap, NULL, host, port);
+    sk = conn->plain.open(soap, NULL, host, port);
     if (!soap_valid_socket(sk)) {
         set_error(conn, CL_ERR_CONNECT, "cannot connect to %s port %d: %s", host, port,
                   soap->errnum ? strerror(soap->errnum) : "connection failed or timed out");
@@ -473,7 +478,7 @@ static SOAP_SOCKET tls_open(struct soap *soap, const char *endpoint, const char 
     if (handshake(soap, conn) != CL_OK) {
         soap_set_sender_error(soap, "certline transport", conn->error, SOAP_SSL_ERROR);
         tls_end(conn);
-        conn->plain_closesocket(soap, sk);
+        conn->plain.closesocket(soap, sk);
         soap->socket = SOAP_INVALID_SOCKET;
         return SOAP_INVALID_SOCKET;
     }
@@ -496,7 +501,7 @@ static int tls_parsehdr(struct soap *soap, const char *key, const char *val)
             return soap_sender_fault(soap, "Message too large", conn->error);
         }
     }
-    return conn->plain_parsehdr(soap, key, val);
+    return conn->plain.parsehdr(soap, key, val);
 }
 
 /* A connection's state, holding soap's plain hooks (not replaced yet), as soap->user. */
@@ -507,12 +512,8 @@ static struct cl_conn *new_conn(struct soap *soap, struct cl_tls *tls)
         return NULL;
     conn->tls = tls;
     mbedtls_x509_crt_init(&conn->saved_chain);
-    conn->plain_send = soap->fsend;
-    conn->plain_recv = soap->frecv;
-    conn->plain_close = soap->fclose;
-    conn->plain_closesocket = soap->fclosesocket;
-    conn->plain_open = soap->fopen;
-    conn->plain_parsehdr = soap->fparsehdr;
+    conn->plain = (struct plain_hooks){soap->fsend,        soap->frecv, soap->fclose,
+                                       soap->fclosesocket, soap->fopen, soap->fparsehdr};
     soap->user = conn;
     return conn;
 }
@@ -584,14 +585,24 @@ void cl_soap_tls_detach(struct soap *soap)
         return;
     tls_end(conn);
     drop_session(conn);
-    soap->fsend = conn->plain_send;
-    soap->frecv = conn->plain_recv;
-    soap->fclose = conn->plain_close;
-    soap->fclosesocket = conn->plain_closesocket;
-    soap->fopen = conn->plain_open;
-    soap->fparsehdr = conn->plain_parsehdr;
+    soap->fsend = conn->plain.send;
+    soap->frecv = conn->plain.recv;
+    soap->fclose = conn->plain.close;
+    soap->fclosesocket = conn->plain.closesocket;
+    soap->fopen = conn->plain.open;
+    soap->fparsehdr = conn->plain.parsehdr;
     soap->user = NULL;
     free(conn);
+}
+
+void cl_soap_tls_free_context(struct soap *soap)
+{
+    soap_destroy(soap);
+    soap_end(soap);
+    soap->keep_alive = 0;
+    (void)soap_closesock(soap);
+    cl_soap_tls_detach(soap);
+    soap_free(soap);
 }
 
 const struct cl_peer *cl_soap_peer(const struct soap *soap)

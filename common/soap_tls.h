@@ -59,6 +59,10 @@ int cl_soap_attach_plain(struct soap *soap, const struct cl_peer *peer);
 /* Frees the connection state attached to soap (closing TLS first if still open). */
 void cl_soap_tls_detach(struct soap *soap);
 
+/* Ends a connection's context for good: frees gSOAP's data of the last message, closes the
+ * socket (no keep-alive), detaches TLS and frees soap itself. */
+void cl_soap_tls_free_context(struct soap *soap);
+
 /* The authenticated peer of the current connection (role CL_ROLE_NONE if none). */
 const struct cl_peer *cl_soap_peer(const struct soap *soap);
 

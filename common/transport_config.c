@@ -57,6 +57,25 @@ void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_se
     settings->trust_file = config->trust_file;
 }
 
+int cl_tls_config_new(const struct cl_tls_config *config, enum cl_tls_side side,
+                      struct cl_tls **out, char *err, size_t errlen)
+{
+    struct cl_tls_settings settings;
+
+    cl_tls_config_settings(config, &settings);
+    return cl_tls_new(side, &settings, out, err, errlen);
+}
+
+int cl_tls_config_check(const struct cl_tls_config *config, enum cl_tls_side side, char *err,
+                        size_t errlen)
+{
+    struct cl_tls *tls = NULL;
+    int rc = cl_tls_config_new(config, side, &tls, err, errlen);
+
+    cl_tls_free(tls);
+    return rc;
+}
+
 void cl_limits_config_apply(const struct cl_limits_config *config, struct cl_soap_limits *limits)
 {
     cl_soap_limits_default(limits);

@@ -135,6 +135,36 @@ static int decode_serial(const char *hex, size_t min_octets, unsigned char *out,
 
 /* ---- issuing ---- */
 
+/* Empties out for an issuing call; CL_ERR_INVALID_ARGUMENT if out or the signer is missing. */
+static int clear_output(const struct cl_signer *signer, struct cl_issued *out)
+{
+    if (out == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    return signer == NULL ? CL_ERR_INVALID_ARGUMENT : CL_OK;
+}
+
+/* A new key of type and its certificate by pr, named by attrs, validity nested in the signer's,
+ * signed by it, into out. what and name say which certificate in the log. */
+static int issue_under_signer(struct cl_signer *signer, enum cl_key_type type, struct profile *pr,
+                              const struct name_attr *attrs, size_t attr_count, const char *what,
+                              const char *name, struct cl_issued *out)
+{
+    struct issuer is;
+    int rc;
+
+    if ((rc = cl_x509i_nest_in_signer(signer, pr, what, name)) != CL_OK)
+        return rc;
+    if ((rc = cl_x509i_build_name(attrs, attr_count, &pr->subject)) != CL_OK)
+        return rc;
+    is = cl_x509i_signer_issuer(signer);
+    rc = cl_x509i_issue(type, pr, &is, out);
+    mbedtls_asn1_free_named_data_list(&pr->subject);
+    if (rc != CL_OK)
+        cl_log_warn("%s certificate for %s failed: %s", what, name, cl_err_str(rc));
+    return rc;
+}
+
 int cl_issue_device(struct cl_signer *signer, const char *device_number, const char *model_code,
                     enum cl_key_type key_type, const char *serial_hex, time_t not_before,
                     int validity_days, struct cl_issued *out)
@@ -142,14 +172,9 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
     unsigned char serial[CL_SERIAL_HEX_MAX / 2];
     size_t serial_len = 0;
     struct profile pr;
-    struct issuer is;
     enum cl_key_type parsed;
-    int rc;
 
-    if (out == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    memset(out, 0, sizeof(*out));
-    if (signer == NULL)
+    if (clear_output(signer, out) != CL_OK)
         return CL_ERR_INVALID_ARGUMENT;
     if (!cl_device_number_valid(device_number)) {
         cl_log_warn("device certificate refused: the device number is not 1 to %d characters "
@@ -197,16 +222,8 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                          : MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
         .eku = EKU_CLIENT,
     };
-    if ((rc = cl_x509i_nest_in_signer(signer, &pr, "device", device_number)) != CL_OK)
-        return rc;
-    if ((rc = cl_x509i_build_name(attrs, sizeof(attrs) / sizeof(attrs[0]), &pr.subject)) != CL_OK)
-        return rc;
-    is = cl_x509i_signer_issuer(signer);
-    rc = cl_x509i_issue(key_type, &pr, &is, out);
-    mbedtls_asn1_free_named_data_list(&pr.subject);
-    if (rc != CL_OK)
-        cl_log_warn("device certificate for %s failed: %s", device_number, cl_err_str(rc));
-    return rc;
+    return issue_under_signer(signer, key_type, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
+                              "device", device_number, out);
 }
 
 int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *name,
@@ -218,13 +235,8 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
                  role == CL_ROLE_FACTORY_TERMINAL;
     int needs_number = role == CL_ROLE_FACTORY_TERMINAL || role == CL_ROLE_DEVICE_COMMON;
     struct profile pr;
-    struct issuer is;
-    int rc;
 
-    if (out == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    memset(out, 0, sizeof(*out));
-    if (signer == NULL)
+    if (clear_output(signer, out) != CL_OK)
         return CL_ERR_INVALID_ARGUMENT;
     if (!server && role != CL_ROLE_DEVICE_COMMON) {
         cl_log_warn("service certificate refused: role %s is not ca-server, comm-terminal, "
@@ -271,16 +283,43 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
         .eku = EKU_SERVER | EKU_CLIENT,
         .san_dns = server ? name : NULL,
     };
-    if ((rc = cl_x509i_nest_in_signer(signer, &pr, cl_role_name(role), name)) != CL_OK)
+    return issue_under_signer(signer, CL_KEY_P256, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
+                              cl_role_name(role), name, out);
+}
+
+/* A CA certificate "CN=certline <kind> CA <tag>, O=<organisation>" by the validity and pathlen in
+ * pr, with a new P-256 key, into out; signed by is, or self-signed if is is NULL. The key
+ * (initialised by the caller) and the name (*name, NULL before) stay with the caller, who frees
+ * them. */
+static int issue_ca(const char *organisation, const char *kind, struct profile pr,
+                    const struct issuer *is, mbedtls_pk_context *key,
+                    mbedtls_asn1_named_data **name, struct cl_issued *out)
+{
+    unsigned char serial[SERIAL_RANDOM_OCTETS];
+    char cn[48], hex[9];
+    struct issuer self;
+    int rc;
+
+    if (cl_x509i_random_serial(serial) != CL_OK)
+        return CL_ERR_CRYPTO;
+    /* A generation tag in the CN (from the serial) tells CAs made again, or rolled over, apart
+     * by name. */
+    cl_x509i_to_hex_upper(serial, 4, hex);
+    snprintf(cn, sizeof(cn), "certline %s CA %s", kind, hex);
+    const struct name_attr attrs[] = {
+        ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, cn),
+        ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
+    };
+    if ((rc = cl_x509i_build_name(attrs, 2, name)) != CL_OK ||
+        (rc = cl_x509i_generate_key(CL_KEY_P256, key)) != CL_OK)
         return rc;
-    if ((rc = cl_x509i_build_name(attrs, sizeof(attrs) / sizeof(attrs[0]), &pr.subject)) != CL_OK)
-        return rc;
-    is = cl_x509i_signer_issuer(signer);
-    rc = cl_x509i_issue(CL_KEY_P256, &pr, &is, out);
-    mbedtls_asn1_free_named_data_list(&pr.subject);
-    if (rc != CL_OK)
-        cl_log_warn("%s certificate for %s failed: %s", cl_role_name(role), name, cl_err_str(rc));
-    return rc;
+    pr.subject = *name;
+    pr.serial = serial;
+    pr.serial_len = sizeof(serial);
+    pr.is_ca = 1;
+    pr.key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN;
+    self = (struct issuer){key, *name, NULL, 0};
+    return cl_x509i_issue_with_key(key, &pr, is != NULL ? is : &self, out);
 }
 
 /* The issuing CA profile under is: "CN=certline issuing CA <tag>, O=<organisation>", cA true,
@@ -289,46 +328,19 @@ static int issue_issuing(const char *organisation, const struct issuer *is,
                          time_t issuer_not_before, time_t issuer_not_after, time_t not_before,
                          int days, struct cl_issued *out)
 {
-    unsigned char serial[SERIAL_RANDOM_OCTETS];
-    char cn[48], hex[9];
-    mbedtls_asn1_named_data *name = NULL;
-    mbedtls_pk_context key;
-    struct profile pr;
-    int rc;
-
-    if (cl_x509i_random_serial(serial) != CL_OK)
-        return CL_ERR_CRYPTO;
-    /* A generation tag in the CN (from the serial) tells CAs made again, or rolled over, apart
-     * by name. */
-    cl_x509i_to_hex_upper(serial, 4, hex);
-    snprintf(cn, sizeof(cn), "certline issuing CA %s", hex);
-    const struct name_attr attrs[] = {
-        ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, cn),
-        ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
-    };
-    mbedtls_pk_init(&key);
-    if ((rc = cl_x509i_build_name(attrs, 2, &name)) != CL_OK ||
-        (rc = cl_x509i_generate_key(CL_KEY_P256, &key)) != CL_OK)
-        goto out;
-    pr = (struct profile){
-        .subject = name,
-        .serial = serial,
-        .serial_len = sizeof(serial),
+    const struct profile pr = {
         .not_before = not_before,
         .days = days,
         .issuer_not_before = issuer_not_before,
         .issuer_not_after = issuer_not_after,
-        .is_ca = 1,
         .pathlen = 0,
-        .key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN,
     };
-    if ((rc = cl_x509i_write_cert(&pr, &key, is, &out->cert_der, &out->cert_len)) != CL_OK ||
-        (rc = cl_x509i_export_key(&key, out)) != CL_OK)
-        goto out;
-    cl_x509i_to_hex_upper(serial, sizeof(serial), out->serial_hex);
-out:
-    if (rc != CL_OK)
-        cl_issued_free(out);
+    mbedtls_asn1_named_data *name = NULL;
+    mbedtls_pk_context key;
+    int rc;
+
+    mbedtls_pk_init(&key);
+    rc = issue_ca(organisation, "issuing", pr, is, &key, &name, out);
     mbedtls_asn1_free_named_data_list(&name);
     mbedtls_pk_free(&key);
     return rc;
@@ -337,11 +349,10 @@ out:
 int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days, int issuing_days,
                      struct cl_issued *root, struct cl_issued *issuing)
 {
-    unsigned char root_serial[SERIAL_RANDOM_OCTETS];
+    const struct profile root_pr = {.not_before = not_before, .days = root_days, .pathlen = 1};
     unsigned char root_id[20];
-    char root_cn[48], hex[9];
+    mbedtls_asn1_named_data *root_name = NULL;
     mbedtls_pk_context root_key;
-    struct profile pr;
     struct issuer is;
     int rc;
 
@@ -360,40 +371,12 @@ int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days,
                     VALIDITY_DAYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (cl_x509i_random_serial(root_serial) != CL_OK)
-        return CL_ERR_CRYPTO;
-    cl_x509i_to_hex_upper(root_serial, 4, hex);
-    snprintf(root_cn, sizeof(root_cn), "certline root CA %s", hex);
-    const struct name_attr root_attrs[] = {
-        ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, root_cn),
-        ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
-    };
-    mbedtls_asn1_named_data *root_name = NULL;
-
     mbedtls_pk_init(&root_key);
-    if ((rc = cl_x509i_build_name(root_attrs, 2, &root_name)) != CL_OK)
-        goto out;
-
     /* Root: self-signed, pathlen 1. */
-    if ((rc = cl_x509i_generate_key(CL_KEY_P256, &root_key)) != CL_OK ||
+    if ((rc = issue_ca(organisation, "root", root_pr, NULL, &root_key, &root_name, root)) !=
+            CL_OK ||
         (rc = cl_x509i_key_identifier(&root_key, root_id)) != CL_OK)
         goto out;
-    pr = (struct profile){
-        .subject = root_name,
-        .serial = root_serial,
-        .serial_len = sizeof(root_serial),
-        .not_before = not_before,
-        .days = root_days,
-        .is_ca = 1,
-        .pathlen = 1,
-        .key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN,
-    };
-    is = (struct issuer){&root_key, root_name, NULL, 0};
-    if ((rc = cl_x509i_write_cert(&pr, &root_key, &is, &root->cert_der, &root->cert_len)) !=
-            CL_OK ||
-        (rc = cl_x509i_export_key(&root_key, root)) != CL_OK)
-        goto out;
-    cl_x509i_to_hex_upper(root_serial, sizeof(root_serial), root->serial_hex);
 
     /* Issuing CA: signed by the root, ending no later than the root. */
     is = (struct issuer){&root_key, root_name, root_id, sizeof(root_id)};
@@ -416,10 +399,7 @@ int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_d
     struct issuer is;
     int rc;
 
-    if (out == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    memset(out, 0, sizeof(*out));
-    if (root == NULL)
+    if (clear_output(root, out) != CL_OK)
         return CL_ERR_INVALID_ARGUMENT;
     if (!valid_days(issuing_days) || not_before < 0) {
         cl_log_warn("issuing CA refused: validity must be 1 to %d days from a time after 1970",

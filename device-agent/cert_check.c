@@ -143,11 +143,11 @@ int cc_verify_values(const char *device_number, const char *serial_hex, const ch
     if (rc != CL_OK)
         return rc;
     if (device_value != NULL)
-        cl_verify_value_device(device_number, serial_hex, der, der_len, key_der, key_len,
-                               device_value);
+        cl_verify_value(CL_VERIFY_DEVICE, device_number, serial_hex, der, der_len, key_der, key_len,
+                        device_value);
     if (server_value != NULL)
-        cl_verify_value_server(device_number, serial_hex, der, der_len, key_der, key_len,
-                               server_value);
+        cl_verify_value(CL_VERIFY_SERVER, device_number, serial_hex, der, der_len, key_der, key_len,
+                        server_value);
     free(der);
     return CL_OK;
 }

@@ -32,8 +32,7 @@ static const struct cl_cfg_field da_fields[] = {
                "the factory terminal's line interface, for write results (needed by serve)"),
     CL_CFG_OBJ(struct da_config, ca_server, "ca_server", 0, &cl_endpoint_config_table,
                "ca-server, for check-in (needed by check-in)"),
-    CL_CFG_OBJ(struct da_config, limits, "limits", 0, &cl_limits_config_table,
-               "timeouts and input bounds"),
+    CL_CFG_LIMITS_ROW(struct da_config),
 };
 const struct cl_cfg_table da_config_table = CL_CFG_TABLE(da_fields);
 

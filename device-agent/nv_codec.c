@@ -38,15 +38,6 @@ int nvi_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-void nvi_say(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
 /* CRC-32 (ISO-HDLC: reflected polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF). */
 static uint32_t crc32_of(const unsigned char *p, size_t len)
 {
@@ -165,7 +156,7 @@ void nvi_wr_text(struct wr *w, const char *s, size_t max)
 int nvi_rd_take(struct rd *r, size_t n, const unsigned char **out, const char *field)
 {
     if (n > r->len - r->pos) {
-        nvi_say(r->why, r->whylen, "record ends inside %s", field);
+        cl_err_set(r->why, r->whylen, "record ends inside %s", field);
         return CL_ERR_PARSE;
     }
     *out = r->p + r->pos;
@@ -215,18 +206,18 @@ int nvi_rd_text(struct rd *r, char *out, size_t max, size_t min, const char *fie
         return CL_ERR_PARSE;
     n = b[0];
     if (n > max || n < min) {
-        nvi_say(r->why, r->whylen, "%s length %zu outside %zu..%zu", field, n, min, max);
+        cl_err_set(r->why, r->whylen, "%s length %zu outside %zu..%zu", field, n, min, max);
         return CL_ERR_PARSE;
     }
     for (size_t i = 0; i < n; i++) {
         if (!nvi_printable(b[1 + i])) {
-            nvi_say(r->why, r->whylen, "%s holds a NUL or control byte", field);
+            cl_err_set(r->why, r->whylen, "%s holds a NUL or control byte", field);
             return CL_ERR_PARSE;
         }
     }
     for (size_t i = n; i < max; i++) {
         if (b[1 + i] != 0) {
-            nvi_say(r->why, r->whylen, "%s padding not zero", field);
+            cl_err_set(r->why, r->whylen, "%s padding not zero", field);
             return CL_ERR_PARSE;
         }
     }
@@ -241,7 +232,8 @@ int nvi_rd_len(struct rd *r, uint32_t *len, size_t min, size_t max, const char *
     if (nvi_rd_u32(r, len, field) != CL_OK)
         return CL_ERR_PARSE;
     if (*len < min || *len > max) {
-        nvi_say(r->why, r->whylen, "%s length %" PRIu32 " outside %zu..%zu", field, *len, min, max);
+        cl_err_set(r->why, r->whylen, "%s length %" PRIu32 " outside %zu..%zu", field, *len, min,
+                   max);
         return CL_ERR_PARSE;
     }
     return CL_OK;
@@ -255,12 +247,12 @@ int nvi_rd_string(struct rd *r, uint32_t len, char **out, const char *field)
     if (nvi_rd_take(r, len, &b, field) != CL_OK)
         return CL_ERR_PARSE;
     if (memchr(b, 0, len) != NULL) {
-        nvi_say(r->why, r->whylen, "%s holds a NUL byte", field);
+        cl_err_set(r->why, r->whylen, "%s holds a NUL byte", field);
         return CL_ERR_PARSE;
     }
     *out = malloc((size_t)len + 1);
     if (*out == NULL) {
-        nvi_say(r->why, r->whylen, "out of memory");
+        cl_err_set(r->why, r->whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memcpy(*out, b, len);
@@ -276,7 +268,7 @@ int nvi_rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *fie
         return CL_ERR_PARSE;
     *out = malloc(len > 0 ? len : 1);
     if (*out == NULL) {
-        nvi_say(r->why, r->whylen, "out of memory");
+        cl_err_set(r->why, r->whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memcpy(*out, b, len);
@@ -286,7 +278,7 @@ int nvi_rd_blob(struct rd *r, uint32_t len, unsigned char **out, const char *fie
 int nvi_rd_end(struct rd *r)
 {
     if (r->pos != r->len) {
-        nvi_say(r->why, r->whylen, "%zu unexpected bytes after the record", r->len - r->pos);
+        cl_err_set(r->why, r->whylen, "%zu unexpected bytes after the record", r->len - r->pos);
         return CL_ERR_PARSE;
     }
     return CL_OK;
@@ -310,38 +302,39 @@ int nvi_check_image_header(const unsigned char *img, size_t have, size_t filesiz
                            const unsigned char magic[8], uint32_t size, char *why, size_t whylen)
 {
     if (have < IMAGE_HDR_LEN) {
-        nvi_say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated)", filesize, size);
+        cl_err_set(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated)", filesize,
+                   size);
         return 0;
     }
     if (memcmp(img, magic, 8) != 0) {
-        nvi_say(why, whylen, "bad magic (not a certline image of this kind)");
+        cl_err_set(why, whylen, "bad magic (not a certline image of this kind)");
         return 0;
     }
     if (get_u32(img + 28) != crc32_of(img, 28)) {
-        nvi_say(why, whylen, "header checksum mismatch");
+        cl_err_set(why, whylen, "header checksum mismatch");
         return 0;
     }
     if (get_u32(img + 8) != FORMAT_VERSION) {
-        nvi_say(why, whylen, "unsupported format version %" PRIu32, get_u32(img + 8));
+        cl_err_set(why, whylen, "unsupported format version %" PRIu32, get_u32(img + 8));
         return 0;
     }
     if (get_u32(img + 12) != size) {
-        nvi_say(why, whylen, "header gives image size %" PRIu32 ", expected %" PRIu32,
-                get_u32(img + 12), size);
+        cl_err_set(why, whylen, "header gives image size %" PRIu32 ", expected %" PRIu32,
+                   get_u32(img + 12), size);
         return 0;
     }
     for (size_t i = 16; i < 28; i++) {
         if (img[i] != 0) {
-            nvi_say(why, whylen, "reserved header bytes not zero");
+            cl_err_set(why, whylen, "reserved header bytes not zero");
             return 0;
         }
     }
     if (filesize != size) {
-        nvi_say(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated or extended)",
-                filesize, size);
+        cl_err_set(why, whylen, "file is %zu bytes, expected %" PRIu32 " (truncated or extended)",
+                   filesize, size);
         return 0;
     }
-    nvi_say(why, whylen, "format version %u, %" PRIu32 " bytes", FORMAT_VERSION, size);
+    cl_err_set(why, whylen, "format version %u, %" PRIu32 " bytes", FORMAT_VERSION, size);
     return 1;
 }
 
@@ -380,61 +373,60 @@ int nvi_place(unsigned char *img, const struct area *a, uint64_t sequence, unsig
     return CL_OK;
 }
 
-/* Checks an area's header and body checksum. Returns AREA_OK (with *sequence and the body),
- * AREA_EMPTY (header erased) or AREA_BAD, with why. */
+/* Checks an area's header and body checksum. Returns AREA_OK (with *sequence and *body, a reader
+ * over the body whose messages go to why), AREA_EMPTY (header erased) or AREA_BAD, with why. */
 int nvi_check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
-                   const unsigned char **body, size_t *body_len, char *why, size_t whylen)
+                   struct rd *body, char *why, size_t whylen)
 {
     const unsigned char *p;
     uint32_t len;
     uint64_t seq;
 
     if (a->off + a->size > have) {
-        nvi_say(why, whylen, "beyond the end of the file (truncated)");
+        cl_err_set(why, whylen, "beyond the end of the file (truncated)");
         return AREA_BAD;
     }
     p = img + a->off;
     if (all_erased(p, AREA_HDR_LEN)) {
-        nvi_say(why, whylen, "empty (erased)");
+        cl_err_set(why, whylen, "empty (erased)");
         return AREA_EMPTY;
     }
     if (memcmp(p, a->magic, 4) != 0) {
-        nvi_say(why, whylen, "bad magic");
+        cl_err_set(why, whylen, "bad magic");
         return AREA_BAD;
     }
     if (get_u32(p + 28) != crc32_of(p, 28)) {
-        nvi_say(why, whylen, "header checksum mismatch");
+        cl_err_set(why, whylen, "header checksum mismatch");
         return AREA_BAD;
     }
     if (get_u16(p + 4) != AREA_VERSION) {
-        nvi_say(why, whylen, "unsupported area version %u", (unsigned)get_u16(p + 4));
+        cl_err_set(why, whylen, "unsupported area version %u", (unsigned)get_u16(p + 4));
         return AREA_BAD;
     }
     if (get_u16(p + 6) != a->index) {
-        nvi_say(why, whylen, "header names index %u", (unsigned)get_u16(p + 6));
+        cl_err_set(why, whylen, "header names index %u", (unsigned)get_u16(p + 6));
         return AREA_BAD;
     }
     seq = get_u64(p + 8);
     if (a->sequenced ? seq == 0 : seq != 0) {
-        nvi_say(why, whylen, "invalid sequence %" PRIu64, seq);
+        cl_err_set(why, whylen, "invalid sequence %" PRIu64, seq);
         return AREA_BAD;
     }
     len = get_u32(p + 16);
     if (len > a->size - AREA_HDR_LEN) {
-        nvi_say(why, whylen, "body length %" PRIu32 " exceeds the area (%zu bytes)", len,
-                a->size - AREA_HDR_LEN);
+        cl_err_set(why, whylen, "body length %" PRIu32 " exceeds the area (%zu bytes)", len,
+                   a->size - AREA_HDR_LEN);
         return AREA_BAD;
     }
     if (get_u32(p + 24) != 0) {
-        nvi_say(why, whylen, "reserved header field not zero");
+        cl_err_set(why, whylen, "reserved header field not zero");
         return AREA_BAD;
     }
     if (get_u32(p + 20) != crc32_of(p + AREA_HDR_LEN, len)) {
-        nvi_say(why, whylen, "body checksum mismatch");
+        cl_err_set(why, whylen, "body checksum mismatch");
         return AREA_BAD;
     }
     *sequence = seq;
-    *body = p + AREA_HDR_LEN;
-    *body_len = len;
+    *body = (struct rd){p + AREA_HDR_LEN, len, 0, why, whylen};
     return AREA_OK;
 }

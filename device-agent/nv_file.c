@@ -14,23 +14,6 @@
 
 /* --- Reading and writing files --------------------------------------------------------------- */
 
-static int errno_rc(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return CL_ERR_NOT_FOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return CL_ERR_PERMISSION;
-    case ENOMEM:
-        return CL_ERR_NOMEM;
-    default:
-        return CL_ERR_IO;
-    }
-}
-
 /* Opens an image (O_RDONLY or O_RDWR) and locks it (LOCK_SH or LOCK_EX). */
 int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen)
 {
@@ -40,20 +23,20 @@ int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, si
     *fd = open(path, flags | O_CLOEXEC);
     if (*fd < 0) {
         e = errno;
-        nvi_say(why, whylen, "cannot open: %s", strerror(e));
-        return errno_rc(e);
+        cl_err_set(why, whylen, "cannot open: %s", strerror(e));
+        return cl_err_from_errno(e);
     }
     while (flock(*fd, lock) != 0) {
         if (errno == EINTR)
             continue;
         e = errno;
-        nvi_say(why, whylen, "cannot lock: %s", strerror(e));
+        cl_err_set(why, whylen, "cannot lock: %s", strerror(e));
         close(*fd);
         *fd = -1;
-        return errno_rc(e);
+        return cl_err_from_errno(e);
     }
     if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        nvi_say(why, whylen, "not a regular file");
+        cl_err_set(why, whylen, "not a regular file");
         close(*fd);
         *fd = -1;
         return CL_ERR_IO;
@@ -74,13 +57,13 @@ int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t
 
     *img = NULL;
     if (fstat(fd, &st) != 0) {
-        nvi_say(why, whylen, "cannot stat: %s", strerror(errno));
+        cl_err_set(why, whylen, "cannot stat: %s", strerror(errno));
         return CL_ERR_IO;
     }
     *filesize = (size_t)st.st_size;
     *img = malloc(cap);
     if (*img == NULL) {
-        nvi_say(why, whylen, "out of memory");
+        cl_err_set(why, whylen, "out of memory");
         return CL_ERR_NOMEM;
     }
     memset(*img, ERASED, cap);
@@ -89,7 +72,7 @@ int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            nvi_say(why, whylen, "cannot read: %s", strerror(errno));
+            cl_err_set(why, whylen, "cannot read: %s", strerror(errno));
             nvi_free_image(*img, cap);
             *img = NULL;
             return CL_ERR_IO;
@@ -102,45 +85,37 @@ int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t
     return CL_OK;
 }
 
-/* Opens, locks and reads a whole image, which must be exactly size bytes with a good header. */
-int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
-                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen)
+/* Opens, locks and reads a whole image (the flash, or the NVRAM if nvram), which must be exactly
+ * its size with a good header. With fd it is opened for writing, locked exclusively and kept in
+ * *fd; with fd NULL it is read under a shared lock and closed again. On failure err says
+ * "flash image: flash header: <why>" (or the nvram's). */
+int nvi_load_image(const char *path, int nvram, int *fd, unsigned char **img, char *err,
+                   size_t errlen)
 {
+    const char *name = nvram ? "nvram" : "flash";
+    uint32_t size = nvram ? NVRAM_SIZE : FLASH_SIZE;
     size_t have, filesize;
-    int rc;
+    char why[WHY_MAX];
+    int own = -1, *kept = fd != NULL ? fd : &own, rc;
 
     *img = NULL;
-    rc = nvi_open_image(path, flags, lock, fd, why, whylen);
-    if (rc != CL_OK)
-        return rc;
-    rc = nvi_read_image(*fd, size, img, &have, &filesize, why, whylen);
-    if (rc == CL_OK && !nvi_check_image_header(*img, have, filesize, magic, size, why, whylen))
+    rc = nvi_open_image(path, fd != NULL ? O_RDWR : O_RDONLY, fd != NULL ? LOCK_EX : LOCK_SH, kept,
+                        why, sizeof(why));
+    if (rc == CL_OK)
+        rc = nvi_read_image(*kept, size, img, &have, &filesize, why, sizeof(why));
+    if (rc == CL_OK &&
+        !nvi_check_image_header(*img, have, filesize, nvram ? NVRAM_MAGIC : FLASH_MAGIC, size, why,
+                                sizeof(why)))
         rc = CL_ERR_PARSE;
     if (rc != CL_OK) {
         nvi_free_image(*img, size);
         *img = NULL;
-        close(*fd);
-        *fd = -1;
     }
-    return rc;
-}
-
-int nvi_pwrite_all(int fd, const unsigned char *p, size_t len, size_t off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        off += (size_t)n;
-        len -= (size_t)n;
+    if ((rc != CL_OK || fd == NULL) && *kept >= 0) {
+        close(*kept);
+        *kept = -1;
     }
-    return 0;
+    if (rc != CL_OK)
+        return nvi_fail(err, errlen, rc, "%s image: %s header: %s", name, name, why);
+    return CL_OK;
 }

@@ -19,15 +19,12 @@ static int load_required(const unsigned char *img, const struct area *a,
                          int (*decode)(struct rd *, void *), void *out, char *err, size_t errlen)
 {
     char why[WHY_MAX];
-    const unsigned char *body = NULL;
-    size_t len = 0;
     uint64_t seq;
     struct rd r;
     int rc;
 
-    if (nvi_check_area(img, FLASH_SIZE, a, &seq, &body, &len, why, sizeof(why)) != AREA_OK)
+    if (nvi_check_area(img, FLASH_SIZE, a, &seq, &r, why, sizeof(why)) != AREA_OK)
         return nvi_fail(err, errlen, CL_ERR_PARSE, "flash image: %s: %s", a->name, why);
-    r = (struct rd){body, len, 0, why, sizeof(why)};
     rc = decode(&r, out);
     if (rc != CL_OK)
         return nvi_fail(err, errlen, rc, "flash image: %s: %s", a->name, why);
@@ -142,9 +139,8 @@ int nv_open(const char *flash_path, const char *nvram_path, struct nv_device *de
             size_t errlen)
 {
     unsigned char *img = NULL;
-    char why[WHY_MAX];
     uint64_t sequence = 0;
-    int fd = -1, bank = -1, rc;
+    int bank = -1, rc;
 
     if (device == NULL)
         return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "no device");
@@ -157,13 +153,8 @@ int nv_open(const char *flash_path, const char *nvram_path, struct nv_device *de
     memcpy(device->flash_path, flash_path, strlen(flash_path) + 1);
     memcpy(device->nvram_path, nvram_path, strlen(nvram_path) + 1);
 
-    rc = nvi_load_image(flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img, why,
-                        sizeof(why));
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
+    if ((rc = nvi_load_image(flash_path, 0, NULL, &img, err, errlen)) != CL_OK)
         goto out;
-    }
-    close(fd);
     if ((rc = load_required(img, &AREA_PROGRAM, decode_program_v, &device->firmware, err,
                             errlen)) == CL_OK &&
         (rc = load_required(img, &AREA_FIXED, decode_fixed_v, &device->fixed, err, errlen)) ==
@@ -177,13 +168,8 @@ int nv_open(const char *flash_path, const char *nvram_path, struct nv_device *de
         goto out;
     device->has_certificate = device->current_slot >= 0;
 
-    rc = nvi_load_image(nvram_path, O_RDONLY, LOCK_SH, NVRAM_MAGIC, NVRAM_SIZE, &fd, &img, why,
-                        sizeof(why));
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+    if ((rc = nvi_load_image(nvram_path, 1, NULL, &img, err, errlen)) != CL_OK)
         goto out;
-    }
-    close(fd);
     rc = nvi_find_current_bank(img, NVRAM_SIZE, &bank, &device->nvram, err, errlen);
     nvi_free_image(img, NVRAM_SIZE);
 out:
@@ -221,8 +207,7 @@ int nv_read_back(const struct nv_device *device, struct nv_certificate *out, cha
 {
     struct copy_eval ev, other;
     unsigned char *img = NULL;
-    char why[WHY_MAX];
-    int fd = -1, rc, slot;
+    int rc, slot;
 
     if (out != NULL)
         memset(out, 0, sizeof(*out));
@@ -231,11 +216,8 @@ int nv_read_back(const struct nv_device *device, struct nv_certificate *out, cha
     if (!device->has_certificate || device->current_slot < 0 || device->current_slot > 1)
         return nvi_fail(err, errlen, CL_ERR_NOT_FOUND, "no certificate written yet");
     slot = device->current_slot;
-    rc = nvi_load_image(device->flash_path, O_RDONLY, LOCK_SH, FLASH_MAGIC, FLASH_SIZE, &fd, &img,
-                        why, sizeof(why));
-    if (rc != CL_OK)
-        return nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
-    close(fd);
+    if ((rc = nvi_load_image(device->flash_path, 0, NULL, &img, err, errlen)) != CL_OK)
+        return rc;
     rc = nvi_eval_slot(img, FLASH_SIZE, slot, &ev, out);
     if (rc == CL_OK)
         rc = nvi_eval_slot(img, FLASH_SIZE, 1 - slot, &other, NULL);

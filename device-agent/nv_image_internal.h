@@ -104,7 +104,6 @@ struct copy_eval {
 /* nv_codec.c */
 int nvi_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void nvi_say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void nvi_free_image(unsigned char *img, size_t len);
 void nvi_wr_bytes(struct wr *w, const void *data, size_t len);
 void nvi_wr_u32(struct wr *w, uint32_t v);
@@ -128,7 +127,7 @@ void nvi_make_area_header(unsigned char hdr[AREA_HDR_LEN], const struct area *a,
 int nvi_place(unsigned char *img, const struct area *a, uint64_t sequence, unsigned char *body,
               size_t len);
 int nvi_check_area(const unsigned char *img, size_t have, const struct area *a, uint64_t *sequence,
-                   const unsigned char **body, size_t *body_len, char *why, size_t whylen);
+                   struct rd *body, char *why, size_t whylen);
 
 /* nv_records.c */
 int nvi_certificate_ok(const struct nv_certificate *c, char *why, size_t whylen);
@@ -152,9 +151,8 @@ void nvi_nvram_free(struct nv_nvram *n);
 int nvi_open_image(const char *path, int flags, int lock, int *fd, char *why, size_t whylen);
 int nvi_read_image(int fd, size_t cap, unsigned char **img, size_t *have, size_t *filesize,
                    char *why, size_t whylen);
-int nvi_load_image(const char *path, int flags, int lock, const unsigned char magic[8],
-                   uint32_t size, int *fd, unsigned char **img, char *why, size_t whylen);
-int nvi_pwrite_all(int fd, const unsigned char *p, size_t len, size_t off);
+int nvi_load_image(const char *path, int nvram, int *fd, unsigned char **img, char *err,
+                   size_t errlen);
 
 /* nv_slots.c */
 int nvi_eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,

@@ -11,6 +11,8 @@
 
 #include "error.h"
 
+#define DETAIL_MAX sizeof(((struct nv_check *)0)->detail)
+
 /* --- nv_inspect -------------------------------------------------------------------------- */
 
 static void add_check(struct nv_check *all, size_t *n, const char *name, int ok, const char *fmt,
@@ -34,18 +36,13 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
                              struct nv_check *all, size_t *n)
 {
     char why[WHY_MAX];
-    const unsigned char *body = NULL;
-    size_t len = 0;
     uint64_t seq;
     struct rd r;
-    int state;
 
-    state = nvi_check_area(img, have, a, &seq, &body, &len, why, sizeof(why));
-    if (state != AREA_OK) {
+    if (nvi_check_area(img, have, a, &seq, &r, why, sizeof(why)) != AREA_OK) {
         add_check(all, n, a->name, 0, "%s", why);
         return;
     }
-    r = (struct rd){body, len, 0, why, sizeof(why)};
     if (a == &AREA_PROGRAM) {
         struct nv_firmware f;
         memset(&f, 0, sizeof(f));
@@ -75,108 +72,115 @@ static void inspect_required(const unsigned char *img, size_t have, const struct
     }
 }
 
-static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
+/* Reads the image of size bytes at path (a shared lock, the file closed again) and checks its
+ * header ("<image> header"). NULL if it cannot be read: then the header check fails and each of
+ * the count areas is "not checked". */
+static unsigned char *read_for_inspect(const char *path, const char *image,
+                                       const unsigned char magic[8], uint32_t size,
+                                       const struct area *const areas[], size_t count,
+                                       struct nv_check *all, size_t *n, size_t *have)
 {
     unsigned char *img = NULL;
-    size_t have = 0, filesize = 0;
-    struct copy_eval ev[2];
-    struct nv_certificate rec[2];
-    char why[WHY_MAX];
-    int fd = -1, rc, cur;
+    size_t filesize = 0;
+    char why[WHY_MAX], header[32];
+    int fd = -1, rc;
 
+    snprintf(header, sizeof(header), "%s header", image);
     rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
     if (rc == CL_OK)
-        rc = nvi_read_image(fd, FLASH_SIZE, &img, &have, &filesize, why, sizeof(why));
+        rc = nvi_read_image(fd, size, &img, have, &filesize, why, sizeof(why));
     if (fd >= 0)
         close(fd);
     if (rc != CL_OK) {
-        add_check(all, n, "flash header", 0, "%s", why);
-        add_check(all, n, AREA_PROGRAM.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_FIXED.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_COMMON.name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_SLOT[0].name, 0, "not checked (flash image unreadable)");
-        add_check(all, n, AREA_SLOT[1].name, 0, "not checked (flash image unreadable)");
-        return;
+        add_check(all, n, header, 0, "%s", why);
+        for (size_t i = 0; i < count; i++)
+            add_check(all, n, areas[i]->name, 0, "not checked (%s image unreadable)", image);
+        return NULL;
     }
-    add_check(
-        all, n, "flash header",
-        nvi_check_image_header(img, have, filesize, FLASH_MAGIC, FLASH_SIZE, why, sizeof(why)),
-        "%s", why);
+    add_check(all, n, header,
+              nvi_check_image_header(img, *have, filesize, magic, size, why, sizeof(why)), "%s",
+              why);
+    return img;
+}
+
+/* A copy the evaluation could not finish (out of memory) counts as bad. */
+static void mark_unevaluated(int rc, struct copy_eval *ev)
+{
+    if (rc != CL_OK) {
+        ev->state = AREA_BAD;
+        cl_err_set(ev->why, sizeof(ev->why), "out of memory");
+    }
+}
+
+/* The checks of a pair of copies (certificate slots or NVRAM banks, named copy): empty, bad,
+ * ambiguous, or its sequence, whether it is current, and what it holds (held[i]). */
+static void add_copy_checks(struct nv_check *all, size_t *n, const struct area areas[2],
+                            const struct copy_eval ev[2], const char *copy,
+                            char held[2][DETAIL_MAX])
+{
+    int cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+
+    for (int i = 0; i < 2; i++) {
+        if (ev[i].state == AREA_EMPTY)
+            add_check(all, n, areas[i].name, -1, "%s", ev[i].why);
+        else if (ev[i].state == AREA_BAD)
+            add_check(all, n, areas[i].name, 0, "%s", ev[i].why);
+        else if (cur == -2)
+            add_check(all, n, areas[i].name, 0,
+                      "sequence %" PRIu64 ", same as the other %s (ambiguous)", ev[i].sequence,
+                      copy);
+        else
+            add_check(all, n, areas[i].name, 1, "sequence %" PRIu64 ", %s, %s", ev[i].sequence,
+                      cur == i ? "current" : "older copy", held[i]);
+    }
+}
+
+static void inspect_flash(const char *path, struct nv_check *all, size_t *n)
+{
+    static const struct area *const areas[] = {&AREA_PROGRAM, &AREA_FIXED, &AREA_COMMON,
+                                               &AREA_SLOT[0], &AREA_SLOT[1]};
+    struct copy_eval ev[2];
+    struct nv_certificate rec;
+    char held[2][DETAIL_MAX];
+    unsigned char *img;
+    size_t have = 0;
+
+    img = read_for_inspect(path, "flash", FLASH_MAGIC, FLASH_SIZE, areas, 5, all, n, &have);
+    if (img == NULL)
+        return;
     inspect_required(img, have, &AREA_PROGRAM, all, n);
     inspect_required(img, have, &AREA_FIXED, all, n);
     inspect_required(img, have, &AREA_COMMON, all, n);
-
-    memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2; i++) {
-        if (nvi_eval_slot(img, have, i, &ev[i], &rec[i]) != CL_OK) {
-            ev[i].state = AREA_BAD;
-            nvi_say(ev[i].why, sizeof(ev[i].why), "out of memory");
-        }
+        memset(&rec, 0, sizeof(rec));
+        mark_unevaluated(nvi_eval_slot(img, have, i, &ev[i], &rec), &ev[i]);
+        snprintf(held[i], sizeof(held[i]), "device %s", rec.device_number);
+        nv_certificate_free(&rec);
     }
-    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
-    for (int i = 0; i < 2; i++) {
-        if (ev[i].state == AREA_EMPTY)
-            add_check(all, n, AREA_SLOT[i].name, -1, "%s", ev[i].why);
-        else if (ev[i].state == AREA_BAD)
-            add_check(all, n, AREA_SLOT[i].name, 0, "%s", ev[i].why);
-        else if (cur == -2)
-            add_check(all, n, AREA_SLOT[i].name, 0,
-                      "sequence %" PRIu64 ", same as the other slot (ambiguous)", ev[i].sequence);
-        else
-            add_check(all, n, AREA_SLOT[i].name, 1, "sequence %" PRIu64 ", %s, device %s",
-                      ev[i].sequence, cur == i ? "current" : "older copy", rec[i].device_number);
-        nv_certificate_free(&rec[i]);
-    }
+    add_copy_checks(all, n, AREA_SLOT, ev, "slot", held);
     nvi_free_image(img, FLASH_SIZE);
 }
 
 static void inspect_nvram(const char *path, struct nv_check *all, size_t *n)
 {
-    unsigned char *img = NULL;
-    size_t have = 0, filesize = 0;
+    static const struct area *const areas[] = {&AREA_BANK[0], &AREA_BANK[1]};
     struct copy_eval ev[2];
-    struct nv_nvram rec[2];
-    char why[WHY_MAX];
-    int fd = -1, rc, cur;
+    struct nv_nvram rec;
+    char held[2][DETAIL_MAX];
+    unsigned char *img;
+    size_t have = 0;
 
-    rc = nvi_open_image(path, O_RDONLY, LOCK_SH, &fd, why, sizeof(why));
-    if (rc == CL_OK)
-        rc = nvi_read_image(fd, NVRAM_SIZE, &img, &have, &filesize, why, sizeof(why));
-    if (fd >= 0)
-        close(fd);
-    if (rc != CL_OK) {
-        add_check(all, n, "nvram header", 0, "%s", why);
-        add_check(all, n, AREA_BANK[0].name, 0, "not checked (nvram image unreadable)");
-        add_check(all, n, AREA_BANK[1].name, 0, "not checked (nvram image unreadable)");
+    img = read_for_inspect(path, "nvram", NVRAM_MAGIC, NVRAM_SIZE, areas, 2, all, n, &have);
+    if (img == NULL)
         return;
-    }
-    add_check(
-        all, n, "nvram header",
-        nvi_check_image_header(img, have, filesize, NVRAM_MAGIC, NVRAM_SIZE, why, sizeof(why)),
-        "%s", why);
-    memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2; i++) {
-        if (nvi_eval_bank(img, have, i, &ev[i], &rec[i]) != CL_OK) {
-            ev[i].state = AREA_BAD;
-            nvi_say(ev[i].why, sizeof(ev[i].why), "out of memory");
-        }
+        memset(&rec, 0, sizeof(rec));
+        mark_unevaluated(nvi_eval_bank(img, have, i, &ev[i], &rec), &ev[i]);
+        snprintf(held[i], sizeof(held[i]), "device %s, %" PRIu32 " writes, %" PRIu32 " failed",
+                 rec.device_number, rec.counters.certificate_writes, rec.counters.failed_writes);
+        nvi_nvram_free(&rec);
     }
-    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
-    for (int i = 0; i < 2; i++) {
-        if (ev[i].state == AREA_EMPTY)
-            add_check(all, n, AREA_BANK[i].name, -1, "%s", ev[i].why);
-        else if (ev[i].state == AREA_BAD)
-            add_check(all, n, AREA_BANK[i].name, 0, "%s", ev[i].why);
-        else if (cur == -2)
-            add_check(all, n, AREA_BANK[i].name, 0,
-                      "sequence %" PRIu64 ", same as the other bank (ambiguous)", ev[i].sequence);
-        else
-            add_check(all, n, AREA_BANK[i].name, 1,
-                      "sequence %" PRIu64 ", %s, device %s, %" PRIu32 " writes, %" PRIu32 " failed",
-                      ev[i].sequence, cur == i ? "current" : "older copy", rec[i].device_number,
-                      rec[i].counters.certificate_writes, rec[i].counters.failed_writes);
-        nvi_nvram_free(&rec[i]);
-    }
+    add_copy_checks(all, n, AREA_BANK, ev, "bank", held);
     nvi_free_image(img, NVRAM_SIZE);
 }
 

@@ -48,21 +48,21 @@ static int sealed_ok(const unsigned char *key, size_t len)
 int nvi_certificate_ok(const struct nv_certificate *c, char *why, size_t whylen)
 {
     if (!text_ok(c->device_number, sizeof(c->device_number), 1))
-        nvi_say(why, whylen, "device number missing, too long or not printable");
+        cl_err_set(why, whylen, "device number missing, too long or not printable");
     else if (!text_ok(c->model_code, sizeof(c->model_code), 0))
-        nvi_say(why, whylen, "model code too long or not printable");
+        cl_err_set(why, whylen, "model code too long or not printable");
     else if (!text_ok(c->serial_hex, sizeof(c->serial_hex), 0))
-        nvi_say(why, whylen, "serial too long or not printable");
+        cl_err_set(why, whylen, "serial too long or not printable");
     else if (!text_ok(c->key_type, sizeof(c->key_type), 0))
-        nvi_say(why, whylen, "key type too long or not printable");
+        cl_err_set(why, whylen, "key type too long or not printable");
     else if (!text_ok(c->device_value, sizeof(c->device_value), 0))
-        nvi_say(why, whylen, "device value too long or not printable");
+        cl_err_set(why, whylen, "device value too long or not printable");
     else if (!pem_ok(c->certificate_pem, 1))
-        nvi_say(why, whylen, "certificate missing or longer than %d bytes", NV_PEM_MAX);
+        cl_err_set(why, whylen, "certificate missing or longer than %d bytes", NV_PEM_MAX);
     else if (!pem_ok(c->chain_pem, 0))
-        nvi_say(why, whylen, "chain longer than %d bytes", NV_PEM_MAX);
+        cl_err_set(why, whylen, "chain longer than %d bytes", NV_PEM_MAX);
     else if (!sealed_ok(c->sealed_key, c->sealed_key_len))
-        nvi_say(why, whylen, "sealed key missing or longer than %d bytes", NV_SEALED_MAX);
+        cl_err_set(why, whylen, "sealed key missing or longer than %d bytes", NV_SEALED_MAX);
     else
         return 1;
     return 0;
@@ -75,26 +75,26 @@ int nvi_board_ok(const struct nv_board *b, char *why, size_t whylen)
     const struct nv_common *c = b->common;
 
     if (f == NULL || x == NULL || c == NULL)
-        nvi_say(why, whylen, "firmware, fixed parameters and common certificate are required");
+        cl_err_set(why, whylen, "firmware, fixed parameters and common certificate are required");
     else if (!text_ok(f->model_code, sizeof(f->model_code), 1))
-        nvi_say(why, whylen, "firmware model code missing, too long or not printable");
+        cl_err_set(why, whylen, "firmware model code missing, too long or not printable");
     else if (!text_ok(f->key_type, sizeof(f->key_type), 1))
-        nvi_say(why, whylen, "firmware key type missing, too long or not printable");
+        cl_err_set(why, whylen, "firmware key type missing, too long or not printable");
     else if (!text_ok(f->key_id, sizeof(f->key_id), 1))
-        nvi_say(why, whylen, "firmware key id missing, too long or not printable");
+        cl_err_set(why, whylen, "firmware key id missing, too long or not printable");
     else if (!pem_ok(f->root_pem, 1))
-        nvi_say(why, whylen, "firmware root missing or longer than %d bytes", NV_PEM_MAX);
+        cl_err_set(why, whylen, "firmware root missing or longer than %d bytes", NV_PEM_MAX);
     else if (!pem_ok(f->chain_pem, 0))
-        nvi_say(why, whylen, "firmware chain longer than %d bytes", NV_PEM_MAX);
+        cl_err_set(why, whylen, "firmware chain longer than %d bytes", NV_PEM_MAX);
     else if (!text_ok(x->model_code, sizeof(x->model_code), 1))
-        nvi_say(why, whylen, "fixed model code missing, too long or not printable");
+        cl_err_set(why, whylen, "fixed model code missing, too long or not printable");
     else if (!pem_ok(c->certificate_pem, 1))
-        nvi_say(why, whylen, "common certificate missing or longer than %d bytes", NV_PEM_MAX);
+        cl_err_set(why, whylen, "common certificate missing or longer than %d bytes", NV_PEM_MAX);
     else if (!sealed_ok(c->sealed_key, c->sealed_key_len))
-        nvi_say(why, whylen, "common sealed key missing or longer than %d bytes", NV_SEALED_MAX);
+        cl_err_set(why, whylen, "common sealed key missing or longer than %d bytes", NV_SEALED_MAX);
     else if (b->device_number == NULL || !text_ok(b->device_number, NV_DEVICE_NUMBER_MAX + 1, 1))
-        nvi_say(why, whylen, "device number missing, longer than %d or not printable",
-                NV_DEVICE_NUMBER_MAX);
+        cl_err_set(why, whylen, "device number missing, longer than %d or not printable",
+                   NV_DEVICE_NUMBER_MAX);
     else
         return 1;
     return 0;
@@ -251,22 +251,29 @@ unsigned char *nvi_encode_slot(const struct nv_certificate *c, uint64_t sequence
     return w.p;
 }
 
-/* The record's own sequence must equal its header's: an old header over a new record (an
- * interrupted write) never passes. */
+/* Reads a record's own sequence, which must equal its header's: an old header over a new record
+ * (an interrupted write) never passes. */
+static int rd_sequence(struct rd *r, uint64_t header_sequence, uint64_t *sequence)
+{
+    int rc = nvi_rd_u64(r, sequence, "sequence");
+
+    if (rc == CL_OK && *sequence != header_sequence) {
+        cl_err_set(r->why, r->whylen,
+                   "record sequence %" PRIu64 " differs from header sequence %" PRIu64
+                   " (interrupted write)",
+                   *sequence, header_sequence);
+        rc = CL_ERR_PARSE;
+    }
+    return rc;
+}
+
 int nvi_decode_slot(struct rd *r, uint64_t header_sequence, struct nv_certificate *c)
 {
     uint32_t cert, chain, sealed;
     int rc;
 
-    if ((rc = nvi_rd_u64(r, &c->sequence, "sequence")) != CL_OK)
+    if ((rc = rd_sequence(r, header_sequence, &c->sequence)) != CL_OK)
         return rc;
-    if (c->sequence != header_sequence) {
-        nvi_say(r->why, r->whylen,
-                "record sequence %" PRIu64 " differs from header sequence %" PRIu64
-                " (interrupted write)",
-                c->sequence, header_sequence);
-        return CL_ERR_PARSE;
-    }
     if ((rc = nvi_rd_text(r, c->device_number, NV_DEVICE_NUMBER_MAX, 1, "device number")) !=
             CL_OK ||
         (rc = nvi_rd_text(r, c->model_code, NV_MODEL_CODE_MAX, 0, "model code")) != CL_OK ||
@@ -311,15 +318,8 @@ int nvi_decode_bank(struct rd *r, uint64_t header_sequence, struct nv_nvram *n)
     uint32_t cert;
     int rc;
 
-    if ((rc = nvi_rd_u64(r, &n->sequence, "sequence")) != CL_OK)
+    if ((rc = rd_sequence(r, header_sequence, &n->sequence)) != CL_OK)
         return rc;
-    if (n->sequence != header_sequence) {
-        nvi_say(r->why, r->whylen,
-                "record sequence %" PRIu64 " differs from header sequence %" PRIu64
-                " (interrupted write)",
-                n->sequence, header_sequence);
-        return CL_ERR_PARSE;
-    }
     if ((rc = nvi_rd_text(r, n->device_number, NV_DEVICE_NUMBER_MAX, 1, "device number")) !=
             CL_OK ||
         (rc = nvi_rd_u32(r, &n->initial_operational_value, "initial operational value")) != CL_OK ||

@@ -10,68 +10,73 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "log.h"
 
 /* --- Slots and banks --------------------------------------------------------------------- */
+
+/* Checks copy a and decodes it into rec (zeroed, size bytes) with decode; on AREA_OK and
+ * out != NULL the record goes to out, else it is freed with release. Only running out of memory
+ * is an error: a copy that does not decode is AREA_BAD. */
+static int eval_copy(const unsigned char *img, size_t have, const struct area *a,
+                     struct copy_eval *ev, int (*decode)(struct rd *, uint64_t, void *),
+                     void (*release)(void *), void *rec, void *out, size_t size)
+{
+    struct rd r;
+    int rc = CL_OK;
+
+    ev->sequence = 0;
+    ev->state = nvi_check_area(img, have, a, &ev->sequence, &r, ev->why, sizeof(ev->why));
+    if (ev->state == AREA_OK && (rc = decode(&r, ev->sequence, rec)) != CL_OK) {
+        ev->state = AREA_BAD;
+        if (rc != CL_ERR_NOMEM)
+            rc = CL_OK;
+    }
+    if (ev->state == AREA_OK && out != NULL)
+        memcpy(out, rec, size);
+    else
+        release(rec);
+    return rc;
+}
+
+static int decode_slot_v(struct rd *r, uint64_t sequence, void *out)
+{
+    return nvi_decode_slot(r, sequence, out);
+}
+
+static void free_slot_v(void *rec)
+{
+    nv_certificate_free(rec);
+}
+
+static int decode_bank_v(struct rd *r, uint64_t sequence, void *out)
+{
+    return nvi_decode_bank(r, sequence, out);
+}
+
+static void free_bank_v(void *rec)
+{
+    nvi_nvram_free(rec);
+}
 
 /* Checks and decodes certificate slot i; on AREA_OK and out != NULL the record is kept. */
 int nvi_eval_slot(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
                   struct nv_certificate *out)
 {
     struct nv_certificate c;
-    const unsigned char *body = NULL;
-    size_t len = 0;
-    struct rd r;
-    int rc;
 
     memset(&c, 0, sizeof(c));
-    ev->sequence = 0;
-    ev->state = nvi_check_area(img, have, &AREA_SLOT[i], &ev->sequence, &body, &len, ev->why,
-                               sizeof(ev->why));
-    if (ev->state != AREA_OK)
-        return CL_OK;
-    r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
-    rc = nvi_decode_slot(&r, ev->sequence, &c);
-    if (rc != CL_OK) {
-        nv_certificate_free(&c);
-        ev->state = AREA_BAD;
-        return rc == CL_ERR_NOMEM ? rc : CL_OK;
-    }
-    if (out != NULL)
-        *out = c;
-    else
-        nv_certificate_free(&c);
-    return CL_OK;
+    return eval_copy(img, have, &AREA_SLOT[i], ev, decode_slot_v, free_slot_v, &c, out, sizeof(c));
 }
 
 int nvi_eval_bank(const unsigned char *img, size_t have, int i, struct copy_eval *ev,
                   struct nv_nvram *out)
 {
     struct nv_nvram n;
-    const unsigned char *body = NULL;
-    size_t len = 0;
-    struct rd r;
-    int rc;
 
     memset(&n, 0, sizeof(n));
-    ev->sequence = 0;
-    ev->state = nvi_check_area(img, have, &AREA_BANK[i], &ev->sequence, &body, &len, ev->why,
-                               sizeof(ev->why));
-    if (ev->state != AREA_OK)
-        return CL_OK;
-    r = (struct rd){body, len, 0, ev->why, sizeof(ev->why)};
-    rc = nvi_decode_bank(&r, ev->sequence, &n);
-    if (rc != CL_OK) {
-        nvi_nvram_free(&n);
-        ev->state = AREA_BAD;
-        return rc == CL_ERR_NOMEM ? rc : CL_OK;
-    }
-    if (out != NULL)
-        *out = n;
-    else
-        nvi_nvram_free(&n);
-    return CL_OK;
+    return eval_copy(img, have, &AREA_BANK[i], ev, decode_bank_v, free_bank_v, &n, out, sizeof(n));
 }
 
 /* The newest of two copies: 0 or 1, -1 if neither is valid, -2 if both claim one sequence. */
@@ -89,6 +94,36 @@ int nvi_newest(int state0, uint64_t seq0, int state1, uint64_t seq1)
     return -1;
 }
 
+/* How the messages about a pair of copies name them. */
+struct copy_names {
+    const char *where; /* "flash image: certificate area" */
+    const char *copy;  /* "slot" */
+    const char *one;   /* a copy, before its number: "flash image: certificate slot" */
+};
+
+static const struct copy_names SLOT_NAMES = {"flash image: certificate area", "slot",
+                                             "flash image: certificate slot"};
+static const struct copy_names BANK_NAMES = {"nvram image", "bank", "nvram image: bank"};
+
+/* The current one of two evaluated copies into *cur (0, 1, or -1 if both are empty and
+ * none_allowed). CL_ERR_PARSE if both claim one sequence or none is valid; a bad copy beside the
+ * current one is logged. */
+static int choose_current(const struct copy_eval ev[2], const struct copy_names *names,
+                          int none_allowed, int *cur, char *err, size_t errlen)
+{
+    *cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
+    if (*cur == -2)
+        return nvi_fail(err, errlen, CL_ERR_PARSE, "%s: both %ss claim sequence %" PRIu64,
+                        names->where, names->copy, ev[0].sequence);
+    if (*cur == -1 && (!none_allowed || ev[0].state == AREA_BAD || ev[1].state == AREA_BAD))
+        return nvi_fail(err, errlen, CL_ERR_PARSE, "%s: no valid %s (%s 0: %s; %s 1: %s)",
+                        names->where, names->copy, names->copy, ev[0].why, names->copy, ev[1].why);
+    if (*cur >= 0 && ev[1 - *cur].state == AREA_BAD)
+        cl_log_warn("%s %d ignored (%s); %s %d is current", names->one, 1 - *cur, ev[1 - *cur].why,
+                    names->copy, *cur);
+    return CL_OK;
+}
+
 /* The current certificate slot of a flash image: *current is 0, 1 or -1 (no certificate yet),
  * *sequence its sequence; if cert != NULL it receives the current record. CL_ERR_PARSE if slots
  * exist but none is valid, or both claim one sequence. */
@@ -103,33 +138,18 @@ int nvi_find_current_slot(const unsigned char *img, size_t have, int *current, u
     *current = -1;
     for (int i = 0; i < 2 && rc == CL_OK; i++)
         rc = nvi_eval_slot(img, have, i, &ev[i], &rec[i]);
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "flash image: certificate area: out of memory");
-        goto out;
+    if (rc != CL_OK)
+        rc = nvi_fail(err, errlen, rc, "%s: out of memory", SLOT_NAMES.where);
+    else
+        rc = choose_current(ev, &SLOT_NAMES, 1, &cur, err, errlen);
+    if (rc == CL_OK) {
+        *current = cur;
+        *sequence = cur >= 0 ? ev[cur].sequence : 0;
+        if (cur >= 0 && cert != NULL) {
+            *cert = rec[cur];
+            memset(&rec[cur], 0, sizeof(rec[cur]));
+        }
     }
-    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
-    if (cur == -2) {
-        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
-                      "flash image: certificate area: both slots claim sequence %" PRIu64,
-                      ev[0].sequence);
-        goto out;
-    }
-    if (cur == -1 && (ev[0].state == AREA_BAD || ev[1].state == AREA_BAD)) {
-        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
-                      "flash image: certificate area: no valid slot (slot 0: %s; slot 1: %s)",
-                      ev[0].why, ev[1].why);
-        goto out;
-    }
-    if (cur >= 0 && ev[1 - cur].state == AREA_BAD)
-        cl_log_warn("flash image: certificate slot %d ignored (%s); slot %d is current", 1 - cur,
-                    ev[1 - cur].why, cur);
-    *current = cur;
-    *sequence = cur >= 0 ? ev[cur].sequence : 0;
-    if (cur >= 0 && cert != NULL) {
-        *cert = rec[cur];
-        memset(&rec[cur], 0, sizeof(rec[cur]));
-    }
-out:
     nv_certificate_free(&rec[0]);
     nv_certificate_free(&rec[1]);
     return rc;
@@ -146,28 +166,15 @@ int nvi_find_current_bank(const unsigned char *img, size_t have, int *bank, stru
     memset(rec, 0, sizeof(rec));
     for (int i = 0; i < 2 && rc == CL_OK; i++)
         rc = nvi_eval_bank(img, have, i, &ev[i], &rec[i]);
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "nvram image: out of memory");
-        goto out;
+    if (rc != CL_OK)
+        rc = nvi_fail(err, errlen, rc, "%s: out of memory", BANK_NAMES.where);
+    else
+        rc = choose_current(ev, &BANK_NAMES, 0, &cur, err, errlen);
+    if (rc == CL_OK) {
+        *bank = cur;
+        *nv = rec[cur];
+        memset(&rec[cur], 0, sizeof(rec[cur]));
     }
-    cur = nvi_newest(ev[0].state, ev[0].sequence, ev[1].state, ev[1].sequence);
-    if (cur == -2) {
-        rc = nvi_fail(err, errlen, CL_ERR_PARSE, "nvram image: both banks claim sequence %" PRIu64,
-                      ev[0].sequence);
-        goto out;
-    }
-    if (cur == -1) {
-        rc = nvi_fail(err, errlen, CL_ERR_PARSE,
-                      "nvram image: no valid bank (bank 0: %s; bank 1: %s)", ev[0].why, ev[1].why);
-        goto out;
-    }
-    if (ev[1 - cur].state == AREA_BAD)
-        cl_log_warn("nvram image: bank %d ignored (%s); bank %d is current", 1 - cur,
-                    ev[1 - cur].why, cur);
-    *bank = cur;
-    *nv = rec[cur];
-    memset(&rec[cur], 0, sizeof(rec[cur]));
-out:
     nvi_nvram_free(&rec[0]);
     nvi_nvram_free(&rec[1]);
     return rc;
@@ -203,13 +210,10 @@ static int nvram_for_write(const struct nv_device *device, int *fd, int *bank, s
                            char *err, size_t errlen)
 {
     unsigned char *img = NULL;
-    char why[WHY_MAX];
     int rc;
 
-    rc = nvi_load_image(device->nvram_path, O_RDWR, LOCK_EX, NVRAM_MAGIC, NVRAM_SIZE, fd, &img, why,
-                        sizeof(why));
-    if (rc != CL_OK)
-        return nvi_fail(err, errlen, rc, "nvram image: nvram header: %s", why);
+    if ((rc = nvi_load_image(device->nvram_path, 1, fd, &img, err, errlen)) != CL_OK)
+        return rc;
     rc = nvi_find_current_bank(img, NVRAM_SIZE, bank, nv, err, errlen);
     nvi_free_image(img, NVRAM_SIZE);
     if (rc == CL_OK && nv->sequence != device->nvram.sequence)
@@ -247,7 +251,7 @@ static int erase_header(int fd, const struct area *a)
     unsigned char erased[AREA_HDR_LEN];
 
     memset(erased, ERASED, sizeof(erased));
-    if (nvi_pwrite_all(fd, erased, sizeof(erased), a->off) != 0 || fsync(fd) != 0)
+    if (cl_pwrite_all(fd, erased, sizeof(erased), a->off) != 0 || fsync(fd) != 0)
         return -1;
     return 0;
 }
@@ -273,28 +277,28 @@ static int run_step(const struct write_plan *p, int step, const struct nv_write_
     int r = 0;
 
     if (hooks != NULL && hooks->fail_at_step == step) {
-        nvi_say(why, whylen, "simulated write error");
+        cl_err_set(why, whylen, "simulated write error");
         return CL_ERR_IO;
     }
     switch (step) {
     case NV_STEP_BODY_FIRST_HALF:
-        r = nvi_pwrite_all(p->flash_fd, p->body, half, slot->off + AREA_HDR_LEN);
+        r = cl_pwrite_all(p->flash_fd, p->body, half, slot->off + AREA_HDR_LEN);
         break;
     case NV_STEP_BODY_SECOND_HALF:
-        r = nvi_pwrite_all(p->flash_fd, p->body + half, p->body_len - half,
-                           slot->off + AREA_HDR_LEN + half);
+        r = cl_pwrite_all(p->flash_fd, p->body + half, p->body_len - half,
+                          slot->off + AREA_HDR_LEN + half);
         break;
     case NV_STEP_FLASH_SYNC_BODY:
     case NV_STEP_FLASH_SYNC_HEADER:
         r = fsync(p->flash_fd);
         break;
     case NV_STEP_SLOT_HEADER:
-        r = nvi_pwrite_all(p->flash_fd, p->header, AREA_HDR_LEN, slot->off);
+        r = cl_pwrite_all(p->flash_fd, p->header, AREA_HDR_LEN, slot->off);
         break;
     case NV_STEP_NVRAM_BANK:
-        r = nvi_pwrite_all(p->nvram_fd, p->bank_body, p->bank_len, bank->off + AREA_HDR_LEN);
+        r = cl_pwrite_all(p->nvram_fd, p->bank_body, p->bank_len, bank->off + AREA_HDR_LEN);
         if (r == 0)
-            r = nvi_pwrite_all(p->nvram_fd, p->bank_header, AREA_HDR_LEN, bank->off);
+            r = cl_pwrite_all(p->nvram_fd, p->bank_header, AREA_HDR_LEN, bank->off);
         break;
     case NV_STEP_NVRAM_SYNC:
         r = fsync(p->nvram_fd);
@@ -303,7 +307,7 @@ static int run_step(const struct write_plan *p, int step, const struct nv_write_
         break;
     }
     if (r != 0) {
-        nvi_say(why, whylen, "%s", strerror(errno));
+        cl_err_set(why, whylen, "%s", strerror(errno));
         return CL_ERR_IO;
     }
     return CL_OK;
@@ -344,12 +348,8 @@ int nv_write_certificate(struct nv_device *device, const struct nv_certificate *
         return nvi_fail(err, errlen, CL_ERR_INVALID_ARGUMENT, "certificate: %s", why);
 
     /* Lock both images (always flash first) and check that they still hold what device says. */
-    rc = nvi_load_image(device->flash_path, O_RDWR, LOCK_EX, FLASH_MAGIC, FLASH_SIZE, &p.flash_fd,
-                        &img, why, sizeof(why));
-    if (rc != CL_OK) {
-        rc = nvi_fail(err, errlen, rc, "flash image: flash header: %s", why);
+    if ((rc = nvi_load_image(device->flash_path, 0, &p.flash_fd, &img, err, errlen)) != CL_OK)
         goto out;
-    }
     rc = nvi_find_current_slot(img, FLASH_SIZE, &disk_slot, &disk_sequence, NULL, err, errlen);
     nvi_free_image(img, FLASH_SIZE);
     if (rc != CL_OK)
@@ -466,8 +466,8 @@ int nv_count_failure(struct nv_device *device, char *err, size_t errlen)
         rc = nvi_fail(err, errlen, rc, "out of memory");
         goto out;
     }
-    if (nvi_pwrite_all(fd, body, len, AREA_BANK[bank].off + AREA_HDR_LEN) != 0 ||
-        nvi_pwrite_all(fd, hdr, AREA_HDR_LEN, AREA_BANK[bank].off) != 0 || fsync(fd) != 0) {
+    if (cl_pwrite_all(fd, body, len, AREA_BANK[bank].off + AREA_HDR_LEN) != 0 ||
+        cl_pwrite_all(fd, hdr, AREA_HDR_LEN, AREA_BANK[bank].off) != 0 || fsync(fd) != 0) {
         e = errno;
         erase_header(fd, &AREA_BANK[bank]);
         rc = nvi_fail(err, errlen, CL_ERR_IO, "nvram image: %s: %s", AREA_BANK[bank].name,

@@ -71,12 +71,15 @@ static size_t build_aad(enum peculiar_purpose purpose, const char *device_number
     return len;
 }
 
-/* Runs AES-256-GCM under the freshly derived peculiar key, which is wiped before returning. */
-static int run_gcm(const struct peculiar_identity *id, int encrypt, const unsigned char *iv,
-                   const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t len,
-                   unsigned char *out, unsigned char *tag_out, const unsigned char *tag_in)
+/* Runs AES-256-GCM under the freshly derived peculiar key, which is wiped before returning; the
+ * additional data binds purpose, the device number and serial. */
+static int run_gcm(const struct peculiar_identity *id, enum peculiar_purpose purpose,
+                   const char *serial, int encrypt, const unsigned char *iv,
+                   const unsigned char *in, size_t len, unsigned char *out, unsigned char *tag_out,
+                   const unsigned char *tag_in)
 {
-    unsigned char key[PECULIAR_KEY_BYTES];
+    unsigned char key[PECULIAR_KEY_BYTES], aad[AAD_MAX];
+    size_t aad_len = build_aad(purpose, id->device_number, serial, aad);
     mbedtls_gcm_context gcm;
     int ret, rc;
 
@@ -97,19 +100,38 @@ static int run_gcm(const struct peculiar_identity *id, int encrypt, const unsign
     return ret == 0 ? CL_OK : CL_ERR_CRYPTO;
 }
 
+/* Empties the caller's result (either pointer may be NULL). */
+static void clear_result(unsigned char **result, size_t *result_len)
+{
+    if (result != NULL)
+        *result = NULL;
+    if (result_len != NULL)
+        *result_len = 0;
+}
+
+/* Hands buf of len bytes to the caller if rc is CL_OK, else wipes and frees it; returns rc. */
+static int hand_over(int rc, unsigned char *buf, size_t len, unsigned char **result,
+                     size_t *result_len)
+{
+    if (rc != CL_OK) {
+        cl_secret_free(buf, len);
+        return rc;
+    }
+    *result = buf;
+    *result_len = len;
+    return CL_OK;
+}
+
 int peculiar_seal(const struct peculiar_identity *id, enum peculiar_purpose purpose,
                   const char *serial_hex, const unsigned char *plain, size_t plain_len,
                   unsigned char **sealed, size_t *sealed_len)
 {
-    unsigned char aad[AAD_MAX], *out;
     const char *serial = checked_serial(id, purpose, serial_hex);
-    size_t aad_len, total;
+    unsigned char *out;
+    size_t total;
     int rc;
 
-    if (sealed != NULL)
-        *sealed = NULL;
-    if (sealed_len != NULL)
-        *sealed_len = 0;
+    clear_result(sealed, sealed_len);
     if (serial == NULL || plain == NULL || plain_len == 0 || plain_len > PECULIAR_PLAIN_MAX ||
         sealed == NULL || sealed_len == NULL)
         return CL_ERR_INVALID_ARGUMENT;
@@ -117,35 +139,23 @@ int peculiar_seal(const struct peculiar_identity *id, enum peculiar_purpose purp
     if ((out = malloc(total)) == NULL)
         return CL_ERR_NOMEM;
     out[0] = PECULIAR_SEAL_VERSION;
-    if ((rc = cl_random_bytes(out + 1, PECULIAR_IV_BYTES)) != CL_OK) {
-        free(out);
-        return rc;
-    }
-    aad_len = build_aad(purpose, id->device_number, serial, aad);
-    rc = run_gcm(id, 1, out + 1, aad, aad_len, plain, plain_len, out + 1 + PECULIAR_IV_BYTES,
-                 out + 1 + PECULIAR_IV_BYTES + plain_len, NULL);
-    if (rc != CL_OK) {
-        cl_secret_free(out, total);
-        return rc;
-    }
-    *sealed = out;
-    *sealed_len = total;
-    return CL_OK;
+    rc = cl_random_bytes(out + 1, PECULIAR_IV_BYTES);
+    if (rc == CL_OK)
+        rc = run_gcm(id, purpose, serial, 1, out + 1, plain, plain_len, out + 1 + PECULIAR_IV_BYTES,
+                     out + 1 + PECULIAR_IV_BYTES + plain_len, NULL);
+    return hand_over(rc, out, total, sealed, sealed_len);
 }
 
 int peculiar_open(const struct peculiar_identity *id, enum peculiar_purpose purpose,
                   const char *serial_hex, const unsigned char *sealed, size_t sealed_len,
                   unsigned char **plain, size_t *plain_len)
 {
-    unsigned char aad[AAD_MAX], *out;
     const char *serial = checked_serial(id, purpose, serial_hex);
-    size_t aad_len, len;
+    unsigned char *out;
+    size_t len;
     int rc;
 
-    if (plain != NULL)
-        *plain = NULL;
-    if (plain_len != NULL)
-        *plain_len = 0;
+    clear_result(plain, plain_len);
     if (serial == NULL || sealed == NULL || plain == NULL || plain_len == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     if (sealed_len <= PECULIAR_OVERHEAD || sealed_len > PECULIAR_PLAIN_MAX + PECULIAR_OVERHEAD ||
@@ -154,14 +164,7 @@ int peculiar_open(const struct peculiar_identity *id, enum peculiar_purpose purp
     len = sealed_len - PECULIAR_OVERHEAD;
     if ((out = malloc(len)) == NULL)
         return CL_ERR_NOMEM;
-    aad_len = build_aad(purpose, id->device_number, serial, aad);
-    rc = run_gcm(id, 0, sealed + 1, aad, aad_len, sealed + 1 + PECULIAR_IV_BYTES, len, out, NULL,
+    rc = run_gcm(id, purpose, serial, 0, sealed + 1, sealed + 1 + PECULIAR_IV_BYTES, len, out, NULL,
                  sealed + 1 + PECULIAR_IV_BYTES + len);
-    if (rc != CL_OK) {
-        cl_secret_free(out, len);
-        return rc;
-    }
-    *plain = out;
-    *plain_len = len;
-    return CL_OK;
+    return hand_over(rc, out, len, plain, plain_len);
 }

@@ -15,17 +15,17 @@
 static const struct cl_cfg_field ft_fields[] = {
     CL_CFG_STR(struct ft_config, line_id, "line_id", 1, 1,
                "this line's id; must equal the serialNumber of tls.cert_file"),
-    CL_CFG_OBJ(struct ft_config, tls, "tls", 1, &cl_tls_config_table,
-               "the factory terminal's certificate (role factory-terminal), both directions"),
+    CL_CFG_TLS_ROW(struct ft_config,
+                   "the factory terminal's certificate (role factory-terminal), both directions"),
     CL_CFG_OBJ(struct ft_config, comm_terminal, "comm_terminal", 1, &cl_endpoint_config_table,
                "the factory's comm-terminal (S5, S9, S11)"),
     CL_CFG_STR_DEF(struct ft_config, device_endpoint, "device_endpoint",
                    "https://127.0.0.1:8446/device", 12,
                    "https://host:port/path of the device on the jig (S7)"),
-    CL_CFG_OBJ(struct ft_config, listen, "listen", 1, &cl_listen_config_table,
-               "the line interface where the device reports its write result (S10); e.g. 8445"),
-    CL_CFG_OBJ(struct ft_config, limits, "limits", 0, &cl_limits_config_table,
-               "timeouts and input bounds"),
+    CL_CFG_LISTEN_ROW(struct ft_config,
+                      "the line interface where the device reports its write result (S10); e.g. "
+                      "8445"),
+    CL_CFG_LIMITS_ROW(struct ft_config),
     CL_CFG_INT(struct ft_config, write_result_timeout_s, "write_result_timeout_s", 0, 1, 600, 30,
                "seconds to wait for the device's write result (S10) after it accepted the pack"),
     CL_CFG_STR_DEF(struct ft_config, events_file, "events_file", "", 0,
@@ -104,7 +104,6 @@ static int check_endpoint(struct cl_tls *tls, const struct ft_config *c, const c
 int ft_config_prepare(const struct ft_config *c, struct cl_tls **client_tls,
                       struct cl_tls **server_tls, char *err, size_t errlen)
 {
-    struct cl_tls_settings settings;
     struct cl_tls *client = NULL, *server = NULL;
     int rc;
 
@@ -112,11 +111,9 @@ int ft_config_prepare(const struct ft_config *c, struct cl_tls **client_tls,
         *client_tls = NULL;
     if (server_tls != NULL)
         *server_tls = NULL;
-    memset(&settings, 0, sizeof(settings));
-    cl_tls_config_settings(&c->tls, &settings);
-    if ((rc = cl_tls_new(CL_TLS_CLIENT, &settings, &client, err, errlen)) != CL_OK)
+    if ((rc = cl_tls_config_new(&c->tls, CL_TLS_CLIENT, &client, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = cl_tls_new(CL_TLS_SERVER, &settings, &server, err, errlen)) != CL_OK)
+    if ((rc = cl_tls_config_new(&c->tls, CL_TLS_SERVER, &server, err, errlen)) != CL_OK)
         goto out;
     if ((rc = check_identity(c, err, errlen)) != CL_OK)
         goto out;

@@ -130,23 +130,28 @@ static void publish(struct ft_station *st, const char *device_number, const stru
     pthread_mutex_unlock(&st->lock);
 }
 
+/* With the lock held: gives the handler waiting for an answer a, or if a is NULL an NG saying
+ * reason, and wakes it. */
+static void give_answer(struct ft_station *st, const struct ft_write_answer *a, const char *reason)
+{
+    if (a != NULL) {
+        st->pending->answer = *a;
+    } else {
+        st->pending->answer.ok = 0;
+        snprintf(st->pending->answer.reason, sizeof(st->pending->answer.reason), "%s", reason);
+    }
+    st->pending->answered = 1;
+    st->pending = NULL;
+    pthread_cond_broadcast(&st->changed);
+}
+
 /* Ends the device: no more write results are taken for it, and a handler still holding one
  * gets answer (or, if NULL, a generic NG). */
 static void retire(struct ft_station *st, const struct ft_write_answer *answer)
 {
     pthread_mutex_lock(&st->lock);
-    if (st->pending != NULL) {
-        if (answer != NULL) {
-            st->pending->answer = *answer;
-        } else {
-            st->pending->answer.ok = 0;
-            snprintf(st->pending->answer.reason, sizeof(st->pending->answer.reason),
-                     "the factory terminal did not finish this device; re-scan it");
-        }
-        st->pending->answered = 1;
-        st->pending = NULL;
-        pthread_cond_broadcast(&st->changed);
-    }
+    if (st->pending != NULL)
+        give_answer(st, answer, "the factory terminal did not finish this device; re-scan it");
     st->active = 0;
     st->accepting = 0;
     st->reported = 0;
@@ -195,10 +200,7 @@ static void answer(struct ft_station *st, unsigned long seq, const struct ft_wri
 {
     pthread_mutex_lock(&st->lock);
     if (st->pending != NULL && st->pending->seq == seq) {
-        st->pending->answer = *a;
-        st->pending->answered = 1;
-        st->pending = NULL;
-        pthread_cond_broadcast(&st->changed);
+        give_answer(st, a, NULL);
     } else {
         cl_log_warn("%s: the device stopped waiting before the comm-terminal's answer could be "
                     "passed on (S13 not sent)",
@@ -212,13 +214,8 @@ void ft_station_release(struct ft_station *st)
     pthread_mutex_lock(&st->lock);
     st->releasing = 1;
     st->accepting = 0;
-    if (st->pending != NULL && !st->pending->consumed) {
-        st->pending->answer.ok = 0;
-        snprintf(st->pending->answer.reason, sizeof(st->pending->answer.reason),
-                 "the factory terminal is stopping; re-scan the device");
-        st->pending->answered = 1;
-        st->pending = NULL;
-    }
+    if (st->pending != NULL && !st->pending->consumed)
+        give_answer(st, NULL, "the factory terminal is stopping; re-scan the device");
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "error.h"
 #include "input_check.h"
 
@@ -118,21 +119,6 @@ static void operator_line(const struct ft_outcome *o)
     fflush(stdout);
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int ft_report_device(struct ft_report *r, const struct ft_outcome *o, char *err, size_t errlen)
 {
     char *line = NULL;
@@ -153,7 +139,7 @@ int ft_report_device(struct ft_report *r, const struct ft_outcome *o, char *err,
         operator_line(o);
     }
     if (r->events_fd >= 0 &&
-        (write_all(r->events_fd, line, strlen(line)) != 0 || fsync(r->events_fd) != 0)) {
+        (cl_write_all(r->events_fd, line, strlen(line)) != 0 || fsync(r->events_fd) != 0)) {
         snprintf(err, errlen, "events_file %s: cannot record the event of %s: %s", r->events_path,
                  o->device_number, strerror(errno));
         rc = CL_ERR_IO;

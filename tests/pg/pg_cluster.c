@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,8 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+
+#include "error.h"
 
 #define DEFAULT_BINDIR "/usr/lib/postgresql/15/bin"
 #define PORT 5432        /* only names the socket file: each cluster has its own folder */
@@ -43,19 +44,6 @@ struct pg_cluster {
     pid_t watchdog;  /* 0 if none */
     int watchdog_fd; /* write end of its pipe: end of file there means we died */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Appends the last bytes of path to err (after what is there). */
 static void append_tail(char *err, size_t errlen, const char *label, const char *path)
@@ -108,7 +96,7 @@ static int run_tool(struct pg_cluster *c, const char *const *argv, char *err, si
     if (c->as_postgres) {
         const char *runuser = runuser_path();
         if (runuser == NULL) {
-            set_err(err, errlen, "running as root, but runuser is not installed");
+            cl_err_set(err, errlen, "running as root, but runuser is not installed");
             return -1;
         }
         full[n++] = runuser;
@@ -123,13 +111,13 @@ static int run_tool(struct pg_cluster *c, const char *const *argv, char *err, si
 
     fd = open(c->setup_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
-        set_err(err, errlen, "cannot open %s: %s", c->setup_log, strerror(errno));
+        cl_err_set(err, errlen, "cannot open %s: %s", c->setup_log, strerror(errno));
         return -1;
     }
     dprintf(fd, "$ %s\n", argv[0]);
     pid = fork();
     if (pid < 0) {
-        set_err(err, errlen, "fork: %s", strerror(errno));
+        cl_err_set(err, errlen, "fork: %s", strerror(errno));
         close(fd);
         return -1;
     }
@@ -149,14 +137,14 @@ static int run_tool(struct pg_cluster *c, const char *const *argv, char *err, si
         if (done == pid)
             break;
         if (done < 0 && errno != EINTR) {
-            set_err(err, errlen, "waitpid: %s", strerror(errno));
+            cl_err_set(err, errlen, "waitpid: %s", strerror(errno));
             return -1;
         }
         if (waited >= TOOL_TIMEOUT * 1000L) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            set_err(err, errlen, "%s did not finish within %d s", argv[0], TOOL_TIMEOUT);
+            cl_err_set(err, errlen, "%s did not finish within %d s", argv[0], TOOL_TIMEOUT);
             append_tail(err, errlen, "setup.log", c->setup_log);
             return -1;
         }
@@ -165,10 +153,10 @@ static int run_tool(struct pg_cluster *c, const char *const *argv, char *err, si
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     if (WIFEXITED(status))
-        set_err(err, errlen, "%s failed (exit status %d)", argv[0], WEXITSTATUS(status));
+        cl_err_set(err, errlen, "%s failed (exit status %d)", argv[0], WEXITSTATUS(status));
     else
-        set_err(err, errlen, "%s failed (signal %d)", argv[0],
-                WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        cl_err_set(err, errlen, "%s failed (signal %d)", argv[0],
+                   WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     append_tail(err, errlen, "setup.log", c->setup_log);
     return -1;
 }
@@ -300,14 +288,14 @@ static int start_watchdog(struct pg_cluster *c, char *err, size_t errlen)
     pid_t pid;
 
     if (pipe(fds) != 0) {
-        set_err(err, errlen, "pipe: %s", strerror(errno));
+        cl_err_set(err, errlen, "pipe: %s", strerror(errno));
         return -1;
     }
     fcntl(fds[0], F_SETFD, FD_CLOEXEC);
     fcntl(fds[1], F_SETFD, FD_CLOEXEC); /* the tools and the server must not hold it open */
     pid = fork();
     if (pid < 0) {
-        set_err(err, errlen, "fork: %s", strerror(errno));
+        cl_err_set(err, errlen, "fork: %s", strerror(errno));
         close(fds[0]);
         close(fds[1]);
         return -1;
@@ -351,21 +339,21 @@ int pg_cluster_start(struct pg_cluster **out, char *err, size_t errlen)
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        set_err(err, errlen, "out of memory");
+        cl_err_set(err, errlen, "out of memory");
         return -1;
     }
     snprintf(c->bindir, sizeof(c->bindir), "%s",
              bindir != NULL && bindir[0] != '\0' ? bindir : DEFAULT_BINDIR);
     snprintf(tool, sizeof(tool), "%s/initdb", c->bindir);
     if (access(tool, X_OK) != 0) {
-        set_err(err, errlen, "no PostgreSQL server tools in %s (set CERTLINE_PG_BINDIR)",
-                c->bindir);
+        cl_err_set(err, errlen, "no PostgreSQL server tools in %s (set CERTLINE_PG_BINDIR)",
+                   c->bindir);
         free(c);
         return -1;
     }
     snprintf(c->dir, sizeof(c->dir), "/tmp/certline-pg-XXXXXX");
     if (mkdtemp(c->dir) == NULL) {
-        set_err(err, errlen, "mkdtemp: %s", strerror(errno));
+        cl_err_set(err, errlen, "mkdtemp: %s", strerror(errno));
         c->dir[0] = '\0';
         pg_cluster_stop(c);
         return -1;
@@ -376,14 +364,14 @@ int pg_cluster_start(struct pg_cluster **out, char *err, size_t errlen)
     if (geteuid() == 0) {
         const struct passwd *pw = getpwnam("postgres");
         if (pw == NULL) {
-            set_err(err, errlen, "running as root needs a 'postgres' user to run the server");
+            cl_err_set(err, errlen, "running as root needs a 'postgres' user to run the server");
             goto fail;
         }
         c->as_postgres = 1;
         c->uid = pw->pw_uid;
         c->gid = pw->pw_gid;
         if (chown(c->dir, c->uid, c->gid) != 0) {
-            set_err(err, errlen, "chown %s: %s", c->dir, strerror(errno));
+            cl_err_set(err, errlen, "chown %s: %s", c->dir, strerror(errno));
             goto fail;
         }
     }
