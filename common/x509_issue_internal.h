@@ -1,5 +1,6 @@
 /* x509_issue_internal.h: private declarations shared by x509_issue.c, x509_build.c,
- * x509_signer.c and x509_keys.c (not part of the public API in x509_issue.h).
+ * x509_signer.c and x509_keys.c, and read by crl_build.c, which signs CRLs with the signer's key
+ * and names its certificate (not part of the public API in x509_issue.h).
  *
  * The files, by duty:
  *   - x509_issue.c: the public cl_issue_* entry points, with the profiles (what each certificate
@@ -136,6 +137,10 @@ int cl_x509i_ca_key_identifier(const mbedtls_x509_crt *crt, unsigned char id[KEY
 /* Writes and signs a certificate; *der is malloc'd. */
 int cl_x509i_write_cert(const struct profile *pr, mbedtls_pk_context *subject_key,
                         const struct issuer *is, unsigned char **der, size_t *der_len);
+/* DER (at most max octets) to PEM with the armour label ("CERTIFICATE", "X509 CRL"); *pem is
+ * malloc'd and NUL-terminated. CL_OK, CL_ERR_INVALID_ARGUMENT, CL_ERR_NOMEM or CL_ERR_CRYPTO. */
+int cl_x509i_der_to_pem(const unsigned char *der, size_t len, size_t max, const char *label,
+                        char **pem);
 /* The private key as DER into out->key_der (malloc'd). */
 int cl_x509i_export_key(mbedtls_pk_context *key, struct cl_issued *out);
 /* New key of type, certificate by profile, both into out. */
