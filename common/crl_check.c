@@ -18,6 +18,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/platform.h>
 
+#include "atomic_file.h"
 #include "crl_reason.h"
 #include "error.h"
 
@@ -539,6 +540,17 @@ int cl_crl_lookup(const struct cl_crl *crl, const unsigned char *serial, size_t 
     return 0;
 }
 
+static int nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 int cl_crl_lookup_hex(const struct cl_crl *crl, const char *serial_hex, struct cl_crl_revoked *out)
 {
     unsigned char serial[SERIAL_OCTETS_MAX + 1];
@@ -547,10 +559,10 @@ int cl_crl_lookup_hex(const struct cl_crl *crl, const char *serial_hex, struct c
     if (n == 0 || n % 2 != 0 || n / 2 > sizeof(serial))
         return 0;
     for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        if (sscanf(serial_hex + 2 * i, "%2x", &v) != 1)
+        int hi = nibble(serial_hex[2 * i]), lo = nibble(serial_hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return 0;
-        serial[i] = (unsigned char)v;
+        serial[i] = (unsigned char)(hi << 4 | lo);
     }
     return cl_crl_lookup(crl, serial, n / 2, out);
 }
@@ -568,50 +580,13 @@ int cl_crl_lists(const struct cl_crl *crl, const mbedtls_x509_crt *crt, struct c
 
 int cl_crl_read_file(const char *path, unsigned char **data, size_t *len, char *err, size_t errlen)
 {
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    FILE *f;
+    char *text = NULL;
+    int rc = cl_read_file_capped(path, CL_CRL_INPUT_MAX, &text, len);
 
-    *data = NULL;
-    *len = 0;
-    if ((f = fopen(path, "rb")) == NULL) {
-        cl_err_set(err, errlen, "cannot open the CRL %s: %s", path, strerror(errno));
-        return CL_ERR_IO;
-    }
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            unsigned char *grown;
-            cap = cap == 0 ? 65536 : cap * 2;
-            if (cap > CL_CRL_INPUT_MAX + 1)
-                cap = CL_CRL_INPUT_MAX + 1;
-            if ((grown = realloc(buf, cap + 1)) == NULL) {
-                fclose(f);
-                free(buf);
-                return CL_ERR_NOMEM;
-            }
-            buf = grown;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n > CL_CRL_INPUT_MAX) {
-            fclose(f);
-            free(buf);
-            cl_err_set(err, errlen, "the CRL %s is larger than %u bytes", path, CL_CRL_INPUT_MAX);
-            return CL_ERR_TOO_LARGE;
-        }
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        cl_err_set(err, errlen, "cannot read the CRL %s", path);
-        return CL_ERR_IO;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return CL_OK;
+    *data = (unsigned char *)text;
+    if (rc == CL_ERR_TOO_LARGE)
+        cl_err_set(err, errlen, "the CRL %s is larger than %u bytes", path, CL_CRL_INPUT_MAX);
+    else if (rc != CL_OK)
+        cl_err_set(err, errlen, "cannot read the CRL %s: %s", path, strerror(errno));
+    return rc;
 }

@@ -27,8 +27,8 @@
 struct cl_crl;
 
 /* Reads a CRL file (DER or PEM) into *data (malloc'd; NUL-terminated, the NUL not counted in
- * *len). CL_OK; CL_ERR_IO or CL_ERR_TOO_LARGE (beyond CL_CRL_INPUT_MAX) with err naming the
- * file. */
+ * *len), through cl_read_file_capped. CL_OK, or its error (CL_ERR_TOO_LARGE beyond
+ * CL_CRL_INPUT_MAX, CL_ERR_NOT_FOUND, CL_ERR_IO, ...) with err naming the file. */
 int cl_crl_read_file(const char *path, unsigned char **data, size_t *len, char *err, size_t errlen);
 
 /* Parses data (DER, or PEM with or without a final NUL), verifies its signature with the CA
