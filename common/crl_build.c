@@ -15,51 +15,19 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 
+#include "crl_check.h"
 #include "error.h"
 #include "x509_der.h"
 #include "x509_issue_internal.h"
 
 #define SEQUENCE (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)
 #define EXPLICIT(n) (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | (n))
-#define SERIAL_OCTETS_MAX 20
 #define OID_REASON_CODE MBEDTLS_OID_ID_CE "\x15" /* id-ce-cRLReasons, 2.5.29.21 */
 /* An entry: SEQUENCE header 2, INTEGER 2 + 21, GeneralizedTime 2 + 15, reasonCode 14. */
 #define ENTRY_MAX 56
 /* Everything but the entries: version, two AlgorithmIdentifiers, the issuer (the CA's subject,
  * at most CA_CERT_INPUT_MAX), three times, the extensions, the headers and the signature. */
 #define FIXED_ROOM(issuer_len) ((issuer_len) + 512 + 2 * CL_SIGNATURE_MAX)
-
-/* A serial's magnitude from hex: leading zero octets dropped. 0, or -1 if the hex is not 1..20
- * octets of even length or is zero. */
-static int serial_from_hex(const char *hex, unsigned char out[SERIAL_OCTETS_MAX], size_t *len)
-{
-    size_t n = hex != NULL ? strlen(hex) : 0, skip = 0;
-
-    if (n == 0 || n % 2 != 0 || n > 2 * (SERIAL_OCTETS_MAX + 1))
-        return -1;
-    *len = 0;
-    for (size_t i = 0; i < n; i += 2) {
-        unsigned v = 0;
-        for (size_t k = i; k < i + 2; k++) {
-            char c = hex[k];
-            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                         : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                                : 16u;
-            if (d > 15)
-                return -1;
-            v = v * 16 + d;
-        }
-        if (v == 0 && *len == 0) {
-            skip++;
-            continue;
-        }
-        if (*len == SERIAL_OCTETS_MAX)
-            return -1;
-        out[(*len)++] = (unsigned char)v;
-    }
-    return *len > 0 && skip <= 1 ? 0 : -1;
-}
 
 /* The octets of a non-negative INTEGER with this magnitude (a 00 in front of a top bit). */
 static size_t integer_len(const unsigned char *mag, size_t len)
@@ -165,13 +133,13 @@ static int write_crl_extensions(unsigned char **p, unsigned char *start,
 }
 
 /* The octets one entry takes (for the allocation); 0 if the entry is invalid. */
-static size_t entry_len(const struct cl_crl_entry *e, unsigned char serial[SERIAL_OCTETS_MAX],
+static size_t entry_len(const struct cl_crl_entry *e, unsigned char serial[CL_CRL_SERIAL_MAX],
                         size_t *serial_len)
 {
     struct tm tm;
     size_t len;
 
-    if (serial_from_hex(e->serial_hex, serial, serial_len) != 0 || !time_ok(e->revoked_at) ||
+    if (cl_crl_serial_parse(e->serial_hex, serial, serial_len) != 0 || !time_ok(e->revoked_at) ||
         !cl_crl_reason_valid(e->reason))
         return 0;
     gmtime_r(&e->revoked_at, &tm);
@@ -185,7 +153,7 @@ static size_t entry_len(const struct cl_crl_entry *e, unsigned char serial[SERIA
 static int check_inputs(const struct cl_crl_params *params, const struct cl_crl_entry *entries,
                         size_t count, size_t *entries_len, char *err, size_t errlen)
 {
-    unsigned char serial[SERIAL_OCTETS_MAX];
+    unsigned char serial[CL_CRL_SERIAL_MAX];
     size_t serial_len, sum = 0;
 
     if (count > CL_CRL_ENTRIES_MAX) {
@@ -220,13 +188,13 @@ static int write_tbs(unsigned char **p, unsigned char *start, struct cl_signer *
                      const struct cl_crl_params *params, const struct cl_crl_entry *entries,
                      size_t count, const char *sig_oid, size_t sig_oid_len, int rsa)
 {
-    unsigned char serial[SERIAL_OCTETS_MAX];
+    unsigned char serial[CL_CRL_SERIAL_MAX];
     size_t serial_len, len = 0, list = 0;
     int ret;
 
     MBEDTLS_ASN1_CHK_ADD(len, write_crl_extensions(p, start, signer, params->number));
     for (size_t i = count; i-- > 0;) {
-        (void)serial_from_hex(entries[i].serial_hex, serial, &serial_len); /* checked before */
+        (void)cl_crl_serial_parse(entries[i].serial_hex, serial, &serial_len); /* checked before */
         MBEDTLS_ASN1_CHK_ADD(list, write_entry(p, start, serial, serial_len, entries[i].revoked_at,
                                                entries[i].reason));
     }

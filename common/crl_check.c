@@ -4,6 +4,7 @@
  * of the DER; a revocation date is decoded only when a lookup finds its entry. */
 #include "crl_check.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -29,7 +30,6 @@
 #define OID_INVALIDITY_DATE MBEDTLS_OID_ID_CE "\x18" /* 2.5.29.24 */
 #define PEM_BEGIN "-----BEGIN X509 CRL-----"
 #define PEM_END "-----END X509 CRL-----"
-#define SERIAL_OCTETS_MAX 20
 
 struct entry {
     uint32_t serial_off; /* into der: the magnitude, leading zero octets skipped */
@@ -89,7 +89,7 @@ static int read_serial(struct reader *r, const unsigned char **mag, size_t *mag_
         (*mag)++;
         (*mag_len)--;
     }
-    return *mag_len <= SERIAL_OCTETS_MAX && (*mag)[0] != 0 ? 0 : -1;
+    return *mag_len <= CL_CRL_SERIAL_MAX && (*mag)[0] != 0 ? 0 : -1;
 }
 
 /* One Extension: its OID, critical flag and value (the OCTET STRING's content). */
@@ -540,31 +540,39 @@ int cl_crl_lookup(const struct cl_crl *crl, const unsigned char *serial, size_t 
     return 0;
 }
 
-static int nibble(char c)
+int cl_crl_serial_parse(const char *hex, unsigned char out[CL_CRL_SERIAL_MAX], size_t *len)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char digits[] = "0123456789abcdef";
+    size_t n = hex != NULL ? strlen(hex) : 0, zeros = 0;
+
+    *len = 0;
+    if (n == 0 || n % 2 != 0 || n > 2 * (CL_CRL_SERIAL_MAX + 1))
+        return -1;
+    for (size_t i = 0; i < n; i += 2) {
+        const char *hi = hex[i] != '\0' ? strchr(digits, tolower((unsigned char)hex[i])) : NULL;
+        const char *lo =
+            hex[i + 1] != '\0' ? strchr(digits, tolower((unsigned char)hex[i + 1])) : NULL;
+        unsigned char octet;
+        if (hi == NULL || lo == NULL)
+            return -1;
+        octet = (unsigned char)((hi - digits) << 4 | (lo - digits));
+        if (octet == 0 && *len == 0)
+            zeros++;
+        else if (*len == CL_CRL_SERIAL_MAX)
+            return -1;
+        else
+            out[(*len)++] = octet;
+    }
+    return *len > 0 && zeros <= 1 ? 0 : -1;
 }
 
 int cl_crl_lookup_hex(const struct cl_crl *crl, const char *serial_hex, struct cl_crl_revoked *out)
 {
-    unsigned char serial[SERIAL_OCTETS_MAX + 1];
-    size_t n = serial_hex != NULL ? strlen(serial_hex) : 0;
+    unsigned char serial[CL_CRL_SERIAL_MAX];
+    size_t len;
 
-    if (n == 0 || n % 2 != 0 || n / 2 > sizeof(serial))
-        return 0;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = nibble(serial_hex[2 * i]), lo = nibble(serial_hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        serial[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return cl_crl_lookup(crl, serial, n / 2, out);
+    return cl_crl_serial_parse(serial_hex, serial, &len) == 0 &&
+           cl_crl_lookup(crl, serial, len, out);
 }
 
 int cl_crl_covers(const struct cl_crl *crl, const mbedtls_x509_crt *crt)

@@ -19,6 +19,14 @@
 
 #include <mbedtls/x509_crt.h>
 
+/* The longest serial number (RFC 5280 4.1.2.2), in octets. */
+#define CL_CRL_SERIAL_MAX 20
+
+/* A serial in hex (either case, even length) to its magnitude: at most one leading 00 octet,
+ * dropped (the sign octet of a serial whose first octet has its top bit set). 0 and out[0..*len)
+ * (1..20 octets, the first not zero), or -1. */
+int cl_crl_serial_parse(const char *hex, unsigned char out[CL_CRL_SERIAL_MAX], size_t *len);
+
 /* The largest CRL read (a million entries take about 50 MB). */
 #define CL_CRL_INPUT_MAX (64u << 20)
 

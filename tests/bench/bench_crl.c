@@ -9,7 +9,9 @@
  *   build       cl_crl_build: the DER written and signed (the serial list is made beforehand);
  *   DER, PEM    the sizes;
  *   install     cl_crl_holder_install from the DER: parse, signature check, sort, swap in;
- *   lookup      cl_crl_lookup_hex of listed and unlisted serials, per lookup.
+ *   lookup      cl_crl_lookup of listed and unlisted serials (octets), per lookup.
+ * Each as wall time and as this thread's CPU time (the process's for handshakes, whose servers
+ * run on their own threads): on a loaded machine, compare the CPU figures.
  * Handshakes (default 200 per case in 3 interleaved rounds): a fresh comm-terminal client per
  * call to an in-process ca-server (full mutual-TLS handshake, one SOAP call, close), with no
  * CRL, and with a CRL of 100,000 entries checked on both ends (cl_tls_check_revocation).
@@ -26,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "crl_build.h"
+#include "crl_check.h"
 #include "crl_holder.h"
 #include "error.h"
 #include "soapH.h"
@@ -61,11 +64,27 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
     return SOAP_OK;
 }
 
-static double mono_s(void)
+static double clock_s(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wall time, and CPU time (this thread's; the whole process's for handshakes, whose servers run
+ * on their own threads): on a loaded machine the CPU figures are the ones to compare. */
+struct span {
+    double wall, cpu;
+};
+
+static struct span span_start(clockid_t cpu_clock)
+{
+    return (struct span){clock_s(CLOCK_MONOTONIC), clock_s(cpu_clock)};
+}
+
+static struct span span_end(struct span start, clockid_t cpu_clock)
+{
+    return (struct span){clock_s(CLOCK_MONOTONIC) - start.wall, clock_s(cpu_clock) - start.cpu};
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -134,19 +153,20 @@ static int make_entries(size_t count, char (**serials)[CL_SERIAL_HEX_MAX + 1],
     return 0;
 }
 
-/* Builds a CRL of the entries; its DER in *der. Build seconds, or -1. */
-static double build(const struct cl_crl_entry *entries, size_t count, unsigned char **der,
-                    size_t *len)
+/* Builds a CRL of the entries; its DER in *der. 0 and the time taken, or -1. */
+static int build(const struct cl_crl_entry *entries, size_t count, unsigned char **der, size_t *len,
+                 struct span *took)
 {
     struct cl_crl_params params = {time(NULL) - 60, time(NULL) + 7 * 86400, ++crl_number};
+    struct span t0 = span_start(CLOCK_THREAD_CPUTIME_ID);
     char err[256];
-    double t0 = mono_s();
 
     if (cl_crl_build(signer, &params, entries, count, der, len, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "bench_crl: build: %s\n", err);
         return -1;
     }
-    return mono_s() - t0;
+    *took = span_end(t0, CLOCK_THREAD_CPUTIME_ID);
+    return 0;
 }
 
 static struct cl_crl_holder *holder_new(void)
@@ -163,45 +183,57 @@ static struct cl_crl_holder *holder_new(void)
 static int bench_size(size_t count, cJSON *results)
 {
     char(*serials)[CL_SERIAL_HEX_MAX + 1] = NULL, err[256], *pem = NULL;
+    unsigned char(*keys)[CL_CRL_SERIAL_MAX] = NULL, *der = NULL, absent[8] = {0x0A, 0x0B};
+    size_t *key_lens = NULL, len = 0, found = 0;
     struct cl_crl_entry *entries = NULL;
     struct cl_crl_holder *h = holder_new();
     struct cl_crl *crl = NULL;
-    unsigned char *der = NULL;
-    size_t len = 0, found = 0;
-    double t_build, t_install, t_lookup, t0;
+    struct span t_build, t_install, t_lookup, t0;
     int rc = -1;
 
-    if (h == NULL || make_entries(count, &serials, &entries) != 0)
+    if (h == NULL || make_entries(count, &serials, &entries) != 0 ||
+        (keys = calloc(count, sizeof(*keys))) == NULL ||
+        (key_lens = calloc(count, sizeof(*key_lens))) == NULL)
         goto out;
-    if ((t_build = build(entries, count, &der, &len)) < 0 ||
+    for (size_t i = 0; i < count; i++) /* the lookups take octets, as a handshake has them */
+        (void)cl_crl_serial_parse(serials[i], keys[i], &key_lens[i]);
+    if (build(entries, count, &der, &len, &t_build) != 0 ||
         cl_crl_der_to_pem(der, len, &pem) != CL_OK)
         goto out;
-    t0 = mono_s();
+    t0 = span_start(CLOCK_THREAD_CPUTIME_ID);
     if (cl_crl_holder_install(h, der, len, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "bench_crl: install: %s\n", err);
         goto out;
     }
-    t_install = mono_s() - t0;
+    t_install = span_end(t0, CLOCK_THREAD_CPUTIME_ID);
     crl = cl_crl_holder_current(h);
-    t0 = mono_s();
-    for (size_t i = 0; i < LOOKUPS; i++) /* half listed, half not (changed last digit) */
-        found += (size_t)cl_crl_lookup_hex(crl, i % 2 ? serials[(i * 7919) % count] : "0A0B", NULL);
-    t_lookup = (mono_s() - t0) / LOOKUPS;
+    t0 = span_start(CLOCK_THREAD_CPUTIME_ID);
+    for (size_t i = 0; i < LOOKUPS; i++) { /* half listed, half not */
+        size_t k = (i * 7919) % count;
+        found += i % 2 ? (size_t)cl_crl_lookup(crl, keys[k], key_lens[k], NULL)
+                       : (size_t)cl_crl_lookup(crl, absent, sizeof(absent), NULL);
+    }
+    t_lookup = span_end(t0, CLOCK_THREAD_CPUTIME_ID);
     if (found != LOOKUPS / 2) {
         fprintf(stderr, "bench_crl: %zu of %d listed serials found\n", found, LOOKUPS / 2);
         goto out;
     }
-    printf("%9zu entries  build %8.3f s  DER %10zu B (%.1f B/entry)  PEM %10zu B  install "
-           "%8.3f s  lookup %6.0f ns\n",
-           count, t_build, len, (double)len / (double)(count ? count : 1), strlen(pem), t_install,
-           t_lookup * 1e9);
+    printf("%9zu entries  DER %10zu B (%.1f B/entry)  PEM %10zu B\n"
+           "%19s build %7.3f s (CPU %7.3f s)  install %7.3f s (CPU %7.3f s)  lookup %5.0f ns "
+           "(CPU %5.0f ns)\n",
+           count, len, (double)len / (double)(count ? count : 1), strlen(pem), "", t_build.wall,
+           t_build.cpu, t_install.wall, t_install.cpu, t_lookup.wall / LOOKUPS * 1e9,
+           t_lookup.cpu / LOOKUPS * 1e9);
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "entries", (double)count);
-    cJSON_AddNumberToObject(r, "build_s", t_build);
     cJSON_AddNumberToObject(r, "der_bytes", (double)len);
     cJSON_AddNumberToObject(r, "pem_bytes", (double)strlen(pem));
-    cJSON_AddNumberToObject(r, "install_s", t_install);
-    cJSON_AddNumberToObject(r, "lookup_ns", t_lookup * 1e9);
+    cJSON_AddNumberToObject(r, "build_s", t_build.wall);
+    cJSON_AddNumberToObject(r, "build_cpu_s", t_build.cpu);
+    cJSON_AddNumberToObject(r, "install_s", t_install.wall);
+    cJSON_AddNumberToObject(r, "install_cpu_s", t_install.cpu);
+    cJSON_AddNumberToObject(r, "lookup_ns", t_lookup.wall / LOOKUPS * 1e9);
+    cJSON_AddNumberToObject(r, "lookup_cpu_ns", t_lookup.cpu / LOOKUPS * 1e9);
     cJSON_AddItemToArray(results, r);
     rc = 0;
 out:
@@ -211,16 +243,18 @@ out:
     free(der);
     free(serials);
     free(entries);
+    free(keys);
+    free(key_lens);
     return rc;
 }
 
-/* n full handshakes (fresh client each, one call); mean seconds per handshake, or -1. */
-static double handshakes(struct cl_tls *tls, int port, int n)
+/* n full handshakes (fresh client each, one call); 0 and the time they took, or -1. */
+static int handshakes(struct cl_tls *tls, int port, int n, struct span *took)
 {
     struct ca__CertificateTransmissionRequest req = {0};
     struct ca__CertificateTransmission resp;
     char id[] = "bench-crl", number[] = "3012-000001", *numbers[] = {number}, err[256];
-    double t0 = mono_s();
+    struct span t0 = span_start(CLOCK_PROCESS_CPUTIME_ID);
 
     req.requestId = id;
     req.replacement = false_;
@@ -241,7 +275,8 @@ static double handshakes(struct cl_tls *tls, int port, int n)
             return -1;
         }
     }
-    return (mono_s() - t0) / n;
+    *took = span_end(t0, CLOCK_PROCESS_CPUTIME_ID);
+    return 0;
 }
 
 static int bench_handshakes(const struct options *o, cJSON *json)
@@ -255,12 +290,12 @@ static int bench_handshakes(const struct options *o, cJSON *json)
     struct cl_tls *plain_tls = NULL, *checked_tls = NULL;
     unsigned char *der = NULL;
     size_t len = 0;
-    double sum[2] = {0, 0};
-    int rc = -1;
+    struct span sum[2] = {{0, 0}, {0, 0}}, a, b;
+    int rc = -1, per_case = o->handshakes * o->rounds;
 
     if (server_crl == NULL || client_crl == NULL ||
         make_entries(HANDSHAKE_CRL_ENTRIES, &serials, &entries) != 0 ||
-        build(entries, HANDSHAKE_CRL_ENTRIES, &der, &len) < 0 ||
+        build(entries, HANDSHAKE_CRL_ENTRIES, &der, &len, &a) != 0 ||
         cl_crl_holder_install(server_crl, der, len, err, sizeof(err)) != CL_OK ||
         cl_crl_holder_install(client_crl, der, len, err, sizeof(err)) != CL_OK)
         goto out;
@@ -274,26 +309,30 @@ static int bench_handshakes(const struct options *o, cJSON *json)
         fprintf(stderr, "bench_crl: %s\n", err);
         goto out;
     }
-    if (handshakes(plain_tls, plain.port, 5) < 0 || handshakes(checked_tls, checked.port, 5) < 0)
+    if (handshakes(plain_tls, plain.port, 5, &a) != 0 ||
+        handshakes(checked_tls, checked.port, 5, &b) != 0)
         goto out; /* warm-up */
     for (int r = 0; r < o->rounds; r++) {
-        double a = handshakes(plain_tls, plain.port, o->handshakes);
-        double b = handshakes(checked_tls, checked.port, o->handshakes);
-        if (a < 0 || b < 0)
+        if (handshakes(plain_tls, plain.port, o->handshakes, &a) != 0 ||
+            handshakes(checked_tls, checked.port, o->handshakes, &b) != 0)
             goto out;
-        sum[0] += a;
-        sum[1] += b;
+        sum[0].wall += a.wall / per_case;
+        sum[0].cpu += a.cpu / per_case;
+        sum[1].wall += b.wall / per_case;
+        sum[1].cpu += b.cpu / per_case;
     }
-    sum[0] /= o->rounds;
-    sum[1] /= o->rounds;
-    printf("handshake + call, no CRL: %.3f ms; with a %d-entry CRL on both ends: %.3f ms "
-           "(%+.1f%%)\n",
-           sum[0] * 1e3, HANDSHAKE_CRL_ENTRIES, sum[1] * 1e3, (sum[1] / sum[0] - 1) * 100);
+    printf("full handshake + call, both ends, per connection (%d each):\n"
+           "  no CRL:                     %7.3f ms (CPU %7.3f ms)\n"
+           "  %d-entry CRL on both ends: %7.3f ms (CPU %7.3f ms, %+.1f%%)\n",
+           per_case, sum[0].wall * 1e3, sum[0].cpu * 1e3, HANDSHAKE_CRL_ENTRIES, sum[1].wall * 1e3,
+           sum[1].cpu * 1e3, (sum[1].cpu / sum[0].cpu - 1) * 100);
     cJSON *h = cJSON_AddObjectToObject(json, "handshake");
     cJSON_AddNumberToObject(h, "crl_entries", HANDSHAKE_CRL_ENTRIES);
-    cJSON_AddNumberToObject(h, "per_case", o->handshakes * o->rounds);
-    cJSON_AddNumberToObject(h, "no_crl_ms", sum[0] * 1e3);
-    cJSON_AddNumberToObject(h, "with_crl_ms", sum[1] * 1e3);
+    cJSON_AddNumberToObject(h, "per_case", per_case);
+    cJSON_AddNumberToObject(h, "no_crl_ms", sum[0].wall * 1e3);
+    cJSON_AddNumberToObject(h, "no_crl_cpu_ms", sum[0].cpu * 1e3);
+    cJSON_AddNumberToObject(h, "with_crl_ms", sum[1].wall * 1e3);
+    cJSON_AddNumberToObject(h, "with_crl_cpu_ms", sum[1].cpu * 1e3);
     rc = 0;
 out:
     tp_server_stop(&plain);
