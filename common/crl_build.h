@@ -20,8 +20,7 @@
 
 /* One revoked certificate. */
 struct cl_crl_entry {
-    const char *serial_hex; /* 1..20 octets of hex, either case, even length (cl_serial_hex_valid
-                               and more: a leading 00 octet is accepted and dropped) */
+    const char *serial_hex; /* 1..20 octets of hex, either case (cl_crl_serial_parse) */
     time_t revoked_at;      /* revocationDate, 1950..9999 */
     int reason;             /* enum cl_crl_reason; cl_crl_reason_valid */
 };
