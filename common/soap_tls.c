@@ -319,6 +319,8 @@ static void explain_handshake(struct cl_conn *conn, int ret, const char *who)
 /* The alert that tells a refused server why (as mbedTLS would have sent in the handshake). */
 static unsigned char alert_for(uint32_t flags)
 {
+    if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+        return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
     if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
         return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
     if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
@@ -336,8 +338,9 @@ static unsigned char alert_for(uint32_t flags)
  * chain mbedTLS verified; the client with a verified-chain cache checks the server's chain here
  * (the handshake ran with authmode NONE). A resumed session (its certificates were verified when
  * it was made; only the leaf comes back): the client checks the chain it saved then, the server
- * the client's leaf, for what time or configuration may have changed since. Returns CL_OK or
- * the refusal's cl_err code. */
+ * the client's leaf, for what time or configuration may have changed since. Every path checks the
+ * chain against the current CRL (cl_tls_check_revoked, with cl_tls_check_revocation). Returns CL_OK
+ * or the refusal's cl_err code. */
 static int check_peer(struct cl_conn *conn)
 {
     /* The session's own pointer: mbedtls_ssl_get_peer_cert gives a const one, and mbedTLS's
@@ -349,9 +352,8 @@ static int check_peer(struct cl_conn *conn)
 
     if (server && conn->chain_verified) {
         cl_tls_note_verified(conn->tls, chain); /* no-op without a cache */
-        return CL_OK;
-    }
-    if (server) {
+        ret = cl_tls_check_revoked(conn->tls, chain, NULL, &flags);
+    } else if (server) {
         ret = cl_tls_recheck_peer(conn->tls, chain, NULL, &flags);
     } else if (conn->resumed_now) {
         const mbedtls_x509_crt *saved = &conn->saved_chain;
@@ -363,7 +365,8 @@ static int check_peer(struct cl_conn *conn)
             ret = cl_tls_recheck_peer(conn->tls, saved, conn->server_name, &flags);
         }
     } else if (conn->tls->verify_cache == NULL) {
-        return CL_OK; /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
+        /* mbedTLS verified it in the handshake (VERIFY_REQUIRED) */
+        ret = cl_tls_check_revoked(conn->tls, chain, conn->server_name, &flags);
     } else {
         ret = cl_tls_verify_peer(conn->tls, chain, conn->server_name, &flags);
     }

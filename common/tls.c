@@ -231,6 +231,14 @@ int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cac
     return CL_OK;
 }
 
+int cl_tls_check_revocation(struct cl_tls *tls, struct cl_crl_holder *holder)
+{
+    if (tls == NULL || holder == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    tls->crl = holder;
+    return CL_OK;
+}
+
 /* Several connection threads then sign with this one ECDSA context at once, unlocked. That is
  * safe only because of how mbedTLS 2.28's own ECP code (ecp.c, ecp_mul_comb) works: once the
  * group holds the fixed-point table of its generator (grp->T, built by the 1 x G below), a

@@ -10,6 +10,7 @@
 
 struct cl_tls;
 struct cl_verify_cache; /* tls_verify.h */
+struct cl_crl_holder;   /* crl_holder.h */
 
 struct cl_tls_settings {
     const char *cert_file;  /* own certificate, PEM; leaf first, then intermediates */
@@ -58,11 +59,22 @@ int cl_tls_new_sibling(struct cl_tls *from, enum cl_tls_side side, struct cl_tls
  * under our profile". An entry is used only while it is younger than the cache's max age and
  * every presented certificate and root is inside its validity period; everything else (name,
  * curve, key usage, extended key usage, role) is checked on every connection. The trusted roots
- * of a context never change, and certline uses no CRLs, so nothing else could revoke an entry.
+ * of a context never change; revocation is never cached (cl_tls_check_revocation checks every
+ * connection against the current CRL).
  * Proof of possession is untouched: mbedTLS still checks the peer's handshake signature
  * (ServerKeyExchange, CertificateVerify) with the presented leaf's key on every connection.
  * Returns CL_OK or CL_ERR_INVALID_ARGUMENT. */
 int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cache);
+
+/* Opt-in: every verification of a peer's chain on this context (a full handshake, a chain from
+ * the verified-chain cache, a resumed session) also checks it against the holder's current CRL
+ * (crl_holder.h, cl_crl_holder_check_chain): a listed certificate, or the holder's policy for a
+ * stale or missing CRL, refuses the connection right after the handshake, before any
+ * application data, with a fatal alert (certificate_revoked for a listed one) and a log line
+ * naming the peer, the serial and the reason. A CRL installed in the holder while connections
+ * run takes effect on the next verification. The holder must outlive the context. Call before
+ * the first connection. Returns CL_OK or CL_ERR_INVALID_ARGUMENT. */
+int cl_tls_check_revocation(struct cl_tls *tls, struct cl_crl_holder *holder);
 
 /* Opt-in, for long-lived programs: holds an EC own key as an ECDSA context whose fixed-point
  * table is computed now (about one signature's work), so each handshake signature costs about

@@ -29,6 +29,7 @@ struct cl_tls {
      * side then checks the server's chain itself, right after the handshake). */
     struct cl_verify_cache *verify_cache;
     unsigned char trust_digest[CL_TLS_DIGEST_LEN]; /* of the trusted roots; binds cache entries */
+    struct cl_crl_holder *crl; /* cl_tls_check_revocation: NULL, or the CRL every peer meets */
 };
 
 /* SHA-256 over prefix (CL_TLS_DIGEST_LEN bytes, may be NULL) and every certificate of the list,
@@ -42,17 +43,26 @@ void cl_tls_digest_certs(const mbedtls_x509_crt *certs, const unsigned char *pre
  * is on an allowed curve, its key usage allows digitalSignature, its extended key usage allows
  * serverAuth (server_name given) or clientAuth. The chain part comes from tls->verify_cache when
  * this exact chain was verified before (see tls.h). Returns 0, or -1 with *flags saying why
- * (MBEDTLS_X509_BADCERT_*; MISSING if chain is NULL). */
+ * (MBEDTLS_X509_BADCERT_*; MISSING if chain is NULL). Revocation: cl_tls_check_revoked. */
 int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *server_name,
                        uint32_t *flags);
 
 /* A chain verified in full earlier (cl_tls_verify_peer or mbedTLS in a full handshake), met again
  * in a resumed session: every certificate of it and of the roots is still current, and the leaf
  * passes the same checks as in cl_tls_verify_peer (chain may be the leaf alone: a server keeps
- * only the client's leaf in its session cache). Signatures are not checked again. Returns 0, or
+ * only the client's leaf in its session cache), and none of it is revoked by the current CRL.
+ * Signatures are not checked again. Returns 0, or
  * -1 with *flags saying why. */
 int cl_tls_recheck_peer(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
                         const char *server_name, uint32_t *flags);
+
+/* The revocation check of a peer's chain (tls->crl; nothing without one): 0, or -1 with
+ * *flags |= MBEDTLS_X509_BADCERT_REVOKED (or BADCRL_* by the holder's policy), logged with the
+ * peer ("server <server_name>", or "client" when server_name is NULL). cl_tls_verify_peer and
+ * cl_tls_recheck_peer make it too; soap_tls.c calls it alone after a chain mbedTLS verified in
+ * the handshake. */
+int cl_tls_check_revoked(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
+                         const char *server_name, uint32_t *flags);
 
 /* Server side: records a chain mbedTLS verified in full during the handshake (no-op without a
  * cache), so the client side of the same program need not check its signatures again. */

@@ -4,6 +4,7 @@
 #include "tls_verify.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/sha256.h>
 
+#include "crl_holder.h"
 #include "error.h"
 #include "tls_internal.h"
 
@@ -263,7 +265,22 @@ int cl_tls_verify_peer(struct cl_tls *tls, mbedtls_x509_crt *chain, const char *
         }
     }
     check_leaf(tls, chain, server_name, flags);
+    (void)cl_tls_check_revoked(tls, chain, server_name, flags);
     return *flags == 0 ? 0 : -1;
+}
+
+int cl_tls_check_revoked(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
+                         const char *server_name, uint32_t *flags)
+{
+    char who[300];
+
+    if (tls->crl == NULL)
+        return 0;
+    if (server_name != NULL)
+        snprintf(who, sizeof(who), "server %s", server_name);
+    else
+        snprintf(who, sizeof(who), "client");
+    return cl_crl_holder_check_chain(tls->crl, chain, who, flags);
 }
 
 int cl_tls_recheck_peer(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
@@ -278,5 +295,6 @@ int cl_tls_recheck_peer(const struct cl_tls *tls, const mbedtls_x509_crt *chain,
     if (!all_current(chain) || !all_current(&tls->trust))
         *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
     check_leaf(tls, chain, server_name, flags);
+    (void)cl_tls_check_revoked(tls, chain, server_name, flags);
     return *flags == 0 ? 0 : -1;
 }

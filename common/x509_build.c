@@ -445,20 +445,22 @@ int cl_x509i_issue(enum cl_key_type type, struct profile *pr, const struct issue
     return rc;
 }
 
-int cl_cert_der_to_pem(const unsigned char *der, size_t len, char **pem)
+int cl_x509i_der_to_pem(const unsigned char *der, size_t len, size_t max, const char *label,
+                        char **pem)
 {
-    static const char header[] = "-----BEGIN CERTIFICATE-----\n";
-    static const char footer[] = "-----END CERTIFICATE-----\n";
+    char header[64], footer[64];
     size_t cap, olen = 0;
     unsigned char *buf;
 
     if (pem == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     *pem = NULL;
-    if (der == NULL || len == 0 || len > DER_BUF * 4)
+    if (der == NULL || len == 0 || len > max)
         return CL_ERR_INVALID_ARGUMENT;
+    snprintf(header, sizeof(header), "-----BEGIN %s-----\n", label);
+    snprintf(footer, sizeof(footer), "-----END %s-----\n", label);
     /* base64, a newline per 64 characters, the armour lines and the NUL */
-    cap = 4 * ((len + 2) / 3) + (len / 48 + 2) + sizeof(header) + sizeof(footer) + 1;
+    cap = 4 * ((len + 2) / 3) + (len / 48 + 2) + strlen(header) + strlen(footer) + 1;
     if ((buf = malloc(cap)) == NULL)
         return CL_ERR_NOMEM;
     if (mbedtls_pem_write_buffer(header, footer, der, len, buf, cap, &olen) != 0) {
@@ -467,4 +469,9 @@ int cl_cert_der_to_pem(const unsigned char *der, size_t len, char **pem)
     }
     *pem = (char *)buf;
     return CL_OK;
+}
+
+int cl_cert_der_to_pem(const unsigned char *der, size_t len, char **pem)
+{
+    return cl_x509i_der_to_pem(der, len, DER_BUF * 4, "CERTIFICATE", pem);
 }

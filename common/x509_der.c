@@ -22,8 +22,7 @@
  * BIT STRING (at most 6 octets of header), with room to spare. */
 #define TAIL_MAX (MBEDTLS_PK_SIGNATURE_MAX_SIZE + 64)
 
-/* Tag and length in front of the len octets just written at *p; returns the header's length. */
-static int write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag)
+int cl_der_write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag)
 {
     int ret;
     size_t header = 0;
@@ -33,10 +32,7 @@ static int write_header(unsigned char **p, unsigned char *start, size_t len, uns
     return (int)header;
 }
 
-/* AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL }: the parameters
- * are NULL for sha*WithRSAEncryption (RFC 4055 5) and absent for ecdsa-with-SHA* (RFC 5758
- * 3.2). */
-static int write_sig_alg(unsigned char **p, unsigned char *start, const char *oid, size_t oid_len,
+int cl_der_write_sig_alg(unsigned char **p, unsigned char *start, const char *oid, size_t oid_len,
                          int null_params)
 {
     int ret;
@@ -45,13 +41,11 @@ static int write_sig_alg(unsigned char **p, unsigned char *start, const char *oi
     if (null_params)
         MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_null(p, start));
     MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(p, start, oid, oid_len));
-    MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, len, SEQUENCE));
+    MBEDTLS_ASN1_CHK_ADD(len, cl_der_write_header(p, start, len, SEQUENCE));
     return (int)len;
 }
 
-/* t is "YYYYMMDDhhmmssZ" as mbedtls_x509write_crt_set_validity stores it. RFC 5280 4.1.2.5:
- * UTCTime ("YYMMDDhhmmssZ") for the years 1950 to 2049, GeneralizedTime otherwise. */
-static int write_time(unsigned char **p, unsigned char *start, const char *t)
+int cl_der_write_time(unsigned char **p, unsigned char *start, const char *t)
 {
     int ret, year = (t[0] - '0') * 1000 + (t[1] - '0') * 100 + (t[2] - '0') * 10 + (t[3] - '0');
     int utc = year >= 1950 && year <= 2049;
@@ -61,8 +55,8 @@ static int write_time(unsigned char **p, unsigned char *start, const char *t)
     MBEDTLS_ASN1_CHK_ADD(
         len, mbedtls_asn1_write_raw_buffer(p, start, (const unsigned char *)value, strlen(value)));
     MBEDTLS_ASN1_CHK_ADD(
-        len,
-        write_header(p, start, len, utc ? MBEDTLS_ASN1_UTC_TIME : MBEDTLS_ASN1_GENERALIZED_TIME));
+        len, cl_der_write_header(p, start, len,
+                                 utc ? MBEDTLS_ASN1_UTC_TIME : MBEDTLS_ASN1_GENERALIZED_TIME));
     return (int)len;
 }
 
@@ -77,8 +71,8 @@ static int write_tbs(unsigned char **p, unsigned char *start, const mbedtls_x509
     /* extensions: version 3 only, and SIZE (1..MAX), so none at all when there are none */
     if (ctx->version == MBEDTLS_X509_CRT_VERSION_3 && ctx->extensions != NULL) {
         MBEDTLS_ASN1_CHK_ADD(sub, mbedtls_x509_write_extensions(p, start, ctx->extensions));
-        MBEDTLS_ASN1_CHK_ADD(sub, write_header(p, start, sub, SEQUENCE));
-        MBEDTLS_ASN1_CHK_ADD(sub, write_header(p, start, sub, EXPLICIT(3)));
+        MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_header(p, start, sub, SEQUENCE));
+        MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_header(p, start, sub, EXPLICIT(3)));
         len += sub;
     }
     /* subjectPublicKeyInfo: mbedtls_pk_write_pubkey_der writes at the end of the room it is
@@ -89,21 +83,21 @@ static int write_tbs(unsigned char **p, unsigned char *start, const mbedtls_x509
     len += (size_t)ret;
     MBEDTLS_ASN1_CHK_ADD(len, mbedtls_x509_write_names(p, start, ctx->subject));
     sub = 0;
-    MBEDTLS_ASN1_CHK_ADD(sub, write_time(p, start, ctx->not_after));
-    MBEDTLS_ASN1_CHK_ADD(sub, write_time(p, start, ctx->not_before));
-    MBEDTLS_ASN1_CHK_ADD(sub, write_header(p, start, sub, SEQUENCE));
+    MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_time(p, start, ctx->not_after));
+    MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_time(p, start, ctx->not_before));
+    MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_header(p, start, sub, SEQUENCE));
     len += sub;
     MBEDTLS_ASN1_CHK_ADD(len, mbedtls_x509_write_names(p, start, ctx->issuer));
-    MBEDTLS_ASN1_CHK_ADD(len, write_sig_alg(p, start, sig_oid, sig_oid_len, null_params));
+    MBEDTLS_ASN1_CHK_ADD(len, cl_der_write_sig_alg(p, start, sig_oid, sig_oid_len, null_params));
     MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_mpi(p, start, &ctx->serial));
     /* version: DEFAULT v1, so left out for v1 */
     if (ctx->version != MBEDTLS_X509_CRT_VERSION_1) {
         sub = 0;
         MBEDTLS_ASN1_CHK_ADD(sub, mbedtls_asn1_write_int(p, start, ctx->version));
-        MBEDTLS_ASN1_CHK_ADD(sub, write_header(p, start, sub, EXPLICIT(0)));
+        MBEDTLS_ASN1_CHK_ADD(sub, cl_der_write_header(p, start, sub, EXPLICIT(0)));
         len += sub;
     }
-    MBEDTLS_ASN1_CHK_ADD(len, write_header(p, start, len, SEQUENCE));
+    MBEDTLS_ASN1_CHK_ADD(len, cl_der_write_header(p, start, len, SEQUENCE));
     return (int)len;
 }
 
@@ -140,8 +134,8 @@ int cl_x509write_crt_der(const mbedtls_x509write_cert *ctx, unsigned char *buf, 
 
     /* signatureAlgorithm and signatureValue, into tail */
     MBEDTLS_ASN1_CHK_ADD(tail_len, mbedtls_asn1_write_bitstring(&t, tail, sig, sig_len * 8));
-    MBEDTLS_ASN1_CHK_ADD(tail_len,
-                         write_sig_alg(&t, tail, sig_oid, sig_oid_len, pk_alg == MBEDTLS_PK_RSA));
+    MBEDTLS_ASN1_CHK_ADD(
+        tail_len, cl_der_write_sig_alg(&t, tail, sig_oid, sig_oid_len, pk_alg == MBEDTLS_PK_RSA));
 
     /* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } */
     if ((size_t)(c - buf) < tail_len)
@@ -150,6 +144,6 @@ int cl_x509write_crt_der(const mbedtls_x509write_cert *ctx, unsigned char *buf, 
     c -= tail_len;
     memcpy(c + tbs_len, t, tail_len);
     len = tbs_len + tail_len;
-    MBEDTLS_ASN1_CHK_ADD(len, write_header(&c, buf, len, SEQUENCE));
+    MBEDTLS_ASN1_CHK_ADD(len, cl_der_write_header(&c, buf, len, SEQUENCE));
     return (int)len;
 }

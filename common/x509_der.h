@@ -27,4 +27,21 @@
 int cl_x509write_crt_der(const mbedtls_x509write_cert *ctx, unsigned char *buf, size_t size,
                          int (*f_rng)(void *, unsigned char *, size_t), void *p_rng);
 
+/* The DER pieces above, shared with crl_build.c. Each writes backwards in front of *p (not below
+ * start), as mbedTLS's ASN.1 writer does, and returns the octets written or a negative mbedTLS
+ * error code. */
+
+/* Tag and length in front of the len octets just written at *p. */
+int cl_der_write_header(unsigned char **p, unsigned char *start, size_t len, unsigned char tag);
+
+/* AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY OPTIONAL }: the parameters
+ * are NULL for sha*WithRSAEncryption (RFC 4055 5, null_params 1) and absent for ecdsa-with-SHA*
+ * (RFC 5758 3.2). */
+int cl_der_write_sig_alg(unsigned char **p, unsigned char *start, const char *oid, size_t oid_len,
+                         int null_params);
+
+/* t is "YYYYMMDDhhmmssZ" as mbedtls_x509write_crt_set_validity stores it. RFC 5280 4.1.2.5:
+ * UTCTime ("YYMMDDhhmmssZ") for the years 1950 to 2049, GeneralizedTime otherwise. */
+int cl_der_write_time(unsigned char **p, unsigned char *start, const char *t);
+
 #endif

@@ -166,6 +166,8 @@ int tp_server_start(struct tp_server *ts, const char *pki_dir, const char *ident
     }
     if (options->signing_table && (rc = cl_tls_keep_signing_table(ts->tls, err, errlen)) != CL_OK)
         goto fail;
+    if (options->crl != NULL && (rc = cl_tls_check_revocation(ts->tls, options->crl)) != CL_OK)
+        goto fail;
     cl_soap_limits_default(&settings.limits);
     if (options->recv_timeout_s)
         settings.limits.recv_timeout_s = options->recv_timeout_s;

@@ -64,6 +64,7 @@ struct tp_server_options {
     int max_connections;           /* served at once */
     struct cl_verify_cache *cache; /* not NULL: the server records verified chains there */
     int signing_table;             /* cl_tls_keep_signing_table on the server's context */
+    struct cl_crl_holder *crl;     /* not NULL: the server checks clients against its CRL */
 };
 
 /* Starts a server with identity's certificate of the test PKI. CL_OK or the code
