@@ -10,9 +10,12 @@ static const struct cl_operation operations[] = {
     {"ca:CertificateTransmissionRequest", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ca:InstallationReport", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ca:CheckIn", CL_IFACE_CA, CL_ROLE_DEVICE},
+    {"ca:RevocationList", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
+    {"ca:Retire", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ct:CertificateTransmissionRequest", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"ct:ReceptionNotice", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"ct:WriteResult", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
+    {"ct:RevocationList", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"dev:CertificateTransmission", CL_IFACE_DEVICE, CL_ROLE_FACTORY_TERMINAL},
     {"line:WriteResult", CL_IFACE_LINE, CL_ROLE_DEVICE | CL_ROLE_DEVICE_COMMON},
 };

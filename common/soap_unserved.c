@@ -77,3 +77,29 @@ __attribute__((weak)) int __line__WriteResult(struct soap *soap, struct line__Wr
     (void)response;
     UNSERVED("line:WriteResult");
 }
+
+__attribute__((weak)) int __ca__RevocationList(struct soap *soap,
+                                               struct ca__RevocationList *request,
+                                               struct ca__RevocationListResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ca:RevocationList");
+}
+
+__attribute__((weak)) int __ca__Retire(struct soap *soap, struct ca__Retire *request,
+                                       struct ca__RetireResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ca:Retire");
+}
+
+__attribute__((weak)) int __ct__RevocationList(struct soap *soap,
+                                               struct ct__RevocationList *request,
+                                               struct ct__RevocationListResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ct:RevocationList");
+}

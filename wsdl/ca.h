@@ -104,3 +104,49 @@ struct ca__CheckInResponse {
 
 //gsoap ca service method-documentation: CheckIn a device presents its own certificate and learns its state; device role only.
 int __ca__CheckIn(struct ca__CheckIn *ca__CheckIn, struct ca__CheckInResponse *ca__CheckInResponse);
+
+/// A certificate revocation list: RFC 5280 v2, DER, base64; signed by the issuing CA.
+typedef char *ca__Crl 1:67108864;
+
+/// Which CRL the caller already holds.
+struct ca__RevocationList {
+    /// The cRLNumber of the CRL the caller holds; 0: none.
+    ULONG64 heldNumber 1;
+};
+
+/// The current CRL, or no CRL when the caller already holds it (number equal to heldNumber).
+struct ca__RevocationListResponse {
+    ULONG64 number 1;
+    xsd__dateTime thisUpdate 1;
+    xsd__dateTime nextUpdate 1;
+    ca__Crl crl 0;
+};
+
+//gsoap ca service method-documentation: RevocationList the current CRL signed by the issuing CA (none if the caller holds it already); comm-terminal role only.
+int __ca__RevocationList(struct ca__RevocationList *ca__RevocationList,
+                         struct ca__RevocationListResponse *ca__RevocationListResponse);
+
+/// Why certificates are retired: the comm-terminal deleted their packs unwritten.
+enum ca__RetireReason {
+    /// The model was discontinued (delete-model).
+    ca__RetireReason__DISCONTINUED,
+    /// Unwritten stock held past the comm-terminal's retention.
+    ca__RetireReason__EXPIRED_STOCK
+};
+
+/// Certificates whose packs a comm-terminal deleted without writing them; revoked with reason
+/// cessationOfOperation. Idempotent: retiring a retired certificate again succeeds.
+struct ca__Retire {
+    enum ca__RetireReason reason 1;
+    $int __sizeCertificateSerial 1:1000;
+    ca__Serial *certificateSerial 1:1000;
+};
+
+/// How many of the listed certificates are now retired (already retired ones included).
+struct ca__RetireResponse {
+    int retired 1;
+};
+
+//gsoap ca service method-documentation: Retire revoke (cessationOfOperation) up to 1000 certificates whose packs the calling comm-terminal deleted unwritten; idempotent; comm-terminal role only, and only its own certificates.
+int __ca__Retire(struct ca__Retire *ca__Retire,
+                 struct ca__RetireResponse *ca__RetireResponse);

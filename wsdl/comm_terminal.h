@@ -70,3 +70,25 @@ struct ct__WriteResult {
 //gsoap ct service method-documentation: WriteResult S11/S12: OK sets the write-completion flag; NG stores a replacement pack before answering.
 int __ct__WriteResult(struct ct__WriteResult *ct__WriteResult,
                       struct ct__ReceptionResponse *ct__ReceptionResponse);
+
+/// A certificate revocation list: RFC 5280 v2, DER, base64; signed by the issuing CA.
+typedef char *ct__Crl 1:67108864;
+
+/// Which CRL the factory terminal already holds.
+struct ct__RevocationList {
+    /// The cRLNumber of the CRL the caller holds; 0: none.
+    ULONG64 heldNumber 1;
+};
+
+/// The newest CRL the comm-terminal holds (from ca-server), or no CRL when the caller holds it
+/// already or the comm-terminal holds none yet (number 0).
+struct ct__RevocationListResponse {
+    ULONG64 number 1;
+    xsd__dateTime *thisUpdate 0;
+    xsd__dateTime *nextUpdate 0;
+    ct__Crl crl 0;
+};
+
+//gsoap ct service method-documentation: RevocationList the newest CRL the comm-terminal holds, so that a line enforces it while ca-server is away; factory-terminal role only.
+int __ct__RevocationList(struct ct__RevocationList *ct__RevocationList,
+                         struct ct__RevocationListResponse *ct__RevocationListResponse);

@@ -119,6 +119,28 @@ int __ca__CheckIn(struct soap *soap, struct ca__CheckIn *request,
     return SOAP_OK;
 }
 
+/* A CRL's time fields in the canned answers: 2026-11-21T16:52:11Z and a day later. */
+#define CRL_THIS_UPDATE ((time_t)1795279931)
+
+int __ca__RevocationList(struct soap *soap, struct ca__RevocationList *request,
+                         struct ca__RevocationListResponse *response)
+{
+    response->number = request->heldNumber + 1;
+    response->thisUpdate = CRL_THIS_UPDATE;
+    response->nextUpdate = CRL_THIS_UPDATE + 86400;
+    response->crl = soap_strdup(soap, "MAA="); /* base64 of an empty DER SEQUENCE */
+    return response->crl ? SOAP_OK : NOMEM(soap);
+}
+
+int __ca__Retire(struct soap *soap, struct ca__Retire *request, struct ca__RetireResponse *response)
+{
+    if (request->__sizeCertificateSerial < 1 || request->certificateSerial == NULL)
+        return soap_sender_fault(soap, "no serials", NULL);
+    response->retired =
+        request->reason == ca__RetireReason__DISCONTINUED ? request->__sizeCertificateSerial : 0;
+    return SOAP_OK;
+}
+
 /* ---- comm-terminal interface (comm-terminal) ---- */
 
 int __ct__CertificateTransmissionRequest(struct soap *soap,
@@ -157,6 +179,18 @@ int __ct__WriteResult(struct soap *soap, struct ct__WriteResult *request,
             soap, "recorded %s", request->certificateSerial ? request->certificateSerial : "-");
     }
     return response->reason ? SOAP_OK : NOMEM(soap);
+}
+
+int __ct__RevocationList(struct soap *soap, struct ct__RevocationList *request,
+                         struct ct__RevocationListResponse *response)
+{
+    (void)soap;
+    /* Held already: the answer carries only the number. */
+    response->number = request->heldNumber;
+    response->thisUpdate = NULL;
+    response->nextUpdate = NULL;
+    response->crl = NULL;
+    return SOAP_OK;
 }
 
 /* ---- device interface (device-agent) ---- */

@@ -44,9 +44,11 @@ STOP_TIMEOUT_S = 30
 # contract").
 INTERFACES = {
     "ca": ("CertificateAuthority.wsdl", "urn:certline:ca:1", "CertificateAuthority",
-           {"CertificateTransmissionRequest", "InstallationReport", "CheckIn"}),
+           {"CertificateTransmissionRequest", "InstallationReport", "CheckIn", "RevocationList",
+            "Retire"}),
     "comm-terminal": ("CommTerminal.wsdl", "urn:certline:comm-terminal:1", "CommTerminal",
-                      {"CertificateTransmissionRequest", "ReceptionNotice", "WriteResult"}),
+                      {"CertificateTransmissionRequest", "ReceptionNotice", "WriteResult",
+                       "RevocationList"}),
     "device": ("Device.wsdl", "urn:certline:device:1", "Device", {"CertificateTransmission"}),
     "line": ("Line.wsdl", "urn:certline:line:1", "Line", {"WriteResult"}),
 }
@@ -136,6 +138,13 @@ class Contract:
         expect(receipt.signerCertificate, "-----BEGIN CERTIFICATE-----test",
                "ca receipt: signerCertificate")
 
+        crl = ca.RevocationList(heldNumber=6)
+        expect((crl.number, crl.thisUpdate, crl.nextUpdate, crl.crl),
+               (7, WRITTEN_AT, WRITTEN_AT + datetime.timedelta(days=1), "MAA="),
+               "ca RevocationList")
+        retired = ca.Retire(reason="DISCONTINUED", certificateSerial=[SERIAL, "0B"])
+        expect(retired, 2, "ca Retire (a one-field answer, unwrapped by zeep)")
+
         device, _ = self.connect("ca", "device-3012-000001")
         state = device.CheckIn()
         expect((state.deviceNumber, state.state, state.certificateSerial, state.detail),
@@ -165,6 +174,10 @@ class Contract:
         ng = ct.WriteResult(deviceNumber="3012-000007", result="NG", reason="write failed")
         expect((ng.deviceNumber, ng.result, ng.reason, ng.replacementReady),
                ("3012-000007", "OK", "replacement stored", True), "ct WriteResult NG")
+
+        held = ct.RevocationList(heldNumber=7)
+        expect((held.number, held.thisUpdate, held.nextUpdate, held.crl), (7, None, None, None),
+               "ct RevocationList (held already)")
 
     def call_device(self):
         dev, _ = self.connect("device", "factory-terminal-1001")

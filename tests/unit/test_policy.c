@@ -34,17 +34,19 @@ static const struct {
  * the table of policy.c. */
 static const struct {
     enum cl_role role;
-    const char *operations[4];
+    const char *operations[5];
 } may_call[] = {
-    {CL_ROLE_COMM_TERMINAL, {"ca:CertificateTransmissionRequest", "ca:InstallationReport"}},
+    {CL_ROLE_COMM_TERMINAL,
+     {"ca:CertificateTransmissionRequest", "ca:InstallationReport", "ca:RevocationList",
+      "ca:Retire"}},
     {CL_ROLE_FACTORY_TERMINAL,
      {"ct:CertificateTransmissionRequest", "ct:ReceptionNotice", "ct:WriteResult",
-      "dev:CertificateTransmission"}},
+      "ct:RevocationList", "dev:CertificateTransmission"}},
     {CL_ROLE_DEVICE, {"ca:CheckIn", "line:WriteResult"}},
     {CL_ROLE_DEVICE_COMMON, {"line:WriteResult"}},
 };
 
-enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 4 };
+enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 5 };
 
 /* The entry of interfaces[] whose prefix element ("prefix:Name") has, or NULL. */
 static const char *uri_of(const char *element, enum cl_interface *iface)
