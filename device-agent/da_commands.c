@@ -32,7 +32,8 @@ static const char *const mkimage_values[] = {
     "--initial-apl-value", NULL};
 static const char *const mkimage_flags[] = {"--force", NULL};
 static const char *const show_flags[] = {"--json", NULL};
-static const char *const serve_values[] = {"--fail-writes", "--power-cut-after-step", NULL};
+static const char *const serve_values[] = {"--fail-writes", "--power-cut-after-step",
+                                           "--delay-write-result-ms", NULL};
 static const char *const serve_flags[] = {"--once", NULL};
 static const char *const install_values[] = {"--fail-at-step", "--power-cut-after-step", NULL};
 static const char *const check_in_flags[] = {"--json", NULL};
@@ -46,7 +47,7 @@ const struct da_command da_commands[] = {
      mkimage_flags, 0, da_command_mkimage},
     {"show", "[--json]", "what the images hold, and whether every check passes", none, show_flags,
      0, da_command_show},
-    {"serve", "[--once] [--fail-writes N] [--power-cut-after-step N]",
+    {"serve", "[--once] [--fail-writes N] [--power-cut-after-step N] [--delay-write-result-ms N]",
      "serves the writing interface to the factory terminal (S7/S8) and reports writes (S10)",
      serve_values, serve_flags, 0, da_command_serve},
     {"install", "PACKFILE [--fail-at-step N] [--power-cut-after-step N]",

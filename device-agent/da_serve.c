@@ -1,8 +1,9 @@
 /* da_serve.c: `device-agent serve`: the device on the line. A mutual-TLS SOAP server for the
  * device interface (factory-terminal peers only; the device presents its model's common
  * certificate) takes S7, checks the pack and answers S8; a writer thread writes an accepted pack
- * once S8 has gone out, then reports S10 to the factory terminal's line interface and logs its
- * S13 answer. One pack is written at a time. */
+ * once S8 has gone out, then reports S10, authenticated with the key S7 carried, to the factory
+ * terminal's line interface and logs its S13 answer. One pack is written at a time; its
+ * transmission key is kept in memory only, until its S10 is answered. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <mbedtls/platform_util.h>
 
 #include "cli.h"
 #include "da_commands.h"
@@ -23,10 +26,12 @@
 #include "soap_client.h"
 #include "soap_server.h"
 #include "tls_verify.h"
+#include "transmission_key.h"
 
 #define S8_WAIT_S 5    /* longest wait for S8 to go out before writing anyway */
 #define S10_ATTEMPTS 3 /* when the factory terminal cannot be reached at all */
 #define FAIL_WRITES_MAX 1000000
+#define DELAY_MS_MAX 600000
 
 struct da_runtime {
     const struct da_config *config;
@@ -38,9 +43,11 @@ struct da_runtime {
     int answered; /* S8 for the pending pack has gone out */
     int stopping;
     struct cl_pack job;
-    int fail_writes;     /* writes still to fail at step 1 (test hook) */
-    int power_cut_after; /* the first write stops dead after this step (test hook) */
-    int once;            /* stop after an OK write acknowledged by S13 OK */
+    struct cl_transmission job_tx; /* the key of the accepted pack's S7 (wiped once used) */
+    int fail_writes;               /* writes still to fail at step 1 (test hook) */
+    int power_cut_after;           /* the first write stops dead after this step (test hook) */
+    int once;                      /* stop after an OK write acknowledged by S13 OK */
+    int delay_result_ms;           /* wait before each S10 (test hook) */
     struct cl_client *line;
 };
 
@@ -89,18 +96,30 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
     struct da_runtime *rt = cl_soap_app(soap);
     char who[160], err[300], reason[PI_REASON_MAX + 64];
     struct cl_pack pack;
+    struct cl_transmission tx;
     int rc;
 
     cl_peer_describe(cl_soap_peer(soap), who, sizeof(who));
     response->deviceNumber = request->deviceNumber;
     response->result = dev__Result__NG;
+    rc = cl_transmission_parse(request->transmissionId, request->transmissionKey, &tx);
+    /* The key's text is not needed any more: in the request, and in what gSOAP has read. */
+    if (request->transmissionKey != NULL)
+        mbedtls_platform_zeroize(request->transmissionKey, strlen(request->transmissionKey));
+    mbedtls_platform_zeroize(soap->buf, soap->bufidx);
+    if (rc != CL_OK)
+        return answer_ng(soap, response, who,
+                         "S7 carries no transmission id and key (32 and 64 lower-case hex "
+                         "digits): the write result could not be authenticated");
     if (cl_pack_parse(request->pack, &pack, err, sizeof(err)) != CL_OK) {
+        cl_transmission_wipe(&tx);
         snprintf(reason, sizeof(reason), "pack refused: %s", err);
         return answer_ng(soap, response, who, reason);
     }
     pthread_mutex_lock(&rt->lock);
     if (rt->busy) {
         pthread_mutex_unlock(&rt->lock);
+        cl_transmission_wipe(&tx);
         cl_pack_free(&pack);
         return answer_ng(soap, response, who,
                          "busy: the previous pack is still being written or reported");
@@ -108,6 +127,7 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
     rc = pi_accept(&rt->device, request->deviceNumber, &pack, reason, sizeof(reason));
     if (rc == CL_OK) {
         rt->job = pack;
+        rt->job_tx = tx;
         rt->busy = 1;
         rt->pending = 1;
         rt->answered = 0;
@@ -115,6 +135,7 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
         pthread_cond_broadcast(&rt->wake);
     }
     pthread_mutex_unlock(&rt->lock);
+    cl_transmission_wipe(&tx);
     if (rc != CL_OK) {
         cl_pack_free(&pack);
         return answer_ng(soap, response, who, reason);
@@ -125,15 +146,17 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
     return SOAP_OK;
 }
 
-/* S10 (FIG 23B) to the factory terminal, and its S13 answer. Returns 1 if an OK write was
- * acknowledged with S13 OK. */
-static int report(struct da_runtime *rt, const char *device_number, const struct pi_result *ok,
-                  const char *reason)
+/* S10 (FIG 23B) to the factory terminal, with the transmission id and MAC under tx's key, and
+ * its S13 answer. Returns 1 if an OK write was acknowledged with S13 OK. */
+static int report(struct da_runtime *rt, const char *device_number,
+                  const struct cl_transmission *tx, const struct pi_result *ok, const char *reason)
 {
     struct line__WriteResult request = {0};
     struct line__ReceptionResponse answer = {0};
+    struct cl_write_result_fields fields;
     char number[NV_DEVICE_NUMBER_MAX + 1], serial[NV_SERIAL_HEX_MAX + 1];
     char value[CL_VERIFY_HEX + 1], why[PI_REASON_MAX + 1], err[512];
+    char id[CL_TRANSMISSION_ID_HEX + 1], mac[CL_WRITE_RESULT_MAC_HEX + 1];
     struct soap *soap = cl_client_soap(rt->line);
     int done = 0;
 
@@ -150,6 +173,25 @@ static int report(struct da_runtime *rt, const char *device_number, const struct
         request.result = line__Result__NG;
         request.reason = why;
     }
+    snprintf(id, sizeof(id), "%s", tx->id);
+    fields = (struct cl_write_result_fields){
+        .transmission_id = id,
+        .device_number = request.deviceNumber,
+        .ok = ok != NULL,
+        .reason = request.reason,
+        .certificate_serial = request.certificateSerial,
+        .verification_value = request.verificationValue,
+    };
+    if (cl_write_result_mac(tx, &fields, mac) != CL_OK) {
+        cl_log_error("S10 write result (%s) for %s not sent: its MAC could not be computed; "
+                     "still serving, a re-scan provisions again",
+                     ok ? "OK" : "NG", number);
+        return 0;
+    }
+    request.transmissionId = id;
+    request.resultMac = mac;
+    if (rt->delay_result_ms > 0)
+        usleep((useconds_t)rt->delay_result_ms * 1000);
     for (int attempt = 1;; attempt++) {
         if (soap_call___line__WriteResult(soap, cl_client_endpoint(rt->line), NULL, &request,
                                           &answer) == SOAP_OK)
@@ -205,18 +247,21 @@ static void *writer(void *arg)
                         rt->job.device_number,
                         rt->answered < 0 ? "sending failed" : "not sent in time");
             cl_pack_free(&rt->job);
+            cl_transmission_wipe(&rt->job_tx);
             rt->pending = 0;
             rt->busy = 0;
             continue;
         }
 
         struct cl_pack job = rt->job;
+        struct cl_transmission tx = rt->job_tx;
         struct nv_write_hooks hooks = {0};
         struct pi_result result;
         char reason[PI_REASON_MAX + 64], number[NV_DEVICE_NUMBER_MAX + 1];
         int rc;
 
         memset(&rt->job, 0, sizeof(rt->job));
+        cl_transmission_wipe(&rt->job_tx);
         rt->pending = 0;
         if (rt->fail_writes > 0) {
             rt->fail_writes--;
@@ -228,7 +273,8 @@ static void *writer(void *arg)
         rc = pi_write(&rt->device, &job, &hooks, &result, reason, sizeof(reason));
         pthread_mutex_unlock(&rt->lock);
 
-        int done = report(rt, number, rc == CL_OK ? &result : NULL, reason);
+        int done = report(rt, number, &tx, rc == CL_OK ? &result : NULL, reason);
+        cl_transmission_wipe(&tx);
         cl_pack_free(&job);
 
         pthread_mutex_lock(&rt->lock);
@@ -243,6 +289,7 @@ static void *writer(void *arg)
         cl_log_warn("stopping: the accepted pack %s for %s is not written", rt->job.serial_hex,
                     rt->job.device_number);
         cl_pack_free(&rt->job);
+        cl_transmission_wipe(&rt->job_tx);
         rt->pending = 0;
     }
     pthread_mutex_unlock(&rt->lock);
@@ -253,6 +300,7 @@ static int serve_options(struct da_runtime *rt, int argc, char **argv)
 {
     const char *fail = cl_arg_value(argc, argv, "--fail-writes");
     const char *cut = cl_arg_value(argc, argv, "--power-cut-after-step");
+    const char *delay = cl_arg_value(argc, argv, "--delay-write-result-ms");
     long long v;
 
     rt->once = cl_arg_flag(argc, argv, "--once");
@@ -266,10 +314,16 @@ static int serve_options(struct da_runtime *rt, int argc, char **argv)
             return -1;
         rt->power_cut_after = (int)v;
     }
-    if (rt->fail_writes > 0 || rt->power_cut_after > 0)
+    if (delay != NULL) {
+        if (da_int_option("serve", "--delay-write-result-ms", delay, 0, DELAY_MS_MAX, &v) != 0)
+            return -1;
+        rt->delay_result_ms = (int)v;
+    }
+    if (rt->fail_writes > 0 || rt->power_cut_after > 0 || rt->delay_result_ms > 0)
         cl_log_warn("TEST HOOKS ACTIVE: %d write(s) will fail, power cut after step %d of the "
-                    "first write (0: none); never use these on a production line",
-                    rt->fail_writes, rt->power_cut_after);
+                    "first write (0: none), each write result sent %d ms late; never use these "
+                    "on a production line",
+                    rt->fail_writes, rt->power_cut_after, rt->delay_result_ms);
     return 0;
 }
 

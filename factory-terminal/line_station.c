@@ -1,6 +1,7 @@
 /* line_station.c: the per-device sequence S5..S13 [FIG 18] and the hand-over of the device's
- * write result (S10) from the line server's handler thread to the main thread, which alone
- * talks to the comm-terminal (one kept-alive client, S5, S9, S11 in that order). */
+ * write result (S10), once its MAC proves it answers this device's S7, from the line server's
+ * handler thread to the main thread, which alone talks to the comm-terminal (one kept-alive
+ * client, S5, S9, S11 in that order). */
 #include "line_station.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include "input_check.h"
 #include "log.h"
 #include "pack.h"
+#include "pack_transmission.h"
 #include "soapH.h"
 #include "soap_client.h"
 
@@ -48,7 +50,8 @@ struct ft_station {
     char device_number[32];
     char model_code[16];
     char serial[48];
-    struct pending *pending; /* the handler's report, until answered or withdrawn */
+    struct cl_transmission transmission; /* of the S7 in progress; wiped when it ends */
+    struct pending *pending;             /* the handler's report, until answered or withdrawn */
     unsigned long next_seq;
 };
 
@@ -110,6 +113,7 @@ void ft_station_free(struct ft_station *st)
     if (st == NULL)
         return;
     cl_client_free(st->ct);
+    cl_transmission_wipe(&st->transmission);
     pthread_cond_destroy(&st->changed);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -117,12 +121,14 @@ void ft_station_free(struct ft_station *st)
 
 /* ---- the device being provisioned (shared with the handler) ---- */
 
-static void publish(struct ft_station *st, const char *device_number, const struct cl_pack *pack)
+static void publish(struct ft_station *st, const char *device_number, const struct cl_pack *pack,
+                    const struct cl_transmission *tx)
 {
     pthread_mutex_lock(&st->lock);
     cl_copy_text(st->device_number, sizeof(st->device_number), device_number);
     cl_copy_text(st->model_code, sizeof(st->model_code), pack->model_code);
     cl_copy_text(st->serial, sizeof(st->serial), pack->serial_hex);
+    st->transmission = *tx;
     st->active = 1;
     st->accepting = 1;
     st->reported = 0;
@@ -156,6 +162,7 @@ static void retire(struct ft_station *st, const struct ft_write_answer *answer)
     st->accepting = 0;
     st->reported = 0;
     st->device_number[0] = '\0';
+    cl_transmission_wipe(&st->transmission);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -231,6 +238,47 @@ static int peer_may_report(const struct ft_station *st, const struct cl_peer *pe
     return 0;
 }
 
+/* Under lock, for the device in progress: whether report carries the transmission id of the S7
+ * sent for it and a MAC that verifies under that S7's key. Another device of the same model holds
+ * the same common certificate, but not the key. */
+static int check_binding(const struct ft_station *st, const struct ft_write_report *report,
+                         char *why, size_t whylen)
+{
+    struct cl_write_result_fields fields = {
+        .transmission_id = report->transmission_id,
+        .device_number = report->device_number,
+        .ok = report->ok,
+        .reason = report->reason,
+        .certificate_serial = report->serial,
+        .verification_value = report->verification,
+    };
+    char shown[48];
+
+    if (report->transmission_id[0] == '\0' || report->mac[0] == '\0') {
+        snprintf(why, whylen,
+                 "the write result for %s carries no transmission id and MAC: it cannot be told "
+                 "from a forgery by another device of model %s (the device must authenticate it "
+                 "with the key its S7 carried)",
+                 st->device_number, st->model_code);
+        return CL_ERR_PERMISSION;
+    }
+    if (strcmp(report->transmission_id, st->transmission.id) != 0) {
+        snprintf(why, whylen,
+                 "the write result for %s answers transmission %s, not the one in progress: "
+                 "refused as stale or replayed",
+                 st->device_number, cl_shown(report->transmission_id, shown, sizeof(shown)));
+        return CL_ERR_PERMISSION;
+    }
+    if (!cl_write_result_mac_ok(&st->transmission, &fields, report->mac)) {
+        snprintf(why, whylen,
+                 "the MAC of the write result for %s does not verify under the key of its "
+                 "transmission: refused, it is not from the device that received the pack",
+                 st->device_number);
+        return CL_ERR_PERMISSION;
+    }
+    return CL_OK;
+}
+
 int ft_station_write_result(struct ft_station *st, const struct cl_peer *peer,
                             const struct ft_write_report *report, struct ft_write_answer *out,
                             char *why, size_t whylen)
@@ -262,6 +310,8 @@ int ft_station_write_result(struct ft_station *st, const struct cl_peer *peer,
                  "device's own certificate",
                  who, st->device_number, st->model_code);
         rc = CL_ERR_PERMISSION;
+    } else if ((rc = check_binding(st, report, why, whylen)) != CL_OK) {
+        /* refused: it does not count, and the station keeps waiting for the device's own */
     } else if (st->reported) {
         snprintf(why, whylen, "a write result for %s was already received", st->device_number);
         rc = CL_ERR_EXISTS;
@@ -280,6 +330,9 @@ int ft_station_write_result(struct ft_station *st, const struct cl_peer *peer,
     }
 
     p.report = *report;
+    /* The reason was checked as the device sent it; operators and the comm-terminal get it
+     * clipped to printable text. */
+    ft_clip_text(p.report.reason, sizeof(p.report.reason), report->reason);
     p.seq = ++st->next_seq;
     st->pending = &p;
     st->reported = 1;
@@ -412,57 +465,6 @@ static int send_write_result(struct ft_station *st, const struct ft_write_report
     return CL_OK;
 }
 
-/* S7/S8 with a new client for this device: its model's common certificate is expected. */
-static int transmit(struct ft_station *st, const char *device_number, const struct cl_pack *pack,
-                    char *pack_text, int *accepted, char *reason, size_t reasonlen)
-{
-    struct cl_client_settings settings;
-    struct cl_client *device = NULL;
-    struct dev__CertificateTransmission request = {0};
-    struct dev__ReceptionResponse response = {0};
-    char server_name[64], number[32], why[512];
-    int rc;
-
-    *accepted = 0;
-    snprintf(server_name, sizeof(server_name), "%s common", pack->model_code);
-    settings.endpoint = st->config->device_endpoint;
-    settings.server_name = server_name;
-    settings.server_role = CL_ROLE_DEVICE_COMMON;
-    settings.limits = st->limits;
-    if ((rc = cl_client_new(&settings, st->tls, &device, why, sizeof(why))) != CL_OK) {
-        snprintf(reason, reasonlen, "device unreachable: %s", why);
-        return rc;
-    }
-    cl_copy_text(number, sizeof(number), device_number);
-    request.deviceNumber = number;
-    request.pack = pack_text;
-    if (soap_call___dev__CertificateTransmission(cl_client_soap(device), cl_client_endpoint(device),
-                                                 NULL, &request, &response) != SOAP_OK) {
-        rc = cl_client_explain(device, why, sizeof(why));
-        if (rc == CL_ERR_SOAP_FAULT)
-            snprintf(reason, reasonlen, "device answered with a fault: %s", why);
-        else if (rc == CL_ERR_TLS_PEER_VERIFY || rc == CL_ERR_PEER_NAME || rc == CL_ERR_PEER_ROLE)
-            snprintf(reason, reasonlen,
-                     "device not accepted (it must present the common certificate \"%.40s\" of "
-                     "model %.16s): %.400s",
-                     server_name, pack->model_code, why);
-        else
-            snprintf(reason, reasonlen, "device unreachable: %s", why);
-    } else if (response.deviceNumber == NULL || strcmp(response.deviceNumber, device_number) != 0) {
-        char shown[48];
-        snprintf(reason, reasonlen, "device answered for %s, not %s",
-                 cl_shown(response.deviceNumber, shown, sizeof(shown)), device_number);
-        rc = CL_ERR_CONFLICT;
-    } else {
-        *accepted = response.result == dev__Result__OK;
-        ft_clip_text(reason, reasonlen < WIRE_REASON_MAX ? reasonlen : WIRE_REASON_MAX,
-                     response.reason ? response.reason : "");
-        rc = CL_OK;
-    }
-    cl_client_free(device);
-    return rc;
-}
-
 /* S5/S6: the pack for device_number, parsed (public fields only), and its text (malloc'd). */
 static int fetch_pack(struct ft_station *st, const char *device_number, struct cl_pack *pack,
                       char **pack_text, struct ft_outcome *o)
@@ -526,6 +528,7 @@ void ft_station_process(struct ft_station *st, const char *device_number, struct
     struct cl_pack pack;
     struct ft_write_report report;
     struct ft_write_answer reply;
+    struct cl_transmission tx;
     char *pack_text = NULL, why[512], note[WIRE_REASON_MAX], device_reason[FT_REASON_MAX];
     long long start = now_ms(), accepted_at;
     unsigned long seq = 0;
@@ -546,10 +549,16 @@ void ft_station_process(struct ft_station *st, const char *device_number, struct
         goto done_pack;
     }
 
-    /* S7/S8: published first, since the device may report its write before S8 arrives here. */
-    publish(st, device_number, &pack);
-    rc = transmit(st, device_number, &pack, pack_text, &accepted, device_reason,
-                  sizeof(device_reason));
+    /* S7/S8 with a fresh transmission key: published first, since the device may report its
+     * write before S8 arrives here. */
+    if (cl_transmission_new(&tx) != CL_OK) {
+        set_outcome(o, FT_RESULT_NG, "S7", "no random transmission key could be drawn");
+        goto done_pack;
+    }
+    publish(st, device_number, &pack, &tx);
+    rc = ft_transmit(st->config, st->tls, &st->limits, device_number, &pack, pack_text, &tx,
+                     &accepted, device_reason, sizeof(device_reason));
+    cl_transmission_wipe(&tx);
     if (rc != CL_OK || !accepted) {
         struct ft_write_answer refused = {.ok = 0};
         if (rc != CL_OK)

@@ -12,6 +12,7 @@
 #include "peer.h"
 #include "result_report.h"
 #include "tls.h"
+#include "transmission_key.h"
 
 struct ft_station;
 
@@ -29,13 +30,16 @@ void ft_station_release(struct ft_station *station);
 
 void ft_station_free(struct ft_station *station);
 
-/* S10 as the line server received it (strings copied, bounded by the wire contract). */
+/* S10 as the line server received it (strings copied as sent, bounded by the wire contract; an
+ * absent field is ""). */
 struct ft_write_report {
     char device_number[32];
     int ok;
     char reason[257];
     char serial[48];
     char verification[72];
+    char transmission_id[CL_TRANSMISSION_ID_HEX + 1];
+    char mac[CL_WRITE_RESULT_MAC_HEX + 1];
 };
 
 /* S13: what to answer the device. */
@@ -44,11 +48,12 @@ struct ft_write_answer {
     char reason[257];
 };
 
-/* For the line server's handler: checks the report against the device being provisioned and
- * the peer that sent it, hands it to the thread in ft_station_process and waits (bounded) for
- * the comm-terminal's verdict. Returns CL_OK with *answer filled, or a cl_err code with why
- * (the report is refused: the handler answers a Sender fault, and the station keeps waiting
- * for a good report). */
+/* For the line server's handler: checks the report against the device being provisioned, the
+ * peer that sent it and the transmission it answers (its MAC under the key of the S7 sent for
+ * that device; a report that fails any check does not count, and the wait goes on), hands it to the
+ * thread in ft_station_process and waits (bounded) for the comm-terminal's verdict. Returns CL_OK
+ * with *answer filled, or a cl_err code with why (the report is refused: the handler answers a
+ * Sender fault, and the station keeps waiting for a good report). */
 int ft_station_write_result(struct ft_station *station, const struct cl_peer *peer,
                             const struct ft_write_report *report, struct ft_write_answer *answer,
                             char *why, size_t whylen);

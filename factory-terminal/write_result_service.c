@@ -1,7 +1,7 @@
 /* write_result_service.c: the SOAP handler of the line interface: a device's write result (S10)
  * is checked and handed to the station, and the comm-terminal's verdict goes back as the
- * reception response (S13). A report that does not fit the device in progress gets a Sender
- * fault with the reason. */
+ * reception response (S13). A report that does not fit the device in progress, or whose MAC does
+ * not prove it answers that device's S7, gets a Sender fault with the reason. */
 #include "write_result_service.h"
 
 #include <stdio.h>
@@ -56,6 +56,10 @@ int __line__WriteResult(struct soap *soap, struct line__WriteResult *request,
      * are bounded again here. */
     if (request->deviceNumber == NULL ||
         strlen(request->deviceNumber) >= sizeof(report.device_number) ||
+        (request->reason != NULL && strlen(request->reason) >= sizeof(report.reason)) ||
+        (request->transmissionId != NULL &&
+         strlen(request->transmissionId) >= sizeof(report.transmission_id)) ||
+        (request->resultMac != NULL && strlen(request->resultMac) >= sizeof(report.mac)) ||
         (request->certificateSerial != NULL &&
          strlen(request->certificateSerial) >= sizeof(report.serial)) ||
         (request->verificationValue != NULL &&
@@ -63,9 +67,12 @@ int __line__WriteResult(struct soap *soap, struct line__WriteResult *request,
         return soap_sender_fault(soap, "Write result refused", "a field exceeds its bound");
     cl_copy_text(report.device_number, sizeof(report.device_number), request->deviceNumber);
     report.ok = request->result == line__Result__OK;
-    ft_clip_text(report.reason, sizeof(report.reason), request->reason);
+    /* As sent, since the MAC covers them; the station clips the reason once it is verified. */
+    cl_copy_text(report.reason, sizeof(report.reason), request->reason);
     cl_copy_text(report.serial, sizeof(report.serial), request->certificateSerial);
     cl_copy_text(report.verification, sizeof(report.verification), request->verificationValue);
+    cl_copy_text(report.transmission_id, sizeof(report.transmission_id), request->transmissionId);
+    cl_copy_text(report.mac, sizeof(report.mac), request->resultMac);
 
     rc = ft_station_write_result(station, peer, &report, &answer, why, sizeof(why));
     if (rc != CL_OK) {

@@ -16,14 +16,21 @@
 typedef char *dev__DeviceNumber "[0-9A-Z]{1,8}-[0-9]{1,12}" 3:21;
 typedef char *dev__Pack 1:32768;
 typedef char *dev__Reason 0:256;
+typedef char *dev__TransmissionId "[0-9a-f]{32}" 32:32;
+typedef char *dev__TransmissionKey "[0-9a-f]{64}" 64:64;
 
 /// OK or NG, as in FIG 23.
 enum dev__Result { dev__Result__OK, dev__Result__NG };
 
-/// S7 (FIG 23A): the certificate pack for the device number on its plate.
+/// S7 (FIG 23A): the certificate pack for the device number on its plate, and this transmission's
+/// id and secret key (fresh for each S7, 128 and 256 random bits, lower-case hex): the device
+/// authenticates its write result (S10) with the key. Optional in the schema so that a peer
+/// without them gets the device's own NG reason; the device refuses an S7 without them.
 struct dev__CertificateTransmission {
     dev__DeviceNumber deviceNumber 1;
     dev__Pack pack 1;
+    dev__TransmissionId transmissionId 0;
+    dev__TransmissionKey transmissionKey 0;
 };
 
 /// S8 (FIG 23A): the device accepted the pack for writing, or says why not.

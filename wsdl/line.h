@@ -17,17 +17,24 @@ typedef char *line__DeviceNumber "[0-9A-Z]{1,8}-[0-9]{1,12}" 3:21;
 typedef char *line__Serial "[0-9A-F]{2,40}" 2:40;
 typedef char *line__VerificationValue "[0-9a-f]{64}" 64:64;
 typedef char *line__Reason 0:256;
+typedef char *line__TransmissionId "[0-9a-f]{32}" 32:32;
+typedef char *line__ResultMac "[0-9a-f]{64}" 64:64;
 
 /// OK or NG, as in FIG 23.
 enum line__Result { line__Result__OK, line__Result__NG };
 
-/// S10 (FIG 23B): write result with the installation proof (server-side verification value).
+/// S10 (FIG 23B): write result with the installation proof (server-side verification value),
+/// bound to the S7 it answers: that S7's transmission id and an HMAC-SHA256 under that S7's key
+/// over every field (common/transmission_key.h). Optional in the schema so that a result without
+/// them gets the factory terminal's own fault reason; the factory terminal requires both.
 struct line__WriteResult {
     line__DeviceNumber deviceNumber 1;
     enum line__Result result 1;
     line__Reason reason 0;
     line__Serial certificateSerial 0;
     line__VerificationValue verificationValue 0;
+    line__TransmissionId transmissionId 0;
+    line__ResultMac resultMac 0;
 };
 
 /// S13 (FIG 23B): the write result has been recorded by the comm-terminal.

@@ -231,7 +231,11 @@ class Seeds:
         operations = {
             ("Device.wsdl", "/device"): [
                 ("dev-transmission", "CertificateTransmission",
-                 dict(deviceNumber="3012-000002", pack=self.first["3012-000002"]))],
+                 dict(deviceNumber="3012-000002", pack=self.first["3012-000002"])),
+                ("dev-transmission-keyed", "CertificateTransmission",
+                 dict(deviceNumber="3012-000002", pack=self.first["3012-000002"],
+                      transmissionId="00112233445566778899aabbccddeeff",
+                      transmissionKey="a5" * 32))],
             ("CommTerminal.wsdl", "/ct"): [
                 ("ct-transmission", "CertificateTransmissionRequest",
                  dict(deviceNumber="3012-000002")),
@@ -243,7 +247,11 @@ class Seeds:
             ("Line.wsdl", "/line"): [
                 ("line-write-result", "WriteResult",
                  dict(deviceNumber="3012-000002", result="OK", certificateSerial="0A1B2C",
-                      verificationValue="b" * 64))],
+                      verificationValue="b" * 64)),
+                ("line-write-result-mac", "WriteResult",
+                 dict(deviceNumber="3012-000002", result="OK", certificateSerial="0A1B2C",
+                      verificationValue="b" * 64, transmissionId="00112233445566778899aabbccddeeff",
+                      resultMac="5a" * 32))],
             ("CertificateAuthority.wsdl", "/ca"): [
                 ("ca-check-in", "CheckIn", dict(claimedDeviceNumber="3012-000002"))],
         }

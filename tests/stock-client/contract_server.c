@@ -22,8 +22,10 @@
  *   ct:ReceptionNotice                 OK, reason "notice <OK|NG>"
  *   ct:WriteResult                     OK, replacementReady true after NG (reason "replacement
  *                                      stored"), else false (reason "recorded <serial>")
- *   dev:CertificateTransmission        OK, reason "pack of <n> bytes"
- *   line:WriteResult                   OK, reason "<OK|NG> from <role> <number>" (the peer)
+ *   dev:CertificateTransmission        OK, reason "pack of <n> bytes, transmission <id> with a
+ *                                      <k>-digit key" ("-" and 0 for absent elements)
+ *   line:WriteResult                   OK, reason "<OK|NG> from <role> <number>" (the peer),
+ *                                      then ", transmission <id> with a <m>-digit MAC"
  * Every answer echoes the request's device number. */
 #include <errno.h>
 #include <limits.h>
@@ -201,7 +203,10 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
     response->deviceNumber = request->deviceNumber;
     response->result = dev__Result__OK;
     response->reason =
-        soap_printf(soap, "pack of %zu bytes", request->pack ? strlen(request->pack) : (size_t)0);
+        soap_printf(soap, "pack of %zu bytes, transmission %s with a %zu-digit key",
+                    request->pack ? strlen(request->pack) : (size_t)0,
+                    request->transmissionId ? request->transmissionId : "-",
+                    request->transmissionKey ? strlen(request->transmissionKey) : (size_t)0);
     return response->reason ? SOAP_OK : NOMEM(soap);
 }
 
@@ -215,8 +220,10 @@ int __line__WriteResult(struct soap *soap, struct line__WriteResult *request,
     response->deviceNumber = request->deviceNumber;
     response->result = line__Result__OK;
     response->reason =
-        soap_printf(soap, "%s from %s %s", request->result == line__Result__NG ? "NG" : "OK",
-                    cl_role_name(peer->role), peer->number);
+        soap_printf(soap, "%s from %s %s, transmission %s with a %zu-digit MAC",
+                    request->result == line__Result__NG ? "NG" : "OK", cl_role_name(peer->role),
+                    peer->number, request->transmissionId ? request->transmissionId : "-",
+                    request->resultMac ? strlen(request->resultMac) : (size_t)0);
     return response->reason ? SOAP_OK : NOMEM(soap);
 }
 

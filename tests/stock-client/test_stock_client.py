@@ -55,6 +55,9 @@ INTERFACES = {
 
 SERIAL = "0A1B2C3D4E5F"
 PROOF = "0123456789abcdef" * 4  # a verification value: 64 lower-case hex digits
+TRANSMISSION_ID = "00112233445566778899aabbccddeeff"  # S7/S10: 32 lower-case hex digits
+TRANSMISSION_KEY = "a5" * 32  # S7: 64 lower-case hex digits
+RESULT_MAC = "5a" * 32  # S10: HMAC-SHA256 as 64 lower-case hex digits
 WRITTEN_AT = datetime.datetime(2026, 11, 21, 16, 52, 11, tzinfo=UTC)
 
 
@@ -182,18 +185,23 @@ class Contract:
     def call_device(self):
         dev, _ = self.connect("device", "factory-terminal-1001")
         pack = json.dumps({"device": "3012-000007", "line": "1001"})
-        answer = dev.CertificateTransmission(deviceNumber="3012-000007", pack=pack)
+        answer = dev.CertificateTransmission(deviceNumber="3012-000007", pack=pack,
+                                             transmissionId=TRANSMISSION_ID,
+                                             transmissionKey=TRANSMISSION_KEY)
         expect((answer.deviceNumber, answer.result, answer.reason),
-               ("3012-000007", "OK", "pack of %d bytes" % len(pack)), "dev CertificateTransmission")
+               ("3012-000007", "OK", "pack of %d bytes, transmission %s with a 64-digit key"
+                % (len(pack), TRANSMISSION_ID)), "dev CertificateTransmission")
 
     def call_line(self):
         for identity, result, who in (("device-common-3012", "OK", "device-common 3012"),
                                       ("device-3012-000001", "NG", "device 3012-000001")):
             line, _ = self.connect("line", identity)
             answer = line.WriteResult(deviceNumber="3012-000001", result=result,
-                                      certificateSerial=SERIAL, verificationValue=PROOF)
+                                      certificateSerial=SERIAL, verificationValue=PROOF,
+                                      transmissionId=TRANSMISSION_ID, resultMac=RESULT_MAC)
             expect((answer.deviceNumber, answer.result, answer.reason),
-                   ("3012-000001", "OK", "%s from %s" % (result, who)),
+                   ("3012-000001", "OK", "%s from %s, transmission %s with a 64-digit MAC"
+                    % (result, who, TRANSMISSION_ID)),
                    "line WriteResult as " + identity)
 
     # ---- refusals ----
