@@ -63,14 +63,6 @@ void ct_answer_free(struct ct_answer *answer)
     memset(answer, 0, sizeof(*answer));
 }
 
-void ct_new_request_id(const struct ct_runtime *rt, const char *what, char *out, size_t len)
-{
-    char serial[CL_SERIAL_HEX_MAX + 1];
-    if (cl_serial_random(serial) != CL_OK)
-        snprintf(serial, sizeof(serial), "%08lX", (unsigned long)time(NULL));
-    snprintf(out, len, "%.20s-%.20s-%.8s", rt->config->factory, what, serial);
-}
-
 int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
                size_t errlen)
 {
@@ -257,8 +249,11 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     if (resend_pending_for(rt, store, device_number, &rc, err, errlen))
         return rc;
     strcpy(numbers[0], device_number);
-    ct_new_request_id(rt, replacement ? "repl" : "manual", request.request_id,
-                      sizeof(request.request_id));
+    if ((rc = ct_new_request_id(rt->config->factory, replacement ? "repl" : "manual",
+                                request.request_id, sizeof(request.request_id))) != CL_OK) {
+        snprintf(err, errlen, "no request id could be drawn: %s", cl_err_str(rc));
+        return rc;
+    }
     char day[11];
     time_t now = time(NULL);
     struct tm tm;
