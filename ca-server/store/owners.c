@@ -134,13 +134,14 @@ int ca_store_assign(struct ca_store *store, const char *const *device_numbers, s
     }
     /* Number order, as every claim locks them; a number named twice is assigned once. */
     if (rc == CL_OK)
-        rc = cl_pg_query(store->db, NULL,
-                         "INSERT INTO device_owner (device_number, factory, source, detail)"
-                         " SELECT DISTINCT n, $2, 'operator', $3 FROM unnest($1::text[]) AS n"
-                         " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO UPDATE"
-                         " SET factory = EXCLUDED.factory, source = EXCLUDED.source,"
-                         " detail = EXCLUDED.detail, since = now()",
-                         3, values, err, errlen);
+        rc = cl_pg_query(
+            store->db, NULL,
+            "INSERT INTO device_owner (device_number, factory, source, detail)"
+            " SELECT n, $2, 'operator', $3 FROM (SELECT DISTINCT n FROM unnest($1::text[]) AS n) d"
+            " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO UPDATE"
+            " SET factory = EXCLUDED.factory, source = EXCLUDED.source,"
+            " detail = EXCLUDED.detail, since = now()",
+            3, values, err, errlen);
     snprintf(detail, sizeof(detail), "%zu device number(s) to %s, first %s", count, factory,
              device_numbers[0]);
     if (rc == CL_OK)
