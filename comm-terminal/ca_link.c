@@ -210,6 +210,14 @@ static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
         rc = ct_store_fetch_complete(store, request->request_id, answer.items, answer.count, err,
                                      errlen);
     ct_answer_free(&answer);
+    if (rc == CL_ERR_PERMISSION) {
+        /* Refused for good (e.g. another factory's number): given up, so that it is not resent
+         * in place of the next request for the number. */
+        char why[256];
+        if (ct_store_fetch_abandon(store, request->request_id, err, "comm-terminal", why,
+                                   sizeof(why)) != CL_OK)
+            cl_log_warn("request %s: %s", request->request_id, why);
+    }
     return rc;
 }
 
