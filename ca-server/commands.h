@@ -36,10 +36,12 @@ int ca_open_authority(const struct ca_config *config, const char *passphrase,
  * options that take a value. Up to max go to out; returns how many there are. */
 int ca_positionals(int argc, char **argv, const char *const *values_of, char **out, int max);
 
-/* number_list.c: the device numbers in the file at path, one a line (blank lines and # comments
- * skipped), at most max: *numbers (malloc'd) points into *buffer (malloc'd); free both. On failure
- * the reason is on stderr. */
-int ca_read_numbers(const char *path, size_t max, char ***numbers, size_t *count, char **buffer);
+/* number_list.c: the numbers in file (one a line, blank lines and # comments skipped; if file is
+ * not NULL, at most max) or else the positional arguments
+ * (values_of as for ca_positionals): 0, or the exit code (1, or 2 when none are given) after
+ * saying why on stderr. Free *numbers and *buffer in either case. */
+int ca_numbers_given(int argc, char **argv, const char *const *values_of, const char *file,
+                     size_t max, char ***numbers, size_t *count, char **buffer);
 
 /* t as "YYYY-MM-DDTHH:MM:SSZ", or "-" for 0. */
 void ca_format_time(time_t t, char *buf, size_t len);

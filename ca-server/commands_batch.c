@@ -65,20 +65,10 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
                         "(--file LIST | DEVICE-NUMBER...)\n");
         return 2;
     }
-    if (file != NULL) {
-        if (ca_read_numbers(file, OFFLINE_MAX_DEVICES, &numbers, &count, &buffer) != CL_OK)
-            return 1;
-    } else {
-        numbers = calloc((size_t)argc, sizeof(char *));
-        if (numbers == NULL)
-            return 1;
-        count = (size_t)ca_positionals(argc, argv, values, numbers, argc);
-    }
-    if (count == 0) {
-        fprintf(stderr, "ca-server: no device numbers given\n");
-        code = 2;
+    if ((code = ca_numbers_given(argc, argv, values, file, OFFLINE_MAX_DEVICES, &numbers, &count,
+                                 &buffer)) != 0)
         goto out;
-    }
+    code = 1;
     if (request_id == NULL) {
         snprintf(default_id, sizeof(default_id), "offline-%lld", (long long)time(NULL));
         request_id = default_id;

@@ -25,20 +25,10 @@ int ca_command_assign(const struct ca_config *config, const char *passphrase, in
                         "--factory NAME\n");
         return 2;
     }
-    if (file != NULL) {
-        if (ca_read_numbers(file, CA_ASSIGN_MAX, &numbers, &count, &buffer) != CL_OK)
-            return 1;
-    } else {
-        numbers = calloc((size_t)argc, sizeof(char *));
-        if (numbers == NULL)
-            return 1;
-        count = (size_t)ca_positionals(argc, argv, values, numbers, argc);
-    }
-    if (count == 0) {
-        fprintf(stderr, "ca-server: no device numbers given\n");
-        code = 2;
+    if ((code = ca_numbers_given(argc, argv, values, file, CA_ASSIGN_MAX, &numbers, &count,
+                                 &buffer)) != 0)
         goto out;
-    }
+    code = 1;
     if (ca_open_store(config, &store) != 0)
         goto out;
     rc = ca_store_assign(store, (const char *const *)numbers, count, factory, ca_operator_name(),

@@ -1,4 +1,4 @@
-/* number_list.c: device-number lists in files (one a line), for the commands that take one. */
+/* number_list.c: the device numbers a command is given: on its command line or in a file. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -11,7 +11,9 @@
 
 #define LIST_FILE_MAX (4u << 20)
 
-int ca_read_numbers(const char *path, size_t max, char ***numbers, size_t *count, char **buffer)
+/* The device numbers in the file at path, one a line, at most max: *numbers (malloc'd) points
+ * into *buffer (malloc'd). On failure the reason is on stderr. */
+static int read_numbers(const char *path, size_t max, char ***numbers, size_t *count, char **buffer)
 {
     size_t len, n = 0;
     char *text = NULL, *line, *save = NULL;
@@ -43,4 +45,25 @@ int ca_read_numbers(const char *path, size_t max, char ***numbers, size_t *count
     *count = n;
     *buffer = text;
     return CL_OK;
+}
+
+int ca_numbers_given(int argc, char **argv, const char *const *values_of, const char *file,
+                     size_t max, char ***numbers, size_t *count, char **buffer)
+{
+    *numbers = NULL;
+    *buffer = NULL;
+    *count = 0;
+    if (file != NULL) {
+        if (read_numbers(file, max, numbers, count, buffer) != CL_OK)
+            return 1;
+    } else {
+        if ((*numbers = calloc((size_t)argc, sizeof(char *))) == NULL)
+            return 1;
+        *count = (size_t)ca_positionals(argc, argv, values_of, *numbers, argc);
+    }
+    if (*count == 0) {
+        fprintf(stderr, "ca-server: no device numbers given\n");
+        return 2;
+    }
+    return 0;
 }

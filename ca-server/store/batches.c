@@ -483,15 +483,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         return CL_ERR_INVALID_ARGUMENT;
     }
     memset(items, 0, count * sizeof(*items));
-    for (size_t i = 0; i < count; i++) {
-        if (!device_number_ok(device_numbers[i], NULL)) {
-            cl_err_set(err, errlen,
-                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
-                       "1 to 12 digits)",
-                       cl_shown(device_numbers[i], buf, sizeof(buf)));
-            return CL_ERR_INVALID_ARGUMENT;
-        }
-    }
+    if (!device_numbers_ok(device_numbers, count, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
     sorted = malloc(count * sizeof(*sorted));
     if (sorted == NULL) {
         cl_err_set(err, errlen, "out of memory");

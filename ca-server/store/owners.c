@@ -99,15 +99,8 @@ int ca_store_assign(struct ca_store *store, const char *const *device_numbers, s
     }
     if (!cl_pg_audit_actor_ok(actor, err, errlen))
         return CL_ERR_INVALID_ARGUMENT;
-    for (size_t i = 0; i < count; i++) {
-        if (!device_number_ok(device_numbers[i], NULL)) {
-            cl_err_set(err, errlen,
-                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
-                       "1 to 12 digits)",
-                       cl_shown(device_numbers[i], buf, sizeof(buf)));
-            return CL_ERR_INVALID_ARGUMENT;
-        }
-    }
+    if (!device_numbers_ok(device_numbers, count, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
     if ((values[0] = number_array(&array, device_numbers, count)) == NULL) {
         cl_pg_array_free(&array);
         cl_err_set(err, errlen, "out of memory");

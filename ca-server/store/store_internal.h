@@ -84,6 +84,23 @@ static inline int device_number_ok(const char *s, size_t *code_len)
     return 1;
 }
 
+/* Every number well formed; else err names the first malformed one. */
+static inline int device_numbers_ok(const char *const *numbers, size_t count, char *err,
+                                    size_t errlen)
+{
+    char buf[48];
+    for (size_t i = 0; i < count; i++) {
+        if (!device_number_ok(numbers[i], NULL)) {
+            cl_err_set(err, errlen,
+                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
+                       "1 to 12 digits)",
+                       cl_shown(numbers[i], buf, sizeof(buf)));
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* For the functions that have no err: a database failure is logged here, once. */
 static inline int logged(int rc, const char *what, const char *err)
 {

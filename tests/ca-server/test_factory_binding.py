@@ -44,6 +44,7 @@ class Scenario:
         self.cluster = cluster
         self.wsdl = os.path.join(wsdl_dir, "CertificateAuthority.wsdl")
         self.ca = CaServer(ca_binary, work, cluster.create_db("ca"))
+        self.east = self.west = None
 
     def setup(self):
         self.ca.issue_services([])
@@ -217,27 +218,25 @@ class Scenario:
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_factory_binding.py CA_SERVER COMM_TERMINAL WSDL_DIR")
-    ca_binary, ct_binary, wsdl_dir = sys.argv[1:]
     cluster = pg_private.PrivateCluster()
     work = tempfile.mkdtemp(prefix="certline-factories-")
-    scenario = None
+    started, scenario = time.time(), None
     try:
-        cluster.start()
-        scenario = Scenario((ca_binary, ct_binary), wsdl_dir, work, cluster)
-        started = time.time()
+        scenario = Scenario(sys.argv[1:3], sys.argv[3], work, cluster.start())
         scenario.run()
-        print("test_factory_binding: all checks passed in %.1f s" % (time.time() - started))
-        return 0
     except (Failure, subprocess.CalledProcessError, Fault, OSError, RuntimeError) as exc:
         print("test_factory_binding: FAILED: %s" % exc)
-        if scenario is not None and os.path.exists(scenario.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
+        for program in (scenario.ca, scenario.east, scenario.west) if scenario else ():
+            if program is not None and os.path.exists(program.log_path):
+                print("---- %s (tail) ----\n%s" % (program.log_path, program.log()[-3000:]))
         return 1
     finally:
         if scenario is not None and scenario.ca.process is not None:
             scenario.ca.process.kill()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
+    print("test_factory_binding: all checks passed in %.1f s" % (time.time() - started))
+    return 0
 
 
 if __name__ == "__main__":
