@@ -36,6 +36,13 @@ int ca_open_authority(const struct ca_config *config, const char *passphrase,
  * options that take a value. Up to max go to out; returns how many there are. */
 int ca_positionals(int argc, char **argv, const char *const *values_of, char **out, int max);
 
+/* number_list.c: the numbers in file (one a line, blank lines and # comments skipped; if file is
+ * not NULL, at most max) or else the positional arguments
+ * (values_of as for ca_positionals): 0, or the exit code (1, or 2 when none are given) after
+ * saying why on stderr. Free *numbers and *buffer in either case. */
+int ca_numbers_given(int argc, char **argv, const char *const *values_of, const char *file,
+                     size_t max, char ***numbers, size_t *count, char **buffer);
+
 /* t as "YYYY-MM-DDTHH:MM:SSZ", or "-" for 0. */
 void ca_format_time(time_t t, char *buf, size_t len);
 
@@ -56,6 +63,11 @@ int ca_command_model_export(const struct ca_config *config, const char *passphra
                             char **argv);
 /* commands_batch.c */
 int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+/* commands_owners.c */
+int ca_command_assign(const struct ca_config *config, const char *passphrase, int argc,
+                      char **argv);
+int ca_command_owners(const struct ca_config *config, const char *passphrase, int argc,
+                      char **argv);
 /* commands_certs.c */
 int ca_command_list(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 int ca_command_show(const struct ca_config *config, const char *passphrase, int argc, char **argv);

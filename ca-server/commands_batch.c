@@ -2,7 +2,6 @@
  * without a network. */
 #include "commands.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +17,6 @@
 #include "issuer.h"
 #include "runtime.h"
 
-#define LIST_FILE_MAX (4u << 20)
 #define OFFLINE_MAX_DEVICES 100000
 
 /* ---- offline batch [seed 004] ---- */
@@ -49,41 +47,6 @@ static void show_progress(size_t done, size_t total, void *arg)
     pthread_mutex_unlock(&lock);
 }
 
-/* Reads device numbers, one per line (blank lines and # comments skipped). */
-static int read_numbers(const char *path, char ***numbers, size_t *count, char **buffer)
-{
-    size_t len, n = 0;
-    char *text = NULL, *line, *save = NULL;
-    int rc = cl_read_file_capped(path, LIST_FILE_MAX, &text, &len);
-
-    if (rc != CL_OK) {
-        fprintf(stderr, "ca-server: cannot read %s: %s\n", path, cl_err_str(rc));
-        return rc;
-    }
-    *numbers = calloc(OFFLINE_MAX_DEVICES, sizeof(char *));
-    if (*numbers == NULL) {
-        free(text);
-        return CL_ERR_NOMEM;
-    }
-    for (line = strtok_r(text, "\r\n", &save); line != NULL; line = strtok_r(NULL, "\r\n", &save)) {
-        while (isspace((unsigned char)*line))
-            line++;
-        if (*line == '\0' || *line == '#')
-            continue;
-        if (n == OFFLINE_MAX_DEVICES) {
-            fprintf(stderr, "ca-server: %s lists more than %d device numbers\n", path,
-                    OFFLINE_MAX_DEVICES);
-            free(*numbers);
-            free(text);
-            return CL_ERR_TOO_LARGE;
-        }
-        (*numbers)[n++] = line;
-    }
-    *count = n;
-    *buffer = text;
-    return CL_OK;
-}
-
 int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
     static const char *const values[] = {"--out", "--file", "--request-id", NULL};
@@ -102,20 +65,10 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
                         "(--file LIST | DEVICE-NUMBER...)\n");
         return 2;
     }
-    if (file != NULL) {
-        if (read_numbers(file, &numbers, &count, &buffer) != CL_OK)
-            return 1;
-    } else {
-        numbers = calloc((size_t)argc, sizeof(char *));
-        if (numbers == NULL)
-            return 1;
-        count = (size_t)ca_positionals(argc, argv, values, numbers, argc);
-    }
-    if (count == 0) {
-        fprintf(stderr, "ca-server: no device numbers given\n");
-        code = 2;
+    if ((code = ca_numbers_given(argc, argv, values, file, OFFLINE_MAX_DEVICES, &numbers, &count,
+                                 &buffer)) != 0)
         goto out;
-    }
+    code = 1;
     if (request_id == NULL) {
         snprintf(default_id, sizeof(default_id), "offline-%lld", (long long)time(NULL));
         request_id = default_id;

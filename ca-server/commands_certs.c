@@ -38,6 +38,7 @@ static void row_json(cJSON *o, const void *cert_row)
     ca_format_time(row->ended_at, t, sizeof(t));
     cJSON_AddStringToObject(o, "ended_at", t);
     cJSON_AddStringToObject(o, "reason", row->reason);
+    cJSON_AddStringToObject(o, "factory", row->owner);
 }
 
 int ca_command_list(const struct ca_config *config, const char *passphrase, int argc, char **argv)
@@ -63,13 +64,14 @@ int ca_command_list(const struct ca_config *config, const char *passphrase, int 
         cl_print_json_rows(rows, count, sizeof(*rows), row_json);
     } else {
         char issued[32], installed[32];
-        printf("%-40s %-21s %-6s %-11s %-20s %s\n", "SERIAL", "DEVICE NUMBER", "MODEL", "STATE",
-               "ISSUED", "INSTALLED");
+        printf("%-40s %-21s %-6s %-11s %-20s %-20s %s\n", "SERIAL", "DEVICE NUMBER", "MODEL",
+               "STATE", "ISSUED", "INSTALLED", "FACTORY");
         for (size_t i = 0; i < count; i++) {
             ca_format_time(rows[i].issued_at, issued, sizeof(issued));
             ca_format_time(rows[i].installed_at, installed, sizeof(installed));
-            printf("%-40s %-21s %-6s %-11s %-20s %s\n", rows[i].serial_hex, rows[i].device_number,
-                   rows[i].model_code, ca_cert_state_name(rows[i].state), issued, installed);
+            printf("%-40s %-21s %-6s %-11s %-20s %-20s %s\n", rows[i].serial_hex,
+                   rows[i].device_number, rows[i].model_code, ca_cert_state_name(rows[i].state),
+                   issued, installed, rows[i].owner[0] ? rows[i].owner : "-");
         }
         printf("%zu certificate(s)\n", count);
     }
@@ -99,7 +101,15 @@ int ca_command_show(const struct ca_config *config, const char *passphrase, int 
         goto out;
     }
     if (count == 0) {
-        fprintf(stderr, "ca-server: no certificate for %.32s\n", args[0]);
+        /* A number assigned to a factory before its first certificate. */
+        struct ca_owner owner;
+        if (ca_store_owner_get(store, args[0], &owner) == CL_OK) {
+            printf("device number %s: factory %s, no certificate yet\n", owner.device_number,
+                   owner.factory);
+            code = 0;
+        } else {
+            fprintf(stderr, "ca-server: no certificate for %.32s\n", args[0]);
+        }
         goto out;
     }
     if (cl_arg_flag(argc, argv, "--json")) {
@@ -126,10 +136,10 @@ int ca_command_show(const struct ca_config *config, const char *passphrase, int 
             ca_format_time(rows[i].ended_at, ended, sizeof(ended));
             printf("serial        %s\ndevice number %s\nmodel         %s\nstate         %s\n"
                    "request id    %s\nrecorded      %s\nissued        %s\ninstalled     %s\n"
-                   "ended         %s %s\n\n",
+                   "ended         %s %s\nfactory       %s\n\n",
                    rows[i].serial_hex, rows[i].device_number, rows[i].model_code,
                    ca_cert_state_name(rows[i].state), rows[i].request_id, created, issued,
-                   installed, ended, rows[i].reason);
+                   installed, ended, rows[i].reason, rows[i].owner[0] ? rows[i].owner : "-");
         }
     }
     code = 0;

@@ -23,6 +23,7 @@ static int fault(struct soap *soap, int rc, const char *what, const char *detail
     case CL_ERR_NOT_FOUND:
     case CL_ERR_STATE:
     case CL_ERR_CRYPTO:
+    case CL_ERR_PERMISSION: /* another factory's device number or request id */
         return soap_sender_fault(soap, what, soap_strdup(soap, detail));
     default:
         cl_log_error("%s: %s", what, detail);

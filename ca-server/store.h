@@ -5,7 +5,8 @@
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->
  * installed, or superseded / revoked; at most one certificate per device number in intent,
  * issued or installed, enforced by a partial unique index); batch_request and batch_item (FIG 21
- * requests with their id and body hash, for idempotency); service_certificate; audit_log. */
+ * requests with their id, body hash and requester, for idempotency); device_owner (the factory
+ * each device number belongs to); service_certificate; audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H
 
@@ -18,6 +19,7 @@ struct ca_store;
 #define CA_DEVICE_NUMBER_MAX 21
 #define CA_SERIAL_HEX_MAX 40
 #define CA_VERIFY_HEX 64
+#define CA_FACTORY_MAX 64 /* a factory's name: its comm-terminal certificate's CN */
 
 /* Most device numbers one batch may name. */
 #define CA_BATCH_MAX 10000
@@ -77,6 +79,14 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
                          struct ca_batch_item *items, enum ca_batch_state *state, char *err,
                          size_t errlen);
 
+/* Factories apart: a device number belongs to the factory (the requester, the comm-terminal
+ * certificate's CN) that first asked for it, or that an operator assigned it to. In the batch's
+ * transaction a factory's request claims its unowned numbers and is refused (CL_ERR_PERMISSION,
+ * naming the first such number in request order, never its owner) if another factory owns one,
+ * for new, resent and replacement requests alike; a known request id is answered only to the
+ * requester that recorded it (CL_ERR_PERMISSION otherwise). A requester "operator:<login>" (the
+ * offline batch) is not checked and claims nothing; operators resume each other's requests. */
+
 /* The signing result of one item. */
 struct ca_issued_item {
     const char *serial_hex;
@@ -116,6 +126,30 @@ void ca_batch_items_free(struct ca_batch_item *items, size_t count); /* frees th
 int ca_store_install(struct ca_store *store, const char *device_number, const char *serial_hex,
                      const char *value, time_t now, time_t *received_at, char *err, size_t errlen);
 
+/* ---- device numbers and their factories ---- */
+struct ca_owner {
+    char device_number[CA_DEVICE_NUMBER_MAX + 1];
+    char factory[CA_FACTORY_MAX + 1];
+    char source[16]; /* "request" (first asked), "operator" (assigned), "migration" (backfilled) */
+    char detail[65]; /* the request id that claimed it, or the operator who assigned it */
+    time_t since;
+};
+
+/* Assigns the device numbers (format CODE-SERIAL, at most CA_ASSIGN_MAX) to factory, in one
+ * audited transaction, whoever owned them. CL_ERR_NOT_FOUND if no comm-terminal service
+ * certificate was issued for factory; CL_ERR_INVALID_ARGUMENT naming a malformed number. */
+#define CA_ASSIGN_MAX 100000
+int ca_store_assign(struct ca_store *store, const char *const *device_numbers, size_t count,
+                    const char *factory, const char *actor, char *err, size_t errlen);
+
+/* The factory of a device number; CL_ERR_NOT_FOUND if it has none. */
+int ca_store_owner_get(struct ca_store *store, const char *device_number, struct ca_owner *owner);
+
+/* The device numbers of factory (NULL or "" = every factory), by number, at most limit;
+ * *rows is malloc'd. */
+int ca_store_owner_list(struct ca_store *store, const char *factory, size_t limit,
+                        struct ca_owner **rows, size_t *count);
+
 /* ---- what a device or an operator asks ---- */
 enum ca_cert_state {
     CA_CERT_INTENT,
@@ -135,6 +169,7 @@ struct ca_cert_row {
     char request_id[65];
     time_t created_at, issued_at, installed_at, ended_at; /* 0 when not (yet) */
     char reason[257];                                     /* revocation or supersession reason */
+    char owner[CA_FACTORY_MAX + 1]; /* the factory the device number belongs to ("" if none) */
 };
 
 /* The state of the certificate with this serial and device number (CA_CERT_UNKNOWN if none). */

@@ -5,6 +5,7 @@
 #define CERTLINE_CA_FETCH_H
 
 #include "ct_runtime.h"
+#include "request_id.h"
 
 /* An answer to one request, owned by whoever holds it: items point into text and serials. */
 struct ct_answer {
@@ -16,9 +17,6 @@ struct ct_answer {
     char *text;                             /* device numbers and packs */
 };
 void ct_answer_free(struct ct_answer *answer);
-
-/* A new request id, unique to this factory: its name, what it is for, time and randomness. */
-void ct_new_request_id(const struct ct_runtime *runtime, const char *what, char *out, size_t len);
 
 /* Sends a recorded request to ca-server. On success the link (ca_lock) stays taken and
  * ct_ca_receive must follow; on failure it is released and err says why. */

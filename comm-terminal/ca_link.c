@@ -63,14 +63,6 @@ void ct_answer_free(struct ct_answer *answer)
     memset(answer, 0, sizeof(*answer));
 }
 
-void ct_new_request_id(const struct ct_runtime *rt, const char *what, char *out, size_t len)
-{
-    char serial[CL_SERIAL_HEX_MAX + 1];
-    if (cl_serial_random(serial) != CL_OK)
-        snprintf(serial, sizeof(serial), "%08lX", (unsigned long)time(NULL));
-    snprintf(out, len, "%.20s-%.20s-%.8s", rt->config->factory, what, serial);
-}
-
 int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
                size_t errlen)
 {
@@ -218,6 +210,14 @@ static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
         rc = ct_store_fetch_complete(store, request->request_id, answer.items, answer.count, err,
                                      errlen);
     ct_answer_free(&answer);
+    if (rc == CL_ERR_PERMISSION) {
+        /* Refused for good (e.g. another factory's number): given up, so that it is not resent
+         * in place of the next request for the number. */
+        char why[256];
+        if (ct_store_fetch_abandon(store, request->request_id, err, "comm-terminal", why,
+                                   sizeof(why)) != CL_OK)
+            cl_log_warn("request %s: %s", request->request_id, why);
+    }
     return rc;
 }
 
@@ -257,8 +257,11 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     if (resend_pending_for(rt, store, device_number, &rc, err, errlen))
         return rc;
     strcpy(numbers[0], device_number);
-    ct_new_request_id(rt, replacement ? "repl" : "manual", request.request_id,
-                      sizeof(request.request_id));
+    if ((rc = ct_new_request_id(rt->config->factory, replacement ? "repl" : "manual",
+                                request.request_id, sizeof(request.request_id))) != CL_OK) {
+        snprintf(err, errlen, "no request id could be drawn: %s", cl_err_str(rc));
+        return rc;
+    }
     char day[11];
     time_t now = time(NULL);
     struct tm tm;

@@ -194,8 +194,13 @@ static int next_request(struct source *src, struct ct_pending_fetch *out, int *r
     }
     for (size_t i = 0; i < count; i++)
         list[i] = numbers[i];
-    ct_new_request_id(src->rt, src->day, out->request_id, sizeof(out->request_id));
-    rc = ct_store_fetch_begin(src->store, out->request_id, src->day, 0, list, count, err, errlen);
+    rc = ct_new_request_id(src->rt->config->factory, src->day, out->request_id,
+                           sizeof(out->request_id));
+    if (rc != CL_OK)
+        snprintf(err, errlen, "no request id could be drawn: %s", cl_err_str(rc));
+    else
+        rc = ct_store_fetch_begin(src->store, out->request_id, src->day, 0, list, count, err,
+                                  errlen);
     free(list);
     if (rc != CL_OK) {
         free(numbers);

@@ -330,7 +330,9 @@ static int begin_new(struct ca_store *store, const char *request_id,
     size_t used = 0;
     int rc;
 
-    if ((rc = check_models(store, device_numbers, count, items, err, errlen)) != CL_OK)
+    if ((rc = check_models(store, device_numbers, count, items, err, errlen)) != CL_OK ||
+        (rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen)) !=
+            CL_OK)
         return rc;
 
     snprintf(count_text, sizeof(count_text), "%zu", count);
@@ -481,15 +483,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         return CL_ERR_INVALID_ARGUMENT;
     }
     memset(items, 0, count * sizeof(*items));
-    for (size_t i = 0; i < count; i++) {
-        if (!device_number_ok(device_numbers[i], NULL)) {
-            cl_err_set(err, errlen,
-                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
-                       "1 to 12 digits)",
-                       cl_shown(device_numbers[i], buf, sizeof(buf)));
-            return CL_ERR_INVALID_ARGUMENT;
-        }
-    }
+    if (!device_numbers_ok(device_numbers, count, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
     sorted = malloc(count * sizeof(*sorted));
     if (sorted == NULL) {
         cl_err_set(err, errlen, "out of memory");
@@ -511,19 +506,24 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         goto out;
     if ((rc = cl_pg_lock(store->db, LOCK_REQUEST, request_id, err, errlen)) != CL_OK ||
         (rc = cl_pg_exec(store->db, &res,
-                         "SELECT body_hash = $2::bytea, completed_at IS NOT NULL"
+                         "SELECT body_hash = $2::bytea, completed_at IS NOT NULL, requester"
                          " FROM batch_request WHERE request_id = $1",
                          2, values, lengths, formats, 0, err, errlen)) != CL_OK)
         goto fail;
     if (PQntuples(res) == 1) {
         int same = cl_pg_get_bool(res, 0, 0), done = cl_pg_get_bool(res, 0, 1);
+        rc = ca_owners_request_bound(cl_pg_get_text(res, 0, 2), requester, request_id, err, errlen);
         PQclear(res);
+        if (rc != CL_OK)
+            goto fail;
         if (!same) {
             cl_err_set(err, errlen, "request id %s was used with another body", request_id);
             rc = CL_ERR_CONFLICT;
             goto fail;
         }
         rc = load_known(store, request_id, device_numbers, count, done, items, err, errlen);
+        if (rc == CL_OK)
+            rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen);
         if (rc != CL_OK)
             goto fail;
         if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)

@@ -35,7 +35,8 @@ static enum ca_cert_state state_from_name(const char *name)
     " floor(extract(epoch FROM created_at))::bigint,"                                              \
     " floor(extract(epoch FROM issued_at))::bigint,"                                               \
     " floor(extract(epoch FROM installed_at))::bigint,"                                            \
-    " floor(extract(epoch FROM ended_at))::bigint, reason"
+    " floor(extract(epoch FROM ended_at))::bigint, reason,"                                        \
+    " (SELECT o.factory FROM device_owner o WHERE o.device_number = certificate.device_number)"
 
 static void cert_from_row(const PGresult *res, int row, void *cert)
 {
@@ -51,6 +52,7 @@ static void cert_from_row(const PGresult *res, int row, void *cert)
     out->installed_at = (time_t)cl_pg_get_ll(res, row, 7);
     out->ended_at = (time_t)cl_pg_get_ll(res, row, 8);
     cl_copy_text(out->reason, sizeof(out->reason), cl_pg_get_text(res, row, 9));
+    cl_copy_text(out->owner, sizeof(out->owner), cl_pg_get_text(res, row, 10));
 }
 
 /* A malformed number or serial matches nothing: CL_OK with CA_CERT_UNKNOWN (a device's

@@ -88,9 +88,31 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Factories apart: each device number belongs to one factory (the comm-terminal certificate's
+ * CN). Numbers issued before: the comm-terminal that asked for them first, when a comm-terminal
+ * did (an operator's offline batch claims nothing); the others stay unowned until their next
+ * request. */
+static const char *const migration_5[] = {
+    "CREATE TABLE device_owner ("
+    " device_number text PRIMARY KEY CHECK (device_number ~ '^[0-9A-Z]{1,8}-[0-9]{1,12}$'),"
+    " factory text NOT NULL CHECK (octet_length(factory) BETWEEN 1 AND 64),"
+    " source text NOT NULL CHECK (source IN ('request', 'operator', 'migration')),"
+    " detail text NOT NULL CHECK (octet_length(detail) BETWEEN 1 AND 64),"
+    " since timestamptz NOT NULL DEFAULT now())",
+    "CREATE INDEX device_owner_factory ON device_owner (factory)",
+    "INSERT INTO device_owner (device_number, factory, source, detail, since)"
+    " SELECT DISTINCT ON (c.device_number) c.device_number, b.requester, 'migration',"
+    "  b.request_id, b.created_at"
+    " FROM certificate c JOIN batch_request b ON b.request_id = c.request_id"
+    " WHERE b.requester NOT LIKE 'operator:%'"
+    " ORDER BY c.device_number, c.seq",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
+    {5, "device numbers owned by factories", migration_5},
 };
 
 static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,

@@ -1,8 +1,9 @@
 /* store/store_internal.h: what the store's files share: struct ca_store, bounds, lock keys. */
 /*
  * The store keeps ca-server's state in PostgreSQL (see store.h): the schema and its migrations,
- * device models, FIG 21 batches (intent before signing, packs after), installation proofs,
- * revocation, service certificates and the audit log, one file per aggregate. The store's files are
+ * device models, FIG 21 batches (intent before signing, packs after), the factory each device
+ * number belongs to, installation proofs, revocation, service certificates and the audit log, one
+ * file per aggregate. The store's files are
  * the only files of ca-server that include libpq-fe.h.
  *
  * A store is one connection (common/pg_db.h), used by one thread at a time: ca-server opens one
@@ -83,6 +84,23 @@ static inline int device_number_ok(const char *s, size_t *code_len)
     return 1;
 }
 
+/* Every number well formed; else err names the first malformed one. */
+static inline int device_numbers_ok(const char *const *numbers, size_t count, char *err,
+                                    size_t errlen)
+{
+    char buf[48];
+    for (size_t i = 0; i < count; i++) {
+        if (!device_number_ok(numbers[i], NULL)) {
+            cl_err_set(err, errlen,
+                       "device number \"%s\" is malformed (MODEL-SERIAL: 1 to 8 of 0-9 A-Z, '-', "
+                       "1 to 12 digits)",
+                       cl_shown(numbers[i], buf, sizeof(buf)));
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* For the functions that have no err: a database failure is logged here, once. */
 static inline int logged(int rc, const char *what, const char *err)
 {
@@ -100,5 +118,23 @@ static inline int request_id_ok(const char *request_id, char *err, size_t errlen
                cl_shown(request_id, buf, sizeof(buf)), REQUEST_ID_MAX);
     return 0;
 }
+
+/* ---- factories (owners.c), inside a batch's transaction ---- */
+
+/* An operator's request (the offline batch: "operator:<login>"), not a factory's. */
+static inline int requester_is_operator(const char *requester)
+{
+    return strncmp(requester, "operator:", 9) == 0;
+}
+
+/* A known request id answers only the requester that recorded it (operators are one party):
+ * CL_OK, or CL_ERR_PERMISSION. */
+int ca_owners_request_bound(const char *recorded, const char *requester, const char *request_id,
+                            char *err, size_t errlen);
+
+/* The request's numbers (request order) become requester's where unowned; CL_ERR_PERMISSION
+ * naming the first one (request order) another factory owns. Nothing for an operator. */
+int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
+                    const char *const *device_numbers, size_t count, char *err, size_t errlen);
 
 #endif

@@ -25,7 +25,7 @@ struct ca_store *fresh_store(const char *db, char *conninfo, size_t len)
     pg_fixture_require(ca_store_open(info, &store, err, sizeof(err)), "ca_store_open", err);
     pg_fixture_require(ca_store_migrate(store, &applied, err, sizeof(err)), "ca_store_migrate",
                        err);
-    assert_int_equal(applied, 2);
+    assert_int_equal(applied, 3);
     return store;
 }
 
@@ -64,17 +64,25 @@ void body_hash(unsigned seed, unsigned char hash[32])
         hash[i] = (unsigned char)(seed * 131u + (unsigned)i * 7u);
 }
 
+int begin_as(struct ca_store *store, const char *requester, const char *id, unsigned seed,
+             int replacement, const char *const *numbers, size_t n, struct ca_batch_item *items,
+             enum ca_batch_state *state, char *err, size_t errlen)
+{
+    unsigned char hash[32];
+    body_hash(seed, hash);
+    return ca_store_batch_begin(store, id, hash, replacement, requester, numbers, n, items, state,
+                                err, errlen);
+}
+
 /* Begins a batch and expects state. */
 void begin(struct ca_store *store, const char *id, unsigned seed, int replacement,
            const char *const *numbers, size_t n, struct ca_batch_item *items,
            enum ca_batch_state expected)
 {
-    unsigned char hash[32];
     enum ca_batch_state state;
     char err[512];
-    body_hash(seed, hash);
-    int rc = ca_store_batch_begin(store, id, hash, replacement, "comm-terminal-1", numbers, n,
-                                  items, &state, err, sizeof(err));
+    int rc = begin_as(store, "comm-terminal-1", id, seed, replacement, numbers, n, items, &state,
+                      err, sizeof(err));
     if (rc != CL_OK)
         fail_msg("batch_begin %s: %s: %s", id, cl_err_name(rc), err);
     assert_int_equal(state, expected);
@@ -84,13 +92,11 @@ void begin(struct ca_store *store, const char *id, unsigned seed, int replacemen
 void begin_refused(struct ca_store *store, const char *id, unsigned seed, int replacement,
                    const char *const *numbers, size_t n, int code, char *err, size_t errlen)
 {
-    unsigned char hash[32];
     enum ca_batch_state state;
     struct ca_batch_item *items = calloc(n > 0 ? n : 1, sizeof(*items));
     assert_non_null(items);
-    body_hash(seed, hash);
-    int rc = ca_store_batch_begin(store, id, hash, replacement, "comm-terminal-1", numbers, n,
-                                  items, &state, err, errlen);
+    int rc = begin_as(store, "comm-terminal-1", id, seed, replacement, numbers, n, items, &state,
+                      err, errlen);
     if (rc != code)
         fail_msg("batch_begin %s: %s (expected %s): %s", id, cl_err_name(rc), cl_err_name(code),
                  err);

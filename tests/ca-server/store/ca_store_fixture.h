@@ -21,6 +21,7 @@ int ca_store_installations_tests(void);
 int ca_store_certificates_tests(void);
 int ca_store_audit_tests(void);
 int ca_store_service_tests(void);
+int ca_store_owners_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 
@@ -37,7 +38,12 @@ void free_numbers(char **numbers, size_t n);
 /* The request body hash of a seed. */
 void body_hash(unsigned seed, unsigned char hash[32]);
 
-/* Begins a batch and expects state. */
+/* Begins a batch of requester (body hash of seed); returns ca_store_batch_begin's code. */
+int begin_as(struct ca_store *store, const char *requester, const char *id, unsigned seed,
+             int replacement, const char *const *numbers, size_t n, struct ca_batch_item *items,
+             enum ca_batch_state *state, char *err, size_t errlen);
+
+/* Begins a batch of "comm-terminal-1" and expects state. */
 void begin(struct ca_store *store, const char *id, unsigned seed, int replacement,
            const char *const *numbers, size_t n, struct ca_batch_item *items,
            enum ca_batch_state expected);

@@ -167,8 +167,8 @@ static void test_replacement(void **state)
         struct ca_batch_item none[2];
         enum ca_batch_state st;
         unsigned char hash[32] = {9};
-        assert_int_equal(ca_store_batch_begin(store, "r-2x", hash, 1, "test", CONST_LIST(numbers),
-                                              2, none, &st, err, sizeof(err)),
+        assert_int_equal(ca_store_batch_begin(store, "r-2x", hash, 1, "comm-terminal-1",
+                                              CONST_LIST(numbers), 2, none, &st, err, sizeof(err)),
                          CL_ERR_CONFLICT);
         assert_contains(err, numbers[0]);
         assert_contains(err, "holds an installed certificate");
