@@ -50,3 +50,19 @@ def cert_der(cert):
     return cert.public_bytes(serialization.Encoding.DER)
 
 
+
+
+def write_identity(work, name, cert, key_der, issuing_path):
+    """Writes a device's TLS identity from its pack: name.crt (the certificate, then the issuing
+    CA of issuing_path) and name.key (PKCS#8 PEM, 0600) in work; returns both paths."""
+    cert_path = os.path.join(work, name + ".crt")
+    key_path = os.path.join(work, name + ".key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(issuing_path, "rb") as issuing:
+            f.write(issuing.read())
+    key = serialization.load_der_private_key(key_der, password=None)
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
