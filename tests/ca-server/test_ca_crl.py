@@ -16,10 +16,8 @@ Usage: test_ca_crl.py CA_SERVER_BINARY WSDL_DIR
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import re
 import time
 
@@ -32,8 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
-import pg_private  # noqa: E402
-from certline_harness import CaServer, Failure, check, open_pack, write_identity  # noqa: E402
+from certline_harness import CaServer, check, open_pack, run_ca_scenario, write_identity  # noqa: E402
 import soap_peer  # noqa: E402
 
 
@@ -86,6 +83,11 @@ class Scenario:
         bundle = os.path.join(self.work, "3012.bundle")
         self.ca.run("model-export", "3012", "--out", bundle)
         self.prewrite = base64.b64decode(json.load(open(bundle))["prewrite_key"])
+        self.ca.write_config(self.ca.conninfo, crl_period_s=600, crl_validity_s=600)
+        r = self.ca.run("-n", expect_ok=False)
+        check("crl_validity_s" in r.stdout + r.stderr, "-n with a CRL valid only one period: %r"
+              % (r.stdout + r.stderr))
+        self.ca.write_config(self.ca.conninfo)
         r = self.ca.run("revoke", "0A0B", "--reason", "lost it", expect_ok=False)
         check(r.returncode == 2 and "keyCompromise" in r.stderr,
               "revoke with a free-text reason: %r" % r.stderr)
@@ -190,27 +192,9 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: test_ca_crl.py CA_SERVER WSDL_DIR")
     binary, wsdl_dir = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-ca-crl-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario(binary, wsdl_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_ca_crl: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, Fault, OSError, RuntimeError,
-            requests.exceptions.RequestException) as exc:
-        print("test_ca_crl: FAILED: %s" % exc)
-        if scenario is not None and os.path.exists(scenario.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
-        return 1
-    finally:
-        if scenario is not None and scenario.ca.process is not None:
-            scenario.ca.process.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ca_scenario("test_ca_crl",
+                           lambda work, cluster: Scenario(binary, wsdl_dir, work, cluster),
+                           (Fault, requests.exceptions.RequestException))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,8 @@ import base64
 import difflib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import requests
@@ -33,10 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
-import pg_private  # noqa: E402
 from certline_harness import (PASSPHRASE, CaServer, Failure, cert_der, check, key_matches,  # noqa: E402
-                              now, open_pack, verification_value,
-                              write_identity)
+                              now, open_pack, run_ca_scenario,
+                              verification_value, write_identity)
 import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 
@@ -488,26 +485,9 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_ca_server.py CA_SERVER WSDL_DIR SOURCE_DIR")
     binary, wsdl_dir, source_dir = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-ca-test-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario(binary, wsdl_dir, source_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_ca_server: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, Fault, OSError, RuntimeError) as exc:
-        print("test_ca_server: FAILED: %s" % exc)
-        if scenario is not None and os.path.exists(scenario.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
-        return 1
-    finally:
-        if scenario is not None and scenario.ca.process is not None:
-            scenario.ca.process.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ca_scenario(
+        "test_ca_server",
+        lambda work, cluster: Scenario(binary, wsdl_dir, source_dir, work, cluster), (Fault,))
 
 
 if __name__ == "__main__":
