@@ -8,6 +8,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "commands.h"
 #include "crl_publish.h"
 #include "error.h"
 #include "log.h"
@@ -74,7 +75,7 @@ static void publish(struct ca_crl_publisher *p)
     struct ca_crl crl;
     struct ca_store *store;
     time_t now = time(NULL);
-    char err[512];
+    char err[512], next_update[32];
     int rc;
 
     store = ca_db_pool_acquire(p->runtime->pool);
@@ -88,8 +89,9 @@ static void publish(struct ca_crl_publisher *p)
     take(p, &crl);
     p->mark = crl.mark;
     p->due = now + (time_t)config->crl_period_s;
-    cl_log_info("published CRL number %llu: %zu entries, next update %lld", crl.number, crl.entries,
-                (long long)crl.next_update);
+    ca_format_time(crl.next_update, next_update, sizeof(next_update));
+    cl_log_info("published CRL number %llu: %zu entries, next update %s", crl.number, crl.entries,
+                next_update);
     ca_crl_clear(&crl);
 }
 
