@@ -5,7 +5,8 @@
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->
  * installed, or superseded / revoked; at most one certificate per device number in intent,
  * issued or installed, enforced by a partial unique index); batch_request and batch_item (FIG 21
- * requests with their id and body hash, for idempotency); service_certificate; audit_log. */
+ * requests with their id and body hash, for idempotency); service_certificate; crl_publication
+ * (the last CRL number); audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H
 
