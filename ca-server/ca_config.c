@@ -35,6 +35,14 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, issuing_ca_warn_days, "issuing_ca_warn_days", 0, 0, 36500, 365,
                "warn (serve's log, operator commands) when the issuing CA has fewer days left; "
                "0: never"),
+    CL_CFG_INT(struct ca_config, crl_period_s, "crl_period_s", 0, 10, 7 * 86400, 3600,
+               "seconds between the CRLs serve publishes (one is also published soon after any "
+               "revocation)"),
+    CL_CFG_INT(struct ca_config, crl_validity_s, "crl_validity_s", 0, 20, 30 * 86400, 7200,
+               "a CRL's nextUpdate after its thisUpdate; more than crl_period_s, so that a new "
+               "CRL is out before the last goes stale"),
+    CL_CFG_STR_DEF(struct ca_config, crl_file, "crl_file", "", 0,
+                   "file serve writes each CRL to (PEM, atomically); empty: ca_dir/crl.pem"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 
@@ -45,6 +53,13 @@ int ca_config_check(const void *config, char *err, size_t errlen)
 
     if (stat(c->ca_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "ca_dir %s is not a folder", c->ca_dir);
+        return CL_ERR_CONFIG;
+    }
+    if (c->crl_validity_s <= c->crl_period_s) {
+        snprintf(err, errlen,
+                 "crl_validity_s (%lld) must be more than crl_period_s (%lld): a CRL must not go "
+                 "stale before the next is published",
+                 c->crl_validity_s, c->crl_period_s);
         return CL_ERR_CONFIG;
     }
     return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);

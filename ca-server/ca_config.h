@@ -23,6 +23,9 @@ struct ca_config {
     long long device_validity_days; /* device certificate lifetime */
     long long db_connections;       /* pooled database connections */
     long long issuing_ca_warn_days; /* warn when the issuing CA has fewer days left; 0: never */
+    long long crl_period_s;         /* serve publishes a CRL this often (and after revocations) */
+    long long crl_validity_s;       /* nextUpdate - thisUpdate; more than crl_period_s */
+    char crl_file[512];             /* where the current CRL is written (PEM); "": ca_dir/crl.pem */
 };
 
 extern const struct cl_cfg_table ca_config_table;

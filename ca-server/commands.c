@@ -97,7 +97,14 @@ const struct ca_command ca_commands[] = {
     {"list", "[--device D] [--model M] [--state S] [--limit N] [--json]",
      "list issued certificates", 0, ca_command_list},
     {"show", "DEVICE-NUMBER [--json]", "show a device number's certificates", 0, ca_command_show},
-    {"revoke", "SERIAL --reason TEXT", "revoke a certificate", 0, ca_command_revoke},
+    {"revoke", "SERIAL --reason NAME [--comment TEXT]",
+     "revoke a device or service certificate with an RFC 5280 reason (keyCompromise, "
+     "affiliationChanged, superseded, cessationOfOperation, ...)",
+     0, ca_command_revoke},
+    {"crl", "[--out FILE]",
+     "publish a CRL now: PEM to FILE (or stdout) and the CRL file; number, dates and entries "
+     "on stderr",
+     1, ca_command_crl},
     {"assign", "(DEVICE-NUMBER... | --from-file LIST) --factory NAME",
      "give device numbers to a factory (its comm-terminal certificate's name)", 0,
      ca_command_assign},

@@ -73,6 +73,7 @@ int ca_command_list(const struct ca_config *config, const char *passphrase, int 
 int ca_command_show(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 int ca_command_revoke(const struct ca_config *config, const char *passphrase, int argc,
                       char **argv);
+int ca_command_crl(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 int ca_command_audit(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 /* serve.c */
 int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv);

@@ -1,4 +1,4 @@
-/* commands_certs.c: what operators read and revoke: list, show, revoke, audit. */
+/* commands_certs.c: what operators read: list, show, audit. */
 #include "commands.h"
 
 #include <stdio.h>
@@ -147,38 +147,6 @@ out:
     free(rows);
     ca_store_close(store);
     return code;
-}
-
-int ca_command_revoke(const struct ca_config *config, const char *passphrase, int argc, char **argv)
-{
-    static const char *const values[] = {"--reason", NULL};
-    const char *reason = cl_arg_value(argc, argv, "--reason");
-    struct ca_store *store = NULL;
-    char *args[1] = {NULL};
-    int rc;
-    (void)passphrase;
-
-    if (ca_positionals(argc, argv, values, args, 1) != 1 || reason == NULL || reason[0] == '\0') {
-        fprintf(stderr, "usage: ca-server revoke SERIAL --reason TEXT\n");
-        return 2;
-    }
-    if (strlen(reason) > 256) {
-        fprintf(stderr, "ca-server: --reason is at most 256 characters\n");
-        return 2;
-    }
-    if (ca_open_store(config, &store) != 0)
-        return 1;
-    rc = ca_store_revoke(store, args[0], reason, ca_operator_name());
-    ca_store_close(store);
-    if (rc != CL_OK) {
-        fprintf(stderr, "ca-server: cannot revoke %.48s: %s\n", args[0],
-                rc == CL_ERR_NOT_FOUND ? "no such serial"
-                : rc == CL_ERR_STATE   ? "it is already superseded or revoked"
-                                       : cl_err_str(rc));
-        return 1;
-    }
-    printf("revoked %s\n", args[0]);
-    return 0;
 }
 
 static void audit_json(cJSON *o, const void *audit_row)

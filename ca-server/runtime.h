@@ -1,5 +1,5 @@
-/* runtime.h: what a running ca-server shares between its threads: configuration, the CA, and a
- * pool of database connections (one store per request at a time). */
+/* runtime.h: what a running ca-server shares between its threads: configuration, the CA, a
+ * pool of database connections and the CRL publisher (one store per request at a time). */
 #ifndef CERTLINE_CA_RUNTIME_H
 #define CERTLINE_CA_RUNTIME_H
 
@@ -10,11 +10,13 @@
 #include "store.h"
 
 struct ca_db_pool;
+struct ca_crl_publisher;
 
 struct ca_runtime {
     const struct ca_config *config;
     struct ca_authority *authority;
     struct ca_db_pool *pool;
+    struct ca_crl_publisher *crl; /* serve's CRL publisher (crl_publisher.h) */
 };
 
 /* Opens count connections to conninfo. */

@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "commands.h"
+#include "crl_holder.h"
+#include "crl_publisher.h"
 #include "error.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -27,8 +29,9 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     struct cl_server_settings settings = {.iface = CL_IFACE_CA};
     struct cl_tls_settings tls_settings;
     struct cl_tls *tls = NULL;
+    struct cl_crl_holder *holder = NULL;
     struct ca_store *store = NULL;
-    char err[512];
+    char err[512] = "";
     int applied = 0, code = 1;
     (void)argc;
     (void)argv;
@@ -47,9 +50,19 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
         cl_log_error("%s", err);
         goto out;
     }
+    if (config->crl_validity_s <= config->crl_period_s) {
+        cl_log_error("crl_validity_s must be more than crl_period_s");
+        goto out;
+    }
     cl_tls_config_settings(&config->tls, &tls_settings);
-    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK) {
-        cl_log_error("%s", err);
+    /* Every handshake checks the peer (comm-terminals; devices at check-in) against the CRL the
+     * publisher installs into the holder: the first one before the first connection. */
+    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK ||
+        cl_crl_holder_new(NULL, NULL, ca_authority_chain_pem(runtime.authority), &holder, err,
+                          sizeof(err)) != CL_OK ||
+        cl_tls_check_revocation(tls, holder) != CL_OK ||
+        ca_crl_publisher_start(&runtime, holder, &runtime.crl, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err[0] ? err : "cannot check revocation in handshakes");
         goto out;
     }
     settings.host = config->listen.host;
@@ -86,7 +99,9 @@ out : {
     running = NULL; /* before freeing: a late signal must not touch a freed server */
     cl_server_free(server);
 }
+    ca_crl_publisher_stop(runtime.crl);
     cl_tls_free(tls);
+    cl_crl_holder_free(holder);
     ca_db_pool_free(runtime.pool);
     ca_authority_free(runtime.authority);
     ca_store_close(store);

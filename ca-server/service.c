@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crl_publisher.h"
 #include "error.h"
 #include "issuer.h"
 #include "keyfile.h"
@@ -71,6 +72,9 @@ int __ca__CertificateTransmissionRequest(struct soap *soap,
                      rc == CL_ERR_INTERNAL || rc == CL_ERR_DB ? "Batch failed" : "Batch refused",
                      err);
     }
+    /* A replacement superseded certificates: a new CRL lists them. */
+    if (batch.replacement)
+        ca_crl_publisher_kick(runtime->crl);
     response->requestId = request->requestId;
     response->__sizeItem = n;
     response->item = soap_malloc(soap, sizeof(*response->item) * (size_t)n);
@@ -174,5 +178,30 @@ int __ca__CheckIn(struct soap *soap, struct ca__CheckIn *request,
     response->detail = detail[0] ? soap_strdup(soap, detail) : NULL;
     cl_log_info("check-in of %s (%s): %s", peer->number, peer->serial_hex,
                 ca_cert_state_name(row.state));
+    return SOAP_OK;
+}
+
+static void *soap_alloc(void *soap, size_t size)
+{
+    return soap_malloc(soap, size);
+}
+
+int __ca__RevocationList(struct soap *soap, struct ca__RevocationList *request,
+                         struct ca__RevocationListResponse *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    struct ca_crl_answer answer;
+    int rc;
+
+    rc = ca_crl_publisher_answer(runtime->crl, request->heldNumber, soap_alloc, soap, &answer);
+    if (rc == CL_ERR_NOT_FOUND)
+        return soap_receiver_fault(soap, "No CRL",
+                                   "ca-server has not published a CRL yet: try again later");
+    if (rc != CL_OK)
+        return fault(soap, rc, "CRL failed", "out of memory");
+    response->number = answer.number;
+    response->thisUpdate = answer.this_update;
+    response->nextUpdate = answer.next_update;
+    response->crl = answer.crl_b64;
     return SOAP_OK;
 }

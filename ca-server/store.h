@@ -6,7 +6,8 @@
  * installed, or superseded / revoked; at most one certificate per device number in intent,
  * issued or installed, enforced by a partial unique index); batch_request and batch_item (FIG 21
  * requests with their id, body hash and requester, for idempotency); device_owner (the factory
- * each device number belongs to); service_certificate; audit_log. */
+ * each device number belongs to); service_certificate; crl_publication (the last CRL number);
+ * audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H
 
@@ -185,13 +186,52 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
 int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned char **der,
                       size_t *len);
 
-/* Revokes an intent/issued/installed certificate (CL_ERR_STATE otherwise). */
+/* Revokes an intent/issued/installed certificate (CL_ERR_STATE otherwise) with reason
+ * unspecified; reason is free text kept for operators. */
 int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *reason,
                     const char *actor);
+
+/* The same with an RFC 5280 reason code (enum cl_crl_reason, cl_crl_reason_valid) for the CRL;
+ * comment (NULL or "": the reason's name) is kept as the free-text reason. CL_ERR_NOT_FOUND when
+ * no device certificate has this serial (a service certificate may: ca_store_service_revoke). */
+int ca_store_revoke_reason(struct ca_store *store, const char *serial_hex, int reason_code,
+                           const char *comment, const char *actor);
 
 /* ---- service certificates and audit ---- */
 int ca_store_service_issued(struct ca_store *store, const char *serial_hex, const char *role,
                             const char *name, const char *number, const char *actor);
+
+/* Revokes a service certificate (reason code and comment as ca_store_revoke_reason).
+ * CL_ERR_NOT_FOUND (no service certificate with this serial), CL_ERR_STATE (already revoked). */
+int ca_store_service_revoke(struct ca_store *store, const char *serial_hex, int reason_code,
+                            const char *comment, const char *actor);
+
+/* ---- revocation list (store/revocations.c) ---- */
+struct ca_revoked {
+    char serial_hex[CA_SERIAL_HEX_MAX + 1];
+    time_t revoked_at;
+    int reason; /* enum cl_crl_reason: superseded (4) for replaced device certificates */
+};
+
+/* What one CRL lists, with its number. */
+struct ca_crl_snapshot {
+    unsigned long long number;  /* cRLNumber: one more than any taken before on this database */
+    long long mark;             /* ca_store_revocation_mark at the snapshot */
+    struct ca_revoked *entries; /* malloc'd: free with ca_crl_snapshot_clear */
+    size_t count;
+};
+
+/* In one transaction: takes the next CRL number (one row shared by every ca-server on the
+ * database, so numbers grow across restarts and instances) and lists every signed certificate
+ * the CA revoked: device certificates superseded or revoked and service certificates revoked
+ * (intents never signed are left out). */
+int ca_store_crl_snapshot(struct ca_store *store, struct ca_crl_snapshot *out, char *err,
+                          size_t errlen);
+void ca_crl_snapshot_clear(struct ca_crl_snapshot *snapshot);
+
+/* A cheap mark of the revocations so far (the latest revocation time, microseconds; 0: none):
+ * a publisher compares it with its last CRL's to learn that something was revoked since. */
+int ca_store_revocation_mark(struct ca_store *store, long long *mark, char *err, size_t errlen);
 
 /* Appends to the audit log (one transaction of its own). detail is free text (no secrets). */
 int ca_store_audit(struct ca_store *store, const char *actor, const char *action,

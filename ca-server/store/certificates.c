@@ -157,35 +157,31 @@ int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned c
 int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *reason,
                     const char *actor)
 {
-    const char *values[] = {serial_hex, reason};
+    return ca_store_revoke_reason(store, serial_hex, CL_CRL_REASON_UNSPECIFIED, reason, actor);
+}
+
+int ca_store_revoke_reason(struct ca_store *store, const char *serial_hex, int reason_code,
+                           const char *comment, const char *actor)
+{
+    char code_text[8];
+    const char *values[] = {serial_hex, comment, code_text};
     char err[384], buf[48], detail[DETAIL_MAX + 1];
     PGresult *res;
     int rc;
 
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!cl_serial_ok(serial_hex)) {
-        cl_log_warn("revocation: serial \"%s\" is malformed",
-                    cl_shown(serial_hex, buf, sizeof(buf)));
+    if (!revocation_ok("revocation", serial_hex, reason_code, &comment, actor))
         return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (reason == NULL || reason[0] == '\0')
-        values[1] = reason = "unspecified";
-    if (!cl_text_ok(reason, 1, REASON_MAX)) {
-        cl_log_warn("revocation of %s: the reason must be at most %d bytes of printable UTF-8",
-                    serial_hex, REASON_MAX);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
-        cl_log_warn("revocation of %s: %s", serial_hex, err);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
+    values[1] = comment;
+    snprintf(code_text, sizeof(code_text), "%d", reason_code);
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
         (rc =
              cl_pg_query(store->db, &res,
-                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
+                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2,"
+                         " reason_code = $3::smallint"
                          " WHERE serial = $1 AND state IN " VALID_STATES " RETURNING device_number",
-                         2, values, err, sizeof(err))) != CL_OK)
+                         3, values, err, sizeof(err))) != CL_OK)
         return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
     if (PQntuples(res) == 0) {
         PQclear(res);
@@ -194,7 +190,8 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
         if (rc != CL_OK)
             return logged(cl_pg_fail(store->db, rc), "revoking a certificate", err);
         if (PQntuples(res) == 0) {
-            cl_log_warn("revocation: no certificate with serial %s", serial_hex);
+            cl_log_warn("revocation: no device certificate with serial %s",
+                        cl_shown(serial_hex, buf, sizeof(buf)));
             rc = CL_ERR_NOT_FOUND;
         } else {
             cl_log_warn("revocation: certificate %s is already %s", serial_hex,
@@ -204,8 +201,8 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
         PQclear(res);
         return cl_pg_fail(store->db, rc);
     }
-    snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial_hex,
-             PQgetvalue(res, 0, 0), reason);
+    snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s: %s", serial_hex,
+             PQgetvalue(res, 0, 0), cl_crl_reason_name(reason_code), comment);
     PQclear(res);
     if ((rc = cl_pg_audit_in_tx(store->db, actor, "revoke", detail, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)

@@ -88,6 +88,31 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Revocation (issue 14): the RFC 5280 reason of each revoked certificate, revocation of
+ * service certificates, and the CRL number every ca-server on this database takes the next of.
+ * Superseded certificates are listed with reason superseded whatever their reason_code. */
+static const char *const migration_3[] = {
+    "ALTER TABLE certificate ADD COLUMN reason_code smallint"
+    " CHECK (reason_code IN (0, 1, 2, 3, 4, 5, 6, 9))",
+    "UPDATE certificate SET reason_code = CASE state WHEN 'superseded' THEN 4 ELSE 0 END"
+    " WHERE state IN ('superseded', 'revoked')",
+    "CREATE INDEX certificate_ended ON certificate (ended_at)"
+    " WHERE state IN ('superseded', 'revoked') AND issued_at IS NOT NULL",
+    "ALTER TABLE service_certificate ADD COLUMN revoked_at timestamptz,"
+    " ADD COLUMN reason_code smallint CHECK (reason_code IN (0, 1, 2, 3, 4, 5, 6, 9)),"
+    " ADD COLUMN revocation_comment text CHECK (octet_length(revocation_comment) <= 256),"
+    " ADD CONSTRAINT service_certificate_revoked"
+    "  CHECK ((revoked_at IS NULL) = (reason_code IS NULL))",
+    "CREATE INDEX service_certificate_revoked_at ON service_certificate (revoked_at)"
+    " WHERE revoked_at IS NOT NULL",
+    "CREATE TABLE crl_publication ("
+    " only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),"
+    " number bigint NOT NULL CHECK (number >= 0),"
+    " published_at timestamptz)",
+    "INSERT INTO crl_publication (number) VALUES (0)",
+    NULL,
+};
+
 /* Factories apart: each device number belongs to one factory (the comm-terminal certificate's
  * CN). Numbers issued before: the comm-terminal that asked for them first, when a comm-terminal
  * did (an operator's offline batch claims nothing); the others stay unowned until their next
@@ -112,6 +137,7 @@ static const char *const migration_5[] = {
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
+    {3, "revocation reasons, service certificate revocation, CRL number", migration_3},
     {5, "device numbers owned by factories", migration_5},
 };
 

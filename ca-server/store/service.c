@@ -1,4 +1,5 @@
-/* store/service.c: service certificates issued by the CA, recorded for the audit. */
+/* store/service.c: service certificates issued by the CA, recorded for the audit, and their
+ * revocation. */
 #include "store_internal.h"
 
 /* ---- service certificates ---- */
@@ -50,5 +51,50 @@ int ca_store_service_issued(struct ca_store *store, const char *serial_hex, cons
         rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)
         return logged(cl_pg_fail(store->db, rc), "recording a service certificate", err);
+    return CL_OK;
+}
+
+int ca_store_service_revoke(struct ca_store *store, const char *serial_hex, int reason_code,
+                            const char *comment, const char *actor)
+{
+    char code_text[8];
+    const char *values[] = {serial_hex, code_text, comment};
+    char err[384], detail[DETAIL_MAX + 1];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!revocation_ok("service certificate revocation", serial_hex, reason_code, &comment, actor))
+        return CL_ERR_INVALID_ARGUMENT;
+    values[2] = comment;
+    snprintf(code_text, sizeof(code_text), "%d", reason_code);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT role, name, revoked_at IS NOT NULL FROM service_certificate"
+                          " WHERE serial = $1 FOR UPDATE",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a service certificate", err);
+    if (PQntuples(res) != 1 || cl_pg_get_bool(res, 0, 2)) {
+        rc = PQntuples(res) != 1 ? CL_ERR_NOT_FOUND : CL_ERR_STATE;
+        if (rc == CL_ERR_STATE)
+            cl_log_warn("service certificate %s is already revoked", serial_hex);
+        PQclear(res);
+        return cl_pg_fail(store->db, rc);
+    }
+    snprintf(detail, sizeof(detail), "%s certificate %s of %s: %s: %s", PQgetvalue(res, 0, 0),
+             serial_hex, PQgetvalue(res, 0, 1), cl_crl_reason_name(reason_code), comment);
+    PQclear(res);
+    rc =
+        cl_pg_query(store->db, NULL,
+                    "UPDATE service_certificate SET revoked_at = now(), reason_code = $2::smallint,"
+                    " revocation_comment = $3 WHERE serial = $1",
+                    3, values, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_audit_in_tx(store->db, actor, "revoke", detail, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_commit(store->db, err, sizeof(err));
+    if (rc != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "revoking a service certificate", err);
     return CL_OK;
 }

@@ -25,6 +25,7 @@
 
 #include <libpq-fe.h>
 
+#include "crl_reason.h"
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
@@ -136,5 +137,35 @@ int ca_owners_request_bound(const char *recorded, const char *requester, const c
  * naming the first one (request order) another factory owns. Nothing for an operator. */
 int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
                     const char *const *device_numbers, size_t count, char *err, size_t errlen);
+
+/* The checks of a revocation's inputs (device or service certificate), each failure logged
+ * with what: serial, reason code, comment (NULL or "": the reason's name, set in *comment) and
+ * actor. */
+static inline int revocation_ok(const char *what, const char *serial_hex, int reason_code,
+                                const char **comment, const char *actor)
+{
+    char buf[48], err[160];
+    if (!cl_serial_ok(serial_hex)) {
+        cl_log_warn("%s: serial \"%s\" is malformed", what, cl_shown(serial_hex, buf, sizeof(buf)));
+        return 0;
+    }
+    if (!cl_crl_reason_valid(reason_code)) {
+        cl_log_warn("%s of %s: reason code %d is not an RFC 5280 reason", what, serial_hex,
+                    reason_code);
+        return 0;
+    }
+    if (*comment == NULL || (*comment)[0] == '\0')
+        *comment = cl_crl_reason_name(reason_code);
+    if (!cl_text_ok(*comment, 1, REASON_MAX)) {
+        cl_log_warn("%s of %s: the reason must be at most %d bytes of printable UTF-8", what,
+                    serial_hex, REASON_MAX);
+        return 0;
+    }
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("%s of %s: %s", what, serial_hex, err);
+        return 0;
+    }
+    return 1;
+}
 
 #endif

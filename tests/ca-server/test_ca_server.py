@@ -15,11 +15,11 @@ import base64
 import difflib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
+
+import requests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
-import pg_private  # noqa: E402
 from certline_harness import (PASSPHRASE, CaServer, Failure, cert_der, check, key_matches,  # noqa: E402
-                              now, open_pack, verification_value)
+                              now, open_pack, run_ca_scenario,
+                              verification_value, write_identity)
 import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 
@@ -387,33 +387,37 @@ class Scenario:
             verificationValue=old_proof, writtenAt=now()), "Installation report refused")
 
     def device_identity(self, number, pack_tuple, name):
-        pack, cert, key_der = pack_tuple
-        cert_path = os.path.join(self.work, name + ".crt")
-        key_path = os.path.join(self.work, name + ".key")
-        with open(cert_path, "wb") as f:
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
-            with open(os.path.join(self.ca.ca_dir, "issuing.crt"), "rb") as issuing:
-                f.write(issuing.read())
-        key = serialization.load_der_private_key(key_der, password=None)
-        with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
-            f.write(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-        return self.client(cert_path, key_path)
+        _, cert, key_der = pack_tuple
+        return self.client(*write_identity(self.work, name, cert, key_der,
+                                           os.path.join(self.ca.ca_dir, "issuing.crt")))
 
     def check_ins(self):
         expected = {"3012-000001": ("installed", self.packs["3012-000001"]),
-                    "3012-000002": ("issued", self.packs["3012-000002"]),
-                    "3012-000003": ("superseded", self.replaced)}
+                    "3012-000002": ("issued", self.packs["3012-000002"])}
         revoked = self.packs["3012-000004"]
-        self.ca.run("revoke", revoked[0]["serial"], "--reason", "test: plate damaged")
-        expected["3012-000004"] = ("revoked", revoked)
+        self.ca.run("revoke", revoked[0]["serial"], "--reason", "keyCompromise", "--comment",
+                    "test: plate damaged")
         for number, (state, pack_tuple) in expected.items():
             device = self.device_identity(number, pack_tuple, "dev-" + number + "-" + state)
             answer = device.CheckIn(claimedDeviceNumber=number)
             check((answer.deviceNumber, answer.state) == (number, state.upper()),
                   "check-in of %s: %s %s, expected %s" % (number, answer.deviceNumber,
                                                          answer.state, state))
+        # Superseded and revoked certificates are on serve's CRL: refused in the handshake
+        # (the revocation is listed within a poll of the publisher).
+        for number, pack_tuple in (("3012-000003", self.replaced), ("3012-000004", revoked)):
+            deadline = time.time() + 15
+            while True:
+                try:  # a new connection each time: the CRL applies from the next handshake
+                    device = self.device_identity(number, pack_tuple, "dev-" + number + "-ended")
+                    answer = device.CheckIn(claimedDeviceNumber=number)
+                except requests.exceptions.RequestException:
+                    break
+                check(time.time() < deadline, "check-in of %s not refused: %s" % (number,
+                                                                                 answer.state))
+                time.sleep(0.5)
+            check("%s revoked at" % pack_tuple[0]["serial"] in self.ca.log(),
+                  "ca-server's log does not say why %s was refused" % number)
         # A device the database does not know (e.g. a database restored from an old backup).
         unknown = self.packs["3012-000005"]
         self.cluster.psql("ca", "DELETE FROM batch_item WHERE serial = '%s'; DELETE FROM "
@@ -481,26 +485,9 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_ca_server.py CA_SERVER WSDL_DIR SOURCE_DIR")
     binary, wsdl_dir, source_dir = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-ca-test-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario(binary, wsdl_dir, source_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_ca_server: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, Fault, OSError, RuntimeError) as exc:
-        print("test_ca_server: FAILED: %s" % exc)
-        if scenario is not None and os.path.exists(scenario.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
-        return 1
-    finally:
-        if scenario is not None and scenario.ca.process is not None:
-            scenario.ca.process.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ca_scenario(
+        "test_ca_server",
+        lambda work, cluster: Scenario(binary, wsdl_dir, source_dir, work, cluster), (Fault,))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ KEYS = {
         "database": (True, DATABASE), "tls": (True, TLS), "listen": (True, LISTEN),
         "limits": (False, LIMITS), "workers": (True, None), "max_batch": (True, None),
         "device_validity_days": (True, None), "db_connections": (True, None),
-        "issuing_ca_warn_days": (True, None)},
+        "issuing_ca_warn_days": (True, None), "crl_period_s": (True, None),
+        "crl_validity_s": (True, None), "crl_file": (False, None)},
     "comm-terminal": {
         "factory": (True, None), "database": (True, DATABASE), "tls": (True, TLS),
         "listen": (True, LISTEN), "limits": (False, LIMITS), "ca_server": (True, ENDPOINT),

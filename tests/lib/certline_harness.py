@@ -6,8 +6,12 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +20,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "sim"))
 
+import pg_private  # noqa: E402
 from certline_procs import (OPERATOR_PASSWORD, PASSPHRASE, CaServer, CommTerminal,  # noqa: E402,F401
                             Failure, check, now)
 
@@ -50,3 +55,46 @@ def cert_der(cert):
     return cert.public_bytes(serialization.Encoding.DER)
 
 
+
+
+def write_identity(work, name, cert, key_der, issuing_path):
+    """Writes a device's TLS identity from its pack: name.crt (the certificate, then the issuing
+    CA of issuing_path) and name.key (PKCS#8 PEM, 0600) in work; returns both paths."""
+    cert_path = os.path.join(work, name + ".crt")
+    key_path = os.path.join(work, name + ".key")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(issuing_path, "rb") as issuing:
+            f.write(issuing.read())
+    key = serialization.load_der_private_key(key_der, password=None)
+    with open(os.open(key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def run_ca_scenario(name, make, errors=()):
+    """Runs make(work, cluster).run() with a private PostgreSQL cluster and a work folder, both
+    removed afterwards, and a scenario whose .ca is a CaServer; prints the outcome (on failure
+    with the tail of ca-server's log) and returns the exit code. errors: exceptions, beyond the
+    usual ones, that mean a failed check."""
+    cluster = pg_private.PrivateCluster()
+    work = tempfile.mkdtemp(prefix="certline-%s-" % name)
+    scenario = None
+    try:
+        cluster.start()
+        scenario = make(work, cluster)
+        started = time.time()
+        scenario.run()
+        print("%s: all checks passed in %.1f s" % (name, time.time() - started))
+        return 0
+    except (Failure, subprocess.CalledProcessError, OSError, RuntimeError) + tuple(errors) as exc:
+        print("%s: FAILED: %s" % (name, exc))
+        if scenario is not None and os.path.exists(scenario.ca.log_path):
+            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
+        return 1
+    finally:
+        if scenario is not None and scenario.ca.process is not None:
+            scenario.ca.process.kill()
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)

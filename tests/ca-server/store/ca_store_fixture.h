@@ -22,6 +22,7 @@ int ca_store_certificates_tests(void);
 int ca_store_audit_tests(void);
 int ca_store_service_tests(void);
 int ca_store_owners_tests(void);
+int ca_store_revocations_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 

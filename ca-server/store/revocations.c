@@ -1,0 +1,111 @@
+/* store/revocations.c: what the CRL lists (every signed certificate the CA revoked) and its
+ * number, taken in one transaction. */
+#include "store_internal.h"
+
+/* Device certificates superseded (always reason superseded) or revoked, and service certificates
+ * revoked; intents never signed are left out. Both parts read partial indexes. */
+#define REVOKED_SQL                                                                                \
+    "SELECT serial, floor(extract(epoch FROM ended_at))::bigint,"                                  \
+    " CASE WHEN state = 'superseded' THEN 4 ELSE coalesce(reason_code, 0) END"                     \
+    " FROM certificate"                                                                            \
+    " WHERE state IN ('superseded', 'revoked') AND issued_at IS NOT NULL"                          \
+    " UNION ALL"                                                                                   \
+    " SELECT serial, floor(extract(epoch FROM revoked_at))::bigint, reason_code"                   \
+    " FROM service_certificate WHERE revoked_at IS NOT NULL"
+
+#define MARK_SQL                                                                                   \
+    "SELECT coalesce(floor(extract(epoch FROM greatest("                                           \
+    " (SELECT max(ended_at) FROM certificate"                                                      \
+    "   WHERE state IN ('superseded', 'revoked') AND issued_at IS NOT NULL),"                      \
+    " (SELECT max(revoked_at) FROM service_certificate WHERE revoked_at IS NOT NULL)"              \
+    " )) * 1000000)::bigint, 0)"
+
+static void revoked_from_row(const PGresult *res, int row, void *out)
+{
+    struct ca_revoked *entry = out;
+    cl_copy_text(entry->serial_hex, sizeof(entry->serial_hex), cl_pg_get_text(res, row, 0));
+    entry->revoked_at = (time_t)cl_pg_get_ll(res, row, 1);
+    entry->reason = (int)cl_pg_get_ll(res, row, 2);
+}
+
+static int read_mark(struct ca_store *store, long long *mark, char *err, size_t errlen)
+{
+    PGresult *res;
+    int rc = cl_pg_query(store->db, &res, MARK_SQL, 0, NULL, err, errlen);
+    if (rc != CL_OK)
+        return rc;
+    *mark = PQntuples(res) == 1 ? cl_pg_get_ll(res, 0, 0) : 0;
+    PQclear(res);
+    return CL_OK;
+}
+
+int ca_store_crl_snapshot(struct ca_store *store, struct ca_crl_snapshot *out, char *err,
+                          size_t errlen)
+{
+    PGresult *res = NULL;
+    int rc;
+
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (store == NULL || out == NULL) {
+        cl_err_set(err, errlen, "no store");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    /* The row lock of the number orders publishers; what they list is read after it. */
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "UPDATE crl_publication SET number = number + 1, published_at = now()"
+                          " RETURNING number",
+                          0, NULL, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        cl_err_set(err, errlen, "the CRL number is missing: run ca-server migrate");
+        return cl_pg_fail(store->db, CL_ERR_STATE);
+    }
+    out->number = (unsigned long long)cl_pg_get_ll(res, 0, 0);
+    PQclear(res);
+    if ((rc = read_mark(store, &out->mark, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, REVOKED_SQL, 0, NULL, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
+    {
+        int n = 0;
+        out->entries = cl_pg_rows(res, sizeof(*out->entries), &n); /* clears res if NULL */
+        if (out->entries == NULL) {
+            cl_err_set(err, errlen, "out of memory listing %d revoked certificates", n);
+            return cl_pg_fail(store->db, CL_ERR_NOMEM);
+        }
+        for (int i = 0; i < n; i++)
+            revoked_from_row(res, i, &out->entries[i]);
+        out->count = (size_t)n;
+        PQclear(res);
+    }
+    if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK) {
+        ca_crl_snapshot_clear(out);
+        return cl_pg_fail(store->db, rc);
+    }
+    return CL_OK;
+}
+
+void ca_crl_snapshot_clear(struct ca_crl_snapshot *snapshot)
+{
+    if (snapshot == NULL)
+        return;
+    free(snapshot->entries);
+    memset(snapshot, 0, sizeof(*snapshot));
+}
+
+int ca_store_revocation_mark(struct ca_store *store, long long *mark, char *err, size_t errlen)
+{
+    int rc;
+
+    if (mark != NULL)
+        *mark = 0;
+    if (store == NULL || mark == NULL) {
+        cl_err_set(err, errlen, "no store");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK)
+        return rc;
+    return read_mark(store, mark, err, errlen);
+}

@@ -1,0 +1,120 @@
+/* test_revocations.c: ca-server store, what the CRL lists: superseded and revoked device
+ * certificates with their reasons, revoked service certificates, no unsigned intent; the CRL
+ * number grows across connections; the revocation mark moves with each revocation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "ca_store_fixture.h"
+#include "crl_reason.h"
+#include "error.h"
+#include "pg_fixture.h"
+#include "store.h"
+
+/* The entry of serial in the snapshot, or NULL. */
+static const struct ca_revoked *entry_of(const struct ca_crl_snapshot *s, const char *serial)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (strcmp(s->entries[i].serial_hex, serial) == 0)
+            return &s->entries[i];
+    return NULL;
+}
+
+static void test_listing(void **state)
+{
+    char **numbers = make_numbers("3012", 1, 4), **fresh = make_numbers("3012", 1, 1);
+    char conninfo[256], err[512];
+    struct ca_store *store = fresh_store("revocations", conninfo, sizeof(conninfo)), *other;
+    struct ca_batch_item items[4], replaced[1];
+    struct ca_crl_snapshot s;
+    struct ca_cert_row row;
+    long long mark0 = -1, mark1 = -1, mark2 = -1;
+    time_t before = time(NULL);
+    (void)state;
+
+    add_model(store, "3012", "p256", 1);
+    assert_int_equal(ca_store_crl_snapshot(store, &s, err, sizeof(err)), CL_OK);
+    assert_int_equal(s.number, 1);
+    assert_int_equal(s.count, 0);
+    ca_crl_snapshot_clear(&s);
+    assert_int_equal(ca_store_revocation_mark(store, &mark0, err, sizeof(err)), CL_OK);
+    assert_int_equal(mark0, 0);
+
+    issue(store, "r-1", 1, numbers, 4, items);
+    begin(store, "r-2", 2, 1, CONST_LIST(fresh), 1, replaced, CA_BATCH_NEW); /* supersedes [0] */
+    assert_int_equal(ca_store_revocation_mark(store, &mark1, err, sizeof(err)), CL_OK);
+    assert_true(mark1 > 0);
+    assert_int_equal(ca_store_revoke_reason(store, items[1].serial_hex,
+                                            CL_CRL_REASON_KEY_COMPROMISE, "stolen laptop",
+                                            "operator:test"),
+                     CL_OK);
+    assert_int_equal(ca_store_revoke(store, items[2].serial_hex, "lost", "operator:test"), CL_OK);
+    /* An intent never signed is revoked but never listed: no certificate exists. */
+    assert_int_equal(ca_store_revoke_reason(store, replaced[0].serial_hex,
+                                            CL_CRL_REASON_CESSATION_OF_OPERATION, NULL, "op"),
+                     CL_OK);
+    /* A service certificate: found by its serial, revoked once. */
+    assert_int_equal(ca_store_service_issued(store, "7F01", "comm-terminal", "ct-1", NULL, "op"),
+                     CL_OK);
+    assert_int_equal(
+        ca_store_revoke_reason(store, "7F01", CL_CRL_REASON_KEY_COMPROMISE, NULL, "op"),
+        CL_ERR_NOT_FOUND);
+    assert_int_equal(ca_store_service_revoke(store, "7F01", CL_CRL_REASON_AFFILIATION_CHANGED,
+                                             "factory sold", "operator:test"),
+                     CL_OK);
+    assert_int_equal(
+        ca_store_service_revoke(store, "7F01", CL_CRL_REASON_KEY_COMPROMISE, NULL, "op"),
+        CL_ERR_STATE);
+    assert_int_equal(
+        ca_store_service_revoke(store, "7F02", CL_CRL_REASON_KEY_COMPROMISE, NULL, "op"),
+        CL_ERR_NOT_FOUND);
+    assert_int_equal(ca_store_service_revoke(store, "7F02", 7, NULL, "op"),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ca_store_revoke_reason(store, items[3].serial_hex, 42, NULL, "op"),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ca_store_revocation_mark(store, &mark2, err, sizeof(err)), CL_OK);
+    assert_true(mark2 >= mark1);
+
+    assert_int_equal(ca_store_cert_state(store, numbers[1], items[1].serial_hex, &row), CL_OK);
+    assert_string_equal(row.reason, "stolen laptop");
+
+    /* Another connection (another ca-server on the database) takes the next number. */
+    assert_int_equal(ca_store_open(conninfo, &other, err, sizeof(err)), CL_OK);
+    assert_int_equal(ca_store_crl_snapshot(other, &s, err, sizeof(err)), CL_OK);
+    ca_store_close(other);
+    assert_int_equal(s.number, 2);
+    assert_int_equal(s.mark, mark2);
+    assert_int_equal(s.count, 4);
+    assert_non_null(entry_of(&s, items[0].serial_hex));
+    assert_int_equal(entry_of(&s, items[0].serial_hex)->reason, CL_CRL_REASON_SUPERSEDED);
+    assert_int_equal(entry_of(&s, items[1].serial_hex)->reason, CL_CRL_REASON_KEY_COMPROMISE);
+    assert_int_equal(entry_of(&s, items[2].serial_hex)->reason, CL_CRL_REASON_UNSPECIFIED);
+    assert_int_equal(entry_of(&s, "7F01")->reason, CL_CRL_REASON_AFFILIATION_CHANGED);
+    assert_null(entry_of(&s, replaced[0].serial_hex));
+    assert_null(entry_of(&s, items[3].serial_hex));
+    for (size_t i = 0; i < s.count; i++)
+        assert_true(s.entries[i].revoked_at >= before - 5 &&
+                    s.entries[i].revoked_at <= time(NULL) + 5);
+    ca_crl_snapshot_clear(&s);
+    assert_int_equal(ca_store_crl_snapshot(store, &s, err, sizeof(err)), CL_OK);
+    assert_int_equal(s.number, 3);
+    ca_crl_snapshot_clear(&s);
+    free_numbers(numbers, 4);
+    free_numbers(fresh, 1);
+    ca_store_close(store);
+}
+
+int ca_store_revocations_tests(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listing),
+    };
+    return cmocka_run_group_tests_name("ca_store revocations", tests, NULL, NULL);
+}
