@@ -196,7 +196,8 @@ class Scenario:
         self.west.run("enter", "3012-000900")
         r = self.west.run("enter", "3012-000001", expect_ok=False)
         check("already holds a valid certificate" in r.stderr, "west before revoke: " + r.stderr)
-        self.ca.run("revoke", old["serial"], "--reason", "device moved to factory west")
+        self.ca.run("revoke", old["serial"], "--reason", "affiliationChanged", "--comment",
+                    "device moved to factory west")
         self.west.run("enter", "3012-000001")
         rows = {r["serial"]: r for r in self.issued_to("3012-000001")}
         check(len(rows) == 2 and rows[old["serial"]]["state"] == "revoked" and
