@@ -35,6 +35,9 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, issuing_ca_warn_days, "issuing_ca_warn_days", 0, 0, 36500, 365,
                "warn (serve's log, operator commands) when the issuing CA has fewer days left; "
                "0: never"),
+    CL_CFG_INT(struct ca_config, pack_retention_hours, "pack_retention_hours", 0, 1, 87600, 168,
+               "hours a pack (sealed device key) issued but never installed is kept for a retried "
+               "request; installation, supersession and revocation purge it at once"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 

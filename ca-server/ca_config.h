@@ -23,6 +23,7 @@ struct ca_config {
     long long device_validity_days; /* device certificate lifetime */
     long long db_connections;       /* pooled database connections */
     long long issuing_ca_warn_days; /* warn when the issuing CA has fewer days left; 0: never */
+    long long pack_retention_hours; /* packs issued and never installed are purged after */
 };
 
 extern const struct cl_cfg_table ca_config_table;

@@ -64,6 +64,8 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    if (ca_pack_purge_start(&runtime) != CL_OK)
+        cl_log_warn("packs past pack_retention_hours are not purged: no thread");
     cl_log_info("serving the ca interface on %s port %d", settings.host, cl_server_port(running));
     {
         char msg[320];
@@ -86,6 +88,7 @@ out : {
     running = NULL; /* before freeing: a late signal must not touch a freed server */
     cl_server_free(server);
 }
+    ca_pack_purge_stop(&runtime);
     cl_tls_free(tls);
     ca_db_pool_free(runtime.pool);
     ca_authority_free(runtime.authority);

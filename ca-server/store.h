@@ -154,6 +154,19 @@ int ca_store_cert_der(struct ca_store *store, const char *serial_hex, unsigned c
 int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *reason,
                     const char *actor);
 
+/* ---- keys kept only while needed, retirement (store/retention.c) ---- */
+/* Purges the packs of certificates issued more than hours ago and never installed (installation,
+ * supersession and revocation purge theirs at once, by a trigger); *purged counts them. */
+int ca_store_purge_packs(struct ca_store *store, long long hours, long *purged);
+
+/* In one transaction: revokes (cessationOfOperation) the intent/issued certificates of serials
+ * that requester asked for; superseded or revoked ones count as retired already. All or none:
+ * CL_ERR_STATE (installed), CL_ERR_PERMISSION (issued to another requester), CL_ERR_NOT_FOUND,
+ * with err naming the serial. retire_reason: "DISCONTINUED" or "EXPIRED_STOCK". */
+int ca_store_retire(struct ca_store *store, const char *requester, const char *retire_reason,
+                    const char *const *serials, size_t count, size_t *retired, char *err,
+                    size_t errlen);
+
 /* ---- service certificates and audit ---- */
 int ca_store_service_issued(struct ca_store *store, const char *serial_hex, const char *role,
                             const char *name, const char *number, const char *actor);
