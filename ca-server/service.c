@@ -178,8 +178,7 @@ int __ca__CheckIn(struct soap *soap, struct ca__CheckIn *request,
 }
 
 /* Packs the calling comm-terminal deleted unwritten: revoked, cessationOfOperation. */
-int __ca__Retire(struct soap *soap, struct ca__Retire *request,
-                 struct ca__RetireResponse *response)
+int __ca__Retire(struct soap *soap, struct ca__Retire *request, struct ca__RetireResponse *response)
 {
     struct ca_runtime *runtime = cl_soap_app(soap);
     const struct cl_peer *peer = cl_soap_peer(soap);

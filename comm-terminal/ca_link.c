@@ -62,12 +62,13 @@ void ct_runtime_unlink(struct ct_runtime *rt)
 
 int ct_ca_refused(struct ct_runtime *rt, int rc)
 {
-    /* Only a Sender fault means ca-server refuses for good; a Receiver fault or a lost
-     * connection is worth sending again later. */
+    /* Only a Sender fault that ca-server sent means it refuses for good (gSOAP: SOAP_CLI_FAULT);
+     * a Receiver fault, an answer not understood or a lost connection is worth sending again. */
     struct soap *soap = cl_client_soap(rt->ca);
     const char **code = soap_faultcode(soap);
-    return rc == CL_ERR_SOAP_FAULT && soap->error == SOAP_FAULT && code != NULL && *code != NULL &&
-           strstr(*code, "Sender") != NULL;
+    return rc == CL_ERR_SOAP_FAULT &&
+           (soap->error == SOAP_CLI_FAULT || (soap->error == SOAP_FAULT && code != NULL &&
+                                              *code != NULL && strstr(*code, "Sender") != NULL));
 }
 
 void ct_answer_free(struct ct_answer *answer)
@@ -286,16 +287,19 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
 
 /* ca-server refused the report for good: it ends rejected, the device number is provisioned
  * again on its next scan, and the execution system reads an event. */
-static void report_rejected(struct ct_runtime *rt, struct ct_store *store, const struct ct_report *r,
-                            const char *why)
+static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
+                            const struct ct_report *r, const char *why)
 {
     char err[512], now[32];
     time_t t = time(NULL);
     struct tm tm;
     cJSON *event;
 
-    if (ct_store_report_reject(store, r->id, why) != CL_OK)
-        return; /* logged; tried again on the next round */
+    if (ct_store_report_reject(store, r->id, why) != CL_OK) {
+        /* logged; sent again later */
+        ct_store_report_retry(store, r->id, time(NULL) + RETRY_MAX_S, why);
+        return;
+    }
     cl_log_warn("installation report for %s (%s) rejected by ca-server: %s; its next scan "
                 "provisions a replacement",
                 r->device_number, r->serial_hex, why);

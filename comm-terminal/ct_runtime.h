@@ -16,11 +16,11 @@
 
 struct ct_runtime {
     const struct ct_config *config;
-    struct cl_pool *pool;      /* of struct ct_store */
-    struct cl_tls *client_tls; /* towards ca-server */
-    struct cl_client *ca;      /* one kept connection to ca-server, */
-    pthread_mutex_t ca_lock;   /* used by one thread at a time */
-    char *root_pem;            /* to verify receipts */
+    struct cl_pool *pool;        /* of struct ct_store */
+    struct cl_tls *client_tls;   /* towards ca-server */
+    struct cl_client *ca;        /* one kept connection to ca-server, */
+    pthread_mutex_t ca_lock;     /* used by one thread at a time */
+    char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
 };
 

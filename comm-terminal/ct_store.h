@@ -165,7 +165,7 @@ struct ct_retirement {
 /* Queued retirements due now, all with the reason of the oldest, at most limit. */
 int ct_store_retirements_due(struct ct_store *store, time_t now, size_t limit,
                              struct ct_retirement **rows, size_t *count);
-enum ct_retirement_outcome { CT_RETIRED, CT_RETIRE_REFUSED, CT_RETIRE_LATER };
+enum ct_retirement_outcome { CT_RETIRED, CT_RETIRE_REFUSED, CT_RETIRE_LATER }; /* in this order */
 /* Records what ca-server answered for rows: done, refused (final, with reason) or retry at
  * next_attempt (with reason). */
 int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retirement *rows,
@@ -210,7 +210,7 @@ struct ct_cert_row {
     char line_id[CT_LINE_ID_MAX + 1];
     char serial_hex[CT_SERIAL_HEX_MAX + 1];
     time_t created_at, delivered_at, written_at;
-    char report[12];      /* installation report of this serial: "", queued, done, rejected */
+    char report[12];         /* installation report of this serial: "", queued, done, rejected */
     char report_reason[513]; /* ca-server's reason when rejected */
 };
 /* Certificates in a state ("" = any) of a model ("" = any), at most limit. */

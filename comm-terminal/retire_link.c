@@ -77,8 +77,8 @@ static long settle(struct ct_runtime *rt, struct ct_store *store, const struct c
     int delay = 1 << (rows[0].attempts < 8 ? rows[0].attempts : 8);
     if (delay > RETRY_MAX_S)
         delay = RETRY_MAX_S;
-    cl_log_warn("retirement of %zu certificate(s) not accepted yet: %s (retry in %d s)", count,
-                why, delay);
+    cl_log_warn("retirement of %zu certificate(s) not accepted yet: %s (retry in %d s)", count, why,
+                delay);
     ct_store_retirement_outcome(store, rows, count, CT_RETIRE_LATER, time(NULL) + delay, why);
     return rc == CL_ERR_CONNECT || rc == CL_ERR_CLOSED || rc == CL_ERR_TLS_HANDSHAKE ? -1 : 0;
 }

@@ -34,7 +34,7 @@ int ca_store_purge_packs(struct ca_store *store, long long hours, long *purged)
 static int retire_one(struct ca_store *store, const char *requester, const char *why,
                       const char *serial, char *err, size_t errlen)
 {
-    const char *values[] = {serial, requester, why};
+    const char *values[] = {serial, requester}, *revoking[] = {serial, why};
     char buf[48], detail[DETAIL_MAX + 1];
     PGresult *res;
     int rc;
@@ -66,9 +66,9 @@ static int retire_one(struct ca_store *store, const char *requester, const char 
         snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial,
                  PQgetvalue(res, 0, 1), why);
         rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $3"
+                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
                          " WHERE serial = $1",
-                         3, values, err, errlen);
+                         2, revoking, err, errlen);
         if (rc == CL_OK)
             rc = cl_pg_audit_in_tx(store->db, requester, "retire", detail, err, errlen);
     } /* superseded or revoked already: nothing left to do, it counts as retired */

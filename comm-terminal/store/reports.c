@@ -150,7 +150,7 @@ int ct_store_report_reject(struct ct_store *store, long long report_id, const ch
 {
     char id[24], why[RETRY_REASON_MAX + 1], fail[RETRY_REASON_MAX + 64], err[384];
     char detail[CL_PG_AUDIT_DETAIL_MAX + 1];
-    const char *values[] = {id, why, fail};
+    const char *values[] = {id, why}, *failure[] = {id, fail};
     PGresult *res;
     int rc;
 
@@ -180,21 +180,20 @@ int ct_store_report_reject(struct ct_store *store, long long report_id, const ch
      * that the next scan fetches a replacement (line_service.c). */
     rc = cl_pg_query(store->db, NULL,
                      "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
-                     " SELECT c.device_number, c.serial, coalesce(c.claimed_by_line, '-'), $3"
+                     " SELECT c.device_number, c.serial, coalesce(c.claimed_by_line, '-'), $2"
                      " FROM certificate c JOIN report r ON r.device_number = c.device_number"
                      " AND r.serial = c.serial WHERE r.id = $1::bigint AND c.state = 'written'",
-                     3, values, err, sizeof(err));
+                     2, failure, err, sizeof(err));
     if (rc == CL_OK)
         rc = cl_pg_query(store->db, NULL,
                          "UPDATE certificate c SET state = 'failed', write_flag = 0,"
-                         " failed_at = now(), fail_reason = $3, claimed_at = NULL"
+                         " failed_at = now(), fail_reason = $2, claimed_at = NULL"
                          " FROM report r WHERE r.id = $1::bigint"
                          " AND c.device_number = r.device_number AND c.serial = r.serial"
                          " AND c.state = 'written'",
-                         3, values, err, sizeof(err));
+                         2, failure, err, sizeof(err));
     if (rc == CL_OK)
-        rc = cl_pg_audit_in_tx(store->db, "reporter", "report_rejected", detail, err,
-                               sizeof(err));
+        rc = cl_pg_audit_in_tx(store->db, "reporter", "report_rejected", detail, err, sizeof(err));
     if (rc == CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)

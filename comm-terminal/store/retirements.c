@@ -12,7 +12,8 @@
 #define QUEUE_SQL(reason, filter)                                                                  \
     "INSERT INTO retirement (serial, device_number, reason)"                                       \
     " SELECT serial, device_number, '" reason "' FROM certificate"                                 \
-    " WHERE pack IS NOT NULL AND state <> 'written' AND " filter " ON CONFLICT (serial) DO NOTHING"
+    " WHERE pack IS NOT NULL AND state <> 'written' AND " filter                                   \
+    " ON CONFLICT (serial) DO NOTHING"
 
 int cts_retirement_queue_model(struct ct_store *store, const char *model_code, char *err,
                                size_t errlen)
@@ -48,8 +49,8 @@ int ct_store_expire_stock(struct ct_store *store, long long days, size_t *expire
     PQclear(res);
     if (*expired == 0)
         return cts_logged(cl_pg_commit(store->db, err, sizeof(err)), "expiring stock", err);
-    snprintf(detail, sizeof(detail), "%zu unwritten pack(s) older than %lld days deleted",
-             *expired, days);
+    snprintf(detail, sizeof(detail), "%zu unwritten pack(s) older than %lld days deleted", *expired,
+             days);
     if ((rc = cl_pg_audit_in_tx(store->db, "stock-retention", "expire_stock", detail, err,
                                 sizeof(err))) != CL_OK ||
         (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK) {
@@ -101,7 +102,7 @@ int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retireme
         [CT_RETIRED] = "UPDATE retirement SET state = 'done', ended_at = now(), last_error = NULL"
                        " WHERE serial = ANY($1::text[]) AND state = 'queued'",
         [CT_RETIRE_REFUSED] = "UPDATE retirement SET state = 'refused', ended_at = now(),"
-                              " last_error = $3 WHERE serial = ANY($1::text[])"
+                              " last_error = $2 WHERE serial = ANY($1::text[])"
                               " AND state = 'queued'",
         [CT_RETIRE_LATER] = "UPDATE retirement SET attempts = attempts + 1,"
                             " next_attempt = to_timestamp($2::bigint), last_error = $3"
@@ -119,12 +120,14 @@ int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retireme
         cl_pg_array_add(&serials, rows[i].serial_hex);
     snprintf(when, sizeof(when), "%lld", (long long)(next_attempt > 0 ? next_attempt : 1));
     cts_sanitize(why, sizeof(why), reason != NULL && reason[0] != '\0' ? reason : "-");
-    const char *values[] = {cl_pg_array_finish(&serials), when, why};
+    const char *values[] = {cl_pg_array_finish(&serials), outcome == CT_RETIRE_LATER ? when : why,
+                            why};
     if (values[0] == NULL) {
         cl_pg_array_free(&serials);
         return CL_ERR_NOMEM;
     }
-    rc = cl_pg_query(store->db, NULL, sql[outcome], 3, values, err, sizeof(err));
+    /* done: the serials; refused: and the reason; later: and the time and the reason */
+    rc = cl_pg_query(store->db, NULL, sql[outcome], (int)outcome + 1, values, err, sizeof(err));
     cl_pg_array_free(&serials);
     return cts_logged(rc, "recording a retirement", err);
 }
