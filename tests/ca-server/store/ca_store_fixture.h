@@ -21,6 +21,7 @@ int ca_store_installations_tests(void);
 int ca_store_certificates_tests(void);
 int ca_store_audit_tests(void);
 int ca_store_service_tests(void);
+int ca_store_retention_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 
