@@ -59,16 +59,15 @@ static void test_purge(void **state)
     assert_int_equal(ca_store_purge_packs(store, 168, &purged), CL_OK);
     assert_int_equal(purged, 0);
     pack_held(conn, items[3].serial_hex, "t");
-    sql(conn, "UPDATE certificate SET issued_at = now() - interval '169 hours'", sqlstate, NULL,
-        0);
+    sql(conn, "UPDATE certificate SET issued_at = now() - interval '169 hours'", sqlstate, NULL, 0);
     assert_string_equal(sqlstate, "");
     assert_int_equal(ca_store_purge_packs(store, 168, &purged), CL_OK);
     assert_int_equal(purged, 1);
     pack_held(conn, items[3].serial_hex, "f");
     assert_int_equal(state_of(store, numbers[3], items[3].serial_hex), CA_CERT_ISSUED);
     /* The database itself refuses a purged pack without its time. */
-    sql(conn, "UPDATE certificate SET pack_purged_at = NULL WHERE state = 'issued'", sqlstate,
-        NULL, 0);
+    sql(conn, "UPDATE certificate SET pack_purged_at = NULL WHERE state = 'issued'", sqlstate, NULL,
+        0);
     assert_string_equal(sqlstate, "23514");
     PQfinish(conn);
     free_numbers(numbers, 4);
