@@ -60,15 +60,21 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     pthread_mutex_destroy(&rt->ca_lock);
 }
 
-int ct_ca_refused(struct ct_runtime *rt, int rc)
+int ct_ca_refused(struct ct_runtime *rt, int rc, const char *const *faults)
 {
     /* Only a Sender fault that ca-server sent means it refuses for good (gSOAP: SOAP_CLI_FAULT);
      * a Receiver fault, an answer not understood or a lost connection is worth sending again. */
     struct soap *soap = cl_client_soap(rt->ca);
-    const char **code = soap_faultcode(soap);
-    return rc == CL_ERR_SOAP_FAULT &&
-           (soap->error == SOAP_CLI_FAULT || (soap->error == SOAP_FAULT && code != NULL &&
-                                              *code != NULL && strstr(*code, "Sender") != NULL));
+    const char **code = soap_faultcode(soap), **text = soap_faultstring(soap);
+    if (rc != CL_ERR_SOAP_FAULT ||
+        !(soap->error == SOAP_CLI_FAULT || (soap->error == SOAP_FAULT && code != NULL &&
+                                            *code != NULL && strstr(*code, "Sender") != NULL)))
+        return 0;
+    /* A Sender fault of the transport (a role, a size) is no refusal of this content. */
+    for (; faults != NULL && *faults != NULL; faults++)
+        if (text != NULL && *text != NULL && strcmp(*text, *faults) == 0)
+            return 1;
+    return faults == NULL;
 }
 
 void ct_answer_free(struct ct_answer *answer)
@@ -162,7 +168,7 @@ int ct_ca_receive(struct ct_runtime *rt, const struct ct_pending_fetch *request,
     memset(answer, 0, sizeof(*answer));
     if (soap_recv___ca__CertificateTransmissionRequest(soap, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
-        if (ct_ca_refused(rt, rc))
+        if (ct_ca_refused(rt, rc, NULL))
             rc = CL_ERR_PERMISSION; /* ca-server refused the request */
         goto out;
     }
@@ -285,6 +291,10 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     return rc;
 }
 
+/* The faults __ca__InstallationReport (ca-server/service.c) answers for a report it refuses. */
+static const char *const report_refusals[] = {"Installation proof rejected",
+                                              "Installation report refused", NULL};
+
 /* ca-server refused the report for good: it ends rejected, the device number is provisioned
  * again on its next scan, and the execution system reads an event. */
 static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
@@ -339,7 +349,7 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
                                                 NULL, &report, &receipt);
         if (rc != SOAP_OK) {
             rc = cl_client_explain(rt->ca, why, sizeof(why));
-            refused = ct_ca_refused(rt, rc);
+            refused = ct_ca_refused(rt, rc, report_refusals);
         } else {
             struct cl_receipt signed_receipt = {receipt.deviceNumber, receipt.certificateSerial,
                                                 receipt.verificationValue, receipt.receivedAt};

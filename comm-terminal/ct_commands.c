@@ -292,12 +292,16 @@ static int cmd_report(struct ct_runtime *rt, int argc, char **argv)
     (void)argv;
     struct ct_store *store = store_of(rt);
     int n = ct_report_due(rt, store);
+    int retired = n < 0 ? n : ct_retire_due(rt, store);
     cl_pool_release(rt->pool, store);
-    if (n < 0) {
-        fprintf(stderr, "comm-terminal: ca-server unreachable; reports stay queued\n");
+    if (n < 0 || retired < 0) {
+        fprintf(stderr, "comm-terminal: ca-server unreachable; reports and retirements stay "
+                        "queued\n");
         return 1;
     }
     printf("%d receipt(s) received\n", n);
+    if (retired > 0)
+        printf("%d certificate(s) retired\n", retired);
     return 0;
 }
 
@@ -321,6 +325,6 @@ const struct ct_command ct_commands[] = {
     {"delete-model", "CODE", "delete the packs of a discontinued model", 1, 0, cmd_delete_model},
     {"operator-add", "ID [--new-password-file FILE]", "add an operator (the first needs no login)",
      1, 0, ct_command_operator_add},
-    {"report", "", "send queued installation reports now", 0, 1, cmd_report},
+    {"report", "", "send queued installation reports and retirements now", 0, 1, cmd_report},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

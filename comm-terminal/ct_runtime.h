@@ -48,7 +48,9 @@ int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
  * Receiver fault is retried. Returns the number retired, or a negative cl_err code. */
 int ct_retire_due(struct ct_runtime *runtime, struct ct_store *store);
 
-/* 1 if the failed call on rt->ca was a Sender fault (ca-server refuses for good), else 0. */
-int ct_ca_refused(struct ct_runtime *runtime, int rc);
+/* 1 if the failed call on rt->ca (rc from cl_client_explain) was a Sender fault ca-server's
+ * handler sent to refuse for good: its fault string one of faults (NULL-terminated; NULL: any
+ * Sender fault), else 0. */
+int ct_ca_refused(struct ct_runtime *runtime, int rc, const char *const *faults);
 
 #endif

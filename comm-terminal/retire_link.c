@@ -11,6 +11,10 @@
 #include "soapH.h"
 
 #define RETIRE_BATCH 100
+#define EXPIRY_PERIOD_S 60
+
+/* The fault __ca__Retire (ca-server/service.c) answers for serials it refuses. */
+static const char *const retire_refusals[] = {"Retirement refused", NULL};
 #define RETRY_MAX_S 300
 
 /* Sends one ca:Retire for rows (one reason); *why gets the reason of a failure. */
@@ -34,7 +38,7 @@ static int send_retire(struct ct_runtime *rt, const struct ct_retirement *rows, 
     if (soap_call___ca__Retire(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &request,
                                &response) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, why, whylen);
-        *refused = ct_ca_refused(rt, rc);
+        *refused = ct_ca_refused(rt, rc, retire_refusals);
     } else if (response.retired != (int)count) {
         snprintf(why, whylen, "ca-server retired %d of %zu certificates", response.retired, count);
         rc = CL_ERR_PARSE;
@@ -85,12 +89,15 @@ static long settle(struct ct_runtime *rt, struct ct_store *store, const struct c
 
 int ct_retire_due(struct ct_runtime *rt, struct ct_store *store)
 {
+    static time_t last_expiry; /* one caller at a time: the reporter thread, or `report` */
     struct ct_retirement *rows = NULL;
     size_t count = 0, expired = 0;
+    time_t now = time(NULL);
     long retired;
 
-    if (rt->config->stock_retention_days > 0)
-        ct_store_expire_stock(store, rt->config->stock_retention_days, &expired);
+    if (rt->config->stock_retention_days > 0 && now - last_expiry >= EXPIRY_PERIOD_S &&
+        ct_store_expire_stock(store, rt->config->stock_retention_days, &expired) == CL_OK)
+        last_expiry = now;
     if (ct_store_retirements_due(store, time(NULL), RETIRE_BATCH, &rows, &count) != CL_OK)
         return CL_ERR_DB;
     retired = count > 0 ? settle(rt, store, rows, count) : 0;
