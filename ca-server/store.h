@@ -4,7 +4,9 @@
  *
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->
  * installed, or superseded / revoked; at most one certificate per device number in intent,
- * issued or installed, enforced by a partial unique index); batch_request and batch_item (FIG 21
+ * issued or installed, enforced by a partial unique index; the pack goes, pack_purged_at stamped,
+ * at installation, supersession and revocation by a trigger, and after pack_retention_hours by
+ * ca_store_purge_packs); batch_request and batch_item (FIG 21
  * requests with their id and body hash, for idempotency); service_certificate; audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H

@@ -11,7 +11,9 @@
  *                    stored -> delivered -> written | failed -> replaced (-> delivered ...),
  *                    line id, serial, times; the pack is NULL once deleted
  *   fetch_request    FIG 21 requests to ca-server: request id stored before sending
- *   report           installation proofs to send to ca-server, and the signed receipts
+ *   report           installation proofs to send to ca-server: queued -> done (signed receipt)
+ *                    | rejected (ca-server's reason; the certificate fails, a replacement follows)
+ *   retirement       packs deleted unwritten, to retire at ca-server: queued -> done | refused
  *   operator, audit_log */
 #ifndef CERTLINE_CT_STORE_H
 #define CERTLINE_CT_STORE_H
