@@ -43,6 +43,9 @@ static const struct cl_cfg_field ca_fields[] = {
                "CRL is out before the last goes stale"),
     CL_CFG_STR_DEF(struct ca_config, crl_file, "crl_file", "", 0,
                    "file serve writes each CRL to (PEM, atomically); empty: ca_dir/crl.pem"),
+    CL_CFG_INT(struct ca_config, pack_retention_hours, "pack_retention_hours", 0, 1, 87600, 168,
+               "hours a pack (sealed device key) issued but never installed is kept for a retried "
+               "request; installation, supersession and revocation purge it at once"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 

@@ -11,13 +11,19 @@
 
 struct ca_db_pool;
 struct ca_crl_publisher;
+struct ca_pack_purge;
 
 struct ca_runtime {
     const struct ca_config *config;
     struct ca_authority *authority;
     struct ca_db_pool *pool;
     struct ca_crl_publisher *crl; /* serve's CRL publisher (crl_publisher.h) */
+    struct ca_pack_purge *purge;  /* pack_purge.c */
 };
+
+/* Starts the thread that purges packs past pack_retention_hours (every minute); stop joins it. */
+int ca_pack_purge_start(struct ca_runtime *runtime);
+void ca_pack_purge_stop(struct ca_runtime *runtime);
 
 /* Opens count connections to conninfo. */
 int ca_db_pool_new(const char *conninfo, size_t count, struct ca_db_pool **out, char *err,

@@ -77,6 +77,8 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    if (ca_pack_purge_start(&runtime) != CL_OK)
+        cl_log_warn("packs past pack_retention_hours are not purged: no thread");
     cl_log_info("serving the ca interface on %s port %d", settings.host, cl_server_port(running));
     {
         char msg[320];
@@ -100,6 +102,7 @@ out : {
     cl_server_free(server);
 }
     ca_crl_publisher_stop(runtime.crl);
+    ca_pack_purge_stop(&runtime);
     cl_tls_free(tls);
     cl_crl_holder_free(holder);
     ca_db_pool_free(runtime.pool);

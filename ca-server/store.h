@@ -4,10 +4,11 @@
  *
  * Tables: device_model; certificate (serial PK, device number, model, state intent -> issued ->
  * installed, or superseded / revoked; at most one certificate per device number in intent,
- * issued or installed, enforced by a partial unique index); batch_request and batch_item (FIG 21
- * requests with their id, body hash and requester, for idempotency); device_owner (the factory
- * each device number belongs to); service_certificate; crl_publication (the last CRL number);
- * audit_log. */
+ * issued or installed, enforced by a partial unique index; the pack goes, pack_purged_at stamped,
+ * at installation, supersession and revocation by a trigger, and after pack_retention_hours by
+ * ca_store_purge_packs); batch_request and batch_item (FIG 21 requests with their id, body hash
+ * and requester, for idempotency); device_owner (the factory each device number belongs to);
+ * service_certificate; crl_publication (the last CRL number); audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H
 
@@ -196,6 +197,19 @@ int ca_store_revoke(struct ca_store *store, const char *serial_hex, const char *
  * no device certificate has this serial (a service certificate may: ca_store_service_revoke). */
 int ca_store_revoke_reason(struct ca_store *store, const char *serial_hex, int reason_code,
                            const char *comment, const char *actor);
+
+/* ---- keys kept only while needed, retirement (store/retention.c) ---- */
+/* Purges the packs of certificates issued more than hours ago and never installed (installation,
+ * supersession and revocation purge theirs at once, by a trigger); *purged counts them. */
+int ca_store_purge_packs(struct ca_store *store, long long hours, long *purged);
+
+/* In one transaction: revokes (cessationOfOperation) the intent/issued certificates of serials
+ * that requester asked for; superseded or revoked ones count as retired already. All or none:
+ * CL_ERR_STATE (installed), CL_ERR_PERMISSION (issued to another requester), CL_ERR_NOT_FOUND,
+ * with err naming the serial. retire_reason: "DISCONTINUED" or "EXPIRED_STOCK". */
+int ca_store_retire(struct ca_store *store, const char *requester, const char *retire_reason,
+                    const char *const *serials, size_t count, size_t *retired, char *err,
+                    size_t errlen);
 
 /* ---- service certificates and audit ---- */
 int ca_store_service_issued(struct ca_store *store, const char *serial_hex, const char *role,

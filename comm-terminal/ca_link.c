@@ -1,12 +1,15 @@
 /* ca_link.c: the comm-terminal's calls to ca-server: FIG 21 requests in two halves (sent, then
  * answered, the answer checked and copied out; the request id is recorded before sending, so a
  * restart resends it and gets the same packs), single fetches (replacements, manual entries), and
- * installation reports whose receipts are verified before they are kept. */
+ * installation reports whose receipts are verified before they are kept, or which end rejected
+ * (with an event for the execution system) when ca-server refuses them for good. */
 #include "ca_fetch.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "atomic_file.h"
 #include "error.h"
@@ -27,6 +30,8 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
     int rc;
 
     pthread_mutex_init(&rt->ca_lock, NULL);
+    if ((rc = cl_event_log_open(c->events_file, &rt->events, err, errlen)) != CL_OK)
+        return rc;
     cl_tls_config_settings(&c->tls, &tls_settings);
     if ((rc = cl_tls_new(CL_TLS_CLIENT, &tls_settings, &rt->client_tls, err, errlen)) != CL_OK)
         return rc;
@@ -47,10 +52,29 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     cl_client_free(rt->ca);
     cl_tls_free(rt->client_tls);
     free(rt->root_pem);
+    cl_event_log_close(rt->events);
+    rt->events = NULL;
     rt->ca = NULL;
     rt->client_tls = NULL;
     rt->root_pem = NULL;
     pthread_mutex_destroy(&rt->ca_lock);
+}
+
+int ct_ca_refused(struct ct_runtime *rt, int rc, const char *const *faults)
+{
+    /* Only a Sender fault that ca-server sent means it refuses for good (gSOAP: SOAP_CLI_FAULT);
+     * a Receiver fault, an answer not understood or a lost connection is worth sending again. */
+    struct soap *soap = cl_client_soap(rt->ca);
+    const char **code = soap_faultcode(soap), **text = soap_faultstring(soap);
+    if (rc != CL_ERR_SOAP_FAULT ||
+        !(soap->error == SOAP_CLI_FAULT || (soap->error == SOAP_FAULT && code != NULL &&
+                                            *code != NULL && strstr(*code, "Sender") != NULL)))
+        return 0;
+    /* A Sender fault of the transport (a role, a size) is no refusal of this content. */
+    for (; faults != NULL && *faults != NULL; faults++)
+        if (text != NULL && *text != NULL && strcmp(*text, *faults) == 0)
+            return 1;
+    return faults == NULL;
 }
 
 void ct_answer_free(struct ct_answer *answer)
@@ -136,10 +160,7 @@ int ct_ca_receive(struct ct_runtime *rt, const struct ct_pending_fetch *request,
     memset(answer, 0, sizeof(*answer));
     if (soap_recv___ca__CertificateTransmissionRequest(soap, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
-        /* Only a Sender fault means ca-server refuses this request for good; a Receiver fault or
-         * a lost connection is worth sending again later. */
-        const char **code = soap_faultcode(soap);
-        if (rc == CL_ERR_SOAP_FAULT && code != NULL && *code != NULL && strstr(*code, "Sender"))
+        if (ct_ca_refused(rt, rc, NULL))
             rc = CL_ERR_PERMISSION; /* ca-server refused the request */
         goto out;
     }
@@ -273,6 +294,43 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     return rc;
 }
 
+/* The faults __ca__InstallationReport (ca-server/service.c) answers for a report it refuses. */
+static const char *const report_refusals[] = {"Installation proof rejected",
+                                              "Installation report refused", NULL};
+
+/* ca-server refused the report for good: it ends rejected, the device number is provisioned
+ * again on its next scan, and the execution system reads an event. */
+static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
+                            const struct ct_report *r, const char *why)
+{
+    char err[512], now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    cJSON *event;
+
+    if (ct_store_report_reject(store, r->id, why) != CL_OK) {
+        /* logged; sent again later */
+        ct_store_report_retry(store, r->id, time(NULL) + RETRY_MAX_S, why);
+        return;
+    }
+    cl_log_warn("installation report for %s (%s) rejected by ca-server: %s; its next scan "
+                "provisions a replacement",
+                r->device_number, r->serial_hex, why);
+    gmtime_r(&t, &tm);
+    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if ((event = cJSON_CreateObject()) == NULL)
+        return;
+    if (cJSON_AddStringToObject(event, "event", "installation_rejected") != NULL &&
+        cJSON_AddStringToObject(event, "factory", rt->config->factory) != NULL &&
+        cJSON_AddStringToObject(event, "device_number", r->device_number) != NULL &&
+        cJSON_AddStringToObject(event, "serial", r->serial_hex) != NULL &&
+        cJSON_AddStringToObject(event, "reason", why) != NULL &&
+        cJSON_AddStringToObject(event, "time", now) != NULL &&
+        cl_event_log_write(rt->events, event, err, sizeof(err)) != CL_OK)
+        cl_log_error("%s", err);
+    cJSON_Delete(event);
+}
+
 int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
 {
     struct ct_report *reports = NULL;
@@ -287,13 +345,14 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
                                                 r->written_at};
         struct ca__InstallationReceipt receipt = {0};
         char why[512];
-        int rc;
+        int rc, refused = 0;
 
         pthread_mutex_lock(&rt->ca_lock);
         rc = soap_call___ca__InstallationReport(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca),
                                                 NULL, &report, &receipt);
         if (rc != SOAP_OK) {
             rc = cl_client_explain(rt->ca, why, sizeof(why));
+            refused = ct_ca_refused(rt, rc, report_refusals);
         } else {
             struct cl_receipt signed_receipt = {receipt.deviceNumber, receipt.certificateSerial,
                                                 receipt.verificationValue, receipt.receivedAt};
@@ -313,7 +372,9 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
         }
         cl_client_end_call(rt->ca);
         pthread_mutex_unlock(&rt->ca_lock);
-        if (rc != CL_OK) {
+        if (refused) {
+            report_rejected(rt, store, r, why);
+        } else if (rc != CL_OK) {
             int delay = 1 << (r->attempts < 8 ? r->attempts : 8);
             if (delay > RETRY_MAX_S)
                 delay = RETRY_MAX_S;

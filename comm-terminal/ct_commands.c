@@ -173,6 +173,8 @@ static void status_json(cJSON *o, const void *status_row)
     cJSON_AddNumberToObject(o, "remaining", (double)row->remaining);
     cJSON_AddNumberToObject(o, "failed", (double)row->failed);
     cJSON_AddNumberToObject(o, "awaiting_receipt", (double)row->awaiting_receipt);
+    cJSON_AddNumberToObject(o, "rejected", (double)row->rejected);
+    cJSON_AddNumberToObject(o, "retiring", (double)row->retiring);
 }
 
 static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
@@ -196,12 +198,14 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
     if (cl_arg_flag(argc, argv, "--json")) {
         cl_print_json_rows(rows, count, sizeof(*rows), status_json);
     } else {
-        printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s\n", date, "MODEL", "CERTIFICATE",
-               "HELD", "USED TODAY", "REMAINING", "FAILED", "AWAITING RECEIPT");
+        printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s %8s %8s\n", date, "MODEL",
+               "CERTIFICATE", "HELD", "USED TODAY", "REMAINING", "FAILED", "AWAITING RECEIPT",
+               "REJECTED", "RETIRING");
         for (size_t i = 0; i < count; i++)
-            printf("%-8s %-11s %8ld %10ld %9ld %7ld %16ld\n", rows[i].model_code,
+            printf("%-8s %-11s %8ld %10ld %9ld %7ld %16ld %8ld %8ld\n", rows[i].model_code,
                    rows[i].certificate_managed ? "YES" : "NO", rows[i].held, rows[i].used_today,
-                   rows[i].remaining, rows[i].failed, rows[i].awaiting_receipt);
+                   rows[i].remaining, rows[i].failed, rows[i].awaiting_receipt, rows[i].rejected,
+                   rows[i].retiring);
     }
     free(rows);
     return 0;
@@ -217,6 +221,9 @@ static void cert_json(cJSON *o, const void *cert_row)
     cJSON_AddBoolToObject(o, "pack_held", row->pack_held);
     cJSON_AddStringToObject(o, "line", row->line_id);
     cJSON_AddStringToObject(o, "serial", row->serial_hex);
+    cJSON_AddStringToObject(o, "report", row->report);
+    if (strcmp(row->report, "rejected") == 0)
+        cJSON_AddStringToObject(o, "report_reason", row->report_reason);
 }
 
 static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
@@ -243,12 +250,15 @@ static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
     if (cl_arg_flag(argc, argv, "--json")) {
         cl_print_json_rows(rows, count, sizeof(*rows), cert_json);
     } else {
-        printf("%-21s %-6s %-10s %-4s %-4s %-6s %s\n", "DEVICE NUMBER", "MODEL", "STATE", "FLAG",
-               "PACK", "LINE", "SERIAL");
+        printf("%-21s %-6s %-10s %-4s %-4s %-6s %-40s %s\n", "DEVICE NUMBER", "MODEL", "STATE",
+               "FLAG", "PACK", "LINE", "SERIAL", "REPORT");
         for (size_t i = 0; i < count; i++)
-            printf("%-21s %-6s %-10s %-4d %-4s %-6s %s\n", rows[i].device_number,
+            printf("%-21s %-6s %-10s %-4d %-4s %-6s %-40s %s%s%s\n", rows[i].device_number,
                    rows[i].model_code, rows[i].state, rows[i].write_flag,
-                   rows[i].pack_held ? "yes" : "no", rows[i].line_id, rows[i].serial_hex);
+                   rows[i].pack_held ? "yes" : "no", rows[i].line_id, rows[i].serial_hex,
+                   rows[i].report[0] ? rows[i].report : "-",
+                   strcmp(rows[i].report, "rejected") == 0 ? ": " : "",
+                   strcmp(rows[i].report, "rejected") == 0 ? rows[i].report_reason : "");
         printf("%zu certificate(s)\n", count);
     }
     free(rows);
@@ -282,12 +292,16 @@ static int cmd_report(struct ct_runtime *rt, int argc, char **argv)
     (void)argv;
     struct ct_store *store = store_of(rt);
     int n = ct_report_due(rt, store);
+    int retired = n < 0 ? n : ct_retire_due(rt, store);
     cl_pool_release(rt->pool, store);
-    if (n < 0) {
-        fprintf(stderr, "comm-terminal: ca-server unreachable; reports stay queued\n");
+    if (n < 0 || retired < 0) {
+        fprintf(stderr, "comm-terminal: ca-server unreachable; reports and retirements stay "
+                        "queued\n");
         return 1;
     }
     printf("%d receipt(s) received\n", n);
+    if (retired > 0)
+        printf("%d certificate(s) retired\n", retired);
     return 0;
 }
 
@@ -311,6 +325,6 @@ const struct ct_command ct_commands[] = {
     {"delete-model", "CODE", "delete the packs of a discontinued model", 1, 0, cmd_delete_model},
     {"operator-add", "ID [--new-password-file FILE]", "add an operator (the first needs no login)",
      1, 0, ct_command_operator_add},
-    {"report", "", "send queued installation reports now", 0, 1, cmd_report},
+    {"report", "", "send queued installation reports and retirements now", 0, 1, cmd_report},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -31,6 +31,12 @@ static const struct cl_cfg_field ct_fields[] = {
                 "delete a pack once written and its receipt held"),
     CL_CFG_INT(struct ct_config, report_interval_s, "report_interval_s", 0, 1, 3600, 5,
                "seconds between rounds of installation reports"),
+    CL_CFG_INT(struct ct_config, stock_retention_days, "stock_retention_days", 0, 0, 36500, 30,
+               "days an unwritten pack is kept; then it is deleted and retired at ca-server "
+               "(0: kept)"),
+    CL_CFG_STR_DEF(struct ct_config, events_file, "events_file", "", 0,
+                   "JSON lines for the execution system (rejected installation reports), "
+                   "appended and fsynced; empty: none"),
     CL_CFG_INT(struct ct_config, db_connections, "db_connections", 0, 1, 256, 8,
                "database connections of serve's line threads (a fetch opens one more for "
                "storing answers)"),

@@ -21,6 +21,8 @@ struct ct_config {
     long long claim_seconds; /* how long a pack is reserved for the line that asked */
     bool delete_written;     /* delete a pack once written and its receipt held [effect 5] */
     long long report_interval_s;
+    long long stock_retention_days; /* unwritten packs older are deleted and retired; 0: kept */
+    char events_file[1024];         /* JSON event lines for the MES; "" = none */
     long long db_connections;
 };
 

@@ -9,17 +9,19 @@
 
 #include "ct_config.h"
 #include "ct_store.h"
+#include "event_log.h"
 #include "pool.h"
 #include "soap_client.h"
 #include "tls.h"
 
 struct ct_runtime {
     const struct ct_config *config;
-    struct cl_pool *pool;      /* of struct ct_store */
-    struct cl_tls *client_tls; /* towards ca-server */
-    struct cl_client *ca;      /* one kept connection to ca-server, */
-    pthread_mutex_t ca_lock;   /* used by one thread at a time */
-    char *root_pem;            /* to verify receipts */
+    struct cl_pool *pool;        /* of struct ct_store */
+    struct cl_tls *client_tls;   /* towards ca-server */
+    struct cl_client *ca;        /* one kept connection to ca-server, */
+    pthread_mutex_t ca_lock;     /* used by one thread at a time */
+    char *root_pem;              /* to verify receipts */
+    struct cl_event_log *events; /* events_file, or NULL */
 };
 
 /* Sets up the ca-server link (TLS, client, root for receipts). */
@@ -40,5 +42,15 @@ int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char 
 /* Sends the installation reports that are due; verifies and stores each receipt. Returns the
  * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */
 int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
+
+/* retire_link.c: deletes unwritten stock past stock_retention_days, then sends the queued
+ * retirements (ca:Retire); a refusal is final for the serials refused, a lost connection or a
+ * Receiver fault is retried. Returns the number retired, or a negative cl_err code. */
+int ct_retire_due(struct ct_runtime *runtime, struct ct_store *store);
+
+/* 1 if the failed call on rt->ca (rc from cl_client_explain) was a Sender fault ca-server's
+ * handler sent to refuse for good: its fault string one of faults (NULL-terminated; NULL: any
+ * Sender fault), else 0. */
+int ct_ca_refused(struct ct_runtime *runtime, int rc, const char *const *faults);
 
 #endif

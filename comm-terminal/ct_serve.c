@@ -1,5 +1,6 @@
 /* ct_serve.c: `comm-terminal serve`: the line service, plus two background threads: the
- * installation reporter (receipts queue and retry while ca-server is away; lines are served from
+ * installation reporter, which also retires deleted packs (receipts and retirements queue and
+ * retry while ca-server is away; lines are served from
  * the stored batch meanwhile) and the daily fetch at fetch_time. */
 #include <signal.h>
 #include <stdatomic.h>
@@ -37,6 +38,7 @@ static void *reporter(void *arg)
     while (!atomic_load(&stopping)) {
         struct ct_store *store = cl_pool_acquire(rt->pool);
         ct_report_due(rt, store);
+        ct_retire_due(rt, store);
         cl_pool_release(rt->pool, store);
         nap((long)rt->config->report_interval_s);
     }

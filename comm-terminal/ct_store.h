@@ -11,7 +11,9 @@
  *                    stored -> delivered -> written | failed -> replaced (-> delivered ...),
  *                    line id, serial, times; the pack is NULL once deleted
  *   fetch_request    FIG 21 requests to ca-server: request id stored before sending
- *   report           installation proofs to send to ca-server, and the signed receipts
+ *   report           installation proofs to send to ca-server: queued -> done (signed receipt)
+ *                    | rejected (ca-server's reason; the certificate fails, a replacement follows)
+ *   retirement       packs deleted unwritten, to retire at ca-server: queued -> done | refused
  *   operator, audit_log */
 #ifndef CERTLINE_CT_STORE_H
 #define CERTLINE_CT_STORE_H
@@ -145,6 +147,33 @@ int ct_store_receipt(struct ct_store *store, long long report_id, time_t receive
 int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,
                           const char *reason);
 
+/* ca-server refused the report for good (wrong proof, certificate superseded or revoked): the
+ * report ends rejected with reason, and the certificate fails as after an NG write (a failed_pack
+ * entry, flag 0), so that the next scan provisions a replacement. One transaction, audited;
+ * CL_ERR_STATE if the report is not queued. */
+int ct_store_report_reject(struct ct_store *store, long long report_id, const char *reason);
+
+/* ---- retirement of packs deleted unwritten (store/retirements.c) ---- */
+/* In one transaction: deletes the packs of unwritten certificates stored more than days ago and
+ * queues them for retirement (EXPIRED_STOCK); *expired counts them. Audited. */
+int ct_store_expire_stock(struct ct_store *store, long long days, size_t *expired);
+
+struct ct_retirement {
+    char serial_hex[CT_SERIAL_HEX_MAX + 1];
+    char device_number[CT_DEVICE_NUMBER_MAX + 1];
+    int discontinued; /* reason DISCONTINUED, else EXPIRED_STOCK */
+    int attempts;
+};
+/* Queued retirements due now, all with the reason of the oldest, at most limit. */
+int ct_store_retirements_due(struct ct_store *store, time_t now, size_t limit,
+                             struct ct_retirement **rows, size_t *count);
+enum ct_retirement_outcome { CT_RETIRED, CT_RETIRE_REFUSED, CT_RETIRE_LATER }; /* in this order */
+/* Records what ca-server answered for rows: done, refused (final, with reason) or retry at
+ * next_attempt (with reason). */
+int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retirement *rows,
+                                size_t count, enum ct_retirement_outcome outcome,
+                                time_t next_attempt, const char *reason);
+
 /* ---- operators [FIG 14] and audit ---- */
 /* Stores a slow salted hash (PBKDF2-HMAC-SHA256, random salt, >= 200000 iterations) of the
  * password; CL_ERR_EXISTS if the id is taken (unless replace). */
@@ -168,6 +197,8 @@ struct ct_model_status {
     long remaining;        /* planned today and not yet written */
     long failed;           /* failed, waiting for a replacement */
     long awaiting_receipt; /* written, report not yet answered */
+    long rejected;         /* reports ca-server refused, device not yet re-provisioned */
+    long retiring;         /* deleted packs not yet retired at ca-server */
 };
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
                     size_t *count);
@@ -181,12 +212,15 @@ struct ct_cert_row {
     char line_id[CT_LINE_ID_MAX + 1];
     char serial_hex[CT_SERIAL_HEX_MAX + 1];
     time_t created_at, delivered_at, written_at;
+    char report[12];         /* installation report of this serial: "", queued, done, rejected */
+    char report_reason[513]; /* ca-server's reason when rejected */
 };
 /* Certificates in a state ("" = any) of a model ("" = any), at most limit. */
 int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
                        size_t limit, struct ct_cert_row **rows, size_t *count);
 
-/* Deletes the packs of a discontinued model (keeps the rows, pack NULL); *deleted counts them. */
+/* Deletes the packs of a discontinued model (keeps the rows, pack NULL) and queues the unwritten
+ * ones for retirement at ca-server, in one transaction; *deleted counts them. */
 int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, const char *actor,
                                 size_t *deleted);
 

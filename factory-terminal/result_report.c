@@ -3,23 +3,19 @@
 #include "result_report.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "atomic_file.h"
 #include "error.h"
+#include "event_log.h"
 #include "input_check.h"
 
 struct ft_report {
     char line_id[64];
     int json;
-    int events_fd; /* -1: none */
-    char events_path[1024];
+    struct cl_event_log *events; /* NULL: none */
 };
 
 int ft_report_open(const char *line_id, int json, const char *events_file, struct ft_report **out,
@@ -34,17 +30,10 @@ int ft_report_open(const char *line_id, int json, const char *events_file, struc
     }
     cl_copy_text(r->line_id, sizeof(r->line_id), line_id);
     r->json = json;
-    r->events_fd = -1;
-    if (events_file != NULL && events_file[0] != '\0') {
-        cl_copy_text(r->events_path, sizeof(r->events_path), events_file);
-        r->events_fd =
-            open(events_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-        if (r->events_fd < 0) {
-            snprintf(err, errlen, "events_file %s: cannot open for appending: %s", events_file,
-                     strerror(errno));
-            free(r);
-            return CL_ERR_IO;
-        }
+    int rc = cl_event_log_open(events_file, &r->events, err, errlen);
+    if (rc != CL_OK) {
+        free(r);
+        return rc;
     }
     *out = r;
     return CL_OK;
@@ -67,7 +56,7 @@ static const char *result_name(enum ft_result result)
 static char *event_line(const struct ft_report *r, const struct ft_outcome *o)
 {
     cJSON *event = cJSON_CreateObject();
-    char now[32], *text = NULL, *line = NULL;
+    char now[32], *line = NULL;
     time_t t = time(NULL);
     struct tm tm;
 
@@ -87,18 +76,8 @@ static char *event_line(const struct ft_report *r, const struct ft_outcome *o)
         cJSON_AddNumberToObject(event, "elapsed_ms", (double)o->elapsed_ms) == NULL ||
         cJSON_AddStringToObject(event, "time", now) == NULL)
         goto out;
-    text = cJSON_PrintUnformatted(event);
-    if (text != NULL) {
-        size_t n = strlen(text);
-        line = malloc(n + 2);
-        if (line != NULL) {
-            memcpy(line, text, n);
-            line[n] = '\n';
-            line[n + 1] = '\0';
-        }
-    }
+    line = cl_event_line(event);
 out:
-    cJSON_free(text);
     cJSON_Delete(event);
     return line;
 }
@@ -124,7 +103,7 @@ int ft_report_device(struct ft_report *r, const struct ft_outcome *o, char *err,
     char *line = NULL;
     int rc = CL_OK;
 
-    if (r->json || r->events_fd >= 0) {
+    if (r->json || r->events != NULL) {
         line = event_line(r, o);
         if (line == NULL) {
             snprintf(err, errlen, "out of memory writing the event of %s", o->device_number);
@@ -138,10 +117,9 @@ int ft_report_device(struct ft_report *r, const struct ft_outcome *o, char *err,
     } else {
         operator_line(o);
     }
-    if (r->events_fd >= 0 &&
-        (cl_write_all(r->events_fd, line, strlen(line)) != 0 || fsync(r->events_fd) != 0)) {
-        snprintf(err, errlen, "events_file %s: cannot record the event of %s: %s", r->events_path,
-                 o->device_number, strerror(errno));
+    if (r->events != NULL && cl_event_log_append(r->events, line, err, errlen) != CL_OK) {
+        size_t used = strlen(err);
+        snprintf(err + used, errlen - used, " (the event of %s)", o->device_number);
         rc = CL_ERR_IO;
     }
     free(line);
@@ -152,8 +130,7 @@ void ft_report_close(struct ft_report *r)
 {
     if (r == NULL)
         return;
-    if (r->events_fd >= 0)
-        close(r->events_fd);
+    cl_event_log_close(r->events);
     free(r);
 }
 

@@ -67,9 +67,13 @@ static int load_known(struct ca_store *store, const char *request_id,
             rc = CL_ERR_STATE;
         } else if (done) {
             if (PQgetisnull(res, (int)i, 5)) {
-                cl_err_set(err, errlen, "device number %s: request id %s has no stored pack",
-                           item->device_number, request_id);
-                rc = CL_ERR_INTERNAL;
+                /* Purged (store/retention.c): a retry after that is refused, never reissued. */
+                cl_err_set(err, errlen,
+                           "device number %s: the pack of request id %s is no longer kept (the "
+                           "certificate is %s; packs are purged at installation, supersession, "
+                           "revocation and after pack_retention_hours)",
+                           item->device_number, request_id, state);
+                rc = CL_ERR_STATE;
             } else if ((item->pack = strdup(PQgetvalue(res, (int)i, 5))) == NULL) {
                 cl_err_set(err, errlen, "out of memory");
                 rc = CL_ERR_NOMEM;

@@ -113,6 +113,34 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Keys kept only while needed: a pack (the device key sealed under the model's pre-write key)
+ * goes at installation, supersession and revocation, whichever code path changes the state. */
+static const char *const migration_4[] = {
+    "ALTER TABLE certificate ADD COLUMN pack_purged_at timestamptz",
+    "ALTER TABLE certificate DROP CONSTRAINT certificate_issued_complete",
+    "ALTER TABLE certificate ADD CONSTRAINT certificate_issued_complete"
+    " CHECK (state NOT IN ('issued', 'installed')"
+    "  OR (cert_der IS NOT NULL AND (pack IS NOT NULL OR pack_purged_at IS NOT NULL)"
+    "      AND server_value IS NOT NULL AND issued_at IS NOT NULL))",
+    "ALTER TABLE certificate ADD CONSTRAINT certificate_pack_purged"
+    " CHECK (pack IS NULL OR pack_purged_at IS NULL)",
+    "CREATE FUNCTION certificate_purge_pack() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF NEW.state IN ('installed', 'superseded', 'revoked') AND NEW.pack IS NOT NULL THEN"
+    "   NEW.pack := NULL;"
+    "   NEW.pack_purged_at := now();"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END $$",
+    "CREATE TRIGGER certificate_purge_pack BEFORE UPDATE OF state ON certificate"
+    " FOR EACH ROW EXECUTE FUNCTION certificate_purge_pack()",
+    "UPDATE certificate SET pack = NULL, pack_purged_at = now()"
+    " WHERE state IN ('installed', 'superseded', 'revoked') AND pack IS NOT NULL",
+    "CREATE INDEX certificate_pack_held ON certificate (issued_at)"
+    " WHERE state = 'issued' AND pack IS NOT NULL",
+    NULL,
+};
+
 /* Factories apart: each device number belongs to one factory (the comm-terminal certificate's
  * CN). Numbers issued before: the comm-terminal that asked for them first, when a comm-terminal
  * did (an operator's offline batch claims nothing); the others stay unowned until their next
@@ -138,6 +166,7 @@ static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
     {3, "revocation reasons, service certificate revocation, CRL number", migration_3},
+    {4, "packs purged once not needed", migration_4},
     {5, "device numbers owned by factories", migration_5},
 };
 

@@ -16,6 +16,8 @@ static void status_from_row(const PGresult *res, int i, void *out)
     row->remaining = (long)cl_pg_get_ll(res, i, 4);
     row->failed = (long)cl_pg_get_ll(res, i, 5);
     row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
+    row->rejected = (long)cl_pg_get_ll(res, i, 7);
+    row->retiring = (long)cl_pg_get_ll(res, i, 8);
 }
 
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
@@ -55,7 +57,13 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
                        "  AND c.state = 'failed'),"
                        " (SELECT count(*) FROM report r JOIN certificate c"
                        "  ON c.device_number = r.device_number WHERE c.model_code = m.code"
-                       "  AND r.state = 'queued')"
+                       "  AND r.state = 'queued'),"
+                       " (SELECT count(*) FROM report r JOIN certificate c"
+                       "  ON c.device_number = r.device_number AND c.serial = r.serial"
+                       "  WHERE c.model_code = m.code AND r.state = 'rejected'),"
+                       " (SELECT count(*) FROM retirement t JOIN certificate c"
+                       "  ON c.device_number = t.device_number WHERE c.model_code = m.code"
+                       "  AND t.state = 'queued')"
                        " FROM model m ORDER BY m.code COLLATE \"C\"",
                        3, values, sizeof(**rows), status_from_row, count, &rc, cts_logged,
                        "reading the status");
@@ -84,6 +92,8 @@ static void cert_from_row(const PGresult *res, int i, void *out)
     row->created_at = (time_t)cl_pg_get_ll(res, i, 7);
     row->delivered_at = (time_t)cl_pg_get_ll(res, i, 8);
     row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
+    cl_copy_text(row->report, sizeof(row->report), cl_pg_get_text(res, i, 10));
+    cl_copy_text(row->report_reason, sizeof(row->report_reason), cl_pg_get_text(res, i, 11));
 }
 
 int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
@@ -106,14 +116,20 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
         return CL_ERR_INVALID_ARGUMENT;
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
     *rows = cl_pg_list(store->db,
-                       "SELECT device_number, model_code, state, write_flag, pack IS NOT NULL,"
-                       " coalesce(claimed_by_line, ''), serial,"
-                       " floor(extract(epoch FROM created_at))::bigint,"
-                       " floor(extract(epoch FROM delivered_at))::bigint,"
-                       " floor(extract(epoch FROM written_at))::bigint"
-                       " FROM certificate WHERE ($1 = '' OR state = $1)"
-                       " AND ($2 = '' OR model_code = $2)"
-                       " ORDER BY " NUMBER_ORDER("device_number") " LIMIT $3::bigint",
+                       "SELECT c.device_number, c.model_code, c.state, c.write_flag,"
+                       " c.pack IS NOT NULL, coalesce(c.claimed_by_line, ''), c.serial,"
+                       " floor(extract(epoch FROM c.created_at))::bigint,"
+                       " floor(extract(epoch FROM c.delivered_at))::bigint,"
+                       " floor(extract(epoch FROM c.written_at))::bigint,"
+                       /* the last report of the number: a rejected one stays visible while
+                        * the replacement is provisioned */
+                       " coalesce(r.state, ''), coalesce(r.reject_reason, '')"
+                       " FROM certificate c LEFT JOIN LATERAL (SELECT state, reject_reason"
+                       "  FROM report WHERE report.device_number = c.device_number"
+                       "  ORDER BY id DESC LIMIT 1) r ON true"
+                       " WHERE ($1 = '' OR c.state = $1)"
+                       " AND ($2 = '' OR c.model_code = $2)"
+                       " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
                        3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
                        "listing certificates");
     return rc;
@@ -151,7 +167,9 @@ int ct_store_delete_model_packs(struct ct_store *store, const char *model_code, 
         cl_log_warn("deleting packs: device model %s is not registered", model_code);
         return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
     }
-    if ((rc = cl_pg_query(store->db, &res,
+    /* Unwritten packs are retired at ca-server (sent later by the reporter thread). */
+    if ((rc = cts_retirement_queue_model(store, model_code, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
                           "UPDATE certificate SET pack = NULL, pack_deleted_at = now()"
                           " WHERE model_code = $1 AND pack IS NOT NULL",
                           1, values, err, sizeof(err))) != CL_OK)

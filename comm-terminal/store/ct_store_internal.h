@@ -81,6 +81,11 @@ int cts_day_ok(const char *s, struct tm *tm);
  * bytes: kept for operators, never refused. */
 void cts_sanitize(char *dst, size_t size, const char *src);
 
+/* Queues the unwritten certificates of a model whose packs are held for retirement
+ * (DISCONTINUED), inside the caller's transaction (store/retirements.c). */
+int cts_retirement_queue_model(struct ct_store *store, const char *model_code, char *err,
+                               size_t errlen);
+
 /* For the functions that have no err: a failure is logged here, once (refusals as warnings,
  * database failures as errors). */
 int cts_logged(int rc, const char *what, const char *err);

@@ -145,3 +145,58 @@ int ct_store_report_retry(struct ct_store *store, long long report_id, time_t ne
         return cts_logged(cl_pg_fail(store->db, rc), "recording a report attempt", err);
     return CL_OK;
 }
+
+int ct_store_report_reject(struct ct_store *store, long long report_id, const char *reason)
+{
+    char id[24], why[RETRY_REASON_MAX + 1], fail[RETRY_REASON_MAX + 64], err[384];
+    char detail[CL_PG_AUDIT_DETAIL_MAX + 1];
+    const char *values[] = {id, why}, *failure[] = {id, fail};
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || report_id < 1)
+        return CL_ERR_INVALID_ARGUMENT;
+    snprintf(id, sizeof(id), "%lld", report_id);
+    cts_sanitize(why, sizeof(why),
+                 reason != NULL && reason[0] != '\0' ? reason : "no reason given");
+    snprintf(fail, sizeof(fail), "installation report rejected by ca-server: %s", why);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "UPDATE report SET state = 'rejected', rejected_at = now(),"
+                          " reject_reason = $2, last_error = $2"
+                          " WHERE id = $1::bigint AND state = 'queued'"
+                          " RETURNING device_number, serial",
+                          2, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "rejecting a report", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        cl_log_warn("report %lld: not queued (no such report, or it ended already)", report_id);
+        return cl_pg_fail(store->db, CL_ERR_STATE);
+    }
+    snprintf(detail, sizeof(detail), "report of %s (serial %s) rejected: %.300s",
+             PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), why);
+    PQclear(res);
+    /* The device number is provisioned again: its certificate fails as after an NG write, so
+     * that the next scan fetches a replacement (line_service.c). */
+    rc = cl_pg_query(store->db, NULL,
+                     "INSERT INTO failed_pack (device_number, serial, line_id, reason)"
+                     " SELECT c.device_number, c.serial, coalesce(c.claimed_by_line, '-'), $2"
+                     " FROM certificate c JOIN report r ON r.device_number = c.device_number"
+                     " AND r.serial = c.serial WHERE r.id = $1::bigint AND c.state = 'written'",
+                     2, failure, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_query(store->db, NULL,
+                         "UPDATE certificate c SET state = 'failed', write_flag = 0,"
+                         " failed_at = now(), fail_reason = $2, claimed_at = NULL"
+                         " FROM report r WHERE r.id = $1::bigint"
+                         " AND c.device_number = r.device_number AND c.serial = r.serial"
+                         " AND c.state = 'written'",
+                         2, failure, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_audit_in_tx(store->db, "reporter", "report_rejected", detail, err, sizeof(err));
+    if (rc == CL_OK)
+        rc = cl_pg_commit(store->db, err, sizeof(err));
+    if (rc != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "rejecting a report", err);
+    return CL_OK;
+}

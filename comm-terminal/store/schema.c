@@ -122,8 +122,34 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* No certificate in limbo: a report ca-server refuses ends rejected with its reason, and the
+ * packs deleted unwritten are queued for retirement at ca-server. */
+static const char *const migration_3[] = {
+    "ALTER TABLE report DROP CONSTRAINT report_state_check",
+    "ALTER TABLE report ADD CONSTRAINT report_state_check"
+    " CHECK (state IN ('queued', 'done', 'rejected'))",
+    "ALTER TABLE report ADD COLUMN rejected_at timestamptz,"
+    " ADD COLUMN reject_reason text CHECK (octet_length(reject_reason) <= 512)",
+    "ALTER TABLE report ADD CONSTRAINT report_rejected"
+    " CHECK ((state = 'rejected') = (rejected_at IS NOT NULL AND reject_reason IS NOT NULL))",
+    "CREATE TABLE retirement ("
+    " serial text PRIMARY KEY CHECK (serial ~ '^([0-9A-F]{2}){1,20}$'),"
+    " device_number text NOT NULL REFERENCES certificate (device_number),"
+    " reason text NOT NULL CHECK (reason IN ('DISCONTINUED', 'EXPIRED_STOCK')),"
+    " state text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'done', 'refused')),"
+    " attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    " next_attempt timestamptz NOT NULL DEFAULT now(),"
+    " last_error text CHECK (octet_length(last_error) <= 512),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " ended_at timestamptz,"
+    " CONSTRAINT retirement_ended CHECK ((state = 'queued') = (ended_at IS NULL)))",
+    "CREATE INDEX retirement_queued ON retirement (next_attempt, serial) WHERE state = 'queued'",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
+    {3, "rejected reports, retirements", migration_3},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

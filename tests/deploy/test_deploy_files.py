@@ -62,13 +62,15 @@ KEYS = {
         "limits": (False, LIMITS), "workers": (True, None), "max_batch": (True, None),
         "device_validity_days": (True, None), "db_connections": (True, None),
         "issuing_ca_warn_days": (True, None), "crl_period_s": (True, None),
-        "crl_validity_s": (True, None), "crl_file": (False, None)},
+        "crl_validity_s": (True, None), "crl_file": (False, None),
+        "pack_retention_hours": (False, None)},
     "comm-terminal": {
         "factory": (True, None), "database": (True, DATABASE), "tls": (True, TLS),
         "listen": (True, LISTEN), "limits": (False, LIMITS), "ca_server": (True, ENDPOINT),
         "fetch_time": (True, None), "fetch_chunk": (True, None), "claim_seconds": (True, None),
         "delete_written": (True, None), "report_interval_s": (True, None),
-        "db_connections": (True, None)},
+        "db_connections": (True, None), "stock_retention_days": (False, None),
+        "events_file": (False, None)},
     "factory-terminal": {
         "line_id": (True, None), "tls": (True, TLS), "comm_terminal": (True, ENDPOINT),
         "device_endpoint": (True, None), "listen": (True, LISTEN), "limits": (False, LIMITS),
