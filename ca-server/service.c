@@ -203,35 +203,37 @@ int __ca__RevocationList(struct soap *soap, struct ca__RevocationList *request,
     response->thisUpdate = answer.this_update;
     response->nextUpdate = answer.next_update;
     response->crl = answer.crl_b64;
-    /* Packs the calling comm-terminal deleted unwritten: revoked, cessationOfOperation. */
-    int __ca__Retire(struct soap * soap, struct ca__Retire * request,
-                     struct ca__RetireResponse * response)
-    {
-        struct ca_runtime *runtime = cl_soap_app(soap);
-        const struct cl_peer *peer = cl_soap_peer(soap);
-        const char *why =
-            request->reason == ca__RetireReason__DISCONTINUED ? "DISCONTINUED" : "EXPIRED_STOCK";
-        struct ca_store *store;
-        size_t retired = 0;
-        char err[512] = "";
-        int rc;
+    return SOAP_OK;
+}
 
-        if (request->__sizeCertificateSerial < 1 || request->__sizeCertificateSerial > 1000)
-            return fault(soap, CL_ERR_INVALID_ARGUMENT, "Retirement refused",
-                         "a retirement names 1 to 1000 certificate serials");
-        store = ca_db_pool_acquire(runtime->pool);
-        rc =
-            ca_store_retire(store, peer->name, why, (const char *const *)request->certificateSerial,
-                            (size_t)request->__sizeCertificateSerial, &retired, err, sizeof(err));
-        ca_db_pool_release(runtime->pool, store);
-        if (rc != CL_OK) {
-            cl_log_warn("retirement (%s) from %s refused: %s", why, peer->name, err);
-            return fault(soap, rc,
-                         rc == CL_ERR_DB || rc == CL_ERR_INTERNAL ? "Retirement failed"
-                                                                  : "Retirement refused",
-                         err);
-        }
-        response->retired = (int)retired;
-        cl_log_info("%zu certificate(s) retired (%s) for %s", retired, why, peer->name);
-        return SOAP_OK;
+/* Packs the calling comm-terminal deleted unwritten: revoked, cessationOfOperation. */
+int __ca__Retire(struct soap *soap, struct ca__Retire *request, struct ca__RetireResponse *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    const struct cl_peer *peer = cl_soap_peer(soap);
+    const char *why =
+        request->reason == ca__RetireReason__DISCONTINUED ? "DISCONTINUED" : "EXPIRED_STOCK";
+    struct ca_store *store;
+    size_t retired = 0;
+    char err[512] = "";
+    int rc;
+
+    if (request->__sizeCertificateSerial < 1 || request->__sizeCertificateSerial > 1000)
+        return fault(soap, CL_ERR_INVALID_ARGUMENT, "Retirement refused",
+                     "a retirement names 1 to 1000 certificate serials");
+    store = ca_db_pool_acquire(runtime->pool);
+    rc = ca_store_retire(store, peer->name, why, (const char *const *)request->certificateSerial,
+                         (size_t)request->__sizeCertificateSerial, &retired, err, sizeof(err));
+    ca_db_pool_release(runtime->pool, store);
+    if (rc != CL_OK) {
+        cl_log_warn("retirement (%s) from %s refused: %s", why, peer->name, err);
+        return fault(soap, rc,
+                     rc == CL_ERR_DB || rc == CL_ERR_INTERNAL ? "Retirement failed"
+                                                              : "Retirement refused",
+                     err);
     }
+    response->retired = (int)retired;
+    ca_crl_publisher_kick(runtime->crl); /* the retired certificates go into the next CRL */
+    cl_log_info("%zu certificate(s) retired (%s) for %s", retired, why, peer->name);
+    return SOAP_OK;
+}

@@ -66,8 +66,8 @@ static int retire_one(struct ca_store *store, const char *requester, const char 
         snprintf(detail, sizeof(detail), "certificate %s of device number %s: %s", serial,
                  PQgetvalue(res, 0, 1), why);
         rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2"
-                         " WHERE serial = $1",
+                         "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = $2,"
+                         " reason_code = 5 WHERE serial = $1",
                          2, revoking, err, errlen);
         if (rc == CL_OK)
             rc = cl_pg_audit_in_tx(store->db, requester, "retire", detail, err, errlen);
