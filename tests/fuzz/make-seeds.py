@@ -243,7 +243,8 @@ class Seeds:
                  dict(deviceNumber="3012-000002", result="NG", reason="jig: no answer")),
                 ("ct-write-result", "WriteResult",
                  dict(deviceNumber="3012-000002", result="OK", reason="written",
-                      certificateSerial="0A1B2C", verificationValue="a" * 64))],
+                      certificateSerial="0A1B2C", verificationValue="a" * 64)),
+                ("ct-revocation-list", "RevocationList", dict(heldNumber=0))],
             ("Line.wsdl", "/line"): [
                 ("line-write-result", "WriteResult",
                  dict(deviceNumber="3012-000002", result="OK", certificateSerial="0A1B2C",
@@ -253,7 +254,10 @@ class Seeds:
                       verificationValue="b" * 64, transmissionId="00112233445566778899aabbccddeeff",
                       resultMac="5a" * 32))],
             ("CertificateAuthority.wsdl", "/ca"): [
-                ("ca-check-in", "CheckIn", dict(claimedDeviceNumber="3012-000002"))],
+                ("ca-check-in", "CheckIn", dict(claimedDeviceNumber="3012-000002")),
+                ("ca-revocation-list", "RevocationList", dict(heldNumber=7)),
+                ("ca-retire", "Retire",
+                 dict(reason="DISCONTINUED", certificateSerial=["0A1B2C", "0A1B2D"]))],
         }
         for (wsdl, path), calls in operations.items():
             client = zeep.Client(wsdl=os.path.join(self.wsdl, wsdl))
