@@ -3,6 +3,7 @@
 #define CERTLINE_CT_CONFIG_H
 
 #include "config.h"
+#include "crl_config.h"
 #include "transport_config.h"
 
 struct ct_database_config {
@@ -22,6 +23,7 @@ struct ct_config {
     bool delete_written;     /* delete a pack once written and its receipt held [effect 5] */
     long long report_interval_s;
     long long db_connections;
+    struct cl_crl_config crl; /* crl_stale_policy, crl_missing_policy, crl_fetch_s */
 };
 
 extern const struct cl_cfg_table ct_config_table;

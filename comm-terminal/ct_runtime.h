@@ -13,6 +13,8 @@
 #include "soap_client.h"
 #include "tls.h"
 
+struct ct_crl;
+
 struct ct_runtime {
     const struct ct_config *config;
     struct cl_pool *pool;      /* of struct ct_store */
@@ -20,6 +22,7 @@ struct ct_runtime {
     struct cl_client *ca;      /* one kept connection to ca-server, */
     pthread_mutex_t ca_lock;   /* used by one thread at a time */
     char *root_pem;            /* to verify receipts */
+    struct ct_crl *crl;        /* the CRL held for the lines (ct_crl.h) */
 };
 
 /* Sets up the ca-server link (TLS, client, root for receipts). */

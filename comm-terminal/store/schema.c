@@ -122,8 +122,20 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* The CRL kept for the lines (store/crl.c): the newest only, its DER as base64. */
+static const char *const migration_2[] = {
+    "CREATE TABLE crl ("
+    " number numeric PRIMARY KEY CHECK (number > 0 AND number < 2 ^ 64),"
+    " this_update timestamptz NOT NULL,"
+    " next_update timestamptz NOT NULL,"
+    " crl text NOT NULL CHECK (octet_length(crl) BETWEEN 4 AND 90000000),"
+    " received_at timestamptz NOT NULL DEFAULT now())",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
+    {2, "the CRL held for the lines", migration_2},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,
