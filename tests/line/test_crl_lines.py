@@ -12,16 +12,23 @@ comm-terminal; the CRL kept across a comm-terminal restart; a line getting each 
 the comm-terminal (ct:RevocationList), refusing a revoked device at its line server (S10) while a
 device not listed is served, and refusing a revoked comm-terminal; its CRL kept in crl_file and
 enforced after a restart with nothing to fetch it from; a stale CRL under warn (lines work, status
-says STALE) and under refuse (lines refused, with the reason logged).
+says STALE) and under refuse (lines refused, with the reason logged); and the comm-terminal's
+fetch from ca-server (ca:RevocationList), answered by a small stand-in with the test PKI's
+ca-server certificate: the CRL installed and kept, then a CRL listing that ca-server certificate
+makes the comm-terminal refuse it in the next handshake.
 
 Usage: test_crl_lines.py COMM_TERMINAL FACTORY_TERMINAL CRL_TOOL SOURCE_DIR
 """
+import base64
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,6 +49,70 @@ class CaAway:
         os.makedirs(self.ca_dir)
         shutil.copy(os.path.join(pki, "trust.crt"), os.path.join(self.ca_dir, "root.crt"))
         self.port = free_port()
+
+
+class CaStandIn:
+    """Answers ca:RevocationList over mutual TLS as ca-server would, one request per connection,
+    with the CRL (PEM file) set in self.crl_path."""
+
+    def __init__(self, pki, port):
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(os.path.join(pki, "ca-server.chain.crt"),
+                                     os.path.join(pki, "ca-server.key"))
+        self.context.verify_mode = ssl.CERT_REQUIRED
+        self.context.load_verify_locations(os.path.join(pki, "trust.crt"))
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self.crl_path = None
+        self.answered = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def answer(self):
+        with open(self.crl_path) as f:
+            pem = f.read()
+        der = base64.b64decode("".join(l for l in pem.splitlines() if "-----" not in l))
+        out = subprocess.run(["openssl", "crl", "-in", self.crl_path, "-noout", "-crlnumber"],
+                             capture_output=True, text=True, check=True).stdout
+        number = int(out.strip().split("=", 1)[1], 16)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<SOAP-ENV:Envelope xmlns:SOAP-ENV='
+                '"http://www.w3.org/2003/05/soap-envelope" xmlns:ca="urn:certline:ca:1">'
+                "<SOAP-ENV:Body><ca:RevocationListResponse><ca:number>%d</ca:number>"
+                "<ca:thisUpdate>%s</ca:thisUpdate><ca:nextUpdate>%s</ca:nextUpdate>"
+                "<ca:crl>%s</ca:crl></ca:RevocationListResponse></SOAP-ENV:Body>"
+                "</SOAP-ENV:Envelope>" % (number, when, when,
+                                          base64.b64encode(der).decode())).encode()
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            try:
+                raw.settimeout(5)
+                with self.context.wrap_socket(raw, server_side=True) as tls:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        data += tls.recv(65536)
+                    head, body = data.split(b"\r\n\r\n", 1)
+                    length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+                              if l.lower().startswith(b"content-length:")][0]
+                    while len(body) < length:
+                        body += tls.recv(65536)
+                    tls.sendall(self.answer())
+                    self.answered += 1
+            except (OSError, ssl.SSLError, IndexError, ValueError):
+                raw.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join()
+        self.sock.close()
 
 
 class Site:
@@ -152,7 +223,7 @@ def test_revoked_line_refused(site):
     event = good.next_event(timeout=30)
     check(event["result"] != "OK", "no pack is held for 3012-000002: %r" % event)
     wait_for_text(ct.log_path, "line 1002 asked for 3012-000002", ct.process, start=at)
-    check("refusing client" not in ct.log()[at:], "line 1002 was not refused")
+    check("CN=line-1002" not in ct.log()[at:], "line 1002 was not refused")
 
 
 def test_restart_keeps_crl(site):
@@ -237,6 +308,24 @@ def test_line_refuses_revoked_comm_terminal(site):
     check(event["result"] != "OK", "the revoked comm-terminal is refused: %r" % event)
 
 
+def test_fetch_from_ca_server(site):
+    ct = site.ct
+    at = log_size(ct.log_path)
+    stand_in = CaStandIn(site.pki, site.ca.port)
+    try:
+        stand_in.crl_path = site.crl(6, "7", "factory-terminal-1001")
+        wait_for_text(ct.log_path, "CRL number 6 installed", ct.process, start=at)
+        crl = site.status()
+        check(crl["number"] == 6 and crl["entries"] == 1, "kept from ca-server: %r" % crl)
+        at = log_size(ct.log_path)
+        stand_in.crl_path = site.crl(7, "7", "factory-terminal-1001", "ca-server")
+        wait_for_text(ct.log_path, "CRL number 7 installed", ct.process, start=at)
+        wait_for_text(ct.log_path, "refusing server ca.certline.test", ct.process, start=at)
+        check("revoked" in ct.log()[at:], "the comm-terminal names the revoked ca-server")
+    finally:
+        stand_in.stop()
+
+
 def main():
     if len(sys.argv) != 5:
         print(__doc__)
@@ -250,7 +339,7 @@ def main():
         site = Site(ct_binary, ft_binary, crl_tool, source, work, cluster)
         for test in (test_import_and_status, test_revoked_line_refused, test_restart_keeps_crl,
                      test_line_refuses_revoked_device, test_stale,
-                     test_line_refuses_revoked_comm_terminal):
+                     test_line_refuses_revoked_comm_terminal, test_fetch_from_ca_server):
             started = time.monotonic()
             test(site)
             print("ok: %s (%.1f s)" % (test.__name__, time.monotonic() - started))
