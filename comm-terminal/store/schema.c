@@ -125,7 +125,7 @@ static const char *const migration_1[] = {
 /* The CRL kept for the lines (store/crl.c): the newest only, its DER as base64. */
 static const char *const migration_2[] = {
     "CREATE TABLE crl ("
-    " number numeric PRIMARY KEY CHECK (number > 0 AND number < 2 ^ 64),"
+    " number numeric PRIMARY KEY CHECK (number BETWEEN 1 AND 18446744073709551615),"
     " this_update timestamptz NOT NULL,"
     " next_update timestamptz NOT NULL,"
     " crl text NOT NULL CHECK (octet_length(crl) BETWEEN 4 AND 90000000),"
