@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "da_crl.h"
 #include "da_identity.h"
 #include "error.h"
 #include "nv_image.h"
@@ -67,6 +68,8 @@ int da_config_check(const void *config, char *err, size_t errlen)
         snprintf(err, errlen, "crl_file needs crl_ca_file (the CAs that may sign it)");
         return CL_ERR_CONFIG;
     }
+    if ((rc = da_crl_check(c, err, errlen)) != CL_OK)
+        return rc;
     if (!flash && !nvram)
         return CL_OK; /* a board still to be made (mkimage) */
     if (flash != nvram) {

@@ -14,4 +14,7 @@
 int da_crl_enforce(const struct da_config *config, struct cl_tls *server_tls,
                    struct cl_tls *client_tls, struct cl_crl_holder **out, char *err, size_t errlen);
 
+/* For -n: crl_file (if configured) verifies against crl_ca_file. */
+int da_crl_check(const struct da_config *config, char *err, size_t errlen);
+
 #endif

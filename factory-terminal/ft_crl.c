@@ -201,16 +201,20 @@ fail:
 
 void ft_crl_stop(struct ft_crl *c)
 {
-    if (c == NULL || !c->started)
+    if (c == NULL)
         return;
-    pthread_mutex_lock(&c->lock);
-    c->stopping = 1;
-    pthread_cond_signal(&c->wake);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->thread, NULL);
-    c->started = 0;
-    pthread_cond_destroy(&c->wake);
-    pthread_mutex_destroy(&c->lock);
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->stopping = 1;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+        c->started = 0;
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+    }
+    cl_client_free(c->ct); /* before the TLS context it uses */
+    c->ct = NULL;
 }
 
 void ft_crl_free(struct ft_crl *c)
@@ -218,7 +222,6 @@ void ft_crl_free(struct ft_crl *c)
     if (c == NULL)
         return;
     ft_crl_stop(c);
-    cl_client_free(c->ct);
     cl_crl_holder_free(c->holder);
     free(c);
 }

@@ -17,7 +17,7 @@ struct ft_crl;
 int ft_crl_start(const struct ft_config *config, struct cl_tls *client_tls,
                  struct cl_tls *server_tls, struct ft_crl **out, char *err, size_t errlen);
 
-/* Stops fetching (prompt). */
+/* Stops fetching (prompt) and closes its connection: before the client context is freed. */
 void ft_crl_stop(struct ft_crl *crl);
 
 /* Frees it; after every TLS context that checks against it. NULL does nothing. */

@@ -15,9 +15,10 @@ enforced after a restart with nothing to fetch it from; a stale CRL under warn (
 says STALE) and under refuse (lines refused, with the reason logged); and the comm-terminal's
 fetch from ca-server (ca:RevocationList), answered by a small stand-in with the test PKI's
 ca-server certificate: the CRL installed and kept, then a CRL listing that ca-server certificate
-makes the comm-terminal refuse it in the next handshake.
+makes the comm-terminal refuse it in the next handshake; device-agent's optional crl_file checked
+by -n (a CRL from another CA refused).
 
-Usage: test_crl_lines.py COMM_TERMINAL FACTORY_TERMINAL CRL_TOOL SOURCE_DIR
+Usage: test_crl_lines.py COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT CRL_TOOL SOURCE_DIR
 """
 import base64
 import json
@@ -179,6 +180,9 @@ class Site:
         for line in self.lines.values():
             line.stop()
         self.ct.stop()
+        for log in [line.log_path for line in self.lines.values()] + [self.ct.log_path]:
+            with open(log, errors="replace") as f:
+                check("Sanitizer" not in f.read(), "a sanitizer report in " + log)
 
 
 def test_import_and_status(site):
@@ -326,11 +330,28 @@ def test_fetch_from_ca_server(site):
         stand_in.stop()
 
 
+def test_device_crl_file(site, da_binary):
+    config = os.path.join(site.work, "device-agent.json")
+    for crl, ok in ((site.crl(8, "7", "factory-terminal-1001"), True),
+                    (site.crl(9, "7", "factory-terminal-1001", ca="other-root"), False)):
+        with open(config, "w") as f:
+            json.dump({"flash_image": os.path.join(site.work, "board.flash"),
+                       "nvram_image": os.path.join(site.work, "board.nvram"),
+                       "crl_file": crl, "crl_ca_file": os.path.join(site.pki, "ca-bundle.crt")},
+                      f)
+        r = subprocess.run([da_binary, "-c", config, "-n"], capture_output=True, text=True)
+        if ok:
+            check(r.returncode == 0, "device-agent -n with a good crl_file: " + r.stdout + r.stderr)
+        else:
+            check(r.returncode != 0 and "crl_file" in r.stderr,
+                  "device-agent -n refuses a CRL from another CA: " + r.stdout + r.stderr)
+
+
 def main():
-    if len(sys.argv) != 5:
+    if len(sys.argv) != 6:
         print(__doc__)
         return 2
-    ct_binary, ft_binary, crl_tool, source = sys.argv[1:5]
+    ct_binary, ft_binary, da_binary, crl_tool, source = sys.argv[1:6]
     work = tempfile.mkdtemp(prefix="certline-crl-lines-")
     cluster = pg_private.PrivateCluster().start()
     site = None
@@ -343,6 +364,8 @@ def main():
             started = time.monotonic()
             test(site)
             print("ok: %s (%.1f s)" % (test.__name__, time.monotonic() - started))
+        test_device_crl_file(site, da_binary)
+        print("ok: test_device_crl_file")
         code = 0
     except (Failure, AssertionError, subprocess.SubprocessError) as e:
         print("FAIL: %s (work folder kept: %s)" % (e, work))
