@@ -66,6 +66,7 @@ class CaStandIn:
         self.sock.settimeout(0.2)
         self.crl_path = None
         self.answered = 0
+        self.problem = None  # the last connection that failed, for the failure message
         self.stopping = False
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -88,6 +89,13 @@ class CaStandIn:
         return (b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
                 b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
 
+    @staticmethod
+    def more(tls):
+        chunk = tls.recv(65536)
+        if not chunk:
+            raise EOFError("the comm-terminal closed the connection before its request ended")
+        return chunk
+
     def serve(self):
         while not self.stopping:
             try:
@@ -95,19 +103,20 @@ class CaStandIn:
             except socket.timeout:
                 continue
             try:
-                raw.settimeout(5)
+                raw.settimeout(30)  # a loaded machine makes sanitized handshakes slow
                 with self.context.wrap_socket(raw, server_side=True) as tls:
                     data = b""
                     while b"\r\n\r\n" not in data:
-                        data += tls.recv(65536)
+                        data += self.more(tls)
                     head, body = data.split(b"\r\n\r\n", 1)
                     length = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
                               if l.lower().startswith(b"content-length:")][0]
                     while len(body) < length:
-                        body += tls.recv(65536)
+                        body += self.more(tls)
                     tls.sendall(self.answer())
                     self.answered += 1
-            except (OSError, ssl.SSLError, IndexError, ValueError):
+            except (OSError, ssl.SSLError, IndexError, ValueError, EOFError) as e:
+                self.problem = repr(e)
                 raw.close()
 
     def stop(self):
@@ -318,13 +327,17 @@ def test_fetch_from_ca_server(site):
     stand_in = CaStandIn(site.pki, site.ca.port)
     try:
         stand_in.crl_path = site.crl(6, "7", "factory-terminal-1001")
-        wait_for_text(ct.log_path, "CRL number 6 installed", ct.process, start=at)
+        try:
+            wait_for_text(ct.log_path, "CRL number 6 installed", ct.process, timeout=60, start=at)
+        except Failure as e:
+            raise Failure("%s (stand-in: %s)" % (e, stand_in.problem))
         crl = site.status()
         check(crl["number"] == 6 and crl["entries"] == 1, "kept from ca-server: %r" % crl)
         at = log_size(ct.log_path)
         stand_in.crl_path = site.crl(7, "7", "factory-terminal-1001", "ca-server")
-        wait_for_text(ct.log_path, "CRL number 7 installed", ct.process, start=at)
-        wait_for_text(ct.log_path, "refusing server ca.certline.test", ct.process, start=at)
+        wait_for_text(ct.log_path, "CRL number 7 installed", ct.process, timeout=60, start=at)
+        wait_for_text(ct.log_path, "refusing server ca.certline.test", ct.process, timeout=60,
+                      start=at)
         check("revoked" in ct.log()[at:], "the comm-terminal names the revoked ca-server")
     finally:
         stand_in.stop()
