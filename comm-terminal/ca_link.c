@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "atomic_file.h"
+#include "ct_crl.h"
 #include "error.h"
 #include "log.h"
 #include "pack.h"
@@ -34,6 +35,10 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
         return rc;
     cl_tls_config_settings(&c->tls, &tls_settings);
     if ((rc = cl_tls_new(CL_TLS_CLIENT, &tls_settings, &rt->client_tls, err, errlen)) != CL_OK)
+        return rc;
+    /* ca-server too is checked against the CRL held (ct_crl.c). */
+    if ((rc = ct_crl_open(rt, err, errlen)) != CL_OK ||
+        (rc = cl_tls_check_revocation(rt->client_tls, ct_crl_holder(rt))) != CL_OK)
         return rc;
     settings.endpoint = c->ca_server.endpoint;
     settings.server_name = c->ca_server.server_name;

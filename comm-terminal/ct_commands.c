@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_json.h"
+#include "ct_crl.h"
 #include "error.h"
 #include "plan_import.h"
 
@@ -182,7 +183,7 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
     const char *date = cl_arg_value(argc, argv, "--date");
     struct ct_model_status *rows = NULL;
     size_t count = 0;
-    char day[11];
+    char day[11], err[512];
 
     if (date == NULL) {
         today(day);
@@ -191,12 +192,21 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
     struct ct_store *store = store_of(rt);
     int rc = ct_store_status(store, date, &rows, &count);
     cl_pool_release(rt->pool, store);
+    if (rc == CL_OK && ct_crl_open(rt, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "comm-terminal: cannot read the CRL held: %s\n", err);
+        free(rows);
+        return 1;
+    }
     if (rc != CL_OK) {
         fprintf(stderr, "comm-terminal: cannot read the status: %s\n", cl_err_str(rc));
         return 1;
     }
     if (cl_arg_flag(argc, argv, "--json")) {
-        cl_print_json_rows(rows, count, sizeof(*rows), status_json);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "date", date);
+        cJSON_AddItemToObject(o, "models", cl_json_rows(rows, count, sizeof(*rows), status_json));
+        cJSON_AddItemToObject(o, "crl", ct_crl_status_json(rt));
+        cl_print_json(o);
     } else {
         printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s %8s %8s\n", date, "MODEL",
                "CERTIFICATE", "HELD", "USED TODAY", "REMAINING", "FAILED", "AWAITING RECEIPT",
@@ -206,6 +216,7 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
                    rows[i].certificate_managed ? "YES" : "NO", rows[i].held, rows[i].used_today,
                    rows[i].remaining, rows[i].failed, rows[i].awaiting_receipt, rows[i].rejected,
                    rows[i].retiring);
+        ct_crl_print_status(rt);
     }
     free(rows);
     return 0;
@@ -326,5 +337,7 @@ const struct ct_command ct_commands[] = {
     {"operator-add", "ID [--new-password-file FILE]", "add an operator (the first needs no login)",
      1, 0, ct_command_operator_add},
     {"report", "", "send queued installation reports and retirements now", 0, 1, cmd_report},
+    {"crl-import", "FILE", "verify and keep a CRL (DER or PEM) for the lines (air-gapped sites)", 1,
+     0, ct_command_crl_import},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

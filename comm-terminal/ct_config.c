@@ -40,12 +40,14 @@ static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_INT(struct ct_config, db_connections, "db_connections", 0, 1, 256, 8,
                "database connections of serve's line threads (a fetch opens one more for "
                "storing answers)"),
+    CL_CFG_CRL_ROWS(struct ct_config, crl),
 };
 const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 
 int ct_config_check(const void *config, char *err, size_t errlen)
 {
     const struct ct_config *c = config;
+    struct cl_crl_policy policy;
     int h, m;
     char tail;
 
@@ -54,5 +56,7 @@ int ct_config_check(const void *config, char *err, size_t errlen)
         snprintf(err, errlen, "fetch_time \"%s\" is not HH:MM", c->fetch_time);
         return CL_ERR_CONFIG;
     }
+    if (cl_crl_config_policy(&c->crl, &policy, err, errlen) != CL_OK)
+        return CL_ERR_CONFIG;
     return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);
 }

@@ -3,6 +3,7 @@
 #define CERTLINE_CT_CONFIG_H
 
 #include "config.h"
+#include "crl_config.h"
 #include "transport_config.h"
 
 struct ct_database_config {
@@ -24,6 +25,7 @@ struct ct_config {
     long long stock_retention_days; /* unwritten packs older are deleted and retired; 0: kept */
     char events_file[1024];         /* JSON event lines for the MES; "" = none */
     long long db_connections;
+    struct cl_crl_config crl; /* crl_stale_policy, crl_missing_policy, crl_fetch_s */
 };
 
 extern const struct cl_cfg_table ct_config_table;

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "ct_commands.h"
+#include "ct_crl.h"
 #include "error.h"
 
 static const char *operator_tag(const void *command)
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
 out:
     if (linked)
         ct_runtime_unlink(&rt);
+    ct_crl_close(&rt); /* after every TLS context that checks against it */
     cl_pool_free(rt.pool);
     return code;
 }

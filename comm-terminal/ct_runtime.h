@@ -14,6 +14,8 @@
 #include "soap_client.h"
 #include "tls.h"
 
+struct ct_crl;
+
 struct ct_runtime {
     const struct ct_config *config;
     struct cl_pool *pool;        /* of struct ct_store */
@@ -22,6 +24,7 @@ struct ct_runtime {
     pthread_mutex_t ca_lock;     /* used by one thread at a time */
     char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
+    struct ct_crl *crl;          /* the CRL held for the lines (ct_crl.h) */
 };
 
 /* Sets up the ca-server link (TLS, client, root for receipts). */

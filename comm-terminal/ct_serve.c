@@ -1,7 +1,8 @@
 /* ct_serve.c: `comm-terminal serve`: the line service, plus two background threads: the
  * installation reporter, which also retires deleted packs (receipts and retirements queue and
- * retry while ca-server is away; lines are served from
- * the stored batch meanwhile) and the daily fetch at fetch_time. */
+ * retry while ca-server is away; lines are served from the stored batch meanwhile), the daily
+ * fetch at fetch_time, and the CRL fetch every crl_fetch_s (ct_crl.c; the line service enforces
+ * the CRL held). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "ct_commands.h"
+#include "ct_crl.h"
 #include "error.h"
 #include "log.h"
 #include "soap_server.h"
@@ -41,6 +43,19 @@ static void *reporter(void *arg)
         ct_retire_due(rt, store);
         cl_pool_release(rt->pool, store);
         nap((long)rt->config->report_interval_s);
+    }
+    return NULL;
+}
+
+static void *crl_fetcher(void *arg)
+{
+    struct ct_runtime *rt = arg;
+    while (!atomic_load(&stopping)) {
+        char err[512];
+        if (ct_crl_fetch(rt, err, sizeof(err)) != CL_OK)
+            cl_log_warn("CRL not updated (the one held stays enforced; retrying in %lld s): %s",
+                        rt->config->crl.fetch_s, err);
+        nap((long)rt->config->crl.fetch_s);
     }
     return NULL;
 }
@@ -78,15 +93,17 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
     struct cl_tls_settings tls_settings;
     struct cl_tls *tls = NULL;
-    pthread_t report_thread, fetch_thread;
+    pthread_t report_thread, fetch_thread, crl_thread;
     int fetching = 0, code = 1;
     char err[512];
     (void)argc;
     (void)argv;
 
     cl_tls_config_settings(&rt->config->tls, &tls_settings);
-    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK) {
-        cl_log_error("%s", err);
+    if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK ||
+        cl_tls_check_revocation(tls, ct_crl_holder(rt)) != CL_OK) {
+        cl_log_error("%s", tls == NULL ? err : "the CRL holder is missing");
+        cl_tls_free(tls);
         return 1;
     }
     settings.host = rt->config->listen.host;
@@ -103,6 +120,7 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
     pthread_create(&report_thread, NULL, reporter, rt);
+    pthread_create(&crl_thread, NULL, crl_fetcher, rt);
     if (rt->config->fetch_time[0] != '\0')
         fetching = pthread_create(&fetch_thread, NULL, daily_fetch, rt) == 0;
     cl_log_info("serving the comm-terminal interface on %s port %d", settings.host,
@@ -112,6 +130,7 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     code = cl_server_run(running) == CL_OK ? 0 : 1;
     atomic_store(&stopping, 1);
     pthread_join(report_thread, NULL);
+    pthread_join(crl_thread, NULL);
     if (fetching)
         pthread_join(fetch_thread, NULL);
     cl_log_info("stopping");

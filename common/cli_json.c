@@ -13,7 +13,7 @@ void cl_print_json(cJSON *json)
     cJSON_Delete(json);
 }
 
-void cl_print_json_rows(const void *rows, size_t count, size_t size, cl_json_fill fill)
+cJSON *cl_json_rows(const void *rows, size_t count, size_t size, cl_json_fill fill)
 {
     cJSON *list = cJSON_CreateArray();
     for (size_t i = 0; i < count; i++) {
@@ -21,5 +21,10 @@ void cl_print_json_rows(const void *rows, size_t count, size_t size, cl_json_fil
         fill(object, (const char *)rows + i * size);
         cJSON_AddItemToArray(list, object);
     }
-    cl_print_json(list);
+    return list;
+}
+
+void cl_print_json_rows(const void *rows, size_t count, size_t size, cl_json_fill fill)
+{
+    cl_print_json(cl_json_rows(rows, count, size, fill));
 }

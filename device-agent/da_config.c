@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "da_crl.h"
 #include "da_identity.h"
 #include "error.h"
 #include "nv_image.h"
@@ -33,6 +34,11 @@ static const struct cl_cfg_field da_fields[] = {
     CL_CFG_OBJ(struct da_config, ca_server, "ca_server", 0, &cl_endpoint_config_table,
                "ca-server, for check-in (needed by check-in)"),
     CL_CFG_LIMITS_ROW(struct da_config),
+    CL_CFG_STR_DEF(struct da_config, crl_file, "crl_file", "", 0,
+                   "a CRL (DER or PEM) to enforce on the factory terminal at S7 and S10 (empty: "
+                   "none; see README.md, revocation on the line)"),
+    CL_CFG_STR_DEF(struct da_config, crl_ca_file, "crl_ca_file", "", 0,
+                   "the CA certificates that may sign crl_file (root and issuing CA, PEM)"),
 };
 const struct cl_cfg_table da_config_table = CL_CFG_TABLE(da_fields);
 
@@ -57,6 +63,12 @@ int da_config_check(const void *config, char *err, size_t errlen)
 
     if ((rc = https_endpoint("line", &c->line, err, errlen)) != CL_OK ||
         (rc = https_endpoint("ca_server", &c->ca_server, err, errlen)) != CL_OK)
+        return rc;
+    if (c->crl_file[0] != '\0' && c->crl_ca_file[0] == '\0') {
+        snprintf(err, errlen, "crl_file needs crl_ca_file (the CAs that may sign it)");
+        return CL_ERR_CONFIG;
+    }
+    if ((rc = da_crl_check(c, err, errlen)) != CL_OK)
         return rc;
     if (!flash && !nvram)
         return CL_OK; /* a board still to be made (mkimage) */

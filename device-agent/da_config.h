@@ -17,6 +17,8 @@ struct da_config {
     struct cl_endpoint_config line;      /* S10: the factory terminal; "" when absent */
     struct cl_endpoint_config ca_server; /* check-in; "" when absent */
     struct cl_limits_config limits;
+    char crl_file[1024];    /* "" = none: a CRL enforced on the factory terminal (da_crl.h) */
+    char crl_ca_file[1024]; /* the CAs that may sign it (root and issuing CA, PEM) */
 };
 
 extern const struct cl_cfg_table da_config_table;

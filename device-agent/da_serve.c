@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "da_commands.h"
+#include "da_crl.h"
 #include "da_identity.h"
 #include "error.h"
 #include "log.h"
@@ -334,6 +335,7 @@ int da_command_serve(const struct da_config *config, int argc, char **argv)
     struct cl_client_settings line = {0};
     struct cl_tls *server_tls = NULL, *client_tls = NULL;
     struct cl_verify_cache *verified = NULL;
+    struct cl_crl_holder *crl = NULL;
     pthread_condattr_t attr;
     pthread_t writer_thread;
     int opened = 0, writing = 0, code = DA_EXIT_ERROR;
@@ -373,6 +375,10 @@ int da_command_serve(const struct da_config *config, int argc, char **argv)
         cl_tls_share_verified_chains(server_tls, verified) != CL_OK ||
         cl_tls_share_verified_chains(client_tls, verified) != CL_OK) {
         cl_log_error("cannot set up the verified-chain cache");
+        goto out;
+    }
+    if (da_crl_enforce(config, server_tls, client_tls, &crl, err, sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
         goto out;
     }
     line.endpoint = config->line.endpoint;
@@ -428,6 +434,7 @@ out:
     cl_client_free(rt.line);
     cl_tls_free(client_tls);
     cl_tls_free(server_tls);
+    cl_crl_holder_free(crl); /* after both contexts */
     cl_verify_cache_free(verified);
     if (opened)
         nv_close(&rt.device);

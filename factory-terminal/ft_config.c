@@ -30,6 +30,10 @@ static const struct cl_cfg_field ft_fields[] = {
                "seconds to wait for the device's write result (S10) after it accepted the pack"),
     CL_CFG_STR_DEF(struct ft_config, events_file, "events_file", "", 0,
                    "file to append one JSON event line per device to, fsynced (empty: none)"),
+    CL_CFG_CRL_ROWS(struct ft_config, crl),
+    CL_CFG_STR_DEF(struct ft_config, crl_file, "crl_file", "", 0,
+                   "file keeping the last CRL from the comm-terminal, so that a restart with the "
+                   "comm-terminal away still enforces it (empty: kept in memory only)"),
 };
 const struct cl_cfg_table ft_config_table = CL_CFG_TABLE(ft_fields);
 
@@ -105,12 +109,15 @@ int ft_config_prepare(const struct ft_config *c, struct cl_tls **client_tls,
                       struct cl_tls **server_tls, char *err, size_t errlen)
 {
     struct cl_tls *client = NULL, *server = NULL;
+    struct cl_crl_policy policy;
     int rc;
 
     if (client_tls != NULL)
         *client_tls = NULL;
     if (server_tls != NULL)
         *server_tls = NULL;
+    if ((rc = cl_crl_config_policy(&c->crl, &policy, err, errlen)) != CL_OK)
+        goto out;
     if ((rc = cl_tls_config_new(&c->tls, CL_TLS_CLIENT, &client, err, errlen)) != CL_OK)
         goto out;
     if ((rc = cl_tls_config_new(&c->tls, CL_TLS_SERVER, &server, err, errlen)) != CL_OK)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "crl_config.h"
 #include "tls.h"
 #include "transport_config.h"
 
@@ -20,6 +21,8 @@ struct ft_config {
     struct cl_limits_config limits;
     long long write_result_timeout_s; /* after S8 OK, how long to wait for S10 */
     char events_file[1024];           /* "" = none; JSON event lines appended and fsynced */
+    struct cl_crl_config crl;         /* crl_stale_policy, crl_missing_policy, crl_fetch_s */
+    char crl_file[1024];              /* "" = none; the last CRL from the comm-terminal (DER) */
 };
 
 extern const struct cl_cfg_table ft_config_table;

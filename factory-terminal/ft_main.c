@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "ft_crl.h"
 #include "ft_config.h"
 #include "input_check.h"
 #include "line_station.h"
@@ -302,13 +303,15 @@ static int run(const struct ft_config *config, const struct run_options *options
     struct ft_scan_source *scans = NULL;
     struct ft_station *station = NULL;
     struct ft_report *report = NULL;
+    struct ft_crl *crl = NULL;
     struct line_server ls = {0};
     char err[768];
     int code = EXIT_FATAL;
 
     install_signals();
     if (ft_config_prepare(config, &client_tls, &server_tls, err, sizeof(err)) != CL_OK ||
-        tune_tls(client_tls, server_tls, &verified, err, sizeof(err)) != CL_OK) {
+        tune_tls(client_tls, server_tls, &verified, err, sizeof(err)) != CL_OK ||
+        ft_crl_start(config, client_tls, server_tls, &crl, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "factory-terminal: %s\n", err);
         goto out;
     }
@@ -335,11 +338,13 @@ out:
     if (station != NULL)
         ft_station_release(station);
     stop_line_server(&ls);
+    ft_crl_stop(crl);
     ft_station_free(station);
     ft_scan_close(scans);
     ft_report_close(report);
     cl_tls_free(client_tls);
     cl_tls_free(server_tls);
+    ft_crl_free(crl); /* after the contexts that check against it */
     cl_verify_cache_free(verified);
     return code;
 }

@@ -122,6 +122,17 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* The CRL kept for the lines (store/crl.c): the newest only, its DER as base64. */
+static const char *const migration_2[] = {
+    "CREATE TABLE crl ("
+    " number numeric PRIMARY KEY CHECK (number BETWEEN 1 AND 18446744073709551615),"
+    " this_update timestamptz NOT NULL,"
+    " next_update timestamptz NOT NULL,"
+    " crl text NOT NULL CHECK (octet_length(crl) BETWEEN 4 AND 90000000),"
+    " received_at timestamptz NOT NULL DEFAULT now())",
+    NULL,
+};
+
 /* No certificate in limbo: a report ca-server refuses ends rejected with its reason, and the
  * packs deleted unwritten are queued for retirement at ca-server. */
 static const char *const migration_3[] = {
@@ -149,6 +160,7 @@ static const char *const migration_3[] = {
 
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
+    {2, "the CRL held for the lines", migration_2},
     {3, "rejected reports, retirements", migration_3},
 };
 

@@ -207,7 +207,7 @@ class CommTerminal:
                  operator=False)
 
     def status(self):
-        rows = json.loads(self.run("status", "--json", operator=False).stdout)
+        rows = json.loads(self.run("status", "--json", operator=False).stdout)["models"]
         return {r["model"]: r for r in rows}
 
     def certificates(self, *filters):

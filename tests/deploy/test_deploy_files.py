@@ -70,14 +70,18 @@ KEYS = {
         "fetch_time": (True, None), "fetch_chunk": (True, None), "claim_seconds": (True, None),
         "delete_written": (True, None), "report_interval_s": (True, None),
         "db_connections": (True, None), "stock_retention_days": (False, None),
-        "events_file": (False, None)},
+        "events_file": (False, None), "crl_fetch_s": (False, None),
+        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None)},
     "factory-terminal": {
         "line_id": (True, None), "tls": (True, TLS), "comm_terminal": (True, ENDPOINT),
         "device_endpoint": (True, None), "listen": (True, LISTEN), "limits": (False, LIMITS),
-        "write_result_timeout_s": (True, None), "events_file": (True, None)},
+        "write_result_timeout_s": (True, None), "events_file": (True, None),
+        "crl_file": (False, None), "crl_fetch_s": (False, None),
+        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None)},
     "device-agent": {
         "flash_image": (True, None), "nvram_image": (True, None), "listen": (True, LISTEN),
-        "line": (True, ENDPOINT), "ca_server": (True, ENDPOINT), "limits": (False, LIMITS)},
+        "line": (True, ENDPOINT), "ca_server": (True, ENDPOINT), "limits": (False, LIMITS),
+        "crl_file": (False, None), "crl_ca_file": (False, None)},
 }
 
 # The client endpoints of each program's configuration: (key path, program it must reach).

@@ -1,8 +1,8 @@
 /* crl_tool.c: a test driver over common/crl_*.c for tests/pki/test_crl_openssl.py, which checks
  * certline's CRLs with openssl and openssl's CRLs with certline:
  *   crl_tool make CA_CERT CA_KEY NUMBER DAYS OUT [SERIAL_HEX:REASON ...]
- *       builds a CRL signed by the CA (PEM files), valid from now for DAYS, into OUT (PEM, or DER
- *       if OUT ends in .der);
+ *       builds a CRL signed by the CA (PEM files), valid from a minute ago for DAYS (or for
+ *       seconds, "30s"), into OUT (PEM, or DER if OUT ends in .der);
  *   crl_tool check CA_BUNDLE CRL [SERIAL_HEX ...]
  *       installs the CRL in a holder trusting CA_BUNDLE and prints its number, its entry count
  *       and, for each serial, "SERIAL revoked REASON" or "SERIAL valid".
@@ -46,7 +46,10 @@ static int make(int argc, char **argv)
                       sizeof(err)) != CL_OK)
         goto fail;
     params.this_update = time(NULL) - 60;
-    params.next_update = params.this_update + atol(argv[3]) * 86400L;
+    /* DAYS, or a number of seconds with "s" (e.g. "30s": stale from the start, this_update
+     * being a minute ago) */
+    params.next_update =
+        params.this_update + atol(argv[3]) * (argv[3][strcspn(argv[3], "s")] ? 1L : 86400L);
     params.number = strtoull(argv[2], NULL, 10);
     for (int i = 5; i < argc; i++) {
         char *colon = strchr(argv[i], ':');
