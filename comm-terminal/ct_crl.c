@@ -150,7 +150,17 @@ int ct_crl_open(struct ct_runtime *rt, char *err, size_t errlen)
     pthread_mutex_init(&c->lock, NULL);
     rt->crl = c;
     char why[512];
-    if ((rc = load_kept(rt, why, sizeof(why))) != CL_OK)
+    rc = load_kept(rt, why, sizeof(why));
+    if (rc == CL_ERR_PERMISSION || rc == CL_ERR_PARSE) {
+        /* Signed by a CA this terminal no longer trusts (its certificate was re-issued under a
+         * rolled-over issuing CA) or damaged: not enforced; the next fetch brings a current one,
+         * and until then crl_missing_policy applies. */
+        cl_log_warn("the CRL kept in the database is not used: %s; waiting for the next one from "
+                    "ca-server (crl_missing_policy applies meanwhile)",
+                    why);
+        return CL_OK;
+    }
+    if (rc != CL_OK)
         snprintf(err, errlen, "the CRL kept in the database: %s", why);
     return rc;
 }

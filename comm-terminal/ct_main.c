@@ -84,11 +84,11 @@ int main(int argc, char **argv)
         }
     }
     if (command->needs_ca) {
+        linked = 1; /* unlinking also frees what a link that failed half-way made */
         if (ct_runtime_link(&rt, err, sizeof(err)) != CL_OK) {
             fprintf(stderr, "comm-terminal: %s\n", err);
             goto out;
         }
-        linked = 1;
     }
     code = command->run(&rt, sub_argc, sub_argv);
 out:
