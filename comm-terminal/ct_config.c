@@ -41,6 +41,10 @@ static const struct cl_cfg_field ct_fields[] = {
                "database connections of serve's line threads (a fetch opens one more for "
                "storing answers)"),
     CL_CFG_CRL_ROWS(struct ct_config, crl),
+    CL_CFG_INT(struct ct_config, crl_max_bytes, "crl_max_bytes", 0, 64LL << 10, 64LL << 20,
+               16LL << 20,
+               "largest ca:RevocationList answer taken from ca-server (if above "
+               "limits.max_message_bytes); 16 MiB holds about 260 000 CRL entries"),
 };
 const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 

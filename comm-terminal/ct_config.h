@@ -26,6 +26,7 @@ struct ct_config {
     char events_file[1024];         /* JSON event lines for the MES; "" = none */
     long long db_connections;
     struct cl_crl_config crl; /* crl_stale_policy, crl_missing_policy, crl_fetch_s */
+    long long crl_max_bytes;  /* the largest ca:RevocationList answer received */
 };
 
 extern const struct cl_cfg_table ct_config_table;

@@ -19,6 +19,9 @@
 #include "soapH.h"
 #include "soap_tls.h"
 
+/* The HTTP headers allowed besides an answer's body (as soap_tls.c sets recv_maxlength). */
+#define CRL_HEADER_ALLOWANCE 8192
+
 /* The holder, and what ct:RevocationList answers: the installed CRL as the wire carries it. */
 struct ct_crl {
     struct cl_crl_holder *holder;
@@ -182,23 +185,42 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     struct ca__RevocationListResponse response = {0};
     unsigned char *der = NULL;
     size_t len = 0;
+    struct soap *soap;
+    ULONG64 message_max;
     int rc;
 
     if ((rc = load_kept(rt, err, errlen)) != CL_OK)
         return rc;
     request.heldNumber = rt->crl->number;
     pthread_mutex_lock(&rt->ca_lock);
-    if (soap_call___ca__RevocationList(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL,
-                                       &request, &response) != SOAP_OK) {
+    soap = cl_client_soap(rt->ca);
+    message_max = soap->recv_maxlength;
+    /* A CRL answer has its own bound, unless the transport's message limit is larger (the
+     * string itself is bounded by the schema, wsdl/ca.h). */
+    if (soap->recv_maxlength < (ULONG64)rt->config->crl_max_bytes + CRL_HEADER_ALLOWANCE)
+        soap->recv_maxlength = (ULONG64)rt->config->crl_max_bytes + CRL_HEADER_ALLOWANCE;
+    if (soap_call___ca__RevocationList(soap, cl_client_endpoint(rt->ca), NULL, &request,
+                                       &response) != SOAP_OK) {
         char why[400];
+        /* gSOAP ends the call with SOAP_EOF when the announced or read length is over. */
+        int too_large =
+            soap->error == SOAP_EOF && (soap->count > soap->recv_maxlength ||
+                                        soap->length > soap->recv_maxlength - CRL_HEADER_ALLOWANCE);
         rc = cl_client_explain(rt->ca, why, sizeof(why));
-        snprintf(err, errlen, "ca-server's CRL: %s", why);
+        if (too_large)
+            snprintf(err, errlen,
+                     "ca-server's CRL is larger than crl_max_bytes (%llu bytes): raise "
+                     "crl_max_bytes (%s)",
+                     (unsigned long long)(soap->recv_maxlength - CRL_HEADER_ALLOWANCE), why);
+        else
+            snprintf(err, errlen, "ca-server's CRL: %s", why);
     } else if (response.crl != NULL && response.number != request.heldNumber) {
         if ((rc = cl_crl_from_wire(response.crl, &der, &len)) != CL_OK)
             snprintf(err, errlen, "ca-server's CRL number %llu is not base64",
                      (unsigned long long)response.number);
     }
     cl_client_end_call(rt->ca);
+    soap->recv_maxlength = message_max;
     pthread_mutex_unlock(&rt->ca_lock);
     if (rc == CL_OK && der != NULL) {
         char why[400];

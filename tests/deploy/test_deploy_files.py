@@ -71,6 +71,7 @@ KEYS = {
         "delete_written": (True, None), "report_interval_s": (True, None),
         "db_connections": (True, None), "stock_retention_days": (False, None),
         "events_file": (False, None), "crl_fetch_s": (False, None),
+        "crl_max_bytes": (False, None),
         "crl_stale_policy": (False, None), "crl_missing_policy": (False, None)},
     "factory-terminal": {
         "line_id": (True, None), "tls": (True, TLS), "comm_terminal": (True, ENDPOINT),

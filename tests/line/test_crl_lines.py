@@ -14,8 +14,9 @@ device not listed is served, and refusing a revoked comm-terminal; its CRL kept 
 enforced after a restart with nothing to fetch it from; a stale CRL under warn (lines work, status
 says STALE) and under refuse (lines refused, with the reason logged); and the comm-terminal's
 fetch from ca-server (ca:RevocationList), answered by a small stand-in with the test PKI's
-ca-server certificate: the CRL installed and kept, then a CRL listing that ca-server certificate
-makes the comm-terminal refuse it in the next handshake; device-agent's optional crl_file checked
+ca-server certificate: a CRL of 3001 entries (over a small limits.max_message_bytes) installed
+and kept, one over a small crl_max_bytes refused with an error naming the key, then a CRL
+listing that ca-server certificate makes the comm-terminal refuse it in the next handshake; device-agent's optional crl_file checked
 by -n (a CRL from another CA refused).
 
 Usage: test_crl_lines.py COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT CRL_TOOL SOURCE_DIR
@@ -149,9 +150,11 @@ class Site:
                               "-noout", "-serial"], check=True, capture_output=True, text=True)
         return out.stdout.strip().split("=", 1)[1]
 
-    def crl(self, number, validity, *names, ca="issuing"):
+    def crl(self, number, validity, *names, ca="issuing", filler=0):
+        """A CRL listing the certificates names, and filler more serials of nothing issued."""
         path = os.path.join(self.work, "crl-%d-%s.pem" % (number, ca))
         entries = ["%s:keyCompromise" % self.serial(n) for n in names]
+        entries += ["7E%08X:cessationOfOperation" % i for i in range(filler)]
         subprocess.run([self.crl_tool, "make", os.path.join(self.pki, ca + ".crt"),
                         os.path.join(self.pki, ca + ".key"), str(number), validity, path] +
                        entries, check=True, capture_output=True)
@@ -167,9 +170,15 @@ class Site:
         return self.lines[line_id]
 
     def set_ct_policy(self, stale):
+        self.set_ct_config("crl_stale_policy", stale)
+
+    def set_ct_config(self, key, value):
+        """key set to value in the comm-terminal's configuration (None: removed)."""
         with open(self.ct.config) as f:
             config = json.load(f)
-        config["crl_stale_policy"] = stale
+        config[key] = value
+        if value is None:
+            del config[key]
         with open(self.ct.config, "w") as f:
             json.dump(config, f)
 
@@ -323,19 +332,38 @@ def test_line_refuses_revoked_comm_terminal(site):
 
 def test_fetch_from_ca_server(site):
     ct = site.ct
+    # 3001 entries: about 190 KB of base64, over a limits.max_message_bytes of 64 KiB;
+    # crl_max_bytes (default 16 MiB) bounds the ca:RevocationList answer instead.
+    site.set_ct_config("limits", {"connect_timeout_s": 2, "recv_timeout_s": 10,
+                                  "max_message_bytes": 65536})
+    ct.stop()
     at = log_size(ct.log_path)
+    ct.start()
+    big, bigger = (site.crl(n, "7", "factory-terminal-1001", filler=3000) for n in (6, 7))
     stand_in = CaStandIn(site.pki, site.ca.port)
     try:
-        stand_in.crl_path = site.crl(6, "7", "factory-terminal-1001")
+        stand_in.crl_path = big
         try:
             wait_for_text(ct.log_path, "CRL number 6 installed", ct.process, timeout=60, start=at)
         except Failure as e:
             raise Failure("%s (stand-in: %s)" % (e, stand_in.problem))
         crl = site.status()
-        check(crl["number"] == 6 and crl["entries"] == 1, "kept from ca-server: %r" % crl)
+        check(crl["number"] == 6 and crl["entries"] == 3001, "kept from ca-server: %r" % crl)
+        # A CRL over crl_max_bytes is refused with an error naming the key; the last one stays.
+        site.set_ct_config("crl_max_bytes", 65536)
+        ct.stop()
         at = log_size(ct.log_path)
-        stand_in.crl_path = site.crl(7, "7", "factory-terminal-1001", "ca-server")
-        wait_for_text(ct.log_path, "CRL number 7 installed", ct.process, timeout=60, start=at)
+        ct.start()
+        stand_in.crl_path = bigger
+        wait_for_text(ct.log_path, "larger than crl_max_bytes (65536 bytes)", ct.process,
+                      timeout=60, start=at)
+        check(site.status()["number"] == 6, "a CRL over crl_max_bytes installed")
+        site.set_ct_config("crl_max_bytes", None)
+        ct.stop()
+        at = log_size(ct.log_path)
+        ct.start()
+        stand_in.crl_path = site.crl(8, "7", "factory-terminal-1001", "ca-server")
+        wait_for_text(ct.log_path, "CRL number 8 installed", ct.process, timeout=60, start=at)
         wait_for_text(ct.log_path, "refusing server ca.certline.test", ct.process, timeout=60,
                       start=at)
         check("revoked" in ct.log()[at:], "the comm-terminal names the revoked ca-server")

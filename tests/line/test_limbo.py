@@ -23,18 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from test_line import MODEL, Line, check, run_cases  # noqa: E402
-
-
-def wait_for(what, probe, timeout=30):
-    """probe()'s first true value, polled for at most timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            check(value, "no %s within %d s" % (what, timeout))
-            return value
-        time.sleep(0.2)
+from test_line import MODEL, Line, check, run_cases, wait_for  # noqa: E402
 
 
 class LimboLine(Line):

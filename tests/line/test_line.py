@@ -53,6 +53,17 @@ def read(path):
         return f.read()
 
 
+def wait_for(what, probe, timeout=30):
+    """probe()'s first true value, polled for at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value or time.monotonic() > deadline:
+            check(value, "no %s within %d s" % (what, timeout))
+            return value
+        time.sleep(0.2)
+
+
 class Line:
     UNITS = 12  # of MODEL in today's plan
     LIMITS = {"connect_timeout_s": 2, "recv_timeout_s": 10}  # every program's transport limits
@@ -117,13 +128,13 @@ class Line:
     def number(self, n, model=MODEL):
         return "%s-%06d" % (model, n)
 
-    def device(self, number, model=MODEL):
-        """A blank board for number (made once)."""
+    def device(self, number, model=MODEL, ft=None):
+        """A blank board for number (made once), on the jig of ft (default: line 1001)."""
         if number not in self.devices:
             self.macs += 1
             d = DeviceAgent(self.da_binary, self.work, number,
                             "02:00:00:00:%02x:%02x" % (self.macs // 256, self.macs % 256),
-                            self.ft, ca_port=self.ca.port, limits=self.LIMITS)
+                            ft or self.ft, ca_port=self.ca.port, limits=self.LIMITS)
             d.mkimage(self.bundles[model])
             self.devices[number] = d
         return self.devices[number]
@@ -133,11 +144,12 @@ class Line:
         ft.scan(text)
         return ft.next_event(timeout=90)
 
-    def provision(self, number, *serve_args, expect="OK"):
-        """A device on the jig, its plate scanned; returns the factory terminal's event."""
-        d = self.device(number)
+    def provision(self, number, *serve_args, expect="OK", ft=None):
+        """A device on the jig of ft (default: line 1001), its plate scanned; returns the factory
+        terminal's event."""
+        d = self.device(number, ft=ft)
         d.serve("--once", *serve_args)
-        event = self.scan(number)
+        event = self.scan(number, ft=ft)
         check(event["device_number"] == number, "event for another device: %r" % event)
         check(event["result"] == expect, "%s: expected %s, got %r" % (number, expect, event))
         if expect == "OK":
