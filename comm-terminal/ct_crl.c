@@ -62,9 +62,16 @@ static int der_of(const unsigned char *data, size_t len, const unsigned char **d
         *der_len = len;
         return CL_OK;
     }
+    /* mbedtls_pem_read_buffer reads a C string: a NUL-terminated copy, whatever data holds. */
+    unsigned char *text = malloc(len + 1);
+    if (text == NULL)
+        return CL_ERR_NOMEM;
+    memcpy(text, data, len);
+    text[len] = '\0';
     mbedtls_pem_init(&pem);
     int ret = mbedtls_pem_read_buffer(&pem, "-----BEGIN X509 CRL-----", "-----END X509 CRL-----",
-                                      data, NULL, 0, &used);
+                                      text, NULL, 0, &used);
+    free(text);
     if (ret == 0 && (*owned = malloc(pem.buflen)) != NULL) {
         memcpy(*owned, pem.buf, pem.buflen);
         *der = *owned;
@@ -189,7 +196,10 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     ULONG64 message_max;
     int rc;
 
-    if ((rc = load_kept(rt, err, errlen)) != CL_OK)
+    rc = load_kept(rt, err, errlen);
+    if (rc == CL_ERR_PERMISSION || rc == CL_ERR_PARSE)
+        rc = CL_OK; /* set aside (ct_crl_open said why): ca-server's current one replaces it */
+    if (rc != CL_OK)
         return rc;
     request.heldNumber = rt->crl->number;
     pthread_mutex_lock(&rt->ca_lock);
