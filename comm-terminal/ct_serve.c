@@ -119,18 +119,26 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    pthread_create(&report_thread, NULL, reporter, rt);
-    pthread_create(&crl_thread, NULL, crl_fetcher, rt);
-    if (rt->config->fetch_time[0] != '\0')
+    /* The reporter and the CRL fetch are part of serving: without either, refuse to serve. */
+    int reporting = pthread_create(&report_thread, NULL, reporter, rt) == 0;
+    int crl_fetching = reporting && pthread_create(&crl_thread, NULL, crl_fetcher, rt) == 0;
+    if (crl_fetching && rt->config->fetch_time[0] != '\0')
         fetching = pthread_create(&fetch_thread, NULL, daily_fetch, rt) == 0;
-    cl_log_info("serving the comm-terminal interface on %s port %d", settings.host,
-                cl_server_port(running));
-    printf("listening on %s:%d\n", settings.host, cl_server_port(running));
-    fflush(stdout);
-    code = cl_server_run(running) == CL_OK ? 0 : 1;
+    if (!crl_fetching) {
+        cl_log_error("cannot start the installation reporter or the CRL fetch thread");
+        code = 1;
+    } else {
+        cl_log_info("serving the comm-terminal interface on %s port %d", settings.host,
+                    cl_server_port(running));
+        printf("listening on %s:%d\n", settings.host, cl_server_port(running));
+        fflush(stdout);
+        code = cl_server_run(running) == CL_OK ? 0 : 1;
+    }
     atomic_store(&stopping, 1);
-    pthread_join(report_thread, NULL);
-    pthread_join(crl_thread, NULL);
+    if (reporting)
+        pthread_join(report_thread, NULL);
+    if (crl_fetching)
+        pthread_join(crl_thread, NULL);
     if (fetching)
         pthread_join(fetch_thread, NULL);
     cl_log_info("stopping");
