@@ -243,8 +243,8 @@ int ca_store_crl_snapshot(struct ca_store *store, struct ca_crl_snapshot *out, c
                           size_t errlen);
 void ca_crl_snapshot_clear(struct ca_crl_snapshot *snapshot);
 
-/* A cheap mark of the revocations so far (the latest revocation time, microseconds; 0: none):
- * a publisher compares it with its last CRL's to learn that something was revoked since. */
+/* A mark of the revocations so far (how many certificates the CRL lists; 0: none): a publisher
+ * compares it with its last CRL's to learn that something was revoked since. */
 int ca_store_revocation_mark(struct ca_store *store, long long *mark, char *err, size_t errlen);
 
 /* Appends to the audit log (one transaction of its own). detail is free text (no secrets). */

@@ -120,10 +120,48 @@ static void test_listing(void **state)
     ca_store_close(store);
 }
 
+/* A revocation whose transaction began before another's but commits after it still moves the
+ * mark, so that serve publishes a CRL with it (a latest-time mark would not move: its time is
+ * its transaction's start, earlier than the other's). */
+static void test_mark_moves_whatever_the_commit_order(void **state)
+{
+    char **numbers = make_numbers("3012", 1, 2);
+    char conninfo[256], err[512], sqlstate[8], value[64], statement[256];
+    struct ca_store *store = fresh_store("revocation_order", conninfo, sizeof(conninfo));
+    struct ca_batch_item items[2];
+    long long before = -1, after = -1;
+    PGconn *early;
+    (void)state;
+
+    add_model(store, "3012", "p256", 1);
+    issue(store, "o-1", 1, numbers, 2, items);
+    early = pg_fixture_connect(conninfo);
+    sql(early, "BEGIN", sqlstate, value, sizeof(value));
+    snprintf(statement, sizeof(statement),
+             "UPDATE certificate SET state = 'revoked', ended_at = now(), reason = 'early',"
+             " reason_code = 1 WHERE serial = '%s'",
+             items[0].serial_hex);
+    sql(early, statement, sqlstate, value, sizeof(value));
+    assert_string_equal(sqlstate, "");
+    /* Begun later, committed first. */
+    assert_int_equal(ca_store_revoke_reason(store, items[1].serial_hex,
+                                            CL_CRL_REASON_KEY_COMPROMISE, NULL, "operator:test"),
+                     CL_OK);
+    assert_int_equal(ca_store_revocation_mark(store, &before, err, sizeof(err)), CL_OK);
+    sql(early, "COMMIT", sqlstate, value, sizeof(value));
+    assert_string_equal(sqlstate, "");
+    assert_int_equal(ca_store_revocation_mark(store, &after, err, sizeof(err)), CL_OK);
+    assert_true(after != before);
+    PQfinish(early);
+    free_numbers(numbers, 2);
+    ca_store_close(store);
+}
+
 int ca_store_revocations_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing),
+        cmocka_unit_test(test_mark_moves_whatever_the_commit_order),
     };
     return cmocka_run_group_tests_name("ca_store revocations", tests, NULL, NULL);
 }
