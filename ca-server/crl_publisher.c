@@ -150,8 +150,18 @@ int ca_crl_publisher_start(struct ca_runtime *runtime, struct cl_crl_holder *hol
     pthread_cond_init(&p->wake, NULL);
     /* The last CRL written, so that handshakes enforce it even if publishing fails now. */
     ca_crl_file_path(runtime->config, path, sizeof(path));
-    if (cl_crl_holder_install_file(holder, path, why, sizeof(why)) != CL_OK)
+    if (cl_crl_holder_install_file(holder, path, why, sizeof(why)) != CL_OK) {
         cl_log_info("no earlier CRL installed from %s: %s", path, why);
+    } else {
+        /* The next CRL must be newer than the one in force, even if the database is older. */
+        struct cl_crl_status held;
+        struct ca_store *store = ca_db_pool_acquire(runtime->pool);
+        cl_crl_holder_status(holder, &held);
+        if (ca_store_crl_number_at_least(store, held.number, why, sizeof(why)) != CL_OK)
+            cl_log_warn("CRL number %llu from %s not carried to the database: %s", held.number,
+                        path, why);
+        ca_db_pool_release(runtime->pool, store);
+    }
     publish(p);
     if (pthread_create(&p->thread, NULL, run, p) != 0) {
         cl_err_set(err, errlen, "cannot start the CRL publisher thread");

@@ -243,6 +243,12 @@ int ca_store_crl_snapshot(struct ca_store *store, struct ca_crl_snapshot *out, c
                           size_t errlen);
 void ca_crl_snapshot_clear(struct ca_crl_snapshot *snapshot);
 
+/* Raises the CRL number kept in the database to at least number (a CRL with that number is in
+ * force already, e.g. from crl_file after the database was restored from an older backup), so
+ * that the next CRL published is newer than it and every reader takes it. */
+int ca_store_crl_number_at_least(struct ca_store *store, unsigned long long number, char *err,
+                                 size_t errlen);
+
 /* A mark of the revocations so far (how many certificates the CRL lists; 0: none): a publisher
  * compares it with its last CRL's to learn that something was revoked since. */
 int ca_store_revocation_mark(struct ca_store *store, long long *mark, char *err, size_t errlen);

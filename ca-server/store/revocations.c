@@ -2,6 +2,8 @@
  * number, taken in one transaction. */
 #include "store_internal.h"
 
+#include <stdint.h>
+
 /* Device certificates superseded (always reason superseded) or revoked, and service certificates
  * revoked; intents never signed are left out. Both parts read partial indexes. */
 #define REVOKED_SQL                                                                                \
@@ -110,4 +112,23 @@ int ca_store_revocation_mark(struct ca_store *store, long long *mark, char *err,
     if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK)
         return rc;
     return read_mark(store, mark, err, errlen);
+}
+
+int ca_store_crl_number_at_least(struct ca_store *store, unsigned long long number, char *err,
+                                 size_t errlen)
+{
+    char text[24];
+    const char *values[] = {text};
+    int rc;
+
+    if (store == NULL || number > (unsigned long long)INT64_MAX) {
+        cl_err_set(err, errlen, "no store, or a CRL number beyond the database's range");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(text, sizeof(text), "%llu", number);
+    if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK)
+        return rc;
+    return cl_pg_query(store->db, NULL,
+                       "UPDATE crl_publication SET number = greatest(number, $1::bigint)", 1,
+                       values, err, errlen);
 }

@@ -157,11 +157,34 @@ static void test_mark_moves_whatever_the_commit_order(void **state)
     ca_store_close(store);
 }
 
+/* A CRL in force with a higher number than the database's (a database restored from an older
+ * backup): the next number published is above it; a lower one changes nothing. */
+static void test_number_at_least(void **state)
+{
+    char conninfo[256], err[512];
+    struct ca_store *store = fresh_store("crl_number_at_least", conninfo, sizeof(conninfo));
+    struct ca_crl_snapshot s;
+    (void)state;
+
+    assert_int_equal(ca_store_crl_number_at_least(store, 41, err, sizeof(err)), CL_OK);
+    assert_int_equal(ca_store_crl_snapshot(store, &s, err, sizeof(err)), CL_OK);
+    assert_int_equal(s.number, 42);
+    ca_crl_snapshot_clear(&s);
+    assert_int_equal(ca_store_crl_number_at_least(store, 7, err, sizeof(err)), CL_OK);
+    assert_int_equal(ca_store_crl_snapshot(store, &s, err, sizeof(err)), CL_OK);
+    assert_int_equal(s.number, 43);
+    ca_crl_snapshot_clear(&s);
+    assert_int_equal(ca_store_crl_number_at_least(store, 1ULL << 63, err, sizeof(err)),
+                     CL_ERR_INVALID_ARGUMENT);
+    ca_store_close(store);
+}
+
 int ca_store_revocations_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing),
         cmocka_unit_test(test_mark_moves_whatever_the_commit_order),
+        cmocka_unit_test(test_number_at_least),
     };
     return cmocka_run_group_tests_name("ca_store revocations", tests, NULL, NULL);
 }
