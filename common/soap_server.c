@@ -162,6 +162,15 @@ static void serve(struct connection *c)
         (void)soap_peek_element(soap);
         const char *known = cl_policy_operation_name(soap);
         snprintf(operation, sizeof(operation), "%.127s", known ? known : soap->tag);
+        /* A connection kept alive from before a newer CRL: its peer is checked again. */
+        if (cl_soap_tls_peer_revoked(soap)) {
+            cl_log_warn("%s: refused %s from %s: its certificate is revoked (CRL in force since "
+                        "the connection was made)",
+                        cl_interface_name(server->settings.iface), operation, who);
+            soap_sender_fault(soap, "Not authorised", "the peer's certificate is revoked");
+            (void)soap_send_fault(soap);
+            break;
+        }
         if (cl_policy_admit(soap, server->settings.iface, peer, reason, sizeof(reason)) ==
             CL_ERR_PEER_ROLE) {
             cl_log_warn("%s: refused %s from %s: %s", cl_interface_name(server->settings.iface),

@@ -608,6 +608,22 @@ void cl_soap_tls_free_context(struct soap *soap)
     soap_free(soap);
 }
 
+int cl_soap_tls_peer_revoked(const struct soap *soap)
+{
+    const struct cl_conn *conn = conn_of(soap);
+    uint32_t flags = 0;
+
+    if (conn == NULL || !conn->ssl_active || !conn->handshake_done || conn->ssl.session == NULL)
+        return 0;
+    /* a client checks the chain it verified (a resumed session brings back only the leaf) */
+    const mbedtls_x509_crt *chain = conn->tls->side == CL_TLS_CLIENT && conn->resumed_now
+                                        ? &conn->saved_chain
+                                        : conn->ssl.session->peer_cert;
+    return cl_tls_check_revoked(conn->tls, chain,
+                                conn->tls->side == CL_TLS_CLIENT ? conn->server_name : NULL,
+                                &flags) != 0;
+}
+
 const struct cl_peer *cl_soap_peer(const struct soap *soap)
 {
     static const struct cl_peer nobody;

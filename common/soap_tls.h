@@ -66,6 +66,11 @@ void cl_soap_tls_free_context(struct soap *soap);
 /* The authenticated peer of the current connection (role CL_ROLE_NONE if none). */
 const struct cl_peer *cl_soap_peer(const struct soap *soap);
 
+/* Whether the peer of this connection is listed by the CRL its TLS context enforces now (a
+ * connection kept alive from before a newer CRL): 1, logged with the peer, serial and reason; 0
+ * otherwise (also without a CRL holder). */
+int cl_soap_tls_peer_revoked(const struct soap *soap);
+
 /* The last transport failure on soap, as text, and its cl_err code (CL_OK if none). */
 const char *cl_soap_tls_error(const struct soap *soap);
 int cl_soap_tls_error_code(const struct soap *soap);

@@ -262,6 +262,33 @@ static void test_server_refuses_revoked_client(void **state)
     cl_crl_holder_free(crl);
 }
 
+/* Server side, a connection kept alive: made while the client was valid, its next request after
+ * a newer CRL lists the client is refused on that same connection, before any handler runs. */
+static void test_server_refuses_revoked_client_kept_alive(void **state)
+{
+    struct cl_crl_holder *crl = holder_new(CL_CRL_MISSING_ALLOW);
+    struct tp_server ts;
+    struct cl_tls *tls = client_tls(NULL, NULL);
+    struct cl_client *client;
+
+    (void)state;
+    server_start(&ts, "ca-server", crl);
+    publish(crl, serial_ca_server, CL_CRL_REASON_SUPERSEDED);
+    client = client_new(tls, ts.port);
+    expect(client, 1, NULL);
+    expect(client, 1, NULL);
+    assert_handshakes(client, 1, 0); /* one connection, kept */
+    publish(crl, serial_comm, CL_CRL_REASON_KEY_COMPROMISE);
+    expect(client, 0, "revoked");
+    assert_handshakes(client, 1, 0); /* refused on the kept connection, not at a new handshake */
+    assert_logged("client O=certline test, OU=comm-terminal, CN=comm.certline.test", serial_comm,
+                  "keyCompromise");
+    cl_client_free(client);
+    tp_server_stop(&ts);
+    cl_tls_free(tls);
+    cl_crl_holder_free(crl);
+}
+
 /* Server side, resumed session: the client's session was made while it was valid; once revoked,
  * its resumption is refused. */
 static void test_server_refuses_revoked_client_resuming(void **state)
@@ -401,6 +428,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_refuses_revoked_client),
+        cmocka_unit_test(test_server_refuses_revoked_client_kept_alive),
         cmocka_unit_test(test_server_refuses_revoked_client_resuming),
         cmocka_unit_test(test_client_refuses_revoked_server),
         cmocka_unit_test(test_client_refuses_revoked_server_from_cache),
