@@ -10,12 +10,15 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <dirent.h>
+
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
-#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 
 #include "atomic_file.h"
 #include "error.h"
+#include "key_pem.h"
 #include "keyfile.h"
 
 #define ROOT_DAYS 7300
@@ -32,7 +35,8 @@ struct cached_key {
 struct ca_authority {
     char ca_dir[PATH_MAX];
     char organisation[64];
-    char *passphrase;
+    char *passphrase;               /* NULL once forgotten (ca_authority_forget_passphrase) */
+    char passphrase_file[PATH_MAX]; /* then read again from here, if set */
     char *root_pem, *issuing_pem, *chain_pem;
     struct cl_signer *signer;
     pthread_mutex_t lock;
@@ -148,13 +152,30 @@ static int read_text(const char *dir, const char *name, char **text, char *err, 
     return rc;
 }
 
+/* Opens one secret with the passphrase held or, once that is forgotten, with the passphrase read
+ * again from the passphrase file and wiped right after. */
 static int open_secret(const struct ca_authority *a, const char *relative, const char *label,
                        unsigned char **secret, size_t *len, char *err, size_t errlen)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], *again = NULL;
+    const char *passphrase = a->passphrase;
     int rc = path_in(path, sizeof(path), a->ca_dir, relative);
+    if (rc == CL_OK && passphrase == NULL) {
+        if (a->passphrase_file[0] == '\0') {
+            snprintf(err, errlen,
+                     "cannot open %s: the passphrase came from the environment and was wiped "
+                     "once the CA was open (restart serve, or set passphrase_file)",
+                     path);
+            return CL_ERR_PERMISSION;
+        }
+        if ((rc = cl_passphrase_load(a->passphrase_file, NULL, &again, err, errlen)) != CL_OK)
+            return rc;
+        passphrase = again;
+    }
     if (rc == CL_OK)
-        rc = cl_keyfile_read(path, label, a->passphrase, secret, len);
+        rc = cl_keyfile_read(path, label, passphrase, secret, len);
+    if (again != NULL)
+        cl_secret_free(again, strlen(again));
     if (rc == CL_ERR_CRYPTO)
         snprintf(err, errlen, "cannot open %s: wrong passphrase or damaged file", path);
     else if (rc != CL_OK)
@@ -204,6 +225,29 @@ int ca_authority_open(const char *ca_dir, const char *organisation, const char *
 fail:
     ca_authority_free(a);
     return rc;
+}
+
+void ca_authority_forget_passphrase(struct ca_authority *a, const char *passphrase_file)
+{
+    unsigned char key[CL_PREWRITE_KEY_BYTES];
+    char dir[PATH_MAX], err[512];
+    struct dirent *e;
+    DIR *models;
+
+    /* The pre-write keys of the models there are now, while the passphrase is at hand. */
+    if (a->passphrase != NULL && path_in(dir, sizeof(dir), a->ca_dir, "models") == CL_OK &&
+        (models = opendir(dir)) != NULL) {
+        while ((e = readdir(models)) != NULL)
+            if (e->d_name[0] != '.')
+                (void)ca_authority_prewrite_key(a, e->d_name, key, err, sizeof(err));
+        closedir(models);
+    }
+    mbedtls_platform_zeroize(key, sizeof(key));
+    if (a->passphrase != NULL)
+        cl_secret_free(a->passphrase, strlen(a->passphrase));
+    a->passphrase = NULL;
+    snprintf(a->passphrase_file, sizeof(a->passphrase_file), "%s",
+             passphrase_file != NULL ? passphrase_file : "");
 }
 
 void ca_authority_free(struct ca_authority *a)
@@ -291,8 +335,8 @@ int ca_authority_model_create(struct ca_authority *a, const char *code, char *er
 out:
     if (rc != CL_OK)
         snprintf(err, errlen, "cannot create the secrets of model %s: %s", code, cl_err_str(rc));
-    memset(prewrite, 0, sizeof(prewrite));
-    memset(generator, 0, sizeof(generator));
+    mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
+    mbedtls_platform_zeroize(generator, sizeof(generator));
     cl_issued_free(&common);
     return rc;
 }
@@ -351,14 +395,12 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     unsigned char *generator = NULL, *common_key = NULL;
     size_t generator_len = 0, common_key_len = 0;
     unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
-    char *common_pem = NULL, *common_chain = NULL, *text = NULL;
-    unsigned char key_pem[4096];
-    mbedtls_pk_context pk;
+    char *common_pem = NULL, *common_chain = NULL, *text = NULL, *key_pem = NULL;
+    size_t key_pem_size = 0;
     cJSON *bundle = NULL;
     int rc;
 
     *json = NULL;
-    mbedtls_pk_init(&pk);
     if (snprintf(dir, sizeof(dir), "%s/models/%.12s", a->ca_dir, code) >= (int)sizeof(dir)) {
         snprintf(err, errlen, "path too long");
         return CL_ERR_INVALID_ARGUMENT;
@@ -379,8 +421,7 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
      * not the one in use); a model made before chains were kept: the only issuing CA there was. */
     if (read_text(dir, "common.chain.crt", &common_chain, err, errlen) != CL_OK)
         err[0] = '\0';
-    if (mbedtls_pk_parse_key(&pk, common_key, common_key_len, NULL, 0) != 0 ||
-        mbedtls_pk_write_key_pem(&pk, key_pem, sizeof(key_pem)) != 0) {
+    if (cl_key_der_to_pem(common_key, common_key_len, &key_pem, &key_pem_size) != CL_OK) {
         snprintf(err, errlen, "the common key of model %s cannot be read", code);
         rc = CL_ERR_CRYPTO;
         goto out;
@@ -397,7 +438,7 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         !cJSON_AddStringToObject(bundle, "chain_pem",
                                  common_chain != NULL ? common_chain : a->chain_pem) ||
         !cJSON_AddStringToObject(bundle, "common_certificate_pem", common_pem) ||
-        !cJSON_AddStringToObject(bundle, "common_key_pem", (const char *)key_pem))
+        !cJSON_AddStringToObject(bundle, "common_key_pem", key_pem))
         goto out;
     text = cJSON_PrintUnformatted(bundle);
     if (text == NULL)
@@ -410,12 +451,11 @@ out:
         /* cJSON keeps copies of the secrets: wipe them before freeing. */
         for (cJSON *item = bundle->child; item != NULL; item = item->next)
             if (cJSON_IsString(item))
-                memset(item->valuestring, 0, strlen(item->valuestring));
+                mbedtls_platform_zeroize(item->valuestring, strlen(item->valuestring));
         cJSON_Delete(bundle);
     }
-    mbedtls_pk_free(&pk);
-    memset(prewrite, 0, sizeof(prewrite));
-    memset(key_pem, 0, sizeof(key_pem));
+    mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
+    cl_secret_free(key_pem, key_pem_size);
     cl_secret_free(generator, generator_len);
     cl_secret_free(common_key, common_key_len);
     free(common_pem);

@@ -29,10 +29,16 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
                         char *err, size_t errlen);
 
 /* Loads the CA of ca_dir: certificates, and the issuing key decrypted into a signer. Keeps the
- * passphrase (zeroised at free) to open model secrets when first needed. */
+ * passphrase (zeroised at free) to open model secrets when first needed, until
+ * ca_authority_forget_passphrase. */
 int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
                       struct ca_authority **out, char *err, size_t errlen);
 void ca_authority_free(struct ca_authority *authority);
+/* For a long-running process: caches the pre-write keys of every model there is now, then wipes
+ * the passphrase. A secret needed later (a model added since) is opened with the passphrase read
+ * again from passphrase_file and wiped right after; with passphrase_file NULL or "" (the
+ * passphrase came from the environment) it is refused with a message saying so. */
+void ca_authority_forget_passphrase(struct ca_authority *authority, const char *passphrase_file);
 
 struct cl_signer *ca_authority_signer(struct ca_authority *authority);
 const char *ca_authority_root_pem(const struct ca_authority *authority);

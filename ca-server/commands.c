@@ -14,13 +14,23 @@
 
 const char *ca_operator_name(void)
 {
-    static char name[80];
-    const char *login = getenv("SUDO_USER");
-    if (login == NULL || login[0] == '\0') {
-        struct passwd *pw = getpwuid(geteuid());
-        login = pw ? pw->pw_name : "unknown";
-    }
-    snprintf(name, sizeof(name), "operator:%.64s", login);
+    static char name[64 + 1]; /* an audit actor is at most 64 bytes (pg_audit.h) */
+    char uid[32];
+    const struct passwd *pw = getpwuid(getuid());
+    const char *login = pw != NULL ? pw->pw_name : uid, *sudo = getenv("SUDO_USER");
+    int n;
+
+    /* The real uid is who ran the command; SUDO_USER, which anyone can set, is only a claim
+     * shown beside it. */
+    snprintf(uid, sizeof(uid), "uid %u", (unsigned)getuid());
+    n = snprintf(name, sizeof(name), "operator:%.32s", login);
+    if (sudo != NULL && sudo[0] != '\0' && strcmp(sudo, login) != 0 && n > 0 &&
+        (size_t)n + sizeof(" (sudo: x)") <= sizeof(name))
+        snprintf(name + n, sizeof(name) - (size_t)n, " (sudo: %.*s)",
+                 (int)(sizeof(name) - (size_t)n - sizeof(" (sudo: )")), sudo);
+    for (char *c = name; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?'; /* the audit log takes printable text only */
     return name;
 }
 

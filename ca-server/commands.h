@@ -21,8 +21,13 @@ struct ca_command {
 /* The table, ending with a NULL name. */
 extern const struct ca_command ca_commands[];
 
-/* "operator:<login>" for the audit log. */
+/* "operator:<login of the real uid>" for the audit log, with " (sudo: <SUDO_USER>)" added when
+ * that claims someone else. */
 const char *ca_operator_name(void);
+
+/* main.c: wipes and frees the passphrase main loaded for the command (the pointer the command
+ * was given is then dangling): for serve, once the keys are open. */
+void ca_passphrase_forget(void);
 
 /* ---- shared by the commands' files ---- */
 

@@ -7,13 +7,14 @@
 #include <string.h>
 #include <time.h>
 
-#include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
 #include "atomic_file.h"
 #include "cli.h"
 #include "error.h"
+#include "key_pem.h"
+#include "keyfile.h"
 #include "lifecycle.h"
 
 /* ---- init, migrate ---- */
@@ -99,24 +100,21 @@ int ca_command_migrate(const struct ca_config *config, const char *passphrase, i
 static int write_service_files(const char *prefix, const struct cl_issued *issued,
                                const struct ca_authority *authority)
 {
-    char path[4096], *leaf = NULL, *chain = NULL;
-    unsigned char key_pem[4096];
-    mbedtls_pk_context pk;
+    char path[4096], *leaf = NULL, *chain = NULL, *key_pem = NULL;
+    size_t key_pem_size = 0;
     int rc;
 
-    mbedtls_pk_init(&pk);
     rc = cl_cert_der_to_pem(issued->cert_der, issued->cert_len, &leaf);
     if (rc == CL_OK &&
         (chain = malloc(strlen(leaf) + strlen(ca_authority_issuing_pem(authority)) + 1)) == NULL)
         rc = CL_ERR_NOMEM;
-    if (rc == CL_OK && (mbedtls_pk_parse_key(&pk, issued->key_der, issued->key_len, NULL, 0) != 0 ||
-                        mbedtls_pk_write_key_pem(&pk, key_pem, sizeof(key_pem)) != 0))
-        rc = CL_ERR_CRYPTO;
+    if (rc == CL_OK)
+        rc = cl_key_der_to_pem(issued->key_der, issued->key_len, &key_pem, &key_pem_size);
     if (rc == CL_OK) {
         strcpy(chain, leaf);
         strcat(chain, ca_authority_issuing_pem(authority));
         snprintf(path, sizeof(path), "%s.key", prefix);
-        rc = cl_atomic_write_new(path, key_pem, strlen((char *)key_pem), 0600);
+        rc = cl_atomic_write_new(path, key_pem, strlen(key_pem), 0600);
     }
     if (rc == CL_OK) {
         snprintf(path, sizeof(path), "%s.crt", prefix);
@@ -135,8 +133,7 @@ static int write_service_files(const char *prefix, const struct cl_issued *issue
         fprintf(stderr, "ca-server: cannot write %s: %s\n", path,
                 rc == CL_ERR_EXISTS ? "it exists already (refusing to replace a key)"
                                     : cl_err_str(rc));
-    mbedtls_pk_free(&pk);
-    memset(key_pem, 0, sizeof(key_pem));
+    cl_secret_free(key_pem, key_pem_size);
     free(leaf);
     free(chain);
     return rc;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 #include "error.h"
@@ -99,7 +100,7 @@ static int sign_one(struct signing_job *job, size_t i)
     if (rc == CL_OK)
         rc = cl_cert_der_to_pem(job->issued[i].cert_der, job->issued[i].cert_len, &cert_pem);
     if (rc != CL_OK) {
-        memset(prewrite, 0, sizeof(prewrite));
+        mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
         job_fail(job, "cannot issue a certificate for", item->device_number, rc);
         return rc;
     }
@@ -119,7 +120,7 @@ static int sign_one(struct signing_job *job, size_t i)
     rc = cl_pack_build(&contents, job->issued[i].cert_der, job->issued[i].cert_len,
                        job->issued[i].key_der, job->issued[i].key_len, prewrite, &job->packs[i],
                        job->server_values[i]);
-    memset(prewrite, 0, sizeof(prewrite));
+    mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
     /* The key is inside the pack, encrypted; the clear copy goes now. */
     cl_secret_free(job->issued[i].key_der, job->issued[i].key_len);
     job->issued[i].key_der = NULL;

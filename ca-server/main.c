@@ -7,6 +7,16 @@
 #include "commands.h"
 #include "error.h"
 #include "keyfile.h"
+#include "process_guard.h"
+
+static char *passphrase; /* of the running command, until ca_passphrase_forget */
+
+void ca_passphrase_forget(void)
+{
+    if (passphrase != NULL)
+        cl_secret_free(passphrase, strlen(passphrase));
+    passphrase = NULL;
+}
 
 int main(int argc, char **argv)
 {
@@ -21,9 +31,10 @@ int main(int argc, char **argv)
     };
     static struct ca_config config;
     struct cl_call call;
-    char *passphrase = NULL, err[512];
+    char err[512];
     int code;
 
+    (void)cl_process_guard(); /* the CA keys, pre-write keys and passphrase stay in memory */
     if (cl_dispatch_start(&dispatch, argc, argv, &config, stdout, stderr, &call, &code) !=
         CL_CLI_RUN)
         return code;
@@ -35,7 +46,6 @@ int main(int argc, char **argv)
         return 1;
     }
     code = command->run(&config, passphrase, call.argc, call.argv);
-    if (passphrase != NULL)
-        cl_secret_free(passphrase, strlen(passphrase));
+    ca_passphrase_forget();
     return code;
 }

@@ -50,6 +50,11 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
         cl_log_error("%s", err);
         goto out;
     }
+    /* The keys are open: serving keeps no passphrase (a model added later is opened with the
+     * passphrase file read again). */
+    ca_authority_forget_passphrase(runtime.authority, config->passphrase_file);
+    ca_passphrase_forget();
+    passphrase = NULL;
     if (config->crl_validity_s <= config->crl_period_s) {
         cl_log_error("crl_validity_s must be more than crl_period_s");
         goto out;

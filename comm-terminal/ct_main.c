@@ -6,6 +6,7 @@
 #include "ct_commands.h"
 #include "ct_crl.h"
 #include "error.h"
+#include "process_guard.h"
 
 static const char *operator_tag(const void *command)
 {
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
     char err[512];
     int code, linked = 0;
 
+    (void)cl_process_guard(); /* its TLS key, packs, operator passwords stay in memory */
     if (cl_dispatch_start(&dispatch, argc, argv, &config, stdout, stderr, &call, &code) !=
         CL_CLI_RUN)
         return code;

@@ -127,12 +127,17 @@ int ct_command_operator_add(struct ct_runtime *rt, int argc, char **argv)
         }
     }
     struct ct_store *store = cl_pool_acquire(rt->pool);
-    rc = ct_store_operator_set(store, id, password, 0, ct_operator[0] ? ct_operator : "bootstrap");
+    /* Without a login (no operator when main looked): only as the very first one. */
+    rc = ct_operator[0]
+             ? ct_store_operator_set(store, id, password, 0, ct_operator)
+             : ct_store_operator_set(store, id, password, CT_OPERATOR_FIRST, "bootstrap");
     cl_pool_release(rt->pool, store);
     cl_secret_free(password, strlen(password));
     if (rc != CL_OK) {
         fprintf(stderr, "comm-terminal: cannot add operator %s: %s\n", id,
-                rc == CL_ERR_EXISTS ? "the id is taken" : cl_err_str(rc));
+                rc == CL_ERR_EXISTS       ? "the id is taken"
+                : rc == CL_ERR_PERMISSION ? "an operator exists already: log in (--operator ID)"
+                                          : cl_err_str(rc));
         return 1;
     }
     printf("operator %s added\n", id);

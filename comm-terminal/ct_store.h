@@ -176,7 +176,10 @@ int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retireme
 
 /* ---- operators [FIG 14] and audit ---- */
 /* Stores a slow salted hash (PBKDF2-HMAC-SHA256, random salt, >= 200000 iterations) of the
- * password; CL_ERR_EXISTS if the id is taken (unless replace). */
+ * password; CL_ERR_EXISTS if the id is taken (unless replace). replace CT_OPERATOR_FIRST: the
+ * first operator, added without a login, only while there is no operator at all (checked and
+ * inserted in one transaction under a table lock), else CL_ERR_PERMISSION. */
+#define CT_OPERATOR_FIRST 2
 int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
                           int replace, const char *actor);
 /* CL_OK if the password is right, CL_ERR_PERMISSION otherwise (same time either way as far as

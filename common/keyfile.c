@@ -23,6 +23,7 @@
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
+#include "private_file.h"
 #include "x509_issue.h"
 
 #define MAGIC "certline-keyfile v1"
@@ -348,18 +349,14 @@ static int load_from_file(const char *path, char **passphrase, char *err, size_t
                : e == EACCES || e == EPERM ? CL_ERR_PERMISSION
                                            : CL_ERR_IO;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "passphrase file %s is not a regular file", path);
         close(fd);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        snprintf(err, errlen,
-                 "passphrase file %s is accessible by group or others (mode %04o); it must be "
-                 "private to its owner (chmod 600)",
-                 path, (unsigned)(st.st_mode & 07777));
+    if ((rc = cl_private_file_stat_ok(&st, "passphrase file", path, err, errlen)) != CL_OK) {
         close(fd);
-        return CL_ERR_PERMISSION;
+        return rc;
     }
     while (got < sizeof(buf)) {
         ssize_t r = read(fd, buf + got, sizeof(buf) - got);
@@ -388,8 +385,8 @@ static int load_from_file(const char *path, char **passphrase, char *err, size_t
 int cl_passphrase_load(const char *path, const char *env_name, char **passphrase, char *err,
                        size_t errlen)
 {
-    char dummy[8], source[80];
-    const char *value;
+    char dummy[8], source[80], *value;
+    int rc;
 
     if (err == NULL || errlen == 0) {
         err = dummy;
@@ -413,6 +410,11 @@ int cl_passphrase_load(const char *path, const char *env_name, char **passphrase
         return CL_ERR_NOT_FOUND;
     }
     snprintf(source, sizeof(source), "environment variable %.50s", env_name);
-    return first_line(value, strnlen(value, CL_PASSPHRASE_MAX + 3), 1, passphrase, err, errlen,
-                      source);
+    rc = first_line(value, strnlen(value, CL_PASSPHRASE_MAX + 3), 1, passphrase, err, errlen,
+                    source);
+    /* Read once, then gone: unsetenv only drops the pointer, and /proc/PID/environ shows the
+     * block the process started with, so the value is overwritten where it lies first. */
+    mbedtls_platform_zeroize(value, strlen(value));
+    unsetenv(env_name);
+    return rc;
 }

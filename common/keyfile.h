@@ -28,7 +28,8 @@ int cl_keyfile_read(const char *path, const char *label, const char *passphrase,
                     unsigned char **secret, size_t *secret_len);
 
 /* Reads a passphrase from a file (first line, without the newline; the file must not be readable
- * by group or others) or, when path is NULL, from the environment variable env_name. Refuses an
+ * by group or others) or, when path is NULL, from the environment variable env_name, which is
+ * then overwritten in place and removed from the environment (also when refused). Refuses an
  * empty or over-long passphrase. The result is malloc'd: zeroise and free it. */
 int cl_passphrase_load(const char *path, const char *env_name, char **passphrase, char *err,
                        size_t errlen);

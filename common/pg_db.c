@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "error.h"
 #include "input_check.h"
 #include "log.h"
@@ -93,7 +95,7 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
         return rc;
     db = calloc(1, sizeof(*db));
     if (db == NULL) {
-        memset(password, 0, sizeof(password));
+        mbedtls_platform_zeroize(password, sizeof(password));
         cl_err_set(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -104,11 +106,11 @@ int cl_pg_open(const char *conninfo, const char *program, struct cl_pg **out, ch
         message[strcspn(message, "\n")] = '\0'; /* libpq adds a line per address tried */
         redact(message, password);
         cl_err_set(err, errlen, "cannot connect to the database: %s", message);
-        memset(password, 0, sizeof(password));
+        mbedtls_platform_zeroize(password, sizeof(password));
         cl_pg_close(db);
         return CL_ERR_DB;
     }
-    memset(password, 0, sizeof(password));
+    mbedtls_platform_zeroize(password, sizeof(password));
     PQsetNoticeProcessor(db->conn, log_notice, NULL);
     *out = db;
     return CL_OK;

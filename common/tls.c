@@ -11,6 +11,7 @@
 #include <mbedtls/version.h>
 
 #include "error.h"
+#include "private_file.h"
 
 /* AEAD suites with forward secrecy only. */
 static const int allowed_ciphersuites[] = {
@@ -55,11 +56,12 @@ static int load_certs(mbedtls_x509_crt *crt, const char *file, const char *pem)
     return mbedtls_x509_crt_parse(crt, (const unsigned char *)pem, strlen(pem) + 1);
 }
 
-static int load_key(mbedtls_pk_context *key, const char *file, const char *pem)
+static int load_key(mbedtls_pk_context *key, const char *file, const unsigned char *der,
+                    size_t der_len)
 {
     if (file != NULL)
         return mbedtls_pk_parse_keyfile(key, file, NULL);
-    return mbedtls_pk_parse_key(key, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+    return mbedtls_pk_parse_key(key, der, der_len, NULL, 0);
 }
 
 /* A zeroed context with every mbedTLS part initialised and its RNG seeded. */
@@ -133,7 +135,7 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
 
     *out = NULL;
     if ((!settings->cert_file && !settings->cert_pem) ||
-        (!settings->key_file && !settings->key_pem) ||
+        (!settings->key_file && !settings->key_der) ||
         (!settings->trust_file && !settings->trust_pem)) {
         snprintf(err, errlen, "TLS needs a certificate, a key and a trust file");
         return CL_ERR_INVALID_ARGUMENT;
@@ -145,7 +147,12 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
         rc = fail(err, errlen, "cannot load certificate", source(settings->cert_file), ret);
         goto out;
     }
-    if ((ret = load_key(&tls->own_key, settings->key_file, settings->key_pem)) != 0) {
+    if (settings->key_file != NULL &&
+        (rc = cl_private_file_ok("private key file", settings->key_file, err, errlen)) != CL_OK)
+        goto out;
+    rc = CL_ERR_TLS_SETUP;
+    if ((ret = load_key(&tls->own_key, settings->key_file, settings->key_der,
+                        settings->key_der_len)) != 0) {
         rc = fail(err, errlen, "cannot load private key", source(settings->key_file), ret);
         goto out;
     }

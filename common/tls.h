@@ -14,20 +14,22 @@ struct cl_crl_holder;   /* crl_holder.h */
 
 struct cl_tls_settings {
     const char *cert_file;  /* own certificate, PEM; leaf first, then intermediates */
-    const char *key_file;   /* own private key, PEM (never logged) */
+    const char *key_file;   /* own private key, PEM or DER, mode 0600 or stricter (never logged) */
     const char *trust_file; /* trusted root certificate(s), PEM */
-    /* Instead of a file, the same content in memory (NUL-terminated PEM), used when the matching
-     * *_file is NULL: a device holds its keys only decrypted in memory. The key text is copied
-     * by mbedTLS; the caller zeroises its own copy. */
+    /* Instead of a file, the same content in memory (NUL-terminated PEM; the key as DER, never
+     * turned into PEM text), used when the matching *_file is NULL: a device holds its keys only
+     * decrypted in memory. The key is copied by mbedTLS; the caller zeroises its own copy. */
     const char *cert_pem;
-    const char *key_pem;
+    const unsigned char *key_der;
+    size_t key_der_len;
     const char *trust_pem;
 };
 
 enum cl_tls_side { CL_TLS_CLIENT, CL_TLS_SERVER };
 
-/* Loads the files and builds the shared configuration. On failure returns a negative cl_err code
- * and writes a message naming the file (never its contents) into err. */
+/* Loads the files and builds the shared configuration. A key file that its group or others can
+ * access is refused (CL_ERR_PERMISSION). On failure returns a negative cl_err code and writes a
+ * message naming the file (never its contents) into err. */
 int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, struct cl_tls **out,
                char *err, size_t errlen);
 

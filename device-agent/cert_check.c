@@ -14,7 +14,6 @@
 #include "error.h"
 #include "keyfile.h"
 
-#define KEY_PEM_MAX 8192
 #define KEY_DER_MAX 4096
 
 static int parse_pem(mbedtls_x509_crt *crt, const char *pem)
@@ -149,30 +148,6 @@ int cc_verify_values(const char *device_number, const char *serial_hex, const ch
         cl_verify_value(CL_VERIFY_SERVER, device_number, serial_hex, der, der_len, key_der, key_len,
                         server_value);
     free(der);
-    return CL_OK;
-}
-
-int cc_key_der_to_pem(const unsigned char *key_der, size_t key_len, char **pem, size_t *pem_size)
-{
-    mbedtls_pk_context key;
-    unsigned char *buf;
-    int rc = CL_ERR_PARSE;
-
-    *pem = NULL;
-    *pem_size = 0;
-    if ((buf = calloc(1, KEY_PEM_MAX)) == NULL)
-        return CL_ERR_NOMEM;
-    mbedtls_pk_init(&key);
-    if (mbedtls_pk_parse_key(&key, key_der, key_len, NULL, 0) == 0) {
-        rc = mbedtls_pk_write_key_pem(&key, buf, KEY_PEM_MAX) == 0 ? CL_OK : CL_ERR_CRYPTO;
-    }
-    mbedtls_pk_free(&key);
-    if (rc != CL_OK) {
-        cl_secret_free(buf, KEY_PEM_MAX);
-        return rc;
-    }
-    *pem = (char *)buf;
-    *pem_size = KEY_PEM_MAX;
     return CL_OK;
 }
 

@@ -37,10 +37,8 @@ int cc_verify_values(const char *device_number, const char *serial_hex, const ch
                      const unsigned char *key_der, size_t key_len,
                      char device_value[CL_VERIFY_HEX + 1], char server_value[CL_VERIFY_HEX + 1]);
 
-/* A DER private key as PEM text (malloc'd, NUL-terminated) for cl_tls_settings.key_pem; the
- * caller wipes and frees it (cl_secret_free with *pem_size). And a PEM key (e.g. from the
- * firmware bundle) as DER, same rules. */
-int cc_key_der_to_pem(const unsigned char *key_der, size_t key_len, char **pem, size_t *pem_size);
+/* A PEM key (e.g. from the firmware bundle) as DER (malloc'd); the caller wipes and frees it
+ * (cl_secret_free with *der_len). */
 int cc_key_pem_to_der(const char *pem, unsigned char **der, size_t *der_len);
 
 /* 1 if a and b are equal, in time independent of where they differ (for verification values). */

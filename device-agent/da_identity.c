@@ -86,16 +86,11 @@ static int tls_from(const struct nv_device *device, enum cl_tls_side side, const
                     struct cl_tls **out, char *err, size_t errlen)
 {
     struct cl_tls_settings settings = {0};
-    char *key_pem = NULL, *own = NULL;
-    size_t key_pem_size = 0, leaf_len = strlen(leaf_pem), chain_len = strlen(chain_pem);
+    char *own = NULL;
+    size_t leaf_len = strlen(leaf_pem), chain_len = strlen(chain_pem);
     int rc;
 
-    if ((rc = cc_key_der_to_pem(key_der, key_len, &key_pem, &key_pem_size)) != CL_OK) {
-        snprintf(err, errlen, "the device key cannot be loaded (%s)", cl_err_str(rc));
-        return rc;
-    }
     if ((own = malloc(leaf_len + 1 + chain_len + 1)) == NULL) {
-        cl_secret_free(key_pem, key_pem_size);
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -103,10 +98,10 @@ static int tls_from(const struct nv_device *device, enum cl_tls_side side, const
     own[leaf_len] = '\n';
     memcpy(own + leaf_len + 1, chain_pem, chain_len + 1);
     settings.cert_pem = own;
-    settings.key_pem = key_pem;
+    settings.key_der = key_der; /* DER straight to mbedTLS: no PEM text of the key */
+    settings.key_der_len = key_len;
     settings.trust_pem = device->firmware.root_pem;
     rc = cl_tls_new(side, &settings, out, err, errlen);
-    cl_secret_free(key_pem, key_pem_size);
     free(own);
     return rc;
 }

@@ -2,12 +2,11 @@
  * options, the configuration, each command's own options checked, and dispatch. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 
 #include "cli.h"
 #include "da_commands.h"
 #include "error.h"
+#include "process_guard.h"
 
 static int listed(const char *const *list, const char *arg)
 {
@@ -54,15 +53,6 @@ static int check_arguments(const struct da_command *command, int argc, char **ar
     return 0;
 }
 
-/* The device holds its firmware secrets and, while serving, keys decrypted in memory: no core
- * dump may carry them to disk. */
-static void no_core_dumps(void)
-{
-    struct rlimit none = {0, 0};
-    (void)setrlimit(RLIMIT_CORE, &none);
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
 int main(int argc, char **argv)
 {
     static const struct cl_dispatch dispatch = {
@@ -79,7 +69,8 @@ int main(int argc, char **argv)
     struct cl_call call;
     int code;
 
-    no_core_dumps();
+    /* The device holds its firmware secrets and, while serving, keys decrypted in memory. */
+    (void)cl_process_guard();
 
     if (cl_dispatch_start(&dispatch, argc, argv, &config, stdout, stderr, &call, &code) !=
         CL_CLI_RUN)

@@ -16,6 +16,7 @@
 #include "input_check.h"
 #include "line_station.h"
 #include "log.h"
+#include "process_guard.h"
 #include "result_report.h"
 #include "scan_source.h"
 #include "soap_server.h"
@@ -360,6 +361,7 @@ int main(int argc, char **argv)
     struct cl_cli cli;
     int code;
 
+    (void)cl_process_guard(); /* its TLS key and the packs it passes on stay in memory */
     /* "run --help" needs no configuration. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-l") == 0) {

@@ -63,18 +63,36 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
     snprintf(iterations, sizeof(iterations), "%d", PBKDF2_ITERATIONS);
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         goto out;
+    /* The first operator, added without a login: whether there is none yet and the insert are
+     * one step under a lock that two first adds cannot both hold, so only one of them gets in
+     * (the other then sees the first's row and is refused). */
+    if (replace == CT_OPERATOR_FIRST &&
+        (rc = cl_pg_query(store->db, NULL, "LOCK TABLE operator IN SHARE ROW EXCLUSIVE MODE", 0,
+                          NULL, err, sizeof(err))) != CL_OK)
+        goto out;
     rc = cl_pg_exec(store->db, &res,
-                    replace ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                              " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO UPDATE"
-                              " SET salt = excluded.salt, iterations = excluded.iterations,"
-                              " hash = excluded.hash, updated_at = now()"
-                              " RETURNING (xmax <> 0)"
-                            : "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                              " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO NOTHING"
-                              " RETURNING false",
+                    replace == CT_OPERATOR_FIRST
+                        ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
+                          " SELECT $1, $2, $3::int, $4"
+                          " WHERE NOT EXISTS (SELECT 1 FROM operator) RETURNING false"
+                    : replace ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
+                                " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO UPDATE"
+                                " SET salt = excluded.salt, iterations = excluded.iterations,"
+                                " hash = excluded.hash, updated_at = now()"
+                                " RETURNING (xmax <> 0)"
+                              : "INSERT INTO operator (operator_id, salt, iterations, hash)"
+                                " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO NOTHING"
+                                " RETURNING false",
                     4, values, lengths, formats, 0, err, sizeof(err));
     if (rc != CL_OK)
         goto out;
+    if (PQntuples(res) == 0 && replace == CT_OPERATOR_FIRST) {
+        PQclear(res);
+        cl_log_warn("operator %s: not added without a login, an operator exists already",
+                    operator_id);
+        rc = CL_ERR_PERMISSION;
+        goto out;
+    }
     if (PQntuples(res) == 0) {
         PQclear(res);
         cl_log_warn("operator %s already exists", operator_id);
@@ -89,7 +107,7 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         rc = cl_pg_commit(store->db, err, sizeof(err));
 out:
     mbedtls_platform_zeroize(hash, sizeof(hash));
-    if (rc == CL_ERR_EXISTS)
+    if (rc == CL_ERR_EXISTS || rc == CL_ERR_PERMISSION)
         return cl_pg_fail(store->db, rc); /* logged above */
     if (rc != CL_OK)
         return cts_logged(cl_pg_fail(store->db, rc), "setting an operator", err);
@@ -111,7 +129,7 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     memcpy(salt, dummy_salt, SALT_LEN);
-    memset(expected, 0, sizeof(expected));
+    mbedtls_platform_zeroize(expected, sizeof(expected));
     if (operator_id_ok(operator_id)) {
         if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
             (rc = cl_pg_exec(store->db, &res,

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <mbedtls/asn1.h>
@@ -90,6 +91,8 @@ void vc_make_cert(const struct cert_spec *spec)
     assert_int_equal(mbedtls_pk_write_key_pem(&key, pem, sizeof(pem)), 0);
     snprintf(name, sizeof(name), "%s.key", spec->name);
     vc_write_text(name, (const char *)pem, NULL);
+    vc_path(path, name);
+    assert_int_equal(chmod(path, 0600), 0); /* cl_tls_new refuses a key others can read */
 
     if (self_signed) {
         snprintf(issuer_dn, sizeof(issuer_dn), "%s", spec->subject);

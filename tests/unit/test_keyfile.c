@@ -344,11 +344,17 @@ static void test_passphrase_file(void **state)
 
 static void test_passphrase_env(void **state)
 {
-    char *long_value;
+    char *long_value, *value;
     (void)state;
 
     setenv("CERTLINE_TEST_PASS", "s3cret from env", 1);
+    value = getenv("CERTLINE_TEST_PASS");
     expect_loaded(NULL, "CERTLINE_TEST_PASS", "s3cret from env");
+    /* Read once, then gone: out of the environment, and its bytes wiped where they lay (the
+     * start block of /proc/PID/environ keeps them otherwise). */
+    assert_null(getenv("CERTLINE_TEST_PASS"));
+    for (size_t i = 0; i < strlen("s3cret from env"); i++)
+        assert_int_equal(value[i], '\0');
     setenv("CERTLINE_TEST_PASS", "s3cret\n", 1);
     expect_loaded(NULL, "CERTLINE_TEST_PASS", "s3cret");
     setenv("CERTLINE_TEST_PASS", "", 1);

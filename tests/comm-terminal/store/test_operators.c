@@ -2,6 +2,7 @@
  * run the key derivation whether or not the operator exists, the count and their audit entries.
  * The executable is linked with --wrap=mbedtls_pkcs5_pbkdf2_hmac so that the derivations a check
  * runs can be counted. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,10 +123,70 @@ static void test_operators(void **state)
     ct_store_close(store);
 }
 
+/* ---- the first operator, added without a login, by two at once ---- */
+
+struct first_add {
+    struct ct_store *store;
+    const char *operator_id;
+    pthread_barrier_t *start;
+    int rc;
+};
+
+static void *add_first(void *arg)
+{
+    struct first_add *a = arg;
+    pthread_barrier_wait(a->start);
+    a->rc = ct_store_operator_set(a->store, a->operator_id, "line manager secret 1",
+                                  CT_OPERATOR_FIRST, "bootstrap");
+    return NULL;
+}
+
+/* Two first operator-adds on two connections at the same moment: exactly one gets in without a
+ * login, the other is refused (a check, then an insert outside one locked transaction let both
+ * in). Several rounds, each from an empty table. */
+static void test_first_operator_race(void **state)
+{
+    char conninfo[256];
+    struct ct_store *one = fresh_store("operators_first", conninfo, sizeof(conninfo));
+    struct ct_store *two = open_store(conninfo);
+    PGconn *conn = pg_fixture_connect(conninfo);
+    (void)state;
+
+    for (int round = 0; round < 4; round++) {
+        pthread_barrier_t start;
+        pthread_t threads[2];
+        struct first_add adds[2] = {{one, "alice", &start, -1}, {two, "bob", &start, -1}};
+
+        PQclear(PQexec(conn, "DELETE FROM operator"));
+        assert_int_equal(ct_store_operator_count(one), 0);
+        assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&threads[i], NULL, add_first, &adds[i]), 0);
+        for (int i = 0; i < 2; i++)
+            pthread_join(threads[i], NULL);
+        pthread_barrier_destroy(&start);
+        print_message("round %d: alice %s, bob %s\n", round, cl_err_name(adds[0].rc),
+                      cl_err_name(adds[1].rc));
+        assert_int_equal((adds[0].rc == CL_OK) + (adds[1].rc == CL_OK), 1);
+        assert_true(adds[0].rc == CL_ERR_PERMISSION || adds[1].rc == CL_ERR_PERMISSION);
+        assert_int_equal(ct_store_operator_count(one), 1);
+    }
+    /* Once there is one, a first add is refused; a logged-in add still works. */
+    assert_int_equal(ct_store_operator_set(one, "carol", "line manager secret 3", CT_OPERATOR_FIRST,
+                                           "bootstrap"),
+                     CL_ERR_PERMISSION);
+    assert_int_equal(ct_store_operator_set(one, "carol", "line manager secret 3", 0, "alice"),
+                     CL_OK);
+    PQfinish(conn);
+    ct_store_close(two);
+    ct_store_close(one);
+}
+
 int ct_store_operators_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_first_operator_race),
     };
     return cmocka_run_group_tests_name("ct_store operators", tests, NULL, NULL);
 }
