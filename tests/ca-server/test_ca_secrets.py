@@ -99,8 +99,9 @@ class Scenario:
         answer = proxy.CertificateTransmissionRequest(requestId=request_id, replacement=False,
                                                       deviceNumber=[number])
         check(len(answer.item) == 1, "%s: %d packs" % (request_id, len(answer.item)))
-        pack, cert, _ = open_pack(answer.item[0].pack, self.prewrite[number.split("-")[0]])
-        check(pack["device_number"] == number, "%s: pack of %s" % (request_id, pack["device_number"]))
+        pack, _, _ = open_pack(answer.item[0].pack, self.prewrite[number.split("-")[0]])
+        check(pack["device_number"] == number,
+              "%s: pack of %s" % (request_id, pack["device_number"]))
 
     def no_passphrase_kept(self, what):
         pid = self.ca.process.pid

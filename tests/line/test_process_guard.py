@@ -23,17 +23,12 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                                "sim"))
+from certline_procs import Failure, check  # noqa: E402
+
 PTRACE_ATTACH = 16
 PTRACE_DETACH = 17
-
-
-class Failure(Exception):
-    pass
-
-
-def check(condition, what):
-    if not condition:
-        raise Failure(what)
 
 
 def unprivileged():
