@@ -1,6 +1,7 @@
 /* authority.c: creates and opens the CA folder, and a device model's secrets. */
 #include "authority.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -9,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include <dirent.h>
 
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
