@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 
 #include "atomic_file.h"
 #include "error.h"
@@ -25,7 +26,7 @@
 #define CERT_FILE_MAX (64 * 1024)
 
 struct cached_key {
-    char code[16];
+    char key_id[CL_KEY_ID_MAX + 1];
     unsigned char key[CL_PREWRITE_KEY_BYTES];
 };
 
@@ -297,34 +298,80 @@ out:
     return rc;
 }
 
-int ca_authority_prewrite_key(struct ca_authority *a, const char *code,
-                              unsigned char key[CL_PREWRITE_KEY_BYTES], char *err, size_t errlen)
+/* Where a model's pre-write key is kept and the label that binds it: the first key in
+ * models/<code>/prewrite.enc ("prewrite:<code>"), every later one in
+ * models/<code>/prewrite-<key id>.enc ("prewrite:<code>:<key id>"). */
+static int prewrite_place(const char *code, const char *key_id, int first, char *relative,
+                          size_t rlen, char *label, size_t llen)
 {
-    char relative[64], label[64];
+    int n, m;
+    if (first) {
+        n = snprintf(relative, rlen, "models/%s/prewrite.enc", code);
+        m = snprintf(label, llen, "prewrite:%s", code);
+    } else {
+        n = snprintf(relative, rlen, "models/%s/prewrite-%s.enc", code, key_id);
+        m = snprintf(label, llen, "prewrite:%s:%s", code, key_id);
+    }
+    return n < 0 || (size_t)n >= rlen || m < 0 || (size_t)m >= llen || strchr(key_id, '/') != NULL
+               ? CL_ERR_INVALID_ARGUMENT
+               : CL_OK;
+}
+
+int ca_authority_prewrite_create(struct ca_authority *a, const char *code, const char *key_id,
+                                 char *err, size_t errlen)
+{
+    char relative[160], label[96], path[PATH_MAX];
+    unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
+    int rc;
+
+    if ((rc = prewrite_place(code, key_id, 0, relative, sizeof(relative), label, sizeof(label))) !=
+            CL_OK ||
+        (rc = path_in(path, sizeof(path), a->ca_dir, relative)) != CL_OK) {
+        snprintf(err, errlen, "key id or path too long");
+        return rc;
+    }
+    if ((rc = cl_random_bytes(prewrite, sizeof(prewrite))) == CL_OK)
+        rc = cl_keyfile_write(path, label, prewrite, sizeof(prewrite), a->passphrase,
+                              CL_KEYFILE_MIN_ITERATIONS, 1);
+    mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot write %s: %s", path,
+                 rc == CL_ERR_EXISTS ? "it exists already" : cl_err_str(rc));
+    return rc;
+}
+
+int ca_authority_prewrite_key(struct ca_authority *a, const char *code, const char *key_id,
+                              int first, unsigned char key[CL_PREWRITE_KEY_BYTES], char *err,
+                              size_t errlen)
+{
+    char relative[160], label[96];
     unsigned char *secret = NULL;
     size_t len = 0;
     int rc = CL_OK;
 
     pthread_mutex_lock(&a->lock);
     for (size_t i = 0; i < a->cached; i++) {
-        if (strcmp(a->cache[i].code, code) == 0) {
+        if (strcmp(a->cache[i].key_id, key_id) == 0) {
             memcpy(key, a->cache[i].key, CL_PREWRITE_KEY_BYTES);
             goto out;
         }
     }
-    snprintf(relative, sizeof(relative), "models/%.12s/prewrite.enc", code);
-    snprintf(label, sizeof(label), "prewrite:%.12s", code);
+    if ((rc = prewrite_place(code, key_id, first, relative, sizeof(relative), label,
+                             sizeof(label))) != CL_OK) {
+        snprintf(err, errlen, "pre-write key id %.64s of model %.8s: too long", key_id, code);
+        goto out;
+    }
     rc = open_secret(a, relative, label, &secret, &len, err, errlen);
     if (rc != CL_OK)
         goto out;
     if (len != CL_PREWRITE_KEY_BYTES) {
-        snprintf(err, errlen, "the pre-write key of model %s has a wrong length", code);
+        snprintf(err, errlen, "the pre-write key %s of model %s has a wrong length", key_id, code);
         rc = CL_ERR_CRYPTO;
         goto out;
     }
     memcpy(key, secret, CL_PREWRITE_KEY_BYTES);
-    if (a->cached < MAX_CACHED_MODELS && strlen(code) < sizeof(a->cache[0].code)) {
-        strcpy(a->cache[a->cached].code, code);
+    if (a->cached < MAX_CACHED_MODELS && strlen(key_id) < sizeof(a->cache[0].key_id)) {
+        strcpy(a->cache[a->cached].key_id, key_id);
         memcpy(a->cache[a->cached].key, secret, CL_PREWRITE_KEY_BYTES);
         a->cached++;
     }
@@ -343,9 +390,42 @@ static int add_base64(cJSON *obj, const char *name, const unsigned char *data, s
     return cJSON_AddStringToObject(obj, name, out) ? CL_OK : CL_ERR_NOMEM;
 }
 
+/* The keys after the first as the bundle's next_prewrite_keys: [{"key_id", "prewrite_key"}]. */
+static int add_next_keys(struct ca_authority *a, cJSON *bundle, const char *code,
+                         const struct ca_bundle_key *keys, size_t count, char *err, size_t errlen)
+{
+    cJSON *list = cJSON_AddArrayToObject(bundle, "next_prewrite_keys");
+    int rc = list != NULL ? CL_OK : CL_ERR_NOMEM;
+
+    for (size_t i = 1; rc == CL_OK && i < count; i++) {
+        unsigned char key[CL_PREWRITE_KEY_BYTES];
+        cJSON *item = cJSON_CreateObject();
+        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
+            cJSON_Delete(item);
+            return CL_ERR_NOMEM;
+        }
+        rc = ca_authority_prewrite_key(a, code, keys[i].key_id, keys[i].first, key, err, errlen);
+        if (rc == CL_OK && (!cJSON_AddStringToObject(item, "key_id", keys[i].key_id) ||
+                            add_base64(item, "prewrite_key", key, sizeof(key)) != CL_OK))
+            rc = CL_ERR_NOMEM;
+        mbedtls_platform_zeroize(key, sizeof(key));
+    }
+    return rc;
+}
+
+/* Wipes the strings of a bundle, nested ones too (cJSON keeps copies of the secrets). */
+static void wipe_strings(cJSON *item)
+{
+    for (; item != NULL; item = item->next) {
+        if (cJSON_IsString(item))
+            mbedtls_platform_zeroize(item->valuestring, strlen(item->valuestring));
+        wipe_strings(item->child);
+    }
+}
+
 int ca_authority_model_bundle(struct ca_authority *a, const char *code, const char *key_type,
-                              const char *key_id, char **json, size_t *json_len, char *err,
-                              size_t errlen)
+                              const struct ca_bundle_key *keys, size_t key_count, char **json,
+                              size_t *json_len, char *err, size_t errlen)
 {
     char relative[64], label[64], dir[PATH_MAX];
     unsigned char *generator = NULL, *common_key = NULL;
@@ -363,7 +443,12 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         snprintf(err, errlen, "path too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = ca_authority_prewrite_key(a, code, prewrite, err, errlen)) != CL_OK)
+    if (key_count < 1 || key_count > CA_BUNDLE_KEYS_MAX) {
+        snprintf(err, errlen, "a bundle carries 1 to %d pre-write keys", CA_BUNDLE_KEYS_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = ca_authority_prewrite_key(a, code, keys[0].key_id, keys[0].first, prewrite, err,
+                                        errlen)) != CL_OK)
         goto out;
     snprintf(relative, sizeof(relative), "models/%.12s/peculiar.enc", code);
     snprintf(label, sizeof(label), "peculiar:%.12s", code);
@@ -387,10 +472,11 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     }
     bundle = cJSON_CreateObject();
     rc = CL_ERR_NOMEM;
-    if (bundle == NULL || !cJSON_AddNumberToObject(bundle, "version", 1) ||
+    /* Version 1 while there is no later key: readers of version 1 keep reading it. */
+    if (bundle == NULL || !cJSON_AddNumberToObject(bundle, "version", key_count > 1 ? 2 : 1) ||
         !cJSON_AddStringToObject(bundle, "model", code) ||
         !cJSON_AddStringToObject(bundle, "key_type", key_type) ||
-        !cJSON_AddStringToObject(bundle, "key_id", key_id) ||
+        !cJSON_AddStringToObject(bundle, "key_id", keys[0].key_id) ||
         add_base64(bundle, "prewrite_key", prewrite, sizeof(prewrite)) != CL_OK ||
         add_base64(bundle, "peculiar_generator", generator, generator_len) != CL_OK ||
         !cJSON_AddStringToObject(bundle, "root_pem", a->root_pem) ||
@@ -399,6 +485,10 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         !cJSON_AddStringToObject(bundle, "common_certificate_pem", common_pem) ||
         !cJSON_AddStringToObject(bundle, "common_key_pem", (const char *)key_pem))
         goto out;
+    if (key_count > 1 &&
+        (rc = add_next_keys(a, bundle, code, keys, key_count, err, errlen)) != CL_OK)
+        goto out;
+    rc = CL_ERR_NOMEM;
     text = cJSON_PrintUnformatted(bundle);
     if (text == NULL)
         goto out;
@@ -407,10 +497,7 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     rc = CL_OK;
 out:
     if (bundle != NULL) {
-        /* cJSON keeps copies of the secrets: wipe them before freeing. */
-        for (cJSON *item = bundle->child; item != NULL; item = item->next)
-            if (cJSON_IsString(item))
-                memset(item->valuestring, 0, strlen(item->valuestring));
+        wipe_strings(bundle->child); /* cJSON keeps copies of the secrets */
         cJSON_Delete(bundle);
     }
     mbedtls_pk_free(&pk);

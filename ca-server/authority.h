@@ -3,6 +3,7 @@
  *   root.crt, issuing.crt, chain.crt (issuing then root)      certificates, PEM
  *   root.key.enc, issuing.key.enc                              keys, passphrase-encrypted
  *   models/<code>/prewrite.enc, peculiar.enc, common-key.enc   a model's secrets, encrypted
+ *   models/<code>/prewrite-<key id>.enc                        its later pre-write keys
  *   models/<code>/common.crt                                   the model's common certificate
  *   models/<code>/common.chain.crt                             the chain of the CA that issued it
  *   retired/                                                   issuing CAs rolled over (rollover.h)
@@ -11,7 +12,9 @@
  *
  * Firmware bundle (one JSON file, mode 0600): {"version": 1, "model": code, "key_type": ...,
  * "key_id": ..., "prewrite_key": base64 (32 bytes), "peculiar_generator": base64 (32 bytes),
- * "root_pem": ..., "chain_pem": ..., "common_certificate_pem": ..., "common_key_pem": ...}. */
+ * "root_pem": ..., "chain_pem": ..., "common_certificate_pem": ..., "common_key_pem": ...}.
+ * Version 2 adds "next_prewrite_keys": [{"key_id", "prewrite_key"}...], the keys scheduled after
+ * key_id (model-rotate --from), so that devices built now open packs issued after them. */
 #ifndef CERTLINE_CA_AUTHORITY_H
 #define CERTLINE_CA_AUTHORITY_H
 
@@ -46,14 +49,30 @@ time_t ca_authority_issuing_not_after(const struct ca_authority *authority);
 int ca_authority_model_create(struct ca_authority *authority, const char *code, char *err,
                               size_t errlen);
 
-/* The model's pre-write key (decrypted once, then cached; thread-safe). */
-int ca_authority_prewrite_key(struct ca_authority *authority, const char *code,
-                              unsigned char key[CL_PREWRITE_KEY_BYTES], char *err, size_t errlen);
+/* One of a model's pre-write keys [seed 004, effect 3] (decrypted once, then cached by key id;
+ * thread-safe). first: the model's first key (models/<code>/prewrite.enc); a later one is
+ * models/<code>/prewrite-<key id>.enc, its label naming the key id. */
+int ca_authority_prewrite_key(struct ca_authority *authority, const char *code, const char *key_id,
+                              int first, unsigned char key[CL_PREWRITE_KEY_BYTES], char *err,
+                              size_t errlen);
+
+/* A new random pre-write key of model code (model-rotate), refusing an existing file. */
+int ca_authority_prewrite_create(struct ca_authority *authority, const char *code,
+                                 const char *key_id, char *err, size_t errlen);
+
+/* The pre-write keys a bundle carries: [0] the model's current key, then those scheduled after
+ * it (at most CA_BUNDLE_KEYS_MAX in all). */
+#define CA_BUNDLE_KEYS_MAX 8
+struct ca_bundle_key {
+    const char *key_id;
+    int first;
+};
 
 /* The firmware bundle of a model (malloc'd JSON; holds secrets: the caller zeroises and frees it
- * with cl_secret_free). */
+ * with cl_secret_free): version 1 with one key, version 2 with next_prewrite_keys when more. */
 int ca_authority_model_bundle(struct ca_authority *authority, const char *code,
-                              const char *key_type, const char *key_id, char **json,
-                              size_t *json_len, char *err, size_t errlen);
+                              const char *key_type, const struct ca_bundle_key *keys,
+                              size_t key_count, char **json, size_t *json_len, char *err,
+                              size_t errlen);
 
 #endif

@@ -22,10 +22,12 @@
 /* Signed items stored per round trip while the rest are still being signed. */
 #define STORE_CHUNK 100
 
-/* The key id of each model in a batch (looked up before signing). */
+/* The current pre-write key of each model in a batch (looked up once, before signing: the whole
+ * batch is sealed under the keys in force when it began). */
 struct model_key_id {
     char code[CA_MODEL_CODE_MAX + 1];
     char key_id[65];
+    int first;
 };
 
 /* What the signing threads share. */
@@ -84,11 +86,17 @@ static int sign_one(struct signing_job *job, size_t i)
     char err[200], *cert_pem = NULL, key_id[CL_KEY_ID_MAX + 1];
     struct cl_pack_contents contents;
     enum cl_key_type key_type;
-    int rc;
+    int rc, first = 0;
 
+    key_id[0] = '\0';
+    for (size_t m = 0; m < job->model_count; m++)
+        if (strcmp(job->models[m].code, item->model_code) == 0) {
+            snprintf(key_id, sizeof(key_id), "%s", job->models[m].key_id);
+            first = job->models[m].first;
+        }
     if ((rc = cl_key_type_parse(item->key_type, &key_type)) != CL_OK ||
-        (rc = ca_authority_prewrite_key(authority, item->model_code, prewrite, err, sizeof(err))) !=
-            CL_OK) {
+        (rc = ca_authority_prewrite_key(authority, item->model_code, key_id, first, prewrite, err,
+                                        sizeof(err))) != CL_OK) {
         cl_log_error("batch: %s", err); /* names the file and why, never the key */
         job_fail(job, "cannot load the pre-write key for", item->device_number, rc);
         return rc;
@@ -103,10 +111,6 @@ static int sign_one(struct signing_job *job, size_t i)
         job_fail(job, "cannot issue a certificate for", item->device_number, rc);
         return rc;
     }
-    key_id[0] = '\0';
-    for (size_t m = 0; m < job->model_count; m++)
-        if (strcmp(job->models[m].code, item->model_code) == 0)
-            snprintf(key_id, sizeof(key_id), "%s", job->models[m].key_id);
     contents = (struct cl_pack_contents){
         .device_number = item->device_number,
         .model_code = item->model_code,
@@ -198,7 +202,7 @@ static int sort_by_number(struct signing_job *job)
     return CL_OK;
 }
 
-/* Looks up the key id of every model the batch names. */
+/* Looks up the current pre-write key of every model the batch names. */
 static int find_key_ids(struct signing_job *job, struct ca_store *store, char *err, size_t errlen)
 {
     job->models = calloc(job->request->count, sizeof(*job->models));
@@ -210,14 +214,16 @@ static int find_key_ids(struct signing_job *job, struct ca_store *store, char *e
             m++;
         if (m < job->model_count)
             continue;
-        struct ca_model model;
-        int rc = ca_store_model_get(store, job->items[i].model_code, &model);
+        struct ca_prewrite_key key;
+        int rc = ca_store_prewrite_current(store, job->items[i].model_code, time(NULL), &key);
         if (rc != CL_OK) {
-            snprintf(err, errlen, "device model %s: %s", job->items[i].model_code, cl_err_str(rc));
+            snprintf(err, errlen, "the current pre-write key of device model %s: %s",
+                     job->items[i].model_code, cl_err_str(rc));
             return rc;
         }
-        snprintf(job->models[m].code, sizeof(job->models[m].code), "%s", model.code);
-        snprintf(job->models[m].key_id, sizeof(job->models[m].key_id), "%s", model.key_id);
+        snprintf(job->models[m].code, sizeof(job->models[m].code), "%s", key.model_code);
+        snprintf(job->models[m].key_id, sizeof(job->models[m].key_id), "%s", key.key_id);
+        job->models[m].first = key.first;
         job->model_count++;
     }
     return CL_OK;
