@@ -136,6 +136,10 @@ int cl_p11_unwrap_aes(struct cl_p11_token *token, cl_p11_handle wrapping_key,
                       const unsigned char *wrapped, size_t wrapped_len, const char *label,
                       unsigned flags, cl_p11_handle *out, char *err, size_t errlen);
 
+/* Sets an object's CKA_ID (e.g. a new key's identifier, known once its public key is). */
+int cl_p11_set_id(struct cl_p11_token *token, cl_p11_handle obj, const unsigned char *id,
+                  size_t id_len, char *err, size_t errlen);
+
 /* Destroys an object. */
 int cl_p11_destroy(struct cl_p11_token *token, cl_p11_handle obj, char *err, size_t errlen);
 
@@ -162,10 +166,18 @@ int cl_p11_sign_hash(struct cl_p11_token *token, cl_p11_handle priv, enum cl_p11
 int cl_p11_pk_setup(mbedtls_pk_context *pk, struct cl_p11_token *token, cl_p11_handle priv,
                     const mbedtls_pk_context *pub, char *err, size_t errlen);
 
-/* Opens the token of uri and finds its private key (the object= label and/or id=) and that key's
- * public half (a public-key object of the same label/id) as a signing pk as above. *token is the
+/* Finds the private key with CKA_LABEL label and CKA_ID id (either may be absent: NULL/"" or
+ * id_len 0) and its public half (the public-key object with the same label and id), and sets up
+ * pk to sign with it as above; pub (initialised, empty; NULL: not wanted) gets the public key. */
+int cl_p11_signing_key(struct cl_p11_token *token, const char *label, const unsigned char *id,
+                       size_t id_len, mbedtls_pk_context *pk, mbedtls_pk_context *pub, char *err,
+                       size_t errlen);
+
+/* Opens the token of uri and finds its signing key by the URI's object= and/or id= (or, if the
+ * URI has no id=, by want_id when want_id_len > 0) as cl_p11_signing_key does. *token is the
  * opened token, for the caller to close after pk_free. */
-int cl_p11_open_signing_key(const char *uri, int sessions, struct cl_p11_token **token,
-                            mbedtls_pk_context *pk, char *err, size_t errlen);
+int cl_p11_open_signing_key(const char *uri, int sessions, const unsigned char *want_id,
+                            size_t want_id_len, struct cl_p11_token **token, mbedtls_pk_context *pk,
+                            char *err, size_t errlen);
 
 #endif

@@ -235,6 +235,21 @@ int cl_p11_unwrap_aes(struct cl_p11_token *t, cl_p11_handle wrapping_key,
     return CL_OK;
 }
 
+int cl_p11_set_id(struct cl_p11_token *t, cl_p11_handle obj, const unsigned char *id, size_t id_len,
+                  char *err, size_t errlen)
+{
+    CK_ATTRIBUTE a = ATTR(CKA_ID, id, id_len);
+    CK_SESSION_HANDLE s;
+    CK_RV rv;
+
+    if (t == NULL || id == NULL || id_len == 0 || id_len > CL_P11_ID_MAX)
+        return CL_ERR_INVALID_ARGUMENT;
+    s = cl_p11i_borrow(t);
+    rv = t->f->C_SetAttributeValue(s, obj, &a, 1);
+    cl_p11i_give_back(t, s);
+    return rv == CKR_OK ? CL_OK : fail(rv, "C_SetAttributeValue (CKA_ID)", err, errlen);
+}
+
 int cl_p11_destroy(struct cl_p11_token *t, cl_p11_handle obj, char *err, size_t errlen)
 {
     CK_SESSION_HANDLE s;

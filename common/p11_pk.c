@@ -139,35 +139,55 @@ int cl_p11_pk_setup(mbedtls_pk_context *pk, struct cl_p11_token *token, cl_p11_h
     return CL_OK;
 }
 
-int cl_p11_open_signing_key(const char *uri_text, int sessions, struct cl_p11_token **token,
-                            mbedtls_pk_context *pk, char *err, size_t errlen)
+int cl_p11_signing_key(struct cl_p11_token *token, const char *label, const unsigned char *id,
+                       size_t id_len, mbedtls_pk_context *pk, mbedtls_pk_context *pub, char *err,
+                       size_t errlen)
 {
-    struct cl_p11_uri uri;
-    mbedtls_pk_context pub;
+    mbedtls_pk_context own;
     cl_p11_handle priv = 0, pubh = 0;
     int rc;
 
     if (token == NULL || pk == NULL)
         return CL_ERR_INVALID_ARGUMENT;
+    mbedtls_pk_init(&own);
+    if ((rc = cl_p11_find(token, CL_P11_PRIVATE, label, id, id_len, &priv, err, errlen)) == CL_OK &&
+        (rc = cl_p11_find(token, CL_P11_PUBLIC, label, id, id_len, &pubh, err, errlen)) == CL_OK &&
+        (rc = cl_p11_public_key(token, pubh, &own, err, errlen)) == CL_OK)
+        rc = cl_p11_pk_setup(pk, token, priv, &own, err, errlen);
+    if (rc == CL_OK && pub != NULL) {
+        *pub = own; /* a pointer pair: ownership moves */
+        mbedtls_pk_init(&own);
+    }
+    mbedtls_pk_free(&own);
+    return rc;
+}
+
+int cl_p11_open_signing_key(const char *uri_text, int sessions, const unsigned char *want_id,
+                            size_t want_id_len, struct cl_p11_token **token, mbedtls_pk_context *pk,
+                            char *err, size_t errlen)
+{
+    struct cl_p11_uri uri;
+    int rc;
+
+    if (token == NULL || pk == NULL || (want_id == NULL && want_id_len > 0))
+        return CL_ERR_INVALID_ARGUMENT;
     *token = NULL;
     if ((rc = cl_p11_uri_parse(uri_text, &uri, err, errlen)) != CL_OK)
         return rc;
+    if (uri.id_len == 0 && want_id_len > 0 && want_id_len <= sizeof(uri.id)) {
+        memcpy(uri.id, want_id, want_id_len);
+        uri.id_len = want_id_len;
+    }
     if ((uri.type != CL_P11_ANY && uri.type != CL_P11_PRIVATE) ||
         (uri.object[0] == '\0' && uri.id_len == 0)) {
         cl_err_set(err, errlen, "a signing key URI names a private key by object= or id=");
         return CL_ERR_CONFIG;
     }
-    mbedtls_pk_init(&pub);
     if ((rc = cl_p11_token_open(&uri, sessions, token, err, errlen)) != CL_OK ||
-        (rc = cl_p11_find(*token, CL_P11_PRIVATE, uri.object, uri.id, uri.id_len, &priv, err,
-                          errlen)) != CL_OK ||
-        (rc = cl_p11_find(*token, CL_P11_PUBLIC, uri.object, uri.id, uri.id_len, &pubh, err,
-                          errlen)) != CL_OK ||
-        (rc = cl_p11_public_key(*token, pubh, &pub, err, errlen)) != CL_OK ||
-        (rc = cl_p11_pk_setup(pk, *token, priv, &pub, err, errlen)) != CL_OK) {
+        (rc = cl_p11_signing_key(*token, uri.object, uri.id, uri.id_len, pk, NULL, err, errlen)) !=
+            CL_OK) {
         cl_p11_token_close(*token);
         *token = NULL;
     }
-    mbedtls_pk_free(&pub);
     return rc;
 }

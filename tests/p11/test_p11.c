@@ -379,12 +379,13 @@ static void test_open_signing_key(void **state)
 
     mbedtls_pk_init(&key);
     cl_test_softhsm_uri(&hsm, "certline-issuing", "ec-ca", uri, sizeof(uri));
-    assert_int_equal(cl_p11_open_signing_key(uri, 2, &t, &key, err, sizeof(err)), CL_OK);
+    assert_int_equal(cl_p11_open_signing_key(uri, 2, NULL, 0, &t, &key, err, sizeof(err)), CL_OK);
     assert_true(mbedtls_pk_can_do(&key, MBEDTLS_PK_ECDSA));
     mbedtls_pk_free(&key);
     cl_p11_token_close(t);
     cl_test_softhsm_uri(&hsm, "certline-issuing", "missing", uri, sizeof(uri));
-    assert_int_equal(cl_p11_open_signing_key(uri, 2, &t, &key, err, sizeof(err)), CL_ERR_NOT_FOUND);
+    assert_int_equal(cl_p11_open_signing_key(uri, 2, NULL, 0, &t, &key, err, sizeof(err)),
+                     CL_ERR_NOT_FOUND);
     assert_null(t);
 }
 
