@@ -96,8 +96,9 @@ int pi_accept(const struct nv_device *device, const char *claimed, const struct 
         snprintf(reason, len, "key does not match certificate");
         goto out;
     }
-    if ((rc = cc_verify_values(pack->device_number, pack->serial_hex, pack->certificate_pem, key,
-                               key_len, value, NULL)) != CL_OK) {
+    if ((rc = cc_verify_values(pack->version, pack->device_number, pack->serial_hex,
+                               pack->certificate_pem, key, key_len, prewrite, value, NULL)) !=
+        CL_OK) {
         snprintf(reason, len, "certificate does not parse");
         goto out;
     }
@@ -135,8 +136,9 @@ static int check_read_back(const struct nv_device *device, const struct cl_pack 
         snprintf(reason, len, "read-back key does not open with the peculiar key");
         return rc;
     }
-    rc = cc_verify_values(back->device_number, back->serial_hex, back->certificate_pem, key,
-                          key_len, device_value, result->server_value);
+    rc = cc_verify_values(
+        pack->version, back->device_number, back->serial_hex, back->certificate_pem, key, key_len,
+        pi_prewrite_key(&device->firmware, pack->key_id), device_value, result->server_value);
     if (rc == CL_OK && (!cc_equal(device_value, pack->device_value, CL_VERIFY_HEX) ||
                         !cc_equal(device_value, back->device_value, CL_VERIFY_HEX))) {
         snprintf(reason, len, "read-back does not verify (device value differs)");
