@@ -2,6 +2,7 @@
  * contains (device, device-common, service, issuing CA, root), with the input rules. */
 #include "x509_issue.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -165,9 +166,51 @@ static int issue_under_signer(struct cl_signer *signer, enum cl_key_type type, s
     return rc;
 }
 
+/* The public key is of key_type (P-256, or RSA of its size). */
+static int key_is_type(const mbedtls_pk_context *key, enum cl_key_type type)
+{
+    if (type == CL_KEY_P256)
+        return mbedtls_pk_get_type(key) == MBEDTLS_PK_ECKEY &&
+               mbedtls_pk_ec(*key)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+    return mbedtls_pk_get_type(key) == MBEDTLS_PK_RSA &&
+           mbedtls_pk_get_bitlen(key) == (type == CL_KEY_RSA2048 ? 2048u : 3072u);
+}
+
+/* issue_under_signer for a key held elsewhere (its public key): the certificate only. */
+static int issue_for_key(struct cl_signer *signer, const mbedtls_pk_context *public_key,
+                         struct profile *pr, const struct name_attr *attrs, size_t attr_count,
+                         const char *name, struct cl_issued *out)
+{
+    struct issuer is;
+    int rc;
+
+    if ((rc = cl_x509i_nest_in_signer(signer, pr, "device", name)) != CL_OK)
+        return rc;
+    if ((rc = cl_x509i_build_name(attrs, attr_count, &pr->subject)) != CL_OK)
+        return rc;
+    is = cl_x509i_signer_issuer(signer);
+    rc = cl_x509i_write_cert(pr, (mbedtls_pk_context *)(uintptr_t)public_key, &is, &out->cert_der,
+                             &out->cert_len);
+    mbedtls_asn1_free_named_data_list(&pr->subject);
+    if (rc == CL_OK)
+        cl_x509i_to_hex_upper(pr->serial, pr->serial_len, out->serial_hex);
+    else
+        cl_log_warn("device certificate for %s failed: %s", name, cl_err_str(rc));
+    return rc;
+}
+
 int cl_issue_device(struct cl_signer *signer, const char *device_number, const char *model_code,
                     enum cl_key_type key_type, const char *serial_hex, time_t not_before,
                     int validity_days, struct cl_issued *out)
+{
+    return cl_issue_device_key(signer, device_number, model_code, key_type, NULL, serial_hex,
+                               not_before, validity_days, out);
+}
+
+int cl_issue_device_key(struct cl_signer *signer, const char *device_number, const char *model_code,
+                        enum cl_key_type key_type, const mbedtls_pk_context *public_key,
+                        const char *serial_hex, time_t not_before, int validity_days,
+                        struct cl_issued *out)
 {
     unsigned char serial[CL_SERIAL_HEX_MAX / 2];
     size_t serial_len = 0;
@@ -205,6 +248,11 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                     device_number, VALIDITY_DAYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
+    if (public_key != NULL && !key_is_type(public_key, key_type)) {
+        cl_log_warn("device certificate for %s refused: the key is not of type %s", device_number,
+                    cl_key_type_name(key_type));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
     const struct name_attr attrs[] = {
         ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, device_number),
         ATTR(MBEDTLS_OID_AT_SERIAL_NUMBER, MBEDTLS_ASN1_PRINTABLE_STRING, device_number),
@@ -222,6 +270,9 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                          : MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
         .eku = EKU_CLIENT,
     };
+    if (public_key != NULL)
+        return issue_for_key(signer, public_key, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
+                             device_number, out);
     return issue_under_signer(signer, key_type, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
                               "device", device_number, out);
 }

@@ -85,6 +85,14 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                     enum cl_key_type key_type, const char *serial_hex, time_t not_before,
                     int validity_days, struct cl_issued *out);
 
+/* cl_issue_device for a key held elsewhere (a PKCS#11 token, p11.h): public_key (of key_type)
+ * is certified; out gets the certificate only (key_der NULL). public_key NULL: as
+ * cl_issue_device. */
+int cl_issue_device_key(struct cl_signer *signer, const char *device_number, const char *model_code,
+                        enum cl_key_type key_type, const mbedtls_pk_context *public_key,
+                        const char *serial_hex, time_t not_before, int validity_days,
+                        struct cl_issued *out);
+
 /* Issues a service certificate (ca-server, comm-terminal, factory-terminal with number = line id;
  * also device-common with number = model code) with a new P-256 key. Servers' names must be DNS
  * names of at most 64 characters; a device-common name is printable text (e.g. "3012 common");
