@@ -298,18 +298,15 @@ out:
     return rc;
 }
 
-/* Where a model's pre-write key is kept and the label that binds it: the first key in
- * models/<code>/prewrite.enc ("prewrite:<code>"), every later one in
- * models/<code>/prewrite-<key id>.enc ("prewrite:<code>:<key id>"). */
-static int prewrite_place(const char *code, const char *key_id, int first, char *relative,
-                          size_t rlen, char *label, size_t llen)
+int ca_prewrite_place(const char *code, const char *key_id, int first, const char *suffix,
+                      char *relative, size_t rlen, char *label, size_t llen)
 {
     int n, m;
     if (first) {
-        n = snprintf(relative, rlen, "models/%s/prewrite.enc", code);
+        n = snprintf(relative, rlen, "models/%s/prewrite.%s", code, suffix);
         m = snprintf(label, llen, "prewrite:%s", code);
     } else {
-        n = snprintf(relative, rlen, "models/%s/prewrite-%s.enc", code, key_id);
+        n = snprintf(relative, rlen, "models/%s/prewrite-%s.%s", code, key_id, suffix);
         m = snprintf(label, llen, "prewrite:%s:%s", code, key_id);
     }
     return n < 0 || (size_t)n >= rlen || m < 0 || (size_t)m >= llen || strchr(key_id, '/') != NULL
@@ -324,8 +321,8 @@ int ca_authority_prewrite_create(struct ca_authority *a, const char *code, const
     unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
     int rc;
 
-    if ((rc = prewrite_place(code, key_id, 0, relative, sizeof(relative), label, sizeof(label))) !=
-            CL_OK ||
+    if ((rc = ca_prewrite_place(code, key_id, 0, "enc", relative, sizeof(relative), label,
+                                sizeof(label))) != CL_OK ||
         (rc = path_in(path, sizeof(path), a->ca_dir, relative)) != CL_OK) {
         snprintf(err, errlen, "key id or path too long");
         return rc;
@@ -356,8 +353,8 @@ int ca_authority_prewrite_key(struct ca_authority *a, const char *code, const ch
             goto out;
         }
     }
-    if ((rc = prewrite_place(code, key_id, first, relative, sizeof(relative), label,
-                             sizeof(label))) != CL_OK) {
+    if ((rc = ca_prewrite_place(code, key_id, first, "enc", relative, sizeof(relative), label,
+                                sizeof(label))) != CL_OK) {
         snprintf(err, errlen, "pre-write key id %.64s of model %.8s: too long", key_id, code);
         goto out;
     }
@@ -404,7 +401,11 @@ static int add_next_keys(struct ca_authority *a, cJSON *bundle, const char *code
             cJSON_Delete(item);
             return CL_ERR_NOMEM;
         }
-        rc = ca_authority_prewrite_key(a, code, keys[i].key_id, keys[i].first, key, err, errlen);
+        if (keys[i].value != NULL)
+            memcpy(key, keys[i].value, sizeof(key));
+        else
+            rc =
+                ca_authority_prewrite_key(a, code, keys[i].key_id, keys[i].first, key, err, errlen);
         if (rc == CL_OK && (!cJSON_AddStringToObject(item, "key_id", keys[i].key_id) ||
                             add_base64(item, "prewrite_key", key, sizeof(key)) != CL_OK))
             rc = CL_ERR_NOMEM;
@@ -447,8 +448,10 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         snprintf(err, errlen, "a bundle carries 1 to %d pre-write keys", CA_BUNDLE_KEYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = ca_authority_prewrite_key(a, code, keys[0].key_id, keys[0].first, prewrite, err,
-                                        errlen)) != CL_OK)
+    if (keys[0].value != NULL)
+        memcpy(prewrite, keys[0].value, sizeof(prewrite));
+    else if ((rc = ca_authority_prewrite_key(a, code, keys[0].key_id, keys[0].first, prewrite, err,
+                                             errlen)) != CL_OK)
         goto out;
     snprintf(relative, sizeof(relative), "models/%.12s/peculiar.enc", code);
     snprintf(label, sizeof(label), "peculiar:%.12s", code);

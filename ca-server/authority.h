@@ -56,6 +56,13 @@ int ca_authority_prewrite_key(struct ca_authority *authority, const char *code, 
                               int first, unsigned char key[CL_PREWRITE_KEY_BYTES], char *err,
                               size_t errlen);
 
+/* Where a model's pre-write key is kept (relative to ca_dir) and the label that binds it: the first
+ * key in models/<code>/prewrite.<suffix> ("prewrite:<code>"), every later one in
+ * models/<code>/prewrite-<key id>.<suffix> ("prewrite:<code>:<key id>"); suffix "enc" for the
+ * passphrase files, "wrapped" for the copies wrapped under a token key (prewrite_token.h). */
+int ca_prewrite_place(const char *code, const char *key_id, int first, const char *suffix,
+                      char *relative, size_t rlen, char *label, size_t llen);
+
 /* A new random pre-write key of model code (model-rotate), refusing an existing file. */
 int ca_authority_prewrite_create(struct ca_authority *authority, const char *code,
                                  const char *key_id, char *err, size_t errlen);
@@ -66,6 +73,7 @@ int ca_authority_prewrite_create(struct ca_authority *authority, const char *cod
 struct ca_bundle_key {
     const char *key_id;
     int first;
+    const unsigned char *value; /* the key (32 bytes) when the caller has it; NULL: its file */
 };
 
 /* The firmware bundle of a model (malloc'd JSON; holds secrets: the caller zeroises and frees it

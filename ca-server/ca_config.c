@@ -46,6 +46,11 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, pack_retention_hours, "pack_retention_hours", 0, 1, 87600, 168,
                "hours a pack (sealed device key) issued but never installed is kept for a retried "
                "request; installation, supersession and revocation purge it at once"),
+    CL_CFG_STR_DEF(struct ca_config, device_key_token, "device_key_token", "", 0,
+                   "PKCS#11 URI (RFC 7512: token=, module-path=, pin-source=) of the token that "
+                   "makes device keys and holds the pre-write keys: packs of version 2, keys "
+                   "never in clear in ca-server; empty: device keys made in software, packs of "
+                   "version 1"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
 

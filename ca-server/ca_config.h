@@ -26,6 +26,7 @@ struct ca_config {
     long long crl_period_s;         /* serve publishes a CRL this often (and after revocations) */
     long long crl_validity_s;       /* nextUpdate - thisUpdate; more than crl_period_s */
     char crl_file[512];             /* where the current CRL is written (PEM); "": ca_dir/crl.pem */
+    char device_key_token[2048];    /* PKCS#11 URI: device keys and pre-write keys; "": files */
     long long pack_retention_hours; /* packs issued and never installed are purged after */
 };
 

@@ -3,17 +3,22 @@
 #include "commands.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
 
 #include "atomic_file.h"
 #include "cli.h"
 #include "cli_json.h"
 #include "error.h"
 #include "keyfile.h"
+#include "prewrite_token.h"
 
 /* ---- device models ---- */
 
@@ -26,6 +31,32 @@ static int valid_model_code(const char *code)
         if (!isdigit((unsigned char)code[i]) && !isupper((unsigned char)code[i]))
             return 0;
     return 1;
+}
+
+/* Token mode: the model's first pre-write key is kept wrapped under the token's storage key
+ * (prewrite_token.h), and its passphrase file goes. */
+static int first_key_to_token(const struct ca_config *config, struct ca_authority *authority,
+                              const struct ca_model *model, char *err, size_t errlen)
+{
+    unsigned char key[CL_PREWRITE_KEY_BYTES];
+    struct ca_prewrite_token *pt = NULL;
+    char path[PATH_MAX], relative[160], label[96];
+    int rc = ca_prewrite_token_of(config, 1, &pt, err, errlen);
+
+    if (rc != CL_OK || pt == NULL)
+        return rc;
+    rc = ca_authority_prewrite_key(authority, model->code, model->key_id, 1, key, err, errlen);
+    if (rc == CL_OK)
+        rc = ca_prewrite_token_store(pt, config->ca_dir, model->code, model->key_id, 1, key, err,
+                                     errlen);
+    mbedtls_platform_zeroize(key, sizeof(key));
+    if (rc == CL_OK &&
+        ca_prewrite_place(model->code, model->key_id, 1, "enc", relative, sizeof(relative), label,
+                          sizeof(label)) == CL_OK &&
+        snprintf(path, sizeof(path), "%s/%s", config->ca_dir, relative) < (int)sizeof(path))
+        unlink(path);
+    ca_prewrite_token_free(pt);
+    return rc;
 }
 
 int ca_command_model_add(const struct ca_config *config, const char *passphrase, int argc,
@@ -74,7 +105,8 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
             goto out;
         }
     }
-    if (ca_authority_model_create(authority, model.code, err, sizeof(err)) != CL_OK) {
+    if (ca_authority_model_create(authority, model.code, err, sizeof(err)) != CL_OK ||
+        first_key_to_token(config, authority, &model, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
         goto out;
     }
@@ -160,7 +192,7 @@ static int bundle_keys(struct ca_store *store, const char *code, struct ca_prewr
     }
     *count = n - current;
     for (size_t i = current; i < n; i++)
-        keys[i - current] = (struct ca_bundle_key){(*all)[i].key_id, (*all)[i].first};
+        keys[i - current] = (struct ca_bundle_key){(*all)[i].key_id, (*all)[i].first, NULL};
     return 0;
 }
 
@@ -174,6 +206,8 @@ int ca_command_model_export(const struct ca_config *config, const char *passphra
     struct ca_model model;
     struct ca_prewrite_key *all = NULL;
     struct ca_bundle_key keys[CA_BUNDLE_KEYS_MAX];
+    unsigned char clear[CA_BUNDLE_KEYS_MAX][CL_PREWRITE_KEY_BYTES];
+    struct ca_prewrite_token *pt = NULL;
     char *args[1] = {NULL}, *json = NULL, err[512], detail[160];
     size_t len = 0, key_count = 0;
     int code = 1, rc;
@@ -192,6 +226,20 @@ int ca_command_model_export(const struct ca_config *config, const char *passphra
         goto out;
     if (bundle_keys(store, model.code, &all, keys, &key_count) != 0)
         goto out;
+    if (ca_prewrite_token_of(config, 0, &pt, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "ca-server: device_key_token: %s\n", err);
+        goto out;
+    }
+    for (size_t i = 0; pt != NULL && i < key_count; i++) { /* kept wrapped: out of the token */
+        rc = ca_prewrite_token_value(pt, config->ca_dir, model.code, keys[i].key_id, keys[i].first,
+                                     clear[i], err, sizeof(err));
+        if (rc == CL_OK)
+            keys[i].value = clear[i];
+        else if (rc != CL_ERR_NOT_FOUND) {
+            fprintf(stderr, "ca-server: pre-write key %s: %s\n", keys[i].key_id, err);
+            goto out;
+        }
+    }
     if (ca_authority_model_bundle(authority, model.code, model.key_type, keys, key_count, &json,
                                   &len, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
@@ -213,6 +261,8 @@ int ca_command_model_export(const struct ca_config *config, const char *passphra
 out:
     if (json != NULL)
         cl_secret_free(json, len);
+    mbedtls_platform_zeroize(clear, sizeof(clear));
+    ca_prewrite_token_free(pt);
     free(all);
     ca_authority_free(authority);
     ca_store_close(store);
@@ -251,8 +301,9 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
     struct ca_prewrite_key key = {0};
+    struct ca_prewrite_token *pt = NULL;
     struct ca_model model;
-    char *args[1] = {NULL}, err[512], serial[CL_SERIAL_HEX_MAX + 1], when[32];
+    char *args[1] = {NULL}, err[512] = "", serial[CL_SERIAL_HEX_MAX + 1], when[32];
     time_t now = time(NULL);
     int code = 1, rc;
 
@@ -277,12 +328,18 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
         goto out;
     snprintf(key.model_code, sizeof(key.model_code), "%s", model.code);
     snprintf(key.key_id, sizeof(key.key_id), "%s-%.8s", model.code, serial);
-    if (ca_open_authority(config, passphrase, &authority) != 0)
-        goto out;
-    /* The key first, then its row: a row never names a key that is not there. */
-    if (ca_authority_prewrite_create(authority, model.code, key.key_id, err, sizeof(err)) !=
-        CL_OK) {
-        fprintf(stderr, "ca-server: %s\n", err);
+    /* The key first, then its row: a row never names a key that is not there. In token mode
+     * the key is made and kept wrapped under the token's storage key, else in a passphrase
+     * file. */
+    if (ca_prewrite_token_of(config, 1, &pt, err, sizeof(err)) != CL_OK ||
+        (pt != NULL ? ca_prewrite_token_store(pt, config->ca_dir, model.code, key.key_id, 0, NULL,
+                                              err, sizeof(err))
+         : ca_open_authority(config, passphrase, &authority) != 0
+             ? CL_ERR_CRYPTO
+             : ca_authority_prewrite_create(authority, model.code, key.key_id, err, sizeof(err))) !=
+            CL_OK) {
+        if (err[0] != '\0')
+            fprintf(stderr, "ca-server: %s\n", err);
         goto out;
     }
     if ((rc = ca_store_prewrite_add(store, &key, ca_operator_name())) != CL_OK) {
@@ -300,6 +357,7 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
            model.code, key.key_id, when);
     code = 0;
 out:
+    ca_prewrite_token_free(pt);
     ca_authority_free(authority);
     ca_store_close(store);
     return code;

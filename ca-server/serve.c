@@ -11,6 +11,7 @@
 #include "error.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "prewrite_token.h"
 #include "runtime.h"
 #include "soap_server.h"
 
@@ -46,7 +47,8 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &runtime.authority, err,
                           sizeof(err)) != CL_OK ||
         ca_db_pool_new(config->database.conninfo, (size_t)config->db_connections, &runtime.pool,
-                       err, sizeof(err)) != CL_OK) {
+                       err, sizeof(err)) != CL_OK ||
+        ca_prewrite_token_of(config, 0, &runtime.prewrite_token, err, sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
         goto out;
     }
@@ -106,6 +108,7 @@ out : {
     cl_tls_free(tls);
     cl_crl_holder_free(holder);
     ca_db_pool_free(runtime.pool);
+    ca_prewrite_token_free(runtime.prewrite_token);
     ca_authority_free(runtime.authority);
     ca_store_close(store);
     return code;

@@ -13,26 +13,74 @@ hold, checked here independently of certline's C code:
     id with "unknown pre-write key id", naming the ids it accepts, leaving both images
     byte-identical.
 
-Usage: test_prewrite_rotation.py CA_SERVER DEVICE_AGENT
+With --token the same runs in token mode (ca-server's device_key_token: a private SoftHSM2
+token): pre-write keys stored only wrapped under the token's storage key (no .enc file), device
+keys born in the token, packs of version 2, opened here with RFC 5649 (cryptography's
+aes_key_unwrap_with_padding) to a PKCS#8 key that matches the certificate, and the device value
+and installation proof device-agent prints recomputed here from PACK.md's definition.
+
+Usage: test_prewrite_rotation.py CA_SERVER DEVICE_AGENT [--token]
 """
 import base64
+import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding  # noqa: E402
 
 from certline_harness import CaServer, Failure, check, run_ca_scenario  # noqa: E402
 from certline_procs import DeviceAgent  # noqa: E402
 
 DAY = 86400
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def softhsm_token(work):
+    """A private SoftHSM2 token (SOFTHSM2_CONF for this process and its children); its URI."""
+    base = tempfile.mkdtemp(prefix="certline-softhsm-", dir=work)
+    os.makedirs(os.path.join(base, "tokens"))
+    with open(os.path.join(base, "softhsm2.conf"), "w") as f:
+        f.write("directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+                "log.level = ERROR\nslots.removable = false\n" % base)
+    os.environ["SOFTHSM2_CONF"] = os.path.join(base, "softhsm2.conf")
+    pin = os.path.join(base, "user.pin")
+    with open(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("4321-test-pin\n")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "certline-devices",
+                    "--so-pin", "12345678", "--pin", "4321-test-pin"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return "pkcs11:token=certline-devices?module-path=%s&pin-source=file:%s" % (SOFTHSM, pin)
+
+
+def der_value(tag, number, serial, cert_der, last):
+    """PACK.md's verification values: SHA-256(tag 00 number 00 serial 00 len cert len last)."""
+    h = hashlib.sha256()
+    h.update(tag.encode() + b"\0" + number.encode() + b"\0" + serial.encode() + b"\0")
+    h.update(struct.pack(">I", len(cert_der)) + cert_der + struct.pack(">I", len(last)) + last)
+    return h.hexdigest()
+
+
+def proof_v2(prewrite, number, serial, cert_der):
+    """Version 2's server value: over the proof key AES-256-ECB(pre-write key, T)."""
+    t = hashlib.sha256(b"certline proof-key v2\0" + number.encode() + b"\0" + serial.encode() +
+                       b"\0" + cert_der).digest()
+    enc = Cipher(algorithms.AES(prewrite), modes.ECB()).encryptor()
+    proof = enc.update(t) + enc.finalize()
+    return der_value("certline install-proof v2", number, serial, cert_der, proof)
 
 
 def read(path):
@@ -41,11 +89,16 @@ def read(path):
 
 
 class Scenario:
-    def __init__(self, binary, device_binary, work, cluster):
+    def __init__(self, binary, device_binary, work, cluster, token):
         self.binary = binary
         self.device_binary = device_binary
         self.work = work
         self.ca = CaServer(binary, work, cluster.create_db("ca"))
+        self.token = token
+        self.version = 2 if token else 1
+        self.proofs = {}  # pack text -> the installation proof expected (version 2)
+        if token:
+            self.ca.write_config(self.ca.conninfo, device_key_token=softhsm_token(work))
 
     @staticmethod
     def faked(when, argv):
@@ -89,14 +142,33 @@ class Scenario:
             return json.load(f)["items"][0]["pack"]
 
     def sealed_under(self, pack_text, key_id, keys):
-        """The pack names key_id and its key opens with that key (AES-GCM, PACK.md's AAD)."""
+        """The pack names key_id and its key opens with that key: version 1 AES-GCM with PACK.md's
+        AAD; version 2 RFC 5649 to a PKCS#8 key that is the certificate's, and the device value
+        over the certificate and its SubjectPublicKeyInfo."""
         pack = json.loads(pack_text)
+        check(pack["version"] == self.version, "pack version %d" % pack["version"])
         check(pack["key_id"] == key_id, "pack sealed under %s, expected %s" % (pack["key_id"],
                                                                                 key_id))
         sealed = base64.b64decode(pack["sealed_key"])
-        aad = b"certline-pack-v1\0" + pack["device_number"].encode() + b"\0" + \
-            pack["serial"].encode()
-        AESGCM(keys[key_id]).decrypt(sealed[:12], sealed[12:], aad)  # raises if it does not open
+        if self.version == 1:
+            aad = b"certline-pack-v1\0" + pack["device_number"].encode() + b"\0" + \
+                pack["serial"].encode()
+            AESGCM(keys[key_id]).decrypt(sealed[:12], sealed[12:], aad)  # raises if not
+            return
+        key = serialization.load_der_private_key(aes_key_unwrap_with_padding(keys[key_id],
+                                                                             sealed), None)
+        cert = x509.load_pem_x509_certificate(pack["certificate_pem"].encode())
+        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+        check(key.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+              == spki, "the unwrapped key is not the certificate's")
+        cert_der = cert.public_bytes(serialization.Encoding.DER)
+        check(pack["device_value"] == der_value("certline device-check v2", pack["device_number"],
+                                                pack["serial"], cert_der, spki),
+              "version 2 device value")
+        self.proofs[pack_text] = proof_v2(keys[key_id], pack["device_number"], pack["serial"],
+                                          cert_der)
 
     def device(self, number, bundle_path):
         class Line:  # install only: no line
@@ -118,6 +190,10 @@ class Scenario:
         if refused_with is None:
             check(r.returncode == 0 and r.stdout.startswith("OK "),
                   "install on %s: %s%s" % (d.device_number, r.stdout, r.stderr))
+            if pack_text in self.proofs:
+                check(r.stdout.split()[-1] == self.proofs[pack_text],
+                      "installation proof %s, PACK.md says %s" % (r.stdout.split()[-1],
+                                                                  self.proofs[pack_text]))
             check(when is not None or "all checks pass" in d.run("show").stdout,
                   "show after install")
             return r.stdout
@@ -133,6 +209,11 @@ class Scenario:
     def run(self):
         self.ca.run("init")
         self.ca.run("model-add", "3012")
+        models = os.path.join(self.ca.ca_dir, "models", "3012")
+        if self.token:  # the first key kept only wrapped under the token's storage key
+            check(os.path.exists(os.path.join(models, "prewrite.wrapped")) and
+                  not os.path.exists(os.path.join(models, "prewrite.enc")),
+                  "token mode: files %r" % sorted(os.listdir(models)))
         first = self.keys()
         check(len(first) == 1 and first[0]["current"], "one key after model-add: %r" % first)
         k1 = first[0]["key_id"]
@@ -159,8 +240,8 @@ class Scenario:
         k2 = keys[-1]["key_id"]
         check([k["key_id"] for k in keys] == [k1, k2] and keys[0]["current"] and
               not keys[1]["current"] and keys[1]["valid_from"] == later, "keys %r" % keys)
-        mode = os.stat(os.path.join(self.ca.ca_dir, "models", "3012",
-                                    "prewrite-%s.enc" % k2)).st_mode & 0o777
+        mode = os.stat(os.path.join(models, "prewrite-%s.%s" % (
+            k2, "wrapped" if self.token else "enc"))).st_mode & 0o777
         check(mode == 0o600, "the new key file has mode %o" % mode)
         bundle_b, doc_b, held_b = self.export("b.bundle")
         check(doc_b["version"] == 2 and doc_b["key_id"] == k1 and
@@ -211,14 +292,15 @@ class Scenario:
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: test_prewrite_rotation.py CA_SERVER DEVICE_AGENT")
-    if shutil.which("faketime") is None:
-        print("test_prewrite_rotation: FAILED: faketime is not installed")
+    if len(sys.argv) not in (3, 4) or sys.argv[3:] not in ([], ["--token"]):
+        sys.exit("usage: test_prewrite_rotation.py CA_SERVER DEVICE_AGENT [--token]")
+    token = sys.argv[3:] == ["--token"]
+    name = "test_prewrite_rotation" + ("_token" if token else "")
+    if shutil.which("faketime") is None or (token and shutil.which("softhsm2-util") is None):
+        print("%s: FAILED: faketime or softhsm2-util is not installed" % name)
         return 1
-    return run_ca_scenario("test_prewrite_rotation",
-                           lambda work, cluster: Scenario(sys.argv[1], sys.argv[2], work,
-                                                          cluster),
+    return run_ca_scenario(name, lambda work, cluster: Scenario(sys.argv[1], sys.argv[2], work,
+                                                                cluster, token),
                            errors=(ValueError,))
 
 
