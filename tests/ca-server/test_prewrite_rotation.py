@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding  # noqa: E402
 
-from certline_harness import CaServer, Failure, check, run_ca_scenario  # noqa: E402
+from certline_harness import CaServer, Failure, check, moved, run_ca_scenario  # noqa: E402
 from certline_procs import DeviceAgent  # noqa: E402
 
 DAY = 86400
@@ -100,14 +100,7 @@ class Scenario:
         if token:
             self.ca.write_config(self.ca.conninfo, device_key_token=softhsm_token(work))
 
-    @staticmethod
-    def faked(when, argv):
-        """argv with its clock at `when` (faketime); the database keeps the real one."""
-        env = dict(os.environ)
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":verify_asan_link_order=0").lstrip(":")
-        return subprocess.run(["faketime", "@%d" % when] + argv, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=600, env=env)
+    faked = staticmethod(moved)  # the database keeps the real clock
 
     def moved(self, when, *args, expect_ok=True):
         """ca-server ARGS with its clock at `when`."""
