@@ -15,7 +15,6 @@ Usage: bench_token_issuance.py CA_SERVER OUT_DIR [--devices N]
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
