@@ -42,6 +42,8 @@ bench: deps
 	/usr/bin/python3 tests/bench/bench_many_lines.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(BENCH_BUILD)/tests/bench/bench_reconnect $(BENCH_BUILD)/bench
 	$(BENCH_BUILD)/tests/bench/bench_crl $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_token.py $(BENCH_BUILD)/ca-server/ca-server \
+	  $(BENCH_BUILD)/wsdl $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_token_issuance.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/bench
 

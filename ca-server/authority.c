@@ -16,6 +16,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "atomic_file.h"
+#include "ca_token.h"
 #include "error.h"
 #include "keyfile.h"
 
@@ -36,6 +37,7 @@ struct ca_authority {
     char *passphrase;
     char *root_pem, *issuing_pem, *chain_pem;
     struct cl_signer *signer;
+    struct ca_token_key issuing_key; /* token mode: the token the signer signs in */
     pthread_mutex_t lock;
     struct cached_key cache[MAX_CACHED_MODELS];
     size_t cached;
@@ -68,26 +70,63 @@ static int write_key(const char *dir, const char *name, const char *label,
 {
     char path[PATH_MAX];
     int rc = path_in(path, sizeof(path), dir, name);
+    if (issued->key_der == NULL) /* held in a token */
+        return rc;
     if (rc == CL_OK)
         rc = cl_keyfile_write(path, label, issued->key_der, issued->key_len, passphrase,
                               CL_KEYFILE_MIN_ITERATIONS * 2, 1);
     return rc;
 }
 
+/* The CA keys that live in tokens (keys->issuing_uri, keys->root_uri), made there; the others
+ * are made by cl_issue_ca_pair_keys and written to files. */
+static int issue_pair(const char *organisation, const struct ca_key_place *keys,
+                      struct cl_issued *root, struct cl_issued *issuing, char *err, size_t errlen)
+{
+    struct ca_token_key root_key, issuing_key;
+    struct cl_ca_key root_ext, issuing_ext;
+    int use_root = keys != NULL && keys->root_uri != NULL && keys->root_uri[0] != '\0';
+    int use_issuing = keys != NULL && keys->issuing_uri != NULL && keys->issuing_uri[0] != '\0';
+    int rc = CL_OK;
+
+    memset(&root_key, 0, sizeof(root_key));
+    memset(&issuing_key, 0, sizeof(issuing_key));
+    if ((use_root &&
+         (rc = ca_token_generate(keys->root_uri, 1, &root_key, err, errlen)) != CL_OK) ||
+        (use_issuing &&
+         (rc = ca_token_generate(keys->issuing_uri, 1, &issuing_key, err, errlen)) != CL_OK))
+        goto out;
+    root_ext = (struct cl_ca_key){&root_key.pub, &root_key.sign};
+    issuing_ext = (struct cl_ca_key){&issuing_key.pub, NULL};
+    rc = cl_issue_ca_pair_keys(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS,
+                               use_root ? &root_ext : NULL, use_issuing ? &issuing_ext : NULL, root,
+                               issuing);
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
+out:
+    /* the keys stay in their tokens; serve finds the issuing key again by its certificate */
+    if (use_issuing)
+        ca_token_key_free(&issuing_key);
+    if (use_root)
+        ca_token_key_free(&root_key);
+    return rc;
+}
+
 int ca_authority_create(const char *ca_dir, const char *organisation, const char *passphrase,
-                        char *err, size_t errlen)
+                        const struct ca_key_place *keys, char *err, size_t errlen)
 {
     struct cl_issued root = {0}, issuing = {0};
-    char path[PATH_MAX], models[PATH_MAX];
+    char path[PATH_MAX], cert[PATH_MAX], models[PATH_MAX];
     struct stat st;
     int rc;
 
     if (path_in(path, sizeof(path), ca_dir, "issuing.key.enc") != CL_OK ||
+        path_in(cert, sizeof(cert), ca_dir, "issuing.crt") != CL_OK ||
         path_in(models, sizeof(models), ca_dir, "models") != CL_OK) {
         snprintf(err, errlen, "ca_dir path is too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (stat(path, &st) == 0) {
+    if (stat(path, &st) == 0 || stat(cert, &st) == 0) {
         snprintf(err, errlen, "%s already holds a CA; refusing to overwrite it", ca_dir);
         return CL_ERR_EXISTS;
     }
@@ -96,11 +135,8 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
         snprintf(err, errlen, "cannot create %s: %s", ca_dir, strerror(errno));
         return CL_ERR_IO;
     }
-    rc = cl_issue_ca_pair(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS, &root, &issuing);
-    if (rc != CL_OK) {
-        snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
+    if ((rc = issue_pair(organisation, keys, &root, &issuing, err, errlen)) != CL_OK)
         goto out;
-    }
     /* Keys first: a half-made CA is refused by the next init only if its key exists, and keys
      * without certificates are useless to anyone. */
     if ((rc = write_key(ca_dir, "root.key.enc", "root-ca-key", &root, passphrase)) != CL_OK ||
@@ -164,7 +200,8 @@ static int open_secret(const struct ca_authority *a, const char *relative, const
 }
 
 int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
-                      struct ca_authority **out, char *err, size_t errlen)
+                      const struct ca_key_place *keys, struct ca_authority **out, char *err,
+                      size_t errlen)
 {
     struct ca_authority *a = calloc(1, sizeof(*a));
     unsigned char *key = NULL;
@@ -192,14 +229,26 @@ int ca_authority_open(const char *ca_dir, const char *organisation, const char *
         (rc = read_text(ca_dir, "issuing.crt", &a->issuing_pem, err, errlen)) != CL_OK ||
         (rc = read_text(ca_dir, "chain.crt", &a->chain_pem, err, errlen)) != CL_OK)
         goto fail;
-    rc = open_secret(a, "issuing.key.enc", "issuing-ca-key", &key, &key_len, err, errlen);
-    if (rc != CL_OK)
-        goto fail;
-    rc = cl_signer_new((const unsigned char *)a->issuing_pem, strlen(a->issuing_pem) + 1, key,
-                       key_len, organisation, &a->signer, err, errlen);
-    cl_secret_free(key, key_len);
-    if (rc != CL_OK)
-        goto fail;
+    if (keys != NULL && keys->issuing_uri != NULL && keys->issuing_uri[0] != '\0') {
+        /* token mode: the signer signs in the token, one session per signing thread */
+        rc = ca_token_open(keys->issuing_uri, a->issuing_pem, keys->sessions, &a->issuing_key, err,
+                           errlen);
+        if (rc == CL_OK)
+            rc = cl_signer_new_with_key((const unsigned char *)a->issuing_pem,
+                                        strlen(a->issuing_pem) + 1, &a->issuing_key.sign,
+                                        organisation, &a->signer, err, errlen);
+        if (rc != CL_OK)
+            goto fail;
+    } else {
+        rc = open_secret(a, "issuing.key.enc", "issuing-ca-key", &key, &key_len, err, errlen);
+        if (rc != CL_OK)
+            goto fail;
+        rc = cl_signer_new((const unsigned char *)a->issuing_pem, strlen(a->issuing_pem) + 1, key,
+                           key_len, organisation, &a->signer, err, errlen);
+        cl_secret_free(key, key_len);
+        if (rc != CL_OK)
+            goto fail;
+    }
     *out = a;
     return CL_OK;
 fail:
@@ -211,7 +260,8 @@ void ca_authority_free(struct ca_authority *a)
 {
     if (a == NULL)
         return;
-    cl_signer_free(a->signer);
+    cl_signer_free(a->signer); /* before its token closes */
+    ca_token_key_free(&a->issuing_key);
     if (a->passphrase != NULL)
         cl_secret_free(a->passphrase, strlen(a->passphrase));
     free(a->root_pem);

@@ -2,6 +2,7 @@
  * folder (ca_dir) holds:
  *   root.crt, issuing.crt, chain.crt (issuing then root)      certificates, PEM
  *   root.key.enc, issuing.key.enc                              keys, passphrase-encrypted
+ *                                          (absent for a key in a PKCS#11 token: ca_token.h)
  *   models/<code>/prewrite.enc, peculiar.enc, common-key.enc   a model's secrets, encrypted
  *   models/<code>/prewrite-<key id>.enc                        its later pre-write keys
  *   models/<code>/common.crt                                   the model's common certificate
@@ -21,20 +22,26 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "ca_token.h"
 #include "pack.h"
 #include "x509_issue.h"
 
 struct ca_authority;
 
 /* Creates a new CA in ca_dir (made if missing): root and issuing certificates and their keys
- * encrypted under passphrase. Refuses (CL_ERR_EXISTS) if ca_dir already holds a CA. */
+ * encrypted under passphrase, or, for a key keys names a token URI for (keys NULL: none), made
+ * in that token (ca_token.h). Refuses (CL_ERR_EXISTS) if ca_dir already holds a CA or a token
+ * already holds a key of that label. */
 int ca_authority_create(const char *ca_dir, const char *organisation, const char *passphrase,
-                        char *err, size_t errlen);
+                        const struct ca_key_place *keys, char *err, size_t errlen);
 
-/* Loads the CA of ca_dir: certificates, and the issuing key decrypted into a signer. Keeps the
+/* Loads the CA of ca_dir: certificates, and the issuing key decrypted into a signer, or, with
+ * keys->issuing_uri, the issuing key in its token (keys->sessions sessions, shared by the
+ * signing threads). The root key is never loaded (only init and rollover need it). Keeps the
  * passphrase (zeroised at free) to open model secrets when first needed. */
 int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
-                      struct ca_authority **out, char *err, size_t errlen);
+                      const struct ca_key_place *keys, struct ca_authority **out, char *err,
+                      size_t errlen);
 void ca_authority_free(struct ca_authority *authority);
 
 struct cl_signer *ca_authority_signer(struct ca_authority *authority);

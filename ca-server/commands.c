@@ -38,7 +38,8 @@ int ca_open_authority(const struct ca_config *config, const char *passphrase,
                       struct ca_authority **authority)
 {
     char err[512];
-    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, authority, err,
+    struct ca_key_place keys = ca_config_key_place(config);
+    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &keys, authority, err,
                           sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
         return 1;

@@ -32,6 +32,7 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     struct cl_tls *tls = NULL;
     struct cl_crl_holder *holder = NULL;
     struct ca_store *store = NULL;
+    struct ca_key_place keys = ca_config_key_place(config); /* the issuing key only */
     char err[512] = "";
     int applied = 0, code = 1;
     (void)argc;
@@ -44,8 +45,8 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     }
     if (applied > 0)
         cl_log_info("database: %d migration(s) applied", applied);
-    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &runtime.authority, err,
-                          sizeof(err)) != CL_OK ||
+    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &keys,
+                          &runtime.authority, err, sizeof(err)) != CL_OK ||
         ca_db_pool_new(config->database.conninfo, (size_t)config->db_connections, &runtime.pool,
                        err, sizeof(err)) != CL_OK ||
         ca_prewrite_token_of(config, 0, &runtime.prewrite_token, err, sizeof(err)) != CL_OK) {

@@ -47,7 +47,8 @@
 #define CL_P11_TEXT_MAX 64  /* token label (32), serial (16), object label: bytes after decoding */
 #define CL_P11_ID_MAX 64    /* CKA_ID octets */
 #define CL_P11_PATH_MAX 512 /* module-path, pin-source */
-#define CL_P11_URI_MAX 2048
+#define CL_P11_URI_MAX 2047
+#define CL_P11_SESSIONS_MAX 64
 
 /* The object type= names: "private", "public", "secret-key", "cert", "data"; ANY when absent. */
 enum cl_p11_class {
@@ -112,7 +113,8 @@ int cl_p11_find(struct cl_p11_token *token, enum cl_p11_class cls, const char *l
                 size_t errlen);
 
 /* Generates a key pair (kind P-256 or RSA) with CKA_LABEL label and CKA_ID id on both halves;
- * the private key can sign (CKA_SIGN), the public key verify. flags: CL_P11_* above. */
+ * the private key can sign (CKA_SIGN) and do nothing else (CKA_DECRYPT, CKA_UNWRAP, CKA_DERIVE
+ * false), the public key verify. flags: CL_P11_* above. */
 int cl_p11_generate_pair(struct cl_p11_token *token, enum cl_p11_key_kind kind, const char *label,
                          const unsigned char *id, size_t id_len, unsigned flags, cl_p11_handle *pub,
                          cl_p11_handle *priv, char *err, size_t errlen);

@@ -9,8 +9,6 @@
 
 #include "p11.h"
 
-#define CL_P11_SESSIONS_MAX 64
-
 struct cl_p11_module;
 
 struct cl_p11_token {

@@ -93,7 +93,7 @@ int cl_p11_generate_pair(struct cl_p11_token *t, enum cl_p11_key_kind kind, cons
     CK_ULONG bits = kind == CL_P11_RSA3072 ? 3072 : 2048;
     CK_BBOOL *token_obj = (flags & CL_P11_SESSION_OBJECT) ? &no : &yes;
     CK_BBOOL *extractable = (flags & CL_P11_WRAPPABLE) ? &yes : &no;
-    CK_ATTRIBUTE pt[6], kt[8];
+    CK_ATTRIBUTE pt[6], kt[11];
     CK_ULONG pn = 0, kn = 0;
     CK_OBJECT_HANDLE hp = 0, hk = 0;
     CK_SESSION_HANDLE s;
@@ -118,6 +118,9 @@ int cl_p11_generate_pair(struct cl_p11_token *t, enum cl_p11_key_kind kind, cons
     kt[kn++] = ATTR(CKA_SENSITIVE, &yes, sizeof(yes));
     kt[kn++] = ATTR(CKA_EXTRACTABLE, extractable, sizeof(CK_BBOOL));
     kt[kn++] = ATTR(CKA_SIGN, &yes, sizeof(yes));
+    kt[kn++] = ATTR(CKA_DECRYPT, &no, sizeof(no)); /* a signing key only (modules' defaults vary) */
+    kt[kn++] = ATTR(CKA_UNWRAP, &no, sizeof(no));
+    kt[kn++] = ATTR(CKA_DERIVE, &no, sizeof(no));
     kt[kn++] = ATTR(CKA_LABEL, label, strlen(label));
     if (id_len > 0)
         kt[kn++] = ATTR(CKA_ID, id, id_len);

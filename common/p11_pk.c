@@ -108,6 +108,7 @@ static const mbedtls_pk_info_t token_rsa_info = {
 int cl_p11_pk_setup(mbedtls_pk_context *pk, struct cl_p11_token *token, cl_p11_handle priv,
                     const mbedtls_pk_context *pub, char *err, size_t errlen)
 {
+    const mbedtls_ecp_keypair *ec;
     struct token_key *k;
 
     if (pk == NULL || token == NULL || pub == NULL)
@@ -121,12 +122,12 @@ int cl_p11_pk_setup(mbedtls_pk_context *pk, struct cl_p11_token *token, cl_p11_h
         k->bits = mbedtls_pk_get_bitlen(pub);
         return CL_OK;
     }
-    if (mbedtls_pk_get_type(pub) != MBEDTLS_PK_ECKEY &&
-        mbedtls_pk_get_type(pub) != MBEDTLS_PK_ECDSA) {
+    ec = mbedtls_pk_ec(*pub); /* NULL unless an EC key */
+    if (ec == NULL) {
         cl_err_set(err, errlen, "the token key is neither EC nor RSA");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (mbedtls_pk_ec(*pub)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+    if (ec->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
         cl_err_set(err, errlen, "the token's EC key is not P-256");
         return CL_ERR_INVALID_ARGUMENT;
     }
