@@ -1,7 +1,6 @@
 /* authority.c: creates and opens the CA folder, and a device model's secrets. */
 #include "authority.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -13,9 +12,11 @@
 
 #include <cjson/cJSON.h>
 #include <mbedtls/base64.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 
 #include "atomic_file.h"
+#include "ca_token.h"
 #include "error.h"
 #include "key_pem.h"
 #include "keyfile.h"
@@ -27,7 +28,7 @@
 #define CERT_FILE_MAX (64 * 1024)
 
 struct cached_key {
-    char code[16];
+    char key_id[CL_KEY_ID_MAX + 1];
     unsigned char key[CL_PREWRITE_KEY_BYTES];
 };
 
@@ -38,6 +39,7 @@ struct ca_authority {
     char passphrase_file[PATH_MAX]; /* then read again from here, if set */
     char *root_pem, *issuing_pem, *chain_pem;
     struct cl_signer *signer;
+    struct ca_token_key issuing_key; /* token mode: the token the signer signs in */
     pthread_mutex_t lock;
     struct cached_key cache[MAX_CACHED_MODELS];
     size_t cached;
@@ -70,26 +72,63 @@ static int write_key(const char *dir, const char *name, const char *label,
 {
     char path[PATH_MAX];
     int rc = path_in(path, sizeof(path), dir, name);
+    if (issued->key_der == NULL) /* held in a token */
+        return rc;
     if (rc == CL_OK)
         rc = cl_keyfile_write(path, label, issued->key_der, issued->key_len, passphrase,
                               CL_KEYFILE_MIN_ITERATIONS * 2, 1);
     return rc;
 }
 
+/* The CA keys that live in tokens (keys->issuing_uri, keys->root_uri), made there; the others
+ * are made by cl_issue_ca_pair_keys and written to files. */
+static int issue_pair(const char *organisation, const struct ca_key_place *keys,
+                      struct cl_issued *root, struct cl_issued *issuing, char *err, size_t errlen)
+{
+    struct ca_token_key root_key, issuing_key;
+    struct cl_ca_key root_ext, issuing_ext;
+    int use_root = keys != NULL && keys->root_uri != NULL && keys->root_uri[0] != '\0';
+    int use_issuing = keys != NULL && keys->issuing_uri != NULL && keys->issuing_uri[0] != '\0';
+    int rc = CL_OK;
+
+    memset(&root_key, 0, sizeof(root_key));
+    memset(&issuing_key, 0, sizeof(issuing_key));
+    if ((use_root &&
+         (rc = ca_token_generate(keys->root_uri, 1, &root_key, err, errlen)) != CL_OK) ||
+        (use_issuing &&
+         (rc = ca_token_generate(keys->issuing_uri, 1, &issuing_key, err, errlen)) != CL_OK))
+        goto out;
+    root_ext = (struct cl_ca_key){&root_key.pub, &root_key.sign};
+    issuing_ext = (struct cl_ca_key){&issuing_key.pub, NULL};
+    rc = cl_issue_ca_pair_keys(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS,
+                               use_root ? &root_ext : NULL, use_issuing ? &issuing_ext : NULL, root,
+                               issuing);
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
+out:
+    /* the keys stay in their tokens; serve finds the issuing key again by its certificate */
+    if (use_issuing)
+        ca_token_key_free(&issuing_key);
+    if (use_root)
+        ca_token_key_free(&root_key);
+    return rc;
+}
+
 int ca_authority_create(const char *ca_dir, const char *organisation, const char *passphrase,
-                        char *err, size_t errlen)
+                        const struct ca_key_place *keys, char *err, size_t errlen)
 {
     struct cl_issued root = {0}, issuing = {0};
-    char path[PATH_MAX], models[PATH_MAX];
+    char path[PATH_MAX], cert[PATH_MAX], models[PATH_MAX];
     struct stat st;
     int rc;
 
     if (path_in(path, sizeof(path), ca_dir, "issuing.key.enc") != CL_OK ||
+        path_in(cert, sizeof(cert), ca_dir, "issuing.crt") != CL_OK ||
         path_in(models, sizeof(models), ca_dir, "models") != CL_OK) {
         snprintf(err, errlen, "ca_dir path is too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (stat(path, &st) == 0) {
+    if (stat(path, &st) == 0 || stat(cert, &st) == 0) {
         snprintf(err, errlen, "%s already holds a CA; refusing to overwrite it", ca_dir);
         return CL_ERR_EXISTS;
     }
@@ -98,11 +137,8 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
         snprintf(err, errlen, "cannot create %s: %s", ca_dir, strerror(errno));
         return CL_ERR_IO;
     }
-    rc = cl_issue_ca_pair(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS, &root, &issuing);
-    if (rc != CL_OK) {
-        snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
+    if ((rc = issue_pair(organisation, keys, &root, &issuing, err, errlen)) != CL_OK)
         goto out;
-    }
     /* Keys first: a half-made CA is refused by the next init only if its key exists, and keys
      * without certificates are useless to anyone. */
     if ((rc = write_key(ca_dir, "root.key.enc", "root-ca-key", &root, passphrase)) != CL_OK ||
@@ -183,7 +219,8 @@ static int open_secret(const struct ca_authority *a, const char *relative, const
 }
 
 int ca_authority_open(const char *ca_dir, const char *organisation, const char *passphrase,
-                      struct ca_authority **out, char *err, size_t errlen)
+                      const struct ca_key_place *keys, struct ca_authority **out, char *err,
+                      size_t errlen)
 {
     struct ca_authority *a = calloc(1, sizeof(*a));
     unsigned char *key = NULL;
@@ -211,14 +248,26 @@ int ca_authority_open(const char *ca_dir, const char *organisation, const char *
         (rc = read_text(ca_dir, "issuing.crt", &a->issuing_pem, err, errlen)) != CL_OK ||
         (rc = read_text(ca_dir, "chain.crt", &a->chain_pem, err, errlen)) != CL_OK)
         goto fail;
-    rc = open_secret(a, "issuing.key.enc", "issuing-ca-key", &key, &key_len, err, errlen);
-    if (rc != CL_OK)
-        goto fail;
-    rc = cl_signer_new((const unsigned char *)a->issuing_pem, strlen(a->issuing_pem) + 1, key,
-                       key_len, organisation, &a->signer, err, errlen);
-    cl_secret_free(key, key_len);
-    if (rc != CL_OK)
-        goto fail;
+    if (keys != NULL && keys->issuing_uri != NULL && keys->issuing_uri[0] != '\0') {
+        /* token mode: the signer signs in the token, one session per signing thread */
+        rc = ca_token_open(keys->issuing_uri, a->issuing_pem, keys->sessions, &a->issuing_key, err,
+                           errlen);
+        if (rc == CL_OK)
+            rc = cl_signer_new_with_key((const unsigned char *)a->issuing_pem,
+                                        strlen(a->issuing_pem) + 1, &a->issuing_key.sign,
+                                        organisation, &a->signer, err, errlen);
+        if (rc != CL_OK)
+            goto fail;
+    } else {
+        rc = open_secret(a, "issuing.key.enc", "issuing-ca-key", &key, &key_len, err, errlen);
+        if (rc != CL_OK)
+            goto fail;
+        rc = cl_signer_new((const unsigned char *)a->issuing_pem, strlen(a->issuing_pem) + 1, key,
+                           key_len, organisation, &a->signer, err, errlen);
+        cl_secret_free(key, key_len);
+        if (rc != CL_OK)
+            goto fail;
+    }
     *out = a;
     return CL_OK;
 fail:
@@ -228,20 +277,6 @@ fail:
 
 void ca_authority_forget_passphrase(struct ca_authority *a, const char *passphrase_file)
 {
-    unsigned char key[CL_PREWRITE_KEY_BYTES];
-    char dir[PATH_MAX], err[512];
-    struct dirent *e;
-    DIR *models;
-
-    /* The pre-write keys of the models there are now, while the passphrase is at hand. */
-    if (a->passphrase != NULL && path_in(dir, sizeof(dir), a->ca_dir, "models") == CL_OK &&
-        (models = opendir(dir)) != NULL) {
-        while ((e = readdir(models)) != NULL)
-            if (e->d_name[0] != '.')
-                (void)ca_authority_prewrite_key(a, e->d_name, key, err, sizeof(err));
-        closedir(models);
-    }
-    mbedtls_platform_zeroize(key, sizeof(key));
     if (a->passphrase != NULL)
         cl_secret_free(a->passphrase, strlen(a->passphrase));
     a->passphrase = NULL;
@@ -253,7 +288,8 @@ void ca_authority_free(struct ca_authority *a)
 {
     if (a == NULL)
         return;
-    cl_signer_free(a->signer);
+    cl_signer_free(a->signer); /* before its token closes */
+    ca_token_key_free(&a->issuing_key);
     if (a->passphrase != NULL)
         cl_secret_free(a->passphrase, strlen(a->passphrase));
     free(a->root_pem);
@@ -340,34 +376,77 @@ out:
     return rc;
 }
 
-int ca_authority_prewrite_key(struct ca_authority *a, const char *code,
-                              unsigned char key[CL_PREWRITE_KEY_BYTES], char *err, size_t errlen)
+int ca_prewrite_place(const char *code, const char *key_id, int first, const char *suffix,
+                      char *relative, size_t rlen, char *label, size_t llen)
 {
-    char relative[64], label[64];
+    int n, m;
+    if (first) {
+        n = snprintf(relative, rlen, "models/%s/prewrite.%s", code, suffix);
+        m = snprintf(label, llen, "prewrite:%s", code);
+    } else {
+        n = snprintf(relative, rlen, "models/%s/prewrite-%s.%s", code, key_id, suffix);
+        m = snprintf(label, llen, "prewrite:%s:%s", code, key_id);
+    }
+    return n < 0 || (size_t)n >= rlen || m < 0 || (size_t)m >= llen || strchr(key_id, '/') != NULL
+               ? CL_ERR_INVALID_ARGUMENT
+               : CL_OK;
+}
+
+int ca_authority_prewrite_create(struct ca_authority *a, const char *code, const char *key_id,
+                                 char *err, size_t errlen)
+{
+    char relative[160], label[96], path[PATH_MAX];
+    unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
+    int rc;
+
+    if ((rc = ca_prewrite_place(code, key_id, 0, "enc", relative, sizeof(relative), label,
+                                sizeof(label))) != CL_OK ||
+        (rc = path_in(path, sizeof(path), a->ca_dir, relative)) != CL_OK) {
+        snprintf(err, errlen, "key id or path too long");
+        return rc;
+    }
+    if ((rc = cl_random_bytes(prewrite, sizeof(prewrite))) == CL_OK)
+        rc = cl_keyfile_write(path, label, prewrite, sizeof(prewrite), a->passphrase,
+                              CL_KEYFILE_MIN_ITERATIONS, 1);
+    mbedtls_platform_zeroize(prewrite, sizeof(prewrite));
+    if (rc != CL_OK)
+        snprintf(err, errlen, "cannot write %s: %s", path,
+                 rc == CL_ERR_EXISTS ? "it exists already" : cl_err_str(rc));
+    return rc;
+}
+
+int ca_authority_prewrite_key(struct ca_authority *a, const char *code, const char *key_id,
+                              int first, unsigned char key[CL_PREWRITE_KEY_BYTES], char *err,
+                              size_t errlen)
+{
+    char relative[160], label[96];
     unsigned char *secret = NULL;
     size_t len = 0;
     int rc = CL_OK;
 
     pthread_mutex_lock(&a->lock);
     for (size_t i = 0; i < a->cached; i++) {
-        if (strcmp(a->cache[i].code, code) == 0) {
+        if (strcmp(a->cache[i].key_id, key_id) == 0) {
             memcpy(key, a->cache[i].key, CL_PREWRITE_KEY_BYTES);
             goto out;
         }
     }
-    snprintf(relative, sizeof(relative), "models/%.12s/prewrite.enc", code);
-    snprintf(label, sizeof(label), "prewrite:%.12s", code);
+    if ((rc = ca_prewrite_place(code, key_id, first, "enc", relative, sizeof(relative), label,
+                                sizeof(label))) != CL_OK) {
+        snprintf(err, errlen, "pre-write key id %.64s of model %.8s: too long", key_id, code);
+        goto out;
+    }
     rc = open_secret(a, relative, label, &secret, &len, err, errlen);
     if (rc != CL_OK)
         goto out;
     if (len != CL_PREWRITE_KEY_BYTES) {
-        snprintf(err, errlen, "the pre-write key of model %s has a wrong length", code);
+        snprintf(err, errlen, "the pre-write key %s of model %s has a wrong length", key_id, code);
         rc = CL_ERR_CRYPTO;
         goto out;
     }
     memcpy(key, secret, CL_PREWRITE_KEY_BYTES);
-    if (a->cached < MAX_CACHED_MODELS && strlen(code) < sizeof(a->cache[0].code)) {
-        strcpy(a->cache[a->cached].code, code);
+    if (a->cached < MAX_CACHED_MODELS && strlen(key_id) < sizeof(a->cache[0].key_id)) {
+        strcpy(a->cache[a->cached].key_id, key_id);
         memcpy(a->cache[a->cached].key, secret, CL_PREWRITE_KEY_BYTES);
         a->cached++;
     }
@@ -386,9 +465,46 @@ static int add_base64(cJSON *obj, const char *name, const unsigned char *data, s
     return cJSON_AddStringToObject(obj, name, out) ? CL_OK : CL_ERR_NOMEM;
 }
 
+/* The keys after the first as the bundle's next_prewrite_keys: [{"key_id", "prewrite_key"}]. */
+static int add_next_keys(struct ca_authority *a, cJSON *bundle, const char *code,
+                         const struct ca_bundle_key *keys, size_t count, char *err, size_t errlen)
+{
+    cJSON *list = cJSON_AddArrayToObject(bundle, "next_prewrite_keys");
+    int rc = list != NULL ? CL_OK : CL_ERR_NOMEM;
+
+    for (size_t i = 1; rc == CL_OK && i < count; i++) {
+        unsigned char key[CL_PREWRITE_KEY_BYTES];
+        cJSON *item = cJSON_CreateObject();
+        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
+            cJSON_Delete(item);
+            return CL_ERR_NOMEM;
+        }
+        if (keys[i].value != NULL)
+            memcpy(key, keys[i].value, sizeof(key));
+        else
+            rc =
+                ca_authority_prewrite_key(a, code, keys[i].key_id, keys[i].first, key, err, errlen);
+        if (rc == CL_OK && (!cJSON_AddStringToObject(item, "key_id", keys[i].key_id) ||
+                            add_base64(item, "prewrite_key", key, sizeof(key)) != CL_OK))
+            rc = CL_ERR_NOMEM;
+        mbedtls_platform_zeroize(key, sizeof(key));
+    }
+    return rc;
+}
+
+/* Wipes the strings of a bundle, nested ones too (cJSON keeps copies of the secrets). */
+static void wipe_strings(cJSON *item)
+{
+    for (; item != NULL; item = item->next) {
+        if (cJSON_IsString(item))
+            mbedtls_platform_zeroize(item->valuestring, strlen(item->valuestring));
+        wipe_strings(item->child);
+    }
+}
+
 int ca_authority_model_bundle(struct ca_authority *a, const char *code, const char *key_type,
-                              const char *key_id, char **json, size_t *json_len, char *err,
-                              size_t errlen)
+                              const struct ca_bundle_key *keys, size_t key_count, char **json,
+                              size_t *json_len, char *err, size_t errlen)
 {
     char relative[64], label[64], dir[PATH_MAX];
     unsigned char *generator = NULL, *common_key = NULL;
@@ -404,7 +520,14 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         snprintf(err, errlen, "path too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = ca_authority_prewrite_key(a, code, prewrite, err, errlen)) != CL_OK)
+    if (key_count < 1 || key_count > CA_BUNDLE_KEYS_MAX) {
+        snprintf(err, errlen, "a bundle carries 1 to %d pre-write keys", CA_BUNDLE_KEYS_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (keys[0].value != NULL)
+        memcpy(prewrite, keys[0].value, sizeof(prewrite));
+    else if ((rc = ca_authority_prewrite_key(a, code, keys[0].key_id, keys[0].first, prewrite, err,
+                                             errlen)) != CL_OK)
         goto out;
     snprintf(relative, sizeof(relative), "models/%.12s/peculiar.enc", code);
     snprintf(label, sizeof(label), "peculiar:%.12s", code);
@@ -427,10 +550,11 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     }
     bundle = cJSON_CreateObject();
     rc = CL_ERR_NOMEM;
-    if (bundle == NULL || !cJSON_AddNumberToObject(bundle, "version", 1) ||
+    /* Version 1 while there is no later key: readers of version 1 keep reading it. */
+    if (bundle == NULL || !cJSON_AddNumberToObject(bundle, "version", key_count > 1 ? 2 : 1) ||
         !cJSON_AddStringToObject(bundle, "model", code) ||
         !cJSON_AddStringToObject(bundle, "key_type", key_type) ||
-        !cJSON_AddStringToObject(bundle, "key_id", key_id) ||
+        !cJSON_AddStringToObject(bundle, "key_id", keys[0].key_id) ||
         add_base64(bundle, "prewrite_key", prewrite, sizeof(prewrite)) != CL_OK ||
         add_base64(bundle, "peculiar_generator", generator, generator_len) != CL_OK ||
         !cJSON_AddStringToObject(bundle, "root_pem", a->root_pem) ||
@@ -439,6 +563,10 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
         !cJSON_AddStringToObject(bundle, "common_certificate_pem", common_pem) ||
         !cJSON_AddStringToObject(bundle, "common_key_pem", key_pem))
         goto out;
+    if (key_count > 1 &&
+        (rc = add_next_keys(a, bundle, code, keys, key_count, err, errlen)) != CL_OK)
+        goto out;
+    rc = CL_ERR_NOMEM;
     text = cJSON_PrintUnformatted(bundle);
     if (text == NULL)
         goto out;
@@ -447,10 +575,7 @@ int ca_authority_model_bundle(struct ca_authority *a, const char *code, const ch
     rc = CL_OK;
 out:
     if (bundle != NULL) {
-        /* cJSON keeps copies of the secrets: wipe them before freeing. */
-        for (cJSON *item = bundle->child; item != NULL; item = item->next)
-            if (cJSON_IsString(item))
-                mbedtls_platform_zeroize(item->valuestring, strlen(item->valuestring));
+        wipe_strings(bundle->child); /* cJSON keeps copies of the secrets */
         cJSON_Delete(bundle);
     }
     mbedtls_platform_zeroize(prewrite, sizeof(prewrite));

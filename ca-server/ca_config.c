@@ -46,12 +46,34 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, pack_retention_hours, "pack_retention_hours", 0, 1, 87600, 168,
                "hours a pack (sealed device key) issued but never installed is kept for a retried "
                "request; installation, supersession and revocation purge it at once"),
+    CL_CFG_STR_DEF(struct ca_config, issuing_key_uri, "issuing_key_uri", "", 0,
+                   "PKCS#11 URI (RFC 7512) of the issuing CA key in a token, e.g. "
+                   "pkcs11:token=certline;object=issuing-ca;type=private?module-path=/usr/lib/"
+                   "softhsm/libsofthsm2.so&pin-source=file:/etc/certline/token.pin (init makes "
+                   "it there); empty: the passphrase-encrypted ca_dir/issuing.key.enc"),
+    CL_CFG_STR_DEF(struct ca_config, root_key_uri, "root_key_uri", "", 0,
+                   "PKCS#11 URI of the root key (init makes it there; only init and rollover use "
+                   "it, never serve); may be another token; empty: ca_dir/root.key.enc"),
+    CL_CFG_STR_DEF(struct ca_config, device_key_token, "device_key_token", "", 0,
+                   "PKCS#11 URI (RFC 7512: token=, module-path=, pin-source=) of the token that "
+                   "makes device keys and holds the pre-write keys: packs of version 2, keys "
+                   "never in clear in ca-server; empty: device keys made in software, packs of "
+                   "version 1"),
 };
 const struct cl_cfg_table ca_config_table = CL_CFG_TABLE(ca_fields);
+
+struct ca_key_place ca_config_key_place(const struct ca_config *c)
+{
+    long long sessions = c->workers + 2;
+    return (struct ca_key_place){
+        c->issuing_key_uri, c->root_key_uri,
+        (int)(sessions > CL_P11_SESSIONS_MAX ? CL_P11_SESSIONS_MAX : sessions)};
+}
 
 int ca_config_check(const void *config, char *err, size_t errlen)
 {
     const struct ca_config *c = config;
+    struct cl_p11_uri uri;
     struct stat st;
 
     if (stat(c->ca_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -65,5 +87,10 @@ int ca_config_check(const void *config, char *err, size_t errlen)
                  c->crl_validity_s, c->crl_period_s);
         return CL_ERR_CONFIG;
     }
+    if ((c->issuing_key_uri[0] != '\0' &&
+         cl_p11_uri_parse(c->issuing_key_uri, &uri, err, errlen) != CL_OK) ||
+        (c->root_key_uri[0] != '\0' &&
+         cl_p11_uri_parse(c->root_key_uri, &uri, err, errlen) != CL_OK))
+        return CL_ERR_CONFIG;
     return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);
 }

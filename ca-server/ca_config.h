@@ -3,6 +3,7 @@
 #ifndef CERTLINE_CA_CONFIG_H
 #define CERTLINE_CA_CONFIG_H
 
+#include "ca_token.h"
 #include "config.h"
 #include "transport_config.h"
 
@@ -26,13 +27,20 @@ struct ca_config {
     long long crl_period_s;         /* serve publishes a CRL this often (and after revocations) */
     long long crl_validity_s;       /* nextUpdate - thisUpdate; more than crl_period_s */
     char crl_file[512];             /* where the current CRL is written (PEM); "": ca_dir/crl.pem */
+    char device_key_token[2048];    /* PKCS#11 URI: device keys and pre-write keys; "": files */
     long long pack_retention_hours; /* packs issued and never installed are purged after */
+    char issuing_key_uri[2048];     /* PKCS#11 URI of the issuing CA key; "": issuing.key.enc */
+    char root_key_uri[2048];        /* PKCS#11 URI of the root key; "": root.key.enc */
 };
 
 extern const struct cl_cfg_table ca_config_table;
 
 /* The deeper check for -n: the TLS files load, the CA directory holds a CA. */
 int ca_config_check(const void *config, char *err, size_t errlen);
+
+/* Where config's CA keys are (tokens or files), with a session per signing thread and two more
+ * (the CRL publisher, a receipt). */
+struct ca_key_place ca_config_key_place(const struct ca_config *config);
 
 #define CA_PASSPHRASE_ENV "CERTLINE_CA_PASSPHRASE"
 

@@ -48,7 +48,8 @@ int ca_open_authority(const struct ca_config *config, const char *passphrase,
                       struct ca_authority **authority)
 {
     char err[512];
-    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, authority, err,
+    struct ca_key_place keys = ca_config_key_place(config);
+    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &keys, authority, err,
                           sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
         return 1;
@@ -102,6 +103,11 @@ const struct ca_command ca_commands[] = {
     {"model-list", "[--json]", "list device models", 0, ca_command_model_list},
     {"model-export", "CODE --out FILE", "write a model's firmware bundle for device images", 1,
      ca_command_model_export},
+    {"model-rotate", "CODE [--from YYYY-MM-DD[THH:MM:SSZ]]",
+     "a new pre-write key for a model's packs from then on [seed 004]; older keys are kept", 1,
+     ca_command_model_rotate},
+    {"model-keys", "CODE [--json]", "list a model's pre-write keys and their periods", 0,
+     ca_command_model_keys},
     {"batch", "--out FILE [--request-id ID] [--replacement] (--file LIST | NUMBER...)",
      "issue packs offline into a file, for delivery without a network", 1, ca_command_batch},
     {"list", "[--device D] [--model M] [--state S] [--limit N] [--json]",

@@ -64,6 +64,10 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
                          char **argv);
 int ca_command_model_list(const struct ca_config *config, const char *passphrase, int argc,
                           char **argv);
+int ca_command_model_rotate(const struct ca_config *config, const char *passphrase, int argc,
+                            char **argv);
+int ca_command_model_keys(const struct ca_config *config, const char *passphrase, int argc,
+                          char **argv);
 int ca_command_model_export(const struct ca_config *config, const char *passphrase, int argc,
                             char **argv);
 /* commands_batch.c */

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "error.h"
 #include "issuer.h"
+#include "prewrite_token.h"
 #include "runtime.h"
 
 #define OFFLINE_MAX_DEVICES 100000
@@ -81,6 +82,10 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
     if (ca_open_store(config, &store) != 0 ||
         ca_open_authority(config, passphrase, &runtime.authority))
         goto out;
+    if (ca_prewrite_token_of(config, 0, &runtime.prewrite_token, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "ca-server: device_key_token: %s\n", err);
+        goto out;
+    }
     doc = cJSON_CreateObject();
     cJSON_AddNumberToObject(doc, "version", 1);
     cJSON_AddStringToObject(doc, "request_id", request_id);
@@ -141,6 +146,7 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
     code = 0;
 out:
     cJSON_Delete(doc);
+    ca_prewrite_token_free(runtime.prewrite_token);
     ca_authority_free(runtime.authority);
     ca_store_close(store);
     free(numbers);

@@ -50,6 +50,7 @@ static int run_migrate(const struct ca_config *config, struct ca_store *store)
 
 int ca_command_init(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
+    struct ca_key_place keys = ca_config_key_place(config);
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
     char err[512], detail[256], print[96] = "(unreadable)";
@@ -59,8 +60,8 @@ int ca_command_init(const struct ca_config *config, const char *passphrase, int 
 
     if (ca_open_store(config, &store) != 0 || run_migrate(config, store) != 0)
         goto out;
-    if (ca_authority_create(config->ca_dir, config->organisation, passphrase, err, sizeof(err)) !=
-        CL_OK) {
+    if (ca_authority_create(config->ca_dir, config->organisation, passphrase, &keys, err,
+                            sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
         goto out;
     }
@@ -70,9 +71,10 @@ int ca_command_init(const struct ca_config *config, const char *passphrase, int 
     snprintf(detail, sizeof(detail), "created the CA in %.120s", config->ca_dir);
     ca_store_audit(store, ca_operator_name(), "init", detail);
     ca_life_of(config, ca_authority_issuing_not_after(authority), time(NULL), err, sizeof(err));
-    printf("CA created in %s (root.crt, issuing.crt, chain.crt; keys encrypted)\n"
+    printf("CA created in %s (root.crt, issuing.crt, chain.crt; root key %s, issuing key %s)\n"
            "root certificate SHA-256 fingerprint: %s\n%s\n",
-           config->ca_dir, print, err);
+           config->ca_dir, keys.root_uri[0] != '\0' ? "in its token" : "encrypted",
+           keys.issuing_uri[0] != '\0' ? "in its token" : "encrypted", print, err);
     code = 0;
 out:
     ca_authority_free(authority);

@@ -13,20 +13,24 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
+#include "device_key_token.h"
 #include "error.h"
 #include "keyfile.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "pack.h"
+#include "prewrite_token.h"
 #include "x509_issue.h"
 
 /* Signed items stored per round trip while the rest are still being signed. */
 #define STORE_CHUNK 100
 
-/* The key id of each model in a batch (looked up before signing). */
+/* The current pre-write key of each model in a batch (looked up once, before signing: the whole
+ * batch is sealed under the keys in force when it began). */
 struct model_key_id {
     char code[CA_MODEL_CODE_MAX + 1];
     char key_id[65];
+    int first;
 };
 
 /* What the signing threads share. */
@@ -77,19 +81,33 @@ static void job_fail(struct signing_job *job, const char *what, const char *numb
     pthread_mutex_unlock(&job->error_lock);
 }
 
-static int sign_one(struct signing_job *job, size_t i)
+static struct cl_pack_contents contents_of(const struct signing_job *job, size_t i,
+                                           const char *key_id, const char *cert_pem)
+{
+    const struct ca_batch_item *item = &job->items[i];
+    return (struct cl_pack_contents){
+        .device_number = item->device_number,
+        .model_code = item->model_code,
+        .serial_hex = item->serial_hex,
+        .key_type = item->key_type,
+        .chain_pem = ca_authority_chain_pem(job->runtime->authority),
+        .certificate_pem = cert_pem,
+        .key_id = key_id,
+    };
+}
+
+/* File-key mode: the key made here, sealed in a version 1 pack, its clear copy wiped. */
+static int pack_in_software(struct signing_job *job, size_t i, const char *key_id, int first,
+                            enum cl_key_type key_type)
 {
     struct ca_authority *authority = job->runtime->authority;
     const struct ca_batch_item *item = &job->items[i];
     unsigned char prewrite[CL_PREWRITE_KEY_BYTES];
-    char err[200], *cert_pem = NULL, key_id[CL_KEY_ID_MAX + 1];
-    struct cl_pack_contents contents;
-    enum cl_key_type key_type;
+    char err[200], *cert_pem = NULL;
     int rc;
 
-    if ((rc = cl_key_type_parse(item->key_type, &key_type)) != CL_OK ||
-        (rc = ca_authority_prewrite_key(authority, item->model_code, prewrite, err, sizeof(err))) !=
-            CL_OK) {
+    if ((rc = ca_authority_prewrite_key(authority, item->model_code, key_id, first, prewrite, err,
+                                        sizeof(err))) != CL_OK) {
         cl_log_error("batch: %s", err); /* names the file and why, never the key */
         job_fail(job, "cannot load the pre-write key for", item->device_number, rc);
         return rc;
@@ -104,19 +122,7 @@ static int sign_one(struct signing_job *job, size_t i)
         job_fail(job, "cannot issue a certificate for", item->device_number, rc);
         return rc;
     }
-    key_id[0] = '\0';
-    for (size_t m = 0; m < job->model_count; m++)
-        if (strcmp(job->models[m].code, item->model_code) == 0)
-            snprintf(key_id, sizeof(key_id), "%s", job->models[m].key_id);
-    contents = (struct cl_pack_contents){
-        .device_number = item->device_number,
-        .model_code = item->model_code,
-        .serial_hex = item->serial_hex,
-        .key_type = item->key_type,
-        .chain_pem = ca_authority_chain_pem(authority),
-        .certificate_pem = cert_pem,
-        .key_id = key_id,
-    };
+    struct cl_pack_contents contents = contents_of(job, i, key_id, cert_pem);
     rc = cl_pack_build(&contents, job->issued[i].cert_der, job->issued[i].cert_len,
                        job->issued[i].key_der, job->issued[i].key_len, prewrite, &job->packs[i],
                        job->server_values[i]);
@@ -126,10 +132,76 @@ static int sign_one(struct signing_job *job, size_t i)
     job->issued[i].key_der = NULL;
     job->issued[i].key_len = 0;
     free(cert_pem);
-    if (rc != CL_OK) {
+    if (rc != CL_OK)
         job_fail(job, "cannot build the pack of", item->device_number, rc);
+    return rc;
+}
+
+/* Token mode (prewrite_token.h): the key made in the token and taken out only wrapped under the
+ * pre-write key, which is in the token too; a version 2 pack. No clear key in this process. */
+static int pack_in_token(struct signing_job *job, size_t i, const char *key_id, int first,
+                         enum cl_key_type key_type)
+{
+    const struct ca_runtime *rt = job->runtime;
+    const struct ca_batch_item *item = &job->items[i];
+    struct cl_token_device device;
+    cl_p11_handle prewrite = 0;
+    char err[256], *cert_pem = NULL;
+    int rc;
+
+    rc = ca_prewrite_token_key(rt->prewrite_token, rt->authority, rt->config->ca_dir,
+                               item->model_code, key_id, first, &prewrite, err, sizeof(err));
+    if (rc != CL_OK) {
+        cl_log_error("batch: pre-write key %s in the token: %s", key_id, err);
+        job_fail(job, "cannot load the pre-write key for", item->device_number, rc);
         return rc;
     }
+    rc = cl_token_device_issue(ca_prewrite_token_p11(rt->prewrite_token), prewrite,
+                               ca_authority_signer(rt->authority), item->device_number,
+                               item->model_code, key_type, item->serial_hex, job->now,
+                               (int)rt->config->device_validity_days, &device, err, sizeof(err));
+    if (rc != CL_OK) {
+        cl_log_error("batch: %s: %s", item->device_number, err);
+        job_fail(job, "cannot make a key in the token for", item->device_number, rc);
+        return rc;
+    }
+    job->issued[i] = device.issued; /* the certificate moves to the job */
+    memset(&device.issued, 0, sizeof(device.issued));
+    rc = cl_cert_der_to_pem(job->issued[i].cert_der, job->issued[i].cert_len, &cert_pem);
+    if (rc == CL_OK) {
+        struct cl_pack_contents contents = contents_of(job, i, key_id, cert_pem);
+        rc = cl_pack_build_wrapped(&contents, job->issued[i].cert_der, job->issued[i].cert_len,
+                                   device.wrapped, device.wrapped_len, device.spki, device.spki_len,
+                                   device.proof_key, &job->packs[i], job->server_values[i]);
+    }
+    cl_token_device_free(&device);
+    free(cert_pem);
+    if (rc != CL_OK)
+        job_fail(job, "cannot build the pack of", item->device_number, rc);
+    return rc;
+}
+
+static int sign_one(struct signing_job *job, size_t i)
+{
+    const struct ca_batch_item *item = &job->items[i];
+    char key_id[CL_KEY_ID_MAX + 1];
+    enum cl_key_type key_type;
+    int rc, first = 0;
+
+    key_id[0] = '\0';
+    for (size_t m = 0; m < job->model_count; m++)
+        if (strcmp(job->models[m].code, item->model_code) == 0) {
+            snprintf(key_id, sizeof(key_id), "%s", job->models[m].key_id);
+            first = job->models[m].first;
+        }
+    if ((rc = cl_key_type_parse(item->key_type, &key_type)) != CL_OK) {
+        job_fail(job, "unknown key type for", item->device_number, rc);
+        return rc;
+    }
+    rc = job->runtime->prewrite_token != NULL ? pack_in_token(job, i, key_id, first, key_type)
+                                              : pack_in_software(job, i, key_id, first, key_type);
+    if (rc != CL_OK)
+        return rc;
     job->results[i] = (struct ca_issued_item){
         .serial_hex = item->serial_hex,
         .cert_der = job->issued[i].cert_der,
@@ -199,7 +271,7 @@ static int sort_by_number(struct signing_job *job)
     return CL_OK;
 }
 
-/* Looks up the key id of every model the batch names. */
+/* Looks up the current pre-write key of every model the batch names. */
 static int find_key_ids(struct signing_job *job, struct ca_store *store, char *err, size_t errlen)
 {
     job->models = calloc(job->request->count, sizeof(*job->models));
@@ -211,14 +283,16 @@ static int find_key_ids(struct signing_job *job, struct ca_store *store, char *e
             m++;
         if (m < job->model_count)
             continue;
-        struct ca_model model;
-        int rc = ca_store_model_get(store, job->items[i].model_code, &model);
+        struct ca_prewrite_key key;
+        int rc = ca_store_prewrite_current(store, job->items[i].model_code, time(NULL), &key);
         if (rc != CL_OK) {
-            snprintf(err, errlen, "device model %s: %s", job->items[i].model_code, cl_err_str(rc));
+            snprintf(err, errlen, "the current pre-write key of device model %s: %s",
+                     job->items[i].model_code, cl_err_str(rc));
             return rc;
         }
-        snprintf(job->models[m].code, sizeof(job->models[m].code), "%s", model.code);
-        snprintf(job->models[m].key_id, sizeof(job->models[m].key_id), "%s", model.key_id);
+        snprintf(job->models[m].code, sizeof(job->models[m].code), "%s", key.model_code);
+        snprintf(job->models[m].key_id, sizeof(job->models[m].key_id), "%s", key.key_id);
+        job->models[m].first = key.first;
         job->model_count++;
     }
     return CL_OK;

@@ -214,6 +214,7 @@ int ca_command_rollover(const struct ca_config *config, const char *passphrase, 
 {
     const char *days_text = cl_arg_value(argc, argv, "--days");
     struct ca_rollover_result result;
+    struct ca_key_place keys;
     struct ca_store *store = NULL;
     char err[512], detail[256], end[32], msg[320];
     int days = ROLLOVER_DAYS_DEFAULT, code = 1;
@@ -226,7 +227,8 @@ int ca_command_rollover(const struct ca_config *config, const char *passphrase, 
         fprintf(stderr, "ca-server: %s\n", err);
         return 1;
     }
-    if (ca_rollover(config->ca_dir, config->organisation, passphrase, days, &result, err,
+    keys = ca_config_key_place(config);
+    if (ca_rollover(config->ca_dir, config->organisation, passphrase, &keys, days, &result, err,
                     sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: rollover failed: %s (the issuing CA in use is unchanged)\n",
                 err);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "ca_token.h"
 #include "error.h"
 #include "input_check.h"
 #include "keyfile.h"
@@ -124,7 +125,8 @@ static int concat(const char *a, const char *b, char **out)
     return CL_OK;
 }
 
-/* Writes the three .next files of the new issuing CA (key first, chain last). */
+/* Writes the three .next files of the new issuing CA (key first, chain last); two when its key
+ * is in a token. */
 static int write_next(const char *dir, const struct cl_issued *issuing, const char *root_pem,
                       const char *passphrase, char **issuing_pem)
 {
@@ -132,9 +134,10 @@ static int write_next(const char *dir, const struct cl_issued *issuing, const ch
     int rc;
 
     *issuing_pem = NULL;
-    if ((rc = next_of(path, dir, switched[0])) != CL_OK ||
-        (rc = cl_keyfile_write(path, "issuing-ca-key", issuing->key_der, issuing->key_len,
-                               passphrase, KEY_ITERATIONS, 1)) != CL_OK)
+    if (issuing->key_der != NULL && /* else the key is in its token */
+        ((rc = next_of(path, dir, switched[0])) != CL_OK ||
+         (rc = cl_keyfile_write(path, "issuing-ca-key", issuing->key_der, issuing->key_len,
+                                passphrase, KEY_ITERATIONS, 1)) != CL_OK))
         return rc;
     if ((rc = cl_cert_der_to_pem(issuing->cert_der, issuing->cert_len, issuing_pem)) != CL_OK ||
         (rc = next_of(path, dir, switched[1])) != CL_OK ||
@@ -242,10 +245,12 @@ static void renew_models(const char *ca_dir, struct cl_signer *signer, const cha
     closedir(d);
 }
 
-/* The signer of a certificate file and its encrypted key in ca_dir. */
+/* The signer of a certificate file and its key: encrypted in ca_dir (key_name), or in the token of
+ * uri (then *token keeps the token open for the signer; the caller frees the signer first). */
 static int open_signer(const char *ca_dir, const char *cert_name, const char *key_name,
-                       const char *label, const char *organisation, const char *passphrase,
-                       struct cl_signer **out, char *err, size_t errlen)
+                       const char *label, const char *uri, const char *organisation,
+                       const char *passphrase, struct ca_token_key *token, struct cl_signer **out,
+                       char *err, size_t errlen)
 {
     char path[PATH_MAX], *pem = NULL;
     unsigned char *key = NULL;
@@ -254,6 +259,13 @@ static int open_signer(const char *ca_dir, const char *cert_name, const char *ke
 
     if ((rc = read_text(ca_dir, cert_name, &pem)) != CL_OK) {
         snprintf(err, errlen, "cannot read %s/%s: %s", ca_dir, cert_name, cl_err_str(rc));
+        return rc;
+    }
+    if (uri != NULL && uri[0] != '\0') {
+        if ((rc = ca_token_open(uri, pem, 1, token, err, errlen)) == CL_OK)
+            rc = cl_signer_new_with_key((const unsigned char *)pem, strlen(pem) + 1, &token->sign,
+                                        organisation, out, err, errlen);
+        free(pem);
         return rc;
     }
     if ((rc = path_of(path, ca_dir, key_name)) == CL_OK)
@@ -269,10 +281,27 @@ static int open_signer(const char *ca_dir, const char *cert_name, const char *ke
     return rc;
 }
 
-int ca_rollover(const char *ca_dir, const char *organisation, const char *passphrase, int days,
-                struct ca_rollover_result *result, char *err, size_t errlen)
+/* The new issuing CA under root: its key made here (file mode) or in the issuing token. */
+static int issue_next(struct cl_signer *root, const struct ca_key_place *keys, int days,
+                      struct ca_token_key *token, struct cl_issued *out, char *err, size_t errlen)
 {
-    char path[PATH_MAX], retired[PATH_MAX], keep[96];
+    struct cl_ca_key ext;
+    int rc;
+
+    if (keys == NULL || keys->issuing_uri == NULL || keys->issuing_uri[0] == '\0')
+        return cl_issue_issuing_ca(root, time(NULL) - 60, days, out);
+    if ((rc = ca_token_generate(keys->issuing_uri, 0, token, err, errlen)) != CL_OK)
+        return rc;
+    ext = (struct cl_ca_key){&token->pub, NULL};
+    return cl_issue_issuing_ca_key(root, time(NULL) - 60, days, &ext, out);
+}
+
+int ca_rollover(const char *ca_dir, const char *organisation, const char *passphrase,
+                const struct ca_key_place *keys, int days, struct ca_rollover_result *result,
+                char *err, size_t errlen)
+{
+    struct ca_token_key root_token, next_token;
+    char path[PATH_MAX], retired[PATH_MAX], key_file[PATH_MAX], keep[96];
     char *root_pem = NULL, *old_pem = NULL, *old_chain = NULL, *new_pem = NULL, *new_chain = NULL;
     struct cl_signer *root = NULL, *next = NULL;
     struct cl_issued issuing = {0};
@@ -280,6 +309,8 @@ int ca_rollover(const char *ca_dir, const char *organisation, const char *passph
     int rc;
 
     memset(result, 0, sizeof(*result));
+    memset(&root_token, 0, sizeof(root_token));
+    memset(&next_token, 0, sizeof(next_token));
     if (path_of(path, ca_dir, "chain.crt.next") != CL_OK ||
         path_of(retired, ca_dir, "retired") != CL_OK) {
         snprintf(err, errlen, "ca_dir path is too long");
@@ -305,16 +336,20 @@ int ca_rollover(const char *ca_dir, const char *organisation, const char *passph
         snprintf(err, errlen, "cannot read the CA in %s: %s", ca_dir, cl_err_str(rc));
         goto out;
     }
-    if ((rc = open_signer(ca_dir, "root.crt", "root.key.enc", "root-ca-key", organisation,
-                          passphrase, &root, err, errlen)) != CL_OK)
+    if ((rc = open_signer(ca_dir, "root.crt", "root.key.enc", "root-ca-key",
+                          keys != NULL ? keys->root_uri : NULL, organisation, passphrase,
+                          &root_token, &root, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = cl_issue_issuing_ca(root, time(NULL) - 60, days, &issuing)) != CL_OK) {
-        snprintf(err, errlen, "cannot make the new issuing CA: %s%s", cl_err_str(rc),
-                 rc == CL_ERR_STATE ? " (the root has ended: a new root is a new PKI)" : "");
+    err[0] = '\0';
+    if ((rc = issue_next(root, keys, days, &next_token, &issuing, err, errlen)) != CL_OK) {
+        if (err[0] == '\0')
+            snprintf(err, errlen, "cannot make the new issuing CA: %s%s", cl_err_str(rc),
+                     rc == CL_ERR_STATE ? " (the root has ended: a new root is a new PKI)" : "");
         goto out;
     }
     cl_signer_free(root); /* the root key is needed for nothing else */
     root = NULL;
+    ca_token_key_free(&root_token);
     snprintf(result->new_serial, sizeof(result->new_serial), "%s", issuing.serial_hex);
     if (cl_cert_validity(issuing.cert_der, issuing.cert_len, &from, &result->new_not_after) !=
         CL_OK)
@@ -326,7 +361,10 @@ int ca_rollover(const char *ca_dir, const char *organisation, const char *passph
         goto out;
     }
     for (size_t i = 0; i < 3; i++) {
-        /* retired/issuing-<SERIAL>.key.enc, issuing-<SERIAL>.crt, chain-<SERIAL>.crt */
+        /* retired/issuing-<SERIAL>.key.enc, issuing-<SERIAL>.crt, chain-<SERIAL>.crt (no key
+         * file when the key is in a token, where the old key stays under its own CKA_ID) */
+        if (i == 0 && path_of(key_file, ca_dir, switched[0]) == CL_OK && !exists(key_file))
+            continue;
         snprintf(keep, sizeof(keep), "%s-%s.%s", i == 2 ? "chain" : "issuing", result->old_serial,
                  i == 0 ? "key.enc" : "crt");
         if ((rc = retire(ca_dir, switched[i], retired, keep)) != CL_OK) {
@@ -344,16 +382,21 @@ int ca_rollover(const char *ca_dir, const char *organisation, const char *passph
     }
     /* Issuance has switched. The models' common certificates follow, each on its own. */
     if (concat(new_pem, root_pem, &new_chain) == CL_OK &&
-        cl_signer_new(issuing.cert_der, issuing.cert_len, issuing.key_der, issuing.key_len,
-                      organisation, &next, err, errlen) == CL_OK)
+        (issuing.key_der != NULL
+             ? cl_signer_new(issuing.cert_der, issuing.cert_len, issuing.key_der, issuing.key_len,
+                             organisation, &next, err, errlen)
+             : cl_signer_new_with_key(issuing.cert_der, issuing.cert_len, &next_token.sign,
+                                      organisation, &next, err, errlen)) == CL_OK)
         renew_models(ca_dir, next, new_chain, passphrase, result);
     err[0] = '\0';
     rc = CL_OK;
 out:
     if (rc != CL_OK && !exists(path))
         remove_next(ca_dir, switched, 3);
-    cl_signer_free(root);
+    cl_signer_free(root); /* the signers before their tokens */
     cl_signer_free(next);
+    ca_token_key_free(&root_token);
+    ca_token_key_free(&next_token);
     cl_issued_free(&issuing);
     free(root_pem);
     free(old_pem);

@@ -1,6 +1,6 @@
 /* rollover.h: the issuing CA's end of life: a new issuing CA under the same root replaces the
  * current one in ca_dir, which is kept for reference. Besides authority.c, the only code that
- * opens a CA key (the root's, for this one signature).
+ * opens a CA key (the root's, for this one signature; from its file or its token).
  *
  * After a rollover ca_dir holds:
  *   issuing.crt, issuing.key.enc, chain.crt          the new issuing CA (issuance switches to it)
@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "ca_token.h"
 #include "x509_issue.h"
 
 struct ca_rollover_result {
@@ -35,9 +36,12 @@ struct ca_rollover_result {
 };
 
 /* Rolls the issuing CA of ca_dir over to a new one of at most days days, signed by the root
- * (whose key is decrypted with passphrase, used, and wiped). Returns a cl_err code; err says
- * why (never with key material). */
-int ca_rollover(const char *ca_dir, const char *organisation, const char *passphrase, int days,
-                struct ca_rollover_result *result, char *err, size_t errlen);
+ * (whose key is decrypted with passphrase, used, and wiped; or, with keys->root_uri, used in its
+ * token). With keys->issuing_uri the new issuing key is made in that token (same label, its own
+ * CKA_ID; ca_token.h), no issuing.key.enc is written, and the old key stays in the token.
+ * Returns a cl_err code; err says why (never with key material). */
+int ca_rollover(const char *ca_dir, const char *organisation, const char *passphrase,
+                const struct ca_key_place *keys, int days, struct ca_rollover_result *result,
+                char *err, size_t errlen);
 
 #endif

@@ -17,8 +17,9 @@ struct ca_runtime {
     const struct ca_config *config;
     struct ca_authority *authority;
     struct ca_db_pool *pool;
-    struct ca_crl_publisher *crl; /* serve's CRL publisher (crl_publisher.h) */
-    struct ca_pack_purge *purge;  /* pack_purge.c */
+    struct ca_crl_publisher *crl;             /* serve's CRL publisher (crl_publisher.h) */
+    struct ca_pack_purge *purge;              /* pack_purge.c */
+    struct ca_prewrite_token *prewrite_token; /* device_key_token: prewrite_token.h; NULL: files */
 };
 
 /* Starts the thread that purges packs past pack_retention_hours (every minute); stop joins it. */

@@ -1,7 +1,9 @@
 /* serve.c: `ca-server serve`: loads the CA and the database pool, serves the ca interface until
  * SIGINT or SIGTERM. */
+#include <mbedtls/platform_util.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +13,7 @@
 #include "error.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "prewrite_token.h"
 #include "runtime.h"
 #include "soap_server.h"
 
@@ -23,6 +26,33 @@ static void on_signal(int sig)
         cl_server_stop(running);
 }
 
+/* Opens every pre-write key of every model now, while the passphrase is at hand (file mode), so
+ * that serving needs no passphrase for them. A key that cannot be opened is logged. */
+static void cache_prewrite_keys(struct ca_store *store, struct ca_authority *authority)
+{
+    unsigned char key[CL_PREWRITE_KEY_BYTES];
+    struct ca_model *models = NULL;
+    size_t count = 0;
+    char err[512];
+
+    if (ca_store_model_list(store, &models, &count) != CL_OK)
+        return;
+    for (size_t m = 0; m < count; m++) {
+        struct ca_prewrite_key *keys = NULL;
+        size_t nkeys = 0;
+        if (ca_store_prewrite_list(store, models[m].code, time(NULL), &keys, &nkeys) != CL_OK)
+            continue;
+        for (size_t k = 0; k < nkeys; k++)
+            if (ca_authority_prewrite_key(authority, models[m].code, keys[k].key_id, keys[k].first,
+                                          key, err, sizeof(err)) != CL_OK)
+                cl_log_warn("pre-write key %s of model %s: %s", keys[k].key_id, models[m].code,
+                            err);
+        free(keys);
+    }
+    mbedtls_platform_zeroize(key, sizeof(key));
+    free(models);
+}
+
 int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
     struct ca_runtime runtime = {.config = config};
@@ -31,6 +61,7 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     struct cl_tls *tls = NULL;
     struct cl_crl_holder *holder = NULL;
     struct ca_store *store = NULL;
+    struct ca_key_place keys = ca_config_key_place(config); /* the issuing key only */
     char err[512] = "";
     int applied = 0, code = 1;
     (void)argc;
@@ -43,15 +74,18 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     }
     if (applied > 0)
         cl_log_info("database: %d migration(s) applied", applied);
-    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &runtime.authority, err,
-                          sizeof(err)) != CL_OK ||
+    if (ca_authority_open(config->ca_dir, config->organisation, passphrase, &keys,
+                          &runtime.authority, err, sizeof(err)) != CL_OK ||
         ca_db_pool_new(config->database.conninfo, (size_t)config->db_connections, &runtime.pool,
-                       err, sizeof(err)) != CL_OK) {
+                       err, sizeof(err)) != CL_OK ||
+        ca_prewrite_token_of(config, 0, &runtime.prewrite_token, err, sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
         goto out;
     }
-    /* The keys are open: serving keeps no passphrase (a model added later is opened with the
+    /* The keys are open: serving keeps no passphrase (a key added later is opened with the
      * passphrase file read again). */
+    if (runtime.prewrite_token == NULL)
+        cache_prewrite_keys(store, runtime.authority);
     ca_authority_forget_passphrase(runtime.authority, config->passphrase_file);
     ca_passphrase_forget();
     passphrase = NULL;
@@ -111,6 +145,7 @@ out : {
     cl_tls_free(tls);
     cl_crl_holder_free(holder);
     ca_db_pool_free(runtime.pool);
+    ca_prewrite_token_free(runtime.prewrite_token);
     ca_authority_free(runtime.authority);
     ca_store_close(store);
     return code;

@@ -53,6 +53,28 @@ int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model
 /* *models is malloc'd (free it), ordered by code. */
 int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count);
 
+/* ---- pre-write keys per model and period [seed 004, effect 3] (store/prewrite_keys.c) ---- */
+struct ca_prewrite_key {
+    char key_id[65];
+    char model_code[CA_MODEL_CODE_MAX + 1];
+    time_t valid_from; /* in force from; the current key is the latest not in the future */
+    time_t created_at;
+    int first;   /* the model's first key (models/<code>/prewrite.enc) */
+    int current; /* set by the reads: this is the model's current key at the time they name */
+};
+/* Records a new key of an existing model, in force from valid_from, audited as model-rotate.
+ * CL_ERR_EXISTS if the key id is taken or the model has a key from that very moment;
+ * CL_ERR_NOT_FOUND if the model is unknown. */
+int ca_store_prewrite_add(struct ca_store *store, const struct ca_prewrite_key *key,
+                          const char *actor);
+/* The model's current key at time at: the latest valid_from not after it (CL_ERR_NOT_FOUND if
+ * none). ca-server's clock decides, as it does for certificate validity. */
+int ca_store_prewrite_current(struct ca_store *store, const char *model_code, time_t at,
+                              struct ca_prewrite_key *key);
+/* Every key of the model, oldest first, current marked as at time at (*keys malloc'd). */
+int ca_store_prewrite_list(struct ca_store *store, const char *model_code, time_t at,
+                           struct ca_prewrite_key **keys, size_t *count);
+
 /* ---- FIG 21 batches: intent before signing, packs after ---- */
 enum ca_batch_state {
     CA_BATCH_NEW,     /* intents recorded now: sign and complete */

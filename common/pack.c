@@ -14,18 +14,17 @@
 #include <mbedtls/gcm.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/platform_util.h>
-#include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
 #include "error.h"
 #include "input_check.h"
+#include "key_wrap.h"
 #include "log.h"
+#include "pack_internal.h"
 #include "x509_issue.h"
 
 #define PACK_FORMAT "certline-pack"
 #define AAD_LABEL "certline-pack-v1"
-#define DEVICE_VALUE_TAG "certline device-check v1"
-#define SERVER_VALUE_TAG "certline install-proof v1"
 
 #define IV_LEN 12
 #define TAG_LEN 16
@@ -40,62 +39,6 @@
 #define AAD_MAX (sizeof(AAD_LABEL) + 32 + CL_SERIAL_HEX_MAX + 1)
 
 #define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
-
-/* ---- verification values ---- */
-
-static void put_u32(mbedtls_sha256_context *sha, size_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    mbedtls_sha256_update_ret(sha, b, sizeof(b));
-}
-
-/* SHA-256(tag NUL device_number NUL serial NUL u32be(cert_len) cert u32be(key_len) key), as
- * lower-case hex; "" if an input is missing or too large. */
-static void verify_value(const char *tag, const char *device_number, const char *serial_hex,
-                         const unsigned char *cert_der, size_t cert_len,
-                         const unsigned char *key_der, size_t key_len, char out[CL_VERIFY_HEX + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    mbedtls_sha256_context sha;
-    unsigned char hash[32];
-
-    if (out == NULL)
-        return;
-    out[0] = '\0';
-    if (device_number == NULL || serial_hex == NULL || (cert_der == NULL && cert_len > 0) ||
-        (key_der == NULL && key_len > 0) || cert_len > UINT32_MAX || key_len > UINT32_MAX)
-        return;
-    mbedtls_sha256_init(&sha);
-    if (mbedtls_sha256_starts_ret(&sha, 0) == 0 &&
-        mbedtls_sha256_update_ret(&sha, (const unsigned char *)tag, strlen(tag) + 1) == 0 &&
-        mbedtls_sha256_update_ret(&sha, (const unsigned char *)device_number,
-                                  strlen(device_number) + 1) == 0 &&
-        mbedtls_sha256_update_ret(&sha, (const unsigned char *)serial_hex,
-                                  strlen(serial_hex) + 1) == 0) {
-        put_u32(&sha, cert_len);
-        mbedtls_sha256_update_ret(&sha, cert_der, cert_len);
-        put_u32(&sha, key_len);
-        mbedtls_sha256_update_ret(&sha, key_der, key_len);
-        if (mbedtls_sha256_finish_ret(&sha, hash) == 0) {
-            for (size_t i = 0; i < sizeof(hash); i++) {
-                out[2 * i] = digits[hash[i] >> 4];
-                out[2 * i + 1] = digits[hash[i] & 0x0f];
-            }
-            out[CL_VERIFY_HEX] = '\0';
-        }
-    }
-    mbedtls_sha256_free(&sha);
-    mbedtls_platform_zeroize(hash, sizeof(hash));
-}
-
-void cl_verify_value(enum cl_verify_kind kind, const char *device_number, const char *serial_hex,
-                     const unsigned char *cert_der, size_t cert_len, const unsigned char *key_der,
-                     size_t key_len, char out[CL_VERIFY_HEX + 1])
-{
-    verify_value(kind == CL_VERIFY_SERVER ? SERVER_VALUE_TAG : DEVICE_VALUE_TAG, device_number,
-                 serial_hex, cert_der, cert_len, key_der, key_len, out);
-}
 
 /* ---- field rules ---- */
 
@@ -338,33 +281,15 @@ static int add_string(cJSON *obj, const char *name, const char *value)
     return cJSON_AddStringToObject(obj, name, value) != NULL ? CL_OK : CL_ERR_NOMEM;
 }
 
-int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *cert_der,
-                  size_t cert_len, const unsigned char *key_der, size_t key_len,
-                  const unsigned char prewrite_key[CL_PREWRITE_KEY_BYTES], char **pack_json,
-                  char server_value[CL_VERIFY_HEX + 1])
+int cl_packi_emit(const struct cl_pack_contents *contents, int version,
+                  const unsigned char *cert_der, size_t cert_len, const unsigned char *sealed,
+                  size_t sealed_len, const char *device_value, char **pack_json)
 {
-    unsigned char aad[AAD_MAX], *sealed = NULL;
-    char device_value[CL_VERIFY_HEX + 1], err[200], *b64 = NULL, *text = NULL;
-    size_t aad_len, sealed_len, b64_len = 0;
-    mbedtls_gcm_context gcm;
+    char err[200], *b64 = NULL, *text = NULL;
+    size_t b64_len;
     cJSON *obj = NULL;
     int rc;
 
-    if (pack_json != NULL)
-        *pack_json = NULL;
-    if (server_value != NULL)
-        server_value[0] = '\0';
-    if (contents == NULL || pack_json == NULL || server_value == NULL || prewrite_key == NULL ||
-        cert_der == NULL || key_der == NULL || contents->device_number == NULL ||
-        contents->model_code == NULL || contents->serial_hex == NULL ||
-        contents->key_type == NULL || contents->key_id == NULL || contents->chain_pem == NULL ||
-        contents->certificate_pem == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    if (cert_len == 0 || cert_len > CERT_DER_MAX || key_len == 0 || key_len > KEY_DER_MAX) {
-        cl_log_warn("pack for %.31s refused: certificate or key size out of bounds",
-                    contents->device_number);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
     const struct fields f = {contents->device_number,  contents->model_code, contents->serial_hex,
                              contents->key_type,       contents->key_id,     contents->chain_pem,
                              contents->certificate_pem};
@@ -372,33 +297,20 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
         cl_log_warn("pack refused: %s", err);
         return CL_ERR_INVALID_ARGUMENT;
     }
-
-    /* Seal the key: iv || ciphertext || tag. */
-    aad_len = build_aad(contents->device_number, contents->serial_hex, aad);
-    sealed_len = IV_LEN + key_len + TAG_LEN;
-    if ((sealed = malloc(sealed_len)) == NULL)
-        return CL_ERR_NOMEM;
-    mbedtls_gcm_init(&gcm);
-    rc = CL_ERR_CRYPTO;
-    if (aad_len == 0 || cl_random_bytes(sealed, IV_LEN) != CL_OK ||
-        mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, prewrite_key, 256) != 0 ||
-        mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, key_len, sealed, IV_LEN, aad, aad_len,
-                                  key_der, sealed + IV_LEN, TAG_LEN,
-                                  sealed + IV_LEN + key_len) != 0)
-        goto out;
-    b64_len = 4 * ((sealed_len + 2) / 3) + 1;
-    if ((b64 = malloc(b64_len)) == NULL) {
-        rc = CL_ERR_NOMEM;
-        goto out;
+    if (sealed_len < SEALED_MIN || sealed_len > SEALED_MAX) {
+        cl_log_warn("pack for %s refused: its sealed key is %zu bytes", contents->device_number,
+                    sealed_len);
+        return CL_ERR_INVALID_ARGUMENT;
     }
+    b64_len = 4 * ((sealed_len + 2) / 3) + 1;
+    if ((b64 = malloc(b64_len)) == NULL)
+        return CL_ERR_NOMEM;
+    rc = CL_ERR_CRYPTO;
     if (mbedtls_base64_encode((unsigned char *)b64, b64_len, &b64_len, sealed, sealed_len) != 0)
         goto out;
-
-    cl_verify_value(CL_VERIFY_DEVICE, contents->device_number, contents->serial_hex, cert_der,
-                    cert_len, key_der, key_len, device_value);
     rc = CL_ERR_NOMEM;
     if ((obj = cJSON_CreateObject()) == NULL || add_string(obj, "format", PACK_FORMAT) ||
-        cJSON_AddNumberToObject(obj, "version", CL_PACK_VERSION) == NULL ||
+        cJSON_AddNumberToObject(obj, "version", version) == NULL ||
         add_string(obj, "device_number", contents->device_number) ||
         add_string(obj, "model_code", contents->model_code) ||
         add_string(obj, "serial", contents->serial_hex) ||
@@ -415,17 +327,75 @@ int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *
         rc = CL_ERR_TOO_LARGE;
         goto out;
     }
-    cl_verify_value(CL_VERIFY_SERVER, contents->device_number, contents->serial_hex, cert_der,
-                    cert_len, key_der, key_len, server_value);
     *pack_json = text;
     text = NULL;
     rc = CL_OK;
 out:
-    mbedtls_gcm_free(&gcm);
-    free(sealed);
     free(b64);
     free(text);
     cJSON_Delete(obj);
+    return rc;
+}
+
+int cl_packi_contents_ok(const struct cl_pack_contents *c)
+{
+    return c != NULL && c->device_number != NULL && c->model_code != NULL &&
+           c->serial_hex != NULL && c->key_type != NULL && c->key_id != NULL &&
+           c->chain_pem != NULL && c->certificate_pem != NULL;
+}
+
+int cl_pack_build(const struct cl_pack_contents *contents, const unsigned char *cert_der,
+                  size_t cert_len, const unsigned char *key_der, size_t key_len,
+                  const unsigned char prewrite_key[CL_PREWRITE_KEY_BYTES], char **pack_json,
+                  char server_value[CL_VERIFY_HEX + 1])
+{
+    unsigned char aad[AAD_MAX], *sealed = NULL;
+    char device_value[CL_VERIFY_HEX + 1];
+    size_t aad_len, sealed_len;
+    mbedtls_gcm_context gcm;
+    int rc;
+
+    if (pack_json != NULL)
+        *pack_json = NULL;
+    if (server_value != NULL)
+        server_value[0] = '\0';
+    if (!cl_packi_contents_ok(contents) || pack_json == NULL || server_value == NULL ||
+        prewrite_key == NULL || cert_der == NULL || key_der == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (cert_len == 0 || cert_len > CERT_DER_MAX || key_len == 0 || key_len > KEY_DER_MAX) {
+        cl_log_warn("pack for %.31s refused: certificate or key size out of bounds",
+                    contents->device_number);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_device_number_valid(contents->device_number) ||
+        !cl_serial_hex_valid(contents->serial_hex)) {
+        cl_log_warn("pack refused: device_number or serial malformed");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+
+    /* Seal the key: iv || ciphertext || tag. */
+    aad_len = build_aad(contents->device_number, contents->serial_hex, aad);
+    sealed_len = IV_LEN + key_len + TAG_LEN;
+    if ((sealed = malloc(sealed_len)) == NULL)
+        return CL_ERR_NOMEM;
+    mbedtls_gcm_init(&gcm);
+    rc = CL_ERR_CRYPTO;
+    if (aad_len == 0 || cl_random_bytes(sealed, IV_LEN) != CL_OK ||
+        mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, prewrite_key, 256) != 0 ||
+        mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, key_len, sealed, IV_LEN, aad, aad_len,
+                                  key_der, sealed + IV_LEN, TAG_LEN,
+                                  sealed + IV_LEN + key_len) != 0)
+        goto out;
+    cl_verify_value(CL_VERIFY_DEVICE, contents->device_number, contents->serial_hex, cert_der,
+                    cert_len, key_der, key_len, device_value);
+    rc =
+        cl_packi_emit(contents, 1, cert_der, cert_len, sealed, sealed_len, device_value, pack_json);
+    if (rc == CL_OK)
+        cl_verify_value(CL_VERIFY_SERVER, contents->device_number, contents->serial_hex, cert_der,
+                        cert_len, key_der, key_len, server_value);
+out:
+    mbedtls_gcm_free(&gcm);
+    free(sealed);
     return rc;
 }
 
@@ -480,8 +450,8 @@ static int parse_object(const cJSON *obj, struct cl_pack *pack, char *err, size_
         snprintf(err, errlen, "field version must be an integer");
         return CL_ERR_PARSE;
     }
-    if (version->valueint != CL_PACK_VERSION) {
-        snprintf(err, errlen, "unsupported pack version %d (this build reads version %d)",
+    if (version->valueint != 1 && version->valueint != CL_PACK_VERSION) {
+        snprintf(err, errlen, "unsupported pack version %d (this build reads versions 1 and %d)",
                  version->valueint, CL_PACK_VERSION);
         return CL_ERR_PARSE;
     }
@@ -526,16 +496,17 @@ static int parse_object(const cJSON *obj, struct cl_pack *pack, char *err, size_
     if (!valid_base64(sealed, b64_len) ||
         mbedtls_base64_decode(NULL, 0, &sealed_len, (const unsigned char *)sealed, b64_len) !=
             MBEDTLS_ERR_BASE64_BUFFER_TOO_SMALL ||
-        sealed_len < SEALED_MIN || sealed_len > SEALED_MAX) {
-        snprintf(err, errlen, "sealed_key must be base64 of %d to %d bytes", SEALED_MIN,
-                 SEALED_MAX);
+        sealed_len < SEALED_MIN || sealed_len > SEALED_MAX ||
+        (version->valueint == 2 && sealed_len % 8 != 0)) {
+        snprintf(err, errlen, "sealed_key must be base64 of %d to %d bytes%s", SEALED_MIN,
+                 SEALED_MAX, version->valueint == 2 ? ", a multiple of 8" : "");
         return CL_ERR_PARSE;
     }
     f = (struct fields){device_number, model_code, serial, key_type, key_id, chain, cert};
     if ((rc = check_fields(&f, NULL, 0, err, errlen)) != CL_OK)
         return rc;
 
-    pack->version = CL_PACK_VERSION;
+    pack->version = version->valueint;
     strcpy(pack->device_number, device_number);
     strcpy(pack->model_code, model_code);
     strcpy(pack->serial_hex, serial);
@@ -638,6 +609,9 @@ int cl_pack_open_key(const struct cl_pack *pack,
         memchr(pack->device_number, '\0', sizeof(pack->device_number)) == NULL ||
         memchr(pack->serial_hex, '\0', sizeof(pack->serial_hex)) == NULL)
         return CL_ERR_INVALID_ARGUMENT;
+    if (pack->version == 2) /* RFC 5649 key wrap of the PKCS#8 key (PACK.md) */
+        return cl_kwp_unwrap(prewrite_key, CL_PREWRITE_KEY_BYTES, pack->sealed_key,
+                             pack->sealed_key_len, key_der, key_len);
     aad_len = build_aad(pack->device_number, pack->serial_hex, aad);
     if (aad_len == 0)
         return CL_ERR_INVALID_ARGUMENT;

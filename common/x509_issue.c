@@ -2,6 +2,7 @@
  * contains (device, device-common, service, issuing CA, root), with the input rules. */
 #include "x509_issue.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -165,9 +166,51 @@ static int issue_under_signer(struct cl_signer *signer, enum cl_key_type type, s
     return rc;
 }
 
+/* The public key is of key_type (P-256, or RSA of its size). */
+static int key_is_type(const mbedtls_pk_context *key, enum cl_key_type type)
+{
+    if (type == CL_KEY_P256)
+        return mbedtls_pk_get_type(key) == MBEDTLS_PK_ECKEY &&
+               mbedtls_pk_ec(*key)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+    return mbedtls_pk_get_type(key) == MBEDTLS_PK_RSA &&
+           mbedtls_pk_get_bitlen(key) == (type == CL_KEY_RSA2048 ? 2048u : 3072u);
+}
+
+/* issue_under_signer for a key held elsewhere (its public key): the certificate only. */
+static int issue_for_key(struct cl_signer *signer, const mbedtls_pk_context *public_key,
+                         struct profile *pr, const struct name_attr *attrs, size_t attr_count,
+                         const char *name, struct cl_issued *out)
+{
+    struct issuer is;
+    int rc;
+
+    if ((rc = cl_x509i_nest_in_signer(signer, pr, "device", name)) != CL_OK)
+        return rc;
+    if ((rc = cl_x509i_build_name(attrs, attr_count, &pr->subject)) != CL_OK)
+        return rc;
+    is = cl_x509i_signer_issuer(signer);
+    rc = cl_x509i_write_cert(pr, (mbedtls_pk_context *)(uintptr_t)public_key, &is, &out->cert_der,
+                             &out->cert_len);
+    mbedtls_asn1_free_named_data_list(&pr->subject);
+    if (rc == CL_OK)
+        cl_x509i_to_hex_upper(pr->serial, pr->serial_len, out->serial_hex);
+    else
+        cl_log_warn("device certificate for %s failed: %s", name, cl_err_str(rc));
+    return rc;
+}
+
 int cl_issue_device(struct cl_signer *signer, const char *device_number, const char *model_code,
                     enum cl_key_type key_type, const char *serial_hex, time_t not_before,
                     int validity_days, struct cl_issued *out)
+{
+    return cl_issue_device_key(signer, device_number, model_code, key_type, NULL, serial_hex,
+                               not_before, validity_days, out);
+}
+
+int cl_issue_device_key(struct cl_signer *signer, const char *device_number, const char *model_code,
+                        enum cl_key_type key_type, const mbedtls_pk_context *public_key,
+                        const char *serial_hex, time_t not_before, int validity_days,
+                        struct cl_issued *out)
 {
     unsigned char serial[CL_SERIAL_HEX_MAX / 2];
     size_t serial_len = 0;
@@ -205,6 +248,11 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                     device_number, VALIDITY_DAYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
+    if (public_key != NULL && !key_is_type(public_key, key_type)) {
+        cl_log_warn("device certificate for %s refused: the key is not of type %s", device_number,
+                    cl_key_type_name(key_type));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
     const struct name_attr attrs[] = {
         ATTR(MBEDTLS_OID_AT_CN, MBEDTLS_ASN1_UTF8_STRING, device_number),
         ATTR(MBEDTLS_OID_AT_SERIAL_NUMBER, MBEDTLS_ASN1_PRINTABLE_STRING, device_number),
@@ -222,6 +270,9 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                          : MBEDTLS_X509_KU_DIGITAL_SIGNATURE | MBEDTLS_X509_KU_KEY_ENCIPHERMENT,
         .eku = EKU_CLIENT,
     };
+    if (public_key != NULL)
+        return issue_for_key(signer, public_key, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
+                             device_number, out);
     return issue_under_signer(signer, key_type, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),
                               "device", device_number, out);
 }
@@ -288,11 +339,12 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
 }
 
 /* A CA certificate "CN=certline <kind> CA <tag>, O=<organisation>" by the validity and pathlen in
- * pr, with a new P-256 key, into out; signed by is, or self-signed if is is NULL. The key
- * (initialised by the caller) and the name (*name, NULL before) stay with the caller, who frees
- * them. */
+ * pr, into out; signed by is, or self-signed if is is NULL. With ext NULL, a new P-256 key is
+ * made into key (initialised by the caller) and exported into out; with ext, the certificate is
+ * for ext->public_key (ext->sign signs it when self-signed) and out has no key. The name (*name,
+ * NULL before) stays with the caller, who frees it and key. */
 static int issue_ca(const char *organisation, const char *kind, struct profile pr,
-                    const struct issuer *is, mbedtls_pk_context *key,
+                    const struct issuer *is, const struct cl_ca_key *ext, mbedtls_pk_context *key,
                     mbedtls_asn1_named_data **name, struct cl_issued *out)
 {
     unsigned char serial[SERIAL_RANDOM_OCTETS];
@@ -311,22 +363,33 @@ static int issue_ca(const char *organisation, const char *kind, struct profile p
         ATTR(MBEDTLS_OID_AT_ORGANIZATION, MBEDTLS_ASN1_UTF8_STRING, organisation),
     };
     if ((rc = cl_x509i_build_name(attrs, 2, name)) != CL_OK ||
-        (rc = cl_x509i_generate_key(CL_KEY_P256, key)) != CL_OK)
+        (ext == NULL && (rc = cl_x509i_generate_key(CL_KEY_P256, key)) != CL_OK))
         return rc;
     pr.subject = *name;
     pr.serial = serial;
     pr.serial_len = sizeof(serial);
     pr.is_ca = 1;
     pr.key_usage = MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN;
-    self = (struct issuer){key, *name, NULL, 0};
-    return cl_x509i_issue_with_key(key, &pr, is != NULL ? is : &self, out);
+    if (ext == NULL) {
+        self = (struct issuer){key, *name, NULL, 0};
+        return cl_x509i_issue_with_key(key, &pr, is != NULL ? is : &self, out);
+    }
+    if (is == NULL && ext->sign == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    self = (struct issuer){ext->sign, *name, NULL, 0};
+    rc = cl_x509i_write_cert(&pr, ext->public_key, is != NULL ? is : &self, &out->cert_der,
+                             &out->cert_len);
+    if (rc == CL_OK)
+        cl_x509i_to_hex_upper(pr.serial, pr.serial_len, out->serial_hex);
+    return rc;
 }
 
 /* The issuing CA profile under is: "CN=certline issuing CA <tag>, O=<organisation>", cA true,
- * pathlen 0, validity nested in the issuer's [issuer_not_before, issuer_not_after]. */
+ * pathlen 0, validity nested in the issuer's [issuer_not_before, issuer_not_after]; for ext's
+ * key, or a new one. */
 static int issue_issuing(const char *organisation, const struct issuer *is,
                          time_t issuer_not_before, time_t issuer_not_after, time_t not_before,
-                         int days, struct cl_issued *out)
+                         int days, const struct cl_ca_key *ext, struct cl_issued *out)
 {
     const struct profile pr = {
         .not_before = not_before,
@@ -340,19 +403,28 @@ static int issue_issuing(const char *organisation, const struct issuer *is,
     int rc;
 
     mbedtls_pk_init(&key);
-    rc = issue_ca(organisation, "issuing", pr, is, &key, &name, out);
+    rc = issue_ca(organisation, "issuing", pr, is, ext, &key, &name, out);
     mbedtls_asn1_free_named_data_list(&name);
     mbedtls_pk_free(&key);
     return rc;
 }
 
-int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days, int issuing_days,
-                     struct cl_issued *root, struct cl_issued *issuing)
+static int ext_valid(const struct cl_ca_key *ext, int needs_sign)
+{
+    return ext == NULL ||
+           (ext->public_key != NULL && mbedtls_pk_can_do(ext->public_key, MBEDTLS_PK_ECKEY) &&
+            (!needs_sign || ext->sign != NULL));
+}
+
+int cl_issue_ca_pair_keys(const char *organisation, time_t not_before, int root_days,
+                          int issuing_days, const struct cl_ca_key *root_key,
+                          const struct cl_ca_key *issuing_key, struct cl_issued *root,
+                          struct cl_issued *issuing)
 {
     const struct profile root_pr = {.not_before = not_before, .days = root_days, .pathlen = 1};
     unsigned char root_id[20];
     mbedtls_asn1_named_data *root_name = NULL;
-    mbedtls_pk_context root_key;
+    mbedtls_pk_context generated;
     struct issuer is;
     int rc;
 
@@ -371,17 +443,23 @@ int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days,
                     VALIDITY_DAYS_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    mbedtls_pk_init(&root_key);
+    if (!ext_valid(root_key, 1) || !ext_valid(issuing_key, 0)) {
+        cl_log_warn("CA refused: a CA key held elsewhere must be P-256 with its public key");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    mbedtls_pk_init(&generated);
     /* Root: self-signed, pathlen 1. */
-    if ((rc = issue_ca(organisation, "root", root_pr, NULL, &root_key, &root_name, root)) !=
-            CL_OK ||
-        (rc = cl_x509i_key_identifier(&root_key, root_id)) != CL_OK)
+    if ((rc = issue_ca(organisation, "root", root_pr, NULL, root_key, &generated, &root_name,
+                       root)) != CL_OK ||
+        (rc = cl_x509i_key_identifier(root_key != NULL ? root_key->public_key : &generated,
+                                      root_id)) != CL_OK)
         goto out;
 
     /* Issuing CA: signed by the root, ending no later than the root. */
-    is = (struct issuer){&root_key, root_name, root_id, sizeof(root_id)};
+    is = (struct issuer){root_key != NULL ? root_key->sign : &generated, root_name, root_id,
+                         sizeof(root_id)};
     rc = issue_issuing(organisation, &is, not_before, not_before + (time_t)root_days * 86400,
-                       not_before, issuing_days, issuing);
+                       not_before, issuing_days, issuing_key, issuing);
 out:
     if (rc != CL_OK) {
         cl_log_warn("CA creation failed: %s", cl_err_str(rc));
@@ -389,12 +467,25 @@ out:
         cl_issued_free(issuing);
     }
     mbedtls_asn1_free_named_data_list(&root_name);
-    mbedtls_pk_free(&root_key);
+    mbedtls_pk_free(&generated);
     return rc;
+}
+
+int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days, int issuing_days,
+                     struct cl_issued *root, struct cl_issued *issuing)
+{
+    return cl_issue_ca_pair_keys(organisation, not_before, root_days, issuing_days, NULL, NULL,
+                                 root, issuing);
 }
 
 int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_days,
                         struct cl_issued *out)
+{
+    return cl_issue_issuing_ca_key(root, not_before, issuing_days, NULL, out);
+}
+
+int cl_issue_issuing_ca_key(struct cl_signer *root, time_t not_before, int issuing_days,
+                            const struct cl_ca_key *key, struct cl_issued *out)
 {
     struct issuer is;
     int rc;
@@ -417,9 +508,13 @@ int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_d
         if ((rc = cl_x509i_nest_in_signer(root, &probe, "issuing CA", "the root")) != CL_OK)
             return rc;
     }
+    if (!ext_valid(key, 0)) {
+        cl_log_warn("issuing CA refused: a CA key held elsewhere must be P-256");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
     is = cl_x509i_signer_issuer(root);
     rc = issue_issuing(root->organisation, &is, root->not_before, root->not_after, not_before,
-                       issuing_days, out);
+                       issuing_days, key, out);
     if (rc != CL_OK)
         cl_log_warn("issuing CA creation failed: %s", cl_err_str(rc));
     return rc;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <mbedtls/pk.h>
+
 #include "peer.h"
 
 enum cl_key_type { CL_KEY_P256, CL_KEY_RSA2048, CL_KEY_RSA3072 };
@@ -47,6 +49,12 @@ struct cl_signer;
 int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsigned char *ca_key_der,
                   size_t ca_key_len, const char *organisation, struct cl_signer **out, char *err,
                   size_t errlen);
+/* The same for a key held elsewhere (a token key as an mbedtls_pk_context, p11.h): *key moves
+ * into the signer (it is left empty); what it points to (the token) must outlive the signer.
+ * The key is proven by a self-test signature checked against the certificate. */
+int cl_signer_new_with_key(const unsigned char *ca_cert, size_t ca_cert_len,
+                           mbedtls_pk_context *key, const char *organisation,
+                           struct cl_signer **out, char *err, size_t errlen);
 void cl_signer_free(struct cl_signer *signer);
 
 /* The issuing CA certificate, DER. */
@@ -77,6 +85,14 @@ int cl_issue_device(struct cl_signer *signer, const char *device_number, const c
                     enum cl_key_type key_type, const char *serial_hex, time_t not_before,
                     int validity_days, struct cl_issued *out);
 
+/* cl_issue_device for a key held elsewhere (a PKCS#11 token, p11.h): public_key (of key_type)
+ * is certified; out gets the certificate only (key_der NULL). public_key NULL: as
+ * cl_issue_device. */
+int cl_issue_device_key(struct cl_signer *signer, const char *device_number, const char *model_code,
+                        enum cl_key_type key_type, const mbedtls_pk_context *public_key,
+                        const char *serial_hex, time_t not_before, int validity_days,
+                        struct cl_issued *out);
+
 /* Issues a service certificate (ca-server, comm-terminal, factory-terminal with number = line id;
  * also device-common with number = model code) with a new P-256 key. Servers' names must be DNS
  * names of at most 64 characters; a device-common name is printable text (e.g. "3012 common");
@@ -98,6 +114,34 @@ int cl_issue_ca_pair(const char *organisation, time_t not_before, int root_days,
  * rollover of the issuing CA. Nested in the root's validity; CL_ERR_STATE once the root ended. */
 int cl_issue_issuing_ca(struct cl_signer *root, time_t not_before, int issuing_days,
                         struct cl_issued *out);
+
+/* A CA key held outside this process (a PKCS#11 token, p11.h): its public key, and for a key
+ * that signs here (a root), an mbedtls_pk_context whose signing goes to where the key is. */
+struct cl_ca_key {
+    mbedtls_pk_context *public_key; /* P-256 */
+    mbedtls_pk_context *sign;       /* NULL: not needed (an issuing CA's key when made) */
+};
+
+/* cl_issue_ca_pair with keys held elsewhere: root_key (public_key and sign) and/or issuing_key
+ * (public_key); a NULL one is made here as before. A certificate whose key is held elsewhere
+ * comes with no key_der (NULL, 0). */
+int cl_issue_ca_pair_keys(const char *organisation, time_t not_before, int root_days,
+                          int issuing_days, const struct cl_ca_key *root_key,
+                          const struct cl_ca_key *issuing_key, struct cl_issued *root,
+                          struct cl_issued *issuing);
+
+/* The key identifier certline writes as a certificate's subjectKeyIdentifier: SHA-1 over the
+ * subjectPublicKey bits (RFC 5280 4.2.1.2 (1)); a key held in a token carries it as CKA_ID. */
+#define CL_KEY_ID_LEN 20
+int cl_key_identifier(const mbedtls_pk_context *key, unsigned char id[CL_KEY_ID_LEN]);
+/* A CA certificate's (PEM NUL-terminated with the NUL counted, or DER) subjectKeyIdentifier,
+ * else the key identifier of its key; at most 64 octets. */
+int cl_cert_key_identifier(const unsigned char *cert, size_t len, unsigned char id[64],
+                           size_t *id_len);
+
+/* cl_issue_issuing_ca for a key held elsewhere (key->public_key; NULL: a new key made here). */
+int cl_issue_issuing_ca_key(struct cl_signer *root, time_t not_before, int issuing_days,
+                            const struct cl_ca_key *key, struct cl_issued *out);
 
 /* DER to PEM ("CERTIFICATE"); *pem is malloc'd and NUL-terminated. */
 int cl_cert_der_to_pem(const unsigned char *der, size_t len, char **pem);

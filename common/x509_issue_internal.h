@@ -98,7 +98,7 @@ struct issuer {
 
 struct cl_signer {
     mbedtls_x509_crt cert;
-    mbedtls_pk_context key; /* MBEDTLS_PK_ECDSA or MBEDTLS_PK_RSA; read-only once built */
+    mbedtls_pk_context key; /* MBEDTLS_PK_ECDSA, MBEDTLS_PK_RSA or a token key (p11.h) */
     mbedtls_asn1_named_data *name;
     unsigned char key_id[KEY_ID_MAX];
     size_t key_id_len;

@@ -89,9 +89,11 @@ static int adopt_key(struct cl_signer *s, mbedtls_pk_context *parsed, char *err,
     }
 }
 
-int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsigned char *ca_key_der,
-                  size_t ca_key_len, const char *organisation, struct cl_signer **out, char *err,
-                  size_t errlen)
+/* Both constructors: the key from DER (held NULL) or moved from *held. */
+static int signer_build(const unsigned char *ca_cert, size_t ca_cert_len,
+                        const unsigned char *ca_key_der, size_t ca_key_len,
+                        mbedtls_pk_context *held, const char *organisation, struct cl_signer **out,
+                        char *err, size_t errlen)
 {
     static const unsigned char probe[32] = "certline signer self-test";
     struct cl_signer *s = NULL;
@@ -116,7 +118,7 @@ int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsign
                  CA_CERT_INPUT_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (ca_key_der == NULL || ca_key_len == 0 || ca_key_len > CA_KEY_INPUT_MAX) {
+    if (held == NULL && (ca_key_der == NULL || ca_key_len == 0 || ca_key_len > CA_KEY_INPUT_MAX)) {
         snprintf(err, errlen, "the CA key is missing or longer than %d bytes", CA_KEY_INPUT_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -176,18 +178,20 @@ int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsign
                     "until it is");
     if (mbedtls_x509_time_is_past(&s->cert.valid_to))
         cl_log_warn("the CA certificate has expired: it issues nothing more");
-    if (mbedtls_pk_parse_key(&parsed, ca_key_der, ca_key_len, NULL, 0) != 0) {
+    if (held != NULL) {
+        s->key = *held; /* a pointer pair: ownership moves; the self-test below proves it */
+        mbedtls_pk_init(held);
+    } else if (mbedtls_pk_parse_key(&parsed, ca_key_der, ca_key_len, NULL, 0) != 0) {
         snprintf(err, errlen, "the CA private key does not parse");
         rc = CL_ERR_PARSE;
         goto fail;
-    }
-    if (mbedtls_pk_check_pair(&s->cert.pk, &parsed) != 0) {
+    } else if (mbedtls_pk_check_pair(&s->cert.pk, &parsed) != 0) {
         snprintf(err, errlen, "the CA private key does not belong to the CA certificate");
         rc = CL_ERR_CRYPTO;
         goto fail;
-    }
-    if ((rc = adopt_key(s, &parsed, err, errlen)) != CL_OK)
+    } else if ((rc = adopt_key(s, &parsed, err, errlen)) != CL_OK) {
         goto fail;
+    }
     if ((rc = cl_x509i_copy_name(&s->cert.subject, &s->name, err, errlen)) != CL_OK)
         goto fail;
     if ((rc = cl_x509i_ca_key_identifier(&s->cert, s->key_id, &s->key_id_len)) != CL_OK) {
@@ -201,7 +205,8 @@ int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsign
         mbedtls_pk_verify(&s->cert.pk, MBEDTLS_MD_SHA256, probe, sizeof(probe), sig, sig_len) !=
             0 ||
         cl_x509i_p256_get() != CL_OK) {
-        snprintf(err, errlen, "the CA key failed its self-test signature");
+        snprintf(err, errlen, "the CA key failed its self-test signature%s",
+                 held != NULL ? " (is it the key of the CA certificate?)" : "");
         rc = CL_ERR_CRYPTO;
         goto fail;
     }
@@ -212,6 +217,28 @@ fail:
     mbedtls_pk_free(&parsed);
     cl_signer_free(s);
     return rc;
+}
+
+int cl_signer_new(const unsigned char *ca_cert, size_t ca_cert_len, const unsigned char *ca_key_der,
+                  size_t ca_key_len, const char *organisation, struct cl_signer **out, char *err,
+                  size_t errlen)
+{
+    return signer_build(ca_cert, ca_cert_len, ca_key_der, ca_key_len, NULL, organisation, out, err,
+                        errlen);
+}
+
+int cl_signer_new_with_key(const unsigned char *ca_cert, size_t ca_cert_len,
+                           mbedtls_pk_context *key, const char *organisation,
+                           struct cl_signer **out, char *err, size_t errlen)
+{
+    if (key == NULL || mbedtls_pk_get_type(key) == MBEDTLS_PK_NONE) {
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen, "no CA key");
+        if (out != NULL)
+            *out = NULL;
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    return signer_build(ca_cert, ca_cert_len, NULL, 0, key, organisation, out, err, errlen);
 }
 
 void cl_signer_free(struct cl_signer *signer)
@@ -286,4 +313,24 @@ int cl_x509i_nest_in_signer(const struct cl_signer *s, struct profile *pr, const
     cl_log_warn("%s certificate for %s refused: the CA that would sign it ended at %s", what, name,
                 end);
     return CL_ERR_STATE;
+}
+
+int cl_key_identifier(const mbedtls_pk_context *key, unsigned char id[CL_KEY_ID_LEN])
+{
+    return key != NULL && id != NULL ? cl_x509i_key_identifier(key, id) : CL_ERR_INVALID_ARGUMENT;
+}
+
+int cl_cert_key_identifier(const unsigned char *cert, size_t len, unsigned char id[64],
+                           size_t *id_len)
+{
+    mbedtls_x509_crt crt;
+    int rc = CL_ERR_PARSE;
+
+    if (cert == NULL || len == 0 || id == NULL || id_len == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    mbedtls_x509_crt_init(&crt);
+    if (mbedtls_x509_crt_parse(&crt, cert, len) == 0)
+        rc = cl_x509i_ca_key_identifier(&crt, id, id_len);
+    mbedtls_x509_crt_free(&crt);
+    return rc;
 }

@@ -7,12 +7,15 @@ set -euo pipefail
 # "docker-compose config", which needs no container engine. time (GNU time): tests/bench measures
 # a device-agent's peak memory with it. faketime: tests/ca-server/test_ca_validity.py moves
 # ca-server's clock years ahead and back (the issuing CA's end, its rollover). clang-14 and
-# libclang-rt-14-dev: make fuzz (libFuzzer).
+# libclang-rt-14-dev: make fuzz (libFuzzer). libp11-kit-dev: the PKCS#11 header (common/p11*.c
+# load modules themselves); softhsm2: the token of the tests, the simulation and CI; opensc
+# (pkcs11-tool): the test that shows the issuing key cannot leave its token.
 packages=(
   build-essential cmake pkg-config git ca-certificates openssl clang-format
   gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
+  libp11-kit-dev p11-kit softhsm2 opensc
 )
 
 missing=()

@@ -131,9 +131,10 @@ int cc_cert_der(const char *pem, unsigned char **der, size_t *der_len)
     return rc;
 }
 
-int cc_verify_values(const char *device_number, const char *serial_hex, const char *cert_pem,
-                     const unsigned char *key_der, size_t key_len,
-                     char device_value[CL_VERIFY_HEX + 1], char server_value[CL_VERIFY_HEX + 1])
+int cc_verify_values(int version, const char *device_number, const char *serial_hex,
+                     const char *cert_pem, const unsigned char *key_der, size_t key_len,
+                     const unsigned char *prewrite_key, char device_value[CL_VERIFY_HEX + 1],
+                     char server_value[CL_VERIFY_HEX + 1])
 {
     unsigned char *der = NULL;
     size_t der_len = 0;
@@ -141,14 +142,10 @@ int cc_verify_values(const char *device_number, const char *serial_hex, const ch
 
     if (rc != CL_OK)
         return rc;
-    if (device_value != NULL)
-        cl_verify_value(CL_VERIFY_DEVICE, device_number, serial_hex, der, der_len, key_der, key_len,
-                        device_value);
-    if (server_value != NULL)
-        cl_verify_value(CL_VERIFY_SERVER, device_number, serial_hex, der, der_len, key_der, key_len,
-                        server_value);
+    rc = cl_pack_device_values(version, device_number, serial_hex, der, der_len, key_der, key_len,
+                               prewrite_key, device_value, server_value);
     free(der);
-    return CL_OK;
+    return rc;
 }
 
 int cc_key_pem_to_der(const char *pem, unsigned char **der, size_t *der_len)

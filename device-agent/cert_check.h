@@ -31,11 +31,13 @@ int cc_key_matches(const char *cert_pem, const unsigned char *key_der, size_t ke
 /* The DER of the single certificate in pem; *der is malloc'd. */
 int cc_cert_der(const char *pem, unsigned char **der, size_t *der_len);
 
-/* The verification values (PACK.md) of (device number, serial, certificate, key). Either output
- * may be NULL. Returns CL_OK or CL_ERR_PARSE if cert_pem does not parse. */
-int cc_verify_values(const char *device_number, const char *serial_hex, const char *cert_pem,
-                     const unsigned char *key_der, size_t key_len,
-                     char device_value[CL_VERIFY_HEX + 1], char server_value[CL_VERIFY_HEX + 1]);
+/* The verification values (PACK.md) of (device number, serial, certificate, key) for a pack of
+ * version (1 or 2; version 2's server value needs the pre-write key). Either output may be
+ * NULL. Returns CL_OK or CL_ERR_PARSE if cert_pem (or, version 2, the key) does not parse. */
+int cc_verify_values(int version, const char *device_number, const char *serial_hex,
+                     const char *cert_pem, const unsigned char *key_der, size_t key_len,
+                     const unsigned char *prewrite_key, char device_value[CL_VERIFY_HEX + 1],
+                     char server_value[CL_VERIFY_HEX + 1]);
 
 /* A PEM key (e.g. from the firmware bundle) as DER (malloc'd); the caller wipes and frees it
  * (cl_secret_free with *der_len). */

@@ -23,10 +23,17 @@
 #define CHAIN_MAX_CERTS 4
 
 static const char *const members[] = {
-    "version",        "model",        "key_type",
-    "key_id",         "prewrite_key", "peculiar_generator",
-    "root_pem",       "chain_pem",    "common_certificate_pem",
+    "version",
+    "model",
+    "key_type",
+    "key_id",
+    "prewrite_key",
+    "peculiar_generator",
+    "root_pem",
+    "chain_pem",
+    "common_certificate_pem",
     "common_key_pem",
+    "next_prewrite_keys", /* the last: version 2 only */
 };
 #define MEMBER_COUNT (sizeof(members) / sizeof(members[0]))
 
@@ -109,16 +116,65 @@ static int certificates_member(const cJSON *root, const char *name, int min, int
     return CL_OK;
 }
 
-static int check_members(const cJSON *root, char *err, size_t errlen)
+/* Exactly the members of the version: the first count of members[]. */
+/* Version 2: "next_prewrite_keys", 1 to NV_NEXT_KEYS_MAX objects {"key_id", "prewrite_key"},
+ * every key id distinct (and not the first key's). */
+static int next_keys_member(const cJSON *root, struct nv_firmware *fw, char *err, size_t errlen)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "next_prewrite_keys");
+    const cJSON *item;
+    size_t n = 0;
+    int rc;
+
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) < 1 ||
+        cJSON_GetArraySize(list) > NV_NEXT_KEYS_MAX) {
+        snprintf(err, errlen, "member \"next_prewrite_keys\" is not an array of 1 to %d keys",
+                 NV_NEXT_KEYS_MAX);
+        return CL_ERR_PARSE;
+    }
+    cJSON_ArrayForEach(item, list)
+    {
+        struct nv_prewrite_key *k = &fw->next_keys[n];
+        const char *id;
+        if (!cJSON_IsObject(item) || cJSON_GetArraySize(item) != 2 ||
+            (id = member(item, "key_id", NV_KEY_ID_MAX, err, errlen)) == NULL) {
+            snprintf(err, errlen, "next_prewrite_keys[%zu] is not {\"key_id\", \"prewrite_key\"}",
+                     n);
+            return CL_ERR_PARSE;
+        }
+        if (!key_id_ok(id)) {
+            snprintf(err, errlen,
+                     "next_prewrite_keys[%zu].key_id is not 1..64 characters of "
+                     "0-9 A-Z a-z . _ : -",
+                     n);
+            return CL_ERR_PARSE;
+        }
+        if (strcmp(id, fw->key_id) == 0)
+            goto twice;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(id, fw->next_keys[j].key_id) == 0)
+                goto twice;
+        strcpy(k->key_id, id);
+        if ((rc = secret_member(item, "prewrite_key", k->key, err, errlen)) != CL_OK)
+            return rc;
+        fw->next_key_count = ++n;
+    }
+    return CL_OK;
+twice:
+    snprintf(err, errlen, "next_prewrite_keys[%zu]: key id given twice", n);
+    return CL_ERR_PARSE;
+}
+
+static int check_members(const cJSON *root, size_t count, char *err, size_t errlen)
 {
     int seen[MEMBER_COUNT] = {0};
 
     for (const cJSON *item = root->child; item != NULL; item = item->next) {
         size_t i;
-        for (i = 0; i < MEMBER_COUNT; i++)
+        for (i = 0; i < count; i++)
             if (item->string != NULL && strcmp(item->string, members[i]) == 0)
                 break;
-        if (i == MEMBER_COUNT) {
+        if (i == count) {
             char shown[48];
             snprintf(err, errlen, "unknown member \"%s\"",
                      cl_shown(item->string ? item->string : "", shown, sizeof(shown)));
@@ -129,7 +185,7 @@ static int check_members(const cJSON *root, char *err, size_t errlen)
             return CL_ERR_PARSE;
         }
     }
-    for (size_t i = 0; i < MEMBER_COUNT; i++)
+    for (size_t i = 0; i < count; i++)
         if (!seen[i]) {
             snprintf(err, errlen, "member \"%s\" is missing", members[i]);
             return CL_ERR_PARSE;
@@ -145,12 +201,15 @@ static int parse_bundle(const cJSON *root, struct fw_bundle *b, char *err, size_
     enum cl_key_type type;
     int rc;
 
-    if (!cJSON_IsNumber(version) || version->valuedouble != FW_BUNDLE_VERSION) {
-        snprintf(err, errlen, "unsupported bundle version (this device-agent reads version %d)",
+    if (!cJSON_IsNumber(version) ||
+        (version->valuedouble != 1 && version->valuedouble != FW_BUNDLE_VERSION)) {
+        snprintf(err, errlen,
+                 "unsupported bundle version (this device-agent reads versions 1 to %d)",
                  FW_BUNDLE_VERSION);
         return CL_ERR_PARSE;
     }
-    if ((rc = check_members(root, err, errlen)) != CL_OK)
+    if ((rc = check_members(root, version->valuedouble == 1 ? MEMBER_COUNT - 1 : MEMBER_COUNT, err,
+                            errlen)) != CL_OK)
         return rc;
     if ((model = member(root, "model", NV_MODEL_CODE_MAX, err, errlen)) == NULL ||
         (key_type = member(root, "key_type", sizeof(fw->key_type) - 1, err, errlen)) == NULL ||
@@ -182,6 +241,8 @@ static int parse_bundle(const cJSON *root, struct fw_bundle *b, char *err, size_
         return rc;
     if ((key_pem = member(root, "common_key_pem", KEY_PEM_MAX, err, errlen)) == NULL)
         return CL_ERR_PARSE;
+    if (version->valuedouble == 2 && (rc = next_keys_member(root, fw, err, errlen)) != CL_OK)
+        return rc;
     if (cc_key_pem_to_der(key_pem, &b->common_key_der, &b->common_key_len) != CL_OK) {
         snprintf(err, errlen, "common_key_pem is not a private key in PEM");
         return CL_ERR_PARSE;
@@ -219,9 +280,11 @@ static int check_consistency(const struct fw_bundle *b, char *err, size_t errlen
 /* Wipes every string of a parsed bundle (some hold secrets) before it is freed. */
 static void wipe_json(cJSON *root)
 {
-    for (cJSON *item = root != NULL ? root->child : NULL; item != NULL; item = item->next)
+    for (cJSON *item = root != NULL ? root->child : NULL; item != NULL; item = item->next) {
         if (cJSON_IsString(item) && item->valuestring != NULL)
             mbedtls_platform_zeroize(item->valuestring, strlen(item->valuestring));
+        wipe_json(item); /* next_prewrite_keys */
+    }
 }
 
 int fw_bundle_load(const char *path, struct fw_bundle *bundle, char *err, size_t errlen)

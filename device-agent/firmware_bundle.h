@@ -4,6 +4,8 @@
  *    "prewrite_key": base64 (32 bytes), "peculiar_generator": base64 (32 bytes),
  *    "root_pem": ..., "chain_pem": issuing CA then root, "common_certificate_pem": ...,
  *    "common_key_pem": ...}
+ * Version 2 adds "next_prewrite_keys": [{"key_id", "prewrite_key"}...] (1 to NV_NEXT_KEYS_MAX),
+ * the pre-write keys scheduled after key_id; version 1 is read as before.
  * Every member is required and checked; the common certificate must chain to the root, be the
  * model's ("<model> common", OU device-common, serialNumber = model) and match its key. */
 #ifndef CERTLINE_FIRMWARE_BUNDLE_H
@@ -14,7 +16,7 @@
 #include "nv_image.h"
 
 #define FW_BUNDLE_MAX_BYTES (64 * 1024)
-#define FW_BUNDLE_VERSION 1
+#define FW_BUNDLE_VERSION 2 /* the highest read; 1 too */
 
 struct fw_bundle {
     struct nv_firmware firmware;   /* the program area; root_pem and chain_pem malloc'd */

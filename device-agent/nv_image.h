@@ -42,6 +42,13 @@ enum nv_write_step {
 };
 #define NV_WRITE_STEPS 7
 
+/* A pre-write key the firmware holds besides its first one [seed 004, effect 3]. */
+#define NV_NEXT_KEYS_MAX 7
+struct nv_prewrite_key {
+    char key_id[NV_KEY_ID_MAX + 1];
+    unsigned char key[NV_SECRET_BYTES];
+};
+
 /* Program area: what the model's firmware bundle (ca-server model-export) puts on the board. */
 struct nv_firmware {
     char model_code[NV_MODEL_CODE_MAX + 1];
@@ -51,6 +58,10 @@ struct nv_firmware {
     unsigned char peculiar_generator[NV_SECRET_BYTES];
     char *root_pem;  /* the root it trusts */
     char *chain_pem; /* issuing CA then root */
+    /* The keys scheduled after key_id when the bundle was exported (bundle version 2); a pack
+     * sealed under any of them, or key_id, opens. */
+    size_t next_key_count;
+    struct nv_prewrite_key next_keys[NV_NEXT_KEYS_MAX];
 };
 
 /* Fixed parameter area. */

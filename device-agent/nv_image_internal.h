@@ -47,7 +47,10 @@
 /* Every area's largest body fits its area (checked at compile time). */
 _Static_assert(SLOT_FIXED_LEN + 2u * NV_PEM_MAX + NV_SEALED_MAX <= SLOT_SIZE - AREA_HDR_LEN,
                "certificate slot too small");
-_Static_assert(PROGRAM_FIXED_LEN + 2u * NV_PEM_MAX <= PROGRAM_SIZE - AREA_HDR_LEN,
+/* The optional tail of the program area: a count and the next pre-write keys. */
+#define PROGRAM_NEXT_KEYS_LEN (4u + NV_NEXT_KEYS_MAX * (TEXT_LEN(NV_KEY_ID_MAX) + NV_SECRET_BYTES))
+_Static_assert(PROGRAM_FIXED_LEN + 2u * NV_PEM_MAX + PROGRAM_NEXT_KEYS_LEN <=
+                   PROGRAM_SIZE - AREA_HDR_LEN,
                "program area too small");
 _Static_assert(COMMON_FIXED_LEN + NV_PEM_MAX + NV_SEALED_MAX <= COMMON_SIZE - AREA_HDR_LEN,
                "common certificate area too small");

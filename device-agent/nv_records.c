@@ -68,6 +68,16 @@ int nvi_certificate_ok(const struct nv_certificate *c, char *why, size_t whylen)
     return 0;
 }
 
+static int next_keys_ok(const struct nv_firmware *f)
+{
+    if (f->next_key_count > NV_NEXT_KEYS_MAX)
+        return 0;
+    for (size_t i = 0; i < f->next_key_count; i++)
+        if (!text_ok(f->next_keys[i].key_id, sizeof(f->next_keys[i].key_id), 1))
+            return 0;
+    return 1;
+}
+
 int nvi_board_ok(const struct nv_board *b, char *why, size_t whylen)
 {
     const struct nv_firmware *f = b->firmware;
@@ -82,6 +92,11 @@ int nvi_board_ok(const struct nv_board *b, char *why, size_t whylen)
         cl_err_set(why, whylen, "firmware key type missing, too long or not printable");
     else if (!text_ok(f->key_id, sizeof(f->key_id), 1))
         cl_err_set(why, whylen, "firmware key id missing, too long or not printable");
+    else if (!next_keys_ok(f))
+        cl_err_set(why, whylen,
+                   "firmware next pre-write keys: more than %d, or an id missing, "
+                   "too long or not printable",
+                   NV_NEXT_KEYS_MAX);
     else if (!pem_ok(f->root_pem, 1))
         cl_err_set(why, whylen, "firmware root missing or longer than %d bytes", NV_PEM_MAX);
     else if (!pem_ok(f->chain_pem, 0))
@@ -106,7 +121,11 @@ int nvi_board_ok(const struct nv_board *b, char *why, size_t whylen)
 unsigned char *nvi_encode_program(const struct nv_firmware *f, size_t *len)
 {
     size_t root = pem_len(f->root_pem), chain = pem_len(f->chain_pem);
-    struct wr w = {NULL, PROGRAM_FIXED_LEN + root + chain, 0};
+    size_t next = f->next_key_count;
+    struct wr w = {NULL,
+                   PROGRAM_FIXED_LEN + root + chain +
+                       (next > 0 ? 4 + next * (TEXT_LEN(NV_KEY_ID_MAX) + NV_SECRET_BYTES) : 0),
+                   0};
 
     w.p = malloc(w.cap);
     if (w.p == NULL)
@@ -120,6 +139,13 @@ unsigned char *nvi_encode_program(const struct nv_firmware *f, size_t *len)
     nvi_wr_u32(&w, (uint32_t)chain);
     nvi_wr_bytes(&w, f->root_pem, root);
     nvi_wr_bytes(&w, f->chain_pem, chain);
+    if (next > 0) { /* the optional tail: the next pre-write keys */
+        nvi_wr_u32(&w, (uint32_t)next);
+        for (size_t i = 0; i < next; i++) {
+            nvi_wr_text(&w, f->next_keys[i].key_id, NV_KEY_ID_MAX);
+            nvi_wr_bytes(&w, f->next_keys[i].key, NV_SECRET_BYTES);
+        }
+    }
     *len = w.pos;
     return w.p;
 }
@@ -145,6 +171,19 @@ int nvi_decode_program(struct rd *r, struct nv_firmware *f)
         (rc = nvi_rd_string(r, root, &f->root_pem, "root PEM")) != CL_OK ||
         (rc = nvi_rd_string(r, chain, &f->chain_pem, "chain PEM")) != CL_OK)
         return rc;
+    if (r->pos < r->len) { /* the optional tail: the next pre-write keys */
+        uint32_t next;
+        if ((rc = nvi_rd_len(r, &next, 1, NV_NEXT_KEYS_MAX, "next pre-write key count")) != CL_OK)
+            return rc;
+        for (uint32_t i = 0; i < next; i++) {
+            if ((rc = nvi_rd_text(r, f->next_keys[i].key_id, NV_KEY_ID_MAX, 1,
+                                  "next pre-write key id")) != CL_OK ||
+                (rc = nvi_rd_take(r, NV_SECRET_BYTES, &b, "next pre-write key")) != CL_OK)
+                return rc;
+            memcpy(f->next_keys[i].key, b, NV_SECRET_BYTES);
+        }
+        f->next_key_count = next;
+    }
     return nvi_rd_end(r);
 }
 
@@ -152,6 +191,8 @@ void nvi_firmware_free(struct nv_firmware *f)
 {
     explicit_bzero(f->prewrite_key, sizeof(f->prewrite_key));
     explicit_bzero(f->peculiar_generator, sizeof(f->peculiar_generator));
+    explicit_bzero(f->next_keys, sizeof(f->next_keys));
+    f->next_key_count = 0;
     free(f->root_pem);
     free(f->chain_pem);
     f->root_pem = NULL;

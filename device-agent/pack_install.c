@@ -15,11 +15,30 @@
 #include "log.h"
 #include "peculiar_key.h"
 
+const unsigned char *pi_prewrite_key(const struct nv_firmware *fw, const char *key_id)
+{
+    if (strcmp(key_id, fw->key_id) == 0)
+        return fw->prewrite_key;
+    for (size_t i = 0; i < fw->next_key_count && i < NV_NEXT_KEYS_MAX; i++)
+        if (strcmp(key_id, fw->next_keys[i].key_id) == 0)
+            return fw->next_keys[i].key;
+    return NULL;
+}
+
+/* "A, B, C": the key ids the firmware accepts. */
+static void accepted_ids(const struct nv_firmware *fw, char *out, size_t len)
+{
+    size_t used = (size_t)snprintf(out, len, "%s", fw->key_id);
+    for (size_t i = 0; i < fw->next_key_count && i < NV_NEXT_KEYS_MAX && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, ", %s", fw->next_keys[i].key_id);
+}
+
 int pi_accept(const struct nv_device *device, const char *claimed, const struct cl_pack *pack,
               char *reason, size_t len)
 {
     const struct nv_firmware *fw = &device->firmware;
     const char *mine = device->nvram.device_number;
+    const unsigned char *prewrite = pi_prewrite_key(fw, pack->key_id);
     char value[CL_VERIFY_HEX + 1], why[300];
     unsigned char *key = NULL;
     size_t key_len = 0;
@@ -41,9 +60,13 @@ int pi_accept(const struct nv_device *device, const char *claimed, const struct 
                  pack->model_code, fw->model_code);
         return CL_ERR_CONFLICT;
     }
-    if (strcmp(pack->key_id, fw->key_id) != 0) {
-        snprintf(reason, len, "the pack is sealed under key %s; this firmware holds key %s",
-                 pack->key_id, fw->key_id);
+    if (prewrite == NULL) {
+        char ids[(NV_KEY_ID_MAX + 2) * (NV_NEXT_KEYS_MAX + 1)];
+        accepted_ids(fw, ids, sizeof(ids));
+        snprintf(reason, len,
+                 "unknown pre-write key id: the pack is sealed under key %s; this firmware "
+                 "accepts %s",
+                 pack->key_id, ids);
         return CL_ERR_CONFLICT;
     }
     if (strcmp(pack->key_type, fw->key_type) != 0) {
@@ -64,7 +87,7 @@ int pi_accept(const struct nv_device *device, const char *claimed, const struct 
                  cl_role_name(peer.role), peer.name, peer.number, mine);
         return CL_ERR_CONFLICT;
     }
-    rc = cl_pack_open_key(pack, fw->prewrite_key, &key, &key_len);
+    rc = cl_pack_open_key(pack, prewrite, &key, &key_len);
     if (rc != CL_OK) {
         snprintf(reason, len, "key does not open with this device's pre-write key");
         return rc == CL_ERR_NOMEM ? rc : CL_ERR_CRYPTO;
@@ -73,8 +96,9 @@ int pi_accept(const struct nv_device *device, const char *claimed, const struct 
         snprintf(reason, len, "key does not match certificate");
         goto out;
     }
-    if ((rc = cc_verify_values(pack->device_number, pack->serial_hex, pack->certificate_pem, key,
-                               key_len, value, NULL)) != CL_OK) {
+    if ((rc = cc_verify_values(pack->version, pack->device_number, pack->serial_hex,
+                               pack->certificate_pem, key, key_len, prewrite, value, NULL)) !=
+        CL_OK) {
         snprintf(reason, len, "certificate does not parse");
         goto out;
     }
@@ -112,8 +136,9 @@ static int check_read_back(const struct nv_device *device, const struct cl_pack 
         snprintf(reason, len, "read-back key does not open with the peculiar key");
         return rc;
     }
-    rc = cc_verify_values(back->device_number, back->serial_hex, back->certificate_pem, key,
-                          key_len, device_value, result->server_value);
+    rc = cc_verify_values(
+        pack->version, back->device_number, back->serial_hex, back->certificate_pem, key, key_len,
+        pi_prewrite_key(&device->firmware, pack->key_id), device_value, result->server_value);
     if (rc == CL_OK && (!cc_equal(device_value, pack->device_value, CL_VERIFY_HEX) ||
                         !cc_equal(device_value, back->device_value, CL_VERIFY_HEX))) {
         snprintf(reason, len, "read-back does not verify (device value differs)");
@@ -140,7 +165,13 @@ int pi_write(struct nv_device *device, const struct cl_pack *pack,
     memset(result, 0, sizeof(*result));
     /* [step 62] the key, opened with the pre-write key; [steps 64-66] sealed under the board's
      * peculiar key, which is derived for this and wiped at once. */
-    if ((rc = cl_pack_open_key(pack, device->firmware.prewrite_key, &key, &key_len)) != CL_OK) {
+    const unsigned char *prewrite = pi_prewrite_key(&device->firmware, pack->key_id);
+    if (prewrite == NULL) {
+        snprintf(reason, len, "unknown pre-write key id %s", pack->key_id);
+        rc = CL_ERR_CONFLICT;
+        goto failed;
+    }
+    if ((rc = cl_pack_open_key(pack, prewrite, &key, &key_len)) != CL_OK) {
         snprintf(reason, len, "key does not open with this device's pre-write key");
         goto failed;
     }

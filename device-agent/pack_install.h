@@ -18,13 +18,18 @@
 
 /* S7 checks, in this order, each refusing with a one-line reason: the device number the request
  * names (claimed; NULL when there is none, e.g. `install`), the pack's and NVRAM's agree
- * ("device number mismatch: the plate says X, this device is Y"); model, key id and key type are
- * the firmware's; the certificate chains to the firmware's root ("certificate does not chain to
+ * ("device number mismatch: the plate says X, this device is Y"); model and key type are the
+ * firmware's, the key id one it holds ("unknown pre-write key id: ... this firmware accepts A,
+ * B"); the certificate chains to the firmware's root ("certificate does not chain to
  * this device's root"), is a device certificate whose subject carries this device number; the key
  * opens with the pre-write key and matches the certificate ("key does not match certificate");
  * the pack's device value is the one recomputed. Returns CL_OK, or a cl_err code with reason. */
 int pi_accept(const struct nv_device *device, const char *claimed, const struct cl_pack *pack,
               char *reason, size_t len);
+
+/* The firmware's pre-write key named key_id (its first key or one of the next ones), or NULL:
+ * a pack under any other key id is refused ("unknown pre-write key id ..."). */
+const unsigned char *pi_prewrite_key(const struct nv_firmware *fw, const char *key_id);
 
 struct pi_result {
     char serial_hex[NV_SERIAL_HEX_MAX + 1];

@@ -162,12 +162,31 @@ static const char *const migration_5[] = {
     NULL,
 };
 
+/* Pre-write keys per model and per period [seed 004, effect 3]: every key a model has had, the
+ * first one (device_model.key_id, in force from the start: 'epoch') included. The current key of
+ * a model is the one with the latest valid_from not after ca-server's clock: no flag to drift, a
+ * key scheduled ahead becomes current by itself. */
+static const char *const migration_6[] = {
+    "CREATE TABLE prewrite_key ("
+    " key_id text PRIMARY KEY CHECK (octet_length(key_id) BETWEEN 1 AND 64),"
+    " model_code text NOT NULL REFERENCES device_model (code),"
+    " valid_from timestamptz NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " first_key boolean NOT NULL DEFAULT false,"
+    " UNIQUE (model_code, valid_from))",
+    "CREATE UNIQUE INDEX prewrite_key_one_first ON prewrite_key (model_code) WHERE first_key",
+    "INSERT INTO prewrite_key (key_id, model_code, valid_from, created_at, first_key)"
+    " SELECT key_id, code, 'epoch', created_at, true FROM device_model",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
     {3, "revocation reasons, service certificate revocation, CRL number", migration_3},
     {4, "packs purged once not needed", migration_4},
     {5, "device numbers owned by factories", migration_5},
+    {6, "pre-write keys per model and period", migration_6},
 };
 
 static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,

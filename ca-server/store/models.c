@@ -63,9 +63,15 @@ int ca_store_model_add(struct ca_store *store, const struct ca_model *model, con
                      "INSERT INTO device_model (code, key_type, certificate_managed, key_id)"
                      " VALUES ($1, $2, $3::boolean, $4)",
                      4, values, err, sizeof(err));
+    if (rc == CL_OK) /* its first pre-write key, in force from the start */
+        rc = cl_pg_query(store->db, NULL,
+                         "INSERT INTO prewrite_key (key_id, model_code, valid_from, first_key)"
+                         " VALUES ($2, $1, 'epoch', true)",
+                         2, (const char *const[]){model->code, model->key_id}, err, sizeof(err));
     if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
         cl_pg_rollback(store->db);
-        if (cl_pg_constraint_is(store->db, "device_model_key_id_key"))
+        if (cl_pg_constraint_is(store->db, "device_model_key_id_key") ||
+            cl_pg_constraint_is(store->db, "prewrite_key_pkey"))
             cl_log_warn("key id %s is already used by another device model", model->key_id);
         else
             cl_log_warn("device model %s already exists", model->code);

@@ -68,10 +68,12 @@ class CaServer:
 
     level = "debug"
 
-    def __init__(self, binary, work, conninfo):
+    def __init__(self, binary, work, conninfo, key_uris=None):
+        """key_uris: {"issuing_key_uri": ..., "root_key_uri": ...} for CA keys in tokens."""
         self.binary = binary
         self.work = work
         self.conninfo = conninfo
+        self.key_uris = dict(key_uris or {})
         self.ca_dir = os.path.join(work, "ca")
         self.passphrase_file = os.path.join(work, "passphrase")
         with open(os.open(self.passphrase_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
@@ -94,6 +96,7 @@ class CaServer:
             "workers": 2,
             "max_batch": 400,
         }
+        config.update(self.key_uris)
         config.update(extra)
         with open(self.config, "w") as f:
             json.dump(config, f)

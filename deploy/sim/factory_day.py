@@ -8,8 +8,12 @@ line [FIG 14], makes a device-agent with its own flash and NVRAM images for ever
 the day's batch, feeds each line's barcode scans, checks every device in to ca-server, prints a
 summary, and stops everything it started (also on Ctrl-C).
 
+The issuing CA's key lives in a private SoftHSM2 token (PKCS#11; deploy/sim/softhsm.py) unless
+--file-keys asks for the passphrase-encrypted key files; the root key stays in its file, which
+`serve` never opens.
+
     factory_day.py --build BUILD_DIR [--lines 3] [--devices-per-line 4] [--fail-share 0.25]
-                   [--kill-terminal] [--ca-down] [--json] [--work DIR] [--seed N]
+                   [--kill-terminal] [--ca-down] [--json] [--work DIR] [--seed N] [--file-keys]
 
 Also a library: the end-to-end test runs FactoryDay and inspects what it left before stop().
 """
@@ -31,6 +35,7 @@ sys.path.insert(0, HERE)
 import pg_private  # noqa: E402
 from certline_procs import (CaServer, CommTerminal, DeviceAgent, Failure,  # noqa: E402
                             FactoryTerminal, check, free_port)
+from softhsm import SoftHsm  # noqa: E402
 
 # FIG 19A: device models and whether their devices get certificates.
 MODELS = [("3012", True), ("A123", True), ("3013", False), ("3014", False), ("A125", False)]
@@ -67,7 +72,7 @@ class LineRun:
 
 class FactoryDay:
     def __init__(self, build, lines=3, devices_per_line=4, fail_share=0.25, kill_terminal=False,
-                 ca_down=False, work=None, seed=None, quiet=False):
+                 ca_down=False, work=None, seed=None, quiet=False, file_keys=False):
         check(1 <= lines <= 9, "--lines must be 1..9")
         check(1 <= devices_per_line <= 500, "--devices-per-line must be 1..500")
         check(0.0 <= fail_share <= 1.0, "--fail-share must be 0..1")
@@ -95,6 +100,7 @@ class FactoryDay:
         self.runs = {}
         self.check_ins = {}
         self.stopped = False
+        self.file_keys = file_keys
 
     # ---- set-up ----
 
@@ -114,7 +120,14 @@ class FactoryDay:
         step("work folder %s" % self.work)
         self.cluster = pg_private.PrivateCluster().start()
         step("private PostgreSQL cluster started in %s" % self.cluster.dir)
-        self.ca = ca = CaServer(self.binary["ca-server"], self.work, self.cluster.create_db("ca"))
+        key_uris = {}
+        if not self.file_keys:
+            hsm = SoftHsm(self.work, ("certline-issuing",))
+            key_uris = {"issuing_key_uri": hsm.uri("certline-issuing", "issuing-ca")}
+            step("SoftHSM2 token certline-issuing in %s: the issuing CA key is made and used "
+                 "there" % hsm.dir)
+        self.ca = ca = CaServer(self.binary["ca-server"], self.work, self.cluster.create_db("ca"),
+                                key_uris=key_uris)
         ca.issue_services(self.line_ids)
         self.bundles = {}
         for code, managed in MODELS:
@@ -301,6 +314,7 @@ class FactoryDay:
             "status": list(self.ct.status().values()),
             "status_table": status_table,
             "receipts_held": receipts,
+            "issuing_key": "file" if self.file_keys else "SoftHSM2 token",
             "work": self.work,
         }
 
@@ -345,6 +359,7 @@ def print_summary(s):
     print(s["status_table"].rstrip())
     installed = sum(1 for d in s["devices"] if d["check_in"] == "installed")
     print()
+    print("issuing CA key: %s" % s["issuing_key"])
     print("receipts held by the comm-terminal: %d" % s["receipts_held"])
     print("devices checked in as installed at ca-server: %d of %d" % (installed,
                                                                       len(s["devices"])))
@@ -370,6 +385,9 @@ def main():
     parser.add_argument("--work", help="keep everything in this folder (default: a temporary "
                         "folder, removed at the end)")
     parser.add_argument("--seed", type=int, help="seed for choosing the forced failures")
+    parser.add_argument("--file-keys", action="store_true",
+                        help="keep the issuing CA key in its passphrase-encrypted file instead of "
+                        "a SoftHSM2 token")
     args = parser.parse_args()
 
     def interrupted(signum, frame):
@@ -379,7 +397,8 @@ def main():
     code = 1
     try:
         day = FactoryDay(args.build, args.lines, args.devices_per_line, args.fail_share,
-                         args.kill_terminal, args.ca_down, args.work, args.seed)
+                         args.kill_terminal, args.ca_down, args.work, args.seed,
+                         file_keys=args.file_keys)
         summary = day.run()
         if args.json:
             print(json.dumps(summary, indent=2))

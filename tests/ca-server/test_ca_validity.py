@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
-from certline_harness import CaServer, Failure, check, open_pack  # noqa: E402
+from certline_harness import CaServer, Failure, check, moved, open_pack  # noqa: E402
 from certline_procs import CommTerminal, DeviceAgent, FactoryTerminal, free_port  # noqa: E402
 import soap_peer  # noqa: E402
 
@@ -99,15 +99,7 @@ class Scenario:
 
     # ---- running ca-server and openssl ----
 
-    @staticmethod
-    def moved(when, argv):
-        """argv run with its clock moved to `when` (seconds since 1970), by faketime."""
-        env = dict(os.environ)
-        # faketime preloads libfaketime; AddressSanitizer must then not insist on coming first.
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":verify_asan_link_order=0").lstrip(":")
-        return subprocess.run(["faketime", "@%d" % when] + argv, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=600, env=env)
+    moved = staticmethod(moved)  # argv run with its clock moved (certline_harness)
 
     def run_at(self, when, *args, expect_ok=True):
         """ca-server ARGS at `when`."""

@@ -199,6 +199,9 @@ def main():
         # The killed factory terminal was started twice (its log shows both starts).
         log = open(day.terminals[day.line_ids[-1]].log_path, errors="replace").read()
         check(log.count("listening on") == 2, "the factory terminal was not killed and restarted")
+        # The day ran with the issuing key in a SoftHSM2 token (the default): no key file.
+        check(summary["issuing_key"] == "SoftHSM2 token" and not os.path.exists(
+            os.path.join(day.ca.ca_dir, "issuing.key.enc")), "the issuing key is not in a token")
         for step in (verify_certificates, verify_flags_and_receipts, verify_check_ins,
                      verify_no_key_in_clear):
             step(day)

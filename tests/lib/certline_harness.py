@@ -25,6 +25,16 @@ from certline_procs import (OPERATOR_PASSWORD, PASSPHRASE, CaServer, CommTermina
                             Failure, check, now)
 
 
+def moved(when, argv):
+    """argv run with its clock moved to `when` (seconds since 1970), by faketime."""
+    env = dict(os.environ)
+    # faketime preloads libfaketime; AddressSanitizer must then not insist on coming first.
+    env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                           ":verify_asan_link_order=0").lstrip(":")
+    return subprocess.run(["faketime", "@%d" % when] + argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=600, env=env)
+
+
 def verification_value(tag, device_number, serial, cert_der, key_der):
     h = hashlib.sha256()
     h.update(tag.encode() + b"\0" + device_number.encode() + b"\0" + serial.encode() + b"\0")

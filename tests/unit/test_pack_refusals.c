@@ -221,18 +221,18 @@ static void test_parse_refusals(void **state)
     free(big);
 
     /* version */
-    expect_field_refused("version", cJSON_CreateNumber(2), "unsupported pack version 2");
+    expect_field_refused("version", cJSON_CreateNumber(3), "unsupported pack version 3");
     expect_field_refused("version", cJSON_CreateNumber(0), "unsupported pack version 0");
     expect_field_refused("version", cJSON_CreateNumber(1.5), "version must be an integer");
     expect_field_refused("version", cJSON_CreateString("1"), "version must be an integer");
     /* a newer pack is refused for its version even if it has fields this build does not know */
     {
         cJSON *obj = cJSON_Parse(dev1.pack);
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, "version", cJSON_CreateNumber(2));
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, "version", cJSON_CreateNumber(3));
         cJSON_AddStringToObject(obj, "new_field", "x");
         json = cJSON_PrintUnformatted(obj);
         cJSON_Delete(obj);
-        expect_refused(json, CL_ERR_PARSE, "unsupported pack version 2");
+        expect_refused(json, CL_ERR_PARSE, "unsupported pack version 3");
         free(json);
     }
 

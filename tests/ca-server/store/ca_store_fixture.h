@@ -24,6 +24,7 @@ int ca_store_service_tests(void);
 int ca_store_owners_tests(void);
 int ca_store_revocations_tests(void);
 int ca_store_retention_tests(void);
+int ca_store_prewrite_keys_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 

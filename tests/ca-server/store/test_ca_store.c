@@ -13,10 +13,11 @@
 int main(void)
 {
     static const pg_fixture_group groups[] = {
-        ca_store_connection_tests,   ca_store_models_tests,      ca_store_batches_tests,
-        ca_store_batch_races_tests,  ca_store_completion_tests,  ca_store_installations_tests,
-        ca_store_certificates_tests, ca_store_audit_tests,       ca_store_service_tests,
-        ca_store_owners_tests,       ca_store_revocations_tests, ca_store_retention_tests,
+        ca_store_connection_tests,    ca_store_models_tests,      ca_store_batches_tests,
+        ca_store_batch_races_tests,   ca_store_completion_tests,  ca_store_installations_tests,
+        ca_store_certificates_tests,  ca_store_audit_tests,       ca_store_service_tests,
+        ca_store_owners_tests,        ca_store_revocations_tests, ca_store_retention_tests,
+        ca_store_prewrite_keys_tests,
     };
     return pg_fixture_run_groups(groups, sizeof(groups) / sizeof(groups[0]));
 }

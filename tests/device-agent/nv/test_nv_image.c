@@ -101,9 +101,54 @@ static void test_read_back_reads_the_file(void **state)
     nv_certificate_free(&b);
 }
 
+/* The program area's optional tail: the next pre-write keys of a version 2 bundle round-trip and
+ * are wiped at close; a board without them is the version 1 layout, byte for byte; too many are
+ * refused before anything is written. */
+static void test_next_prewrite_keys(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char zero[NV_SECRET_BYTES] = {0}, *plain, *with;
+    size_t plain_len, with_len;
+    struct nv_board b;
+    struct nv_device d;
+    char err[256] = "";
+
+    make_board(f);
+    plain = slurp(f->flash, &plain_len);
+    b = board_make(DEVICE_NUMBER); /* resets g_firmware: the next keys go in after it */
+    g_firmware.next_key_count = 2;
+    snprintf(g_firmware.next_keys[0].key_id, sizeof(g_firmware.next_keys[0].key_id), "MX200-k2");
+    memset(g_firmware.next_keys[0].key, 0x42, NV_SECRET_BYTES);
+    snprintf(g_firmware.next_keys[1].key_id, sizeof(g_firmware.next_keys[1].key_id), "MX200-k3");
+    memset(g_firmware.next_keys[1].key, 0x43, NV_SECRET_BYTES);
+    assert_int_equal(nv_create(f->flash, f->nvram, &b, 1, err, sizeof(err)), CL_OK);
+    with = slurp(f->flash, &with_len);
+    assert_int_equal(plain_len, with_len);
+    assert_memory_not_equal(plain, with, plain_len);
+    free(with);
+    open_ok(f, &d);
+    assert_int_equal(d.firmware.next_key_count, 2);
+    assert_string_equal(d.firmware.next_keys[1].key_id, "MX200-k3");
+    assert_memory_equal(d.firmware.next_keys[1].key, g_firmware.next_keys[1].key, NV_SECRET_BYTES);
+    nv_close(&d);
+    assert_int_equal(d.firmware.next_key_count, 0);
+    assert_memory_equal(d.firmware.next_keys[0].key, zero, NV_SECRET_BYTES);
+
+    g_firmware.next_key_count = NV_NEXT_KEYS_MAX + 1;
+    assert_int_equal(nv_create(f->flash, f->nvram, &b, 1, err, sizeof(err)),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(err, "next pre-write keys"));
+    make_board(f); /* without next keys: the version 1 layout, byte for byte */
+    with = slurp(f->flash, &with_len);
+    assert_memory_equal(plain, with, plain_len);
+    free(plain);
+    free(with);
+}
+
 int nv_image_tests(void)
 {
     const struct CMUnitTest tests[] = {
+        NV_TEST(test_next_prewrite_keys),
         NV_TEST(test_create_open_round_trip),
         NV_TEST(test_close_zeroises),
         NV_TEST(test_read_back_reads_the_file),
