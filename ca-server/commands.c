@@ -92,7 +92,8 @@ const struct ca_command ca_commands[] = {
     {"model-list", "[--json]", "list device models", 0, ca_command_model_list},
     {"model-export", "CODE --out FILE", "write a model's firmware bundle for device images", 1,
      ca_command_model_export},
-    {"batch", "--out FILE [--request-id ID] [--replacement] (--file LIST | NUMBER...)",
+    {"batch",
+     "--out FILE [--factory NAME] [--request-id ID] [--replacement] (--file LIST | NUMBER...)",
      "issue packs offline into a file, for delivery without a network", 1, ca_command_batch},
     {"list", "[--device D] [--model M] [--state S] [--limit N] [--json]",
      "list issued certificates", 0, ca_command_list},
@@ -118,5 +119,8 @@ const struct ca_command ca_commands[] = {
      "a new issuing CA under the root (default 3650 days); issuance switches to it, the old one "
      "is kept in ca_dir/retired/ (needs the root key)",
      1, ca_command_rollover},
+    {"import-reports", "FILE --out RECEIPTS [--partial]",
+     "check a factory's exported installation reports and write their signed receipts", 1,
+     ca_command_import_reports},
     {NULL, NULL, NULL, 0, NULL},
 };
