@@ -105,6 +105,13 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
         code = 2;
         goto out;
     }
+    if (factory != NULL && cl_arg_flag(argc, argv, "--replacement")) {
+        fprintf(stderr, "ca-server: a batch file for a factory holds first certificates only: "
+                        "a replacement is fetched by the factory (comm-terminal enter NUMBER "
+                        "--replacement)\n");
+        code = 2;
+        goto out;
+    }
     if (factory != NULL && (factory[0] == '\0' || strlen(factory) > 64)) {
         fprintf(stderr, "ca-server: --factory is the factory's comm-terminal name (1 to 64 "
                         "characters)\n");

@@ -132,6 +132,40 @@ static int store_answer(struct ct_store *store, const struct ct_answer *a, const
     return rc;
 }
 
+/* A request recorded for the batch's numbers but never answered (a fetch tried while ca-server
+ * was away) would block them: it is abandoned (audited), since ca-server, having issued the
+ * batch, would refuse it for these numbers anyway. *abandoned counts them. */
+static int abandon_pending(struct ct_store *store, const struct ct_answer *answers, size_t count,
+                           const char *request_id, size_t *abandoned, char *err, size_t errlen)
+{
+    struct ct_pending_fetch *pending = NULL;
+    size_t n = 0, prefix = strlen(request_id);
+    char reason[128];
+    int rc = ct_store_fetch_pending(store, &pending, &n);
+
+    *abandoned = 0;
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "cannot read the pending requests: %s", cl_err_str(rc));
+        return rc;
+    }
+    snprintf(reason, sizeof(reason), "its numbers came in offline batch %.64s", request_id);
+    for (size_t p = 0; p < n && rc == CL_OK; p++) {
+        int shared = 0;
+        if (strncmp(pending[p].request_id, request_id, prefix) == 0 &&
+            pending[p].request_id[prefix] == '-')
+            continue; /* this batch's own */
+        for (size_t i = 0; i < pending[p].count && !shared; i++)
+            for (size_t k = 0; k < count && !shared; k++)
+                for (size_t j = 0; j < answers[k].count && !shared; j++)
+                    shared = strcmp(pending[p].numbers[i], answers[k].items[j].device_number) == 0;
+        if (shared && (rc = ct_store_fetch_abandon(store, pending[p].request_id, reason,
+                                                   ct_operator, err, errlen)) == CL_OK)
+            (*abandoned)++;
+    }
+    ct_pending_fetch_free(pending, n);
+    return rc;
+}
+
 int ct_command_import_batch(struct ct_runtime *rt, int argc, char **argv)
 {
     const char *path = ct_positional(argc, argv), *factory, *request_id;
@@ -176,7 +210,11 @@ int ct_command_import_batch(struct ct_runtime *rt, int argc, char **argv)
         strftime(day, sizeof(day), "%Y-%m-%d", &tm);
     }
     struct ct_store *store = cl_pool_acquire(rt->pool);
-    for (rc = CL_OK; rc == CL_OK && stored < count; stored++) {
+    size_t abandoned = 0;
+    rc = abandon_pending(store, answers, count, request_id, &abandoned, err, sizeof(err));
+    if (abandoned > 0)
+        printf("%zu pending request(s) for these numbers abandoned (never answered)\n", abandoned);
+    for (; rc == CL_OK && stored < count; stored++) {
         rc = store_answer(store, &answers[stored], day, err, sizeof(err));
         total += rc == CL_OK ? answers[stored].count : 0;
     }

@@ -5,7 +5,8 @@ comm-terminal, factory-terminal and device-agent, a private PostgreSQL cluster a
 loopback:
 
 - ca-server is never reachable for the day: the comm-terminal runs on a batch file that
-  `ca-server batch --factory` signed, carried in by hand (`import-batch`); refused, with nothing
+  `ca-server batch --factory` signed, carried in by hand (`import-batch`, which abandons the
+  request a fetch tried meanwhile left pending for its numbers); refused, with nothing
   stored: an unsigned (version 1) file, a file for another factory, a tampered one (a serial
   changed, an item dropped), one signed by a foreign CA; the same file imported twice changes
   nothing;
@@ -187,7 +188,15 @@ class OfflineFactory(Line):
         check(self.certificates() == nothing, "a refused batch stored something")
 
     def import_batch(self):
+        # A fetch tried while ca-server is away leaves a request pending for today's numbers:
+        # the import abandons it rather than be blocked by it.
+        r = self.ct.run("fetch", "--date", TODAY, expect_ok=False)
+        pending = self.cluster.psql("ct", "SELECT count(*) FROM fetch_request WHERE state ="
+                                    " 'pending'").strip()
+        check(pending == "1", "pending requests after a failed fetch: %s" % pending)
         r = self.ct.run("import-batch", self.batch_file)
+        check("1 pending request(s) for these numbers abandoned" in r.stdout,
+              "import-batch over a pending request: " + r.stdout)
         check("%d pack(s)" % len(BATCH) in r.stdout, "import-batch: " + r.stdout)
         rows = {c["device_number"]: c for c in self.ct.certificates()}
         check(sorted(rows) == sorted(BATCH) and all(c["state"] == "stored" for c in rows.values()),
