@@ -302,7 +302,7 @@ static int cmd_report(struct ct_runtime *rt, int argc, char **argv)
     (void)argc;
     (void)argv;
     struct ct_store *store = store_of(rt);
-    int n = ct_report_due(rt, store);
+    int n = ct_report_all(rt, store);
     int retired = n < 0 ? n : ct_retire_due(rt, store);
     cl_pool_release(rt->pool, store);
     if (n < 0 || retired < 0) {

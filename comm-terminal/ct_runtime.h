@@ -45,6 +45,8 @@ int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char 
 /* Sends the installation reports that are due; verifies and stores each receipt. Returns the
  * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */
 int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
+/* The same for every queued report (at most 100000) whatever its next attempt: `report`. */
+int ct_report_all(struct ct_runtime *runtime, struct ct_store *store);
 
 struct cl_receipt;
 /* Keeps a receipt for report r (ca_link.c): it must name r's device number, serial and proof and

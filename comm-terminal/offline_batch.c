@@ -76,13 +76,14 @@ static int answers_of(const cJSON *items, const char *request_id, struct ct_answ
         a->serials = calloc(a->count, sizeof(*a->serials));
         if (a->items == NULL || a->serials == NULL)
             return CL_ERR_NOMEM;
+        const cJSON *first = item;
         for (size_t i = 0; i < a->count; i++, item = item->next) {
             /* The fields' presence is checked by cl_batch_file_verify. */
             a->items[i] = (struct ct_pack_item){cl_exchange_text(item, "device_number"),
                                                 a->serials[i], cl_exchange_text(item, "pack")};
             if (strlen(a->items[i].device_number) > CT_DEVICE_NUMBER_MAX ||
                 strlen(a->items[i].pack) > CT_PACK_MAX) {
-                snprintf(err, errlen, "the pack for %.32s is too long or its number is",
+                snprintf(err, errlen, "the device number %.32s or its pack is too long",
                          a->items[i].device_number);
                 return CL_ERR_PARSE;
             }
@@ -90,14 +91,11 @@ static int answers_of(const cJSON *items, const char *request_id, struct ct_answ
         /* Each pack well formed and for its number, as for a fetched answer; and the serial
          * signed in the file is the pack's. */
         int rc = ct_answer_check(a, err, errlen);
-        const cJSON *signed_item = items->child;
-        for (size_t i = 0; rc == CL_OK && i < k * CT_FETCH_MAX; i++)
-            signed_item = signed_item->next;
-        for (size_t i = 0; rc == CL_OK && i < a->count; i++, signed_item = signed_item->next)
-            if (strcmp(cl_exchange_text(signed_item, "serial"), a->serials[i]) != 0) {
+        for (size_t i = 0; rc == CL_OK && i < a->count; i++, first = first->next)
+            if (strcmp(cl_exchange_text(first, "serial"), a->serials[i]) != 0) {
                 snprintf(err, errlen, "the pack for %s is serial %s, the file says %.40s",
                          a->items[i].device_number, a->serials[i],
-                         cl_exchange_text(signed_item, "serial"));
+                         cl_exchange_text(first, "serial"));
                 rc = CL_ERR_PARSE;
             }
         if (rc != CL_OK)
