@@ -108,7 +108,8 @@ const struct ca_command ca_commands[] = {
      ca_command_model_rotate},
     {"model-keys", "CODE [--json]", "list a model's pre-write keys and their periods", 0,
      ca_command_model_keys},
-    {"batch", "--out FILE [--request-id ID] [--replacement] (--file LIST | NUMBER...)",
+    {"batch",
+     "--out FILE [--factory NAME] [--request-id ID] [--replacement] (--file LIST | NUMBER...)",
      "issue packs offline into a file, for delivery without a network", 1, ca_command_batch},
     {"list", "[--device D] [--model M] [--state S] [--limit N] [--json]",
      "list issued certificates", 0, ca_command_list},
@@ -134,5 +135,8 @@ const struct ca_command ca_commands[] = {
      "a new issuing CA under the root (default 3650 days); issuance switches to it, the old one "
      "is kept in ca_dir/retired/ (needs the root key)",
      1, ca_command_rollover},
+    {"import-reports", "FILE --out RECEIPTS [--partial]",
+     "check a factory's exported installation reports and write their signed receipts", 1,
+     ca_command_import_reports},
     {NULL, NULL, NULL, 0, NULL},
 };

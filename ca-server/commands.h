@@ -72,6 +72,9 @@ int ca_command_model_export(const struct ca_config *config, const char *passphra
                             char **argv);
 /* commands_batch.c */
 int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv);
+/* commands_reports.c */
+int ca_command_import_reports(const struct ca_config *config, const char *passphrase, int argc,
+                              char **argv);
 /* commands_owners.c */
 int ca_command_assign(const struct ca_config *config, const char *passphrase, int argc,
                       char **argv);

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "atomic_file.h"
+#include "batch_file.h"
 #include "cli.h"
 #include "error.h"
 #include "issuer.h"
@@ -48,11 +49,37 @@ static void show_progress(size_t done, size_t total, void *arg)
     pthread_mutex_unlock(&lock);
 }
 
+/* 0 if no number belongs to a factory other than factory, else 1 (named on stderr). */
+static int numbers_of_factory(struct ca_store *store, const char *factory, char **numbers,
+                              size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct ca_owner owner;
+        int rc = ca_store_owner_get(store, numbers[i], &owner);
+        if (rc == CL_ERR_NOT_FOUND)
+            continue;
+        if (rc != CL_OK) {
+            fprintf(stderr, "ca-server: cannot read the factory of %s: %s\n", numbers[i],
+                    cl_err_str(rc));
+            return 1;
+        }
+        if (strcmp(owner.factory, factory) != 0) {
+            fprintf(stderr,
+                    "ca-server: nothing issued: device number %s belongs to factory %s, not %s "
+                    "(ca-server assign moves it)\n",
+                    numbers[i], owner.factory, factory);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int ca_command_batch(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
-    static const char *const values[] = {"--out", "--file", "--request-id", NULL};
+    static const char *const values[] = {"--out", "--file", "--request-id", "--factory", NULL};
     const char *out = cl_arg_value(argc, argv, "--out"), *file = cl_arg_value(argc, argv, "--file");
     const char *request_id = cl_arg_value(argc, argv, "--request-id");
+    const char *factory = cl_arg_value(argc, argv, "--factory");
     char default_id[64], **numbers = NULL, *buffer = NULL, err[512], id[100];
     struct ca_runtime runtime = {.config = config};
     struct ca_store *store = NULL;
@@ -62,8 +89,8 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
     int code = 1;
 
     if (out == NULL) {
-        fprintf(stderr, "usage: ca-server batch --out FILE [--request-id ID] [--replacement] "
-                        "(--file LIST | DEVICE-NUMBER...)\n");
+        fprintf(stderr, "usage: ca-server batch --out FILE [--factory NAME] [--request-id ID] "
+                        "[--replacement] (--file LIST | DEVICE-NUMBER...)\n");
         return 2;
     }
     if ((code = ca_numbers_given(argc, argv, values, file, OFFLINE_MAX_DEVICES, &numbers, &count,
@@ -79,7 +106,21 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
         code = 2;
         goto out;
     }
+    if (factory != NULL && cl_arg_flag(argc, argv, "--replacement")) {
+        fprintf(stderr, "ca-server: a batch file for a factory holds first certificates only: "
+                        "a replacement is fetched by the factory (comm-terminal enter NUMBER "
+                        "--replacement)\n");
+        code = 2;
+        goto out;
+    }
+    if (factory != NULL && (factory[0] == '\0' || strlen(factory) > 64)) {
+        fprintf(stderr, "ca-server: --factory is the factory's comm-terminal name (1 to 64 "
+                        "characters)\n");
+        code = 2;
+        goto out;
+    }
     if (ca_open_store(config, &store) != 0 ||
+        (factory != NULL && numbers_of_factory(store, factory, numbers, count) != 0) ||
         ca_open_authority(config, passphrase, &runtime.authority))
         goto out;
     if (ca_prewrite_token_of(config, 0, &runtime.prewrite_token, err, sizeof(err)) != CL_OK) {
@@ -87,7 +128,10 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
         goto out;
     }
     doc = cJSON_CreateObject();
-    cJSON_AddNumberToObject(doc, "version", 1);
+    if (factory != NULL)
+        cJSON_AddStringToObject(doc, "factory", factory);
+    else /* the unsigned file of before: comm-terminal import-batch refuses it */
+        cJSON_AddNumberToObject(doc, "version", 1);
     cJSON_AddStringToObject(doc, "request_id", request_id);
     cJSON_AddNumberToObject(doc, "created_at", (double)time(NULL));
     items_json = cJSON_AddArrayToObject(doc, "items");
@@ -130,6 +174,13 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
     }
     if (bar.tty)
         fputc('\n', stderr);
+    if (factory != NULL && cl_batch_file_sign(doc, ca_authority_signer(runtime.authority),
+                                              ca_authority_issuing_pem(runtime.authority), err,
+                                              sizeof(err)) != CL_OK) {
+        fprintf(stderr, "ca-server: %s (rerun with --request-id %s to get the same packs)\n", err,
+                request_id);
+        goto out;
+    }
     {
         char *text = cJSON_PrintUnformatted(doc);
         int rc = text ? cl_atomic_write(out, text, strlen(text), 0600) : CL_ERR_NOMEM;
@@ -142,7 +193,13 @@ int ca_command_batch(const struct ca_config *config, const char *passphrase, int
             goto out;
         }
     }
-    printf("%zu certificate pack(s) written to %s (request id %s)\n", count, out, request_id);
+    if (factory != NULL) {
+        snprintf(err, sizeof(err), "factory %s, request id %s: %zu pack(s) to %s", factory,
+                 request_id, count, out);
+        ca_store_audit(store, ca_operator_name(), "offline-batch", err);
+    }
+    printf("%zu certificate pack(s) written to %s (request id %s%s%s)\n", count, out, request_id,
+           factory != NULL ? ", signed for factory " : "", factory != NULL ? factory : "");
     code = 0;
 out:
     cJSON_Delete(doc);

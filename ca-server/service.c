@@ -7,10 +7,10 @@
 
 #include "crl_publisher.h"
 #include "error.h"
+#include "installation.h"
 #include "issuer.h"
 #include "keyfile.h"
 #include "log.h"
-#include "receipt.h"
 #include "soapH.h"
 #include "soap_tls.h"
 
@@ -98,26 +98,17 @@ int __ca__InstallationReport(struct soap *soap, struct ca__InstallationReport *r
     struct ca_runtime *runtime = cl_soap_app(soap);
     struct ca_store *store;
     time_t received_at = 0;
+    const char *refusal = NULL;
     char err[256], *signature = NULL;
     int rc;
 
     store = ca_db_pool_acquire(runtime->pool);
-    rc = ca_store_install(store, report->deviceNumber, report->certificateSerial,
-                          report->verificationValue, time(NULL), &received_at, err, sizeof(err));
+    rc = ca_installation_receipt(runtime, store, report->deviceNumber, report->certificateSerial,
+                                 report->verificationValue, &received_at, &signature, &refusal, err,
+                                 sizeof(err));
     ca_db_pool_release(runtime->pool, store);
-    if (rc != CL_OK) {
-        cl_log_warn("installation report for %s (%s) refused: %s", report->deviceNumber,
-                    report->certificateSerial, err);
-        return fault(soap, rc,
-                     rc == CL_ERR_CRYPTO ? "Installation proof rejected"
-                                         : "Installation report refused",
-                     err);
-    }
-    struct cl_receipt signed_receipt = {report->deviceNumber, report->certificateSerial,
-                                        report->verificationValue, received_at};
-    rc = cl_receipt_sign(ca_authority_signer(runtime->authority), &signed_receipt, &signature);
     if (rc != CL_OK)
-        return fault(soap, rc, "Receipt failed", "the receipt could not be signed");
+        return fault(soap, rc, refusal, err);
     receipt->deviceNumber = report->deviceNumber;
     receipt->certificateSerial = report->certificateSerial;
     receipt->verificationValue = report->verificationValue;
@@ -125,7 +116,6 @@ int __ca__InstallationReport(struct soap *soap, struct ca__InstallationReport *r
     receipt->signature = soap_strdup(soap, signature);
     receipt->signerCertificate = soap_strdup(soap, ca_authority_issuing_pem(runtime->authority));
     free(signature);
-    cl_log_info("%s (%s) installed", report->deviceNumber, report->certificateSerial);
     return SOAP_OK;
 }
 

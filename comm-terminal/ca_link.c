@@ -336,13 +336,37 @@ static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
     cJSON_Delete(event);
 }
 
-int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
+int ct_receipt_keep(struct ct_runtime *rt, struct ct_store *store, const struct ct_report *r,
+                    const struct cl_receipt *receipt, const char *signature_b64,
+                    const char *signer_pem, char *why, size_t whylen)
+{
+    int rc;
+
+    why[0] = '\0';
+    /* Keep only a receipt that is about this installation and signed by our CA. */
+    rc = receipt->device_number == NULL || receipt->serial_hex == NULL ||
+                 receipt->verification_value == NULL ||
+                 strcmp(receipt->device_number, r->device_number) != 0 ||
+                 strcmp(receipt->serial_hex, r->serial_hex) != 0 ||
+                 strcmp(receipt->verification_value, r->proof) != 0
+             ? CL_ERR_CRYPTO
+             : cl_receipt_verify(receipt, signature_b64, signer_pem, rt->root_pem, why, whylen);
+    if (rc == CL_ERR_CRYPTO && why[0] == '\0')
+        snprintf(why, whylen, "the receipt is for another installation");
+    if (rc == CL_OK && (rc = ct_store_receipt(store, r->id, receipt->received_at, signature_b64,
+                                              signer_pem, rt->config->delete_written)) != CL_OK)
+        snprintf(why, whylen, "the receipt could not be stored: %s", cl_err_str(rc));
+    return rc;
+}
+
+/* Sends the reports queued with their next attempt before due (at most limit, oldest first). */
+static int report_until(struct ct_runtime *rt, struct ct_store *store, time_t due, size_t limit)
 {
     struct ct_report *reports = NULL;
     size_t count = 0;
     int stored = 0;
 
-    if (ct_store_reports_due(store, time(NULL), 100, &reports, &count) != CL_OK)
+    if (ct_store_reports_due(store, due, limit, &reports, &count) != CL_OK)
         return CL_ERR_DB;
     for (size_t i = 0; i < count; i++) {
         struct ct_report *r = &reports[i];
@@ -361,18 +385,9 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
         } else {
             struct cl_receipt signed_receipt = {receipt.deviceNumber, receipt.certificateSerial,
                                                 receipt.verificationValue, receipt.receivedAt};
-            /* Keep only a receipt that is about this installation and signed by our CA. */
-            rc = strcmp(receipt.deviceNumber, r->device_number) != 0 ||
-                         strcmp(receipt.certificateSerial, r->serial_hex) != 0 ||
-                         strcmp(receipt.verificationValue, r->proof) != 0
-                     ? CL_ERR_CRYPTO
-                     : cl_receipt_verify(&signed_receipt, receipt.signature,
-                                         receipt.signerCertificate, rt->root_pem, why, sizeof(why));
-            if (rc == CL_ERR_CRYPTO && why[0] == '\0')
-                snprintf(why, sizeof(why), "the receipt is for another installation");
-            if (rc == CL_OK &&
-                ct_store_receipt(store, r->id, receipt.receivedAt, receipt.signature,
-                                 receipt.signerCertificate, rt->config->delete_written) == CL_OK)
+            rc = ct_receipt_keep(rt, store, r, &signed_receipt, receipt.signature,
+                                 receipt.signerCertificate, why, sizeof(why));
+            if (rc == CL_OK)
                 stored++;
         }
         cl_client_end_call(rt->ca);
@@ -396,4 +411,15 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
     }
     free(reports);
     return stored;
+}
+
+int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
+{
+    return report_until(rt, store, time(NULL), 100);
+}
+
+int ct_report_all(struct ct_runtime *rt, struct ct_store *store)
+{
+    /* Every queued report once, whatever its backoff: an operator asks for it now. */
+    return report_until(rt, store, (time_t)4102444800LL, 100000);
 }

@@ -18,11 +18,11 @@
 
 char ct_operator[64];
 
-/* The first argument that is neither an option nor an option's value. */
-static const char *positional(int argc, char **argv)
+const char *ct_positional(int argc, char **argv)
 {
     static const char *const with_value[] = {"--date",  "--state",         "--model",
-                                             "--limit", "--password-file", "--operator"};
+                                             "--limit", "--password-file", "--operator",
+                                             "--out",   "--result"};
     for (int i = 1; i < argc; i++) {
         int skip = 0;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -69,7 +69,7 @@ static int cmd_migrate(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_import(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *path = positional(argc, argv);
+    const char *path = ct_positional(argc, argv);
     struct plan plan;
     char err[512];
     size_t added = 0;
@@ -100,7 +100,7 @@ static int cmd_import(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_model_set(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *code = positional(argc, argv);
+    const char *code = ct_positional(argc, argv);
     int managed = cl_arg_flag(argc, argv, "--managed"),
         not_managed = cl_arg_flag(argc, argv, "--not-managed");
 
@@ -145,7 +145,7 @@ static int cmd_fetch(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_enter(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *number = positional(argc, argv);
+    const char *number = ct_positional(argc, argv);
     char err[512];
 
     if (number == NULL) {
@@ -278,7 +278,7 @@ static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
 
 static int cmd_delete_model(struct ct_runtime *rt, int argc, char **argv)
 {
-    const char *code = positional(argc, argv);
+    const char *code = ct_positional(argc, argv);
     size_t deleted = 0;
 
     if (code == NULL) {
@@ -302,7 +302,7 @@ static int cmd_report(struct ct_runtime *rt, int argc, char **argv)
     (void)argc;
     (void)argv;
     struct ct_store *store = store_of(rt);
-    int n = ct_report_due(rt, store);
+    int n = ct_report_all(rt, store);
     int retired = n < 0 ? n : ct_retire_due(rt, store);
     cl_pool_release(rt->pool, store);
     if (n < 0 || retired < 0) {
@@ -339,5 +339,15 @@ const struct ct_command ct_commands[] = {
     {"report", "", "send queued installation reports and retirements now", 0, 1, cmd_report},
     {"crl-import", "FILE", "verify and keep a CRL (DER or PEM) for the lines (air-gapped sites)", 1,
      0, ct_command_crl_import},
+    {"import-batch", "FILE", "store a signed batch file from ca-server batch (offline delivery)", 1,
+     0, ct_command_import_batch},
+    {"export-reports", "--out FILE", "write the queued installation reports for ca-server", 1, 0,
+     ct_command_export_reports},
+    {"import-receipts", "FILE", "verify and keep the signed receipts from ca-server import-reports",
+     1, 0, ct_command_import_receipts},
+    {"export-pack", "DEVICE-NUMBER --out FILE", "hand one pack to a service bench (delivered)", 1,
+     0, ct_command_export_pack},
+    {"record-write", "DEVICE-NUMBER --result FILE",
+     "record a service bench's device-agent install result", 1, 0, ct_command_record_write},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -45,6 +45,17 @@ int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char 
 /* Sends the installation reports that are due; verifies and stores each receipt. Returns the
  * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */
 int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
+/* The same for every queued report (at most 100000) whatever its next attempt: `report`. */
+int ct_report_all(struct ct_runtime *runtime, struct ct_store *store);
+
+struct cl_receipt;
+/* Keeps a receipt for report r (ca_link.c): it must name r's device number, serial and proof and
+ * be signed by a CA that chains to the root held (cl_receipt_verify); then it is stored
+ * (ct_store_receipt; a report done already keeps its first receipt). CL_OK, or a cl_err code
+ * with why saying what was wrong. Used by the reporter and by import-receipts. */
+int ct_receipt_keep(struct ct_runtime *runtime, struct ct_store *store, const struct ct_report *r,
+                    const struct cl_receipt *receipt, const char *signature_b64,
+                    const char *signer_pem, char *why, size_t whylen);
 
 /* retire_link.c: deletes unwritten stock past stock_retention_days, then sends the queued
  * retirements (ca:Retire); a refusal is final for the serials refused, a lost connection or a

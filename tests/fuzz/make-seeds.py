@@ -133,6 +133,24 @@ class Seeds:
         self.ca.run("batch", "--out", path, "--request-id", name, *args)
         return {i["device_number"]: i["pack"] for i in json.load(open(path))["items"]}
 
+    def exchange(self):
+        """The offline factory's files: a signed batch file (with the root after a NUL), and a
+        reports and a receipts file of the shapes common/exchange_file.h documents."""
+        path = os.path.join(self.work, "exchange.json")
+        self.ca.run("batch", "--out", path, "--factory", "comm.certline.test", "--request-id",
+                    "fuzz-exchange", "3012-000009", "A123-000009")
+        write(self.out, "exchange", "batch-signed", read(path) + b"\0" + self.root_pem)
+        write(self.out, "exchange", "reports.json", json.dumps({
+            "format": "certline-reports", "version": 1, "factory": "comm.certline.test",
+            "created_at": 1764950400, "reports": [{
+                "device_number": "3012-000009", "serial": "0A11", "proof": "ab" * 32,
+                "written_at": 1764950400}]}))
+        write(self.out, "exchange", "receipts.json", json.dumps({
+            "format": "certline-receipts", "version": 1, "created_at": 1764950400,
+            "signer_certificate": read(os.path.join(self.ca.ca_dir, "issuing.crt")).decode(),
+            "receipts": [{"device_number": "3012-000009", "serial": "0A11", "proof": "ab" * 32,
+                          "received_at": 1764950400, "signature": "MEUCIQ=="}]}))
+
     def packs(self):
         self.first = self.batch("fuzz-seeds", "3012-000001", "3012-000002", "A123-000001")
         for number, pack in self.first.items():
@@ -347,6 +365,7 @@ def main():
         seeds = Seeds(build, out, work, cluster)
         seeds.authority()
         seeds.packs()
+        seeds.exchange()
         seeds.images()
         seeds.receipt()
         seeds.soap()

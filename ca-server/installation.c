@@ -1,0 +1,37 @@
+/* installation.c: an installation report checked against the expected proof and answered with
+ * a receipt signed by the issuing CA (installation.h). */
+#include "installation.h"
+
+#include <stdio.h>
+
+#include "error.h"
+#include "log.h"
+#include "receipt.h"
+
+int ca_installation_receipt(struct ca_runtime *runtime, struct ca_store *store,
+                            const char *device_number, const char *serial_hex, const char *proof,
+                            time_t *received_at, char **signature_b64, const char **refusal,
+                            char *err, size_t errlen)
+{
+    int rc;
+
+    *signature_b64 = NULL;
+    *received_at = 0;
+    rc = ca_store_install(store, device_number, serial_hex, proof, time(NULL), received_at, err,
+                          errlen);
+    if (rc != CL_OK) {
+        cl_log_warn("installation report for %s (%s) refused: %s", device_number, serial_hex, err);
+        *refusal =
+            rc == CL_ERR_CRYPTO ? "Installation proof rejected" : "Installation report refused";
+        return rc;
+    }
+    struct cl_receipt receipt = {device_number, serial_hex, proof, *received_at};
+    rc = cl_receipt_sign(ca_authority_signer(runtime->authority), &receipt, signature_b64);
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "the receipt could not be signed");
+        *refusal = "Receipt failed";
+        return rc;
+    }
+    cl_log_info("%s (%s) installed", device_number, serial_hex);
+    return CL_OK;
+}

@@ -1,0 +1,23 @@
+/* installation.h: an installation report checked and answered with a signed receipt
+ * [seed 004]: the one path behind the ca:InstallationReport operation (service.c) and
+ * `import-reports` (commands_reports.c). */
+#ifndef CERTLINE_CA_INSTALLATION_H
+#define CERTLINE_CA_INSTALLATION_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "runtime.h"
+
+/* Checks the proof (ca_store_install: the certificate is installed, or already was) and signs
+ * the receipt with the issuing CA key: *received_at is the installation time, *signature_b64 is
+ * malloc'd. CL_ERR_CRYPTO (the proof does not match), CL_ERR_NOT_FOUND, CL_ERR_STATE (superseded
+ * or revoked) or another cl_err code, with err saying why; *refusal is then the fault string the
+ * ca interface answers ("Installation proof rejected", "Installation report refused",
+ * "Receipt failed"). */
+int ca_installation_receipt(struct ca_runtime *runtime, struct ca_store *store,
+                            const char *device_number, const char *serial_hex, const char *proof,
+                            time_t *received_at, char **signature_b64, const char **refusal,
+                            char *err, size_t errlen);
+
+#endif

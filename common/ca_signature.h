@@ -1,0 +1,22 @@
+/* ca_signature.h: a text signed with the issuing CA key and checked against the root: what a
+ * receipt (receipt.h) and an offline batch file (batch_file.h) carry. ECDSA (or RSA) over
+ * SHA-256 of the text, DER signature, base64 in files and on the wire; the signer's certificate
+ * travels with it and must be a CA certificate that chains to the root. */
+#ifndef CERTLINE_CA_SIGNATURE_H
+#define CERTLINE_CA_SIGNATURE_H
+
+#include <stddef.h>
+
+struct cl_signer;
+
+/* Signs text with the signer's CA key; *signature_b64 is malloc'd. Thread-safe. */
+int cl_ca_sign_text(struct cl_signer *signer, const char *text, size_t len, char **signature_b64);
+
+/* Verifies signature_b64 over text with the public key of signer_cert_pem, which must be a CA
+ * certificate that chains to trust_pem (the root). Returns CL_OK, or CL_ERR_CRYPTO with a reason
+ * in err that begins with what (e.g. "receipt refused"). */
+int cl_ca_verify_text(const char *text, size_t len, const char *signature_b64,
+                      const char *signer_cert_pem, const char *trust_pem, const char *what,
+                      char *err, size_t errlen);
+
+#endif
