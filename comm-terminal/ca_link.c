@@ -351,7 +351,7 @@ int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
         struct ca__InstallationReport report = {r->device_number, r->serial_hex, r->proof,
                                                 r->written_at};
         struct ca__InstallationReceipt receipt = {0};
-        char why[512];
+        char why[512] = ""; /* a receipt for another installation sets no reason of its own */
         int rc, refused = 0;
 
         pthread_mutex_lock(&rt->ca_lock);
