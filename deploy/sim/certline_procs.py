@@ -142,7 +142,7 @@ class CommTerminal:
     operator commands run as "alice", and its serving process."""
 
     level = "debug"
-    wrapper = ()  # a command `serve` runs under, e.g. ("faketime", "-f", "@2026-12-06 05:59:50")
+    environment = {}  # more for `serve`'s environment, e.g. libfaketime's LD_PRELOAD and FAKETIME
 
     def __init__(self, binary, work, conninfo, ca, **settings):
         self.binary = binary
@@ -185,9 +185,9 @@ class CommTerminal:
         """Starts `serve` at self.level; a restart listens on the same port as the first."""
         keep_port(self)
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(list(self.wrapper) + [
-                self.binary, "-c", self.config, "-l", self.level, "serve"],
-                stdout=subprocess.PIPE, stderr=log, text=True)
+            self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
+                                             "serve"], stdout=subprocess.PIPE, stderr=log,
+                                            text=True, env=dict(os.environ, **self.environment))
         await_listening(self, "comm-terminal")
 
     def stop(self):

@@ -61,13 +61,12 @@ def main():
                     "3012,%s,%d,1,6\n" % (day, UNITS))
         ct.run("import", plan)
         # libfaketime preloaded as the faketime tool does (its multi-threaded build: serve runs
-        # threads), but by env, which execs: the signal that stops serve reaches serve itself.
-        # FAKETIME "@..." starts the clock there and lets it run. AddressSanitizer must then not
-        # insist on coming first.
+        # threads); FAKETIME "@..." starts the clock there and lets it run. AddressSanitizer must
+        # then not insist on coming first.
         start = "%s %02d:%02d:%02d" % (day, int(FETCH_TIME[:2]) - 1, 59, 60 - LEAD_S)
-        ct.wrapper = ("env", "TZ=UTC", "LD_PRELOAD=" + LIBFAKETIME, "FAKETIME=@" + start,
-                      "ASAN_OPTIONS=%s:verify_asan_link_order=0"
-                      % os.environ.get("ASAN_OPTIONS", ""))
+        ct.environment = {"TZ": "UTC", "LD_PRELOAD": LIBFAKETIME, "FAKETIME": "@" + start,
+                          "ASAN_OPTIONS": "%s:verify_asan_link_order=0"
+                          % os.environ.get("ASAN_OPTIONS", "")}
         started = time.monotonic()
         ct.start()
         while time.monotonic() - started < LEAD_S - 3:
