@@ -17,10 +17,7 @@ across a comm-terminal restart.
 Usage: test_plan_feed.py CA_SERVER COMM_TERMINAL WSDL_DIR
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,9 +26,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 from zeep.exceptions import Fault  # noqa: E402
 
-import pg_private  # noqa: E402
 import soap_peer  # noqa: E402
-from certline_harness import CaServer, CommTerminal, Failure, check  # noqa: E402
+from certline_harness import (CaServer, CommTerminal, Failure, check,  # noqa: E402
+                              expect_fault, run_ct_scenario)
 
 TODAY = time.strftime("%Y-%m-%d")
 DAY2 = time.strftime("%Y-%m-%d", time.localtime(time.time() + 2 * 86400))
@@ -187,21 +184,18 @@ class Scenario:
                                  os.path.join(self.work, identity + ".key"),
                                  os.path.join(self.ca.ca_dir, "root.crt"))[0]
 
-    def expect_fault(self, what, call, *needles):
-        try:
-            answer = call()
-        except Fault as fault:
-            text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
-                              if fault.detail is not None else "")
-            for needle in needles:
-                check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
-            return
-        raise Failure("%s: expected a fault, got %r" % (what, answer))
-
     def fetch_now(self, mes, day):
-        answer = mes.FetchNow(day=day)
-        check(answer.day == day and answer.state == "done" and answer.remaining == 0,
-              "FetchNow %s: %r" % (day, answer))
+        """FetchNow until done: the comm-terminal's short receive timeout (for the idle gap) also
+        bounds its wait for ca-server, so on a loaded machine a fetch may fail once; the next
+        FetchNow resends the same request and gets the same packs."""
+        for _ in range(5):
+            answer = mes.FetchNow(day=day)
+            check(answer.day == day and answer.state in ("done", "failed"),
+                  "FetchNow %s: %r" % (day, answer))
+            if answer.state == "done":
+                break
+            check("timed out" in (answer.reason or ""), "FetchNow %s failed: %r" % (day, answer))
+        check(answer.state == "done" and answer.remaining == 0, "FetchNow %s: %r" % (day, answer))
         return sorted(c["device_number"] for c in self.ct.certificates()
                       if c["device_number"].startswith("3012-"))
 
@@ -222,11 +216,11 @@ class Scenario:
             check(self.sql("SELECT actor FROM audit_log WHERE action = 'plan_import'"
                            " ORDER BY id DESC LIMIT 1") == "production:mes.factory-e",
                   "audit actor of SubmitPlan")
-            self.expect_fault("another plan under the same id", lambda: mes.SubmitPlan(
+            expect_fault("another plan under the same id", lambda: mes.SubmitPlan(
                 requestId="mes-2026-12-a", plan=plan + "A123,%s,1,900,6\n" % DAY3),
                 "Plan refused", "another plan")
             planned = self.planned()
-            self.expect_fault("a bad plan", lambda: mes.SubmitPlan(
+            expect_fault("a bad plan", lambda: mes.SubmitPlan(
                 requestId="mes-2026-12-b", plan=HEADER + "3012,%s,2,700,6\n3012,%s,x,1,6\n"
                 % (DAY3, DAY3)), "Plan refused", "plan line 3")
             check(self.planned() == planned, "a refused plan was half imported")
@@ -234,15 +228,15 @@ class Scenario:
             numbers = self.fetch_now(mes, DAY3)
             check(numbers == ["3012-%06d" % i for i in range(500, 506)],
                   "packs after FetchNow: %r" % numbers)
-            self.expect_fault("FetchNow with a bad day", lambda: mes.FetchNow(day="2026-02-3x"))
+            expect_fault("FetchNow with a bad day", lambda: mes.FetchNow(day="2026-02-3x"))
 
             # Roles: a line's certificate is refused for the feed, production for a line's call.
             line = self.client("svc-line-1001")
-            self.expect_fault("SubmitPlan as a line", lambda: line.SubmitPlan(
+            expect_fault("SubmitPlan as a line", lambda: line.SubmitPlan(
                 requestId="line-1", plan=plan), "Not authorised", "ct:SubmitPlan")
-            self.expect_fault("FetchNow as a line", lambda: line.FetchNow(day=DAY3),
+            expect_fault("FetchNow as a line", lambda: line.FetchNow(day=DAY3),
                               "Not authorised", "ct:FetchNow")
-            self.expect_fault("a line operation as production", lambda: mes
+            expect_fault("a line operation as production", lambda: mes
                               .CertificateTransmissionRequest(deviceNumber="3012-000500"),
                               "Not authorised", "production")
 
@@ -278,32 +272,8 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_plan_feed.py CA_SERVER COMM_TERMINAL WSDL_DIR")
     ca_binary, ct_binary, wsdl_dir = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-plan-feed-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario((ca_binary, ct_binary), wsdl_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_plan_feed: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, Fault, OSError,
-            RuntimeError) as exc:
-        print("test_plan_feed: FAILED: %s" % exc)
-        for name in ("comm-terminal.log", "ca-server.log"):
-            path = os.path.join(work, name)
-            if os.path.exists(path):
-                print("---- %s (tail) ----\n%s" % (name, open(path).read()[-3000:]))
-        return 1
-    finally:
-        if scenario is not None:
-            for proc in (scenario.ca.process,
-                         getattr(getattr(scenario, "ct", None), "process", None)):
-                if proc is not None:
-                    proc.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ct_scenario("test_plan_feed", lambda work, cluster: Scenario(
+        (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,9 @@ import base64
 import datetime
 import os
 import re
-import shutil
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from xml.sax.saxutils import escape
@@ -36,8 +33,7 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 from test_comm_terminal import TODAY, Scenario  # noqa: E402
-import pg_private  # noqa: E402
-from certline_harness import Failure, check  # noqa: E402
+from certline_harness import Failure, check, run_ct_scenario  # noqa: E402
 
 CA_NS = "urn:certline:ca:1"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -247,33 +243,8 @@ def main():
     if len(sys.argv) != 5:
         sys.exit("usage: test_receipts.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR")
     ca_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-receipts-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Receipts((ca_binary, ct_binary), wsdl_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_receipts: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, Fault, OSError,
-            RuntimeError) as exc:
-        print("test_receipts: FAILED: %s" % exc)
-        for name in ("comm-terminal.log", "ca-server.log"):
-            path = os.path.join(work, name)
-            if os.path.exists(path):
-                print("---- %s (tail) ----\n%s" % (name, open(path, errors="replace")
-                                                     .read()[-3000:]))
-        return 1
-    finally:
-        if scenario is not None:
-            for proc in (scenario.ca.process,
-                         getattr(getattr(scenario, "ct", None), "process", None)):
-                if proc is not None:
-                    proc.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ct_scenario("test_receipts", lambda work, cluster: Receipts(
+        (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 
 if __name__ == "__main__":
