@@ -96,7 +96,8 @@ const struct ca_command ca_commands[] = {
     {"serve", "", "serve the ca interface (FIG 21 batches, installation reports, check-ins)", 1,
      ca_command_serve},
     {"issue-service", "ROLE NAME [NUMBER] --out PREFIX [--days N]",
-     "issue a service certificate: ca-server, comm-terminal, factory-terminal (NUMBER = line id)",
+     "issue a service certificate: ca-server, comm-terminal, factory-terminal (NUMBER = line id), "
+     "production (the plan feed's client)",
      1, ca_command_issue_service},
     {"model-add", "CODE [--key-type p256|rsa2048|rsa3072] [--not-managed]",
      "register a device model [FIG 19A] and create its secrets", 1, ca_command_model_add},

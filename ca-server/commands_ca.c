@@ -161,8 +161,8 @@ int ca_command_issue_service(const struct ca_config *config, const char *passphr
     role = cl_role_from_name(args[0]);
     if (role == CL_ROLE_NONE || role == CL_ROLE_DEVICE) {
         fprintf(stderr,
-                "ca-server: role must be ca-server, comm-terminal, factory-terminal or "
-                "device-common, not \"%.32s\"\n",
+                "ca-server: role must be ca-server, comm-terminal, factory-terminal, "
+                "device-common or production, not \"%.32s\"\n",
                 args[0]);
         return 2;
     }

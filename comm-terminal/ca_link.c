@@ -31,6 +31,7 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
     int rc;
 
     pthread_mutex_init(&rt->ca_lock, NULL);
+    pthread_mutex_init(&rt->fetch_lock, NULL);
     if ((rc = cl_event_log_open(c->events_file, &rt->events, err, errlen)) != CL_OK)
         return rc;
     cl_tls_config_settings(&c->tls, &tls_settings);
@@ -63,6 +64,7 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     rt->client_tls = NULL;
     rt->root_pem = NULL;
     pthread_mutex_destroy(&rt->ca_lock);
+    pthread_mutex_destroy(&rt->fetch_lock);
 }
 
 int ct_ca_refused(struct ct_runtime *rt, int rc, const char *const *faults)
@@ -373,7 +375,7 @@ static int report_until(struct ct_runtime *rt, struct ct_store *store, time_t du
         struct ca__InstallationReport report = {r->device_number, r->serial_hex, r->proof,
                                                 r->written_at};
         struct ca__InstallationReceipt receipt = {0};
-        char why[512];
+        char why[512] = ""; /* a receipt for another installation sets no reason of its own */
         int rc, refused = 0;
 
         pthread_mutex_lock(&rt->ca_lock);

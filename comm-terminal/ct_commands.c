@@ -1,5 +1,5 @@
 /* ct_commands.c: comm-terminal's operator console and batch commands: migrate, import, model-set,
- * fetch, enter, status, list, delete-model, operator-add, report. Operator actions need an
+ * fetch, enter, status, list, delete-model, operator-add, report, inbox. Operator actions need an
  * operator id and password [FIG 14] and are audited. */
 #include "ct_commands.h"
 
@@ -14,6 +14,7 @@
 #include "cli_json.h"
 #include "ct_crl.h"
 #include "error.h"
+#include "plan_feed.h"
 #include "plan_import.h"
 
 char ct_operator[64];
@@ -95,6 +96,23 @@ static int cmd_import(struct ct_runtime *rt, int argc, char **argv)
     printf("plan imported from %s: %zu entr%s, %zu new device number(s)\n", path, plan.count,
            plan.count == 1 ? "y" : "ies", added);
     plan_free(&plan);
+    return 0;
+}
+
+static int cmd_inbox(struct ct_runtime *rt, int argc, char **argv)
+{
+    char err[512];
+    int done = 0, rejected = 0, rc;
+    (void)argc;
+    (void)argv;
+    struct ct_store *store = store_of(rt);
+    rc = ct_plan_inbox_poll(rt, store, &done, &rejected, err, sizeof(err));
+    cl_pool_release(rt->pool, store);
+    if (rc != CL_OK) {
+        fprintf(stderr, "comm-terminal: %s\n", err);
+        return 1;
+    }
+    printf("plan inbox: %d file(s) imported, %d rejected\n", done, rejected);
     return 0;
 }
 
@@ -349,5 +367,7 @@ const struct ct_command ct_commands[] = {
      0, ct_command_export_pack},
     {"record-write", "DEVICE-NUMBER --result FILE",
      "record a service bench's device-agent install result", 1, 0, ct_command_record_write},
+    {"inbox", "", "take the plan files in plan_inbox once (serve does it every plan_inbox_poll_s)",
+     0, 0, cmd_inbox},
     {NULL, NULL, NULL, 0, 0, NULL},
 };

@@ -45,6 +45,15 @@ static const struct cl_cfg_field ct_fields[] = {
                16LL << 20,
                "largest ca:RevocationList answer taken from ca-server (if above "
                "limits.max_message_bytes); 16 MiB holds about 260 000 CRL entries"),
+    CL_CFG_STR_DEF(struct ct_config, plan_inbox, "plan_inbox", "", 0,
+                   "folder the production management system drops plan files in (serve takes "
+                   "them; done/, rejected/, processing/ beside them); empty: none"),
+    CL_CFG_INT(struct ct_config, plan_inbox_poll_s, "plan_inbox_poll_s", 0, 1, 3600, 5,
+               "seconds between looks into plan_inbox"),
+    CL_CFG_INT(struct ct_config, plan_inbox_max_files, "plan_inbox_max_files", 0, 1, 1000, 20,
+               "plan files taken per look"),
+    CL_CFG_INT(struct ct_config, plan_inbox_max_bytes, "plan_inbox_max_bytes", 0, 1, 8LL << 20,
+               1LL << 20, "largest plan file taken (larger ones are rejected)"),
 };
 const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 

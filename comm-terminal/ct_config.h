@@ -27,6 +27,10 @@ struct ct_config {
     long long db_connections;
     struct cl_crl_config crl; /* crl_stale_policy, crl_missing_policy, crl_fetch_s */
     long long crl_max_bytes;  /* the largest ca:RevocationList answer received */
+    char plan_inbox[1024];    /* the plan feed's folder (plan_inbox.c); "" = none */
+    long long plan_inbox_poll_s;
+    long long plan_inbox_max_files; /* per round */
+    long long plan_inbox_max_bytes; /* per file */
 };
 
 extern const struct cl_cfg_table ct_config_table;

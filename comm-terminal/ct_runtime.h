@@ -22,6 +22,7 @@ struct ct_runtime {
     struct cl_tls *client_tls;   /* towards ca-server */
     struct cl_client *ca;        /* one kept connection to ca-server, */
     pthread_mutex_t ca_lock;     /* used by one thread at a time */
+    pthread_mutex_t fetch_lock;  /* one day's fetch at a time (daily thread, ct:FetchNow) */
     char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
     struct ct_crl *crl;          /* the CRL held for the lines (ct_crl.h) */

@@ -1,8 +1,8 @@
-/* ct_serve.c: `comm-terminal serve`: the line service, plus two background threads: the
- * installation reporter, which also retires deleted packs (receipts and retirements queue and
- * retry while ca-server is away; lines are served from the stored batch meanwhile), the daily
- * fetch at fetch_time, and the CRL fetch every crl_fetch_s (ct_crl.c; the line service enforces
- * the CRL held). */
+/* ct_serve.c: `comm-terminal serve`: the line service and the plan feed's SOAP operations, plus
+ * background threads: the installation reporter, which also retires deleted packs (receipts and
+ * retirements queue and retry while ca-server is away; lines are served from the stored batch
+ * meanwhile), the daily fetch at fetch_time, the CRL fetch every crl_fetch_s (ct_crl.c; the line
+ * service enforces the CRL held), and the plan inbox every plan_inbox_poll_s (plan_inbox.c). */
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +14,7 @@
 #include "ct_crl.h"
 #include "error.h"
 #include "log.h"
+#include "plan_feed.h"
 #include "soap_server.h"
 
 static struct cl_server *running;
@@ -76,14 +77,37 @@ static void *daily_fetch(void *arg)
         strftime(day, sizeof(day), "%Y-%m-%d", &tm);
         if (strcmp(day, last_day) != 0 && tm.tm_hour * 60 + tm.tm_min >= hour * 60 + minute) {
             struct ct_store *store = cl_pool_acquire(rt->pool);
+            cl_log_info("daily fetch for %s at fetch_time %s", day, rt->config->fetch_time);
+            pthread_mutex_lock(&rt->fetch_lock);
             int rc = ct_fetch_day(rt, store, day, NULL, err, sizeof(err));
+            pthread_mutex_unlock(&rt->fetch_lock);
             cl_pool_release(rt->pool, store);
             if (rc == CL_OK)
                 strcpy(last_day, day);
             else
                 cl_log_warn("daily fetch for %s failed (retrying in a minute): %s", day, err);
         }
-        nap(60);
+        /* Wakes at the start of the next minute, so the fetch begins within a second of
+         * fetch_time (and a failed one is retried a minute later). */
+        now = time(NULL);
+        localtime_r(&now, &tm);
+        nap(60 - tm.tm_sec > 0 ? 60 - tm.tm_sec : 1);
+    }
+    return NULL;
+}
+
+static void *plan_watch(void *arg)
+{
+    struct ct_runtime *rt = arg;
+    while (!atomic_load(&stopping)) {
+        struct ct_store *store = cl_pool_acquire(rt->pool);
+        char err[512];
+        int done = 0, rejected = 0;
+        if (ct_plan_inbox_poll(rt, store, &done, &rejected, err, sizeof(err)) != CL_OK)
+            cl_log_warn("plan inbox not read (retrying in %lld s): %s",
+                        rt->config->plan_inbox_poll_s, err);
+        cl_pool_release(rt->pool, store);
+        nap((long)rt->config->plan_inbox_poll_s);
     }
     return NULL;
 }
@@ -93,8 +117,8 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
     struct cl_tls_settings tls_settings;
     struct cl_tls *tls = NULL;
-    pthread_t report_thread, fetch_thread, crl_thread;
-    int fetching = 0, code = 1;
+    pthread_t report_thread, fetch_thread, crl_thread, inbox_thread;
+    int fetching = 0, watching = 0, code = 1;
     char err[512];
     (void)argc;
     (void)argv;
@@ -124,8 +148,11 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     int crl_fetching = reporting && pthread_create(&crl_thread, NULL, crl_fetcher, rt) == 0;
     if (crl_fetching && rt->config->fetch_time[0] != '\0')
         fetching = pthread_create(&fetch_thread, NULL, daily_fetch, rt) == 0;
-    if (!crl_fetching) {
-        cl_log_error("cannot start the installation reporter or the CRL fetch thread");
+    if (crl_fetching && rt->config->plan_inbox[0] != '\0')
+        watching = pthread_create(&inbox_thread, NULL, plan_watch, rt) == 0;
+    if (!crl_fetching || (rt->config->plan_inbox[0] != '\0' && !watching)) {
+        cl_log_error("cannot start the installation reporter, the CRL fetch or the plan inbox "
+                     "thread");
         code = 1;
     } else {
         cl_log_info("serving the comm-terminal interface on %s port %d", settings.host,
@@ -141,6 +168,8 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         pthread_join(crl_thread, NULL);
     if (fetching)
         pthread_join(fetch_thread, NULL);
+    if (watching)
+        pthread_join(inbox_thread, NULL);
     cl_log_info("stopping");
     {
         struct cl_server *server = running;

@@ -58,6 +58,21 @@ struct ct_plan_entry {
 int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
                          const char *actor, size_t *added, char *err, size_t errlen);
 
+/* One submission of the plan feed: its request id (1 to 64 of ! to ~), the SHA-256 (lower-case
+ * hex) of what was submitted, and who submitted it (the audit actor). */
+struct ct_plan_submission {
+    const char *request_id;
+    const char *digest;
+    const char *actor;
+};
+
+/* As ct_store_plan_import, once per request id, in the same transaction: a request id seen
+ * before with the same digest changes nothing (*repeated = 1, *added as the first time); with
+ * another digest it is refused (CL_ERR_CONFLICT). */
+int ct_store_plan_submit(struct ct_store *store, const struct ct_plan_submission *submission,
+                         const struct ct_plan_entry *entries, size_t count, size_t *added,
+                         int *repeated, char *err, size_t errlen);
+
 /* Device numbers of certificate-managed models planned for day that hold no certificate yet and
  * are in no pending fetch request, in order; *numbers is malloc'd (an array of fixed strings). */
 int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t limit,

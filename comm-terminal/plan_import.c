@@ -355,26 +355,30 @@ out:
     return rc;
 }
 
-int plan_read(const char *path, struct plan *plan, char *err, size_t errlen)
+int plan_parse(const char *name, const char *text, struct plan *plan, char *err, size_t errlen)
 {
     struct serial_store ss = {0};
-    size_t *offsets = calloc(PLAN_ENTRIES_MAX, sizeof(size_t)), len = 0;
-    char *text = NULL;
+    size_t *offsets, len = strlen(text);
+    char *copy;
     int rc;
 
     memset(plan, 0, sizeof(*plan));
-    if (offsets == NULL)
-        return CL_ERR_NOMEM;
-    rc = cl_read_file_capped(path, PLAN_FILE_MAX, &text, &len);
-    if (rc != CL_OK) {
-        snprintf(err, errlen, "%s: cannot read the plan: %s", path, cl_err_str(rc));
-        free(offsets);
-        return rc;
+    if (len > PLAN_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %u bytes", name, PLAN_FILE_MAX);
+        return CL_ERR_TOO_LARGE;
     }
-    const char *first = text + strspn(text, " \t\r\n");
-    rc = *first == '[' ? read_json(path, text, plan, &ss, offsets, err, errlen)
-                       : read_csv(path, text, plan, &ss, offsets, err, errlen);
-    free(text);
+    offsets = calloc(PLAN_ENTRIES_MAX, sizeof(size_t));
+    copy = malloc(len + 1);
+    if (offsets == NULL || copy == NULL) {
+        free(offsets);
+        free(copy);
+        return CL_ERR_NOMEM;
+    }
+    memcpy(copy, text, len + 1);
+    const char *first = copy + strspn(copy, " \t\r\n");
+    rc = *first == '[' ? read_json(name, copy, plan, &ss, offsets, err, errlen)
+                       : read_csv(name, copy, plan, &ss, offsets, err, errlen);
+    free(copy);
     if (rc != CL_OK) {
         free(ss.values);
         free(offsets);
@@ -386,6 +390,28 @@ int plan_read(const char *path, struct plan *plan, char *err, size_t errlen)
         plan->entries[i].serials = offsets[i] == (size_t)-1 ? NULL : ss.values + offsets[i];
     free(offsets);
     return CL_OK;
+}
+
+int plan_read(const char *path, struct plan *plan, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(plan, 0, sizeof(*plan));
+    rc = cl_read_file_capped(path, PLAN_FILE_MAX, &text, &len);
+    if (rc != CL_OK) {
+        snprintf(err, errlen, "%s: cannot read the plan: %s", path, cl_err_str(rc));
+        return rc;
+    }
+    if (strlen(text) != len) {
+        snprintf(err, errlen, "%s: holds a NUL byte", path);
+        free(text);
+        return CL_ERR_PARSE;
+    }
+    rc = plan_parse(path, text, plan, err, errlen);
+    free(text);
+    return rc;
 }
 
 void plan_free(struct plan *plan)

@@ -29,6 +29,9 @@ struct plan {
 /* Reads path (JSON if its first non-blank character is '[', else CSV). err names the file, the
  * line (CSV) or entry (JSON), and the field. */
 int plan_read(const char *path, struct plan *plan, char *err, size_t errlen);
+/* As plan_read, from text (NUL-terminated, at most PLAN_FILE_MAX bytes); name stands for the
+ * file in err. */
+int plan_parse(const char *name, const char *text, struct plan *plan, char *err, size_t errlen);
 void plan_free(struct plan *plan);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
     {CL_ROLE_FACTORY_TERMINAL, "factory-terminal"},
     {CL_ROLE_DEVICE, "device"},
     {CL_ROLE_DEVICE_COMMON, "device-common"},
+    {CL_ROLE_PRODUCTION, "production"},
 };
 
 const char *cl_role_name(enum cl_role role)

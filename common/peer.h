@@ -16,6 +16,7 @@ enum cl_role {
     CL_ROLE_FACTORY_TERMINAL = 1 << 2,
     CL_ROLE_DEVICE = 1 << 3,        /* a device's own certificate (CN = device number) */
     CL_ROLE_DEVICE_COMMON = 1 << 4, /* a device model's common certificate [S1703] */
+    CL_ROLE_PRODUCTION = 1 << 5,    /* the production management system (plan feed) */
 };
 
 #define CL_PEER_NAME_MAX 64

@@ -18,6 +18,8 @@ static const struct cl_operation operations[] = {
     {"ct:RevocationList", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"dev:CertificateTransmission", CL_IFACE_DEVICE, CL_ROLE_FACTORY_TERMINAL},
     {"line:WriteResult", CL_IFACE_LINE, CL_ROLE_DEVICE | CL_ROLE_DEVICE_COMMON},
+    {"ct:SubmitPlan", CL_IFACE_COMM_TERMINAL, CL_ROLE_PRODUCTION},
+    {"ct:FetchNow", CL_IFACE_COMM_TERMINAL, CL_ROLE_PRODUCTION},
 };
 
 const char *cl_interface_name(enum cl_interface iface)

@@ -103,3 +103,19 @@ __attribute__((weak)) int __ct__RevocationList(struct soap *soap,
     (void)response;
     UNSERVED("ct:RevocationList");
 }
+
+__attribute__((weak)) int __ct__SubmitPlan(struct soap *soap, struct ct__SubmitPlan *request,
+                                           struct ct__SubmitPlanResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ct:SubmitPlan");
+}
+
+__attribute__((weak)) int __ct__FetchNow(struct soap *soap, struct ct__FetchNow *request,
+                                         struct ct__FetchNowResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ct:FetchNow");
+}

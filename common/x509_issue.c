@@ -289,9 +289,9 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
 
     if (clear_output(signer, out) != CL_OK)
         return CL_ERR_INVALID_ARGUMENT;
-    if (!server && role != CL_ROLE_DEVICE_COMMON) {
+    if (!server && role != CL_ROLE_DEVICE_COMMON && role != CL_ROLE_PRODUCTION) {
         cl_log_warn("service certificate refused: role %s is not ca-server, comm-terminal, "
-                    "factory-terminal or device-common",
+                    "factory-terminal, device-common or production",
                     cl_role_name(role));
         return CL_ERR_INVALID_ARGUMENT;
     }
@@ -330,8 +330,9 @@ int cl_issue_service(struct cl_signer *signer, enum cl_role role, const char *na
         .days = validity_days,
         .key_usage = MBEDTLS_X509_KU_DIGITAL_SIGNATURE,
         /* A device serves its writing interface to the factory terminal with its model's common
-         * certificate, so device-common is a server too (but has no DNS name). */
-        .eku = EKU_SERVER | EKU_CLIENT,
+         * certificate, so device-common is a server too (but has no DNS name). The production
+         * management system only calls. */
+        .eku = role == CL_ROLE_PRODUCTION ? EKU_CLIENT : EKU_SERVER | EKU_CLIENT,
         .san_dns = server ? name : NULL,
     };
     return issue_under_signer(signer, CL_KEY_P256, &pr, attrs, sizeof(attrs) / sizeof(attrs[0]),

@@ -92,3 +92,55 @@ struct ct__RevocationListResponse {
 //gsoap ct service method-documentation: RevocationList the newest CRL the comm-terminal holds, so that a line enforces it while ca-server is away; factory-terminal role only.
 int __ct__RevocationList(struct ct__RevocationList *ct__RevocationList,
                          struct ct__RevocationListResponse *ct__RevocationListResponse);
+
+// The production management system's plan feed [0083]: called with a certificate of role
+// production only (a line's certificate is refused, and production may call no line operation).
+
+typedef char *ct__RequestId "[!-~]{1,64}" 1:64;
+/// A production plan as `comm-terminal import` reads it: CSV with the header
+/// device_code,date,units,first_serial[,serial_digits] (or device_code,date,units,serials with
+/// serials separated by ;), or a JSON array of such entries.
+typedef char *ct__PlanText 1:1048576;
+typedef char *ct__Day "[0-9]{4}-[0-9]{2}-[0-9]{2}" 10:10;
+
+/// A plan, once per request id: the same id again changes nothing; with another plan it is
+/// refused.
+struct ct__SubmitPlan {
+    ct__RequestId requestId 1;
+    ct__PlanText plan 1;
+};
+
+struct ct__SubmitPlanResponse {
+    ct__RequestId requestId 1;
+    int entries 1;
+    /// Device numbers the plan added (as the first time, for a repeat).
+    int newDeviceNumbers 1;
+    /// The request id was imported before with the same plan: nothing changed.
+    enum xsd__boolean repeated 1;
+};
+
+//gsoap ct service method-documentation: SubmitPlan the production plan [FIG 19B], validated and imported like comm-terminal import, idempotent by requestId; production role only.
+int __ct__SubmitPlan(struct ct__SubmitPlan *ct__SubmitPlan,
+                     struct ct__SubmitPlanResponse *ct__SubmitPlanResponse);
+
+/// done: the day's fetch ran to its end; running: a fetch is under way (ask again); failed:
+/// the fetch stopped (reason), a later one resumes it.
+enum ct__FetchState { ct__FetchState__done, ct__FetchState__running, ct__FetchState__failed };
+
+/// Asks for the day's batch fetch [S1/S2] now rather than at fetch_time.
+struct ct__FetchNow {
+    /// The production day; absent: today (the comm-terminal's clock).
+    ct__Day day 0;
+};
+
+struct ct__FetchNowResponse {
+    ct__Day day 1;
+    enum ct__FetchState state 1;
+    /// Planned device numbers of certificate-managed models still without a pack.
+    int remaining 1;
+    ct__Reason reason 0;
+};
+
+//gsoap ct service method-documentation: FetchNow runs the day's batch fetch from ca-server now and answers when it ends (or that one is running); production role only.
+int __ct__FetchNow(struct ct__FetchNow *ct__FetchNow,
+                   struct ct__FetchNowResponse *ct__FetchNowResponse);

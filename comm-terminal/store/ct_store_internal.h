@@ -55,6 +55,7 @@
 /* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
 #define LOCK_MIGRATE 0x43540001
 #define LOCK_REQUEST 0x43540002
+#define LOCK_SUBMISSION 0x43540003
 
 /* PostgreSQL's type oid of text (pg_type.h; fixed since the first release). */
 #define TEXT_OID 25

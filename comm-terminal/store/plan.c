@@ -205,43 +205,127 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
                        2, values, err, errlen);
 }
 
-int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
-                         const char *actor, size_t *added, char *err, size_t errlen)
+/* Checks the arguments of an import before its transaction. */
+static int plan_args_ok(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
+                        const char *actor, size_t *added, char *err, size_t errlen)
 {
-    char detail[DETAIL_MAX + 1];
-    size_t new_numbers = 0;
-    int rc;
-
     if (added != NULL)
         *added = 0;
     if (store == NULL || added == NULL || (entries == NULL && count > 0)) {
         cl_err_set(err, errlen, "no store, plan or result");
-        return CL_ERR_INVALID_ARGUMENT;
+        return 0;
     }
     if (count < 1 || count > PLAN_ENTRIES_LIMIT) {
         cl_err_set(err, errlen, "a plan has 1 to %d entries, not %zu", PLAN_ENTRIES_LIMIT, count);
-        return CL_ERR_INVALID_ARGUMENT;
+        return 0;
     }
     if (!cl_pg_audit_actor_ok(actor, err, errlen))
-        return CL_ERR_INVALID_ARGUMENT;
+        return 0;
     for (size_t i = 0; i < count; i++)
         if (!plan_entry_ok(&entries[i], i, err, errlen))
-            return CL_ERR_INVALID_ARGUMENT;
+            return 0;
+    return 1;
+}
+
+/* The entries and their audit entry, inside the caller's transaction. */
+static int plan_in_tx(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
+                      const char *actor, const char *source, size_t *added, char *err,
+                      size_t errlen)
+{
+    char detail[DETAIL_MAX + 1];
+    int rc = CL_OK;
+
+    for (size_t i = 0; i < count && rc == CL_OK; i++)
+        rc = plan_one(store, &entries[i], i, added, err, errlen);
+    if (rc != CL_OK)
+        return rc;
+    snprintf(detail, sizeof(detail),
+             "%zu plan entr%s (first %s on %s), %zu new device number(s)%s%.200s", count,
+             count == 1 ? "y" : "ies", entries[0].model_code, entries[0].day, *added,
+             source != NULL ? ", from " : "", source != NULL ? source : "");
+    return cl_pg_audit_in_tx(store->db, actor, "plan_import", detail, err, errlen);
+}
+
+int ct_store_plan_import(struct ct_store *store, const struct ct_plan_entry *entries, size_t count,
+                         const char *actor, size_t *added, char *err, size_t errlen)
+{
+    size_t new_numbers = 0;
+    int rc;
+
+    if (!plan_args_ok(store, entries, count, actor, added, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
-    for (size_t i = 0; i < count && rc == CL_OK; i++)
-        rc = plan_one(store, &entries[i], i, &new_numbers, err, errlen);
-    if (rc == CL_OK) {
-        snprintf(detail, sizeof(detail),
-                 "%zu plan entr%s (first %s on %s), %zu new device number(s)", count,
-                 count == 1 ? "y" : "ies", entries[0].model_code, entries[0].day, new_numbers);
-        rc = cl_pg_audit_in_tx(store->db, actor, "plan_import", detail, err, errlen);
-    }
+    rc = plan_in_tx(store, entries, count, actor, NULL, &new_numbers, err, errlen);
     if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
         return rc;
     *added = new_numbers;
     cl_log_info("production plan imported: %zu entries, %zu new device number(s)", count,
                 new_numbers);
+    return CL_OK;
+}
+
+int ct_store_plan_submit(struct ct_store *store, const struct ct_plan_submission *submission,
+                         const struct ct_plan_entry *entries, size_t count, size_t *added,
+                         int *repeated, char *err, size_t errlen)
+{
+    char entries_text[24], added_text[24], source[128];
+    size_t new_numbers = 0;
+    PGresult *res;
+    int rc;
+
+    if (repeated != NULL)
+        *repeated = 0;
+    if (submission == NULL || repeated == NULL ||
+        !plan_args_ok(store, entries, count, submission->actor, added, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!cl_token_ok(submission->request_id, 64) || strlen(submission->digest) != 64) {
+        cl_err_set(err, errlen, "a submission needs a request id (1 to 64 of ! to ~) and a digest");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    const char *key[] = {submission->request_id};
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+        return rc;
+    /* Serialises submissions of one request id: a second waits for the first to commit. */
+    if ((rc = cl_pg_lock(store->db, LOCK_SUBMISSION, submission->request_id, err, errlen)) == CL_OK)
+        rc = cl_pg_query(store->db, &res,
+                         "SELECT digest, added FROM plan_submission WHERE request_id = $1", 1, key,
+                         err, errlen);
+    if (rc == CL_OK && PQntuples(res) == 1) {
+        int same = strcmp(PQgetvalue(res, 0, 0), submission->digest) == 0;
+        new_numbers = (size_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+        PQclear(res);
+        cl_pg_fail(store->db, CL_OK); /* nothing to keep */
+        if (!same) {
+            cl_err_set(err, errlen, "request %s was submitted before with another plan",
+                       submission->request_id);
+            return CL_ERR_CONFLICT;
+        }
+        *added = new_numbers;
+        *repeated = 1;
+        return CL_OK;
+    }
+    if (rc == CL_OK) {
+        PQclear(res);
+        snprintf(source, sizeof(source), "request %s", submission->request_id);
+        rc =
+            plan_in_tx(store, entries, count, submission->actor, source, &new_numbers, err, errlen);
+    }
+    if (rc == CL_OK) {
+        snprintf(entries_text, sizeof(entries_text), "%zu", count);
+        snprintf(added_text, sizeof(added_text), "%zu", new_numbers);
+        const char *values[] = {submission->request_id, submission->digest, entries_text,
+                                added_text, submission->actor};
+        rc = cl_pg_query(store->db, NULL,
+                         "INSERT INTO plan_submission (request_id, digest, entries, added, actor)"
+                         " VALUES ($1, $2, $3::int, $4::int, $5)",
+                         5, values, err, errlen);
+    }
+    if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
+        return rc;
+    *added = new_numbers;
+    cl_log_info("production plan %s imported: %zu entries, %zu new device number(s)",
+                submission->request_id, count, new_numbers);
     return CL_OK;
 }
 

@@ -158,10 +158,24 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* The plan feed (plan inbox, ct:SubmitPlan): each submission once, by its request id, with the
+ * digest of what was submitted under it. */
+static const char *const migration_4[] = {
+    "CREATE TABLE plan_submission ("
+    " request_id text PRIMARY KEY CHECK (request_id ~ '^[!-~]{1,64}$'),"
+    " digest text NOT NULL CHECK (digest ~ '^[0-9a-f]{64}$'),"
+    " entries integer NOT NULL CHECK (entries >= 1),"
+    " added integer NOT NULL CHECK (added >= 0),"
+    " actor text NOT NULL CHECK (octet_length(actor) BETWEEN 1 AND 64),"
+    " submitted_at timestamptz NOT NULL DEFAULT now())",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
     {3, "rejected reports, retirements", migration_3},
+    {4, "plan feed submissions", migration_4},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

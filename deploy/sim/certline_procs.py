@@ -145,6 +145,7 @@ class CommTerminal:
     operator commands run as "alice", and its serving process."""
 
     level = "debug"
+    environment = {}  # more for `serve`'s environment, e.g. libfaketime's LD_PRELOAD and FAKETIME
 
     def __init__(self, binary, work, conninfo, ca, **settings):
         self.binary = binary
@@ -189,7 +190,7 @@ class CommTerminal:
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen([self.binary, "-c", self.config, "-l", self.level,
                                              "serve"], stdout=subprocess.PIPE, stderr=log,
-                                            text=True)
+                                            text=True, env=dict(os.environ, **self.environment))
         await_listening(self, "comm-terminal")
 
     def stop(self):

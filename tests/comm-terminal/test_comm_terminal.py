@@ -16,11 +16,8 @@ Usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR
 import base64
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,11 +26,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 from zeep.exceptions import Fault  # noqa: E402
 
-import pg_private  # noqa: E402
 import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 from certline_harness import (OPERATOR_PASSWORD, CaServer, CommTerminal, Failure,  # noqa: E402
-                              cert_der, check, open_pack, verification_value)
+                              cert_der, check, open_pack, run_ct_scenario, verification_value)
 
 TODAY = time.strftime("%Y-%m-%d")
 TOMORROW = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
@@ -369,32 +365,8 @@ def main():
     if len(sys.argv) != 5:
         sys.exit("usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR")
     ca_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-ct-test-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario((ca_binary, ct_binary), wsdl_dir, work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_comm_terminal: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, Fault, OSError,
-            RuntimeError) as exc:
-        print("test_comm_terminal: FAILED: %s" % exc)
-        for name in ("comm-terminal.log", "ca-server.log"):
-            path = os.path.join(work, name)
-            if os.path.exists(path):
-                print("---- %s (tail) ----\n%s" % (name, open(path).read()[-3000:]))
-        return 1
-    finally:
-        if scenario is not None:
-            for proc in (scenario.ca.process,
-                         getattr(getattr(scenario, "ct", None), "process", None)):
-                if proc is not None:
-                    proc.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ct_scenario("test_comm_terminal", lambda work, cluster: Scenario(
+        (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 
 if __name__ == "__main__":

@@ -153,6 +153,29 @@ static void test_huge_numbers(void **state)
     }
 }
 
+/* A plan handed over as text (the plan feed's ct:SubmitPlan): read as a file is, the name standing
+ * for the file in the reasons. */
+static void test_parse_text(void **state)
+{
+    struct plan plan;
+    char err[512] = "";
+    (void)state;
+
+    assert_int_equal(plan_parse("submitted",
+                                "device_code,date,units,first_serial\n3012,2026-11-21,2,1\n", &plan,
+                                err, sizeof(err)),
+                     CL_OK);
+    assert_int_equal(plan.count, 1);
+    assert_int_equal(plan.entries[0].units, 2);
+    plan_free(&plan);
+    assert_int_not_equal(plan_parse("submitted",
+                                    "device_code,date,units,first_serial\n3012,2026-1-21,2,1\n",
+                                    &plan, err, sizeof(err)),
+                         CL_OK);
+    assert_non_null(strstr(err, "submitted line 2: date"));
+    assert_null(plan.entries);
+}
+
 static void test_missing_file(void **state)
 {
     struct plan plan;
@@ -182,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_huge_numbers),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_parse_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

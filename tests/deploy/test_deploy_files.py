@@ -72,7 +72,9 @@ KEYS = {
         "db_connections": (True, None), "stock_retention_days": (False, None),
         "events_file": (False, None), "crl_fetch_s": (False, None),
         "crl_max_bytes": (False, None),
-        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None)},
+        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None),
+        "plan_inbox": (False, None), "plan_inbox_poll_s": (False, None),
+        "plan_inbox_max_files": (False, None), "plan_inbox_max_bytes": (False, None)},
     "factory-terminal": {
         "line_id": (True, None), "tls": (True, TLS), "comm_terminal": (True, ENDPOINT),
         "device_endpoint": (True, None), "listen": (True, LISTEN), "limits": (False, LIMITS),

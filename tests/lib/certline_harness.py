@@ -108,3 +108,52 @@ def run_ca_scenario(name, make, errors=()):
             scenario.ca.process.kill()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def run_ct_scenario(name, make, errors=()):
+    """Runs make(work, cluster).run() as run_ca_scenario does, for a scenario with .ca (a
+    CaServer) and, once made, .ct (a CommTerminal): on failure prints the tails of both logs;
+    both processes are killed at the end. errors: exceptions, beyond the usual ones, that mean a
+    failed check (e.g. zeep's Fault)."""
+    cluster = pg_private.PrivateCluster()
+    work = tempfile.mkdtemp(prefix="certline-%s-" % name)
+    scenario = None
+    try:
+        cluster.start()
+        scenario = make(work, cluster)
+        started = time.time()
+        scenario.run()
+        print("%s: all checks passed in %.1f s" % (name, time.time() - started))
+        return 0
+    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError,
+            RuntimeError) + tuple(errors) as exc:
+        print("%s: FAILED: %s" % (name, exc))
+        for log in ("comm-terminal.log", "ca-server.log"):
+            path = os.path.join(work, log)
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    print("---- %s (tail) ----\n%s" % (log, f.read()[-3000:]))
+        return 1
+    finally:
+        if scenario is not None:
+            for proc in (scenario.ca.process,
+                         getattr(getattr(scenario, "ct", None), "process", None)):
+                if proc is not None:
+                    proc.kill()
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def expect_fault(what, call, *needles):
+    """call() must raise a SOAP fault (zeep) whose message and detail hold every needle; returns
+    that text."""
+    from zeep.exceptions import Fault
+    try:
+        answer = call()
+    except Fault as fault:
+        text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
+                          if fault.detail is not None else "")
+        for needle in needles:
+            check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
+        return text
+    raise Failure("%s: expected a fault, got %r" % (what, answer))

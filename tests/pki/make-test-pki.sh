@@ -195,6 +195,7 @@ for line in 1001 1002; do
 done
 client device-3012-000001 "/O=$O/OU=device/CN=3012-000001/serialNumber=3012-000001"
 client device-common-3012 "/O=$O/OU=device-common/CN=3012 common/serialNumber=3012"
+client production-mes "/O=$O/OU=production/CN=mes.factory-e"
 
 # The ca-server certificate re-issued: same name and role, a new key (for reconnect tests).
 server ca-server-reissued ca-server ca.certline.test

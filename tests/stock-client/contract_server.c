@@ -22,6 +22,10 @@
  *   ct:ReceptionNotice                 OK, reason "notice <OK|NG>"
  *   ct:WriteResult                     OK, replacementReady true after NG (reason "replacement
  *                                      stored"), else false (reason "recorded <serial>")
+ *   ct:SubmitPlan                      requestId echoed, entries = lines of the plan, 0 new device
+ *                                      numbers, repeated false
+ *   ct:FetchNow                        the day asked (or "2026-12-06"), done, 0 remaining, reason
+ *                                      "fetched for <peer name>"
  *   dev:CertificateTransmission        OK, reason "pack of <n> bytes, transmission <id> with a
  *                                      <k>-digit key" ("-" and 0 for absent elements)
  *   line:WriteResult                   OK, reason "<OK|NG> from <role> <number>" (the peer),
@@ -193,6 +197,30 @@ int __ct__RevocationList(struct soap *soap, struct ct__RevocationList *request,
     response->nextUpdate = NULL;
     response->crl = NULL;
     return SOAP_OK;
+}
+
+int __ct__SubmitPlan(struct soap *soap, struct ct__SubmitPlan *request,
+                     struct ct__SubmitPlanResponse *response)
+{
+    (void)soap;
+    int lines = 0;
+    for (const char *p = request->plan; *p != '\0'; p++)
+        lines += *p == '\n';
+    response->requestId = request->requestId;
+    response->entries = lines;
+    response->newDeviceNumbers = 0;
+    response->repeated = false_;
+    return SOAP_OK;
+}
+
+int __ct__FetchNow(struct soap *soap, struct ct__FetchNow *request,
+                   struct ct__FetchNowResponse *response)
+{
+    response->day = request->day != NULL ? request->day : "2026-12-06";
+    response->state = ct__FetchState__done;
+    response->remaining = 0;
+    response->reason = soap_printf(soap, "fetched for %s", cl_soap_peer(soap)->name);
+    return response->reason ? SOAP_OK : NOMEM(soap);
 }
 
 /* ---- device interface (device-agent) ---- */

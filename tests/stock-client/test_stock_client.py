@@ -48,7 +48,7 @@ INTERFACES = {
             "Retire"}),
     "comm-terminal": ("CommTerminal.wsdl", "urn:certline:comm-terminal:1", "CommTerminal",
                       {"CertificateTransmissionRequest", "ReceptionNotice", "WriteResult",
-                       "RevocationList"}),
+                       "RevocationList", "SubmitPlan", "FetchNow"}),
     "device": ("Device.wsdl", "urn:certline:device:1", "Device", {"CertificateTransmission"}),
     "line": ("Line.wsdl", "urn:certline:line:1", "Line", {"WriteResult"}),
 }
@@ -182,6 +182,18 @@ class Contract:
         expect((held.number, held.thisUpdate, held.nextUpdate, held.crl), (7, None, None, None),
                "ct RevocationList (held already)")
 
+        # The plan feed, as the production management system (role production).
+        mes, _ = self.connect("comm-terminal", "production-mes")
+        plan = "device_code,date,units,first_serial\n3012,2026-12-06,10,1\n"
+        submitted = mes.SubmitPlan(requestId="mes-plan-1", plan=plan)
+        expect((submitted.requestId, submitted.entries, submitted.newDeviceNumbers,
+                submitted.repeated), ("mes-plan-1", 2, 0, False), "ct SubmitPlan")
+        fetched = mes.FetchNow(day="2026-12-07")
+        expect((fetched.day, fetched.state, fetched.remaining, fetched.reason),
+               ("2026-12-07", "done", 0, "fetched for mes.factory-e"), "ct FetchNow (a day)")
+        fetched = mes.FetchNow()
+        expect((fetched.day, fetched.state), ("2026-12-06", "done"), "ct FetchNow (today)")
+
     def call_device(self):
         dev, _ = self.connect("device", "factory-terminal-1001")
         pack = json.dumps({"device": "3012-000007", "line": "1001"})
@@ -251,6 +263,18 @@ class Contract:
             self.expect_not_authorised("comm-terminal", "comm-terminal",
                                        "CertificateTransmissionRequest", dn,
                                        "comm-terminal (comm.certline.test)",
+                                       "ct:CertificateTransmissionRequest")
+            # The plan feed and the line operations are apart: neither role calls the other's.
+            self.expect_not_authorised("comm-terminal", "factory-terminal-1001", "SubmitPlan",
+                                       {"requestId": "r", "plan": "x"},
+                                       "factory-terminal (line-1001.certline.test)",
+                                       "ct:SubmitPlan")
+            self.expect_not_authorised("comm-terminal", "factory-terminal-1001", "FetchNow", {},
+                                       "factory-terminal (line-1001.certline.test)",
+                                       "ct:FetchNow")
+            self.expect_not_authorised("comm-terminal", "production-mes",
+                                       "CertificateTransmissionRequest", dn,
+                                       "production (mes.factory-e)",
                                        "ct:CertificateTransmissionRequest")
         elif iface == "device":
             self.expect_not_authorised("device", "device-3012-000001", "CertificateTransmission",

@@ -14,9 +14,9 @@
 #include "soapH.h"
 #include "soap_tls.h"
 
-static const enum cl_role all_roles[] = {CL_ROLE_NONE,          CL_ROLE_CA_SERVER,
-                                         CL_ROLE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL,
-                                         CL_ROLE_DEVICE,        CL_ROLE_DEVICE_COMMON};
+static const enum cl_role all_roles[] = {
+    CL_ROLE_NONE,   CL_ROLE_CA_SERVER,     CL_ROLE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL,
+    CL_ROLE_DEVICE, CL_ROLE_DEVICE_COMMON, CL_ROLE_PRODUCTION};
 
 /* The interfaces of DESIGN.md, by the prefix the operations are spelt with. */
 static const struct {
@@ -44,6 +44,7 @@ static const struct {
       "ct:RevocationList", "dev:CertificateTransmission"}},
     {CL_ROLE_DEVICE, {"ca:CheckIn", "line:WriteResult"}},
     {CL_ROLE_DEVICE_COMMON, {"line:WriteResult"}},
+    {CL_ROLE_PRODUCTION, {"ct:SubmitPlan", "ct:FetchNow"}},
 };
 
 enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 5 };

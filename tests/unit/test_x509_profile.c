@@ -314,6 +314,32 @@ static void test_service_profiles(void **state)
     check_service(CL_ROLE_DEVICE_COMMON, "device-common", "3012 common", "3012", 0);
 }
 
+/* The production management system's certificate: a client only (EKU clientAuth alone), its
+ * name text, OU production. */
+static void test_production_profile(void **state)
+{
+    struct cl_issued svc;
+    mbedtls_x509_crt crt;
+    const char *oids[] = {MBEDTLS_OID_AT_CN, MBEDTLS_OID_AT_ORG_UNIT, MBEDTLS_OID_AT_ORGANIZATION};
+    const char *values[] = {"mes.factory-e", "production", ORG};
+    static const int tags[] = {MBEDTLS_ASN1_UTF8_STRING, MBEDTLS_ASN1_UTF8_STRING,
+                               MBEDTLS_ASN1_UTF8_STRING};
+    (void)state;
+
+    assert_int_equal(
+        cl_issue_service(signer, CL_ROLE_PRODUCTION, "mes.factory-e", NULL, now, 730, &svc), CL_OK);
+    parse_der(&crt, svc.cert_der, svc.cert_len);
+    assert_subject(&crt, oids, values, tags, 3);
+    assert_int_equal(crt.ca_istrue, 0);
+    assert_memory_equal(crt.ext_key_usage.buf.p, MBEDTLS_OID_CLIENT_AUTH,
+                        MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH));
+    assert_null(crt.ext_key_usage.next);
+    assert_false(crt.ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME);
+    assert_chains(&svc);
+    mbedtls_x509_crt_free(&crt);
+    cl_issued_free(&svc);
+}
+
 static void test_der_to_pem(void **state)
 {
     mbedtls_x509_crt crt;
@@ -337,10 +363,10 @@ static void test_der_to_pem(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_type_names),  cmocka_unit_test(test_input_rules),
-        cmocka_unit_test(test_ca_pair_profile), cmocka_unit_test(test_device_p256_profile),
-        cmocka_unit_test(test_device_rsa2048),  cmocka_unit_test(test_service_profiles),
-        cmocka_unit_test(test_der_to_pem),
+        cmocka_unit_test(test_key_type_names),     cmocka_unit_test(test_input_rules),
+        cmocka_unit_test(test_ca_pair_profile),    cmocka_unit_test(test_device_p256_profile),
+        cmocka_unit_test(test_device_rsa2048),     cmocka_unit_test(test_service_profiles),
+        cmocka_unit_test(test_production_profile), cmocka_unit_test(test_der_to_pem),
     };
     return cmocka_run_group_tests(tests, x509_group_setup, x509_group_teardown);
 }

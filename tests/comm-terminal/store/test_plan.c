@@ -160,11 +160,62 @@ static void test_numbers_to_fetch(void **state)
     ct_store_close(store);
 }
 
+/* The plan feed: one submission per request id, in one transaction with the plan. */
+static void test_plan_submit(void **state)
+{
+    char conninfo[256], err[512], today[11];
+    struct ct_store *store = fresh_store("plan_submit", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    const char *digest_a = "aa00000000000000000000000000000000000000000000000000000000000000",
+               *digest_b = "bb00000000000000000000000000000000000000000000000000000000000000";
+    struct ct_plan_submission first = {"mes-1", digest_a, "production:mes"};
+    size_t added = 0;
+    int repeated = -1;
+    (void)state;
+
+    day_of(time(NULL), today);
+    model(store, "3012", 1);
+    struct ct_plan_entry plan = entry("3012", today, 4, 1);
+    assert_int_equal(
+        ct_store_plan_submit(store, &first, &plan, 1, &added, &repeated, err, sizeof(err)), CL_OK);
+    assert_int_equal(added, 4);
+    assert_int_equal(repeated, 0);
+    /* Again: nothing changes, the first answer's count. */
+    assert_int_equal(
+        ct_store_plan_submit(store, &first, &plan, 1, &added, &repeated, err, sizeof(err)), CL_OK);
+    assert_int_equal(added, 4);
+    assert_int_equal(repeated, 1);
+    assert_int_equal(sql_value(conn, "SELECT count(*) FROM audit_log WHERE action ="
+                                     " 'plan_import' AND actor = 'production:mes'"),
+                     1);
+    /* The same id with another plan: refused, nothing imported. */
+    struct ct_plan_submission other = {"mes-1", digest_b, "production:mes"};
+    struct ct_plan_entry more = entry("3012", today, 6, 1);
+    assert_int_equal(
+        ct_store_plan_submit(store, &other, &more, 1, &added, &repeated, err, sizeof(err)),
+        CL_ERR_CONFLICT);
+    assert_contains(err, "mes-1");
+    assert_int_equal(sql_value(conn, "SELECT count(*) FROM plan_device"), 4);
+    /* A plan refused as by import records no submission: the id stays free. */
+    struct ct_plan_submission second = {"mes-2", digest_b, "production:mes"};
+    struct ct_plan_entry unknown = entry("9999", today, 1, 1);
+    assert_int_equal(
+        ct_store_plan_submit(store, &second, &unknown, 1, &added, &repeated, err, sizeof(err)),
+        CL_ERR_NOT_FOUND);
+    assert_int_equal(sql_value(conn, "SELECT count(*) FROM plan_submission"), 1);
+    assert_int_equal(
+        ct_store_plan_submit(store, &second, &more, 1, &added, &repeated, err, sizeof(err)), CL_OK);
+    assert_int_equal(added, 2);
+    PQfinish(conn);
+    ct_store_close(store);
+}
+
 int ct_store_plan_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models_and_plan),
         cmocka_unit_test(test_numbers_to_fetch),
+        cmocka_unit_test(test_plan_submit),
     };
     return cmocka_run_group_tests_name("ct_store plan", tests, NULL, NULL);
 }
