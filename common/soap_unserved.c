@@ -103,3 +103,11 @@ __attribute__((weak)) int __ct__RevocationList(struct soap *soap,
     (void)response;
     UNSERVED("ct:RevocationList");
 }
+
+__attribute__((weak)) int __ca__Models(struct soap *soap, struct ca__Models *request,
+                                       struct ca__ModelsResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ca:Models");
+}
