@@ -18,18 +18,15 @@ Usage: test_records.py CA_SERVER COMM_TERMINAL SOURCE_DIR
 import json
 import os
 import pty
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
-import pg_private  # noqa: E402
-from certline_harness import CaServer, CommTerminal, Failure, check  # noqa: E402
+from certline_harness import CaServer, CommTerminal, check, run_ca_scenario  # noqa: E402
 
 TODAY = time.strftime("%Y-%m-%d")
 TOMORROW = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
@@ -238,29 +235,9 @@ class Scenario:
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_records.py CA_SERVER COMM_TERMINAL SOURCE_DIR")
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-records-test-")
-    scenario = None
-    try:
-        cluster.start()
-        scenario = Scenario(sys.argv[1:3], work, cluster)
-        started = time.time()
-        scenario.run()
-        print("test_records: all checks passed in %.1f s" % (time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError,
-            RuntimeError, KeyError) as exc:
-        print("test_records: FAILED: %r" % exc)
-        for name in ("comm-terminal.log", "ca-server.log"):
-            path = os.path.join(work, name)
-            if os.path.exists(path):
-                print("---- %s (tail) ----\n%s" % (name, open(path).read()[-3000:]))
-        return 1
-    finally:
-        if scenario is not None and scenario.ca.process is not None:
-            scenario.ca.process.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    return run_ca_scenario("test_records",
+                           lambda work, cluster: Scenario(sys.argv[1:3], work, cluster),
+                           errors=(subprocess.TimeoutExpired, KeyError))
 
 
 if __name__ == "__main__":
