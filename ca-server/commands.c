@@ -102,6 +102,8 @@ const struct ca_command ca_commands[] = {
     {"model-add", "CODE [--key-type p256|rsa2048|rsa3072] [--not-managed]",
      "register a device model [FIG 19A] and create its secrets", 1, ca_command_model_add},
     {"model-list", "[--json]", "list device models", 0, ca_command_model_list},
+    {"model-set", "CODE --managed|--not-managed",
+     "change whether a device model is certificate-managed (audited)", 0, ca_command_model_set},
     {"model-export", "CODE --out FILE", "write a model's firmware bundle for device images", 1,
      ca_command_model_export},
     {"model-rotate", "CODE [--from YYYY-MM-DD[THH:MM:SSZ]]",

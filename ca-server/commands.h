@@ -62,6 +62,8 @@ int ca_command_issue_service(const struct ca_config *config, const char *passphr
 /* commands_models.c */
 int ca_command_model_add(const struct ca_config *config, const char *passphrase, int argc,
                          char **argv);
+int ca_command_model_set(const struct ca_config *config, const char *passphrase, int argc,
+                         char **argv);
 int ca_command_model_list(const struct ca_config *config, const char *passphrase, int argc,
                           char **argv);
 int ca_command_model_rotate(const struct ca_config *config, const char *passphrase, int argc,

@@ -1,5 +1,6 @@
-/* commands_models.c: the device-model commands [FIG 19A]: model-add, model-list, model-export, and
- * a model's pre-write keys per period [seed 004, effect 3]: model-rotate, model-keys. */
+/* commands_models.c: the device-model commands [FIG 19A]: model-add, model-set, model-list,
+ * model-export, and a model's pre-write keys per period [seed 004, effect 3]: model-rotate,
+ * model-keys. */
 #include "commands.h"
 
 #include <ctype.h>
@@ -127,6 +128,43 @@ out:
     ca_authority_free(authority);
     ca_store_close(store);
     return code;
+}
+
+/* ca-server holds the one model list: a model's flag is changed here, and every comm-terminal
+ * reads it (ca:Models) with its next fetch or models-sync. */
+int ca_command_model_set(const struct ca_config *config, const char *passphrase, int argc,
+                         char **argv)
+{
+    static const char *const values[] = {NULL};
+    int managed = cl_arg_flag(argc, argv, "--managed"),
+        not_managed = cl_arg_flag(argc, argv, "--not-managed");
+    struct ca_store *store = NULL;
+    char *args[1] = {NULL};
+    int rc;
+    (void)passphrase;
+
+    if (ca_positionals(argc, argv, values, args, 1) != 1 || managed == not_managed) {
+        fprintf(stderr, "usage: ca-server model-set CODE --managed|--not-managed\n");
+        return 2;
+    }
+    if (!valid_model_code(args[0])) {
+        fprintf(stderr, "ca-server: a device code is 1 to 8 characters 0-9 A-Z, not \"%.16s\"\n",
+                args[0]);
+        return 2;
+    }
+    if (ca_open_store(config, &store) != 0)
+        return 1;
+    rc = ca_store_model_set_managed(store, args[0], managed, ca_operator_name());
+    ca_store_close(store);
+    if (rc != CL_OK) {
+        fprintf(stderr, "ca-server: cannot change device model %s: %s\n", args[0],
+                rc == CL_ERR_NOT_FOUND ? "it is not registered (model-add)" : cl_err_str(rc));
+        return 1;
+    }
+    printf("device model %s: %scertificate-managed (comm-terminals read it at their next fetch "
+           "or models-sync)\n",
+           args[0], managed ? "" : "not ");
+    return 0;
 }
 
 static void model_json(cJSON *o, const void *row)

@@ -227,3 +227,37 @@ int __ca__Retire(struct soap *soap, struct ca__Retire *request, struct ca__Retir
     cl_log_info("%zu certificate(s) retired (%s) for %s", retired, why, peer->name);
     return SOAP_OK;
 }
+
+/* The one model list [FIG 19A]: the models asked for (none: all) with their flag. */
+int __ca__Models(struct soap *soap, struct ca__Models *request, struct ca__ModelsResponse *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    struct ca_model *models = NULL;
+    struct ca_store *store;
+    size_t count = 0;
+    int rc, n = 0;
+
+    store = ca_db_pool_acquire(runtime->pool);
+    rc = ca_store_model_list(store, &models, &count);
+    ca_db_pool_release(runtime->pool, store);
+    if (rc != CL_OK)
+        return fault(soap, rc, "Models failed", "the model list is unavailable");
+    response->model = count > 0 ? soap_malloc(soap, sizeof(*response->model) * count) : NULL;
+    if (count > 0 && response->model == NULL) {
+        free(models);
+        return fault(soap, CL_ERR_NOMEM, "Models failed", "out of memory");
+    }
+    for (size_t i = 0; i < count; i++) {
+        int asked = request->__sizeModelCode <= 0;
+        for (int k = 0; !asked && k < request->__sizeModelCode; k++)
+            asked = strcmp(request->modelCode[k], models[i].code) == 0;
+        if (!asked)
+            continue;
+        response->model[n].code = soap_strdup(soap, models[i].code);
+        response->model[n].certificateManaged = models[i].certificate_managed ? true_ : false_;
+        n++;
+    }
+    response->__sizeModel = n;
+    free(models);
+    return SOAP_OK;
+}

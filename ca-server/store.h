@@ -50,6 +50,10 @@ struct ca_model {
 /* CL_ERR_EXISTS if the code is taken. */
 int ca_store_model_add(struct ca_store *store, const struct ca_model *model, const char *actor);
 int ca_store_model_get(struct ca_store *store, const char *code, struct ca_model *model);
+/* Changes a model's certificate-managed flag [FIG 19A], audited (actor); CL_ERR_NOT_FOUND for an
+ * unknown model. Setting the flag it has already changes nothing and is not audited. */
+int ca_store_model_set_managed(struct ca_store *store, const char *code, int certificate_managed,
+                               const char *actor);
 /* *models is malloc'd (free it), ordered by code. */
 int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count);
 

@@ -1,6 +1,8 @@
-/* ct_commands.c: comm-terminal's operator console and batch commands: migrate, import, model-set,
- * fetch, enter, status, list, delete-model, operator-add, report, inbox. Operator actions need an
- * operator id and password [FIG 14] and are audited. */
+/* ct_commands.c: comm-terminal's operator console and batch commands: migrate, import, fetch,
+ * status, list, delete-model, report, inbox, and the command table (model-set and models-sync in
+ * ct_models.c, enter in ct_enter.c, operators in ct_operators.c). Every console command but
+ * migrate, serve and inbox needs an operator id and password [FIG 14, 0076]; actions are audited.
+ */
 #include "ct_commands.h"
 
 #include <stdio.h>
@@ -21,9 +23,17 @@ char ct_operator[64];
 
 const char *ct_positional(int argc, char **argv)
 {
-    static const char *const with_value[] = {"--date",  "--state",         "--model",
-                                             "--limit", "--password-file", "--operator",
-                                             "--out",   "--result"};
+    static const char *const with_value[] = {"--date",
+                                             "--state",
+                                             "--model",
+                                             "--limit",
+                                             "--password-file",
+                                             "--operator",
+                                             "--override-reason",
+                                             "--role",
+                                             "--new-password-file",
+                                             "--out",
+                                             "--result"};
     for (int i = 1; i < argc; i++) {
         int skip = 0;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -95,6 +105,15 @@ static int cmd_import(struct ct_runtime *rt, int argc, char **argv)
     }
     printf("plan imported from %s: %zu entr%s, %zu new device number(s)\n", path, plan.count,
            plan.count == 1 ? "y" : "ies", added);
+    const char **models = malloc(plan.count * sizeof(*models));
+    if (models != NULL) {
+        for (size_t i = 0; i < plan.count; i++)
+            models[i] = plan.entries[i].model_code;
+        store = store_of(rt);
+        ct_models_warn(rt, store, plan.entries[0].day, models, plan.count, stdout);
+        cl_pool_release(rt->pool, store);
+        free(models);
+    }
     plan_free(&plan);
     return 0;
 }
@@ -113,27 +132,6 @@ static int cmd_inbox(struct ct_runtime *rt, int argc, char **argv)
         return 1;
     }
     printf("plan inbox: %d file(s) imported, %d rejected\n", done, rejected);
-    return 0;
-}
-
-static int cmd_model_set(struct ct_runtime *rt, int argc, char **argv)
-{
-    const char *code = ct_positional(argc, argv);
-    int managed = cl_arg_flag(argc, argv, "--managed"),
-        not_managed = cl_arg_flag(argc, argv, "--not-managed");
-
-    if (code == NULL || managed == not_managed) {
-        fprintf(stderr, "usage: comm-terminal model-set CODE --managed|--not-managed\n");
-        return 2;
-    }
-    struct ct_store *store = store_of(rt);
-    int rc = ct_store_model_set(store, code, managed, ct_operator);
-    cl_pool_release(rt->pool, store);
-    if (rc != CL_OK) {
-        fprintf(stderr, "comm-terminal: cannot set model %.16s: %s\n", code, cl_err_str(rc));
-        return 1;
-    }
-    printf("device model %s: %scertificate-managed\n", code, managed ? "" : "not ");
     return 0;
 }
 
@@ -161,27 +159,6 @@ static int cmd_fetch(struct ct_runtime *rt, int argc, char **argv)
     return 0;
 }
 
-static int cmd_enter(struct ct_runtime *rt, int argc, char **argv)
-{
-    const char *number = ct_positional(argc, argv);
-    char err[512];
-
-    if (number == NULL) {
-        fprintf(stderr, "usage: comm-terminal enter DEVICE-NUMBER\n");
-        return 2;
-    }
-    struct ct_store *store = store_of(rt);
-    int rc =
-        ct_fetch_one(rt, store, number, cl_arg_flag(argc, argv, "--replacement"), err, sizeof(err));
-    cl_pool_release(rt->pool, store);
-    if (rc != CL_OK) {
-        fprintf(stderr, "comm-terminal: no certificate for %.32s: %s\n", number, err);
-        return 1;
-    }
-    printf("certificate for %s fetched and stored\n", number);
-    return 0;
-}
-
 static void status_json(cJSON *o, const void *status_row)
 {
     const struct ct_model_status *row = status_row;
@@ -194,6 +171,19 @@ static void status_json(cJSON *o, const void *status_row)
     cJSON_AddNumberToObject(o, "awaiting_receipt", (double)row->awaiting_receipt);
     cJSON_AddNumberToObject(o, "rejected", (double)row->rejected);
     cJSON_AddNumberToObject(o, "retiring", (double)row->retiring);
+    cJSON_AddStringToObject(o, "ca_server", row->ca_state[0] ? row->ca_state : "not-read");
+    if (row->local_override >= 0)
+        cJSON_AddBoolToObject(o, "local_override", row->local_override);
+    else
+        cJSON_AddNullToObject(o, "local_override");
+}
+
+/* The flag in force and where it comes from: "YES", "NO", or "YES*" for a local override. */
+static const char *flag_shown(const struct ct_model_status *row)
+{
+    if (row->local_override >= 0)
+        return row->certificate_managed ? "YES (local)" : "NO (local)";
+    return row->certificate_managed ? "YES" : "NO";
 }
 
 static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
@@ -226,18 +216,33 @@ static int cmd_status(struct ct_runtime *rt, int argc, char **argv)
         cJSON_AddItemToObject(o, "crl", ct_crl_status_json(rt));
         cl_print_json(o);
     } else {
-        printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s %8s %8s\n", date, "MODEL",
+        printf("status for %s\n%-8s %-11s %8s %10s %9s %7s %16s %8s %8s  %s\n", date, "MODEL",
                "CERTIFICATE", "HELD", "USED TODAY", "REMAINING", "FAILED", "AWAITING RECEIPT",
-               "REJECTED", "RETIRING");
+               "REJECTED", "RETIRING", "CA-SERVER");
         for (size_t i = 0; i < count; i++)
-            printf("%-8s %-11s %8ld %10ld %9ld %7ld %16ld %8ld %8ld\n", rows[i].model_code,
-                   rows[i].certificate_managed ? "YES" : "NO", rows[i].held, rows[i].used_today,
-                   rows[i].remaining, rows[i].failed, rows[i].awaiting_receipt, rows[i].rejected,
-                   rows[i].retiring);
+            printf("%-8s %-11s %8ld %10ld %9ld %7ld %16ld %8ld %8ld  %s\n", rows[i].model_code,
+                   flag_shown(&rows[i]), rows[i].held, rows[i].used_today, rows[i].remaining,
+                   rows[i].failed, rows[i].awaiting_receipt, rows[i].rejected, rows[i].retiring,
+                   rows[i].ca_state[0] ? rows[i].ca_state : "not read");
         ct_crl_print_status(rt);
     }
     free(rows);
+    /* Planned models ca-server does not manage or know (on stderr beside JSON). */
+    struct ct_store *warn_store = store_of(rt);
+    ct_models_warn(rt, warn_store, date, NULL, 0,
+                   cl_arg_flag(argc, argv, "--json") ? stderr : stdout);
+    cl_pool_release(rt->pool, warn_store);
     return 0;
+}
+
+/* t as YYYY-MM-DD in local time (the factory's calendar), "-" for none. */
+static const char *date_of(time_t t, char out[11])
+{
+    struct tm tm;
+    if (t <= 0 || localtime_r(&t, &tm) == NULL)
+        return strcpy(out, "-");
+    strftime(out, 11, "%Y-%m-%d", &tm);
+    return out;
 }
 
 static void cert_json(cJSON *o, const void *cert_row)
@@ -250,6 +255,12 @@ static void cert_json(cJSON *o, const void *cert_row)
     cJSON_AddBoolToObject(o, "pack_held", row->pack_held);
     cJSON_AddStringToObject(o, "line", row->line_id);
     cJSON_AddStringToObject(o, "serial", row->serial_hex);
+    char day[11];
+    cJSON_AddStringToObject(o, "created", date_of(row->created_at, day));
+    if (row->replaced_at > 0)
+        cJSON_AddStringToObject(o, "replaced", date_of(row->replaced_at, day));
+    else
+        cJSON_AddNullToObject(o, "replaced");
     cJSON_AddStringToObject(o, "report", row->report);
     if (strcmp(row->report, "rejected") == 0)
         cJSON_AddStringToObject(o, "report_reason", row->report_reason);
@@ -279,13 +290,15 @@ static int cmd_list(struct ct_runtime *rt, int argc, char **argv)
     if (cl_arg_flag(argc, argv, "--json")) {
         cl_print_json_rows(rows, count, sizeof(*rows), cert_json);
     } else {
-        printf("%-21s %-6s %-10s %-4s %-4s %-6s %-40s %s\n", "DEVICE NUMBER", "MODEL", "STATE",
-               "FLAG", "PACK", "LINE", "SERIAL", "REPORT");
+        char created[11], replaced[11];
+        printf("%-21s %-6s %-10s %-4s %-4s %-6s %-10s %-10s %-40s %s\n", "DEVICE NUMBER", "MODEL",
+               "STATE", "FLAG", "PACK", "LINE", "CREATED", "REPLACED", "SERIAL", "REPORT");
         for (size_t i = 0; i < count; i++)
-            printf("%-21s %-6s %-10s %-4d %-4s %-6s %-40s %s%s%s\n", rows[i].device_number,
-                   rows[i].model_code, rows[i].state, rows[i].write_flag,
-                   rows[i].pack_held ? "yes" : "no", rows[i].line_id, rows[i].serial_hex,
-                   rows[i].report[0] ? rows[i].report : "-",
+            printf("%-21s %-6s %-10s %-4d %-4s %-6s %-10s %-10s %-40s %s%s%s\n",
+                   rows[i].device_number, rows[i].model_code, rows[i].state, rows[i].write_flag,
+                   rows[i].pack_held ? "yes" : "no", rows[i].line_id,
+                   date_of(rows[i].created_at, created), date_of(rows[i].replaced_at, replaced),
+                   rows[i].serial_hex, rows[i].report[0] ? rows[i].report : "-",
                    strcmp(rows[i].report, "rejected") == 0 ? ": " : "",
                    strcmp(rows[i].report, "rejected") == 0 ? rows[i].report_reason : "");
         printf("%zu certificate(s)\n", count);
@@ -335,39 +348,49 @@ static int cmd_report(struct ct_runtime *rt, int argc, char **argv)
 }
 
 const struct ct_command ct_commands[] = {
-    {"migrate", "", "apply database migrations", 0, 0, cmd_migrate},
-    {"serve", "", "serve the factory terminals; report installations; fetch daily", 0, 1,
+    {"migrate", "", "apply database migrations", CT_OPEN, 0, cmd_migrate},
+    {"serve", "", "serve the factory terminals; report installations; fetch daily", CT_OPEN, 1,
      ct_command_serve},
-    {"import", "PLAN.csv|PLAN.json", "import the production plan [FIG 19B]", 1, 0, cmd_import},
-    {"model-set", "CODE --managed|--not-managed", "mark a device model [FIG 19A]", 1, 0,
-     cmd_model_set},
-    {"fetch", "[--date YYYY-MM-DD]", "fetch the day's certificates from ca-server now", 1, 1,
-     cmd_fetch},
-    {"enter", "DEVICE-NUMBER [--replacement]", "fetch one device number's certificate now", 1, 1,
-     cmd_enter},
+    {"import", "PLAN.csv|PLAN.json", "import the production plan [FIG 19B]", CT_ACT, 0, cmd_import},
+    {"model-set", "CODE --managed|--not-managed|--clear",
+     "override ca-server's flag of a device model here, or clear the override [FIG 19A]", CT_ACT, 0,
+     ct_command_model_set},
+    {"fetch", "[--date YYYY-MM-DD]",
+     "read ca-server's model list and fetch the day's certificates now", CT_ACT, 1, cmd_fetch},
+    {"enter", "DEVICE-NUMBER [--replacement] [--override-reason TEXT] [--yes]",
+     "fetch one planned device number's certificate now (asks first)", CT_ACT, 1, ct_command_enter},
     {"status", "[--date YYYY-MM-DD] [--json]",
      "per model: held, used today, remaining, failed, "
      "awaiting receipt",
-     0, 0, cmd_status},
-    {"list", "[--state S] [--model M] [--limit N] [--json]", "certificates by state", 0, 0,
+     CT_VIEW, 0, cmd_status},
+    {"list", "[--state S] [--model M] [--limit N] [--json]", "certificates by state", CT_VIEW, 0,
      cmd_list},
-    {"delete-model", "CODE", "delete the packs of a discontinued model", 1, 0, cmd_delete_model},
-    {"operator-add", "ID [--new-password-file FILE]", "add an operator (the first needs no login)",
-     1, 0, ct_command_operator_add},
-    {"report", "", "send queued installation reports and retirements now", 0, 1, cmd_report},
-    {"crl-import", "FILE", "verify and keep a CRL (DER or PEM) for the lines (air-gapped sites)", 1,
-     0, ct_command_crl_import},
-    {"import-batch", "FILE", "store a signed batch file from ca-server batch (offline delivery)", 1,
-     0, ct_command_import_batch},
-    {"export-reports", "--out FILE", "write the queued installation reports for ca-server", 1, 0,
-     ct_command_export_reports},
+    {"delete-model", "CODE", "delete the packs of a discontinued model", CT_ACT, 0,
+     cmd_delete_model},
+    {"operator-add", "ID [--new-password-file FILE] [--role admin|operator|viewer]",
+     "add an operator (the first, an admin, needs no login)", CT_ADMIN, 0, ct_command_operator_add},
+    {"operator-disable", "ID", "disable an operator (not the last active admin)", CT_ADMIN, 0,
+     ct_command_operator_state},
+    {"operator-enable", "ID", "enable a disabled operator again", CT_ADMIN, 0,
+     ct_command_operator_state},
+    {"operator-remove", "ID", "remove an operator for good (not the last active admin)", CT_ADMIN,
+     0, ct_command_operator_state},
+    {"report", "", "send queued installation reports and retirements now", CT_VIEW, 1, cmd_report},
+    {"crl-import", "FILE", "verify and keep a CRL (DER or PEM) for the lines (air-gapped sites)",
+     CT_ACT, 0, ct_command_crl_import},
+    {"models-sync", "", "read ca-server's device model list now [FIG 19A]", CT_ACT, 1,
+     ct_command_models_sync},
+    {"import-batch", "FILE", "store a signed batch file from ca-server batch (offline delivery)",
+     CT_ACT, 0, ct_command_import_batch},
+    {"export-reports", "--out FILE", "write the queued installation reports for ca-server", CT_ACT,
+     0, ct_command_export_reports},
     {"import-receipts", "FILE", "verify and keep the signed receipts from ca-server import-reports",
-     1, 0, ct_command_import_receipts},
-    {"export-pack", "DEVICE-NUMBER --out FILE", "hand one pack to a service bench (delivered)", 1,
-     0, ct_command_export_pack},
+     CT_ACT, 0, ct_command_import_receipts},
+    {"export-pack", "DEVICE-NUMBER --out FILE", "hand one pack to a service bench (delivered)",
+     CT_ACT, 0, ct_command_export_pack},
     {"record-write", "DEVICE-NUMBER --result FILE",
-     "record a service bench's device-agent install result", 1, 0, ct_command_record_write},
+     "record a service bench's device-agent install result", CT_ACT, 0, ct_command_record_write},
     {"inbox", "", "take the plan files in plan_inbox once (serve does it every plan_inbox_poll_s)",
-     0, 0, cmd_inbox},
-    {NULL, NULL, NULL, 0, 0, NULL},
+     CT_OPEN, 0, cmd_inbox},
+    {NULL, NULL, NULL, CT_OPEN, 0, NULL},
 };

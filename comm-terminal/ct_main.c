@@ -10,7 +10,8 @@
 
 static const char *operator_tag(const void *command)
 {
-    return ((const struct ct_command *)command)->operator_action ? " [operator]" : NULL;
+    static const char *const tags[] = {NULL, " [viewer]", " [operator]", " [admin]"};
+    return tags[((const struct ct_command *)command)->operator_action];
 }
 
 static const char *operator_options(const void *command)
@@ -38,8 +39,9 @@ int main(int argc, char **argv)
                     "COMMAND [ARGS]", &ct_config_table, ct_config_check},
         .commands = CL_COMMAND_TABLE(ct_commands, struct ct_command),
         .help_options = "[-c FILE]",
-        .list_heading = "commands (each takes --help; operator actions take --operator ID and a "
-                        "password at the prompt or --password-file FILE):",
+        .list_heading = "commands (each takes --help; all but migrate and serve take --operator ID "
+                        "and a password at the prompt or --password-file FILE, and need the "
+                        "role shown):",
         .name_width = 13,
         .list_tag = operator_tag,
         .help_tag = operator_options,
@@ -66,13 +68,9 @@ int main(int argc, char **argv)
         return 1;
     }
     code = 1;
-    if (command->operator_action && strcmp(command->name, "operator-add") != 0 &&
-        ct_login(&rt, sub_argc, sub_argv, err, sizeof(err)) != CL_OK) {
-        fprintf(stderr, "comm-terminal: %s\n", err);
-        goto out;
-    }
     if (strcmp(command->name, "operator-add") == 0) {
-        /* The first operator is added without a login; every later one needs one. */
+        /* The first operator (an admin) is added without a login; every later one needs an
+         * admin's. */
         int has_login = 0;
         for (int i = 1; i < sub_argc; i++)
             has_login |= strcmp(sub_argv[i], "--operator") == 0;
@@ -80,10 +78,15 @@ int main(int argc, char **argv)
         long operators = ct_store_operator_count(store);
         cl_pool_release(rt.pool, store);
         if ((operators != 0 || has_login) &&
-            ct_login(&rt, sub_argc, sub_argv, err, sizeof(err)) != CL_OK) {
+            ct_login(&rt, sub_argc, sub_argv, CT_ADMIN, err, sizeof(err)) != CL_OK) {
             fprintf(stderr, "comm-terminal: %s\n", err);
             goto out;
         }
+    } else if (command->operator_action != CT_OPEN &&
+               ct_login(&rt, sub_argc, sub_argv, command->operator_action, err, sizeof(err)) !=
+                   CL_OK) {
+        fprintf(stderr, "comm-terminal: %s\n", err);
+        goto out;
     }
     if (command->needs_ca) {
         linked = 1; /* unlinking also frees what a link that failed half-way made */

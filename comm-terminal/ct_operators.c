@@ -1,11 +1,13 @@
-/* ct_operators.c: operator login for console commands [FIG 14]: an operator id and a password,
- * typed at a prompt without echo or read from a file (mode 0600) for scripts; and operator-add. */
+/* ct_operators.c: operator login for console commands [FIG 14, 0076]: an operator id and a
+ * password, typed at a prompt without echo or read from a file (mode 0600) for scripts, and the
+ * role the command needs; operator-add, -disable, -enable and -remove. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "ct_commands.h"
 #include "error.h"
 #include "keyfile.h"
@@ -61,10 +63,22 @@ static char *password_for(int argc, char **argv, const char *prompt, char *err, 
     return password;
 }
 
-int ct_login(struct ct_runtime *rt, int argc, char **argv, char *err, size_t errlen)
+/* The level a role reaches (CT_OPEN for none). */
+static enum ct_access role_level(const char *role)
 {
+    if (strcmp(role, "admin") == 0)
+        return CT_ADMIN;
+    if (strcmp(role, "operator") == 0)
+        return CT_ACT;
+    return strcmp(role, "viewer") == 0 ? CT_VIEW : CT_OPEN;
+}
+
+int ct_login(struct ct_runtime *rt, int argc, char **argv, enum ct_access level, char *err,
+             size_t errlen)
+{
+    static const char *const needed[] = {"", "viewer", "operator", "admin"};
     const char *id = NULL;
-    char *password;
+    char *password, role[16] = "";
     int rc;
 
     for (int i = 1; i + 1 < argc; i++)
@@ -78,13 +92,24 @@ int ct_login(struct ct_runtime *rt, int argc, char **argv, char *err, size_t err
     if (password == NULL)
         return CL_ERR_PERMISSION;
     struct ct_store *store = cl_pool_acquire(rt->pool);
-    rc = ct_store_operator_check(store, id, password);
+    rc = ct_store_operator_login(store, id, password, role, sizeof(role));
+    if (rc == CL_OK && role_level(role) < level) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "%s refused: role %s, needs %s", argv[0], role,
+                 needed[level]);
+        ct_store_audit(store, id, "refused", detail);
+        cl_pool_release(rt->pool, store);
+        cl_secret_free(password, strlen(password));
+        snprintf(err, errlen, "operator %s (role %s) may not run %s: it needs the role %s or above",
+                 id, role, argv[0], needed[level]);
+        return CL_ERR_PERMISSION;
+    }
     if (rc == CL_OK)
         ct_store_audit(store, id, "login", argv[0]);
     cl_pool_release(rt->pool, store);
     cl_secret_free(password, strlen(password));
     if (rc != CL_OK) {
-        snprintf(err, errlen, "operator id or password not accepted");
+        snprintf(err, errlen, "operator id or password not accepted (or the operator is disabled)");
         return CL_ERR_PERMISSION;
     }
     snprintf(ct_operator, sizeof(ct_operator), "%s", id);
@@ -97,17 +122,20 @@ int ct_command_operator_add(struct ct_runtime *rt, int argc, char **argv)
     char err[256], *password;
     int rc;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--operator") == 0 || strcmp(argv[i], "--password-file") == 0 ||
-            strcmp(argv[i], "--new-password-file") == 0)
-            i++;
-        else if (strncmp(argv[i], "--", 2) != 0)
-            id = argv[i];
-    }
-    if (id == NULL || strlen(id) < 1 || strlen(id) > 32) {
-        fprintf(stderr, "usage: comm-terminal operator-add ID [--new-password-file FILE]\n");
+    const char *role = cl_arg_value(argc, argv, "--role");
+
+    id = ct_positional(argc, argv);
+    if (id == NULL || strlen(id) < 1 || strlen(id) > 32 ||
+        (role != NULL && role_level(role) == CT_OPEN)) {
+        fprintf(stderr, "usage: comm-terminal operator-add ID [--role admin|operator|viewer] "
+                        "[--new-password-file FILE]\n");
         return 2;
     }
+    /* The first operator is an admin; later ones are operators unless told. */
+    if (ct_operator[0] == '\0')
+        role = "admin";
+    else if (role == NULL)
+        role = "operator";
     /* The new operator's password: its own file, or a prompt. */
     const char *file = NULL;
     for (int i = 1; i + 1 < argc; i++)
@@ -127,9 +155,9 @@ int ct_command_operator_add(struct ct_runtime *rt, int argc, char **argv)
         }
     }
     struct ct_store *store = cl_pool_acquire(rt->pool);
-    /* Without a login (no operator when main looked): only as the very first one. */
+    /* Without a login (no operator when main looked): only as the very first one, an admin. */
     rc = ct_operator[0]
-             ? ct_store_operator_set(store, id, password, 0, ct_operator)
+             ? ct_store_operator_add(store, id, password, role, ct_operator)
              : ct_store_operator_set(store, id, password, CT_OPERATOR_FIRST, "bootstrap");
     cl_pool_release(rt->pool, store);
     cl_secret_free(password, strlen(password));
@@ -140,6 +168,30 @@ int ct_command_operator_add(struct ct_runtime *rt, int argc, char **argv)
                                           : cl_err_str(rc));
         return 1;
     }
-    printf("operator %s added\n", id);
+    printf("operator %s added (%s)\n", id, role);
+    return 0;
+}
+
+/* operator-disable, operator-enable, operator-remove ID. */
+int ct_command_operator_state(struct ct_runtime *rt, int argc, char **argv)
+{
+    const char *id = ct_positional(argc, argv);
+    const char *state = strcmp(argv[0], "operator-disable") == 0  ? "disabled"
+                        : strcmp(argv[0], "operator-enable") == 0 ? "active"
+                                                                  : "removed";
+    char err[256];
+
+    if (id == NULL) {
+        fprintf(stderr, "usage: comm-terminal %s ID\n", argv[0]);
+        return 2;
+    }
+    struct ct_store *store = cl_pool_acquire(rt->pool);
+    int rc = ct_store_operator_state(store, id, state, ct_operator, err, sizeof(err));
+    cl_pool_release(rt->pool, store);
+    if (rc != CL_OK) {
+        fprintf(stderr, "comm-terminal: %s refused: %s\n", argv[0], err);
+        return 1;
+    }
+    printf("operator %s %s\n", id, strcmp(state, "active") == 0 ? "enabled" : state);
     return 0;
 }

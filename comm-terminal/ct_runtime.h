@@ -63,6 +63,11 @@ int ct_receipt_keep(struct ct_runtime *runtime, struct ct_store *store, const st
  * Receiver fault is retried. Returns the number retired, or a negative cl_err code. */
 int ct_retire_due(struct ct_runtime *runtime, struct ct_store *store);
 
+/* ct_models.c: reads ca-server's model list (ca:Models) into the store [FIG 19A]; *changed
+ * counts the models whose flag in force here changed. */
+int ct_models_sync(struct ct_runtime *runtime, struct ct_store *store, size_t *changed, char *err,
+                   size_t errlen);
+
 /* 1 if the failed call on rt->ca (rc from cl_client_explain) was a Sender fault ca-server's
  * handler sent to refuse for good: its fault string one of faults (NULL-terminated; NULL: any
  * Sender fault), else 0. */

@@ -4,10 +4,12 @@
  * commit.
  *
  * Tables (versioned migrations, ct_store_migrate):
- *   model            FIG 19A: device code, certificate-managed or not
+ *   model            FIG 19A: device code, certificate-managed or not: ca-server's flag as last
+ *                    read (ca:Models), an operator's local override, the flag in force
  *   plan             FIG 19B: device code, production date, units
  *   plan_device      every planned device number (unique forever: numbers are never reused)
- *   certificate      FIG 20: device number, pack, creation date, write-completion flag, state
+ *   certificate      FIG 20: device number, pack, creation date (kept across a replacement),
+ *                    replacement date, write-completion flag, state
  *                    stored -> delivered -> written | failed -> replaced (-> delivered ...),
  *                    line id, serial, times; the pack is NULL once deleted
  *   fetch_request    FIG 21 requests to ca-server: request id stored before sending
@@ -37,9 +39,39 @@ int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t
 void ct_store_close(struct ct_store *store);
 int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen);
 
-/* ---- models and plan [FIG 19A/19B] ---- */
+/* ---- models [FIG 19A] (store/models.c) ---- */
+/* ca-server holds the model list; an operator may override a model's flag here (certificate_managed
+ * 1 or 0), or clear the override (CT_MODEL_FOLLOW_CA: the flag follows ca-server again;
+ * CL_ERR_NOT_FOUND for a model not registered here). Audited. */
+#define CT_MODEL_FOLLOW_CA (-1)
 int ct_store_model_set(struct ct_store *store, const char *code, int certificate_managed,
                        const char *actor);
+
+/* One model as ca-server's ca:Models answers it. */
+struct ct_ca_model {
+    const char *code;
+    int certificate_managed;
+};
+/* In one transaction: records ca-server's whole model list (models it no longer names become
+ * "unknown"), and the flag in force of each (its local override, if any, still wins); *changed
+ * counts the models whose flag in force changed or that are new. Audited when something
+ * changed. */
+int ct_store_models_from_ca(struct ct_store *store, const struct ct_ca_model *models, size_t count,
+                            const char *actor, size_t *changed, char *err, size_t errlen);
+
+struct ct_model_row {
+    char code[CT_MODEL_CODE_MAX + 1];
+    int certificate_managed; /* the flag in force */
+    char ca_state[16];       /* "managed", "not-managed", "unknown" (to ca-server); "" never read */
+    int local_override;      /* -1 none, else the operator's flag */
+    time_t ca_synced_at;     /* 0: never read */
+    long planned_ahead;      /* device numbers planned on the day given or later */
+};
+/* Every model here, by code; *rows is malloc'd. */
+int ct_store_model_list(struct ct_store *store, const char *day, struct ct_model_row **rows,
+                        size_t *count);
+
+/* ---- the plan [FIG 19B] ---- */
 
 /* One plan entry: units devices of a model on a day, numbered from first_serial (CODE-SERIAL
  * with the serial zero-padded to serial_digits) or from an explicit list of serials. */
@@ -72,6 +104,9 @@ struct ct_plan_submission {
 int ct_store_plan_submit(struct ct_store *store, const struct ct_plan_submission *submission,
                          const struct ct_plan_entry *entries, size_t count, size_t *added,
                          int *repeated, char *err, size_t errlen);
+/* Whether device_number is in the plan: CL_OK with its day (YYYY-MM-DD), CL_ERR_NOT_FOUND if
+ * not planned (manual entry is checked against the plan [input device 156]). */
+int ct_store_planned_day(struct ct_store *store, const char *device_number, char day[11]);
 
 /* Device numbers of certificate-managed models planned for day that hold no certificate yet and
  * are in no pending fetch request, in order; *numbers is malloc'd (an array of fixed strings). */
@@ -200,6 +235,20 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
 /* CL_OK if the password is right, CL_ERR_PERMISSION otherwise (same time either way as far as
  * practical; unknown ids included). */
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password);
+/* Roles: admin (everything, operators included), operator (console actions), viewer (views
+ * only). A login as ct_store_operator_check that also refuses a disabled or removed operator and
+ * gives the role (role_out: at least 16 bytes). */
+int ct_store_operator_login(struct ct_store *store, const char *operator_id, const char *password,
+                            char *role_out, size_t role_len);
+/* Adds an operator with a role (admin, operator, viewer); CL_ERR_EXISTS if the id is or was
+ * taken (a removed operator's id is never reused). Audited. */
+int ct_store_operator_add(struct ct_store *store, const char *operator_id, const char *password,
+                          const char *role, const char *actor);
+/* Sets an operator's state: "active", "disabled" or "removed" (final). Refused with CL_ERR_STATE
+ * if it would leave no active admin, or changes a removed operator; CL_ERR_NOT_FOUND for an
+ * unknown id. Audited. */
+int ct_store_operator_state(struct ct_store *store, const char *operator_id, const char *state,
+                            const char *actor, char *err, size_t errlen);
 /* How many operators exist (negative cl_err code on failure): the first may be added without a
  * login. */
 long ct_store_operator_count(struct ct_store *store);
@@ -217,6 +266,8 @@ struct ct_model_status {
     long awaiting_receipt; /* written, report not yet answered */
     long rejected;         /* reports ca-server refused, device not yet re-provisioned */
     long retiring;         /* deleted packs not yet retired at ca-server */
+    char ca_state[16];     /* the model to ca-server (struct ct_model_row) */
+    int local_override;    /* -1 none, else the operator's flag */
 };
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
                     size_t *count);
@@ -232,6 +283,7 @@ struct ct_cert_row {
     time_t created_at, delivered_at, written_at;
     char report[12];         /* installation report of this serial: "", queued, done, rejected */
     char report_reason[513]; /* ca-server's reason when rejected */
+    time_t replaced_at;      /* the last replacement pack's arrival; 0 none [FIG 20] */
 };
 /* Certificates in a state ("" = any) of a model ("" = any), at most limit. */
 int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,

@@ -243,6 +243,16 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
     size_t fetched = 0;
     int rc, stored_rc, resent = 0, next_resent = 0;
 
+    /* ca-server's model list first [FIG 19A]: a model it stopped managing is not asked for. A
+     * ca-server that cannot answer it leaves the list as last read. */
+    size_t changed = 0;
+    if (ct_models_sync(rt, store, &changed, err, errlen) != CL_OK)
+        cl_log_warn("fetch for %s: ca-server's model list not read (%s); the list last read "
+                    "applies",
+                    day, err);
+    else if (changed > 0 && progress != NULL)
+        fprintf(progress, "model list: %zu model(s) changed at ca-server\n", changed);
+    err[0] = '\0';
     /* First what a crash or a failure left unanswered: the same id, the same numbers. */
     if ((rc = ct_store_fetch_pending(store, &src.pending, &src.pending_count)) != CL_OK) {
         snprintf(err, errlen, "cannot read pending requests");

@@ -119,3 +119,11 @@ __attribute__((weak)) int __ct__FetchNow(struct soap *soap, struct ct__FetchNow 
     (void)response;
     UNSERVED("ct:FetchNow");
 }
+
+__attribute__((weak)) int __ca__Models(struct soap *soap, struct ca__Models *request,
+                                       struct ca__ModelsResponse *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ca:Models");
+}

@@ -150,3 +150,28 @@ struct ca__RetireResponse {
 //gsoap ca service method-documentation: Retire revoke (cessationOfOperation) up to 1000 certificates whose packs the calling comm-terminal deleted unwritten; idempotent; comm-terminal role only, and only its own certificates.
 int __ca__Retire(struct ca__Retire *ca__Retire,
                  struct ca__RetireResponse *ca__RetireResponse);
+
+/// A device code [FIG 19A].
+typedef char *ca__ModelCode "[0-9A-Z]{1,8}" 1:8;
+
+/// The device models a comm-terminal asks about.
+struct ca__Models {
+    /// Only these models (none: every model ca-server knows).
+    $int __sizeModelCode 0:1000;
+    ca__ModelCode *modelCode 0:1000;
+};
+
+/// One device model and whether its devices get certificates [FIG 19A].
+struct ca__Model {
+    ca__ModelCode code 1;
+    enum xsd__boolean certificateManaged 1;
+};
+
+/// The models ca-server knows among those asked (a model it does not know is absent).
+struct ca__ModelsResponse {
+    $int __sizeModel 0:100000;
+    struct ca__Model *model 0:100000;
+};
+
+//gsoap ca service method-documentation: Models the device models ca-server knows and their certificate-managed flag (ca-server is the one model list); comm-terminal role only.
+int __ca__Models(struct ca__Models *ca__Models, struct ca__ModelsResponse *ca__ModelsResponse);

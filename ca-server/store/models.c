@@ -119,3 +119,50 @@ int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t
         NULL, sizeof(**models), model_from_row, count, &rc, logged, "listing device models");
     return rc;
 }
+
+int ca_store_model_set_managed(struct ca_store *store, const char *code, int certificate_managed,
+                               const char *actor)
+{
+    const char *values[] = {code, certificate_managed ? "true" : "false"};
+    char err[384], buf[48], detail[128];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!cl_model_code_ok(code)) {
+        cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
+                    cl_shown(code, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
+        cl_log_warn("device model %s: %s", code, err);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT certificate_managed FROM device_model WHERE code = $1 FOR UPDATE",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "changing a device model", err);
+    int known = PQntuples(res) == 1,
+        same = known && cl_pg_get_bool(res, 0, 0) == certificate_managed;
+    PQclear(res);
+    if (!known) {
+        cl_log_warn("device model %s is not registered", code);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+    }
+    if (same)
+        return logged(cl_pg_commit(store->db, err, sizeof(err)), "changing a device model", err);
+    snprintf(detail, sizeof(detail), "device model %s: now %scertificate-managed", code,
+             certificate_managed ? "" : "not ");
+    if ((rc = cl_pg_query(
+             store->db, NULL,
+             "UPDATE device_model SET certificate_managed = $2::boolean WHERE code = $1", 2, values,
+             err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_audit_in_tx(store->db, actor, "model-set", detail, err, sizeof(err))) !=
+            CL_OK ||
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
+        return logged(cl_pg_fail(store->db, rc), "changing a device model", err);
+    cl_log_info("%s", detail);
+    return CL_OK;
+}

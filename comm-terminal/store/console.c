@@ -18,6 +18,8 @@ static void status_from_row(const PGresult *res, int i, void *out)
     row->awaiting_receipt = (long)cl_pg_get_ll(res, i, 6);
     row->rejected = (long)cl_pg_get_ll(res, i, 7);
     row->retiring = (long)cl_pg_get_ll(res, i, 8);
+    cl_copy_text(row->ca_state, sizeof(row->ca_state), cl_pg_get_text(res, i, 9));
+    row->local_override = PQgetisnull(res, i, 10) ? -1 : cl_pg_get_bool(res, i, 10);
 }
 
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
@@ -63,7 +65,7 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
                        "  WHERE c.model_code = m.code AND r.state = 'rejected'),"
                        " (SELECT count(*) FROM retirement t JOIN certificate c"
                        "  ON c.device_number = t.device_number WHERE c.model_code = m.code"
-                       "  AND t.state = 'queued')"
+                       "  AND t.state = 'queued'), coalesce(m.ca_state, ''), m.local_override"
                        " FROM model m ORDER BY m.code COLLATE \"C\"",
                        3, values, sizeof(**rows), status_from_row, count, &rc, cts_logged,
                        "reading the status");
@@ -94,6 +96,7 @@ static void cert_from_row(const PGresult *res, int i, void *out)
     row->written_at = (time_t)cl_pg_get_ll(res, i, 9);
     cl_copy_text(row->report, sizeof(row->report), cl_pg_get_text(res, i, 10));
     cl_copy_text(row->report_reason, sizeof(row->report_reason), cl_pg_get_text(res, i, 11));
+    row->replaced_at = (time_t)cl_pg_get_ll(res, i, 12);
 }
 
 int ct_store_cert_list(struct ct_store *store, const char *state, const char *model_code,
@@ -123,7 +126,8 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
                        " floor(extract(epoch FROM c.written_at))::bigint,"
                        /* the last report of the number: a rejected one stays visible while
                         * the replacement is provisioned */
-                       " coalesce(r.state, ''), coalesce(r.reject_reason, '')"
+                       " coalesce(r.state, ''), coalesce(r.reject_reason, ''),"
+                       " floor(extract(epoch FROM c.replaced_at))::bigint"
                        " FROM certificate c LEFT JOIN LATERAL (SELECT state, reject_reason"
                        "  FROM report WHERE report.device_number = c.device_number"
                        "  ORDER BY id DESC LIMIT 1) r ON true"

@@ -1,4 +1,5 @@
-/* store/operators.c: operators [FIG 14]: PBKDF2 password hashes, login checks and the count. */
+/* store/operators.c: operators [FIG 14]: PBKDF2 password hashes, roles, login checks, disabling
+ * and removal, and the count. */
 #include "ct_store_internal.h"
 
 #include <stdio.h>
@@ -25,14 +26,23 @@ static int operator_id_ok(const char *operator_id)
     return cl_token_ok(operator_id, CT_OPERATOR_ID_MAX);
 }
 
-int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
-                          int replace, const char *actor)
+static int role_ok(const char *role)
+{
+    return role != NULL && (strcmp(role, "admin") == 0 || strcmp(role, "operator") == 0 ||
+                            strcmp(role, "viewer") == 0);
+}
+
+/* Adds an operator (role) or, with replace, sets the password of an existing one (role NULL:
+ * an operator added so is an admin, as every operator was before roles). */
+static int operator_write(struct ct_store *store, const char *operator_id, const char *password,
+                          int replace, const char *role, const char *actor)
 {
     unsigned char salt[SALT_LEN], hash[HASH_LEN];
     char iterations[16], err[384], buf[48], detail[128];
-    const char *values[] = {operator_id, (const char *)salt, iterations, (const char *)hash};
-    const int lengths[] = {0, SALT_LEN, 0, HASH_LEN};
-    const int formats[] = {0, 1, 0, 1};
+    const char *values[] = {operator_id, (const char *)salt, iterations, (const char *)hash,
+                            role != NULL ? role : "admin"};
+    const int lengths[] = {0, SALT_LEN, 0, HASH_LEN, 0};
+    const int formats[] = {0, 1, 0, 1, 0};
     PGresult *res;
     size_t plen;
     int rc;
@@ -72,18 +82,19 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         goto out;
     rc = cl_pg_exec(store->db, &res,
                     replace == CT_OPERATOR_FIRST
-                        ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                          " SELECT $1, $2, $3::int, $4"
+                        ? "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
+                          " SELECT $1, $2, $3::int, $4, $5"
                           " WHERE NOT EXISTS (SELECT 1 FROM operator) RETURNING false"
-                    : replace ? "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                                " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO UPDATE"
-                                " SET salt = excluded.salt, iterations = excluded.iterations,"
-                                " hash = excluded.hash, updated_at = now()"
-                                " RETURNING (xmax <> 0)"
-                              : "INSERT INTO operator (operator_id, salt, iterations, hash)"
-                                " VALUES ($1, $2, $3::int, $4) ON CONFLICT (operator_id) DO NOTHING"
-                                " RETURNING false",
-                    4, values, lengths, formats, 0, err, sizeof(err));
+                    : replace
+                        ? "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
+                          " VALUES ($1, $2, $3::int, $4, $5) ON CONFLICT (operator_id) DO UPDATE"
+                          " SET salt = excluded.salt, iterations = excluded.iterations,"
+                          " hash = excluded.hash, updated_at = now()"
+                          " RETURNING (xmax <> 0)"
+                        : "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
+                          " VALUES ($1, $2, $3::int, $4, $5) ON CONFLICT (operator_id) DO NOTHING"
+                          " RETURNING false",
+                    5, values, lengths, formats, 0, err, sizeof(err));
     if (rc != CL_OK)
         goto out;
     if (PQntuples(res) == 0 && replace == CT_OPERATOR_FIRST) {
@@ -99,8 +110,12 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
         rc = CL_ERR_EXISTS;
         goto out;
     }
-    snprintf(detail, sizeof(detail), "operator %s: %s", operator_id,
-             cl_pg_get_bool(res, 0, 0) ? "password replaced" : "added");
+    snprintf(detail, sizeof(detail), "operator %s: %s%s", operator_id,
+             cl_pg_get_bool(res, 0, 0) ? "password replaced" : "added",
+             role != NULL ? (strcmp(role, "admin") == 0      ? " (admin)"
+                             : strcmp(role, "operator") == 0 ? " (operator)"
+                                                             : " (viewer)")
+                          : "");
     PQclear(res);
     if ((rc = cl_pg_audit_in_tx(store->db, actor, "operator_set", detail, err, sizeof(err))) ==
         CL_OK)
@@ -114,7 +129,30 @@ out:
     return CL_OK;
 }
 
+int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
+                          int replace, const char *actor)
+{
+    return operator_write(store, operator_id, password, replace, NULL, actor);
+}
+
+int ct_store_operator_add(struct ct_store *store, const char *operator_id, const char *password,
+                          const char *role, const char *actor)
+{
+    if (!role_ok(role)) {
+        cl_log_warn("operator %s: a role is admin, operator or viewer",
+                    operator_id != NULL ? operator_id : "-");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    return operator_write(store, operator_id, password, 0, role, actor);
+}
+
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password)
+{
+    return ct_store_operator_login(store, operator_id, password, NULL, 0);
+}
+
+int ct_store_operator_login(struct ct_store *store, const char *operator_id, const char *password,
+                            char *role_out, size_t role_len)
 {
     /* An unknown or malformed id costs one hash too, with a salt no stored hash matches. */
     static const unsigned char dummy_salt[SALT_LEN] = "certline-nobody";
@@ -123,9 +161,12 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     char err[384], buf[48];
     unsigned iterations = PBKDF2_ITERATIONS;
     size_t plen = password != NULL ? strnlen(password, PASSWORD_MAX + 1) : 0;
-    int known = 0, rc;
+    int known = 0, active = 0, rc;
+    char role[16] = "";
     PGresult *res;
 
+    if (role_out != NULL && role_len > 0)
+        role_out[0] = '\0';
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
     memcpy(salt, dummy_salt, SALT_LEN);
@@ -133,7 +174,8 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     if (operator_id_ok(operator_id)) {
         if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
             (rc = cl_pg_exec(store->db, &res,
-                             "SELECT salt, iterations, hash FROM operator WHERE operator_id = $1",
+                             "SELECT salt, iterations, hash, role, state = 'active' FROM operator"
+                             " WHERE operator_id = $1",
                              1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
             return cts_logged(rc, "checking an operator", err);
         if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == SALT_LEN &&
@@ -146,6 +188,8 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
                 memcpy(expected, PQgetvalue(res, 0, 2), HASH_LEN);
                 iterations = stored;
                 known = 1;
+                cl_copy_text(role, sizeof(role), PQgetvalue(res, 0, 3));
+                active = PQgetlength(res, 0, 4) == 1 && PQgetvalue(res, 0, 4)[0] == 1;
             }
         }
         PQclear(res);
@@ -159,8 +203,15 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
     int match = equal_const_time(hash, expected, HASH_LEN);
     mbedtls_platform_zeroize(hash, sizeof(hash));
     mbedtls_platform_zeroize(expected, sizeof(expected));
-    if (known && match && plen >= 1 && password != NULL && strlen(password) <= PASSWORD_MAX)
-        return CL_OK;
+    if (known && match && plen >= 1 && password != NULL && strlen(password) <= PASSWORD_MAX) {
+        if (active) {
+            if (role_out != NULL && role_len > 0)
+                cl_copy_text(role_out, role_len, role);
+            return CL_OK;
+        }
+        cl_log_warn("operator \"%s\": login refused: disabled or removed", operator_id);
+        return CL_ERR_PERMISSION;
+    }
     cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
     return CL_ERR_PERMISSION;
 }
@@ -181,4 +232,70 @@ long ct_store_operator_count(struct ct_store *store)
     n = (long)cl_pg_get_ll(res, 0, 0);
     PQclear(res);
     return n;
+}
+
+int ct_store_operator_state(struct ct_store *store, const char *operator_id, const char *state,
+                            const char *actor, char *err, size_t errlen)
+{
+    const char *values[] = {operator_id, state};
+    char detail[128], buf[48];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || state == NULL ||
+        (strcmp(state, "active") != 0 && strcmp(state, "disabled") != 0 &&
+         strcmp(state, "removed") != 0)) {
+        cl_err_set(err, errlen, "an operator is active, disabled or removed");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!operator_id_ok(operator_id)) {
+        cl_err_set(err, errlen, "operator id \"%s\" is malformed",
+                   cl_shown(operator_id, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_pg_audit_actor_ok(actor, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
+    /* Every admin row locked: two admins disabling each other at once are served in turn. */
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, NULL,
+                          "SELECT 1 FROM operator WHERE role = 'admin' OR operator_id = $1"
+                          " FOR UPDATE",
+                          1, values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT state, role = 'admin' AND state = 'active',"
+                          " (SELECT count(*) FROM operator WHERE role = 'admin'"
+                          "  AND state = 'active') FROM operator WHERE operator_id = $1",
+                          1, values, err, errlen)) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "changing an operator", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        cl_err_set(err, errlen, "no operator %s", operator_id);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+    }
+    int removed = strcmp(PQgetvalue(res, 0, 0), "removed") == 0,
+        unchanged = strcmp(PQgetvalue(res, 0, 0), state) == 0,
+        last_admin = cl_pg_get_bool(res, 0, 1) && cl_pg_get_ll(res, 0, 2) <= 1;
+    PQclear(res);
+    if (unchanged)
+        return cl_pg_commit(store->db, err, errlen);
+    if (removed) {
+        cl_err_set(err, errlen, "operator %s was removed", operator_id);
+        return cl_pg_fail(store->db, CL_ERR_STATE);
+    }
+    if (last_admin && strcmp(state, "active") != 0) {
+        cl_err_set(err, errlen, "operator %s is the last active admin", operator_id);
+        return cl_pg_fail(store->db, CL_ERR_STATE);
+    }
+    snprintf(detail, sizeof(detail), "operator %s: %s", operator_id,
+             strcmp(state, "active") == 0 ? "enabled" : state);
+    if ((rc = cl_pg_query(store->db, NULL,
+                          "UPDATE operator SET state = $2, updated_at = now()"
+                          " WHERE operator_id = $1",
+                          2, values, err, errlen)) != CL_OK ||
+        (rc = cl_pg_audit_in_tx(store->db, actor, "operator_state", detail, err, errlen)) !=
+            CL_OK ||
+        (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "changing an operator", err);
+    cl_log_info("%s", detail);
+    return CL_OK;
 }

@@ -129,7 +129,8 @@ static const char *item_pack(const struct ct_pack_item *item)
 
 /* In the completing transaction: every pack of the answer in one statement. A plain request
  * inserts a certificate per number; a replacement turns each failed certificate into its
- * replacement (flag 0, no claim, new creation time). A number that cannot take its pack (it
+ * replacement (flag 0, no claim; the creation date of FIG 20 stays, the replacement
+ * date is recorded). A number that cannot take its pack (it
  * holds a certificate already, or is no longer failed) is named and nothing is stored. */
 static int store_packs(struct ct_store *store, const char *request_id, int replacement,
                        const struct ct_pack_item *items, size_t count, char *err, size_t errlen)
@@ -159,7 +160,7 @@ static int store_packs(struct ct_store *store, const char *request_id, int repla
         rc = cl_pg_exec(store->db, &res,
                         "UPDATE certificate c SET state = 'replaced', serial = u.s, pack = u.p,"
                         " pack_deleted_at = NULL, write_flag = 0, request_id = $4,"
-                        " claimed_at = NULL, created_at = now(), delivered_at = NULL,"
+                        " claimed_at = NULL, replaced_at = now(), delivered_at = NULL,"
                         " written_at = NULL"
                         " FROM unnest($1::text[], $2::text[], $3::text[]) AS u (n, s, p)"
                         " WHERE c.device_number = u.n AND c.state = 'failed'",

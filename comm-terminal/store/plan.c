@@ -1,44 +1,11 @@
-/* store/plan.c: the certificate-managed model list and the production plan [FIG 19A/19B]. */
+/* store/plan.c: the production plan [FIG 19B] (the model list is store/models.c). */
 #include "ct_store_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- models and plan [FIG 19A/19B] ---- */
-
-int ct_store_model_set(struct ct_store *store, const char *code, int certificate_managed,
-                       const char *actor)
-{
-    const char *values[] = {code, certificate_managed ? "true" : "false"};
-    char err[384], buf[48], detail[128];
-    int rc;
-
-    if (store == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    if (!cl_model_code_ok(code)) {
-        cl_log_warn("device model code \"%s\" is malformed (1 to 8 of 0-9 A-Z)",
-                    cl_shown(code, buf, sizeof(buf)));
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
-        cl_log_warn("device model %s: %s", code, err);
-        return CL_ERR_INVALID_ARGUMENT;
-    }
-    snprintf(detail, sizeof(detail), "device model %s: %scertificate-managed", code,
-             certificate_managed ? "" : "not ");
-    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, NULL,
-                          "INSERT INTO model (code, certificate_managed) VALUES ($1, $2::boolean)"
-                          " ON CONFLICT (code) DO UPDATE SET certificate_managed ="
-                          " excluded.certificate_managed, updated_at = now()",
-                          2, values, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_audit_in_tx(store->db, actor, "model_set", detail, err, sizeof(err))) !=
-            CL_OK ||
-        (rc = cl_pg_commit(store->db, err, sizeof(err))) != CL_OK)
-        return cts_logged(cl_pg_fail(store->db, rc), "marking a device model", err);
-    return CL_OK;
-}
+/* ---- the plan [FIG 19B] ---- */
 
 /* Checks one plan entry; err names it (index and model). */
 static int plan_entry_ok(const struct ct_plan_entry *e, size_t index, char *err, size_t errlen)
@@ -143,8 +110,8 @@ static int plan_one(struct ct_store *store, const struct ct_plan_entry *e, size_
     PQclear(res);
     if (!known) {
         cl_err_set(err, errlen,
-                   "plan entry %zu: device model %s is not registered (mark it first: "
-                   "certificate-managed or not)",
+                   "plan entry %zu: device model %s is not registered (models-sync reads "
+                   "ca-server's model list; model-set marks it here)",
                    index + 1, e->model_code);
         return CL_ERR_NOT_FOUND;
     }
@@ -364,5 +331,28 @@ int ct_store_numbers_to_fetch(struct ct_store *store, const char *day, size_t li
                           " ORDER BY " NUMBER_ORDER("p.device_number") " LIMIT $2::bigint",
                           2, values, sizeof(**numbers), number_from_row, count, &rc, cts_logged,
                           "listing the numbers to fetch");
+    return rc;
+}
+
+int ct_store_planned_day(struct ct_store *store, const char *device_number, char day[11])
+{
+    const char *values[] = {device_number};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL || day == NULL || !cts_device_number_ok(device_number))
+        return CL_ERR_INVALID_ARGUMENT;
+    day[0] = '\0';
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT day::text FROM plan_device WHERE device_number = $1", 1, values,
+                          err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "reading the plan", err);
+    if (PQntuples(res) == 1)
+        cl_copy_text(day, 11, cl_pg_get_text(res, 0, 0));
+    else
+        rc = CL_ERR_NOT_FOUND;
+    PQclear(res);
     return rc;
 }

@@ -35,7 +35,8 @@ int ct_store_expire_stock(struct ct_store *store, long long days, size_t *expire
     if (store == NULL || expired == NULL || days < 1)
         return CL_ERR_INVALID_ARGUMENT;
     snprintf(text, sizeof(text), "%lld", days);
-#define OLD "created_at < now() - make_interval(days => $1::int)"
+/* A replacement pack is as old as its replacement, not as its device number's first pack. */
+#define OLD "coalesce(replaced_at, created_at) < now() - make_interval(days => $1::int)"
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_query(store->db, NULL, QUEUE_SQL("EXPIRED_STOCK", OLD), 1, values, err,
                           sizeof(err))) != CL_OK ||

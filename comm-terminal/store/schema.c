@@ -171,11 +171,32 @@ static const char *const migration_4[] = {
     NULL,
 };
 
+/* Issue 20: ca-server's model list (read over ca:Models) beside a local override; the creation
+ * date kept across a replacement; operator roles and states. The models marked so far were
+ * marked here, so they keep that as a local override; the operators so far could do everything
+ * (admin). */
+static const char *const migration_5[] = {
+    "ALTER TABLE model ADD COLUMN ca_state text"
+    "  CHECK (ca_state IN ('managed', 'not-managed', 'unknown')),"
+    " ADD COLUMN ca_synced_at timestamptz,"
+    " ADD COLUMN local_override boolean",
+    "UPDATE model SET local_override = certificate_managed",
+    "ALTER TABLE model ADD CONSTRAINT model_flag_follows CHECK (certificate_managed ="
+    " coalesce(local_override, ca_state = 'managed', false))",
+    "ALTER TABLE certificate ADD COLUMN replaced_at timestamptz",
+    "ALTER TABLE operator ADD COLUMN role text NOT NULL DEFAULT 'admin'"
+    "  CHECK (role IN ('admin', 'operator', 'viewer')),"
+    " ADD COLUMN state text NOT NULL DEFAULT 'active'"
+    "  CHECK (state IN ('active', 'disabled', 'removed'))",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
     {3, "rejected reports, retirements", migration_3},
     {4, "plan feed submissions", migration_4},
+    {5, "model list from ca-server, replacement date, operator roles", migration_5},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

@@ -211,12 +211,11 @@ class CommTerminal:
                  operator=False)
 
     def status(self):
-        rows = json.loads(self.run("status", "--json", operator=False).stdout)["models"]
+        rows = json.loads(self.run("status", "--json").stdout)["models"]
         return {r["model"]: r for r in rows}
 
     def certificates(self, *filters):
-        return json.loads(self.run("list", "--json", "--limit", "10000", *filters,
-                                   operator=False).stdout)
+        return json.loads(self.run("list", "--json", "--limit", "10000", *filters).stdout)
 
 
 def free_port():

@@ -302,7 +302,7 @@ class FactoryDay:
     def summary(self):
         receipts = int(self.cluster.psql("ct", "SELECT count(*) FROM report WHERE state = 'done'")
                        .strip())
-        status_table = self.ct.run("status", operator=False).stdout
+        status_table = self.ct.run("status").stdout
         return {
             "date": self.today,
             "lines": [{"line": r.line_id, "scanned": r.scanned, "ok": r.ok, "ng": r.ng,

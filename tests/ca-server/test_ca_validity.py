@@ -83,6 +83,10 @@ def write(path, data, mode=0o644):
     return path
 
 
+# No plan here: enter issues on an operator's override, without asking (issue 20).
+UNPLANNED = ("--override-reason", "test without a production plan", "--yes")
+
+
 class Scenario:
     def __init__(self, binary, device_binary, ct_binary, ft_binary, wsdl_dir, work, cluster):
         self.binary = binary
@@ -432,7 +436,7 @@ class Scenario:
         for k, prefix in enumerate(("svc-comm-old", "svc-comm-new")):
             number = "3012-%06d" % (30 + 2 * phase + k)
             self.use(prefix, "svc-comm")
-            r = self.ct.run("enter", number)
+            r = self.ct.run("enter", number, *UNPLANNED)
             check("fetched and stored" in r.stdout, "comm-terminal (%s) enter %s: %s%s" % (
                 prefix, number, r.stdout, r.stderr))
             print("  comm-terminal with %s fetched %s from ca-server with %s" % (
@@ -466,7 +470,7 @@ class Scenario:
             for k, (line_cert, bundle) in enumerate((("svc-line-old", self.new_bundle),
                                                      ("svc-line-new", self.old_bundle))):
                 number = "3012-%06d" % (40 + k)
-                self.ct.run("enter", number)
+                self.ct.run("enter", number, *UNPLANNED)
                 self.use(line_cert, "svc-line-1001")
                 ft = FactoryTerminal(self.ft_binary, self.work, "1001", self.root, self.ct.port,
                                      free_port())

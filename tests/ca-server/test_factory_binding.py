@@ -35,6 +35,10 @@ WEST_NAME = "comm-w.certline.test"
 REQUEST_ID = re.compile(r"^[0-9A-Za-z._-]{1,27}-[0-9a-f]{32}$")
 
 
+# No plan here: enter issues on an operator's override, without asking (issue 20).
+UNPLANNED = ("--override-reason", "test without a production plan", "--yes")
+
+
 class Scenario:
     def __init__(self, binaries, wsdl_dir, work, cluster):
         ca_binary, self.ct_binary = binaries
@@ -66,7 +70,7 @@ class Scenario:
                                                    " ORDER BY seq").split("\n") if line]
 
     def refused(self, ct, what, *args):
-        r = ct.run("enter", *args, expect_ok=False)
+        r = ct.run("enter", *args, *UNPLANNED, expect_ok=False)
         text = r.stderr
         check(args[0] in text and "belongs to another factory" in text,
               "%s: refusal does not name %s or say why: %r" % (what, args[0], text))
@@ -78,8 +82,8 @@ class Scenario:
         return json.loads(self.ca.run("list", "--device", number, "--json").stdout)
 
     def first_requester_owns(self):
-        self.east.run("enter", "3012-000001")
-        self.east.run("enter", "3012-000002")
+        self.east.run("enter", "3012-000001", *UNPLANNED)
+        self.east.run("enter", "3012-000002", *UNPLANNED)
         ids = self.request_ids("ct_east")
         check(len(ids) == 2 and len(set(ids)) == 2, "east's request ids: %r" % ids)
         for request_id in ids:
@@ -125,7 +129,7 @@ class Scenario:
             self.cluster.psql("ct_west", "INSERT INTO fetch_item (request_id, position,"
                               " device_number, pending) VALUES ('%s', %s, '%s', true)"
                               % (request_id, position, number))
-        r = self.west.run("enter", "3012-000001", expect_ok=False)
+        r = self.west.run("enter", "3012-000001", *UNPLANNED, expect_ok=False)
         check(request_id in r.stderr and "another requester" in r.stderr,
               "west's replay of east's request: %r" % r.stderr)
         check(EAST_NAME not in r.stderr, "the refusal names east: %r" % r.stderr)
@@ -193,12 +197,12 @@ class Scenario:
         check(old["state"] == "issued", "east's refused replacement changed %r" % old)
         # West asks for its numbers: the one never issued at once; the moved one once the
         # operator has revoked east's certificate.
-        self.west.run("enter", "3012-000900")
-        r = self.west.run("enter", "3012-000001", expect_ok=False)
+        self.west.run("enter", "3012-000900", *UNPLANNED)
+        r = self.west.run("enter", "3012-000001", *UNPLANNED, expect_ok=False)
         check("already holds a valid certificate" in r.stderr, "west before revoke: " + r.stderr)
         self.ca.run("revoke", old["serial"], "--reason", "affiliationChanged", "--comment",
                     "device moved to factory west")
-        self.west.run("enter", "3012-000001")
+        self.west.run("enter", "3012-000001", *UNPLANNED)
         rows = {r["serial"]: r for r in self.issued_to("3012-000001")}
         check(len(rows) == 2 and rows[old["serial"]]["state"] == "revoked" and
               all(r["factory"] == WEST_NAME for r in rows.values()), "after the move: %r" % rows)

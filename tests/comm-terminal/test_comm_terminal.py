@@ -281,7 +281,7 @@ class Scenario:
         check(status["3012"]["held"] == 15, "held: %r" % status["3012"])
         check(status["A123"]["used_today"] == 1, "used today: %r" % status["A123"])
         check(status["3012"]["awaiting_receipt"] == 0, "awaiting: %r" % status["3012"])
-        table = ct.run("status", operator=False).stdout
+        table = ct.run("status").stdout
         check("USED TODAY" in table and "3012" in table, "status table: " + table)
         r = ct.run("delete-model", "A123")
         check("deleted 7 pack(s)" in r.stdout, "delete-model: " + r.stdout)

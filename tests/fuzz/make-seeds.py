@@ -275,7 +275,8 @@ class Seeds:
                 ("ca-check-in", "CheckIn", dict(claimedDeviceNumber="3012-000002")),
                 ("ca-revocation-list", "RevocationList", dict(heldNumber=7)),
                 ("ca-retire", "Retire",
-                 dict(reason="DISCONTINUED", certificateSerial=["0A1B2C", "0A1B2D"]))],
+                 dict(reason="DISCONTINUED", certificateSerial=["0A1B2C", "0A1B2D"])),
+                ("ca-models", "Models", dict(modelCode=["3012"]))],
         }
         for (wsdl, path), calls in operations.items():
             client = zeep.Client(wsdl=os.path.join(self.wsdl, wsdl))

@@ -183,7 +183,7 @@ class Site:
             json.dump(config, f)
 
     def status(self):
-        return json.loads(self.ct.run("status", "--json", operator=False).stdout)["crl"]
+        return json.loads(self.ct.run("status", "--json").stdout)["crl"]
 
     def device_hello(self, line, device):
         """A device's TLS connection to the line server (S10's), with a bare POST: the bytes the
@@ -205,7 +205,7 @@ class Site:
 
 def test_import_and_status(site):
     ct = site.ct
-    r = ct.run("status", operator=False)
+    r = ct.run("status")
     check("CRL: none held (crl_missing_policy allow" in r.stdout, "status without CRL: " + r.stdout)
     forged = site.crl(1, "7", "factory-terminal-1001", ca="other-root")
     r = ct.run("crl-import", forged, expect_ok=False)
@@ -215,7 +215,7 @@ def test_import_and_status(site):
     check("CRL number 2 imported" in r.stdout, "crl-import: " + r.stdout + r.stderr)
     r = ct.run("crl-import", site.crl(1, "7"), expect_ok=False)
     check(r.returncode == 1 and "not imported" in r.stderr, "an older CRL is refused: " + r.stderr)
-    r = ct.run("status", operator=False)
+    r = ct.run("status")
     check("CRL: number 2," in r.stdout and "1 entry, current" in r.stdout and
           "crl_stale_policy warn" in r.stdout, "status: " + r.stdout)
     crl = site.status()
@@ -282,7 +282,7 @@ def test_stale(site):
     wait_for_text(line.log_path, "enforcing CRL number 4", line.process, start=at)
     crl = site.status()
     check(crl["number"] == 4 and crl["stale"], "status --json shows the stale CRL: %r" % crl)
-    r = ct.run("status", operator=False)
+    r = ct.run("status")
     check("STALE (enforced, warning)" in r.stdout, "status shows STALE: " + r.stdout)
     at = log_size(ct.log_path)
     line.scan("3012-000003")
@@ -292,7 +292,7 @@ def test_stale(site):
 
     ct.stop()
     site.set_ct_policy("refuse")
-    r = ct.run("status", operator=False)
+    r = ct.run("status")
     check("STALE (every peer refused)" in r.stdout and "crl_stale_policy refuse" in r.stdout,
           "status under refuse: " + r.stdout)
     at = log_size(ct.log_path)

@@ -67,9 +67,9 @@ class LimboLine(Line):
         status = self.ct.status()[MODEL]
         check(status["rejected"] == 2 and status["awaiting_receipt"] == 0,
               "status after two rejections: %r" % status)
-        text = self.ct.run("status", operator=False).stdout
+        text = self.ct.run("status").stdout
         check("REJECTED" in text, "status shows no rejections: " + text)
-        text = self.ct.run("list", "--model", MODEL, operator=False).stdout
+        text = self.ct.run("list", "--model", MODEL).stdout
         check("rejected: " in text, "list shows no rejection: " + text)
         events = [json.loads(line) for line in open(self.events_file)]
         check(sorted((e["event"], e["device_number"], e["serial"]) for e in events) ==

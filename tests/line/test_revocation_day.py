@@ -46,7 +46,7 @@ class RevocationDay(Line):
         return {"crl_fetch_s": 1, "crl_file": os.path.join(self.work, "line-%s.crl" % line_id)}
 
     def ct_crl(self):
-        return json.loads(self.ct.run("status", "--json", operator=False).stdout)["crl"]
+        return json.loads(self.ct.run("status", "--json").stdout)["crl"]
 
     def ct_state(self, number):
         return self.cluster.psql("ct", "SELECT state FROM certificate WHERE device_number = '%s'"

@@ -147,6 +147,27 @@ int __ca__Retire(struct soap *soap, struct ca__Retire *request, struct ca__Retir
     return SOAP_OK;
 }
 
+/* Two canned models; only those asked for (none: both). */
+int __ca__Models(struct soap *soap, struct ca__Models *request, struct ca__ModelsResponse *response)
+{
+    static const char *const codes[] = {"3012", "3013"};
+    response->model = soap_malloc(soap, 2 * sizeof(*response->model));
+    if (response->model == NULL)
+        return NOMEM(soap);
+    response->__sizeModel = 0;
+    for (int i = 0; i < 2; i++) {
+        int asked = request->__sizeModelCode <= 0;
+        for (int k = 0; k < request->__sizeModelCode; k++)
+            asked |= strcmp(request->modelCode[k], codes[i]) == 0;
+        if (!asked)
+            continue;
+        response->model[response->__sizeModel].code = soap_strdup(soap, codes[i]);
+        response->model[response->__sizeModel].certificateManaged = i == 0 ? true_ : false_;
+        response->__sizeModel++;
+    }
+    return SOAP_OK;
+}
+
 /* ---- comm-terminal interface (comm-terminal) ---- */
 
 int __ct__CertificateTransmissionRequest(struct soap *soap,

@@ -45,7 +45,7 @@ STOP_TIMEOUT_S = 30
 INTERFACES = {
     "ca": ("CertificateAuthority.wsdl", "urn:certline:ca:1", "CertificateAuthority",
            {"CertificateTransmissionRequest", "InstallationReport", "CheckIn", "RevocationList",
-            "Retire"}),
+            "Retire", "Models"}),
     "comm-terminal": ("CommTerminal.wsdl", "urn:certline:comm-terminal:1", "CommTerminal",
                       {"CertificateTransmissionRequest", "ReceptionNotice", "WriteResult",
                        "RevocationList", "SubmitPlan", "FetchNow"}),
@@ -147,6 +147,12 @@ class Contract:
                "ca RevocationList")
         retired = ca.Retire(reason="DISCONTINUED", certificateSerial=[SERIAL, "0B"])
         expect(retired, 2, "ca Retire (a one-field answer, unwrapped by zeep)")
+        models = ca.Models()
+        expect([(m.code, m.certificateManaged) for m in models], [("3012", True), ("3013", False)],
+               "ca Models (every model)")
+        models = ca.Models(modelCode=["3013"])
+        expect([(m.code, m.certificateManaged) for m in models], [("3013", False)],
+               "ca Models (one model asked for)")
 
         device, _ = self.connect("ca", "device-3012-000001")
         state = device.CheckIn()

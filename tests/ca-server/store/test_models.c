@@ -1,4 +1,5 @@
-/* test_models.c: ca-server store, device models: add, get, list, and what an add refuses. */
+/* test_models.c: ca-server store, device models: add, get, list, what an add refuses, and the
+ * certificate-managed flag changed (audited) [FIG 19A]. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,10 +70,43 @@ static void test_models(void **state)
     ca_store_close(store);
 }
 
+/* ca-server holds the one model list: the flag changes there, audited once per change. */
+static void test_model_flag(void **state)
+{
+    char conninfo[256], sqlstate[6], value[512];
+    struct ca_store *store = fresh_store("model_flag", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    struct ca_model model = {0};
+    (void)state;
+
+    add_model(store, "3012", "p256", 1);
+    assert_int_equal(ca_store_model_set_managed(store, "3012", 0, "operator:test"), CL_OK);
+    assert_int_equal(ca_store_model_get(store, "3012", &model), CL_OK);
+    assert_int_equal(model.certificate_managed, 0);
+    assert_int_equal(ca_store_model_set_managed(store, "3012", 0, "operator:test"), CL_OK);
+    assert_int_equal(ca_store_model_set_managed(store, "3012", 1, "operator:test"), CL_OK);
+    assert_int_equal(ca_store_model_get(store, "3012", &model), CL_OK);
+    assert_int_equal(model.certificate_managed, 1);
+    sql(conn,
+        "SELECT string_agg(actor || ' ' || detail, '; ' ORDER BY id) FROM audit_log"
+        " WHERE action = 'model-set'",
+        sqlstate, value, sizeof(value));
+    assert_string_equal(value, "operator:test device model 3012: now not certificate-managed; "
+                               "operator:test device model 3012: now certificate-managed");
+    assert_int_equal(ca_store_model_set_managed(store, "9999", 1, "operator:test"),
+                     CL_ERR_NOT_FOUND);
+    assert_int_equal(ca_store_model_set_managed(store, "bad code", 1, "operator:test"),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ca_store_model_set_managed(store, "3012", 0, ""), CL_ERR_INVALID_ARGUMENT);
+    PQfinish(conn);
+    ca_store_close(store);
+}
+
 int ca_store_models_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_models),
+        cmocka_unit_test(test_model_flag),
     };
     return cmocka_run_group_tests_name("ca_store models", tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@ int ct_store_operators_tests(void);
 int ct_store_audit_tests(void);
 int ct_store_retirements_tests(void);
 int ct_store_crl_tests(void);
+int ct_store_records_tests(void);
 
 #define ACTOR "operator:test"
 
