@@ -1,4 +1,5 @@
 /* p11_uri.c: PKCS#11 URIs (RFC 7512) as certline names its keys, and the PIN file they point to. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,13 +16,10 @@
 
 static int hex_value(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    static const char digits[] = "0123456789abcdef";
+    const char *p = c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
+
+    return p != NULL ? (int)(p - digits) : -1;
 }
 
 /* Decodes the n characters at s (%-escapes) into out (size bytes); text: no NUL allowed and out

@@ -76,6 +76,14 @@ class Scenario:
         r = self.ca.run("init", expect_ok=False)
         check("already holds a key labelled" in r.stderr, "init over a token key: " + r.stderr)
         check(USER_PIN not in r.stdout + r.stderr, "the PIN in init's output")
+        # a PIN written into the URI is refused by -n and by the commands, and never echoed
+        self.ca.write_config(self.ca.conninfo, issuing_key_uri=self.uris["issuing_key_uri"]
+                             .replace("&pin-source=", "&pin-value=pin-in-uri-77&x="))
+        for args in (["-n"], ["crl", "--out", os.path.join(self.work, "never.pem")]):
+            r = self.ca.run(*args, expect_ok=False)
+            check("pin-value is refused" in r.stdout + r.stderr and
+                  "pin-in-uri-77" not in r.stdout + r.stderr, "%s with pin-value: %s"
+                  % (args[0], r.stdout + r.stderr))
         self.ca.write_config(self.ca.conninfo)
         for role, name, extra in (("ca-server", "ca.certline.test", []),
                                   ("comm-terminal", "comm.certline.test", []),
