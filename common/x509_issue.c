@@ -169,9 +169,10 @@ static int issue_under_signer(struct cl_signer *signer, enum cl_key_type type, s
 /* The public key is of key_type (P-256, or RSA of its size). */
 static int key_is_type(const mbedtls_pk_context *key, enum cl_key_type type)
 {
-    if (type == CL_KEY_P256)
-        return mbedtls_pk_get_type(key) == MBEDTLS_PK_ECKEY &&
-               mbedtls_pk_ec(*key)->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+    if (type == CL_KEY_P256) {
+        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*key); /* NULL unless an EC key */
+        return ec != NULL && ec->grp.id == MBEDTLS_ECP_DP_SECP256R1;
+    }
     return mbedtls_pk_get_type(key) == MBEDTLS_PK_RSA &&
            mbedtls_pk_get_bitlen(key) == (type == CL_KEY_RSA2048 ? 2048u : 3072u);
 }
