@@ -358,7 +358,7 @@ class OfflineFactory(Line):
         row = [c for c in self.ct.certificates() if c["device_number"] == ONLINE][0]
         check(row["state"] == "failed", "after NG: %r" % row)
         old_serial = row["serial"]
-        self.ct.run("enter", ONLINE, "--replacement")
+        self.ct.run("enter", ONLINE, "--replacement", "--yes")
         d = self.devices.pop(ONLINE)
         os.unlink(d.flash)
         os.unlink(d.nvram)
@@ -377,7 +377,7 @@ class OfflineFactory(Line):
             check(action in audit, "comm-terminal audit lacks %s: %r" % (action, audit))
 
     def enter_and_report(self):
-        r = self.ct.run("enter", ENTERED)
+        r = self.ct.run("enter", ENTERED, "--date", TOMORROW, "--yes")
         check("fetched and stored" in r.stdout, "enter: " + r.stdout)
         row = [c for c in self.ct.certificates() if c["device_number"] == ENTERED][0]
         check(row["state"] == "stored", "entered: %r" % row)
@@ -391,14 +391,14 @@ class OfflineFactory(Line):
         # `report` sends every queued report now, whatever the reporter's backoff left due.
         self.cluster.psql("ct", "UPDATE report SET next_attempt = now() + interval '1 hour'"
                           " WHERE state = 'queued'")
-        r = self.ct.run("report", operator=False, expect_ok=False)
+        r = self.ct.run("report", expect_ok=False)
         check("unreachable" in r.stderr, "report with ca-server away: " + r.stderr)
         self.ca.start()
-        r = self.ct.run("report", operator=False)
+        r = self.ct.run("report")
         check("1 receipt(s) received" in r.stdout, "report: " + r.stdout)
         self.receipts_verify([ENTERED])
         self.check_in(ENTERED)
-        r = self.ct.run("report", operator=False)
+        r = self.ct.run("report")
         check("0 receipt(s) received" in r.stdout, "report again: " + r.stdout)
 
 
