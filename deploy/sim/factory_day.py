@@ -67,15 +67,20 @@ class LineRun:
 
 class FactoryDay:
     def __init__(self, build, lines=3, devices_per_line=4, fail_share=0.25, kill_terminal=False,
-                 ca_down=False, work=None, seed=None, quiet=False):
+                 ca_down=False, work=None, seed=None, quiet=False, idle_gap=0.0):
+        """build: the build folder, or None when the programs run elsewhere (the container
+        day, deploy/containers/compose_day.py, which replaces setup() and stop())."""
         check(1 <= lines <= 9, "--lines must be 1..9")
         check(1 <= devices_per_line <= 500, "--devices-per-line must be 1..500")
         check(0.0 <= fail_share <= 1.0, "--fail-share must be 0..1")
-        self.build = os.path.abspath(build)
-        self.binary = {name: os.path.join(self.build, name, name) for name in
-                       ("ca-server", "comm-terminal", "factory-terminal", "device-agent")}
+        self.binary = {}
+        if build is not None:
+            self.build = os.path.abspath(build)
+            self.binary = {name: os.path.join(self.build, name, name) for name in
+                           ("ca-server", "comm-terminal", "factory-terminal", "device-agent")}
         for name, path in self.binary.items():
             check(os.access(path, os.X_OK), "%s is not built (%s): run make build" % (name, path))
+        self.idle_gap = idle_gap
         self.line_ids = ["%d" % (1001 + i) for i in range(lines)]
         self.devices_per_line = devices_per_line
         self.fail_share = fail_share
@@ -109,6 +114,17 @@ class FactoryDay:
             numbers.append("%s-%06d" % (code, 100000 + per_model[code]))
         return numbers, per_model
 
+    def write_plan(self, path, per_model, unmanaged=True):
+        """The day's plan (FIG 19B) as CSV at path: per_model units of each managed model and,
+        if unmanaged, UNMANAGED_UNITS of each model produced without certificates."""
+        with open(path, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n")
+            for code, managed in MODELS:
+                if managed or unmanaged:
+                    units = per_model[code] if managed else UNMANAGED_UNITS
+                    f.write("%s,%s,%d,100001,6\n" % (code, self.today, units))
+        return path
+
     def setup(self):
         step = self.progress.step
         step("work folder %s" % self.work)
@@ -137,12 +153,7 @@ class FactoryDay:
         for code, managed in MODELS:
             ct.run("model-set", code, "--managed" if managed else "--not-managed")
         numbers, per_model = self.plan_numbers()
-        plan = os.path.join(self.work, "plan.csv")
-        with open(plan, "w") as f:
-            f.write("device_code,date,units,first_serial,serial_digits\n")
-            for code, managed in MODELS:
-                units = per_model[code] if managed else UNMANAGED_UNITS
-                f.write("%s,%s,%d,100001,6\n" % (code, self.today, units))
+        plan = self.write_plan(os.path.join(self.work, "plan.csv"), per_model)
         r = ct.run("import", plan)
         step("production plan imported (FIG 19B): %s" % r.stdout.strip().splitlines()[-1])
         r = ct.run("fetch", "--date", self.today)
@@ -218,8 +229,14 @@ class FactoryDay:
         started = time.monotonic()
         numbers = [n for n in self.devices if self.line_of[n] == line]
         kill_at = len(numbers) // 2 if self.kill_terminal and line == self.line_ids[-1] else -1
+        idle_at = max(1, len(numbers) // 3) if self.idle_gap > 0 else -1
         try:
             for i, number in enumerate(numbers):
+                if i == idle_at:
+                    # The line stands still longer than the kept connections and database
+                    # sessions live; the next device must not notice.
+                    self.progress.step("line %s: idle for %.0f s" % (line, self.idle_gap))
+                    time.sleep(self.idle_gap)
                 self.produce_device(run, number, i == kill_at)
                 self.progress.step("line %s: %d/%d devices, %d OK, %d NG, %d replaced" % (
                     line, i + 1, len(numbers), run.ok, run.ng, run.replaced))
@@ -355,6 +372,17 @@ def print_summary(s):
                                                           d["check_in"]))
 
 
+def report(summary, as_json=False):
+    """Prints the summary (as JSON if as_json); 0 if every device is OK and checked in as
+    installed, else 3."""
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+    ok = all(d["result"] == "OK" and d["check_in"] == "installed" for d in summary["devices"])
+    return 0 if ok else 3
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", required=True, help="the build folder (make build)")
@@ -366,6 +394,8 @@ def main():
                         help="kill the last line's factory terminal mid-device and restart it")
     parser.add_argument("--ca-down", action="store_true",
                         help="stop ca-server during production; restart it afterwards")
+    parser.add_argument("--idle-gap", type=float, default=0.0,
+                        help="seconds each line stands still a third into its devices")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--work", help="keep everything in this folder (default: a temporary "
                         "folder, removed at the end)")
@@ -379,15 +409,9 @@ def main():
     code = 1
     try:
         day = FactoryDay(args.build, args.lines, args.devices_per_line, args.fail_share,
-                         args.kill_terminal, args.ca_down, args.work, args.seed)
-        summary = day.run()
-        if args.json:
-            print(json.dumps(summary, indent=2))
-        else:
-            print_summary(summary)
-        ok = all(d["result"] == "OK" and d["check_in"] == "installed"
-                 for d in summary["devices"])
-        code = 0 if ok else 3
+                         args.kill_terminal, args.ca_down, args.work, args.seed,
+                         idle_gap=args.idle_gap)
+        code = report(day.run(), args.json)
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything the simulation started", file=sys.stderr)
         code = 130
