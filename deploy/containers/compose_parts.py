@@ -17,7 +17,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "sim"))
 
-from certline_procs import CommTerminal, Failure, as_expected, check, wait_for_text  # noqa: E402
+from certline_procs import (CommTerminal, DeviceAgent, Failure, as_expected,  # noqa: E402
+                            check, wait_for_text)
 
 LIB = "/usr/local/lib/certline/"
 OPERATOR = ["--operator", "admin", "--password-file", "/run/secrets/operator_password"]
@@ -158,7 +159,10 @@ class ContainerTerminal:
 
     def finish(self, timeout=60):
         """Detaches (the terminal goes on serving until the topology is removed)."""
-        self.process.stdin.close()
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass  # the client has ended already
         self.process.terminate()
         self.process.wait(timeout=timeout)
         self.process = None
@@ -168,11 +172,11 @@ class ContainerTerminal:
         return self.compose.logs(self.service)
 
 
-class ContainerDevice:
+class ContainerDevice(DeviceAgent):
     """One device: its own board (flash and NVRAM images) in its line's jig volume, served on the
     jig by container/jig.sh."""
 
-    def __init__(self, compose, line_id, device_number, mac):
+    def __init__(self, compose, line_id, device_number, mac):  # not DeviceAgent's: no files here
         self.compose = compose
         self.service = "device-" + line_id
         self.device_number = device_number
@@ -202,11 +206,6 @@ class ContainerDevice:
             env=self.compose.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         wait_for_text(self.log_path, "listening on", self.process, timeout=60, start=start)
-
-    def wait(self, timeout=60):
-        code = self.process.wait(timeout=timeout)
-        self.process = None
-        return code
 
     def stop(self):
         if self.process is not None:

@@ -66,6 +66,10 @@ class LineRun:
 
 
 class FactoryDay:
+    # --kill-terminal: right after the comm-terminal sent a device's pack (found in its log within
+    # milliseconds here), or, where the log is seen late (containers), between two devices.
+    kill_between_devices = False
+
     def __init__(self, build, lines=3, devices_per_line=4, fail_share=0.25, kill_terminal=False,
                  ca_down=False, work=None, seed=None, quiet=False, idle_gap=0.0):
         """build: the build folder, or None when the programs run elsewhere (the container
@@ -198,10 +202,7 @@ class FactoryDay:
                 while self.ct.log().count("pack of %s " % number) == marks:
                     check(time.monotonic() < deadline, "no pack sent for " + number)
                     time.sleep(0.002)
-                ft.kill()
-                self.progress.step("line %s: factory terminal killed in the middle of %s; "
-                                   "restarting" % (run.line_id, number))
-                ft.start()
+                self.kill_terminal_now(run.line_id, "in the middle of " + number)
                 continue
             event = ft.next_event(timeout=120)
             if event["result"] == "OK":
@@ -224,6 +225,12 @@ class FactoryDay:
         run.devices.append((number, "NG", "gave up after 4 scans"))
         d.stop()
 
+    def kill_terminal_now(self, line, when):
+        """Kills the line's factory terminal and starts it again."""
+        self.terminals[line].kill()
+        self.progress.step("line %s: factory terminal killed %s; restarting" % (line, when))
+        self.terminals[line].start()
+
     def produce_line(self, line):
         run = self.runs[line]
         started = time.monotonic()
@@ -237,7 +244,9 @@ class FactoryDay:
                     # sessions live; the next device must not notice.
                     self.progress.step("line %s: idle for %.0f s" % (line, self.idle_gap))
                     time.sleep(self.idle_gap)
-                self.produce_device(run, number, i == kill_at)
+                if i == kill_at and self.kill_between_devices:
+                    self.kill_terminal_now(line, "while the line waits for " + number)
+                self.produce_device(run, number, i == kill_at and not self.kill_between_devices)
                 self.progress.step("line %s: %d/%d devices, %d OK, %d NG, %d replaced" % (
                     line, i + 1, len(numbers), run.ok, run.ng, run.replaced))
         except Exception as e:  # reported in the summary; the other lines go on
@@ -326,6 +335,18 @@ class FactoryDay:
         if self.stopped:
             return
         self.stopped = True
+        self.stop_lines()
+        for server in (self.ct, self.ca):
+            if server is not None and server.process is not None:
+                try:
+                    server.stop()
+                except Failure:
+                    pass
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def stop_lines(self):
+        """Ends the devices still served and the factory terminals."""
         for d in self.devices.values():
             if d.process is not None:
                 d.process.kill()
@@ -337,14 +358,6 @@ class FactoryDay:
                     ft.finish(timeout=30)
                 except Exception:
                     ft.kill()
-        for server in (self.ct, self.ca):
-            if server is not None and server.process is not None:
-                try:
-                    server.stop()
-                except Failure:
-                    pass
-        if self.cluster is not None:
-            self.cluster.stop()
 
     def remove_work(self):
         if self.own_work:
@@ -383,6 +396,32 @@ def report(summary, as_json=False):
     return 0 if ok else 3
 
 
+def run_day(make_day, as_json, errors=(Failure,)):
+    """Makes the day (make_day()), runs it, prints its summary and stops it, also on SIGTERM or
+    Ctrl-C; returns the exit status (report's, 1 on a failure, 130 interrupted) and the day."""
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, interrupted)
+    day = None
+    code = 1
+    try:
+        day = make_day()
+        code = report(day.run(), as_json)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything the day started", file=sys.stderr)
+        code = 130
+    except errors as e:
+        print("factory day failed: %s" % e, file=sys.stderr)
+        if day is not None:
+            print("logs are in %s" % day.work, file=sys.stderr)
+            day.own_work = False
+    finally:
+        if day is not None:
+            day.stop()
+            day.remove_work()
+    return code, day
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", required=True, help="the build folder (make build)")
@@ -402,30 +441,10 @@ def main():
     parser.add_argument("--seed", type=int, help="seed for choosing the forced failures")
     args = parser.parse_args()
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    day = None
-    code = 1
-    try:
-        day = FactoryDay(args.build, args.lines, args.devices_per_line, args.fail_share,
-                         args.kill_terminal, args.ca_down, args.work, args.seed,
-                         idle_gap=args.idle_gap)
-        code = report(day.run(), args.json)
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything the simulation started", file=sys.stderr)
-        code = 130
-    except Failure as e:
-        print("factory day failed: %s" % e, file=sys.stderr)
-        if day is not None:
-            print("logs are in %s" % day.work, file=sys.stderr)
-            day.own_work = False
-    finally:
-        if day is not None:
-            day.stop()
-            day.remove_work()
-    return code
-
+    return run_day(lambda: FactoryDay(args.build, args.lines, args.devices_per_line,
+                                      args.fail_share, args.kill_terminal, args.ca_down,
+                                      args.work, args.seed, idle_gap=args.idle_gap),
+                   args.json)[0]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,8 +5,9 @@ demo-containers) end to end, checked from outside the containers:
 - a container engine answers or starts (Debian's docker.io); when none can, the test FAILS with
   the reason (never a skip);
 - the day: three lines, forced write NGs with replacement and re-scan, an idle gap on every line
-  past the timeouts, a factory terminal killed mid-device and restarted by the engine's restart
-  policy, ca-server stopped during production and started again;
+  past the timeouts, a factory terminal killed between two devices and restarted by the engine's
+  restart policy, ca-server stopped during production and started again; its CRL verifies and
+  the comm-terminal holds it;
 - each device's certificate read from its flash image in its jig's volume (on this host), the
   key in it matching, `openssl verify` against the root in ca-server's volume, CN and
   serialNumber its device number; SQL on both databases (through psql in the postgres
@@ -29,6 +30,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "containers"))
 
 from certline_procs import Failure, check  # noqa: E402
