@@ -89,10 +89,13 @@ class Engine:
             return False
 
     def start(self):
-        os.makedirs(self.state, mode=0o700, exist_ok=True)
-        # One run at a time per state folder (make demo-containers and the CI test).
-        self.lock = open(os.path.join(self.state, "lock"), "w")
-        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            os.makedirs(self.state, mode=0o700, exist_ok=True)
+            # One run at a time per state folder (make demo-containers and the CI test).
+            self.lock = open(os.path.join(self.state, "lock"), "w")
+            fcntl.flock(self.lock, fcntl.LOCK_EX)
+        except OSError as e:
+            raise EngineError("the engine's state folder %s: %s" % (self.state, e))
         if "DOCKER_HOST" not in self.env and os.path.exists("/var/run/docker.sock"):
             self.env["DOCKER_HOST"] = "unix:///var/run/docker.sock"
         if "DOCKER_HOST" in self.env and self.answers():

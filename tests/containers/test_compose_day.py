@@ -86,16 +86,16 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
-    work = tempfile.mkdtemp(prefix="certline-compose-day-")
     engine = Engine(STATE, say=lambda text: print(text, flush=True))
+    try:
+        engine.start()
+    except EngineError as e:
+        print("FAIL no container engine could start: %s" % e)
+        return 1
+    work = tempfile.mkdtemp(prefix="certline-compose-day-")
     day = None
     ok = False
     try:
-        try:
-            engine.start()
-        except EngineError as e:
-            print("FAIL no container engine could start: %s" % e)
-            return 1
         day = ContainerDay(engine, devices_per_line=4, fail_share=0.34, seed=20261121,
                            work=work)
         summary = day.run()
