@@ -5,7 +5,7 @@ BENCH_BUILD ?= build-bench
 FUZZ_BUILD  ?= build-fuzz
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build test demo bench fuzz format format-check clean
+.PHONY: all deps build test demo demo-containers bench fuzz format format-check clean
 
 all: build
 
@@ -29,6 +29,15 @@ test: deps format-check
 DEMO_ARGS ?=
 demo: build
 	/usr/bin/python3 deploy/sim/factory_day.py --build $(BUILD) $(DEMO_ARGS)
+
+# The same day in containers (deploy/docker-compose.yml): its own dockerd when none runs, base
+# images made from Debian's archive and cached in /var/cache/certline-containers
+# (CERTLINE_CONTAINERS_STATE), certline's image built once with BuildKit; everything removed at
+# the end. Options in CONTAINER_DEMO_ARGS, e.g. "--devices-per-line 6 --keep --json". See
+# deploy/containers/compose_day.py --help.
+CONTAINER_DEMO_ARGS ?=
+demo-containers: deps
+	/usr/bin/python3 deploy/containers/compose_day.py $(CONTAINER_DEMO_ARGS)
 
 # Benchmarks (issue 7): Release, no sanitizers; each prints a table with the goals and writes JSON
 # into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores.

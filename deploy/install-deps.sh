@@ -3,20 +3,32 @@
 # those that are missing, so it is cheap to run before every build. Needs root (or sudo).
 set -euo pipefail
 
-# docker-compose and python3-yaml: tests/deploy checks deploy/docker-compose.yml with
-# "docker-compose config", which needs no container engine. time (GNU time): tests/bench measures
-# a device-agent's peak memory with it. faketime: tests/ca-server/test_ca_validity.py moves
-# ca-server's clock years ahead and back (the issuing CA's end, its rollover). clang-14 and
-# libclang-rt-14-dev: make fuzz (libFuzzer). libp11-kit-dev: the PKCS#11 header (common/p11*.c
-# load modules themselves); softhsm2: the token of the tests, the simulation and CI; opensc
-# (pkcs11-tool): the test that shows the issuing key cannot leave its token.
+# What building the four programs needs (configure and compile; the builder stage of
+# deploy/Dockerfile installs only these, with CERTLINE_DEPS=build). libp11-kit-dev: the PKCS#11
+# header (common/p11*.c load modules themselves).
+build_packages=(
+  build-essential cmake pkg-config git ca-certificates
+  gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev libp11-kit-dev
+)
+# The rest, for the tests, the simulations and the tools. docker-compose and python3-yaml:
+# tests/deploy checks deploy/docker-compose.yml with "docker-compose config", which needs no
+# container engine. time (GNU time): tests/bench measures a device-agent's peak memory with it.
+# faketime: tests/ca-server/test_ca_validity.py moves ca-server's clock years ahead and back (the
+# issuing CA's end, its rollover). clang-14 and libclang-rt-14-dev: make fuzz (libFuzzer).
+# docker.io (dockerd 20.10, containerd, runc, tini, iptables) and debootstrap: make
+# demo-containers and tests/containers start their own engine and make their base images from
+# Debian's archive (deploy/containers/engine.py). softhsm2: the PKCS#11 token of the tests, the
+# simulation and CI; p11-kit; opensc (pkcs11-tool): the test that shows the issuing key cannot
+# leave its token.
 packages=(
-  build-essential cmake pkg-config git ca-certificates openssl clang-format
-  gsoap libgsoap-dev libmbedtls-dev libpq-dev libcjson-dev libcmocka-dev
+  "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
-  libp11-kit-dev p11-kit softhsm2 opensc
+  docker.io debootstrap p11-kit softhsm2 opensc
 )
+if [ "${CERTLINE_DEPS:-all}" = build ]; then
+  packages=("${build_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -71,16 +71,26 @@ class LineRun:
 
 
 class FactoryDay:
+    # --kill-terminal: right after the comm-terminal sent a device's pack (found in its log within
+    # milliseconds here), or, where the log is seen late (containers), between two devices.
+    kill_between_devices = False
+
     def __init__(self, build, lines=3, devices_per_line=4, fail_share=0.25, kill_terminal=False,
-                 ca_down=False, work=None, seed=None, quiet=False, file_keys=False):
+                 ca_down=False, work=None, seed=None, quiet=False, idle_gap=0.0,
+                 file_keys=False):
+        """build: the build folder, or None when the programs run elsewhere (the container
+        day, deploy/containers/compose_day.py, which replaces setup() and stop())."""
         check(1 <= lines <= 9, "--lines must be 1..9")
         check(1 <= devices_per_line <= 500, "--devices-per-line must be 1..500")
         check(0.0 <= fail_share <= 1.0, "--fail-share must be 0..1")
-        self.build = os.path.abspath(build)
-        self.binary = {name: os.path.join(self.build, name, name) for name in
-                       ("ca-server", "comm-terminal", "factory-terminal", "device-agent")}
+        self.binary = {}
+        if build is not None:
+            self.build = os.path.abspath(build)
+            self.binary = {name: os.path.join(self.build, name, name) for name in
+                           ("ca-server", "comm-terminal", "factory-terminal", "device-agent")}
         for name, path in self.binary.items():
             check(os.access(path, os.X_OK), "%s is not built (%s): run make build" % (name, path))
+        self.idle_gap = idle_gap
         self.line_ids = ["%d" % (1001 + i) for i in range(lines)]
         self.devices_per_line = devices_per_line
         self.fail_share = fail_share
@@ -114,6 +124,17 @@ class FactoryDay:
             per_model[code] += 1
             numbers.append("%s-%06d" % (code, 100000 + per_model[code]))
         return numbers, per_model
+
+    def write_plan(self, path, per_model, unmanaged=True):
+        """The day's plan (FIG 19B) as CSV at path: per_model units of each managed model and,
+        if unmanaged, UNMANAGED_UNITS of each model produced without certificates."""
+        with open(path, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n")
+            for code, managed in MODELS:
+                if managed or unmanaged:
+                    units = per_model[code] if managed else UNMANAGED_UNITS
+                    f.write("%s,%s,%d,100001,6\n" % (code, self.today, units))
+        return path
 
     def setup(self):
         step = self.progress.step
@@ -150,12 +171,7 @@ class FactoryDay:
         for code, managed in MODELS:
             ct.run("model-set", code, "--managed" if managed else "--not-managed")
         numbers, per_model = self.plan_numbers()
-        plan = os.path.join(self.work, "plan.csv")
-        with open(plan, "w") as f:
-            f.write("device_code,date,units,first_serial,serial_digits\n")
-            for code, managed in MODELS:
-                units = per_model[code] if managed else UNMANAGED_UNITS
-                f.write("%s,%s,%d,100001,6\n" % (code, self.today, units))
+        plan = self.write_plan(os.path.join(self.work, "plan.csv"), per_model)
         r = ct.run("import", plan)
         step("production plan imported (FIG 19B): %s" % r.stdout.strip().splitlines()[-1])
         r = ct.run("fetch", "--date", self.today)
@@ -200,10 +216,7 @@ class FactoryDay:
                 while self.ct.log().count("pack of %s " % number) == marks:
                     check(time.monotonic() < deadline, "no pack sent for " + number)
                     time.sleep(0.002)
-                ft.kill()
-                self.progress.step("line %s: factory terminal killed in the middle of %s; "
-                                   "restarting" % (run.line_id, number))
-                ft.start()
+                self.kill_terminal_now(run.line_id, "in the middle of " + number)
                 continue
             event = ft.next_event(timeout=120)
             if event["result"] == "OK":
@@ -226,14 +239,28 @@ class FactoryDay:
         run.devices.append((number, "NG", "gave up after 4 scans"))
         d.stop()
 
+    def kill_terminal_now(self, line, when):
+        """Kills the line's factory terminal and starts it again."""
+        self.terminals[line].kill()
+        self.progress.step("line %s: factory terminal killed %s; restarting" % (line, when))
+        self.terminals[line].start()
+
     def produce_line(self, line):
         run = self.runs[line]
         started = time.monotonic()
         numbers = [n for n in self.devices if self.line_of[n] == line]
         kill_at = len(numbers) // 2 if self.kill_terminal and line == self.line_ids[-1] else -1
+        idle_at = max(1, len(numbers) // 3) if self.idle_gap > 0 else -1
         try:
             for i, number in enumerate(numbers):
-                self.produce_device(run, number, i == kill_at)
+                if i == idle_at:
+                    # The line stands still longer than the kept connections and database
+                    # sessions live; the next device must not notice.
+                    self.progress.step("line %s: idle for %.0f s" % (line, self.idle_gap))
+                    time.sleep(self.idle_gap)
+                if i == kill_at and self.kill_between_devices:
+                    self.kill_terminal_now(line, "while the line waits for " + number)
+                self.produce_device(run, number, i == kill_at and not self.kill_between_devices)
                 self.progress.step("line %s: %d/%d devices, %d OK, %d NG, %d replaced" % (
                     line, i + 1, len(numbers), run.ok, run.ng, run.replaced))
         except Exception as e:  # reported in the summary; the other lines go on
@@ -323,6 +350,18 @@ class FactoryDay:
         if self.stopped:
             return
         self.stopped = True
+        self.stop_lines()
+        for server in (self.ct, self.ca):
+            if server is not None and server.process is not None:
+                try:
+                    server.stop()
+                except Failure:
+                    pass
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def stop_lines(self):
+        """Ends the devices still served and the factory terminals."""
         for d in self.devices.values():
             if d.process is not None:
                 d.process.kill()
@@ -334,14 +373,6 @@ class FactoryDay:
                     ft.finish(timeout=30)
                 except Exception:
                     ft.kill()
-        for server in (self.ct, self.ca):
-            if server is not None and server.process is not None:
-                try:
-                    server.stop()
-                except Failure:
-                    pass
-        if self.cluster is not None:
-            self.cluster.stop()
 
     def remove_work(self):
         if self.own_work:
@@ -370,6 +401,43 @@ def print_summary(s):
                                                           d["check_in"]))
 
 
+def report(summary, as_json=False):
+    """Prints the summary (as JSON if as_json); 0 if every device is OK and checked in as
+    installed, else 3."""
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_summary(summary)
+    ok = all(d["result"] == "OK" and d["check_in"] == "installed" for d in summary["devices"])
+    return 0 if ok else 3
+
+
+def run_day(make_day, as_json, errors=(Failure,)):
+    """Makes the day (make_day()), runs it, prints its summary and stops it, also on SIGTERM or
+    Ctrl-C; returns the exit status (report's, 1 on a failure, 130 interrupted) and the day."""
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, interrupted)
+    day = None
+    code = 1
+    try:
+        day = make_day()
+        code = report(day.run(), as_json)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything the day started", file=sys.stderr)
+        code = 130
+    except errors as e:
+        print("factory day failed: %s" % e, file=sys.stderr)
+        if day is not None:
+            print("logs are in %s" % day.work, file=sys.stderr)
+            day.own_work = False
+    finally:
+        if day is not None:
+            day.stop()
+            day.remove_work()
+    return code, day
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", required=True, help="the build folder (make build)")
@@ -381,6 +449,8 @@ def main():
                         help="kill the last line's factory terminal mid-device and restart it")
     parser.add_argument("--ca-down", action="store_true",
                         help="stop ca-server during production; restart it afterwards")
+    parser.add_argument("--idle-gap", type=float, default=0.0,
+                        help="seconds each line stands still a third into its devices")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--work", help="keep everything in this folder (default: a temporary "
                         "folder, removed at the end)")
@@ -390,37 +460,11 @@ def main():
                         "a SoftHSM2 token")
     args = parser.parse_args()
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt()
-    signal.signal(signal.SIGTERM, interrupted)
-    day = None
-    code = 1
-    try:
-        day = FactoryDay(args.build, args.lines, args.devices_per_line, args.fail_share,
-                         args.kill_terminal, args.ca_down, args.work, args.seed,
-                         file_keys=args.file_keys)
-        summary = day.run()
-        if args.json:
-            print(json.dumps(summary, indent=2))
-        else:
-            print_summary(summary)
-        ok = all(d["result"] == "OK" and d["check_in"] == "installed"
-                 for d in summary["devices"])
-        code = 0 if ok else 3
-    except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything the simulation started", file=sys.stderr)
-        code = 130
-    except Failure as e:
-        print("factory day failed: %s" % e, file=sys.stderr)
-        if day is not None:
-            print("logs are in %s" % day.work, file=sys.stderr)
-            day.own_work = False
-    finally:
-        if day is not None:
-            day.stop()
-            day.remove_work()
-    return code
-
+    return run_day(lambda: FactoryDay(args.build, args.lines, args.devices_per_line,
+                                      args.fail_share, args.kill_terminal, args.ca_down,
+                                      args.work, args.seed, idle_gap=args.idle_gap,
+                                      file_keys=args.file_keys),
+                   args.json)[0]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -243,6 +243,38 @@ def compose_config(c, source):
     return yaml.safe_load(r.stdout)
 
 
+def check_day_overlay(c, source, doc):
+    """deploy/containers/day.yml (make demo-containers) laid over the compose file: it loads,
+    and keeps every service's hardening, networks and secrets."""
+    exe = shutil.which("docker-compose")
+    env = dict(os.environ, CERTLINE_DAY_PLANS="/nonexistent", CERTLINE_DAY_DATE="2026-11-21")
+    r = run([exe, "-f", os.path.join(source, "deploy", "docker-compose.yml"), "-f",
+             os.path.join(source, "deploy", "containers", "day.yml"), "config"], cwd=source,
+            env=env)
+    if not c.check(r.returncode == 0, "docker-compose config with containers/day.yml failed "
+                   "(%d): %s" % (r.returncode, r.stderr.strip())):
+        return
+    import yaml
+    day = yaml.safe_load(r.stdout).get("services") or {}
+
+    def same(value):  # merging reorders lists and writes an empty network entry as {}
+        if isinstance(value, dict):
+            return sorted((k, same(v or None)) for k, v in value.items())
+        if isinstance(value, list):
+            return sorted(json.dumps(same(v), sort_keys=True) for v in value)
+        return value
+    c.check(set(day) == set(doc.get("services") or {}), "day.yml changes the services")
+    for name, base in (doc.get("services") or {}).items():
+        got = day.get(name, {})
+        for key in ("read_only", "cap_drop", "cap_add", "security_opt", "networks", "secrets",
+                    "user", "restart", "image", "stdin_open"):
+            if key == "image" and name == "postgres":
+                continue
+            c.check(same(got.get(key)) == same(base.get(key)),
+                    "day.yml changes %s of %s" % (key, name))
+    print("docker-compose config with containers/day.yml: OK, hardening kept")
+
+
 def service_aliases(name, service):
     """{network: set of names this service answers to on it}."""
     nets = service.get("networks") or {}
@@ -293,8 +325,10 @@ def check_compose(c, source, doc, sim):
         c.check(isinstance(argv, list) and argv, "%s: command must be a list" % name)
         if not isinstance(argv, list) or not argv:
             continue
-        c.check(str(service.get("image", "")).startswith("certline") and "build" in service,
-                "%s: not the certline image built from deploy/Dockerfile" % name)
+        # Built once beforehand with BuildKit (which honours Dockerfile.dockerignore), never
+        # per service by compose's classic builder.
+        c.check(str(service.get("image", "")).startswith("certline") and "build" not in service,
+                "%s: not the certline image built once from deploy/Dockerfile" % name)
         user = str(service.get("user", ""))
         if name == "setup-pki":
             c.check(service.get("restart") == "no", "setup-pki: must be a one-shot (restart: no)")
@@ -485,7 +519,7 @@ def check_scripts(c, source, services):
                 "setup-pki.sh does not run ca-server %s" % command)
     c.check('ca-server -c "$config"' in text, "setup-pki.sh: ca-server without -c CONFIG")
     for bash in ("setup-pki.sh", "setup-factory.sh", "device-entrypoint.sh", "listening.sh",
-                 "make-secrets.sh", "postgres-init.sh"):
+                 "make-secrets.sh", "postgres-init.sh", "jig.sh"):
         path = os.path.join(source, "deploy", "container", bash)
         r = run(["bash", "-n", path])
         c.check(r.returncode == 0, "%s: shell syntax: %s" % (bash, r.stderr.strip()))
@@ -726,6 +760,7 @@ def main():
     doc = compose_config(c, source)
     if doc is not None:
         check_compose(c, source, doc, sim)
+        check_day_overlay(c, source, doc)
     check_dockerfile(c, source)
     check_units(c, source, sim)
     program_checks(c, source, build)

@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""test_compose_day.py: the container day (deploy/containers/compose_day.py, make
+demo-containers) end to end, checked from outside the containers:
+
+- a container engine answers or starts (Debian's docker.io); when none can, the test FAILS with
+  the reason (never a skip);
+- the day: three lines, forced write NGs with replacement and re-scan, an idle gap on every line
+  past the timeouts, a factory terminal killed between two devices and restarted by the engine's
+  restart policy, ca-server stopped during production and started again; its CRL verifies and
+  the comm-terminal holds it;
+- each device's certificate read from its flash image in its jig's volume (on this host), the
+  key in it matching, `openssl verify` against the root in ca-server's volume, CN and
+  serialNumber its device number; SQL on both databases (through psql in the postgres
+  container): one valid certificate per number, every written device with its flag, its pack
+  deleted and a receipt that verifies; every check-in says installed (the same checks as
+  tests/e2e/test_factory_day.py, imported from it);
+- at the end no container, network or volume of the day is left, the engine started here is
+  stopped, and the host has no iptables rule or link it did not have before.
+
+Usage: test_compose_day.py SOURCE_DIR   (base images cached in $CERTLINE_CONTAINERS_STATE,
+default /var/cache/certline-containers)
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "containers"))
+
+from certline_procs import Failure, check  # noqa: E402
+from compose_day import PROJECT, ContainerDay  # noqa: E402
+from engine import STATE, Engine, EngineError  # noqa: E402
+from test_factory_day import (rows, verify_certificates, verify_check_ins,  # noqa: E402
+                              verify_flags_and_receipts)
+
+
+def verify_day_events(day):
+    failed = rows(day, "ct", "SELECT count(*) FROM failed_pack")
+    check(int(failed[0][0]) >= 1, "no forced write failure happened")
+    killed = day.terminals[day.line_ids[-1]]
+    restarts = int(day.compose.inspect(killed.service, "{{.RestartCount}}"))
+    check(restarts == 1, "%s: restarted %d times by the engine" % (killed.service, restarts))
+    check(killed.log().count("listening on") == 2,
+          "the killed factory terminal did not start twice")
+    check(day.ca.log().count("listening on") == 2, "ca-server was not stopped and started")
+    scanned = sum(run.scanned for run in day.runs.values())
+    check(scanned > len(day.devices), "no device was scanned twice (%d scans)" % scanned)
+
+
+def verify_crl(day):
+    """ca-server published a CRL (ca_dir/crl.pem in its volume) that verifies against the CA,
+    and the comm-terminal fetched it into its database."""
+    ca_dir = day.ca.ca_dir
+    chain = os.path.join(day.work, "ca-chain.pem")
+    with open(chain, "w") as f:
+        for name in ("issuing.crt", "root.crt"):
+            f.write(open(os.path.join(ca_dir, name)).read())
+    r = subprocess.run(["openssl", "crl", "-in", os.path.join(ca_dir, "crl.pem"), "-CAfile",
+                        chain, "-noout", "-crlnumber"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    check(r.returncode == 0 and "verify OK" in r.stdout, "ca-server's CRL: %s" % r.stdout)
+    number = int(r.stdout.split("crlNumber=")[1].split()[0], 16)
+    held = rows(day, "ct", "SELECT number FROM crl")
+    check(len(held) == 1 and int(held[0][0]) >= 1,
+          "the comm-terminal holds CRLs %r (ca-server's is number %d)" % (held, number))
+
+
+def leftovers(engine):
+    """The day's containers, networks and volumes still known to the engine."""
+    left = []
+    for kind in ("ps", "network", "volume"):
+        argv = ["ps", "-a"] if kind == "ps" else [kind, "ls"]
+        r = engine.docker(*argv, "-q", "--filter", "label=com.docker.compose.project=" + PROJECT,
+                          check=False)
+        left += ["%s %s" % (kind, x) for x in r.stdout.split()]
+    return left
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    engine = Engine(STATE, say=lambda text: print(text, flush=True))
+    try:
+        engine.start()
+    except EngineError as e:
+        print("FAIL no container engine could start: %s" % e)
+        return 1
+    work = tempfile.mkdtemp(prefix="certline-compose-day-")
+    day = None
+    ok = False
+    try:
+        day = ContainerDay(engine, devices_per_line=4, fail_share=0.34, seed=20261121,
+                           work=work)
+        summary = day.run()
+        print("day: %s" % json.dumps(summary["lines"]))
+        print("times: %s" % json.dumps(summary["containers"]["seconds"]))
+        for step in (verify_day_events, verify_crl, verify_certificates,
+                     verify_flags_and_receipts, verify_check_ins):
+            step(day)
+            print("ok   %s" % step.__name__, flush=True)
+        print("ok   %d devices, %d certificates verified with openssl, %d receipts" % (
+            len(day.devices), len(day.devices), summary["receipts_held"]))
+        print(engine.image_sizes().rstrip())
+        ok = True
+    except (Failure, EngineError) as e:
+        print("FAIL", e)
+    finally:
+        try:
+            if day is not None:
+                day.stop()
+                left = leftovers(engine)
+                if left:
+                    print("FAIL left after down -v: %s" % left)
+                    ok = False
+        finally:
+            engine.stop()
+        for item in engine.leftovers():
+            print("FAIL left on the host after the engine stopped: %s" % item)
+            ok = False
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("work folder kept: %s (engine log: %s/dockerd.log)" % (work, engine.state))
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
