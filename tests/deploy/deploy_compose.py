@@ -125,6 +125,15 @@ def check_compose(c, source, doc, sim):
         # per service by compose's classic builder.
         c.check(str(service.get("image", "")).startswith("certline") and "build" not in service,
                 "%s: not the certline image built once from deploy/Dockerfile" % name)
+        # The hardening every certline container keeps: a read-only root, no capabilities
+        # (setup-pki adds back only what hands the volumes over), no new privileges.
+        c.check(service.get("read_only") is True, "%s: its root must be read-only" % name)
+        c.check(service.get("cap_drop") == ["ALL"], "%s: must drop every capability" % name)
+        c.check("no-new-privileges:true" in (service.get("security_opt") or []),
+                "%s: needs no-new-privileges:true" % name)
+        c.check(set(service.get("cap_add") or []) <=
+                ({"CHOWN", "FOWNER", "SETUID", "SETGID"} if name == "setup-pki" else set()),
+                "%s: adds capabilities %s" % (name, service.get("cap_add")))
         user = str(service.get("user", ""))
         if name == "setup-pki":
             c.check(service.get("restart") == "no", "setup-pki: must be a one-shot (restart: no)")
