@@ -168,12 +168,13 @@ class FactoryDay:
                                     claim_seconds=30, delete_written=True,
                                     report_interval_s=1)
         ct.migrate()
-        for code, managed in MODELS:
-            ct.run("model-set", code, "--managed" if managed else "--not-managed")
+        r = ct.run("models-sync")  # ca-server's model list is the one the factory follows
+        step(r.stdout.strip().splitlines()[-1])
         numbers, per_model = self.plan_numbers()
         plan = self.write_plan(os.path.join(self.work, "plan.csv"), per_model)
         r = ct.run("import", plan)
-        step("production plan imported (FIG 19B): %s" % r.stdout.strip().splitlines()[-1])
+        summary = [t for t in r.stdout.strip().splitlines() if not t.startswith("warning:")]
+        step("production plan imported (FIG 19B): %s" % (summary or [""])[-1])
         r = ct.run("fetch", "--date", self.today)
         step("day's batch fetched: %s" % r.stdout.strip().splitlines()[-1])
         ct.start()
