@@ -48,6 +48,11 @@ class SoftHsm:
         return ("pkcs11:token=%s;object=%s;type=private?module-path=%s&pin-source=file:%s"
                 % (label, obj, self.module, self.pin_file))
 
+    def token_uri(self, label):
+        """The PKCS#11 URI of the token label itself (ca-server's device_key_token)."""
+        return "pkcs11:token=%s?module-path=%s&pin-source=file:%s" % (label, self.module,
+                                                                       self.pin_file)
+
     def tool(self, label, *args, check=False):
         """pkcs11-tool on the token label, logged in (the PIN from the environment, not argv)."""
         env = dict(os.environ, **{PIN_ENV: USER_PIN})

@@ -36,13 +36,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
-from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding  # noqa: E402
 
-from certline_harness import CaServer, Failure, check, moved, run_ca_scenario  # noqa: E402
+from certline_harness import (CaServer, Failure, check, moved, open_pack_v2,  # noqa: E402
+                              run_ca_scenario)
 from certline_procs import DeviceAgent  # noqa: E402
 
 DAY = 86400
@@ -142,20 +141,13 @@ class Scenario:
         check(pack["version"] == self.version, "pack version %d" % pack["version"])
         check(pack["key_id"] == key_id, "pack sealed under %s, expected %s" % (pack["key_id"],
                                                                                 key_id))
-        sealed = base64.b64decode(pack["sealed_key"])
         if self.version == 1:
+            sealed = base64.b64decode(pack["sealed_key"])
             aad = b"certline-pack-v1\0" + pack["device_number"].encode() + b"\0" + \
                 pack["serial"].encode()
             AESGCM(keys[key_id]).decrypt(sealed[:12], sealed[12:], aad)  # raises if not
             return
-        key = serialization.load_der_private_key(aes_key_unwrap_with_padding(keys[key_id],
-                                                                             sealed), None)
-        cert = x509.load_pem_x509_certificate(pack["certificate_pem"].encode())
-        spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-        check(key.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-              == spki, "the unwrapped key is not the certificate's")
+        _, cert, spki = open_pack_v2(pack_text, keys[key_id])
         cert_der = cert.public_bytes(serialization.Encoding.DER)
         check(pack["device_value"] == der_value("certline device-check v2", pack["device_number"],
                                                 pack["serial"], cert_der, spki),

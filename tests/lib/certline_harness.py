@@ -16,6 +16,7 @@ import time
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
                                 "sim"))
@@ -54,6 +55,24 @@ def open_pack(pack_text, prewrite_key):
     key_der = AESGCM(prewrite_key).decrypt(sealed[:12], sealed[12:], aad)
     cert = x509.load_pem_x509_certificate(pack["certificate_pem"].encode())
     return pack, cert, key_der
+
+
+def open_pack_v2(pack_text, prewrite_key):
+    """Version 2 (device key born in a token, PACK.md): returns (pack dict, certificate, the
+    certificate's SubjectPublicKeyInfo DER) after unwrapping the key (RFC 5649 under the
+    pre-write key) to a PKCS#8 key that must be the certificate's."""
+    pack = json.loads(pack_text)
+    check(pack["version"] == 2, "pack version %d" % pack["version"])
+    check("PRIVATE KEY" not in pack_text, "a pack holds a private key in clear")
+    key = serialization.load_der_private_key(
+        aes_key_unwrap_with_padding(prewrite_key, base64.b64decode(pack["sealed_key"])), None)
+    cert = x509.load_pem_x509_certificate(pack["certificate_pem"].encode())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    check(key.public_key().public_bytes(serialization.Encoding.DER,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo) == spki,
+          "the unwrapped key is not the certificate's")
+    return pack, cert, spki
 
 
 def key_matches(cert, key_der):
