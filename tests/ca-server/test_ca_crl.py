@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
-from certline_harness import CaServer, check, open_pack, run_ca_scenario, write_identity  # noqa: E402
+from certline_harness import CaServer, check, open_pack, run_scenario, write_identity  # noqa: E402
 import soap_peer  # noqa: E402
 
 
@@ -212,7 +212,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: test_ca_crl.py CA_SERVER WSDL_DIR")
     binary, wsdl_dir = sys.argv[1:]
-    return run_ca_scenario("test_ca_crl",
+    return run_scenario("test_ca_crl",
                            lambda work, cluster: Scenario(binary, wsdl_dir, work, cluster),
                            (Fault, requests.exceptions.RequestException))
 

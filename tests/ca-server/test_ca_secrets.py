@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 from zeep.exceptions import Fault  # noqa: E402
 
-from certline_harness import PASSPHRASE, CaServer, check, open_pack, run_ca_scenario  # noqa: E402
+from certline_harness import PASSPHRASE, CaServer, check, open_pack, run_scenario  # noqa: E402
 import soap_peer  # noqa: E402
 
 ENV = "CERTLINE_CA_PASSPHRASE"
@@ -172,7 +172,7 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: test_ca_secrets.py CA_SERVER WSDL_DIR")
     binary, wsdl_dir = sys.argv[1:]
-    return run_ca_scenario("test_ca_secrets",
+    return run_scenario("test_ca_secrets",
                            lambda work, cluster: Scenario(binary, wsdl_dir, work, cluster),
                            (Fault,))
 

@@ -32,7 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 from certline_harness import (PASSPHRASE, CaServer, Failure, cert_der, check, key_matches,  # noqa: E402
-                              now, open_pack, run_ca_scenario,
+                              expect_fault, now, open_pack, run_scenario,
                               verification_value, write_identity)
 import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
@@ -61,16 +61,6 @@ class Scenario:
         return self.client(os.path.join(self.work, "svc-comm.chain.crt"),
                            os.path.join(self.work, "svc-comm.key"))
 
-    def expect_fault(self, what, call, *needles):
-        try:
-            answer = call()
-        except Fault as fault:
-            text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
-                              if fault.detail is not None else "")
-            for needle in needles:
-                check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
-            return text
-        raise Failure("%s: expected a fault, got %r" % (what, answer))
 
     def operator_setup(self):
         r = self.ca.run("init")
@@ -188,28 +178,28 @@ class Scenario:
         check([i.pack for i in again.item] == [i.pack for i in answer.item],
               "a retry with the same request id got other packs")
         # The same id with another body: refused.
-        self.expect_fault("same id, other body", lambda: self.comm_terminal()
+        expect_fault("same id, other body", lambda: self.comm_terminal()
                           .CertificateTransmissionRequest(requestId="day-1", replacement=False,
                                                           deviceNumber=numbers[:5]),
                           "another body")
         # A number that already holds a valid certificate, without the replacement flag.
-        self.expect_fault("already valid", lambda: self.comm_terminal()
+        expect_fault("already valid", lambda: self.comm_terminal()
                           .CertificateTransmissionRequest(requestId="day-1b", replacement=False,
                                                           deviceNumber=["3012-000002"]),
                           "3012-000002", "already holds a valid certificate")
         # Refusals that must name the number and change nothing.
         for bad, needle in (("9999-000001", "unknown device model 9999"),
                             ("3013-000001", "not certificate-managed"),):
-            self.expect_fault(bad, lambda bad=bad: self.comm_terminal()
+            expect_fault(bad, lambda bad=bad: self.comm_terminal()
                               .CertificateTransmissionRequest(requestId="r-" + bad,
                                                               replacement=False,
                                                               deviceNumber=[bad]), needle)
-        self.expect_fault("duplicate in one request", lambda: self.comm_terminal()
+        expect_fault("duplicate in one request", lambda: self.comm_terminal()
                           .CertificateTransmissionRequest(requestId="dup", replacement=False,
                                                           deviceNumber=["3012-900001",
                                                                         "3012-900001"]),
                           "3012-900001")
-        self.expect_fault("too many", lambda: self.comm_terminal()
+        expect_fault("too many", lambda: self.comm_terminal()
                           .CertificateTransmissionRequest(requestId="big", replacement=False,
                                                           deviceNumber=["3012-%06d" % i for i in
                                                                         range(1, 402)]), "1 to 400")
@@ -218,7 +208,7 @@ class Scenario:
         # Roles: a factory terminal may not ask for a batch.
         line = self.client(os.path.join(self.work, "svc-line.chain.crt"),
                            os.path.join(self.work, "svc-line.key"))
-        self.expect_fault("factory-terminal batch", lambda: line.CertificateTransmissionRequest(
+        expect_fault("factory-terminal batch", lambda: line.CertificateTransmissionRequest(
             requestId="x", replacement=False, deviceNumber=["3012-000001"]), "Not authorised")
 
         # Replacement (after an NG write): a new certificate, the old one superseded.
@@ -307,7 +297,7 @@ class Scenario:
             END $$;
             CREATE TRIGGER test_refuse_issue BEFORE UPDATE ON certificate
                 FOR EACH ROW EXECUTE FUNCTION test_refuse_issue();""" % (refused, refused))
-        text = self.expect_fault("completion refused by the database", lambda: self.comm_terminal()
+        text = expect_fault("completion refused by the database", lambda: self.comm_terminal()
                                  .CertificateTransmissionRequest(requestId="mid-fail",
                                                                  replacement=False,
                                                                  deviceNumber=numbers),
@@ -346,7 +336,7 @@ class Scenario:
                                    cert_der(cert), key_der)
         check(proof != pack["device_value"], "the two verification values must differ")
         ct = self.comm_terminal()
-        self.expect_fault("wrong proof", lambda: ct.InstallationReport(
+        expect_fault("wrong proof", lambda: ct.InstallationReport(
             deviceNumber=number, certificateSerial=pack["serial"],
             verificationValue=pack["device_value"], writtenAt=now()),
             "does not match")
@@ -370,7 +360,7 @@ class Scenario:
             if isinstance(exc, Failure):
                 raise
         # A replacement may not supersede a certificate that is installed in a device.
-        self.expect_fault("replace an installed certificate", lambda: self.comm_terminal()
+        expect_fault("replace an installed certificate", lambda: self.comm_terminal()
                           .CertificateTransmissionRequest(requestId="repl-installed",
                                                           replacement=True,
                                                           deviceNumber=[number]),
@@ -382,7 +372,7 @@ class Scenario:
         old = self.replaced
         old_proof = verification_value("certline install-proof v1", "3012-000003",
                                        old[0]["serial"], cert_der(old[1]), old[2])
-        self.expect_fault("superseded install", lambda: self.comm_terminal().InstallationReport(
+        expect_fault("superseded install", lambda: self.comm_terminal().InstallationReport(
             deviceNumber="3012-000003", certificateSerial=old[0]["serial"],
             verificationValue=old_proof, writtenAt=now()), "Installation report refused")
 
@@ -432,7 +422,7 @@ class Scenario:
               "claimed number: %r" % answer)
         # Devices may only check in.
         device = self.device_identity("3012-000002", self.packs["3012-000002"], "dev-batch")
-        self.expect_fault("device batch", lambda: device.CertificateTransmissionRequest(
+        expect_fault("device batch", lambda: device.CertificateTransmissionRequest(
             requestId="d", replacement=False, deviceNumber=["3012-000002"]), "Not authorised")
 
     def offline_batch(self):
@@ -485,7 +475,7 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_ca_server.py CA_SERVER WSDL_DIR SOURCE_DIR")
     binary, wsdl_dir, source_dir = sys.argv[1:]
-    return run_ca_scenario(
+    return run_scenario(
         "test_ca_server",
         lambda work, cluster: Scenario(binary, wsdl_dir, source_dir, work, cluster), (Fault,))
 

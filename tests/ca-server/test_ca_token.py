@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 from certline_harness import (CaServer, Failure, cert_der, check, now, open_pack,  # noqa: E402
-                              run_ca_scenario, verification_value)
+                              run_scenario, verification_value)
 import soap_peer  # noqa: E402
 from softhsm import USER_PIN, SoftHsm  # noqa: E402
 
@@ -292,10 +292,10 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: test_ca_token.py CA_SERVER WSDL_DIR")
     binary, wsdl_dir = sys.argv[1:]
-    code = run_ca_scenario("test_ca_token_files",
+    code = run_scenario("test_ca_token_files",
                            lambda work, cluster: FileModeScenario(binary, wsdl_dir, work, cluster),
                            (Fault,))
-    return code or run_ca_scenario(
+    return code or run_scenario(
         "test_ca_token", lambda work, cluster: Scenario(binary, wsdl_dir, work, cluster),
         (Fault,))
 

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
 from certline_harness import (CaServer, Failure, check, moved, open_pack_v2,  # noqa: E402
-                              run_ca_scenario)
+                              run_scenario)
 from certline_procs import DeviceAgent  # noqa: E402
 
 DAY = 86400
@@ -284,7 +284,7 @@ def main():
     if shutil.which("faketime") is None or (token and shutil.which("softhsm2-util") is None):
         print("%s: FAILED: faketime or softhsm2-util is not installed" % name)
         return 1
-    return run_ca_scenario(name, lambda work, cluster: Scenario(sys.argv[1], sys.argv[2], work,
+    return run_scenario(name, lambda work, cluster: Scenario(sys.argv[1], sys.argv[2], work,
                                                                 cluster, token),
                            errors=(ValueError,))
 

@@ -16,7 +16,6 @@ Usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR
 import base64
 import json
 import os
-import signal
 import sys
 import time
 
@@ -29,7 +28,8 @@ from zeep.exceptions import Fault  # noqa: E402
 import raw_peer  # noqa: E402
 import soap_peer  # noqa: E402
 from certline_harness import (OPERATOR_PASSWORD, CaServer, CommTerminal, Failure,  # noqa: E402
-                              cert_der, check, open_pack, run_ct_scenario, verification_value)
+                              cert_der, check, expect_fault, open_pack, run_scenario,
+                              verification_value)
 
 TODAY = time.strftime("%Y-%m-%d")
 TOMORROW = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
@@ -125,16 +125,6 @@ class Scenario:
                                  os.path.join(self.work, "svc-line%d.key" % which),
                                  os.path.join(self.ca.ca_dir, "root.crt"))[0]
 
-    def expect_fault(self, what, call, *needles):
-        try:
-            answer = call()
-        except Fault as fault:
-            text = "%s %s" % (fault.message, "".join(fault.detail.itertext())
-                              if fault.detail is not None else "")
-            for needle in needles:
-                check(needle in text, "%s: fault %r lacks %r" % (what, text, needle))
-            return
-        raise Failure("%s: expected a fault, got %r" % (what, answer))
 
     def hostile_wire(self):
         """Issue 12 item 4 on the real comm-terminal, as factory terminal 1001: a device number
@@ -185,7 +175,7 @@ class Scenario:
             problem = raw_peer.refusal_problem(answer, needle)
             check(problem is None, "%r...: %s" % (data[-160:], problem))
         check(rows() == before, "a refused request changed %r into %r" % (before, rows()))
-        self.expect_fault("unknown number after hostile requests", lambda: self.line(1)
+        expect_fault("unknown number after hostile requests", lambda: self.line(1)
                           .CertificateTransmissionRequest(deviceNumber="3012-999999"))
 
     def write_device(self, line, number, ok=True):
@@ -231,21 +221,21 @@ class Scenario:
 
             # Two lines, one number.
             line1.CertificateTransmissionRequest(deviceNumber="3012-000003")
-            self.expect_fault("second line", lambda: line2.CertificateTransmissionRequest(
+            expect_fault("second line", lambda: line2.CertificateTransmissionRequest(
                 deviceNumber="3012-000003"), "line 1001")
             # Refusals.
-            self.expect_fault("unknown number", lambda: line1.CertificateTransmissionRequest(
+            expect_fault("unknown number", lambda: line1.CertificateTransmissionRequest(
                 deviceNumber="3012-999999"))
-            self.expect_fault("written number", lambda: line2.CertificateTransmissionRequest(
+            expect_fault("written number", lambda: line2.CertificateTransmissionRequest(
                 deviceNumber="3012-000001"))
-            self.expect_fault("not certificate-managed", lambda: line1
+            expect_fault("not certificate-managed", lambda: line1
                               .CertificateTransmissionRequest(deviceNumber="3013-000001"))
             wrong_role = soap_peer.service(self.wsdl, "https://127.0.0.1:%d/ct" % ct.port,
                                            "comm.certline.test",
                                            os.path.join(self.work, "svc-comm.chain.crt"),
                                            os.path.join(self.work, "svc-comm.key"),
                                            os.path.join(self.ca.ca_dir, "root.crt"))[0]
-            self.expect_fault("comm-terminal as a line", lambda: wrong_role
+            expect_fault("comm-terminal as a line", lambda: wrong_role
                               .CertificateTransmissionRequest(deviceNumber="3012-000004"),
                               "Not authorised")
             self.hostile_wire()
@@ -260,7 +250,7 @@ class Scenario:
             # An NG while ca-server is away: no replacement yet, and a re-scan says why...
             failed, s12 = self.write_device(self.line(2), "3012-000006", ok=False)
             check(s12.replacementReady is False, "S12 after NG with ca-server down: %r" % s12)
-            self.expect_fault("re-scan before the replacement", lambda: self.line(2)
+            expect_fault("re-scan before the replacement", lambda: self.line(2)
                               .CertificateTransmissionRequest(deviceNumber="3012-000006"),
                               "cannot be fetched yet")
             self.ca.start()
@@ -365,7 +355,7 @@ def main():
     if len(sys.argv) != 5:
         sys.exit("usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR")
     ca_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
-    return run_ct_scenario("test_comm_terminal", lambda work, cluster: Scenario(
+    return run_scenario("test_comm_terminal", lambda work, cluster: Scenario(
         (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 

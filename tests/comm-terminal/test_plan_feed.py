@@ -28,7 +28,7 @@ from zeep.exceptions import Fault  # noqa: E402
 
 import soap_peer  # noqa: E402
 from certline_harness import (CaServer, CommTerminal, Failure, check,  # noqa: E402
-                              expect_fault, run_ct_scenario)
+                              expect_fault, run_scenario)
 
 TODAY = time.strftime("%Y-%m-%d")
 DAY2 = time.strftime("%Y-%m-%d", time.localtime(time.time() + 2 * 86400))
@@ -272,7 +272,7 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_plan_feed.py CA_SERVER COMM_TERMINAL WSDL_DIR")
     ca_binary, ct_binary, wsdl_dir = sys.argv[1:]
-    return run_ct_scenario("test_plan_feed", lambda work, cluster: Scenario(
+    return run_scenario("test_plan_feed", lambda work, cluster: Scenario(
         (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 

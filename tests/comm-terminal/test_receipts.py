@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 from test_comm_terminal import TODAY, Scenario  # noqa: E402
-from certline_harness import Failure, check, run_ct_scenario  # noqa: E402
+from certline_harness import Failure, check, run_scenario  # noqa: E402
 
 CA_NS = "urn:certline:ca:1"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -243,7 +243,7 @@ def main():
     if len(sys.argv) != 5:
         sys.exit("usage: test_receipts.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR")
     ca_binary, ct_binary, wsdl_dir, _ = sys.argv[1:]
-    return run_ct_scenario("test_receipts", lambda work, cluster: Receipts(
+    return run_scenario("test_receipts", lambda work, cluster: Receipts(
         (ca_binary, ct_binary), wsdl_dir, work, cluster), errors=(Fault,))
 
 

@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
-from certline_harness import CaServer, CommTerminal, check, run_ca_scenario  # noqa: E402
+from certline_harness import CaServer, CommTerminal, check, run_scenario  # noqa: E402
 
 TODAY = time.strftime("%Y-%m-%d")
 TOMORROW = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
@@ -235,7 +235,7 @@ class Scenario:
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_records.py CA_SERVER COMM_TERMINAL SOURCE_DIR")
-    return run_ca_scenario("test_records",
+    return run_scenario("test_records",
                            lambda work, cluster: Scenario(sys.argv[1:3], work, cluster),
                            errors=(subprocess.TimeoutExpired, KeyError))
 

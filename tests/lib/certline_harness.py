@@ -102,37 +102,11 @@ def write_identity(work, name, cert, key_der, issuing_path):
     return cert_path, key_path
 
 
-def run_ca_scenario(name, make, errors=()):
+def run_scenario(name, make, errors=()):
     """Runs make(work, cluster).run() with a private PostgreSQL cluster and a work folder, both
-    removed afterwards, and a scenario whose .ca is a CaServer; prints the outcome (on failure
-    with the tail of ca-server's log) and returns the exit code. errors: exceptions, beyond the
-    usual ones, that mean a failed check."""
-    cluster = pg_private.PrivateCluster()
-    work = tempfile.mkdtemp(prefix="certline-%s-" % name)
-    scenario = None
-    try:
-        cluster.start()
-        scenario = make(work, cluster)
-        started = time.time()
-        scenario.run()
-        print("%s: all checks passed in %.1f s" % (name, time.time() - started))
-        return 0
-    except (Failure, subprocess.CalledProcessError, OSError, RuntimeError) + tuple(errors) as exc:
-        print("%s: FAILED: %s" % (name, exc))
-        if scenario is not None and os.path.exists(scenario.ca.log_path):
-            print("---- ca-server log (tail) ----\n" + scenario.ca.log()[-4000:])
-        return 1
-    finally:
-        if scenario is not None and scenario.ca.process is not None:
-            scenario.ca.process.kill()
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def run_ct_scenario(name, make, errors=()):
-    """Runs make(work, cluster).run() as run_ca_scenario does, for a scenario with .ca (a
-    CaServer) and, once made, .ct (a CommTerminal): on failure prints the tails of both logs;
-    both processes are killed at the end. errors: exceptions, beyond the usual ones, that mean a
+    removed afterwards, for a scenario whose .ca is a CaServer and, once made, .ct a CommTerminal
+    (if it has one); prints the outcome (on failure with the tails of their logs), kills both at
+    the end and returns the exit code. errors: exceptions, beyond the usual ones, that mean a
     failed check (e.g. zeep's Fault)."""
     cluster = pg_private.PrivateCluster()
     work = tempfile.mkdtemp(prefix="certline-%s-" % name)
@@ -147,18 +121,17 @@ def run_ct_scenario(name, make, errors=()):
     except (Failure, subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError,
             RuntimeError) + tuple(errors) as exc:
         print("%s: FAILED: %s" % (name, exc))
-        for log in ("comm-terminal.log", "ca-server.log"):
-            path = os.path.join(work, log)
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    print("---- %s (tail) ----\n%s" % (log, f.read()[-3000:]))
+        for program in (getattr(scenario, "ct", None), getattr(scenario, "ca", None)):
+            log_path = getattr(program, "log_path", None)
+            if log_path is not None and os.path.exists(log_path):
+                with open(log_path, errors="replace") as f:
+                    print("---- %s (tail) ----\n%s" % (os.path.basename(log_path),
+                                                       f.read()[-4000:]))
         return 1
     finally:
-        if scenario is not None:
-            for proc in (scenario.ca.process,
-                         getattr(getattr(scenario, "ct", None), "process", None)):
-                if proc is not None:
-                    proc.kill()
+        for program in (getattr(scenario, "ca", None), getattr(scenario, "ct", None)):
+            if getattr(program, "process", None) is not None:
+                program.process.kill()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
 
