@@ -30,7 +30,7 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
     size_t len;
     int rc;
 
-    pthread_mutex_init(&rt->ca_lock, NULL);
+    ct_ca_reach_init(rt);
     pthread_mutex_init(&rt->fetch_lock, NULL);
     if ((rc = cl_event_log_open(c->events_file, &rt->events, err, errlen)) != CL_OK)
         return rc;
@@ -63,7 +63,7 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     rt->ca = NULL;
     rt->client_tls = NULL;
     rt->root_pem = NULL;
-    pthread_mutex_destroy(&rt->ca_lock);
+    ct_ca_reach_free(rt);
     pthread_mutex_destroy(&rt->fetch_lock);
 }
 
@@ -94,8 +94,9 @@ void ct_answer_free(struct ct_answer *answer)
     memset(answer, 0, sizeof(*answer));
 }
 
-int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
-               size_t errlen)
+/* ct_ca_send, the link taken as how says. */
+static int send_request(struct ct_runtime *rt, const struct ct_pending_fetch *request,
+                        enum ct_ca_wait how, char *err, size_t errlen)
 {
     struct ca__CertificateTransmissionRequest message = {0};
     char **list = calloc(request->count > 0 ? request->count : 1, sizeof(char *));
@@ -115,16 +116,25 @@ int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, ch
     message.__sizeDeviceNumber = (int)request->count;
     message.deviceNumber = list;
 
-    pthread_mutex_lock(&rt->ca_lock);
+    if ((rc = ct_ca_take(rt, how, err, errlen)) != CL_OK) {
+        free(list);
+        return rc;
+    }
     /* The whole message is written before this returns: list and id may go. */
     if (soap_send___ca__CertificateTransmissionRequest(
             cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
         cl_client_end_call(rt->ca);
-        pthread_mutex_unlock(&rt->ca_lock);
+        ct_ca_give(rt, rc);
     }
     free(list);
     return rc;
+}
+
+int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
+               size_t errlen)
+{
+    return send_request(rt, request, CT_CA_WAIT, err, errlen);
 }
 
 /* Copies the answer's numbers and packs out of gSOAP's memory (it goes with the call). */
@@ -192,7 +202,7 @@ int ct_ca_receive(struct ct_runtime *rt, const struct ct_pending_fetch *request,
     }
 out:
     cl_client_end_call(rt->ca);
-    pthread_mutex_unlock(&rt->ca_lock);
+    ct_ca_give(rt, rc);
     return rc;
 }
 
@@ -226,10 +236,11 @@ int ct_answer_check(struct ct_answer *answer, char *err, size_t errlen)
 
 /* Sends one recorded request, checks its answer and stores it, one step after the other. */
 static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
-                     const struct ct_pending_fetch *request, char *err, size_t errlen)
+                     const struct ct_pending_fetch *request, enum ct_ca_wait how, char *err,
+                     size_t errlen)
 {
     struct ct_answer answer = {0};
-    int rc = ct_ca_send(rt, request, err, errlen);
+    int rc = send_request(rt, request, how, err, errlen);
     if (rc == CL_OK)
         rc = ct_ca_receive(rt, request, &answer, err, errlen);
     if (rc == CL_OK)
@@ -252,7 +263,8 @@ static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
 /* If a request recorded earlier but never answered (ca-server was away) already asks for
  * device_number, resends it under its own id and returns 1 with its result in *rc; else 0. */
 static int resend_pending_for(struct ct_runtime *rt, struct ct_store *store,
-                              const char *device_number, int *rc, char *err, size_t errlen)
+                              const char *device_number, enum ct_ca_wait how, int *rc, char *err,
+                              size_t errlen)
 {
     struct ct_pending_fetch *pending = NULL;
     size_t count = 0;
@@ -264,14 +276,14 @@ static int resend_pending_for(struct ct_runtime *rt, struct ct_store *store,
         for (size_t j = 0; j < pending[i].count && !found; j++)
             if (strcmp(pending[i].numbers[j], device_number) == 0) {
                 found = 1;
-                *rc = fetch_now(rt, store, &pending[i], err, errlen);
+                *rc = fetch_now(rt, store, &pending[i], how, err, errlen);
             }
     ct_pending_fetch_free(pending, count);
     return found;
 }
 
 int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *device_number,
-                 int replacement, char *err, size_t errlen)
+                 int replacement, enum ct_ca_wait how, char *err, size_t errlen)
 {
     char numbers[1][CT_DEVICE_NUMBER_MAX + 1];
     const char *list[1] = {numbers[0]};
@@ -282,7 +294,7 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
         snprintf(err, errlen, "device number too long");
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (resend_pending_for(rt, store, device_number, &rc, err, errlen))
+    if (resend_pending_for(rt, store, device_number, how, &rc, err, errlen))
         return rc;
     strcpy(numbers[0], device_number);
     if ((rc = ct_new_request_id(rt->config->factory, replacement ? "repl" : "manual",
@@ -297,7 +309,7 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     strftime(day, sizeof(day), "%Y-%m-%d", &tm);
     rc = ct_store_fetch_begin(store, request.request_id, day, replacement, list, 1, err, errlen);
     if (rc == CL_OK)
-        rc = fetch_now(rt, store, &request, err, errlen);
+        rc = fetch_now(rt, store, &request, how, err, errlen);
     return rc;
 }
 
@@ -378,7 +390,7 @@ static int report_until(struct ct_runtime *rt, struct ct_store *store, time_t du
         char why[512] = ""; /* a receipt for another installation sets no reason of its own */
         int rc, refused = 0;
 
-        pthread_mutex_lock(&rt->ca_lock);
+        ct_ca_take(rt, CT_CA_WAIT, why, sizeof(why));
         rc = soap_call___ca__InstallationReport(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca),
                                                 NULL, &report, &receipt);
         if (rc != SOAP_OK) {
@@ -393,7 +405,7 @@ static int report_until(struct ct_runtime *rt, struct ct_store *store, time_t du
                 stored++;
         }
         cl_client_end_call(rt->ca);
-        pthread_mutex_unlock(&rt->ca_lock);
+        ct_ca_give(rt, rc);
         if (refused) {
             report_rejected(rt, store, r, why);
         } else if (rc != CL_OK) {

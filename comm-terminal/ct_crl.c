@@ -202,7 +202,7 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     if (rc != CL_OK)
         return rc;
     request.heldNumber = rt->crl->number;
-    pthread_mutex_lock(&rt->ca_lock);
+    ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
     soap = cl_client_soap(rt->ca);
     message_max = soap->recv_maxlength;
     /* A CRL answer has its own bound, unless the transport's message limit is larger (the
@@ -231,7 +231,7 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     }
     cl_client_end_call(rt->ca);
     soap->recv_maxlength = message_max;
-    pthread_mutex_unlock(&rt->ca_lock);
+    ct_ca_give(rt, rc);
     if (rc == CL_OK && der != NULL) {
         char why[400];
         rc = install(rt, der, len, 1, why, sizeof(why));

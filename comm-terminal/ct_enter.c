@@ -119,7 +119,7 @@ int ct_command_enter(struct ct_runtime *rt, int argc, char **argv)
             return 1;
         }
     }
-    rc = ct_fetch_one(rt, store, number, replacement, err, sizeof(err));
+    rc = ct_fetch_one(rt, store, number, replacement, CT_CA_WAIT, err, sizeof(err));
     cl_pool_release(rt->pool, store);
     if (rc != CL_OK) {
         fprintf(stderr, "comm-terminal: no certificate for %.32s: %s\n", number, err);

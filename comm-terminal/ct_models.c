@@ -22,7 +22,7 @@ int ct_models_sync(struct ct_runtime *rt, struct ct_store *store, size_t *change
     int rc = CL_OK;
 
     *changed = 0;
-    pthread_mutex_lock(&rt->ca_lock);
+    ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
     if (soap_call___ca__Models(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &request,
                                &response) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
@@ -45,7 +45,7 @@ int ct_models_sync(struct ct_runtime *rt, struct ct_store *store, size_t *change
             rc = ct_store_models_from_ca(store, models, count, "ca-server", changed, err, errlen);
     }
     cl_client_end_call(rt->ca);
-    pthread_mutex_unlock(&rt->ca_lock);
+    ct_ca_give(rt, rc);
     free(models);
     return rc;
 }

@@ -6,7 +6,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
+#include "ca_reach.h"
 #include "ct_config.h"
 #include "ct_store.h"
 #include "event_log.h"
@@ -21,7 +23,12 @@ struct ct_runtime {
     struct cl_pool *pool;        /* of struct ct_store */
     struct cl_tls *client_tls;   /* towards ca-server */
     struct cl_client *ca;        /* one kept connection to ca-server, */
-    pthread_mutex_t ca_lock;     /* used by one thread at a time */
+    pthread_mutex_t ca_lock;     /* used by one thread at a time (ca_reach.h) */
+    pthread_mutex_t reach_lock;  /* guards the next two */
+    time_t ca_away_since;        /* first lost connection of the current absence, or 0 */
+    time_t ca_recheck_at;        /* a line's call waits for ca-server again from then on */
+    int ca_saved_timeouts[3];    /* the link's own timeouts while a line's call shortens them */
+    int ca_line_call;            /* a line's call holds the link */
     pthread_mutex_t fetch_lock;  /* one day's fetch at a time (daily thread, ct:FetchNow) */
     char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
@@ -39,9 +46,10 @@ void ct_runtime_unlink(struct ct_runtime *runtime);
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
 
-/* Fetches one device number now: replacement after an NG write, or a manual entry. */
+/* Fetches one device number now: replacement after an NG write, or a manual entry. how is
+ * CT_CA_LINE when a factory terminal waits on the answer (ca_reach.h), else CT_CA_WAIT. */
 int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char *device_number,
-                 int replacement, char *err, size_t errlen);
+                 int replacement, enum ct_ca_wait how, char *err, size_t errlen);
 
 /* Sends the installation reports that are due; verifies and stores each receipt. Returns the
  * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */

@@ -1,6 +1,7 @@
 /* line_service.c: the SOAP handlers of the comm-terminal interface, for the factory terminals:
  * S5/S6 the pack of one device number, S9 reception, S11/S12 the write result (after commit; on
- * NG a replacement is fetched and stored before the answer). The line id comes from the factory
+ * NG a replacement is fetched and stored before the answer, unless ca-server was found away a
+ * moment ago; a line never waits long on ca-server: ca_reach.h). The line id comes from the factory
  * terminal's certificate, never from the request. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ int __ct__CertificateTransmissionRequest(struct soap *soap,
         /* Its replacement could not be fetched when the write failed (ca-server away): try
          * again now, so that the re-scan provisions it. */
         char why[256];
-        if (ct_fetch_one(rt, store, request->deviceNumber, 1, why, sizeof(why)) == CL_OK)
+        if (ct_fetch_one(rt, store, request->deviceNumber, 1, CT_CA_LINE, why, sizeof(why)) ==
+            CL_OK)
             rc = ct_store_claim(store, request->deviceNumber, line, (int)rt->config->claim_seconds,
                                 &pack, serial, err, sizeof(err));
         else
@@ -115,7 +117,7 @@ int __ct__WriteResult(struct soap *soap, struct ct__WriteResult *result,
         return fault(soap, rc, "Write result not recorded", err);
     }
     /* Ask ca-server for a replacement now, so that a re-scan provisions again. */
-    rc = ct_fetch_one(rt, store, result->deviceNumber, 1, err, sizeof(err));
+    rc = ct_fetch_one(rt, store, result->deviceNumber, 1, CT_CA_LINE_UNLESS_AWAY, err, sizeof(err));
     cl_pool_release(rt->pool, store);
     response->replacementReady = soap_malloc(soap, sizeof(*response->replacementReady));
     if (response->replacementReady != NULL)

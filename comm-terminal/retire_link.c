@@ -34,7 +34,7 @@ static int send_retire(struct ct_runtime *rt, const struct ct_retirement *rows, 
         rows[0].discontinued ? ca__RetireReason__DISCONTINUED : ca__RetireReason__EXPIRED_STOCK;
     request.__sizeCertificateSerial = (int)count;
     request.certificateSerial = serials;
-    pthread_mutex_lock(&rt->ca_lock);
+    ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
     if (soap_call___ca__Retire(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &request,
                                &response) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, why, whylen);
@@ -44,7 +44,7 @@ static int send_retire(struct ct_runtime *rt, const struct ct_retirement *rows, 
         rc = CL_ERR_PARSE;
     }
     cl_client_end_call(rt->ca);
-    pthread_mutex_unlock(&rt->ca_lock);
+    ct_ca_give(rt, rc);
     return rc;
 }
 

@@ -229,8 +229,9 @@ class FactoryDay:
             if event.get("replacement_ready"):
                 run.replaced += 1
                 continue  # a replacement is stored: re-scan at once
-            if self.ca_down and event.get("replacement_ready") is False:
-                # Taken off the jig and put aside; re-scanned once ca-server is back.
+            if self.ca_down and not event.get("replacement_ready"):
+                # No replacement yet (whatever the NG): taken off the jig and put aside;
+                # re-scanned once ca-server is back.
                 d.stop()
                 run.retry.append(number)
                 return

@@ -8,7 +8,9 @@ going away and resumed with the same request id (no lost or doubled packs), a fe
 fails midway and its re-run (nothing lost, half stored or doubled), the line operations S5/S9/S11
 with OK and NG (a replacement is stored before the answer and a re-scan gets it), two lines asking
 for one number at once, ca-server down during production (lines still served;
-receipts arrive after it returns), deletion of written packs, status and lists, every refusal,
+receipts arrive after it returns), ca-server hanging (NG writes on two lines at once each
+answered within a factory terminal's timeout, no replacement tried while it is known away, a
+re-scan fetches it once it is back), deletion of written packs, status and lists, every refusal,
 and no private key in clear in the comm-terminal's database or log.
 
 Usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR
@@ -16,7 +18,9 @@ Usage: test_comm_terminal.py CA_SERVER COMM_TERMINAL WSDL_DIR SOURCE_DIR
 import base64
 import json
 import os
+import socket
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -118,12 +122,12 @@ class Scenario:
               "status after fetch: %r" % status)
         check(status["3012"]["remaining"] == 20, "remaining: %r" % status["3012"])
 
-    def line(self, which):
+    def line(self, which, timeout=60):
         return soap_peer.service(self.wsdl, "https://127.0.0.1:%d/ct" % self.ct.port,
                                  "comm.certline.test",
                                  os.path.join(self.work, "svc-line%d.chain.crt" % which),
                                  os.path.join(self.work, "svc-line%d.key" % which),
-                                 os.path.join(self.ca.ca_dir, "root.crt"))[0]
+                                 os.path.join(self.ca.ca_dir, "root.crt"), timeout=timeout)[0]
 
 
     def hostile_wire(self):
@@ -339,6 +343,59 @@ class Scenario:
                                    % bad).strip(), self.prewrite["B777"])
         check(pack["device_number"] == bad, "the pack stored for %s" % bad)
 
+    def ca_server_hangs(self):
+        """ca-server's address takes connections and never answers (a hung process, a dead host
+        behind a balancer). NG writes on both lines at once are each answered (recorded, no
+        replacement yet) within a factory terminal's own timeout, rather than queueing one
+        behind the other's wait for ca-server; while ca-server is known away, the next NG does
+        not try it at all; once ca-server is back, a re-scan fetches the replacement at once.
+        (Before the fix the four answers came one ca-server timeout after the other.)"""
+        ct = self.ct
+        ct.start()
+        self.ca.stop()
+        hung = socket.socket()
+        hung.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hung.bind(("127.0.0.1", self.ca.port))
+        hung.listen(64)  # connections complete in the backlog; nothing is ever read or sent
+        numbers = ["3012-%06d" % i for i in range(7, 12)]
+        # A factory terminal waits 12 s for the comm-terminal; ca-server's timeout there is 10 s.
+        lines = [self.line(1, 12), self.line(1, 12), self.line(2, 12), self.line(2, 12)]
+        failed, answers = {}, {}
+
+        def write_ng(line, number):
+            try:
+                failed[number], answers[number] = self.write_device(line, number, ok=False)
+            except Exception as e:  # noqa: BLE001 - reported below, with the number
+                answers[number] = e
+
+        try:
+            threads = [threading.Thread(target=write_ng, args=(lines[i], numbers[i]))
+                       for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            for number in numbers[:4]:
+                s12 = answers.get(number)
+                check(not isinstance(s12, Exception) and s12 is not None and
+                      s12.result == "OK" and s12.replacementReady is False,
+                      "NG of %s while ca-server hangs: %r" % (number, s12))
+            # Known away: the next NG is recorded without asking ca-server.
+            failed[numbers[4]], s12 = self.write_device(lines[0], numbers[4], ok=False)
+            check(s12.replacementReady is False, "NG while ca-server is away: %r" % s12)
+            check("%s failed; no replacement yet: ca-server unreachable since" % numbers[4]
+                  in ct.log(), "the NG while ca-server is away asked it anyway")
+        finally:
+            hung.close()
+        self.ca.start()
+        try:
+            for i, number in enumerate(numbers):
+                new, s12 = self.write_device(lines[i % 4], number)
+                check(s12.result == "OK" and new["serial"] != failed[number]["serial"],
+                      "re-scan of %s after ca-server returned: %r" % (number, s12))
+        finally:
+            ct.stop()
+
     def run(self):
         self.setup_ca()
         try:
@@ -347,6 +404,7 @@ class Scenario:
             self.production()
             self.operator_views_and_secrets()
             self.fetch_with_store_failure()
+            self.ca_server_hangs()
         finally:
             self.ca.stop()
 
