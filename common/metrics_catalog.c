@@ -53,8 +53,8 @@ static const struct cl_metric_def catalog[CL_M_COUNT] = {
                            0,
                            CL_METRICS_CA},
     [CL_M_ISSUANCE_SECONDS] = {"certline_issuance_seconds",
-                               "time to answer one certificate transmission request (FIG 21), "
-                               "issuance and storage of every pack included",
+                               "time spent issuing and storing the packs of one certificate "
+                               "transmission request (FIG 21)",
                                CL_METRIC_HISTOGRAM,
                                {0},
                                REQUEST_BUCKETS,
@@ -68,7 +68,7 @@ static const struct cl_metric_def catalog[CL_M_COUNT] = {
                                CL_METRICS_CA},
     [CL_M_REPORTS_REFUSED] = {"certline_installation_reports_refused_total",
                               "installation reports refused, by reason (unknown, proof, state, "
-                              "factory, other)",
+                              "factory, receipt, other)",
                               CL_METRIC_COUNTER,
                               {"reason"},
                               {0},
@@ -124,8 +124,8 @@ static const struct cl_metric_def catalog[CL_M_COUNT] = {
                            0,
                            CL_METRICS_CT},
     [CL_M_CA_LAST_FETCH] = {"certline_last_fetch_timestamp_seconds",
-                            "Unix time of the last successful fetch of packs from ca-server "
-                            "(0: none since the start)",
+                            "Unix time of the last fetch request ca-server answered in full "
+                            "(0: none yet)",
                             CL_METRIC_GAUGE,
                             {0},
                             {0},
