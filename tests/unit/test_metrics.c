@@ -209,19 +209,25 @@ static void test_catalog(void **state)
 
 /* ---- the listener ---- */
 
+static int connect_to(int port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    return fd;
+}
+
 /* Sends request (len bytes; 0: a string) to 127.0.0.1:port and returns what came back (malloc'd).
  */
 static char *exchange(int port, const char *request, size_t len)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     size_t got = 0, cap = 1 << 16;
     char *reply = calloc(1, cap + 1);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = connect_to(port);
 
     if (len == 0)
         len = strlen(request);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     for (size_t sent = 0; sent < len;) {
         ssize_t n = send(fd, request + sent, len - sent, MSG_NOSIGNAL);
         if (n <= 0)
@@ -237,9 +243,35 @@ static char *exchange(int port, const char *request, size_t len)
     return reply;
 }
 
+/* The reply to request, which must begin with "HTTP/1.1 " and status (malloc'd). */
+static char *expect_status(int port, const char *request, size_t len, const char *status)
+{
+    char *reply = exchange(port, request, len), line[64];
+    snprintf(line, sizeof(line), "HTTP/1.1 %s ", status);
+    if (strncmp(reply, line, strlen(line)) != 0)
+        fail_msg("%.40s: expected %s, got \"%.40s\"", request, status, reply);
+    return reply;
+}
+
+/* GET /metrics is answered 200 within 5 s: a connection just ended may hold its slot (503)
+ * for a moment. */
+static void answered_soon(int port)
+{
+    char *reply = NULL;
+    for (int i = 0; i < 250; i++) {
+        free(reply);
+        reply = exchange(port, "GET /metrics HTTP/1.1\r\n\r\n", 0);
+        if (strncmp(reply, "HTTP/1.1 503 ", 13) != 0)
+            break;
+        usleep(20000);
+    }
+    assert_true(strncmp(reply, "HTTP/1.1 200 ", 13) == 0);
+    free(reply);
+}
+
 static void test_listener(void **state)
 {
-    struct cl_metrics_config config = {.host = "127.0.0.1", .port = 0, .max_connections = 2};
+    struct cl_metrics_config config = {.host = "127.0.0.1", .port = 0, .max_connections = 4};
     struct cl_metrics *m = cl_metrics_new(4);
     struct cl_metrics_http *http = NULL;
     char err[256], *reply, *big;
@@ -267,28 +299,20 @@ static void test_listener(void **state)
     port = cl_metrics_http_port(http);
     assert_int_equal(port, config.port);
 
-    reply = exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 0);
-    assert_true(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    reply = expect_status(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 0, "200");
     assert_non_null(strstr(reply, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
     assert_non_null(strstr(reply, "\r\n\r\n# HELP t_depth"));
     assert_non_null(strstr(reply, "\nt_depth 3\n"));
     free(reply);
-    reply = exchange(port, "GET /metrics?x=1 HTTP/1.0\n\n", 0);
-    assert_true(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
-    free(reply);
-    reply = exchange(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0);
-    assert_true(strncmp(reply, "HTTP/1.1 405 ", 13) == 0);
+    free(expect_status(port, "GET /metrics?x=1 HTTP/1.0\n\n", 0, "200"));
+    reply = expect_status(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, "405");
     assert_non_null(strstr(reply, "Allow: GET\r\n"));
     free(reply);
-    reply = exchange(port, "GET / HTTP/1.1\r\n\r\n", 0);
-    assert_true(strncmp(reply, "HTTP/1.1 404 ", 13) == 0);
-    free(reply);
-    reply = exchange(port, "GET /metricsx HTTP/1.1\r\n\r\n", 0);
-    assert_true(strncmp(reply, "HTTP/1.1 404 ", 13) == 0);
-    free(reply);
-    reply = exchange(port, "\x16\x03\x01\x02\x00\r\n\r\n", 9); /* a TLS hello, say */
-    assert_true(strncmp(reply, "HTTP/1.1 400 ", 13) == 0);
-    free(reply);
+    free(expect_status(port, "GET / HTTP/1.1\r\n\r\n", 0, "404"));
+    free(expect_status(port, "GET /metricsx HTTP/1.1\r\n\r\n", 0, "404"));
+    free(expect_status(port, "\x16\x03\x01\x02\x00\r\n\r\n", 9, "400")); /* a TLS hello */
+    free(expect_status(port, "get /metrics HTTP/1.1\r\n\r\n", 0, "400"));
+    free(expect_status(port, "GET /metrics SMTP\r\n\r\n", 0, "400"));
     big = malloc(100000);
     memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
     memset(big + 26, 'a', 100000 - 26);
@@ -297,15 +321,20 @@ static void test_listener(void **state)
     assert_null(strstr(reply, "t_depth"));
     free(reply);
     free(big);
+    /* max_connections (4) held by silent clients: one more is answered 503 at once */
+    {
+        int silent[4];
+        for (int i = 0; i < 4; i++)
+            silent[i] = connect_to(port);
+        free(expect_status(port, "GET /metrics HTTP/1.1\r\n\r\n", 0, "503"));
+        for (int i = 0; i < 4; i++)
+            close(silent[i]);
+        answered_soon(port); /* their threads end once they see the close */
+    }
     /* a client that connects and says nothing is dropped; the listener still answers others */
     {
-        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        int idle = socket(AF_INET, SOCK_STREAM, 0);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        assert_int_equal(connect(idle, (struct sockaddr *)&addr, sizeof(addr)), 0);
-        reply = exchange(port, "GET /metrics HTTP/1.1\r\n\r\n", 0);
-        assert_true(strncmp(reply, "HTTP/1.1 200 OK\r\n", 17) == 0);
-        free(reply);
+        int idle = connect_to(port);
+        answered_soon(port);
         cl_metrics_http_stop(http); /* with the idle connection still open */
         close(idle);
     }
