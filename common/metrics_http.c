@@ -87,9 +87,9 @@ static void answer_text(int fd, const char *status, const char *extra)
     answer(fd, status, extra, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
-/* Reads up to the end of the headers within the deadline. Returns the request's length, 0 if
- * the client closed or was too slow, -1 if it sent more than MAX_REQUEST without an end, -2 for
- * a NUL byte. */
+/* Reads up to the end of the headers (or a NUL byte: no HTTP) within the deadline. Returns the
+ * request's length, 0 if the client closed or was too slow, -1 if it sent more than MAX_REQUEST
+ * without an end. */
 static long read_request(int fd, char *buf)
 {
     size_t len = 0;
@@ -106,19 +106,32 @@ static long read_request(int fd, char *buf)
             continue;
         if (n <= 0)
             return 0;
-        if (memchr(buf + len, '\0', (size_t)n) != NULL)
-            return -2; /* not HTTP text */
+        int nul = memchr(buf + len, '\0', (size_t)n) != NULL;
         len += (size_t)n;
         buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL)
+        if (nul || strstr(buf, "\r\n\r\n") != NULL || strstr(buf, "\n\n") != NULL)
             return (long)len;
     }
+}
+
+int cl_metrics_http_status(const char *request, size_t len)
+{
+    char method[16], target[256], version[16];
+
+    if (len == 0 || memchr(request, '\0', len) != NULL ||
+        sscanf(request, "%15[A-Z] %255[^ \r\n] %15[^ \r\n]", method, target, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0)
+        return 400;
+    if (strcmp(method, "GET") != 0)
+        return 405;
+    target[strcspn(target, "?")] = '\0';
+    return strcmp(target, "/metrics") == 0 ? 200 : 404;
 }
 
 /* Answers one request on fd. */
 static void serve(struct cl_metrics_http *http, int fd)
 {
-    char buf[MAX_REQUEST + 1], method[16], target[256], version[16];
+    char buf[MAX_REQUEST + 1];
     long len = read_request(fd, buf);
 
     if (len == -1) {
@@ -127,18 +140,17 @@ static void serve(struct cl_metrics_http *http, int fd)
     }
     if (len == 0)
         return;
-    if (len < 0 || sscanf(buf, "%15[A-Z] %255[^ \r\n] %15[^ \r\n]", method, target, version) != 3 ||
-        strncmp(version, "HTTP/1.", 7) != 0) {
-        answer_text(fd, "400 Bad Request", "");
-        return;
-    }
-    if (strcmp(method, "GET") != 0) {
+    switch (cl_metrics_http_status(buf, (size_t)len)) {
+    case 200:
+        break;
+    case 405:
         answer_text(fd, "405 Method Not Allowed", "Allow: GET\r\n");
         return;
-    }
-    target[strcspn(target, "?")] = '\0';
-    if (strcmp(target, "/metrics") != 0) {
+    case 404:
         answer_text(fd, "404 Not Found", "");
+        return;
+    default:
+        answer_text(fd, "400 Bad Request", "");
         return;
     }
     size_t size = 0;

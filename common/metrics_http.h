@@ -31,6 +31,11 @@ struct cl_metrics_http;
 int cl_metrics_http_start(const struct cl_metrics_config *config, struct cl_metrics *metrics,
                           unsigned scope, struct cl_metrics_http **out, char *err, size_t errlen);
 
+/* The answer to a request's line and headers (request[len] must be NUL): 200 for GET /metrics
+ * (a query string is ignored), 405 for another method, 404 for another path, 400 for anything
+ * that is no HTTP/1.x request line (a NUL byte included). */
+int cl_metrics_http_status(const char *request, size_t len);
+
 /* The port bound. */
 int cl_metrics_http_port(const struct cl_metrics_http *http);
 
