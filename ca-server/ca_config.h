@@ -5,6 +5,7 @@
 
 #include "ca_token.h"
 #include "config.h"
+#include "metrics_http.h"
 #include "transport_config.h"
 
 struct ca_database_config {
@@ -18,6 +19,7 @@ struct ca_config {
     struct ca_database_config database;
     struct cl_tls_config tls;
     struct cl_listen_config listen;
+    struct cl_metrics_config metrics; /* GET /metrics; port 0: none */
     struct cl_limits_config limits;
     long long workers;              /* signing threads per batch */
     long long max_batch;            /* device numbers per FIG 21 request */

@@ -18,6 +18,7 @@
 #include "keyfile.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "pack.h"
 #include "prewrite_token.h"
 #include "x509_issue.h"
@@ -368,6 +369,7 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
 {
     size_t n = request->count;
     struct signing_job job = {.runtime = runtime, .request = request, .items = items};
+    double started = cl_metric_now();
     enum ca_batch_state state;
     unsigned char hash[32];
     int rc;
@@ -435,6 +437,9 @@ int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
     }
     cl_log_info("issued %zu certificate(s) for request %s from %s%s", n, request->request_id,
                 request->requester, state == CA_BATCH_PENDING ? " (resumed)" : "");
+    for (size_t i = 0; i < n; i++)
+        CL_METRIC_INC(CL_M_PACKS_ISSUED, request->requester, items[i].model_code);
+    cl_metric_observe(CL_M_ISSUANCE_SECONDS, cl_metric_now() - started, NULL);
 out:
     for (size_t i = 0; job.issued != NULL && i < n; i++)
         cl_issued_free(&job.issued[i]);

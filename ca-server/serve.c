@@ -13,6 +13,7 @@
 #include "error.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "prewrite_token.h"
 #include "runtime.h"
 #include "soap_server.h"
@@ -61,6 +62,7 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     struct cl_tls *tls = NULL;
     struct cl_crl_holder *holder = NULL;
     struct ca_store *store = NULL;
+    struct cl_metrics_http *metrics = NULL;
     struct ca_key_place keys = ca_config_key_place(config); /* the issuing key only */
     char err[512] = "";
     int applied = 0, code = 1;
@@ -109,7 +111,9 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     settings.max_connections = (int)config->listen.max_connections;
     settings.app = &runtime;
     cl_limits_config_apply(&config->limits, &settings.limits);
-    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK) {
+    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK ||
+        cl_metrics_http_start(&config->metrics, cl_metrics_global(), CL_METRICS_CA, &metrics, err,
+                              sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
         goto out;
     }
@@ -140,6 +144,7 @@ out : {
     running = NULL; /* before freeing: a late signal must not touch a freed server */
     cl_server_free(server);
 }
+    cl_metrics_http_stop(metrics);
     ca_crl_publisher_stop(runtime.crl);
     ca_pack_purge_stop(&runtime);
     cl_tls_free(tls);

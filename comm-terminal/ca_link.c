@@ -15,6 +15,7 @@
 #include "ct_crl.h"
 #include "error.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "pack.h"
 #include "receipt.h"
 #include "soapH.h"
@@ -332,6 +333,7 @@ static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
         ct_store_report_retry(store, r->id, time(NULL) + RETRY_MAX_S, why);
         return;
     }
+    CL_METRIC_INC0(CL_M_CT_REPORTS_REFUSED);
     cl_log_warn("installation report for %s (%s) rejected by ca-server: %s; its next scan "
                 "provisions a replacement",
                 r->device_number, r->serial_hex, why);
@@ -370,6 +372,8 @@ int ct_receipt_keep(struct ct_runtime *rt, struct ct_store *store, const struct 
     if (rc == CL_OK && (rc = ct_store_receipt(store, r->id, receipt->received_at, signature_b64,
                                               signer_pem, rt->config->delete_written)) != CL_OK)
         snprintf(why, whylen, "the receipt could not be stored: %s", cl_err_str(rc));
+    if (rc == CL_OK)
+        CL_METRIC_INC0(CL_M_CT_RECEIPTS_HELD);
     return rc;
 }
 

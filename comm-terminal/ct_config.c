@@ -19,6 +19,7 @@ static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_TLS_ROW(struct ct_config, "the comm-terminal's certificate"),
     CL_CFG_LISTEN_ROW(struct ct_config, "where the line service listens"),
     CL_CFG_LIMITS_ROW(struct ct_config),
+    CL_CFG_METRICS_ROW(struct ct_config),
     CL_CFG_OBJ(struct ct_config, ca_server, "ca_server", 1, &cl_endpoint_config_table,
                "the ca-server to fetch from and report to"),
     CL_CFG_STR_DEF(struct ct_config, fetch_time, "fetch_time", "", 0,

@@ -14,6 +14,7 @@
 #include "ct_crl.h"
 #include "error.h"
 #include "log.h"
+#include "ct_metrics.h"
 #include "plan_feed.h"
 #include "soap_server.h"
 
@@ -42,6 +43,7 @@ static void *reporter(void *arg)
         struct ct_store *store = cl_pool_acquire(rt->pool);
         ct_report_due(rt, store);
         ct_retire_due(rt, store);
+        ct_metrics_read_store(store);
         cl_pool_release(rt->pool, store);
         nap((long)rt->config->report_interval_s);
     }
@@ -117,6 +119,7 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
     struct cl_tls_settings tls_settings;
     struct cl_tls *tls = NULL;
+    struct cl_metrics_http *metrics = NULL;
     pthread_t report_thread, fetch_thread, crl_thread, inbox_thread;
     int fetching = 0, watching = 0, code = 1;
     char err[512];
@@ -135,8 +138,11 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     settings.max_connections = (int)rt->config->listen.max_connections;
     settings.app = rt;
     cl_limits_config_apply(&rt->config->limits, &settings.limits);
-    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK) {
+    if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK ||
+        ct_metrics_start(rt, &metrics, err, sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
+        cl_server_free(running);
+        running = NULL;
         cl_tls_free(tls);
         return 1;
     }
@@ -171,6 +177,7 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     if (watching)
         pthread_join(inbox_thread, NULL);
     cl_log_info("stopping");
+    cl_metrics_http_stop(metrics);
     {
         struct cl_server *server = running;
         running = NULL; /* before freeing: a late signal must not touch a freed server */

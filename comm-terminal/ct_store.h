@@ -202,6 +202,9 @@ int ct_store_report_retry(struct ct_store *store, long long report_id, time_t ne
  * entry, flag 0), so that the next scan provisions a replacement. One transaction, audited;
  * CL_ERR_STATE if the report is not queued. */
 int ct_store_report_reject(struct ct_store *store, long long report_id, const char *reason);
+/* For the metrics: the reports queued (not yet answered) and the Unix time of the last fetch
+ * request completed (0: none). A cl_err code. */
+int ct_store_gauges(struct ct_store *store, long *queued, long long *last_fetch);
 
 /* ---- retirement of packs deleted unwritten (store/retirements.c) ---- */
 /* In one transaction: deletes the packs of unwritten certificates stored more than days ago and

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ct_metrics.h"
 #include "ct_runtime.h"
 #include "error.h"
 #include "log.h"
@@ -50,12 +51,14 @@ int __ct__CertificateTransmissionRequest(struct soap *soap,
     cl_pool_release(rt->pool, store);
     if (rc != CL_OK) {
         cl_log_warn("line %s asked for %s: refused: %s", line, request->deviceNumber, err);
+        ct_metrics_line_result(request->deviceNumber, "NG", "no_pack");
         return fault(soap, rc, "Certificate not available", err);
     }
     response->deviceNumber = request->deviceNumber;
     response->pack = soap_strdup(soap, pack);
     free(pack);
     cl_log_info("line %s: pack of %s (%s) sent", line, request->deviceNumber, serial);
+    ct_metrics_pack_sent(request->deviceNumber);
     return SOAP_OK;
 }
 
@@ -78,6 +81,7 @@ int __ct__ReceptionNotice(struct soap *soap, struct ct__ReceptionNotice *notice,
          * still good for the right device; the claim lapses after claim_seconds. */
         cl_log_warn("line %s: %s refused its pack: %s", line, notice->deviceNumber,
                     notice->reason ? notice->reason : "no reason given");
+        ct_metrics_line_result(notice->deviceNumber, "NG", "pack_refused");
     }
     response->deviceNumber = notice->deviceNumber;
     response->result = ct__Result__OK;
@@ -108,6 +112,7 @@ int __ct__WriteResult(struct soap *soap, struct ct__WriteResult *result,
             return fault(soap, rc, "Write result not recorded", err);
         cl_log_info("line %s: %s written (%s)", line, result->deviceNumber,
                     result->certificateSerial);
+        ct_metrics_line_result(result->deviceNumber, "OK", "written");
         return SOAP_OK;
     }
     rc = ct_store_failed(store, result->deviceNumber, line,
@@ -116,6 +121,7 @@ int __ct__WriteResult(struct soap *soap, struct ct__WriteResult *result,
         cl_pool_release(rt->pool, store);
         return fault(soap, rc, "Write result not recorded", err);
     }
+    ct_metrics_line_result(result->deviceNumber, "NG", "write_failed");
     /* Ask ca-server for a replacement now, so that a re-scan provisions again. */
     rc = ct_fetch_one(rt, store, result->deviceNumber, 1, CT_CA_LINE_UNLESS_AWAY, err, sizeof(err));
     cl_pool_release(rt->pool, store);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "metrics_catalog.h"
 
 struct cl_pool {
     pthread_mutex_t lock;
@@ -13,6 +14,7 @@ struct cl_pool {
     void (*close)(void *resource);
     size_t count, free_count;
     void **all, **free_list;
+    int counted; /* in the pool metrics (certline_db_pool_size) */
 };
 
 int cl_pool_new(size_t count,
@@ -40,6 +42,8 @@ int cl_pool_new(size_t count,
         pool->free_list[pool->free_count++] = pool->all[pool->count];
     }
     *out = pool;
+    pool->counted = 1;
+    cl_metric_add(CL_M_DB_POOL_SIZE, (double)count, NULL);
     return CL_OK;
 fail:
     cl_pool_free(pool);
@@ -53,6 +57,8 @@ void cl_pool_free(struct cl_pool *pool)
     if (pool->all != NULL && pool->free_list != NULL) {
         for (size_t i = 0; i < pool->count; i++)
             pool->close(pool->all[i]);
+        if (pool->counted)
+            cl_metric_add(CL_M_DB_POOL_SIZE, -(double)pool->count, NULL);
         pthread_mutex_destroy(&pool->lock);
         pthread_cond_destroy(&pool->available);
     }
@@ -69,6 +75,7 @@ void *cl_pool_acquire(struct cl_pool *pool)
         pthread_cond_wait(&pool->available, &pool->lock);
     resource = pool->free_list[--pool->free_count];
     pthread_mutex_unlock(&pool->lock);
+    cl_metric_add(CL_M_DB_POOL_IN_USE, 1, NULL);
     return resource;
 }
 
@@ -78,4 +85,5 @@ void cl_pool_release(struct cl_pool *pool, void *resource)
     pool->free_list[pool->free_count++] = resource;
     pthread_cond_signal(&pool->available);
     pthread_mutex_unlock(&pool->lock);
+    cl_metric_add(CL_M_DB_POOL_IN_USE, -1, NULL);
 }

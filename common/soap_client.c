@@ -1,6 +1,7 @@
 /* soap_client.c: one kept-alive mutual-TLS connection to one SOAP endpoint. */
 #include "soap_client.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 struct cl_client {
     struct soap *soap;
     char endpoint[512];
+    atomic_int reached; /* cl_client_reached */
 };
 
 /* https://host:port/path with an explicit port: gSOAP would otherwise assume 80. */
@@ -55,6 +57,7 @@ int cl_client_new(const struct cl_client_settings *settings, struct cl_tls *tls,
         return CL_ERR_NOMEM;
     }
     strcpy(client->endpoint, settings->endpoint);
+    atomic_init(&client->reached, -1);
     cl_soap_apply_limits(client->soap, &settings->limits);
     rc = cl_soap_tls_attach_client(client->soap, tls, settings->server_name, settings->server_role);
     if (rc == CL_OK)
@@ -116,8 +119,16 @@ int cl_client_explain(struct cl_client *client, char *buf, size_t len)
 
 void cl_client_end_call(struct cl_client *client)
 {
+    int e = client->soap->error;
+    atomic_store(&client->reached,
+                 e == SOAP_OK || e == SOAP_FAULT || e == SOAP_CLI_FAULT || e == SOAP_SVR_FAULT);
     soap_destroy(client->soap);
     soap_end(client->soap);
+}
+
+int cl_client_reached(const struct cl_client *client)
+{
+    return atomic_load(&client->reached);
 }
 
 void cl_client_handshakes(const struct cl_client *client, unsigned *total, unsigned *resumed)

@@ -32,6 +32,11 @@ int cl_client_explain(struct cl_client *client, char *buf, size_t len);
 /* Frees what the last call allocated; the connection stays open for the next call. */
 void cl_client_end_call(struct cl_client *client);
 
+/* Whether the server answered the last call ended by cl_client_end_call (a result or a SOAP
+ * fault): 1, 0 if it could not be reached (connection, TLS, lost answer), -1 before any call.
+ * Safe to read from any thread. */
+int cl_client_reached(const struct cl_client *client);
+
 /* TLS handshakes made so far, and how many of them resumed a session. */
 void cl_client_handshakes(const struct cl_client *client, unsigned *total, unsigned *resumed);
 

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "soapH.h"
 #include "tls_internal.h"
 #include "xml_pattern.h"
@@ -333,6 +334,17 @@ static unsigned char alert_for(uint32_t flags)
     return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
 }
 
+static const char *side_name(const struct cl_conn *conn)
+{
+    return conn->tls->side == CL_TLS_SERVER ? "server" : "client";
+}
+
+/* Counts a refused handshake by the class of its reason. */
+static void count_refused(const struct cl_conn *conn, uint32_t flags)
+{
+    CL_METRIC_INC(CL_M_TLS_REFUSED, side_name(conn), cl_tls_refusal_class(conn->error_code, flags));
+}
+
 /* After a completed handshake, before any application data: the peer is authenticated to the
  * same standard whether the session is new or resumed. A full handshake: the server records the
  * chain mbedTLS verified; the client with a verified-chain cache checks the server's chain here
@@ -375,6 +387,7 @@ static int check_peer(struct cl_conn *conn)
     (void)mbedtls_ssl_send_alert_message(&conn->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                          alert_for(flags));
     explain_certificate(conn, flags, server ? "client" : "server");
+    count_refused(conn, flags);
     return conn->error_code;
 }
 
@@ -441,17 +454,23 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
                       conn->server_name, cl_role_name(conn->peer.role),
                       cl_role_name(conn->server_role));
             forget_session(conn);
+            count_refused(conn, 0);
             return conn->error_code;
         }
         conn->handshakes++;
         conn->resumed += conn->resumed_now ? 1u : 0u;
         save_session(conn);
     }
+    CL_METRIC_INC(CL_M_TLS_HANDSHAKES, side_name(conn),
+                  (conn->tls->side == CL_TLS_SERVER ? !conn->chain_verified : conn->resumed_now)
+                      ? "resumed"
+                      : "full");
     conn->error_code = CL_OK;
     conn->error[0] = '\0';
     return CL_OK;
 fail:
     explain_handshake(conn, ret, conn->tls->side == CL_TLS_CLIENT ? "server" : "client");
+    count_refused(conn, mbedtls_ssl_get_verify_result(&conn->ssl));
     if (conn->tls->side == CL_TLS_CLIENT)
         forget_session(conn);
     return conn->error_code;

@@ -309,3 +309,23 @@ void cl_tls_free(struct cl_tls *tls)
     mbedtls_entropy_free(&tls->entropy);
     free(tls);
 }
+
+const char *cl_tls_refusal_class(int code, uint32_t flags)
+{
+    if (flags != (uint32_t)-1 && (flags & MBEDTLS_X509_BADCERT_REVOKED))
+        return "revoked";
+    switch (code) {
+    case CL_ERR_PEER_NAME:
+        return "name";
+    case CL_ERR_PEER_ROLE:
+        return "role";
+    case CL_ERR_TLS_PEER_VERIFY:
+        return "certificate";
+    case CL_ERR_TLS_VERSION:
+        return "version";
+    case CL_ERR_CLOSED:
+        return "closed";
+    default:
+        return "handshake";
+    }
+}

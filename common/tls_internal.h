@@ -68,4 +68,9 @@ int cl_tls_check_revoked(const struct cl_tls *tls, const mbedtls_x509_crt *chain
  * cache), so the client side of the same program need not check its signatures again. */
 void cl_tls_note_verified(struct cl_tls *tls, const mbedtls_x509_crt *chain);
 
+/* The class of a refused handshake, for the metrics: "revoked" (flags, from a verification;
+ * (uint32_t)-1 is none), else by the refusal's cl_err code: "name", "role", "certificate",
+ * "version", "closed", or "handshake" for any other failure. */
+const char *cl_tls_refusal_class(int code, uint32_t flags);
+
 #endif

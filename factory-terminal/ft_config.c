@@ -26,6 +26,7 @@ static const struct cl_cfg_field ft_fields[] = {
                       "the line interface where the device reports its write result (S10); e.g. "
                       "8445"),
     CL_CFG_LIMITS_ROW(struct ft_config),
+    CL_CFG_METRICS_ROW(struct ft_config),
     CL_CFG_INT(struct ft_config, write_result_timeout_s, "write_result_timeout_s", 0, 1, 600, 30,
                "seconds to wait for the device's write result (S10) after it accepted the pack"),
     CL_CFG_STR_DEF(struct ft_config, events_file, "events_file", "", 0,

@@ -16,6 +16,7 @@
 #include "input_check.h"
 #include "line_station.h"
 #include "log.h"
+#include "metrics_catalog.h"
 #include "process_guard.h"
 #include "result_report.h"
 #include "scan_source.h"
@@ -132,6 +133,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 
 struct line_server {
     struct cl_server *server;
+    struct cl_metrics_http *metrics; /* GET /metrics, or NULL */
     pthread_t thread;
     int started;
 };
@@ -171,7 +173,14 @@ static int start_line_server(const struct ft_config *config, struct cl_tls *tls,
     sigaddset(&block, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     ls->started = pthread_create(&ls->thread, NULL, serve_line, ls) == 0;
+    int metrics = ls->started ? cl_metrics_http_start(&config->metrics, cl_metrics_global(),
+                                                      CL_METRICS_FT, &ls->metrics, err, sizeof(err))
+                              : CL_OK;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (metrics != CL_OK) {
+        cl_log_error("%s", err);
+        return metrics; /* stop_line_server ends the server thread */
+    }
     if (!ls->started) {
         cl_log_error("line interface: cannot start the server thread");
         cl_server_free(ls->server);
@@ -187,6 +196,8 @@ static int start_line_server(const struct ft_config *config, struct cl_tls *tls,
 
 static void stop_line_server(struct line_server *ls)
 {
+    cl_metrics_http_stop(ls->metrics);
+    ls->metrics = NULL;
     if (ls->server == NULL)
         return;
     cl_server_stop(ls->server);

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "event_log.h"
 #include "input_check.h"
+#include "metrics_catalog.h"
 
 struct ft_report {
     char line_id[64];
@@ -102,6 +103,11 @@ int ft_report_device(struct ft_report *r, const struct ft_outcome *o, char *err,
 {
     char *line = NULL;
     int rc = CL_OK;
+
+    CL_METRIC_INC0(CL_M_FT_SCANS);
+    CL_METRIC_INC(CL_M_FT_RESULTS, result_name(o->result), o->stage ? o->stage : "");
+    if (o->result != FT_RESULT_REJECTED)
+        cl_metric_observe(CL_M_FT_DEVICE_SECONDS, (double)o->elapsed_ms / 1000.0, NULL);
 
     if (r->json || r->events != NULL) {
         line = event_line(r, o);

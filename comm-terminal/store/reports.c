@@ -200,3 +200,24 @@ int ct_store_report_reject(struct ct_store *store, long long report_id, const ch
         return cts_logged(cl_pg_fail(store->db, rc), "rejecting a report", err);
     return CL_OK;
 }
+
+int ct_store_gauges(struct ct_store *store, long *queued, long long *last_fetch)
+{
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT (SELECT count(*) FROM report WHERE state = 'queued'),"
+                          " (SELECT coalesce(floor(extract(epoch FROM max(ended_at))), 0)::bigint"
+                          " FROM fetch_request WHERE state = 'completed')",
+                          0, NULL, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "reading the metrics' gauges", err);
+    *queued = (long)cl_pg_get_ll(res, 0, 0);
+    *last_fetch = cl_pg_get_ll(res, 0, 1);
+    PQclear(res);
+    return CL_OK;
+}

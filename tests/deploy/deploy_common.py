@@ -14,6 +14,7 @@ ENDPOINT = {"endpoint", "server_name"}
 LIMITS = {"connect_timeout_s", "recv_timeout_s", "send_timeout_s", "transfer_timeout_s",
           "max_message_bytes", "max_string_bytes", "max_list_items", "max_nesting"}
 DATABASE = {"conninfo"}
+METRICS = {"host", "port", "max_connections"}
 
 # program: {key: (required in the example files, allowed keys of a nested object or None)}
 KEYS = {
@@ -24,7 +25,7 @@ KEYS = {
         "device_validity_days": (True, None), "db_connections": (True, None),
         "issuing_ca_warn_days": (True, None), "crl_period_s": (True, None),
         "crl_validity_s": (True, None), "crl_file": (False, None),
-        "pack_retention_hours": (False, None)},
+        "pack_retention_hours": (False, None), "metrics": (False, METRICS)},
     "comm-terminal": {
         "factory": (True, None), "database": (True, DATABASE), "tls": (True, TLS),
         "listen": (True, LISTEN), "limits": (False, LIMITS), "ca_server": (True, ENDPOINT),
@@ -35,13 +36,15 @@ KEYS = {
         "crl_max_bytes": (False, None),
         "crl_stale_policy": (False, None), "crl_missing_policy": (False, None),
         "plan_inbox": (False, None), "plan_inbox_poll_s": (False, None),
-        "plan_inbox_max_files": (False, None), "plan_inbox_max_bytes": (False, None)},
+        "plan_inbox_max_files": (False, None), "plan_inbox_max_bytes": (False, None),
+        "metrics": (False, METRICS)},
     "factory-terminal": {
         "line_id": (True, None), "tls": (True, TLS), "comm_terminal": (True, ENDPOINT),
         "device_endpoint": (True, None), "listen": (True, LISTEN), "limits": (False, LIMITS),
         "write_result_timeout_s": (True, None), "events_file": (True, None),
         "crl_file": (False, None), "crl_fetch_s": (False, None),
-        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None)},
+        "crl_stale_policy": (False, None), "crl_missing_policy": (False, None),
+        "metrics": (False, METRICS)},
     "device-agent": {
         "flash_image": (True, None), "nvram_image": (True, None), "listen": (True, LISTEN),
         "line": (True, ENDPOINT), "ca_server": (True, ENDPOINT), "limits": (False, LIMITS),

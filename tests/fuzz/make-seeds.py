@@ -349,6 +349,13 @@ def static_seeds(out):
         write(out, "config", os.path.basename(path), read(path))
     write(out, "config", "hostile.json",
           '{"ca_dir": "x\\u0000y", "workers": 1e300, "listen": {"port": 0600}, "limits": {}}')
+    write(out, "metrics_request", "prometheus.txt",
+          "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9641\r\nAccept: text/plain;version=0.0.4\r\n"
+          "User-Agent: Prometheus/2.42.0\r\n\r\n")
+    write(out, "metrics_request", "post.txt", "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\n")
+    write(out, "metrics_request", "query.txt", "GET /metrics?name[]=x HTTP/1.0\n\n")
+    write(out, "metrics_request", "root.txt", "GET / HTTP/1.1\r\n\r\n")
+    write(out, "metrics_request", "tls.bin", b"\x16\x03\x01\x00\x05hello\r\n\r\n")
 
 
 def main():
