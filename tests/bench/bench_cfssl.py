@@ -19,11 +19,14 @@ CPU, the machine and its load average. Writes OUT_DIR/bench-cfssl.json.
 If cfssl is not installed, says so and exits 0 (make bench goes on).
 
 Usage: bench_cfssl.py CA_SERVER BENCH_CFSSL_LOAD WSDL_DIR SOURCE_DIR OUT_DIR [--devices 10000]
-           [--repeats 3]
+           [--repeats 3] [--profile]
+  --profile: then one more run per certline mode under `perf record -g` on ca-server's PID;
+             OUT_DIR/perf-ca-server-MODE.txt.
 """
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -32,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_common import (cluster_cpu_seconds, cpu_seconds, log,  # noqa: E402
-                          machine_busy_seconds, parse_args, run_bench)
+                          machine_busy_seconds, parse_args, perf_report, run_bench)
 import bench_issuance  # noqa: E402
 import bench_token  # noqa: E402
 from certline_procs import free_port, wait_for_text  # noqa: E402
@@ -192,6 +195,8 @@ class CfsslBench:
                         r["client_cpu_s"], r["other_cpu_s"], load))
                 runs.setdefault(mode, []).append(r)
         self.results["runs"] = runs
+        if self.args.profile:
+            self.profile(proxies)
         self.results["medians"] = {mode: bench_token.median(rs) for mode, rs in runs.items()}
         med = self.results["medians"]
         self.results["ratios"] = {
@@ -203,6 +208,42 @@ class CfsslBench:
         self.results["cpu_ms_per_cert"] = cpu
         self.results["cpu_ratios"] = {mode: round(cpu["cfssl"] / cpu[mode], 3)
                                       for mode in CERTLINE_MODES}
+
+    def profile(self, proxies):
+        """One more run per certline mode under `perf record -g` on ca-server's PID: its hottest
+        symbols on their own (self) and with what they call (children), into
+        OUT_DIR/perf-ca-server-MODE.txt."""
+        if shutil.which("perf") is None:
+            log("profile: perf is not installed")
+            return
+        n = self.args.devices
+        for mode in CERTLINE_MODES:
+            bench = self.certline.modes[mode]
+            data = os.path.join(self.work, "perf-%s.data" % mode)
+            rec = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-p",
+                                    str(bench.ca.process.pid), "-o", data],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(1)
+            log("profile: perf record -g on ca-server (%s), %d devices ..." % (mode, n))
+            r = bench.timed_batches(proxies[mode], "3012", n, min(n, bench_issuance.BATCH),
+                                    "profile-" + mode)
+            rec.send_signal(signal.SIGINT)
+            err = rec.communicate(timeout=300)[1]
+            if rec.returncode not in (0, -signal.SIGINT) or not os.path.exists(data):
+                log("profile: perf record failed: %s" % err.strip()[-300:])
+                return
+            out = os.path.join(self.args.out_dir, "perf-ca-server-%s.txt" % mode)
+            with open(out, "w") as f:
+                f.write("perf record -g -F 499 -p <ca-server> during %d devices, %s mode, 2 "
+                        "workers: %.1f packs/s under perf, ca-server CPU %.3f ms per pack\n\n"
+                        % (n, mode, r["packs_per_s"], r["server_cpu_ms_per_pack"]))
+                f.write("==== self: where the samples fell ====\n")
+                f.write(perf_report(data, "--no-children", "--sort", "dso,symbol",
+                                    "--percent-limit", "0.7"))
+                f.write("\n==== children: each function with what it calls ====\n")
+                f.write(perf_report(data, "--children", "--sort", "symbol", "--percent-limit",
+                                    "3"))
+            log("profile written to %s" % out)
 
     def table(self):
         m = self.results["machine"]
@@ -257,6 +298,8 @@ def main():
     def options(parser):
         parser.add_argument("--devices", type=int, default=10000)
         parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--profile", action="store_true",
+                            help="one more run per certline mode under perf record -g")
     _, args = parse_args(__doc__, options, ("ca_server", "bench_cfssl_load", "wsdl_dir",
                                             "source_dir", "out_dir"))
     if shutil.which("cfssl") is None:
