@@ -40,7 +40,8 @@ demo-containers: deps
 	/usr/bin/python3 deploy/containers/compose_day.py $(CONTAINER_DEMO_ARGS)
 
 # Benchmarks (issue 7): Release, no sanitizers; each prints a table with the goals and writes JSON
-# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores.
+# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores, plus
+# about 7 for bench_cfssl.py (skipped, with a message, if golang-cfssl is not installed).
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=OFF
 	cmake --build $(BENCH_BUILD) -j $(JOBS)

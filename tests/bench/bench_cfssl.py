@@ -19,7 +19,7 @@ CPU, the machine and its load average. Writes OUT_DIR/bench-cfssl.json.
 If cfssl is not installed, says so and exits 0 (make bench goes on).
 
 Usage: bench_cfssl.py CA_SERVER BENCH_CFSSL_LOAD WSDL_DIR SOURCE_DIR OUT_DIR [--devices 10000]
-           [--repeats 3] [--profile]
+           [--repeats 3] [--profile] [--ca-server-env NAME=VALUE ...]
   --profile: then one more run per certline mode under `perf record -g` on ca-server's PID;
              OUT_DIR/perf-ca-server-MODE.txt.
 """
@@ -152,6 +152,9 @@ class CfsslBench:
         self.args = args
         self.cluster = cluster
         args.sizes, args.one_token = str(args.devices), False  # what bench_token reads
+        for setting in args.ca_server_env:  # a lever under test, e.g. malloc tunables
+            name, value = setting.split("=", 1)
+            os.environ[name] = value  # ca-server inherits it (PostgreSQL is already running)
         self.certline = bench_token.TokenBench(args, work, cluster, modes=CERTLINE_MODES)
         self.file = self.certline.modes["file"]
         self.cfssl = None
@@ -237,7 +240,10 @@ class CfsslBench:
                 f.write("perf record -g -F 499 -p <ca-server> during %d devices, %s mode, 2 "
                         "workers: %.1f packs/s under perf, ca-server CPU %.3f ms per pack\n\n"
                         % (n, mode, r["packs_per_s"], r["server_cpu_ms_per_pack"]))
-                f.write("==== self: where the samples fell ====\n")
+                f.write("==== by shared object (self) ====\n")
+                f.write(perf_report(data, "--no-children", "--sort", "dso", "--percent-limit",
+                                    "0.5"))
+                f.write("\n==== self: where the samples fell ====\n")
                 f.write(perf_report(data, "--no-children", "--sort", "dso,symbol",
                                     "--percent-limit", "0.7"))
                 f.write("\n==== children: each function with what it calls ====\n")
@@ -298,6 +304,8 @@ def main():
     def options(parser):
         parser.add_argument("--devices", type=int, default=10000)
         parser.add_argument("--repeats", type=int, default=3)
+        parser.add_argument("--ca-server-env", action="append", default=[],
+                            metavar="NAME=VALUE", help="in ca-server's environment (a lever)")
         parser.add_argument("--profile", action="store_true",
                             help="one more run per certline mode under perf record -g")
     _, args = parse_args(__doc__, options, ("ca_server", "bench_cfssl_load", "wsdl_dir",
@@ -311,6 +319,7 @@ def main():
             sys.exit("bench_cfssl: %s is not an executable" % path)
     args.source_dir = os.path.abspath(args.source_dir)
     settings = {"devices": args.devices, "repeats": args.repeats, "workers": WORKERS,
+                "ca_server_env": args.ca_server_env,
                 "clients": CLIENTS, "order": list(ORDER), "batch_size": bench_issuance.BATCH,
                 "cfssl_config": CFSSL_CONFIG,
                 "cfssl": subprocess.run(["cfssl", "version"], stdout=subprocess.PIPE,
