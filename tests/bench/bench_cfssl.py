@@ -256,10 +256,11 @@ class CfsslBench:
         med = self.results["medians"]
         lines = ["", "Issue 19, item 1: certline beside cfssl -- %s, %d cores, %s, kernel %s" % (
             m["cpu_model"], m["nproc"], m["os"], m["kernel"]),
-            "load average at start %.2f, at end %.2f; other work on the machine took %s CPU s "
-            "per run (median)" % (self.results["loadavg_start"][0],
-                                  self.results["loadavg_end"][0],
-                                  "/".join("%.2f" % med[k]["other_cpu_s"] for k in med)),
+            "load average at start %.2f, at end %.2f; other work on the machine took CPU s in "
+            "the median runs: %s" % (self.results["loadavg_start"][0],
+                                     self.results["loadavg_end"][0],
+                                     ", ".join("%s %.2f" % (k, med[k]["other_cpu_s"])
+                                               for k in med)),
             "%d devices per run, certline %d workers (FIG 21, requests of %d), cfssl %d kept-alive "
             "mutual-TLS clients; median of %d runs each" % (
                 self.args.devices, WORKERS, bench_issuance.BATCH, CLIENTS, self.args.repeats),
