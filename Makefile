@@ -40,7 +40,8 @@ demo-containers: deps
 	/usr/bin/python3 deploy/containers/compose_day.py $(CONTAINER_DEMO_ARGS)
 
 # Benchmarks (issue 7): Release, no sanitizers; each prints a table with the goals and writes JSON
-# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores.
+# into $(BENCH_BUILD)/bench/. See tests/bench/README.md. Takes about 15 minutes on 2 cores, plus
+# about 7 for bench_cfssl.py (skipped, with a message, if golang-cfssl is not installed).
 bench: deps
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DCERTLINE_WERROR=ON -DCERTLINE_SANITIZE=OFF
 	cmake --build $(BENCH_BUILD) -j $(JOBS)
@@ -53,6 +54,8 @@ bench: deps
 	$(BENCH_BUILD)/tests/bench/bench_crl $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_token.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/wsdl $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_cfssl.py $(BENCH_BUILD)/ca-server/ca-server \
+	  $(BENCH_BUILD)/tests/bench/bench_cfssl_load $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
 
 # Fuzzing (issue 12): clang-14 with libFuzzer, ASan and UBSan, into its own build folder; each
 # target runs FUZZ_SECONDS over a copy of its seed corpus (FUZZ_TARGETS to pick some, e.g.

@@ -61,7 +61,10 @@ class ModeBench(bench_issuance.Bench):
 
 
 class TokenBench:
-    def __init__(self, args, work, cluster):
+    """The three modes' CAs (or those of modes: bench_cfssl.py takes file and token), the
+    SoftHSM2 tokens and the measurement."""
+
+    def __init__(self, args, work, cluster, modes=MODES):
         self.args = args
         self.sizes = [int(s) for s in args.sizes.split(",")]
         device_label = ISSUING_TOKENS["token"] if args.one_token else DEVICE_TOKEN
@@ -71,7 +74,7 @@ class TokenBench:
         for mode, label in ISSUING_TOKENS.items():
             uris[mode] = {"issuing_key_uri": self.hsm.uri(label, "issuing-ca")}
         uris["token"]["device_key_token"] = self.hsm.token_uri(device_label)
-        self.modes = {mode: ModeBench(args, work, cluster, mode, uris[mode]) for mode in MODES}
+        self.modes = {mode: ModeBench(args, work, cluster, mode, uris[mode]) for mode in modes}
         self.results = {"tokens": {mode: sorted(u) for mode, u in uris.items()},
                         "device_keys_in_issuing_token": bool(args.one_token)}
 
