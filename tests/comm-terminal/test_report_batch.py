@@ -11,6 +11,8 @@ comm-terminal and ca-server a relay (this script, with each side's service certi
    and every good report stays queued; the report with a wrong proof ends rejected.
 3. Sent again without the fault: every good report is done, once, with the installation time
    ca-server recorded the first time; no report went one by one.
+4. A ca-server from before batches (the relay answers ca:ReportBatch with gSOAP's fault for an
+   unknown operation): the reports go one by one (ca:InstallationReport) and get their receipts.
 
 No step waits for a time: each waits for a state (a report attempted, a batch relayed).
 
@@ -33,15 +35,18 @@ from certline_procs import free_port  # noqa: E402
 
 GOOD = ["3012-%06d" % i for i in range(1, 7)]
 WRONG = "3012-000007"  # reported with a proof that is not its own
+OLDER = ["3012-000008", "3012-000009"]  # reported to a ca-server from before batches
 
 
 class Relay(FakeCaServer):
     """Forwards each request of the comm-terminal to the real ca-server and its answer back;
     while cut is set, a ca:ReportBatch reaches ca-server but its answer is dropped and the
-    connection closed. Counts the batches and the single reports relayed."""
+    connection closed; while unserved is set, a ca:ReportBatch gets the fault a ca-server from
+    before batches answers. Counts the batches and the single reports relayed."""
 
     def __init__(self, port, work, ca_dir, target_port):
         self.cut = True
+        self.unserved = False
         self.batches = self.cut_batches = self.singles = 0
         self.target_port = target_port
         self.upstream = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -63,6 +68,19 @@ class Relay(FakeCaServer):
                                                       if ":" in line)
                    if k.strip().lower() in ("content-type", "soapaction")}
         batch = b"ReportBatch" in body
+        if batch and self.unserved:
+            self.batches += 1
+            fault = ("<SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender"
+                     "</SOAP-ENV:Value></SOAP-ENV:Code><SOAP-ENV:Reason><SOAP-ENV:Text xml:lang="
+                     "\"en\">Method 'ca:ReportBatch' not implemented: method name or namespace"
+                     " not recognized</SOAP-ENV:Text></SOAP-ENV:Reason></SOAP-ENV:Fault>")
+            envelope = ('<?xml version="1.0" encoding="UTF-8"?>\n<SOAP-ENV:Envelope xmlns:'
+                        'SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"><SOAP-ENV:Body>%s'
+                        '</SOAP-ENV:Body></SOAP-ENV:Envelope>' % fault).encode()
+            tls.sendall(("HTTP/1.1 400 Bad Request\r\nContent-Type: application/soap+xml; "
+                         "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                         % len(envelope)).encode() + envelope)
+            return
         conn = http.client.HTTPSConnection("127.0.0.1", self.target_port, context=self.upstream,
                                            timeout=60)
         try:
@@ -163,6 +181,22 @@ class ReportBatch(Scenario):
                   % (rows, first))
             check(self.installed() == first, "ca-server's installations changed")
             check(relay.singles == 0, "%d reports went one by one" % relay.singles)
+
+            # 4. A ca-server that does not know ca:ReportBatch.
+            relay.unserved = True
+            before = relay.batches
+            ct.start()
+            try:
+                line = self.line(1)
+                for number in OLDER:
+                    self.write_device(line, number)
+                self.wait_for("the receipts one by one", lambda: all(
+                    state == "done" for number, state, *_ in self.reports() if number in OLDER),
+                    seconds=90)
+            finally:
+                ct.stop()
+            check(relay.batches > before and relay.singles == len(OLDER),
+                  "batches %d, single reports %d" % (relay.batches - before, relay.singles))
         finally:
             relay.stop()
 
