@@ -148,7 +148,9 @@ class Bench:
         self.ct_settings = {
             "listen": {"host": "127.0.0.1", "port": 0,
                        "max_connections": self.args.max_connections},
-            "limits": {"connect_timeout_s": 5, "recv_timeout_s": 30},
+            # recv_timeout_s: the reporter's batch waits out the run with ca-server paused
+            # (backlog_run) instead of timing out into retries and their backoff.
+            "limits": {"connect_timeout_s": 5, "recv_timeout_s": 900},
             "fetch_chunk": 1000, "claim_seconds": 120, "delete_written": True,
             "report_interval_s": 1, "db_connections": self.args.db_connections}
         self.ct = InfoCommTerminal(self.bin["comm-terminal"], self.work,
