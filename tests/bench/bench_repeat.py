@@ -9,7 +9,7 @@ Each run's JSON (OUT_DIR/JSON_NAME) is kept as OUT_DIR/<name>-run-K.json; the su
 to OUT_DIR/<name>-median.json. The benchmark's own output passes through.
 
 Usage: bench_repeat.py REPEAT OUT_DIR JSON_NAME -- COMMAND [ARG...]
-Exit status: the first failing run's, else 0.
+Exit status: the first failing run's (the runs before it are still summarised), else 0.
 """
 import json
 import os
@@ -126,22 +126,24 @@ def main(argv):
     os.makedirs(out_dir, exist_ok=True)
     stem = json_name[:-5] if json_name.endswith(".json") else json_name
     load_before = list(os.getloadavg())
-    runs = []
+    runs, status = [], 0
     for k in range(1, repeat + 1):
         print("[%s] %s: run %d of %d" % (time.strftime("%H:%M:%S"), stem, k, repeat), flush=True)
         status = subprocess.run(command).returncode
         if status != 0:
-            print("bench_repeat: %s run %d failed (%d)" % (stem, k, status), file=sys.stderr)
-            return status
+            print("bench_repeat: %s run %d failed (%d)%s" % (
+                stem, k, status, "; the runs before it follow" if runs else ""), file=sys.stderr)
+            break
         kept = os.path.join(out_dir, "%s-run-%d.json" % (stem, k))
         os.replace(os.path.join(out_dir, json_name), kept)
         with open(kept) as f:
             runs.append(json.load(f))
-    text, summary = summarise(stem, runs, load_before, list(os.getloadavg()))
-    print(text)
-    with open(os.path.join(out_dir, "%s-median.json" % stem), "w") as f:
-        json.dump(summary, f, indent=2)
-    return 0
+    if runs:
+        text, summary = summarise(stem, runs, load_before, list(os.getloadavg()))
+        print(text)
+        with open(os.path.join(out_dir, "%s-median.json" % stem), "w") as f:
+            json.dump(summary, f, indent=2)
+    return status
 
 
 if __name__ == "__main__":
