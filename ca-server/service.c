@@ -14,8 +14,8 @@
 #include "soapH.h"
 #include "soap_tls.h"
 
-/* Sender faults for what the caller got wrong, receiver faults for what failed here. */
-static int fault(struct soap *soap, int rc, const char *what, const char *detail)
+/* Whether rc is what the caller got wrong (a Sender fault) rather than what failed here. */
+static int senders_fault(int rc)
 {
     switch (rc) {
     case CL_ERR_INVALID_ARGUMENT:
@@ -25,11 +25,19 @@ static int fault(struct soap *soap, int rc, const char *what, const char *detail
     case CL_ERR_STATE:
     case CL_ERR_CRYPTO:
     case CL_ERR_PERMISSION: /* another factory's device number or request id */
-        return soap_sender_fault(soap, what, soap_strdup(soap, detail));
+        return 1;
     default:
-        cl_log_error("%s: %s", what, detail);
-        return soap_receiver_fault(soap, what, soap_strdup(soap, detail));
+        return 0;
     }
+}
+
+/* Sender faults for what the caller got wrong, receiver faults for what failed here. */
+static int fault(struct soap *soap, int rc, const char *what, const char *detail)
+{
+    if (senders_fault(rc))
+        return soap_sender_fault(soap, what, soap_strdup(soap, detail));
+    cl_log_error("%s: %s", what, detail);
+    return soap_receiver_fault(soap, what, soap_strdup(soap, detail));
 }
 
 int __ca__CertificateTransmissionRequest(struct soap *soap,
@@ -116,6 +124,78 @@ int __ca__InstallationReport(struct soap *soap, struct ca__InstallationReport *r
     receipt->signature = soap_strdup(soap, signature);
     receipt->signerCertificate = soap_strdup(soap, ca_authority_issuing_pem(runtime->authority));
     free(signature);
+    return SOAP_OK;
+}
+
+/* The outcome of one report of a batch, as ca:InstallationReport would have answered it. */
+static int report_outcome(struct soap *soap, const struct ca__InstallationReport *report,
+                          const struct ca_install_item *item, const char *signature,
+                          const char *refusal, char *signer, struct ca__ReportOutcome *outcome)
+{
+    outcome->deviceNumber = report->deviceNumber;
+    outcome->certificateSerial = report->certificateSerial;
+    if (item->rc != CL_OK) {
+        outcome->verdict =
+            senders_fault(item->rc) ? ca__ReportVerdict__REFUSED : ca__ReportVerdict__FAILED;
+        outcome->refusal = soap_strdup(soap, refusal);
+        outcome->reason = soap_strdup(soap, item->err);
+        return outcome->refusal != NULL && outcome->reason != NULL ? CL_OK : CL_ERR_NOMEM;
+    }
+    outcome->verdict = ca__ReportVerdict__RECEIPT;
+    if ((outcome->receipt = soap_malloc(soap, sizeof(*outcome->receipt))) == NULL)
+        return CL_ERR_NOMEM;
+    *outcome->receipt = (struct ca__InstallationReceipt){
+        report->deviceNumber, report->certificateSerial,    report->verificationValue,
+        item->received_at,    soap_strdup(soap, signature), signer,
+    };
+    return outcome->receipt->signature != NULL ? CL_OK : CL_ERR_NOMEM;
+}
+
+int __ca__ReportBatch(struct soap *soap, struct ca__ReportBatch *request,
+                      struct ca__ReceiptBatch *response)
+{
+    struct ca_runtime *runtime = cl_soap_app(soap);
+    int n = request->__sizeReport;
+    struct ca_install_item *items = NULL;
+    const char **refusals = NULL;
+    char **signatures = NULL, *signer, err[512];
+    struct ca_store *store;
+    int rc = CL_ERR_NOMEM;
+
+    if (n < 1 || n > CA_REPORT_BATCH_MAX || request->report == NULL) {
+        snprintf(err, sizeof(err), "a batch holds 1 to %d installation reports, not %d",
+                 CA_REPORT_BATCH_MAX, n);
+        return fault(soap, CL_ERR_INVALID_ARGUMENT, "Report batch refused", err);
+    }
+    items = calloc((size_t)n, sizeof(*items));
+    signatures = calloc((size_t)n, sizeof(*signatures));
+    refusals = calloc((size_t)n, sizeof(*refusals));
+    response->outcome = soap_malloc(soap, sizeof(*response->outcome) * (size_t)n);
+    signer = soap_strdup(soap, ca_authority_issuing_pem(runtime->authority));
+    snprintf(err, sizeof(err), "out of memory");
+    if (items != NULL && signatures != NULL && refusals != NULL && response->outcome != NULL &&
+        signer != NULL) {
+        for (int i = 0; i < n; i++)
+            items[i] = (struct ca_install_item){.device_number = request->report[i].deviceNumber,
+                                                .serial_hex = request->report[i].certificateSerial,
+                                                .value = request->report[i].verificationValue};
+        store = ca_db_pool_acquire(runtime->pool);
+        rc = ca_installation_receipts(runtime, store, items, signatures, refusals, (size_t)n, err,
+                                      sizeof(err));
+        ca_db_pool_release(runtime->pool, store);
+    }
+    memset(response->outcome, 0, response->outcome ? sizeof(*response->outcome) * (size_t)n : 0);
+    for (int i = 0; rc == CL_OK && i < n; i++)
+        rc = report_outcome(soap, &request->report[i], &items[i], signatures[i], refusals[i],
+                            signer, &response->outcome[i]);
+    response->__sizeOutcome = n;
+    for (int i = 0; signatures != NULL && i < n; i++)
+        free(signatures[i]);
+    free(signatures);
+    free(refusals);
+    free(items);
+    if (rc != CL_OK)
+        return fault(soap, rc, "Receipts failed", err);
     return SOAP_OK;
 }
 

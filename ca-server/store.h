@@ -154,6 +154,19 @@ void ca_batch_items_free(struct ca_batch_item *items, size_t count); /* frees th
 int ca_store_install(struct ca_store *store, const char *device_number, const char *serial_hex,
                      const char *value, time_t now, time_t *received_at, char *err, size_t errlen);
 
+/* One report of a batch: what ca_store_install takes, and its outcome. */
+struct ca_install_item {
+    const char *device_number, *serial_hex, *value;
+    int rc;             /* CL_OK, or what ca_store_install would answer for this report alone */
+    time_t received_at; /* CL_OK: the installation time to put in the receipt */
+    char err[256];      /* rc != CL_OK: why */
+};
+/* ca_store_install for each item, in one transaction: each item gets its own outcome. A database
+ * failure rolls the whole batch back and is returned (CL_ERR_DB, err saying why); CL_OK once
+ * the outcomes are committed. */
+int ca_store_install_batch(struct ca_store *store, struct ca_install_item *items, size_t count,
+                           time_t now, char *err, size_t errlen);
+
 /* ---- device numbers and their factories ---- */
 struct ca_owner {
     char device_number[CA_DEVICE_NUMBER_MAX + 1];

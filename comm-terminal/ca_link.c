@@ -1,27 +1,20 @@
-/* ca_link.c: the comm-terminal's calls to ca-server: FIG 21 requests in two halves (sent, then
- * answered, the answer checked and copied out; the request id is recorded before sending, so a
- * restart resends it and gets the same packs), single fetches (replacements, manual entries), and
- * installation reports whose receipts are verified before they are kept, or which end rejected
- * (with an event for the execution system) when ca-server refuses them for good. */
+/* ca_link.c: the comm-terminal's calls to ca-server for packs: FIG 21 requests in two halves
+ * (sent, then answered, the answer checked and copied out; the request id is recorded before
+ * sending, so a restart resends it and gets the same packs) and single fetches (replacements,
+ * manual entries). Installation reports and receipts: report_link.c. */
 #include "ca_fetch.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
 #include "atomic_file.h"
 #include "ct_crl.h"
 #include "error.h"
 #include "log.h"
-#include "metrics_catalog.h"
 #include "pack.h"
-#include "receipt.h"
 #include "soapH.h"
 #include "x509_issue.h"
-
-#define RETRY_MAX_S 300
 
 int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
 {
@@ -314,130 +307,4 @@ int ct_fetch_one(struct ct_runtime *rt, struct ct_store *store, const char *devi
     return rc;
 }
 
-/* The faults __ca__InstallationReport (ca-server/service.c) answers for a report it refuses. */
-static const char *const report_refusals[] = {"Installation proof rejected",
-                                              "Installation report refused", NULL};
-
-/* ca-server refused the report for good: it ends rejected, the device number is provisioned
- * again on its next scan, and the execution system reads an event. */
-static void report_rejected(struct ct_runtime *rt, struct ct_store *store,
-                            const struct ct_report *r, const char *why)
-{
-    char err[512], now[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    cJSON *event;
-
-    if (ct_store_report_reject(store, r->id, why) != CL_OK) {
-        /* logged; sent again later */
-        ct_store_report_retry(store, r->id, time(NULL) + RETRY_MAX_S, why);
-        return;
-    }
-    CL_METRIC_INC0(CL_M_CT_REPORTS_REFUSED);
-    cl_log_warn("installation report for %s (%s) rejected by ca-server: %s; its next scan "
-                "provisions a replacement",
-                r->device_number, r->serial_hex, why);
-    gmtime_r(&t, &tm);
-    strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if ((event = cJSON_CreateObject()) == NULL)
-        return;
-    if (cJSON_AddStringToObject(event, "event", "installation_rejected") != NULL &&
-        cJSON_AddStringToObject(event, "factory", rt->config->factory) != NULL &&
-        cJSON_AddStringToObject(event, "device_number", r->device_number) != NULL &&
-        cJSON_AddStringToObject(event, "serial", r->serial_hex) != NULL &&
-        cJSON_AddStringToObject(event, "reason", why) != NULL &&
-        cJSON_AddStringToObject(event, "time", now) != NULL &&
-        cl_event_log_write(rt->events, event, err, sizeof(err)) != CL_OK)
-        cl_log_error("%s", err);
-    cJSON_Delete(event);
-}
-
-int ct_receipt_keep(struct ct_runtime *rt, struct ct_store *store, const struct ct_report *r,
-                    const struct cl_receipt *receipt, const char *signature_b64,
-                    const char *signer_pem, char *why, size_t whylen)
-{
-    int rc;
-
-    why[0] = '\0';
-    /* Keep only a receipt that is about this installation and signed by our CA. */
-    rc = receipt->device_number == NULL || receipt->serial_hex == NULL ||
-                 receipt->verification_value == NULL ||
-                 strcmp(receipt->device_number, r->device_number) != 0 ||
-                 strcmp(receipt->serial_hex, r->serial_hex) != 0 ||
-                 strcmp(receipt->verification_value, r->proof) != 0
-             ? CL_ERR_CRYPTO
-             : cl_receipt_verify(receipt, signature_b64, signer_pem, rt->root_pem, why, whylen);
-    if (rc == CL_ERR_CRYPTO && why[0] == '\0')
-        snprintf(why, whylen, "the receipt is for another installation");
-    if (rc == CL_OK && (rc = ct_store_receipt(store, r->id, receipt->received_at, signature_b64,
-                                              signer_pem, rt->config->delete_written)) != CL_OK)
-        snprintf(why, whylen, "the receipt could not be stored: %s", cl_err_str(rc));
-    if (rc == CL_OK)
-        CL_METRIC_INC0(CL_M_CT_RECEIPTS_HELD);
-    return rc;
-}
-
-/* Sends the reports queued with their next attempt before due (at most limit, oldest first). */
-static int report_until(struct ct_runtime *rt, struct ct_store *store, time_t due, size_t limit)
-{
-    struct ct_report *reports = NULL;
-    size_t count = 0;
-    int stored = 0;
-
-    if (ct_store_reports_due(store, due, limit, &reports, &count) != CL_OK)
-        return CL_ERR_DB;
-    for (size_t i = 0; i < count; i++) {
-        struct ct_report *r = &reports[i];
-        struct ca__InstallationReport report = {r->device_number, r->serial_hex, r->proof,
-                                                r->written_at};
-        struct ca__InstallationReceipt receipt = {0};
-        char why[512] = ""; /* a receipt for another installation sets no reason of its own */
-        int rc, refused = 0;
-
-        ct_ca_take(rt, CT_CA_WAIT, why, sizeof(why));
-        rc = soap_call___ca__InstallationReport(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca),
-                                                NULL, &report, &receipt);
-        if (rc != SOAP_OK) {
-            rc = cl_client_explain(rt->ca, why, sizeof(why));
-            refused = ct_ca_refused(rt, rc, report_refusals);
-        } else {
-            struct cl_receipt signed_receipt = {receipt.deviceNumber, receipt.certificateSerial,
-                                                receipt.verificationValue, receipt.receivedAt};
-            rc = ct_receipt_keep(rt, store, r, &signed_receipt, receipt.signature,
-                                 receipt.signerCertificate, why, sizeof(why));
-            if (rc == CL_OK)
-                stored++;
-        }
-        cl_client_end_call(rt->ca);
-        ct_ca_give(rt, rc);
-        if (refused) {
-            report_rejected(rt, store, r, why);
-        } else if (rc != CL_OK) {
-            int delay = 1 << (r->attempts < 8 ? r->attempts : 8);
-            if (delay > RETRY_MAX_S)
-                delay = RETRY_MAX_S;
-            cl_log_warn("installation report for %s not accepted yet: %s (retry in %d s)",
-                        r->device_number, why, delay);
-            ct_store_report_retry(store, r->id, time(NULL) + delay, why);
-            if (rc == CL_ERR_CONNECT || rc == CL_ERR_CLOSED || rc == CL_ERR_TLS_HANDSHAKE) {
-                free(reports);
-                return CL_ERR_CONNECT; /* ca-server is away: try the rest later */
-            }
-        } else {
-            cl_log_info("receipt for %s (%s) held", r->device_number, r->serial_hex);
-        }
-    }
-    free(reports);
-    return stored;
-}
-
-int ct_report_due(struct ct_runtime *rt, struct ct_store *store)
-{
-    return report_until(rt, store, time(NULL), 100);
-}
-
-int ct_report_all(struct ct_runtime *rt, struct ct_store *store)
-{
-    /* Every queued report once, whatever its backoff: an operator asks for it now. */
-    return report_until(rt, store, (time_t)4102444800LL, 100000);
-}
+/* The installation reports and their receipts: report_link.c. */

@@ -5,6 +5,7 @@
 #define CERTLINE_CT_RUNTIME_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -33,6 +34,8 @@ struct ct_runtime {
     char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
     struct ct_crl *crl;          /* the CRL held for the lines (ct_crl.h) */
+    /* Until when reports go one by one: ca-server did not know ca:ReportBatch (report_link.c). */
+    atomic_llong reports_one_by_one_until;
 };
 
 /* Sets up the ca-server link (TLS, client, root for receipts). */
@@ -51,15 +54,25 @@ int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char 
 int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char *device_number,
                  int replacement, enum ct_ca_wait how, char *err, size_t errlen);
 
-/* Sends the installation reports that are due; verifies and stores each receipt. Returns the
- * number of receipts stored, or a negative cl_err code if ca-server could not be reached. */
+/* Sends the installation reports that are due, in batches (report_link.c), until none is due;
+ * verifies each receipt and stores a batch's receipts at once. Returns the number of receipts
+ * stored, or a negative cl_err code if ca-server could not be reached. */
 int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
 /* The same for every queued report (at most 100000) whatever its next attempt: `report`. */
 int ct_report_all(struct ct_runtime *runtime, struct ct_store *store);
 
 struct cl_receipt;
-/* Keeps a receipt for report r (ca_link.c): it must name r's device number, serial and proof and
- * be signed by a CA that chains to the root held (cl_receipt_verify); then it is stored
+struct cl_ca_verifier;
+/* Checks a receipt for report r (report_link.c): it must name r's device number, serial and
+ * proof and be signed by a CA that chains to the root held: with signer (checked once for a
+ * batch, cl_ca_verifier_new) when given, else with signer_pem (cl_receipt_verify). CL_OK, or a
+ * cl_err code with why saying what was wrong. */
+int ct_receipt_check(struct ct_runtime *runtime, const struct ct_report *r,
+                     const struct cl_receipt *receipt, const char *signature_b64,
+                     const char *signer_pem, struct cl_ca_verifier *signer, char *why,
+                     size_t whylen);
+/* Keeps a receipt for report r (report_link.c): it must name r's device number, serial and proof
+ * and be signed by a CA that chains to the root held (cl_receipt_verify); then it is stored
  * (ct_store_receipt; a report done already keeps its first receipt). CL_OK, or a cl_err code
  * with why saying what was wrong. Used by the reporter and by import-receipts. */
 int ct_receipt_keep(struct ct_runtime *runtime, struct ct_store *store, const struct ct_report *r,

@@ -193,6 +193,18 @@ int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
  * [effect 5]. */
 int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
                      const char *signature_b64, const char *signer_pem, int delete_written);
+/* A verified receipt of a batch, and what became of it (ct_store_receipts). */
+struct ct_receipt_row {
+    long long report_id;
+    time_t received_at;
+    const char *signature_b64, *signer_pem;
+    int rc; /* CL_OK: stored (or held already) */
+};
+/* ct_store_receipt for each row, in one transaction: a malformed row (CL_ERR_INVALID_ARGUMENT)
+ * or a report that does not exist (CL_ERR_NOT_FOUND) is skipped; a database failure keeps none
+ * (each row's rc says so too) and is returned. */
+int ct_store_receipts(struct ct_store *store, struct ct_receipt_row *rows, size_t count,
+                      int delete_written);
 /* A failed attempt: retry at next_attempt (the reason is kept for operators). */
 int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,
                           const char *reason);

@@ -19,4 +19,14 @@ int cl_ca_verify_text(const char *text, size_t len, const char *signature_b64,
                       const char *signer_cert_pem, const char *trust_pem, const char *what,
                       char *err, size_t errlen);
 
+/* The same check split for many texts by one signer (a batch of receipts): the signer
+ * certificate parsed and checked against the root once (new), then each signature (check).
+ * Errors as cl_ca_verify_text's. free(NULL) is a no-op. */
+struct cl_ca_verifier;
+int cl_ca_verifier_new(const char *signer_cert_pem, const char *trust_pem, const char *what,
+                       struct cl_ca_verifier **verifier, char *err, size_t errlen);
+int cl_ca_verifier_check(struct cl_ca_verifier *verifier, const char *text, size_t len,
+                         const char *signature_b64, const char *what, char *err, size_t errlen);
+void cl_ca_verifier_free(struct cl_ca_verifier *verifier);
+
 #endif

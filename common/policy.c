@@ -13,6 +13,7 @@ static const struct cl_operation operations[] = {
     {"ca:RevocationList", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ca:Retire", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ca:Models", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
+    {"ca:ReportBatch", CL_IFACE_CA, CL_ROLE_COMM_TERMINAL},
     {"ct:CertificateTransmissionRequest", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"ct:ReceptionNotice", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},
     {"ct:WriteResult", CL_IFACE_COMM_TERMINAL, CL_ROLE_FACTORY_TERMINAL},

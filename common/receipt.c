@@ -98,3 +98,21 @@ int cl_receipt_verify(const struct cl_receipt *receipt, const char *signature_b6
     return cl_ca_verify_text(text, text_len, signature_b64, signer_cert_pem, trust_pem,
                              "receipt refused", err, errlen);
 }
+
+int cl_receipt_verify_with(struct cl_ca_verifier *signer, const struct cl_receipt *receipt,
+                           const char *signature_b64, char *err, size_t errlen)
+{
+    char text[TEXT_MAX], why[256];
+    size_t text_len;
+
+    if (receipt == NULL || signer == NULL) {
+        snprintf(err, errlen, "receipt and signer are required");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((text_len = canonical_text(receipt, text, why, sizeof(why))) == 0) {
+        snprintf(err, errlen, "receipt refused: %s", why);
+        return CL_ERR_CRYPTO;
+    }
+    return cl_ca_verifier_check(signer, text, text_len, signature_b64, "receipt refused", err,
+                                errlen);
+}

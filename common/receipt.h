@@ -27,4 +27,9 @@ int cl_receipt_sign(struct cl_signer *signer, const struct cl_receipt *receipt,
 int cl_receipt_verify(const struct cl_receipt *receipt, const char *signature_b64,
                       const char *signer_cert_pem, const char *trust_pem, char *err, size_t errlen);
 
+/* The same with a signer checked once for many receipts (ca_signature.h, cl_ca_verifier_new). */
+struct cl_ca_verifier;
+int cl_receipt_verify_with(struct cl_ca_verifier *signer, const struct cl_receipt *receipt,
+                           const char *signature_b64, char *err, size_t errlen);
+
 #endif

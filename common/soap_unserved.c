@@ -127,3 +127,11 @@ __attribute__((weak)) int __ca__Models(struct soap *soap, struct ca__Models *req
     (void)response;
     UNSERVED("ca:Models");
 }
+
+__attribute__((weak)) int __ca__ReportBatch(struct soap *soap, struct ca__ReportBatch *request,
+                                            struct ca__ReceiptBatch *response)
+{
+    (void)request;
+    (void)response;
+    UNSERVED("ca:ReportBatch");
+}

@@ -88,6 +88,44 @@ struct ca__InstallationReceipt {
 int __ca__InstallationReport(struct ca__InstallationReport *ca__InstallationReport,
                              struct ca__InstallationReceipt *ca__InstallationReceipt);
 
+/// Installation reports sent together: 1 to 200 of them (a request over that is refused whole).
+struct ca__ReportBatch {
+    $int __sizeReport 1:200;
+    struct ca__InstallationReport *report 1:200;
+};
+
+/// What became of one report of a batch.
+enum ca__ReportVerdict {
+    /// Installed: the receipt is given.
+    ca__ReportVerdict__RECEIPT,
+    /// Refused for good, as ca:InstallationReport would refuse it with a Sender fault.
+    ca__ReportVerdict__REFUSED,
+    /// Not answered now (a Receiver fault of ca:InstallationReport): worth sending again.
+    ca__ReportVerdict__FAILED
+};
+
+/// One report's outcome, in the order of the batch.
+struct ca__ReportOutcome {
+    ca__DeviceNumber deviceNumber 1;
+    ca__Serial certificateSerial 1;
+    enum ca__ReportVerdict verdict 1;
+    /// RECEIPT: the signed receipt, as ca:InstallationReport answers it.
+    struct ca__InstallationReceipt *receipt 0;
+    /// REFUSED or FAILED: the fault string ca:InstallationReport would answer, and why.
+    ca__Reason refusal 0;
+    ca__Reason reason 0;
+};
+
+/// One outcome per report, in the order of the batch.
+struct ca__ReceiptBatch {
+    $int __sizeOutcome 1:200;
+    struct ca__ReportOutcome *outcome 1:200;
+};
+
+//gsoap ca service method-documentation: ReportBatch up to 200 installation reports at once: the proofs checked and recorded in one transaction, one signed receipt or refusal per report, in order; idempotent; comm-terminal role only.
+int __ca__ReportBatch(struct ca__ReportBatch *ca__ReportBatch,
+                      struct ca__ReceiptBatch *ca__ReceiptBatch);
+
 /// Device check-in: the device number is read from the presented certificate, not from the body.
 struct ca__CheckIn {
     /// What the device believes its number is (from NVRAM); reported back for comparison.

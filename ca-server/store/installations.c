@@ -12,20 +12,12 @@ static int equal_const_time(const char *a, const char *b, size_t n)
 
 /* ---- installation ---- */
 
-int ca_store_install(struct ca_store *store, const char *device_number, const char *serial_hex,
-                     const char *value, time_t now, time_t *received_at, char *err, size_t errlen)
+/* The checks of one report's inputs, before any transaction; given gets the proof's digits. */
+static int install_input_ok(const char *device_number, const char *serial_hex, const char *value,
+                            char given[CA_VERIFY_HEX + 1], char *err, size_t errlen)
 {
-    const char *values[] = {serial_hex, device_number, NULL};
-    char given[CA_VERIFY_HEX + 1], buf[48], now_text[24];
-    PGresult *res;
-    int rc;
+    char buf[48];
 
-    if (received_at != NULL)
-        *received_at = 0;
-    if (store == NULL || received_at == NULL) {
-        cl_err_set(err, errlen, "missing argument");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
     if (!device_number_ok(device_number, NULL)) {
         cl_err_set(err, errlen, "device number \"%s\" is malformed",
                    cl_shown(device_number, buf, sizeof(buf)));
@@ -41,19 +33,26 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
                    device_number, CA_VERIFY_HEX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if (now <= 0) {
-        cl_err_set(err, errlen, "no installation time");
-        return CL_ERR_INVALID_ARGUMENT;
-    }
+    return CL_OK;
+}
 
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
-        return rc;
+/* Inside the caller's transaction: checks the proof of one installation and marks it installed.
+ * CL_ERR_DB leaves the transaction to be rolled back; any other code concerns this report only. */
+static int install_locked(struct ca_store *store, const char *device_number, const char *serial_hex,
+                          const char *given, const char *now_text, time_t now, time_t *received_at,
+                          char *err, size_t errlen)
+{
+    const char *values[] = {serial_hex, device_number, now_text};
+    PGresult *res;
+    int rc;
+
+    *received_at = 0;
     if ((rc = cl_pg_query(store->db, &res,
                           "SELECT state, server_value,"
                           " floor(extract(epoch FROM installed_at))::bigint"
                           " FROM certificate WHERE serial = $1 AND device_number = $2 FOR UPDATE",
                           2, values, err, errlen)) != CL_OK)
-        return cl_pg_fail(store->db, rc);
+        return rc;
     if (PQntuples(res) == 0) {
         cl_err_set(err, errlen, "no certificate %s for device number %s", serial_hex,
                    device_number);
@@ -76,8 +75,6 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
             *received_at =
                 (time_t)cl_pg_get_ll(res, 0, 2); /* reported before: the first time holds */
         } else {
-            snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
-            values[2] = now_text;
             PQclear(res);
             res = NULL;
             rc = cl_pg_query(store->db, NULL,
@@ -90,7 +87,71 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
         }
     }
     PQclear(res);
+    return rc;
+}
+
+int ca_store_install(struct ca_store *store, const char *device_number, const char *serial_hex,
+                     const char *value, time_t now, time_t *received_at, char *err, size_t errlen)
+{
+    char given[CA_VERIFY_HEX + 1], now_text[24];
+    int rc;
+
+    if (received_at != NULL)
+        *received_at = 0;
+    if (store == NULL || received_at == NULL) {
+        cl_err_set(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if ((rc = install_input_ok(device_number, serial_hex, value, given, err, errlen)) != CL_OK)
+        return rc;
+    if (now <= 0) {
+        cl_err_set(err, errlen, "no installation time");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+        return rc;
+    rc = install_locked(store, device_number, serial_hex, given, now_text, now, received_at, err,
+                        errlen);
+    if (rc == CL_ERR_DB)
+        return cl_pg_fail(store->db, rc);
     if ((rc = cl_pg_finish(store->db, rc, err, errlen)) != CL_OK)
         *received_at = 0;
+    return rc;
+}
+
+int ca_store_install_batch(struct ca_store *store, struct ca_install_item *items, size_t count,
+                           time_t now, char *err, size_t errlen)
+{
+    char given[CA_VERIFY_HEX + 1], now_text[24];
+    int rc;
+
+    if (store == NULL || (items == NULL && count > 0) || now <= 0) {
+        cl_err_set(err, errlen, "missing argument");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        struct ca_install_item *item = &items[i];
+        item->received_at = 0;
+        item->rc = install_input_ok(item->device_number, item->serial_hex, item->value, given,
+                                    item->err, sizeof(item->err));
+        if (item->rc == CL_OK)
+            item->rc = install_locked(store, item->device_number, item->serial_hex, given, now_text,
+                                      now, &item->received_at, item->err, sizeof(item->err));
+        if (item->rc != CL_OK && item->rc != CL_ERR_INVALID_ARGUMENT &&
+            item->rc != CL_ERR_NOT_FOUND && item->rc != CL_ERR_STATE && item->rc != CL_ERR_CRYPTO) {
+            /* a query failed: the transaction is lost, nothing of the batch is kept */
+            cl_err_set(err, errlen, "%s", item->err);
+            return cl_pg_fail(store->db, item->rc);
+        }
+    }
+    if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK) {
+        cl_pg_fail(store->db, rc);
+        for (size_t i = 0; i < count; i++)
+            items[i].received_at = 0;
+    }
     return rc;
 }

@@ -53,46 +53,53 @@ int ct_store_reports_due(struct ct_store *store, time_t now, size_t limit,
     return rc;
 }
 
-int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
-                     const char *signature_b64, const char *signer_pem, int delete_written)
+/* A receipt's fields well formed (logged when not). */
+static int receipt_ok(long long report_id, time_t received_at, const char *signature_b64,
+                      const char *signer_pem)
 {
-    char id[24], when[24], err[384];
-    const char *values[] = {id, when, signature_b64, signer_pem};
-    PGresult *res;
-    int rc;
-
-    if (store == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
     if (report_id < 1 || received_at <= 0 || !base64_ok(signature_b64, SIGNATURE_B64_MAX) ||
         !cl_utf8_ok(signer_pem, 1, SIGNER_PEM_MAX, 1)) {
         cl_log_warn("receipt for report %lld refused: report id, time, signature (base64, at "
                     "most %d) or signer certificate (PEM, at most %d bytes) malformed",
                     report_id, SIGNATURE_B64_MAX, SIGNER_PEM_MAX);
-        return CL_ERR_INVALID_ARGUMENT;
+        return 0;
     }
+    return 1;
+}
+
+/* Inside the caller's transaction: the report is done with this receipt (a report done already
+ * keeps its first). CL_ERR_NOT_FOUND concerns this report only; any other failure leaves the
+ * transaction to be rolled back. */
+static int receipt_locked(struct ct_store *store, long long report_id, time_t received_at,
+                          const char *signature_b64, const char *signer_pem, int delete_written,
+                          char *err, size_t errlen)
+{
+    char id[24], when[24];
+    const char *values[] = {id, when, signature_b64, signer_pem};
+    PGresult *res;
+    int rc;
+
     snprintf(id, sizeof(id), "%lld", report_id);
     snprintf(when, sizeof(when), "%lld", (long long)received_at);
-    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "storing a receipt", err);
     if ((rc = cl_pg_query(store->db, &res,
                           "SELECT state, device_number, serial FROM report WHERE id = $1::bigint"
                           " FOR UPDATE",
-                          1, values, err, sizeof(err))) != CL_OK)
-        return cts_logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
+                          1, values, err, errlen)) != CL_OK)
+        return rc;
     if (PQntuples(res) == 0) {
         PQclear(res);
         cl_log_warn("receipt: no installation report %lld", report_id);
-        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+        return CL_ERR_NOT_FOUND;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
         PQclear(res); /* held already: the first receipt stays */
-        return cts_logged(cl_pg_commit(store->db, err, sizeof(err)), "storing a receipt", err);
+        return CL_OK;
     }
     PQclear(res);
     rc = cl_pg_query(store->db, NULL,
                      "UPDATE report SET state = 'done', received_at = to_timestamp($2::bigint),"
                      " signature = $3, signer_pem = $4 WHERE id = $1::bigint",
-                     4, values, err, sizeof(err));
+                     4, values, err, errlen);
     /* Effect 5: the written pack goes once its receipt is held. */
     if (rc == CL_OK && delete_written)
         rc = cl_pg_query(store->db, NULL,
@@ -100,12 +107,61 @@ int ct_store_receipt(struct ct_store *store, long long report_id, time_t receive
                          " FROM report r WHERE r.id = $1::bigint AND c.device_number ="
                          " r.device_number AND c.serial = r.serial AND c.state = 'written'"
                          " AND c.pack IS NOT NULL",
-                         1, values, err, sizeof(err));
+                         1, values, err, errlen);
+    return rc;
+}
+
+int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
+                     const char *signature_b64, const char *signer_pem, int delete_written)
+{
+    char err[384];
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!receipt_ok(report_id, received_at, signature_b64, signer_pem))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "storing a receipt", err);
+    rc = receipt_locked(store, report_id, received_at, signature_b64, signer_pem, delete_written,
+                        err, sizeof(err));
+    if (rc == CL_ERR_NOT_FOUND)
+        return cl_pg_fail(store->db, rc);
     if (rc == CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
     if (rc != CL_OK)
         return cts_logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
     return CL_OK;
+}
+
+int ct_store_receipts(struct ct_store *store, struct ct_receipt_row *rows, size_t count,
+                      int delete_written)
+{
+    char err[384];
+    int rc;
+
+    if (store == NULL || (rows == NULL && count > 0))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
+        goto failed;
+    for (size_t i = 0; i < count; i++) {
+        struct ct_receipt_row *row = &rows[i];
+        row->rc = receipt_ok(row->report_id, row->received_at, row->signature_b64, row->signer_pem)
+                      ? receipt_locked(store, row->report_id, row->received_at, row->signature_b64,
+                                       row->signer_pem, delete_written, err, sizeof(err))
+                      : CL_ERR_INVALID_ARGUMENT;
+        if (row->rc != CL_OK && row->rc != CL_ERR_NOT_FOUND && row->rc != CL_ERR_INVALID_ARGUMENT) {
+            rc = cl_pg_fail(store->db, row->rc);
+            goto failed;
+        }
+    }
+    if ((rc = cl_pg_commit(store->db, err, sizeof(err))) == CL_OK)
+        return CL_OK;
+    cl_pg_fail(store->db, rc);
+failed:
+    for (size_t i = 0; i < count; i++)
+        rows[i].rc = rc; /* none of them kept */
+    return cts_logged(rc, "storing a batch of receipts", err);
 }
 
 int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,

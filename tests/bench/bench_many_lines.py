@@ -15,12 +15,20 @@ background reports reach ca-server with proofs it accepts. After each run the dr
 every installation report of that run has its receipt (bounded by --drain-timeout) and counts the
 reports that failed.
 
+Receipts against production (issue 19 part 3): the last receipt's delay after the run with the
+most lines, and one more run with that many lines during which ca-server is paused (SIGSTOP), so
+that every report of the run waits: once ca-server resumes (SIGCONT), the backlog's receipts per
+second (the reporter's pace: ca:ReportBatch, one store transaction per batch) are set against the
+devices per second the lines made.
+
 Builds nothing: run it on a Release build (no sanitizers); see tests/bench/LINES.md.
 
 Usage: bench_many_lines.py BUILD_DIR OUT_DIR [--lines-list 1,16,64] [--seconds S]
            [--db-connections N] [--max-connections N] [--drain-timeout S] [--profile]
+           [--no-backlog]
   --profile: one more run with the largest line count under `perf record -a`; writes
              OUT_DIR/perf-many-lines.txt (where the CPU goes).
+  --no-backlog: leaves out the run with ca-server paused.
 """
 import datetime
 import json
@@ -43,6 +51,8 @@ from certline_procs import Failure, check  # noqa: E402
 GOAL_RATE = 500.0  # devices/s at 64 lines
 GOAL_ERRORS = 0
 GOAL_RSS_MIB = 64.0
+GOAL_RECEIPT_RATIO = 1.0  # receipts/s draining a backlog over devices/s, at 64 lines
+GOAL_DRAIN_S = 10.0  # the last receipt at most this long after a 64-line run
 MODEL = "3012"
 # Numbers stocked per run: (the best rate so far, at least GUESS_RATE) x seconds x STOCK_MARGIN.
 GUESS_RATE = 600.0  # devices/s
@@ -138,7 +148,9 @@ class Bench:
         self.ct_settings = {
             "listen": {"host": "127.0.0.1", "port": 0,
                        "max_connections": self.args.max_connections},
-            "limits": {"connect_timeout_s": 5, "recv_timeout_s": 30},
+            # recv_timeout_s: the reporter's batch waits out the run with ca-server paused
+            # (backlog_run) instead of timing out into retries and their backoff.
+            "limits": {"connect_timeout_s": 5, "recv_timeout_s": 900},
             "fetch_chunk": 1000, "claim_seconds": 120, "delete_written": True,
             "report_interval_s": 1, "db_connections": self.args.db_connections}
         self.ct = InfoCommTerminal(self.bin["comm-terminal"], self.work,
@@ -204,7 +216,8 @@ class Bench:
         return {"queued": queued, "done": done, "failed_attempts": failed}
 
     def drain_reports(self, before):
-        """Waits until no report is queued; returns what the reporter did meanwhile."""
+        """Waits until no report is queued (sampled every 0.2 s); returns what the reporter did
+        meanwhile."""
         t0 = time.perf_counter()
         deadline = t0 + self.args.drain_timeout
         first = None
@@ -215,7 +228,7 @@ class Bench:
             first = first or c
             if c["queued"] == 0 or time.perf_counter() > deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         c["seconds"] = round(time.perf_counter() - t0, 1)
         c["done_in_run"] = c["done"] - before["done"]
         c["done_during_run"] = first["done"] - before["done"]  # while the lines were busy
@@ -223,6 +236,7 @@ class Bench:
         # The reporter's pace while it only drained (no line traffic): receipts per second, and
         # the CPU it cost per receipt (comm-terminal, ca-server, PostgreSQL).
         drained = c["done"] - first["done"]
+        c["backlog"] = first["queued"]
         c["drain_receipts_per_s"] = round(drained / c["seconds"], 1) if c["seconds"] >= 2 \
             else None
         if drained >= 100:
@@ -240,9 +254,10 @@ class Bench:
                 "--certs", self.certs, "--lines", str(lines), "--devices", devices,
                 "--seconds", str(seconds)]
 
-    def measured_run(self, lines, seconds, tag, guess):
+    def measured_run(self, lines, seconds, tag, guess, pause_ca=False):
         """Stocks enough numbers, runs bench_lines, returns its figures plus the comm-terminal's,
-        PostgreSQL's and the machine's CPU, log problems and the reports' fate."""
+        PostgreSQL's and the machine's CPU, log problems and the reports' fate. pause_ca: ca-server
+        is stopped (SIGSTOP) while the lines run and resumed before the reports drain."""
         need = int(guess * seconds * STOCK_MARGIN) + 4 * lines
         log("%s: %d line(s), %d s; stocking %d numbers (expecting ~%.0f devices/s) ..." % (
             tag, lines, seconds, need, guess))
@@ -251,6 +266,8 @@ class Bench:
         reports0 = self.report_counts()
         ct_log0, ca_log0 = file_size(self.ct.log_path), file_size(self.ca.log_path)
         t0 = time.perf_counter()
+        if pause_ca:
+            os.kill(ca_pid, signal.SIGSTOP)
         gen = subprocess.Popen(self.generator(lines, seconds, devices), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
         try:
@@ -272,6 +289,8 @@ class Bench:
             if gen.poll() is None:
                 gen.kill()
                 gen.wait()
+            if pause_ca:
+                os.kill(ca_pid, signal.SIGCONT)
         wall = time.perf_counter() - t0
         cpu_ct = cpu_seconds(ct_pid) - cpu_ct0
         cpu_ca = cpu_seconds(ca_pid) - cpu_ca0
@@ -334,6 +353,21 @@ class Bench:
             res = self.measured_run(lines, seconds, tag + "-again",
                                     2 * max(res["devices_per_s"], guess))
         self.results["best_rate"] = max(self.results.get("best_rate", 0), res["devices_per_s"])
+        return res
+
+    def backlog_run(self, lines, seconds):
+        """The reporter against production: a run with ca-server paused, so that every report
+        waits, then the backlog's receipts per second once ca-server is back."""
+        guess = max(self.results.get("best_rate", 0), GUESS_RATE)
+        log("backlog: ca-server paused while %d lines run, then the reports drain" % lines)
+        res = self.measured_run(lines, seconds, "backlog-%d" % lines, guess, pause_ca=True)
+        r = res["reports"]
+        rate = r["drain_receipts_per_s"] or 0.0
+        res["receipts_over_devices"] = round(rate / res["devices_per_s"], 2) \
+            if res["devices_per_s"] else None
+        log("  backlog of %d reports drained in %.1f s: %.1f receipts/s against %.1f devices/s "
+            "(ratio %s)" % (r["backlog"], r["seconds"], rate, res["devices_per_s"],
+                            res["receipts_over_devices"]))
         return res
 
     # ---- profile (optional) ----
@@ -419,6 +453,19 @@ class Bench:
         goals.append({"goal": "installation reports refused or failed = 0", "value": report_fail,
                       "target": 0, "met": report_fail == 0 and all(
                           r["reports"]["drained"] for r in runs.values())})
+        backlog = self.results.get("backlog")
+        if backlog is not None:
+            ratio = backlog["receipts_over_devices"]
+            goals.append({"goal": "receipts/s draining a backlog / devices/s at %d lines >= %g" % (
+                backlog["lines"], GOAL_RECEIPT_RATIO), "value": ratio,
+                "target": GOAL_RECEIPT_RATIO,
+                "met": ratio is not None and ratio >= GOAL_RECEIPT_RATIO
+                if backlog["lines"] == 64 else None})
+        drain = r["reports"]["seconds"]
+        goals.append({"goal": "last receipt after the %d-line run <= %g s" % (top, GOAL_DRAIN_S),
+                      "value": drain, "target": GOAL_DRAIN_S,
+                      "met": drain <= GOAL_DRAIN_S and r["reports"]["drained"]
+                      if top == 64 else None})
         rss = self.results["comm_terminal_peak_rss_mib"]
         goals.append({"goal": "comm-terminal peak RSS (VmHWM) after %d lines <= %g MiB" % (
             top, GOAL_RSS_MIB), "value": rss, "target": GOAL_RSS_MIB,
@@ -456,6 +503,13 @@ class Bench:
                              2 * r["seconds"], r["cpu_s"]["rest_of_machine"],
                              r["comm_terminal_log_problems"], r["reports"]["seconds"],
                              r["reports"]["drain_receipts_per_s"], drain_cpu(r["reports"])))
+        b = self.results.get("backlog")
+        if b is not None:
+            lines.append("%2d lines with ca-server paused: %.1f devices/s; then a backlog of %d "
+                         "reports drained in %.1f s: %s receipts/s (ratio %s%s)" % (
+                             b["lines"], b["devices_per_s"], b["reports"]["backlog"],
+                             b["reports"]["seconds"], b["reports"]["drain_receipts_per_s"],
+                             b["receipts_over_devices"], drain_cpu(b["reports"])))
         for r in self.results["runs"]:
             e = r.get("line_service_cpu_ms_per_device_est")
             if e:
@@ -486,6 +540,7 @@ def main():
         parser.add_argument("--max-connections", type=int, default=80)
         parser.add_argument("--drain-timeout", type=int, default=600)
         parser.add_argument("--profile", action="store_true")
+        parser.add_argument("--no-backlog", action="store_true")
     _, args = parse_args(__doc__, options)
     args.lines = [int(v) for v in args.lines_list.split(",") if v.strip()]
     if not args.lines or min(args.lines) < 1 or max(args.lines) > 256:
@@ -498,6 +553,8 @@ def main():
         for n in args.lines:
             res = bench.run_lines(n, args.seconds, "lines-%d" % n)
             bench.results["runs"].append(res)
+        if not args.no_backlog:
+            bench.results["backlog"] = bench.backlog_run(max(args.lines), args.seconds)
         status = proc_status(bench.ct.process.pid)
         bench.results["comm_terminal_vm_kib"] = status
         bench.results["comm_terminal_peak_rss_mib"] = round(status["VmHWM"] / 1024, 1)

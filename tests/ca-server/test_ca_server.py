@@ -376,6 +376,110 @@ class Scenario:
             deviceNumber="3012-000003", certificateSerial=old[0]["serial"],
             verificationValue=old_proof, writtenAt=now()), "Installation report refused")
 
+    def proof_of(self, number, pack_tuple=None):
+        pack, cert, key_der = pack_tuple or self.packs[number]
+        return verification_value("certline install-proof v1", number, pack["serial"],
+                                  cert_der(cert), key_der)
+
+    def installation_batch(self):
+        """ca:ReportBatch: the proofs recorded in one transaction, a signed receipt for each good
+        one and, for each other, the refusal ca:InstallationReport answers, in the batch's order;
+        sent again, the same receipts (nothing doubled); a database failure midway records
+        nothing; over 200 reports refused whole."""
+        good = ["3012-%06d" % i for i in (10, 11, 12)]
+        wrong, unknown, superseded = "3012-000013", "3012-000014", "3012-000003"
+
+        def report(number, serial, proof):
+            return {"deviceNumber": number, "certificateSerial": serial,
+                    "verificationValue": proof, "writtenAt": now()}
+
+        reports = [report(good[0], self.packs[good[0]][0]["serial"], self.proof_of(good[0])),
+                   report(wrong, self.packs[wrong][0]["serial"],
+                          self.packs[wrong][0]["device_value"]),
+                   report(good[1], self.packs[good[1]][0]["serial"], self.proof_of(good[1])),
+                   report(unknown, "0FEDCBA987", self.proof_of(unknown)),
+                   report(superseded, self.replaced[0]["serial"],
+                          self.proof_of(superseded, self.replaced)),
+                   report(good[2], self.packs[good[2]][0]["serial"], self.proof_of(good[2]))]
+
+        def states(numbers):
+            return [self.cluster.psql("ca", "SELECT state FROM certificate WHERE device_number ="
+                                      " '%s' AND serial = '%s'" % (n, self.packs[n][0]["serial"]))
+                    .strip() for n in numbers]
+
+        # The database refuses the third good one: the whole batch fails, nothing is recorded.
+        self.cluster.psql("ca", "CREATE FUNCTION test_refuse_install() RETURNS trigger LANGUAGE"
+                          " plpgsql AS $$BEGIN RAISE EXCEPTION 'test: install refused'; END$$;"
+                          " CREATE TRIGGER test_refuse_install BEFORE UPDATE ON certificate FOR"
+                          " EACH ROW WHEN (NEW.device_number = '%s' AND NEW.state = 'installed')"
+                          " EXECUTE FUNCTION test_refuse_install()" % good[2])
+        text = expect_fault("a batch the database fails midway", lambda: self.comm_terminal()
+                            .ReportBatch(report=reports), "Receipts failed", "install refused")
+        check(states(good) == ["issued"] * 3, "after the failed batch: %r (%s)" % (
+            states(good), text))
+        self.cluster.psql("ca", "DROP TRIGGER test_refuse_install ON certificate;"
+                          " DROP FUNCTION test_refuse_install()")
+
+        outcomes = self.comm_terminal().ReportBatch(report=reports)
+        verdicts = [(o.deviceNumber, o.verdict, o.refusal) for o in outcomes]
+        check(verdicts == [(good[0], "RECEIPT", None),
+                           (wrong, "REFUSED", "Installation proof rejected"),
+                           (good[1], "RECEIPT", None),
+                           (unknown, "REFUSED", "Installation report refused"),
+                           (superseded, "REFUSED", "Installation report refused"),
+                           (good[2], "RECEIPT", None)], "batch outcomes: %r" % verdicts)
+        check("does not match" in outcomes[1].reason and "no certificate" in outcomes[3].reason
+              and "superseded" in outcomes[4].reason,
+              "refusal reasons: %r" % [o.reason for o in outcomes])
+        with open(os.path.join(self.ca.ca_dir, "issuing.crt"), "rb") as f:
+            issuing = x509.load_pem_x509_certificate(f.read())
+        received = {}
+        for o, r in zip(outcomes, reports):
+            if o.verdict != "RECEIPT":
+                check(o.receipt is None, "a refused report got a receipt")
+                continue
+            receipt = o.receipt
+            check((receipt.deviceNumber, receipt.certificateSerial, receipt.verificationValue) ==
+                  (r["deviceNumber"], r["certificateSerial"], r["verificationValue"]),
+                  "receipt fields of %s" % o.deviceNumber)
+            check(x509.load_pem_x509_certificate(receipt.signerCertificate.encode()) == issuing,
+                  "batch receipt signer")
+            received[o.deviceNumber] = int(receipt.receivedAt.timestamp())
+            canonical = "certline-receipt v1\n%s\n%s\n%s\n%d\n" % (
+                o.deviceNumber, r["certificateSerial"], r["verificationValue"],
+                received[o.deviceNumber])
+            issuing.public_key().verify(base64.b64decode(receipt.signature), canonical.encode(),
+                                        ec.ECDSA(hashes.SHA256()))
+        check(states(good + [wrong]) == ["installed"] * 3 + ["issued"],
+              "after the batch: %r" % states(good + [wrong]))
+        # Sent again (its answer lost): the same receipts, the first installation time holds.
+        again = self.comm_terminal().ReportBatch(report=reports)
+        check({o.deviceNumber: int(o.receipt.receivedAt.timestamp()) for o in again
+               if o.verdict == "RECEIPT"} == received, "a repeated batch changed the receipts")
+        # Over the bound (zeep would not send it: raw bytes): refused whole with a Sender fault
+        # that names the occurrence constraint, nothing recorded.
+        one = ("<ca:report><ca:deviceNumber>%s</ca:deviceNumber><ca:certificateSerial>%s"
+               "</ca:certificateSerial><ca:verificationValue>%s</ca:verificationValue>"
+               "<ca:writtenAt>2026-12-05T10:00:00Z</ca:writtenAt></ca:report>" % (
+                   wrong, self.packs[wrong][0]["serial"],
+                   self.packs[wrong][0]["device_value"])).encode()
+        for count, needle in ((201, "occurrence constraint"), (200, "Installation proof")):
+            body = raw_peer.envelope("ca", "urn:certline:ca:1",
+                                     b"<ca:ReportBatch>" + one * count + b"</ca:ReportBatch>")
+            answer = raw_peer.exchange(self.ca.port, "ca.certline.test",
+                                       os.path.join(self.work, "svc-comm.chain.crt"),
+                                       os.path.join(self.work, "svc-comm.key"),
+                                       os.path.join(self.ca.ca_dir, "root.crt"),
+                                       raw_peer.post("/ca", "ca.certline.test", body))
+            if count > 200:
+                problem = raw_peer.refusal_problem(answer, "Sender", needle)
+                check(problem is None, "%d reports: %s" % (count, problem))
+            else:  # the bound itself is served: 200 outcomes, each the wrong proof's refusal
+                check(b" 200 " in answer.split(b"\r\n", 1)[0] and
+                      answer.count(b"<ca:verdict>REFUSED</ca:verdict>") == 200,
+                      "200 reports: %r" % answer[:300])
+        check(states([wrong]) == ["issued"], "the oversize batch changed %s" % wrong)
+
     def device_identity(self, number, pack_tuple, name):
         _, cert, key_der = pack_tuple
         return self.client(*write_identity(self.work, name, cert, key_der,
@@ -464,6 +568,7 @@ class Scenario:
             self.hostile_wire()
             self.completion_failure()
             self.installation()
+            self.installation_batch()
             self.check_ins()
         finally:
             self.ca.stop()

@@ -98,21 +98,29 @@ class FakeCaServer:
             except (ssl.SSLError, OSError):
                 pass
 
-    def answer(self, tls):
+    @staticmethod
+    def read_request(tls):
+        """One HTTP request from tls: (head, body), or None if the connection closed first."""
         data = b""
         while b"\r\n\r\n" not in data:
             chunk = tls.recv(65536)
             if not chunk:
-                return
+                return None
             data += chunk
         head, body = data.split(b"\r\n\r\n", 1)
         length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
         while len(body) < length:
             chunk = tls.recv(65536)
             if not chunk:
-                return
+                return None
             body += chunk
-        text = body.decode()
+        return head, body
+
+    def answer(self, tls):
+        request = self.read_request(tls)
+        if request is None:
+            return
+        text = request[1].decode()
         fields = {k: v for k, v in re.findall(r"<(?:\w+:)?(\w+)>([^<]*)</", text)}
         if "InstallationReport" in text and fields.get("deviceNumber") in self.receipts:
             number = fields["deviceNumber"]

@@ -15,6 +15,10 @@
  *   ca:InstallationReport              receipt echoing the fields, receivedAt = writtenAt + 1 s,
  *                                      signature "c2lnbmF0dXJl", signerCertificate
  *                                      "-----BEGIN CERTIFICATE-----test"
+ *   ca:ReportBatch                     one outcome per report, in order: RECEIPT with the
+ *                                      receipt ca:InstallationReport would answer, or REFUSED
+ *                                      ("Installation proof rejected", reason "proof <value>")
+ *                                      when the verification value is all zeros
  *   ca:CheckIn                         deviceNumber = the number in the peer's certificate, state
  *                                      ISSUED, detail "claimed <number>" if the body claimed one
  *   ct:CertificateTransmissionRequest  the device number, pack {"device":"<number>","line":"<id>"}
@@ -103,6 +107,41 @@ int __ca__InstallationReport(struct soap *soap, struct ca__InstallationReport *r
     response->signerCertificate = soap_strdup(soap, "-----BEGIN CERTIFICATE-----test");
     if (response->signature == NULL || response->signerCertificate == NULL)
         return NOMEM(soap);
+    return SOAP_OK;
+}
+
+int __ca__ReportBatch(struct soap *soap, struct ca__ReportBatch *request,
+                      struct ca__ReceiptBatch *response)
+{
+    int n = request->__sizeReport;
+
+    if (n < 1 || request->report == NULL)
+        return soap_sender_fault(soap, "no reports", NULL);
+    response->__sizeOutcome = n;
+    response->outcome = soap_malloc(soap, sizeof(*response->outcome) * (size_t)n);
+    if (response->outcome == NULL)
+        return NOMEM(soap);
+    for (int i = 0; i < n; i++) {
+        struct ca__InstallationReport *report = &request->report[i];
+        struct ca__ReportOutcome *outcome = &response->outcome[i];
+        memset(outcome, 0, sizeof(*outcome));
+        outcome->deviceNumber = report->deviceNumber;
+        outcome->certificateSerial = report->certificateSerial;
+        if (strspn(report->verificationValue, "0") == strlen(report->verificationValue)) {
+            outcome->verdict = ca__ReportVerdict__REFUSED;
+            outcome->refusal = soap_strdup(soap, "Installation proof rejected");
+            outcome->reason = soap_printf(soap, "proof %s", report->verificationValue);
+            if (outcome->refusal == NULL || outcome->reason == NULL)
+                return NOMEM(soap);
+            continue;
+        }
+        outcome->verdict = ca__ReportVerdict__RECEIPT;
+        outcome->receipt = soap_malloc(soap, sizeof(*outcome->receipt));
+        if (outcome->receipt == NULL)
+            return NOMEM(soap);
+        if (__ca__InstallationReport(soap, report, outcome->receipt) != SOAP_OK)
+            return soap->error;
+    }
     return SOAP_OK;
 }
 

@@ -45,7 +45,7 @@ STOP_TIMEOUT_S = 30
 INTERFACES = {
     "ca": ("CertificateAuthority.wsdl", "urn:certline:ca:1", "CertificateAuthority",
            {"CertificateTransmissionRequest", "InstallationReport", "CheckIn", "RevocationList",
-            "Retire", "Models"}),
+            "Retire", "Models", "ReportBatch"}),
     "comm-terminal": ("CommTerminal.wsdl", "urn:certline:comm-terminal:1", "CommTerminal",
                       {"CertificateTransmissionRequest", "ReceptionNotice", "WriteResult",
                        "RevocationList", "SubmitPlan", "FetchNow"}),
@@ -140,6 +140,21 @@ class Contract:
         expect(receipt.signature, "c2lnbmF0dXJl", "ca receipt: signature")
         expect(receipt.signerCertificate, "-----BEGIN CERTIFICATE-----test",
                "ca receipt: signerCertificate")
+
+        reports = [{"deviceNumber": "3012-00000%d" % k, "certificateSerial": SERIAL,
+                    "verificationValue": PROOF if k != 2 else "0" * 64, "writtenAt": WRITTEN_AT}
+                   for k in (1, 2, 3)]
+        outcomes = ca.ReportBatch(report=reports)
+        expect([(o.deviceNumber, o.certificateSerial, o.verdict) for o in outcomes],
+               [("3012-000001", SERIAL, "RECEIPT"), ("3012-000002", SERIAL, "REFUSED"),
+                ("3012-000003", SERIAL, "RECEIPT")], "ca ReportBatch: outcomes in order")
+        expect((outcomes[0].receipt.receivedAt, outcomes[0].receipt.signature,
+                outcomes[2].receipt.verificationValue),
+               (WRITTEN_AT + datetime.timedelta(seconds=1), "c2lnbmF0dXJl", PROOF),
+               "ca ReportBatch: receipts")
+        expect((outcomes[1].receipt, outcomes[1].refusal, outcomes[1].reason),
+               (None, "Installation proof rejected", "proof " + "0" * 64),
+               "ca ReportBatch: the refused report")
 
         crl = ca.RevocationList(heldNumber=6)
         expect((crl.number, crl.thisUpdate, crl.nextUpdate, crl.crl),

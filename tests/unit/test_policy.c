@@ -34,11 +34,11 @@ static const struct {
  * the table of policy.c. */
 static const struct {
     enum cl_role role;
-    const char *operations[6];
+    const char *operations[7];
 } may_call[] = {
     {CL_ROLE_COMM_TERMINAL,
      {"ca:CertificateTransmissionRequest", "ca:InstallationReport", "ca:RevocationList",
-      "ca:Retire", "ca:Models"}},
+      "ca:Retire", "ca:Models", "ca:ReportBatch"}},
     {CL_ROLE_FACTORY_TERMINAL,
      {"ct:CertificateTransmissionRequest", "ct:ReceptionNotice", "ct:WriteResult",
       "ct:RevocationList", "dev:CertificateTransmission"}},
@@ -47,7 +47,7 @@ static const struct {
     {CL_ROLE_PRODUCTION, {"ct:SubmitPlan", "ct:FetchNow"}},
 };
 
-enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 6 };
+enum { MAY_CALL = sizeof(may_call) / sizeof(may_call[0]), OPS_EACH = 7 };
 
 /* The entry of interfaces[] whose prefix element ("prefix:Name") has, or NULL. */
 static const char *uri_of(const char *element, enum cl_interface *iface)

@@ -2,7 +2,7 @@
  * signature covers the canonical text receipt.h documents (checked by signing that text here);
  * any changed field or signature byte, a signer from another root, a signer that is no CA (a
  * device key) and malformed input fail with CL_ERR_CRYPTO and a reason; two threads sign through
- * one signer at once. */
+ * one signer at once; a batch's receipts verify with one signer check (cl_ca_verifier). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +19,7 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 
+#include "ca_signature.h"
 #include "error.h"
 #include "log.h"
 #include "receipt.h"
@@ -323,6 +324,46 @@ static void test_two_threads(void **state)
     assert_int_equal(failures[0] + failures[1], 0);
 }
 
+/* A batch's receipts checked with one verifier (the signer checked against the root once): each
+ * good receipt verifies, a changed one fails as with cl_receipt_verify; a signer that does not
+ * chain, or is no CA, gets no verifier. */
+static void test_verifier(void **state)
+{
+    struct cl_receipt r[3] = {good(), good(), good()};
+    struct cl_ca_verifier *v = NULL;
+    char *sig[3] = {NULL, NULL, NULL}, err[256];
+    (void)state;
+
+    r[1].device_number = "3012-000002";
+    r[2].received_at += 1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cl_receipt_sign(ca_a.signer, &r[i], &sig[i]), CL_OK);
+    assert_int_equal(cl_ca_verifier_new(ca_a.issuing_pem, ca_a.root_pem, "receipt refused", &v, err,
+                                        sizeof(err)),
+                     CL_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cl_receipt_verify_with(v, &r[i], sig[i], err, sizeof(err)), CL_OK);
+    /* another receipt's signature */
+    assert_int_equal(cl_receipt_verify_with(v, &r[1], sig[0], err, sizeof(err)), CL_ERR_CRYPTO);
+    assert_non_null(strstr(err, "signature does not match"));
+    assert_int_equal(cl_receipt_verify_with(v, &r[0], "not base64!", err, sizeof(err)),
+                     CL_ERR_CRYPTO);
+    cl_ca_verifier_free(v);
+    cl_ca_verifier_free(NULL);
+    /* signers refused once, before any receipt */
+    assert_int_equal(cl_ca_verifier_new(ca_b.issuing_pem, ca_a.root_pem, "receipt refused", &v, err,
+                                        sizeof(err)),
+                     CL_ERR_CRYPTO);
+    assert_null(v);
+    assert_non_null(strstr(err, "does not chain to the trusted root"));
+    assert_int_equal(
+        cl_ca_verifier_new(device_pem, ca_a.root_pem, "receipt refused", &v, err, sizeof(err)),
+        CL_ERR_CRYPTO);
+    assert_non_null(strstr(err, "not a CA certificate"));
+    for (int i = 0; i < 3; i++)
+        free(sig[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_changed_fields), cmocka_unit_test(test_signature_bytes),
         cmocka_unit_test(test_other_root),     cmocka_unit_test(test_signer_not_a_ca),
         cmocka_unit_test(test_malformed),      cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_verifier),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
