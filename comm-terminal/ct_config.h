@@ -14,9 +14,9 @@ struct ct_database_config {
 struct ct_config {
     char factory[33]; /* names this factory in request ids */
     struct ct_database_config database;
-    struct cl_tls_config tls;         /* the comm-terminal's certificate, for both directions */
-    struct cl_listen_config listen;   /* the line service */
-    struct cl_metrics_config metrics; /* GET /metrics; port 0: none */
+    struct cl_tls_config tls;       /* the comm-terminal's certificate, for both directions */
+    struct cl_listen_config listen; /* the line service */
+    struct cl_metrics_config metrics;
     struct cl_limits_config limits;
     struct cl_endpoint_config ca_server;
     char fetch_time[6];      /* HH:MM, daily; "" = only on demand */

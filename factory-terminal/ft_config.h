@@ -17,9 +17,9 @@ struct ft_config {
     char line_id[FT_LINE_ID_MAX + 1]; /* == serialNumber of the own certificate */
     struct cl_tls_config tls;         /* a factory-terminal-role certificate, both directions */
     struct cl_endpoint_config comm_terminal;
-    char device_endpoint[256];        /* the jig: the device-agent's writing interface */
-    struct cl_listen_config listen;   /* the line interface (S10 in, S13 out) */
-    struct cl_metrics_config metrics; /* GET /metrics; port 0: none */
+    char device_endpoint[256];      /* the jig: the device-agent's writing interface */
+    struct cl_listen_config listen; /* the line interface (S10 in, S13 out) */
+    struct cl_metrics_config metrics;
     struct cl_limits_config limits;
     long long write_result_timeout_s; /* after S8 OK, how long to wait for S10 */
     char events_file[1024];           /* "" = none; JSON event lines appended and fsynced */
