@@ -48,6 +48,7 @@ bench: deps
 	  $(BENCH_BUILD)/tests/bench/bench_issue_raw $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_day_store.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_line_time.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_pk_ops.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_many_lines.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(BENCH_BUILD)/tests/bench/bench_reconnect $(BENCH_BUILD)/bench
 	$(BENCH_BUILD)/tests/bench/bench_crl $(BENCH_BUILD)/bench
