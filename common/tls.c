@@ -84,6 +84,7 @@ static int tls_alloc(enum cl_tls_side side, struct cl_tls **out, char *err, size
     mbedtls_x509_crt_init(&tls->trust);
     mbedtls_ssl_cache_init(&tls->cache);
     mbedtls_ssl_config_init(&tls->conf);
+    cl_tls_handover_init(tls);
     ret = mbedtls_ctr_drbg_seed(&tls->drbg, mbedtls_entropy_func, &tls->entropy,
                                 (const unsigned char *)personalisation, sizeof(personalisation));
     if (ret != 0) {
@@ -301,6 +302,7 @@ void cl_tls_free(struct cl_tls *tls)
     if (tls == NULL)
         return;
     mbedtls_ssl_config_free(&tls->conf);
+    cl_tls_handover_free(tls);
     mbedtls_ssl_cache_free(&tls->cache);
     mbedtls_x509_crt_free(&tls->trust);
     mbedtls_pk_free(&tls->own_key);
