@@ -25,6 +25,10 @@ struct cl_tls_settings {
     const unsigned char *key_der;
     size_t key_der_len;
     const char *trust_pem;
+    /* 1: the caller has already proven that the key is the certificate's (e.g. checked before it
+     * was sealed, and it opened authenticated): the key-pair check (one point multiplication) is
+     * not made again. Possession is still proven to every peer by the handshake signature. */
+    int key_pair_checked;
 };
 
 enum cl_tls_side { CL_TLS_CLIENT, CL_TLS_SERVER };

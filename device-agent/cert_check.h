@@ -25,10 +25,11 @@ int cc_verify(const char *leaf_pem, const char *chain_pem, const char *root_pem,
               enum cc_usage usage, struct cl_peer *peer, char *reason, size_t len);
 
 /* cc_verify, knowing a chain already verified against the same root_pem (leaf first; may be
- * NULL): when chain_pem holds exactly the certificates that follow that chain's leaf (the same
- * DER bytes: the same issuing CA) and each is inside its validity period, their signatures are
- * not checked again: leaf_pem is verified with them as the trust anchors (its own signature, its
- * validity, the issuer's CA rights). Any other chain_pem is verified in full against root_pem. */
+ * NULL): when chain_pem starts with the certificate that follows that chain's leaf (the same DER
+ * bytes: the same issuing CA) and it is inside its validity period, its signature is not checked
+ * again: leaf_pem is verified with that one certificate as the trust anchor (its own signature,
+ * its validity, the issuer's CA rights). Any other chain_pem is verified in full against
+ * root_pem. */
 int cc_verify_known(const char *leaf_pem, const char *chain_pem, const char *root_pem,
                     const struct mbedtls_x509_crt *known, enum cc_usage usage, struct cl_peer *peer,
                     char *reason, size_t len);

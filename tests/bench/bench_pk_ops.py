@@ -32,6 +32,7 @@ Usage: bench_pk_ops.py BUILD_DIR OUT_DIR [--devices N] [--warmup N] [--keep-call
 Builds nothing: run it on a Release build (make bench does).
 """
 import contextlib
+import functools
 import glob
 import json
 import os
@@ -44,9 +45,17 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import bench_line_time  # noqa: E402
+import certline_procs  # noqa: E402
 from bench_common import parse_args, run_bench  # noqa: E402
 from bench_line_time import LevelFactoryTerminal, LineBench  # noqa: E402
 from certline_procs import Failure, check  # noqa: E402
+
+# A program under callgrind on a busy machine may take longer than the usual 30 s to listen:
+# every start-up wait of the line bench's programs (both modules' wait_for_text) gets 300 s.
+_wait_for_text = certline_procs.wait_for_text
+certline_procs.wait_for_text = bench_line_time.wait_for_text = functools.partial(
+    _wait_for_text, timeout=300)
 
 # The factory terminal's instructions per device before issue 19 (this bench on main at 0308704,
 # Release build: 127.2 M; the issue measured 125 M): the goal is at most half of it.

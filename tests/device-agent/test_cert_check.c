@@ -158,8 +158,10 @@ static void test_other_issuer_verified_in_full(void **state)
     mbedtls_x509_crt_free(&known);
 }
 
-/* The issuing CA as S7's but the pack also carries the root: not the same list, full check. */
-static void test_longer_chain_verified_in_full(void **state)
+/* The pack also carries the root after the issuing CA (as ca-server's chain.crt): the issuing CA
+ * is S7's, the leaf is checked with it; the pack's root is no trust anchor: a leaf of another
+ * root with that chain is refused. */
+static void test_chain_with_root(void **state)
 {
     mbedtls_x509_crt known;
     char reason[400];
@@ -168,6 +170,9 @@ static void test_longer_chain_verified_in_full(void **state)
     known_chain(&known, "factory-terminal-1001.chain.crt");
     assert_int_equal(
         check("device-3012-000001.crt", "ca-bundle.crt", &known, reason, sizeof(reason)), CL_OK);
+    assert_int_equal(
+        check("other-comm-terminal.crt", "ca-bundle.crt", &known, reason, sizeof(reason)),
+        CL_ERR_CRYPTO);
     mbedtls_x509_crt_free(&known);
 }
 
@@ -178,7 +183,7 @@ int main(void)
         cmocka_unit_test(test_same_issuer_bad_leaf_refused),
         cmocka_unit_test(test_same_issuer_forged_signature_refused),
         cmocka_unit_test(test_other_issuer_verified_in_full),
-        cmocka_unit_test(test_longer_chain_verified_in_full),
+        cmocka_unit_test(test_chain_with_root),
     };
     int failed;
 
