@@ -57,6 +57,7 @@ bench: deps
 	  $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(REPEAT) bench-line-time.json -- /usr/bin/python3 tests/bench/bench_line_time.py \
 	  $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_pk_ops.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(REPEAT) bench-many-lines.json -- /usr/bin/python3 tests/bench/bench_many_lines.py \
 	  $(BENCH_BUILD) $(BENCH_BUILD)/bench
 	$(REPEAT) bench-reconnect.json -- $(BENCH_BUILD)/tests/bench/bench_reconnect $(BENCH_BUILD)/bench

@@ -422,6 +422,8 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     if (conn->tls->side == CL_TLS_CLIENT) {
         if ((ret = mbedtls_ssl_set_hostname(&conn->ssl, conn->server_name)) != 0)
             goto fail;
+        if (cl_tls_handover_take(conn->tls, &conn->saved_session, &conn->saved_chain))
+            conn->have_saved_session = 1; /* from this program's server side: the newest */
         if (conn->have_saved_session) {
             cl_log_debug("offering the saved TLS session to %s", conn->server_name);
             (void)mbedtls_ssl_set_session(&conn->ssl, &conn->saved_session);
@@ -465,6 +467,14 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
                   (conn->tls->side == CL_TLS_SERVER ? !conn->chain_verified : conn->resumed_now)
                       ? "resumed"
                       : "full");
+    /* The session to this program's other side (cl_tls_hand_sessions); a server's only with the
+     * client chain mbedTLS verified in full in this handshake. */
+    if (conn->tls->side == CL_TLS_SERVER)
+        cl_tls_handover_note(conn->tls, conn->ssl.session,
+                             conn->chain_verified ? conn->ssl.session->peer_cert : NULL,
+                             conn->peer.role);
+    else if (conn->have_saved_session)
+        cl_tls_handover_note(conn->tls, &conn->saved_session, NULL, conn->peer.role);
     conn->error_code = CL_OK;
     conn->error[0] = '\0';
     return CL_OK;
@@ -641,6 +651,17 @@ int cl_soap_tls_peer_revoked(const struct soap *soap)
     return cl_tls_check_revoked(conn->tls, chain,
                                 conn->tls->side == CL_TLS_CLIENT ? conn->server_name : NULL,
                                 &flags) != 0;
+}
+
+const struct mbedtls_x509_crt *cl_soap_tls_verified_chain(const struct soap *soap)
+{
+    const struct cl_conn *conn = conn_of(soap);
+
+    if (conn == NULL || conn->tls == NULL || conn->tls->side != CL_TLS_SERVER ||
+        !conn->ssl_active || !conn->handshake_done || !conn->chain_verified ||
+        conn->ssl.session == NULL)
+        return NULL;
+    return conn->ssl.session->peer_cert;
 }
 
 const struct cl_peer *cl_soap_peer(const struct soap *soap)

@@ -66,6 +66,10 @@ void cl_soap_tls_free_context(struct soap *soap);
 /* The authenticated peer of the current connection (role CL_ROLE_NONE if none). */
 const struct cl_peer *cl_soap_peer(const struct soap *soap);
 
+/* Server side: the client's chain (leaf first) that mbedTLS verified in full against the trusted
+ * roots in this connection's handshake; NULL for a resumed session, a client, no connection. */
+const struct mbedtls_x509_crt *cl_soap_tls_verified_chain(const struct soap *soap);
+
 /* Whether the peer of this connection is listed by the CRL its TLS context enforces now (a
  * connection kept alive from before a newer CRL): 1, logged with the peer, serial and reason; 0
  * otherwise (also without a CRL holder). */

@@ -84,6 +84,7 @@ static int tls_alloc(enum cl_tls_side side, struct cl_tls **out, char *err, size
     mbedtls_x509_crt_init(&tls->trust);
     mbedtls_ssl_cache_init(&tls->cache);
     mbedtls_ssl_config_init(&tls->conf);
+    cl_tls_handover_init(tls);
     ret = mbedtls_ctr_drbg_seed(&tls->drbg, mbedtls_entropy_func, &tls->entropy,
                                 (const unsigned char *)personalisation, sizeof(personalisation));
     if (ret != 0) {
@@ -156,7 +157,8 @@ int cl_tls_new(enum cl_tls_side side, const struct cl_tls_settings *settings, st
         rc = fail(err, errlen, "cannot load private key", source(settings->key_file), ret);
         goto out;
     }
-    if ((ret = mbedtls_pk_check_pair(&tls->own_chain.pk, &tls->own_key)) != 0) {
+    if (!settings->key_pair_checked &&
+        (ret = mbedtls_pk_check_pair(&tls->own_chain.pk, &tls->own_key)) != 0) {
         rc = fail(err, errlen, "private key does not match certificate",
                   source(settings->cert_file), ret);
         goto out;
@@ -301,6 +303,7 @@ void cl_tls_free(struct cl_tls *tls)
     if (tls == NULL)
         return;
     mbedtls_ssl_config_free(&tls->conf);
+    cl_tls_handover_free(tls);
     mbedtls_ssl_cache_free(&tls->cache);
     mbedtls_x509_crt_free(&tls->trust);
     mbedtls_pk_free(&tls->own_key);

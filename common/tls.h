@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "peer.h"
+
 struct cl_tls;
 struct cl_verify_cache; /* tls_verify.h */
 struct cl_crl_holder;   /* crl_holder.h */
@@ -23,6 +25,10 @@ struct cl_tls_settings {
     const unsigned char *key_der;
     size_t key_der_len;
     const char *trust_pem;
+    /* 1: the caller has already proven that the key is the certificate's (e.g. checked before it
+     * was sealed, and it opened authenticated): the key-pair check (one point multiplication) is
+     * not made again. Possession is still proven to every peer by the handshake signature. */
+    int key_pair_checked;
 };
 
 enum cl_tls_side { CL_TLS_CLIENT, CL_TLS_SERVER };
@@ -77,6 +83,21 @@ int cl_tls_share_verified_chains(struct cl_tls *tls, struct cl_verify_cache *cac
  * run takes effect on the next verification. The holder must outlive the context. Call before
  * the first connection. Returns CL_OK or CL_ERR_INVALID_ARGUMENT. */
 int cl_tls_check_revocation(struct cl_tls *tls, struct cl_crl_holder *holder);
+
+/* Opt-in, for two programs that meet each other in both directions (the factory terminal's S7
+ * connection to a device, then the device's S10 connection back to the factory terminal): from
+ * and to are the same program's contexts for the two sides (same identity and roots). After a
+ * handshake on from that passed every peer check with a peer of role peer_role, its session is
+ * handed to to: a client's session into to's server session cache, so that peer may resume it
+ * when it connects back; a server's session, whose client chain mbedTLS verified in full in that
+ * handshake, to to's next connection (offered once). The resumed connection proves the peer holds
+ * that session's master secret, which only the authenticated peer of the first handshake has; it
+ * is then checked as every resumed session is (soap_tls.c): the client compares the server's leaf
+ * with the chain verified then and checks its name, usage, role, validity and revocation now;
+ * the server checks the client's leaf's usage, validity, revocation and role. A peer that fails
+ * any of it is refused, and a server without the session makes a full handshake. Call before the
+ * first connection. Returns CL_OK or CL_ERR_INVALID_ARGUMENT (same side, or no role). */
+int cl_tls_hand_sessions(struct cl_tls *from, struct cl_tls *to, enum cl_role peer_role);
 
 /* Opt-in, for long-lived programs: holds an EC own key as an ECDSA context whose fixed-point
  * table is computed now (about one signature's work), so each handshake signature costs about

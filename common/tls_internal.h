@@ -5,6 +5,8 @@
 
 #include "tls.h"
 
+#include <pthread.h>
+
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
@@ -30,6 +32,16 @@ struct cl_tls {
     struct cl_verify_cache *verify_cache;
     unsigned char trust_digest[CL_TLS_DIGEST_LEN]; /* of the trusted roots; binds cache entries */
     struct cl_crl_holder *crl; /* cl_tls_check_revocation: NULL, or the CRL every peer meets */
+    /* cl_tls_hand_sessions: NULL, or the other-side context this one's sessions with peers of
+     * hand_role go to (tls_handover.c). */
+    struct cl_tls *hand_to;
+    enum cl_role hand_role;
+    /* Client side: the session its server sibling handed over, offered on the next connection
+     * (once), with the chain verified in that session's full handshake. */
+    pthread_mutex_t handed_lock;
+    int have_handed;
+    mbedtls_ssl_session handed;
+    mbedtls_x509_crt handed_chain;
 };
 
 /* SHA-256 over prefix (CL_TLS_DIGEST_LEN bytes, may be NULL) and every certificate of the list,
@@ -72,5 +84,20 @@ void cl_tls_note_verified(struct cl_tls *tls, const mbedtls_x509_crt *chain);
  * (uint32_t)-1 is none), else by the refusal's cl_err code: "name", "role", "certificate",
  * "version", "closed", or "handshake" for any other failure. */
 const char *cl_tls_refusal_class(int code, uint32_t flags);
+/* tls_handover.c: set-up and clean-up of the handover fields (tls.c). */
+void cl_tls_handover_init(struct cl_tls *tls);
+void cl_tls_handover_free(struct cl_tls *tls);
+
+/* After a handshake that passed every peer check (soap_tls.c): with cl_tls_hand_sessions and a
+ * peer of the chosen role, hands this connection's session over. A client's session goes into its
+ * server sibling's session cache; a server's goes to its client sibling's next offer, only when
+ * verified_chain is the client chain mbedTLS verified in full in this handshake (NULL otherwise:
+ * nothing handed). */
+void cl_tls_handover_note(struct cl_tls *tls, const mbedtls_ssl_session *session,
+                          const mbedtls_x509_crt *verified_chain, enum cl_role peer_role);
+
+/* Client side: if a session was handed over, replaces *session and *chain (both initialised,
+ * freed here) with it and the chain verified with it, and returns 1; else 0, nothing changed. */
+int cl_tls_handover_take(struct cl_tls *tls, mbedtls_ssl_session *session, mbedtls_x509_crt *chain);
 
 #endif

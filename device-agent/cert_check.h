@@ -24,6 +24,16 @@ enum cc_usage {
 int cc_verify(const char *leaf_pem, const char *chain_pem, const char *root_pem,
               enum cc_usage usage, struct cl_peer *peer, char *reason, size_t len);
 
+/* cc_verify, knowing a chain already verified against the same root_pem (leaf first; may be
+ * NULL): when chain_pem starts with the certificate that follows that chain's leaf (the same DER
+ * bytes: the same issuing CA) and it is inside its validity period, its signature is not checked
+ * again: leaf_pem is verified with that one certificate as the trust anchor (its own signature,
+ * its validity, the issuer's CA rights). Any other chain_pem is verified in full against
+ * root_pem. */
+int cc_verify_known(const char *leaf_pem, const char *chain_pem, const char *root_pem,
+                    const struct mbedtls_x509_crt *known, enum cc_usage usage, struct cl_peer *peer,
+                    char *reason, size_t len);
+
 /* CL_OK if key_der (a DER private key) is the key of cert_pem's public key; CL_ERR_CRYPTO if
  * not, CL_ERR_PARSE if either does not parse. */
 int cc_key_matches(const char *cert_pem, const unsigned char *key_der, size_t key_len);

@@ -286,7 +286,7 @@ int da_command_install(const struct da_config *config, int argc, char **argv)
         cl_pack_free(&pack);
         return DA_EXIT_ERROR;
     }
-    if (pi_accept(&device, NULL, &pack, reason, sizeof(reason)) != CL_OK) {
+    if (pi_accept(&device, NULL, &pack, NULL, reason, sizeof(reason)) != CL_OK) {
         cl_log_warn("pack %s for %s refused: %s", pack.serial_hex, pack.device_number, reason);
         printf("NG %s\n", reason);
         code = DA_EXIT_FAILED;

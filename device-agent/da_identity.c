@@ -80,29 +80,45 @@ int da_own_key(const struct nv_device *device, unsigned char **key_der, size_t *
     return rc;
 }
 
-/* cl_tls_new with leaf + chain as the own certificate, the key from DER, the firmware root. */
+/* "a\nb", malloc'd (NULL if out of memory). */
+static char *joined(const char *a, const char *b)
+{
+    size_t a_len = strlen(a), b_len = strlen(b);
+    char *out = malloc(a_len + 1 + b_len + 1);
+
+    if (out != NULL) {
+        memcpy(out, a, a_len);
+        out[a_len] = '\n';
+        memcpy(out + a_len + 1, b, b_len + 1);
+    }
+    return out;
+}
+
+/* cl_tls_new with leaf + chain as the own certificate, the key from DER, the firmware root and,
+ * if issuers is not NULL, these issuing CA certificates as trust anchors beside it. */
 static int tls_from(const struct nv_device *device, enum cl_tls_side side, const char *leaf_pem,
-                    const char *chain_pem, const unsigned char *key_der, size_t key_len,
-                    struct cl_tls **out, char *err, size_t errlen)
+                    const char *chain_pem, const char *issuers, const unsigned char *key_der,
+                    size_t key_len, struct cl_tls **out, char *err, size_t errlen)
 {
     struct cl_tls_settings settings = {0};
-    char *own = NULL;
-    size_t leaf_len = strlen(leaf_pem), chain_len = strlen(chain_pem);
+    char *own = joined(leaf_pem, chain_pem);
+    char *trust = issuers != NULL ? joined(device->firmware.root_pem, issuers) : NULL;
     int rc;
 
-    if ((own = malloc(leaf_len + 1 + chain_len + 1)) == NULL) {
+    if (own == NULL || (issuers != NULL && trust == NULL)) {
+        free(own);
+        free(trust);
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
-    memcpy(own, leaf_pem, leaf_len);
-    own[leaf_len] = '\n';
-    memcpy(own + leaf_len + 1, chain_pem, chain_len + 1);
     settings.cert_pem = own;
     settings.key_der = key_der; /* DER straight to mbedTLS: no PEM text of the key */
     settings.key_der_len = key_len;
-    settings.trust_pem = device->firmware.root_pem;
+    settings.trust_pem = trust != NULL ? trust : device->firmware.root_pem;
+    settings.key_pair_checked = 1; /* see da_tls_common and da_own_key */
     rc = cl_tls_new(side, &settings, out, err, errlen);
     free(own);
+    free(trust);
     return rc;
 }
 
@@ -114,11 +130,19 @@ int da_tls_common(const struct nv_device *device, enum cl_tls_side side, struct 
     int rc;
 
     *out = NULL;
-    /* No cc_key_matches here: cl_tls_new makes the same key-pair check. */
+    /* No key-pair check here: mkimage checked the common key against the common certificate
+     * before sealing it, and it opens only authenticated (AES-256-GCM under the peculiar key). A
+     * certificate changed in the image since would fail the first handshake: the peer checks
+     * this key's signature with the certificate's key. */
     if ((rc = unseal_common_key(device, &key, &key_len, err, errlen)) != CL_OK)
         return rc;
-    rc = tls_from(device, side, device->common.certificate_pem, device->firmware.chain_pem, key,
-                  key_len, out, err, errlen);
+    /* The firmware's issuing CA (chain_pem) was verified against the root by mkimage, with the
+     * common certificate it issued, and is kept beside the root: as a trust anchor, a factory
+     * terminal chain through that very certificate (same DER) costs its leaf's signature only;
+     * any other issuing CA is still verified up to the root. Validity is checked for every
+     * certificate, revocation for every presented one (the CRL holder). */
+    rc = tls_from(device, side, device->common.certificate_pem, device->firmware.chain_pem,
+                  device->firmware.chain_pem, key, key_len, out, err, errlen);
     cl_secret_free(key, key_len);
     return rc;
 }
@@ -148,7 +172,7 @@ int da_tls_own(const struct nv_device *device, struct cl_tls **out, char *err, s
     if ((rc = da_own_key(device, &key, &key_len, err, errlen)) != CL_OK)
         return rc;
     rc = tls_from(device, CL_TLS_CLIENT, device->current.certificate_pem, device->current.chain_pem,
-                  key, key_len, out, err, errlen);
+                  NULL, key, key_len, out, err, errlen);
     cl_secret_free(key, key_len);
     return rc;
 }

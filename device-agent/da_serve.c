@@ -125,7 +125,8 @@ int __dev__CertificateTransmission(struct soap *soap, struct dev__CertificateTra
         return answer_ng(soap, response, who,
                          "busy: the previous pack is still being written or reported");
     }
-    rc = pi_accept(&rt->device, request->deviceNumber, &pack, reason, sizeof(reason));
+    rc = pi_accept(&rt->device, request->deviceNumber, &pack, cl_soap_tls_verified_chain(soap),
+                   reason, sizeof(reason));
     if (rc == CL_OK) {
         rt->job = pack;
         rt->job_tx = tx;
@@ -369,12 +370,14 @@ int da_command_serve(const struct da_config *config, int argc, char **argv)
         goto out;
     }
     /* S7 (server) and S10 (client) both meet the factory terminal's chain: S7 verifies it in
-     * the handshake, S10 then checks only what is not the chain's signatures (tls.h). */
+     * the handshake, S10 then checks only what is not the chain's signatures (tls.h); S10
+     * resumes the S7 session (its master secret authenticates the factory terminal again). */
     if (cl_verify_cache_new(CL_VERIFY_CACHE_DEFAULT_ENTRIES, CL_VERIFY_CACHE_DEFAULT_MAX_AGE_S,
                             &verified) != CL_OK ||
         cl_tls_share_verified_chains(server_tls, verified) != CL_OK ||
-        cl_tls_share_verified_chains(client_tls, verified) != CL_OK) {
-        cl_log_error("cannot set up the verified-chain cache");
+        cl_tls_share_verified_chains(client_tls, verified) != CL_OK ||
+        cl_tls_hand_sessions(server_tls, client_tls, CL_ROLE_FACTORY_TERMINAL) != CL_OK) {
+        cl_log_error("cannot set up the verified-chain cache or the session handover");
         goto out;
     }
     if (da_crl_enforce(config, server_tls, client_tls, &crl, err, sizeof(err)) != CL_OK) {

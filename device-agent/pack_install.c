@@ -34,7 +34,7 @@ static void accepted_ids(const struct nv_firmware *fw, char *out, size_t len)
 }
 
 int pi_accept(const struct nv_device *device, const char *claimed, const struct cl_pack *pack,
-              char *reason, size_t len)
+              const struct mbedtls_x509_crt *known, char *reason, size_t len)
 {
     const struct nv_firmware *fw = &device->firmware;
     const char *mine = device->nvram.device_number;
@@ -74,8 +74,8 @@ int pi_accept(const struct nv_device *device, const char *claimed, const struct 
                  pack->key_type, fw->key_type);
         return CL_ERR_CONFLICT;
     }
-    if ((rc = cc_verify(pack->certificate_pem, pack->chain_pem, fw->root_pem, CC_CLIENT, &peer, why,
-                        sizeof(why))) != CL_OK) {
+    if ((rc = cc_verify_known(pack->certificate_pem, pack->chain_pem, fw->root_pem, known,
+                              CC_CLIENT, &peer, why, sizeof(why))) != CL_OK) {
         snprintf(reason, len, "%s", why);
         return rc;
     }

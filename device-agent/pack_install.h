@@ -11,6 +11,8 @@
 #include "nv_image.h"
 #include "pack.h"
 
+struct mbedtls_x509_crt;
+
 /* The exit status of a simulated power cut (the process stops dead, no cleanup). */
 #define PI_POWER_CUT_EXIT 75
 
@@ -23,9 +25,12 @@
  * B"); the certificate chains to the firmware's root ("certificate does not chain to
  * this device's root"), is a device certificate whose subject carries this device number; the key
  * opens with the pre-write key and matches the certificate ("key does not match certificate");
- * the pack's device value is the one recomputed. Returns CL_OK, or a cl_err code with reason. */
+ * the pack's device value is the one recomputed. known (may be NULL): a chain verified against
+ * the same root just now (S7's factory terminal chain); if the pack's chain is its issuing CA,
+ * byte for byte, only the certificate's own signature is checked (cc_verify_known). Returns
+ * CL_OK, or a cl_err code with reason. */
 int pi_accept(const struct nv_device *device, const char *claimed, const struct cl_pack *pack,
-              char *reason, size_t len);
+              const struct mbedtls_x509_crt *known, char *reason, size_t len);
 
 /* The firmware's pre-write key named key_id (its first key or one of the next ones), or NULL:
  * a pack under any other key id is refused ("unknown pre-write key id ..."). */

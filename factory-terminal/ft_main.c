@@ -287,7 +287,9 @@ static int run_line(const struct ft_config *config, struct ft_scan_source *scans
 }
 
 /* Every device of a model presents the same common chain, twice per device (S7, S10): both
- * directions share one cache of verified chains, and both sign with a held table (tls.h). */
+ * directions share one cache of verified chains, and both sign with a held table (tls.h). The
+ * session of S7 (to the device's common identity) is handed to the line server, so the device's
+ * S10 resumes it instead of a second full handshake. */
 static int tune_tls(struct cl_tls *client_tls, struct cl_tls *server_tls,
                     struct cl_verify_cache **verified, char *err, size_t errlen)
 {
@@ -299,8 +301,9 @@ static int tune_tls(struct cl_tls *client_tls, struct cl_tls *server_tls,
         return rc;
     }
     if ((rc = cl_tls_share_verified_chains(client_tls, *verified)) != CL_OK ||
-        (rc = cl_tls_share_verified_chains(server_tls, *verified)) != CL_OK) {
-        snprintf(err, errlen, "verified-chain cache: %s", cl_err_str(rc));
+        (rc = cl_tls_share_verified_chains(server_tls, *verified)) != CL_OK ||
+        (rc = cl_tls_hand_sessions(client_tls, server_tls, CL_ROLE_DEVICE_COMMON)) != CL_OK) {
+        snprintf(err, errlen, "verified-chain cache or session handover: %s", cl_err_str(rc));
         return rc;
     }
     if ((rc = cl_tls_keep_signing_table(client_tls, err, errlen)) != CL_OK)
