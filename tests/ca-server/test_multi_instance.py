@@ -13,7 +13,9 @@ instance), two of them factory east and two factory west:
 3. the same device numbers asked for at once by all four comm-terminals (same factory and the
    other factory): exactly one of them gets each number;
 4. one request id sent at once to all three instances, and one sent to an instance killed while it
-   signs, then to the two others and to it restarted: the same packs every time.
+   signs, then to the two others and to it restarted: the same packs every time;
+5. a revocation at one instance: every instance then serves the same CRL, the newest one kept in
+   the database, listing it.
 
 Then in ca-server's database: no device number with two valid certificates, no intent unsigned, no
 request open, and every pack each comm-terminal stores is the one ca-server recorded. Bounded in
@@ -21,6 +23,7 @@ time; everything started is stopped by PID, the cluster stopped, the folders rem
 
 Usage: test_multi_instance.py CA_SERVER COMM_TERMINAL WSDL_DIR
 """
+import base64
 import os
 import shutil
 import subprocess
@@ -33,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
+from cryptography import x509  # noqa: E402
 from zeep.exceptions import Fault  # noqa: E402
 
 import pg_private  # noqa: E402
@@ -44,7 +48,7 @@ from certline_procs import Failure, check  # noqa: E402
 TODAY = time.strftime("%Y-%m-%d")
 UNPLANNED = ("--override-reason", "multi-instance test", "--yes")
 DEADLINE_S = 420  # the whole test
-UNITS = 90        # planned numbers per comm-terminal
+UNITS = 240       # planned numbers per comm-terminal
 CHUNK = 15        # numbers per request
 
 
@@ -92,7 +96,7 @@ class Scenario:
         def chaos():
             k = 0
             try:
-                while not stop.wait(0.5):
+                while not stop.wait(0.3):
                     self.instances.kill(k % 3)
                     time.sleep(0.2)
                     self.instances.restart(k % 3)
@@ -215,6 +219,28 @@ class Scenario:
         except Exception:  # the connection dies with the instance
             return None
 
+    def one_crl(self):
+        """A revocation by an operator at one instance: within a few polls every instance
+        serves one and the same CRL, the newest kept in the database, listing it (not each
+        its own CRL under numbers that interleave)."""
+        serial = rows(self.cluster, "ca", "SELECT serial FROM certificate"
+                      " WHERE device_number = '3012-950000'")[0][0]
+        self.instances.servers[1].run("revoke", serial, "--reason", "keyCompromise")
+        proxies = [self.stock(k) for k in range(3)]
+        deadline = time.monotonic() + 30
+        while True:
+            answers = [proxy.RevocationList(heldNumber=0) for proxy in proxies]
+            numbers = {a.number for a in answers}
+            kept = rows(self.cluster, "ca", "SELECT crl_number FROM crl_publication")[0][0]
+            if len(numbers) == 1 and str(answers[0].number) == kept:
+                crl = x509.load_der_x509_crl(base64.b64decode(answers[0].crl))
+                if crl.get_revoked_certificate_by_serial_number(int(serial, 16)) is not None:
+                    break
+            check(time.monotonic() < deadline, "the instances serve CRL numbers %r (kept %s)"
+                  % (sorted(numbers), kept))
+            time.sleep(0.5)
+        print("  CRL number %d served by every instance" % answers[0].number)
+
     def database(self):
         ca_rows = check_ca_database(self.cluster)
         for ct in self.cts:
@@ -223,7 +249,8 @@ class Scenario:
 
     def run(self):
         for step in (self.setup, self.failover, self.fetch_under_kills,
-                     self.same_numbers_at_once, self.same_request_everywhere, self.database):
+                     self.same_numbers_at_once, self.same_request_everywhere, self.one_crl,
+                     self.database):
             started = time.time()
             step()
             print("  %-26s %.1f s" % (step.__name__, time.time() - started))
