@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 
 import pg_private  # noqa: E402
 from ca_instances import (Instances, check_ca_database, check_packs_match,  # noqa: E402
-                          comm_terminal, held_packs, plan)
+                          comm_terminal, held_packs, plan, print_tails)
 from certline_procs import Failure, check, free_port  # noqa: E402
 
 TODAY = time.strftime("%Y-%m-%d")
@@ -160,10 +160,7 @@ def main():
             logs = scenario.instances.logs() + [os.path.join(work, "haproxy.log")]
             if scenario.ct is not None:
                 logs.append(scenario.ct.log_path)
-            for path in logs:
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        print("---- %s (tail) ----\n%s" % (path, f.read()[-2500:]))
+            print_tails(logs)
         return 1
     finally:
         if scenario is not None:

@@ -42,7 +42,7 @@ from zeep.exceptions import Fault  # noqa: E402
 import pg_private  # noqa: E402
 import soap_peer  # noqa: E402
 from ca_instances import (CA_NAME, Instances, check_ca_database, check_packs_match,  # noqa: E402
-                          comm_terminal, held_packs, plan, rows)
+                          comm_terminal, held_packs, plan, print_tails, rows)
 from certline_procs import Failure, check  # noqa: E402
 
 TODAY = time.strftime("%Y-%m-%d")
@@ -269,10 +269,7 @@ def main():
             RuntimeError) as exc:
         print("test_multi_instance: FAILED: %s" % exc)
         if scenario is not None:
-            for path in scenario.instances.logs() + [ct.log_path for ct in scenario.cts]:
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        print("---- %s (tail) ----\n%s" % (path, f.read()[-2500:]))
+            print_tails(scenario.instances.logs() + [ct.log_path for ct in scenario.cts])
         return 1
     finally:
         if scenario is not None:

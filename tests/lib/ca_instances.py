@@ -164,3 +164,11 @@ def check_packs_match(ca_rows, packs, who):
               "%s: %s serial %s is %s for %s at ca-server" % (who, number, serial, state,
                                                                ca_number))
         check(ca_pack == pack, "%s: the pack of %s differs from ca-server's" % (who, number))
+
+
+def print_tails(paths, size=2500):
+    """After a failure: the end of each log that exists."""
+    for path in paths:
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                print("---- %s (tail) ----\n%s" % (path, f.read()[-size:]))
