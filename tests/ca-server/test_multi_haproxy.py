@@ -14,6 +14,7 @@ Exits 77 (skipped) when haproxy is not installed (deploy/install-deps.sh install
 """
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -141,12 +142,18 @@ class Scenario:
                 self.haproxy.wait()
 
 
+def on_terminate(signum, frame):
+    raise Failure("ended by signal %d" % signum)
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit("usage: test_multi_haproxy.py CA_SERVER COMM_TERMINAL")
     if shutil.which("haproxy") is None:
         print("test_multi_haproxy: skipped: haproxy is not installed (deploy/install-deps.sh)")
         return 77
+    # A bound that ends the test (ctest's timeout) still stops what it started.
+    signal.signal(signal.SIGTERM, on_terminate)
     cluster = pg_private.PrivateCluster()
     work = tempfile.mkdtemp(prefix="certline-haproxy-")
     started, scenario = time.time(), None

@@ -26,6 +26,7 @@ Usage: test_multi_instance.py CA_SERVER COMM_TERMINAL WSDL_DIR
 import base64
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -256,9 +257,15 @@ class Scenario:
             print("  %-26s %.1f s" % (step.__name__, time.time() - started))
 
 
+def on_terminate(signum, frame):
+    raise Failure("ended by signal %d" % signum)
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit("usage: test_multi_instance.py CA_SERVER COMM_TERMINAL WSDL_DIR")
+    # A bound that ends the test (ctest's timeout) still stops what it started.
+    signal.signal(signal.SIGTERM, on_terminate)
     cluster = pg_private.PrivateCluster()
     work = tempfile.mkdtemp(prefix="certline-multi-")
     started, scenario = time.time(), None
