@@ -26,12 +26,46 @@ void ca_crl_clear(struct ca_crl *crl)
     memset(crl, 0, sizeof(*crl));
 }
 
+/* The PEM of out->der, written atomically to the CRL file. */
+static int write_file(const struct ca_config *config, struct ca_crl *out, char *err, size_t errlen)
+{
+    char path[600];
+    int rc;
+
+    if ((rc = cl_crl_der_to_pem(out->der, out->der_len, &out->pem)) != CL_OK) {
+        cl_err_set(err, errlen, "the CRL could not be written as PEM");
+        return rc;
+    }
+    ca_crl_file_path(config, path, sizeof(path));
+    if ((rc = cl_atomic_write(path, out->pem, strlen(out->pem), 0644)) != CL_OK)
+        cl_err_set(err, errlen, "cannot write the CRL to %s: %s", path, cl_err_str(rc));
+    return rc;
+}
+
+int ca_crl_adopt(const struct ca_config *config, struct ca_crl_kept *kept, struct ca_crl *out,
+                 char *err, size_t errlen)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    *out = (struct ca_crl){.der = kept->der,
+                           .der_len = kept->der_len,
+                           .number = kept->number,
+                           .this_update = kept->this_update,
+                           .next_update = kept->next_update,
+                           .mark = kept->mark};
+    kept->der = NULL;
+    kept->der_len = 0;
+    if ((rc = write_file(config, out, err, errlen)) != CL_OK)
+        ca_crl_clear(out);
+    return rc;
+}
+
 int ca_crl_publish(const struct ca_config *config, struct ca_authority *authority,
                    struct ca_store *store, time_t now, struct ca_crl *out, char *err, size_t errlen)
 {
     struct ca_crl_snapshot snapshot;
     struct cl_crl_entry *entries = NULL;
-    char path[600];
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -54,15 +88,16 @@ int ca_crl_publish(const struct ca_config *config, struct ca_authority *authorit
     if ((rc = cl_crl_build(ca_authority_signer(authority), &params, entries, snapshot.count,
                            &out->der, &out->der_len, err, errlen)) != CL_OK)
         goto out;
-    if ((rc = cl_crl_der_to_pem(out->der, out->der_len, &out->pem)) != CL_OK) {
-        cl_err_set(err, errlen, "the CRL could not be written as PEM");
+    /* Kept for the other instances on the database (crl_publisher.c), then written. */
+    struct ca_crl_kept kept = {.number = snapshot.number,
+                               .mark = snapshot.mark,
+                               .this_update = params.this_update,
+                               .next_update = params.next_update,
+                               .der = out->der,
+                               .der_len = out->der_len};
+    if ((rc = ca_store_crl_keep(store, &kept, err, errlen)) != CL_OK ||
+        (rc = write_file(config, out, err, errlen)) != CL_OK)
         goto out;
-    }
-    ca_crl_file_path(config, path, sizeof(path));
-    if ((rc = cl_atomic_write(path, out->pem, strlen(out->pem), 0644)) != CL_OK) {
-        cl_err_set(err, errlen, "cannot write the CRL to %s: %s", path, cl_err_str(rc));
-        goto out;
-    }
     out->number = snapshot.number;
     out->this_update = params.this_update;
     out->next_update = params.next_update;

@@ -95,6 +95,45 @@ static void publish(struct ca_crl_publisher *p)
     ca_crl_clear(&crl);
 }
 
+/* Another ca-server instance on the database signed a CRL newer than the one served here:
+ * serve that one (1), so that every instance answers the same CRL number. */
+static int adopt_newer(struct ca_crl_publisher *p)
+{
+    struct ca_crl_kept kept;
+    struct ca_crl crl;
+    struct cl_crl_status enforced;
+    unsigned long long held;
+    char err[320];
+    int rc;
+
+    cl_crl_holder_status(p->holder, &enforced);
+    pthread_mutex_lock(&p->lock);
+    held = p->number > enforced.number ? p->number : enforced.number;
+    pthread_mutex_unlock(&p->lock);
+    struct ca_store *store = ca_db_pool_acquire(p->runtime->pool);
+    rc = ca_store_crl_newest(store, held, &kept, err, sizeof(err));
+    ca_db_pool_release(p->runtime->pool, store);
+    if (rc != CL_OK || kept.der == NULL) {
+        if (rc != CL_OK)
+            cl_log_warn("CRL publisher: %s", err);
+        ca_crl_kept_clear(&kept);
+        return 0;
+    }
+    rc = ca_crl_adopt(p->runtime->config, &kept, &crl, err, sizeof(err));
+    if (rc != CL_OK)
+        cl_log_warn("CRL number %llu of another instance not taken: %s", kept.number, err);
+    ca_crl_kept_clear(&kept);
+    if (rc != CL_OK)
+        return 0;
+    take(p, &crl);
+    p->mark = crl.mark;
+    p->due = crl.this_update + (time_t)p->runtime->config->crl_period_s;
+    cl_log_info("took CRL number %llu, published by another instance: %zu bytes", crl.number,
+                crl.der_len);
+    ca_crl_clear(&crl);
+    return 1;
+}
+
 /* Whether something was revoked since the last CRL (a failure to ask counts as no). */
 static int revoked_since(struct ca_crl_publisher *p)
 {
@@ -125,6 +164,8 @@ static void *run(void *arg)
         int kicked = p->kicked;
         p->kicked = 0;
         pthread_mutex_unlock(&p->lock);
+        if (!kicked)
+            adopt_newer(p); /* what another instance published covers what it covers */
         if (kicked || time(NULL) >= p->due || revoked_since(p))
             publish(p);
         pthread_mutex_lock(&p->lock);

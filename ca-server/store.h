@@ -8,7 +8,7 @@
  * at installation, supersession and revocation by a trigger, and after pack_retention_hours by
  * ca_store_purge_packs); batch_request and batch_item (FIG 21 requests with their id, body hash
  * and requester, for idempotency); device_owner (the factory each device number belongs to);
- * service_certificate; crl_publication (the last CRL number); audit_log. */
+ * service_certificate; crl_publication (the last CRL number, the newest CRL); audit_log. */
 #ifndef CERTLINE_CA_STORE_H
 #define CERTLINE_CA_STORE_H
 
@@ -287,6 +287,26 @@ void ca_crl_snapshot_clear(struct ca_crl_snapshot *snapshot);
  * that the next CRL published is newer than it and every reader takes it. */
 int ca_store_crl_number_at_least(struct ca_store *store, unsigned long long number, char *err,
                                  size_t errlen);
+
+/* The newest CRL an instance signed on this database (ca_store_crl_keep), for the others. */
+struct ca_crl_kept {
+    unsigned long long number; /* 0: none kept yet */
+    long long mark;            /* the revocation mark it covers */
+    time_t this_update, next_update;
+    unsigned char *der; /* malloc'd (NULL unless newer than asked): free with ca_crl_kept_clear */
+    size_t der_len;
+};
+
+/* Keeps a CRL just signed as the newest, unless a newer one is kept already (another instance
+ * signed a later number meanwhile). */
+int ca_store_crl_keep(struct ca_store *store, const struct ca_crl_kept *crl, char *err,
+                      size_t errlen);
+
+/* The newest CRL kept: its number, mark and dates; its DER only if its number is above
+ * newer_than. */
+int ca_store_crl_newest(struct ca_store *store, unsigned long long newer_than,
+                        struct ca_crl_kept *out, char *err, size_t errlen);
+void ca_crl_kept_clear(struct ca_crl_kept *crl);
 
 /* A mark of the revocations so far (how many certificates the CRL lists; 0: none): a publisher
  * compares it with its last CRL's to learn that something was revoked since. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "atomic_file.h"
+#include "client_failover.h"
 #include "ct_crl.h"
 #include "error.h"
 #include "log.h"
@@ -35,7 +36,8 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
     if ((rc = ct_crl_open(rt, err, errlen)) != CL_OK ||
         (rc = cl_tls_check_revocation(rt->client_tls, ct_crl_holder(rt))) != CL_OK)
         return rc;
-    settings.endpoint = c->ca_server.endpoint;
+    if ((rc = ct_ca_endpoints_open(rt, &settings, err, errlen)) != CL_OK)
+        return rc;
     settings.server_name = c->ca_server.server_name;
     settings.server_role = CL_ROLE_CA_SERVER;
     cl_limits_config_apply(&c->limits, &settings.limits);
@@ -50,6 +52,7 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
 void ct_runtime_unlink(struct ct_runtime *rt)
 {
     cl_client_free(rt->ca);
+    ct_ca_endpoints_close(rt);
     cl_tls_free(rt->client_tls);
     free(rt->root_pem);
     cl_event_log_close(rt->events);
@@ -88,9 +91,10 @@ void ct_answer_free(struct ct_answer *answer)
     memset(answer, 0, sizeof(*answer));
 }
 
-/* ct_ca_send, the link taken as how says. */
-static int send_request(struct ct_runtime *rt, const struct ct_pending_fetch *request,
-                        enum ct_ca_wait how, char *err, size_t errlen)
+/* Sends request on rt->ca (ca_lock held), to the next instance while the connection fails;
+ * on failure the call is ended. */
+static int send_request(struct ct_runtime *rt, const struct ct_pending_fetch *request, int *attempt,
+                        char *err, size_t errlen)
 {
     struct ca__CertificateTransmissionRequest message = {0};
     char **list = calloc(request->count > 0 ? request->count : 1, sizeof(char *));
@@ -110,25 +114,36 @@ static int send_request(struct ct_runtime *rt, const struct ct_pending_fetch *re
     message.__sizeDeviceNumber = (int)request->count;
     message.deviceNumber = list;
 
-    if ((rc = ct_ca_take(rt, how, err, errlen)) != CL_OK) {
-        free(list);
-        return rc;
-    }
     /* The whole message is written before this returns: list and id may go. */
-    if (soap_send___ca__CertificateTransmissionRequest(
-            cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &message) != SOAP_OK) {
+    while (soap_send___ca__CertificateTransmissionRequest(
+               cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
         cl_client_end_call(rt->ca);
-        ct_ca_give(rt, rc);
+        if (!ct_ca_failover(rt, rc, attempt, request->request_id))
+            break;
+        rc = CL_OK;
     }
     free(list);
+    return rc;
+}
+
+/* ct_ca_send, the link taken as how says (ca_reach.h). */
+static int take_and_send(struct ct_runtime *rt, const struct ct_pending_fetch *request,
+                         enum ct_ca_wait how, char *err, size_t errlen)
+{
+    int attempt = 0, rc;
+
+    if ((rc = ct_ca_take(rt, how, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = send_request(rt, request, &attempt, err, errlen)) != CL_OK)
+        ct_ca_give(rt, rc);
     return rc;
 }
 
 int ct_ca_send(struct ct_runtime *rt, const struct ct_pending_fetch *request, char *err,
                size_t errlen)
 {
-    return send_request(rt, request, CT_CA_WAIT, err, errlen);
+    return take_and_send(rt, request, CT_CA_WAIT, err, errlen);
 }
 
 /* Copies the answer's numbers and packs out of gSOAP's memory (it goes with the call). */
@@ -166,14 +181,24 @@ int ct_ca_receive(struct ct_runtime *rt, const struct ct_pending_fetch *request,
 {
     struct ca__CertificateTransmission message = {0};
     struct soap *soap = cl_client_soap(rt->ca);
-    int rc = CL_OK;
+    int rc = CL_OK, attempt = 0;
 
     memset(answer, 0, sizeof(*answer));
-    if (soap_recv___ca__CertificateTransmissionRequest(soap, &message) != SOAP_OK) {
+    while (soap_recv___ca__CertificateTransmissionRequest(soap, &message) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
         if (ct_ca_refused(rt, rc, NULL))
             rc = CL_ERR_PERMISSION; /* ca-server refused the request */
-        goto out;
+        /* The connection failed before the answer: the same request (same id, so the same
+         * packs) to the next instance. */
+        if (!cl_failover_connection_failed(rc))
+            goto out;
+        cl_client_end_call(rt->ca);
+        if (!ct_ca_failover(rt, rc, &attempt, request->request_id) ||
+            (rc = send_request(rt, request, &attempt, err, errlen)) != CL_OK) {
+            ct_ca_give(rt, rc);
+            return rc;
+        }
+        memset(&message, 0, sizeof(message));
     }
     if (message.__sizeItem != (int)request->count || message.item == NULL ||
         message.requestId == NULL || strcmp(message.requestId, request->request_id) != 0) {
@@ -234,7 +259,7 @@ static int fetch_now(struct ct_runtime *rt, struct ct_store *store,
                      size_t errlen)
 {
     struct ct_answer answer = {0};
-    int rc = send_request(rt, request, how, err, errlen);
+    int rc = take_and_send(rt, request, how, err, errlen);
     if (rc == CL_OK)
         rc = ct_ca_receive(rt, request, &answer, err, errlen);
     if (rc == CL_OK)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client_failover.h"
 #include "error.h"
 #include "tls.h"
 
@@ -20,8 +21,8 @@ static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_LISTEN_ROW(struct ct_config, "where the line service listens"),
     CL_CFG_LIMITS_ROW(struct ct_config),
     CL_CFG_METRICS_ROW(struct ct_config),
-    CL_CFG_OBJ(struct ct_config, ca_server, "ca_server", 1, &cl_endpoint_config_table,
-               "the ca-server to fetch from and report to"),
+    CL_CFG_OBJ(struct ct_config, ca_server, "ca_server", 1, &cl_endpoints_config_table,
+               "the ca-server (or its instances) to fetch from and report to"),
     CL_CFG_STR_DEF(struct ct_config, fetch_time, "fetch_time", "", 0,
                    "HH:MM: fetch the day's certificates daily at this time (empty: on demand)"),
     CL_CFG_INT(struct ct_config, fetch_chunk, "fetch_chunk", 0, 1, 1000, 500,
@@ -70,7 +71,8 @@ int ct_config_check(const void *config, char *err, size_t errlen)
         snprintf(err, errlen, "fetch_time \"%s\" is not HH:MM", c->fetch_time);
         return CL_ERR_CONFIG;
     }
-    if (cl_crl_config_policy(&c->crl, &policy, err, errlen) != CL_OK)
+    if (cl_crl_config_policy(&c->crl, &policy, err, errlen) != CL_OK ||
+        cl_failover_new(&c->ca_server, "ca_server", NULL, err, errlen) != CL_OK)
         return CL_ERR_CONFIG;
     return cl_tls_config_check(&c->tls, CL_TLS_SERVER, err, errlen);
 }

@@ -18,7 +18,7 @@ struct ct_config {
     struct cl_listen_config listen; /* the line service */
     struct cl_metrics_config metrics;
     struct cl_limits_config limits;
-    struct cl_endpoint_config ca_server;
+    struct cl_endpoints_config ca_server;
     char fetch_time[6];      /* HH:MM, daily; "" = only on demand */
     long long fetch_chunk;   /* device numbers per FIG 21 request */
     long long claim_seconds; /* how long a pack is reserved for the line that asked */

@@ -186,6 +186,14 @@ void ct_crl_close(struct ct_runtime *rt)
     rt->crl = NULL;
 }
 
+/* Whether the call failed on an answer over the bound: gSOAP ends the call with SOAP_EOF when the
+ * announced or read length is over (a closed connection, too, ends in SOAP_EOF). */
+static int too_large(const struct soap *soap)
+{
+    return soap->error == SOAP_EOF && (soap->count > soap->recv_maxlength ||
+                                       soap->length > soap->recv_maxlength - CRL_HEADER_ALLOWANCE);
+}
+
 int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
 {
     struct ca__RevocationList request = {rt->crl->number};
@@ -194,7 +202,8 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     size_t len = 0;
     struct soap *soap;
     ULONG64 message_max;
-    int rc;
+    char failed[400];
+    int rc, called, attempt = 0;
 
     rc = load_kept(rt, err, errlen);
     if (rc == CL_ERR_PERMISSION || rc == CL_ERR_PARSE)
@@ -209,15 +218,16 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
      * string itself is bounded by the schema, wsdl/ca.h). */
     if (soap->recv_maxlength < (ULONG64)rt->config->crl_max_bytes + CRL_HEADER_ALLOWANCE)
         soap->recv_maxlength = (ULONG64)rt->config->crl_max_bytes + CRL_HEADER_ALLOWANCE;
-    if (soap_call___ca__RevocationList(soap, cl_client_endpoint(rt->ca), NULL, &request,
-                                       &response) != SOAP_OK) {
+    while (
+        (called = soap_call___ca__RevocationList(soap, cl_client_endpoint(rt->ca), NULL, &request,
+                                                 &response)) != SOAP_OK &&
+        !too_large(soap) &&
+        ct_ca_failover(rt, cl_client_explain(rt->ca, failed, sizeof(failed)), &attempt, "the CRL"))
+        cl_client_end_call(rt->ca);
+    if (called != SOAP_OK) {
         char why[400];
-        /* gSOAP ends the call with SOAP_EOF when the announced or read length is over. */
-        int too_large =
-            soap->error == SOAP_EOF && (soap->count > soap->recv_maxlength ||
-                                        soap->length > soap->recv_maxlength - CRL_HEADER_ALLOWANCE);
         rc = cl_client_explain(rt->ca, why, sizeof(why));
-        if (too_large)
+        if (too_large(soap))
             snprintf(err, errlen,
                      "ca-server's CRL is larger than crl_max_bytes (%llu bytes): raise "
                      "crl_max_bytes (%s)",
@@ -235,7 +245,10 @@ int ct_crl_fetch(struct ct_runtime *rt, char *err, size_t errlen)
     if (rc == CL_OK && der != NULL) {
         char why[400];
         rc = install(rt, der, len, 1, why, sizeof(why));
-        if (rc == CL_ERR_EXISTS)
+        if (rc == CL_ERR_STATE) /* an instance of ca-server behind the one that answered last */
+            cl_log_info("ca-server's CRL number %llu is older than the one held: kept the held one",
+                        (unsigned long long)response.number);
+        if (rc == CL_ERR_EXISTS || rc == CL_ERR_STATE)
             rc = CL_OK;
         else if (rc != CL_OK)
             snprintf(err, errlen, "ca-server's CRL refused: %s", why);

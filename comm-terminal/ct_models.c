@@ -19,13 +19,19 @@ int ct_models_sync(struct ct_runtime *rt, struct ct_store *store, size_t *change
     struct ca__ModelsResponse response = {0};
     struct ct_ca_model *models = NULL;
     size_t count = 0;
-    int rc = CL_OK;
+    int rc = CL_OK, attempt = 0;
 
     *changed = 0;
     ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
-    if (soap_call___ca__Models(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &request,
-                               &response) != SOAP_OK) {
+    while ((rc = soap_call___ca__Models(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL,
+                                        &request, &response)) != SOAP_OK) {
         rc = cl_client_explain(rt->ca, err, errlen);
+        if (!ct_ca_failover(rt, rc, &attempt, "the model list"))
+            break;
+        cl_client_end_call(rt->ca);
+    }
+    if (rc != CL_OK) {
+        /* err says why */
     } else if (response.__sizeModel < 0 || (response.__sizeModel > 0 && response.model == NULL)) {
         snprintf(err, errlen, "ca-server's model list is malformed");
         rc = CL_ERR_PARSE;

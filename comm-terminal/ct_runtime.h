@@ -18,6 +18,7 @@
 #include "tls.h"
 
 struct ct_crl;
+struct cl_failover;
 
 struct ct_runtime {
     const struct ct_config *config;
@@ -36,7 +37,20 @@ struct ct_runtime {
     struct ct_crl *crl;          /* the CRL held for the lines (ct_crl.h) */
     /* Until when reports go one by one: ca-server did not know ca:ReportBatch (report_link.c). */
     atomic_llong reports_one_by_one_until;
+    /* ca-server's instances, rt->ca at one of them (ca_endpoints.c) */
+    struct cl_failover *ca_endpoints;
 };
+
+/* ca_endpoints.c: the ca-server instances of the configuration (ca_server.endpoint or
+ * .endpoints) for rt->ca; the first is settings->endpoint. */
+struct cl_client_settings;
+int ct_ca_endpoints_open(struct ct_runtime *runtime, struct cl_client_settings *settings, char *err,
+                         size_t errlen);
+void ct_ca_endpoints_close(struct ct_runtime *runtime);
+/* After a call on rt->ca failed with rc (under rt->ca_lock): 1 if rt->ca moved to the next
+ * instance and the same request is to be sent again now, once the call is ended
+ * (client_failover.h). */
+int ct_ca_failover(struct ct_runtime *runtime, int rc, int *attempt, const char *what);
 
 /* Sets up the ca-server link (TLS, client, root for receipts). */
 int ct_runtime_link(struct ct_runtime *runtime, char *err, size_t errlen);

@@ -133,10 +133,16 @@ static int report_one(struct ct_runtime *rt, struct ct_store *store, struct ct_r
     int rc, refused = 0;
 
     ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
-    rc = soap_call___ca__InstallationReport(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca),
-                                            NULL, &report, &receipt);
-    if (rc != SOAP_OK) {
+    for (int attempt = 0;; cl_client_end_call(rt->ca)) {
+        rc = soap_call___ca__InstallationReport(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca),
+                                                NULL, &report, &receipt);
+        if (rc == SOAP_OK)
+            break;
         rc = cl_client_explain(rt->ca, why, sizeof(why));
+        if (!ct_ca_failover(rt, rc, &attempt, "an installation report"))
+            break;
+    }
+    if (rc != SOAP_OK) {
         refused = ct_ca_refused(rt, rc, report_refusals);
     } else {
         struct cl_receipt signed_receipt = {receipt.deviceNumber, receipt.certificateSerial,
@@ -255,11 +261,17 @@ static int send_batch(struct ct_runtime *rt, struct ct_report *reports, size_t c
         list[i] = (struct ca__InstallationReport){reports[i].device_number, reports[i].serial_hex,
                                                   reports[i].proof, reports[i].written_at};
     ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
-    rc = soap_call___ca__ReportBatch(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL,
-                                     &request, &answer);
+    for (int attempt = 0;; cl_client_end_call(rt->ca)) {
+        rc = soap_call___ca__ReportBatch(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL,
+                                         &request, &answer);
+        if (rc == SOAP_OK)
+            break;
+        rc = cl_client_explain(rt->ca, why, whylen);
+        if (!ct_ca_failover(rt, rc, &attempt, "a batch of installation reports"))
+            break;
+    }
     if (rc != SOAP_OK) {
         const char **text = soap_faultstring(cl_client_soap(rt->ca));
-        rc = cl_client_explain(rt->ca, why, whylen);
         *unserved = rc == CL_ERR_SOAP_FAULT && text != NULL && *text != NULL &&
                     strncmp(*text, UNKNOWN_OPERATION, strlen(UNKNOWN_OPERATION)) == 0;
     } else {

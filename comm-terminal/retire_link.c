@@ -35,9 +35,16 @@ static int send_retire(struct ct_runtime *rt, const struct ct_retirement *rows, 
     request.__sizeCertificateSerial = (int)count;
     request.certificateSerial = serials;
     ct_ca_take(rt, CT_CA_WAIT, NULL, 0);
-    if (soap_call___ca__Retire(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL, &request,
-                               &response) != SOAP_OK) {
+    for (int attempt = 0;; cl_client_end_call(rt->ca)) {
+        rc = soap_call___ca__Retire(cl_client_soap(rt->ca), cl_client_endpoint(rt->ca), NULL,
+                                    &request, &response);
+        if (rc == SOAP_OK)
+            break;
         rc = cl_client_explain(rt->ca, why, whylen);
+        if (!ct_ca_failover(rt, rc, &attempt, "a retirement"))
+            break;
+    }
+    if (rc != CL_OK) {
         *refused = ct_ca_refused(rt, rc, retire_refusals);
     } else if (response.retired != (int)count) {
         snprintf(why, whylen, "ca-server retired %d of %zu certificates", response.retired, count);

@@ -120,6 +120,10 @@ static int check_table(struct ctx *c, const struct cl_cfg_table *t, const char *
                 f->default_int > CL_LOG_DEBUG)
                 why = "bad log level member or default";
             break;
+        case CL_CFG_LIST:
+            if (f->size == 0 || f->min < 1 || f->min > f->max || (size_t)f->max >= f->size)
+                why = "list bounds do not fit the member";
+            break;
         case CL_CFG_OBJECT: {
             int rc;
             if (f->sub == NULL) {
@@ -170,6 +174,9 @@ static void defaults(const struct cl_cfg_table *t, char *base)
         }
         case CL_CFG_OBJECT:
             defaults(f->sub, p);
+            break;
+        case CL_CFG_LIST:
+            memset(p, 0, f->size);
             break;
         }
     }
@@ -261,6 +268,40 @@ static void mark_numbers(cJSON *item, const unsigned char *flags, long count, lo
 static int load_object(struct ctx *c, const cJSON *obj, const struct cl_cfg_table *t, char *base,
                        const char *prefix);
 
+/* A list: its strings joined by single spaces into p. */
+static int load_list(struct ctx *c, const cJSON *item, const struct cl_cfg_field *f, char *p,
+                     const char *path)
+{
+    const cJSON *e;
+    size_t used = 0;
+    int n = 0;
+
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) < 1)
+        return fail(c, CL_ERR_CONFIG, "key \"%s\": expected a list of strings", path);
+    memset(p, 0, f->size);
+    cJSON_ArrayForEach(e, item)
+    {
+        size_t len = cJSON_IsString(e) && e->valuestring != NULL ? strlen(e->valuestring) : 0;
+        n++;
+        for (size_t i = 0; i < len; i++)
+            if (e->valuestring[i] <= ' ' || e->valuestring[i] > '~')
+                len = 0; /* a space or a control character: refused below */
+        if (len < (size_t)f->min || len > (size_t)f->max)
+            return fail(c, CL_ERR_CONFIG,
+                        "key \"%s\": item %d must be a string of %lld to %lld printable bytes "
+                        "without spaces",
+                        path, n, f->min, f->max);
+        if (used + (used > 0) + len >= f->size)
+            return fail(c, CL_ERR_CONFIG, "key \"%s\": the list is longer than %zu bytes", path,
+                        f->size - 1);
+        if (used > 0)
+            p[used++] = ' ';
+        memcpy(p + used, e->valuestring, len);
+        used += len;
+    }
+    return CL_OK;
+}
+
 static int load_value(struct ctx *c, const cJSON *item, const struct cl_cfg_field *f, char *p,
                       const char *path)
 {
@@ -319,6 +360,8 @@ static int load_value(struct ctx *c, const cJSON *item, const struct cl_cfg_fiel
         if (!cJSON_IsObject(item))
             return fail(c, CL_ERR_CONFIG, "key \"%s\": expected an object", path);
         return load_object(c, item, f->sub, p, path);
+    case CL_CFG_LIST:
+        return load_list(c, item, f, p, path);
     }
     return fail(c, CL_ERR_INTERNAL, "key \"%s\": unknown field type", path);
 }
@@ -515,6 +558,9 @@ static void print_fields(FILE *fp, const struct cl_cfg_table *t, const char *pre
             break;
         case CL_CFG_OBJECT:
             fprintf(fp, "object%s", f->required ? ", required" : "");
+            break;
+        case CL_CFG_LIST:
+            fprintf(fp, "list of strings, each %lld..%lld bytes, default none", f->min, f->max);
             break;
         }
         fputc('\n', fp);

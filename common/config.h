@@ -49,6 +49,7 @@ enum cl_cfg_type {
     CL_CFG_BOOL,
     CL_CFG_OBJECT,
     CL_CFG_LOG_LEVEL,
+    CL_CFG_LIST,
 };
 
 struct cl_cfg_table;
@@ -127,6 +128,15 @@ struct cl_cfg_table {
         .size = sizeof(CL_CFG_MEMBER_(T, m)), .required = (required_), .min = CL_LOG_ERROR,        \
         .max = CL_LOG_DEBUG, .default_str = NULL, .default_int = (default_), .sub = NULL,          \
         .help = (help_)                                                                            \
+    }
+
+/* A JSON array of strings in char member[N] of T, joined by single spaces: each item minlen_
+ * to maxlen_ bytes of printable ASCII without spaces, the whole at most N-1; "" when absent. */
+#define CL_CFG_LIST(T, m, key_, minlen_, maxlen_, help_)                                           \
+    {                                                                                              \
+        .key = (key_), .type = CL_CFG_LIST, .offset = CL_CFG_STR_OFFSET_(T, m),                    \
+        .size = sizeof(CL_CFG_MEMBER_(T, m)), .required = 0, .min = (minlen_), .max = (maxlen_),   \
+        .default_str = NULL, .default_int = 0, .sub = NULL, .help = (help_)                        \
     }
 
 /* A nested object stored in struct member m of T, described by table sub_ (a pointer). When

@@ -81,6 +81,15 @@ const char *cl_client_endpoint(const struct cl_client *client)
     return client->endpoint;
 }
 
+int cl_client_set_endpoint(struct cl_client *client, const char *endpoint)
+{
+    if (!endpoint_ok(endpoint) || strlen(endpoint) >= sizeof(client->endpoint))
+        return CL_ERR_INVALID_ARGUMENT;
+    /* gSOAP closes a kept connection to another host or port before it connects anew. */
+    strcpy(client->endpoint, endpoint);
+    return CL_OK;
+}
+
 int cl_client_explain(struct cl_client *client, char *buf, size_t len)
 {
     struct soap *soap = client->soap;

@@ -26,6 +26,11 @@ int cl_client_new(const struct cl_client_settings *settings, struct cl_tls *tls,
 struct soap *cl_client_soap(struct cl_client *client);
 const char *cl_client_endpoint(const struct cl_client *client);
 
+/* Points the client at another endpoint of the same service (client_failover.c): the next call
+ * connects there. CL_OK, or CL_ERR_INVALID_ARGUMENT for an endpoint that is no
+ * https://host:port/path. */
+int cl_client_set_endpoint(struct cl_client *client, const char *endpoint);
+
 /* After a failed call: a cl_err code and a sentence saying why (transport or SOAP fault). */
 int cl_client_explain(struct cl_client *client, char *buf, size_t len);
 

@@ -49,6 +49,16 @@ static const struct cl_cfg_field endpoint_fields[] = {
 };
 const struct cl_cfg_table cl_endpoint_config_table = CL_CFG_TABLE(endpoint_fields);
 
+static const struct cl_cfg_field endpoints_fields[] = {
+    CL_CFG_STR(struct cl_endpoints_config, endpoint, "endpoint", 0, 0,
+               "https://host:port/path of the peer (port required); or endpoints"),
+    CL_CFG_LIST(struct cl_endpoints_config, endpoints, "endpoints", 12, 255,
+                "https://host:port/path of each instance, tried in turn when one is unreachable"),
+    CL_CFG_STR(struct cl_endpoints_config, server_name, "server_name", 1, 1,
+               "name the peer's certificate must carry (checked)"),
+};
+const struct cl_cfg_table cl_endpoints_config_table = CL_CFG_TABLE(endpoints_fields);
+
 void cl_tls_config_settings(const struct cl_tls_config *config, struct cl_tls_settings *settings)
 {
     *settings = (struct cl_tls_settings){0}; /* nothing else set: no in-memory PEM */

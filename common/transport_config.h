@@ -5,6 +5,7 @@
  *               "max_message_bytes", "max_string_bytes", "max_list_items", "max_nesting" }
  *   "listen": { "host", "port", "max_connections" }
  *   a peer:   { "endpoint", "server_name" }
+ *   a peer of several equal instances: { "endpoint" or "endpoints": [...], "server_name" }
  * Each has a table for config.h's CL_CFG_OBJ and a function turning it into transport settings;
  * the CL_CFG_*_ROW macros are the rows the programs' tables share. */
 #ifndef CERTLINE_TRANSPORT_CONFIG_H
@@ -42,10 +43,19 @@ struct cl_endpoint_config {
     char server_name[254]; /* the name its certificate must carry */
 };
 
+/* Instances of one service that any request may go to (client_failover.h): "endpoint" (one) or
+ * "endpoints" (a list, joined by spaces here), not both. */
+struct cl_endpoints_config {
+    char endpoint[256];    /* https://host:port/path */
+    char endpoints[2048];  /* the list, separated by single spaces */
+    char server_name[254]; /* the name every instance's certificate must carry */
+};
+
 extern const struct cl_cfg_table cl_tls_config_table;
 extern const struct cl_cfg_table cl_limits_config_table;
 extern const struct cl_cfg_table cl_listen_config_table;
 extern const struct cl_cfg_table cl_endpoint_config_table;
+extern const struct cl_cfg_table cl_endpoints_config_table;
 
 /* The rows for a member named like its key, in every program's table the same way. */
 #define CL_CFG_TLS_ROW(T, help_) CL_CFG_OBJ(T, tls, "tls", 1, &cl_tls_config_table, help_)

@@ -21,11 +21,13 @@ build_packages=(
 # simulation and CI; p11-kit; opensc (pkcs11-tool): the test that shows the issuing key cannot
 # leave its token. prometheus: tests/line/test_line_metrics.py scrapes every server's /metrics with it.
 # golang-cfssl: make bench's peer CA (tests/bench/bench_cfssl.py, `cfssl serve`).
+# haproxy: tests/ca-server/test_multi_haproxy.py puts it in front of two ca-server instances
+# (deploy/MULTI-INSTANCE.md).
 packages=(
   "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
-  docker.io debootstrap p11-kit softhsm2 opensc prometheus golang-cfssl
+  docker.io debootstrap p11-kit softhsm2 opensc prometheus golang-cfssl haproxy
 )
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")

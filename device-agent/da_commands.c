@@ -14,6 +14,7 @@
 #include "atomic_file.h"
 #include "cli.h"
 #include "da_identity.h"
+#include "client_failover.h"
 #include "error.h"
 #include "firmware_bundle.h"
 #include "input_check.h"
@@ -352,14 +353,19 @@ int da_command_check_in(const struct da_config *config, int argc, char **argv)
     struct ca__CheckIn request = {0};
     struct ca__CheckInResponse answer = {0};
     struct cl_client *client = NULL;
+    struct cl_failover *instances = NULL;
     struct cl_tls *tls = NULL;
     struct nv_device device;
     char err[512], claimed[NV_DEVICE_NUMBER_MAX + 1];
-    int code = DA_EXIT_ERROR;
+    int code = DA_EXIT_ERROR, called, attempt = 0;
 
-    if (config->ca_server.endpoint[0] == '\0') {
+    if (config->ca_server.endpoint[0] == '\0' && config->ca_server.endpoints[0] == '\0') {
         fprintf(stderr, "device-agent check-in: the configuration names no ca_server "
                         "(\"ca_server\": {\"endpoint\", \"server_name\"})\n");
+        return DA_EXIT_ERROR;
+    }
+    if (cl_failover_new(&config->ca_server, "ca_server", &instances, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "device-agent check-in: %s\n", err);
         return DA_EXIT_ERROR;
     }
     if (nv_open(config->flash_image, config->nvram_image, &device, err, sizeof(err)) != CL_OK) {
@@ -377,7 +383,7 @@ int da_command_check_in(const struct da_config *config, int argc, char **argv)
         fprintf(stderr, "device-agent check-in: %s\n", err);
         goto out;
     }
-    settings.endpoint = config->ca_server.endpoint;
+    settings.endpoint = cl_failover_endpoint(instances);
     settings.server_name = config->ca_server.server_name;
     settings.server_role = CL_ROLE_CA_SERVER;
     cl_limits_config_apply(&config->limits, &settings.limits);
@@ -387,9 +393,13 @@ int da_command_check_in(const struct da_config *config, int argc, char **argv)
     }
     snprintf(claimed, sizeof(claimed), "%s", device.nvram.device_number);
     request.claimedDeviceNumber = claimed;
-    if (soap_call___ca__CheckIn(cl_client_soap(client), cl_client_endpoint(client), NULL, &request,
-                                &answer) != SOAP_OK ||
-        answer.deviceNumber == NULL) {
+    /* Another instance of ca-server when one cannot be reached. */
+    while ((called = soap_call___ca__CheckIn(cl_client_soap(client), cl_client_endpoint(client),
+                                             NULL, &request, &answer)) != SOAP_OK &&
+           cl_failover_retry(instances, client, cl_client_explain(client, err, sizeof(err)),
+                             &attempt, "check-in"))
+        cl_client_end_call(client);
+    if (called != SOAP_OK || answer.deviceNumber == NULL) {
         cl_client_explain(client, err, sizeof(err));
         fprintf(stderr, "device-agent check-in: %s\n", err);
         cl_client_end_call(client);
@@ -406,6 +416,7 @@ int da_command_check_in(const struct da_config *config, int argc, char **argv)
     cl_client_end_call(client);
 out:
     cl_client_free(client);
+    cl_failover_free(instances);
     cl_tls_free(tls);
     nv_close(&device);
     return code;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client_failover.h"
 #include "da_crl.h"
 #include "da_identity.h"
 #include "error.h"
@@ -31,7 +32,7 @@ static const struct cl_cfg_field da_fields[] = {
                "the device's writing interface, for the factory terminal (the jig)"),
     CL_CFG_OBJ(struct da_config, line, "line", 0, &cl_endpoint_config_table,
                "the factory terminal's line interface, for write results (needed by serve)"),
-    CL_CFG_OBJ(struct da_config, ca_server, "ca_server", 0, &cl_endpoint_config_table,
+    CL_CFG_OBJ(struct da_config, ca_server, "ca_server", 0, &cl_endpoints_config_table,
                "ca-server, for check-in (needed by check-in)"),
     CL_CFG_LIMITS_ROW(struct da_config),
     CL_CFG_STR_DEF(struct da_config, crl_file, "crl_file", "", 0,
@@ -61,8 +62,10 @@ int da_config_check(const void *config, char *err, size_t errlen)
     char why[512];
     int rc;
 
-    if ((rc = https_endpoint("line", &c->line, err, errlen)) != CL_OK ||
-        (rc = https_endpoint("ca_server", &c->ca_server, err, errlen)) != CL_OK)
+    if ((rc = https_endpoint("line", &c->line, err, errlen)) != CL_OK)
+        return rc;
+    if ((c->ca_server.endpoint[0] != '\0' || c->ca_server.endpoints[0] != '\0') &&
+        (rc = cl_failover_new(&c->ca_server, "ca_server", NULL, err, errlen)) != CL_OK)
         return rc;
     if (c->crl_file[0] != '\0' && c->crl_ca_file[0] == '\0') {
         snprintf(err, errlen, "crl_file needs crl_ca_file (the CAs that may sign it)");

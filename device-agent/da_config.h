@@ -13,9 +13,9 @@
 struct da_config {
     char flash_image[1024];
     char nvram_image[1024];
-    struct cl_listen_config listen;      /* the device interface (the jig) */
-    struct cl_endpoint_config line;      /* S10: the factory terminal; "" when absent */
-    struct cl_endpoint_config ca_server; /* check-in; "" when absent */
+    struct cl_listen_config listen;       /* the device interface (the jig) */
+    struct cl_endpoint_config line;       /* S10: the factory terminal; "" when absent */
+    struct cl_endpoints_config ca_server; /* check-in; "" when absent */
     struct cl_limits_config limits;
     char crl_file[1024];    /* "" = none: a CRL enforced on the factory terminal (da_crl.h) */
     char crl_ca_file[1024]; /* the CAs that may sign it (root and issuing CA, PEM) */

@@ -180,6 +180,21 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/* Several ca-server instances on one database (issue 18): the newest CRL signed is kept beside
+ * its number, so that every instance serves that one (crl_publisher.c adopts it) instead of
+ * each signing its own under numbers that interleave. */
+static const char *const migration_7[] = {
+    "ALTER TABLE crl_publication ADD COLUMN crl_number bigint CHECK (crl_number >= 0),"
+    " ADD COLUMN crl_der bytea CHECK (octet_length(crl_der) BETWEEN 1 AND 67108864),"
+    " ADD COLUMN crl_mark bigint, ADD COLUMN crl_this_update bigint,"
+    " ADD COLUMN crl_next_update bigint,"
+    " ADD CONSTRAINT crl_publication_kept CHECK ((crl_number IS NULL) = (crl_der IS NULL)"
+    "  AND (crl_der IS NULL) = (crl_mark IS NULL)"
+    "  AND (crl_der IS NULL) = (crl_this_update IS NULL)"
+    "  AND (crl_der IS NULL) = (crl_next_update IS NULL))",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
@@ -187,6 +202,7 @@ static const struct cl_pg_migration migrations[] = {
     {4, "packs purged once not needed", migration_4},
     {5, "device numbers owned by factories", migration_5},
     {6, "pre-write keys per model and period", migration_6},
+    {7, "the newest CRL kept for every instance", migration_7},
 };
 
 static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,

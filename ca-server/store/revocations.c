@@ -132,3 +132,83 @@ int ca_store_crl_number_at_least(struct ca_store *store, unsigned long long numb
                        "UPDATE crl_publication SET number = greatest(number, $1::bigint)", 1,
                        values, err, errlen);
 }
+
+int ca_store_crl_keep(struct ca_store *store, const struct ca_crl_kept *crl, char *err,
+                      size_t errlen)
+{
+    char number[24], mark[24], this_update[24], next_update[24];
+    const char *values[] = {number, (const char *)crl->der, mark, this_update, next_update};
+    const int lengths[] = {0, (int)crl->der_len, 0, 0, 0};
+    const int formats[] = {0, 1, 0, 0, 0};
+    int rc;
+
+    if (store == NULL || crl->der == NULL || crl->der_len == 0 || crl->der_len > (64u << 20) ||
+        crl->number > (unsigned long long)INT64_MAX) {
+        cl_err_set(err, errlen, "no store, or a CRL that cannot be kept");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(number, sizeof(number), "%llu", crl->number);
+    snprintf(mark, sizeof(mark), "%lld", crl->mark);
+    snprintf(this_update, sizeof(this_update), "%lld", (long long)crl->this_update);
+    snprintf(next_update, sizeof(next_update), "%lld", (long long)crl->next_update);
+    if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK)
+        return rc;
+    return cl_pg_exec(store->db, NULL,
+                      "UPDATE crl_publication SET crl_number = $1::bigint, crl_der = $2,"
+                      " crl_mark = $3::bigint, crl_this_update = $4::bigint,"
+                      " crl_next_update = $5::bigint"
+                      " WHERE crl_number IS NULL OR crl_number < $1::bigint",
+                      5, values, lengths, formats, 0, err, errlen);
+}
+
+int ca_store_crl_newest(struct ca_store *store, unsigned long long newer_than,
+                        struct ca_crl_kept *out, char *err, size_t errlen)
+{
+    char text[24];
+    const char *values[] = {text};
+    PGresult *res;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (store == NULL || newer_than > (unsigned long long)INT64_MAX) {
+        cl_err_set(err, errlen, "no store, or a CRL number beyond the database's range");
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    snprintf(text, sizeof(text), "%llu", newer_than);
+    if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT crl_number, crl_mark, crl_this_update, crl_next_update,"
+                          " CASE WHEN crl_number > $1::bigint THEN crl_der END"
+                          " FROM crl_publication WHERE crl_number IS NOT NULL",
+                          1, values, err, errlen)) != CL_OK)
+        return rc;
+    if (PQntuples(res) == 1) {
+        out->number = (unsigned long long)cl_pg_get_ll(res, 0, 0);
+        out->mark = cl_pg_get_ll(res, 0, 1);
+        out->this_update = (time_t)cl_pg_get_ll(res, 0, 2);
+        out->next_update = (time_t)cl_pg_get_ll(res, 0, 3);
+        if (!PQgetisnull(res, 0, 4)) {
+            size_t len = 0;
+            unsigned char *der =
+                PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &len);
+            if (der != NULL && len > 0 && (out->der = malloc(len)) != NULL) {
+                memcpy(out->der, der, len);
+                out->der_len = len;
+            } else {
+                cl_err_set(err, errlen, "out of memory for CRL number %llu", out->number);
+                rc = CL_ERR_NOMEM;
+            }
+            PQfreemem(der);
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+void ca_crl_kept_clear(struct ca_crl_kept *crl)
+{
+    if (crl == NULL)
+        return;
+    free(crl->der);
+    memset(crl, 0, sizeof(*crl));
+}

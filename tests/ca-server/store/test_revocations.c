@@ -179,12 +179,54 @@ static void test_number_at_least(void **state)
     ca_store_close(store);
 }
 
+/* The newest CRL kept for the other instances: a lower number never replaces a higher one; the
+ * DER comes back only when newer than the number asked about. */
+static void test_newest_kept(void **state)
+{
+    char conninfo[256], err[512];
+    struct ca_store *store = fresh_store("crl_newest_kept", conninfo, sizeof(conninfo));
+    unsigned char five[] = {0x30, 0x05, 0x01}, four[] = {0x30, 0x04};
+    struct ca_crl_kept newest, kept = {.number = 5,
+                                       .mark = 2,
+                                       .this_update = 1000,
+                                       .next_update = 2000,
+                                       .der = five,
+                                       .der_len = sizeof(five)};
+    (void)state;
+
+    assert_int_equal(ca_store_crl_newest(store, 0, &newest, err, sizeof(err)), CL_OK);
+    assert_int_equal(newest.number, 0);
+    assert_null(newest.der);
+    assert_int_equal(ca_store_crl_keep(store, &kept, err, sizeof(err)), CL_OK);
+    kept = (struct ca_crl_kept){.number = 4,
+                                .mark = 1,
+                                .this_update = 900,
+                                .next_update = 1900,
+                                .der = four,
+                                .der_len = sizeof(four)};
+    assert_int_equal(ca_store_crl_keep(store, &kept, err, sizeof(err)), CL_OK);
+    assert_int_equal(ca_store_crl_newest(store, 4, &newest, err, sizeof(err)), CL_OK);
+    assert_int_equal(newest.number, 5);
+    assert_int_equal(newest.mark, 2);
+    assert_int_equal(newest.this_update, 1000);
+    assert_int_equal(newest.next_update, 2000);
+    assert_int_equal(newest.der_len, sizeof(five));
+    assert_memory_equal(newest.der, five, sizeof(five));
+    ca_crl_kept_clear(&newest);
+    assert_int_equal(ca_store_crl_newest(store, 5, &newest, err, sizeof(err)), CL_OK);
+    assert_int_equal(newest.number, 5);
+    assert_null(newest.der);
+    ca_crl_kept_clear(&newest);
+    ca_store_close(store);
+}
+
 int ca_store_revocations_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listing),
         cmocka_unit_test(test_mark_moves_whatever_the_commit_order),
         cmocka_unit_test(test_number_at_least),
+        cmocka_unit_test(test_newest_kept),
     };
     return cmocka_run_group_tests_name("ca_store revocations", tests, NULL, NULL);
 }
