@@ -19,12 +19,14 @@ build_packages=(
 # demo-containers and tests/containers start their own engine and make their base images from
 # Debian's archive (deploy/containers/engine.py). softhsm2: the PKCS#11 token of the tests, the
 # simulation and CI; p11-kit; opensc (pkcs11-tool): the test that shows the issuing key cannot
-# leave its token.
+# leave its token. postgresql-15-auto-failover and pg-auto-failover-cli (pg_autoctl): the
+# failover test's monitor, primary and synchronous standby (tests/e2e/test_pg_failover.py).
 packages=(
   "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
   docker.io debootstrap p11-kit softhsm2 opensc
+  postgresql-15-auto-failover pg-auto-failover-cli
 )
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")
