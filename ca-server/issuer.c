@@ -363,9 +363,9 @@ static int sign_and_store(struct signing_job *job, struct ca_store *store, char 
     return rc;
 }
 
-int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
-                   const struct ca_batch_request *request, struct ca_batch_item *items, char *err,
-                   size_t errlen)
+static int issue_batch_once(struct ca_runtime *runtime, struct ca_store *store,
+                            const struct ca_batch_request *request, struct ca_batch_item *items,
+                            char *err, size_t errlen)
 {
     size_t n = request->count;
     struct signing_job job = {.runtime = runtime, .request = request, .items = items};
@@ -457,4 +457,19 @@ out:
     pthread_mutex_destroy(&job.ready_lock);
     pthread_cond_destroy(&job.ready_cond);
     return rc;
+}
+
+/* A batch is done again, under its request id, if the database connection was lost (a failover):
+ * what was recorded before is resumed or answered, never issued twice. */
+int ca_issue_batch(struct ca_runtime *runtime, struct ca_store *store,
+                   const struct ca_batch_request *request, struct ca_batch_item *items, char *err,
+                   size_t errlen)
+{
+    int rc, runs = 0;
+    for (;;) {
+        rc = issue_batch_once(runtime, store, request, items, err, errlen);
+        if (!ca_store_again(store, rc, &runs))
+            return rc;
+        ca_batch_items_free(items, request->count);
+    }
 }

@@ -31,6 +31,10 @@ struct ca_store;
 int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t errlen);
 void ca_store_close(struct ca_store *store);
 
+/* After an idempotent piece of work on the store failed with rc: whether to do it again, because
+ * the database connection was lost (a failover); see cl_pg_again. */
+int ca_store_again(struct ca_store *store, int rc, int *runs);
+
 /* For tests: where this store takes the serials of new intents (cl_serial_random by default;
  * NULL restores it). */
 void ca_store_set_serial_source(struct ca_store *store,

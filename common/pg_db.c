@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mbedtls/platform_util.h>
 
@@ -18,8 +19,16 @@
 
 #define MESSAGE_MAX 300 /* of a server's message kept in err */
 
+/* A lost connection is reconnected for at most this long (a failover: the standby promoted), one
+ * attempt every RECONNECT_PAUSE_MS; a transaction lost with its connection is run at most
+ * CL_PG_RUNS times. */
+#define RECONNECT_WAIT_MS 30000
+#define RECONNECT_PAUSE_MS 250
+#define CL_PG_RUNS 3
+
 struct cl_pg {
     PGconn *conn;
+    int drop;            /* the server took no writes or is going away: reconnect before reuse */
     char sqlstate[6];    /* SQLSTATE of the last failed statement, "" if none */
     char constraint[64]; /* the constraint it violated, if any */
 };
@@ -206,6 +215,10 @@ int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
         cl_copy_text(db->sqlstate, sizeof(db->sqlstate), field);
     if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
         cl_copy_text(db->constraint, sizeof(db->constraint), field);
+    /* A read-only server (a standby, or a primary being demoted: 25006) or one shutting down
+     * (57P0x) is left: the next transaction connects to the one that takes writes. */
+    if (strcmp(db->sqlstate, "25006") == 0 || strncmp(db->sqlstate, "57P", 3) == 0)
+        db->drop = 1;
     message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (message == NULL)
         message = PQerrorMessage(db->conn);
@@ -265,6 +278,16 @@ int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t er
                              errlen);
 }
 
+int cl_pg_again(struct cl_pg *db, int rc, int *runs)
+{
+    if (rc != CL_ERR_DB || (PQstatus(db->conn) == CONNECTION_OK && !db->drop) ||
+        ++*runs >= CL_PG_RUNS)
+        return 0;
+    cl_log_warn("database connection lost during a transaction; running it again (run %d)",
+                *runs + 1);
+    return 1;
+}
+
 int cl_pg_in_transaction(const struct cl_pg *db)
 {
     return PQtransactionStatus(db->conn) == PQTRANS_INTRANS;
@@ -289,19 +312,49 @@ static int idle_link_up(PGconn *conn)
     return PQstatus(conn) == CONNECTION_OK;
 }
 
-int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen)
+static long long now_ms(void)
 {
-    if (!idle_link_up(db->conn)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Connects again, through every host of the conninfo (libpq's target_session_attrs picks the
+ * one that takes writes), until one answers or RECONNECT_WAIT_MS have passed: during a failover
+ * no server takes writes until the standby is promoted. */
+static int reconnect(struct cl_pg *db, char *err, size_t errlen)
+{
+    long long start = now_ms(), waited;
+    int logged = 0;
+
+    db->drop = 0;
+    for (;;) {
         PQreset(db->conn);
-        if (PQstatus(db->conn) != CONNECTION_OK) {
+        waited = now_ms() - start;
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            break;
+        if (waited >= RECONNECT_WAIT_MS) {
             const char *message = PQerrorMessage(db->conn);
             size_t mlen = strcspn(message, "\n");
             cl_err_set(err, errlen, "database connection lost: %.*s",
                        (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX), message);
             return CL_ERR_DB;
         }
-        cl_log_info("database connection re-established");
+        if (!logged++)
+            cl_log_warn("database connection lost; waiting up to %d s for a server that takes "
+                        "writes",
+                        RECONNECT_WAIT_MS / 1000);
+        nanosleep(&(struct timespec){.tv_nsec = RECONNECT_PAUSE_MS * 1000000L}, NULL);
     }
+    cl_log_info("database connection re-established after %lld ms", waited);
+    return CL_OK;
+}
+
+int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen)
+{
+    int rc;
+    if ((db->drop || !idle_link_up(db->conn)) && (rc = reconnect(db, err, errlen)) != CL_OK)
+        return rc;
     cl_pg_rollback(db); /* nothing is ever left open, but never build on a stale transaction */
     return CL_OK;
 }

@@ -49,8 +49,11 @@ int cl_pg_unique_violation(const struct cl_pg *db);
 /* Whether the last failed statement violated the constraint called name. */
 int cl_pg_constraint_is(const struct cl_pg *db, const char *name);
 
-/* Makes sure the connection is up (reconnecting once if the server closed it; "database
- * connection lost: ..." if that fails) and that no transaction is left open. */
+/* Makes sure the connection is up and on a server that takes writes, and that no transaction is
+ * left open. A connection the server closed, or one left after a read-only or shutting-down
+ * server's refusal, is made again through the conninfo's hosts (a multi-host conninfo with
+ * target_session_attrs=read-write finds the promoted standby after a failover), retried for up
+ * to 30 s; then "database connection lost: ...". */
 int cl_pg_ready(struct cl_pg *db, char *err, size_t errlen);
 
 /* cl_pg_ready, then BEGIN. */
@@ -75,6 +78,12 @@ int cl_pg_finish(struct cl_pg *db, int rc, char *err, size_t errlen);
  * if name is NULL, waiting for whoever holds it (other names are not held up, but for the rare
  * hash collision). */
 int cl_pg_lock(struct cl_pg *db, int key, const char *name, char *err, size_t errlen);
+
+/* After an idempotent transaction failed with rc: whether to run it again, because its connection
+ * was lost (before COMMIT, or during it with the outcome unknown: a second run of an idempotent
+ * transaction then changes nothing) and *runs (0 at the first failure, counted here) is below
+ * the limit of three runs. The next run's cl_pg_begin waits for the reconnection. */
+int cl_pg_again(struct cl_pg *db, int rc, int *runs);
 
 /* Whether a transaction is open and has not failed. */
 int cl_pg_in_transaction(const struct cl_pg *db);

@@ -23,11 +23,14 @@ build_packages=(
 # golang-cfssl: make bench's peer CA (tests/bench/bench_cfssl.py, `cfssl serve`).
 # haproxy: tests/ca-server/test_multi_haproxy.py puts it in front of two ca-server instances
 # (deploy/MULTI-INSTANCE.md).
+# postgresql-15-auto-failover and pg-auto-failover-cli (pg_autoctl): the failover test's
+# monitor, primary and synchronous standby (tests/e2e/test_pg_failover.py).
 packages=(
   "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
   docker.io debootstrap p11-kit softhsm2 opensc prometheus golang-cfssl haproxy
+  postgresql-15-auto-failover pg-auto-failover-cli
 )
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")

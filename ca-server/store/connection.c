@@ -228,6 +228,11 @@ void ca_store_close(struct ca_store *store)
     cl_pg_store_close(store);
 }
 
+int ca_store_again(struct ca_store *store, int rc, int *runs)
+{
+    return store != NULL && cl_pg_again(store->db, rc, runs);
+}
+
 void ca_store_set_serial_source(struct ca_store *store,
                                 int (*source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]))
 {

@@ -91,9 +91,9 @@ static int begin_known(struct ct_store *store, const char *request_id, int repla
     return rc;
 }
 
-int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const char *day,
-                         int replacement, const char *const *numbers, size_t count, char *err,
-                         size_t errlen)
+static int fetch_begin_once(struct ct_store *store, const char *request_id, const char *day,
+                            int replacement, const char *const *numbers, size_t count, char *err,
+                            size_t errlen)
 {
     char count_text[24], buf[48], *list = NULL;
     const char *values[5];
@@ -246,6 +246,18 @@ fail:
         cl_pg_rollback(store->db);
 out:
     free(list);
+    return rc;
+}
+
+/* Run again if the connection was lost (a failover): the transaction is idempotent. */
+int ct_store_fetch_begin(struct ct_store *store, const char *request_id, const char *day,
+                         int replacement, const char *const *numbers, size_t count, char *err,
+                         size_t errlen)
+{
+    int rc, runs = 0;
+    do
+        rc = fetch_begin_once(store, request_id, day, replacement, numbers, count, err, errlen);
+    while (store != NULL && cl_pg_again(store->db, rc, &runs));
     return rc;
 }
 

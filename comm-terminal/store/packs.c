@@ -196,9 +196,9 @@ out:
     return rc;
 }
 
-int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
-                            const struct ct_pack_item *items, size_t count, char *err,
-                            size_t errlen)
+static int fetch_complete_once(struct ct_store *store, const char *request_id,
+                               const struct ct_pack_item *items, size_t count, char *err,
+                               size_t errlen)
 {
     const char *values[] = {request_id};
     PGresult *res;
@@ -275,4 +275,16 @@ int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
     cl_log_info("request %s: %zu %spack(s) stored", request_id, count,
                 replacement ? "replacement " : "");
     return CL_OK;
+}
+
+/* Run again if the connection was lost (a failover): the transaction is idempotent. */
+int ct_store_fetch_complete(struct ct_store *store, const char *request_id,
+                            const struct ct_pack_item *items, size_t count, char *err,
+                            size_t errlen)
+{
+    int rc, runs = 0;
+    do
+        rc = fetch_complete_once(store, request_id, items, count, err, errlen);
+    while (store != NULL && cl_pg_again(store->db, rc, &runs));
+    return rc;
 }

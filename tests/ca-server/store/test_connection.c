@@ -1,5 +1,6 @@
 /* test_connection.c: ca-server store, the store's connection: migrations applied once whatever the
- * number of connections, and a password that never shows in an error. */
+ * number of connections, a password that never shows in an error, a connection lost or on a
+ * read-only server made again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,11 +88,69 @@ static void test_statement_after_idle_goodbye(void **state)
     cl_pg_close(db);
 }
 
+static int backend_pid(struct cl_pg *db)
+{
+    char err[256];
+    PGresult *res = NULL;
+    pg_fixture_require(cl_pg_query(db, &res, "SELECT pg_backend_pid()", 0, NULL, err, sizeof(err)),
+                       "pid", err);
+    int pid = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return pid;
+}
+
+/* A failover: a session on a server that takes no writes (a standby answering during promotion,
+ * here a read-only session) is refused a write (25006); the transaction is to be run again and
+ * the next one runs on a new connection, which libpq's target_session_attrs=read-write would
+ * take to the server that takes writes. A failure that is not a lost connection is not run
+ * again. */
+static void test_read_only_server_left(void **state)
+{
+    char conninfo[256], err[512];
+    struct cl_pg *db = NULL;
+    int runs = 0, pid;
+    (void)state;
+
+    snprintf(conninfo, sizeof(conninfo), "%s", pg_fixture_create_db("read_only_left", NULL, 0));
+    pg_fixture_require(cl_pg_open(conninfo, "test", &db, err, sizeof(err)), "open", err);
+    pg_fixture_require(
+        cl_pg_query(db, NULL, "SET default_transaction_read_only = on", 0, NULL, err, sizeof(err)),
+        "set", err);
+    pid = backend_pid(db);
+    pg_fixture_require(cl_pg_begin(db, err, sizeof(err)), "begin", err);
+    int rc = cl_pg_query(db, NULL, "CREATE TABLE t (x int)", 0, NULL, err, sizeof(err));
+    assert_int_equal(rc, CL_ERR_DB);
+    assert_non_null(strstr(err, "read-only"));
+    rc = cl_pg_fail(db, rc);
+    assert_true(cl_pg_again(db, rc, &runs));
+    pg_fixture_require(cl_pg_begin(db, err, sizeof(err)), "begin again", err);
+    assert_int_not_equal(backend_pid(db), pid);
+    pg_fixture_require(cl_pg_query(db, NULL, "CREATE TABLE t (x int)", 0, NULL, err, sizeof(err)),
+                       "the write on the new connection", err);
+    pg_fixture_require(cl_pg_commit(db, err, sizeof(err)), "commit", err);
+
+    /* Not a lost connection: no second run. */
+    runs = 0;
+    pg_fixture_require(cl_pg_begin(db, err, sizeof(err)), "begin", err);
+    rc = cl_pg_fail(db, cl_pg_query(db, NULL, "CREATE TABLE t (x int)", 0, NULL, err, sizeof(err)));
+    assert_int_equal(rc, CL_ERR_DB);
+    assert_false(cl_pg_again(db, rc, &runs));
+    /* At most three runs. */
+    runs = 2;
+    pg_fixture_require(
+        cl_pg_query(db, NULL, "SET default_transaction_read_only = on", 0, NULL, err, sizeof(err)),
+        "set", err);
+    rc = cl_pg_query(db, NULL, "CREATE TABLE u (x int)", 0, NULL, err, sizeof(err));
+    assert_false(cl_pg_again(db, rc, &runs));
+    cl_pg_close(db);
+}
+
 int ca_store_connection_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_twice),
         cmocka_unit_test(test_statement_after_idle_goodbye),
+        cmocka_unit_test(test_read_only_server_left),
     };
     return cmocka_run_group_tests_name("ca_store connection", tests, NULL, NULL);
 }
