@@ -30,6 +30,7 @@ struct cl_tls {
     struct cl_verify_cache *verify_cache;
     unsigned char trust_digest[CL_TLS_DIGEST_LEN]; /* of the trusted roots; binds cache entries */
     struct cl_crl_holder *crl; /* cl_tls_check_revocation: NULL, or the CRL every peer meets */
+    int browsers;              /* cl_tls_serve_browsers: a server that asks no client certificate */
 };
 
 /* SHA-256 over prefix (CL_TLS_DIGEST_LEN bytes, may be NULL) and every certificate of the list,
