@@ -5,6 +5,7 @@
 
 #include "console.h"
 #include "error.h"
+#include "log.h"
 
 #define COOKIE_ATTRIBUTES "; Path=/; Secure; HttpOnly; SameSite=Strict"
 #define PASSWORD_FIELD_MAX 1025
@@ -126,12 +127,16 @@ void cs_error_page(struct cs_ctx *ctx, int status, const char *message)
     cs_page_end(ctx);
 }
 
-static void login_page(struct cs_response *resp, const char *message)
+/* The login form; its CSRF token is the one the browser holds already (a login cookie; another
+ * tab or a favicon request must not make the open form stale), else a fresh one. */
+static void login_page(struct cs_response *resp, const char *held, const char *message)
 {
     char token[CS_TOKEN_HEX + 1];
     struct cs_buf *b = &resp->body;
 
-    if (cs_random_token(token) != 0) {
+    if (held[0] != '\0')
+        snprintf(token, sizeof(token), "%s", held);
+    else if (cs_random_token(token) != 0) {
         bare_error(resp, 503, "no randomness available for a login form");
         return;
     }
@@ -177,7 +182,8 @@ static void login(struct cs_app *app, const struct cs_request *req, struct cs_re
     }
     if (cs_form_value(req->body, req->body_len, "operator", id, sizeof(id)) != 1 || id[0] == '\0' ||
         cs_form_value(req->body, req->body_len, "password", password, sizeof(password)) != 1) {
-        login_page(resp, "give an operator id (at most 32 characters) and a password");
+        login_page(resp, req->login_token,
+                   "give an operator id (at most 32 characters) and a password");
         resp->status = 400;
         return;
     }
@@ -187,7 +193,8 @@ static void login(struct cs_app *app, const struct cs_request *req, struct cs_re
                  req->address);
         (void)ct_store_audit(store, id, "login_locked", detail);
         cl_pool_release(app->rt->pool, store);
-        login_page(resp, "too many failed logins: this operator id is locked for 10 minutes");
+        login_page(resp, req->login_token,
+                   "too many failed logins: this operator id is locked for 10 minutes");
         resp->status = 429;
         memset(password, 0, sizeof(password));
         return;
@@ -199,7 +206,8 @@ static void login(struct cs_app *app, const struct cs_request *req, struct cs_re
         cs_login_failed(app->sessions, id);
         (void)ct_store_audit(store, id, "login_failed", detail);
         cl_pool_release(app->rt->pool, store);
-        login_page(resp, "operator id or password not accepted (or the operator is disabled)");
+        login_page(resp, req->login_token,
+                   "operator id or password not accepted (or the operator is disabled)");
         resp->status = 403;
         return;
     }
@@ -288,7 +296,11 @@ void cs_handle(struct cs_app *app, const struct cs_request *req, struct cs_respo
         if (req->post)
             login(app, req, resp);
         else
-            login_page(resp, NULL);
+            login_page(resp, req->login_token, NULL);
+        return;
+    }
+    if (strcmp(req->path, "/favicon.ico") == 0) {
+        bare_error(resp, 404, "no icon");
         return;
     }
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
@@ -307,6 +319,9 @@ void cs_handle(struct cs_app *app, const struct cs_request *req, struct cs_respo
         return;
     }
     if (req->post && !csrf_ok(req, &session)) {
+        cl_log_warn("console: POST %s from %s (operator %s) refused: no valid CSRF token (%zu "
+                    "bytes of %.40s)",
+                    req->path, req->address, session.operator_id, req->body_len, req->content_type);
         cs_error_page(&ctx, 403,
                       "the form was refused: its CSRF token is missing or wrong "
                       "(reload the page and send it again)");

@@ -169,8 +169,12 @@ static int on_header(struct soap *soap, const char *key, const char *val)
         take_cookie(val, COOKIE_LOGIN, current->req.login_token);
         return SOAP_OK;
     }
-    if (strcasecmp(key, "Content-Type") == 0)
+    if (strcasecmp(key, "Content-Type") == 0) {
         snprintf(current->req.content_type, sizeof(current->req.content_type), "%s", val);
+        /* gSOAP would read a multipart body as MIME attachments: the console reads it itself */
+        if (strncasecmp(val, "multipart/", 10) == 0)
+            return current->chained(soap, key, "application/octet-stream");
+    }
     if (strcasecmp(key, "Content-Length") == 0) {
         char *end = NULL;
         unsigned long long n = strtoull(val, &end, 10);

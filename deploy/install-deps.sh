@@ -19,12 +19,13 @@ build_packages=(
 # demo-containers and tests/containers start their own engine and make their base images from
 # Debian's archive (deploy/containers/engine.py). softhsm2: the PKCS#11 token of the tests, the
 # simulation and CI; p11-kit; opensc (pkcs11-tool): the test that shows the issuing key cannot
-# leave its token.
+# leave its token. chromium, nodejs and npm: tests/console drives the comm-terminal's operator
+# console in headless chromium through playwright-core (npm, installed into the build folder).
 packages=(
   "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
-  docker.io debootstrap p11-kit softhsm2 opensc
+  docker.io debootstrap p11-kit softhsm2 opensc chromium nodejs npm
 )
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")

@@ -177,7 +177,7 @@ int ct_store_ng_reasons(struct ct_store *store, const char *day, struct ct_ng_ro
                        "SELECT line_id, left(reason, 256), count(*) FROM failed_pack"
                        " WHERE failed_at >= to_timestamp($1::bigint)"
                        " AND failed_at < to_timestamp($2::bigint)"
-                       " GROUP BY 1, 2 ORDER BY 1 COLLATE \"C\", 3 DESC LIMIT 1000",
+                       " GROUP BY 1, 2 ORDER BY line_id COLLATE \"C\", 3 DESC LIMIT 1000",
                        2, values, sizeof(**rows), ng_from_row, count, &rc, cts_logged,
                        "reading NG reasons");
     return rc;
