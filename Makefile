@@ -53,6 +53,7 @@ bench: deps
 	$(BENCH_BUILD)/tests/bench/bench_crl $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_token.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/wsdl $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_console.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 
 # Fuzzing (issue 12): clang-14 with libFuzzer, ASan and UBSan, into its own build folder; each
 # target runs FUZZ_SECONDS over a copy of its seed corpus (FUZZ_TARGETS to pick some, e.g.
