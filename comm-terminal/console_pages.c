@@ -99,8 +99,8 @@ static void chart(struct cs_buf *b, const struct ct_model_status *rows, size_t n
 void cs_page_today(struct cs_ctx *ctx)
 {
     struct cs_buf *b = &ctx->resp->body;
-    struct ct_model_status *rows = NULL, *next = NULL;
-    struct ct_plan_units *plan = NULL;
+    struct ct_model_status *rows = NULL;
+    struct ct_plan_units *plan = NULL, *next = NULL;
     struct ct_report_backlog backlog;
     size_t n = 0, next_n = 0, plan_n = 0;
     char day[11], tomorrow[11], text[700];
@@ -111,7 +111,7 @@ void cs_page_today(struct cs_ctx *ctx)
     localtime_r(&t, &tm);
     strftime(tomorrow, sizeof(tomorrow), "%Y-%m-%d", &tm);
     if (ct_store_status(ctx->store, day, &rows, &n) != CL_OK ||
-        ct_store_status(ctx->store, tomorrow, &next, &next_n) != CL_OK ||
+        ct_store_plan_units(ctx->store, tomorrow, &next, &next_n) != CL_OK ||
         ct_store_plan_units(ctx->store, day, &plan, &plan_n) != CL_OK ||
         ct_store_report_backlog(ctx->store, &backlog) != CL_OK) {
         cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
@@ -120,13 +120,14 @@ void cs_page_today(struct cs_ctx *ctx)
     cs_page_start(ctx, "Today");
     cs_printf(b, "<p>%s</p><section id=\"alerts\"><h2>Alerts</h2>", day);
     int alerts = 0;
-    for (size_t i = 0; i < n && i < next_n; i++) {
+    for (size_t i = 0; i < n; i++) {
         long spare = rows[i].held - rows[i].remaining;
-        if (rows[i].certificate_managed && next[i].remaining > 0 && spare < next[i].remaining) {
+        long wanted = units_of(next, next_n, rows[i].model_code);
+        if (rows[i].certificate_managed && wanted > 0 && spare < wanted) {
             snprintf(text, sizeof(text),
                      "model %s: stock below tomorrow's plan (%ld held beyond today's need, "
                      "%ld planned for %s)",
-                     rows[i].model_code, spare < 0 ? 0 : spare, next[i].remaining, tomorrow);
+                     rows[i].model_code, spare < 0 ? 0 : spare, wanted, tomorrow);
             alert(b, text), alerts++;
         }
         if (rows[i].rejected > 0) {

@@ -32,6 +32,7 @@ struct cs_conn {
     struct cs_app *app;
     struct cs_request req;
     int too_large;
+    int last; /* the last request this connection serves: answered with Connection: close */
     int (*chained)(struct soap *, const char *, const char *);
 };
 static _Thread_local struct cs_conn *current;
@@ -108,6 +109,8 @@ static int answer(struct soap *soap, int refusal, const char *why)
     struct cs_response resp = {.status = 200, .content_type = "text/html; charset=utf-8"};
     int rc;
 
+    if (current->last)
+        soap->keep_alive = 0;
     if (refusal == 0 && take_path(soap, &current->req) != 0) {
         refusal = 414;
         why = "the address is too long";
@@ -198,6 +201,7 @@ static void serve_connection(struct soap *soap, void *app, const atomic_int *sto
     for (int i = 0; i < REQUESTS_PER_CONNECTION && !atomic_load(stopping); i++) {
         memset(&conn.req, 0, sizeof(conn.req));
         conn.too_large = 0;
+        conn.last = i + 1 == REQUESTS_PER_CONNECTION;
         snprintf(conn.req.address, sizeof(conn.req.address), "%.63s", soap->host);
         int rc = soap_begin_serve(soap);
         if (rc == SOAP_OK) /* a request gSOAP would read as SOAP: not served here */

@@ -42,8 +42,10 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
                        "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
                        "  AND c.written_at < to_timestamp($3::bigint)),"
                        " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
-                       "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
-                       "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
+                       /* one key lookup per planned number (a NOT EXISTS became a hash
+                        * join over every certificate) */
+                       "  AND p.day = $1::date AND coalesce((SELECT c.state FROM certificate c"
+                       "  WHERE c.device_number = p.device_number), '') <> 'written'),"
                        " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
                        "  AND c.state = 'failed'),"
                        " (SELECT count(*) FROM report r JOIN certificate c"
