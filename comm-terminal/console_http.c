@@ -1,4 +1,5 @@
 /* console_http.c: the console's text building (escaped HTML, CSV, JSON) and form parsing. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,17 +141,6 @@ void cs_buf_free(struct cs_buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes text[0..n) (+ as space, %XX) into out; -1 as cs_form_value. */
 static int decode(const char *text, size_t n, char *out, size_t cap)
 {
@@ -162,10 +152,10 @@ static int decode(const char *text, size_t n, char *out, size_t cap)
         } else if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hex_value(text[i + 1]), lo = hex_value(text[i + 2]);
-            if (hi < 0 || lo < 0)
+            char pair[3] = {text[i + 1], text[i + 2], '\0'};
+            if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
                 return -1;
-            c = hi * 16 + lo;
+            c = (int)strtol(pair, NULL, 16);
             i += 2;
         }
         if (c == 0 || (c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
