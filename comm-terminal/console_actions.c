@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "console.h"
 #include "ct_commands.h"
 #include "error.h"
@@ -251,7 +253,7 @@ void cs_action_operator(struct cs_ctx *ctx)
             if (rc == CL_OK)
                 cs_session_close_operator(ctx->app->sessions, id);
         }
-        memset(password, 0, sizeof(password));
+        mbedtls_platform_zeroize(password, sizeof(password));
         snprintf(err, sizeof(err), "%s",
                  rc == CL_ERR_EXISTS             ? "the id is or was taken"
                  : rc == CL_ERR_INVALID_ARGUMENT ? "an id of printable characters, a role, and a "

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "console.h"
 #include "error.h"
 #include "log.h"
@@ -196,11 +198,11 @@ static void login(struct cs_app *app, const struct cs_request *req, struct cs_re
         login_page(resp, req->login_token,
                    "too many failed logins: this operator id is locked for 10 minutes");
         resp->status = 429;
-        memset(password, 0, sizeof(password));
+        mbedtls_platform_zeroize(password, sizeof(password));
         return;
     }
     int rc = ct_store_operator_login(store, id, password, role, sizeof(role));
-    memset(password, 0, sizeof(password));
+    mbedtls_platform_zeroize(password, sizeof(password));
     snprintf(detail, sizeof(detail), "console from %s", req->address);
     if (rc != CL_OK) {
         cs_login_failed(app->sessions, id);

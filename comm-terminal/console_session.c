@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "console.h"
 
 #define SESSIONS_MAX 512
@@ -42,7 +44,7 @@ void cs_sessions_free(struct cs_sessions *sessions)
     if (sessions == NULL)
         return;
     pthread_mutex_destroy(&sessions->lock);
-    memset(sessions, 0, sizeof(*sessions)); /* the ids and tokens */
+    mbedtls_platform_zeroize(sessions, sizeof(*sessions)); /* the ids and tokens */
     free(sessions);
 }
 
@@ -62,7 +64,7 @@ int cs_random_token(char out[CS_TOKEN_HEX + 1])
         out[2 * i + 1] = hex[raw[i] & 15];
     }
     out[CS_TOKEN_HEX] = '\0';
-    memset(raw, 0, sizeof(raw));
+    mbedtls_platform_zeroize(raw, sizeof(raw));
     return 0;
 }
 
