@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "console.h"
+#include "ct_crl.h"
 #include "ct_store_views.h"
 #include "error.h"
 #include "input_check.h"
@@ -96,6 +97,34 @@ static void chart(struct cs_buf *b, const struct ct_model_status *rows, size_t n
     cs_puts(b, "</svg><p>Grey: planned today; green: written today.</p>");
 }
 
+/* The CRL the lines enforce: an alert if there is none or it is past its next update, else its
+ * number and age as a note. Returns the number of alerts. */
+static int crl_alert(struct cs_ctx *ctx, struct cs_buf *b)
+{
+    struct cl_crl_holder *holder = ct_crl_holder(ctx->app->rt);
+    struct cl_crl_status crl = {0};
+    char text[200];
+
+    if (holder != NULL)
+        cl_crl_holder_status(holder, &crl);
+    if (!crl.installed) {
+        alert(b, "no CRL held yet: the lines check no revocation");
+        return 1;
+    }
+    long age_min = (long)(time(NULL) - crl.this_update) / 60;
+    snprintf(text, sizeof(text), "CRL number %llu, issued %ld min ago, %zu entr%s%s", crl.number,
+             age_min, crl.entries, crl.entries == 1 ? "y" : "ies",
+             crl.stale ? ": past its next update" : "");
+    if (crl.stale) {
+        alert(b, text);
+        return 1;
+    }
+    cs_puts(b, "<p id=\"crl\">");
+    cs_html(b, text);
+    cs_puts(b, "</p>");
+    return 0;
+}
+
 void cs_page_today(struct cs_ctx *ctx)
 {
     struct cs_buf *b = &ctx->resp->body;
@@ -149,6 +178,7 @@ void cs_page_today(struct cs_ctx *ctx)
                  backlog.queued);
         alert(b, text), alerts++;
     }
+    alerts += crl_alert(ctx, b);
     if (alerts == 0)
         cs_puts(b, "<p class=\"ok\">No alerts.</p>");
     cs_puts(b, "</section><h2>Per model</h2><table id=\"today\"><tr><th>Model</th><th>Managed</th>"
