@@ -28,6 +28,11 @@ int ct_command_model_set(struct ct_runtime *runtime, int argc, char **argv);
 int ct_command_models_sync(struct ct_runtime *runtime, int argc, char **argv);
 /* ct_enter.c */
 int ct_command_enter(struct ct_runtime *runtime, int argc, char **argv);
+/* The check of a manual entry against the plan [input device 156]: CL_OK with *in_plan (number
+ * is planned for date) and planned (the day it is planned for, "" if none);
+ * CL_ERR_INVALID_ARGUMENT for a malformed number, another cl_err code if the store failed. */
+int ct_enter_check(struct ct_store *store, const char *number, const char *date, char planned[11],
+                   int *in_plan);
 
 /* offline_batch.c, offline_reports.c and service_part.c: the factory cut off from the service
  * centre [seed 004] and service parts [FIG 17 S1704/S1705]. */

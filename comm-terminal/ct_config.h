@@ -11,6 +11,16 @@ struct ct_database_config {
     char conninfo[1024]; /* never logged */
 };
 
+/* The operator console (console_server.c): HTTPS for browsers on its own port; port 0 = off. */
+struct ct_console_config {
+    char host[64];
+    long long port;
+    char cert_file[256]; /* "" = tls.cert_file */
+    char key_file[256];  /* "" = tls.key_file */
+    long long session_minutes;
+    long long max_connections;
+};
+
 struct ct_config {
     char factory[33]; /* names this factory in request ids */
     struct ct_database_config database;
@@ -33,6 +43,7 @@ struct ct_config {
     long long plan_inbox_poll_s;
     long long plan_inbox_max_files; /* per round */
     long long plan_inbox_max_bytes; /* per file */
+    struct ct_console_config console;
 };
 
 extern const struct cl_cfg_table ct_config_table;

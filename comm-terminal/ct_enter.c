@@ -39,6 +39,16 @@ static int reason_ok(const char *reason)
     return 1;
 }
 
+int ct_enter_check(struct ct_store *store, const char *number, const char *date, char planned[11],
+                   int *in_plan)
+{
+    int rc = ct_store_planned_day(store, number, planned);
+    *in_plan = rc == CL_OK && strcmp(planned, date) == 0;
+    if (rc == CL_ERR_NOT_FOUND)
+        planned[0] = '\0';
+    return rc == CL_ERR_NOT_FOUND ? CL_OK : rc;
+}
+
 int ct_command_enter(struct ct_runtime *rt, int argc, char **argv)
 {
     const char *number = ct_positional(argc, argv),
@@ -67,15 +77,15 @@ int ct_command_enter(struct ct_runtime *rt, int argc, char **argv)
         date = today;
     }
     struct ct_store *store = cl_pool_acquire(rt->pool);
-    rc = ct_store_planned_day(store, number, planned);
-    if (rc != CL_OK && rc != CL_ERR_NOT_FOUND) {
+    int in_plan = 0;
+    rc = ct_enter_check(store, number, date, planned, &in_plan);
+    if (rc != CL_OK) {
         cl_pool_release(rt->pool, store);
         fprintf(stderr, "comm-terminal: cannot check %.32s against the plan: %s\n", number,
                 rc == CL_ERR_INVALID_ARGUMENT ? "not a device number (CODE-SERIAL)"
                                               : cl_err_str(rc));
         return rc == CL_ERR_INVALID_ARGUMENT ? 2 : 1;
     }
-    int in_plan = rc == CL_OK && strcmp(planned, date) == 0;
     if (!in_plan && reason == NULL) {
         cl_pool_release(rt->pool, store);
         if (planned[0] != '\0')

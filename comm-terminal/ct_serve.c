@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "ct_commands.h"
 #include "ct_crl.h"
 #include "error.h"
@@ -19,6 +20,7 @@
 #include "soap_server.h"
 
 static struct cl_server *running;
+static struct ct_console *console; /* the operator console, or NULL */
 static atomic_int stopping;
 
 static void on_signal(int sig)
@@ -27,6 +29,7 @@ static void on_signal(int sig)
     atomic_store(&stopping, 1);
     if (running != NULL)
         cl_server_stop(running);
+    ct_console_stop(console);
 }
 
 /* Sleeps up to seconds, waking early when the server stops. */
@@ -146,6 +149,13 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         cl_tls_free(tls);
         return 1;
     }
+    if (ct_console_start(rt, tls, &console, err, sizeof(err)) != CL_OK) {
+        cl_log_error("operator console: %s", err);
+        cl_server_free(running);
+        running = NULL;
+        cl_tls_free(tls);
+        return 1;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -178,6 +188,11 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         pthread_join(inbox_thread, NULL);
     cl_log_info("stopping");
     cl_metrics_http_stop(metrics);
+    {
+        struct ct_console *c = console;
+        console = NULL; /* as below for the server */
+        ct_console_free(c);
+    }
     {
         struct cl_server *server = running;
         running = NULL; /* before freeing: a late signal must not touch a freed server */

@@ -138,6 +138,11 @@ static void serve(struct connection *c)
                     c->address, cl_soap_tls_error(soap));
         return;
     }
+    if (server->settings.serve != NULL) { /* not SOAP: no wire check, no role policy */
+        cl_soap_set_app(soap, server->settings.app);
+        server->settings.serve(soap, server->settings.app, &server->stopping);
+        return;
+    }
     if (cl_wire_check_install(soap) != CL_OK) {
         cl_log_error("%s: out of memory; dropping the connection from %s",
                      cl_interface_name(server->settings.iface), c->address);

@@ -4,6 +4,7 @@
 #ifndef CERTLINE_SOAP_SERVER_H
 #define CERTLINE_SOAP_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "policy.h"
@@ -18,6 +19,10 @@ struct cl_server_settings {
     int max_connections;     /* connections (= threads) served at once; more are refused */
     struct cl_soap_limits limits;
     void *app; /* handed to handlers through cl_soap_app() */
+    /* NULL: the SOAP serve loop with the role policy. Else called after the TLS handshake to
+     * serve the whole connection itself (the operator console's HTTP); it returns when the
+     * connection should close, and should return soon after *stopping becomes nonzero. */
+    void (*serve)(struct soap *soap, void *app, const atomic_int *stopping);
 };
 
 /* Binds the socket. Returns a cl_err code; err says why (address in use, ...). */

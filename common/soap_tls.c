@@ -362,6 +362,8 @@ static int check_peer(struct cl_conn *conn)
     uint32_t flags = 0;
     int ret;
 
+    if (server && conn->tls->browsers)
+        return CL_OK; /* cl_tls_serve_browsers: no peer certificate is asked for or used */
     if (server && conn->chain_verified) {
         cl_tls_note_verified(conn->tls, chain); /* no-op without a cache */
         ret = cl_tls_check_revoked(conn->tls, chain, NULL, &flags);
@@ -449,7 +451,8 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     }
 
     conn->handshake_done = 1;
-    cl_peer_from_cert(mbedtls_ssl_get_peer_cert(&conn->ssl), &conn->peer);
+    cl_peer_from_cert(conn->tls->browsers ? NULL : mbedtls_ssl_get_peer_cert(&conn->ssl),
+                      &conn->peer);
     if (conn->tls->side == CL_TLS_CLIENT) {
         if (conn->peer.role != conn->server_role) {
             set_error(conn, CL_ERR_PEER_ROLE, "server %s has role %s, expected %s",

@@ -248,6 +248,15 @@ int cl_tls_check_revocation(struct cl_tls *tls, struct cl_crl_holder *holder)
     return CL_OK;
 }
 
+int cl_tls_serve_browsers(struct cl_tls *tls)
+{
+    if (tls == NULL || tls->side != CL_TLS_SERVER)
+        return CL_ERR_INVALID_ARGUMENT;
+    tls->browsers = 1;
+    mbedtls_ssl_conf_authmode(&tls->conf, MBEDTLS_SSL_VERIFY_NONE);
+    return CL_OK;
+}
+
 /* Several connection threads then sign with this one ECDSA context at once, unlocked. That is
  * safe only because of how mbedTLS 2.28's own ECP code (ecp.c, ecp_mul_comb) works: once the
  * group holds the fixed-point table of its generator (grp->T, built by the 1 x G below), a

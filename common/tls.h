@@ -106,6 +106,13 @@ int cl_tls_hand_sessions(struct cl_tls *from, struct cl_tls *to, enum cl_role pe
  * before the first connection. Returns CL_OK or CL_ERR_TLS_SETUP with a message in err. */
 int cl_tls_keep_signing_table(struct cl_tls *tls, char *err, size_t errlen);
 
+/* Opt-in, for a server that web browsers reach (an operator console): asks for no client
+ * certificate (authmode NONE) and authenticates no peer; its connections carry the role
+ * CL_ROLE_NONE and the application authenticates the person itself. Every other part of the
+ * policy (TLS 1.2, suites, curves, no renegotiation, the server's own chain) stays. Server side
+ * only; call before the first connection. Returns CL_OK or CL_ERR_INVALID_ARGUMENT. */
+int cl_tls_serve_browsers(struct cl_tls *tls);
+
 /* Frees everything; key material is zeroised by mbedTLS. cl_tls_free(NULL) does nothing. */
 void cl_tls_free(struct cl_tls *tls);
 

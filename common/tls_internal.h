@@ -42,6 +42,7 @@ struct cl_tls {
     int have_handed;
     mbedtls_ssl_session handed;
     mbedtls_x509_crt handed_chain;
+    int browsers; /* cl_tls_serve_browsers: a server that asks no client certificate */
 };
 
 /* SHA-256 over prefix (CL_TLS_DIGEST_LEN bytes, may be NULL) and every certificate of the list,

@@ -25,12 +25,15 @@ build_packages=(
 # (deploy/MULTI-INSTANCE.md).
 # postgresql-15-auto-failover and pg-auto-failover-cli (pg_autoctl): the failover test's
 # monitor, primary and synchronous standby (tests/e2e/test_pg_failover.py).
+# chromium, nodejs and npm: tests/console drives the comm-terminal's operator console in
+# headless chromium through playwright-core (npm, installed into the build folder).
 packages=(
   "${build_packages[@]}" openssl clang-format
   postgresql postgresql-client python3 python3-zeep python3-cryptography
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
   docker.io debootstrap p11-kit softhsm2 opensc prometheus golang-cfssl haproxy
   postgresql-15-auto-failover pg-auto-failover-cli
+  chromium nodejs npm
 )
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")

@@ -1,6 +1,7 @@
 /* store/checks.c: the checks of outside values and the error helpers the store's files share. */
 #include "ct_store_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- errors and checks of outside values ---- */
@@ -77,4 +78,23 @@ int cts_number_refused(const char *what, const char *number, char *err, size_t e
                "'-', 1 to 12 digits)",
                what, cl_shown(number, buf, sizeof(buf)));
     return CL_ERR_INVALID_ARGUMENT;
+}
+
+int cts_day_bounds(const char *what, const char *day, char from[24], char to[24])
+{
+    struct tm tm;
+    char buf[48];
+
+    if (!cts_day_ok(day, &tm)) {
+        cl_log_warn("%s: \"%s\" is not a date (YYYY-MM-DD)", what, cl_shown(day, buf, sizeof(buf)));
+        return 0;
+    }
+    time_t start = mktime(&tm);
+    tm.tm_mday++;
+    tm.tm_hour = 0;
+    tm.tm_isdst = -1;
+    time_t end = mktime(&tm);
+    snprintf(from, 24, "%lld", (long long)start);
+    snprintf(to, 24, "%lld", (long long)end);
+    return 1;
 }

@@ -1,5 +1,6 @@
 /* store/console.c: what operators see [paragraph 0090]: status, certificate list, pack deletion. */
 #include "ct_store_internal.h"
+#include "ct_store_views.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,26 +26,14 @@ static void status_from_row(const PGresult *res, int i, void *out)
 int ct_store_status(struct ct_store *store, const char *day, struct ct_model_status **rows,
                     size_t *count)
 {
-    char from[24], to[24], buf[48];
+    char from[24], to[24];
     const char *values[] = {day, from, to};
-    struct tm tm;
-    time_t start, end;
     int rc;
 
     if (!CL_PG_LIST_START(store, rows, count))
         return CL_ERR_INVALID_ARGUMENT;
-    if (!cts_day_ok(day, &tm)) {
-        cl_log_warn("status: \"%s\" is not a date (YYYY-MM-DD)", cl_shown(day, buf, sizeof(buf)));
+    if (!cts_day_bounds("status", day, from, to))
         return CL_ERR_INVALID_ARGUMENT;
-    }
-    /* The day in this process's local time, as the factory's clock says "today". */
-    start = mktime(&tm);
-    tm.tm_mday++;
-    tm.tm_hour = 0;
-    tm.tm_isdst = -1;
-    end = mktime(&tm);
-    snprintf(from, sizeof(from), "%lld", (long long)start);
-    snprintf(to, sizeof(to), "%lld", (long long)end);
     *rows = cl_pg_list(store->db,
                        "SELECT m.code, m.certificate_managed,"
                        " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
@@ -53,8 +42,10 @@ int ct_store_status(struct ct_store *store, const char *day, struct ct_model_sta
                        "  AND c.state = 'written' AND c.written_at >= to_timestamp($2::bigint)"
                        "  AND c.written_at < to_timestamp($3::bigint)),"
                        " (SELECT count(*) FROM plan_device p WHERE p.model_code = m.code"
-                       "  AND p.day = $1::date AND NOT EXISTS (SELECT 1 FROM certificate c"
-                       "  WHERE c.device_number = p.device_number AND c.state = 'written')),"
+                       /* one key lookup per planned number (a NOT EXISTS became a hash
+                        * join over every certificate) */
+                       "  AND p.day = $1::date AND coalesce((SELECT c.state FROM certificate c"
+                       "  WHERE c.device_number = p.device_number), '') <> 'written'),"
                        " (SELECT count(*) FROM certificate c WHERE c.model_code = m.code"
                        "  AND c.state = 'failed'),"
                        " (SELECT count(*) FROM report r JOIN certificate c"
@@ -80,6 +71,20 @@ static int cert_state_ok(const char *state)
             return 1;
     return 0;
 }
+
+/* What cert_from_row reads, before the WHERE clause: the last report of the number (a rejected
+ * one stays visible while the replacement is provisioned). */
+#define CERT_SELECT                                                                                \
+    "SELECT c.device_number, c.model_code, c.state, c.write_flag,"                                 \
+    " c.pack IS NOT NULL, coalesce(c.claimed_by_line, ''), c.serial,"                              \
+    " floor(extract(epoch FROM c.created_at))::bigint,"                                            \
+    " floor(extract(epoch FROM c.delivered_at))::bigint,"                                          \
+    " floor(extract(epoch FROM c.written_at))::bigint,"                                            \
+    " coalesce(r.state, ''), coalesce(r.reject_reason, ''),"                                       \
+    " floor(extract(epoch FROM c.replaced_at))::bigint"                                            \
+    " FROM certificate c LEFT JOIN LATERAL (SELECT state, reject_reason"                           \
+    "  FROM report WHERE report.device_number = c.device_number"                                   \
+    "  ORDER BY id DESC LIMIT 1) r ON true"
 
 static void cert_from_row(const PGresult *res, int i, void *out)
 {
@@ -119,23 +124,31 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
         return CL_ERR_INVALID_ARGUMENT;
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
     *rows = cl_pg_list(store->db,
-                       "SELECT c.device_number, c.model_code, c.state, c.write_flag,"
-                       " c.pack IS NOT NULL, coalesce(c.claimed_by_line, ''), c.serial,"
-                       " floor(extract(epoch FROM c.created_at))::bigint,"
-                       " floor(extract(epoch FROM c.delivered_at))::bigint,"
-                       " floor(extract(epoch FROM c.written_at))::bigint,"
-                       /* the last report of the number: a rejected one stays visible while
-                        * the replacement is provisioned */
-                       " coalesce(r.state, ''), coalesce(r.reject_reason, ''),"
-                       " floor(extract(epoch FROM c.replaced_at))::bigint"
-                       " FROM certificate c LEFT JOIN LATERAL (SELECT state, reject_reason"
-                       "  FROM report WHERE report.device_number = c.device_number"
-                       "  ORDER BY id DESC LIMIT 1) r ON true"
-                       " WHERE ($1 = '' OR c.state = $1)"
-                       " AND ($2 = '' OR c.model_code = $2)"
-                       " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
+                       CERT_SELECT " WHERE ($1 = '' OR c.state = $1)"
+                                   " AND ($2 = '' OR c.model_code = $2)"
+                                   " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
                        3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
                        "listing certificates");
+    return rc;
+}
+
+int ct_store_cert_search(struct ct_store *store, const char *query, const char *state, size_t limit,
+                         struct ct_cert_row **rows, size_t *count)
+{
+    char limit_text[24];
+    const char *values[] = {query != NULL ? query : "", state != NULL ? state : "", limit_text};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || strlen(values[0]) > 64 ||
+        (values[1][0] != '\0' && !cert_state_ok(values[1])))
+        return CL_ERR_INVALID_ARGUMENT;
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *rows = cl_pg_list(store->db,
+                       CERT_SELECT " WHERE ($1 = '' OR c.device_number = $1 OR c.serial = upper($1)"
+                                   " OR c.model_code = $1) AND ($2 = '' OR c.state = $2)"
+                                   " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
+                       3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
+                       "searching certificates");
     return rc;
 }
 

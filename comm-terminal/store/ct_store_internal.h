@@ -78,6 +78,11 @@ int cts_device_number_ok(const char *s);
 /* YYYY-MM-DD, a real date (years 2000..2999); *tm gets it (local midnight) if not NULL. */
 int cts_day_ok(const char *s, struct tm *tm);
 
+/* The day (YYYY-MM-DD) in this process's local time, as the factory's clock says "today": its
+ * first second and the next day's, as epoch seconds in text. 0 (logged, naming what) if day is
+ * not a date. */
+int cts_day_bounds(const char *what, const char *day, char from[24], char to[24]);
+
 /* A printable ASCII copy of free text from elsewhere (a transport error), at most size - 1
  * bytes: kept for operators, never refused. */
 void cts_sanitize(char *dst, size_t size, const char *src);

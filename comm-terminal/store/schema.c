@@ -191,12 +191,31 @@ static const char *const migration_5[] = {
     NULL,
 };
 
+/* The operator console's views (store/views.c, store/console.c) at a million devices: the day's
+ * writes, receipts and NG results by time, stock held per model, rejected reports, search by
+ * serial, the device list in device-number order, the last scans. */
+static const char *const migration_6[] = {
+    "CREATE INDEX certificate_written_at ON certificate (written_at) WHERE state = 'written'",
+    "CREATE INDEX certificate_held ON certificate (model_code)"
+    " WHERE pack IS NOT NULL AND state <> 'written'",
+    "CREATE INDEX certificate_serial ON certificate (serial)",
+    "CREATE INDEX certificate_number_order ON certificate (split_part(device_number, '-', 1)"
+    " COLLATE \"C\", (split_part(device_number, '-', 2)::numeric), device_number COLLATE \"C\")",
+    "CREATE INDEX certificate_last_scan ON certificate ((coalesce(written_at, delivered_at)))"
+    " WHERE delivered_at IS NOT NULL AND claimed_by_line IS NOT NULL",
+    "CREATE INDEX report_done_written_at ON report (written_at) WHERE state = 'done'",
+    "CREATE INDEX report_rejected ON report (device_number) WHERE state = 'rejected'",
+    "CREATE INDEX failed_pack_failed_at ON failed_pack (failed_at)",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
     {3, "rejected reports, retirements", migration_3},
     {4, "plan feed submissions", migration_4},
     {5, "model list from ca-server, replacement date, operator roles", migration_5},
+    {6, "indexes of the operator console's views", migration_6},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

@@ -1,0 +1,498 @@
+/* console_pages.c: the console's views: Today (per model and alerts), Devices (search, one
+ * device's history), Audit ("shipped and proven" as a page, CSV and JSON; the audit log) and
+ * Lines (OK/NG per line, NG reasons, last scans). Every value shown is HTML-escaped. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "console.h"
+#include "ct_crl.h"
+#include "ct_store_views.h"
+#include "error.h"
+#include "input_check.h"
+
+#define LIST_LIMIT 200
+#define EXPORT_LIMIT 1000000
+
+static void cell_text(struct cs_buf *b, const char *s)
+{
+    cs_puts(b, "<td>");
+    cs_html(b, s);
+    cs_puts(b, "</td>");
+}
+
+static void cell_time(struct cs_buf *b, time_t t)
+{
+    cs_puts(b, "<td>");
+    cs_time(b, t);
+    cs_puts(b, "</td>");
+}
+
+static void cell_number(struct cs_buf *b, long n)
+{
+    cs_printf(b, "<td class=\"n\">%ld</td>", n);
+}
+
+/* The day= query value if it is a date, else today. */
+static void query_day(struct cs_ctx *ctx, char day[11])
+{
+    char given[16];
+    cs_query(ctx, "day", given, sizeof(given));
+    if (strlen(given) == 10 && given[4] == '-' && given[7] == '-' &&
+        strspn(given, "0123456789-") == 10)
+        memcpy(day, given, 11);
+    else
+        cs_today(day);
+}
+
+static void day_form(struct cs_ctx *ctx, const char *action, const char *day)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    cs_printf(b,
+              "<form method=\"get\" action=\"%s\"><label>Day <input name=\"day\" "
+              "type=\"date\" value=\"",
+              action);
+    cs_html(b, day);
+    cs_puts(b, "\"></label> <button type=\"submit\">Show</button></form>");
+}
+
+static long units_of(const struct ct_plan_units *plan, size_t n, const char *model)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(plan[i].model_code, model) == 0)
+            return plan[i].units;
+    return 0;
+}
+
+static void alert(struct cs_buf *b, const char *text)
+{
+    cs_puts(b, "<p class=\"alert\">");
+    cs_html(b, text);
+    cs_puts(b, "</p>");
+}
+
+/* Plan against use per model, as bars drawn by the server. */
+static void chart(struct cs_buf *b, const struct ct_model_status *rows, size_t n,
+                  const struct ct_plan_units *plan, size_t plan_n)
+{
+    long top = 1;
+    for (size_t i = 0; i < n; i++) {
+        long p = units_of(plan, plan_n, rows[i].model_code);
+        top = p > top ? p : top;
+        top = rows[i].used_today > top ? rows[i].used_today : top;
+    }
+    cs_printf(b, "<svg width=\"520\" height=\"%zu\" role=\"img\" aria-label=\"plan and use\">",
+              n * 34 + 10);
+    for (size_t i = 0; i < n; i++) {
+        long p = units_of(plan, plan_n, rows[i].model_code);
+        int y = (int)i * 34 + 5;
+        cs_printf(b, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 18);
+        cs_html(b, rows[i].model_code);
+        cs_printf(b,
+                  "</text><rect x=\"70\" y=\"%d\" width=\"%ld\" height=\"12\" fill=\"#9ab\">"
+                  "<title>plan %ld</title></rect><rect x=\"70\" y=\"%d\" width=\"%ld\" "
+                  "height=\"12\" fill=\"#2a6\"><title>used %ld</title></rect>",
+                  y, p * 440 / top, p, y + 14, rows[i].used_today * 440 / top, rows[i].used_today);
+    }
+    cs_puts(b, "</svg><p>Grey: planned today; green: written today.</p>");
+}
+
+/* The CRL the lines enforce: an alert if there is none or it is past its next update, else its
+ * number and age as a note. Returns the number of alerts. */
+static int crl_alert(struct cs_ctx *ctx, struct cs_buf *b)
+{
+    struct cl_crl_holder *holder = ct_crl_holder(ctx->app->rt);
+    struct cl_crl_status crl = {0};
+    char text[200];
+
+    if (holder != NULL)
+        cl_crl_holder_status(holder, &crl);
+    if (!crl.installed) {
+        alert(b, "no CRL held yet: the lines check no revocation");
+        return 1;
+    }
+    long age_min = (long)(time(NULL) - crl.this_update) / 60;
+    snprintf(text, sizeof(text), "CRL number %llu, issued %ld min ago, %zu entr%s%s", crl.number,
+             age_min, crl.entries, crl.entries == 1 ? "y" : "ies",
+             crl.stale ? ": past its next update" : "");
+    if (crl.stale) {
+        alert(b, text);
+        return 1;
+    }
+    cs_puts(b, "<p id=\"crl\">");
+    cs_html(b, text);
+    cs_puts(b, "</p>");
+    return 0;
+}
+
+void cs_page_today(struct cs_ctx *ctx)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_model_status *rows = NULL;
+    struct ct_plan_units *plan = NULL, *next = NULL;
+    struct ct_report_backlog backlog;
+    size_t n = 0, next_n = 0, plan_n = 0;
+    char day[11], tomorrow[11], text[700];
+    time_t t = time(NULL) + 86400;
+    struct tm tm;
+
+    cs_today(day);
+    localtime_r(&t, &tm);
+    strftime(tomorrow, sizeof(tomorrow), "%Y-%m-%d", &tm);
+    if (ct_store_status(ctx->store, day, &rows, &n) != CL_OK ||
+        ct_store_plan_units(ctx->store, tomorrow, &next, &next_n) != CL_OK ||
+        ct_store_plan_units(ctx->store, day, &plan, &plan_n) != CL_OK ||
+        ct_store_report_backlog(ctx->store, &backlog) != CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        goto out;
+    }
+    cs_page_start(ctx, "Today");
+    cs_printf(b, "<p>%s</p><section id=\"alerts\"><h2>Alerts</h2>", day);
+    int alerts = 0;
+    for (size_t i = 0; i < n; i++) {
+        long spare = rows[i].held - rows[i].remaining;
+        long wanted = units_of(next, next_n, rows[i].model_code);
+        if (rows[i].certificate_managed && wanted > 0 && spare < wanted) {
+            snprintf(text, sizeof(text),
+                     "model %s: stock below tomorrow's plan (%ld held beyond today's need, "
+                     "%ld planned for %s)",
+                     rows[i].model_code, spare < 0 ? 0 : spare, wanted, tomorrow);
+            alert(b, text), alerts++;
+        }
+        if (rows[i].rejected > 0) {
+            snprintf(text, sizeof(text), "model %s: %ld installation(s) rejected by ca-server",
+                     rows[i].model_code, rows[i].rejected);
+            alert(b, text), alerts++;
+        }
+    }
+    if (backlog.failing_since != 0) {
+        struct cs_buf since = {0};
+        cs_time(&since, backlog.failing_since);
+        snprintf(text, sizeof(text), "ca-server unreachable or refusing reports since %s: %s",
+                 since.data ? since.data : "?", backlog.last_error);
+        cs_buf_free(&since);
+        alert(b, text), alerts++;
+    }
+    time_t away = ct_ca_away_since(ctx->app->rt);
+    if (away != 0 && backlog.failing_since == 0) {
+        struct cs_buf since = {0};
+        cs_time(&since, away);
+        snprintf(text, sizeof(text),
+                 "ca-server unreachable since %s (no connection on the last call)",
+                 since.data ? since.data : "?");
+        cs_buf_free(&since);
+        alert(b, text), alerts++;
+    }
+    if (backlog.queued > 0) {
+        snprintf(text, sizeof(text), "%ld installation report(s) waiting for ca-server",
+                 backlog.queued);
+        alert(b, text), alerts++;
+    }
+    alerts += crl_alert(ctx, b);
+    if (alerts == 0)
+        cs_puts(b, "<p class=\"ok\">No alerts.</p>");
+    cs_puts(b, "</section><h2>Per model</h2><table id=\"today\"><tr><th>Model</th><th>Managed</th>"
+               "<th>Plan</th><th>Held</th><th>Used today</th><th>Remaining</th><th>Failed</th>"
+               "<th>Awaiting receipt</th><th>Rejected</th></tr>");
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<tr>");
+        cell_text(b, rows[i].model_code);
+        cell_text(b, rows[i].certificate_managed ? "yes" : "no");
+        cell_number(b, units_of(plan, plan_n, rows[i].model_code));
+        cell_number(b, rows[i].held);
+        cell_number(b, rows[i].used_today);
+        cell_number(b, rows[i].remaining);
+        cell_number(b, rows[i].failed);
+        cell_number(b, rows[i].awaiting_receipt);
+        cell_number(b, rows[i].rejected);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+    chart(b, rows, n, plan, plan_n);
+    cs_page_end(ctx);
+out:
+    free(rows);
+    free(next);
+    free(plan);
+}
+
+static void cert_table(struct cs_buf *b, const struct ct_cert_row *rows, size_t n)
+{
+    cs_puts(b, "<table id=\"devices\"><tr><th>Device number</th><th>Model</th><th>State</th>"
+               "<th>Serial</th><th>Line</th><th>Fetched</th><th>Written</th><th>Report</th>"
+               "</tr>");
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<tr><td><a href=\"/device?number=");
+        cs_url(b, rows[i].device_number);
+        cs_puts(b, "\">");
+        cs_html(b, rows[i].device_number);
+        cs_puts(b, "</a></td>");
+        cell_text(b, rows[i].model_code);
+        cell_text(b, rows[i].state);
+        cell_text(b, rows[i].serial_hex);
+        cell_text(b, rows[i].line_id);
+        cell_time(b, rows[i].created_at);
+        cell_time(b, rows[i].written_at);
+        cell_text(b, rows[i].report);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+}
+
+void cs_page_devices(struct cs_ctx *ctx)
+{
+    static const char *const states[] = {"",        "stored", "delivered",
+                                         "written", "failed", "replaced"};
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_cert_row *rows = NULL;
+    size_t n = 0;
+    char q[65], state[16];
+
+    cs_query(ctx, "q", q, sizeof(q));
+    cs_query(ctx, "state", state, sizeof(state));
+    int state_known = 0;
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        state_known |= strcmp(state, states[i]) == 0;
+    if (!state_known) {
+        cs_error_page(ctx, 400, "state is one of stored, delivered, written, failed, replaced");
+        return;
+    }
+    if (ct_store_cert_search(ctx->store, q, state, LIST_LIMIT, &rows, &n) != CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        return;
+    }
+    cs_page_start(ctx, "Devices");
+    cs_puts(b, "<form method=\"get\" action=\"/devices\"><label>Device number, serial or model "
+               "<input name=\"q\" maxlength=\"64\" value=\"");
+    cs_html(b, q);
+    cs_puts(b, "\"></label> <label>State <select name=\"state\">");
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+        cs_puts(b, "<option value=\"");
+        cs_puts(b, states[i]);
+        cs_puts(b, strcmp(states[i], state) == 0 ? "\" selected>" : "\">");
+        cs_puts(b, states[i][0] ? states[i] : "any");
+        cs_puts(b, "</option>");
+    }
+    cs_puts(b, "</select></label> <button type=\"submit\">Search</button></form>");
+    cs_printf(b, "<p>%zu device(s)%s.</p>", n, n == LIST_LIMIT ? " (the first 200)" : "");
+    cert_table(b, rows, n);
+    cs_page_end(ctx);
+    free(rows);
+}
+
+void cs_page_device(struct cs_ctx *ctx)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_history_row *history = NULL;
+    struct ct_cert_row *rows = NULL;
+    size_t n = 0, h = 0;
+    char number[CT_DEVICE_NUMBER_MAX + 1];
+
+    cs_query(ctx, "number", number, sizeof(number));
+    if (!cl_wire_device_number_ok(number)) {
+        cs_error_page(ctx, 400, "give a device number (CODE-SERIAL, e.g. 3012-000001)");
+        return;
+    }
+    if (ct_store_cert_search(ctx->store, number, "", 1, &rows, &n) != CL_OK ||
+        ct_store_device_history(ctx->store, number, &history, &h) != CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        goto out;
+    }
+    cs_page_start(ctx, "Device");
+    cs_puts(b, "<h2>");
+    cs_html(b, number);
+    cs_puts(b, "</h2>");
+    if (n == 1)
+        cert_table(b, rows, n);
+    else
+        cs_puts(b, "<p>No certificate held for this number.</p>");
+    cs_puts(b, "<h2>History</h2><table id=\"history\"><tr><th>At</th><th>What</th><th>Serial</th>"
+               "<th>Detail</th></tr>");
+    for (size_t i = 0; i < h; i++) {
+        cs_puts(b, "<tr>");
+        cell_time(b, history[i].at);
+        cell_text(b, history[i].what);
+        cell_text(b, history[i].serial_hex);
+        cell_text(b, history[i].detail);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+    cs_page_end(ctx);
+out:
+    free(rows);
+    free(history);
+}
+
+static void proven_export(struct cs_ctx *ctx, int format, const struct ct_proven_row *rows,
+                          size_t n, const char *day)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    char disposition[128];
+    size_t used = strlen(ctx->resp->headers);
+
+    snprintf(disposition, sizeof(disposition),
+             "Content-Disposition: attachment; filename=\"shipped-and-proven-%s.%s\"\r\n", day,
+             format == 1 ? "csv" : "json");
+    snprintf(ctx->resp->headers + used, sizeof(ctx->resp->headers) - used, "%s", disposition);
+    ctx->resp->content_type = format == 1 ? "text/csv; charset=utf-8" : "application/json";
+    if (format == 1)
+        cs_puts(b, "device_number,serial,written_at,receipt_at,receipt_signature_verified\r\n");
+    else
+        cs_printf(b, "{\"day\":\"%s\",\"devices\":[", day);
+    for (size_t i = 0; i < n; i++) {
+        if (format == 1) {
+            cs_csv(b, rows[i].device_number);
+            cs_printf(b, ",%s,", rows[i].serial_hex);
+            cs_time(b, rows[i].written_at);
+            cs_puts(b, ",");
+            cs_time(b, rows[i].received_at);
+            cs_puts(b, rows[i].signature_verified ? ",yes\r\n" : ",no\r\n");
+        } else {
+            cs_puts(b, i ? ",{\"device_number\":" : "{\"device_number\":");
+            cs_json(b, rows[i].device_number);
+            cs_printf(b, ",\"serial\":\"%s\",\"written_at\":\"", rows[i].serial_hex);
+            cs_time(b, rows[i].written_at);
+            cs_puts(b, "\",\"receipt_at\":\"");
+            cs_time(b, rows[i].received_at);
+            cs_printf(b, "\",\"receipt_signature_verified\":%s}",
+                      rows[i].signature_verified ? "true" : "false");
+        }
+    }
+    if (format != 1)
+        cs_puts(b, "]}\n");
+}
+
+void cs_page_audit(struct cs_ctx *ctx, int format)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_proven_row *rows = NULL;
+    size_t n = 0;
+    char day[11], detail[64];
+
+    query_day(ctx, day);
+    if (ct_store_proven(ctx->store, day, format ? EXPORT_LIMIT : LIST_LIMIT * 5, &rows, &n) !=
+        CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        return;
+    }
+    if (format != 0) {
+        snprintf(detail, sizeof(detail), "shipped and proven %s as %s (%zu)", day,
+                 format == 1 ? "CSV" : "JSON", n);
+        (void)ct_store_audit(ctx->store, ctx->session->operator_id, "console_export", detail);
+        proven_export(ctx, format, rows, n, day);
+        free(rows);
+        return;
+    }
+    cs_page_start(ctx, "Audit: shipped and proven");
+    day_form(ctx, "/audit", day);
+    cs_printf(b,
+              "<p>%zu device(s) written on %s with a verified receipt%s. Download: "
+              "<a id=\"csv\" href=\"/audit.csv?day=%s\">CSV</a>, "
+              "<a id=\"json\" href=\"/audit.json?day=%s\">JSON</a>.</p>",
+              n, day, n == LIST_LIMIT * 5 ? " (the first 1000 shown; the downloads hold all)" : "",
+              day, day);
+    cs_puts(b, "<table id=\"proven\"><tr><th>Device</th><th>Serial</th><th>Written at</th>"
+               "<th>Receipt date</th><th>Receipt signature verified</th></tr>");
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<tr>");
+        cell_text(b, rows[i].device_number);
+        cell_text(b, rows[i].serial_hex);
+        cell_time(b, rows[i].written_at);
+        cell_time(b, rows[i].received_at);
+        cell_text(b, rows[i].signature_verified ? "yes" : "no");
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+    cs_page_end(ctx);
+    free(rows);
+}
+
+void cs_page_log(struct cs_ctx *ctx)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_audit_row *rows = NULL;
+    size_t n = 0;
+    char actor[65], action[65];
+
+    cs_query(ctx, "actor", actor, sizeof(actor));
+    cs_query(ctx, "action", action, sizeof(action));
+    if (ct_store_audit_list(ctx->store, actor, action, LIST_LIMIT, &rows, &n) != CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        return;
+    }
+    cs_page_start(ctx, "Audit log");
+    cs_puts(b, "<form method=\"get\" action=\"/log\"><label>Operator <input name=\"actor\" "
+               "maxlength=\"64\" value=\"");
+    cs_html(b, actor);
+    cs_puts(b, "\"></label> <label>Action <input name=\"action\" maxlength=\"64\" value=\"");
+    cs_html(b, action);
+    cs_puts(b, "\"></label> <button type=\"submit\">Filter</button></form>");
+    cs_puts(b, "<table id=\"log\"><tr><th>At</th><th>Operator</th><th>Action</th><th>Detail</th>"
+               "</tr>");
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<tr>");
+        cell_time(b, rows[i].at);
+        cell_text(b, rows[i].actor);
+        cell_text(b, rows[i].action);
+        cell_text(b, rows[i].detail);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+    cs_page_end(ctx);
+    free(rows);
+}
+
+void cs_page_lines(struct cs_ctx *ctx)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_line_row *lines = NULL;
+    struct ct_ng_row *ng = NULL;
+    struct ct_scan_row *scans = NULL;
+    size_t ln = 0, nn = 0, sn = 0;
+    char day[11];
+
+    query_day(ctx, day);
+    if (ct_store_line_results(ctx->store, day, &lines, &ln) != CL_OK ||
+        ct_store_ng_reasons(ctx->store, day, &ng, &nn) != CL_OK ||
+        ct_store_last_scans(ctx->store, 20, &scans, &sn) != CL_OK) {
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+        goto out;
+    }
+    cs_page_start(ctx, "Lines");
+    day_form(ctx, "/lines", day);
+    cs_puts(b, "<table id=\"lines\"><tr><th>Line</th><th>OK</th><th>NG</th><th>Last scan</th>"
+               "</tr>");
+    for (size_t i = 0; i < ln; i++) {
+        cs_puts(b, "<tr>");
+        cell_text(b, lines[i].line_id);
+        cell_number(b, lines[i].ok);
+        cell_number(b, lines[i].ng);
+        cell_time(b, lines[i].last_scan);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table><h2>NG reasons</h2><table id=\"ng\"><tr><th>Line</th><th>Reason</th>"
+               "<th>Count</th></tr>");
+    for (size_t i = 0; i < nn; i++) {
+        cs_puts(b, "<tr>");
+        cell_text(b, ng[i].line_id);
+        cell_text(b, ng[i].reason);
+        cell_number(b, ng[i].count);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table><h2>Last scans</h2><table id=\"scans\"><tr><th>At</th><th>Line</th>"
+               "<th>Device</th><th>State</th></tr>");
+    for (size_t i = 0; i < sn; i++) {
+        cs_puts(b, "<tr>");
+        cell_time(b, scans[i].at);
+        cell_text(b, scans[i].line_id);
+        cell_text(b, scans[i].device_number);
+        cell_text(b, scans[i].state);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+    cs_page_end(ctx);
+out:
+    free(lines);
+    free(ng);
+    free(scans);
+}

@@ -1,0 +1,307 @@
+/* console_server.c: the console's HTTPS server: the comm-terminal's TLS policy for browsers (no
+ * client certificate) over common/soap_server.c's accept loop and connection threads, gSOAP's
+ * HTTP reading (its fget and fform hooks) with bounded headers and bodies, and the answers. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "console.h"
+#include "error.h"
+#include "log.h"
+#include "soapH.h"
+#include "soap_server.h"
+#include "transport_config.h"
+
+#define BODY_MAX (2u << 20) /* the largest request body taken (a plan upload) */
+#define REQUESTS_PER_CONNECTION 200
+#define COOKIE_SESSION "__Host-certline="
+#define COOKIE_LOGIN "__Host-certline-login="
+
+struct ct_console {
+    struct cs_app app;
+    struct cl_tls *tls;
+    struct cl_server *server;
+    pthread_t thread;
+    int running;
+};
+
+/* What the hooks of one connection share; each connection has a thread of its own. */
+struct cs_conn {
+    struct cs_app *app;
+    struct cs_request req;
+    int too_large;
+    int last; /* the last request this connection serves: answered with Connection: close */
+    int (*chained)(struct soap *, const char *, const char *);
+};
+static _Thread_local struct cs_conn *current;
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 303:
+        return "See Other";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+static int send_response(struct soap *soap, struct cs_response *resp)
+{
+    char head[2048];
+    static const char fallback[] = "out of memory\n";
+    const char *body = resp->body.failed || resp->body.data == NULL ? fallback : resp->body.data;
+    size_t len = resp->body.failed ? strlen(fallback) : resp->body.len;
+    int status = resp->body.failed ? 500 : resp->status;
+
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                     "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+                     "Strict-Transport-Security: max-age=31536000\r\n"
+                     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+                     "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'\r\n"
+                     "%sConnection: %s\r\n\r\n",
+                     status, reason_phrase(status),
+                     resp->body.failed ? "text/plain" : resp->content_type, len, resp->headers,
+                     soap->keep_alive ? "keep-alive" : "close");
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return SOAP_EOF;
+    if (soap->fsend(soap, head, (size_t)n) != SOAP_OK)
+        return SOAP_EOF;
+    return len == 0 ? SOAP_OK : soap->fsend(soap, body, len);
+}
+
+/* Splits soap->path into the request's path and query; 0, or -1 if either is too long. */
+static int take_path(struct soap *soap, struct cs_request *req)
+{
+    const char *path = soap->path[0] != '\0' ? soap->path : "/";
+    size_t n = strcspn(path, "?");
+    if (n >= sizeof(req->path) || strlen(path + n) > sizeof(req->query))
+        return -1;
+    memcpy(req->path, path, n);
+    req->path[n] = '\0';
+    if (path[n] == '?')
+        snprintf(req->query, sizeof(req->query), "%s", path + n + 1);
+    return 0;
+}
+
+/* Answers the request in current->req, or a plain refusal; closes after a refusal. */
+static int answer(struct soap *soap, int refusal, const char *why)
+{
+    struct cs_response resp = {.status = 200, .content_type = "text/html; charset=utf-8"};
+    int rc;
+
+    if (current->last)
+        soap->keep_alive = 0;
+    if (refusal == 0 && take_path(soap, &current->req) != 0) {
+        refusal = 414;
+        why = "the address is too long";
+    }
+    if (refusal != 0) {
+        resp.status = refusal == 414 ? 400 : refusal;
+        resp.content_type = "text/plain; charset=utf-8";
+        cs_puts(&resp.body, why);
+        cs_puts(&resp.body, "\n");
+        soap->keep_alive = 0;
+    } else {
+        cs_handle(current->app, &current->req, &resp);
+    }
+    rc = send_response(soap, &resp);
+    cs_buf_free(&resp.body);
+    return rc == SOAP_OK ? SOAP_STOP : SOAP_EOF;
+}
+
+static int on_get(struct soap *soap)
+{
+    return answer(soap, 0, NULL);
+}
+
+static int on_form(struct soap *soap)
+{
+    size_t len = 0;
+    current->req.post = 1;
+    if (current->too_large)
+        return answer(soap, 413, "the request is larger than the console takes (2 MiB)");
+    const char *body = soap_http_get_body(soap, &len);
+    if (body == NULL && soap->error != SOAP_OK)
+        return answer(soap, 400, "the request body could not be read");
+    current->req.body = body != NULL ? body : "";
+    current->req.body_len = body != NULL ? len : 0;
+    return answer(soap, 0, NULL);
+}
+
+/* A 64-hex-digit cookie value named by prefix in a Cookie header, into out. */
+static void take_cookie(const char *header, const char *prefix, char out[CS_TOKEN_HEX + 1])
+{
+    for (const char *p = header; (p = strstr(p, prefix)) != NULL; p++) {
+        if (p != header && p[-1] != ' ' && p[-1] != ';')
+            continue;
+        p += strlen(prefix);
+        size_t n = strspn(p, "0123456789abcdef");
+        if (n == CS_TOKEN_HEX && (p[n] == '\0' || p[n] == ';')) {
+            memcpy(out, p, CS_TOKEN_HEX);
+            out[CS_TOKEN_HEX] = '\0';
+        }
+        return;
+    }
+}
+
+static int on_header(struct soap *soap, const char *key, const char *val)
+{
+    soap->fform = on_form; /* reset by gSOAP for each request; only POST, PUT... reach it */
+    if (strcasecmp(key, "Cookie") == 0) {
+        take_cookie(val, COOKIE_SESSION, current->req.session_id);
+        take_cookie(val, COOKIE_LOGIN, current->req.login_token);
+        return SOAP_OK;
+    }
+    if (strcasecmp(key, "Content-Type") == 0) {
+        snprintf(current->req.content_type, sizeof(current->req.content_type), "%s", val);
+        /* gSOAP would read a multipart body as MIME attachments: the console reads it itself */
+        if (strncasecmp(val, "multipart/", 10) == 0)
+            return current->chained(soap, key, "application/octet-stream");
+    }
+    if (strcasecmp(key, "Content-Length") == 0) {
+        char *end = NULL;
+        unsigned long long n = strtoull(val, &end, 10);
+        if (end == val || *end != '\0' || n > BODY_MAX) {
+            current->too_large = 1;
+            return current->chained(soap, key, "0"); /* nothing read; refused with 413 */
+        }
+    }
+    return current->chained(soap, key, val);
+}
+
+/* Serves one browser connection (soap_server.c calls it after the handshake). */
+static void serve_connection(struct soap *soap, void *app, const atomic_int *stopping)
+{
+    struct cs_conn conn = {.app = app, .chained = soap->fparsehdr};
+
+    current = &conn;
+    soap->fparsehdr = on_header;
+    soap->fget = on_get;
+    soap->keep_alive = 1;
+    for (int i = 0; i < REQUESTS_PER_CONNECTION && !atomic_load(stopping); i++) {
+        memset(&conn.req, 0, sizeof(conn.req));
+        conn.too_large = 0;
+        conn.last = i + 1 == REQUESTS_PER_CONNECTION;
+        snprintf(conn.req.address, sizeof(conn.req.address), "%.63s", soap->host);
+        int rc = soap_begin_serve(soap);
+        if (rc == SOAP_OK) /* a request gSOAP would read as SOAP: not served here */
+            (void)answer(soap, 405, "the console answers GET and POST with a form");
+        if (rc == SOAP_OK || soap->error != SOAP_STOP || !soap->keep_alive)
+            break;
+        soap_destroy(soap);
+        soap_end(soap);
+    }
+    soap->fparsehdr = conn.chained;
+    current = NULL;
+}
+
+static void *run(void *arg)
+{
+    struct ct_console *console = arg;
+    if (cl_server_run(console->server) != CL_OK)
+        cl_log_error("the operator console stopped on an error");
+    return NULL;
+}
+
+/* The console's TLS context: its own certificate if configured, else the line service's. */
+static int console_tls(const struct ct_config *config, struct cl_tls *line_tls, struct cl_tls **out,
+                       char *err, size_t errlen)
+{
+    int rc;
+    if (config->console.cert_file[0] != '\0' || config->console.key_file[0] != '\0') {
+        struct cl_tls_config own = config->tls;
+        if (config->console.cert_file[0] != '\0')
+            snprintf(own.cert_file, sizeof(own.cert_file), "%s", config->console.cert_file);
+        if (config->console.key_file[0] != '\0')
+            snprintf(own.key_file, sizeof(own.key_file), "%s", config->console.key_file);
+        rc = cl_tls_config_new(&own, CL_TLS_SERVER, out, err, errlen);
+    } else {
+        rc = cl_tls_new_sibling(line_tls, CL_TLS_SERVER, out, err, errlen);
+    }
+    if (rc == CL_OK)
+        rc = cl_tls_serve_browsers(*out);
+    return rc;
+}
+
+int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_console **out,
+                     char *err, size_t errlen)
+{
+    const struct ct_console_config *cc = &rt->config->console;
+    struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
+    struct ct_console *console;
+    int rc;
+
+    *out = NULL;
+    if (cc->port == 0)
+        return CL_OK;
+    if ((console = calloc(1, sizeof(*console))) == NULL ||
+        cs_sessions_new((long)cc->session_minutes * 60, &console->app.sessions) != 0) {
+        free(console);
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    console->app.rt = rt;
+    if ((rc = console_tls(rt->config, line_tls, &console->tls, err, errlen)) != CL_OK)
+        goto fail;
+    settings.host = cc->host;
+    settings.port = (int)cc->port;
+    settings.max_connections = (int)cc->max_connections;
+    settings.app = &console->app;
+    settings.serve = serve_connection;
+    cl_soap_limits_default(&settings.limits);
+    settings.limits.max_message_bytes = BODY_MAX;
+    settings.limits.max_keep_alive = REQUESTS_PER_CONNECTION;
+    if ((rc = cl_server_new(&settings, console->tls, &console->server, err, errlen)) != CL_OK)
+        goto fail;
+    if (pthread_create(&console->thread, NULL, run, console) != 0) {
+        snprintf(err, errlen, "cannot start the console's thread");
+        rc = CL_ERR_IO;
+        goto fail;
+    }
+    console->running = 1;
+    cl_log_info("operator console on https://%s:%d/", cc->host, cl_server_port(console->server));
+    *out = console;
+    return CL_OK;
+fail:
+    ct_console_free(console);
+    return rc;
+}
+
+void ct_console_stop(struct ct_console *console)
+{
+    if (console != NULL && console->server != NULL)
+        cl_server_stop(console->server);
+}
+
+void ct_console_free(struct ct_console *console)
+{
+    if (console == NULL)
+        return;
+    ct_console_stop(console);
+    if (console->running)
+        pthread_join(console->thread, NULL);
+    cl_server_free(console->server);
+    cl_tls_free(console->tls);
+    cs_sessions_free(console->app.sessions);
+    free(console);
+}

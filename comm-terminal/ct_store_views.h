@@ -1,0 +1,98 @@
+/* ct_store_views.h: the store's read-only listings for the operator console (store/views.c):
+ * the "shipped and proven" report, the audit log, device search and history, line results. */
+#ifndef CERTLINE_CT_STORE_VIEWS_H
+#define CERTLINE_CT_STORE_VIEWS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "ct_store.h"
+
+/* One device written on a day whose installation report ca-server answered with a receipt. The
+ * comm-terminal stores a receipt only after verifying its signature (ct_receipt_keep), so a
+ * stored signature is a verified one. */
+struct ct_proven_row {
+    char device_number[CT_DEVICE_NUMBER_MAX + 1];
+    char serial_hex[CT_SERIAL_HEX_MAX + 1];
+    time_t written_at;
+    time_t received_at;
+    int signature_verified;
+};
+/* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number. */
+int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
+                    struct ct_proven_row **rows, size_t *count);
+
+struct ct_audit_row {
+    long long id;
+    time_t at;
+    char actor[65];
+    char action[65];
+    char detail[513];
+};
+/* The newest audit entries first; actor and action filter exactly when not "". */
+int ct_store_audit_list(struct ct_store *store, const char *actor, const char *action, size_t limit,
+                        struct ct_audit_row **rows, size_t *count);
+
+/* Certificates whose device number, serial (hex) or model is query ("" = any) in a state ("" =
+ * any), by device number, at most limit (rows as ct_store_cert_list). */
+int ct_store_cert_search(struct ct_store *store, const char *query, const char *state, size_t limit,
+                         struct ct_cert_row **rows, size_t *count);
+
+/* One event of a device's history, oldest first: planned, fetched, delivered, written, failed
+ * (with the reason), replaced, receipt, rejected (with ca-server's reason), pack deleted. */
+struct ct_history_row {
+    time_t at;
+    char what[16];
+    char serial_hex[CT_SERIAL_HEX_MAX + 1];
+    char detail[513];
+};
+int ct_store_device_history(struct ct_store *store, const char *device_number,
+                            struct ct_history_row **rows, size_t *count);
+
+/* Per line on day: devices written (OK), write failures (NG) and the last scan. */
+struct ct_line_row {
+    char line_id[CT_LINE_ID_MAX + 1];
+    long ok, ng;
+    time_t last_scan;
+};
+int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
+                          size_t *count);
+
+/* NG reasons on day: line, reason, how many. */
+struct ct_ng_row {
+    char line_id[CT_LINE_ID_MAX + 1];
+    char reason[257];
+    long count;
+};
+int ct_store_ng_reasons(struct ct_store *store, const char *day, struct ct_ng_row **rows,
+                        size_t *count);
+
+/* The last scans on any line (devices delivered), newest first. */
+struct ct_scan_row {
+    char device_number[CT_DEVICE_NUMBER_MAX + 1];
+    char line_id[CT_LINE_ID_MAX + 1];
+    char state[16];
+    time_t at;
+};
+int ct_store_last_scans(struct ct_store *store, size_t limit, struct ct_scan_row **rows,
+                        size_t *count);
+
+/* Units planned per model on day (FIG 19B). */
+struct ct_plan_units {
+    char model_code[CT_MODEL_CODE_MAX + 1];
+    long units;
+};
+int ct_store_plan_units(struct ct_store *store, const char *day, struct ct_plan_units **rows,
+                        size_t *count);
+
+/* Installation reports waiting for ca-server: how many, the oldest's creation, and the last
+ * attempt's failure of any of them (failing_since: the oldest failed one's creation; 0 none). */
+struct ct_report_backlog {
+    long queued;
+    time_t oldest;
+    time_t failing_since;
+    char last_error[513];
+};
+int ct_store_report_backlog(struct ct_store *store, struct ct_report_backlog *out);
+
+#endif

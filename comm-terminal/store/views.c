@@ -1,0 +1,274 @@
+/* store/views.c: read-only listings for the operator console (ct_store_views.h). */
+#include "ct_store_internal.h"
+#include "ct_store_views.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+
+static void proven_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_proven_row *row = out;
+    cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
+    cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 1));
+    row->written_at = (time_t)cl_pg_get_ll(res, i, 2);
+    row->received_at = (time_t)cl_pg_get_ll(res, i, 3);
+    row->signature_verified = cl_pg_get_bool(res, i, 4);
+}
+
+int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
+                    struct ct_proven_row **rows, size_t *count)
+{
+    char from[24], to[24], limit_text[24];
+    const char *values[] = {from, to, limit_text};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 ||
+        !cts_day_bounds("shipped and proven", day, from, to))
+        return CL_ERR_INVALID_ARGUMENT;
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *rows = cl_pg_list(
+        store->db,
+        "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
+            "r.received_at") ", r.signature IS NOT NULL"
+                             " FROM report r WHERE r.state = 'done'"
+                             " AND r.written_at >= to_timestamp($1::bigint)"
+                             " AND r.written_at < to_timestamp($2::bigint)"
+                             " ORDER BY " NUMBER_ORDER("r.device_number") ", r.id LIMIT $3::bigint",
+        3, values, sizeof(**rows), proven_from_row, count, &rc, cts_logged,
+        "listing shipped and proven devices");
+    return rc;
+}
+
+static void audit_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_audit_row *row = out;
+    row->id = cl_pg_get_ll(res, i, 0);
+    row->at = (time_t)cl_pg_get_ll(res, i, 1);
+    cl_copy_text(row->actor, sizeof(row->actor), cl_pg_get_text(res, i, 2));
+    cl_copy_text(row->action, sizeof(row->action), cl_pg_get_text(res, i, 3));
+    cl_copy_text(row->detail, sizeof(row->detail), cl_pg_get_text(res, i, 4));
+}
+
+int ct_store_audit_list(struct ct_store *store, const char *actor, const char *action, size_t limit,
+                        struct ct_audit_row **rows, size_t *count)
+{
+    char limit_text[24];
+    const char *values[] = {actor != NULL ? actor : "", action != NULL ? action : "", limit_text};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || strlen(values[0]) > 64 ||
+        strlen(values[1]) > 64)
+        return CL_ERR_INVALID_ARGUMENT;
+    cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    *rows = cl_pg_list(store->db,
+                       "SELECT id, " EPOCH("at") ", actor, action, detail FROM audit_log"
+                                                 " WHERE ($1 = '' OR actor = $1)"
+                                                 " AND ($2 = '' OR action = $2)"
+                                                 " ORDER BY id DESC LIMIT $3::bigint",
+                       3, values, sizeof(**rows), audit_from_row, count, &rc, cts_logged,
+                       "listing the audit log");
+    return rc;
+}
+
+static void history_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_history_row *row = out;
+    row->at = (time_t)cl_pg_get_ll(res, i, 0);
+    cl_copy_text(row->what, sizeof(row->what), cl_pg_get_text(res, i, 1));
+    cl_copy_text(row->serial_hex, sizeof(row->serial_hex), cl_pg_get_text(res, i, 2));
+    cl_copy_text(row->detail, sizeof(row->detail), cl_pg_get_text(res, i, 3));
+}
+
+int ct_store_device_history(struct ct_store *store, const char *device_number,
+                            struct ct_history_row **rows, size_t *count)
+{
+    const char *values[] = {device_number};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || !cts_device_number_ok(device_number))
+        return CL_ERR_INVALID_ARGUMENT;
+    *rows = cl_pg_list(
+        store->db,
+        "SELECT " EPOCH(
+            "at") ", what, serial, detail FROM ("
+                  " SELECT (SELECT imported_at FROM plan WHERE plan.model_code = p.model_code"
+                  "  AND plan.day = p.day) AS at, 'planned' AS what, '' AS serial,"
+                  "  'for ' || p.day::text AS detail, 0 AS o FROM plan_device p WHERE "
+                  "p.device_number = $1"
+                  " UNION ALL SELECT created_at, 'fetched', serial, 'request ' || request_id, 1"
+                  "  FROM certificate WHERE device_number = $1"
+                  " UNION ALL SELECT failed_at, 'failed', serial, 'line ' || line_id || ': ' || "
+                  "reason, 2"
+                  "  FROM failed_pack WHERE device_number = $1"
+                  " UNION ALL SELECT replaced_at, 'replaced', serial, '', 3"
+                  "  FROM certificate WHERE device_number = $1 AND replaced_at IS NOT NULL"
+                  " UNION ALL SELECT delivered_at, 'delivered', serial,"
+                  "  'line ' || coalesce(claimed_by_line, ''), 4"
+                  "  FROM certificate WHERE device_number = $1 AND delivered_at IS NOT NULL"
+                  " UNION ALL SELECT written_at, 'written', serial, 'line ' || "
+                  "coalesce(claimed_by_line, ''),"
+                  "  5 FROM certificate WHERE device_number = $1 AND state = 'written'"
+                  " UNION ALL SELECT received_at, 'receipt', serial, 'signature verified', 6"
+                  "  FROM report WHERE device_number = $1 AND state = 'done'"
+                  " UNION ALL SELECT rejected_at, 'rejected', serial, reject_reason, 6"
+                  "  FROM report WHERE device_number = $1 AND state = 'rejected'"
+                  " UNION ALL SELECT pack_deleted_at, 'pack deleted', serial, '', 7"
+                  "  FROM certificate WHERE device_number = $1 AND pack_deleted_at IS NOT NULL"
+                  ") h WHERE at IS NOT NULL ORDER BY at, o",
+        1, values, sizeof(**rows), history_from_row, count, &rc, cts_logged,
+        "reading a device's history");
+    return rc;
+}
+
+static void line_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_line_row *row = out;
+    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 0));
+    row->ok = (long)cl_pg_get_ll(res, i, 1);
+    row->ng = (long)cl_pg_get_ll(res, i, 2);
+    row->last_scan = (time_t)cl_pg_get_ll(res, i, 3);
+}
+
+int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
+                          size_t *count)
+{
+    char from[24], to[24];
+    const char *values[] = {from, to};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_bounds("line results", day, from, to))
+        return CL_ERR_INVALID_ARGUMENT;
+    *rows = cl_pg_list(
+        store->db,
+        "SELECT line, sum(ok)::bigint, sum(ng)::bigint, " EPOCH(
+            "max(at)") " FROM ("
+                       " SELECT claimed_by_line AS line, 1 AS ok, 0 AS ng, written_at AS at FROM "
+                       "certificate"
+                       "  WHERE state = 'written' AND written_at >= to_timestamp($1::bigint)"
+                       "  AND written_at < to_timestamp($2::bigint) AND claimed_by_line IS NOT NULL"
+                       " UNION ALL SELECT line_id, 0, 1, failed_at FROM failed_pack"
+                       "  WHERE failed_at >= to_timestamp($1::bigint) AND failed_at < "
+                       "to_timestamp($2::bigint)"
+                       ") x GROUP BY line ORDER BY line COLLATE \"C\"",
+        2, values, sizeof(**rows), line_from_row, count, &rc, cts_logged, "reading line results");
+    return rc;
+}
+
+static void ng_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_ng_row *row = out;
+    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 0));
+    cl_copy_text(row->reason, sizeof(row->reason), cl_pg_get_text(res, i, 1));
+    row->count = (long)cl_pg_get_ll(res, i, 2);
+}
+
+int ct_store_ng_reasons(struct ct_store *store, const char *day, struct ct_ng_row **rows,
+                        size_t *count)
+{
+    char from[24], to[24];
+    const char *values[] = {from, to};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_bounds("NG reasons", day, from, to))
+        return CL_ERR_INVALID_ARGUMENT;
+    *rows = cl_pg_list(store->db,
+                       "SELECT line_id, left(reason, 256), count(*) FROM failed_pack"
+                       " WHERE failed_at >= to_timestamp($1::bigint)"
+                       " AND failed_at < to_timestamp($2::bigint)"
+                       " GROUP BY 1, 2 ORDER BY line_id COLLATE \"C\", 3 DESC LIMIT 1000",
+                       2, values, sizeof(**rows), ng_from_row, count, &rc, cts_logged,
+                       "reading NG reasons");
+    return rc;
+}
+
+static void scan_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_scan_row *row = out;
+    cl_copy_text(row->device_number, sizeof(row->device_number), cl_pg_get_text(res, i, 0));
+    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 1));
+    cl_copy_text(row->state, sizeof(row->state), cl_pg_get_text(res, i, 2));
+    row->at = (time_t)cl_pg_get_ll(res, i, 3);
+}
+
+int ct_store_last_scans(struct ct_store *store, size_t limit, struct ct_scan_row **rows,
+                        size_t *count)
+{
+    char limit_text[24];
+    const char *values[] = {limit_text};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1)
+        return CL_ERR_INVALID_ARGUMENT;
+    cl_pg_limit_text(limit_text, limit, 1000);
+    *rows = cl_pg_list(store->db,
+                       "SELECT device_number, claimed_by_line, state, " EPOCH(
+                           "coalesce(written_at, delivered_at)") " FROM certificate"
+                                                                 " WHERE delivered_at IS NOT NULL"
+                                                                 " AND claimed_by_line IS NOT NULL"
+                                                                 " ORDER BY coalesce(written_at,"
+                                                                 " delivered_at) DESC"
+                                                                 " LIMIT $1::bigint",
+                       1, values, sizeof(**rows), scan_from_row, count, &rc, cts_logged,
+                       "reading the last scans");
+    return rc;
+}
+
+static void units_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_plan_units *row = out;
+    cl_copy_text(row->model_code, sizeof(row->model_code), cl_pg_get_text(res, i, 0));
+    row->units = (long)cl_pg_get_ll(res, i, 1);
+}
+
+int ct_store_plan_units(struct ct_store *store, const char *day, struct ct_plan_units **rows,
+                        size_t *count)
+{
+    const char *values[] = {day};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_ok(day, NULL))
+        return CL_ERR_INVALID_ARGUMENT;
+    *rows = cl_pg_list(store->db,
+                       "SELECT model_code, units FROM plan WHERE day = $1::date"
+                       " ORDER BY model_code COLLATE \"C\"",
+                       1, values, sizeof(**rows), units_from_row, count, &rc, cts_logged,
+                       "reading the plan's units");
+    return rc;
+}
+
+int ct_store_report_backlog(struct ct_store *store, struct ct_report_backlog *out)
+{
+    PGresult *res;
+    char err[256];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(
+             store->db, &res,
+             "SELECT count(*), coalesce(" EPOCH(
+                 "min(created_at)") ", 0),"
+                                    " coalesce(" EPOCH(
+                                        "min(created_at) FILTER (WHERE attempts > 0"
+                                        " AND last_error IS NOT NULL)") ", 0),"
+                                                                        " coalesce((SELECT "
+                                                                        "last_error FROM report "
+                                                                        "WHERE state = 'queued'"
+                                                                        "  AND last_error IS NOT "
+                                                                        "NULL ORDER BY id DESC "
+                                                                        "LIMIT 1), '')"
+                                                                        " FROM report WHERE state "
+                                                                        "= 'queued'",
+             0, NULL, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "reading the report backlog", err);
+    out->queued = (long)cl_pg_get_ll(res, 0, 0);
+    out->oldest = (time_t)cl_pg_get_ll(res, 0, 1);
+    out->failing_since = (time_t)cl_pg_get_ll(res, 0, 2);
+    cl_copy_text(out->last_error, sizeof(out->last_error), cl_pg_get_text(res, 0, 3));
+    PQclear(res);
+    return CL_OK;
+}

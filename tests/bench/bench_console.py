@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""bench_console.py: issue 17 -- how long each page of the comm-terminal's operator console takes.
+
+A comm-terminal's store is seeded straight in SQL with --devices devices of one model (default
+100,000) over --days days (each day's share written on 64 lines, its installation report
+answered with a receipt; 1% of them NG once; one audit entry per ten devices), then `serve`
+with the console is started and every page is asked --requests times (default 50) over one
+kept-alive HTTPS connection of a logged-in operator, each answer read in full. Prints the
+median (p50) and p95 of each page in milliseconds; the goal is p95 under 200 ms. Writes
+OUT_DIR/bench-console.json. ca-server is not started (the console's pages only read the store).
+
+Builds nothing: run it on a Release build (no sanitizers); see tests/bench/README.md.
+
+Usage: bench_console.py BUILD_DIR OUT_DIR [--devices N] [--days N] [--requests N]
+"""
+import http.client
+import os
+import re
+import ssl
+import subprocess
+import statistics
+import sys
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from bench_common import InfoCommTerminal, log, parse_args, run_bench  # noqa: E402
+from certline_harness import CaServer, check  # noqa: E402
+from certline_procs import OPERATOR_PASSWORD, free_port  # noqa: E402
+
+GOAL_MS = 200
+MODEL = "3012"
+
+
+def seed(cluster, devices, days, today):
+    """The store filled in SQL, as the comm-terminal would have filled it."""
+    per_day = max(1, devices // days)
+    sql = """
+INSERT INTO model (code, certificate_managed, ca_state) VALUES ('{m}', true, 'managed');
+INSERT INTO plan (model_code, day, units)
+  SELECT '{m}', '{t}'::date - k, {p} FROM generate_series(0, {d} - 1) k;
+INSERT INTO plan_device
+  SELECT '{m}-' || lpad(i::text, 9, '0'), '{m}', '{t}'::date - (i / {p})
+  FROM generate_series(0, {n} - 1) i;
+INSERT INTO fetch_request (request_id, day, replacement, item_count, state, ended_at)
+  SELECT 'seed-' || r, '{t}'::date, false, 1000, 'completed', now()
+  FROM generate_series(0, ({n} - 1) / 1000) r;
+INSERT INTO certificate (device_number, model_code, serial, state, write_flag, request_id,
+    claimed_by_line, claimed_at, created_at, delivered_at, written_at, pack_deleted_at)
+  SELECT '{m}-' || lpad(i::text, 9, '0'), '{m}', upper(lpad(to_hex(i + 1), 16, '0')), 'written',
+    1, 'seed-' || (i / 1000), 'L' || (i % 64), ts, ts - interval '1 hour', ts,
+    ts + interval '5 s', ts + interval '20 s'
+  FROM (SELECT i, ('{t}'::date - (i / {p}))::timestamptz
+          + make_interval(secs => (i % {p}) * 80000.0 / {p}) AS ts
+        FROM generate_series(0, {n} - 1) i) s;
+INSERT INTO failed_pack (device_number, serial, line_id, reason, failed_at)
+  SELECT device_number, 'AA' || serial, claimed_by_line, 'WRITE_FAILED step 3', written_at
+  FROM certificate WHERE right(device_number, 2) = '07';
+INSERT INTO report (device_number, serial, proof, written_at, state, attempts, next_attempt,
+    received_at, signature, signer_pem)
+  SELECT device_number, serial, md5(device_number) || md5(serial), written_at, 'done', 1,
+    written_at, written_at + interval '10 s', 'c2lnbmF0dXJl', 'PEM'
+  FROM certificate;
+INSERT INTO audit_log (at, actor, action, detail)
+  SELECT now() - make_interval(secs => i), 'alice', 'seed', 'seeded entry ' || i
+  FROM generate_series(1, {n} / 10) i;
+""".format(m=MODEL, t=today, p=per_day, d=days, n=devices)
+    # Each statement on its own (the harness's psql gives up after 60 s; a million rows may take
+    # longer on a busy machine).
+    for statement in [part.strip() for part in sql.split(";") if part.strip()] + [
+            "VACUUM ANALYZE"]:
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", cluster.conninfo("ct"),
+                        "-c", statement], check=True, timeout=3600, stdout=subprocess.DEVNULL)
+
+
+class Console:
+    """An HTTPS client of the console with its session cookie, on one kept-alive connection."""
+
+    def __init__(self, port):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self.connection = http.client.HTTPSConnection("127.0.0.1", port, context=context,
+                                                      timeout=60)
+        self.cookies = {}
+
+    def request(self, method, path, body=None):
+        headers = {"Cookie": "; ".join("%s=%s" % kv for kv in self.cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        for header, value in response.getheaders():
+            if header.lower() == "set-cookie":
+                name, rest = value.split("=", 1)
+                self.cookies[name] = rest.split(";", 1)[0]
+        return response.status, data
+
+    def login(self, operator, password):
+        status, page = self.request("GET", "/login")
+        token = re.search(rb'name="csrf" value="([0-9a-f]{64})"', page).group(1).decode()
+        status, _ = self.request("POST", "/login", urllib.parse.urlencode(
+            {"csrf": token, "operator": operator, "password": password}))
+        check(status == 303 and "__Host-certline" in self.cookies, "login: %d" % status)
+
+
+class ConsoleBench:
+    def __init__(self, args, work, cluster):
+        self.args = args
+        self.work = work
+        self.cluster = cluster
+        self.results = {"pages": {}}
+        build = args.build_dir
+        self.ca = CaServer(os.path.join(build, "ca-server", "ca-server"), work,
+                           cluster.create_db("ca"))
+        self.ct = None
+
+    def programs(self):
+        return [("comm-terminal", self.ct)]
+
+    def measure(self):
+        args = self.args
+        today = time.strftime("%Y-%m-%d")
+        self.ca.issue_services([])
+        self.ca.port = free_port()  # not started: the pages only read the store
+        port = free_port()
+        self.ct = InfoCommTerminal(os.path.join(args.build_dir, "comm-terminal", "comm-terminal"),
+                                   self.work, self.cluster.create_db("ct"), self.ca,
+                                   console={"host": "127.0.0.1", "port": port})
+        self.ct.migrate()
+        started = time.monotonic()
+        seed(self.cluster, args.devices, args.days, today)
+        self.results["seed_seconds"] = round(time.monotonic() - started, 1)
+        log("seeded %d devices over %d days in %.0f s" % (args.devices, args.days,
+                                                           self.results["seed_seconds"]))
+        self.ct.start()
+        client = Console(port)
+        client.login("alice", OPERATOR_PASSWORD)
+        some = "%s-%09d" % (MODEL, args.devices // 2)
+        pages = [("today", "/"), ("devices", "/devices"),
+                 ("devices by number", "/devices?q=" + some),
+                 ("devices written", "/devices?state=written"),
+                 ("device", "/device?number=" + some),
+                 ("audit", "/audit?day=" + today), ("audit.csv", "/audit.csv?day=" + today),
+                 ("audit.json", "/audit.json?day=" + today), ("audit log", "/log"),
+                 ("audit log filtered", "/log?actor=alice&action=login"),
+                 ("lines", "/lines?day=" + today), ("actions", "/actions")]
+        for name, path in pages:
+            times = []
+            for _ in range(args.requests):
+                began = time.perf_counter()
+                status, body = client.request("GET", path)
+                times.append((time.perf_counter() - began) * 1000)
+                check(status == 200, "%s: status %d" % (path, status))
+            times.sort()
+            self.results["pages"][name] = {
+                "path": path, "bytes": len(body), "p50_ms": round(statistics.median(times), 1),
+                "p95_ms": round(times[int(len(times) * 0.95) - 1], 1)}
+        self.ct.stop()
+
+    def table(self):
+        lines = ["comm-terminal console, %d devices over %d days, %d requests per page "
+                 "(goal: p95 < %d ms)" % (self.args.devices, self.args.days, self.args.requests,
+                                          GOAL_MS),
+                 "%-20s %9s %9s %10s  %s" % ("page", "p50 ms", "p95 ms", "bytes", "")]
+        for name, r in self.results["pages"].items():
+            lines.append("%-20s %9.1f %9.1f %10d  %s" % (
+                name, r["p50_ms"], r["p95_ms"], r["bytes"],
+                "ok" if r["p95_ms"] < GOAL_MS else "OVER"))
+        return "\n".join(lines)
+
+    def stop(self):
+        if self.ct is not None and self.ct.process is not None:
+            self.ct.kill()
+
+
+def main():
+    def options(parser):
+        parser.add_argument("--devices", type=int, default=100000)
+        parser.add_argument("--days", type=int, default=10)
+        parser.add_argument("--requests", type=int, default=50)
+    _, args = parse_args(__doc__, options)
+    return run_bench("bench_console", args, ConsoleBench, lambda bench: bench.measure(),
+                     {"devices": args.devices, "days": args.days, "requests": args.requests},
+                     "operator console pages", "bench-console.json", "certline-bench-console-")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

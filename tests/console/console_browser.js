@@ -1,0 +1,192 @@
+// console_browser.js: drives Debian's chromium (headless, through playwright-core) through the
+// comm-terminal's operator console and checks what an operator sees; writes a screenshot of
+// every page and the downloaded exports for test_console.py to check against the database.
+// Usage: node console_browser.js SETTINGS.json (see test_console.py for its keys)
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const settings = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const base = settings.url;
+let step = '';
+
+function check(condition, what) {
+  if (!condition) throw new Error(`${step}: ${what}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(settings.shots, `${name}.png`), fullPage: true });
+}
+
+async function login(page, id, password) {
+  await page.goto(`${base}/login`);
+  await page.fill('input[name=operator]', id);
+  await page.fill('input[name=password]', password);
+  const [response] = await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  return response;
+}
+
+async function text(page, selector) {
+  return (await page.textContent(selector)) || '';
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: settings.chromium,
+    args: ['--no-sandbox', '--disable-gpu'],
+  });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+  const page = await context.newPage();
+  const out = {};
+  try {
+    step = 'no session';
+    let response = await page.goto(`${base}/devices`);
+    check(page.url() === `${base}/login`, `sent to ${page.url()}, not the login page`);
+    await shot(page, '01-login');
+
+    step = 'wrong password';
+    response = await login(page, settings.operator, 'not the password');
+    check(response.status() === 403, `status ${response.status()}`);
+    check((await text(page, '#login-error')).includes('not accepted'), 'no refusal shown');
+    await shot(page, '02-login-refused');
+
+    step = 'lockout';
+    for (let i = 0; i < 5; i++) await login(page, settings.locked_operator, `wrong ${i}`);
+    response = await login(page, settings.locked_operator, settings.locked_password);
+    check(response.status() === 429, `right password after 5 failures: status ${response.status()}`);
+    check((await text(page, '#login-error')).includes('locked'), 'no lockout shown');
+    await shot(page, '03-locked');
+
+    step = 'login';
+    response = await login(page, settings.operator, settings.password);
+    check(page.url() === `${base}/`, `after login at ${page.url()}`);
+    check((await text(page, 'h1')) === 'Today', 'not the Today page');
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === '__Host-certline');
+    check(session !== undefined, 'no session cookie');
+    check(session.httpOnly && session.secure && session.sameSite === 'Strict',
+      `cookie attributes ${JSON.stringify(session)}`);
+    check(session.expires > Date.now() / 1000 && session.expires < Date.now() / 1000 + 86400,
+      `cookie expiry ${session.expires}`);
+    check(!session.value.includes(settings.password) && /^[0-9a-f]{64}$/.test(session.value),
+      'the cookie is not a random id');
+    out.today_rows = await page.$$eval('#today tr', (rows) =>
+      rows.slice(1).map((r) => Array.from(r.children).map((c) => c.textContent)));
+    out.alerts = await text(page, '#alerts');
+    await shot(page, '04-today');
+
+    step = 'pages';
+    const pages = [
+      ['05-devices', '/devices', 'Devices', '#devices'],
+      ['06-devices-search', `/devices?q=${settings.written[0]}&state=written`, 'Devices', '#devices'],
+      ['07-device', `/device?number=${settings.written[0]}`, 'Device', '#history'],
+      ['08-audit', `/audit?day=${settings.today}`, 'Audit: shipped and proven', '#proven'],
+      ['09-audit-log', `/log?actor=${settings.operator}`, 'Audit log', '#log'],
+      ['10-lines', `/lines?day=${settings.today}`, 'Lines', '#lines'],
+      ['11-actions', '/actions', 'Actions', 'form'],
+      ['12-operators', '/operators', 'Operators', 'form'],
+    ];
+    for (const [name, where, title, selector] of pages) {
+      response = await page.goto(`${base}${where}`);
+      check(response.status() === 200, `${where}: status ${response.status()}`);
+      check((await text(page, 'h1')) === title, `${where}: title ${await text(page, 'h1')}`);
+      check((await page.$(selector)) !== null, `${where}: no ${selector}`);
+      await shot(page, name);
+    }
+    await page.goto(`${base}/devices?q=${settings.written[0]}&state=written`);
+    const found = await page.$$eval('#devices tr', (rows) => rows.length - 1);
+    check(found === 1, `search by number found ${found} rows`);
+    await page.goto(`${base}/device?number=${settings.written[0]}`);
+    const history = await page.$$eval('#history tr td:nth-child(2)', (c) => c.map((x) => x.textContent));
+    check(history.includes('written') && history.includes('receipt'), `history ${history}`);
+    await page.goto(`${base}/lines?day=${settings.today}`);
+    out.lines = await page.$$eval('#lines tr', (rows) =>
+      rows.slice(1).map((r) => Array.from(r.children).map((c) => c.textContent)));
+    out.ng = await page.$$eval('#ng tr', (rows) =>
+      rows.slice(1).map((r) => Array.from(r.children).map((c) => c.textContent)));
+    await page.goto(`${base}/audit?day=${settings.today}`);
+    out.proven_rows = await page.$$eval('#proven tr', (rows) =>
+      rows.slice(1).map((r) => Array.from(r.children).map((c) => c.textContent)));
+
+    step = 'plan upload with an error';
+    await page.goto(`${base}/actions`);
+    await page.setInputFiles('input[name=plan]', settings.plan_bad);
+    response = (await Promise.all([page.waitForNavigation(), page.click('form[action="/plan"] button')]))[0];
+    check(response.status() === 400, `status ${response.status()}`);
+    out.plan_bad = await text(page, '#result');
+    check(out.plan_bad.includes('not imported') && out.plan_bad.includes('line 3'),
+      `shown: ${out.plan_bad}`);
+    await shot(page, '13-plan-refused');
+
+    step = 'plan upload';
+    await page.goto(`${base}/actions`);
+    await page.setInputFiles('input[name=plan]', settings.plan_good);
+    response = (await Promise.all([page.waitForNavigation(), page.click('form[action="/plan"] button')]))[0];
+    out.plan_good = await text(page, '#result');
+    check(response.status() === 200 && out.plan_good.includes('plan imported'), `shown: ${out.plan_good}`);
+    await shot(page, '14-plan-imported');
+
+    step = 'manual entry of an unplanned number';
+    await page.goto(`${base}/actions`);
+    await page.fill('input[name=number]', settings.unplanned);
+    response = (await Promise.all([page.waitForNavigation(), page.click('form[action="/enter"] button')]))[0];
+    out.enter_refused = await text(page, '#result');
+    check(response.status() === 409 && out.enter_refused.includes('not in the production plan'),
+      `shown: ${out.enter_refused}`);
+    await shot(page, '15-enter-refused');
+
+    step = 'manual entry of a planned number';
+    await page.goto(`${base}/actions`);
+    await page.fill('input[name=number]', settings.planned);
+    await Promise.all([page.waitForNavigation(), page.click('form[action="/enter"] button')]);
+    check((await text(page, '#question')).includes(settings.planned), 'no confirmation asked');
+    await shot(page, '16-enter-confirm');
+    response = (await Promise.all([page.waitForNavigation(), page.click('text=Yes, issue it')]))[0];
+    out.enter_done = await text(page, '#result');
+    check(response.status() === 200 && out.enter_done.includes('fetched and stored'),
+      `shown: ${out.enter_done}`);
+    await shot(page, '17-enter-done');
+
+    step = 'exports';
+    const csv = await page.request.get(`${base}/audit.csv?day=${settings.today}`);
+    check(csv.status() === 200 && csv.headers()['content-type'].startsWith('text/csv'), 'CSV answer');
+    out.csv = await csv.text();
+    const json = await page.request.get(`${base}/audit.json?day=${settings.today}`);
+    out.json = await json.json();
+
+    step = 'a form without its CSRF token';
+    const forged = await page.request.post(`${base}/fetch`, { form: { go: '1' } });
+    check(forged.status() === 403, `POST without a token: status ${forged.status()}`);
+    check((await forged.text()).includes('CSRF'), 'no CSRF refusal shown');
+    const wrong = await page.request.post(`${base}/enter`,
+      { form: { csrf: '0'.repeat(64), number: settings.planned, confirm: 'yes' } });
+    check(wrong.status() === 403, `POST with a wrong token: status ${wrong.status()}`);
+
+    step = 'audit log';
+    await page.goto(`${base}/log?actor=${settings.operator}`);
+    out.log_actions = await page.$$eval('#log tr td:nth-child(3)', (c) => c.map((x) => x.textContent));
+    await shot(page, '18-audit-log-after');
+
+    step = 'logout';
+    const old = session.value;
+    await Promise.all([page.waitForNavigation(), page.click('nav button')]);
+    check(page.url() === `${base}/login`, `after logout at ${page.url()}`);
+    const replay = await page.request.get(`${base}/`,
+      { headers: { Cookie: `__Host-certline=${old}` }, maxRedirects: 0 });
+    check(replay.status() === 303 && replay.headers()['location'] === '/login',
+      `old cookie after logout: status ${replay.status()}`);
+    const replayPost = await page.request.post(`${base}/fetch`,
+      { headers: { Cookie: `__Host-certline=${old}` }, form: { csrf: 'x' }, maxRedirects: 0 });
+    check(replayPost.status() === 403, `old cookie POST after logout: ${replayPost.status()}`);
+    out.ok = true;
+  } finally {
+    fs.writeFileSync(settings.out, JSON.stringify(out, null, 1));
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(`console_browser: FAILED at ${step}: ${e.message}`);
+  process.exit(1);
+});
