@@ -20,13 +20,6 @@
 #include "metrics_catalog.h"
 #include "soapH.h"
 #include "tls_internal.h"
-#include "xml_pattern.h"
-
-extern SOAP_NMAC struct Namespace namespaces[];
-
-/* Room for the HTTP headers on top of the body limit: gSOAP counts header and body bytes
- * together, while the announced Content-Length is checked against the body limit alone. */
-#define HTTP_HEADER_ALLOWANCE 8192
 
 /* Lingering close: how long and how much unread input a server drops before closing. */
 #define LINGER_WAIT_MS 200
@@ -68,35 +61,6 @@ struct cl_conn {
     int error_code;
     char error[320];
 };
-
-void cl_soap_limits_default(struct cl_soap_limits *limits)
-{
-    limits->connect_timeout_s = CL_DEFAULT_CONNECT_TIMEOUT_S;
-    limits->recv_timeout_s = CL_DEFAULT_RECV_TIMEOUT_S;
-    limits->send_timeout_s = CL_DEFAULT_SEND_TIMEOUT_S;
-    limits->transfer_timeout_s = CL_DEFAULT_TRANSFER_TIMEOUT_S;
-    limits->max_message_bytes = CL_DEFAULT_MAX_MESSAGE_BYTES;
-    limits->max_string_bytes = CL_DEFAULT_MAX_STRING_BYTES;
-    limits->max_list_items = CL_DEFAULT_MAX_LIST_ITEMS;
-    limits->max_nesting = CL_DEFAULT_MAX_NESTING;
-    limits->max_keep_alive = CL_DEFAULT_MAX_KEEP_ALIVE;
-}
-
-void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits)
-{
-    soap_set_namespaces(soap, namespaces);
-    soap_set_mode(soap, SOAP_XML_STRICT | SOAP_IO_KEEPALIVE | SOAP_C_UTFSTRING);
-    soap->connect_timeout = limits->connect_timeout_s;
-    soap->recv_timeout = limits->recv_timeout_s;
-    soap->send_timeout = limits->send_timeout_s;
-    soap->transfer_timeout = limits->transfer_timeout_s;
-    soap->recv_maxlength = (ULONG64)limits->max_message_bytes + HTTP_HEADER_ALLOWANCE;
-    soap->maxlength = (long)limits->max_string_bytes;
-    soap->maxoccurs = limits->max_list_items;
-    soap->maxlevel = limits->max_nesting;
-    soap->max_keep_alive = limits->max_keep_alive;
-    soap->fsvalidate = cl_xml_pattern_check;
-}
 
 static struct cl_conn *conn_of(const struct soap *soap)
 {
@@ -528,7 +492,7 @@ static int tls_parsehdr(struct soap *soap, const char *key, const char *val)
     if (soap_tag_cmp(key, "Content-Length") == 0) {
         char *end = NULL;
         unsigned long long n = strtoull(val, &end, 10);
-        unsigned long long cap = soap->recv_maxlength - HTTP_HEADER_ALLOWANCE;
+        unsigned long long cap = soap->recv_maxlength - CL_HTTP_HEADER_ALLOWANCE;
         if (end == val || *end != '\0' || n > cap) {
             set_error(conn, CL_ERR_TOO_LARGE,
                       "message of %.20s bytes exceeds the limit of %llu bytes", val, cap);

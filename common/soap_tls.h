@@ -11,6 +11,10 @@
 
 struct soap;
 
+/* Room for the HTTP headers on top of the body limit: gSOAP counts header and body bytes
+ * together, while the announced Content-Length is checked against the body limit alone. */
+#define CL_HTTP_HEADER_ALLOWANCE 8192
+
 /* Defaults of struct cl_soap_limits (also the configuration defaults, see transport_config.h). */
 #define CL_DEFAULT_CONNECT_TIMEOUT_S 5
 #define CL_DEFAULT_RECV_TIMEOUT_S 30
