@@ -131,6 +131,21 @@ static void assert_served(struct kept_client *kc)
     assert_int_equal(tp_calls(), before + 1);
 }
 
+/* Like assert_served, while a certificate ending at end may have ended on a slow machine:
+ * returns 0 if the call was refused for that (the caller tries a longer life), 1 if served. */
+static int served_before(struct kept_client *kc, time_t end)
+{
+    char why[512];
+    int before = tp_calls(), rc = call(kc, "reconnect-test", why, sizeof(why));
+    if (rc == CL_ERR_TLS_PEER_VERIFY && strstr(why, "validity has expired") != NULL &&
+        time(NULL) >= end)
+        return 0;
+    if (rc != CL_OK)
+        fail_msg("expected the call to be served, got %s: %s", cl_err_name(rc), why);
+    assert_int_equal(tp_calls(), before + 1);
+    return 1;
+}
+
 /* Handshakes so far: total and resumed, as the client counts them. */
 static void assert_handshakes(struct kept_client *kc, unsigned total, unsigned resumed)
 {
@@ -288,9 +303,7 @@ static void test_refused_session_not_offered_again(void **state)
         start_server(&server, "short-lived-ca-server", 0);
         open_client(&plain, server.port, 0);
         open_client(&cached, server.port, 1);
-        assert_served(&plain);
-        assert_served(&cached);
-        if (time(NULL) < end)
+        if (served_before(&plain, end) && served_before(&cached, end) && time(NULL) < end)
             break;
         if (life >= SHORT_LIFE_MAX_S)
             fail_msg("too slow: a certificate living %d s ended before the first calls", life);
