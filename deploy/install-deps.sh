@@ -33,8 +33,11 @@ packages=(
   docker-compose python3-yaml time faketime clang-14 libclang-rt-14-dev
   docker.io debootstrap p11-kit softhsm2 opensc prometheus golang-cfssl haproxy
   postgresql-15-auto-failover pg-auto-failover-cli
-  chromium nodejs npm
+  chromium
 )
+# nodejs and npm: Debian's, unless node already comes with npm (NodeSource's nodejs bundles npm
+# and conflicts with Debian's npm package).
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [ "${CERTLINE_DEPS:-all}" = build ]; then
   packages=("${build_packages[@]}")
 fi
