@@ -116,16 +116,28 @@ static long read_request(int fd, char *buf)
 
 int cl_metrics_http_status(const char *request, size_t len)
 {
-    char method[16], target[256], version[16];
+    /* method SP target SP HTTP/1.x, each separated by exactly one space (RFC 9112 3) */
+    const char *end, *sp1, *sp2, *target, *path_end;
 
-    if (len == 0 || memchr(request, '\0', len) != NULL ||
-        sscanf(request, "%15[A-Z] %255[^ \r\n] %15[^ \r\n]", method, target, version) != 3 ||
-        strncmp(version, "HTTP/1.", 7) != 0)
+    if (len == 0 || memchr(request, '\0', len) != NULL)
         return 400;
-    if (strcmp(method, "GET") != 0)
+    end = request + strcspn(request, "\r\n");
+    sp1 = memchr(request, ' ', (size_t)(end - request));
+    sp2 = sp1 != NULL ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
+    if (sp1 == NULL || sp2 == NULL || sp1 == request || sp1 - request > 15 || sp2 == sp1 + 1 ||
+        sp2 - sp1 - 1 > 255 || end - sp2 - 1 != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+        sp2[8] < '0' || sp2[8] > '9')
+        return 400;
+    for (const char *p = request; p < sp1; p++)
+        if (*p < 'A' || *p > 'Z')
+            return 400;
+    if (sp1 - request != 3 || memcmp(request, "GET", 3) != 0)
         return 405;
-    target[strcspn(target, "?")] = '\0';
-    return strcmp(target, "/metrics") == 0 ? 200 : 404;
+    target = sp1 + 1;
+    path_end = memchr(target, '?', (size_t)(sp2 - target));
+    if (path_end == NULL)
+        path_end = sp2;
+    return path_end - target == 8 && memcmp(target, "/metrics", 8) == 0 ? 200 : 404;
 }
 
 /* Answers one request on fd. */

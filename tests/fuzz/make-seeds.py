@@ -355,6 +355,8 @@ def static_seeds(out):
     write(out, "metrics_request", "post.txt", "POST /metrics HTTP/1.1\r\nContent-Length: 2\r\n\r\n")
     write(out, "metrics_request", "query.txt", "GET /metrics?name[]=x HTTP/1.0\n\n")
     write(out, "metrics_request", "root.txt", "GET / HTTP/1.1\r\n\r\n")
+    # A finding: sscanf let "GET/metrics" through as GET of /metrics.
+    write(out, "metrics_request", "no-space.txt", "GET/metrics?nam HTTP/1.0 /metrics?nam HTTP/1.0")
     write(out, "metrics_request", "tls.bin", b"\x16\x03\x01\x00\x05hello\r\n\r\n")
 
 

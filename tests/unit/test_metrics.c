@@ -313,6 +313,10 @@ static void test_listener(void **state)
     free(expect_status(port, "\x16\x03\x01\x02\x00\r\n\r\n", 9, "400")); /* a TLS hello */
     free(expect_status(port, "get /metrics HTTP/1.1\r\n\r\n", 0, "400"));
     free(expect_status(port, "GET /metrics SMTP\r\n\r\n", 0, "400"));
+    /* one space between the parts, no more, no less (a fuzzing finding: GET/metrics was 200) */
+    free(expect_status(port, "GET/metrics HTTP/1.0 /metrics HTTP/1.0\r\n\r\n", 0, "400"));
+    free(expect_status(port, "GET  /metrics HTTP/1.1\r\n\r\n", 0, "400"));
+    free(expect_status(port, "GET /metrics HTTP/1.1 \r\n\r\n", 0, "400"));
     big = malloc(100000);
     memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
     memset(big + 26, 'a', 100000 - 26);
