@@ -2,6 +2,8 @@
  * set on a gSOAP context, with strict XML and the schema's patterns checked. */
 #include "soap_tls.h"
 
+#include <sys/socket.h>
+
 #include "soapH.h"
 #include "xml_pattern.h"
 
@@ -34,4 +36,7 @@ void cl_soap_apply_limits(struct soap *soap, const struct cl_soap_limits *limits
     soap->maxlevel = limits->max_nesting;
     soap->max_keep_alive = limits->max_keep_alive;
     soap->fsvalidate = cl_xml_pattern_check;
+    /* A peer gone mid-send is an error, not the end of the process: a command such as
+     * `comm-terminal fetch` ignores no signal, unlike `serve`. */
+    soap->socket_flags = MSG_NOSIGNAL;
 }
