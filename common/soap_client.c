@@ -104,6 +104,11 @@ int cl_client_explain(struct cl_client *client, char *buf, size_t len)
         snprintf(buf, len, "%s: %s", client->endpoint, cl_soap_tls_error(soap));
         return code;
     }
+    if (cl_wire_check_cut_short(soap)) {
+        snprintf(buf, len, "%s: connection closed in the middle of the answer (%s)",
+                 client->endpoint, cl_wire_check_refusal(soap));
+        return CL_ERR_CLOSED;
+    }
     if (cl_wire_check_refusal(soap) != NULL) {
         snprintf(buf, len, "%s: answer refused: %s", client->endpoint, cl_wire_check_refusal(soap));
         return CL_ERR_PARSE;

@@ -31,6 +31,7 @@ struct wire {
     size_t hand_limit; /* bytes of it gSOAP may read: all, or only the headers of a refusal */
     int fresh;         /* gSOAP began to receive a message: the next read takes it */
     enum cl_xml_verdict verdict;
+    int cut_short; /* the peer closed before the body its Content-Length announced */
     char why[256];
 };
 
@@ -195,6 +196,7 @@ static void take_message(struct soap *soap, struct wire *w)
     }
     w->len = w->handed = w->hand_limit = 0;
     w->verdict = CL_XML_OK;
+    w->cut_short = 0;
     w->why[0] = '\0';
     header_len = read_headers(soap, w);
     if (header_len == 0)
@@ -222,6 +224,7 @@ static void take_message(struct soap *soap, struct wire *w)
             refuse(w, CL_XML_MALFORMED,
                    "the body ended after %zu of the %lld bytes its Content-Length announced",
                    w->len - header_len, length);
+            w->cut_short = 1;
             return;
         }
     }
@@ -332,4 +335,10 @@ const char *cl_wire_check_refusal(struct soap *soap)
 {
     struct wire *w = wire_of(soap);
     return w != NULL && w->verdict != CL_XML_OK ? w->why : NULL;
+}
+
+int cl_wire_check_cut_short(struct soap *soap)
+{
+    struct wire *w = wire_of(soap);
+    return w != NULL && w->verdict != CL_XML_OK && w->cut_short;
 }

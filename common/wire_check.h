@@ -18,4 +18,8 @@ int cl_wire_check_install(struct soap *soap);
  * input. */
 const char *cl_wire_check_refusal(struct soap *soap);
 
+/* 1 if that refusal is a message cut short: the peer closed before the body its Content-Length
+ * announced (a lost connection rather than a bad message). */
+int cl_wire_check_cut_short(struct soap *soap);
+
 #endif
