@@ -47,6 +47,9 @@ class PrivateCluster:
                   "-E", "UTF8", "--no-sync")
         options = "-c listen_addresses='' -c unix_socket_directories=%s -c port=%d -c fsync=off" % (
             self.dir, self.port)
+        # Extra server settings for profiling (e.g. pg_stat_statements); empty by default.
+        if os.environ.get("CERTLINE_PG_OPTIONS"):
+            options += " " + os.environ["CERTLINE_PG_OPTIONS"]
         self._run(os.path.join(BIN, "pg_ctl"), "-D", self.data, "-w", "-l",
                   os.path.join(self.dir, "server.log"), "-o", options, "start")
         self.started = True
