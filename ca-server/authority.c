@@ -83,34 +83,25 @@ static int write_key(const char *dir, const char *name, const char *label,
 /* The CA keys that live in tokens (keys->issuing_uri, keys->root_uri), made there; the others
  * are made by cl_issue_ca_pair_keys and written to files. */
 static int issue_pair(const char *organisation, const struct ca_key_place *keys,
+                      struct ca_token_key *root_key, struct ca_token_key *issuing_key,
                       struct cl_issued *root, struct cl_issued *issuing, char *err, size_t errlen)
 {
-    struct ca_token_key root_key, issuing_key;
     struct cl_ca_key root_ext, issuing_ext;
     int use_root = keys != NULL && keys->root_uri != NULL && keys->root_uri[0] != '\0';
     int use_issuing = keys != NULL && keys->issuing_uri != NULL && keys->issuing_uri[0] != '\0';
-    int rc = CL_OK;
+    int rc;
 
-    memset(&root_key, 0, sizeof(root_key));
-    memset(&issuing_key, 0, sizeof(issuing_key));
-    if ((use_root &&
-         (rc = ca_token_generate(keys->root_uri, 1, &root_key, err, errlen)) != CL_OK) ||
+    if ((use_root && (rc = ca_token_generate(keys->root_uri, 1, root_key, err, errlen)) != CL_OK) ||
         (use_issuing &&
-         (rc = ca_token_generate(keys->issuing_uri, 1, &issuing_key, err, errlen)) != CL_OK))
-        goto out;
-    root_ext = (struct cl_ca_key){&root_key.pub, &root_key.sign};
-    issuing_ext = (struct cl_ca_key){&issuing_key.pub, NULL};
+         (rc = ca_token_generate(keys->issuing_uri, 1, issuing_key, err, errlen)) != CL_OK))
+        return rc;
+    root_ext = (struct cl_ca_key){&root_key->pub, &root_key->sign};
+    issuing_ext = (struct cl_ca_key){&issuing_key->pub, NULL};
     rc = cl_issue_ca_pair_keys(organisation, time(NULL) - 60, ROOT_DAYS, ISSUING_DAYS,
                                use_root ? &root_ext : NULL, use_issuing ? &issuing_ext : NULL, root,
                                issuing);
     if (rc != CL_OK)
         snprintf(err, errlen, "cannot create the CA keys: %s", cl_err_str(rc));
-out:
-    /* the keys stay in their tokens; serve finds the issuing key again by its certificate */
-    if (use_issuing)
-        ca_token_key_free(&issuing_key);
-    if (use_root)
-        ca_token_key_free(&root_key);
     return rc;
 }
 
@@ -118,9 +109,13 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
                         const struct ca_key_place *keys, char *err, size_t errlen)
 {
     struct cl_issued root = {0}, issuing = {0};
+    struct ca_token_key root_key, issuing_key;
     char path[PATH_MAX], cert[PATH_MAX], models[PATH_MAX];
     struct stat st;
     int rc;
+
+    memset(&root_key, 0, sizeof(root_key));
+    memset(&issuing_key, 0, sizeof(issuing_key));
 
     if (path_in(path, sizeof(path), ca_dir, "issuing.key.enc") != CL_OK ||
         path_in(cert, sizeof(cert), ca_dir, "issuing.crt") != CL_OK ||
@@ -137,7 +132,8 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
         snprintf(err, errlen, "cannot create %s: %s", ca_dir, strerror(errno));
         return CL_ERR_IO;
     }
-    if ((rc = issue_pair(organisation, keys, &root, &issuing, err, errlen)) != CL_OK)
+    if ((rc = issue_pair(organisation, keys, &root_key, &issuing_key, &root, &issuing, err,
+                         errlen)) != CL_OK)
         goto out;
     /* Keys first: a half-made CA is refused by the next init only if its key exists, and keys
      * without certificates are useless to anyone. */
@@ -170,6 +166,15 @@ int ca_authority_create(const char *ca_dir, const char *organisation, const char
         free(chain);
     }
 out:
+    /* Made keys stay in their tokens (serve finds the issuing key again by its certificate),
+     * unless init failed: then they go, so that the next init may use the labels again. */
+    if (rc != CL_OK) {
+        ca_token_key_discard(&issuing_key);
+        ca_token_key_discard(&root_key);
+    } else {
+        ca_token_key_free(&issuing_key);
+        ca_token_key_free(&root_key);
+    }
     cl_issued_free(&root);
     cl_issued_free(&issuing);
     return rc;

@@ -12,6 +12,7 @@ static void key_init(struct ca_token_key *k)
     k->token = NULL;
     mbedtls_pk_init(&k->sign);
     mbedtls_pk_init(&k->pub);
+    k->made_pub = k->made_priv = 0;
 }
 
 void ca_token_key_free(struct ca_token_key *k)
@@ -22,6 +23,19 @@ void ca_token_key_free(struct ca_token_key *k)
     mbedtls_pk_free(&k->pub);
     cl_p11_token_close(k->token);
     k->token = NULL;
+    k->made_pub = k->made_priv = 0;
+}
+
+void ca_token_key_discard(struct ca_token_key *k)
+{
+    if (k == NULL)
+        return;
+    mbedtls_pk_free(&k->sign); /* it refers to the private half */
+    if (k->token != NULL && k->made_priv != 0)
+        cl_p11_destroy(k->token, k->made_priv, NULL, 0);
+    if (k->token != NULL && k->made_pub != 0)
+        cl_p11_destroy(k->token, k->made_pub, NULL, 0);
+    ca_token_key_free(k);
 }
 
 static int signing_uri(const char *uri_text, struct cl_p11_uri *uri, char *err, size_t errlen)
@@ -75,6 +89,8 @@ int ca_token_generate(const char *uri_text, int refuse_existing, struct ca_token
         }
         goto fail;
     }
+    out->made_pub = pub;
+    out->made_priv = priv;
     return CL_OK;
 fail:
     ca_token_key_free(out);

@@ -27,6 +27,7 @@ struct ca_token_key {
     struct cl_p11_token *token;
     mbedtls_pk_context sign;
     mbedtls_pk_context pub;
+    cl_p11_handle made_pub, made_priv; /* the pair ca_token_generate made; 0 when opened */
 };
 
 /* Makes a new P-256 CA key pair in the token of uri, labelled with its object=. Refused
@@ -42,5 +43,10 @@ int ca_token_open(const char *uri, const char *cert_pem, int sessions, struct ca
 /* Frees the keys, then closes the token. The signing key must be moved out (into a signer) or
  * freed before the token goes: ca_token_key_free does both in that order. */
 void ca_token_key_free(struct ca_token_key *key);
+
+/* For an init or rollover that failed: destroys in its token the pair ca_token_generate made (so
+ * that the next attempt may use the label again), then frees as ca_token_key_free. A key that was
+ * opened, not made, is only freed. */
+void ca_token_key_discard(struct ca_token_key *key);
 
 #endif

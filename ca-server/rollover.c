@@ -396,7 +396,10 @@ out:
     cl_signer_free(root); /* the signers before their tokens */
     cl_signer_free(next);
     ca_token_key_free(&root_token);
-    ca_token_key_free(&next_token);
+    if (rc != CL_OK && !exists(path))
+        ca_token_key_discard(&next_token); /* nothing refers to the new key: not left behind */
+    else
+        ca_token_key_free(&next_token);
     cl_issued_free(&issuing);
     free(root_pem);
     free(old_pem);

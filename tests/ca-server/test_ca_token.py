@@ -2,7 +2,8 @@
 """test_ca_token.py: ca-server with its CA keys in PKCS#11 tokens (a private SoftHSM2), end to end.
 
 - `init` makes the root key in one token and the issuing key in another; no key file is written,
-  a second init is refused, and so is a token that already holds a key of that label;
+  a second init is refused, and so is a token that already holds a key of that label; an init
+  that fails half-way leaves no key it made in a token;
 - OpenSC's pkcs11-tool shows the issuing key sensitive and never extractable: --read-object of the
   private key fails (its public key reads);
 - `serve` in token mode with 4 and then 2 signing workers issues batches asked for by two
@@ -76,6 +77,17 @@ class Scenario:
         r = self.ca.run("init", expect_ok=False)
         check("already holds a key labelled" in r.stderr, "init over a token key: " + r.stderr)
         check(USER_PIN not in r.stdout + r.stderr, "the PIN in init's output")
+        # a new root label but the taken issuing label: the root key is made first, then init
+        # fails on the issuing key, and the root key it made must not stay behind in its token
+        self.ca.write_config(self.ca.conninfo, ca_dir=os.path.join(self.work, "third-ca"),
+                             issuing_key_uri=self.uris["issuing_key_uri"],
+                             root_key_uri=self.hsm.uri(ROOT_TOKEN, "root-ca-2"))
+        r = self.ca.run("init", expect_ok=False)
+        check('holds a key labelled "issuing-ca"' in r.stderr, "init, issuing label taken: " +
+              r.stderr)
+        left = self.hsm.tool(ROOT_TOKEN, "--list-objects", check=True).stdout
+        check("root-ca-2" not in left and "label:      root-ca" in left,
+              "a failed init left its root key in the token:\n" + left)
         # a PIN written into the URI is refused by -n and by the commands, and never echoed
         self.ca.write_config(self.ca.conninfo, issuing_key_uri=self.uris["issuing_key_uri"]
                              .replace("&pin-source=", "&pin-value=pin-in-uri-77&x="))
