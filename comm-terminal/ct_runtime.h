@@ -13,6 +13,7 @@
 #include "ct_config.h"
 #include "ct_store.h"
 #include "event_log.h"
+#include "fetch_progress.h"
 #include "pool.h"
 #include "soap_client.h"
 #include "tls.h"
@@ -39,6 +40,8 @@ struct ct_runtime {
     atomic_llong reports_one_by_one_until;
     /* ca-server's instances, rt->ca at one of them (ca_endpoints.c) */
     struct cl_failover *ca_endpoints;
+    /* How far the fetch under fetch_lock has come, or the last one (the console). */
+    struct ct_fetch_progress fetch_progress;
 };
 
 /* ca_endpoints.c: the ca-server instances of the configuration (ca_server.endpoint or

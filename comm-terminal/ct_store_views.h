@@ -17,6 +17,7 @@ struct ct_proven_row {
     time_t written_at;
     time_t received_at;
     int signature_verified;
+    long long report_id; /* orders two reports of one number */
 };
 /* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number. */
 int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
@@ -94,5 +95,21 @@ struct ct_report_backlog {
     char last_error[513];
 };
 int ct_store_report_backlog(struct ct_store *store, struct ct_report_backlog *out);
+
+/* ---- the Lines page (store/lines.c) ---- */
+
+/* One line's day: devices written (OK) and write failures (NG), in all and per local hour; the
+ * last scan; the median and p99 time per written device from its scan (S9) to its write result
+ * (S11) in milliseconds (-1: none measured). */
+struct ct_line_day {
+    char line_id[CT_LINE_ID_MAX + 1];
+    long ok, ng;
+    time_t last_scan;
+    long median_ms, p99_ms;
+    long ok_per_hour[24], ng_per_hour[24];
+};
+/* Every line with a result on day (YYYY-MM-DD, local time), by line id; *rows is malloc'd. */
+int ct_store_line_day(struct ct_store *store, const char *day, struct ct_line_day **rows,
+                      size_t *count);
 
 #endif
