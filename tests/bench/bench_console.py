@@ -56,7 +56,7 @@ INSERT INTO certificate (device_number, model_code, serial, state, write_flag, r
     scanned_at, line_ms)
   SELECT '{m}-' || lpad(i::text, 9, '0'), '{m}', upper(lpad(to_hex(i + 1), 16, '0')), 'written',
     1, 'seed-' || (i / 1000), 'L' || (i % 64), ts, ts - interval '1 hour', ts,
-    ts + interval '5 s', ts + interval '20 s', ts, 80 + (i * 7919) % 400
+    ts + interval '5 s', ts + interval '20 s', ts, 80 + (i::bigint * 7919) % 400
   FROM (SELECT i, ('{t}'::date - (i / {p}))::timestamptz
           + make_interval(secs => (i % {p}) * 80000.0 / {p}) AS ts
         FROM generate_series(0, {n} - 1) i) s;
