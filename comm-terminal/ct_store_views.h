@@ -1,5 +1,6 @@
 /* ct_store_views.h: the store's read-only listings for the operator console (store/views.c):
- * the "shipped and proven" report, the audit log, device search and history, line results. */
+ * the "shipped and proven" report, the audit log, device search and history, line results
+ * (store/lines.c: the Lines page's day). */
 #ifndef CERTLINE_CT_STORE_VIEWS_H
 #define CERTLINE_CT_STORE_VIEWS_H
 
@@ -49,15 +50,6 @@ struct ct_history_row {
 };
 int ct_store_device_history(struct ct_store *store, const char *device_number,
                             struct ct_history_row **rows, size_t *count);
-
-/* Per line on day: devices written (OK), write failures (NG) and the last scan. */
-struct ct_line_row {
-    char line_id[CT_LINE_ID_MAX + 1];
-    long ok, ng;
-    time_t last_scan;
-};
-int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
-                          size_t *count);
 
 /* NG reasons on day: line, reason, how many. */
 struct ct_ng_row {

@@ -148,40 +148,6 @@ int ct_store_device_history(struct ct_store *store, const char *device_number,
     return rc;
 }
 
-static void line_from_row(const PGresult *res, int i, void *out)
-{
-    struct ct_line_row *row = out;
-    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 0));
-    row->ok = (long)cl_pg_get_ll(res, i, 1);
-    row->ng = (long)cl_pg_get_ll(res, i, 2);
-    row->last_scan = (time_t)cl_pg_get_ll(res, i, 3);
-}
-
-int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
-                          size_t *count)
-{
-    char from[24], to[24];
-    const char *values[] = {from, to};
-    int rc;
-
-    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_bounds("line results", day, from, to))
-        return CL_ERR_INVALID_ARGUMENT;
-    *rows = cl_pg_list(
-        store->db,
-        "SELECT line, sum(ok)::bigint, sum(ng)::bigint, " EPOCH(
-            "max(at)") " FROM ("
-                       " SELECT claimed_by_line AS line, 1 AS ok, 0 AS ng, written_at AS at FROM "
-                       "certificate"
-                       "  WHERE state = 'written' AND written_at >= to_timestamp($1::bigint)"
-                       "  AND written_at < to_timestamp($2::bigint) AND claimed_by_line IS NOT NULL"
-                       " UNION ALL SELECT line_id, 0, 1, failed_at FROM failed_pack"
-                       "  WHERE failed_at >= to_timestamp($1::bigint) AND failed_at < "
-                       "to_timestamp($2::bigint)"
-                       ") x GROUP BY line ORDER BY line COLLATE \"C\"",
-        2, values, sizeof(**rows), line_from_row, count, &rc, cts_logged, "reading line results");
-    return rc;
-}
-
 static void ng_from_row(const PGresult *res, int i, void *out)
 {
     struct ct_ng_row *row = out;

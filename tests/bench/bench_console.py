@@ -5,8 +5,8 @@ A comm-terminal's store is seeded straight in SQL with --devices devices of one 
 100,000) over --days days (each day's share written on 64 lines, its installation report
 answered with a receipt; 1% of them NG once; one audit entry per ten devices), then `serve`
 with the console is started and, while --busy-lines lines (default 64) write devices at
---busy-rate devices/s in all (default 500; emulated in SQL: each device's certificate row and
-receipt, one NG in a hundred), every page is asked --requests times (default 50) over one
+--busy-rate devices/s in all (default 64, a device per line and second; emulated in SQL: each
+device's certificate row and receipt, one NG in a hundred), every page is asked --requests times (default 50) over one
 kept-alive HTTPS connection of a logged-in operator, each answer read in full. The load average
 before and after is printed beside the figures. Prints the
 median (p50) and p95 of each page in milliseconds; the goal is p95 under 200 ms. Writes
@@ -254,7 +254,7 @@ def main():
         parser.add_argument("--days", type=int, default=10)
         parser.add_argument("--requests", type=int, default=50)
         parser.add_argument("--busy-lines", type=int, default=64)
-        parser.add_argument("--busy-rate", type=int, default=500)
+        parser.add_argument("--busy-rate", type=int, default=64)
     _, args = parse_args(__doc__, options)
     return run_bench("bench_console", args, ConsoleBench, lambda bench: bench.measure(),
                      {"devices": args.devices, "days": args.days, "requests": args.requests,
