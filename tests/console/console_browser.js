@@ -216,14 +216,14 @@ async function main() {
     check(page.url() === `${base}/fetch`, `after fetch now at ${page.url()}`);
     out.fetch_seen = [];
     for (let i = 0; i < 240; i++) {
-      // The page refreshes itself while the fetch runs: only read it.
+      // The page refreshes itself while the fetch runs: only read it (no screenshot here: one
+      // taken while the page reloads may wait for ever on a loaded machine).
       const seen = await page.$eval('#fetch-state', (e) =>
         [e.dataset.state, Number(e.dataset.done), Number(e.dataset.total), Number(e.dataset.packs)])
         .catch(() => null);
       if (seen !== null) {
         const last = out.fetch_seen[out.fetch_seen.length - 1];
         if (last === undefined || last.join() !== seen.join()) out.fetch_seen.push(seen);
-        if (seen[0] === 'running' && out.fetch_seen.length === 1) await shot(page, '19-fetch-running');
         if (seen[0] !== 'running') break;
       }
       await page.waitForTimeout(250);
