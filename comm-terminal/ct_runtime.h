@@ -62,7 +62,8 @@ void ct_runtime_unlink(struct ct_runtime *runtime);
 /* Fetches the day's certificates (fetch_day.c): first resends requests recorded but never
  * answered (a crash, a failure), then asks for every planned number still without a pack, in
  * chunks. Each answer is stored in one transaction, by a thread with a database connection of its
- * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk. */
+ * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk;
+ * rt->fetch_progress counts the requests and packs for the console. */
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
 
