@@ -27,6 +27,7 @@ int ct_runtime_link(struct ct_runtime *rt, char *err, size_t errlen)
 
     ct_ca_reach_init(rt);
     pthread_mutex_init(&rt->fetch_lock, NULL);
+    ct_fetch_progress_init(&rt->fetch_progress);
     if ((rc = cl_event_log_open(c->events_file, &rt->events, err, errlen)) != CL_OK)
         return rc;
     cl_tls_config_settings(&c->tls, &tls_settings);
@@ -62,6 +63,7 @@ void ct_runtime_unlink(struct ct_runtime *rt)
     rt->root_pem = NULL;
     ct_ca_reach_free(rt);
     pthread_mutex_destroy(&rt->fetch_lock);
+    ct_fetch_progress_free(&rt->fetch_progress);
 }
 
 int ct_ca_refused(struct ct_runtime *rt, int rc, const char *const *faults)

@@ -145,4 +145,36 @@ void cs_action_fetch(struct cs_ctx *ctx);
 void cs_page_operators(struct cs_ctx *ctx);
 void cs_action_operator(struct cs_ctx *ctx);
 
+/* ---- issue 17 part 1's leftovers: the Lines page (console_lines.c), fetch now with its
+ * progress (console_fetch.c), deleting a discontinued model (console_models.c), the plan
+ * upload's errors (console_actions.c) ---- */
+
+/* Table cells (HTML-escaped text, local time, a number) and the day picker (console_pages.c). */
+void cs_cell_text(struct cs_buf *b, const char *s);
+void cs_cell_time(struct cs_buf *b, time_t t);
+void cs_cell_number(struct cs_buf *b, long n);
+/* The day= query value if it is a date, else today. */
+void cs_query_day(struct cs_ctx *ctx, char day[11]);
+void cs_day_form(struct cs_ctx *ctx, const char *action, const char *day);
+/* A page's result line (id "result", class ok or alert) and a link back to the actions. */
+void cs_message(struct cs_ctx *ctx, const char *title, const char *cls, const char *text);
+/* Actions need the role (operator or admin): 1, or the refusal audited, an error page and 0. */
+int cs_may_act(struct cs_ctx *ctx, const char *role);
+
+/* The Lines page's figures alone, for its script (GET /lines.part), and the script that
+ * refreshes them every few seconds (GET /console.js). */
+void cs_page_lines_part(struct cs_ctx *ctx);
+void cs_console_script(struct cs_ctx *ctx);
+
+/* GET /fetch: the fetch under way (or the last one) with its progress, refreshing itself
+ * until it ends; POST /fetch starts one in a thread of its own. */
+void cs_page_fetch(struct cs_ctx *ctx);
+/* Waits for a fetch the console started (at shutdown, after ct_console_free). */
+void cs_fetch_wait(void);
+
+/* GET /model-delete?code=: what deleting a discontinued model's packs does, to confirm;
+ * POST /model-delete deletes them once confirmed (confirm=yes). */
+void cs_page_model_delete(struct cs_ctx *ctx);
+void cs_action_model_delete(struct cs_ctx *ctx);
+
 #endif

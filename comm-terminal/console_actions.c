@@ -1,7 +1,7 @@
-/* console_actions.c: the console's actions: plan upload (plan_import.c; the first error named
- * with its line), manual entry checked against the plan (ct_enter_check) and confirmed before
- * anything is issued, fetch now, and the operators (admin): add, disable or enable, password. */
-#include <pthread.h>
+/* console_actions.c: the console's actions: plan upload (plan_import.c; every error named with
+ * its line), manual entry checked against the plan (ct_enter_check) and confirmed before
+ * anything is issued, and the operators (admin): add, disable or enable, password; the Actions
+ * page with the forms of these and of fetch now and deleting a discontinued model. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,7 @@
 
 #define PASSWORD_FIELD_MAX 1025
 
-static void message(struct cs_ctx *ctx, const char *title, const char *cls, const char *text)
+void cs_message(struct cs_ctx *ctx, const char *title, const char *cls, const char *text)
 {
     struct cs_buf *b = &ctx->resp->body;
     cs_page_start(ctx, title);
@@ -26,8 +26,7 @@ static void message(struct cs_ctx *ctx, const char *title, const char *cls, cons
     cs_page_end(ctx);
 }
 
-/* Actions need the role operator or admin: 1, or an error page and 0. */
-static int may_act(struct cs_ctx *ctx, const char *role)
+int cs_may_act(struct cs_ctx *ctx, const char *role)
 {
     if (cs_role_at_least(ctx->session, role))
         return 1;
@@ -39,6 +38,30 @@ static int may_act(struct cs_ctx *ctx, const char *role)
                   strcmp(role, "admin") == 0 ? "this needs the role admin"
                                              : "this needs the role operator or admin");
     return 0;
+}
+
+/* Deleting a discontinued model: picked here, confirmed on the next page. */
+static void model_form(struct cs_ctx *ctx)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    struct ct_model_row *rows = NULL;
+    size_t n = 0;
+    char day[11];
+
+    cs_today(day);
+    if (ct_store_model_list(ctx->store, day, &rows, &n) != CL_OK)
+        n = 0;
+    cs_puts(b, "<form class=\"box\" method=\"get\" action=\"/model-delete\"><h2>Delete a "
+               "discontinued model</h2><p>Deletes the packs the comm-terminal holds for a model "
+               "no longer made; the unwritten ones are retired at ca-server. You confirm on the "
+               "next page.</p><p><label>Model <select name=\"code\" required>");
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<option>");
+        cs_html(b, rows[i].code);
+        cs_puts(b, "</option>");
+    }
+    cs_puts(b, "</select></label> <button type=\"submit\">Delete...</button></p></form>");
+    free(rows);
 }
 
 void cs_page_actions(struct cs_ctx *ctx)
@@ -59,8 +82,32 @@ void cs_page_actions(struct cs_ctx *ctx)
                "<p><button type=\"submit\">Check</button></p></form>");
     cs_puts(b, "<form class=\"box\" method=\"post\" action=\"/fetch\"><h2>Fetch now</h2>");
     cs_csrf_field(ctx);
-    cs_puts(b, "<p>Fetches today's planned certificates from ca-server now.</p>"
+    cs_puts(b, "<p>Fetches today's planned certificates from ca-server now; its progress is "
+               "shown until it ends (<a href=\"/fetch\">the last fetch</a>).</p>"
                "<p><button type=\"submit\">Fetch now</button></p></form>");
+    model_form(ctx);
+    cs_page_end(ctx);
+}
+
+/* The plan refused: every error of the file, by line (or entry), nothing changed. */
+static void plan_refused(struct cs_ctx *ctx, const struct plan_errors *errors)
+{
+    struct cs_buf *b = &ctx->resp->body;
+    ctx->resp->status = 400;
+    cs_page_start(ctx, "Plan upload");
+    cs_printf(b,
+              "<p class=\"alert\" id=\"result\">plan not imported (nothing changed): %zu "
+              "error%s in the file%s, the first: ",
+              errors->count, errors->count == 1 ? "" : "s",
+              errors->count > errors->kept ? " (the first 100 listed)" : "");
+    cs_html(b, errors->kept > 0 ? errors->text[0] : "?");
+    cs_puts(b, "</p><ul id=\"plan-errors\">");
+    for (size_t i = 0; i < errors->kept; i++) {
+        cs_puts(b, "<li>");
+        cs_html(b, errors->text[i]);
+        cs_puts(b, "</li>");
+    }
+    cs_puts(b, "</ul><p><a href=\"/actions\">Back to the actions</a></p>");
     cs_page_end(ctx);
 }
 
@@ -71,7 +118,7 @@ void cs_action_plan(struct cs_ctx *ctx)
     struct plan plan;
     char err[512], text[700];
 
-    if (!may_act(ctx, "operator"))
+    if (!cs_may_act(ctx, "operator"))
         return;
     if (cs_multipart_part(ctx->req->body, ctx->req->body_len, ctx->req->content_type, "plan", &data,
                           &len) != 1 ||
@@ -80,20 +127,23 @@ void cs_action_plan(struct cs_ctx *ctx)
         return;
     }
     char *copy = malloc(len + 1);
-    if (copy == NULL) {
+    struct plan_errors *errors = malloc(sizeof(*errors));
+    if (copy == NULL || errors == NULL) {
+        free(copy);
+        free(errors);
         cs_error_page(ctx, 503, "out of memory");
         return;
     }
     memcpy(copy, data, len);
     copy[len] = '\0';
-    int rc = plan_parse("the uploaded plan", copy, &plan, err, sizeof(err));
+    int rc = plan_parse_all("the uploaded plan", copy, &plan, errors);
     free(copy);
     if (rc != CL_OK) {
-        snprintf(text, sizeof(text), "plan not imported (nothing changed): %s", err);
-        ctx->resp->status = 400;
-        message(ctx, "Plan upload", "alert", text);
+        plan_refused(ctx, errors);
+        free(errors);
         return;
     }
+    free(errors);
     rc = ct_store_plan_import(ctx->store, plan.entries, plan.count, ctx->session->operator_id,
                               &added, err, sizeof(err));
     if (rc != CL_OK) {
@@ -104,7 +154,7 @@ void cs_action_plan(struct cs_ctx *ctx)
                  plan.count, plan.count == 1 ? "y" : "ies", added);
     }
     plan_free(&plan);
-    message(ctx, "Plan upload", rc == CL_OK ? "ok" : "alert", text);
+    cs_message(ctx, "Plan upload", rc == CL_OK ? "ok" : "alert", text);
 }
 
 void cs_action_enter(struct cs_ctx *ctx)
@@ -114,7 +164,7 @@ void cs_action_enter(struct cs_ctx *ctx)
                                                                   text[700];
     int in_plan = 0;
 
-    if (!may_act(ctx, "operator"))
+    if (!cs_may_act(ctx, "operator"))
         return;
     if (cs_form_value(ctx->req->body, ctx->req->body_len, "number", number, sizeof(number)) != 1 ||
         !cl_wire_device_number_ok(number)) {
@@ -138,7 +188,7 @@ void cs_action_enter(struct cs_ctx *ctx)
                  planned[0] ? "planned for another day" : "not planned");
         (void)ct_store_audit(ctx->store, ctx->session->operator_id, "enter_refused", err);
         ctx->resp->status = 409;
-        message(ctx, "Manual entry", "alert", text);
+        cs_message(ctx, "Manual entry", "alert", text);
         return;
     }
     if (strcmp(confirm, "yes") != 0) {
@@ -165,37 +215,13 @@ void cs_action_enter(struct cs_ctx *ctx)
     else
         snprintf(text, sizeof(text), "no certificate for %s: %s", number, err);
     ctx->resp->status = rc == CL_OK ? 200 : 502;
-    message(ctx, "Manual entry", rc == CL_OK ? "ok" : "alert", text);
-}
-
-void cs_action_fetch(struct cs_ctx *ctx)
-{
-    struct ct_runtime *rt = ctx->app->rt;
-    char day[11], err[512] = "", text[700];
-    int rc;
-
-    if (!may_act(ctx, "operator"))
-        return;
-    cs_today(day);
-    if (pthread_mutex_trylock(&rt->fetch_lock) != 0) {
-        message(ctx, "Fetch now", "alert", "a fetch is running already: look at Today soon");
-        return;
-    }
-    rc = ct_fetch_day(rt, ctx->store, day, NULL, err, sizeof(err));
-    pthread_mutex_unlock(&rt->fetch_lock);
-    snprintf(text, sizeof(text), "console: %s %s", day, rc == CL_OK ? "done" : "failed");
-    (void)ct_store_audit(ctx->store, ctx->session->operator_id, "fetch_now", text);
-    if (rc == CL_OK)
-        snprintf(text, sizeof(text), "fetch for %s done", day);
-    else
-        snprintf(text, sizeof(text), "fetch for %s failed: %s", day, err);
-    message(ctx, "Fetch now", rc == CL_OK ? "ok" : "alert", text);
+    cs_message(ctx, "Manual entry", rc == CL_OK ? "ok" : "alert", text);
 }
 
 void cs_page_operators(struct cs_ctx *ctx)
 {
     struct cs_buf *b = &ctx->resp->body;
-    if (!may_act(ctx, "admin"))
+    if (!cs_may_act(ctx, "admin"))
         return;
     cs_page_start(ctx, "Operators");
     cs_puts(b, "<form class=\"box\" method=\"post\" action=\"/operators\"><h2>Add an operator"
@@ -232,7 +258,7 @@ void cs_action_operator(struct cs_ctx *ctx)
         text[400];
     int rc;
 
-    if (!may_act(ctx, "admin"))
+    if (!cs_may_act(ctx, "admin"))
         return;
     if (cs_form_value(body, len, "do", what, sizeof(what)) != 1 ||
         cs_form_value(body, len, "operator", id, sizeof(id)) != 1 || id[0] == '\0') {
@@ -273,5 +299,5 @@ void cs_action_operator(struct cs_ctx *ctx)
     else
         snprintf(text, sizeof(text), "operator %s: %s refused: %s", id, what, err);
     ctx->resp->status = rc == CL_OK ? 200 : 400;
-    message(ctx, "Operators", rc == CL_OK ? "ok" : "alert", text);
+    cs_message(ctx, "Operators", rc == CL_OK ? "ok" : "alert", text);
 }

@@ -1,6 +1,6 @@
 /* console_pages.c: the console's views: Today (per model and alerts), Devices (search, one
- * device's history), Audit ("shipped and proven" as a page, CSV and JSON; the audit log) and
- * Lines (OK/NG per line, NG reasons, last scans). Every value shown is HTML-escaped. */
+ * device's history), Audit ("shipped and proven" as a page, CSV and JSON; the audit log), and
+ * the table cells and day form the other views share. Every value shown is HTML-escaped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,27 +14,26 @@
 #define LIST_LIMIT 200
 #define EXPORT_LIMIT 1000000
 
-static void cell_text(struct cs_buf *b, const char *s)
+void cs_cell_text(struct cs_buf *b, const char *s)
 {
     cs_puts(b, "<td>");
     cs_html(b, s);
     cs_puts(b, "</td>");
 }
 
-static void cell_time(struct cs_buf *b, time_t t)
+void cs_cell_time(struct cs_buf *b, time_t t)
 {
     cs_puts(b, "<td>");
     cs_time(b, t);
     cs_puts(b, "</td>");
 }
 
-static void cell_number(struct cs_buf *b, long n)
+void cs_cell_number(struct cs_buf *b, long n)
 {
     cs_printf(b, "<td class=\"n\">%ld</td>", n);
 }
 
-/* The day= query value if it is a date, else today. */
-static void query_day(struct cs_ctx *ctx, char day[11])
+void cs_query_day(struct cs_ctx *ctx, char day[11])
 {
     char given[16];
     cs_query(ctx, "day", given, sizeof(given));
@@ -45,7 +44,7 @@ static void query_day(struct cs_ctx *ctx, char day[11])
         cs_today(day);
 }
 
-static void day_form(struct cs_ctx *ctx, const char *action, const char *day)
+void cs_day_form(struct cs_ctx *ctx, const char *action, const char *day)
 {
     struct cs_buf *b = &ctx->resp->body;
     cs_printf(b,
@@ -196,15 +195,15 @@ void cs_page_today(struct cs_ctx *ctx)
                "<th>Awaiting receipt</th><th>Rejected</th></tr>");
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
-        cell_text(b, rows[i].model_code);
-        cell_text(b, rows[i].certificate_managed ? "yes" : "no");
-        cell_number(b, units_of(plan, plan_n, rows[i].model_code));
-        cell_number(b, rows[i].held);
-        cell_number(b, rows[i].used_today);
-        cell_number(b, rows[i].remaining);
-        cell_number(b, rows[i].failed);
-        cell_number(b, rows[i].awaiting_receipt);
-        cell_number(b, rows[i].rejected);
+        cs_cell_text(b, rows[i].model_code);
+        cs_cell_text(b, rows[i].certificate_managed ? "yes" : "no");
+        cs_cell_number(b, units_of(plan, plan_n, rows[i].model_code));
+        cs_cell_number(b, rows[i].held);
+        cs_cell_number(b, rows[i].used_today);
+        cs_cell_number(b, rows[i].remaining);
+        cs_cell_number(b, rows[i].failed);
+        cs_cell_number(b, rows[i].awaiting_receipt);
+        cs_cell_number(b, rows[i].rejected);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -227,13 +226,13 @@ static void cert_table(struct cs_buf *b, const struct ct_cert_row *rows, size_t 
         cs_puts(b, "\">");
         cs_html(b, rows[i].device_number);
         cs_puts(b, "</a></td>");
-        cell_text(b, rows[i].model_code);
-        cell_text(b, rows[i].state);
-        cell_text(b, rows[i].serial_hex);
-        cell_text(b, rows[i].line_id);
-        cell_time(b, rows[i].created_at);
-        cell_time(b, rows[i].written_at);
-        cell_text(b, rows[i].report);
+        cs_cell_text(b, rows[i].model_code);
+        cs_cell_text(b, rows[i].state);
+        cs_cell_text(b, rows[i].serial_hex);
+        cs_cell_text(b, rows[i].line_id);
+        cs_cell_time(b, rows[i].created_at);
+        cs_cell_time(b, rows[i].written_at);
+        cs_cell_text(b, rows[i].report);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -310,10 +309,10 @@ void cs_page_device(struct cs_ctx *ctx)
                "<th>Detail</th></tr>");
     for (size_t i = 0; i < h; i++) {
         cs_puts(b, "<tr>");
-        cell_time(b, history[i].at);
-        cell_text(b, history[i].what);
-        cell_text(b, history[i].serial_hex);
-        cell_text(b, history[i].detail);
+        cs_cell_time(b, history[i].at);
+        cs_cell_text(b, history[i].what);
+        cs_cell_text(b, history[i].serial_hex);
+        cs_cell_text(b, history[i].detail);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -369,7 +368,7 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
     size_t n = 0;
     char day[11], detail[64];
 
-    query_day(ctx, day);
+    cs_query_day(ctx, day);
     if (ct_store_proven(ctx->store, day, format ? EXPORT_LIMIT : LIST_LIMIT * 5, &rows, &n) !=
         CL_OK) {
         cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
@@ -384,7 +383,7 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
         return;
     }
     cs_page_start(ctx, "Audit: shipped and proven");
-    day_form(ctx, "/audit", day);
+    cs_day_form(ctx, "/audit", day);
     cs_printf(b,
               "<p>%zu device(s) written on %s with a verified receipt%s. Download: "
               "<a id=\"csv\" href=\"/audit.csv?day=%s\">CSV</a>, "
@@ -395,11 +394,11 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
                "<th>Receipt date</th><th>Receipt signature verified</th></tr>");
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
-        cell_text(b, rows[i].device_number);
-        cell_text(b, rows[i].serial_hex);
-        cell_time(b, rows[i].written_at);
-        cell_time(b, rows[i].received_at);
-        cell_text(b, rows[i].signature_verified ? "yes" : "no");
+        cs_cell_text(b, rows[i].device_number);
+        cs_cell_text(b, rows[i].serial_hex);
+        cs_cell_time(b, rows[i].written_at);
+        cs_cell_time(b, rows[i].received_at);
+        cs_cell_text(b, rows[i].signature_verified ? "yes" : "no");
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -431,68 +430,13 @@ void cs_page_log(struct cs_ctx *ctx)
                "</tr>");
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
-        cell_time(b, rows[i].at);
-        cell_text(b, rows[i].actor);
-        cell_text(b, rows[i].action);
-        cell_text(b, rows[i].detail);
+        cs_cell_time(b, rows[i].at);
+        cs_cell_text(b, rows[i].actor);
+        cs_cell_text(b, rows[i].action);
+        cs_cell_text(b, rows[i].detail);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
     cs_page_end(ctx);
     free(rows);
-}
-
-void cs_page_lines(struct cs_ctx *ctx)
-{
-    struct cs_buf *b = &ctx->resp->body;
-    struct ct_line_row *lines = NULL;
-    struct ct_ng_row *ng = NULL;
-    struct ct_scan_row *scans = NULL;
-    size_t ln = 0, nn = 0, sn = 0;
-    char day[11];
-
-    query_day(ctx, day);
-    if (ct_store_line_results(ctx->store, day, &lines, &ln) != CL_OK ||
-        ct_store_ng_reasons(ctx->store, day, &ng, &nn) != CL_OK ||
-        ct_store_last_scans(ctx->store, 20, &scans, &sn) != CL_OK) {
-        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
-        goto out;
-    }
-    cs_page_start(ctx, "Lines");
-    day_form(ctx, "/lines", day);
-    cs_puts(b, "<table id=\"lines\"><tr><th>Line</th><th>OK</th><th>NG</th><th>Last scan</th>"
-               "</tr>");
-    for (size_t i = 0; i < ln; i++) {
-        cs_puts(b, "<tr>");
-        cell_text(b, lines[i].line_id);
-        cell_number(b, lines[i].ok);
-        cell_number(b, lines[i].ng);
-        cell_time(b, lines[i].last_scan);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table><h2>NG reasons</h2><table id=\"ng\"><tr><th>Line</th><th>Reason</th>"
-               "<th>Count</th></tr>");
-    for (size_t i = 0; i < nn; i++) {
-        cs_puts(b, "<tr>");
-        cell_text(b, ng[i].line_id);
-        cell_text(b, ng[i].reason);
-        cell_number(b, ng[i].count);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table><h2>Last scans</h2><table id=\"scans\"><tr><th>At</th><th>Line</th>"
-               "<th>Device</th><th>State</th></tr>");
-    for (size_t i = 0; i < sn; i++) {
-        cs_puts(b, "<tr>");
-        cell_time(b, scans[i].at);
-        cell_text(b, scans[i].line_id);
-        cell_text(b, scans[i].device_number);
-        cell_text(b, scans[i].state);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table>");
-    cs_page_end(ctx);
-out:
-    free(lines);
-    free(ng);
-    free(scans);
 }

@@ -269,6 +269,11 @@ static const struct route routes[] = {
     {"/enter", 1, cs_action_enter},
     {"/fetch", 1, cs_action_fetch},
     {"/operators", 1, cs_action_operator},
+    {"/lines.part", 0, cs_page_lines_part},
+    {"/console.js", 0, cs_console_script},
+    {"/fetch", 0, cs_page_fetch},
+    {"/model-delete", 0, cs_page_model_delete},
+    {"/model-delete", 1, cs_action_model_delete},
 };
 
 /* The CSRF token of a POST: a form field (urlencoded or multipart). */

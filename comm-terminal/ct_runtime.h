@@ -13,6 +13,7 @@
 #include "ct_config.h"
 #include "ct_store.h"
 #include "event_log.h"
+#include "fetch_progress.h"
 #include "pool.h"
 #include "soap_client.h"
 #include "tls.h"
@@ -39,6 +40,8 @@ struct ct_runtime {
     atomic_llong reports_one_by_one_until;
     /* ca-server's instances, rt->ca at one of them (ca_endpoints.c) */
     struct cl_failover *ca_endpoints;
+    /* How far the fetch under fetch_lock has come, or the last one (the console). */
+    struct ct_fetch_progress fetch_progress;
 };
 
 /* ca_endpoints.c: the ca-server instances of the configuration (ca_server.endpoint or
@@ -59,7 +62,8 @@ void ct_runtime_unlink(struct ct_runtime *runtime);
 /* Fetches the day's certificates (fetch_day.c): first resends requests recorded but never
  * answered (a crash, a failure), then asks for every planned number still without a pack, in
  * chunks. Each answer is stored in one transaction, by a thread with a database connection of its
- * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk. */
+ * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk;
+ * rt->fetch_progress counts the requests and packs for the console. */
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
 

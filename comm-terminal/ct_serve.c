@@ -192,6 +192,7 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         struct ct_console *c = console;
         console = NULL; /* as below for the server */
         ct_console_free(c);
+        cs_fetch_wait(); /* a fetch the console started */
     }
     {
         struct cl_server *server = running;

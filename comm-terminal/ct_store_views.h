@@ -1,5 +1,6 @@
 /* ct_store_views.h: the store's read-only listings for the operator console (store/views.c):
- * the "shipped and proven" report, the audit log, device search and history, line results. */
+ * the "shipped and proven" report, the audit log, device search and history, line results
+ * (store/lines.c: the Lines page's day). */
 #ifndef CERTLINE_CT_STORE_VIEWS_H
 #define CERTLINE_CT_STORE_VIEWS_H
 
@@ -17,6 +18,7 @@ struct ct_proven_row {
     time_t written_at;
     time_t received_at;
     int signature_verified;
+    long long report_id; /* orders two reports of one number */
 };
 /* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number. */
 int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
@@ -48,15 +50,6 @@ struct ct_history_row {
 };
 int ct_store_device_history(struct ct_store *store, const char *device_number,
                             struct ct_history_row **rows, size_t *count);
-
-/* Per line on day: devices written (OK), write failures (NG) and the last scan. */
-struct ct_line_row {
-    char line_id[CT_LINE_ID_MAX + 1];
-    long ok, ng;
-    time_t last_scan;
-};
-int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
-                          size_t *count);
 
 /* NG reasons on day: line, reason, how many. */
 struct ct_ng_row {
@@ -94,5 +87,21 @@ struct ct_report_backlog {
     char last_error[513];
 };
 int ct_store_report_backlog(struct ct_store *store, struct ct_report_backlog *out);
+
+/* ---- the Lines page (store/lines.c) ---- */
+
+/* One line's day: devices written (OK) and write failures (NG), in all and per local hour; the
+ * last scan; the median and p99 time per written device from its scan (S9) to its write result
+ * (S11) in milliseconds (-1: none measured). */
+struct ct_line_day {
+    char line_id[CT_LINE_ID_MAX + 1];
+    long ok, ng;
+    time_t last_scan;
+    long median_ms, p99_ms;
+    long ok_per_hour[24], ng_per_hour[24];
+};
+/* Every line with a result on day (YYYY-MM-DD, local time), by line id; *rows is malloc'd. */
+int ct_store_line_day(struct ct_store *store, const char *day, struct ct_line_day **rows,
+                      size_t *count);
 
 #endif

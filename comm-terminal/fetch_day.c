@@ -24,6 +24,7 @@ struct storer {
     struct ct_store *store; /* its own connection */
     const char *day;
     FILE *progress;
+    struct ct_fetch_progress *counted; /* the console's view of this fetch */
     /* Guarded by lock: */
     int has_answer, quit;
     struct ct_answer answer;
@@ -61,6 +62,8 @@ static void store_answer(struct storer *s, struct ct_answer *answer, int resent)
     }
     size_t fetched = s->fetched;
     pthread_mutex_unlock(&s->lock);
+    if (rc == CL_OK)
+        ct_fetch_progress_request(s->counted, answer->count);
     if (rc == CL_OK && s->progress != NULL) {
         if (resent)
             fprintf(s->progress, "resent request %s: %zu pack(s) stored\n", answer->request_id,
@@ -103,6 +106,7 @@ static int storer_start(struct storer *s, struct ct_runtime *rt, const char *day
     memset(s, 0, sizeof(*s));
     s->day = day;
     s->progress = progress;
+    s->counted = &rt->fetch_progress;
     if ((rc = ct_store_open(rt->config->database.conninfo, &s->store, why, sizeof(why))) != CL_OK) {
         snprintf(err, errlen, "cannot open a database connection to store the answers: %s", why);
         return rc;
@@ -225,6 +229,7 @@ static int refused(struct source *src, const struct ct_pending_fetch *request, i
                                 sizeof(why));
     if (!resent)
         return CL_ERR_PERMISSION;
+    ct_fetch_progress_request(&src->rt->fetch_progress, 0);
     if (progress != NULL)
         fprintf(progress, "request %s refused by ca-server and abandoned: %s\n",
                 request->request_id, err);
@@ -233,8 +238,22 @@ static int refused(struct source *src, const struct ct_pending_fetch *request, i
     return rc;
 }
 
-int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day, FILE *progress,
-                 char *err, size_t errlen)
+/* The requests this fetch is to send: those pending, then the numbers left in chunks. */
+static void count_requests(struct source *src)
+{
+    char(*numbers)[CT_DEVICE_NUMBER_MAX + 1] = NULL;
+    size_t left = 0, chunk = (size_t)src->rt->config->fetch_chunk;
+
+    if (ct_store_numbers_to_fetch(src->store, src->day, 1000000, &numbers, &left) != CL_OK)
+        left = 0;
+    free(numbers);
+    ct_fetch_progress_total(&src->rt->fetch_progress,
+                            src->pending_count + (chunk > 0 ? (left + chunk - 1) / chunk : 0));
+}
+
+/* The fetch itself; ct_fetch_day counts it for the console. */
+static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day, FILE *progress,
+                     char *err, size_t errlen)
 {
     struct source src = {.rt = rt, .store = store, .day = day};
     struct ct_pending_fetch current = {0}, next = {0};
@@ -258,6 +277,7 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
         snprintf(err, errlen, "cannot read pending requests");
         return rc;
     }
+    count_requests(&src);
     if ((rc = storer_start(&storer, rt, day, progress, err, errlen)) != CL_OK) {
         ct_pending_fetch_free(src.pending, src.pending_count);
         return rc;
@@ -301,5 +321,14 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
     }
     if (rc == CL_OK)
         cl_log_info("fetch for %s: %zu new pack(s)", day, fetched);
+    return rc;
+}
+
+int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day, FILE *progress,
+                 char *err, size_t errlen)
+{
+    ct_fetch_progress_begin(&rt->fetch_progress, day);
+    int rc = fetch_day(rt, store, day, progress, err, errlen);
+    ct_fetch_progress_end(&rt->fetch_progress, rc, err);
     return rc;
 }

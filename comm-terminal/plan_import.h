@@ -26,12 +26,27 @@ struct plan {
     long long *serials; /* storage for entries' explicit serials */
 };
 
+/* The errors of a plan text: each bad CSV line or JSON entry is named with its line or entry
+ * number and the field, in the order of the file; count may pass the PLAN_ERRORS_MAX kept. */
+#define PLAN_ERRORS_MAX 100
+#define PLAN_ERROR_TEXT 320
+struct plan_errors {
+    size_t count, kept;
+    int first_rc; /* the first error's code */
+    char text[PLAN_ERRORS_MAX][PLAN_ERROR_TEXT];
+};
+
 /* Reads path (JSON if its first non-blank character is '[', else CSV). err names the file, the
  * line (CSV) or entry (JSON), and the field. */
 int plan_read(const char *path, struct plan *plan, char *err, size_t errlen);
 /* As plan_read, from text (NUL-terminated, at most PLAN_FILE_MAX bytes); name stands for the
  * file in err. */
 int plan_parse(const char *name, const char *text, struct plan *plan, char *err, size_t errlen);
+/* As plan_parse, noting every error in *errors (reading on past a bad line or entry; a bad
+ * header, too many entries or no memory end it): a plan is accepted exactly when plan_parse
+ * accepts it, and errors->text[0] is plan_parse's err. */
+int plan_parse_all(const char *name, const char *text, struct plan *plan,
+                   struct plan_errors *errors);
 void plan_free(struct plan *plan);
 
 #endif

@@ -177,8 +177,8 @@ int ct_store_claim(struct ct_store *store, const char *device_number, const char
     if (rc != CL_OK)
         return cl_pg_fail(store->db, rc);
     if ((rc = cl_pg_query(store->db, &packed,
-                          "UPDATE certificate SET claimed_by_line = $2, claimed_at = now()"
-                          " WHERE device_number = $1 RETURNING pack, serial",
+                          "UPDATE certificate SET claimed_by_line = $2, claimed_at = now(),"
+                          " scanned_at = now() WHERE device_number = $1 RETURNING pack, serial",
                           2, values, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
     if ((*pack = strdup(cl_pg_get_text(packed, 0, 0))) == NULL) {
@@ -302,7 +302,9 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
     PQclear(res);
     rc = and_then(store, rc,
                   "UPDATE certificate SET state = 'written', write_flag = 1,"
-                  " written_at = to_timestamp($2::bigint) WHERE device_number = $1",
+                  " written_at = to_timestamp($2::bigint), line_ms = least(2000000000,"
+                  " round(extract(epoch FROM clock_timestamp() - scanned_at) * 1000))::integer"
+                  " WHERE device_number = $1",
                   2, update_values, err, errlen);
     /* The installation report is queued in the same transaction: due at once. */
     rc = and_then(store, rc,

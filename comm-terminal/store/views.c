@@ -3,6 +3,7 @@
 #include "ct_store_views.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
@@ -15,30 +16,55 @@ static void proven_from_row(const PGresult *res, int i, void *out)
     row->written_at = (time_t)cl_pg_get_ll(res, i, 2);
     row->received_at = (time_t)cl_pg_get_ll(res, i, 3);
     row->signature_verified = cl_pg_get_bool(res, i, 4);
+    row->report_id = cl_pg_get_ll(res, i, 5);
+}
+
+/* NUMBER_ORDER, then the report's id: by model (bytes), the serial's value, the number's text. */
+static int proven_order(const void *a, const void *b)
+{
+    const struct ct_proven_row *x = a, *y = b;
+    size_t xm = strcspn(x->device_number, "-"), ym = strcspn(y->device_number, "-");
+    int c = memcmp(x->device_number, y->device_number, xm < ym ? xm : ym);
+    if (c != 0 || xm != ym)
+        return c != 0 ? c : (xm < ym ? -1 : 1);
+    long long xs = strtoll(x->device_number + xm + (x->device_number[xm] == '-'), NULL, 10),
+              ys = strtoll(y->device_number + ym + (y->device_number[ym] == '-'), NULL, 10);
+    if (xs != ys)
+        return xs < ys ? -1 : 1;
+    if ((c = strcmp(x->device_number, y->device_number)) != 0)
+        return c;
+    return x->report_id < y->report_id ? -1 : x->report_id > y->report_id;
 }
 
 int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
                     struct ct_proven_row **rows, size_t *count)
 {
-    char from[24], to[24], limit_text[24];
-    const char *values[] = {from, to, limit_text};
+    char from[24], to[24];
+    const char *values[] = {from, to};
     int rc;
 
     if (!CL_PG_LIST_START(store, rows, count) || limit < 1 ||
         !cts_day_bounds("shipped and proven", day, from, to))
         return CL_ERR_INVALID_ARGUMENT;
-    cl_pg_limit_text(limit_text, limit, LIST_MAX);
-    *rows = cl_pg_list(
-        store->db,
-        "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
-            "r.received_at") ", r.signature IS NOT NULL"
-                             " FROM report r WHERE r.state = 'done'"
-                             " AND r.written_at >= to_timestamp($1::bigint)"
-                             " AND r.written_at < to_timestamp($2::bigint)"
-                             " ORDER BY " NUMBER_ORDER("r.device_number") ", r.id LIMIT $3::bigint",
-        3, values, sizeof(**rows), proven_from_row, count, &rc, cts_logged,
-        "listing shipped and proven devices");
-    return rc;
+    /* The day's receipts from the index report_done_day alone; sorted here, which costs a
+     * fraction of PostgreSQL's sort on the numeric NUMBER_ORDER (a done report has its
+     * signature: constraint report_done). */
+    *rows = cl_pg_list(store->db,
+                       "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
+                           "r.received_at") ", true, r.id"
+                                            " FROM report r WHERE r.state = 'done'"
+                                            " AND r.written_at >= to_timestamp($1::bigint)"
+                                            " AND r.written_at < to_timestamp($2::bigint)"
+                                            " LIMIT 1000000" /* LIST_MAX */,
+                       2, values, sizeof(**rows), proven_from_row, count, &rc, cts_logged,
+                       "listing shipped and proven devices");
+    if (rc != CL_OK)
+        return rc;
+    if (*count > 1)
+        qsort(*rows, *count, sizeof(**rows), proven_order);
+    if (*count > limit)
+        *count = limit;
+    return CL_OK;
 }
 
 static void audit_from_row(const PGresult *res, int i, void *out)
@@ -119,40 +145,6 @@ int ct_store_device_history(struct ct_store *store, const char *device_number,
                   ") h WHERE at IS NOT NULL ORDER BY at, o",
         1, values, sizeof(**rows), history_from_row, count, &rc, cts_logged,
         "reading a device's history");
-    return rc;
-}
-
-static void line_from_row(const PGresult *res, int i, void *out)
-{
-    struct ct_line_row *row = out;
-    cl_copy_text(row->line_id, sizeof(row->line_id), cl_pg_get_text(res, i, 0));
-    row->ok = (long)cl_pg_get_ll(res, i, 1);
-    row->ng = (long)cl_pg_get_ll(res, i, 2);
-    row->last_scan = (time_t)cl_pg_get_ll(res, i, 3);
-}
-
-int ct_store_line_results(struct ct_store *store, const char *day, struct ct_line_row **rows,
-                          size_t *count)
-{
-    char from[24], to[24];
-    const char *values[] = {from, to};
-    int rc;
-
-    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_bounds("line results", day, from, to))
-        return CL_ERR_INVALID_ARGUMENT;
-    *rows = cl_pg_list(
-        store->db,
-        "SELECT line, sum(ok)::bigint, sum(ng)::bigint, " EPOCH(
-            "max(at)") " FROM ("
-                       " SELECT claimed_by_line AS line, 1 AS ok, 0 AS ng, written_at AS at FROM "
-                       "certificate"
-                       "  WHERE state = 'written' AND written_at >= to_timestamp($1::bigint)"
-                       "  AND written_at < to_timestamp($2::bigint) AND claimed_by_line IS NOT NULL"
-                       " UNION ALL SELECT line_id, 0, 1, failed_at FROM failed_pack"
-                       "  WHERE failed_at >= to_timestamp($1::bigint) AND failed_at < "
-                       "to_timestamp($2::bigint)"
-                       ") x GROUP BY line ORDER BY line COLLATE \"C\"",
-        2, values, sizeof(**rows), line_from_row, count, &rc, cts_logged, "reading line results");
     return rc;
 }
 

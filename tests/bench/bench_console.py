@@ -4,14 +4,18 @@
 A comm-terminal's store is seeded straight in SQL with --devices devices of one model (default
 100,000) over --days days (each day's share written on 64 lines, its installation report
 answered with a receipt; 1% of them NG once; one audit entry per ten devices), then `serve`
-with the console is started and every page is asked --requests times (default 50) over one
-kept-alive HTTPS connection of a logged-in operator, each answer read in full. Prints the
+with the console is started and, while --busy-lines lines (default 64) write devices at
+--busy-rate devices/s in all (default 64, a device per line and second; emulated in SQL: each
+device's certificate row and receipt, one NG in a hundred), every page is asked --requests times (default 50) over one
+kept-alive HTTPS connection of a logged-in operator, each answer read in full. The load average
+before and after is printed beside the figures. Prints the
 median (p50) and p95 of each page in milliseconds; the goal is p95 under 200 ms. Writes
 OUT_DIR/bench-console.json. ca-server is not started (the console's pages only read the store).
 
 Builds nothing: run it on a Release build (no sanitizers); see tests/bench/README.md.
 
 Usage: bench_console.py BUILD_DIR OUT_DIR [--devices N] [--days N] [--requests N]
+       [--busy-lines N] [--busy-rate N]
 """
 import http.client
 import os
@@ -48,10 +52,11 @@ INSERT INTO fetch_request (request_id, day, replacement, item_count, state, ende
   SELECT 'seed-' || r, '{t}'::date, false, 1000, 'completed', now()
   FROM generate_series(0, ({n} - 1) / 1000) r;
 INSERT INTO certificate (device_number, model_code, serial, state, write_flag, request_id,
-    claimed_by_line, claimed_at, created_at, delivered_at, written_at, pack_deleted_at)
+    claimed_by_line, claimed_at, created_at, delivered_at, written_at, pack_deleted_at,
+    scanned_at, line_ms)
   SELECT '{m}-' || lpad(i::text, 9, '0'), '{m}', upper(lpad(to_hex(i + 1), 16, '0')), 'written',
     1, 'seed-' || (i / 1000), 'L' || (i % 64), ts, ts - interval '1 hour', ts,
-    ts + interval '5 s', ts + interval '20 s'
+    ts + interval '5 s', ts + interval '20 s', ts, 80 + (i::bigint * 7919) % 400
   FROM (SELECT i, ('{t}'::date - (i / {p}))::timestamptz
           + make_interval(secs => (i % {p}) * 80000.0 / {p}) AS ts
         FROM generate_series(0, {n} - 1) i) s;
@@ -73,6 +78,47 @@ INSERT INTO audit_log (at, actor, action, detail)
             "VACUUM ANALYZE"]:
         subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", cluster.conninfo("ct"),
                         "-c", statement], check=True, timeout=3600, stdout=subprocess.DEVNULL)
+
+
+# 64 busy lines, in SQL: every round one device written on each line (its certificate row and
+# its receipt, as the line service and the reporter leave them; one NG in a hundred), at
+# --busy-rate devices per second in all, until the page times are measured.
+BUSY_SQL = """
+DO $$
+DECLARE r bigint := 0;
+BEGIN
+  LOOP
+    r := r + 1;
+    INSERT INTO certificate (device_number, model_code, serial, state, write_flag, request_id,
+        claimed_by_line, claimed_at, created_at, delivered_at, written_at, pack_deleted_at,
+        scanned_at, line_ms)
+      SELECT '{m}-' || (900000000000 + r * {lines} + k), '{m}',
+        upper(lpad(to_hex(900000000000 + r * {lines} + k), 16, '0')), 'written', 1, 'seed-0',
+        'L' || k, now(), now(), now(), now(), now(), now() - interval '0.3 s', 300
+      FROM generate_series(0, {lines} - 1) k;
+    INSERT INTO report (device_number, serial, proof, written_at, state, attempts,
+        next_attempt, received_at, signature, signer_pem)
+      SELECT device_number, serial, md5(device_number) || md5(serial), written_at, 'done', 1,
+        now(), now(), 'c2lnbmF0dXJl', 'PEM'
+      FROM certificate WHERE device_number BETWEEN '{m}-' || (900000000000 + r * {lines})
+        AND '{m}-' || (900000000000 + r * {lines} + {lines} - 1)
+        AND length(device_number) = length('{m}-900000000000');
+    IF r % 100 = 0 THEN
+      INSERT INTO failed_pack (device_number, serial, line_id, reason)
+        VALUES ('{m}-' || (900000000000 + r * {lines}), 'AB', 'L0', 'WRITE_FAILED step 3');
+    END IF;
+    COMMIT;
+    PERFORM pg_sleep({pause});
+  END LOOP;
+END $$;
+"""
+
+
+def busy_lines(cluster, lines, rate):
+    """A psql session writing as lines busy lines would, until killed."""
+    sql = BUSY_SQL.format(m=MODEL, lines=lines, pause=max(0.001, lines / float(rate)))
+    return subprocess.Popen(["psql", "-X", "-q", cluster.conninfo("ct"), "-c", sql],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class Console:
@@ -117,6 +163,7 @@ class ConsoleBench:
         self.ca = CaServer(os.path.join(build, "ca-server", "ca-server"), work,
                            cluster.create_db("ca"))
         self.ct = None
+        self.busy = None
 
     def programs(self):
         return [("comm-terminal", self.ct)]
@@ -137,6 +184,11 @@ class ConsoleBench:
         log("seeded %d devices over %d days in %.0f s" % (args.devices, args.days,
                                                            self.results["seed_seconds"]))
         self.ct.start()
+        if args.busy_lines > 0:
+            self.busy = busy_lines(self.cluster, args.busy_lines, args.busy_rate)
+            time.sleep(2)
+            check(self.busy.poll() is None, "the busy lines' session ended")
+        self.results["load_before"] = os.getloadavg()
         client = Console(port)
         client.login("alice", OPERATOR_PASSWORD)
         some = "%s-%09d" % (MODEL, args.devices // 2)
@@ -147,7 +199,8 @@ class ConsoleBench:
                  ("audit", "/audit?day=" + today), ("audit.csv", "/audit.csv?day=" + today),
                  ("audit.json", "/audit.json?day=" + today), ("audit log", "/log"),
                  ("audit log filtered", "/log?actor=alice&action=login"),
-                 ("lines", "/lines?day=" + today), ("actions", "/actions")]
+                 ("lines", "/lines?day=" + today), ("lines.part", "/lines.part?day=" + today),
+                 ("fetch", "/fetch"), ("actions", "/actions")]
         for name, path in pages:
             times = []
             for _ in range(args.requests):
@@ -159,12 +212,29 @@ class ConsoleBench:
             self.results["pages"][name] = {
                 "path": path, "bytes": len(body), "p50_ms": round(statistics.median(times), 1),
                 "p95_ms": round(times[int(len(times) * 0.95) - 1], 1)}
+        self.results["load_after"] = os.getloadavg()
+        if self.busy is not None:
+            self.results["busy_devices_written"] = int(self.cluster.psql(
+                "ct", "SELECT count(*) FROM certificate WHERE device_number LIKE '%s-9%%'"
+                " AND length(device_number) = %d" % (MODEL, len(MODEL) + 13)))
+            self.stop_busy()
         self.ct.stop()
 
+    def stop_busy(self):
+        if self.busy is not None:
+            self.busy.kill()
+            self.busy.wait()
+            self.busy = None
+
     def table(self):
-        lines = ["comm-terminal console, %d devices over %d days, %d requests per page "
-                 "(goal: p95 < %d ms)" % (self.args.devices, self.args.days, self.args.requests,
-                                          GOAL_MS),
+        lines = ["comm-terminal console, %d devices over %d days, %d requests per page, %d lines "
+                 "busy (%d devices/s in SQL; %s written meanwhile) (goal: p95 < %d ms)" % (
+                     self.args.devices, self.args.days, self.args.requests,
+                     self.args.busy_lines, self.args.busy_rate,
+                     self.results.get("busy_devices_written", 0), GOAL_MS),
+                 "load average before / after: %s / %s" % (
+                     " ".join("%.1f" % x for x in self.results.get("load_before", ())),
+                     " ".join("%.1f" % x for x in self.results.get("load_after", ()))),
                  "%-20s %9s %9s %10s  %s" % ("page", "p50 ms", "p95 ms", "bytes", "")]
         for name, r in self.results["pages"].items():
             lines.append("%-20s %9.1f %9.1f %10d  %s" % (
@@ -173,6 +243,7 @@ class ConsoleBench:
         return "\n".join(lines)
 
     def stop(self):
+        self.stop_busy()
         if self.ct is not None and self.ct.process is not None:
             self.ct.kill()
 
@@ -182,9 +253,12 @@ def main():
         parser.add_argument("--devices", type=int, default=100000)
         parser.add_argument("--days", type=int, default=10)
         parser.add_argument("--requests", type=int, default=50)
+        parser.add_argument("--busy-lines", type=int, default=64)
+        parser.add_argument("--busy-rate", type=int, default=64)
     _, args = parse_args(__doc__, options)
     return run_bench("bench_console", args, ConsoleBench, lambda bench: bench.measure(),
-                     {"devices": args.devices, "days": args.days, "requests": args.requests},
+                     {"devices": args.devices, "days": args.days, "requests": args.requests,
+                      "busy_lines": args.busy_lines, "busy_rate": args.busy_rate},
                      "operator console pages", "bench-console.json", "certline-bench-console-")
 
 

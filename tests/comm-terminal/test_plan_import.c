@@ -176,6 +176,64 @@ static void test_parse_text(void **state)
     assert_null(plan.entries);
 }
 
+/* Every bad line (or entry) of a plan is named, in order, up to PLAN_ERRORS_MAX; the first is
+ * plan_parse's err, and what is accepted does not change. */
+static void test_every_error(void **state)
+{
+    struct plan plan;
+    struct plan_errors *errors = malloc(sizeof(*errors));
+    char err[512] = "", *big = malloc(200 * 40 + 100);
+    (void)state;
+
+    assert_non_null(errors);
+    assert_non_null(big);
+    static const char bad3[] = "device_code,date,units,first_serial,serial_digits\n"
+                               "3012,2026-11-21,2,1\n"
+                               "3012,2026-11-21,none,10\n"
+                               "3012,2026-11-21,2,20\n"
+                               "3012,2026-13-01,2,30\n"
+                               "# a comment\n"
+                               "3012,2026-11-21,2\n";
+    assert_int_equal(plan_parse_all("up", bad3, &plan, errors), CL_ERR_PARSE);
+    assert_null(plan.entries);
+    assert_int_equal(errors->count, 3);
+    assert_int_equal(errors->kept, 3);
+    assert_non_null(strstr(errors->text[0], "up line 3: bad device code, date or units"));
+    assert_non_null(strstr(errors->text[1], "up line 5: date \"2026-13-01\""));
+    assert_non_null(strstr(errors->text[2], "up line 7: expected 4 or 5 fields, found 3"));
+    assert_int_equal(plan_parse("up", bad3, &plan, err, sizeof(err)), CL_ERR_PARSE);
+    assert_string_equal(err, errors->text[0]);
+
+    static const char json[] = "[{\"device_code\": \"3012\", \"date\": \"2026-11-21\", "
+                               "\"units\": 2, \"first_serial\": 1}, {\"device_code\": \"30-12\", "
+                               "\"date\": \"2026-11-21\", \"units\": 2, \"first_serial\": 1}, "
+                               "{\"units\": 2, \"colour\": 1}]";
+    assert_int_equal(plan_parse_all("up", json, &plan, errors), CL_ERR_PARSE);
+    assert_int_equal(errors->count, 2);
+    assert_non_null(strstr(errors->text[0], "up entry 2: device code"));
+    assert_non_null(strstr(errors->text[1], "up entry 3: unknown field \"colour\""));
+
+    /* 200 bad lines: all counted, the first 100 kept. */
+    strcpy(big, "device_code,date,units,first_serial\n");
+    for (int i = 0; i < 200; i++)
+        strcat(big, "3012,2026-11-21,0,1\n");
+    assert_int_equal(plan_parse_all("up", big, &plan, errors), CL_ERR_PARSE);
+    assert_int_equal(errors->count, 200);
+    assert_int_equal(errors->kept, PLAN_ERRORS_MAX);
+    assert_non_null(strstr(errors->text[99], "up line 101:"));
+
+    /* A good plan is read as before, with no error. */
+    assert_int_equal(plan_parse_all("up",
+                                    "device_code,date,units,first_serial\n3012,2026-11-21,2,1\n",
+                                    &plan, errors),
+                     CL_OK);
+    assert_int_equal(errors->count, 0);
+    assert_int_equal(plan.count, 1);
+    plan_free(&plan);
+    free(big);
+    free(errors);
+}
+
 static void test_missing_file(void **state)
 {
     struct plan plan;
@@ -206,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_parse_text),
+        cmocka_unit_test(test_every_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

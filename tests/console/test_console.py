@@ -8,10 +8,15 @@ Covers (console_browser.js): a wrong password, lockout after 5 failures, login a
 cookie's attributes, every page (a screenshot of each under SHOTS_DIR), device search and
 history, a plan upload with an error and a good one, manual entry refused for an unplanned
 number and confirmed for a planned one, the CSV and JSON exports, a form posted without its
-CSRF token (and with a wrong one) refused, the session cookie refused after logout. Here: the
-CSV checked row by row against the database (psql), the JSON against the CSV, the Today and
-Lines numbers against the line's events, and every console action in the audit log under the
-operator's id.
+CSRF token (and with a wrong one) refused, the session cookie refused after logout; the Lines
+page live with JavaScript (its script refreshing the figures in place) and without (its meta
+refresh), a plan upload with three bad lines listing all three, fetch now followed on its
+self-refreshing progress page to its end, a discontinued model deleted after its confirmation
+page (refused without a CSRF token, only asked again without the confirmation). Here: the CSV
+checked row by row against the database (psql), the JSON against the CSV, the Today and Lines
+numbers (OK, NG, median and p99 time per device, devices per hour) against the line's events in
+the database, the fetch's progress against the packs it stored, the deletion against the
+packs, and every console action in the audit log under the operator's id.
 
 Usage: test_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR NODE_DIR
        SHOTS_DIR
@@ -55,7 +60,7 @@ class ConsoleLine(Line):
 
     def setup(self):
         self.console_port = free_port()
-        self.CT_SETTINGS = {"report_interval_s": 1,
+        self.CT_SETTINGS = {"report_interval_s": 1, "fetch_chunk": 2,
                             "console": {"host": "127.0.0.1", "port": self.console_port,
                                         "session_minutes": 15}}
         super().setup()
@@ -86,6 +91,16 @@ class ConsoleLine(Line):
         with open(plan_bad, "w") as f:
             f.write("device_code,date,units,first_serial,serial_digits\n"
                     "%s,%s,2,2000,6\n%s,%s,many,3000,6\n" % (MODEL, TODAY, MODEL, TODAY))
+        plan_bad3 = os.path.join(self.work, "plan-bad3.csv")
+        with open(plan_bad3, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n"
+                    "%s,%s,2,4000,6\n%s,%s,none,4100,6\n%s,%s,2,4200,6\n%s,2026-13-01,2,4300,6\n"
+                    "# a comment\n%s,%s,2\n" % (MODEL, TODAY, MODEL, TODAY, MODEL, TODAY, MODEL,
+                                                MODEL, TODAY))
+        plan_fetch = os.path.join(self.work, "plan-fetch.csv")
+        with open(plan_fetch, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n"
+                    "%s,%s,7,3000,6\n" % (MODEL, TODAY))
         plan_good = os.path.join(self.work, "plan-good.csv")
         with open(plan_good, "w") as f:
             f.write("device_code,date,units,first_serial,serial_digits\n"
@@ -97,7 +112,8 @@ class ConsoleLine(Line):
             "operator": "alice", "password": OPERATOR_PASSWORD,
             "locked_operator": "bob", "locked_password": VIEWER_PASSWORD,
             "written": [self.number(n) for n in (1, 2, 3, 4)],
-            "plan_bad": plan_bad, "plan_good": plan_good,
+            "plan_bad": plan_bad, "plan_good": plan_good, "plan_bad3": plan_bad3,
+            "plan_fetch": plan_fetch, "delete_model": "A123",
             "planned": self.number(1000), "unplanned": self.number(999999),
         }
         settings_path = os.path.join(self.work, "browser.json")
@@ -112,7 +128,9 @@ class ConsoleLine(Line):
             self.seen = json.load(f)
         check(r.returncode == 0 and self.seen.get("ok"), "the browser test failed")
         for name in ("01-login", "04-today", "05-devices", "07-device", "08-audit",
-                     "09-audit-log", "10-lines", "11-actions", "12-operators", "17-enter-done"):
+                     "09-audit-log", "10-lines", "10b-lines-live", "11-actions", "12-operators",
+                     "13b-plan-three-errors", "17-enter-done", "20-fetch-done",
+                     "21-model-delete-confirm", "22-model-deleted"):
             shot = os.path.join(self.shots_dir, name + ".png")
             check(os.path.getsize(shot) > 5000, "screenshot %s" % shot)
 
@@ -153,11 +171,86 @@ class ConsoleLine(Line):
         check(self.sql("SELECT count(*) FROM plan_device WHERE device_number = '%s'" %
                        self.number(2000)) == "0", "the refused plan was partly imported")
 
+    def lines_match_database(self):
+        """The Lines page's figures are the line's day as the database holds it."""
+        day = "written_at >= '%s'::date AND written_at < '%s'::date + 1" % (TODAY, TODAY)
+        db = {}
+        for row in self.sql(
+                "SELECT claimed_by_line, count(*), round(percentile_cont(0.5) WITHIN GROUP"
+                " (ORDER BY line_ms)), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY"
+                " line_ms)) FROM certificate WHERE state = 'written' AND %s"
+                " GROUP BY 1" % day).splitlines():
+            line, ok, median, p99 = row.split("|")
+            db[line] = [line, ok, "0", median or "-", p99 or "-"]
+        for row in self.sql("SELECT line_id, count(*) FROM failed_pack WHERE failed_at >= '%s'"
+                            "::date AND failed_at < '%s'::date + 1 GROUP BY 1"
+                            % (TODAY, TODAY)).splitlines():
+            line, ng = row.split("|")
+            db.setdefault(line, [line, "0", "0", "-", "-"])[2] = ng
+        shown = {r[0]: r[:5] for r in self.seen["lines"]}
+        check(shown == db, "Lines %r, database %r" % (shown, db))
+        check(int(db["1001"][3]) > 0 and int(db["1001"][4]) >= int(db["1001"][3]),
+              "no time per device measured: %r" % db)
+        check(self.seen["lines_live"] == self.seen["lines"] and
+              self.seen["lines_nojs"] == self.seen["lines"],
+              "live figures differ: %r %r" % (self.seen["lines_live"], self.seen["lines_nojs"]))
+        hours = {}
+        for row in self.sql("SELECT extract(hour FROM written_at)::int, count(*) FROM certificate"
+                            " WHERE state = 'written' AND claimed_by_line IS NOT NULL AND %s"
+                            " GROUP BY 1" % day).splitlines():
+            hour, n = row.split("|")
+            hours["%02d:00 OK %s" % (int(hour), n)] = True
+        shown_hours = [t for t in self.seen["per_hour"] if " OK " in t and not t.endswith(" 0")]
+        check(sorted(shown_hours) == sorted(hours), "per hour %r, database %r" % (
+            shown_hours, sorted(hours)))
+        check(len(self.seen["scans"]) == 4 and
+              {r[2] for r in self.seen["scans"]} == {self.number(n) for n in (1, 2, 3, 4)},
+              "last scans %r" % self.seen["scans"])
+
+    def plan_errors_listed(self):
+        errors = self.seen["plan_bad3"]
+        check(len(errors) == 3 and "line 3:" in errors[0] and "line 5:" in errors[1] and
+              "line 7:" in errors[2], "plan errors %r" % errors)
+        check("3 errors" in self.seen["plan_bad3_result"], self.seen["plan_bad3_result"])
+        check(self.sql("SELECT count(*) FROM plan_device WHERE device_number IN ('%s', '%s')" % (
+            self.number(4000), self.number(4200))) == "0", "the refused plan was partly imported")
+
+    def fetch_progress_matches(self):
+        state, done, total, packs = self.seen["fetch_seen"][-1]
+        stored = int(self.sql(
+            "SELECT count(*) FROM certificate c JOIN fetch_request f USING (request_id)"
+            " WHERE NOT f.replacement AND f.created_at >= (SELECT max(at) FROM audit_log"
+            " WHERE action = 'fetch_now_started')"))
+        # 3000..3006 newly planned, 1001 of the good plan (1000 was entered by hand)
+        check(state == "done" and done == total and packs == stored == 8 and done == 4,
+              "fetch progress %r, %d packs stored (states seen %r)" % (
+                  self.seen["fetch_seen"][-1], stored, self.seen["fetch_seen"]))
+        check("8 new pack(s)" in self.seen["fetch_result"], self.seen["fetch_result"])
+        check(self.sql("SELECT detail FROM audit_log WHERE action = 'fetch_now' AND actor ="
+                       " 'alice'").endswith("(4 request(s), 8 pack(s) stored)"),
+              "fetch_now not audited with its figures")
+
+    def model_deleted(self):
+        check("holds 2 unwritten pack(s)" in self.seen["delete_question"] and
+              "holds 2 unwritten pack(s)" in self.seen["delete_unconfirmed"],
+              "asked: %r" % self.seen["delete_question"])
+        check("deleted 2 pack(s) of discontinued model A123" in self.seen["delete_result"],
+              self.seen["delete_result"])
+        check(self.sql("SELECT count(*) FROM certificate WHERE model_code = 'A123'"
+                       " AND pack IS NULL AND pack_deleted_at IS NOT NULL") == "2" and
+              self.sql("SELECT count(*) FROM retirement r JOIN certificate c USING"
+                       " (device_number) WHERE c.model_code = 'A123'") == "2",
+              "A123's packs not deleted and queued for retirement")
+        check(self.sql("SELECT count(*) FROM audit_log WHERE actor = 'alice'"
+                       " AND action = 'delete_model_packs'") == "1",
+              "the deletion is not audited once under alice")
+
     def audit_log(self):
         actions = self.sql("SELECT actor || ' ' || action FROM audit_log ORDER BY id").splitlines()
         for wanted in ("alice login_failed", "bob login_failed", "bob login_locked",
                        "alice login", "alice plan_import", "alice enter_refused", "alice enter",
-                       "alice console_export", "alice logout"):
+                       "alice console_export", "alice logout", "alice fetch_now_started",
+                       "alice fetch_now", "alice delete_model_packs"):
             check(wanted in actions, "no %r in the audit log" % wanted)
         check(actions.count("bob login_failed") == 5, "bob's failures: %r" % actions)
         check("bob login" not in actions, "bob logged in while locked")
@@ -179,7 +272,8 @@ def main():
     ConsoleLine.shots_dir = os.path.abspath(sys.argv[7])
     return run_cases(ConsoleLine, binaries, os.path.abspath(sys.argv[5]),
                      ("line_day", "browser", "exports_match_database", "views_match_the_day",
-                      "audit_log", "clean_stop"))
+                      "lines_match_database", "plan_errors_listed", "fetch_progress_matches",
+                      "model_deleted", "audit_log", "clean_stop"))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 #include "ct_store.h"
 #include "ct_store_fixture.h"
+#include "ct_store_views.h"
 #include "error.h"
 #include "pg_fixture.h"
 
@@ -91,6 +92,30 @@ static void test_status(void **state)
     free(rows);
     assert_int_equal(ct_store_status(store, "yesterday", &rows, &count), CL_ERR_INVALID_ARGUMENT);
     assert_null(rows);
+
+    /* The Lines page: line 1001 wrote two today and failed one; 1002's write was three days
+     * ago. Each written device has its time from scan to write result. */
+    struct ct_line_day *lines = NULL;
+    assert_int_equal(ct_store_line_day(store, today, &lines, &count), CL_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(lines[0].line_id, "1001");
+    assert_int_equal(lines[0].ok, 2);
+    assert_int_equal(lines[0].ng, 1);
+    assert_true(lines[0].median_ms >= 0 && lines[0].p99_ms >= lines[0].median_ms);
+    assert_true(lines[0].last_scan >= now - 5 && lines[0].last_scan <= time(NULL) + 1);
+    long ok = 0, ng = 0;
+    for (int h = 0; h < 24; h++)
+        ok += lines[0].ok_per_hour[h], ng += lines[0].ng_per_hour[h];
+    assert_int_equal(ok, 2);
+    assert_int_equal(ng, 1);
+    free(lines);
+    /* The day's shipped and proven: 3012-000002's receipt. */
+    struct ct_proven_row *proven = NULL;
+    assert_int_equal(ct_store_proven(store, today, 10, &proven, &count), CL_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(proven[0].device_number, "3012-000002");
+    assert_int_equal(proven[0].signature_verified, 1);
+    free(proven);
     ct_store_close(store);
 }
 
