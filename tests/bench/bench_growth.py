@@ -199,6 +199,7 @@ class Growth(bench_issuance.Bench):
         with the loaded store's first round, two each), so that the machine's other work falls
         on both alike; the ratio of the means."""
         rates = {"empty": [], "loaded": [self.results_first_rate]}
+        cpu = {"empty": [], "loaded": [self.results_first_cpu]}
         for which in ("empty", "loaded", "empty"):
             self.conninfo = self.cluster.conninfo("growth_%d" % (0 if which == "empty" else size))
             proxy = self.serve(2)
@@ -208,11 +209,17 @@ class Growth(bench_issuance.Bench):
             finally:
                 self.ca.stop()
             rates[which].append(r["packs_per_s"])
+            cpu[which].append((r["server_cpu_s"] + r["postgres_cpu_s"]) * 1000 / r["devices"])
             log("  round on the %s store: %.1f packs/s" % (which, r["packs_per_s"]))
         ratio = statistics.mean(rates["loaded"]) / statistics.mean(rates["empty"])
         log("  issuance %d stored / empty: %.3f" % (size, ratio))
+        # CPU (ca-server and PostgreSQL) per pack moves less with the machine's other work.
+        cpu_ratio = statistics.mean(cpu["loaded"]) / statistics.mean(cpu["empty"])
         return {"empty_packs_per_s": rates["empty"], "loaded_packs_per_s": rates["loaded"],
-                "ratio": round(ratio, 3)}
+                "ratio": round(ratio, 3), "cpu_ms_per_pack_empty": [round(v, 3) for v in
+                                                                    cpu["empty"]],
+                "cpu_ms_per_pack_loaded": [round(v, 3) for v in cpu["loaded"]],
+                "cpu_ratio": round(cpu_ratio, 3)}
 
     def ca_measure(self, size):
         out = {}
@@ -227,6 +234,7 @@ class Growth(bench_issuance.Bench):
             1000 * r["postgres_cpu_s"] / r["devices"]))
         r["postgres_cpu_ms_per_pack"] = round(1000 * r["postgres_cpu_s"] / r["devices"], 3)
         self.results_first_rate = r["packs_per_s"]
+        self.results_first_cpu = (r["server_cpu_s"] + r["postgres_cpu_s"]) * 1000 / r["devices"]
         out["issuance"] = r
         items = [i for a in proxy.answers for i in a.item]
         if self.sample is None:
@@ -251,7 +259,11 @@ class Growth(bench_issuance.Bench):
             ("owners", ca + ["owners"]),
             ("audit", ca + ["audit"]),
             ("ca-status", ca + ["ca-status"])])
-        wall, db, _ = self.command(ca + ["crl", "--out", os.path.join(self.work, "growth.crl")])
+        crl = ca + ["crl", "--out", os.path.join(self.work, "growth.crl")]
+        wall, db, _ = self.command(crl)
+        if db >= EXPLAIN_MS:
+            self.command(crl, explain=True)
+            self.plan_text.append("==== %s (crl)\n%s" % (self.sized, "".join(self.plans)))
         entries = int(growth_load.psql(self.conninfo, (
             "SELECT count(*) FROM certificate WHERE state IN ('superseded', 'revoked')"
             " AND issued_at IS NOT NULL")).strip())
@@ -316,8 +328,9 @@ class Growth(bench_issuance.Bench):
     # ---- comm-terminal ----
 
     def ct_size(self, size):
+        # drain_timeout 0: the reports the lines queued wait for `comm-terminal report` below.
         ns = argparse.Namespace(build_dir=self.args.build_dir, lines=[LINES], max_connections=32,
-                                db_connections=4, drain_timeout=600)
+                                db_connections=4, drain_timeout=0)
         work = os.path.join(self.work, "ct-%d" % size)
         os.mkdir(work)
         prefix = "ct%d_" % size
@@ -342,8 +355,7 @@ class Growth(bench_issuance.Bench):
             out["lines"] = {k: res[k] for k in ("lines", "devices", "seconds", "devices_per_s",
                                                  "errors", "latency_ms", "s5_ms", "s9_ms",
                                                  "s11_ms")}
-            out["reports"] = {k: res["reports"].get(k) for k in (
-                "backlog", "drain_receipts_per_s", "seconds", "drained")}
+            out["reports"] = self.ct_reports(ct, conninfo)
             def view(*argv):
                 return [ct.binary, "-c", ct.config] + list(argv) + [
                     "--operator", "alice", "--password-file", ct.password_file]
@@ -366,6 +378,24 @@ class Growth(bench_issuance.Bench):
                 self.cluster.psql("postgres", "DROP DATABASE IF EXISTS %s%s" % (prefix, db))
         self.results["comm_terminal"][str(size)] = out
 
+    def ct_reports(self, ct, conninfo):
+        """The reports the lines queued (ca-server paused meanwhile) sent by `comm-terminal
+        report` with serve stopped: batches of 200 from a fresh process; receipts per second."""
+        ct.stop()
+
+        def queued():
+            return int(growth_load.psql(conninfo, "SELECT count(*) FROM report"
+                                                  " WHERE state = 'queued'").strip())
+        backlog = queued()
+        wall, db, _ = self.command([ct.binary, "-c", ct.config, "report", "--operator", "alice",
+                                    "--password-file", ct.password_file])
+        sent = backlog - queued()
+        r = {"backlog": backlog, "sent": sent, "wall_ms": round(wall, 1),
+             "db_ms": round(db, 1), "receipts_per_s": round(sent / (wall / 1000), 1)}
+        log("  comm-terminal report: %d of %d queued reports in %.0f ms: %.1f receipts/s" % (
+            sent, backlog, wall, r["receipts_per_s"]))
+        return r
+
     # ---- goals and the table ----
 
     def goals(self):
@@ -377,6 +407,10 @@ class Growth(bench_issuance.Bench):
             goals.append({"goal": "issuance with %s stored >= %.2f x empty store (alternated)"
                           % (top, GOAL_ISSUANCE), "value": ratio, "target": GOAL_ISSUANCE,
                           "met": ratio >= GOAL_ISSUANCE})
+            cpu = ca[top]["issuance_rounds"]["cpu_ratio"]
+            goals.append({"goal": "  (beside it: CPU per pack, ca-server + PostgreSQL, empty / "
+                          "%s stored)" % top, "value": round(1 / cpu, 3),
+                          "target": GOAL_ISSUANCE, "met": 1 / cpu >= GOAL_ISSUANCE})
         for part, key in (("ca_server", "ca-server"), ("comm_terminal", "comm-terminal")):
             got = self.results[part]
             if not got:
@@ -412,6 +446,8 @@ class Growth(bench_issuance.Bench):
             rows = [("issuance packs/s (2 workers)", lambda r: r["issuance"]["packs_per_s"]),
                     ("  alternated rounds: loaded / empty", lambda r: r.get(
                         "issuance_rounds", {}).get("ratio", 1.0)),
+                    ("  ca-server CPU ms per pack",
+                     lambda r: r["issuance"]["server_cpu_ms_per_pack"]),
                     ("  PostgreSQL CPU ms per pack",
                      lambda r: r["issuance"]["postgres_cpu_ms_per_pack"]),
                     ("check-in p50 ms", lambda r: r["checkin"]["p50_ms"]),
@@ -438,7 +474,7 @@ class Growth(bench_issuance.Bench):
                 ("S9 p99 ms", lambda r: "%.1f" % r["lines"]["s9_ms"]["p99"]),
                 ("S11 p99 ms", lambda r: "%.1f" % r["lines"]["s11_ms"]["p99"]),
                 ("devices/s (%d lines)" % LINES, lambda r: "%.1f" % r["lines"]["devices_per_s"]),
-                ("reporter receipts/s", lambda r: "%s" % r["reports"]["drain_receipts_per_s"]),
+                ("`report` receipts/s", lambda r: "%.1f" % r["reports"]["receipts_per_s"]),
                 ("bytes per device", lambda r: "%.0f" % r["store"]["bytes_per_device"])]
             for name in ct[keys[0]]["commands"]:
                 rows.append(("%s ms wall/db" % name, lambda r, n=name: "%.0f/%.1f" % (
