@@ -342,7 +342,7 @@ def ct_rows(copy, devices, pack, signer_pem, now):
                     rejected = i % 1000 == 500
                     copy.row("report", (
                         number, serial, value_of(i, b"p"), written,
-                        "rejected" if rejected else "done", "1", written,
+                        "rejected" if rejected else "done", "0", written,
                         "\\N" if rejected else stamp(w + 10),
                         "\\N" if rejected else signature,
                         "\\N" if rejected else signer_pem,
