@@ -136,8 +136,10 @@ MASK128 = (1 << 128) - 1
 
 
 def serial_of(i, salt):
-    """A unique 128-bit serial for row i (salted per store), spread like random ones."""
-    return "%032X" % (((i + salt) * SERIAL_MULT) & MASK128)
+    """A unique serial for row i (salted per store), spread like random ones: 126 bits below a
+    first byte of 0x40 to 0x7F, so that it is a positive DER integer without leading zero bytes
+    (the CRL refuses such a serial; 10M rows drew some)."""
+    return "%032X" % (((((i + salt) * SERIAL_MULT) & MASK128) >> 2) | (1 << 126))
 
 
 def value_of(i, tag):
