@@ -67,6 +67,7 @@ bench: deps
 	/usr/bin/python3 tests/bench/bench_cfssl.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/tests/bench/bench_cfssl_load $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_console.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_growth.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 
 # Fuzzing (issue 12): clang-14 with libFuzzer, ASan and UBSan, into its own build folder; each
 # target runs FUZZ_SECONDS over a copy of its seed corpus (FUZZ_TARGETS to pick some, e.g.

@@ -195,6 +195,26 @@ static const char *const migration_7[] = {
     NULL,
 };
 
+/* Millions of certificates (issue 18, bench_growth.py): `list --state S` of a rare state walks
+ * the states other than installed in issuance order instead of every certificate; the CRL reads
+ * what it lists from its index alone (no heap page per entry); `owners` walks device numbers in
+ * byte order, for all factories or one, instead of sorting them all. */
+static const char *const migration_8[] = {
+    "CREATE INDEX certificate_state_seq ON certificate (state, seq)"
+    " WHERE state IN ('intent', 'issued', 'superseded', 'revoked')",
+    "CREATE INDEX certificate_model_seq ON certificate (model_code, seq)",
+    "DROP INDEX certificate_model_code",
+    "CREATE INDEX certificate_crl_entries ON certificate (ended_at)"
+    " INCLUDE (serial, state, reason_code)"
+    " WHERE state IN ('superseded', 'revoked') AND issued_at IS NOT NULL",
+    "DROP INDEX certificate_ended",
+    "CREATE INDEX device_owner_number_bytes ON device_owner (device_number COLLATE \"C\")",
+    "CREATE INDEX device_owner_factory_number ON device_owner"
+    " (factory, device_number COLLATE \"C\")",
+    "DROP INDEX device_owner_factory",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
@@ -203,6 +223,7 @@ static const struct cl_pg_migration migrations[] = {
     {5, "device numbers owned by factories", migration_5},
     {6, "pre-write keys per model and period", migration_6},
     {7, "the newest CRL kept for every instance", migration_7},
+    {8, "indexes for millions of certificates", migration_8},
 };
 
 static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,

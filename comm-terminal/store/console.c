@@ -124,8 +124,11 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
         return CL_ERR_INVALID_ARGUMENT;
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
     *rows = cl_pg_list(store->db,
+                       /* The model as the number's prefix too (the same, by the table's
+                        * check): a walk of the number order index then starts at the model. */
                        CERT_SELECT " WHERE ($1 = '' OR c.state = $1)"
-                                   " AND ($2 = '' OR c.model_code = $2)"
+                                   " AND ($2 = '' OR (c.model_code = $2 AND split_part("
+                                   "c.device_number, '-', 1) COLLATE \"C\" = $2))"
                                    " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
                        3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
                        "listing certificates");
