@@ -1,4 +1,5 @@
-/* console_http.c: the console's text building (escaped HTML, CSV, JSON) and form parsing. */
+/* console_http.c: an operator console's text building (escaped HTML, CSV, JSON) and form parsing.
+ */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "console.h"
+#include "console_core.h"
 
 void cs_add(struct cs_buf *b, const char *s, size_t n)
 {
