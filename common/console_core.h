@@ -25,6 +25,10 @@ void cs_csv(struct cs_buf *b, const char *s);  /* one CSV field (RFC 4180 quotin
 void cs_json(struct cs_buf *b, const char *s); /* a JSON string, quotes included */
 void cs_time(struct cs_buf *b, time_t t);      /* local "YYYY-MM-DD HH:MM:SS", "" for 0 */
 void cs_buf_free(struct cs_buf *b);
+/* Table cells: escaped text, a local time, a right-aligned number. */
+void cs_cell(struct cs_buf *b, const char *s);
+void cs_cell_time(struct cs_buf *b, time_t t);
+void cs_cell_number(struct cs_buf *b, long long n);
 
 /* One value of an application/x-www-form-urlencoded text (a body or a query string) by name,
  * decoded into out: 1 found, 0 absent, -1 longer than cap - 1, holding a NUL or a control

@@ -136,6 +136,25 @@ void cs_time(struct cs_buf *b, time_t t)
     cs_puts(b, text);
 }
 
+void cs_cell(struct cs_buf *b, const char *s)
+{
+    cs_puts(b, "<td>");
+    cs_html(b, s);
+    cs_puts(b, "</td>");
+}
+
+void cs_cell_time(struct cs_buf *b, time_t t)
+{
+    cs_puts(b, "<td>");
+    cs_time(b, t);
+    cs_puts(b, "</td>");
+}
+
+void cs_cell_number(struct cs_buf *b, long long n)
+{
+    cs_printf(b, "<td class=\"n\">%lld</td>", n);
+}
+
 void cs_buf_free(struct cs_buf *b)
 {
     free(b->data);

@@ -1,0 +1,113 @@
+/* console_start.c: ca-server's console started on config.console: its TLS context, sessions,
+ * pages and navigation, and what common/console_gate.c asks of it (store connections from the
+ * pool, CA operator logins, the audit log under "console:LOGIN"). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ca_console.h"
+#include "error.h"
+#include "policy.h"
+#include "store_console.h"
+
+struct ca_console {
+    struct cs_app app;
+    struct cs_site site;
+    struct cs_console *server;
+};
+
+static const struct cs_route routes[] = {
+    {"/", 0, ca_page_issuance},
+    {"/models", 0, ca_page_models},
+    {"/certificates", 0, ca_page_certificates},
+    {"/certificate", 0, ca_page_certificate},
+    {"/revoke", 0, ca_page_revoke},
+    {"/revoke", 1, ca_action_revoke},
+    {"/log", 0, ca_page_log},
+};
+
+static const struct cs_nav nav[] = {
+    {"/", "Issuance", NULL},
+    {"/models", "Models", NULL},
+    {"/certificates", "Certificates", NULL},
+    {"/log", "Audit log", NULL},
+};
+
+void ca_console_actor(const struct cs_ctx *ctx, char *out, size_t cap)
+{
+    snprintf(out, cap, "console:%s", ctx->session->operator_id);
+}
+
+static void *acquire(struct cs_app *app)
+{
+    return ca_db_pool_acquire(app->rt->pool);
+}
+
+static void release(struct cs_app *app, void *store)
+{
+    ca_db_pool_release(app->rt->pool, store);
+}
+
+static int login(void *store, const char *login, const char *password, char *role, size_t role_len)
+{
+    return ca_store_operator_login(store, login, password, role, role_len) == CL_OK ? 0 : -1;
+}
+
+static void audit(void *store, const char *login, const char *action, const char *detail)
+{
+    char actor[64];
+    snprintf(actor, sizeof(actor), "console:%s", login);
+    (void)ca_store_audit(store, actor, action, detail);
+}
+
+int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_console **out, char *err,
+                     size_t errlen)
+{
+    const struct cs_console_config *cc = &rt->config->console;
+    struct cs_server_settings settings = {.host = cc->host,
+                                          .port = (int)cc->port,
+                                          .max_connections = (int)cc->max_connections,
+                                          .iface = CL_IFACE_CA};
+    struct ca_console *console;
+    struct cl_tls *browsers;
+    int rc;
+
+    *out = NULL;
+    if (cc->port == 0)
+        return CL_OK;
+    if ((console = calloc(1, sizeof(*console))) == NULL ||
+        cs_sessions_new((long)cc->session_minutes * 60, &console->app.sessions) != 0) {
+        free(console);
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    console->app.rt = rt;
+    console->site = (struct cs_site){.title = "certline CA console",
+                                     .routes = routes,
+                                     .route_count = sizeof(routes) / sizeof(routes[0]),
+                                     .nav = nav,
+                                     .nav_count = sizeof(nav) / sizeof(nav[0]),
+                                     .app = &console->app,
+                                     .sessions = console->app.sessions,
+                                     .acquire = acquire,
+                                     .release = release,
+                                     .login = login,
+                                     .audit = audit};
+    if ((rc = cs_console_tls(&rt->config->tls, cc->cert_file, cc->key_file, tls, &browsers, err,
+                             errlen)) != CL_OK ||
+        (rc = cs_console_start(&settings, browsers, &console->site, &console->server, err,
+                               errlen)) != CL_OK) {
+        ca_console_free(console);
+        return rc;
+    }
+    *out = console;
+    return CL_OK;
+}
+
+void ca_console_free(struct ca_console *console)
+{
+    if (console == NULL)
+        return;
+    cs_console_free(console->server);
+    cs_sessions_free(console->app.sessions);
+    free(console);
+}
