@@ -30,6 +30,10 @@ void ca_console_actor(const struct cs_ctx *ctx, char *out, size_t cap);
 /* Rows shown by a listing at most. */
 #define CA_CONSOLE_ROWS 500
 
+/* A table of audit-log rows (console_revoke.c), with the HTML id given. */
+void ca_console_audit_table(struct cs_buf *b, const char *id, const struct ca_audit_row *rows,
+                            size_t n);
+
 /* ---- views and actions ---- */
 void ca_page_issuance(struct cs_ctx *ctx);
 void ca_page_models(struct cs_ctx *ctx);

@@ -167,17 +167,8 @@ static void audit_entries(struct cs_ctx *ctx, const char *serial)
         free(rows);
         return;
     }
-    cs_puts(b, "<h2>Audit entries</h2><table id=\"cert-audit\"><tr><th>When</th><th>Actor</th>"
-               "<th>Action</th><th>Detail</th></tr>");
-    for (size_t i = 0; i < n; i++) {
-        cs_puts(b, "<tr>");
-        cs_cell_time(b, rows[i].at);
-        cs_cell(b, rows[i].actor);
-        cs_cell(b, rows[i].action);
-        cs_cell(b, rows[i].detail);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table>");
+    cs_puts(b, "<h2>Audit entries</h2>");
+    ca_console_audit_table(b, "cert-audit", rows, n);
     free(rows);
 }
 

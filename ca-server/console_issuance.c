@@ -117,8 +117,12 @@ static void model_keys(struct cs_ctx *ctx, const struct ca_model *model)
     for (size_t k = 0; k < n; k++) {
         cs_puts(b, "<li>");
         cs_html(b, keys[k].key_id);
-        cs_puts(b, " from ");
-        cs_time(b, keys[k].valid_from);
+        if (keys[k].valid_from != 0) {
+            cs_puts(b, " from ");
+            cs_time(b, keys[k].valid_from);
+        } else {
+            cs_puts(b, " (the model's first)");
+        }
         if (keys[k].current)
             cs_puts(b, " <strong>(current)</strong>");
         cs_puts(b, "</li>");

@@ -109,6 +109,24 @@ void ca_action_revoke(struct cs_ctx *ctx)
     cs_redirect(ctx->resp, location);
 }
 
+void ca_console_audit_table(struct cs_buf *b, const char *id, const struct ca_audit_row *rows,
+                            size_t n)
+{
+    cs_printf(b,
+              "<table id=\"%s\"><tr><th>When</th><th>Actor</th><th>Action</th><th>Detail</th>"
+              "</tr>",
+              id);
+    for (size_t i = 0; i < n; i++) {
+        cs_puts(b, "<tr>");
+        cs_cell_time(b, rows[i].at);
+        cs_cell(b, rows[i].actor);
+        cs_cell(b, rows[i].action);
+        cs_cell(b, rows[i].detail);
+        cs_puts(b, "</tr>");
+    }
+    cs_puts(b, "</table>");
+}
+
 void ca_page_log(struct cs_ctx *ctx)
 {
     struct cs_buf *b = &ctx->resp->body;
@@ -139,17 +157,7 @@ void ca_page_log(struct cs_ctx *ctx)
         cs_puts(b, "<p class=\"alert\">The audit log could not be read (a day is "
                    "YYYY-MM-DD).</p>");
     } else {
-        cs_puts(b, "<table id=\"log\"><tr><th>When</th><th>Actor</th><th>Action</th>"
-                   "<th>Detail</th></tr>");
-        for (size_t i = 0; i < n; i++) {
-            cs_puts(b, "<tr>");
-            cs_cell_time(b, rows[i].at);
-            cs_cell(b, rows[i].actor);
-            cs_cell(b, rows[i].action);
-            cs_cell(b, rows[i].detail);
-            cs_puts(b, "</tr>");
-        }
-        cs_puts(b, "</table>");
+        ca_console_audit_table(b, "log", rows, n);
     }
     free(rows);
     cs_page_end(ctx);

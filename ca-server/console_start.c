@@ -62,21 +62,11 @@ static void audit(void *store, const char *login, const char *action, const char
 int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_console **out, char *err,
                      size_t errlen)
 {
-    const struct cs_console_config *cc = &rt->config->console;
-    struct cs_server_settings settings = {.host = cc->host,
-                                          .port = (int)cc->port,
-                                          .max_connections = (int)cc->max_connections,
-                                          .iface = CL_IFACE_CA};
-    struct ca_console *console;
-    struct cl_tls *browsers;
+    struct ca_console *console = calloc(1, sizeof(*console));
     int rc;
 
     *out = NULL;
-    if (cc->port == 0)
-        return CL_OK;
-    if ((console = calloc(1, sizeof(*console))) == NULL ||
-        cs_sessions_new((long)cc->session_minutes * 60, &console->app.sessions) != 0) {
-        free(console);
+    if (console == NULL) {
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -87,18 +77,17 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
                                      .nav = nav,
                                      .nav_count = sizeof(nav) / sizeof(nav[0]),
                                      .app = &console->app,
-                                     .sessions = console->app.sessions,
                                      .acquire = acquire,
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
-    if ((rc = cs_console_tls(&rt->config->tls, cc->cert_file, cc->key_file, tls, &browsers, err,
-                             errlen)) != CL_OK ||
-        (rc = cs_console_start(&settings, browsers, &console->site, &console->server, err,
-                               errlen)) != CL_OK) {
-        ca_console_free(console);
+    rc = cs_console_open(&rt->config->console, &rt->config->tls, tls, CL_IFACE_CA, &console->site,
+                         &console->server, err, errlen);
+    if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */
+        free(console);
         return rc;
     }
+    console->app.sessions = console->site.sessions;
     *out = console;
     return CL_OK;
 }
@@ -107,7 +96,6 @@ void ca_console_free(struct ca_console *console)
 {
     if (console == NULL)
         return;
-    cs_console_free(console->server);
-    cs_sessions_free(console->app.sessions);
+    cs_console_free(console->server); /* and its sessions */
     free(console);
 }

@@ -38,21 +38,11 @@ static void audit(void *store, const char *operator_id, const char *action, cons
 int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_console **out,
                      char *err, size_t errlen)
 {
-    const struct cs_console_config *cc = &rt->config->console;
-    struct cs_server_settings settings = {.host = cc->host,
-                                          .port = (int)cc->port,
-                                          .max_connections = (int)cc->max_connections,
-                                          .iface = CL_IFACE_COMM_TERMINAL};
-    struct ct_console *console;
-    struct cl_tls *tls;
+    struct ct_console *console = calloc(1, sizeof(*console));
     int rc;
 
     *out = NULL;
-    if (cc->port == 0)
-        return CL_OK;
-    if ((console = calloc(1, sizeof(*console))) == NULL ||
-        cs_sessions_new((long)cc->session_minutes * 60, &console->app.sessions) != 0) {
-        free(console);
+    if (console == NULL) {
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -63,18 +53,17 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
                                      .nav = ct_console_nav,
                                      .nav_count = ct_console_nav_count,
                                      .app = &console->app,
-                                     .sessions = console->app.sessions,
                                      .acquire = acquire,
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
-    if ((rc = cs_console_tls(&rt->config->tls, cc->cert_file, cc->key_file, line_tls, &tls, err,
-                             errlen)) != CL_OK ||
-        (rc = cs_console_start(&settings, tls, &console->site, &console->server, err, errlen)) !=
-            CL_OK) {
-        ct_console_free(console);
+    rc = cs_console_open(&rt->config->console, &rt->config->tls, line_tls, CL_IFACE_COMM_TERMINAL,
+                         &console->site, &console->server, err, errlen);
+    if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */
+        free(console);
         return rc;
     }
+    console->app.sessions = console->site.sessions;
     *out = console;
     return CL_OK;
 }
@@ -89,7 +78,6 @@ void ct_console_free(struct ct_console *console)
 {
     if (console == NULL)
         return;
-    cs_console_free(console->server);
-    cs_sessions_free(console->app.sessions);
+    cs_console_free(console->server); /* and its sessions */
     free(console);
 }

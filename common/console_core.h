@@ -169,10 +169,18 @@ int cs_console_tls(const struct cl_tls_config *base, const char *cert_file, cons
  * browsers by the caller) in a thread of its own. Returns a cl_err code; err says why. */
 int cs_console_start(const struct cs_server_settings *settings, struct cl_tls *tls,
                      const struct cs_site *site, struct cs_console **out, char *err, size_t errlen);
+/* The console of a program's config section cc (port 0: none, CL_OK with *out NULL): sessions
+ * of cc's lifetime into site->sessions (freed with the console), the TLS context as
+ * cs_console_tls makes it, and cs_console_start. */
+struct cs_console_config;
+int cs_console_open(const struct cs_console_config *cc, const struct cl_tls_config *tls_config,
+                    struct cl_tls *sibling, int iface, struct cs_site *site,
+                    struct cs_console **out, char *err, size_t errlen);
 int cs_console_port(const struct cs_console *console);
 /* Async-signal-safe. */
 void cs_console_stop(struct cs_console *console);
-/* Stops (if not yet), waits for its threads and frees it (and tls); NULL does nothing. */
+/* Stops (if not yet), waits for its threads and frees it (with tls, and the sessions of
+ * cs_console_open); NULL does nothing. */
 void cs_console_free(struct cs_console *console);
 
 #endif

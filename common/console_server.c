@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "console_config.h"
 #include "console_core.h"
 #include "error.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 
 struct cs_console {
     const struct cs_site *site;
+    struct cs_sessions *sessions; /* cs_console_open's, freed with the console */
     struct cl_tls *tls;
     struct cl_server *server;
     pthread_t thread;
@@ -286,6 +288,36 @@ fail:
     return rc;
 }
 
+int cs_console_open(const struct cs_console_config *cc, const struct cl_tls_config *tls_config,
+                    struct cl_tls *sibling, int iface, struct cs_site *site,
+                    struct cs_console **out, char *err, size_t errlen)
+{
+    struct cs_server_settings settings = {.host = cc->host,
+                                          .port = (int)cc->port,
+                                          .max_connections = (int)cc->max_connections,
+                                          .iface = iface};
+    struct cl_tls *tls = NULL;
+    int rc;
+
+    *out = NULL;
+    site->sessions = NULL;
+    if (cc->port == 0)
+        return CL_OK;
+    if (cs_sessions_new((long)cc->session_minutes * 60, &site->sessions) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    if ((rc = cs_console_tls(tls_config, cc->cert_file, cc->key_file, sibling, &tls, err,
+                             errlen)) != CL_OK ||
+        (rc = cs_console_start(&settings, tls, site, out, err, errlen)) != CL_OK) {
+        cs_sessions_free(site->sessions);
+        site->sessions = NULL;
+        return rc;
+    }
+    (*out)->sessions = site->sessions;
+    return CL_OK;
+}
+
 int cs_console_port(const struct cs_console *console)
 {
     return cl_server_port(console->server);
@@ -306,5 +338,6 @@ void cs_console_free(struct cs_console *console)
         pthread_join(console->thread, NULL);
     cl_server_free(console->server);
     cl_tls_free(console->tls);
+    cs_sessions_free(console->sessions);
     free(console);
 }

@@ -3,6 +3,7 @@
 #include "store_internal.h"
 
 #include "password_hash.h"
+#include "pg_password.h"
 #include "store_console.h"
 
 static int login_ok(const char *login)
@@ -87,40 +88,20 @@ int ca_store_operator_state(struct ca_store *store, const char *login, const cha
 int ca_store_operator_login(struct ca_store *store, const char *login, const char *password,
                             char *role, size_t role_len)
 {
-    struct cl_password_hash stored;
     const char *values[] = {login};
-    char err[384], held_role[16] = "";
-    int known = 0, active = 0, rc;
-    PGresult *res;
+    char err[384];
+    PGresult *res = NULL;
+    int rc, disabled;
 
-    if (role != NULL && role_len > 0)
-        role[0] = '\0';
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (login_ok(login)) {
-        if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-            (rc = cl_pg_exec(store->db, &res,
-                             "SELECT salt, iterations, hash, role, state = 'active'"
-                             " FROM ca_operator WHERE login = $1",
-                             1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
-            return logged(rc, "checking a CA operator", err);
-        if (PQntuples(res) == 1 &&
-            cl_password_hash_read(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                                  PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
-                                  PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), &stored)) {
-            known = 1;
-            cl_copy_text(held_role, sizeof(held_role), PQgetvalue(res, 0, 3));
-            active = PQgetlength(res, 0, 4) == 1 && PQgetvalue(res, 0, 4)[0] == 1;
-        }
-        PQclear(res);
-    }
-    int match = cl_password_matches(password, known ? &stored : NULL);
-    cl_password_hash_clear(&stored);
-    if (match < 0)
-        return match;
-    if (!match || !active)
-        return CL_ERR_PERMISSION;
-    if (role != NULL && role_len > 0)
-        cl_copy_text(role, role_len, held_role);
-    return CL_OK;
+    if (login_ok(login) && ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+                            (rc = cl_pg_exec(store->db, &res,
+                                             "SELECT salt, iterations, hash, role, state = 'active'"
+                                             " FROM ca_operator WHERE login = $1",
+                                             1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK))
+        return logged(rc, "checking a CA operator", err);
+    int match = cl_pg_password_check(res, password, role, role_len, &disabled);
+    PQclear(res);
+    return match < 0 ? match : match ? CL_OK : CL_ERR_PERMISSION;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "password_hash.h"
+#include "pg_password.h"
 
 /* ---- operators [FIG 14] ---- */
 
@@ -138,48 +139,32 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
 int ct_store_operator_login(struct ct_store *store, const char *operator_id, const char *password,
                             char *role_out, size_t role_len)
 {
-    struct cl_password_hash stored;
     const char *values[] = {operator_id};
     char err[384], buf[48];
-    int known = 0, active = 0, rc;
-    char role[16] = "";
-    PGresult *res;
+    PGresult *res = NULL;
+    int rc, disabled;
 
     if (role_out != NULL && role_len > 0)
         role_out[0] = '\0';
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    if (operator_id_ok(operator_id)) {
-        if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-            (rc = cl_pg_exec(store->db, &res,
-                             "SELECT salt, iterations, hash, role, state = 'active' FROM operator"
-                             " WHERE operator_id = $1",
-                             1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
-            return cts_logged(rc, "checking an operator", err);
-        if (PQntuples(res) == 1 &&
-            cl_password_hash_read(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                                  PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
-                                  PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), &stored)) {
-            known = 1;
-            cl_copy_text(role, sizeof(role), PQgetvalue(res, 0, 3));
-            active = PQgetlength(res, 0, 4) == 1 && PQgetvalue(res, 0, 4)[0] == 1;
-        }
-        PQclear(res);
-    }
-    int match = cl_password_matches(password, known ? &stored : NULL);
-    cl_password_hash_clear(&stored);
+    if (operator_id_ok(operator_id) &&
+        ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+         (rc = cl_pg_exec(store->db, &res,
+                          "SELECT salt, iterations, hash, role, state = 'active' FROM operator"
+                          " WHERE operator_id = $1",
+                          1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK))
+        return cts_logged(rc, "checking an operator", err);
+    int match = cl_pg_password_check(res, password, role_out, role_len, &disabled);
+    PQclear(res);
     if (match < 0)
         return match;
-    if (match) {
-        if (active) {
-            if (role_out != NULL && role_len > 0)
-                cl_copy_text(role_out, role_len, role);
-            return CL_OK;
-        }
+    if (match)
+        return CL_OK;
+    if (disabled)
         cl_log_warn("operator \"%s\": login refused: disabled or removed", operator_id);
-        return CL_ERR_PERMISSION;
-    }
-    cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
+    else
+        cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
     return CL_ERR_PERMISSION;
 }
 
