@@ -72,6 +72,7 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
     }
     console->app.rt = rt;
     console->site = (struct cs_site){.title = "certline CA console",
+                                     .cookie = "certline-ca",
                                      .routes = routes,
                                      .route_count = sizeof(routes) / sizeof(routes[0]),
                                      .nav = nav,

@@ -48,6 +48,7 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
     }
     console->app.rt = rt;
     console->site = (struct cs_site){.title = "certline console",
+                                     .cookie = "certline",
                                      .routes = ct_console_routes,
                                      .route_count = ct_console_route_count,
                                      .nav = ct_console_nav,

@@ -43,6 +43,7 @@ int cs_multipart_part(const char *body, size_t len, const char *content_type, co
 #define CS_TOKEN_HEX 64
 #define CS_PATH_MAX 128
 #define CS_QUERY_MAX 1024
+#define CS_COOKIE_NAME_MAX 32
 struct cs_request {
     int post;
     char path[CS_PATH_MAX];
@@ -106,7 +107,8 @@ struct cs_nav {
     const char *href, *label, *role;
 };
 struct cs_site {
-    const char *title; /* "certline console", in every page's title */
+    const char *title;  /* "certline console", in every page's title */
+    const char *cookie; /* the cookies' name after "__Host-" (consoles on one host differ) */
     const struct cs_route *routes;
     size_t route_count;
     const struct cs_nav *nav;

@@ -47,12 +47,15 @@ void cs_redirect(struct cs_response *resp, const char *location)
     snprintf(resp->headers + used, sizeof(resp->headers) - used, "Location: %s\r\n", location);
 }
 
-/* A cookie header: name=value with the console's attributes, expiring in max_age seconds. */
-static void add_cookie(struct cs_response *resp, const char *name, const char *value, long max_age)
+/* A cookie header: __Host-<site's cookie><suffix>=value with the console's attributes,
+ * expiring in max_age seconds (suffix "" for the session, "-login" for the login form's). */
+static void add_cookie(const struct cs_site *site, struct cs_response *resp, const char *suffix,
+                       const char *value, long max_age)
 {
     size_t used = strlen(resp->headers);
     snprintf(resp->headers + used, sizeof(resp->headers) - used,
-             "Set-Cookie: %s%s" COOKIE_ATTRIBUTES "; Max-Age=%ld\r\n", name, value, max_age);
+             "Set-Cookie: __Host-%.*s%s=%s" COOKIE_ATTRIBUTES "; Max-Age=%ld\r\n",
+             CS_COOKIE_NAME_MAX, site->cookie, suffix, value, max_age);
 }
 
 static void head(struct cs_buf *b, const char *site_title, const char *title)
@@ -154,7 +157,7 @@ static void login_page(const struct cs_site *site, struct cs_response *resp, con
         return;
     }
     /* The login form's CSRF token: the same random value in a cookie and the form. */
-    add_cookie(resp, "__Host-certline-login=", token, 1800);
+    add_cookie(site, resp, "-login", token, 1800);
     head(b, site->title, "Log in");
     cs_puts(b, "<main><h1>");
     cs_html(b, site->title);
@@ -235,8 +238,8 @@ static void login(const struct cs_site *site, const struct cs_request *req,
     }
     site->audit(store, id, "login", detail);
     site->release(site->app, store);
-    add_cookie(resp, "__Host-certline=", session.id, cs_session_lifetime(site->sessions));
-    add_cookie(resp, "__Host-certline-login=", "x", 0);
+    add_cookie(site, resp, "", session.id, cs_session_lifetime(site->sessions));
+    add_cookie(site, resp, "-login", "x", 0);
     cs_redirect(resp, "/");
 }
 
@@ -244,7 +247,7 @@ static void logout(struct cs_ctx *ctx)
 {
     cs_session_close(ctx->site->sessions, ctx->session->id);
     ctx->site->audit(ctx->store, ctx->session->operator_id, "logout", "console");
-    add_cookie(ctx->resp, "__Host-certline=", "x", 0);
+    add_cookie(ctx->site, ctx->resp, "", "x", 0);
     cs_redirect(ctx->resp, "/login");
 }
 

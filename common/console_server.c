@@ -18,8 +18,6 @@
 
 #define BODY_MAX (2u << 20) /* the largest request body taken (a plan upload) */
 #define REQUESTS_PER_CONNECTION 200
-#define COOKIE_SESSION "__Host-certline="
-#define COOKIE_LOGIN "__Host-certline-login="
 
 struct cs_console {
     const struct cs_site *site;
@@ -37,6 +35,7 @@ struct cs_conn {
     int too_large;
     int last; /* the last request this connection serves: answered with Connection: close */
     int (*chained)(struct soap *, const char *, const char *);
+    char session_cookie[CS_COOKIE_NAME_MAX + 16], login_cookie[CS_COOKIE_NAME_MAX + 24];
 };
 static _Thread_local struct cs_conn *current;
 
@@ -171,8 +170,8 @@ static int on_header(struct soap *soap, const char *key, const char *val)
 {
     soap->fform = on_form; /* reset by gSOAP for each request; only POST, PUT... reach it */
     if (strcasecmp(key, "Cookie") == 0) {
-        take_cookie(val, COOKIE_SESSION, current->req.session_id);
-        take_cookie(val, COOKIE_LOGIN, current->req.login_token);
+        take_cookie(val, current->session_cookie, current->req.session_id);
+        take_cookie(val, current->login_cookie, current->req.login_token);
         return SOAP_OK;
     }
     if (strcasecmp(key, "Content-Type") == 0) {
@@ -197,6 +196,11 @@ static void serve_connection(struct soap *soap, void *app, const atomic_int *sto
 {
     const struct cs_console *console = app;
     struct cs_conn conn = {.site = console->site, .chained = soap->fparsehdr};
+
+    snprintf(conn.session_cookie, sizeof(conn.session_cookie), "__Host-%.*s=", CS_COOKIE_NAME_MAX,
+             console->site->cookie);
+    snprintf(conn.login_cookie, sizeof(conn.login_cookie), "__Host-%.*s-login=", CS_COOKIE_NAME_MAX,
+             console->site->cookie);
 
     current = &conn;
     soap->fparsehdr = on_header;

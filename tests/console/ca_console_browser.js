@@ -68,7 +68,7 @@ async function main() {
     response = await login(page, settings.operator, settings.password);
     check(page.url() === `${base}/`, `after login at ${page.url()}`);
     check((await text(page, 'h1')) === 'Issuance', 'not the Issuance page');
-    const session = (await context.cookies()).find((c) => c.name === '__Host-certline');
+    const session = (await context.cookies()).find((c) => c.name === '__Host-certline-ca');
     check(session !== undefined, 'no session cookie');
     check(session.httpOnly && session.secure && session.sameSite === 'Strict',
       `cookie attributes ${JSON.stringify(session)}`);
@@ -151,11 +151,11 @@ async function main() {
     await Promise.all([page.waitForNavigation(), page.click('nav button')]);
     check(page.url() === `${base}/login`, `after logout at ${page.url()}`);
     const replay = await page.request.get(`${base}/certificates`,
-      { headers: { Cookie: `__Host-certline=${old}` }, maxRedirects: 0 });
+      { headers: { Cookie: `__Host-certline-ca=${old}` }, maxRedirects: 0 });
     check(replay.status() === 303 && replay.headers()['location'] === '/login',
       `old cookie after logout: status ${replay.status()}`);
     const replayPost = await page.request.post(`${base}/revoke`,
-      { headers: { Cookie: `__Host-certline=${old}` }, form: { csrf: 'x' }, maxRedirects: 0 });
+      { headers: { Cookie: `__Host-certline-ca=${old}` }, form: { csrf: 'x' }, maxRedirects: 0 });
     check(replayPost.status() === 403, `old cookie POST after logout: ${replayPost.status()}`);
     out.ok = true;
   } finally {

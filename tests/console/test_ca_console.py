@@ -142,11 +142,11 @@ class CaConsoleLine(Line):
         r = conn.getresponse()
         page = r.read().decode()
         token = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
-        check("__Host-certline-login=" + token in r.getheader("Set-Cookie"), "login cookie")
+        check("__Host-certline-ca-login=" + token in r.getheader("Set-Cookie"), "login cookie")
         body = "csrf=%s&operator=carol&password=%s" % (token, CAROL_PASSWORD.replace(" ", "+"))
         conn.request("POST", "/login", body=body, headers={
             "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": "__Host-certline-login=" + token})
+            "Cookie": "__Host-certline-ca-login=" + token})
         r = conn.getresponse()
         r.read()
         check(r.status == 403, "a disabled operator's login: %d" % r.status)
