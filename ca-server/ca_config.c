@@ -26,6 +26,7 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_LISTEN_ROW(struct ca_config, "where the ca interface listens"),
     CL_CFG_LIMITS_ROW(struct ca_config),
     CL_CFG_METRICS_ROW(struct ca_config),
+    CL_CFG_CONSOLE_ROW(struct ca_config),
     CL_CFG_INT(struct ca_config, workers, "workers", 0, 1, 64, 2, "signing threads per batch"),
     CL_CFG_INT(struct ca_config, max_batch, "max_batch", 0, 1, 1000, 1000,
                "device numbers per certificate transmission request"),

@@ -5,6 +5,7 @@
 
 #include "ca_token.h"
 #include "config.h"
+#include "console_config.h"
 #include "metrics_http.h"
 #include "transport_config.h"
 
@@ -20,6 +21,7 @@ struct ca_config {
     struct cl_tls_config tls;
     struct cl_listen_config listen;
     struct cl_metrics_config metrics; /* GET /metrics; port 0: none */
+    struct cs_console_config console; /* the CA operators' console; port 0: none */
     struct cl_limits_config limits;
     long long workers;              /* signing threads per batch */
     long long max_batch;            /* device numbers per FIG 21 request */

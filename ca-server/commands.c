@@ -141,5 +141,13 @@ const struct ca_command ca_commands[] = {
     {"import-reports", "FILE --out RECEIPTS [--partial]",
      "check a factory's exported installation reports and write their signed receipts", 1,
      ca_command_import_reports},
+    {"operator-add",
+     "LOGIN [--role viewer|operator|admin] [--password-file FILE | --password-stdin]",
+     "add a CA operator, an account of the console (password prompted without echo)", 0,
+     ca_command_operator_add},
+    {"operator-disable", "LOGIN", "disable a CA operator (no more console logins)", 0,
+     ca_command_operator_state},
+    {"operator-enable", "LOGIN", "enable a disabled CA operator again", 0,
+     ca_command_operator_state},
     {NULL, NULL, NULL, 0, NULL},
 };

@@ -90,6 +90,10 @@ int ca_command_revoke(const struct ca_config *config, const char *passphrase, in
 int ca_command_crl(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 int ca_command_audit(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 /* serve.c */
+int ca_command_operator_add(const struct ca_config *config, const char *passphrase, int argc,
+                            char **argv);
+int ca_command_operator_state(const struct ca_config *config, const char *passphrase, int argc,
+                              char **argv);
 int ca_command_serve(const struct ca_config *config, const char *passphrase, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "crl_publisher.h"
 #include "crl_reason.h"
 #include "error.h"
+#include "revoke.h"
 
 int ca_command_revoke(const struct ca_config *config, const char *passphrase, int argc, char **argv)
 {
@@ -39,12 +40,7 @@ int ca_command_revoke(const struct ca_config *config, const char *passphrase, in
     }
     if (ca_open_store(config, &store) != 0)
         return 1;
-    /* The serial names a device certificate or a service certificate, never both. */
-    rc = ca_store_revoke_reason(store, args[0], (int)code, comment, ca_operator_name());
-    if (rc == CL_ERR_NOT_FOUND) {
-        kind = "service";
-        rc = ca_store_service_revoke(store, args[0], (int)code, comment, ca_operator_name());
-    }
+    rc = ca_revoke(store, args[0], (int)code, comment, ca_operator_name(), &kind);
     ca_store_close(store);
     if (rc != CL_OK) {
         fprintf(stderr, "ca-server: cannot revoke %.48s: %s\n", args[0],

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ca_console.h"
 #include "commands.h"
 #include "crl_holder.h"
 #include "crl_publisher.h"
@@ -63,6 +64,7 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     struct cl_crl_holder *holder = NULL;
     struct ca_store *store = NULL;
     struct cl_metrics_http *metrics = NULL;
+    struct ca_console *console = NULL;
     struct ca_key_place keys = ca_config_key_place(config); /* the issuing key only */
     char err[512] = "";
     int applied = 0, code = 1;
@@ -113,7 +115,8 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     cl_limits_config_apply(&config->limits, &settings.limits);
     if (cl_server_new(&settings, tls, &running, err, sizeof(err)) != CL_OK ||
         cl_metrics_http_start(&config->metrics, cl_metrics_global(), CL_METRICS_CA, &metrics, err,
-                              sizeof(err)) != CL_OK) {
+                              sizeof(err)) != CL_OK ||
+        ca_console_start(&runtime, tls, &console, err, sizeof(err)) != CL_OK) {
         cl_log_error("%s", err);
         goto out;
     }
@@ -145,6 +148,7 @@ out : {
     cl_server_free(server);
 }
     cl_metrics_http_stop(metrics);
+    ca_console_free(console);
     ca_crl_publisher_stop(runtime.crl);
     ca_pack_purge_stop(&runtime);
     cl_tls_free(tls);

@@ -1,244 +1,6 @@
-/* console_routes.c: the console's dispatch: login (lockout, audited), logout, the session and
- * CSRF checks in front of every view and action, the page frame and error pages. */
-#include <stdio.h>
-#include <string.h>
-
-#include <mbedtls/platform_util.h>
-
+/* console_routes.c: the comm-terminal console's pages: which view or action answers each path,
+ * and the navigation bar (common/console_gate.c logs in and checks sessions and CSRF tokens). */
 #include "console.h"
-#include "error.h"
-#include "log.h"
-
-#define COOKIE_ATTRIBUTES "; Path=/; Secure; HttpOnly; SameSite=Strict"
-#define PASSWORD_FIELD_MAX 1025
-
-void cs_today(char day[11])
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(day, 11, "%Y-%m-%d", &tm);
-}
-
-int cs_role_at_least(const struct cs_session *session, const char *role)
-{
-    static const char *const order[] = {"viewer", "operator", "admin"};
-    int have = -1, need = 3;
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(session->role, order[i]) == 0)
-            have = i;
-        if (strcmp(role, order[i]) == 0)
-            need = i;
-    }
-    return have >= need;
-}
-
-void cs_query(const struct cs_ctx *ctx, const char *name, char *out, size_t cap)
-{
-    if (cs_form_value(ctx->req->query, strlen(ctx->req->query), name, out, cap) != 1)
-        out[0] = '\0';
-}
-
-void cs_redirect(struct cs_response *resp, const char *location)
-{
-    size_t used = strlen(resp->headers);
-    resp->status = 303;
-    snprintf(resp->headers + used, sizeof(resp->headers) - used, "Location: %s\r\n", location);
-}
-
-/* A cookie header: name=value with the console's attributes, expiring in max_age seconds. */
-static void add_cookie(struct cs_response *resp, const char *name, const char *value, long max_age)
-{
-    size_t used = strlen(resp->headers);
-    snprintf(resp->headers + used, sizeof(resp->headers) - used,
-             "Set-Cookie: %s%s" COOKIE_ATTRIBUTES "; Max-Age=%ld\r\n", name, value, max_age);
-}
-
-static void head(struct cs_buf *b, const char *title)
-{
-    cs_puts(b, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<meta name=\"viewport\" content=\"width=device-width\"><title>");
-    cs_html(b, title);
-    cs_puts(b, " - certline console</title><style>"
-               "body{font-family:sans-serif;margin:0;color:#222}"
-               "nav{background:#234;padding:.5em 1em}nav a,nav button{color:#fff;margin-right:1em;"
-               "text-decoration:none;background:none;border:0;font:inherit;cursor:pointer}"
-               "nav form{display:inline;float:right}main{padding:1em}"
-               "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;"
-               "padding:.2em .6em;text-align:left}th{background:#eee}td.n{text-align:right}"
-               ".alert{background:#fdd;border:1px solid #c66;padding:.4em;margin:.3em 0}"
-               ".ok{background:#dfd;border:1px solid #6a6;padding:.4em;margin:.3em 0}"
-               "form.box{border:1px solid #ccc;padding:.6em;margin:.6em 0;max-width:40em}"
-               "</style></head><body>");
-}
-
-void cs_page_start(struct cs_ctx *ctx, const char *title)
-{
-    struct cs_buf *b = &ctx->resp->body;
-    head(b, title);
-    cs_puts(b, "<nav><a href=\"/\">Today</a><a href=\"/devices\">Devices</a>"
-               "<a href=\"/audit\">Audit</a><a href=\"/log\">Audit log</a>"
-               "<a href=\"/lines\">Lines</a><a href=\"/actions\">Actions</a>");
-    if (cs_role_at_least(ctx->session, "admin"))
-        cs_puts(b, "<a href=\"/operators\">Operators</a>");
-    cs_puts(b, "<form method=\"post\" action=\"/logout\">");
-    cs_csrf_field(ctx);
-    cs_puts(b, "<button type=\"submit\">Log out ");
-    cs_html(b, ctx->session->operator_id);
-    cs_puts(b, " (");
-    cs_html(b, ctx->session->role);
-    cs_puts(b, ")</button></form></nav><main><h1>");
-    cs_html(b, title);
-    cs_puts(b, "</h1>");
-}
-
-void cs_page_end(struct cs_ctx *ctx)
-{
-    cs_puts(&ctx->resp->body, "</main></body></html>\n");
-}
-
-void cs_csrf_field(struct cs_ctx *ctx)
-{
-    cs_puts(&ctx->resp->body, "<input type=\"hidden\" name=\"csrf\" value=\"");
-    cs_puts(&ctx->resp->body, ctx->session->csrf);
-    cs_puts(&ctx->resp->body, "\">");
-}
-
-static void bare_error(struct cs_response *resp, int status, const char *message)
-{
-    resp->status = status;
-    resp->body.len = 0;
-    head(&resp->body, "Error");
-    cs_printf(&resp->body, "<main><h1>Error %d</h1><p class=\"alert\">", status);
-    cs_html(&resp->body, message);
-    cs_puts(&resp->body, "</p><p><a href=\"/\">Back to the console</a></p></main></body></html>\n");
-}
-
-void cs_error_page(struct cs_ctx *ctx, int status, const char *message)
-{
-    if (ctx->session == NULL) {
-        bare_error(ctx->resp, status, message);
-        return;
-    }
-    ctx->resp->status = status;
-    ctx->resp->body.len = 0;
-    cs_page_start(ctx, "Error");
-    cs_puts(&ctx->resp->body, "<p class=\"alert\">");
-    cs_html(&ctx->resp->body, message);
-    cs_puts(&ctx->resp->body, "</p>");
-    cs_page_end(ctx);
-}
-
-/* The login form; its CSRF token is the one the browser holds already (a login cookie; another
- * tab or a favicon request must not make the open form stale), else a fresh one. */
-static void login_page(struct cs_response *resp, const char *held, const char *message)
-{
-    char token[CS_TOKEN_HEX + 1];
-    struct cs_buf *b = &resp->body;
-
-    if (held[0] != '\0')
-        snprintf(token, sizeof(token), "%s", held);
-    else if (cs_random_token(token) != 0) {
-        bare_error(resp, 503, "no randomness available for a login form");
-        return;
-    }
-    /* The login form's CSRF token: the same random value in a cookie and the form. */
-    add_cookie(resp, "__Host-certline-login=", token, 1800);
-    head(b, "Log in");
-    cs_puts(b, "<main><h1>certline console: log in</h1>");
-    if (message != NULL) {
-        cs_puts(b, "<p class=\"alert\" id=\"login-error\">");
-        cs_html(b, message);
-        cs_puts(b, "</p>");
-    }
-    cs_puts(b, "<form class=\"box\" method=\"post\" action=\"/login\">"
-               "<input type=\"hidden\" name=\"csrf\" value=\"");
-    cs_puts(b, token);
-    cs_puts(b, "\"><p><label>Operator id <input name=\"operator\" maxlength=\"32\" required "
-               "autocomplete=\"username\"></label></p><p><label>Password <input type=\"password\" "
-               "name=\"password\" maxlength=\"1024\" required autocomplete=\"current-password\">"
-               "</label></p><p><button type=\"submit\">Log in</button></p></form></main>"
-               "</body></html>\n");
-}
-
-static int same_text(const char *a, const char *b)
-{
-    unsigned char diff = (unsigned char)(strlen(a) != strlen(b));
-    for (size_t i = 0; a[i] != '\0' && b[i] != '\0'; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
-
-static void login(struct cs_app *app, const struct cs_request *req, struct cs_response *resp)
-{
-    char id[CT_OPERATOR_ID_MAX + 1], password[PASSWORD_FIELD_MAX], csrf[CS_TOKEN_HEX + 1],
-        role[16] = "", detail[128];
-    struct cs_session session;
-
-    if (cs_form_value(req->body, req->body_len, "csrf", csrf, sizeof(csrf)) != 1 ||
-        req->login_token[0] == '\0' || !same_text(csrf, req->login_token)) {
-        bare_error(resp, 403,
-                   "the login form has expired or was not sent by this console: "
-                   "open the login page again");
-        return;
-    }
-    if (cs_form_value(req->body, req->body_len, "operator", id, sizeof(id)) != 1 || id[0] == '\0' ||
-        cs_form_value(req->body, req->body_len, "password", password, sizeof(password)) != 1) {
-        login_page(resp, req->login_token,
-                   "give an operator id (at most 32 characters) and a password");
-        resp->status = 400;
-        return;
-    }
-    struct ct_store *store = cl_pool_acquire(app->rt->pool);
-    if (cs_locked(app->sessions, id)) {
-        snprintf(detail, sizeof(detail), "console login refused (locked out) from %s",
-                 req->address);
-        (void)ct_store_audit(store, id, "login_locked", detail);
-        cl_pool_release(app->rt->pool, store);
-        login_page(resp, req->login_token,
-                   "too many failed logins: this operator id is locked for 10 minutes");
-        resp->status = 429;
-        mbedtls_platform_zeroize(password, sizeof(password));
-        return;
-    }
-    int rc = ct_store_operator_login(store, id, password, role, sizeof(role));
-    mbedtls_platform_zeroize(password, sizeof(password));
-    snprintf(detail, sizeof(detail), "console from %s", req->address);
-    if (rc != CL_OK) {
-        cs_login_failed(app->sessions, id);
-        (void)ct_store_audit(store, id, "login_failed", detail);
-        cl_pool_release(app->rt->pool, store);
-        login_page(resp, req->login_token,
-                   "operator id or password not accepted (or the operator is disabled)");
-        resp->status = 403;
-        return;
-    }
-    cs_login_succeeded(app->sessions, id);
-    if (cs_session_open(app->sessions, id, role, &session) != 0) {
-        cl_pool_release(app->rt->pool, store);
-        bare_error(resp, 503, "too many open sessions: try again later");
-        return;
-    }
-    (void)ct_store_audit(store, id, "login", detail);
-    cl_pool_release(app->rt->pool, store);
-    add_cookie(resp, "__Host-certline=", session.id, cs_session_lifetime(app->sessions));
-    add_cookie(resp, "__Host-certline-login=", "x", 0);
-    cs_redirect(resp, "/");
-}
-
-static void logout(struct cs_ctx *ctx)
-{
-    cs_session_close(ctx->app->sessions, ctx->session->id);
-    (void)ct_store_audit(ctx->store, ctx->session->operator_id, "logout", "console");
-    add_cookie(ctx->resp, "__Host-certline=", "x", 0);
-    cs_redirect(ctx->resp, "/login");
-}
-
-struct route {
-    const char *path;
-    int post;
-    void (*run)(struct cs_ctx *ctx);
-};
 
 static void audit_html(struct cs_ctx *ctx)
 {
@@ -253,7 +15,7 @@ static void audit_json(struct cs_ctx *ctx)
     cs_page_audit(ctx, 2);
 }
 
-static const struct route routes[] = {
+const struct cs_route ct_console_routes[] = {
     {"/", 0, cs_page_today},
     {"/devices", 0, cs_page_devices},
     {"/device", 0, cs_page_device},
@@ -264,7 +26,6 @@ static const struct route routes[] = {
     {"/lines", 0, cs_page_lines},
     {"/actions", 0, cs_page_actions},
     {"/operators", 0, cs_page_operators},
-    {"/logout", 1, logout},
     {"/plan", 1, cs_action_plan},
     {"/enter", 1, cs_action_enter},
     {"/fetch", 1, cs_action_fetch},
@@ -276,65 +37,15 @@ static const struct route routes[] = {
     {"/model-delete", 1, cs_action_model_delete},
 };
 
-/* The CSRF token of a POST: a form field (urlencoded or multipart). */
-static int csrf_ok(const struct cs_request *req, const struct cs_session *session)
-{
-    char token[CS_TOKEN_HEX + 1] = "";
-    if (strncmp(req->content_type, "multipart/form-data", 19) == 0) {
-        const char *data;
-        size_t len;
-        if (cs_multipart_part(req->body, req->body_len, req->content_type, "csrf", &data, &len) !=
-                1 ||
-            len != CS_TOKEN_HEX)
-            return 0;
-        memcpy(token, data, CS_TOKEN_HEX);
-    } else if (cs_form_value(req->body, req->body_len, "csrf", token, sizeof(token)) != 1) {
-        return 0;
-    }
-    return same_text(token, session->csrf);
-}
+const size_t ct_console_route_count = sizeof(ct_console_routes) / sizeof(ct_console_routes[0]);
 
-void cs_handle(struct cs_app *app, const struct cs_request *req, struct cs_response *resp)
-{
-    struct cs_session session;
-    const struct route *route = NULL;
-
-    if (strcmp(req->path, "/login") == 0) {
-        if (req->post)
-            login(app, req, resp);
-        else
-            login_page(resp, req->login_token, NULL);
-        return;
-    }
-    if (strcmp(req->path, "/favicon.ico") == 0) {
-        bare_error(resp, 404, "no icon");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(routes[i].path, req->path) == 0 && routes[i].post == req->post)
-            route = &routes[i];
-    if (req->session_id[0] == '\0' || cs_session_find(app->sessions, req->session_id, &session)) {
-        if (req->post)
-            bare_error(resp, 403, "not logged in, or the session has ended: log in again");
-        else
-            cs_redirect(resp, "/login");
-        return;
-    }
-    struct cs_ctx ctx = {.app = app, .req = req, .session = &session, .resp = resp};
-    if (route == NULL) {
-        cs_error_page(&ctx, 404, "no such page in the console");
-        return;
-    }
-    if (req->post && !csrf_ok(req, &session)) {
-        cl_log_warn("console: POST %s from %s (operator %s) refused: no valid CSRF token (%zu "
-                    "bytes of %.40s)",
-                    req->path, req->address, session.operator_id, req->body_len, req->content_type);
-        cs_error_page(&ctx, 403,
-                      "the form was refused: its CSRF token is missing or wrong "
-                      "(reload the page and send it again)");
-        return;
-    }
-    ctx.store = cl_pool_acquire(app->rt->pool);
-    route->run(&ctx);
-    cl_pool_release(app->rt->pool, ctx.store);
-}
+const struct cs_nav ct_console_nav[] = {
+    {"/", "Today", NULL},
+    {"/devices", "Devices", NULL},
+    {"/audit", "Audit", NULL},
+    {"/log", "Audit log", NULL},
+    {"/lines", "Lines", NULL},
+    {"/actions", "Actions", NULL},
+    {"/operators", "Operators", "admin"},
+};
+const size_t ct_console_nav_count = sizeof(ct_console_nav) / sizeof(ct_console_nav[0]);

@@ -14,22 +14,6 @@ static const struct cl_cfg_field database_fields[] = {
 };
 static const struct cl_cfg_table database_table = CL_CFG_TABLE(database_fields);
 
-static const struct cl_cfg_field console_fields[] = {
-    CL_CFG_STR_DEF(struct ct_console_config, host, "host", "127.0.0.1", 0,
-                   "address the console listens on"),
-    CL_CFG_INT(struct ct_console_config, port, "port", 0, 0, 65535, 0,
-               "the console's HTTPS port (0: no console)"),
-    CL_CFG_STR_DEF(struct ct_console_config, cert_file, "cert_file", "", 0,
-                   "the console's certificate chain, PEM (empty: tls.cert_file)"),
-    CL_CFG_STR_DEF(struct ct_console_config, key_file, "key_file", "", 0,
-                   "the console's private key (empty: tls.key_file)"),
-    CL_CFG_INT(struct ct_console_config, session_minutes, "session_minutes", 0, 1, 1440, 30,
-               "minutes a console session lives without use"),
-    CL_CFG_INT(struct ct_console_config, max_connections, "max_connections", 0, 1, 256, 16,
-               "browser connections served at once"),
-};
-static const struct cl_cfg_table console_table = CL_CFG_TABLE(console_fields);
-
 static const struct cl_cfg_field ct_fields[] = {
     CL_CFG_STR(struct ct_config, factory, "factory", 1, 1, "this factory's name (request ids)"),
     CL_CFG_OBJ(struct ct_config, database, "database", 1, &database_table, "PostgreSQL"),
@@ -72,8 +56,7 @@ static const struct cl_cfg_field ct_fields[] = {
                "plan files taken per look"),
     CL_CFG_INT(struct ct_config, plan_inbox_max_bytes, "plan_inbox_max_bytes", 0, 1, 8LL << 20,
                1LL << 20, "largest plan file taken (larger ones are rejected)"),
-    CL_CFG_OBJ(struct ct_config, console, "console", 0, &console_table,
-               "the operator console over HTTPS (absent: none)"),
+    CL_CFG_CONSOLE_ROW(struct ct_config),
 };
 const struct cl_cfg_table ct_config_table = CL_CFG_TABLE(ct_fields);
 

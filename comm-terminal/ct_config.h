@@ -3,22 +3,13 @@
 #define CERTLINE_CT_CONFIG_H
 
 #include "config.h"
+#include "console_config.h"
 #include "crl_config.h"
 #include "metrics_http.h"
 #include "transport_config.h"
 
 struct ct_database_config {
     char conninfo[1024]; /* never logged */
-};
-
-/* The operator console (console_server.c): HTTPS for browsers on its own port; port 0 = off. */
-struct ct_console_config {
-    char host[64];
-    long long port;
-    char cert_file[256]; /* "" = tls.cert_file */
-    char key_file[256];  /* "" = tls.key_file */
-    long long session_minutes;
-    long long max_connections;
 };
 
 struct ct_config {
@@ -41,9 +32,9 @@ struct ct_config {
     long long crl_max_bytes;  /* the largest ca:RevocationList answer received */
     char plan_inbox[1024];    /* the plan feed's folder (plan_inbox.c); "" = none */
     long long plan_inbox_poll_s;
-    long long plan_inbox_max_files; /* per round */
-    long long plan_inbox_max_bytes; /* per file */
-    struct ct_console_config console;
+    long long plan_inbox_max_files;   /* per round */
+    long long plan_inbox_max_bytes;   /* per file */
+    struct cs_console_config console; /* the operator console; port 0 = off */
 };
 
 extern const struct cl_cfg_table ct_config_table;

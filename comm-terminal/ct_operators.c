@@ -4,63 +4,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "ct_commands.h"
 #include "error.h"
 #include "keyfile.h"
-
-#define PASSWORD_MAX 256
-
-/* Reads a password from /dev/tty without echo. */
-static int prompt_password(const char *prompt, char *out, size_t cap)
-{
-    FILE *tty = fopen("/dev/tty", "r+");
-    struct termios old, quiet;
-    int rc = -1;
-
-    if (tty == NULL)
-        return -1;
-    fputs(prompt, tty);
-    fflush(tty);
-    if (tcgetattr(fileno(tty), &old) == 0) {
-        quiet = old;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
-        tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
-        if (fgets(out, (int)cap, tty) != NULL) {
-            out[strcspn(out, "\r\n")] = '\0';
-            rc = 0;
-        }
-        tcsetattr(fileno(tty), TCSAFLUSH, &old);
-        fputc('\n', tty);
-    }
-    fclose(tty);
-    return rc;
-}
+#include "password_input.h"
 
 /* The password for this command: --password-file FILE, else a prompt. */
 static char *password_for(int argc, char **argv, const char *prompt, char *err, size_t errlen)
 {
     const char *file = NULL;
-    char *password = NULL;
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--password-file") == 0)
             file = argv[i + 1];
-    if (file != NULL) {
-        if (cl_passphrase_load(file, NULL, &password, err, errlen) != CL_OK)
-            return NULL;
-        return password;
-    }
-    password = calloc(1, PASSWORD_MAX);
-    if (password == NULL || prompt_password(prompt, password, PASSWORD_MAX) != 0 ||
-        password[0] == '\0') {
-        snprintf(err, errlen, "no password given (no terminal for a prompt? use --password-file)");
-        free(password);
-        return NULL;
-    }
-    return password;
+    return cl_password_read(file, 0, prompt, err, errlen);
 }
 
 /* The level a role reaches (CT_OPEN for none). */

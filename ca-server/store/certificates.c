@@ -22,7 +22,7 @@ const char *ca_cert_state_name(enum ca_cert_state state)
     return "unknown";
 }
 
-static enum ca_cert_state state_from_name(const char *name)
+enum ca_cert_state ca_cert_state_from_name(const char *name)
 {
     for (int s = CA_CERT_INTENT; s < CA_CERT_UNKNOWN; s++)
         if (strcmp(name, ca_cert_state_name((enum ca_cert_state)s)) == 0)
@@ -30,22 +30,14 @@ static enum ca_cert_state state_from_name(const char *name)
     return CA_CERT_UNKNOWN;
 }
 
-#define CERT_COLUMNS                                                                               \
-    "serial, device_number, model_code, state, request_id,"                                        \
-    " floor(extract(epoch FROM created_at))::bigint,"                                              \
-    " floor(extract(epoch FROM issued_at))::bigint,"                                               \
-    " floor(extract(epoch FROM installed_at))::bigint,"                                            \
-    " floor(extract(epoch FROM ended_at))::bigint, reason,"                                        \
-    " (SELECT o.factory FROM device_owner o WHERE o.device_number = certificate.device_number)"
-
-static void cert_from_row(const PGresult *res, int row, void *cert)
+void ca_cert_from_row(const PGresult *res, int row, void *cert)
 {
     struct ca_cert_row *out = cert;
     memset(out, 0, sizeof(*out));
     cl_copy_text(out->serial_hex, sizeof(out->serial_hex), cl_pg_get_text(res, row, 0));
     cl_copy_text(out->device_number, sizeof(out->device_number), cl_pg_get_text(res, row, 1));
     cl_copy_text(out->model_code, sizeof(out->model_code), cl_pg_get_text(res, row, 2));
-    out->state = state_from_name(cl_pg_get_text(res, row, 3));
+    out->state = ca_cert_state_from_name(cl_pg_get_text(res, row, 3));
     cl_copy_text(out->request_id, sizeof(out->request_id), cl_pg_get_text(res, row, 4));
     out->created_at = (time_t)cl_pg_get_ll(res, row, 5);
     out->issued_at = (time_t)cl_pg_get_ll(res, row, 6);
@@ -80,7 +72,7 @@ int ca_store_cert_state(struct ca_store *store, const char *device_number, const
                           2, values, err, sizeof(err))) != CL_OK)
         return logged(rc, "reading a certificate's state", err);
     if (PQntuples(res) == 1)
-        cert_from_row(res, 0, row);
+        ca_cert_from_row(res, 0, row);
     PQclear(res);
     return CL_OK;
 }
@@ -103,7 +95,7 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
     }
     if (!cl_model_filter_ok("certificate list", values[1]))
         return CL_ERR_INVALID_ARGUMENT;
-    if (values[2][0] != '\0' && state_from_name(values[2]) == CA_CERT_UNKNOWN) {
+    if (values[2][0] != '\0' && ca_cert_state_from_name(values[2]) == CA_CERT_UNKNOWN) {
         cl_log_warn("certificate list: \"%s\" is not a state (intent, issued, installed, "
                     "superseded, revoked)",
                     cl_shown(values[2], buf, sizeof(buf)));
@@ -114,7 +106,7 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
                        "SELECT " CERT_COLUMNS " FROM certificate"
                        " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
                        " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
-                       4, values, sizeof(**rows), cert_from_row, count, &rc, logged,
+                       4, values, sizeof(**rows), ca_cert_from_row, count, &rc, logged,
                        "listing certificates");
     return rc;
 }

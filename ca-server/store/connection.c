@@ -215,6 +215,22 @@ static const char *const migration_8[] = {
     NULL,
 };
 
+/* CA operators: the accounts of ca-server's console (issue 17 part 2), their passwords hashed
+ * as the comm-terminal's operators' are; and certificates found by the day they were signed. */
+static const char *const migration_9[] = {
+    "CREATE TABLE ca_operator ("
+    " login text PRIMARY KEY CHECK (login ~ '^[!-~]{1,32}$'),"
+    " salt bytea NOT NULL CHECK (octet_length(salt) = 16),"
+    " iterations integer NOT NULL CHECK (iterations > 0),"
+    " hash bytea NOT NULL CHECK (octet_length(hash) = 32),"
+    " role text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),"
+    " state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'disabled')),"
+    " created_at timestamptz NOT NULL DEFAULT now(),"
+    " updated_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE INDEX certificate_issued_at ON certificate (issued_at) WHERE issued_at IS NOT NULL",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "packs stored uncompressed", migration_2},
@@ -224,6 +240,7 @@ static const struct cl_pg_migration migrations[] = {
     {6, "pre-write keys per model and period", migration_6},
     {7, "the newest CRL kept for every instance", migration_7},
     {8, "indexes for millions of certificates", migration_8},
+    {9, "CA operators for the console", migration_9},
 };
 
 static const struct cl_pg_schema schema = {"ca-server", LOCK_MIGRATE, migrations,

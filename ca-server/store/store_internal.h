@@ -54,6 +54,18 @@
 #define LOCK_MIGRATE 0x43530001
 #define LOCK_REQUEST 0x43530002
 
+#define CERT_COLUMNS                                                                               \
+    "serial, device_number, model_code, state, request_id,"                                        \
+    " floor(extract(epoch FROM created_at))::bigint,"                                              \
+    " floor(extract(epoch FROM issued_at))::bigint,"                                               \
+    " floor(extract(epoch FROM installed_at))::bigint,"                                            \
+    " floor(extract(epoch FROM ended_at))::bigint, reason,"                                        \
+    " (SELECT o.factory FROM device_owner o WHERE o.device_number = certificate.device_number)"
+/* Reads a row of CERT_COLUMNS into a struct ca_cert_row (store/certificates.c). */
+void ca_cert_from_row(const PGresult *res, int row, void *cert);
+/* The state named name; CA_CERT_UNKNOWN for no state. */
+enum ca_cert_state ca_cert_state_from_name(const char *name);
+
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
 /* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */

@@ -38,19 +38,11 @@
 #define RETRY_REASON_MAX 512    /* kept of a report attempt's failure */
 #define SIGNATURE_B64_MAX 4096  /* a receipt's signature, base64 */
 #define SIGNER_PEM_MAX 16384    /* a receipt's signer certificate, PEM */
-#define PASSWORD_MIN 8          /* operator passwords, bytes */
-#define PASSWORD_MAX 1024       /* */
 #define CLAIM_SECONDS_MAX 86400 /* a claim never outlives a day */
 #define PLAN_ENTRIES_LIMIT 10000
 #define PLAN_UNITS_LIMIT 100000
 #define SERIAL_NUMBER_MAX 999999999999LL /* the 12 digits of a device number's serial */
 #define LIST_MAX 1000000                 /* rows one listing returns at most */
-
-/* Operator passwords: PBKDF2-HMAC-SHA256, 16-byte salt, 32-byte hash. */
-#define PBKDF2_ITERATIONS 200000
-#define PBKDF2_ITERATIONS_MAX 10000000
-#define SALT_LEN 16
-#define HASH_LEN 32
 
 /* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
 #define LOCK_MIGRATE 0x43540001

@@ -5,21 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <mbedtls/platform_util.h>
-
-#include "keyfile.h"
-#include "x509_issue.h"
+#include "password_hash.h"
+#include "pg_password.h"
 
 /* ---- operators [FIG 14] ---- */
-
-/* Compares n bytes in time that does not depend on where they differ. */
-static int equal_const_time(const unsigned char *a, const unsigned char *b, size_t n)
-{
-    volatile unsigned char diff = 0;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 static int operator_id_ok(const char *operator_id)
 {
@@ -37,14 +26,13 @@ static int role_ok(const char *role)
 static int operator_write(struct ct_store *store, const char *operator_id, const char *password,
                           int replace, const char *role, const char *actor)
 {
-    unsigned char salt[SALT_LEN], hash[HASH_LEN];
+    struct cl_password_hash ph;
     char iterations[16], err[384], buf[48], detail[128];
-    const char *values[] = {operator_id, (const char *)salt, iterations, (const char *)hash,
+    const char *values[] = {operator_id, (const char *)ph.salt, iterations, (const char *)ph.hash,
                             role != NULL ? role : "admin"};
-    const int lengths[] = {0, SALT_LEN, 0, HASH_LEN, 0};
+    const int lengths[] = {0, CL_PASSWORD_SALT_LEN, 0, CL_PASSWORD_HASH_LEN, 0};
     const int formats[] = {0, 1, 0, 1, 0};
     PGresult *res;
-    size_t plen;
     int rc;
 
     if (store == NULL)
@@ -54,23 +42,20 @@ static int operator_write(struct ct_store *store, const char *operator_id, const
                     cl_shown(operator_id, buf, sizeof(buf)), CT_OPERATOR_ID_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    plen = password != NULL ? strnlen(password, PASSWORD_MAX + 1) : 0;
-    if (plen < PASSWORD_MIN || plen > PASSWORD_MAX) {
-        cl_log_warn("operator %s: the password must be %d to %d bytes", operator_id, PASSWORD_MIN,
-                    PASSWORD_MAX);
+    if (!cl_password_length_ok(password)) {
+        cl_log_warn("operator %s: the password must be %d to %d bytes", operator_id,
+                    CL_PASSWORD_MIN, CL_PASSWORD_MAX);
         return CL_ERR_INVALID_ARGUMENT;
     }
     if (!cl_pg_audit_actor_ok(actor, err, sizeof(err))) {
         cl_log_warn("operator %s: %s", operator_id, err);
         return CL_ERR_INVALID_ARGUMENT;
     }
-    if ((rc = cl_random_bytes(salt, sizeof(salt))) != CL_OK ||
-        (rc = cl_pbkdf2_sha256(password, plen, salt, SALT_LEN, PBKDF2_ITERATIONS, hash,
-                               HASH_LEN)) != CL_OK) {
+    if ((rc = cl_password_hash_new(password, &ph)) != CL_OK) {
         cl_log_error("operator %s: the password could not be hashed", operator_id);
         return rc;
     }
-    snprintf(iterations, sizeof(iterations), "%d", PBKDF2_ITERATIONS);
+    snprintf(iterations, sizeof(iterations), "%u", ph.iterations);
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
         goto out;
     /* The first operator, added without a login: whether there is none yet and the insert are
@@ -121,7 +106,7 @@ static int operator_write(struct ct_store *store, const char *operator_id, const
         CL_OK)
         rc = cl_pg_commit(store->db, err, sizeof(err));
 out:
-    mbedtls_platform_zeroize(hash, sizeof(hash));
+    cl_password_hash_clear(&ph);
     if (rc == CL_ERR_EXISTS || rc == CL_ERR_PERMISSION)
         return cl_pg_fail(store->db, rc); /* logged above */
     if (rc != CL_OK)
@@ -154,65 +139,32 @@ int ct_store_operator_check(struct ct_store *store, const char *operator_id, con
 int ct_store_operator_login(struct ct_store *store, const char *operator_id, const char *password,
                             char *role_out, size_t role_len)
 {
-    /* An unknown or malformed id costs one hash too, with a salt no stored hash matches. */
-    static const unsigned char dummy_salt[SALT_LEN] = "certline-nobody";
-    unsigned char salt[SALT_LEN], expected[HASH_LEN], hash[HASH_LEN];
     const char *values[] = {operator_id};
     char err[384], buf[48];
-    unsigned iterations = PBKDF2_ITERATIONS;
-    size_t plen = password != NULL ? strnlen(password, PASSWORD_MAX + 1) : 0;
-    int known = 0, active = 0, rc;
-    char role[16] = "";
-    PGresult *res;
+    PGresult *res = NULL;
+    int rc, disabled;
 
     if (role_out != NULL && role_len > 0)
         role_out[0] = '\0';
     if (store == NULL)
         return CL_ERR_INVALID_ARGUMENT;
-    memcpy(salt, dummy_salt, SALT_LEN);
-    mbedtls_platform_zeroize(expected, sizeof(expected));
-    if (operator_id_ok(operator_id)) {
-        if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
-            (rc = cl_pg_exec(store->db, &res,
-                             "SELECT salt, iterations, hash, role, state = 'active' FROM operator"
-                             " WHERE operator_id = $1",
-                             1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK)
-            return cts_logged(rc, "checking an operator", err);
-        if (PQntuples(res) == 1 && PQgetlength(res, 0, 0) == SALT_LEN &&
-            PQgetlength(res, 0, 1) == 4 && PQgetlength(res, 0, 2) == HASH_LEN) {
-            const unsigned char *n = (const unsigned char *)PQgetvalue(res, 0, 1);
-            unsigned stored =
-                (unsigned)n[0] << 24 | (unsigned)n[1] << 16 | (unsigned)n[2] << 8 | (unsigned)n[3];
-            if (stored >= PBKDF2_ITERATIONS && stored <= PBKDF2_ITERATIONS_MAX) {
-                memcpy(salt, PQgetvalue(res, 0, 0), SALT_LEN);
-                memcpy(expected, PQgetvalue(res, 0, 2), HASH_LEN);
-                iterations = stored;
-                known = 1;
-                cl_copy_text(role, sizeof(role), PQgetvalue(res, 0, 3));
-                active = PQgetlength(res, 0, 4) == 1 && PQgetvalue(res, 0, 4)[0] == 1;
-            }
-        }
-        PQclear(res);
-    }
-    if (plen > PASSWORD_MAX)
-        plen = PASSWORD_MAX; /* hashed all the same, refused below */
-    rc = cl_pbkdf2_sha256(password != NULL ? password : "", plen, salt, SALT_LEN, iterations, hash,
-                          HASH_LEN);
-    if (rc != CL_OK)
-        return rc;
-    int match = equal_const_time(hash, expected, HASH_LEN);
-    mbedtls_platform_zeroize(hash, sizeof(hash));
-    mbedtls_platform_zeroize(expected, sizeof(expected));
-    if (known && match && plen >= 1 && password != NULL && strlen(password) <= PASSWORD_MAX) {
-        if (active) {
-            if (role_out != NULL && role_len > 0)
-                cl_copy_text(role_out, role_len, role);
-            return CL_OK;
-        }
+    if (operator_id_ok(operator_id) &&
+        ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+         (rc = cl_pg_exec(store->db, &res,
+                          "SELECT salt, iterations, hash, role, state = 'active' FROM operator"
+                          " WHERE operator_id = $1",
+                          1, values, NULL, NULL, 1, err, sizeof(err))) != CL_OK))
+        return cts_logged(rc, "checking an operator", err);
+    int match = cl_pg_password_check(res, password, role_out, role_len, &disabled);
+    PQclear(res);
+    if (match < 0)
+        return match;
+    if (match)
+        return CL_OK;
+    if (disabled)
         cl_log_warn("operator \"%s\": login refused: disabled or removed", operator_id);
-        return CL_ERR_PERMISSION;
-    }
-    cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
+    else
+        cl_log_warn("operator \"%s\": login refused", cl_shown(operator_id, buf, sizeof(buf)));
     return CL_ERR_PERMISSION;
 }
 

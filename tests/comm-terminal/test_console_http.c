@@ -1,5 +1,5 @@
 /* test_console_http.c: the console's form and multipart parsing, its escaping (HTML, CSV,
- * JSON), its sessions and lockout (console_http.c, console_session.c), without a server. */
+ * JSON), its sessions and lockout (common/console_http.c, console_session.c), without a server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "console.h"
+#include "console_core.h"
 
 static void form_values(void **state)
 {

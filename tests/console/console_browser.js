@@ -126,9 +126,9 @@ async function main() {
 
     step = 'Lines live with JavaScript';
     {
-      // The console's Content-Security-Policy (console_server.c) allows no script yet: this
-      // context bypasses it to run /console.js as it will once the policy allows 'self'.
-      const live = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true });
+      // Under the console's own Content-Security-Policy (common/console_server.c: script-src
+      // and connect-src 'self'), not bypassed: the script must run as a real browser runs it.
+      const live = await browser.newContext({ ignoreHTTPSErrors: true });
       await live.addCookies(await context.cookies());
       const p = await live.newPage();
       await p.goto(`${base}/lines?day=${settings.today}`);

@@ -1,26 +1,27 @@
-/* console_server.c: the console's HTTPS server: the comm-terminal's TLS policy for browsers (no
- * client certificate) over common/soap_server.c's accept loop and connection threads, gSOAP's
- * HTTP reading (its fget and fform hooks) with bounded headers and bodies, and the answers. */
+/* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
+ * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
+ * fget and fform hooks) with bounded headers and bodies, and the answers. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "console.h"
+#include "console_config.h"
+#include "console_core.h"
 #include "error.h"
 #include "log.h"
 #include "soapH.h"
 #include "soap_server.h"
+#include "tls.h"
 #include "transport_config.h"
 
 #define BODY_MAX (2u << 20) /* the largest request body taken (a plan upload) */
 #define REQUESTS_PER_CONNECTION 200
-#define COOKIE_SESSION "__Host-certline="
-#define COOKIE_LOGIN "__Host-certline-login="
 
-struct ct_console {
-    struct cs_app app;
+struct cs_console {
+    const struct cs_site *site;
+    struct cs_sessions *sessions; /* cs_console_open's, freed with the console */
     struct cl_tls *tls;
     struct cl_server *server;
     pthread_t thread;
@@ -29,11 +30,12 @@ struct ct_console {
 
 /* What the hooks of one connection share; each connection has a thread of its own. */
 struct cs_conn {
-    struct cs_app *app;
+    const struct cs_site *site;
     struct cs_request req;
     int too_large;
     int last; /* the last request this connection serves: answered with Connection: close */
     int (*chained)(struct soap *, const char *, const char *);
+    char session_cookie[CS_COOKIE_NAME_MAX + 16], login_cookie[CS_COOKIE_NAME_MAX + 24];
 };
 static _Thread_local struct cs_conn *current;
 
@@ -71,17 +73,18 @@ static int send_response(struct soap *soap, struct cs_response *resp)
     size_t len = resp->body.failed ? strlen(fallback) : resp->body.len;
     int status = resp->body.failed ? 500 : resp->status;
 
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-                     "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
-                     "Strict-Transport-Security: max-age=31536000\r\n"
-                     "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
-                     "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'\r\n"
-                     "%sConnection: %s\r\n\r\n",
-                     status, reason_phrase(status),
-                     resp->body.failed ? "text/plain" : resp->content_type, len, resp->headers,
-                     soap->keep_alive ? "keep-alive" : "close");
+    int n = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
+        "Strict-Transport-Security: max-age=31536000\r\n"
+        "Content-Security-Policy: default-src 'none'; script-src 'self'; connect-src 'self'; "
+        "style-src 'unsafe-inline'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'\r\n"
+        "%sConnection: %s\r\n\r\n",
+        status, reason_phrase(status), resp->body.failed ? "text/plain" : resp->content_type, len,
+        resp->headers, soap->keep_alive ? "keep-alive" : "close");
     if (n < 0 || (size_t)n >= sizeof(head))
         return SOAP_EOF;
     if (soap->fsend(soap, head, (size_t)n) != SOAP_OK)
@@ -122,7 +125,7 @@ static int answer(struct soap *soap, int refusal, const char *why)
         cs_puts(&resp.body, "\n");
         soap->keep_alive = 0;
     } else {
-        cs_handle(current->app, &current->req, &resp);
+        cs_handle(current->site, &current->req, &resp);
     }
     rc = send_response(soap, &resp);
     cs_buf_free(&resp.body);
@@ -168,8 +171,8 @@ static int on_header(struct soap *soap, const char *key, const char *val)
 {
     soap->fform = on_form; /* reset by gSOAP for each request; only POST, PUT... reach it */
     if (strcasecmp(key, "Cookie") == 0) {
-        take_cookie(val, COOKIE_SESSION, current->req.session_id);
-        take_cookie(val, COOKIE_LOGIN, current->req.login_token);
+        take_cookie(val, current->session_cookie, current->req.session_id);
+        take_cookie(val, current->login_cookie, current->req.login_token);
         return SOAP_OK;
     }
     if (strcasecmp(key, "Content-Type") == 0) {
@@ -192,7 +195,13 @@ static int on_header(struct soap *soap, const char *key, const char *val)
 /* Serves one browser connection (soap_server.c calls it after the handshake). */
 static void serve_connection(struct soap *soap, void *app, const atomic_int *stopping)
 {
-    struct cs_conn conn = {.app = app, .chained = soap->fparsehdr};
+    const struct cs_console *console = app;
+    struct cs_conn conn = {.site = console->site, .chained = soap->fparsehdr};
+
+    snprintf(conn.session_cookie, sizeof(conn.session_cookie), "__Host-%.*s=", CS_COOKIE_NAME_MAX,
+             console->site->cookie);
+    snprintf(conn.login_cookie, sizeof(conn.login_cookie), "__Host-%.*s-login=", CS_COOKIE_NAME_MAX,
+             console->site->cookie);
 
     current = &conn;
     soap->fparsehdr = on_header;
@@ -217,56 +226,53 @@ static void serve_connection(struct soap *soap, void *app, const atomic_int *sto
 
 static void *run(void *arg)
 {
-    struct ct_console *console = arg;
+    struct cs_console *console = arg;
     if (cl_server_run(console->server) != CL_OK)
         cl_log_error("the operator console stopped on an error");
     return NULL;
 }
 
-/* The console's TLS context: its own certificate if configured, else the line service's. */
-static int console_tls(const struct ct_config *config, struct cl_tls *line_tls, struct cl_tls **out,
-                       char *err, size_t errlen)
+int cs_console_tls(const struct cl_tls_config *base, const char *cert_file, const char *key_file,
+                   struct cl_tls *sibling, struct cl_tls **out, char *err, size_t errlen)
 {
     int rc;
-    if (config->console.cert_file[0] != '\0' || config->console.key_file[0] != '\0') {
-        struct cl_tls_config own = config->tls;
-        if (config->console.cert_file[0] != '\0')
-            snprintf(own.cert_file, sizeof(own.cert_file), "%s", config->console.cert_file);
-        if (config->console.key_file[0] != '\0')
-            snprintf(own.key_file, sizeof(own.key_file), "%s", config->console.key_file);
+    *out = NULL;
+    if (cert_file[0] != '\0' || key_file[0] != '\0') {
+        struct cl_tls_config own = *base;
+        if (cert_file[0] != '\0')
+            snprintf(own.cert_file, sizeof(own.cert_file), "%s", cert_file);
+        if (key_file[0] != '\0')
+            snprintf(own.key_file, sizeof(own.key_file), "%s", key_file);
         rc = cl_tls_config_new(&own, CL_TLS_SERVER, out, err, errlen);
     } else {
-        rc = cl_tls_new_sibling(line_tls, CL_TLS_SERVER, out, err, errlen);
+        rc = cl_tls_new_sibling(sibling, CL_TLS_SERVER, out, err, errlen);
     }
-    if (rc == CL_OK)
-        rc = cl_tls_serve_browsers(*out);
+    if (rc == CL_OK && (rc = cl_tls_serve_browsers(*out)) != CL_OK) {
+        cl_tls_free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
-int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_console **out,
-                     char *err, size_t errlen)
+int cs_console_start(const struct cs_server_settings *cs, struct cl_tls *tls,
+                     const struct cs_site *site, struct cs_console **out, char *err, size_t errlen)
 {
-    const struct ct_console_config *cc = &rt->config->console;
-    struct cl_server_settings settings = {.iface = CL_IFACE_COMM_TERMINAL};
-    struct ct_console *console;
+    struct cl_server_settings settings = {.iface = (enum cl_interface)cs->iface};
+    struct cs_console *console;
     int rc;
 
     *out = NULL;
-    if (cc->port == 0)
-        return CL_OK;
-    if ((console = calloc(1, sizeof(*console))) == NULL ||
-        cs_sessions_new((long)cc->session_minutes * 60, &console->app.sessions) != 0) {
-        free(console);
+    if ((console = calloc(1, sizeof(*console))) == NULL) {
+        cl_tls_free(tls);
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
-    console->app.rt = rt;
-    if ((rc = console_tls(rt->config, line_tls, &console->tls, err, errlen)) != CL_OK)
-        goto fail;
-    settings.host = cc->host;
-    settings.port = (int)cc->port;
-    settings.max_connections = (int)cc->max_connections;
-    settings.app = &console->app;
+    console->site = site;
+    console->tls = tls;
+    settings.host = cs->host;
+    settings.port = cs->port;
+    settings.max_connections = cs->max_connections;
+    settings.app = console;
     settings.serve = serve_connection;
     cl_soap_limits_default(&settings.limits);
     settings.limits.max_message_bytes = BODY_MAX;
@@ -279,29 +285,64 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
         goto fail;
     }
     console->running = 1;
-    cl_log_info("operator console on https://%s:%d/", cc->host, cl_server_port(console->server));
+    cl_log_info("operator console on https://%s:%d/", cs->host, cl_server_port(console->server));
     *out = console;
     return CL_OK;
 fail:
-    ct_console_free(console);
+    cs_console_free(console);
     return rc;
 }
 
-void ct_console_stop(struct ct_console *console)
+int cs_console_open(const struct cs_console_config *cc, const struct cl_tls_config *tls_config,
+                    struct cl_tls *sibling, int iface, struct cs_site *site,
+                    struct cs_console **out, char *err, size_t errlen)
+{
+    struct cs_server_settings settings = {.host = cc->host,
+                                          .port = (int)cc->port,
+                                          .max_connections = (int)cc->max_connections,
+                                          .iface = iface};
+    struct cl_tls *tls = NULL;
+    int rc;
+
+    *out = NULL;
+    site->sessions = NULL;
+    if (cc->port == 0)
+        return CL_OK;
+    if (cs_sessions_new((long)cc->session_minutes * 60, &site->sessions) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    if ((rc = cs_console_tls(tls_config, cc->cert_file, cc->key_file, sibling, &tls, err,
+                             errlen)) != CL_OK ||
+        (rc = cs_console_start(&settings, tls, site, out, err, errlen)) != CL_OK) {
+        cs_sessions_free(site->sessions);
+        site->sessions = NULL;
+        return rc;
+    }
+    (*out)->sessions = site->sessions;
+    return CL_OK;
+}
+
+int cs_console_port(const struct cs_console *console)
+{
+    return cl_server_port(console->server);
+}
+
+void cs_console_stop(struct cs_console *console)
 {
     if (console != NULL && console->server != NULL)
         cl_server_stop(console->server);
 }
 
-void ct_console_free(struct ct_console *console)
+void cs_console_free(struct cs_console *console)
 {
     if (console == NULL)
         return;
-    ct_console_stop(console);
+    cs_console_stop(console);
     if (console->running)
         pthread_join(console->thread, NULL);
     cl_server_free(console->server);
     cl_tls_free(console->tls);
-    cs_sessions_free(console->app.sessions);
+    cs_sessions_free(console->sessions);
     free(console);
 }

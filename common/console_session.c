@@ -1,6 +1,6 @@
-/* console_session.c: the console's sessions (held here, by a random id the browser keeps in a
- * cookie; never the password), their CSRF tokens, and the lockout after failed logins. Both
- * live in this process only: a restart ends every session and forgets the failures. */
+/* console_session.c: an operator console's sessions (held here, by a random id the browser keeps in
+ * a cookie; never the password), their CSRF tokens, and the lockout after failed logins. Both live
+ * in this process only: a restart ends every session and forgets the failures. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +9,13 @@
 
 #include <mbedtls/platform_util.h>
 
-#include "console.h"
+#include "console_core.h"
 
 #define SESSIONS_MAX 512
 #define FAILURES_MAX 1024
 
 struct failure {
-    char operator_id[CT_OPERATOR_ID_MAX + 1];
+    char operator_id[CS_OPERATOR_ID_MAX + 1];
     time_t at[CS_LOCKOUT_FAILURES]; /* the last failures, oldest overwritten */
     unsigned next;
 };

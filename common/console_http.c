@@ -1,4 +1,5 @@
-/* console_http.c: the console's text building (escaped HTML, CSV, JSON) and form parsing. */
+/* console_http.c: an operator console's text building (escaped HTML, CSV, JSON) and form parsing.
+ */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "console.h"
+#include "console_core.h"
 
 void cs_add(struct cs_buf *b, const char *s, size_t n)
 {
@@ -133,6 +134,25 @@ void cs_time(struct cs_buf *b, time_t t)
     localtime_r(&t, &tm);
     strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &tm);
     cs_puts(b, text);
+}
+
+void cs_cell(struct cs_buf *b, const char *s)
+{
+    cs_puts(b, "<td>");
+    cs_html(b, s);
+    cs_puts(b, "</td>");
+}
+
+void cs_cell_time(struct cs_buf *b, time_t t)
+{
+    cs_puts(b, "<td>");
+    cs_time(b, t);
+    cs_puts(b, "</td>");
+}
+
+void cs_cell_number(struct cs_buf *b, long long n)
+{
+    cs_printf(b, "<td class=\"n\">%lld</td>", n);
 }
 
 void cs_buf_free(struct cs_buf *b)
