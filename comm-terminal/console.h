@@ -51,10 +51,7 @@ void cs_action_operator(struct cs_ctx *ctx);
  * progress (console_fetch.c), deleting a discontinued model (console_models.c), the plan
  * upload's errors (console_actions.c) ---- */
 
-/* Table cells (HTML-escaped text, local time, a number) and the day picker (console_pages.c). */
-void cs_cell_text(struct cs_buf *b, const char *s);
-void cs_cell_time(struct cs_buf *b, time_t t);
-void cs_cell_number(struct cs_buf *b, long n);
+/* The day picker (console_pages.c; table cells are console_core.h's cs_cell*). */
 /* The day= query value if it is a date, else today. */
 void cs_query_day(struct cs_ctx *ctx, char day[11]);
 void cs_day_form(struct cs_ctx *ctx, const char *action, const char *day);

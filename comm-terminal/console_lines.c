@@ -127,7 +127,7 @@ static int figures(struct cs_ctx *ctx, const char *day)
                "<th>Per hour</th></tr>");
     for (size_t i = 0; i < ln; i++) {
         cs_puts(b, "<tr>");
-        cs_cell_text(b, lines[i].line_id);
+        cs_cell(b, lines[i].line_id);
         cs_cell_number(b, lines[i].ok);
         cs_cell_number(b, lines[i].ng);
         cell_ms(b, lines[i].median_ms);
@@ -142,8 +142,8 @@ static int figures(struct cs_ctx *ctx, const char *day)
                "<tr><th>Line</th><th>Reason</th><th>Count</th></tr>");
     for (size_t i = 0; i < nn; i++) {
         cs_puts(b, "<tr>");
-        cs_cell_text(b, ng[i].line_id);
-        cs_cell_text(b, ng[i].reason);
+        cs_cell(b, ng[i].line_id);
+        cs_cell(b, ng[i].reason);
         cs_cell_number(b, ng[i].count);
         cs_puts(b, "</tr>");
     }
@@ -152,9 +152,9 @@ static int figures(struct cs_ctx *ctx, const char *day)
     for (size_t i = 0; i < sn; i++) {
         cs_puts(b, "<tr>");
         cs_cell_time(b, scans[i].at);
-        cs_cell_text(b, scans[i].line_id);
-        cs_cell_text(b, scans[i].device_number);
-        cs_cell_text(b, scans[i].state);
+        cs_cell(b, scans[i].line_id);
+        cs_cell(b, scans[i].device_number);
+        cs_cell(b, scans[i].state);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");

@@ -14,25 +14,6 @@
 #define LIST_LIMIT 200
 #define EXPORT_LIMIT 1000000
 
-void cs_cell_text(struct cs_buf *b, const char *s)
-{
-    cs_puts(b, "<td>");
-    cs_html(b, s);
-    cs_puts(b, "</td>");
-}
-
-void cs_cell_time(struct cs_buf *b, time_t t)
-{
-    cs_puts(b, "<td>");
-    cs_time(b, t);
-    cs_puts(b, "</td>");
-}
-
-void cs_cell_number(struct cs_buf *b, long n)
-{
-    cs_printf(b, "<td class=\"n\">%ld</td>", n);
-}
-
 void cs_query_day(struct cs_ctx *ctx, char day[11])
 {
     char given[16];
@@ -195,8 +176,8 @@ void cs_page_today(struct cs_ctx *ctx)
                "<th>Awaiting receipt</th><th>Rejected</th></tr>");
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
-        cs_cell_text(b, rows[i].model_code);
-        cs_cell_text(b, rows[i].certificate_managed ? "yes" : "no");
+        cs_cell(b, rows[i].model_code);
+        cs_cell(b, rows[i].certificate_managed ? "yes" : "no");
         cs_cell_number(b, units_of(plan, plan_n, rows[i].model_code));
         cs_cell_number(b, rows[i].held);
         cs_cell_number(b, rows[i].used_today);
@@ -226,13 +207,13 @@ static void cert_table(struct cs_buf *b, const struct ct_cert_row *rows, size_t 
         cs_puts(b, "\">");
         cs_html(b, rows[i].device_number);
         cs_puts(b, "</a></td>");
-        cs_cell_text(b, rows[i].model_code);
-        cs_cell_text(b, rows[i].state);
-        cs_cell_text(b, rows[i].serial_hex);
-        cs_cell_text(b, rows[i].line_id);
+        cs_cell(b, rows[i].model_code);
+        cs_cell(b, rows[i].state);
+        cs_cell(b, rows[i].serial_hex);
+        cs_cell(b, rows[i].line_id);
         cs_cell_time(b, rows[i].created_at);
         cs_cell_time(b, rows[i].written_at);
-        cs_cell_text(b, rows[i].report);
+        cs_cell(b, rows[i].report);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -310,9 +291,9 @@ void cs_page_device(struct cs_ctx *ctx)
     for (size_t i = 0; i < h; i++) {
         cs_puts(b, "<tr>");
         cs_cell_time(b, history[i].at);
-        cs_cell_text(b, history[i].what);
-        cs_cell_text(b, history[i].serial_hex);
-        cs_cell_text(b, history[i].detail);
+        cs_cell(b, history[i].what);
+        cs_cell(b, history[i].serial_hex);
+        cs_cell(b, history[i].detail);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -394,11 +375,11 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
                "<th>Receipt date</th><th>Receipt signature verified</th></tr>");
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
-        cs_cell_text(b, rows[i].device_number);
-        cs_cell_text(b, rows[i].serial_hex);
+        cs_cell(b, rows[i].device_number);
+        cs_cell(b, rows[i].serial_hex);
         cs_cell_time(b, rows[i].written_at);
         cs_cell_time(b, rows[i].received_at);
-        cs_cell_text(b, rows[i].signature_verified ? "yes" : "no");
+        cs_cell(b, rows[i].signature_verified ? "yes" : "no");
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
@@ -431,9 +412,9 @@ void cs_page_log(struct cs_ctx *ctx)
     for (size_t i = 0; i < n; i++) {
         cs_puts(b, "<tr>");
         cs_cell_time(b, rows[i].at);
-        cs_cell_text(b, rows[i].actor);
-        cs_cell_text(b, rows[i].action);
-        cs_cell_text(b, rows[i].detail);
+        cs_cell(b, rows[i].actor);
+        cs_cell(b, rows[i].action);
+        cs_cell(b, rows[i].detail);
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
