@@ -14,6 +14,10 @@ demo-containers) end to end, checked from outside the containers:
   container): one valid certificate per number, every written device with its flag, its pack
   deleted and a receipt that verifies; every check-in says installed (the same checks as
   tests/e2e/test_factory_day.py, imported from it);
+- the issuing CA's key is in the SoftHSM2 token of ca-server's container (issue 15): OpenSC's
+  pkcs11-tool, run in the container with the PIN of its docker secret, lists it sensitive and never
+  extractable and cannot read it out; the serving ca-server has the token's module loaded
+  (/proc/PID/maps on this host); ca_dir holds no issuing.key.enc;
 - at the end no container, network or volume of the day is left, the engine started here is
   stopped, and the host has no iptables rule or link it did not have before.
 
@@ -71,12 +75,39 @@ def verify_crl(day):
           "the comm-terminal holds CRLs %r (ca-server's is number %d)" % (held, number))
 
 
-def leftovers(engine):
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def verify_issuing_token(day, service="ca-server"):
+    """The issuing key lives in the token of service's container, and only there."""
+    def tool(*args):
+        r = day.compose.exec(service, "sh", "-c", 'PIN=$(head -n 1 /run/secrets/token_pin) exec '
+                             'pkcs11-tool --module %s --token-label certline-issuing --login '
+                             '--pin env:PIN "$@"' % MODULE, "pkcs11-tool", *args)
+        return r.returncode, r.stdout + r.stderr
+    code, out = tool("--list-objects", "--type", "privkey")
+    check(code == 0 and out.count("label:      issuing-ca") == 1,
+          "pkcs11-tool --list-objects finds no single issuing-ca key in the token: %s" % out)
+    check("Access:     sensitive, always sensitive, never extractable" in out,
+          "the issuing key's access in the token: %s" % out)
+    print("pkcs11-tool --list-objects --type privkey in %s:\n%s" % (service, out.strip()))
+    code, out = tool("--read-object", "--type", "privkey", "--label", "issuing-ca")
+    check(code != 0, "pkcs11-tool read the issuing key out of the token: %s" % out[:200])
+    check(not os.path.exists(os.path.join(day.ca.ca_dir, "issuing.key.enc")),
+          "ca_dir holds issuing.key.enc")
+    check(os.path.exists(os.path.join(day.ca.ca_dir, "issuing.crt")), "ca_dir has no issuing.crt")
+    pids = day.compose.processes(service, "ca-server")
+    check(len(pids) == 1, "%s: ca-server processes under its init: %r" % (service, pids))
+    with open("/proc/%d/maps" % pids[0]) as f:
+        check("libsofthsm2.so" in f.read(), "the serving ca-server has not loaded %s" % MODULE)
+
+
+def leftovers(engine, project=PROJECT):
     """The day's containers, networks and volumes still known to the engine."""
     left = []
     for kind in ("ps", "network", "volume"):
         argv = ["ps", "-a"] if kind == "ps" else [kind, "ls"]
-        r = engine.docker(*argv, "-q", "--filter", "label=com.docker.compose.project=" + PROJECT,
+        r = engine.docker(*argv, "-q", "--filter", "label=com.docker.compose.project=" + project,
                           check=False)
         left += ["%s %s" % (kind, x) for x in r.stdout.split()]
     return left
@@ -101,7 +132,7 @@ def main():
         summary = day.run()
         print("day: %s" % json.dumps(summary["lines"]))
         print("times: %s" % json.dumps(summary["containers"]["seconds"]))
-        for step in (verify_day_events, verify_crl, verify_certificates,
+        for step in (verify_day_events, verify_issuing_token, verify_crl, verify_certificates,
                      verify_flags_and_receipts, verify_check_ins):
             step(day)
             print("ok   %s" % step.__name__, flush=True)
