@@ -13,7 +13,7 @@
 #   pg-formation.sh state          pg_autoctl show state (on the monitor: the formation's nodes)
 #
 # Each -c setting is applied with ALTER SYSTEM once the server runs (the monitor's timers, a
-# node's idle_session_timeout). On the first node's first start, once it takes writes,
+# node's idle_session_timeout; every node gets checkpoint_completion_target=0, see below). On the first node's first start, once it takes writes,
 # /docker-entrypoint-initdb.d/*.sh make certline's role and databases (container/postgres-init.sh,
 # as in the single topology); the standby receives them by replication.
 #
@@ -32,6 +32,9 @@ set -euo pipefail
 base=/var/lib/postgresql/data
 export PGDATA=$base/pgdata XDG_CONFIG_HOME=$base/config XDG_DATA_HOME=$base/share
 export PGHOST=/var/run/postgresql PG_REGRESS_SOCK_DIR=/var/run/postgresql
+# pg_autoctl gives up a connection (a keeper's report to the monitor) after 2 s by default: too
+# short on a loaded host, where a missed report makes the monitor fail the primary over.
+export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}
 bin=/usr/lib/postgresql/15/bin
 role=${1:?monitor, node, health or state}
 shift
@@ -109,7 +112,11 @@ configure() {
     fi
 }
 
+# A node writes a requested checkpoint at once instead of spreading it over 90% of
+# checkpoint_timeout: a joining standby's pg_basebackup (the first start of node B, a killed node
+# rejoining) waits for one, minutes on an idle primary otherwise.
 settings=()
+[ "$role" != node ] || settings=(checkpoint_completion_target=0)
 [ "${1:-}" != postgres ] || shift
 while [ $# -gt 0 ]; do
     case $1 in
@@ -126,11 +133,11 @@ fi
 case $role in
 monitor)
     exec pg_autoctl create monitor --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
-        --hostname "$CERTLINE_PG_HOSTNAME" --auth trust --no-ssl --skip-pg-hba --run ;;
+        --hostname "$CERTLINE_PG_HOSTNAME" --no-ssl --skip-pg-hba --run ;;
 node)
     exec pg_autoctl create postgres --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
         --listen '*' --hostname "$CERTLINE_PG_HOSTNAME" --name "${CERTLINE_PG_NAME:?}" \
-        --auth trust --no-ssl --skip-pg-hba \
+        --no-ssl --skip-pg-hba \
         --monitor "postgres://autoctl_node@${CERTLINE_PG_MONITOR:?}:5432/pg_auto_failover?sslmode=disable" \
         --run ;;
 *) echo "pg-formation: unknown role $role" >&2 && exit 2 ;;
