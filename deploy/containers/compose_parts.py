@@ -330,5 +330,17 @@ class FormationDatabases(ContainerDatabases):
                                                                                self.states()))
             time.sleep(0.5)
 
+    def wait_settled(self, timeout=300):
+        """Until one node is primary and the other secondary, each where the monitor wants it
+        (a failover of the monitor's own, or a rejoin, is over)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.states()
+            if sorted(r for r, g in states.values() if r == g) == ["primary", "secondary"]:
+                return
+            check(time.monotonic() < deadline, "the formation did not settle within %d s: %r"
+                  % (timeout, states))
+            time.sleep(0.5)
+
     def service(self):
         return self.NODES[self.primary()]

@@ -47,6 +47,10 @@ from test_factory_day import (rows, verify_certificates, verify_check_ins,  # no
 
 DEVICES_PER_LINE = 3
 WRITTEN = "SELECT count(*) FROM certificate WHERE state = 'written'"
+RESCANS = 3  # of a device refused while the database fails over
+# What a line hears while no server takes writes: the comm-terminal waited its 30 s for one, or
+# the terminal's own wait for the comm-terminal ran out first.
+OUTAGE = ("database connection lost", "timed out", "timeout")
 
 
 class KillingDay(ContainerDay):
@@ -60,6 +64,23 @@ class KillingDay(ContainerDay):
         self.killed = {}  # what -> (service, devices done at the kill)
         self.failover = {}  # measured seconds
         self.kill_error = None
+        self.refused = []  # device numbers refused during the outage and scanned again
+
+    def produce_device(self, run, number, kill_now):
+        """As a line does it; a device refused before anything was written because the database
+        was failing over (NG, nothing written) is taken off the jig and scanned again, as an
+        operator would."""
+        for attempt in range(RESCANS + 1):
+            super().produce_device(run, number, kill_now)
+            last = run.devices[-1] if run.devices else None
+            if (attempt == RESCANS or last is None or last[:2] != (number, "NG") or
+                    not any(word in last[2] for word in OUTAGE)):
+                return
+            run.devices.pop()
+            self.refused.append(number)
+            self.progress.step("line %s: %s refused while the database fails over (%s); "
+                               "scanned again" % (run.line_id, number, last[2][-120:]))
+            time.sleep(2)
 
     def done(self):
         return sum(len(run.devices) for run in self.runs.values())
@@ -84,6 +105,7 @@ class KillingDay(ContainerDay):
             step("ca-server instance A killed (docker kill) after %d devices; HAProxy and the "
                  "devices' endpoint lists go on with instance B" % self.done())
             self.wait_done(total // 2)
+            self.cluster.wait_settled()
             old = self.cluster.primary()
             service = FormationDatabases.NODES[old]
             before = int(self.cluster.psql("ct", WRITTEN))
@@ -184,8 +206,9 @@ def main():
         print("ok   %d devices, %d certificates verified with openssl, %d receipts" % (
             len(day.devices), len(day.devices), summary["receipts_held"]))
         print("failover: standby promoted %.1f s after the primary's SIGKILL, next device "
-              "written (committed) %.1f s after it" % (day.failover["promoted_s"],
-                                                         day.failover["next_written_s"]))
+              "written (committed) %.1f s after it; %d scan(s) refused during the outage and "
+              "scanned again: %s" % (day.failover["promoted_s"], day.failover["next_written_s"],
+                                     len(day.refused), " ".join(day.refused)))
         ok = True
     except (Failure, EngineError) as e:
         print("FAIL", e)
