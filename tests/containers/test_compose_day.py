@@ -113,31 +113,31 @@ def leftovers(engine, project=PROJECT):
     return left
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
+def run_checked(make_day, steps, project, prefix, closing=None):
+    """Starts the engine, runs the day make_day(engine, work) makes, then each check of steps
+    and closing(day); at the end removes the day (down -v) and stops the engine, and fails on
+    anything either left. The exit status: 0 when all passed."""
     engine = Engine(STATE, say=lambda text: print(text, flush=True))
     try:
         engine.start()
     except EngineError as e:
         print("FAIL no container engine could start: %s" % e)
         return 1
-    work = tempfile.mkdtemp(prefix="certline-compose-day-")
+    work = tempfile.mkdtemp(prefix=prefix)
     day = None
     ok = False
     try:
-        day = ContainerDay(engine, devices_per_line=4, fail_share=0.34, seed=20261121,
-                           work=work)
+        day = make_day(engine, work)
         summary = day.run()
         print("day: %s" % json.dumps(summary["lines"]))
         print("times: %s" % json.dumps(summary["containers"]["seconds"]))
-        for step in (verify_day_events, verify_issuing_token, verify_crl, verify_certificates,
-                     verify_flags_and_receipts, verify_check_ins):
+        for step in steps:
             step(day)
             print("ok   %s" % step.__name__, flush=True)
         print("ok   %d devices, %d certificates verified with openssl, %d receipts" % (
             len(day.devices), len(day.devices), summary["receipts_held"]))
+        if closing is not None:
+            closing(day)
         print(engine.image_sizes().rstrip())
         ok = True
     except (Failure, EngineError) as e:
@@ -146,7 +146,7 @@ def main():
         try:
             if day is not None:
                 day.stop()
-                left = leftovers(engine)
+                left = leftovers(engine, project)
                 if left:
                     print("FAIL left after down -v: %s" % left)
                     ok = False
@@ -161,6 +161,17 @@ def main():
             print("work folder kept: %s (engine log: %s/dockerd.log)" % (work, engine.state))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    return run_checked(
+        lambda engine, work: ContainerDay(engine, devices_per_line=4, fail_share=0.34,
+                                          seed=20261121, work=work),
+        (verify_day_events, verify_issuing_token, verify_crl, verify_certificates,
+         verify_flags_and_receipts, verify_check_ins), PROJECT, "certline-compose-day-")
 
 
 if __name__ == "__main__":

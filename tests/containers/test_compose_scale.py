@@ -22,11 +22,8 @@ container, which its restart policy leaves down) while the lines produce. Checke
 Usage: test_compose_scale.py SOURCE_DIR   (images cached in $CERTLINE_CONTAINERS_STATE, default
 /var/cache/certline-containers)
 """
-import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 
@@ -37,11 +34,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "sim"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "containers"))
 
-from certline_procs import Failure, check  # noqa: E402
+from certline_procs import check  # noqa: E402
 from compose_day import SCALE_PROJECT, ContainerDay  # noqa: E402
 from compose_parts import FormationDatabases  # noqa: E402
-from engine import STATE, Engine, EngineError  # noqa: E402
-from test_compose_day import leftovers, verify_issuing_token  # noqa: E402
+from test_compose_day import run_checked, verify_issuing_token  # noqa: E402
 from test_factory_day import (rows, verify_certificates, verify_check_ins,  # noqa: E402
                               verify_flags_and_receipts)
 
@@ -180,58 +176,24 @@ def verify_token_of_instance_b(day):
     verify_issuing_token(day, "ca-server-b")
 
 
+def print_failover(day):
+    print("failover: standby promoted %.1f s after the primary's SIGKILL, next device "
+          "written (committed) %.1f s after it; %d scan(s) refused during the outage and "
+          "scanned again: %s" % (day.failover["promoted_s"], day.failover["next_written_s"],
+                                 len(day.refused), " ".join(day.refused)))
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__)
         return 2
-    engine = Engine(STATE, say=lambda text: print(text, flush=True))
     started = time.monotonic()
-    try:
-        engine.start()
-    except EngineError as e:
-        print("FAIL no container engine could start: %s" % e)
-        return 1
-    work = tempfile.mkdtemp(prefix="certline-compose-scale-")
-    day = None
-    ok = False
-    try:
-        day = KillingDay(engine, work)
-        summary = day.run()
-        print("day: %s" % json.dumps(summary["lines"]))
-        print("times: %s" % json.dumps(summary["containers"]["seconds"]))
-        for step in (verify_failover, verify_work_went_on, verify_token_of_instance_b,
-                     verify_certificates, verify_flags_and_receipts, verify_check_ins):
-            step(day)
-            print("ok   %s" % step.__name__, flush=True)
-        print("ok   %d devices, %d certificates verified with openssl, %d receipts" % (
-            len(day.devices), len(day.devices), summary["receipts_held"]))
-        print("failover: standby promoted %.1f s after the primary's SIGKILL, next device "
-              "written (committed) %.1f s after it; %d scan(s) refused during the outage and "
-              "scanned again: %s" % (day.failover["promoted_s"], day.failover["next_written_s"],
-                                     len(day.refused), " ".join(day.refused)))
-        ok = True
-    except (Failure, EngineError) as e:
-        print("FAIL", e)
-    finally:
-        try:
-            if day is not None:
-                day.stop()
-                left = leftovers(engine, SCALE_PROJECT)
-                if left:
-                    print("FAIL left after down -v: %s" % left)
-                    ok = False
-        finally:
-            engine.stop()
-        for item in engine.leftovers():
-            print("FAIL left on the host after the engine stopped: %s" % item)
-            ok = False
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print("work folder kept: %s (engine log: %s/dockerd.log)" % (work, engine.state))
+    code = run_checked(KillingDay, (verify_failover, verify_work_went_on,
+                                    verify_token_of_instance_b, verify_certificates,
+                                    verify_flags_and_receipts, verify_check_ins),
+                       SCALE_PROJECT, "certline-compose-scale-", closing=print_failover)
     print("whole test: %.0f s" % (time.monotonic() - started))
-    print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+    return code
 
 
 if __name__ == "__main__":
