@@ -134,6 +134,8 @@ class ContainerDay(FactoryDay):
         self.cluster = (FormationDatabases if self.scale else ContainerDatabases)(self.compose)
         self.ca = ContainerCa(self.compose)
         self.ct = ContainerCt(self.compose)
+        if self.scale:
+            self.ct.db_retry_s = 120
         bundles = self.compose.mount("device-" + LINES[0], "/srv/certline/bundles")
         self.bundles = {code: os.path.join(bundles, code + ".bundle") for code in MANAGED}
         step("day's batch fetched by setup-factory for models %s" % ", ".join(
@@ -174,6 +176,10 @@ class ContainerDay(FactoryDay):
             self.progress.step("kept: DOCKER_HOST=%s docker-compose -p %s ps" % (
                 self.engine.env["DOCKER_HOST"], self.project))
             return
+        # Every service's log into the work folder (kept when the day failed).
+        with open(os.path.join(self.work, "services.log"), "w") as f:
+            subprocess.run(self.compose.argv + ["logs", "--no-color", "-t"], env=self.compose.env,
+                           stdout=f, stderr=subprocess.STDOUT, timeout=600)
         started = time.monotonic()
         self.compose.run("down", "-v", "--remove-orphans", "-t", "20", timeout=600)
         self.times["down"] = time.monotonic() - started

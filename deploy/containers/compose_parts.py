@@ -267,10 +267,19 @@ class ContainerCt(CommTerminal):
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
+    # An operator command that finds no database (the formation of the scale variant failing
+    # over: a command connects once, unlike serve) is run again, for up to this many seconds.
+    db_retry_s = 0
+
     def run(self, *args, operator=True, expect_ok=True):
         argv = ["comm-terminal", "-c", self.config] + list(args) + (OPERATOR if operator else [])
-        r = self.compose.exec("comm-terminal", *argv)
-        return as_expected("comm-terminal", args, r, expect_ok)
+        deadline = time.monotonic() + self.db_retry_s
+        while True:
+            r = self.compose.exec("comm-terminal", *argv)
+            if (r.returncode == 0 or "cannot connect to the database" not in r.stderr or
+                    time.monotonic() > deadline):
+                return as_expected("comm-terminal", args, r, expect_ok)
+            time.sleep(1)
 
     def stop_following(self):
         if self.follower is not None:
