@@ -38,13 +38,18 @@ secret() {
 secret ca_passphrase "$certline_uid" "$(openssl rand -hex 32)"
 secret operator_password "$certline_uid" "$(openssl rand -hex 16)"
 secret postgres_password "$postgres_uid" "$(openssl rand -hex 24)"
+# The SoftHSM2 token holding the issuing CA's key (setup-pki.sh makes the token and the key;
+# ca-server reads the user PIN through the pin-source of its issuing_key_uri).
+secret token_pin "$certline_uid" "$(openssl rand -hex 16)"
+secret token_so_pin "$certline_uid" "$(openssl rand -hex 16)"
 if [ ! -e "$dir/certline_db_password" ] || [ ! -e "$dir/certline_pgpass" ]; then
   rm -f "$dir/certline_db_password" "$dir/certline_pgpass"
   db=$(openssl rand -hex 24)
   # Read by the postgres container's first start (deploy/container/postgres-init.sh) ...
   secret certline_db_password "$postgres_uid" "$db"
-  # ... and by ca-server and comm-terminal through libpq (passfile= in their conninfo).
-  secret certline_pgpass "$certline_uid" "postgres:5432:*:certline:$db"
+  # ... and by ca-server and comm-terminal through libpq (passfile= in their conninfo), for
+  # any database host: "postgres", or "postgres" and "postgres-b" of the scale variant.
+  secret certline_pgpass "$certline_uid" "*:5432:*:certline:$db"
   unset db
 fi
 

@@ -16,6 +16,11 @@
 #   CERTLINE_DOMAIN     the services' DNS names: ca.D, comm.D, line-LINE.D (default certline.test)
 #   CERTLINE_LINES      line ids, e.g. "1001 1002 1003"
 #   CERTLINE_MODELS     device model codes, e.g. "3012"
+#   CERTLINE_HSM_LABEL  the label of the SoftHSM2 token for the issuing CA's key (the token=
+#                       of issuing_key_uri in CONFIG), made once in SoftHSM2's token folder
+#                       (the image's $SOFTHSM2_CONF names /var/lib/certline-token, a volume) with
+#                       the PINs of the docker secrets token_so_pin and token_pin;
+#                       empty: the key stays in the passphrase-encrypted ca_dir/issuing.key.enc
 set -eu
 
 config=${CERTLINE_CA_CONFIG:-/etc/certline/ca-server.json}
@@ -36,8 +41,22 @@ fi
 
 ca() { ca-server -c "$config" "$@"; }
 
-# The CA.
-if [ -f "$ca_dir/issuing.key.enc" ]; then
+# The issuing key's token. softhsm2-util takes the PINs on its command line only (or from a
+# terminal, which a one-shot container has not); they are visible to this container alone.
+token=${CERTLINE_HSM_LABEL:-}
+if [ -n "$token" ]; then
+    if softhsm2-util --show-slots | grep -q "^ *Label: *$token *\$"; then
+        echo "setup-pki: token $token exists; kept"
+    else
+        softhsm2-util --init-token --free --label "$token" \
+            --so-pin "$(head -n 1 /run/secrets/token_so_pin)" \
+            --pin "$(head -n 1 /run/secrets/token_pin)" >/dev/null
+        echo "setup-pki: token $token made"
+    fi
+fi
+
+# The CA (the issuing key in the token when the configuration names one).
+if [ -f "$ca_dir/issuing.crt" ]; then
     echo "setup-pki: the CA exists; applying database migrations only"
     ca migrate
 else

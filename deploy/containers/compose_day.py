@@ -10,12 +10,19 @@ deploy/containers/day.yml and runs the day by itself: per line a scanner (docker
 factory terminal) and a jig with a fresh board for every device, a share of forced write NGs
 with replacement and re-scan, an idle gap on every line longer than the receive, claim and
 database idle timeouts, a factory terminal killed (SIGKILL) while its line waits for the next
-device and brought back by the engine's restart policy, ca-server stopped during production and started again. Prints the summary of
-make demo, then removes everything (docker-compose down -v) and stops the engine it started.
+device and brought back by the engine's restart policy, ca-server stopped during production and
+started again. The issuing CA's key is in a SoftHSM2 token in ca-server's container (volume
+ca-token). Prints the summary of make demo, then removes everything (docker-compose down -v) and
+stops the engine it started.
 
-    compose_day.py [--devices-per-line 4] [--fail-share 0.25] [--seed N] [--idle-gap S]
-                   [--keep] [--json] [--work DIR]
-    compose_day.py --down      (removes a day kept with --keep and stops its engine)
+With --scale the day runs on the scale variant (deploy/docker-compose.scale.yml and
+containers/scale-day.yml): two ca-server instances behind HAProxy, PostgreSQL primary and
+synchronous standby under pg_auto_failover; "ca-server" is then instance A, stopped while
+instance B and HAProxy go on serving.
+
+    compose_day.py [--scale] [--devices-per-line 4] [--fail-share 0.25] [--seed N]
+                   [--idle-gap S] [--keep] [--json] [--work DIR]
+    compose_day.py [--scale] --down   (removes a day kept with --keep and stops its engine)
 
 Also a library: tests/containers/test_compose_day.py runs ContainerDay and checks what it left
 before stop().
@@ -36,21 +43,29 @@ sys.path.insert(0, os.path.join(HERE, "..", "sim"))
 
 from certline_procs import Failure, check  # noqa: E402
 from compose_parts import (Compose, ContainerCa, ContainerCt, ContainerDatabases,  # noqa: E402
-                           ContainerDevice, ContainerTerminal)
+                           ContainerDevice, ContainerTerminal, FormationDatabases)
 from engine import SOURCE, STATE, Engine, EngineError, POSTGRES_IMAGE  # noqa: E402
 from factory_day import MANAGED, FactoryDay, LineRun, run_day  # noqa: E402
 
 PROJECT = os.environ.get("CERTLINE_DAY_PROJECT", "certline-day")
+SCALE_PROJECT = os.environ.get("CERTLINE_SCALE_DAY_PROJECT", "certline-scale-day")
+# The compose files of each topology, relative to deploy/.
+FILES = ["docker-compose.yml", "containers/day.yml"]
+SCALE_FILES = ["docker-compose.yml", "docker-compose.scale.yml", "containers/day.yml",
+               "containers/scale-day.yml"]
 LINES = ["1001", "1002", "1003"]  # the lines of docker-compose.yml
 DB_IDLE_S = 8  # idle_session_timeout of day.yml
 
 
-def longest_timeout():
+def longest_timeout(scale=False):
     """The longest receive timeout (how long a kept connection lives), claim or database idle
-    timeout of the container configurations: an idle gap longer than it crosses them all."""
+    timeout of the container configurations (and the scale variant's): an idle gap longer than
+    it crosses them all."""
     longest = DB_IDLE_S
     folder = os.path.join(SOURCE, "deploy", "container")
-    for name in os.listdir(folder):
+    names = os.listdir(folder) + (["scale/" + n for n in os.listdir(os.path.join(folder, "scale"))]
+                                  if scale else [])
+    for name in names:
         if name.endswith(".json"):
             with open(os.path.join(folder, name)) as f:
                 config = json.load(f)
@@ -68,12 +83,14 @@ class ContainerDay(FactoryDay):
     kill_between_devices = True
 
     def __init__(self, engine, devices_per_line=4, fail_share=0.25, kill_terminal=True,
-                 ca_down=True, idle_gap=None, work=None, seed=None, keep=False, quiet=False):
+                 ca_down=True, idle_gap=None, work=None, seed=None, keep=False, quiet=False,
+                 scale=False):
         super().__init__(None, len(LINES), devices_per_line, fail_share, kill_terminal, ca_down,
                          work, seed, quiet,
-                         idle_gap=longest_timeout() + 5 if idle_gap is None else idle_gap,
-                         file_keys=True)
+                         idle_gap=longest_timeout(scale) + 5 if idle_gap is None else idle_gap)
         os.chmod(self.work, 0o755)
+        self.scale = scale
+        self.project = SCALE_PROJECT if scale else PROJECT
         self.engine = engine
         self.keep = keep
         self.compose = None
@@ -83,7 +100,7 @@ class ContainerDay(FactoryDay):
     def setup(self):
         step = self.progress.step
         started = time.monotonic()
-        self.engine.images()
+        self.engine.images(haproxy=self.scale)
         self.times["images"] = time.monotonic() - started
         step("images ready (%.0f s)" % self.times["images"])
 
@@ -97,22 +114,28 @@ class ContainerDay(FactoryDay):
         os.makedirs(plans, mode=0o755)
         os.chmod(self.write_plan(os.path.join(plans, "day.csv"), per_model, unmanaged=False),
                  0o644)
-        self.compose = Compose(self.engine, SOURCE, PROJECT, {
+        self.compose = Compose(self.engine, SOURCE, self.project, {
             "CERTLINE_SECRETS_DIR": secret_dir, "CERTLINE_DAY_PLANS": plans,
             "CERTLINE_DAY_DATE": self.today, "CERTLINE_POSTGRES_IMAGE": POSTGRES_IMAGE,
             # ca-server's port on a free port of the loopback only: nothing on this machine
             # needs it, and 8443 may be taken.
-            "CERTLINE_CA_PUBLISH": "127.0.0.1::8443",
-            "DOCKER_BUILDKIT": "1", "COMPOSE_HTTP_TIMEOUT": "300"}, self.work)
+            "CERTLINE_CA_PUBLISH": "127.0.0.1::8443", "CERTLINE_LB_PUBLISH": "127.0.0.1::8443",
+            "DOCKER_BUILDKIT": "1", "COMPOSE_HTTP_TIMEOUT": "300"}, self.work,
+            SCALE_FILES if self.scale else FILES)
         started = time.monotonic()
         self.compose.run("up", "-d", "--no-build")
         self.times["up"] = time.monotonic() - started
-        step("topology up (project %s, %.0f s): postgres, setup-pki, ca-server, setup-factory, "
-             "comm-terminal, lines %s with their jigs" % (PROJECT, self.times["up"],
-                                                           ", ".join(LINES)))
-        self.cluster = ContainerDatabases(self.compose)
+        step("topology up (project %s, %.0f s): %s, setup-pki, %s, setup-factory, "
+             "comm-terminal, lines %s with their jigs" % (
+                 self.project, self.times["up"],
+                 "pg-monitor, postgres (node A), postgres-b (node B)" if self.scale else
+                 "postgres", "ca-server, ca-server-b, haproxy" if self.scale else "ca-server",
+                 ", ".join(LINES)))
+        self.cluster = (FormationDatabases if self.scale else ContainerDatabases)(self.compose)
         self.ca = ContainerCa(self.compose)
         self.ct = ContainerCt(self.compose)
+        if self.scale:
+            self.ct.db_retry_s = 120
         bundles = self.compose.mount("device-" + LINES[0], "/srv/certline/bundles")
         self.bundles = {code: os.path.join(bundles, code + ".bundle") for code in MANAGED}
         step("day's batch fetched by setup-factory for models %s" % ", ".join(
@@ -134,7 +157,8 @@ class ContainerDay(FactoryDay):
         started = time.monotonic()
         summary = super().run()
         self.times["day"] = time.monotonic() - started - self.times.get("images", 0)
-        summary["containers"] = {"project": PROJECT, "engine": self.engine.env["DOCKER_HOST"],
+        summary["containers"] = {"project": self.project,
+                                 "engine": self.engine.env["DOCKER_HOST"],
                                  "seconds": {k: round(v, 1) for k, v in self.times.items()}}
         return summary
 
@@ -150,22 +174,28 @@ class ContainerDay(FactoryDay):
             return
         if self.keep:
             self.progress.step("kept: DOCKER_HOST=%s docker-compose -p %s ps" % (
-                self.engine.env["DOCKER_HOST"], PROJECT))
+                self.engine.env["DOCKER_HOST"], self.project))
             return
+        # Every service's log into the work folder (kept when the day failed).
+        with open(os.path.join(self.work, "services.log"), "w") as f:
+            subprocess.run(self.compose.argv + ["logs", "--no-color", "-t"], env=self.compose.env,
+                           stdout=f, stderr=subprocess.STDOUT, timeout=600)
         started = time.monotonic()
         self.compose.run("down", "-v", "--remove-orphans", "-t", "20", timeout=600)
         self.times["down"] = time.monotonic() - started
         self.progress.step("topology removed (down -v, %.0f s)" % self.times["down"])
 
 
-def down(engine):
+def down(engine, scale=False):
     """--down: removes a day kept with --keep, and stops the dockerd that day started (its PID
     from its pidfile)."""
     env = dict(engine.env, DOCKER_HOST="unix://" + os.path.join(engine.state, "docker.sock"),
                CERTLINE_DAY_PLANS="/nonexistent", CERTLINE_DAY_DATE="2000-01-01")
-    subprocess.run([shutil.which("docker-compose") or "docker-compose", "-p", PROJECT, "-f",
-                    os.path.join(SOURCE, "deploy", "docker-compose.yml"), "-f",
-                    os.path.join(HERE, "day.yml"), "down", "-v", "--remove-orphans"], env=env)
+    argv = [shutil.which("docker-compose") or "docker-compose", "-p",
+            SCALE_PROJECT if scale else PROJECT]
+    for name in SCALE_FILES if scale else FILES:
+        argv += ["-f", os.path.join(SOURCE, "deploy", name)]
+    subprocess.run(argv + ["down", "-v", "--remove-orphans"], env=env)
     pidfile = os.path.join(engine.state, "dockerd.pid")
     if os.path.exists(pidfile):
         pid = int(open(pidfile).read().strip())
@@ -176,6 +206,8 @@ def down(engine):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", action="store_true", help="the scale variant: two ca-server "
+                        "instances behind HAProxy, PostgreSQL under pg_auto_failover")
     parser.add_argument("--devices-per-line", type=int, default=4)
     parser.add_argument("--fail-share", type=float, default=0.25,
                         help="share of devices whose first write is forced to fail (0..1)")
@@ -192,13 +224,13 @@ def main():
 
     engine = Engine(STATE, say=lambda text: print(text, file=sys.stderr, flush=True))
     if args.down:
-        return down(engine)
+        return down(engine, args.scale)
 
     def make_day():
         engine.start()
         return ContainerDay(engine, args.devices_per_line, args.fail_share,
                             idle_gap=args.idle_gap, work=args.work, seed=args.seed,
-                            keep=args.keep)
+                            keep=args.keep, scale=args.scale)
     code, day = 1, None
     try:
         code, day = run_day(make_day, args.json, errors=(Failure, EngineError))

@@ -25,17 +25,19 @@ OPERATOR = ["--operator", "admin", "--password-file", "/run/secrets/operator_pas
 
 
 class Compose:
-    """docker-compose -p PROJECT -f docker-compose.yml -f day.yml, and the engine's client."""
+    """docker-compose -p PROJECT -f FILE... (deploy/docker-compose.yml and the overlays of the
+    topology, paths relative to deploy/), and the engine's client."""
 
-    def __init__(self, engine, source, project, env, work):
+    def __init__(self, engine, source, project, env, work, files):
         exe = shutil.which("docker-compose")
         check(exe is not None, "docker-compose is not installed (deploy/install-deps.sh)")
         self.engine = engine
         self.cli = engine.cli
         self.env = dict(engine.env, **env)
         self.work = work
-        self.argv = [exe, "-p", project, "-f", os.path.join(source, "deploy", "docker-compose.yml"),
-                     "-f", os.path.join(source, "deploy", "containers", "day.yml")]
+        self.argv = [exe, "-p", project]
+        for name in files:
+            self.argv += ["-f", os.path.join(source, "deploy", name)]
         self.cids = {}
 
     def run(self, *args, timeout=900, check_ok=True):
@@ -81,6 +83,22 @@ class Compose:
     def logs(self, service):
         r = self.docker("logs", self.cid(service), stderr=subprocess.STDOUT)
         return r.stdout
+
+    def processes(self, service, comm):
+        """The PIDs (on this host) of the children of service's init whose name starts with
+        comm (the kernel keeps 15 characters of it)."""
+        init = self.inspect(service, "{{.State.Pid}}")
+        children = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open("/proc/%s/stat" % pid) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, the last ")" ends it
+            if stat.rsplit(")", 1)[1].split()[1] == init and "(" + comm[:15] in stat:
+                children.append(int(pid))
+        return children
 
 
 class ContainerTerminal:
@@ -140,19 +158,9 @@ class ContainerTerminal:
         """SIGKILL to the factory-terminal process (the child of the container's init, by its
         PID on this host); the container ends and the engine's restart policy restarts it."""
         self.restarts = int(self.compose.inspect(self.service, "{{.RestartCount}}"))
-        init = self.compose.inspect(self.service, "{{.State.Pid}}")
-        children = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open("/proc/%s/stat" % pid) as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...: comm may hold spaces, the last ")" ends it
-            if stat.rsplit(")", 1)[1].split()[1] == init and "(factory-termina" in stat:
-                children.append(int(pid))
-        check(len(children) == 1, "%s: factory-terminal processes under init %s: %r" % (
-            self.service, init, children))
+        children = self.compose.processes(self.service, "factory-terminal")
+        check(len(children) == 1, "%s: factory-terminal processes under its init: %r" % (
+            self.service, children))
         os.kill(children[0], signal.SIGKILL)
         self.process.wait(timeout=60)
         self.process = None
@@ -259,10 +267,19 @@ class ContainerCt(CommTerminal):
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
+    # An operator command that finds no database (the formation of the scale variant failing
+    # over: a command connects once, unlike serve) is run again, for up to this many seconds.
+    db_retry_s = 0
+
     def run(self, *args, operator=True, expect_ok=True):
         argv = ["comm-terminal", "-c", self.config] + list(args) + (OPERATOR if operator else [])
-        r = self.compose.exec("comm-terminal", *argv)
-        return as_expected("comm-terminal", args, r, expect_ok)
+        deadline = time.monotonic() + self.db_retry_s
+        while True:
+            r = self.compose.exec("comm-terminal", *argv)
+            if (r.returncode == 0 or "cannot connect to the database" not in r.stderr or
+                    time.monotonic() > deadline):
+                return as_expected("comm-terminal", args, r, expect_ok)
+            time.sleep(1)
 
     def stop_following(self):
         if self.follower is not None:
@@ -277,13 +294,62 @@ class ContainerDatabases:
     def __init__(self, compose):
         self.compose = compose
 
+    def service(self):
+        return "postgres"
+
     def psql(self, db, sql):
-        r = self.compose.exec("postgres", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                              "-d", "certline_" + db, "-c", sql, user="postgres")
+        r = self.compose.exec(self.service(), "psql", "-X", "-q", "-A", "-t", "-v",
+                              "ON_ERROR_STOP=1", "-d", "certline_" + db, "-c", sql,
+                              user="postgres")
         check(r.returncode == 0, "psql failed: %s%s" % (r.stdout, r.stderr))
         return r.stdout
 
     def dump(self, db):
-        r = self.compose.exec("postgres", "pg_dump", "-d", "certline_" + db, user="postgres")
+        r = self.compose.exec(self.service(), "pg_dump", "-d", "certline_" + db, user="postgres")
         check(r.returncode == 0, "pg_dump failed: %s" % r.stderr)
         return r.stdout
+
+
+class FormationDatabases(ContainerDatabases):
+    """The same on the scale variant's formation (docker-compose.scale.yml): psql in whichever
+    node the pg_auto_failover monitor names primary, waiting through a failover."""
+
+    NODES = {"pg-a": "postgres", "pg-b": "postgres-b"}  # node name -> service
+
+    def monitor_sql(self, sql):
+        r = self.compose.exec("pg-monitor", "psql", "-X", "-q", "-A", "-t", "-v",
+                              "ON_ERROR_STOP=1", "-d", "pg_auto_failover", "-c", sql,
+                              user="postgres")
+        check(r.returncode == 0, "psql on the monitor failed: %s%s" % (r.stdout, r.stderr))
+        return r.stdout
+
+    def states(self):
+        """{node name: (reported state, goal state)} as the monitor sees them."""
+        out = self.monitor_sql("SELECT nodename, reportedstate, goalstate FROM pgautofailover.node")
+        return {r[0]: (r[1], r[2]) for r in (line.split("|") for line in out.splitlines() if line)}
+
+    def primary(self, timeout=120):
+        """The node that takes writes (primary, wait_primary or single, reported and goal)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, (reported, goal) in self.states().items():
+                if reported == goal and reported in ("primary", "wait_primary", "single"):
+                    return name
+            check(time.monotonic() < deadline, "no primary within %d s: %r" % (timeout,
+                                                                               self.states()))
+            time.sleep(0.5)
+
+    def wait_settled(self, timeout=300):
+        """Until one node is primary and the other secondary, each where the monitor wants it
+        (a failover of the monitor's own, or a rejoin, is over)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = self.states()
+            if sorted(r for r, g in states.values() if r == g) == ["primary", "secondary"]:
+                return
+            check(time.monotonic() < deadline, "the formation did not settle within %d s: %r"
+                  % (timeout, states))
+            time.sleep(0.5)
+
+    def service(self):
+        return self.NODES[self.primary()]

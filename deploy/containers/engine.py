@@ -22,6 +22,7 @@ MIRROR = os.environ.get("CERTLINE_DEBIAN_MIRROR", "http://deb.debian.org/debian"
 BASE_IMAGE = "debian:bookworm"
 POSTGRES_IMAGE = os.environ.get("CERTLINE_POSTGRES_IMAGE", "certline/postgres:15")
 CERTLINE_IMAGE = "certline:latest"
+HAPROXY_IMAGE = "certline/haproxy:2.6"  # the scale variant's balancer (haproxy.Dockerfile)
 
 
 class EngineError(Exception):
@@ -238,13 +239,15 @@ class Engine:
         self.say("image %s made from Debian's archive in %.0f s" % (
             BASE_IMAGE, time.monotonic() - started))
 
-    def images(self):
-        """The base images when absent, then certline's image (BuildKit's cache makes an
-        unchanged tree quick)."""
+    def images(self, haproxy=False):
+        """The base image when absent, then the PostgreSQL image, HAProxy's when asked (the
+        scale variant) and certline's (BuildKit's cache makes an unchanged Dockerfile or tree
+        quick)."""
         self.base_image()
-        if not self.has_image(POSTGRES_IMAGE):
-            here = os.path.join(SOURCE, "deploy", "containers")
-            self.build(POSTGRES_IMAGE, os.path.join(here, "postgres.Dockerfile"), here)
+        here = os.path.join(SOURCE, "deploy", "containers")
+        self.build(POSTGRES_IMAGE, os.path.join(here, "postgres.Dockerfile"), here)
+        if haproxy:
+            self.build(HAPROXY_IMAGE, os.path.join(here, "haproxy.Dockerfile"), here)
         self.build(CERTLINE_IMAGE, os.path.join(SOURCE, "deploy", "Dockerfile"), SOURCE)
 
     def image_sizes(self):

@@ -6,13 +6,17 @@
 # It behaves as the official image does for what the compose file uses: POSTGRES_USER,
 # POSTGRES_PASSWORD_FILE, /docker-entrypoint-initdb.d/*.sh run once on the first start, data in
 # /var/lib/postgresql/data, the server as user postgres with uid 999 (the owner
-# deploy/container/make-secrets.sh gives the database secrets).
+# deploy/container/make-secrets.sh gives the database secrets). It also holds pg_auto_failover
+# (Debian's postgresql-15-auto-failover and pg_autoctl) for the scale variant
+# (deploy/docker-compose.scale.yml: a monitor, a primary and a synchronous standby), whose
+# containers start deploy/container/pg-formation.sh instead of this entry point.
 FROM debian:bookworm
 RUN groupadd --system --gid 999 postgres \
  && useradd --system --uid 999 --gid postgres --home-dir /var/lib/postgresql --shell /bin/bash \
       postgres \
  && apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-15 \
+      postgresql-15-auto-failover pg-auto-failover-cli \
  && pg_dropcluster 15 main \
  && rm -rf /var/lib/apt/lists/* \
  && install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/data \

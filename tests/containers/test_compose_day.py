@@ -14,6 +14,10 @@ demo-containers) end to end, checked from outside the containers:
   container): one valid certificate per number, every written device with its flag, its pack
   deleted and a receipt that verifies; every check-in says installed (the same checks as
   tests/e2e/test_factory_day.py, imported from it);
+- the issuing CA's key is in the SoftHSM2 token of ca-server's container (issue 15): OpenSC's
+  pkcs11-tool, run in the container with the PIN of its docker secret, lists it sensitive and never
+  extractable and cannot read it out; the serving ca-server has the token's module loaded
+  (/proc/PID/maps on this host); ca_dir holds no issuing.key.enc;
 - at the end no container, network or volume of the day is left, the engine started here is
   stopped, and the host has no iptables rule or link it did not have before.
 
@@ -71,42 +75,79 @@ def verify_crl(day):
           "the comm-terminal holds CRLs %r (ca-server's is number %d)" % (held, number))
 
 
-def leftovers(engine):
+MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def verify_issuing_token(day, service="ca-server"):
+    """The issuing key lives in the token of service's container, and only there."""
+    def tool(*args):
+        r = day.compose.exec(service, "sh", "-c", 'PIN=$(head -n 1 /run/secrets/token_pin) exec '
+                             'pkcs11-tool --module %s --token-label certline-issuing --login '
+                             '--pin env:PIN "$@"' % MODULE, "pkcs11-tool", *args)
+        return r.returncode, r.stdout + r.stderr
+    code, out = tool("--list-objects", "--type", "privkey")
+    check(code == 0 and out.count("label:      issuing-ca") == 1,
+          "pkcs11-tool --list-objects finds no single issuing-ca key in the token: %s" % out)
+    check("Access:     sensitive, always sensitive, never extractable" in out,
+          "the issuing key's access in the token: %s" % out)
+    check("Private Key Object; EC" in out and "Usage:      sign\n" in out,
+          "a P-256 key that only signs: %s" % out)
+    print("pkcs11-tool --list-objects --type privkey in %s:\n%s" % (service, out.strip()))
+    # As tests/ca-server/test_ca_token.py: pkcs11-tool 0.23 declines (exit 0, "not (yet)
+    # supported"), newer ones meet CKR_ATTRIBUTE_SENSITIVE; either way nothing comes out.
+    code, out = tool("--read-object", "--type", "privkey", "--label", "issuing-ca",
+                     "--output-file", "/tmp/stolen.der")
+    refusal = out.strip()
+    check(code != 0 or "not (yet) supported" in refusal or "SENSITIVE" in refusal,
+          "pkcs11-tool read the issuing key out of the token: %s" % refusal[:200])
+    stolen = day.compose.exec(service, "test", "-s", "/tmp/stolen.der")
+    check(stolen.returncode != 0, "pkcs11-tool wrote the issuing key to a file")
+    print("pkcs11-tool --read-object --type privkey: nothing read (%s)" % refusal[-120:])
+    check(not os.path.exists(os.path.join(day.ca.ca_dir, "issuing.key.enc")),
+          "ca_dir holds issuing.key.enc")
+    check(os.path.exists(os.path.join(day.ca.ca_dir, "issuing.crt")), "ca_dir has no issuing.crt")
+    pids = day.compose.processes(service, "ca-server")
+    check(len(pids) == 1, "%s: ca-server processes under its init: %r" % (service, pids))
+    with open("/proc/%d/maps" % pids[0]) as f:
+        check("libsofthsm2.so" in f.read(), "the serving ca-server has not loaded %s" % MODULE)
+
+
+def leftovers(engine, project=PROJECT):
     """The day's containers, networks and volumes still known to the engine."""
     left = []
     for kind in ("ps", "network", "volume"):
         argv = ["ps", "-a"] if kind == "ps" else [kind, "ls"]
-        r = engine.docker(*argv, "-q", "--filter", "label=com.docker.compose.project=" + PROJECT,
+        r = engine.docker(*argv, "-q", "--filter", "label=com.docker.compose.project=" + project,
                           check=False)
         left += ["%s %s" % (kind, x) for x in r.stdout.split()]
     return left
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
+def run_checked(make_day, steps, project, prefix, closing=None):
+    """Starts the engine, runs the day make_day(engine, work) makes, then each check of steps
+    and closing(day); at the end removes the day (down -v) and stops the engine, and fails on
+    anything either left. The exit status: 0 when all passed."""
     engine = Engine(STATE, say=lambda text: print(text, flush=True))
     try:
         engine.start()
     except EngineError as e:
         print("FAIL no container engine could start: %s" % e)
         return 1
-    work = tempfile.mkdtemp(prefix="certline-compose-day-")
+    work = tempfile.mkdtemp(prefix=prefix)
     day = None
     ok = False
     try:
-        day = ContainerDay(engine, devices_per_line=4, fail_share=0.34, seed=20261121,
-                           work=work)
+        day = make_day(engine, work)
         summary = day.run()
         print("day: %s" % json.dumps(summary["lines"]))
         print("times: %s" % json.dumps(summary["containers"]["seconds"]))
-        for step in (verify_day_events, verify_crl, verify_certificates,
-                     verify_flags_and_receipts, verify_check_ins):
+        for step in steps:
             step(day)
             print("ok   %s" % step.__name__, flush=True)
         print("ok   %d devices, %d certificates verified with openssl, %d receipts" % (
             len(day.devices), len(day.devices), summary["receipts_held"]))
+        if closing is not None:
+            closing(day)
         print(engine.image_sizes().rstrip())
         ok = True
     except (Failure, EngineError) as e:
@@ -115,7 +156,7 @@ def main():
         try:
             if day is not None:
                 day.stop()
-                left = leftovers(engine)
+                left = leftovers(engine, project)
                 if left:
                     print("FAIL left after down -v: %s" % left)
                     ok = False
@@ -130,6 +171,17 @@ def main():
             print("work folder kept: %s (engine log: %s/dockerd.log)" % (work, engine.state))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    return run_checked(
+        lambda engine, work: ContainerDay(engine, devices_per_line=4, fail_share=0.34,
+                                          seed=20261121, work=work),
+        (verify_day_events, verify_issuing_token, verify_crl, verify_certificates,
+         verify_flags_and_receipts, verify_check_ins), PROJECT, "certline-compose-day-")
 
 
 if __name__ == "__main__":

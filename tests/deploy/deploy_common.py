@@ -10,7 +10,7 @@ PROGRAMS = ("ca-server", "comm-terminal", "factory-terminal", "device-agent")
 
 TLS = {"cert_file", "key_file", "trust_file"}
 LISTEN = {"host", "port", "max_connections"}
-ENDPOINT = {"endpoint", "server_name"}
+ENDPOINT = {"endpoint", "endpoints", "server_name"}  # "endpoint" or a list "endpoints"
 LIMITS = {"connect_timeout_s", "recv_timeout_s", "send_timeout_s", "transfer_timeout_s",
           "max_message_bytes", "max_string_bytes", "max_list_items", "max_nesting"}
 DATABASE = {"conninfo"}
@@ -25,7 +25,9 @@ KEYS = {
         "device_validity_days": (True, None), "db_connections": (True, None),
         "issuing_ca_warn_days": (True, None), "crl_period_s": (True, None),
         "crl_validity_s": (True, None), "crl_file": (False, None),
-        "pack_retention_hours": (False, None), "metrics": (False, METRICS)},
+        "pack_retention_hours": (False, None), "metrics": (False, METRICS),
+        "issuing_key_uri": (False, None), "root_key_uri": (False, None),
+        "device_key_token": (False, None)},
     "comm-terminal": {
         "factory": (True, None), "database": (True, DATABASE), "tls": (True, TLS),
         "listen": (True, LISTEN), "limits": (False, LIMITS), "ca_server": (True, ENDPOINT),
@@ -142,9 +144,13 @@ def check_keys(c, program, config, where):
             value = config[key]
             c.check(isinstance(value, dict) and set(value) <= nested,
                     "%s: %s must be an object with keys from %s" % (where, key, sorted(nested)))
-            if key in ("tls", "database") or nested is ENDPOINT:
+            if key in ("tls", "database"):
                 c.check(isinstance(value, dict) and set(value) == nested,
                         "%s: %s needs exactly %s" % (where, key, sorted(nested)))
+            if nested is ENDPOINT:
+                c.check(isinstance(value, dict) and
+                        set(value) in ({"endpoint", "server_name"}, {"endpoints", "server_name"}),
+                        "%s: %s needs server_name and one of endpoint, endpoints" % (where, key))
             if key == "listen":
                 c.check(isinstance(value, dict) and {"host", "port"} <= set(value),
                         "%s: listen needs host and port" % where)

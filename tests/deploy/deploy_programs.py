@@ -17,7 +17,7 @@ def program_for_config(name):
 
 def program_checks(c, source, build):
     configs = []
-    for folder in ("examples", "container"):
+    for folder in ("examples", "container", "examples/scale", "container/scale"):
         d = os.path.join(source, "deploy", folder)
         configs += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith(".json")]
     subcommand = {"ca-server": "serve", "comm-terminal": "serve", "factory-terminal": "run",

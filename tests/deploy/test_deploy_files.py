@@ -29,8 +29,15 @@ configuration is loaded by the program itself:
     is the file's own. The device agent's files are its images, made by mkimage from a model
     bundle (a CA and a database), so its configurations get the first check only.
 
+The scale variant (docker-compose.scale.yml through scale.env, and with the day's overlays) is
+checked for its services, hardening, the formation's network, the instances' multi-host
+conninfo, shared CA volumes and own CRL files, HAProxy in front of both (haproxy -c on its
+configurations) and the endpoints of the comm-terminal and devices; its systemd template and
+examples (deploy/systemd/scale, deploy/examples/scale) like the other units.
+
 The checks live beside this file: deploy_compose.py (the container files), deploy_units.py
-(systemd), deploy_programs.py (the programs load their configurations), deploy_common.py.
+(systemd), deploy_scale.py (the scale variant), deploy_programs.py (the programs load their
+configurations), deploy_common.py.
 
 Usage: test_deploy_files.py BUILD_DIR [SOURCE_DIR]
 """
@@ -40,6 +47,7 @@ import sys
 from deploy_common import PROGRAMS, Checks, no_container_commands
 from deploy_compose import check_compose, check_day_overlay, check_dockerfile, compose_config
 from deploy_programs import program_checks
+from deploy_scale import check_scale_compose, check_scale_files, check_scale_units
 from deploy_units import check_units
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -61,8 +69,11 @@ def main():
     if doc is not None:
         check_compose(c, source, doc, sim)
         check_day_overlay(c, source, doc)
+    check_scale_compose(c, source, doc)
+    check_scale_files(c, source)
     check_dockerfile(c, source)
     check_units(c, source, sim)
+    check_scale_units(c, source)
     program_checks(c, source, build)
     if c.failures:
         print("%d check(s) failed, %d passed" % (len(c.failures), c.passed))
