@@ -31,7 +31,7 @@ int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
     *rows = cl_pg_list(
         store->db,
         "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
-            "r.received_at") ", r.signature IS NOT NULL"
+            "r.received_at") ", (r.signature IS NOT NULL OR r.manifest_id IS NOT NULL)"
                              " FROM report r WHERE r.state = 'done'"
                              " AND r.written_at >= to_timestamp($1::bigint)"
                              " AND r.written_at < to_timestamp($2::bigint)"
@@ -110,7 +110,8 @@ int ct_store_device_history(struct ct_store *store, const char *device_number,
                   " UNION ALL SELECT written_at, 'written', serial, 'line ' || "
                   "coalesce(claimed_by_line, ''),"
                   "  5 FROM certificate WHERE device_number = $1 AND state = 'written'"
-                  " UNION ALL SELECT received_at, 'receipt', serial, 'signature verified', 6"
+                  " UNION ALL SELECT received_at, 'receipt', serial, CASE WHEN manifest_id IS"
+                  "  NULL THEN 'signature verified' ELSE 'batch signature verified' END, 6"
                   "  FROM report WHERE device_number = $1 AND state = 'done'"
                   " UNION ALL SELECT rejected_at, 'rejected', serial, reject_reason, 6"
                   "  FROM report WHERE device_number = $1 AND state = 'rejected'"

@@ -33,8 +33,9 @@ struct ct_store *fresh_store(const char *db, char *conninfo, size_t len)
 
     pg_fixture_require(ct_store_migrate(store, &applied, err, sizeof(err)), "ct_store_migrate",
                        err);
-    assert_int_equal(applied, 6); /* every migration: the initial schema, the CRL, limbo, plan feed,
-                                   * model list and records, the console's indexes */
+    assert_int_equal(applied, 7); /* every migration: the initial schema, the CRL, limbo, plan feed,
+                                   * model list and records, the console's indexes, receipt
+                                   * manifests */
     return store;
 }
 
