@@ -26,10 +26,13 @@ int ca_installation_receipt(struct ca_runtime *runtime, struct ca_store *store,
 /* The same for a batch of reports (ca:ReportBatch), their proofs recorded in one transaction
  * (ca_store_install_batch): afterwards each item's rc says its outcome; CL_OK items have their
  * receivedAt and signatures_b64[i] (malloc'd), the others refusals[i] (the fault string above)
- * and item->err. A database failure fails the whole batch (returned, err saying why), nothing
- * recorded. */
+ * and item->err. With batch_signature_b64 non-NULL the receipts are signed once instead, as a
+ * batch (receipt.h: the manifest of the CL_OK items' receipts in their order):
+ * *batch_signature_b64 (malloc'd; NULL when no item is CL_OK) and no signatures_b64[i]. A
+ * database failure fails the whole batch (returned, err saying why), nothing recorded. */
 int ca_installation_receipts(struct ca_runtime *runtime, struct ca_store *store,
                              struct ca_install_item *items, char **signatures_b64,
-                             const char **refusals, size_t count, char *err, size_t errlen);
+                             const char **refusals, size_t count, char **batch_signature_b64,
+                             char *err, size_t errlen);
 
 #endif

@@ -156,9 +156,11 @@ int __ca__ReportBatch(struct soap *soap, struct ca__ReportBatch *request,
 {
     struct ca_runtime *runtime = cl_soap_app(soap);
     int n = request->__sizeReport;
+    /* A comm-terminal that verifies receipts as a batch asks for manifest version 1. */
+    int as_batch = request->receiptManifest != NULL && *request->receiptManifest == 1;
     struct ca_install_item *items = NULL;
     const char **refusals = NULL;
-    char **signatures = NULL, *signer, err[512];
+    char **signatures = NULL, *signer, *batch_signature = NULL, err[512];
     struct ca_store *store;
     int rc = CL_ERR_NOMEM;
 
@@ -180,18 +182,25 @@ int __ca__ReportBatch(struct soap *soap, struct ca__ReportBatch *request,
                                                 .serial_hex = request->report[i].certificateSerial,
                                                 .value = request->report[i].verificationValue};
         store = ca_db_pool_acquire(runtime->pool);
-        rc = ca_installation_receipts(runtime, store, items, signatures, refusals, (size_t)n, err,
-                                      sizeof(err));
+        rc = ca_installation_receipts(runtime, store, items, signatures, refusals, (size_t)n,
+                                      as_batch ? &batch_signature : NULL, err, sizeof(err));
         ca_db_pool_release(runtime->pool, store);
     }
     memset(response->outcome, 0, response->outcome ? sizeof(*response->outcome) * (size_t)n : 0);
+    response->manifestSignature = NULL;
+    if (rc == CL_OK && batch_signature != NULL &&
+        (response->manifestSignature = soap_strdup(soap, batch_signature)) == NULL)
+        rc = CL_ERR_NOMEM;
+    /* Batch-signed: each receipt carries the manifest's signature. */
     for (int i = 0; rc == CL_OK && i < n; i++)
-        rc = report_outcome(soap, &request->report[i], &items[i], signatures[i], refusals[i],
-                            signer, &response->outcome[i]);
+        rc = report_outcome(soap, &request->report[i], &items[i],
+                            as_batch ? batch_signature : signatures[i], refusals[i], signer,
+                            &response->outcome[i]);
     response->__sizeOutcome = n;
     for (int i = 0; signatures != NULL && i < n; i++)
         free(signatures[i]);
     free(signatures);
+    free(batch_signature);
     free(refusals);
     free(items);
     if (rc != CL_OK)

@@ -38,6 +38,9 @@ struct ct_runtime {
     struct ct_crl *crl;          /* the CRL held for the lines (ct_crl.h) */
     /* Until when reports go one by one: ca-server did not know ca:ReportBatch (report_link.c). */
     atomic_llong reports_one_by_one_until;
+    /* Until when receipts are asked signed one by one: ca-server refused a batch that asked for
+     * one signature over its manifest and took it without (report_link.c). */
+    atomic_llong receipts_alone_until;
     /* ca-server's instances, rt->ca at one of them (ca_endpoints.c) */
     struct cl_failover *ca_endpoints;
     /* How far the fetch under fetch_lock has come, or the last one (the console). */
@@ -73,7 +76,8 @@ int ct_fetch_one(struct ct_runtime *runtime, struct ct_store *store, const char 
                  int replacement, enum ct_ca_wait how, char *err, size_t errlen);
 
 /* Sends the installation reports that are due, in batches (report_link.c), until none is due;
- * verifies each receipt and stores a batch's receipts at once. Returns the number of receipts
+ * verifies a batch's receipts (with one signature over its manifest when ca-server signs them
+ * as a batch, else each receipt's) and stores them at once. Returns the number of receipts
  * stored, or a negative cl_err code if ca-server could not be reached. */
 int ct_report_due(struct ct_runtime *runtime, struct ct_store *store);
 /* The same for every queued report (at most 100000) whatever its next attempt: `report`. */

@@ -197,14 +197,20 @@ int ct_store_receipt(struct ct_store *store, long long report_id, time_t receive
 struct ct_receipt_row {
     long long report_id;
     time_t received_at;
-    const char *signature_b64, *signer_pem;
-    int rc; /* CL_OK: stored (or held already) */
+    const char *signature_b64, *signer_pem; /* its own signature; unused under a manifest */
+    int rc;                                 /* CL_OK: stored (or held already) */
 };
-/* ct_store_receipt for each row, in one transaction: a malformed row (CL_ERR_INVALID_ARGUMENT)
- * or a report that does not exist (CL_ERR_NOT_FOUND) is skipped; a database failure keeps none
- * (each row's rc says so too) and is returned. */
-int ct_store_receipts(struct ct_store *store, struct ct_receipt_row *rows, size_t count,
-                      int delete_written);
+/* The signed manifest a batch's receipts were verified under (common/receipt.h). */
+struct ct_receipt_manifest {
+    const char *manifest, *signature_b64, *signer_pem;
+};
+/* ct_store_receipt for each row, in one transaction of set-based statements (one UPDATE of the
+ * reports, one of the written packs): a report done already keeps its first receipt, a malformed
+ * row (CL_ERR_INVALID_ARGUMENT) or a report that does not exist (CL_ERR_NOT_FOUND) is skipped;
+ * a database failure keeps none (each row's rc says so too) and is returned. With manifest, it
+ * is kept once and each report stored refers to it instead of a signature of its own. */
+int ct_store_receipts(struct ct_store *store, const struct ct_receipt_manifest *manifest,
+                      struct ct_receipt_row *rows, size_t count, int delete_written);
 /* A failed attempt: retry at next_attempt (the reason is kept for operators). */
 int ct_store_report_retry(struct ct_store *store, long long report_id, time_t next_attempt,
                           const char *reason);

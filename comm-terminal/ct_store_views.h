@@ -10,8 +10,9 @@
 #include "ct_store.h"
 
 /* One device written on a day whose installation report ca-server answered with a receipt. The
- * comm-terminal stores a receipt only after verifying its signature (ct_receipt_keep), so a
- * stored signature is a verified one. */
+ * comm-terminal stores a receipt only after verifying its signature (ct_receipt_keep) or, for a
+ * batch-signed receipt, its batch manifest's signature with the receipt in it (report_link.c),
+ * so a stored signature or manifest is a verified one. */
 struct ct_proven_row {
     char device_number[CT_DEVICE_NUMBER_MAX + 1];
     char serial_hex[CT_SERIAL_HEX_MAX + 1];

@@ -1,8 +1,10 @@
 /* report_link.c: the comm-terminal's reporter: installation reports sent to ca-server in batches
- * (ca:ReportBatch), their receipts verified against one signer check per batch and stored in one
- * transaction per batch; a report ca-server refuses for good ends rejected (with an event for
- * the execution system), any other failure leaves it queued with its backoff. A ca-server that
- * does not serve batches (one from before them) gets one report per call (ca:InstallationReport).
+ * (ca:ReportBatch) asking for the receipts signed as a batch (one signature over the batch's
+ * manifest, common/receipt.h), verified with one signature check per batch (or each receipt's,
+ * from a ca-server that signs them one by one) and stored in one transaction per batch; a report
+ * ca-server refuses for good ends rejected (with an event for the execution system), any other
+ * failure leaves it queued with its backoff. A ca-server that does not serve batches (one from
+ * before them) gets one report per call (ca:InstallationReport).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #define REPORT_XML_BYTES 200           /* the XML around one report's fields */
 #define REPORTS_PER_ROUND (64 * 1024L) /* reports sent per ct_report_due before a pause */
 #define ONE_BY_ONE_S 600               /* after ca-server did not know ca:ReportBatch */
+#define MANIFEST_VERSION 1             /* receiptManifest asked: certline-receipt-batch v1 */
 
 /* The faults __ca__InstallationReport (ca-server/service.c) answers for a report it refuses;
  * ca:ReportBatch names the same in a refused report's outcome. */
@@ -32,6 +35,10 @@ static const char *const report_refusals[] = {"Installation proof rejected",
 
 /* The first words of gSOAP's fault for an operation a server does not know (SOAP_NO_METHOD). */
 #define UNKNOWN_OPERATION "Method 'ca:ReportBatch' not implemented"
+/* What gSOAP's strict XML check answers for an element a server does not know (SOAP_TAG_MISMATCH),
+ * and the element a ca-server from before batch signatures does not know. */
+#define UNKNOWN_ELEMENT "Validation constraint violation"
+#define MANIFEST_ELEMENT "receiptManifest"
 
 /* ca-server refused the report for good: it ends rejected, the device number is provisioned
  * again on its next scan, and the execution system reads an event. */
@@ -84,6 +91,16 @@ static int away(int rc)
     return rc == CL_ERR_CONNECT || rc == CL_ERR_CLOSED || rc == CL_ERR_TLS_HANDSHAKE;
 }
 
+/* Whether the receipt is about report r's installation (device number, serial and proof). */
+static int about_report(const struct ct_report *r, const struct cl_receipt *receipt)
+{
+    return receipt->device_number != NULL && receipt->serial_hex != NULL &&
+           receipt->verification_value != NULL &&
+           strcmp(receipt->device_number, r->device_number) == 0 &&
+           strcmp(receipt->serial_hex, r->serial_hex) == 0 &&
+           strcmp(receipt->verification_value, r->proof) == 0;
+}
+
 int ct_receipt_check(struct ct_runtime *rt, const struct ct_report *r,
                      const struct cl_receipt *receipt, const char *signature_b64,
                      const char *signer_pem, struct cl_ca_verifier *signer, char *why,
@@ -93,12 +110,7 @@ int ct_receipt_check(struct ct_runtime *rt, const struct ct_report *r,
 
     why[0] = '\0';
     /* Only a receipt that is about this installation and signed by our CA. */
-    rc = receipt->device_number == NULL || receipt->serial_hex == NULL ||
-                 receipt->verification_value == NULL ||
-                 strcmp(receipt->device_number, r->device_number) != 0 ||
-                 strcmp(receipt->serial_hex, r->serial_hex) != 0 ||
-                 strcmp(receipt->verification_value, r->proof) != 0
-             ? CL_ERR_CRYPTO
+    rc = !about_report(r, receipt) ? CL_ERR_CRYPTO
          : signer != NULL
              ? cl_receipt_verify_with(signer, receipt, signature_b64, why, whylen)
              : cl_receipt_verify(receipt, signature_b64, signer_pem, rt->root_pem, why, whylen);
@@ -242,17 +254,23 @@ bad:
     return CL_ERR_PARSE;
 }
 
-/* Sends count reports as one ca:ReportBatch and copies the outcomes out. CL_OK, or the failure
- * with why; *unserved when ca-server does not know the operation at all. */
-static int send_batch(struct ct_runtime *rt, struct ct_report *reports, size_t count,
-                      struct outcome *out, int *unserved, char *why, size_t whylen)
+/* Sends count reports as one ca:ReportBatch (asking for the receipts signed as a batch with
+ * as_batch) and copies the outcomes out, and the manifest's signature into *batch_signature
+ * (malloc'd) when ca-server signed them so. CL_OK, or the failure with why; *unserved when
+ * ca-server does not know the operation at all, 2 when it knows it but not the request for a
+ * batch signature. */
+static int send_batch(struct ct_runtime *rt, struct ct_report *reports, size_t count, int as_batch,
+                      struct outcome *out, char **batch_signature, int *unserved, char *why,
+                      size_t whylen)
 {
     struct ca__InstallationReport *list = calloc(count, sizeof(*list));
-    struct ca__ReportBatch request = {(int)count, list};
+    int version = MANIFEST_VERSION;
+    struct ca__ReportBatch request = {(int)count, list, as_batch ? &version : NULL};
     struct ca__ReceiptBatch answer = {0};
     int rc;
 
     *unserved = 0;
+    *batch_signature = NULL;
     if (list == NULL) {
         snprintf(why, whylen, "out of memory");
         return CL_ERR_NOMEM;
@@ -272,10 +290,18 @@ static int send_batch(struct ct_runtime *rt, struct ct_report *reports, size_t c
     }
     if (rc != SOAP_OK) {
         const char **text = soap_faultstring(cl_client_soap(rt->ca));
-        *unserved = rc == CL_ERR_SOAP_FAULT && text != NULL && *text != NULL &&
-                    strncmp(*text, UNKNOWN_OPERATION, strlen(UNKNOWN_OPERATION)) == 0;
-    } else {
-        rc = copy_outcomes(&answer, reports, count, out, why, whylen);
+        if (rc == CL_ERR_SOAP_FAULT && text != NULL && *text != NULL)
+            *unserved = strncmp(*text, UNKNOWN_OPERATION, strlen(UNKNOWN_OPERATION)) == 0 ? 1
+                        : as_batch &&
+                                strncmp(*text, UNKNOWN_ELEMENT, strlen(UNKNOWN_ELEMENT)) == 0 &&
+                                strstr(*text, MANIFEST_ELEMENT) != NULL
+                            ? 2
+                            : 0;
+    } else if ((rc = copy_outcomes(&answer, reports, count, out, why, whylen)) == CL_OK &&
+               answer.manifestSignature != NULL &&
+               (*batch_signature = strdup(answer.manifestSignature)) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        rc = CL_ERR_NOMEM;
     }
     cl_client_end_call(rt->ca);
     ct_ca_give(rt, rc);
@@ -321,6 +347,64 @@ static size_t verify_receipts(struct ct_runtime *rt, struct ct_store *store,
     return n;
 }
 
+/* The receipts of a batch signed as one (receipt.h): every receipt answered names the same
+ * signer and carries the batch's signature; the manifest is rebuilt from them, in order, and its
+ * one signature verified (the signer checked against the root once). Then each receipt must be
+ * about its report (else that report gets its retry). A batch that fails leaves every report of
+ * it queued with its retry. Returns how many rows were filled; *manifest (malloc'd) is the
+ * manifest verified and *signer_pem its signer (in out). */
+static size_t verify_batch(struct ct_runtime *rt, struct ct_store *store,
+                           const struct ct_report *reports, const struct outcome *out, size_t count,
+                           const char *signature, struct ct_receipt_row *rows, size_t *row_of,
+                           char **manifest, const char **signer_pem)
+{
+    struct cl_receipt *receipts = calloc(count, sizeof(*receipts));
+    struct cl_ca_verifier *signer = NULL;
+    char why[512] = "out of memory";
+    size_t given = 0, n = 0;
+    int rc = receipts != NULL ? CL_OK : CL_ERR_NOMEM;
+
+    *manifest = NULL;
+    *signer_pem = NULL;
+    for (size_t i = 0; rc == CL_OK && i < count; i++) {
+        if (out[i].verdict != ca__ReportVerdict__RECEIPT)
+            continue;
+        if (*signer_pem == NULL)
+            *signer_pem = out[i].signer;
+        receipts[given++] = (struct cl_receipt){out[i].number, reports[i].serial_hex, out[i].proof,
+                                                out[i].received_at};
+        if (strcmp(out[i].signer, *signer_pem) != 0 || strcmp(out[i].signature, signature) != 0) {
+            snprintf(why, sizeof(why),
+                     "receipts refused: the receipt for %s names another signer or signature "
+                     "than its batch",
+                     reports[i].device_number);
+            rc = CL_ERR_CRYPTO;
+        }
+    }
+    if (rc == CL_OK && given > 0 &&
+        (rc = cl_ca_verifier_new(*signer_pem, rt->root_pem, "receipts refused", &signer, why,
+                                 sizeof(why))) == CL_OK)
+        rc =
+            cl_receipt_batch_verify(signer, receipts, given, signature, manifest, why, sizeof(why));
+    cl_ca_verifier_free(signer);
+    free(receipts);
+    for (size_t i = 0; given > 0 && i < count; i++) {
+        const struct cl_receipt receipt = {out[i].number, reports[i].serial_hex, out[i].proof,
+                                           out[i].received_at};
+        if (out[i].verdict != ca__ReportVerdict__RECEIPT)
+            continue;
+        if (rc != CL_OK) {
+            report_retry(store, &reports[i], why);
+        } else if (!about_report(&reports[i], &receipt)) {
+            report_retry(store, &reports[i], "the receipt is for another installation");
+        } else {
+            rows[n] = (struct ct_receipt_row){reports[i].id, out[i].received_at, NULL, NULL, CL_OK};
+            row_of[n++] = i;
+        }
+    }
+    return n;
+}
+
 /* How a batch went when ca-server answered it with a fault: nothing was recorded. */
 enum batch_fault {
     BATCH_ANSWERED,   /* no fault: every report has its outcome */
@@ -338,15 +422,29 @@ static int report_batch(struct ct_runtime *rt, struct ct_store *store, struct ct
     struct outcome *out = calloc(count, sizeof(*out));
     struct ct_receipt_row *rows = calloc(count, sizeof(*rows));
     size_t *row_of = calloc(count, sizeof(*row_of)), n;
-    char why[512] = "out of memory";
+    char why[512] = "out of memory", *batch_signature = NULL, *manifest = NULL;
+    struct ct_receipt_manifest kept = {NULL, NULL, NULL};
+    int as_batch = (long long)time(NULL) >= atomic_load(&rt->receipts_alone_until);
     int rc = CL_ERR_NOMEM, unserved = 0;
 
     if (out != NULL && rows != NULL && row_of != NULL)
-        rc = send_batch(rt, reports, count, out, &unserved, why, sizeof(why));
+        rc = send_batch(rt, reports, count, as_batch, out, &batch_signature, &unserved, why,
+                        sizeof(why));
+    if (rc == CL_ERR_SOAP_FAULT && unserved == 2 &&
+        (rc = send_batch(rt, reports, count, 0, out, &batch_signature, &unserved, why,
+                         sizeof(why))) == CL_OK) {
+        /* A ca-server from before batch signatures refuses the request element it does not
+         * know (its XML is checked strictly): the same batch without it was taken (a refused
+         * request recorded nothing). */
+        cl_log_info("ca-server does not sign receipts as a batch: receipts signed one by one "
+                    "for %d s",
+                    ONE_BY_ONE_S);
+        atomic_store(&rt->receipts_alone_until, (long long)time(NULL) + ONE_BY_ONE_S);
+    }
     *fault = BATCH_ANSWERED;
     if (rc == CL_ERR_SOAP_FAULT) {
         /* Refused whole, or not served: the reports go one by one, as before batches. */
-        if (unserved)
+        if (unserved == 1)
             cl_log_info("ca-server does not serve ca:ReportBatch: reports go one by one for "
                         "%d s",
                         ONE_BY_ONE_S);
@@ -354,7 +452,7 @@ static int report_batch(struct ct_runtime *rt, struct ct_store *store, struct ct
             cl_log_warn("a batch of %zu installation reports refused whole (%s): they go one "
                         "by one",
                         count, why);
-        *fault = unserved ? BATCH_NOT_SERVED : BATCH_REFUSED;
+        *fault = unserved == 1 ? BATCH_NOT_SERVED : BATCH_REFUSED;
         rc = CL_OK;
         goto out;
     }
@@ -364,8 +462,14 @@ static int report_batch(struct ct_runtime *rt, struct ct_store *store, struct ct
         rc = away(rc) ? CL_ERR_CONNECT : CL_OK;
         goto out;
     }
-    n = verify_receipts(rt, store, reports, out, count, rows, row_of);
-    if (n > 0 && ct_store_receipts(store, rows, n, rt->config->delete_written) != CL_OK)
+    /* One signature for the batch, or (a ca-server that signs them one by one) each receipt's. */
+    n = batch_signature != NULL ? verify_batch(rt, store, reports, out, count, batch_signature,
+                                               rows, row_of, &manifest, &kept.signer_pem)
+                                : verify_receipts(rt, store, reports, out, count, rows, row_of);
+    kept.manifest = manifest;
+    kept.signature_b64 = batch_signature;
+    if (n > 0 && ct_store_receipts(store, manifest != NULL ? &kept : NULL, rows, n,
+                                   rt->config->delete_written) != CL_OK)
         snprintf(why, sizeof(why), "the receipts could not be stored");
     for (size_t k = 0; k < n; k++) {
         const struct ct_report *r = &reports[row_of[k]];
@@ -394,6 +498,8 @@ static int report_batch(struct ct_runtime *rt, struct ct_store *store, struct ct
     rc = CL_OK;
 out:
     outcomes_free(out, count);
+    free(batch_signature);
+    free(manifest);
     free(rows);
     free(row_of);
     return rc;

@@ -92,6 +92,10 @@ int __ca__InstallationReport(struct ca__InstallationReport *ca__InstallationRepo
 struct ca__ReportBatch {
     $int __sizeReport 1:200;
     struct ca__InstallationReport *report 1:200;
+    /// Optional: 1 asks for the receipts signed as a batch (common/receipt.h, manifest
+    /// "certline-receipt-batch v1"): one signature over the manifest, in ca:ReceiptBatch's
+    /// manifestSignature. Absent (or a version ca-server does not know): one per receipt.
+    int *receiptManifest 0;
 };
 
 /// What became of one report of a batch.
@@ -120,9 +124,14 @@ struct ca__ReportOutcome {
 struct ca__ReceiptBatch {
     $int __sizeOutcome 1:200;
     struct ca__ReportOutcome *outcome 1:200;
+    /// Only when receiptManifest 1 was asked and at least one report has its receipt: the
+    /// signature over the manifest (common/receipt.h) of the RECEIPT outcomes' receipts, in the
+    /// order of the batch; each of those receipts then carries this same signature, and proves
+    /// itself with the manifest rather than alone.
+    ca__Signature manifestSignature 0;
 };
 
-//gsoap ca service method-documentation: ReportBatch up to 200 installation reports at once: the proofs checked and recorded in one transaction, one signed receipt or refusal per report, in order; idempotent; comm-terminal role only.
+//gsoap ca service method-documentation: ReportBatch up to 200 installation reports at once: the proofs checked and recorded in one transaction, one receipt or refusal per report, in order, the receipts signed one by one or (receiptManifest 1) once as a batch; idempotent; comm-terminal role only.
 int __ca__ReportBatch(struct ca__ReportBatch *ca__ReportBatch,
                       struct ca__ReceiptBatch *ca__ReceiptBatch);
 

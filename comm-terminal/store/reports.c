@@ -1,8 +1,11 @@
-/* store/reports.c: installation reports queued for ca-server and their signed receipts. */
+/* store/reports.c: installation reports queued for ca-server and their signed receipts (alone,
+ * or a batch under one signed manifest). */
 #include "ct_store_internal.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#include "pg_array.h"
 
 /* ---- installation reports and receipts [seed 004] ---- */
 
@@ -67,102 +70,169 @@ static int receipt_ok(long long report_id, time_t received_at, const char *signa
     return 1;
 }
 
-/* Inside the caller's transaction: the report is done with this receipt (a report done already
- * keeps its first). CL_ERR_NOT_FOUND concerns this report only; any other failure leaves the
- * transaction to be rolled back. */
-static int receipt_locked(struct ct_store *store, long long report_id, time_t received_at,
-                          const char *signature_b64, const char *signer_pem, int delete_written,
-                          char *err, size_t errlen)
+/* The manifest kept once for a batch's receipts (inside the caller's transaction): its id as
+ * text into id. */
+static int manifest_insert(struct ct_store *store, const struct ct_receipt_manifest *m, char id[24],
+                           char *err, size_t errlen)
 {
-    char id[24], when[24];
-    const char *values[] = {id, when, signature_b64, signer_pem};
+    const char *values[] = {m->manifest, m->signature_b64, m->signer_pem};
     PGresult *res;
     int rc;
 
-    snprintf(id, sizeof(id), "%lld", report_id);
-    snprintf(when, sizeof(when), "%lld", (long long)received_at);
     if ((rc = cl_pg_query(store->db, &res,
-                          "SELECT state, device_number, serial FROM report WHERE id = $1::bigint"
-                          " FOR UPDATE",
-                          1, values, err, errlen)) != CL_OK)
+                          "INSERT INTO receipt_manifest (manifest, signature, signer_pem)"
+                          " VALUES ($1, $2, $3) RETURNING id",
+                          3, values, err, errlen)) != CL_OK)
         return rc;
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        cl_log_warn("receipt: no installation report %lld", report_id);
-        return CL_ERR_NOT_FOUND;
-    }
-    if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
-        PQclear(res); /* held already: the first receipt stays */
-        return CL_OK;
-    }
-    char device_number[CT_DEVICE_NUMBER_MAX + 1], serial[CT_SERIAL_HEX_MAX + 1];
-    const char *certificate[] = {device_number, serial};
-    cl_copy_text(device_number, sizeof(device_number), PQgetvalue(res, 0, 1));
-    cl_copy_text(serial, sizeof(serial), PQgetvalue(res, 0, 2));
+    cl_copy_text(id, 24, PQgetvalue(res, 0, 0));
     PQclear(res);
-    rc = cl_pg_query(store->db, NULL,
-                     "UPDATE report SET state = 'done', received_at = to_timestamp($2::bigint),"
-                     " signature = $3, signer_pem = $4 WHERE id = $1::bigint",
-                     4, values, err, errlen);
-    /* Effect 5: the written pack goes once its receipt is held. By the certificate's key, not
-     * a join through the report: a join planned on stale statistics scanned the whole table. */
-    if (rc == CL_OK && delete_written)
-        rc = cl_pg_query(store->db, NULL,
-                         "UPDATE certificate SET pack = NULL, pack_deleted_at = now()"
-                         " WHERE device_number = $1 AND serial = $2 AND state = 'written'"
-                         " AND pack IS NOT NULL",
-                         2, certificate, err, errlen);
+    return CL_OK;
+}
+
+/* The reports of the rows marked (in arrays) done with their receipts, at once; a report done
+ * already keeps its first receipt. Each row's rc: CL_OK, or CL_ERR_NOT_FOUND when there is no
+ * such report; the certificates whose reports became done now go into done_numbers and
+ * done_serials (for their packs). Inside the caller's transaction. */
+static int reports_done(struct ct_store *store, const char *const values[5],
+                        struct ct_receipt_row *rows, size_t count, struct cl_pg_array *done_numbers,
+                        struct cl_pg_array *done_serials, char *err, size_t errlen)
+{
+    PGresult *res;
+    int rc;
+
+    /* The report's row is locked by the UPDATE; one done meanwhile is re-read and left alone. */
+    if ((rc = cl_pg_query(store->db, &res,
+                          "WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+                          "  $4::text[]) AS u (id, at, signature, signer_pem)),"
+                          " done AS (UPDATE report r SET state = 'done',"
+                          "  received_at = to_timestamp(u.at),"
+                          "  signature = nullif(u.signature, ''),"
+                          "  signer_pem = nullif(u.signer_pem, ''), manifest_id = $5::bigint"
+                          "  FROM u WHERE r.id = u.id AND r.state <> 'done'"
+                          "  RETURNING r.id, r.device_number, r.serial)"
+                          " SELECT id, device_number, serial FROM done"
+                          " UNION ALL SELECT u.id, NULL, NULL FROM u"
+                          "  WHERE NOT EXISTS (SELECT 1 FROM report x WHERE x.id = u.id)",
+                          5, values, err, errlen)) != CL_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        long long id = cl_pg_get_ll(res, i, 0);
+        int missing = PQgetisnull(res, i, 1);
+        if (missing) {
+            cl_log_warn("receipt: no installation report %lld", id);
+            for (size_t k = 0; k < count; k++)
+                if (rows[k].report_id == id && rows[k].rc == CL_OK)
+                    rows[k].rc = CL_ERR_NOT_FOUND;
+        } else {
+            cl_pg_array_add(done_numbers, PQgetvalue(res, i, 1));
+            cl_pg_array_add(done_serials, PQgetvalue(res, i, 2));
+        }
+    }
+    PQclear(res);
+    return CL_OK;
+}
+
+/* Effect 5: the written packs go once their receipts are held. By the certificate's key, not a
+ * join through the report: a join planned on stale statistics scanned the whole table. */
+static int packs_deleted(struct ct_store *store, struct cl_pg_array *numbers,
+                         struct cl_pg_array *serials, char *err, size_t errlen)
+{
+    const char *values[] = {cl_pg_array_finish(numbers), cl_pg_array_finish(serials)};
+
+    if (values[0] == NULL || values[1] == NULL) {
+        cl_err_set(err, errlen, "out of memory");
+        return CL_ERR_NOMEM;
+    }
+    return cl_pg_query(store->db, NULL,
+                       "UPDATE certificate c SET pack = NULL, pack_deleted_at = now()"
+                       " FROM unnest($1::text[], $2::text[]) AS d (device_number, serial)"
+                       " WHERE c.device_number = d.device_number AND c.serial = d.serial"
+                       " AND c.state = 'written' AND c.pack IS NOT NULL",
+                       2, values, err, errlen);
+}
+
+/* Inside the caller's transaction: every well-formed row's report done with its receipt (see
+ * ct_store_receipts); any failure returned leaves the transaction to be rolled back. */
+static int receipts_locked(struct ct_store *store, const struct ct_receipt_manifest *manifest,
+                           struct ct_receipt_row *rows, size_t count, int delete_written, char *err,
+                           size_t errlen)
+{
+    struct cl_pg_array ids, times, signatures, signers, numbers, serials;
+    char manifest_id[24] = "";
+    size_t valid = 0;
+    int rc = CL_OK;
+
+    cl_pg_array_init(&ids);
+    cl_pg_array_init(&times);
+    cl_pg_array_init(&signatures);
+    cl_pg_array_init(&signers);
+    cl_pg_array_init(&numbers);
+    cl_pg_array_init(&serials);
+    for (size_t i = 0; i < count; i++) {
+        struct ct_receipt_row *row = &rows[i];
+        /* Under a manifest, the manifest's signature and signer (stored once). */
+        const char *signature = manifest != NULL ? manifest->signature_b64 : row->signature_b64,
+                   *signer = manifest != NULL ? manifest->signer_pem : row->signer_pem;
+        row->rc = receipt_ok(row->report_id, row->received_at, signature, signer)
+                      ? CL_OK
+                      : CL_ERR_INVALID_ARGUMENT;
+        if (row->rc != CL_OK)
+            continue;
+        valid++;
+        cl_pg_array_add_size(&ids, (size_t)row->report_id);
+        cl_pg_array_add_size(&times, (size_t)row->received_at);
+        cl_pg_array_add(&signatures, manifest != NULL ? "" : signature);
+        cl_pg_array_add(&signers, manifest != NULL ? "" : signer);
+    }
+    if (valid > 0 && manifest != NULL)
+        rc = manifest_insert(store, manifest, manifest_id, err, errlen);
+    if (valid > 0 && rc == CL_OK) {
+        const char *values[] = {cl_pg_array_finish(&ids), cl_pg_array_finish(&times),
+                                cl_pg_array_finish(&signatures), cl_pg_array_finish(&signers),
+                                manifest != NULL ? manifest_id : NULL};
+        if (values[0] == NULL || values[1] == NULL || values[2] == NULL || values[3] == NULL) {
+            cl_err_set(err, errlen, "out of memory");
+            rc = CL_ERR_NOMEM;
+        } else {
+            rc = reports_done(store, values, rows, count, &numbers, &serials, err, errlen);
+        }
+    }
+    if (rc == CL_OK && delete_written && numbers.count > 0)
+        rc = packs_deleted(store, &numbers, &serials, err, errlen);
+    cl_pg_array_free(&ids);
+    cl_pg_array_free(&times);
+    cl_pg_array_free(&signatures);
+    cl_pg_array_free(&signers);
+    cl_pg_array_free(&numbers);
+    cl_pg_array_free(&serials);
     return rc;
 }
 
 int ct_store_receipt(struct ct_store *store, long long report_id, time_t received_at,
                      const char *signature_b64, const char *signer_pem, int delete_written)
 {
-    char err[384];
-    int rc;
+    struct ct_receipt_row row = {report_id, received_at, signature_b64, signer_pem, CL_OK};
+    int rc = ct_store_receipts(store, NULL, &row, 1, delete_written);
 
-    if (store == NULL)
-        return CL_ERR_INVALID_ARGUMENT;
-    if (!receipt_ok(report_id, received_at, signature_b64, signer_pem))
-        return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
-        return cts_logged(rc, "storing a receipt", err);
-    rc = receipt_locked(store, report_id, received_at, signature_b64, signer_pem, delete_written,
-                        err, sizeof(err));
-    if (rc == CL_ERR_NOT_FOUND)
-        return cl_pg_fail(store->db, rc);
-    if (rc == CL_OK)
-        rc = cl_pg_commit(store->db, err, sizeof(err));
-    if (rc != CL_OK)
-        return cts_logged(cl_pg_fail(store->db, rc), "storing a receipt", err);
-    return CL_OK;
+    return rc != CL_OK ? rc : row.rc;
 }
 
-int ct_store_receipts(struct ct_store *store, struct ct_receipt_row *rows, size_t count,
-                      int delete_written)
+int ct_store_receipts(struct ct_store *store, const struct ct_receipt_manifest *manifest,
+                      struct ct_receipt_row *rows, size_t count, int delete_written)
 {
     char err[384];
     int rc;
 
     if (store == NULL || (rows == NULL && count > 0))
         return CL_ERR_INVALID_ARGUMENT;
-    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK)
-        goto failed;
-    for (size_t i = 0; i < count; i++) {
-        struct ct_receipt_row *row = &rows[i];
-        row->rc = receipt_ok(row->report_id, row->received_at, row->signature_b64, row->signer_pem)
-                      ? receipt_locked(store, row->report_id, row->received_at, row->signature_b64,
-                                       row->signer_pem, delete_written, err, sizeof(err))
-                      : CL_ERR_INVALID_ARGUMENT;
-        if (row->rc != CL_OK && row->rc != CL_ERR_NOT_FOUND && row->rc != CL_ERR_INVALID_ARGUMENT) {
-            rc = cl_pg_fail(store->db, row->rc);
-            goto failed;
-        }
-    }
-    if ((rc = cl_pg_commit(store->db, err, sizeof(err))) == CL_OK)
+    if (manifest != NULL && manifest->manifest == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) == CL_OK &&
+        (rc = receipts_locked(store, manifest, rows, count, delete_written, err, sizeof(err))) ==
+            CL_OK &&
+        (rc = cl_pg_commit(store->db, err, sizeof(err))) == CL_OK)
         return CL_OK;
     cl_pg_fail(store->db, rc);
-failed:
     for (size_t i = 0; i < count; i++)
         rows[i].rc = rc; /* none of them kept */
     return cts_logged(rc, "storing a batch of receipts", err);

@@ -233,6 +233,26 @@ static const char *const migration_8[] = {
     NULL,
 };
 
+/* Issue 19: receipts signed as a batch. A batch's manifest (common/receipt.h), its one
+ * signature and the signer, kept once; each report done under it refers to it instead of
+ * holding a signature of its own. */
+static const char *const migration_9[] = {
+    "CREATE TABLE receipt_manifest ("
+    " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " manifest text NOT NULL"
+    "  CHECK (manifest ~ '^certline-receipt-batch v1\\n([0-9a-f]{64}\\n){1,200}$'),"
+    " signature text NOT NULL CHECK (octet_length(signature) BETWEEN 1 AND 4096),"
+    " signer_pem text NOT NULL CHECK (octet_length(signer_pem) BETWEEN 1 AND 16384),"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+    "ALTER TABLE report ADD COLUMN manifest_id bigint REFERENCES receipt_manifest (id)",
+    "ALTER TABLE report DROP CONSTRAINT report_done",
+    "ALTER TABLE report ADD CONSTRAINT report_done CHECK (state <> 'done' OR (received_at IS NOT"
+    " NULL AND ((signature IS NOT NULL AND signer_pem IS NOT NULL) <> (manifest_id IS NOT NULL))))",
+    "ALTER TABLE report ADD CONSTRAINT report_signed_once"
+    " CHECK (manifest_id IS NULL OR (signature IS NULL AND signer_pem IS NULL))",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
@@ -242,6 +262,7 @@ static const struct cl_pg_migration migrations[] = {
     {6, "indexes of the operator console's views", migration_6},
     {7, "line time per device, the day's writes by model and line", migration_7},
     {8, "the certificates not written, by state", migration_8},
+    {9, "receipts signed as a batch", migration_9},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

@@ -48,7 +48,7 @@ int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
         return CL_ERR_INVALID_ARGUMENT;
     /* The day's receipts from the index report_done_day alone; sorted here, which costs a
      * fraction of PostgreSQL's sort on the numeric NUMBER_ORDER (a done report has its
-     * signature: constraint report_done). */
+     * own signature or its batch's manifest: constraint report_done). */
     *rows = cl_pg_list(store->db,
                        "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
                            "r.received_at") ", true, r.id"
@@ -136,7 +136,8 @@ int ct_store_device_history(struct ct_store *store, const char *device_number,
                   " UNION ALL SELECT written_at, 'written', serial, 'line ' || "
                   "coalesce(claimed_by_line, ''),"
                   "  5 FROM certificate WHERE device_number = $1 AND state = 'written'"
-                  " UNION ALL SELECT received_at, 'receipt', serial, 'signature verified', 6"
+                  " UNION ALL SELECT received_at, 'receipt', serial, CASE WHEN manifest_id IS"
+                  "  NULL THEN 'signature verified' ELSE 'batch signature verified' END, 6"
                   "  FROM report WHERE device_number = $1 AND state = 'done'"
                   " UNION ALL SELECT rejected_at, 'rejected', serial, reject_reason, 6"
                   "  FROM report WHERE device_number = $1 AND state = 'rejected'"

@@ -140,7 +140,8 @@ class ConsoleLine(Line):
                           "receipt_signature_verified"], "CSV header %r" % rows[0])
         db = [line.split("|") for line in self.sql(
             "SELECT device_number, serial, floor(extract(epoch FROM written_at))::bigint,"
-            " floor(extract(epoch FROM received_at))::bigint, signature IS NOT NULL"
+            " floor(extract(epoch FROM received_at))::bigint,"
+            " (signature IS NOT NULL OR manifest_id IS NOT NULL)"
             " FROM report WHERE state = 'done' AND written_at >= '%s'::date"
             " AND written_at < '%s'::date + 1 ORDER BY device_number" % (TODAY, TODAY)
         ).splitlines()]

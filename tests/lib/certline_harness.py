@@ -14,7 +14,9 @@ import tempfile
 import time
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 
@@ -134,6 +136,52 @@ def run_scenario(name, make, errors=()):
                 program.process.kill()
         cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# What a stored receipt is read with: its own signature and signer, or its batch's manifest, the
+# manifest's signature and signer (common/receipt.h); newlines as '~' for psql's one-line rows.
+STORED_RECEIPT_SQL = (
+    "coalesce(r.signature, m.signature, ''),"
+    " coalesce(replace(coalesce(r.signer_pem, m.signer_pem), E'\\n', '~'), ''),"
+    " coalesce(replace(m.manifest, E'\\n', '~'), '')")
+STORED_RECEIPT_JOIN = " LEFT JOIN receipt_manifest m ON m.id = r.manifest_id"
+
+
+def canonical_receipt(number, serial, value, received_at):
+    """A receipt's v1 canonical text (common/receipt.h)."""
+    return ("certline-receipt v1\n%s\n%s\n%s\n%d\n" % (number, serial, value,
+                                                       received_at)).encode()
+
+
+def verify_stored_receipt(issuing, number, serial, proof, received_at, signature, signer,
+                          manifest):
+    """Checks a receipt the comm-terminal stored, independently of certline's C code: signed by
+    the issuing CA certificate issuing (the signer stored is that certificate), either alone (its
+    signature over its canonical text) or as one of a batch (manifest, as STORED_RECEIPT_SQL reads
+    it, is a certline-receipt-batch v1 that names the SHA-256 of its canonical text, and signature
+    is the manifest's). Raises Failure saying what is wrong."""
+    check(signer != "", "%s: no signer stored with the receipt" % number)
+    signer_cert = x509.load_pem_x509_certificate(signer.replace("~", "\n").encode())
+    check(signer_cert == issuing, "%s: the receipt is signed by %s" % (
+        number, signer_cert.subject.rfc4514_string()))
+    text = canonical_receipt(number, serial, proof, int(received_at))
+    signed = text
+    if manifest != "":
+        lines = manifest.split("~")
+        digests = lines[1:-1]
+        check(lines[0] == "certline-receipt-batch v1" and lines[-1] == "" and
+              1 <= len(digests) <= 200 and
+              all(len(d) == 64 and all(c in "0123456789abcdef" for c in d) for d in digests),
+              "%s: the receipt's manifest is not a certline-receipt-batch v1" % number)
+        check(hashlib.sha256(text).hexdigest() in digests,
+              "%s: the receipt is not in its batch's manifest" % number)
+        signed = manifest.replace("~", "\n").encode()
+    try:
+        issuing.public_key().verify(base64.b64decode(signature), signed,
+                                    ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise Failure("%s: the receipt%s signature does not verify" % (
+            number, "'s batch" if manifest != "" else ""))
 
 
 def expect_fault(what, call, *needles):

@@ -26,7 +26,6 @@ loopback:
 
 Usage: test_offline_factory.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR
 """
-import base64
 import json
 import os
 import stat
@@ -36,12 +35,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from cryptography import x509  # noqa: E402
-from cryptography.exceptions import InvalidSignature  # noqa: E402
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from test_line import MODEL, TODAY, Line, check, run_cases, wait_for  # noqa: E402
-from certline_harness import CaServer  # noqa: E402
+from certline_harness import (STORED_RECEIPT_JOIN, STORED_RECEIPT_SQL, CaServer,  # noqa: E402
+                              verify_stored_receipt)
 from certline_procs import FactoryTerminal, free_port  # noqa: E402
 
 FACTORY = "comm.certline.test"  # the comm-terminal's certificate name: ca-server's factory
@@ -322,18 +319,14 @@ class OfflineFactory(Line):
         for number in numbers:
             row = self.cluster.psql(
                 "ct", "SELECT r.state, r.serial, r.proof,"
-                " floor(extract(epoch FROM r.received_at))::bigint, r.signature"
-                " FROM report r JOIN certificate c USING (device_number)"
+                " floor(extract(epoch FROM r.received_at))::bigint, " + STORED_RECEIPT_SQL +
+                " FROM report r JOIN certificate c USING (device_number)" + STORED_RECEIPT_JOIN +
                 " WHERE c.device_number = '%s' AND r.serial = c.serial" % number).strip()
-            state, serial, proof, received_at, signature = row.split("|")
+            state, serial, proof, received_at, signature, signer, manifest = row.split("|")
             check(state == "done", "%s: report %s" % (number, state))
-            text = ("certline-receipt v1\n%s\n%s\n%s\n%s\n" % (number, serial, proof,
-                                                                 received_at)).encode()
-            try:
-                issuing.public_key().verify(base64.b64decode(signature), text,
-                                            ec.ECDSA(hashes.SHA256()))
-            except InvalidSignature:
-                check(False, "%s: the receipt does not verify" % number)
+            # alone (import-receipts) or batch-signed (the reporter)
+            verify_stored_receipt(issuing, number, serial, proof, received_at, signature, signer,
+                                  manifest)
             flag = self.cluster.psql("ct", "SELECT write_flag FROM certificate WHERE"
                                      " device_number = '%s'" % number).strip()
             check(flag == "1", "%s: write flag %s" % (number, flag))
