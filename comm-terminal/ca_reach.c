@@ -44,6 +44,7 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
 
     if (how == CT_CA_WAIT) {
         pthread_mutex_lock(&rt->ca_lock);
+        clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
         return CL_OK;
     }
     pthread_mutex_lock(&rt->reach_lock);
@@ -77,12 +78,19 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
     soap->recv_timeout = min_timeout(soap->recv_timeout, CT_LINE_RECV_S);
     soap->send_timeout = min_timeout(soap->send_timeout, CT_LINE_RECV_S);
     rt->ca_line_call = 1;
+    clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
     return CL_OK;
 }
 
 void ct_ca_give(struct ct_runtime *rt, int rc)
 {
     time_t now = time(NULL);
+    struct timespec end;
+
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    int slow = end.tv_sec - rt->ca_taken_at.tv_sec > CT_CA_SLOW_S ||
+               (end.tv_sec - rt->ca_taken_at.tv_sec == CT_CA_SLOW_S &&
+                end.tv_nsec >= rt->ca_taken_at.tv_nsec);
 
     if (rt->ca_line_call) {
         struct soap *soap = cl_client_soap(rt->ca);
@@ -95,7 +103,8 @@ void ct_ca_give(struct ct_runtime *rt, int rc)
     if (lost_connection(rc)) {
         if (rt->ca_away_since == 0)
             rt->ca_away_since = now;
-        rt->ca_recheck_at = now + CT_CA_RECHECK_S;
+        if (slow) /* only a failure that made its caller wait keeps a line from asking */
+            rt->ca_recheck_at = now + CT_CA_RECHECK_S;
     } else {
         rt->ca_away_since = 0;
         rt->ca_recheck_at = 0;

@@ -32,6 +32,7 @@ struct ct_runtime {
     time_t ca_recheck_at;        /* a line's call waits for ca-server again from then on */
     int ca_saved_timeouts[3];    /* the link's own timeouts while a line's call shortens them */
     int ca_line_call;            /* a line's call holds the link */
+    struct timespec ca_taken_at; /* when the link was last taken (CLOCK_MONOTONIC) */
     pthread_mutex_t fetch_lock;  /* one day's fetch at a time (daily thread, ct:FetchNow) */
     char *root_pem;              /* to verify receipts */
     struct cl_event_log *events; /* events_file, or NULL */
