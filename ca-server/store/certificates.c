@@ -1,5 +1,7 @@
 /* store/certificates.c: device certificates: states, lookups, listing and revocation. */
 #include "store_internal.h"
+#include <stdbool.h>
+#include <string.h>
 
 /* ---- certificates ---- */
 
@@ -102,12 +104,22 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
         return CL_ERR_INVALID_ARGUMENT;
     }
     cl_pg_limit_text(limit_text, limit, 1000000);
-    *rows = cl_pg_list(store->db,
-                       "SELECT " CERT_COLUMNS " FROM certificate"
-                       " WHERE ($1 = '' OR device_number = $1) AND ($2 = '' OR model_code = $2)"
-                       " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
-                       4, values, sizeof(**rows), ca_cert_from_row, count, &rc, logged,
-                       "listing certificates");
+    /* One model, in any state but the rare ones (their partial (state, seq) index is better):
+     * ordered as certificate_model_seq (model_code, seq), the same order since the model is fixed,
+     * so the walk reads only the model's newest rows however many newer ones other models have. */
+    bool model_order = values[1][0] != '\0' && values[0][0] == '\0' &&
+                       (values[2][0] == '\0' || strcmp(values[2], "installed") == 0);
+    *rows = cl_pg_list(
+        store->db,
+        model_order ? "SELECT " CERT_COLUMNS " FROM certificate"
+                      " WHERE model_code = $2 AND ($1 = '' OR device_number = $1)"
+                      " AND ($3 = '' OR state = $3)"
+                      " ORDER BY model_code DESC, seq DESC LIMIT $4::bigint"
+                    : "SELECT " CERT_COLUMNS " FROM certificate"
+                      " WHERE ($1 = '' OR device_number = $1)"
+                      " AND ($2 = '' OR model_code = $2)"
+                      " AND ($3 = '' OR state = $3) ORDER BY seq DESC LIMIT $4::bigint",
+        4, values, sizeof(**rows), ca_cert_from_row, count, &rc, logged, "listing certificates");
     return rc;
 }
 

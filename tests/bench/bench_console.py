@@ -40,7 +40,7 @@ MODEL = "3012"
 
 def seed(cluster, devices, days, today):
     """The store filled in SQL, as the comm-terminal would have filled it."""
-    per_day = max(1, devices // days)
+    per_day = max(1, -(-devices // days))  # rounded up: every device falls on one of the days
     sql = """
 INSERT INTO model (code, certificate_managed, ca_state) VALUES ('{m}', true, 'managed');
 INSERT INTO plan (model_code, day, units)

@@ -98,6 +98,15 @@ static void test_states_and_revoke(void **state)
                          CL_OK);
         assert_int_equal(count, 2);
         free(rows);
+        /* One model (read in the model's own index order): the same rows, newest first. */
+        assert_int_equal(ca_store_cert_list(store, NULL, "3012", NULL, 100, &rows, &count), CL_OK);
+        assert_int_equal(count, 6);
+        assert_string_equal(rows[0].serial_hex, again[0].serial_hex);
+        assert_string_equal(rows[5].serial_hex, items[0].serial_hex);
+        free(rows);
+        assert_int_equal(ca_store_cert_list(store, NULL, "5105", NULL, 100, &rows, &count), CL_OK);
+        assert_int_equal(count, 0);
+        free(rows);
         assert_int_equal(ca_store_cert_list(store, NULL, NULL, NULL, 2, &rows, &count), CL_OK);
         assert_int_equal(count, 2);
         free(rows);
