@@ -119,6 +119,91 @@ static void test_status(void **state)
     ct_store_close(store);
 }
 
+/* The Lines page's figures are summed in C from the day's rows: each line's OK, NG, per-hour
+ * counts, median and p99 must be what PostgreSQL's own percentile_cont and round give, lines in
+ * byte order, a line time not known (NULL) left out, a line with only failures shown. */
+static void test_line_day_against_postgres(void **state)
+{
+    char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
+    struct ct_store *store = fresh_store("line_day", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    char numbers[14][CT_DEVICE_NUMBER_MAX + 1];
+    const char *listed[14];
+    (void)state;
+
+    day_of(time(NULL), today);
+    for (int i = 0; i < 14; i++) {
+        snprintf(numbers[i], sizeof(numbers[i]), "3012-%06d", i + 1);
+        listed[i] = numbers[i];
+    }
+    assert_int_equal(plan_and_fetch(store, today, 14, listed, 14), 14);
+    /* Z9: 1-2; 1001: 3-13 written and 12 failed first on another pack; a1: 14 failed only. */
+    for (int i = 0; i < 13; i++) {
+        const char *line = i < 2 ? "Z9" : "1001";
+        free(claim(store, numbers[i], line, 120, serial));
+        assert_int_equal(written(store, numbers[i], line, serial, err, sizeof(err)), CL_OK);
+    }
+    free(claim(store, numbers[13], "a1", 120, serial));
+    assert_int_equal(ct_store_failed(store, numbers[13], "a1", "NG", err, sizeof(err)), CL_OK);
+    assert_int_equal(sql_value(conn, "INSERT INTO failed_pack (device_number, serial, line_id,"
+                                     " reason) VALUES ('3012-000012', 'AB', '1001', 'NG')"
+                                     " RETURNING 0"),
+                     0);
+    /* Z9's median 100.5 rounds to even (100), its p99 100.99 to 101. */
+    assert_int_equal(sql_value(conn, "WITH v(n, ms) AS (VALUES (1, 101), (2, 100), (3, 7),"
+                                     " (4, 3), (5, 250), (6, 11), (7, 1), (8, 5000), (9, 12),"
+                                     " (10, 13), (11, 19), (12, 2), (13, NULL))"
+                                     " UPDATE certificate c SET line_ms = v.ms FROM v"
+                                     " WHERE c.device_number = '3012-' || lpad(v.n::text, 6, '0')"
+                                     " RETURNING 0"),
+                     0);
+
+    struct ct_line_day *lines = NULL;
+    size_t count = 0;
+    assert_int_equal(ct_store_line_day(store, today, &lines, &count), CL_OK);
+    assert_int_equal(count, 3);
+    assert_string_equal(lines[0].line_id, "1001");
+    assert_string_equal(lines[1].line_id, "Z9");
+    assert_string_equal(lines[2].line_id, "a1");
+    assert_int_equal(lines[1].median_ms, 100);
+    assert_int_equal(lines[1].p99_ms, 101);
+    assert_int_equal(lines[2].ok, 0);
+    assert_int_equal(lines[2].ng, 1);
+    assert_int_equal(lines[2].median_ms, -1);
+    assert_int_equal(lines[2].p99_ms, -1);
+    for (size_t i = 0; i < count; i++) {
+        char sql[512];
+        const char *line = lines[i].line_id;
+        print_message("line %s ok %ld ng %ld median %ld p99 %ld\n", line, lines[i].ok, lines[i].ng,
+                      lines[i].median_ms, lines[i].p99_ms);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM certificate WHERE state = 'written'"
+                 " AND claimed_by_line = '%s'",
+                 line);
+        assert_int_equal(lines[i].ok, sql_value(conn, sql));
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM failed_pack WHERE line_id = '%s'", line);
+        assert_int_equal(lines[i].ng, sql_value(conn, sql));
+        snprintf(sql, sizeof(sql),
+                 "SELECT coalesce(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY line_ms)),"
+                 " -1)::bigint FROM certificate WHERE state = 'written' AND claimed_by_line = '%s'",
+                 line);
+        assert_int_equal(lines[i].median_ms, sql_value(conn, sql));
+        snprintf(sql, sizeof(sql),
+                 "SELECT coalesce(round(percentile_cont(0.99) WITHIN GROUP (ORDER BY line_ms)),"
+                 " -1)::bigint FROM certificate WHERE state = 'written' AND claimed_by_line = '%s'",
+                 line);
+        assert_int_equal(lines[i].p99_ms, sql_value(conn, sql));
+        long ok = 0, ng = 0;
+        for (int h = 0; h < 24; h++)
+            ok += lines[i].ok_per_hour[h], ng += lines[i].ng_per_hour[h];
+        assert_int_equal(ok, lines[i].ok);
+        assert_int_equal(ng, lines[i].ng);
+    }
+    free(lines);
+    PQfinish(conn);
+    ct_store_close(store);
+}
+
 static void test_cert_list_and_delete(void **state)
 {
     char conninfo[256], today[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
@@ -192,6 +277,7 @@ int ct_store_console_tests(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status),
         cmocka_unit_test(test_cert_list_and_delete),
+        cmocka_unit_test(test_line_day_against_postgres),
     };
     return cmocka_run_group_tests_name("ct_store console", tests, NULL, NULL);
 }
