@@ -105,14 +105,18 @@ int ca_store_cert_list(struct ca_store *store, const char *device_number, const 
     }
     cl_pg_limit_text(limit_text, limit, 1000000);
     /* One model, in any state but the rare ones (their partial (state, seq) index is better):
-     * ordered as certificate_model_seq (model_code, seq), the same order since the model is fixed,
-     * so the walk reads only the model's newest rows however many newer ones other models have. */
+     * read from certificate_model_seq (model_code, seq) backwards, so the walk meets only the
+     * model's rows however many newer ones other models have (at 10M with the newest 28,400 of
+     * other models, the seq walk took 875 ms). The model is bounded by a range, not an
+     * equality: with model_code = constant PostgreSQL drops model_code from the ORDER BY and
+     * walks the seq index instead, by its estimate that a quarter of the newest rows match. */
     bool model_order = values[1][0] != '\0' && values[0][0] == '\0' &&
                        (values[2][0] == '\0' || strcmp(values[2], "installed") == 0);
     *rows = cl_pg_list(
         store->db,
         model_order ? "SELECT " CERT_COLUMNS " FROM certificate"
-                      " WHERE model_code = $2 AND ($1 = '' OR device_number = $1)"
+                      " WHERE model_code >= $2 AND model_code <= $2"
+                      " AND ($1 = '' OR device_number = $1)"
                       " AND ($3 = '' OR state = $3)"
                       " ORDER BY model_code DESC, seq DESC LIMIT $4::bigint"
                     : "SELECT " CERT_COLUMNS " FROM certificate"
