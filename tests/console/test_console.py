@@ -17,8 +17,9 @@ checked row by row against the database (psql), the JSON against the CSV, the To
 numbers (OK, NG, median and p99 time per device, devices per hour) against the line's events in
 the database, the fetch's progress against the packs it stored, the deletion against the
 packs, and every console action in the audit log under the operator's id; then, over
-http.client, a day of 100,000 receipts downloaded in parts (chunked) byte-equal to the database,
-and downloads broken off (a database failure mid-way, a browser gone) never reading as complete.
+http.client and curl, a day of 100,000 receipts downloaded in parts (chunked) byte-equal to the
+database, and downloads broken off (a database failure mid-way, a browser gone) never reading as
+complete.
 
 Usage: test_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR NODE_DIR
        SHOTS_DIR
@@ -304,6 +305,12 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
             check(body.decode() == want, "%s: %d bytes, the database's %d" % (
                 path, len(body), len(want)))
         json.loads(want_json)  # the expected text is JSON itself
+        cookie = "; ".join("%s=%s" % kv for kv in client.cookies.items())
+        r = subprocess.run(["curl", "-sS", "-k", "--http1.1", "-H", "Cookie: " + cookie,
+                            "%s/audit.csv?day=%s" % (self.url, day)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        check(r.returncode == 0 and r.stdout.decode() == want_csv,
+              "curl: %d, %d bytes: %s" % (r.returncode, len(r.stdout), r.stderr[-300:]))
         status, page = client.request("GET", "/audit?day=" + day)  # the same connection
         check(status == 200 and b"1000 device(s) written on" in page and
               b"the first 1000 shown" in page, "the Audit page after the downloads")
@@ -331,8 +338,8 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
             "SELECT count(*) FROM audit_log WHERE action = 'console_export' AND detail LIKE"
             " 'shipped and proven %s as JSON (%%, broken off)'" % day) == "2", timeout=60)
         check(self.sql("SELECT count(*) FROM audit_log WHERE action = 'console_export' AND"
-                       " detail = 'shipped and proven %s as CSV (%d)'" % (day, devices)) == "1",
-              "the complete download is not audited with its count")
+                       " detail = 'shipped and proven %s as CSV (%d)'" % (day, devices)) == "2",
+              "the complete downloads are not audited with their count")
         check("broken off after" in self.ct.log(), "no warning of the broken downloads")
 
     def clean_stop(self):
