@@ -1,6 +1,7 @@
 /* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
  * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
- * fget and fform hooks) with bounded headers and bodies, and the answers. */
+ * fget and fform hooks) with bounded headers and bodies, and the answers, whole or in parts
+ * (console_stream.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,8 @@ static int send_response(struct soap *soap, struct cs_response *resp)
     return len == 0 ? SOAP_OK : soap->fsend(soap, body, len);
 }
 
-/* An answer's part to the browser (gSOAP's send and transfer timeouts apply: a browser that
- * stops reading fails the send). */
+/* An answer's part to the browser, through the TLS hooks to gSOAP's socket send, whose send
+ * timeout applies: a browser that stops reading fails the send and frees the worker. */
 static int send_part(void *conn, const char *data, size_t len)
 {
     return ((struct soap *)conn)->fsend(conn, data, len) == SOAP_OK ? 0 : -1;
