@@ -38,6 +38,8 @@ void cs_page_today(struct cs_ctx *ctx);
 void cs_page_devices(struct cs_ctx *ctx);
 void cs_page_device(struct cs_ctx *ctx);
 void cs_page_audit(struct cs_ctx *ctx, int format); /* 0 HTML, 1 CSV, 2 JSON */
+/* The Audit page's downloads, CSV (format 1) and JSON (2), sent in parts (console_export.c). */
+void cs_audit_export(struct cs_ctx *ctx, int format, const char *day);
 void cs_page_log(struct cs_ctx *ctx);
 void cs_page_lines(struct cs_ctx *ctx);
 void cs_page_actions(struct cs_ctx *ctx);

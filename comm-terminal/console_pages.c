@@ -1,6 +1,7 @@
 /* console_pages.c: the console's views: Today (per model and alerts), Devices (search, one
- * device's history), Audit ("shipped and proven" as a page, CSV and JSON; the audit log), and
- * the table cells and day form the other views share. Every value shown is HTML-escaped. */
+ * device's history), Audit ("shipped and proven" as a page, its downloads in console_export.c;
+ * the audit log), and the table cells and day form the other views share. Every value shown is
+ * HTML-escaped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,6 @@
 #include "input_check.h"
 
 #define LIST_LIMIT 200
-#define EXPORT_LIMIT 1000000
 
 void cs_query_day(struct cs_ctx *ctx, char day[11])
 {
@@ -303,64 +303,35 @@ out:
     free(history);
 }
 
-static void proven_export(struct cs_ctx *ctx, int format, const struct ct_proven_row *rows,
-                          size_t n, const char *day)
+/* One row of the Audit page's table. */
+static int proven_cells(const struct ct_proven_row *row, void *arg)
 {
-    struct cs_buf *b = &ctx->resp->body;
-    char disposition[128];
-    size_t used = strlen(ctx->resp->headers);
-
-    snprintf(disposition, sizeof(disposition),
-             "Content-Disposition: attachment; filename=\"shipped-and-proven-%s.%s\"\r\n", day,
-             format == 1 ? "csv" : "json");
-    snprintf(ctx->resp->headers + used, sizeof(ctx->resp->headers) - used, "%s", disposition);
-    ctx->resp->content_type = format == 1 ? "text/csv; charset=utf-8" : "application/json";
-    if (format == 1)
-        cs_puts(b, "device_number,serial,written_at,receipt_at,receipt_signature_verified\r\n");
-    else
-        cs_printf(b, "{\"day\":\"%s\",\"devices\":[", day);
-    for (size_t i = 0; i < n; i++) {
-        if (format == 1) {
-            cs_csv(b, rows[i].device_number);
-            cs_printf(b, ",%s,", rows[i].serial_hex);
-            cs_time(b, rows[i].written_at);
-            cs_puts(b, ",");
-            cs_time(b, rows[i].received_at);
-            cs_puts(b, rows[i].signature_verified ? ",yes\r\n" : ",no\r\n");
-        } else {
-            cs_puts(b, i ? ",{\"device_number\":" : "{\"device_number\":");
-            cs_json(b, rows[i].device_number);
-            cs_printf(b, ",\"serial\":\"%s\",\"written_at\":\"", rows[i].serial_hex);
-            cs_time(b, rows[i].written_at);
-            cs_puts(b, "\",\"receipt_at\":\"");
-            cs_time(b, rows[i].received_at);
-            cs_printf(b, "\",\"receipt_signature_verified\":%s}",
-                      rows[i].signature_verified ? "true" : "false");
-        }
-    }
-    if (format != 1)
-        cs_puts(b, "]}\n");
+    struct cs_buf *b = arg;
+    cs_puts(b, "<tr>");
+    cs_cell(b, row->device_number);
+    cs_cell(b, row->serial_hex);
+    cs_cell_time(b, row->written_at);
+    cs_cell_time(b, row->received_at);
+    cs_cell(b, row->signature_verified ? "yes" : "no");
+    cs_puts(b, "</tr>");
+    return CL_OK;
 }
 
 void cs_page_audit(struct cs_ctx *ctx, int format)
 {
-    struct cs_buf *b = &ctx->resp->body;
-    struct ct_proven_row *rows = NULL;
+    struct cs_buf *b = &ctx->resp->body, cells = {0};
     size_t n = 0;
-    char day[11], detail[64];
+    char day[11];
 
     cs_query_day(ctx, day);
-    if (ct_store_proven(ctx->store, day, format ? EXPORT_LIMIT : LIST_LIMIT * 5, &rows, &n) !=
-        CL_OK) {
-        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
+    if (format != 0) {
+        cs_audit_export(ctx, format, day);
         return;
     }
-    if (format != 0) {
-        snprintf(detail, sizeof(detail), "shipped and proven %s as %s (%zu)", day,
-                 format == 1 ? "CSV" : "JSON", n);
-        (void)ct_store_audit(ctx->store, ctx->session->operator_id, "console_export", detail);
-        proven_export(ctx, format, rows, n, day);
-        free(rows);
+    if (ct_store_proven_each(ctx->store, day, LIST_LIMIT * 5, LIST_LIMIT * 5, proven_cells, &cells,
+                             &n) != CL_OK) {
+        cs_buf_free(&cells);
+        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
         return;
     }
     cs_page_start(ctx, "Audit: shipped and proven");
@@ -373,18 +344,12 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
               day, day);
     cs_puts(b, "<table id=\"proven\"><tr><th>Device</th><th>Serial</th><th>Written at</th>"
                "<th>Receipt date</th><th>Receipt signature verified</th></tr>");
-    for (size_t i = 0; i < n; i++) {
-        cs_puts(b, "<tr>");
-        cs_cell(b, rows[i].device_number);
-        cs_cell(b, rows[i].serial_hex);
-        cs_cell_time(b, rows[i].written_at);
-        cs_cell_time(b, rows[i].received_at);
-        cs_cell(b, rows[i].signature_verified ? "yes" : "no");
-        cs_puts(b, "</tr>");
-    }
+    if (cells.len > 0)
+        cs_add(b, cells.data, cells.len);
+    b->failed |= cells.failed;
     cs_puts(b, "</table>");
     cs_page_end(ctx);
-    free(rows);
+    cs_buf_free(&cells);
 }
 
 void cs_page_log(struct cs_ctx *ctx)

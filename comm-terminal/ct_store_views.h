@@ -21,9 +21,17 @@ struct ct_proven_row {
     int signature_verified;
     long long report_id; /* orders two reports of one number */
 };
-/* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number. */
-int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
-                    struct ct_proven_row **rows, size_t *count);
+/* What ct_store_proven_each hands each row to: CL_OK to go on, else the listing stops and
+ * returns the code. */
+typedef int (*ct_proven_each)(const struct ct_proven_row *row, void *arg);
+#define CT_PROVEN_PAGE_ROWS 5000 /* rows read from the cursor at a time */
+/* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number (model,
+ * the serial's value, the number's text; then the report), at most limit, each handed to each
+ * as it is read: from a cursor, page_rows at a time, in one transaction, so that memory holds one
+ * page whatever the day's size. *count gets the rows each took. CL_OK, each's code, or a
+ * failure (logged). */
+int ct_store_proven_each(struct ct_store *store, const char *day, size_t limit, size_t page_rows,
+                         ct_proven_each each, void *arg, size_t *count);
 
 struct ct_audit_row {
     long long id;

@@ -60,7 +60,36 @@ struct cs_response {
     const char *content_type;
     char headers[1024]; /* more header lines, each ending in \r\n */
     struct cs_buf body;
+    /* Set by the server: where an answer in parts goes (0, or -1 if the browser is gone; NULL:
+     * no server, the parts stay in body), and whether the connection is kept alive after it. */
+    int (*send)(void *conn, const char *data, size_t len);
+    void *conn;
+    int keep_alive;
+    int parts; /* enum cs_parts */
 };
+
+/* ---- answers sent in parts as they are produced (console_stream.c) ---- */
+enum cs_parts {
+    CS_WHOLE,         /* body is the whole answer, sent by the server after the handler */
+    CS_PARTS_SENDING, /* head sent, chunks follow */
+    CS_PARTS_ENDED,   /* the last chunk sent: the connection serves the next request */
+    CS_PARTS_BROKEN   /* broken off: the server closes the connection without the last chunk */
+};
+#define CS_PART_BYTES (64u << 10) /* a part is sent once the body holds this much */
+/* The head of an answer into out: Content-Length: length, or chunked if length < 0; its
+ * length, or -1 if it does not fit in cap. */
+int cs_response_head(const struct cs_response *resp, int status, const char *content_type,
+                     long long length, char *out, size_t cap);
+/* Sends the head (resp's status, content type and headers) of an answer in parts: what is then
+ * added to resp->body goes out with cs_parts_flush and cs_parts_end. 0, or -1 (broken off). */
+int cs_parts_start(struct cs_response *resp);
+/* Sends the body as a part once it holds CS_PART_BYTES: 0, or -1 if the answer is broken off
+ * (the browser gone, out of memory): the handler stops producing it. */
+int cs_parts_flush(struct cs_response *resp);
+/* Ends the answer: complete sends the rest and the last chunk; else (a failure the handler
+ * logged) it is broken off, and the server closes the connection without the last chunk. 0, or
+ * -1 if broken off. */
+int cs_parts_end(struct cs_response *resp, int complete);
 
 /* ---- sessions, CSRF tokens, lockout (console_session.c) ---- */
 #define CS_OPERATOR_ID_MAX 32 /* operator ids: 1..32 printable characters, no spaces */

@@ -1,6 +1,7 @@
 /* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
  * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
- * fget and fform hooks) with bounded headers and bodies, and the answers. */
+ * fget and fform hooks) with bounded headers and bodies, and the answers, whole or in parts
+ * (console_stream.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,32 +40,6 @@ struct cs_conn {
 };
 static _Thread_local struct cs_conn *current;
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 303:
-        return "See Other";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return status >= 500 ? "Internal Server Error" : "Error";
-    }
-}
-
 static int send_response(struct soap *soap, struct cs_response *resp)
 {
     char head[2048];
@@ -73,23 +48,20 @@ static int send_response(struct soap *soap, struct cs_response *resp)
     size_t len = resp->body.failed ? strlen(fallback) : resp->body.len;
     int status = resp->body.failed ? 500 : resp->status;
 
-    int n = snprintf(
-        head, sizeof(head),
-        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-        "X-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n"
-        "Strict-Transport-Security: max-age=31536000\r\n"
-        "Content-Security-Policy: default-src 'none'; script-src 'self'; connect-src 'self'; "
-        "style-src 'unsafe-inline'; "
-        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'\r\n"
-        "%sConnection: %s\r\n\r\n",
-        status, reason_phrase(status), resp->body.failed ? "text/plain" : resp->content_type, len,
-        resp->headers, soap->keep_alive ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof(head))
+    int n = cs_response_head(resp, status, resp->body.failed ? "text/plain" : resp->content_type,
+                             (long long)len, head, sizeof(head));
+    if (n < 0)
         return SOAP_EOF;
     if (soap->fsend(soap, head, (size_t)n) != SOAP_OK)
         return SOAP_EOF;
     return len == 0 ? SOAP_OK : soap->fsend(soap, body, len);
+}
+
+/* An answer's part to the browser, through the TLS hooks to gSOAP's socket send, whose send
+ * timeout applies: a browser that stops reading fails the send and frees the worker. */
+static int send_part(void *conn, const char *data, size_t len)
+{
+    return ((struct soap *)conn)->fsend(conn, data, len) == SOAP_OK ? 0 : -1;
 }
 
 /* Splits soap->path into the request's path and query; 0, or -1 if either is too long. */
@@ -109,7 +81,8 @@ static int take_path(struct soap *soap, struct cs_request *req)
 /* Answers the request in current->req, or a plain refusal; closes after a refusal. */
 static int answer(struct soap *soap, int refusal, const char *why)
 {
-    struct cs_response resp = {.status = 200, .content_type = "text/html; charset=utf-8"};
+    struct cs_response resp = {
+        .status = 200, .content_type = "text/html; charset=utf-8", .send = send_part, .conn = soap};
     int rc;
 
     if (current->last)
@@ -124,10 +97,17 @@ static int answer(struct soap *soap, int refusal, const char *why)
         cs_puts(&resp.body, why);
         cs_puts(&resp.body, "\n");
         soap->keep_alive = 0;
-    } else {
-        cs_handle(current->site, &current->req, &resp);
     }
-    rc = send_response(soap, &resp);
+    resp.keep_alive = soap->keep_alive;
+    if (refusal == 0)
+        cs_handle(current->site, &current->req, &resp);
+    if (resp.parts == CS_WHOLE) {
+        rc = send_response(soap, &resp);
+    } else { /* sent in parts: a series broken off (or never ended) closes the connection */
+        rc = resp.parts == CS_PARTS_ENDED ? SOAP_OK : SOAP_EOF;
+        if (rc != SOAP_OK)
+            soap->keep_alive = 0;
+    }
     cs_buf_free(&resp.body);
     return rc == SOAP_OK ? SOAP_STOP : SOAP_EOF;
 }

@@ -3,7 +3,6 @@
 #include "ct_store_views.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
@@ -19,52 +18,64 @@ static void proven_from_row(const PGresult *res, int i, void *out)
     row->report_id = cl_pg_get_ll(res, i, 5);
 }
 
-/* NUMBER_ORDER, then the report's id: by model (bytes), the serial's value, the number's text. */
-static int proven_order(const void *a, const void *b)
+/* The day's receipts from the index report_done_day alone, in NUMBER_ORDER with the serial as a
+ * bigint (12 digits at most: constraint on report.device_number), which PostgreSQL sorts at a
+ * fraction of the cost of the numeric; then the report's id (a done report has its own signature
+ * or its batch's manifest: constraint report_done). */
+static const char proven_cursor[] =
+    "DECLARE proven NO SCROLL CURSOR FOR SELECT r.device_number, r.serial,"
+    " floor(extract(epoch FROM r.written_at))::bigint,"
+    " floor(extract(epoch FROM r.received_at))::bigint, true, r.id"
+    " FROM report r WHERE r.state = 'done'"
+    " AND r.written_at >= to_timestamp($1::bigint) AND r.written_at < to_timestamp($2::bigint)"
+    " ORDER BY split_part(r.device_number, '-', 1) COLLATE \"C\","
+    " split_part(r.device_number, '-', 2)::bigint, r.device_number COLLATE \"C\", r.id"
+    " LIMIT $3::bigint";
+
+/* Hands the rows of one page to each: CL_OK, or each's return. */
+static int proven_page(PGresult *res, ct_proven_each each, void *arg, size_t *count)
 {
-    const struct ct_proven_row *x = a, *y = b;
-    size_t xm = strcspn(x->device_number, "-"), ym = strcspn(y->device_number, "-");
-    int c = memcmp(x->device_number, y->device_number, xm < ym ? xm : ym);
-    if (c != 0 || xm != ym)
-        return c != 0 ? c : (xm < ym ? -1 : 1);
-    long long xs = strtoll(x->device_number + xm + (x->device_number[xm] == '-'), NULL, 10),
-              ys = strtoll(y->device_number + ym + (y->device_number[ym] == '-'), NULL, 10);
-    if (xs != ys)
-        return xs < ys ? -1 : 1;
-    if ((c = strcmp(x->device_number, y->device_number)) != 0)
-        return c;
-    return x->report_id < y->report_id ? -1 : x->report_id > y->report_id;
+    struct ct_proven_row row;
+    int rc = CL_OK;
+
+    for (int i = 0; i < PQntuples(res) && rc == CL_OK; i++) {
+        memset(&row, 0, sizeof(row));
+        proven_from_row(res, i, &row);
+        if ((rc = each(&row, arg)) == CL_OK)
+            (*count)++;
+    }
+    return rc;
 }
 
-int ct_store_proven(struct ct_store *store, const char *day, size_t limit,
-                    struct ct_proven_row **rows, size_t *count)
+int ct_store_proven_each(struct ct_store *store, const char *day, size_t limit, size_t page_rows,
+                         ct_proven_each each, void *arg, size_t *count)
 {
-    char from[24], to[24];
-    const char *values[] = {from, to};
-    int rc;
+    char from[24], to[24], max[24], fetch[64], err[256] = "";
+    const char *values[] = {from, to, max};
+    PGresult *res = NULL;
+    int rc, rows;
 
-    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 ||
-        !cts_day_bounds("shipped and proven", day, from, to))
+    if (count != NULL)
+        *count = 0;
+    if (store == NULL || each == NULL || count == NULL || limit < 1 || page_rows < 1 ||
+        page_rows > LIST_MAX || !cts_day_bounds("shipped and proven", day, from, to))
         return CL_ERR_INVALID_ARGUMENT;
-    /* The day's receipts from the index report_done_day alone; sorted here, which costs a
-     * fraction of PostgreSQL's sort on the numeric NUMBER_ORDER (a done report has its
-     * own signature or its batch's manifest: constraint report_done). */
-    *rows = cl_pg_list(store->db,
-                       "SELECT r.device_number, r.serial, " EPOCH("r.written_at") ", " EPOCH(
-                           "r.received_at") ", true, r.id"
-                                            " FROM report r WHERE r.state = 'done'"
-                                            " AND r.written_at >= to_timestamp($1::bigint)"
-                                            " AND r.written_at < to_timestamp($2::bigint)"
-                                            " LIMIT 1000000" /* LIST_MAX */,
-                       2, values, sizeof(**rows), proven_from_row, count, &rc, cts_logged,
-                       "listing shipped and proven devices");
-    if (rc != CL_OK)
-        return rc;
-    if (*count > 1)
-        qsort(*rows, *count, sizeof(**rows), proven_order);
-    if (*count > limit)
-        *count = limit;
-    return CL_OK;
+    cl_pg_limit_text(max, limit, (size_t)-1 >> 1);
+    /* The page's row count is a number of ours: FETCH takes no parameter. */
+    snprintf(fetch, sizeof(fetch), "FETCH FORWARD %zu FROM proven", page_rows);
+    if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, NULL, proven_cursor, 3, values, err, sizeof(err))) != CL_OK)
+        goto out;
+    do {
+        if ((rc = cl_pg_query(store->db, &res, fetch, 0, NULL, err, sizeof(err))) != CL_OK)
+            goto out;
+        rows = PQntuples(res);
+        rc = proven_page(res, each, arg, count);
+        PQclear(res);
+    } while (rc == CL_OK && (size_t)rows == page_rows);
+out:
+    cl_pg_rollback(store->db); /* read only: nothing to commit; closes the cursor */
+    return err[0] != '\0' ? cts_logged(rc, "listing shipped and proven devices", err) : rc;
 }
 
 static void audit_from_row(const PGresult *res, int i, void *out)

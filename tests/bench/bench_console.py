@@ -132,18 +132,28 @@ class Console:
                                                       timeout=60)
         self.cookies = {}
 
-    def request(self, method, path, body=None):
+    def start(self, method, path, body=None):
+        """Sends a request; the response, its body not read yet."""
         headers = {"Cookie": "; ".join("%s=%s" % kv for kv in self.cookies.items())}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
-        data = response.read()
         for header, value in response.getheaders():
             if header.lower() == "set-cookie":
                 name, rest = value.split("=", 1)
                 self.cookies[name] = rest.split(";", 1)[0]
-        return response.status, data
+        return response
+
+    def answer(self, method, path, body=None):
+        """The status, the headers (lower-case names) and the body read in full."""
+        response = self.start(method, path, body)
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+    def request(self, method, path, body=None):
+        status, _, data = self.answer(method, path, body)
+        return status, data
 
     def login(self, operator, password):
         status, page = self.request("GET", "/login")

@@ -1,10 +1,14 @@
 /* test_console_http.c: the console's form and multipart parsing, its escaping (HTML, CSV,
- * JSON), its sessions and lockout (common/console_http.c, console_session.c), without a server. */
+ * JSON), its sessions and lockout, answers sent in parts (common/console_http.c,
+ * console_session.c, console_stream.c), without a server. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -96,6 +100,19 @@ static void escaping(void **state)
     cs_json(&b, "q\"\\\n");
     assert_string_equal(b.data, "\"q\\\"\\\\\\u000a\"");
     b.len = 0;
+    cs_json(&b, "3012-1\x01z");
+    cs_json(&b, "");
+    assert_string_equal(b.data, "\"3012-1\\u0001z\"\"\"");
+    for (time_t t = 1; t < 4000000000; t += 12345679) { /* cs_time as strftime writes it */
+        struct tm tm;
+        char want[32];
+        localtime_r(&t, &tm);
+        strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+        b.len = 0;
+        cs_time(&b, t);
+        assert_string_equal(b.data, want);
+    }
+    b.len = 0;
     cs_url(&b, "3012-0 a&b");
     assert_string_equal(b.data, "3012-0%20a%26b");
     cs_buf_free(&b);
@@ -150,12 +167,111 @@ static void lockout(void **state)
     cs_sessions_free(s);
 }
 
+/* What a browser received of an answer in parts; sends fail once fail_after bytes went. */
+struct wire {
+    struct cs_buf got;
+    size_t fail_after;
+};
+
+static int wire_send(void *conn, const char *data, size_t len)
+{
+    struct wire *w = conn;
+    if (w->fail_after > 0 && w->got.len + len > w->fail_after)
+        return -1;
+    cs_add(&w->got, data, len);
+    return 0;
+}
+
+/* Decodes the chunked body after the head of w's answer into body: 1 if it ended with the
+ * last chunk, 0 if it was cut off, -1 if malformed. */
+static int unchunk(const struct wire *w, struct cs_buf *body)
+{
+    const char *p = strstr(w->got.data, "\r\n\r\n"), *end = w->got.data + w->got.len;
+    if (p == NULL || strstr(w->got.data, "Transfer-Encoding: chunked\r\n") == NULL)
+        return -1;
+    for (p += 4; p < end;) {
+        char *after = NULL;
+        unsigned long size = strtoul(p, &after, 16);
+        if (after == p || after + 2 > end || memcmp(after, "\r\n", 2) != 0)
+            return -1;
+        p = after + 2;
+        if (size == 0)
+            return p + 2 == end && memcmp(p, "\r\n", 2) == 0 ? 1 : -1;
+        if ((size_t)(end - p) < size + 2 || memcmp(p + size, "\r\n", 2) != 0)
+            return -1;
+        cs_add(body, p, size);
+        p += size + 2;
+    }
+    return 0;
+}
+
+/* Parts of an answer larger than several parts, whole; broken off; the browser gone. */
+static void parts(void **state)
+{
+    struct cs_buf want = {0}, body = {0};
+    (void)state;
+    for (int i = 0; want.len < 3 * CS_PART_BYTES + 100; i++)
+        cs_printf(&want, "row %d,\"x\"\r\n", i);
+    for (int run = 0; run < 3; run++) {
+        struct wire w = {.fail_after = run == 2 ? CS_PART_BYTES : 0};
+        struct cs_response resp = {.status = 200,
+                                   .content_type = "text/csv",
+                                   .send = wire_send,
+                                   .conn = &w,
+                                   .keep_alive = 1};
+        int flushed = 0;
+        assert_int_equal(cs_parts_start(&resp), 0);
+        assert_int_equal(resp.parts, CS_PARTS_SENDING);
+        for (size_t at = 0; at < want.len && flushed == 0; at += 1000) {
+            cs_add(&resp.body, want.data + at, want.len - at < 1000 ? want.len - at : 1000);
+            flushed = cs_parts_flush(&resp);
+            assert_true(resp.body.len <= CS_PART_BYTES + 1024); /* one part held at most */
+        }
+        if (run == 2) { /* the browser is gone: the handler is told to stop */
+            assert_int_equal(flushed, -1);
+            assert_int_equal(resp.parts, CS_PARTS_BROKEN);
+            assert_int_equal(cs_parts_end(&resp, 1), -1);
+            cs_buf_free(&resp.body);
+            cs_buf_free(&w.got);
+            continue;
+        }
+        assert_int_equal(flushed, 0);
+        assert_int_equal(cs_parts_end(&resp, run == 0), run == 0 ? 0 : -1);
+        assert_int_equal(resp.parts, run == 0 ? CS_PARTS_ENDED : CS_PARTS_BROKEN);
+        assert_non_null(strstr(w.got.data, "Connection: keep-alive\r\n"));
+        assert_null(strstr(w.got.data, "Content-Length"));
+        body.len = 0;
+        assert_int_equal(unchunk(&w, &body), run == 0 ? 1 : 0);
+        if (run == 0) {
+            assert_int_equal(body.len, want.len);
+            assert_memory_equal(body.data, want.data, want.len);
+        } else { /* what went is a prefix, without the last chunk */
+            assert_true(body.len >= 2 * CS_PART_BYTES && body.len < want.len);
+            assert_memory_equal(body.data, want.data, body.len);
+        }
+        cs_buf_free(&resp.body);
+        cs_buf_free(&w.got);
+    }
+    /* No server behind: the parts stay in the body, sent whole. */
+    struct cs_response whole = {.status = 200, .content_type = "text/csv"};
+    assert_int_equal(cs_parts_start(&whole), 0);
+    cs_add(&whole.body, want.data, want.len);
+    assert_int_equal(cs_parts_flush(&whole), 0);
+    assert_int_equal(cs_parts_end(&whole, 1), 0);
+    assert_int_equal(whole.parts, CS_WHOLE);
+    assert_int_equal(whole.body.len, want.len);
+    cs_buf_free(&whole.body);
+    cs_buf_free(&want);
+    cs_buf_free(&body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(form_values),     cmocka_unit_test(form_refusals),
         cmocka_unit_test(multipart_parts), cmocka_unit_test(escaping),
         cmocka_unit_test(sessions),        cmocka_unit_test(lockout),
+        cmocka_unit_test(parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

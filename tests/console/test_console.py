@@ -16,12 +16,16 @@ page (refused without a CSRF token, only asked again without the confirmation). 
 checked row by row against the database (psql), the JSON against the CSV, the Today and Lines
 numbers (OK, NG, median and p99 time per device, devices per hour) against the line's events in
 the database, the fetch's progress against the packs it stored, the deletion against the
-packs, and every console action in the audit log under the operator's id.
+packs, and every console action in the audit log under the operator's id; then, over
+http.client and curl, a day of 100,000 receipts downloaded in parts (chunked) byte-equal to the
+database, and downloads broken off (a database failure mid-way, a browser gone) never reading as
+complete.
 
 Usage: test_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR NODE_DIR
        SHOTS_DIR
 """
 import csv
+import http.client
 import io
 import json
 import os
@@ -34,6 +38,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "line"))
 
 from test_line import MODEL, TODAY, Line, check, run_cases, wait_for  # noqa: E402
 from certline_procs import OPERATOR_PASSWORD, free_port  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+from bench_console import Console  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWER_PASSWORD = "viewer secret 12345"
@@ -256,6 +263,85 @@ class ConsoleLine(Line):
         check(actions.count("bob login_failed") == 5, "bob's failures: %r" % actions)
         check("bob login" not in actions, "bob logged in while locked")
 
+    def streamed_exports(self):
+        """A day of 100,000 receipts (many cursor pages): both downloads arrive in parts, byte for
+        byte what the database holds, on one kept-alive connection; a download broken off by a
+        database failure mid-way (the console's connection ended while the browser paused) ends
+        without its last chunk, which http.client reports as an incomplete read; a browser gone
+        mid-way is audited as broken off."""
+        day, devices = "2026-01-15", 100000
+        self.sql("""
+INSERT INTO model (code, certificate_managed, ca_state) VALUES ('S7', true, 'managed');
+INSERT INTO fetch_request (request_id, day, replacement, item_count, state, ended_at)
+  VALUES ('seed-S7', '{d}', false, 1, 'completed', now());
+INSERT INTO certificate (device_number, model_code, serial, state, write_flag, request_id,
+    written_at, pack_deleted_at)
+  SELECT 'S7-' || i, 'S7', upper(lpad(to_hex(i), 16, '0')), 'written', 1, 'seed-S7',
+    '{d}'::date + (i % 86400) * interval '1 s', now()
+  FROM generate_series(1, {n}) i;
+INSERT INTO report (device_number, serial, proof, written_at, state, next_attempt, received_at,
+    signature, signer_pem)
+  SELECT device_number, serial, md5(device_number) || md5(serial), written_at, 'done', now(),
+    written_at + interval '9 s', 'c2ln', 'PEM' FROM certificate WHERE model_code = 'S7';
+""".format(d=day, n=devices))
+        db = [line.split("|") for line in self.sql(
+            "SELECT device_number, serial, floor(extract(epoch FROM written_at))::bigint,"
+            " floor(extract(epoch FROM received_at))::bigint FROM report WHERE state = 'done'"
+            " AND written_at >= '%s'::date AND written_at < '%s'::date + 1" % (day, day)
+        ).splitlines()]
+        db.sort(key=lambda r: (r[0].split("-")[0].encode(), int(r[0].split("-")[1]), r[0]))
+        check(len(db) == devices, "seeded %d" % len(db))
+        want_csv = "device_number,serial,written_at,receipt_at,receipt_signature_verified\r\n" + \
+            "".join("%s,%s,%s,%s,yes\r\n" % (n, s, local(w), local(r)) for n, s, w, r in db)
+        want_json = '{"day":"%s","devices":[%s]}\n' % (day, ",".join(
+            '{"device_number":"%s","serial":"%s","written_at":"%s","receipt_at":"%s",'
+            '"receipt_signature_verified":true}' % (n, s, local(w), local(r)) for n, s, w, r in db))
+        client = Console(self.console_port)
+        client.login("alice", OPERATOR_PASSWORD)
+        for path, want in (("/audit.csv", want_csv), ("/audit.json", want_json)):
+            status, headers, body = client.answer("GET", "%s?day=%s" % (path, day))
+            check(status == 200 and headers.get("transfer-encoding") == "chunked" and
+                  "content-length" not in headers, "%s: %d %r" % (path, status, headers))
+            check(body.decode() == want, "%s: %d bytes, the database's %d" % (
+                path, len(body), len(want)))
+        json.loads(want_json)  # the expected text is JSON itself
+        cookie = "; ".join("%s=%s" % kv for kv in client.cookies.items())
+        r = subprocess.run(["curl", "-sS", "-k", "--http1.1", "-H", "Cookie: " + cookie,
+                            "%s/audit.csv?day=%s" % (self.url, day)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        check(r.returncode == 0 and r.stdout.decode() == want_csv,
+              "curl: %d, %d bytes: %s" % (r.returncode, len(r.stdout), r.stderr[-300:]))
+        status, page = client.request("GET", "/audit?day=" + day)  # the same connection
+        check(status == 200 and b"1000 device(s) written on" in page and
+              b"the first 1000 shown" in page, "the Audit page after the downloads")
+
+        # A pause in reading keeps the console's cursor open; its connection ended meanwhile.
+        response = client.start("GET", "/audit.json?day=" + day)
+        first = response.read(65536)
+        pids = wait_for("the download paused", lambda: self.sql(
+            "SELECT pid FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            " AND query LIKE 'FETCH FORWARD%'"), timeout=30)
+        self.sql("SELECT pg_terminate_backend(%s)" % pids.split()[0])
+        try:
+            rest = response.read()
+            check(False, "the broken download read as complete (%d bytes)" % (
+                len(first) + len(rest)))
+        except http.client.IncompleteRead as e:
+            check(want_json.startswith((first + e.partial).decode()),
+                  "the broken download's beginning differs")
+        # A browser gone mid-way: the console stops at once and says so in the audit log.
+        gone = Console(self.console_port)
+        gone.cookies = client.cookies
+        gone.start("GET", "/audit.json?day=" + day).read(65536)
+        gone.connection.close()
+        wait_for("both downloads audited as broken off", lambda: self.sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'console_export' AND detail LIKE"
+            " 'shipped and proven %s as JSON (%%, broken off)'" % day) == "2", timeout=60)
+        check(self.sql("SELECT count(*) FROM audit_log WHERE action = 'console_export' AND"
+                       " detail = 'shipped and proven %s as CSV (%d)'" % (day, devices)) == "2",
+              "the complete downloads are not audited with their count")
+        check("broken off after" in self.ct.log(), "no warning of the broken downloads")
+
     def clean_stop(self):
         """serve ends on SIGTERM with 0 (under the sanitizers: no leak, no error found)."""
         self.ct.stop()
@@ -274,7 +360,7 @@ def main():
     return run_cases(ConsoleLine, binaries, os.path.abspath(sys.argv[5]),
                      ("line_day", "browser", "exports_match_database", "views_match_the_day",
                       "lines_match_database", "plan_errors_listed", "fetch_progress_matches",
-                      "model_deleted", "audit_log", "clean_stop"))
+                      "model_deleted", "audit_log", "streamed_exports", "clean_stop"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,24 @@
 #include "ct_store_views.h"
 #include "error.h"
 #include "pg_fixture.h"
+
+/* What ct_store_proven_each handed over (the first PROVEN_KEPT rows), stopping at stop_at. */
+#define PROVEN_KEPT 64
+struct proven_seen {
+    struct ct_proven_row rows[PROVEN_KEPT];
+    size_t count, stop_at;
+};
+
+static int keep_proven(const struct ct_proven_row *row, void *arg)
+{
+    struct proven_seen *seen = arg;
+    if (seen->stop_at > 0 && seen->count == seen->stop_at)
+        return CL_ERR_CLOSED;
+    if (seen->count < PROVEN_KEPT)
+        seen->rows[seen->count] = *row;
+    seen->count++;
+    return CL_OK;
+}
 
 static void test_status(void **state)
 {
@@ -110,12 +129,72 @@ static void test_status(void **state)
     assert_int_equal(ng, 1);
     free(lines);
     /* The day's shipped and proven: 3012-000002's receipt. */
-    struct ct_proven_row *proven = NULL;
-    assert_int_equal(ct_store_proven(store, today, 10, &proven, &count), CL_OK);
+    struct proven_seen proven = {0};
+    assert_int_equal(ct_store_proven_each(store, today, 10, 10, keep_proven, &proven, &count),
+                     CL_OK);
     assert_int_equal(count, 1);
-    assert_string_equal(proven[0].device_number, "3012-000002");
-    assert_int_equal(proven[0].signature_verified, 1);
-    free(proven);
+    assert_int_equal(proven.count, 1);
+    assert_string_equal(proven.rows[0].device_number, "3012-000002");
+    assert_int_equal(proven.rows[0].signature_verified, 1);
+    ct_store_close(store);
+}
+
+/* More devices than one page of the cursor, of two models, in number order (model, then the
+ * serial's value); a limit; a reader that stops; the connection usable after each. */
+static void test_proven_pages(void **state)
+{
+    char conninfo[256], today[11], want[CT_DEVICE_NUMBER_MAX + 1];
+    struct ct_store *store = fresh_store("proven", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    size_t count = 0;
+    (void)state;
+
+    day_of(time(NULL), today);
+    PGresult *res = PQexec(
+        conn, "INSERT INTO model (code, certificate_managed, ca_state) VALUES"
+              " ('77', true, 'managed'), ('3012', true, 'managed');"
+              "INSERT INTO fetch_request (request_id, day, replacement, item_count, state,"
+              " ended_at) VALUES ('seed', current_date, false, 1, 'completed', now());"
+              "INSERT INTO certificate (device_number, model_code, serial, state, write_flag,"
+              " request_id, written_at, pack_deleted_at)"
+              " SELECT m || '-' || i, m, upper(lpad(to_hex(i + 1), 16, '0')), 'written', 1,"
+              " 'seed', now(), now() FROM generate_series(1, 23) i,"
+              " unnest(ARRAY['77', '3012']) m WHERE m = '77' OR i = 5;"
+              "INSERT INTO report (device_number, serial, proof, written_at, state,"
+              " next_attempt, received_at, signature, signer_pem)"
+              " SELECT device_number, serial, md5(device_number) || md5(serial), written_at,"
+              " 'done', now(), now(), 'c2ln', 'PEM' FROM certificate");
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    /* Pages of 5 (the last one short) and of 8 (24 rows: the last one empty). */
+    for (size_t page = 5; page <= 8; page += 3) {
+        struct proven_seen seen = {0};
+        assert_int_equal(
+            ct_store_proven_each(store, today, SIZE_MAX, page, keep_proven, &seen, &count), CL_OK);
+        assert_int_equal(count, 24);
+        assert_int_equal(seen.count, 24);
+        assert_string_equal(seen.rows[0].device_number, "3012-5");
+        for (size_t i = 1; i < 24; i++) {
+            snprintf(want, sizeof(want), "77-%zu", i);
+            assert_string_equal(seen.rows[i].device_number, want);
+            assert_true(seen.rows[i].received_at > 0 && seen.rows[i].written_at > 0);
+        }
+    }
+    struct proven_seen limited = {0}, stopped = {.stop_at = 6};
+    assert_int_equal(ct_store_proven_each(store, today, 7, 5, keep_proven, &limited, &count),
+                     CL_OK);
+    assert_int_equal(count, 7);
+    assert_int_equal(ct_store_proven_each(store, today, SIZE_MAX, 5, keep_proven, &stopped, &count),
+                     CL_ERR_CLOSED);
+    assert_int_equal(count, 6);
+    assert_int_equal(ct_store_proven_each(store, "2026-13-01", 7, 5, keep_proven, &limited, &count),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ct_store_proven_each(store, today, 7, 0, keep_proven, &limited, &count),
+                     CL_ERR_INVALID_ARGUMENT);
+    /* The stopped listing's transaction is over: the store writes again. */
+    assert_int_equal(ct_store_audit(store, ACTOR, "console_export", "after"), CL_OK);
+    assert_int_equal(sql_value(conn, "SELECT count(*) FROM audit_log WHERE detail = 'after'"), 1);
+    PQfinish(conn);
     ct_store_close(store);
 }
 
@@ -276,6 +355,7 @@ int ct_store_console_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status),
+        cmocka_unit_test(test_proven_pages),
         cmocka_unit_test(test_cert_list_and_delete),
         cmocka_unit_test(test_line_day_against_postgres),
     };
