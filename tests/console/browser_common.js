@@ -1,7 +1,7 @@
 // browser_common.js: what the console browser tests (console_browser.js, ca_console_browser.js)
 // share: their settings file, the step a failure names, checks, screenshots, login, a page's text
-// and table rows, the refused logins (wrong password, lockout), logout with the old session
-// refused, and the run in a headless Debian chromium through playwright-core.
+// and table rows, the refused logins (wrong password, lockout), pages shown, logout with the old
+// session refused, and the run in a headless Debian chromium through playwright-core.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -54,6 +54,18 @@ async function refusedLogins(page) {
   await shot(page, '03-locked');
 }
 
+// Each of pages ([screenshot name, path, title, selector]) answers 200 with its title (h1) and
+// the element selector names; a screenshot of each.
+async function pagesShown(page, pages) {
+  for (const [name, where, title, selector] of pages) {
+    const response = await page.goto(`${base}${where}`);
+    check(response.status() === 200, `${where}: status ${response.status()}`);
+    check((await text(page, 'h1')) === title, `${where}: title ${await text(page, 'h1')}`);
+    check((await page.$(selector)) !== null, `${where}: no ${selector}`);
+    await shot(page, name);
+  }
+}
+
 // Logs out with the navigation's button, then replays the old session cookie (named cookie,
 // value old): a GET of getPath is sent to the login page, a POST to postPath refused (403).
 async function logoutRefusesOldSession(page, cookie, old, getPath, postPath) {
@@ -95,6 +107,6 @@ function runBrowser(name, contextOptions, steps) {
 }
 
 module.exports = {
-  settings, base, run, check, shot, login, text, table, refusedLogins, logoutRefusesOldSession,
-  runBrowser,
+  settings, base, run, check, shot, login, text, table, refusedLogins, pagesShown,
+  logoutRefusesOldSession, runBrowser,
 };

@@ -4,8 +4,8 @@
 // Usage: node ca_console_browser.js SETTINGS.json (see test_ca_console.py for its keys)
 'use strict';
 const {
-  settings, base, run, check, shot, login, text, table, refusedLogins, logoutRefusesOldSession,
-  runBrowser,
+  settings, base, run, check, shot, login, text, table, refusedLogins, pagesShown,
+  logoutRefusesOldSession, runBrowser,
 } = require('./browser_common');
 
 runBrowser('ca_console_browser', {}, async (context, page, out) => {
@@ -44,13 +44,7 @@ runBrowser('ca_console_browser', {}, async (context, page, out) => {
     ['08-certificate', `/certificate?serial=${settings.serial}`, 'Certificate', '#history'],
     ['09-audit-log', '/log?actor=console:carol', 'Audit log', '#log'],
   ];
-  for (const [name, where, title, selector] of pages) {
-    response = await page.goto(`${base}${where}`);
-    check(response.status() === 200, `${where}: status ${response.status()}`);
-    check((await text(page, 'h1')) === title, `${where}: title ${await text(page, 'h1')}`);
-    check((await page.$(selector)) !== null, `${where}: no ${selector}`);
-    await shot(page, name);
-  }
+  await pagesShown(page, pages);
   await page.goto(`${base}/models`);
   const models = await table(page, '#models');
   check(models.length === 2 && models.every((m) => m[2] === 'yes' && m[3].includes('(current)')),

@@ -4,8 +4,8 @@
 // Usage: node console_browser.js SETTINGS.json (see test_console.py for its keys)
 'use strict';
 const {
-  settings, base, run, check, shot, login, text, table, refusedLogins, logoutRefusesOldSession,
-  runBrowser,
+  settings, base, run, check, shot, login, text, table, refusedLogins, pagesShown,
+  logoutRefusesOldSession, runBrowser,
 } = require('./browser_common');
 
 // A POST of the console's forms as a script would send it, with the session's CSRF token.
@@ -55,13 +55,7 @@ runBrowser('console_browser', { acceptDownloads: true }, async (context, page, o
     ['11-actions', '/actions', 'Actions', 'form'],
     ['12-operators', '/operators', 'Operators', 'form'],
   ];
-  for (const [name, where, title, selector] of pages) {
-    response = await page.goto(`${base}${where}`);
-    check(response.status() === 200, `${where}: status ${response.status()}`);
-    check((await text(page, 'h1')) === title, `${where}: title ${await text(page, 'h1')}`);
-    check((await page.$(selector)) !== null, `${where}: no ${selector}`);
-    await shot(page, name);
-  }
+  await pagesShown(page, pages);
   await page.goto(`${base}/devices?q=${settings.written[0]}&state=written`);
   const found = await page.$$eval('#devices tr', (rows) => rows.length - 1);
   check(found === 1, `search by number found ${found} rows`);
