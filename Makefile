@@ -67,6 +67,8 @@ bench: deps
 	/usr/bin/python3 tests/bench/bench_cfssl.py $(BENCH_BUILD)/ca-server/ca-server \
 	  $(BENCH_BUILD)/tests/bench/bench_cfssl_load $(BENCH_BUILD)/wsdl . $(BENCH_BUILD)/bench
 	/usr/bin/python3 tests/bench/bench_console.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
+	/usr/bin/python3 tests/bench/bench_ca_console.py $(BENCH_BUILD) $(BENCH_BUILD)/bench \
+	  --certificates 100000
 	/usr/bin/python3 tests/bench/bench_growth.py $(BENCH_BUILD) $(BENCH_BUILD)/bench
 
 # Fuzzing (issue 12): clang-14 with libFuzzer, ASan and UBSan, into its own build folder; each

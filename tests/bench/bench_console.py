@@ -17,15 +17,11 @@ Builds nothing: run it on a Release build (no sanitizers); see tests/bench/READM
 Usage: bench_console.py BUILD_DIR OUT_DIR [--devices N] [--days N] [--requests N]
        [--busy-lines N] [--busy-rate N]
 """
-import http.client
 import os
-import re
-import ssl
 import subprocess
 import statistics
 import sys
 import time
-import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -33,6 +29,7 @@ sys.path.insert(0, HERE)
 from bench_common import InfoCommTerminal, log, parse_args, run_bench  # noqa: E402
 from certline_harness import CaServer, check  # noqa: E402
 from certline_procs import OPERATOR_PASSWORD, free_port  # noqa: E402
+from console_client import Console  # noqa: E402  (tests/lib)
 
 GOAL_MS = 200
 MODEL = "3012"
@@ -119,48 +116,6 @@ def busy_lines(cluster, lines, rate):
     sql = BUSY_SQL.format(m=MODEL, lines=lines, pause=max(0.001, lines / float(rate)))
     return subprocess.Popen(["psql", "-X", "-q", cluster.conninfo("ct"), "-c", sql],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-class Console:
-    """An HTTPS client of the console with its session cookie, on one kept-alive connection."""
-
-    def __init__(self, port):
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        self.connection = http.client.HTTPSConnection("127.0.0.1", port, context=context,
-                                                      timeout=60)
-        self.cookies = {}
-
-    def start(self, method, path, body=None):
-        """Sends a request; the response, its body not read yet."""
-        headers = {"Cookie": "; ".join("%s=%s" % kv for kv in self.cookies.items())}
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        for header, value in response.getheaders():
-            if header.lower() == "set-cookie":
-                name, rest = value.split("=", 1)
-                self.cookies[name] = rest.split(";", 1)[0]
-        return response
-
-    def answer(self, method, path, body=None):
-        """The status, the headers (lower-case names) and the body read in full."""
-        response = self.start(method, path, body)
-        data = response.read()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-
-    def request(self, method, path, body=None):
-        status, _, data = self.answer(method, path, body)
-        return status, data
-
-    def login(self, operator, password):
-        status, page = self.request("GET", "/login")
-        token = re.search(rb'name="csrf" value="([0-9a-f]{64})"', page).group(1).decode()
-        status, _ = self.request("POST", "/login", urllib.parse.urlencode(
-            {"csrf": token, "operator": operator, "password": password}))
-        check(status == 303 and "__Host-certline" in self.cookies, "login: %d" % status)
 
 
 class ConsoleBench:

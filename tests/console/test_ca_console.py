@@ -17,7 +17,6 @@ Usage: test_ca_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT 
        SHOTS_DIR
 """
 import http.client
-import json
 import os
 import re
 import ssl
@@ -25,15 +24,14 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "line"))
-
-from test_console import CHROMIUM, node_modules  # noqa: E402
-from test_line import TODAY, Line, check, run_cases, wait_for  # noqa: E402
-from certline_procs import free_port  # noqa: E402
+from console_common import console_settings, main, run_browser
+from test_line import Line, check, wait_for
+from console_client import Console
 
 CAROL_PASSWORD = "ca operator secret 1"
 DAVE_PASSWORD = "ca viewer secret 12"
+VERA_PASSWORD = "ca viewer secret 34"
+SESSION_COOKIE = "__Host-certline-ca"
 
 
 class CaConsoleLine(Line):
@@ -41,12 +39,9 @@ class CaConsoleLine(Line):
     node_dir = shots_dir = None
 
     def setup(self):
-        self.console_port = free_port()
         self.ca.write_config(self.ca.conninfo, limits=self.LIMITS,
-                             console={"host": "127.0.0.1", "port": self.console_port,
-                                      "session_minutes": 15})
+                             console=console_settings(self))
         super().setup()
-        self.url = "https://127.0.0.1:%d" % self.console_port
 
     def sql(self, query):
         return self.cluster.psql("ca", query).strip()
@@ -86,45 +81,72 @@ class CaConsoleLine(Line):
         check(self.revoked and self.factory, "no installed certificate with a factory")
 
     def browser(self):
-        os.makedirs(self.shots_dir, exist_ok=True)
-        settings = {
-            "url": self.url, "chromium": CHROMIUM, "shots": self.shots_dir,
-            "out": os.path.join(self.work, "ca-browser-out.json"), "today": TODAY,
+        run_browser(self, "ca_console_browser.js", {
             "operator": "carol", "password": CAROL_PASSWORD,
             "locked_operator": "dave", "locked_password": DAVE_PASSWORD,
             "number": self.number(1), "serial": self.revoked, "factory": self.factory,
-        }
-        settings_path = os.path.join(self.work, "ca-browser.json")
-        with open(settings_path, "w") as f:
-            json.dump(settings, f)
-        modules = node_modules(self.node_dir)
-        r = subprocess.run(["node", os.path.join(HERE, "ca_console_browser.js"), settings_path],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=600, env=dict(os.environ, NODE_PATH=modules))
-        print(r.stdout, end="")
-        with open(settings["out"]) as f:
-            self.seen = json.load(f)
-        check(r.returncode == 0 and self.seen.get("ok"), "the browser test failed")
-        for name in ("01-login", "04-issuance", "05-models", "06-certificates",
-                     "07-certificates-search", "08-certificate", "09-audit-log",
-                     "10-revoke-confirm", "11-revoked"):
-            shot = os.path.join(self.shots_dir, name + ".png")
-            check(os.path.getsize(shot) > 5000, "screenshot %s" % shot)
+        }, ("01-login", "04-issuance", "05-models", "06-certificates", "07-certificates-search",
+            "08-certificate", "09-audit-log", "10-revoke-confirm", "11-revoked"))
 
     def revoked_in_crl(self):
         check(self.sql("SELECT state || ' ' || reason_code || ' ' || reason FROM certificate"
                        " WHERE serial = '%s'" % self.revoked) ==
               "revoked 1 key found in the field", "the certificate's row after revocation")
-        crl = os.path.join(self.ca.ca_dir, "crl.pem")
 
         def listed():
-            r = subprocess.run(["openssl", "crl", "-in", crl, "-text", "-noout"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             m = re.search(r"Serial Number: %s\s+Revocation Date: [^\n]+\n\s+CRL entry "
                           r"extensions:\n\s+X509v3 CRL Reason Code:\s+\n?\s*Key Compromise" %
-                          self.revoked, r.stdout)
+                          self.revoked, self.crl_text())
             return m is not None
         wait_for("the revoked serial with its reason in the CRL", listed, timeout=30)
+
+    def crl_text(self):
+        """ca-server's CRL as `openssl crl -text` prints it."""
+        r = subprocess.run(["openssl", "crl", "-in", os.path.join(self.ca.ca_dir, "crl.pem"),
+                            "-text", "-noout"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        return r.stdout
+
+    def viewer_cannot_revoke(self):
+        """A CA operator of the role viewer (vera, added here) sees a certificate without the
+        revoke link, is refused the confirmation page, and a POST to /revoke with her valid
+        session and CSRF token is refused (403): the certificate stays installed, nothing is
+        audited as revoked and the CRL does not list it. The same token then logs her out (it
+        was valid)."""
+        serial = self.sql("SELECT serial FROM certificate WHERE device_number = '%s'"
+                          " AND state = 'installed'" % self.number(2))
+        check(serial != "", "no installed certificate for device 2")
+        path = os.path.join(self.work, "vera-password")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(VERA_PASSWORD + "\n")
+        self.ca.run("operator-add", "vera", "--role", "viewer", "--password-file", path)
+        vera = Console(self.console_port)
+        vera.login("vera", VERA_PASSWORD, cookie=SESSION_COOKIE)
+        status, page = vera.request("GET", "/certificate?serial=" + serial)
+        check(status == 200 and b'<td id="state">installed</td>' in page,
+              "the detail page for a viewer: %d" % status)
+        check(b'id="revoke"' not in page and b"/revoke" not in page,
+              "a viewer is offered revocation")
+        status, page = vera.request("GET", "/revoke?serial=" + serial)
+        check(status == 403 and b'action="/revoke"' not in page,
+              "a viewer's confirmation page: %d" % status)
+        token = vera.csrf("/certificates")
+        status, page = vera.request("POST", "/revoke", "csrf=%s&serial=%s&reason=keyCompromise"
+                                    "&comment=by+a+viewer&confirm=yes" % (token, serial))
+        check(status == 403 and b"needs the role operator" in page,
+              "a viewer's revocation: %d %r" % (status, page[-300:]))
+        check(self.sql("SELECT state || ' ' || coalesce(reason_code::text, '-') ||"
+                       " ' ' || coalesce(reason, '-') FROM certificate WHERE serial = '%s'"
+                       % serial) == "installed - -", "the viewer's POST changed the certificate")
+        check(self.sql("SELECT count(*) FROM audit_log WHERE actor = 'console:vera'"
+                       " AND action = 'revoke'") == "0", "a revocation audited under vera")
+        time.sleep(2)  # a revocation would have had the CRL published again at once
+        crl = self.crl_text()
+        check("Serial Number: %s" % self.revoked in crl and "Serial Number: %s" % serial
+              not in crl, "the CRL after the viewer's POST:\n%s" % crl)
+        status, _ = vera.request("POST", "/logout", "csrf=" + token)
+        check(status == 303 and vera.request("GET", "/certificates")[0] == 303,
+              "the viewer's token did not log her out: %d" % status)
 
     def http_refusals(self):
         """Without the browser: a disabled operator cannot log in; no session, no page."""
@@ -166,7 +188,8 @@ class CaConsoleLine(Line):
             check(wanted in actions, "no %r in the audit log" % wanted)
         check(actions.count("console:dave login_failed") == 5, "dave's failures: %r" % actions)
         check("console:dave login" not in actions, "dave logged in while locked")
-        check(sum(a.endswith(" operator_add") for a in actions) == 2, "operator_add entries")
+        # carol and dave (operators), vera (viewer_cannot_revoke)
+        check(sum(a.endswith(" operator_add") for a in actions) == 3, "operator_add entries")
         check(sum(a.endswith(" operator_state") for a in actions) == 2, "operator_state entries")
 
     def clean_stop(self):
@@ -177,17 +200,7 @@ class CaConsoleLine(Line):
               "sanitizer report in ca-server's log")
 
 
-def main():
-    if len(sys.argv) != 8:
-        print(__doc__)
-        return 2
-    binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
-    CaConsoleLine.node_dir = os.path.abspath(sys.argv[6])
-    CaConsoleLine.shots_dir = os.path.abspath(sys.argv[7])
-    return run_cases(CaConsoleLine, binaries, os.path.abspath(sys.argv[5]),
-                     ("operators", "line_day", "browser", "revoked_in_crl", "http_refusals",
-                      "audit_log", "clean_stop"))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(CaConsoleLine, (
+        "operators", "line_day", "browser", "revoked_in_crl", "viewer_cannot_revoke",
+        "http_refusals", "audit_log", "clean_stop"), __doc__))

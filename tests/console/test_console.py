@@ -33,28 +33,12 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "line"))
+from console_common import console_settings, main, run_browser
+from console_client import Console
+from test_line import MODEL, TODAY, Line, check, wait_for
+from certline_procs import OPERATOR_PASSWORD
 
-from test_line import MODEL, TODAY, Line, check, run_cases, wait_for  # noqa: E402
-from certline_procs import OPERATOR_PASSWORD, free_port  # noqa: E402
-
-sys.path.insert(0, os.path.join(HERE, "..", "bench"))
-from bench_console import Console  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
 VIEWER_PASSWORD = "viewer secret 12345"
-
-
-def node_modules(node_dir):
-    """playwright-core under node_dir, installed by name with npm the first time (no lock file
-    is written; nothing is committed)."""
-    if not os.path.isdir(os.path.join(node_dir, "node_modules", "playwright-core")):
-        os.makedirs(node_dir, exist_ok=True)
-        subprocess.run(["npm", "install", "--prefix", node_dir, "--no-save", "--no-package-lock",
-                        "--no-audit", "--no-fund", "playwright-core@^1.49.0"], check=True,
-                       timeout=600, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return os.path.join(node_dir, "node_modules")
 
 
 def local(epoch):
@@ -66,12 +50,9 @@ class ConsoleLine(Line):
     node_dir = shots_dir = None
 
     def setup(self):
-        self.console_port = free_port()
         self.CT_SETTINGS = {"report_interval_s": 1, "fetch_chunk": 2,
-                            "console": {"host": "127.0.0.1", "port": self.console_port,
-                                        "session_minutes": 15}}
+                            "console": console_settings(self)}
         super().setup()
-        self.url = "https://127.0.0.1:%d" % self.console_port
 
     def sql(self, query):
         return self.cluster.psql("ct", query).strip()
@@ -112,34 +93,16 @@ class ConsoleLine(Line):
         with open(plan_good, "w") as f:
             f.write("device_code,date,units,first_serial,serial_digits\n"
                     "%s,%s,2,1000,6\n" % (MODEL, TODAY))
-        os.makedirs(self.shots_dir, exist_ok=True)
-        settings = {
-            "url": self.url, "chromium": CHROMIUM, "shots": self.shots_dir,
-            "out": os.path.join(self.work, "browser-out.json"), "today": TODAY,
+        self.seen = run_browser(self, "console_browser.js", {
             "operator": "alice", "password": OPERATOR_PASSWORD,
             "locked_operator": "bob", "locked_password": VIEWER_PASSWORD,
             "written": [self.number(n) for n in (1, 2, 3, 4)],
             "plan_bad": plan_bad, "plan_good": plan_good, "plan_bad3": plan_bad3,
             "plan_fetch": plan_fetch, "delete_model": "A123",
             "planned": self.number(1000), "unplanned": self.number(999999),
-        }
-        settings_path = os.path.join(self.work, "browser.json")
-        with open(settings_path, "w") as f:
-            json.dump(settings, f)
-        modules = node_modules(self.node_dir)
-        r = subprocess.run(["node", os.path.join(HERE, "console_browser.js"), settings_path],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=600, env=dict(os.environ, NODE_PATH=modules))
-        print(r.stdout, end="")
-        with open(settings["out"]) as f:
-            self.seen = json.load(f)
-        check(r.returncode == 0 and self.seen.get("ok"), "the browser test failed")
-        for name in ("01-login", "04-today", "05-devices", "07-device", "08-audit",
-                     "09-audit-log", "10-lines", "10b-lines-live", "11-actions", "12-operators",
-                     "13b-plan-three-errors", "17-enter-done", "20-fetch-done",
-                     "21-model-delete-confirm", "22-model-deleted"):
-            shot = os.path.join(self.shots_dir, name + ".png")
-            check(os.path.getsize(shot) > 5000, "screenshot %s" % shot)
+        }, ("01-login", "04-today", "05-devices", "07-device", "08-audit", "09-audit-log",
+            "10-lines", "10b-lines-live", "11-actions", "12-operators", "13b-plan-three-errors",
+            "17-enter-done", "20-fetch-done", "21-model-delete-confirm", "22-model-deleted"))
 
     def exports_match_database(self):
         rows = list(csv.reader(io.StringIO(self.seen["csv"])))
@@ -350,18 +313,8 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
               "sanitizer report in the comm-terminal's log")
 
 
-def main():
-    if len(sys.argv) != 8:
-        print(__doc__)
-        return 2
-    binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
-    ConsoleLine.node_dir = os.path.abspath(sys.argv[6])
-    ConsoleLine.shots_dir = os.path.abspath(sys.argv[7])
-    return run_cases(ConsoleLine, binaries, os.path.abspath(sys.argv[5]),
-                     ("line_day", "browser", "exports_match_database", "views_match_the_day",
-                      "lines_match_database", "plan_errors_listed", "fetch_progress_matches",
-                      "model_deleted", "audit_log", "streamed_exports", "clean_stop"))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(ConsoleLine, (
+        "line_day", "browser", "exports_match_database", "views_match_the_day",
+        "lines_match_database", "plan_errors_listed", "fetch_progress_matches", "model_deleted",
+        "audit_log", "streamed_exports", "clean_stop"), __doc__))
