@@ -293,7 +293,7 @@ CT_TABLES = {
 
 
 CT_REJECT_EVERY = 1000  # one device in 1,000 had its installation report rejected
-CT_REJECT_OPEN_DAYS = 2  # those of the last two days still await their replacement
+CT_REJECT_OPEN = 10000  # those among the newest 10,000 written still await their replacement
 
 
 def ct_rows(copy, devices, pack, signer_pem, now, closing):
@@ -301,8 +301,9 @@ def ct_rows(copy, devices, pack, signer_pem, now, closing):
     days), fetched in requests of 1,000, written on CT_LINES lines with their packs deleted and
     their reports answered with a receipt; 1 in 100 written after a failed first write (the
     failed pack kept); 1 in 1,000 had its first pack's report rejected (the certificate failed,
-    as ct_store_report_reject leaves it), then a replacement written and receipted, except in
-    the last CT_REJECT_OPEN_DAYS days, where the device still awaits it (failed, its pack held);
+    as ct_store_report_reject leaves it), then a replacement written and receipted, except among
+    the newest CT_REJECT_OPEN written, whose device still awaits it (failed, its pack held): 10
+    at any size;
     the newest 2,000 (at most 5%) stored packs not used yet. closing: the store has migration
     10's report.closed_at (a rejected report closed when its replacement was written). Returns
     {state: rows}."""
@@ -349,7 +350,7 @@ def ct_rows(copy, devices, pack, signer_pem, now, closing):
                         # the first pack written an hour before, its report rejected
                         first_serial = serial_of(i, 17)
                         why = "the installation proof does not match"
-                        open_ = d >= days - CT_REJECT_OPEN_DAYS
+                        open_ = i >= devices - held - CT_REJECT_OPEN
                         copy.row("failed_pack", (number, first_serial, line,
                                                  "installation report rejected by ca-server: "
                                                  + why, stamp(w - 3000)))
