@@ -140,7 +140,9 @@ void cs_page_today(struct cs_ctx *ctx)
             alert(b, text), alerts++;
         }
         if (rows[i].rejected > 0) {
-            snprintf(text, sizeof(text), "model %s: %ld installation(s) rejected by ca-server",
+            snprintf(text, sizeof(text),
+                     "model %s: %ld installation(s) rejected by ca-server, awaiting the "
+                     "replacement's write",
                      rows[i].model_code, rows[i].rejected);
             alert(b, text), alerts++;
         }

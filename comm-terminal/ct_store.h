@@ -14,7 +14,8 @@
  *                    line id, serial, times; the pack is NULL once deleted
  *   fetch_request    FIG 21 requests to ca-server: request id stored before sending
  *   report           installation proofs to send to ca-server: queued -> done (signed receipt)
- *                    | rejected (ca-server's reason; the certificate fails, a replacement follows)
+ *                    | rejected (ca-server's reason; the certificate fails, a replacement follows;
+ *                    open until the replacement is written, which closes it: closed_at)
  *   retirement       packs deleted unwritten, to retire at ca-server: queued -> done | refused
  *   operator, audit_log */
 #ifndef CERTLINE_CT_STORE_H
@@ -285,7 +286,8 @@ struct ct_model_status {
     long remaining;        /* planned today and not yet written */
     long failed;           /* failed, waiting for a replacement */
     long awaiting_receipt; /* written, report not yet answered */
-    long rejected;         /* reports ca-server refused, device not yet re-provisioned */
+    long rejected;         /* reports ca-server refused whose device has no replacement written
+                            * yet (open: closed by the replacement's write, ct_store_written) */
     long retiring;         /* deleted packs not yet retired at ca-server */
     char ca_state[16];     /* the model to ca-server (struct ct_model_row) */
     int local_override;    /* -1 none, else the operator's flag */

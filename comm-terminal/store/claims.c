@@ -306,11 +306,15 @@ int ct_store_written(struct ct_store *store, const char *device_number, const ch
                   " round(extract(epoch FROM clock_timestamp() - scanned_at) * 1000))::integer"
                   " WHERE device_number = $1",
                   2, update_values, err, errlen);
-    /* The installation report is queued in the same transaction: due at once. */
+    /* The installation report is queued in the same transaction: due at once. It closes the
+     * device's rejected report, if any: this is the replacement it awaited (status). */
     rc = and_then(store, rc,
-                  "INSERT INTO report (device_number, serial, proof, written_at, state,"
-                  " next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
-                  " least(now(), to_timestamp($4::bigint)))",
+                  "WITH queued AS (INSERT INTO report (device_number, serial, proof, written_at,"
+                  " state, next_attempt) VALUES ($1, $2, $3, to_timestamp($4::bigint), 'queued',"
+                  " least(now(), to_timestamp($4::bigint))) RETURNING device_number)"
+                  " UPDATE report r SET closed_at = now() FROM queued"
+                  " WHERE r.device_number = queued.device_number AND r.state = 'rejected'"
+                  " AND r.closed_at IS NULL",
                   4, values, err, errlen);
     return cl_pg_finish(store->db, rc, err, errlen);
 }

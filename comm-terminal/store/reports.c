@@ -294,7 +294,11 @@ int ct_store_report_reject(struct ct_store *store, long long report_id, const ch
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_query(store->db, &res,
                           "UPDATE report SET state = 'rejected', rejected_at = now(),"
-                          " reject_reason = $2, last_error = $2"
+                          " reject_reason = $2, last_error = $2,"
+                          /* open until its device's replacement is written (closed at
+                           * once if one is, as migration 10 closes them) */
+                          " closed_at = (SELECT min(x.created_at) FROM report x"
+                          "  WHERE x.device_number = report.device_number AND x.id > report.id)"
                           " WHERE id = $1::bigint AND state = 'queued'"
                           " RETURNING device_number, serial",
                           2, values, err, sizeof(err))) != CL_OK)

@@ -256,6 +256,26 @@ static const char *const migration_9[] = {
     NULL,
 };
 
+/* Issue 18: status and Today count the rejected reports still awaiting their device's
+ * replacement, not every rejection ever. A rejected report is closed when a later report of its
+ * device is queued (its replacement written, ct_store_written, in the same transaction); those
+ * answered already are closed here, at the time of the first later report. The open ones alone
+ * are indexed; migration 6's index of every rejection goes (the device history reads a device's
+ * reports by the (device_number, serial) key). */
+static const char *const migration_10[] = {
+    "ALTER TABLE report ADD COLUMN closed_at timestamptz",
+    "UPDATE report r SET closed_at = (SELECT min(x.created_at) FROM report x"
+    " WHERE x.device_number = r.device_number AND x.id > r.id)"
+    " WHERE r.state = 'rejected' AND EXISTS (SELECT 1 FROM report x"
+    " WHERE x.device_number = r.device_number AND x.id > r.id)",
+    "ALTER TABLE report ADD CONSTRAINT report_closed"
+    " CHECK (closed_at IS NULL OR state = 'rejected')",
+    "CREATE INDEX report_rejected_open ON report (device_number)"
+    " WHERE state = 'rejected' AND closed_at IS NULL",
+    "DROP INDEX report_rejected",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
@@ -266,6 +286,7 @@ static const struct cl_pg_migration migrations[] = {
     {7, "line time per device, the day's writes by model and line", migration_7},
     {8, "the certificates not written, by state", migration_8},
     {9, "receipts signed as a batch", migration_9},
+    {10, "rejected reports closed by their replacement", migration_10},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,

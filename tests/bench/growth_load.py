@@ -292,12 +292,21 @@ CT_TABLES = {
 }
 
 
-def ct_rows(copy, devices, pack, signer_pem, now):
+CT_REJECT_EVERY = 1000  # one device in 1,000 had its installation report rejected
+CT_REJECT_OPEN = 10000  # those among the newest 10,000 written still await their replacement
+
+
+def ct_rows(copy, devices, pack, signer_pem, now, closing):
     """`devices` planned numbers of CT_MODELS over past days (at least 1,000 a day, or 200
     days), fetched in requests of 1,000, written on CT_LINES lines with their packs deleted and
     their reports answered with a receipt; 1 in 100 written after a failed first write (the
-    failed pack kept), 1 in 1,000 reports rejected; the newest 2,000 (at most 5%) stored packs
-    not used yet. Returns {state: rows}."""
+    failed pack kept); 1 in 1,000 had its first pack's report rejected (the certificate failed,
+    as ct_store_report_reject leaves it), then a replacement written and receipted, except among
+    the newest CT_REJECT_OPEN written, whose device still awaits it (failed, its pack held): 10
+    at any size;
+    the newest 2,000 (at most 5%) stored packs not used yet. closing: the store has migration
+    10's report.closed_at (a rejected report closed when its replacement was written). Returns
+    {state: rows}."""
     per_day = max(1000, devices // 200)
     days = (devices + per_day - 1) // per_day
     held = min(2000, devices // 20)
@@ -337,19 +346,35 @@ def ct_rows(copy, devices, pack, signer_pem, now):
                         copy.row("failed_pack", (number, serial_of(i, 13), line,
                                                  "WRITE_FAILED step 3", stamp(w - 60)))
                         replaced = stamp(w - 50)
+                    if i % CT_REJECT_EVERY == CT_REJECT_EVERY // 2:
+                        # the first pack written an hour before, its report rejected
+                        first_serial = serial_of(i, 17)
+                        why = "the installation proof does not match"
+                        open_ = i >= devices - held - CT_REJECT_OPEN
+                        copy.row("failed_pack", (number, first_serial, line,
+                                                 "installation report rejected by ca-server: "
+                                                 + why, stamp(w - 3000)))
+                        copy.row("report", (
+                            number, first_serial, value_of(i, b"r"), stamp(w - 3600),
+                            "rejected", "0", stamp(w - 3600), "\\N", "\\N", "\\N",
+                            stamp(w - 3000), why) + (
+                            (("\\N" if open_ else stamp(w + 5)),) if closing else ()))
+                        if open_:
+                            counts["failed"] = counts.get("failed", 0) + 1
+                            copy.row("certificate", (number, model, first_serial, pack, "failed",
+                                                     "0", request, line, "\\N", created,
+                                                     stamp(w - 3600), stamp(w - 3600), "\\N",
+                                                     "\\N"))
+                            continue
+                        replaced = stamp(w - 600)
                     counts["written"] = counts.get("written", 0) + 1
                     copy.row("certificate", (number, model, serial, "\\N", "written", "1",
                                              request, line, stamp(w), created, stamp(w),
                                              written, stamp(w + 20), replaced))
-                    rejected = i % 1000 == 500
                     copy.row("report", (
-                        number, serial, value_of(i, b"p"), written,
-                        "rejected" if rejected else "done", "0", written,
-                        "\\N" if rejected else stamp(w + 10),
-                        "\\N" if rejected else signature,
-                        "\\N" if rejected else signer_pem,
-                        stamp(w + 10) if rejected else "\\N",
-                        "the installation proof does not match" if rejected else "\\N"))
+                        number, serial, value_of(i, b"p"), written, "done", "0", written,
+                        stamp(w + 10), signature, signer_pem, "\\N", "\\N") + (
+                        ("\\N",) if closing else ()))
                     if i % 10 == 0:
                         copy.row("audit_log", (written, "alice", "view",
                                                "list --state written (seeded %d)" % i))
@@ -360,8 +385,14 @@ def ct_load(conninfo, devices, pack, signer_pem, log):
     """Fills a migrated comm-terminal store (models CT_MODELS known); returns the load's
     figures."""
     counts = {}
-    seconds = load(conninfo, CT_TABLES, lambda copy: counts.update(
-        ct_rows(copy, devices, copy_text(pack), copy_text(signer_pem), time.time())), log)
+    # migration 10 (rejected reports closed by their replacement) or a store before it
+    closing = psql(conninfo, "SELECT count(*) FROM information_schema.columns"
+                             " WHERE table_name = 'report' AND column_name = 'closed_at'"
+                   ).strip() == "1"
+    tables = dict(CT_TABLES, report=CT_TABLES["report"] + (("closed_at",) if closing else ()))
+    seconds = load(conninfo, tables, lambda copy: counts.update(
+        ct_rows(copy, devices, copy_text(pack), copy_text(signer_pem), time.time(), closing)),
+        log)
     return {"load_seconds": round(seconds, 1), "states": counts}
 
 

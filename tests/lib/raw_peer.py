@@ -11,11 +11,24 @@ def exchange(port, server_name, cert_file, key_file, trust_file, data, timeout=3
     """Sends data to 127.0.0.1:port (SNI and verification for server_name; None: the chain is
     verified but not the name, as for a device) as the client identity (cert_file, key_file);
     returns every byte received until the server closed."""
+    return exchange_in(client_context(server_name, cert_file, key_file, trust_file), port,
+                       server_name, data, timeout)
+
+
+def client_context(server_name, cert_file, key_file, trust_file):
+    """The TLS 1.2 client context of exchange: the identity (cert_file, key_file) loaded, the
+    server verified against trust_file (its name too unless server_name is None)."""
     context = ssl.create_default_context(cafile=trust_file)
     context.check_hostname = server_name is not None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def exchange_in(context, port, server_name, data, timeout=30):
+    """exchange over a context made beforehand (client_context): a new connection, its
+    handshake, data sent and every byte received until the server closed."""
     received = []
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         with context.wrap_socket(sock, server_hostname=server_name) as tls:

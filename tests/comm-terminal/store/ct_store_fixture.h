@@ -24,6 +24,7 @@ int ct_store_audit_tests(void);
 int ct_store_retirements_tests(void);
 int ct_store_crl_tests(void);
 int ct_store_records_tests(void);
+int ct_store_rejections_tests(void);
 
 #define ACTOR "operator:test"
 
