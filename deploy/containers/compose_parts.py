@@ -340,16 +340,22 @@ class FormationDatabases(ContainerDatabases):
             time.sleep(0.5)
 
     def wait_settled(self, timeout=300):
-        """Until one node is primary and the other secondary, each where the monitor wants it
-        (a failover of the monitor's own, or a rejoin, is over)."""
-        deadline = time.monotonic() + timeout
+        """Until the formation is stable: one node primary and the other secondary, each where
+        the monitor wants it (a failover of the monitor's own, or a rejoin, is over), both
+        passing the monitor's health checks, and the primary replicating synchronously to the
+        standby (as its keeper last reported). Returns the seconds waited."""
+        started = time.monotonic()
         while True:
-            states = self.states()
-            if sorted(r for r, g in states.values() if r == g) == ["primary", "secondary"]:
-                return
-            check(time.monotonic() < deadline, "the formation did not settle within %d s: %r"
-                  % (timeout, states))
-            time.sleep(0.5)
+            out = self.monitor_sql("SELECT reportedstate, goalstate, health, reportedrepstate "
+                                   "FROM pgautofailover.node ORDER BY nodeid")
+            nodes = [line.split("|") for line in out.splitlines() if line]
+            if (sorted(n[0] for n in nodes if n[0] == n[1]) == ["primary", "secondary"] and
+                    all(n[2] == "1" for n in nodes) and
+                    any(n[0] == "primary" and n[3] in ("sync", "quorum") for n in nodes)):
+                return time.monotonic() - started
+            check(time.monotonic() - started < timeout, "the formation was not stable within "
+                  "%d s (reported, goal, health, replication): %r" % (timeout, nodes))
+            time.sleep(1)
 
     def service(self):
         return self.NODES[self.primary()]

@@ -43,7 +43,13 @@ from test_factory_day import (rows, verify_certificates, verify_check_ins,  # no
 
 DEVICES_PER_LINE = 3
 WRITTEN = "SELECT count(*) FROM certificate WHERE state = 'written'"
-RESCANS = 3  # of a device refused while the database fails over
+# A device refused while the database fails over is scanned again for up to this long after
+# its first refusal: the monitor fails a primary over 60 s after its last report, 10 s more
+# before the standby takes writes, at least as long again on a starved host.
+RESCAN_S = 300
+# The formation's own failover, from the primary's kill to the monitor naming the standby
+# primary and to the next device written, on a starved host.
+FAILOVER_S = 300
 # What a line hears while no server takes writes: the comm-terminal waited its 30 s for one, or
 # the terminal's own wait for the comm-terminal ran out first.
 OUTAGE = ("database connection lost", "timed out", "timeout")
@@ -65,12 +71,16 @@ class KillingDay(ContainerDay):
     def produce_device(self, run, number, kill_now):
         """As a line does it; a device refused before anything was written because the database
         was failing over (NG, nothing written) is taken off the jig and scanned again, as an
-        operator would."""
-        for attempt in range(RESCANS + 1):
+        operator would, for up to RESCAN_S after its first refusal."""
+        first = None
+        while True:
             super().produce_device(run, number, kill_now)
             last = run.devices[-1] if run.devices else None
-            if (attempt == RESCANS or last is None or last[:2] != (number, "NG") or
+            if (last is None or last[:2] != (number, "NG") or
                     not any(word in last[2] for word in OUTAGE)):
+                return
+            first = first or time.monotonic()
+            if time.monotonic() - first > RESCAN_S:
                 return
             run.devices.pop()
             self.refused.append(number)
@@ -101,7 +111,9 @@ class KillingDay(ContainerDay):
             step("ca-server instance A killed (docker kill) after %d devices; HAProxy and the "
                  "devices' endpoint lists go on with instance B" % self.done())
             self.wait_done(total // 2)
-            self.cluster.wait_settled()
+            waited = self.cluster.wait_settled(timeout=600)
+            step("formation stable (primary and synchronous secondary, both healthy; waited "
+                 "%.0f s)" % waited)
             old = self.cluster.primary()
             service = FormationDatabases.NODES[old]
             before = int(self.cluster.psql("ct", WRITTEN))
@@ -111,16 +123,16 @@ class KillingDay(ContainerDay):
             step("PostgreSQL primary %s (%s) killed (docker kill) after %d devices, %d written"
                  % (old, service, self.done(), before))
             while True:  # the monitor names the killed node primary until it notices
-                new = self.cluster.primary(timeout=180)
+                new = self.cluster.primary(timeout=FAILOVER_S)
                 if new != old:
                     break
-                check(time.monotonic() - killed < 180, "the monitor still names %s primary "
-                      "180 s after its kill" % old)
+                check(time.monotonic() - killed < FAILOVER_S, "the monitor still names %s "
+                      "primary %d s after its kill" % (old, FAILOVER_S))
                 time.sleep(0.2)
             self.failover["promoted_s"] = time.monotonic() - killed
             while int(self.cluster.psql("ct", WRITTEN)) <= before:
-                check(time.monotonic() - killed < 180, "nothing written within 180 s of the "
-                      "primary's kill")
+                check(time.monotonic() - killed < FAILOVER_S, "nothing written within %d s "
+                      "of the primary's kill" % FAILOVER_S)
                 time.sleep(0.2)
             self.failover["next_written_s"] = time.monotonic() - killed
             step("%s promoted %.1f s after the kill; next device written %.1f s after it" % (
@@ -129,10 +141,15 @@ class KillingDay(ContainerDay):
             self.kill_error = "%s: %s" % (type(e).__name__, e)
 
     def production(self):
+        # No work before the formation is stable: a failover of its own while it settles
+        # would be taken for the one the kill makes.
+        waited = self.cluster.wait_settled(timeout=600)
+        self.progress.step("formation stable before production (primary and synchronous "
+                           "secondary, both healthy; waited %.0f s)" % waited)
         killer = threading.Thread(target=self.kill_mid_day, daemon=True)
         killer.start()
         super().production()
-        killer.join(300)
+        killer.join(FAILOVER_S + 60)
         check(not killer.is_alive(), "the kills did not end")
         check(self.kill_error is None, "the kills: %s" % self.kill_error)
         check(set(self.killed) == {"ca-server", "primary"}, "killed %r" % self.killed)
