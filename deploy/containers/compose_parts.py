@@ -205,6 +205,10 @@ class ContainerDevice(DeviceAgent):
     def nvram(self):
         return os.path.join(self.dir, "nvram.img")
 
+    # How long docker exec may take to start the board's agent or to end after it: on a starved
+    # host (load 50 and more, the engine at nice 10) minutes, not the seconds of a process here.
+    EXEC_WAIT_S = 300
+
     def serve(self, *extra):
         start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "a")
@@ -213,12 +217,16 @@ class ContainerDevice(DeviceAgent):
              self.device_number, self.mac] + list(extra),
             env=self.compose.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
-        wait_for_text(self.log_path, "listening on", self.process, timeout=60, start=start)
+        wait_for_text(self.log_path, "listening on", self.process, timeout=self.EXEC_WAIT_S,
+                      start=start)
+
+    def wait(self, timeout=60):
+        return super().wait(timeout=max(timeout, self.EXEC_WAIT_S))
 
     def stop(self):
         if self.process is not None:
             self.compose.exec(self.service, LIB + "jig.sh", "stop", self.device_number)
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=self.EXEC_WAIT_S)
             self.process = None
 
     def run(self, *args, expect=0, timeout=120):

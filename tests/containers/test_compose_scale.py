@@ -53,6 +53,10 @@ FAILOVER_S = 300
 # What a line hears while no server takes writes: the comm-terminal waited its 30 s for one, or
 # the terminal's own wait for the comm-terminal ran out first.
 OUTAGE = ("database connection lost", "timed out", "timeout")
+# A forced write failure whose replacement the comm-terminal could not fetch in time (ca-server
+# slow or its instance killed): the board is put aside and scanned again, as an operator would;
+# the re-scan fetches the replacement.
+NO_REPLACEMENT = "no replacement yet"
 
 
 class KillingDay(ContainerDay):
@@ -70,23 +74,28 @@ class KillingDay(ContainerDay):
 
     def produce_device(self, run, number, kill_now):
         """As a line does it; a device refused before anything was written because the database
-        was failing over (NG, nothing written) is taken off the jig and scanned again, as an
-        operator would, for up to RESCAN_S after its first refusal."""
+        was failing over (NG, nothing written), or whose forced write failure found no
+        replacement yet, is taken off the jig and scanned again, as an operator would, for up
+        to RESCAN_S after its first refusal."""
         first = None
         while True:
             super().produce_device(run, number, kill_now)
             last = run.devices[-1] if run.devices else None
-            if (last is None or last[:2] != (number, "NG") or
-                    not any(word in last[2] for word in OUTAGE)):
+            if last is None or last[:2] != (number, "NG"):
+                return
+            outage = any(word in last[2] for word in OUTAGE)
+            if not outage and NO_REPLACEMENT not in last[2]:
                 return
             first = first or time.monotonic()
             if time.monotonic() - first > RESCAN_S:
                 return
             run.devices.pop()
-            self.refused.append(number)
-            self.progress.step("line %s: %s refused while the database fails over (%s); "
-                               "scanned again" % (run.line_id, number, last[2][-120:]))
-            time.sleep(2)
+            if outage:
+                self.refused.append(number)
+            self.progress.step("line %s: %s %s (%s); scanned again" % (
+                run.line_id, number, "refused while the database fails over" if outage else
+                "put aside until its replacement is fetched", last[2][-120:]))
+            time.sleep(2 if outage else 10)
 
     def done(self):
         return sum(len(run.devices) for run in self.runs.values())
