@@ -61,7 +61,8 @@ NO_REPLACEMENT = "no replacement yet"
 
 class KillingDay(ContainerDay):
     """The container day on the scale variant, with a thread that kills ca-server instance A
-    once a quarter of the devices are done and the PostgreSQL primary once half are."""
+    once a quarter of the devices are done and the PostgreSQL primary once half are; the lines
+    start no device past those points before the kill."""
 
     def __init__(self, engine, work):
         super().__init__(engine, devices_per_line=DEVICES_PER_LINE, fail_share=0.34,
@@ -71,12 +72,27 @@ class KillingDay(ContainerDay):
         self.failover = {}  # measured seconds
         self.kill_error = None
         self.refused = []  # device numbers refused during the outage and scanned again
+        # The kills come once a quarter (half) of the devices are done; a line starts no device
+        # past that point and the lines' others in flight until instance A (the primary) is
+        # killed, so each kill falls during production, however fast the lines are.
+        self.started = 0
+        self.started_lock = threading.Lock()
+        self.gates = [threading.Event(), threading.Event()]
 
     def produce_device(self, run, number, kill_now):
         """As a line does it; a device refused before anything was written because the database
         was failing over (NG, nothing written), or whose forced write failure found no
         replacement yet, is taken off the jig and scanned again, as an operator would, for up
         to RESCAN_S after its first refusal."""
+        with self.started_lock:
+            index = self.started
+            self.started += 1
+        ahead = len(self.line_ids) - 1  # devices the other lines may have in flight at a kill
+        for gate, at in zip(self.gates, (len(self.devices) // 4 + ahead,
+                                         len(self.devices) // 2 + ahead)):
+            if index >= at:
+                check(gate.wait(timeout=900), "line %s: no kill came before %s" % (
+                    run.line_id, number))
         first = None
         while True:
             super().produce_device(run, number, kill_now)
@@ -117,6 +133,7 @@ class KillingDay(ContainerDay):
             self.wait_done(max(1, total // 4))
             self.kill("ca-server")
             self.killed["ca-server"] = ("ca-server", self.done())
+            self.gates[0].set()
             step("ca-server instance A killed (docker kill) after %d devices; HAProxy and the "
                  "devices' endpoint lists go on with instance B" % self.done())
             self.wait_done(total // 2)
@@ -129,6 +146,7 @@ class KillingDay(ContainerDay):
             self.kill(service)
             killed = time.monotonic()
             self.killed["primary"] = (service, self.done())
+            self.gates[1].set()
             step("PostgreSQL primary %s (%s) killed (docker kill) after %d devices, %d written"
                  % (old, service, self.done(), before))
             while True:  # the monitor names the killed node primary until it notices
@@ -148,6 +166,9 @@ class KillingDay(ContainerDay):
                 new, self.failover["promoted_s"], self.failover["next_written_s"]))
         except Exception as e:  # reported by production()
             self.kill_error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            for gate in self.gates:
+                gate.set()
 
     def production(self):
         # No work before the formation is stable: a failover of its own while it settles
