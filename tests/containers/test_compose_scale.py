@@ -200,8 +200,13 @@ def verify_failover(day):
     states = day.cluster.states()
     check(states[node[other]][0] in ("primary", "wait_primary"),
           "%s (the standby) is %r after the kill" % (node[other], states[node[other]]))
-    check(states[node[killed]][0] not in ("primary", "wait_primary", "single"),
-          "%s (killed) still reports %r" % (node[killed], states[node[killed]]))
+    # A dead node reports nothing more: the monitor keeps its last report (primary) and assigns
+    # it demoted, and its health checks fail.
+    check(states[node[killed]][1] not in ("primary", "wait_primary", "single"),
+          "%s (killed) is still assigned %r" % (node[killed], states[node[killed]]))
+    health = day.cluster.monitor_sql("SELECT health FROM pgautofailover.node WHERE nodename = "
+                                     "'%s'" % node[killed]).strip()
+    check(health != "1", "%s (killed) passes the monitor's health checks" % node[killed])
     for service in (killed, "ca-server"):
         running = day.compose.inspect(service, "{{.State.Running}}")
         check(running == "false", "%s runs again after docker kill" % service)
