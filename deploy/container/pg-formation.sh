@@ -24,7 +24,10 @@
 # "db") logs in as certline with scram-sha-256; docker exec psql uses the socket.
 #
 # Environment: CERTLINE_PG_HOSTNAME (this container's name on "formation"), CERTLINE_PG_MONITOR
-# (the monitor's name there), CERTLINE_PG_NAME (a node's name in the formation); the data
+# (the monitor's name there), CERTLINE_PG_NAME (a node's name in the formation),
+# CERTLINE_PG_CONNECT_TIMEOUT (seconds each connection attempt of pg_autoctl may take, default
+# 15), CERTLINE_PG_KEEPER_TIMEOUTS (a node's keeper timeouts, "NAME=SECONDS ..." of pg_autoctl's
+# [timeout] section, e.g. network_partition_timeout=60); the data
 # folder, pg_autoctl's configuration and state all live under /var/lib/postgresql/data (the
 # volume), so a restarted container finds its node.
 set -euo pipefail
@@ -32,9 +35,15 @@ set -euo pipefail
 base=/var/lib/postgresql/data
 export PGDATA=$base/pgdata XDG_CONFIG_HOME=$base/config XDG_DATA_HOME=$base/share
 export PGHOST=/var/run/postgresql PG_REGRESS_SOCK_DIR=/var/run/postgresql
-# pg_autoctl gives up a connection (a keeper's report to the monitor) after 2 s by default: too
-# short on a loaded host, where a missed report makes the monitor fail the primary over.
-export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-10}
+# pg_autoctl gives every connection attempt (a keeper's report to the monitor, its queries to its
+# own server, the monitor's to its own) 2 s: it sets PGCONNECT_TIMEOUT=2 itself, over any value
+# of ours. On a starved host a fork and login take longer; a primary's keeper that reached neither
+# the monitor nor its own server for network_partition_timeout then stopped a healthy primary,
+# and a standby's promotion failed at each try. libpq takes a service's settings before the
+# environment's, so a service file with connect_timeout gives each attempt
+# CERTLINE_PG_CONNECT_TIMEOUT seconds instead (written below, before pg_autoctl starts).
+services=$base/pg_service.conf
+if [ -f "$services" ]; then export PGSERVICEFILE=$services PGSERVICE=pg_autoctl; fi
 bin=/usr/lib/postgresql/15/bin
 role=${1:?monitor, node, health or state}
 shift
@@ -98,6 +107,13 @@ configure() {
     sql 'SELECT pg_reload_conf()' >/dev/null
     echo "pg-formation: pg_hba.conf (formation $lan trusted) and ${#settings[@]} setting(s) applied"
     [ "$role" = node ] || return 0
+    # The keeper's [timeout] settings, in its configuration (which pg_autoctl create wrote before
+    # the server started); a running pg_autoctl rereads them (config set signals it).
+    for setting in ${CERTLINE_PG_KEEPER_TIMEOUTS:-}; do
+        pg_autoctl config set --pgdata "$PGDATA" "timeout.${setting%%=*}" "${setting#*=}" \
+            >/dev/null || echo "pg-formation: could not set timeout.$setting" >&2
+    done
+    echo "pg-formation: keeper timeouts ${CERTLINE_PG_KEEPER_TIMEOUTS:-(defaults)}"
     until [ "$(sql 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
         # A standby never makes the databases; it stops looking once it has them.
         if "$0" health 2>/dev/null; then return 0; fi
@@ -126,6 +142,9 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME"
+printf '# written by pg-formation.sh at every start\n[pg_autoctl]\nconnect_timeout=%s\n' \
+    "${CERTLINE_PG_CONNECT_TIMEOUT:-15}" >"$services"
+export PGSERVICEFILE=$services PGSERVICE=pg_autoctl
 (configure &)
 if [ -f "$XDG_CONFIG_HOME/pg_autoctl$PGDATA/pg_autoctl.cfg" ]; then
     exec pg_autoctl run --pgdata "$PGDATA"

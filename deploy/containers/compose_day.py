@@ -135,7 +135,7 @@ class ContainerDay(FactoryDay):
         self.ca = ContainerCa(self.compose)
         self.ct = ContainerCt(self.compose)
         if self.scale:
-            self.ct.db_retry_s = 120
+            self.ct.db_retry_s = 300
         bundles = self.compose.mount("device-" + LINES[0], "/srv/certline/bundles")
         self.bundles = {code: os.path.join(bundles, code + ".bundle") for code in MANAGED}
         step("day's batch fetched by setup-factory for models %s" % ", ".join(

@@ -205,6 +205,10 @@ class ContainerDevice(DeviceAgent):
     def nvram(self):
         return os.path.join(self.dir, "nvram.img")
 
+    # How long docker exec may take to start the board's agent or to end after it: on a starved
+    # host (load 50 and more, the engine at nice 10) minutes, not the seconds of a process here.
+    EXEC_WAIT_S = 300
+
     def serve(self, *extra):
         start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "a")
@@ -213,12 +217,16 @@ class ContainerDevice(DeviceAgent):
              self.device_number, self.mac] + list(extra),
             env=self.compose.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
-        wait_for_text(self.log_path, "listening on", self.process, timeout=60, start=start)
+        wait_for_text(self.log_path, "listening on", self.process, timeout=self.EXEC_WAIT_S,
+                      start=start)
+
+    def wait(self, timeout=60):
+        return super().wait(timeout=max(timeout, self.EXEC_WAIT_S))
 
     def stop(self):
         if self.process is not None:
             self.compose.exec(self.service, LIB + "jig.sh", "stop", self.device_number)
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=self.EXEC_WAIT_S)
             self.process = None
 
     def run(self, *args, expect=0, timeout=120):
@@ -340,16 +348,22 @@ class FormationDatabases(ContainerDatabases):
             time.sleep(0.5)
 
     def wait_settled(self, timeout=300):
-        """Until one node is primary and the other secondary, each where the monitor wants it
-        (a failover of the monitor's own, or a rejoin, is over)."""
-        deadline = time.monotonic() + timeout
+        """Until the formation is stable: one node primary and the other secondary, each where
+        the monitor wants it (a failover of the monitor's own, or a rejoin, is over), both
+        passing the monitor's health checks, and the primary replicating synchronously to the
+        standby (as its keeper last reported). Returns the seconds waited."""
+        started = time.monotonic()
         while True:
-            states = self.states()
-            if sorted(r for r, g in states.values() if r == g) == ["primary", "secondary"]:
-                return
-            check(time.monotonic() < deadline, "the formation did not settle within %d s: %r"
-                  % (timeout, states))
-            time.sleep(0.5)
+            out = self.monitor_sql("SELECT reportedstate, goalstate, health, reportedrepstate "
+                                   "FROM pgautofailover.node ORDER BY nodeid")
+            nodes = [line.split("|") for line in out.splitlines() if line]
+            if (sorted(n[0] for n in nodes if n[0] == n[1]) == ["primary", "secondary"] and
+                    all(n[2] == "1" for n in nodes) and
+                    any(n[0] == "primary" and n[3] in ("sync", "quorum") for n in nodes)):
+                return time.monotonic() - started
+            check(time.monotonic() - started < timeout, "the formation was not stable within "
+                  "%d s (reported, goal, health, replication): %r" % (timeout, nodes))
+            time.sleep(1)
 
     def service(self):
         return self.NODES[self.primary()]

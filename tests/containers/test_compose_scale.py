@@ -43,15 +43,26 @@ from test_factory_day import (rows, verify_certificates, verify_check_ins,  # no
 
 DEVICES_PER_LINE = 3
 WRITTEN = "SELECT count(*) FROM certificate WHERE state = 'written'"
-RESCANS = 3  # of a device refused while the database fails over
+# A device refused while the database fails over is scanned again for up to this long after
+# its first refusal: the monitor fails a primary over 60 s after its last report, 10 s more
+# before the standby takes writes, at least as long again on a starved host.
+RESCAN_S = 300
+# The formation's own failover, from the primary's kill to the monitor naming the standby
+# primary and to the next device written, on a starved host.
+FAILOVER_S = 300
 # What a line hears while no server takes writes: the comm-terminal waited its 30 s for one, or
 # the terminal's own wait for the comm-terminal ran out first.
 OUTAGE = ("database connection lost", "timed out", "timeout")
+# A forced write failure whose replacement the comm-terminal could not fetch in time (ca-server
+# slow or its instance killed): the board is put aside and scanned again, as an operator would;
+# the re-scan fetches the replacement.
+NO_REPLACEMENT = "no replacement yet"
 
 
 class KillingDay(ContainerDay):
     """The container day on the scale variant, with a thread that kills ca-server instance A
-    once a quarter of the devices are done and the PostgreSQL primary once half are."""
+    once a quarter of the devices are done and the PostgreSQL primary once half are; the lines
+    start no device past those points before the kill."""
 
     def __init__(self, engine, work):
         super().__init__(engine, devices_per_line=DEVICES_PER_LINE, fail_share=0.34,
@@ -61,22 +72,46 @@ class KillingDay(ContainerDay):
         self.failover = {}  # measured seconds
         self.kill_error = None
         self.refused = []  # device numbers refused during the outage and scanned again
+        # The kills come once a quarter (half) of the devices are done; a line starts no device
+        # past that point and the lines' others in flight until instance A (the primary) is
+        # killed, so each kill falls during production, however fast the lines are.
+        self.started = 0
+        self.started_lock = threading.Lock()
+        self.gates = [threading.Event(), threading.Event()]
 
     def produce_device(self, run, number, kill_now):
         """As a line does it; a device refused before anything was written because the database
-        was failing over (NG, nothing written) is taken off the jig and scanned again, as an
-        operator would."""
-        for attempt in range(RESCANS + 1):
+        was failing over (NG, nothing written), or whose forced write failure found no
+        replacement yet, is taken off the jig and scanned again, as an operator would, for up
+        to RESCAN_S after its first refusal."""
+        with self.started_lock:
+            index = self.started
+            self.started += 1
+        ahead = len(self.line_ids) - 1  # devices the other lines may have in flight at a kill
+        for gate, at in zip(self.gates, (len(self.devices) // 4 + ahead,
+                                         len(self.devices) // 2 + ahead)):
+            if index >= at:
+                check(gate.wait(timeout=900), "line %s: no kill came before %s" % (
+                    run.line_id, number))
+        first = None
+        while True:
             super().produce_device(run, number, kill_now)
             last = run.devices[-1] if run.devices else None
-            if (attempt == RESCANS or last is None or last[:2] != (number, "NG") or
-                    not any(word in last[2] for word in OUTAGE)):
+            if last is None or last[:2] != (number, "NG"):
+                return
+            outage = any(word in last[2] for word in OUTAGE)
+            if not outage and NO_REPLACEMENT not in last[2]:
+                return
+            first = first or time.monotonic()
+            if time.monotonic() - first > RESCAN_S:
                 return
             run.devices.pop()
-            self.refused.append(number)
-            self.progress.step("line %s: %s refused while the database fails over (%s); "
-                               "scanned again" % (run.line_id, number, last[2][-120:]))
-            time.sleep(2)
+            if outage:
+                self.refused.append(number)
+            self.progress.step("line %s: %s %s (%s); scanned again" % (
+                run.line_id, number, "refused while the database fails over" if outage else
+                "put aside until its replacement is fetched", last[2][-120:]))
+            time.sleep(2 if outage else 10)
 
     def done(self):
         return sum(len(run.devices) for run in self.runs.values())
@@ -98,41 +133,53 @@ class KillingDay(ContainerDay):
             self.wait_done(max(1, total // 4))
             self.kill("ca-server")
             self.killed["ca-server"] = ("ca-server", self.done())
+            self.gates[0].set()
             step("ca-server instance A killed (docker kill) after %d devices; HAProxy and the "
                  "devices' endpoint lists go on with instance B" % self.done())
             self.wait_done(total // 2)
-            self.cluster.wait_settled()
+            waited = self.cluster.wait_settled(timeout=600)
+            step("formation stable (primary and synchronous secondary, both healthy; waited "
+                 "%.0f s)" % waited)
             old = self.cluster.primary()
             service = FormationDatabases.NODES[old]
             before = int(self.cluster.psql("ct", WRITTEN))
             self.kill(service)
             killed = time.monotonic()
             self.killed["primary"] = (service, self.done())
+            self.gates[1].set()
             step("PostgreSQL primary %s (%s) killed (docker kill) after %d devices, %d written"
                  % (old, service, self.done(), before))
             while True:  # the monitor names the killed node primary until it notices
-                new = self.cluster.primary(timeout=180)
+                new = self.cluster.primary(timeout=FAILOVER_S)
                 if new != old:
                     break
-                check(time.monotonic() - killed < 180, "the monitor still names %s primary "
-                      "180 s after its kill" % old)
+                check(time.monotonic() - killed < FAILOVER_S, "the monitor still names %s "
+                      "primary %d s after its kill" % (old, FAILOVER_S))
                 time.sleep(0.2)
             self.failover["promoted_s"] = time.monotonic() - killed
             while int(self.cluster.psql("ct", WRITTEN)) <= before:
-                check(time.monotonic() - killed < 180, "nothing written within 180 s of the "
-                      "primary's kill")
+                check(time.monotonic() - killed < FAILOVER_S, "nothing written within %d s "
+                      "of the primary's kill" % FAILOVER_S)
                 time.sleep(0.2)
             self.failover["next_written_s"] = time.monotonic() - killed
             step("%s promoted %.1f s after the kill; next device written %.1f s after it" % (
                 new, self.failover["promoted_s"], self.failover["next_written_s"]))
         except Exception as e:  # reported by production()
             self.kill_error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            for gate in self.gates:
+                gate.set()
 
     def production(self):
+        # No work before the formation is stable: a failover of its own while it settles
+        # would be taken for the one the kill makes.
+        waited = self.cluster.wait_settled(timeout=600)
+        self.progress.step("formation stable before production (primary and synchronous "
+                           "secondary, both healthy; waited %.0f s)" % waited)
         killer = threading.Thread(target=self.kill_mid_day, daemon=True)
         killer.start()
         super().production()
-        killer.join(300)
+        killer.join(FAILOVER_S + 60)
         check(not killer.is_alive(), "the kills did not end")
         check(self.kill_error is None, "the kills: %s" % self.kill_error)
         check(set(self.killed) == {"ca-server", "primary"}, "killed %r" % self.killed)
@@ -153,8 +200,13 @@ def verify_failover(day):
     states = day.cluster.states()
     check(states[node[other]][0] in ("primary", "wait_primary"),
           "%s (the standby) is %r after the kill" % (node[other], states[node[other]]))
-    check(states[node[killed]][0] not in ("primary", "wait_primary", "single"),
-          "%s (killed) still reports %r" % (node[killed], states[node[killed]]))
+    # A dead node reports nothing more: the monitor keeps its last report (primary) and assigns
+    # it demoted, and its health checks fail.
+    check(states[node[killed]][1] not in ("primary", "wait_primary", "single"),
+          "%s (killed) is still assigned %r" % (node[killed], states[node[killed]]))
+    health = day.cluster.monitor_sql("SELECT health FROM pgautofailover.node WHERE nodename = "
+                                     "'%s'" % node[killed]).strip()
+    check(health != "1", "%s (killed) passes the monitor's health checks" % node[killed])
     for service in (killed, "ca-server"):
         running = day.compose.inspect(service, "{{.State.Running}}")
         check(running == "false", "%s runs again after docker kill" % service)
