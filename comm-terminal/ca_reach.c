@@ -7,6 +7,7 @@
 
 #include "ct_runtime.h"
 #include "error.h"
+#include "log.h"
 #include "soapH.h"
 
 void ct_ca_reach_init(struct ct_runtime *rt)
@@ -99,17 +100,28 @@ void ct_ca_give(struct ct_runtime *rt, int rc)
         soap->send_timeout = rt->ca_saved_timeouts[2];
         rt->ca_line_call = 0;
     }
+    int found_away = 0, back = 0;
     pthread_mutex_lock(&rt->reach_lock);
     if (lost_connection(rc)) {
         if (rt->ca_away_since == 0)
             rt->ca_away_since = now;
-        if (slow) /* only a failure that made its caller wait keeps a line from asking */
+        if (slow) { /* only a failure that made its caller wait keeps a line from asking */
+            found_away = rt->ca_recheck_at <= now;
             rt->ca_recheck_at = now + CT_CA_RECHECK_S;
+        }
     } else {
+        back = rt->ca_away_since != 0;
         rt->ca_away_since = 0;
         rt->ca_recheck_at = 0;
     }
     pthread_mutex_unlock(&rt->reach_lock);
+    /* The transitions, for operators (and tests) to see when lines stop and start asking. */
+    if (found_away)
+        cl_log_warn("ca-server is away: a call to it failed after %d s or more; NG writes are "
+                    "recorded without asking it for a replacement for %d s or until a re-scan",
+                    CT_CA_SLOW_S, CT_CA_RECHECK_S);
+    else if (back)
+        cl_log_info("ca-server answers again");
     pthread_mutex_unlock(&rt->ca_lock);
 }
 

@@ -380,6 +380,10 @@ class Scenario:
                 check(not isinstance(s12, Exception) and s12 is not None and
                       s12.result == "OK" and s12.replacementReady is False,
                       "NG of %s while ca-server hangs: %r" % (number, s12))
+            # Known away once a call to it has failed after waiting: one of the NGs' own, or
+            # the reporter's retirement of the failed packs when it took the link first (the
+            # NGs then found the link busy and did not ask).
+            self.wait_for("ca-server known away", lambda: "ca-server is away" in ct.log())
             # Known away: the next NG is recorded without asking ca-server.
             failed[numbers[4]], s12 = self.write_device(lines[0], numbers[4], ok=False)
             check(s12.replacementReady is False, "NG while ca-server is away: %r" % s12)
