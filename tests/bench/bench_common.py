@@ -190,7 +190,9 @@ def run_bench(name, args, bench_class, measure, settings, setup_note, json_name,
         results["loadavg_start"] = list(os.getloadavg())
         results["started"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds")
-        results["settings"] = dict(settings, postgresql=PG_SETTING)
+        results["settings"] = dict(settings, postgresql=PG_SETTING + (
+            ", " + os.environ["CERTLINE_PG_OPTIONS"] if os.environ.get("CERTLINE_PG_OPTIONS")
+            else ""))
         log(setup_note(bench) if callable(setup_note) else setup_note)
         measure(bench)
         results.setdefault("loadavg_end", list(os.getloadavg()))
