@@ -37,6 +37,22 @@ static int min_timeout(int configured, int line_max)
     return configured > 0 && configured < line_max ? configured : line_max;
 }
 
+/* Short timeouts for the call about to be made on the link (put back in ct_ca_give): the connect
+ * timeout, and the receive and send ones too when a line waits on the answer. */
+static void shorten(struct ct_runtime *rt, int line)
+{
+    struct soap *soap = cl_client_soap(rt->ca);
+    rt->ca_saved_timeouts[0] = soap->connect_timeout;
+    rt->ca_saved_timeouts[1] = soap->recv_timeout;
+    rt->ca_saved_timeouts[2] = soap->send_timeout;
+    soap->connect_timeout = min_timeout(soap->connect_timeout, CT_LINE_CONNECT_S);
+    if (line) {
+        soap->recv_timeout = min_timeout(soap->recv_timeout, CT_LINE_RECV_S);
+        soap->send_timeout = min_timeout(soap->send_timeout, CT_LINE_RECV_S);
+    }
+    rt->ca_line_call = 1;
+}
+
 int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t errlen)
 {
     struct timespec until;
@@ -45,6 +61,11 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
 
     if (how == CT_CA_WAIT) {
         pthread_mutex_lock(&rt->ca_lock);
+        /* While ca-server is away, other work only probes it: a connection attempt of at most
+         * CT_LINE_CONNECT_S, so that a line's re-scan never waits long behind it for the link
+         * (a SYN to a stopped host is retried for as long as the configured timeout lets it). */
+        if (ct_ca_away_since(rt) != 0)
+            shorten(rt, 0);
         clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
         return CL_OK;
     }
@@ -70,15 +91,7 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
                  CT_LINE_WAIT_S);
         return rc == ETIMEDOUT ? CL_ERR_TIMEOUT : CL_ERR_INTERNAL;
     }
-    /* A line waits on this call: short timeouts, put back in ct_ca_give. */
-    struct soap *soap = cl_client_soap(rt->ca);
-    rt->ca_saved_timeouts[0] = soap->connect_timeout;
-    rt->ca_saved_timeouts[1] = soap->recv_timeout;
-    rt->ca_saved_timeouts[2] = soap->send_timeout;
-    soap->connect_timeout = min_timeout(soap->connect_timeout, CT_LINE_CONNECT_S);
-    soap->recv_timeout = min_timeout(soap->recv_timeout, CT_LINE_RECV_S);
-    soap->send_timeout = min_timeout(soap->send_timeout, CT_LINE_RECV_S);
-    rt->ca_line_call = 1;
+    shorten(rt, 1); /* a line waits on this call */
     clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
     return CL_OK;
 }

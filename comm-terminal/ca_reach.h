@@ -10,18 +10,18 @@
 struct ct_runtime;
 
 /* How a caller takes the link. CT_CA_WAIT (daily fetch, reports, operators' commands) waits for
- * it. CT_CA_LINE (a factory terminal waits on the answer: a re-scan) waits at most
- * CT_LINE_WAIT_S for the link and calls with connect and receive timeouts of at most
- * CT_LINE_CONNECT_S and CT_LINE_RECV_S. CT_CA_LINE_UNLESS_AWAY (the replacement tried after an
- * NG write) also gives up at once while ca-server was found away less than CT_CA_RECHECK_S ago
- * by a call that made its caller wait (CT_CA_SLOW_S or more: a hang, a timeout); a connection
- * refused at once (ca-server restarting) costs a line nothing, so it keeps nobody from asking.
- * A re-scan asks again. */
+ * it; while ca-server is away its call connects within CT_LINE_CONNECT_S (a probe). CT_CA_LINE (a
+ * factory terminal waits on the answer: a re-scan) waits at most CT_LINE_WAIT_S for the link and
+ * calls with connect and receive timeouts of at most CT_LINE_CONNECT_S and CT_LINE_RECV_S.
+ * CT_CA_LINE_UNLESS_AWAY (the replacement tried after an NG write) also gives up at once while
+ * ca-server was found away less than CT_CA_RECHECK_S ago by a call that made its caller wait
+ * (CT_CA_SLOW_S or more: a hang, a timeout); a connection refused at once (ca-server restarting)
+ * costs a line nothing, so it keeps nobody from asking. A re-scan asks again. */
 enum ct_ca_wait { CT_CA_WAIT, CT_CA_LINE, CT_CA_LINE_UNLESS_AWAY };
 
 #define CT_CA_RECHECK_S 10
 #define CT_CA_SLOW_S 1
-#define CT_LINE_WAIT_S 2
+#define CT_LINE_WAIT_S 4
 #define CT_LINE_CONNECT_S 2
 #define CT_LINE_RECV_S 4
 

@@ -30,8 +30,8 @@ struct ct_runtime {
     pthread_mutex_t reach_lock;  /* guards the next two */
     time_t ca_away_since;        /* first lost connection of the current absence, or 0 */
     time_t ca_recheck_at;        /* a line's call waits for ca-server again from then on */
-    int ca_saved_timeouts[3];    /* the link's own timeouts while a line's call shortens them */
-    int ca_line_call;            /* a line's call holds the link */
+    int ca_saved_timeouts[3];    /* the link's own timeouts while a call shortens them */
+    int ca_line_call;            /* the call on the link has shortened timeouts */
     struct timespec ca_taken_at; /* when the link was last taken (CLOCK_MONOTONIC) */
     pthread_mutex_t fetch_lock;  /* one day's fetch at a time (daily thread, ct:FetchNow) */
     char *root_pem;              /* to verify receipts */

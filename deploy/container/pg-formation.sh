@@ -4,11 +4,13 @@
 # postgresql-15-auto-failover): the pg_auto_failover monitor, or a node (primary or synchronous
 # standby) under it, as deploy/sim/pg_failover.py runs them on loopback.
 #
-#   pg-formation.sh monitor [-c NAME=VALUE ...]   pg_autoctl create monitor ... --run
+#   pg-formation.sh monitor [-c NAME=VALUE ...]   pg_autoctl create monitor (the first time),
+#                                  then pg_autoctl run
 #   pg-formation.sh node [postgres] [-c NAME=VALUE ...]
-#                                  pg_autoctl create postgres ... --run, or pg_autoctl run once
-#                                  the node exists (a killed node rejoins as the standby)
-#   pg-formation.sh health         the health check: the monitor answers; a node has certline's
+#                                  pg_autoctl create postgres (the first time), then pg_autoctl
+#                                  run (a killed node rejoins as the standby)
+#   pg-formation.sh health         the health check: this start's pg_hba.conf and settings are
+#                                  applied, and the monitor answers or a node has certline's
 #                                  databases (a standby once it replicates them)
 #   pg-formation.sh state          pg_autoctl show state (on the monitor: the formation's nodes)
 #
@@ -43,6 +45,8 @@ export PGHOST=/var/run/postgresql PG_REGRESS_SOCK_DIR=/var/run/postgresql
 # environment's, so a service file with connect_timeout gives each attempt
 # CERTLINE_PG_CONNECT_TIMEOUT seconds instead (written below, before pg_autoctl starts).
 services=$base/pg_service.conf
+# Written once this start's pg_hba.conf and settings are applied; the health check waits for it.
+configured=$base/configured
 if [ -f "$services" ]; then export PGSERVICEFILE=$services PGSERVICE=pg_autoctl; fi
 bin=/usr/lib/postgresql/15/bin
 role=${1:?monitor, node, health or state}
@@ -52,6 +56,7 @@ shift
 sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "${2:-postgres}" -c "$1"; }
 
 if [ "$role" = health ]; then
+    [ -f "$configured" ]
     if [ "$(sql "SELECT count(*) FROM pg_database WHERE datname = 'pg_auto_failover'")" = 1 ]
     then
         [ "$(sql 'SELECT count(*) FROM pgautofailover.formation' pg_auto_failover)" -ge 1 ]
@@ -92,7 +97,8 @@ formation_cidr() {
 configure() {
     local lan setting
     until sql 'SELECT 1' >/dev/null 2>&1; do sleep 0.5; done
-    lan=$(formation_cidr)
+    # The engine's resolver may not know this container's alias at its first instant.
+    until lan=$(formation_cidr); do sleep 1; done
     {
         echo "# pg_hba.conf written by pg-formation.sh at every start"
         echo "local all all trust"
@@ -106,14 +112,8 @@ configure() {
     done
     sql 'SELECT pg_reload_conf()' >/dev/null
     echo "pg-formation: pg_hba.conf (formation $lan trusted) and ${#settings[@]} setting(s) applied"
+    : >"$configured"
     [ "$role" = node ] || return 0
-    # The keeper's [timeout] settings, in its configuration (which pg_autoctl create wrote before
-    # the server started); a running pg_autoctl rereads them (config set signals it).
-    for setting in ${CERTLINE_PG_KEEPER_TIMEOUTS:-}; do
-        pg_autoctl config set --pgdata "$PGDATA" "timeout.${setting%%=*}" "${setting#*=}" \
-            >/dev/null || echo "pg-formation: could not set timeout.$setting" >&2
-    done
-    echo "pg-formation: keeper timeouts ${CERTLINE_PG_KEEPER_TIMEOUTS:-(defaults)}"
     until [ "$(sql 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
         # A standby never makes the databases; it stops looking once it has them.
         if "$0" health 2>/dev/null; then return 0; fi
@@ -142,22 +142,37 @@ while [ $# -gt 0 ]; do
 done
 
 mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME"
+rm -f "$configured"
 printf '# written by pg-formation.sh at every start\n[pg_autoctl]\nconnect_timeout=%s\n' \
     "${CERTLINE_PG_CONNECT_TIMEOUT:-15}" >"$services"
 export PGSERVICEFILE=$services PGSERVICE=pg_autoctl
-(configure &)
-if [ -f "$XDG_CONFIG_HOME/pg_autoctl$PGDATA/pg_autoctl.cfg" ]; then
-    exec pg_autoctl run --pgdata "$PGDATA"
+# pg_autoctl create ... --run is not used: under it, a keeper service that restarts (a SIGHUP
+# that lands while it starts, a crash) runs the node's initialisation again, which in Debian's
+# pg_auto_failover 2.0 forgets the node's group and asks its own server instead of the monitor
+# ("schema pgautofailover does not exist"), five times, and the whole node stops. So the node is
+# created first (pg_autoctl stops its server when done), its keeper timeouts written while no
+# pg_autoctl runs, and only then run; the configuration above is applied once it runs.
+cfg=$XDG_CONFIG_HOME/pg_autoctl$PGDATA/pg_autoctl.cfg
+if [ ! -f "$cfg" ]; then
+    case $role in
+    monitor)
+        pg_autoctl create monitor --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
+            --hostname "$CERTLINE_PG_HOSTNAME" --no-ssl --skip-pg-hba ;;
+    node)
+        pg_autoctl create postgres --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
+            --listen '*' --hostname "$CERTLINE_PG_HOSTNAME" --name "${CERTLINE_PG_NAME:?}" \
+            --no-ssl --skip-pg-hba \
+            --monitor "postgres://autoctl_node@${CERTLINE_PG_MONITOR:?}:5432/pg_auto_failover?sslmode=disable" ;;
+    *) echo "pg-formation: unknown role $role" >&2 && exit 2 ;;
+    esac
 fi
-case $role in
-monitor)
-    exec pg_autoctl create monitor --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
-        --hostname "$CERTLINE_PG_HOSTNAME" --no-ssl --skip-pg-hba --run ;;
-node)
-    exec pg_autoctl create postgres --pgdata "$PGDATA" --pgport 5432 --pgctl "$bin/pg_ctl" \
-        --listen '*' --hostname "$CERTLINE_PG_HOSTNAME" --name "${CERTLINE_PG_NAME:?}" \
-        --no-ssl --skip-pg-hba \
-        --monitor "postgres://autoctl_node@${CERTLINE_PG_MONITOR:?}:5432/pg_auto_failover?sslmode=disable" \
-        --run ;;
-*) echo "pg-formation: unknown role $role" >&2 && exit 2 ;;
-esac
+if [ "$role" = node ]; then
+    # The keeper's [timeout] settings, in its configuration, read by pg_autoctl run.
+    for setting in ${CERTLINE_PG_KEEPER_TIMEOUTS:-}; do
+        pg_autoctl config set --pgdata "$PGDATA" "timeout.${setting%%=*}" "${setting#*=}" \
+            >/dev/null || echo "pg-formation: could not set timeout.$setting" >&2
+    done
+    echo "pg-formation: keeper timeouts ${CERTLINE_PG_KEEPER_TIMEOUTS:-(defaults)}"
+fi
+(configure &)
+exec pg_autoctl run --pgdata "$PGDATA"

@@ -26,6 +26,7 @@ default /var/cache/certline-containers)
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,22 @@ def leftovers(engine, project=PROJECT):
     return left
 
 
+def print_what_went_wrong(day, work, most=80):
+    """On a failure, what CI's log must show (the work folder stays on the machine): every NG
+    the lines saw with its reason, and the services' errors and warnings (the last `most`)."""
+    for run in (day.runs.values() if day is not None else ()):
+        for number, result, why in run.devices:
+            if result != "OK":
+                print("line %s: %s %s: %s" % (run.line_id, number, result, why))
+    try:
+        with open(os.path.join(work, "services.log"), errors="replace") as f:
+            lines = [x.rstrip() for x in f if re.search(r"ERROR|FATAL|error|warn|refused", x)]
+    except OSError:
+        return
+    for line in lines[-most:]:
+        print("services.log: " + line[:300])
+
+
 def run_checked(make_day, steps, project, prefix, closing=None):
     """Starts the engine, runs the day make_day(engine, work) makes, then each check of steps
     and closing(day); at the end removes the day (down -v) and stops the engine, and fails on
@@ -168,6 +185,7 @@ def run_checked(make_day, steps, project, prefix, closing=None):
         if ok:
             shutil.rmtree(work, ignore_errors=True)
         else:
+            print_what_went_wrong(day, work)
             print("work folder kept: %s (engine log: %s/dockerd.log)" % (work, engine.state))
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
