@@ -35,8 +35,9 @@ void ca_store_close(struct ca_store *store);
  * the database connection was lost (a failover); see cl_pg_again. */
 int ca_store_again(struct ca_store *store, int rc, int *runs);
 
-/* For tests: where this store takes the serials of new intents (cl_serial_random by default;
- * NULL restores it). */
+/* For tests: where this store takes the serials of new intents (cl_serial_ordered by default,
+ * time-ordered so that the serial indexes take their inserts on their rightmost pages; NULL
+ * restores it). */
 void ca_store_set_serial_source(struct ca_store *store,
                                 int (*source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]));
 
@@ -103,8 +104,8 @@ struct ca_batch_item {
  * validates every device number (format CODE-SERIAL, no duplicates, model known and
  * certificate-managed: else CL_ERR_INVALID_ARGUMENT naming the number), refuses a number that
  * already holds a valid certificate unless replacement (then that certificate becomes superseded),
- * records one intent with a fresh random serial per number (retrying on a serial collision), and
- * the request. items has room for count entries. err names the offending device number. */
+ * records one intent with a fresh time-ordered serial per number (retrying on a serial collision),
+ * and the request. items has room for count entries. err names the offending device number. */
 int ca_store_batch_begin(struct ca_store *store, const char *request_id,
                          const unsigned char body_hash[32], int replacement, const char *requester,
                          const char *const *device_numbers, size_t count,

@@ -1,5 +1,7 @@
 /* x509_build.c: the mechanics of building a certificate: serials, names, extensions, writing and
  * signing with mbedtls_x509write, key export and DER to PEM. */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,44 @@ int cl_serial_random(char serial_hex[CL_SERIAL_HEX_MAX + 1])
         return CL_ERR_INVALID_ARGUMENT;
     serial_hex[0] = '\0';
     if (cl_x509i_random_serial(serial) != CL_OK)
+        return CL_ERR_CRYPTO;
+    cl_x509i_to_hex_upper(serial, sizeof(serial), serial_hex);
+    return CL_OK;
+}
+
+/* Time-ordered serial octets (issue 18): 0x40, then the 56-bit big-endian microseconds since 1970
+ * (until the year 4253), then SERIAL_ORDERED_RANDOM_OCTETS from the CSPRNG. Positive, first octet
+ * never zero, SERIAL_RANDOM_OCTETS long like a random serial; later serials of a process sort after
+ * earlier ones (the time never repeats nor goes back within a process: a clock that stands or
+ * steps back gives the last time plus one), so a store's serial index takes its inserts on its
+ * rightmost pages; two processes at the same microsecond differ by the 64 random bits. */
+int cl_x509i_ordered_serial(unsigned char serial[SERIAL_RANDOM_OCTETS], uint64_t now_us)
+{
+    static _Atomic uint64_t last_us;
+    uint64_t prev = atomic_load(&last_us), next;
+
+    do
+        next = now_us > prev ? now_us : prev + 1;
+    while (!atomic_compare_exchange_weak(&last_us, &prev, next));
+    if (cl_random_bytes(serial + SERIAL_ORDERED_TIME_OCTETS, SERIAL_ORDERED_RANDOM_OCTETS) != CL_OK)
+        return CL_ERR_CRYPTO;
+    serial[0] = 0x40;
+    for (int i = SERIAL_ORDERED_TIME_OCTETS - 1; i >= 1; i--, next >>= 8)
+        serial[i] = (unsigned char)(next & 0xff);
+    return CL_OK;
+}
+
+int cl_serial_ordered(char serial_hex[CL_SERIAL_HEX_MAX + 1])
+{
+    unsigned char serial[SERIAL_RANDOM_OCTETS];
+    struct timespec ts;
+
+    if (serial_hex == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    serial_hex[0] = '\0';
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0 ||
+        cl_x509i_ordered_serial(serial, (uint64_t)ts.tv_sec * 1000000u +
+                                            (uint64_t)ts.tv_nsec / 1000u) != CL_OK)
         return CL_ERR_CRYPTO;
     cl_x509i_to_hex_upper(serial, sizeof(serial), serial_hex);
     return CL_OK;

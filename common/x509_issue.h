@@ -67,9 +67,14 @@ time_t cl_signer_not_after(const struct cl_signer *signer);
  * CL_OK, CL_ERR_PARSE or CL_ERR_INVALID_ARGUMENT. */
 int cl_cert_validity(const unsigned char *cert, size_t len, time_t *not_before, time_t *not_after);
 
-/* A random serial (hex) for intent records made before signing; the caller retries on a
- * uniqueness collision. */
+/* A random serial (hex): 16 octets, all but the sign bit random (ca-server's key ids take its
+ * leading digits). The caller retries on a uniqueness collision. */
 int cl_serial_random(char serial_hex[CL_SERIAL_HEX_MAX + 1]);
+/* A time-ordered serial (hex, 16 octets like a random one) for the certificates a store keeps by
+ * the million: 0x40, the time in microseconds (8 octets in all; later calls of a process give
+ * larger ones), then 64 bits from the CSPRNG (CA/Browser Forum). The caller retries on a
+ * uniqueness collision. Leading digits follow time: never use them as a random identifier. */
+int cl_serial_ordered(char serial_hex[CL_SERIAL_HEX_MAX + 1]);
 
 /* Validity nests: every certificate issued here (device, service, device-common, the issuing CA
  * under its root) starts no earlier and ends no later than the certificate of the CA that signs
@@ -77,7 +82,7 @@ int cl_serial_random(char serial_hex[CL_SERIAL_HEX_MAX + 1]);
  * after its notAfter) issuing is refused with CL_ERR_STATE (logged).
  *
  * Issues a device certificate: generates a key of key_type, signs with serial_hex (from
- * cl_serial_random), valid from not_before for validity_days. Thread-safe for one signer.
+ * cl_serial_ordered), valid from not_before for validity_days. Thread-safe for one signer.
  * Refused with CL_ERR_INVALID_ARGUMENT (the reason is logged): inputs outside the rules below,
  * a serial of fewer than 8 or more than 20 octets or with the first octet's top bit set, a
  * validity outside 1..36500 days or ending after 9999. On failure *out is left empty. */

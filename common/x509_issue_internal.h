@@ -38,6 +38,7 @@
 #define CERTLINE_X509_ISSUE_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <mbedtls/asn1.h>
@@ -54,7 +55,9 @@
 #define MODEL_CODE_MAX 15    /* struct cl_pack.model_code */
 #define VALIDITY_DAYS_MAX 36500
 #define SERIAL_RANDOM_OCTETS 16
-#define DEVICE_SERIAL_MIN_OCTETS 8 /* 64 bits */
+#define DEVICE_SERIAL_MIN_OCTETS 8     /* 64 bits */
+#define SERIAL_ORDERED_TIME_OCTETS 8   /* 0x40 and 56 bits of microseconds */
+#define SERIAL_ORDERED_RANDOM_OCTETS 8 /* 64 bits from the CSPRNG */
 #define CA_CERT_INPUT_MAX 65536
 #define CA_KEY_INPUT_MAX 16384
 #define DER_BUF 8192 /* certificates and keys written here are far smaller */
@@ -124,6 +127,9 @@ int cl_x509i_valid_text(const char *s, size_t max);
 void cl_x509i_to_hex_upper(const unsigned char *in, size_t len, char *out);
 /* Random serial octets: positive, minimally encoded. */
 int cl_x509i_random_serial(unsigned char serial[SERIAL_RANDOM_OCTETS]);
+/* Time-ordered serial octets for the time now_us (microseconds since 1970): see cl_serial_ordered.
+ */
+int cl_x509i_ordered_serial(unsigned char serial[SERIAL_RANDOM_OCTETS], uint64_t now_us);
 /* Builds a name list in DER order (the first attribute is the first RDN). */
 int cl_x509i_build_name(const struct name_attr *attrs, size_t count, mbedtls_asn1_named_data **out);
 /* Copies a parsed certificate name (its exact tags and values) into a list for the writer. */

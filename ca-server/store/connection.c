@@ -269,7 +269,7 @@ int ca_store_open(const char *conninfo, struct ca_store **out, char *err, size_t
         return CL_ERR_INVALID_ARGUMENT;
     }
     if ((*out = cl_pg_store_open(conninfo, "ca-server", sizeof(**out), &rc, err, errlen)) != NULL)
-        (*out)->serial_source = cl_serial_random;
+        (*out)->serial_source = cl_serial_ordered;
     return rc;
 }
 
@@ -287,7 +287,7 @@ void ca_store_set_serial_source(struct ca_store *store,
                                 int (*source)(char serial_hex[CA_SERIAL_HEX_MAX + 1]))
 {
     if (store != NULL)
-        store->serial_source = source != NULL ? source : cl_serial_random;
+        store->serial_source = source != NULL ? source : cl_serial_ordered;
 }
 
 /* ---- migrations ---- */

@@ -51,6 +51,10 @@ GOAL_ISSUANCE = 0.90  # packs/s at the largest size over packs/s with an empty s
 GOAL_MS = 100.0
 EXPLAIN_MS = 30.0  # commands whose statements took longer get their plans written
 BATCH = 1000
+# New device numbers: CODE- and 12 digits from 10^11, after every number growth_load writes
+# (CODE- and 12 digits from 0), so that a request's consecutive numbers go in side by side at the
+# end of the device-number indexes, as a factory's planned numbers do.
+NEW_NUMBERS = 10 ** 11
 LINES = 4
 CA_NS = "urn:certline:ca:1"
 
@@ -109,6 +113,10 @@ class Growth(bench_issuance.Bench):
         self.results = {"ca_server": {}, "comm_terminal": {}}
         self.plan_text = []  # auto_explain's plans of the slower commands
         self.sized = ""
+
+    def numbers(self, model, count):
+        return ["%s-%012d" % (model, NEW_NUMBERS + int(number.split("-")[1]))
+                for number in super().numbers(model, count)]
 
     def programs(self):
         return [("ca-server", self.ca)] + (self.lines.programs() if self.lines else [])

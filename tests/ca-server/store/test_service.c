@@ -59,7 +59,7 @@ static void test_serial_collision(void **state)
     assert_contains(err, "3012-000003");
     assert_int_equal(count_certs(store, NULL, NULL), 2);
 
-    ca_store_set_serial_source(store, NULL); /* back to cl_serial_random */
+    ca_store_set_serial_source(store, NULL); /* back to cl_serial_ordered */
     begin(store, "r-2", 2, 0, CONST_LIST(more), 1, one, CA_BATCH_NEW);
     assert_string_not_equal(one[0].serial_hex, "0102");
     free_numbers(numbers, 2);
