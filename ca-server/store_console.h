@@ -37,8 +37,9 @@ struct ca_issuance_row {
 int ca_store_issuance(struct ca_store *store, const char *since, size_t limit,
                       struct ca_issuance_row **rows, size_t *count);
 /* Replaces the rows of the issuance counts (one appended per statement that changed them) by one
- * per day and factory; ca_store_issuance does it itself once it has read many. *folded (if not
- * NULL) gets how many rows were replaced, 0 if another fold was under way. */
+ * per day and factory; `serve` does it every minute (pack_purge.c) and ca_store_issuance once it
+ * has read many. *folded (if not NULL) gets how many rows were replaced, 0 if another fold was
+ * under way. */
 int ca_store_issuance_fold(struct ca_store *store, long *folded);
 
 /* Certificate search: every filter NULL or "" = any; number and serial match a prefix

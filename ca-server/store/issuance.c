@@ -127,13 +127,16 @@ int ca_store_issuance_fold(struct ca_store *store, long *folded)
         return CL_ERR_INVALID_ARGUMENT;
     snprintf(key, sizeof(key), "%d", LOCK_ISSUANCE_FOLD);
     /* One statement: the rows it deletes are those it sums, whatever is appended meanwhile (a
-     * writer's rows not committed when it began stay for the next fold). A fold already under
-     * way elsewhere makes this one do nothing. */
+     * writer's rows not committed when it began stay for the next fold); a day and factory of
+     * one row already is left alone. A fold already under way elsewhere makes this one do
+     * nothing. */
     if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
         (rc = cl_pg_query(store->db, &res,
                           "WITH lock AS (SELECT pg_try_advisory_xact_lock($1::int, 0) AS got),"
                           " gone AS (DELETE FROM issuance_count"
-                          "  WHERE (SELECT got FROM lock) RETURNING *),"
+                          "  WHERE (SELECT got FROM lock) AND (day, factory) IN"
+                          "  (SELECT day, factory FROM issuance_count"
+                          "   GROUP BY day, factory HAVING count(*) > 1) RETURNING *),"
                           " kept AS (INSERT INTO issuance_count"
                           "  (day, factory, issued, installed, revoked)"
                           "  SELECT day, factory, sum(issued), sum(installed), sum(revoked)"
