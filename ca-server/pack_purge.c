@@ -1,5 +1,6 @@
 /* pack_purge.c: the thread of `serve` that purges the packs (sealed device keys) of certificates
- * issued and never installed once pack_retention_hours have passed. */
+ * issued and never installed once pack_retention_hours have passed, and folds the rows the
+ * issuance counts gained meanwhile (one per statement that signed, installed or revoked). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -7,6 +8,7 @@
 #include "error.h"
 #include "log.h"
 #include "runtime.h"
+#include "store_console.h"
 
 #define PURGE_PERIOD_S 60
 
@@ -32,6 +34,7 @@ static void *purger(void *arg)
             purged > 0)
             cl_log_info("%ld pack(s) issued more than %lld h ago and never installed purged",
                         purged, rt->config->pack_retention_hours);
+        ca_store_issuance_fold(store, NULL);
         ca_db_pool_release(rt->pool, store);
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += PURGE_PERIOD_S;

@@ -1,5 +1,5 @@
 /* store_console.h: what ca-server's console asks of the store (store/operators.c: CA operator
- * accounts; store/console.c: the console's read-only views). Same rules as store.h. */
+ * accounts; store/console.c and store/issuance.c: the console's views). Same rules as store.h. */
 #ifndef CERTLINE_CA_STORE_CONSOLE_H
 #define CERTLINE_CA_STORE_CONSOLE_H
 
@@ -24,9 +24,11 @@ int ca_store_operator_state(struct ca_store *store, const char *login, const cha
 int ca_store_operator_login(struct ca_store *store, const char *login, const char *password,
                             char *role, size_t role_len);
 
-/* ---- the console's views (store/console.c) ---- */
+/* ---- the console's views (store/console.c; issuance: store/issuance.c) ---- */
 /* Certificates signed per factory (the device number's owner, "" none) and day (local date of
- * issued_at, "YYYY-MM-DD"), for the days from since (a date) on, newest first. */
+ * issued_at, "YYYY-MM-DD"), for the days from since (a date) on, newest first. Read from the
+ * counts the database keeps per day and factory (migration 11), or, when this session's time
+ * zone is not the one they are kept in (logged), counted from every certificate. */
 struct ca_issuance_row {
     char day[11];
     char factory[CA_FACTORY_MAX + 1];
@@ -34,6 +36,11 @@ struct ca_issuance_row {
 };
 int ca_store_issuance(struct ca_store *store, const char *since, size_t limit,
                       struct ca_issuance_row **rows, size_t *count);
+/* Replaces the rows of the issuance counts (one appended per statement that changed them) by one
+ * per day and factory; `serve` does it every minute (pack_purge.c) and ca_store_issuance once it
+ * has read many. *folded (if not NULL) gets how many rows were replaced, 0 if another fold was
+ * under way. */
+int ca_store_issuance_fold(struct ca_store *store, long *folded);
 
 /* Certificate search: every filter NULL or "" = any; number and serial match a prefix
  * (case-insensitive), day is the local date of created_at. Newest first, at most limit. */

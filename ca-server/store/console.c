@@ -1,24 +1,10 @@
-/* store/console.c: the read-only views of ca-server's console: issuance per factory and day,
- * certificate search and one certificate's detail. */
+/* store/console.c: the read-only views of ca-server's console: certificate search and one
+ * certificate's detail (issuance per factory and day: store/issuance.c). */
 #include "store_internal.h"
 
 #include <ctype.h>
 
 #include "store_console.h"
-
-/* 1 if text is "" or a date "YYYY-MM-DD". */
-static int day_ok(const char *text)
-{
-    static const char shape[] = "dddd-dd-dd";
-    if (text[0] == '\0')
-        return 1;
-    if (strlen(text) != 10)
-        return 0;
-    for (int i = 0; i < 10; i++)
-        if (shape[i] == 'd' ? !isdigit((unsigned char)text[i]) : text[i] != '-')
-            return 0;
-    return 1;
-}
 
 /* 1 if text holds only letters, digits and '-' (a prefix of a number or serial). */
 static int prefix_ok(const char *text, size_t max)
@@ -29,40 +15,6 @@ static int prefix_ok(const char *text, size_t max)
         if (!isalnum((unsigned char)*p) && *p != '-')
             return 0;
     return 1;
-}
-
-static void issuance_from_row(const PGresult *res, int i, void *out)
-{
-    struct ca_issuance_row *row = out;
-    cl_copy_text(row->day, sizeof(row->day), cl_pg_get_text(res, i, 0));
-    cl_copy_text(row->factory, sizeof(row->factory), cl_pg_get_text(res, i, 1));
-    row->issued = cl_pg_get_ll(res, i, 2);
-    row->installed = cl_pg_get_ll(res, i, 3);
-    row->revoked = cl_pg_get_ll(res, i, 4);
-}
-
-int ca_store_issuance(struct ca_store *store, const char *since, size_t limit,
-                      struct ca_issuance_row **rows, size_t *count)
-{
-    char limit_text[24];
-    const char *values[] = {since != NULL ? since : "", limit_text};
-    int rc;
-
-    if (!CL_PG_LIST_START(store, rows, count) || !day_ok(values[0]))
-        return CL_ERR_INVALID_ARGUMENT;
-    cl_pg_limit_text(limit_text, limit, 100000);
-    *rows = cl_pg_list(store->db,
-                       "SELECT to_char(c.issued_at, 'YYYY-MM-DD'), coalesce(o.factory, ''),"
-                       " count(*), count(*) FILTER (WHERE c.state = 'installed'),"
-                       " count(*) FILTER (WHERE c.state = 'revoked')"
-                       " FROM certificate c LEFT JOIN device_owner o"
-                       "  ON o.device_number = c.device_number"
-                       " WHERE c.issued_at IS NOT NULL"
-                       " AND ($1 = '' OR c.issued_at >= NULLIF($1, '')::date)"
-                       " GROUP BY 1, 2 ORDER BY 1 DESC, 2 LIMIT $2::bigint",
-                       2, values, sizeof(**rows), issuance_from_row, count, &rc, logged,
-                       "counting issuance");
-    return rc;
 }
 
 int ca_store_cert_search(struct ca_store *store, const struct ca_cert_filter *f, size_t limit,
@@ -77,7 +29,7 @@ int ca_store_cert_search(struct ca_store *store, const struct ca_cert_filter *f,
     if (!CL_PG_LIST_START(store, rows, count) || !prefix_ok(values[0], CA_DEVICE_NUMBER_MAX) ||
         !prefix_ok(values[1], CA_SERIAL_HEX_MAX) ||
         (values[2][0] != '\0' && ca_cert_state_from_name(values[2]) == CA_CERT_UNKNOWN) ||
-        strlen(values[3]) > CA_FACTORY_MAX || !day_ok(values[4]))
+        strlen(values[3]) > CA_FACTORY_MAX || !console_day_ok(values[4]))
         return CL_ERR_INVALID_ARGUMENT;
     cl_pg_limit_text(limit_text, limit, 100000);
     *rows = cl_pg_list(store->db,

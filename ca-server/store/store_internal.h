@@ -19,6 +19,7 @@
 
 #include "store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@
 /* Advisory lock keys (first of the two int4 keys): migrations, and one request id. */
 #define LOCK_MIGRATE 0x43530001
 #define LOCK_REQUEST 0x43530002
+#define LOCK_ISSUANCE_FOLD 0x43530003 /* one fold of the issuance counts at a time */
 
 #define CERT_COLUMNS                                                                               \
     "serial, device_number, model_code, state, request_id,"                                        \
@@ -111,6 +113,20 @@ static inline int device_numbers_ok(const char *const *numbers, size_t count, ch
             return 0;
         }
     }
+    return 1;
+}
+
+/* 1 if text is "" or a date "YYYY-MM-DD" (the console's day filters). */
+static inline int console_day_ok(const char *text)
+{
+    static const char shape[] = "dddd-dd-dd";
+    if (text[0] == '\0')
+        return 1;
+    if (strlen(text) != 10)
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)text[i]) : text[i] != '-')
+            return 0;
     return 1;
 }
 

@@ -202,7 +202,7 @@ static void test_database_refuses_second_valid(void **state)
     sql(conn, query, sqlstate, value, sizeof(value));
     assert_string_equal(value, "1");
     sql(conn, "SELECT max(version) FROM schema_migrations", sqlstate, value, sizeof(value));
-    assert_string_equal(value, "10");
+    assert_string_equal(value, "11");
     PQfinish(conn);
     free_numbers(numbers, 1);
     ca_store_close(store);
