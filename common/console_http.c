@@ -141,14 +141,88 @@ static void digits(char *out, int v, int n)
     }
 }
 
+/* The local offset from UTC of the hours an answer's times fall in, kept per thread:
+ * localtime_r costs more than the rest of an export's row, and a day's times fall in a few dozen
+ * hours. An hour is kept only if both its ends have the same offset and read as that offset says
+ * (no change of offset, nor leap second, inside it); others go to localtime_r each time. */
+#define OFFSET_HOURS 64
+#define TIME_KEPT (1LL << 40) /* times further from 1970 (35,000 years) are not kept */
+static _Thread_local struct {
+    long long hour;
+    long offset;
+    int known; /* 0: not yet, 1: offset holds for the whole hour, -1: it does not */
+} hour_offsets[OFFSET_HOURS];
+
+/* The date and time of s seconds from 1970-01-01 (proleptic Gregorian; H. Hinnant's
+ * days-to-civil). */
+static void civil(long long s, struct tm *tm)
+{
+    long long days = s / 86400, rem = s % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    days += 719468;
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    long long doe = days - era * 146097;
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long long mp = (5 * doy + 2) / 153;
+    long long month = mp < 10 ? mp + 3 : mp - 9;
+    tm->tm_year = (int)(yoe + era * 400 + (month <= 2) - 1900);
+    tm->tm_mon = (int)month - 1;
+    tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+    tm->tm_hour = (int)(rem / 3600);
+    tm->tm_min = (int)(rem / 60 % 60);
+    tm->tm_sec = (int)(rem % 60);
+}
+
+static int same_fields(const struct tm *a, const struct tm *b)
+{
+    return a->tm_year == b->tm_year && a->tm_mon == b->tm_mon && a->tm_mday == b->tm_mday &&
+           a->tm_hour == b->tm_hour && a->tm_min == b->tm_min && a->tm_sec == b->tm_sec;
+}
+
+/* What localtime_r gives for t's date and time fields (the others are not set). */
+static void local_fields(time_t t, struct tm *tm)
+{
+    long long hour = t >= 0 ? (long long)t / 3600 : -((3599 - (long long)t) / 3600);
+    unsigned slot = (unsigned)((unsigned long long)hour % OFFSET_HOURS);
+
+    if (t < -TIME_KEPT || t > TIME_KEPT) {
+        localtime_r(&t, tm);
+        return;
+    }
+    if (hour_offsets[slot].known == 0 || hour_offsets[slot].hour != hour) {
+        time_t from = (time_t)(hour * 3600), to = from + 3599;
+        struct tm start, end, at_from, at_to;
+        hour_offsets[slot].hour = hour;
+        hour_offsets[slot].known = -1;
+        if (localtime_r(&from, &start) != NULL && localtime_r(&to, &end) != NULL &&
+            start.tm_gmtoff == end.tm_gmtoff) {
+            civil((long long)from + start.tm_gmtoff, &at_from);
+            civil((long long)to + start.tm_gmtoff, &at_to);
+            if (same_fields(&at_from, &start) && same_fields(&at_to, &end)) {
+                hour_offsets[slot].offset = start.tm_gmtoff;
+                hour_offsets[slot].known = 1;
+            }
+        }
+    }
+    if (hour_offsets[slot].known < 0)
+        localtime_r(&t, tm);
+    else
+        civil((long long)t + hour_offsets[slot].offset, tm);
+}
+
 void cs_time(struct cs_buf *b, time_t t)
 {
     struct tm tm;
     char text[20] = "0000-00-00 00:00:00";
     if (t == 0)
         return;
-    localtime_r(&t, &tm);
+    local_fields(t, &tm);
     if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
+        localtime_r(&t, &tm);
         strftime(text, sizeof(text), "%Y-%m-%d %H:%M:%S", &tm);
         cs_puts(b, text);
         return;

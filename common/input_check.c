@@ -171,7 +171,13 @@ int cl_verify_value_ok(const char *s, char out[CL_VERIFY_HEX_DIGITS + 1])
 
 void cl_copy_text(char *dst, size_t size, const char *src)
 {
-    snprintf(dst, size, "%s", src != NULL ? src : "");
+    /* As snprintf(dst, size, "%s", src) would, at a fraction of its cost (a listing of 100,000
+     * rows copies each row's texts). */
+    size_t n = src != NULL && size > 0 ? strnlen(src, size - 1) : 0;
+    if (size == 0)
+        return;
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
 }
 
 int cl_json_has_nul_escape(const char *text, size_t len)

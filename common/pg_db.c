@@ -179,14 +179,39 @@ static int safe_to_resend(PGconn *conn, const char *sql)
     return 0;
 }
 
+/* A statement's result that is not a success: its SQLSTATE and constraint kept, err set, the
+ * result cleared; CL_ERR_DB. */
+static int failed(struct cl_pg *db, PGresult *res, char *err, size_t errlen)
+{
+    const char *field, *message;
+    size_t mlen;
+
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
+        cl_copy_text(db->sqlstate, sizeof(db->sqlstate), field);
+    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
+        cl_copy_text(db->constraint, sizeof(db->constraint), field);
+    /* A read-only server (a standby, or a primary being demoted: 25006) or one shutting down
+     * (57P0x) is left: the next transaction connects to the one that takes writes. */
+    if (strcmp(db->sqlstate, "25006") == 0 || strncmp(db->sqlstate, "57P", 3) == 0)
+        db->drop = 1;
+    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (message == NULL)
+        message = PQerrorMessage(db->conn);
+    mlen = strlen(message);
+    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
+        mlen--;
+    cl_err_set(err, errlen, "database error: %.*s", (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX),
+               message);
+    PQclear(res);
+    return CL_ERR_DB;
+}
+
 int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
                const char *const *values, const int *lengths, const int *formats, int binary_result,
                char *err, size_t errlen)
 {
     PGresult *res;
     ExecStatusType status;
-    const char *field, *message;
-    size_t mlen;
 
     db->sqlstate[0] = '\0';
     db->constraint[0] = '\0';
@@ -211,24 +236,30 @@ int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
             PQclear(res);
         return CL_OK;
     }
-    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_SQLSTATE)) != NULL)
-        cl_copy_text(db->sqlstate, sizeof(db->sqlstate), field);
-    if (res != NULL && (field = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)) != NULL)
-        cl_copy_text(db->constraint, sizeof(db->constraint), field);
-    /* A read-only server (a standby, or a primary being demoted: 25006) or one shutting down
-     * (57P0x) is left: the next transaction connects to the one that takes writes. */
-    if (strcmp(db->sqlstate, "25006") == 0 || strncmp(db->sqlstate, "57P", 3) == 0)
-        db->drop = 1;
-    message = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (message == NULL)
-        message = PQerrorMessage(db->conn);
-    mlen = strlen(message);
-    while (mlen > 0 && (message[mlen - 1] == '\n' || message[mlen - 1] == ' '))
-        mlen--;
-    cl_err_set(err, errlen, "database error: %.*s", (int)(mlen < MESSAGE_MAX ? mlen : MESSAGE_MAX),
-               message);
-    PQclear(res);
-    return CL_ERR_DB;
+    return failed(db, res, err, errlen);
+}
+
+int cl_pg_send(struct cl_pg *db, const char *sql, char *err, size_t errlen)
+{
+    db->sqlstate[0] = '\0';
+    db->constraint[0] = '\0';
+    return PQsendQueryParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 0) == 1
+               ? CL_OK
+               : failed(db, NULL, err, errlen);
+}
+
+int cl_pg_take(struct cl_pg *db, PGresult **out, char *err, size_t errlen)
+{
+    PGresult *res = PQgetResult(db->conn), *more;
+
+    *out = NULL;
+    while ((more = PQgetResult(db->conn)) != NULL) /* one statement: nothing more but its end */
+        PQclear(more);
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        *out = res;
+        return CL_OK;
+    }
+    return failed(db, res, err, errlen);
 }
 
 int cl_pg_query(struct cl_pg *db, PGresult **out, const char *sql, int nparams,

@@ -39,6 +39,15 @@ int cl_pg_exec(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
                const char *const *values, const int *lengths, const int *formats, int binary_result,
                char *err, size_t errlen);
 
+/* Sends a statement with no parameters and returns without waiting for it, so that the server
+ * runs it while the caller works: CL_OK, or CL_ERR_DB as cl_pg_exec. Its rows are taken with
+ * cl_pg_take; nothing else is sent before that (a rollback or any statement discards them). */
+int cl_pg_send(struct cl_pg *db, const char *sql, char *err, size_t errlen);
+
+/* Waits for the rows of the statement cl_pg_send sent: CL_OK with *out for the caller to PQclear,
+ * or CL_ERR_DB (*out NULL) as cl_pg_exec fails. */
+int cl_pg_take(struct cl_pg *db, PGresult **out, char *err, size_t errlen);
+
 /* Shorthand: text parameters, text result. */
 int cl_pg_query(struct cl_pg *db, PGresult **out, const char *sql, int nparams,
                 const char *const *values, char *err, size_t errlen);

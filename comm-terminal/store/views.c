@@ -21,11 +21,13 @@ static void proven_from_row(const PGresult *res, int i, void *out)
 /* The day's receipts from the index report_done_day alone, in NUMBER_ORDER with the serial as a
  * bigint (12 digits at most: constraint on report.device_number), which PostgreSQL sorts at a
  * fraction of the cost of the numeric; then the report's id (a done report has its own signature
- * or its batch's manifest: constraint report_done). */
+ * or its batch's manifest: constraint report_done). The times' whole seconds from date_part's
+ * double (microseconds: the floor is exact) rather than extract's numeric (the two times of
+ * 100,000 rows: 21 against 68 ms of the server's time, as much as the day's sort). */
 static const char proven_cursor[] =
     "DECLARE proven NO SCROLL CURSOR FOR SELECT r.device_number, r.serial,"
-    " floor(extract(epoch FROM r.written_at))::bigint,"
-    " floor(extract(epoch FROM r.received_at))::bigint, true, r.id"
+    " floor(date_part('epoch', r.written_at))::bigint,"
+    " floor(date_part('epoch', r.received_at))::bigint, true, r.id"
     " FROM report r WHERE r.state = 'done'"
     " AND r.written_at >= to_timestamp($1::bigint) AND r.written_at < to_timestamp($2::bigint)"
     " ORDER BY split_part(r.device_number, '-', 1) COLLATE \"C\","
@@ -64,17 +66,26 @@ int ct_store_proven_each(struct ct_store *store, const char *day, size_t limit, 
     /* The page's row count is a number of ours: FETCH takes no parameter. */
     snprintf(fetch, sizeof(fetch), "FETCH FORWARD %zu FROM proven", page_rows);
     if ((rc = cl_pg_begin(store->db, err, sizeof(err))) != CL_OK ||
-        (rc = cl_pg_query(store->db, NULL, proven_cursor, 3, values, err, sizeof(err))) != CL_OK)
+        (rc = cl_pg_query(store->db, NULL, proven_cursor, 3, values, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_send(store->db, fetch, err, sizeof(err))) != CL_OK)
         goto out;
     do {
-        if ((rc = cl_pg_query(store->db, &res, fetch, 0, NULL, err, sizeof(err))) != CL_OK)
+        if ((rc = cl_pg_take(store->db, &res, err, sizeof(err))) != CL_OK)
             goto out;
         rows = PQntuples(res);
+        /* The next page is asked for before this one is handed on: the server reads it while
+         * each works (two pages in memory at most). */
+        if ((size_t)rows == page_rows &&
+            (rc = cl_pg_send(store->db, fetch, err, sizeof(err))) != CL_OK) {
+            PQclear(res);
+            goto out;
+        }
         rc = proven_page(res, each, arg, count);
         PQclear(res);
     } while (rc == CL_OK && (size_t)rows == page_rows);
 out:
-    cl_pg_rollback(store->db); /* read only: nothing to commit; closes the cursor */
+    cl_pg_rollback(store->db); /* read only: nothing to commit; closes the cursor (and discards
+                                  a page asked for and not taken) */
     return err[0] != '\0' ? cts_logged(rc, "listing shipped and proven devices", err) : rc;
 }
 

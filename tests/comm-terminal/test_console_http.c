@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -85,6 +87,32 @@ static void multipart_parts(void **state)
         -1);
 }
 
+/* Whether cs_time writes what strftime of localtime_r writes for every second of [from, to) a
+ * step apart, in the zone tz (NULL: the process's): 1 or 0. */
+static int times_as_strftime(const char *tz, time_t from, time_t to, time_t step)
+{
+    struct cs_buf b = {0};
+    int same = 1;
+    if (tz != NULL) {
+        setenv("TZ", tz, 1);
+        tzset();
+    }
+    for (time_t t = from; t < to && same; t += step) {
+        struct tm tm;
+        char want[32];
+        localtime_r(&t, &tm);
+        strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
+        b.len = 0;
+        cs_time(&b, t);
+        same = strcmp(b.data, want) == 0;
+        if (!same)
+            fprintf(stderr, "TZ=%s, %lld: %s, want %s\n", tz != NULL ? tz : "(as set)",
+                    (long long)t, b.data, want);
+    }
+    cs_buf_free(&b);
+    return same;
+}
+
 static void escaping(void **state)
 {
     struct cs_buf b = {0};
@@ -103,19 +131,38 @@ static void escaping(void **state)
     cs_json(&b, "3012-1\x01z");
     cs_json(&b, "");
     assert_string_equal(b.data, "\"3012-1\\u0001z\"\"\"");
-    for (time_t t = 1; t < 4000000000; t += 12345679) { /* cs_time as strftime writes it */
-        struct tm tm;
-        char want[32];
-        localtime_r(&t, &tm);
-        strftime(want, sizeof(want), "%Y-%m-%d %H:%M:%S", &tm);
-        b.len = 0;
-        cs_time(&b, t);
-        assert_string_equal(b.data, want);
-    }
+    assert_true(times_as_strftime(NULL, 1, 4000000000, 12345679));
     b.len = 0;
     cs_url(&b, "3012-0 a&b");
     assert_string_equal(b.data, "3012-0%20a%26b");
     cs_buf_free(&b);
+}
+
+/* cs_time keeps each hour's offset: local times across changes of offset, on the hour and
+ * within it, and in a half-hour zone, in a child (the zone is the process's). */
+static void local_times(void **state)
+{
+    static const char *const zones[] = {"CET-1CEST,M3.5.0,M10.5.0/3", "NST3:30NDT,M3.2.0,M11.1.0",
+                                        "<+0530>-5:30", "AAA-1BBB,M3.5.0/2:30,M10.5.0/3:17:11",
+                                        "UTC0"};
+    const time_t year = 1924992000; /* 2031-01-01 00:00:00 UTC */
+    int status = -1;
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int same = 1;
+        for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]) && same; i++)
+            same = times_as_strftime(zones[i], year - 86400, year + 366 * 86400, 433) &&
+                   times_as_strftime(zones[i], year + 66 * 86400, year + 70 * 86400, 7) &&
+                   times_as_strftime(zones[i], year + 86 * 86400, year + 92 * 86400, 7) &&
+                   times_as_strftime(zones[i], year + 296 * 86400, year + 310 * 86400, 7) &&
+                   times_as_strftime(zones[i], -5000000, 5000000, 3541);
+        _exit(same ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void sessions(void **state)
@@ -271,7 +318,7 @@ int main(void)
         cmocka_unit_test(form_values),     cmocka_unit_test(form_refusals),
         cmocka_unit_test(multipart_parts), cmocka_unit_test(escaping),
         cmocka_unit_test(sessions),        cmocka_unit_test(lockout),
-        cmocka_unit_test(parts),
+        cmocka_unit_test(parts),           cmocka_unit_test(local_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

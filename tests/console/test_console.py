@@ -282,7 +282,7 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
         response = client.start("GET", "/audit.json?day=" + day)
         first = response.read(65536)
         pids = wait_for("the download paused", lambda: self.sql(
-            "SELECT pid FROM pg_stat_activity WHERE state = 'idle in transaction'"
+            "SELECT pid FROM pg_stat_activity WHERE state IN ('idle in transaction', 'active')"
             " AND query LIKE 'FETCH FORWARD%'"), timeout=30)
         self.sql("SELECT pg_terminate_backend(%s)" % pids.split()[0])
         try:

@@ -39,6 +39,60 @@ class Console:
         data = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
+    def download(self, path):
+        """GET path on the same connection, read as a lean client reads a large download: the
+        socket in blocks of 1 MiB and the chunked coding undone on the whole buffer (http.client
+        reads a chunked answer through a buffered file, chunk by chunk, which for 17 MB costs
+        the reader itself 100 ms or more). The status and the body; an answer that ends early
+        raises."""
+        conn = self.connection
+        if conn.sock is None:
+            conn.connect()
+        cookie = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        conn.sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nCookie: %s\r\n\r\n" % (
+            path, conn.host, cookie)).encode())
+        data, block = bytearray(), bytearray(1 << 20)
+
+        def more():
+            n = conn.sock.recv_into(block)
+            check(n > 0, "%s: the answer ended early (%d bytes)" % (path, len(data)))
+            data.extend(memoryview(block)[:n])
+        while data.find(b"\r\n\r\n") < 0:
+            more()
+        end = data.find(b"\r\n\r\n")
+        head = bytes(data[:end]).decode("latin-1").split("\r\n")
+        status = int(head[0].split()[1])
+        fields = {k.strip().lower(): v.strip() for k, v in
+                  (line.split(":", 1) for line in head[1:])}
+        pos, parts = end + 4, []
+        close = fields.get("connection", "").lower() == "close"  # (as after 100 requests)
+        if fields.get("transfer-encoding") != "chunked":
+            size = int(fields.get("content-length", "0"))
+            while len(data) < pos + size:
+                more()
+            return self.ended(close, status, bytes(data[pos:pos + size]))
+        while True:
+            line_end = data.find(b"\r\n", pos)
+            while line_end < 0:
+                more()
+                line_end = data.find(b"\r\n", pos)
+            size = int(bytes(data[pos:line_end]).split(b";")[0], 16)
+            while len(data) < line_end + 2 + size + 2:
+                more()
+            if size == 0:
+                break
+            parts.append((line_end + 2, line_end + 2 + size))
+            pos = line_end + 2 + size + 2
+        with memoryview(data) as view:
+            return self.ended(close, status, b"".join(view[a:b] for a, b in parts))
+
+    def ended(self, close, status, body):
+        """A download's end: the connection closed if the answer said it would be (the next
+        request opens a new one)."""
+        if close:
+            self.connection.close()
+        return status, body
+
     def request(self, method, path, body=None):
         status, _, data = self.answer(method, path, body)
         return status, data
