@@ -25,8 +25,8 @@ struct ct_proven_row {
  * returns the code. */
 typedef int (*ct_proven_each)(const struct ct_proven_row *row, void *arg);
 #define CT_PROVEN_PAGE_ROWS 5000 /* rows read from the cursor at a time */
-/* The devices written on day (YYYY-MM-DD, local time) with a receipt, by device number (model,
- * the serial's value, the number's text; then the report), at most limit, each handed to each
+/* The devices written on day (YYYY-MM-DD, local time) with a receipt, in the order written (then
+ * the report's id), at most limit, each handed to each
  * as it is read: from a cursor, page_rows at a time, in one transaction, so that memory holds one
  * page whatever the day's size. *count gets the rows each took. CL_OK, each's code, or a
  * failure (logged). */

@@ -19,6 +19,7 @@ Usage: test_ca_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT 
 import http.client
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -148,6 +149,29 @@ class CaConsoleLine(Line):
         check(status == 303 and vera.request("GET", "/certificates")[0] == 303,
               "the viewer's token did not log her out: %d" % status)
 
+    def browser_ciphers(self, context):
+        """A browser offering both gets ChaCha20-Poly1305 (the console's order); one offering
+        AES-GCM alone gets AES-GCM; one offering neither is refused."""
+        def cipher(names):
+            own = ssl.create_default_context()
+            own.check_hostname = False
+            own.verify_mode = ssl.CERT_NONE
+            own.maximum_version = ssl.TLSVersion.TLSv1_2
+            if names:
+                own.set_ciphers(names)
+            with socket.create_connection(("127.0.0.1", self.console_port), timeout=30) as raw:
+                with own.wrap_socket(raw) as tls:
+                    return tls.cipher()[0]
+        got = cipher(None)
+        check(got == "ECDHE-ECDSA-CHACHA20-POLY1305", "the console chose %s" % got)
+        got = cipher("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384")
+        check(got == "ECDHE-ECDSA-AES128-GCM-SHA256", "AES-GCM alone: %s" % got)
+        try:
+            got = cipher("ECDHE-ECDSA-AES128-SHA")
+            check(False, "a CBC suite was accepted: %s" % got)
+        except ssl.SSLError:
+            pass
+
     def http_refusals(self):
         """Without the browser: a disabled operator cannot log in; no session, no page."""
         self.ca.run("operator-disable", "carol")
@@ -156,6 +180,7 @@ class CaConsoleLine(Line):
         context.verify_mode = ssl.CERT_NONE
         conn = http.client.HTTPSConnection("127.0.0.1", self.console_port, context=context,
                                            timeout=30)
+        self.browser_ciphers(context)
         conn.request("GET", "/certificates")
         r = conn.getresponse()
         r.read()

@@ -113,7 +113,7 @@ class ConsoleLine(Line):
             " floor(extract(epoch FROM received_at))::bigint,"
             " (signature IS NOT NULL OR manifest_id IS NOT NULL)"
             " FROM report WHERE state = 'done' AND written_at >= '%s'::date"
-            " AND written_at < '%s'::date + 1 ORDER BY device_number" % (TODAY, TODAY)
+            " AND written_at < '%s'::date + 1 ORDER BY written_at, id" % (TODAY, TODAY)
         ).splitlines()]
         check(len(db) == 4 and len(rows) - 1 == len(db),
               "CSV rows %d, database rows %d" % (len(rows) - 1, len(db)))

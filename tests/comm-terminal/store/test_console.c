@@ -139,8 +139,9 @@ static void test_status(void **state)
     ct_store_close(store);
 }
 
-/* More devices than one page of the cursor, of two models, in number order (model, then the
- * serial's value); a limit; a reader that stops; the connection usable after each. */
+/* More devices than one page of the cursor, of two models, in the order written (two written in
+ * the same microsecond by their report's id); a limit; a reader that stops; the connection usable
+ * after each. */
 static void test_proven_pages(void **state)
 {
     char conninfo[256], today[11], want[CT_DEVICE_NUMBER_MAX + 1];
@@ -150,6 +151,8 @@ static void test_proven_pages(void **state)
     (void)state;
 
     day_of(time(NULL), today);
+    /* 77-1 to 77-23 written a second apart, in reverse order of their numbers; 3012-5 in the same
+     * microsecond as 77-5, its report made later. */
     PGresult *res = PQexec(
         conn, "INSERT INTO model (code, certificate_managed, ca_state) VALUES"
               " ('77', true, 'managed'), ('3012', true, 'managed');"
@@ -158,12 +161,13 @@ static void test_proven_pages(void **state)
               "INSERT INTO certificate (device_number, model_code, serial, state, write_flag,"
               " request_id, written_at, pack_deleted_at)"
               " SELECT m || '-' || i, m, upper(lpad(to_hex(i + 1), 16, '0')), 'written', 1,"
-              " 'seed', now(), now() FROM generate_series(1, 23) i,"
+              " 'seed', now() - make_interval(secs => i), now() FROM generate_series(1, 23) i,"
               " unnest(ARRAY['77', '3012']) m WHERE m = '77' OR i = 5;"
               "INSERT INTO report (device_number, serial, proof, written_at, state,"
               " next_attempt, received_at, signature, signer_pem)"
               " SELECT device_number, serial, md5(device_number) || md5(serial), written_at,"
-              " 'done', now(), now(), 'c2ln', 'PEM' FROM certificate");
+              " 'done', now(), now(), 'c2ln', 'PEM' FROM certificate"
+              " ORDER BY model_code = '3012', device_number");
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
     /* Pages of 5 (the last one short) and of 8 (24 rows: the last one empty). */
@@ -173,12 +177,17 @@ static void test_proven_pages(void **state)
             ct_store_proven_each(store, today, SIZE_MAX, page, keep_proven, &seen, &count), CL_OK);
         assert_int_equal(count, 24);
         assert_int_equal(seen.count, 24);
-        assert_string_equal(seen.rows[0].device_number, "3012-5");
-        for (size_t i = 1; i < 24; i++) {
-            snprintf(want, sizeof(want), "77-%zu", i);
+        for (size_t i = 0, n = 23; i < 24; i++) {
+            if (i == 19)
+                snprintf(want, sizeof(want), "3012-5");
+            else
+                snprintf(want, sizeof(want), "77-%zu", n--);
             assert_string_equal(seen.rows[i].device_number, want);
             assert_true(seen.rows[i].received_at > 0 && seen.rows[i].written_at > 0);
+            if (i > 0)
+                assert_true(seen.rows[i].written_at >= seen.rows[i - 1].written_at);
         }
+        assert_true(seen.rows[19].report_id > seen.rows[18].report_id);
     }
     struct proven_seen limited = {0}, stopped = {.stop_at = 6};
     assert_int_equal(ct_store_proven_each(store, today, 7, 5, keep_proven, &limited, &count),
@@ -194,6 +203,92 @@ static void test_proven_pages(void **state)
     /* The stopped listing's transaction is over: the store writes again. */
     assert_int_equal(ct_store_audit(store, ACTOR, "console_export", "after"), CL_OK);
     assert_int_equal(sql_value(conn, "SELECT count(*) FROM audit_log WHERE detail = 'after'"), 1);
+    PQfinish(conn);
+    ct_store_close(store);
+}
+
+/* Planned numbers whose written state (migration 11's flag) differs from their certificate's. */
+static long long flags_wrong(PGconn *conn)
+{
+    return sql_value(conn, "SELECT count(*) FROM plan_device p WHERE p.written IS DISTINCT FROM"
+                           " coalesce((SELECT c.state = 'written' FROM certificate c"
+                           " WHERE c.device_number = p.device_number), false)");
+}
+
+static long remaining_of(struct ct_store *store, const char *day)
+{
+    struct ct_model_status *rows = NULL;
+    size_t count = 0;
+    assert_int_equal(ct_store_status(store, day, &rows, &count), CL_OK);
+    assert_int_equal(count, 1);
+    long remaining = rows[0].remaining;
+    free(rows);
+    return remaining;
+}
+
+/* Today's remaining count follows each planned number's certificate through its life: written,
+ * set back, written again, deleted, renumbered; a number planned after its certificate was
+ * written counts as done. The flag the count reads agrees with the certificates at every step. */
+static void test_remaining_follows_certificates(void **state)
+{
+    char conninfo[256], today[11], tomorrow[11], err[512], serial[CT_SERIAL_HEX_MAX + 1];
+    struct ct_store *store = fresh_store("remaining", conninfo, sizeof(conninfo));
+    PGconn *conn = pg_fixture_connect(conninfo);
+    const char *numbers[] = {"3012-000001", "3012-000002", "3012-000003", "3012-000004"};
+    time_t now = time(NULL);
+    (void)state;
+
+    day_of(now, today);
+    day_of(now + 86400, tomorrow);
+    model(store, "3012", 1);
+    struct ct_plan_entry plan = entry("3012", today, 4, 1);
+    assert_int_equal(import(store, &plan, 1), 4);
+    assert_int_equal(remaining_of(store, today), 4);
+    fetch(store, "req-1", today, 0, numbers, 4, 1);
+    free(claim(store, numbers[0], "1001", 120, serial));
+    assert_int_equal(written(store, numbers[0], "1001", serial, err, sizeof(err)), CL_OK);
+    free(claim(store, numbers[1], "1001", 120, serial));
+    assert_int_equal(written(store, numbers[1], "1001", serial, err, sizeof(err)), CL_OK);
+    assert_int_equal(remaining_of(store, today), 2);
+    assert_int_equal(flags_wrong(conn), 0);
+
+    /* Set back to replaced by hand: open again until it is written again. */
+    assert_int_equal(sql_value(conn, "WITH u AS (UPDATE certificate SET state = 'replaced',"
+                                     " write_flag = 0 WHERE device_number = '3012-000001'"
+                                     " RETURNING 1) SELECT count(*) FROM u"),
+                     1);
+    assert_int_equal(remaining_of(store, today), 3);
+    assert_int_equal(flags_wrong(conn), 0);
+    assert_int_equal(sql_value(conn, "WITH u AS (UPDATE certificate SET state = 'written',"
+                                     " write_flag = 1 WHERE device_number = '3012-000001'"
+                                     " RETURNING 1) SELECT count(*) FROM u"),
+                     1);
+    assert_int_equal(remaining_of(store, today), 2);
+
+    /* Deleted or moved to another number by hand: the flag follows the row. */
+    assert_int_equal(sql_value(conn, "WITH r AS (DELETE FROM report WHERE device_number ="
+                                     " '3012-000002'), d AS (DELETE FROM certificate WHERE"
+                                     " device_number = '3012-000002' RETURNING 1)"
+                                     " SELECT count(*) FROM d"),
+                     1);
+    assert_int_equal(remaining_of(store, today), 3);
+    assert_int_equal(sql_value(conn, "WITH u AS (UPDATE certificate SET device_number ="
+                                     " '3012-000003' WHERE device_number = '3012-000003'"
+                                     " RETURNING 1) SELECT count(*) FROM u"),
+                     1);
+    assert_int_equal(flags_wrong(conn), 0);
+
+    /* A certificate written before its number is planned (a manual entry): planned as done. */
+    assert_int_equal(
+        sql_value(conn, "WITH i AS (INSERT INTO certificate (device_number, model_code, serial,"
+                        " state, write_flag, request_id, written_at, pack_deleted_at)"
+                        " VALUES ('3012-000006', '3012', '0F0000000006', 'written', 1, 'req-1',"
+                        " now(), now()) RETURNING 1) SELECT count(*) FROM i"),
+        1);
+    plan = entry("3012", tomorrow, 3, 5); /* 3012-000005 to 3012-000007 */
+    assert_int_equal(import(store, &plan, 1), 3);
+    assert_int_equal(remaining_of(store, tomorrow), 2);
+    assert_int_equal(flags_wrong(conn), 0);
     PQfinish(conn);
     ct_store_close(store);
 }
@@ -356,6 +451,7 @@ int ct_store_console_tests(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status),
         cmocka_unit_test(test_proven_pages),
+        cmocka_unit_test(test_remaining_follows_certificates),
         cmocka_unit_test(test_cert_list_and_delete),
         cmocka_unit_test(test_line_day_against_postgres),
     };
