@@ -25,6 +25,19 @@ static const struct cs_route routes[] = {
     {"/log", 0, ca_page_log},
 };
 
+/* The query values the pages read: beyond these the console answers 400 naming the field. */
+static const struct cs_query_bound query_bounds[] = {
+    {"number", CA_DEVICE_NUMBER_MAX, 0},
+    {"serial", CA_SERIAL_HEX_MAX, 0},
+    {"state", 15, 0},
+    {"factory", CA_FACTORY_MAX, 0},
+    {"day", 10, 1},
+    {"since", 10, 1},
+    {"actor", 71, 0},
+    {"action", 71, 0},
+    {"text", 127, 0},
+};
+
 static const struct cs_nav nav[] = {
     {"/", "Issuance", NULL},
     {"/models", "Models", NULL},
@@ -82,6 +95,8 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
+    console->site.query_bounds = query_bounds;
+    console->site.query_bound_count = sizeof(query_bounds) / sizeof(query_bounds[0]);
     rc = cs_console_open(&rt->config->console, &rt->config->tls, tls, CL_IFACE_CA, &console->site,
                          &console->server, err, errlen);
     if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */

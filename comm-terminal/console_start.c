@@ -58,6 +58,8 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
+    console->site.query_bounds = ct_console_query_bounds;
+    console->site.query_bound_count = ct_console_query_bound_count;
     rc = cs_console_open(&rt->config->console, &rt->config->tls, line_tls, CL_IFACE_COMM_TERMINAL,
                          &console->site, &console->server, err, errlen);
     if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */

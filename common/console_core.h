@@ -152,7 +152,21 @@ struct cs_site {
                  size_t role_len);
     /* Writes one audit-log entry under the operator. */
     void (*audit)(void *store, const char *operator_id, const char *action, const char *detail);
+    /* The query values the pages read, with their bounds (any page, any method). */
+    const struct cs_query_bound *query_bounds;
+    size_t query_bound_count;
 };
+
+/* A query value the pages of a site read, checked by the gate before any page runs: at most
+ * max characters (none a control character) and, with day set, "" or a calendar date
+ * YYYY-MM-DD. A request outside a bound is answered 400 naming the field and its bound. */
+struct cs_query_bound {
+    const char *name;
+    size_t max;
+    int day;
+};
+/* 1 if text is a calendar date YYYY-MM-DD (year 1 to 9999, the month's days). */
+int cs_day_ok(const char *text);
 
 /* What a page handler gets: the request, the operator's session, a store connection. */
 struct cs_ctx {

@@ -253,6 +253,46 @@ static void logout(struct cs_ctx *ctx)
 
 static const struct cs_route logout_route = {"/logout", 1, logout};
 
+int cs_day_ok(const char *text)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = 0, m = 0, d = 0;
+
+    if (strlen(text) != 10 || strspn(text, "0123456789-") != 10 || text[4] != '-' ||
+        text[7] != '-' || sscanf(text, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1 || m < 1 ||
+        m > 12 || d < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[m - 1] + (m == 2 && leap);
+}
+
+/* The query values within the site's bounds: 1, or 0 with message naming the first outside. */
+static int query_within_bounds(const struct cs_site *site, const struct cs_request *req,
+                               char *message, size_t cap)
+{
+    char value[CS_QUERY_MAX];
+    for (size_t i = 0; i < site->query_bound_count; i++) {
+        const struct cs_query_bound *bound = &site->query_bounds[i];
+        size_t room = bound->max + 1 < sizeof(value) ? bound->max + 1 : sizeof(value);
+        int rc = cs_form_value(req->query, strlen(req->query), bound->name, value, room);
+        if (rc < 0) {
+            snprintf(message, cap,
+                     "the field %s is at most %zu characters (none a control character): "
+                     "nothing was searched",
+                     bound->name, bound->max);
+            return 0;
+        }
+        if (rc == 1 && bound->day && value[0] != '\0' && !cs_day_ok(value)) {
+            snprintf(message, cap,
+                     "the field %s is a date YYYY-MM-DD (e.g. 2026-02-28): %s is "
+                     "not one",
+                     bound->name, value);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* The CSRF token of a POST: a form field (urlencoded or multipart). */
 static int csrf_ok(const struct cs_request *req, const struct cs_session *session)
 {
@@ -301,6 +341,10 @@ void cs_handle(const struct cs_site *site, const struct cs_request *req, struct 
     }
     struct cs_ctx ctx = {
         .app = site->app, .site = site, .req = req, .session = &session, .resp = resp};
+    /* The browser keeps the cookie as long as the session lives: each answer to the session
+     * (cs_session_find pushed its end on) sends it again with the whole lifetime. */
+    if (route != &logout_route)
+        add_cookie(site, resp, "", session.id, cs_session_lifetime(site->sessions));
     if (route == NULL) {
         cs_error_page(&ctx, 404, "no such page in the console");
         return;
@@ -312,6 +356,11 @@ void cs_handle(const struct cs_site *site, const struct cs_request *req, struct 
         cs_error_page(&ctx, 403,
                       "the form was refused: its CSRF token is missing or wrong "
                       "(reload the page and send it again)");
+        return;
+    }
+    char message[200];
+    if (!query_within_bounds(site, req, message, sizeof(message))) {
+        cs_error_page(&ctx, 400, message);
         return;
     }
     ctx.store = site->acquire(site->app);
