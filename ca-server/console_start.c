@@ -65,6 +65,12 @@ static int login(void *store, const char *login, const char *password, char *rol
     return ca_store_operator_login(store, login, password, role, role_len) == CL_OK ? 0 : -1;
 }
 
+static int standing(void *store, const char *login, char *stamp, size_t cap)
+{
+    int rc = ca_store_operator_stamp(store, login, stamp, cap);
+    return rc == CL_OK ? 0 : rc == CL_ERR_PERMISSION ? 1 : -1;
+}
+
 static void audit(void *store, const char *login, const char *action, const char *detail)
 {
     char actor[64];
@@ -95,6 +101,7 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
+    console->site.standing = standing;
     console->site.query_bounds = query_bounds;
     console->site.query_bound_count = sizeof(query_bounds) / sizeof(query_bounds[0]);
     rc = cs_console_open(&rt->config->console, &rt->config->tls, tls, CL_IFACE_CA, &console->site,

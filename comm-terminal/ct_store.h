@@ -259,6 +259,11 @@ int ct_store_operator_set(struct ct_store *store, const char *operator_id, const
  * one: CL_ERR_NOT_FOUND for an unknown or removed id, nothing written (err says why). */
 int ct_store_operator_password(struct ct_store *store, const char *operator_id,
                                const char *password, const char *actor, char *err, size_t errlen);
+/* An active operator's standing for the console's sessions: CL_OK with stamp (its role and
+ * when it last changed: a new password, a state change), CL_ERR_PERMISSION if no active
+ * operator has the id, or the store's failure. */
+int ct_store_operator_stamp(struct ct_store *store, const char *operator_id, char *stamp,
+                            size_t cap);
 /* CL_OK if the password is right, CL_ERR_PERMISSION otherwise (same time either way as far as
  * practical; unknown ids included). */
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password);

@@ -178,6 +178,19 @@ int ct_store_operator_add(struct ct_store *store, const char *operator_id, const
     return operator_write(store, operator_id, password, 0, role, actor);
 }
 
+int ct_store_operator_stamp(struct ct_store *store, const char *operator_id, char *stamp,
+                            size_t cap)
+{
+    char err[384];
+    if (store == NULL || !operator_id_ok(operator_id))
+        return CL_ERR_INVALID_ARGUMENT;
+    int rc = cl_pg_operator_stamp(store->db, "operator", "operator_id", operator_id, stamp, cap,
+                                  err, sizeof(err));
+    return rc == CL_OK || rc == CL_ERR_PERMISSION
+               ? rc
+               : cts_logged(rc, "reading an operator's standing", err);
+}
+
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password)
 {
     return ct_store_operator_login(store, operator_id, password, NULL, 0);

@@ -171,7 +171,7 @@ static void sessions(void **state)
     struct cs_session opened, found;
     (void)state;
     assert_int_equal(cs_sessions_new(60, &s), 0);
-    assert_int_equal(cs_session_open(s, "alice", "admin", &opened), 0);
+    assert_int_equal(cs_session_open(s, "alice", "admin", "", &opened), 0);
     assert_int_equal(strlen(opened.id), CS_TOKEN_HEX);
     assert_string_not_equal(opened.id, opened.csrf);
     assert_int_equal(cs_session_find(s, opened.id, &found), 0);
@@ -185,13 +185,13 @@ static void sessions(void **state)
     cs_session_close(s, opened.id);
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     /* ended for an operator disabled */
-    assert_int_equal(cs_session_open(s, "bob", "viewer", &opened), 0);
+    assert_int_equal(cs_session_open(s, "bob", "viewer", "", &opened), 0);
     cs_session_close_operator(s, "bob");
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     cs_sessions_free(s);
     /* expired */
     assert_int_equal(cs_sessions_new(-1, &s), 0);
-    assert_int_equal(cs_session_open(s, "alice", "admin", &opened), 0);
+    assert_int_equal(cs_session_open(s, "alice", "admin", "", &opened), 0);
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     cs_sessions_free(s);
 }

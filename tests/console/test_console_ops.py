@@ -7,7 +7,8 @@ Covers: the comm-terminal's Operators page as an admin: an operator added, a dup
 a password changed (the target's sessions end, the old password refused, the new one taken), a
 password for an unknown id refused as "no such operator" with nothing written and the refusal
 audited, a disabled operator's sessions ended and its login refused, then enabled again, the
-last active admin not disabled, and a viewer refused every operator action; bad query values
+last active admin not disabled, a session ended at its next request when its operator is
+disabled with the command line (both consoles), and a viewer refused every operator action; bad query values
 answered 400 naming the field and its bound (a day that is no date, too long or not one at all
 on /lines, /audit, /audit.csv and /audit.json; over-long search fields; the same on ca-server's
 console); and the session cookie sent again with its whole lifetime on each answer, so that
@@ -171,6 +172,34 @@ class OpsLine(Line):
                        "operator_state operator carol: enabled"):
             check(wanted in actions, "no %r in alice's audit log" % wanted)
 
+    def command_line_ends_sessions(self):
+        """Disabled with the command line (another process than the console's), an operator is
+        logged out at its next request; so is a CA operator disabled with ca-server's."""
+        carol = Console(self.console_port)
+        carol.login("carol", CAROL_NEW_PASSWORD)
+        check(carol.request("GET", "/")[0] == 200, "carol's session")
+        self.ct.run("operator-disable", "carol")
+        status, headers, _ = carol.answer("GET", "/")
+        check(status == 303 and headers.get("location") == "/login",
+              "carol's session lives on after operator-disable: %d" % status)
+        check(carol.request("POST", "/fetch", "csrf=x")[0] == 403, "a form after the end")
+        check(self.sql("SELECT count(*) FROM audit_log WHERE actor = 'carol' AND action ="
+                       " 'session_ended'") == "1", "the ended session is not audited")
+        self.ct.run("operator-enable", "carol")
+        check(try_login(carol, "carol", CAROL_NEW_PASSWORD) == 303, "enabled carol refused")
+        check(carol.request("GET", "/")[0] == 200, "carol's new session")
+
+        ca = Console(self.ca_console_port)
+        ca.login("dave", VIEWER_PASSWORD, cookie="__Host-certline-ca")
+        check(ca.request("GET", "/certificates")[0] == 200, "dave's session")
+        self.ca.run("operator-disable", "dave")
+        status, headers, _ = ca.answer("GET", "/certificates")
+        check(status == 303 and headers.get("location") == "/login",
+              "dave's CA console session lives on after operator-disable: %d" % status)
+        self.ca.run("operator-enable", "dave")
+        check(try_login(ca, "dave", VIEWER_PASSWORD, "__Host-certline-ca") == 303,
+              "enabled dave refused")
+
     def viewer_refused(self):
         bob = Console(self.console_port)
         bob.login("bob", VIEWER_PASSWORD)
@@ -275,7 +304,8 @@ def main():
     binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
     return run_cases(OpsLine, binaries, os.path.abspath(sys.argv[5]), (
         "operators_added_and_refused", "password_of_unknown_refused",
-        "password_change_ends_sessions", "disable_ends_sessions", "viewer_refused",
+        "password_change_ends_sessions", "disable_ends_sessions", "command_line_ends_sessions",
+        "viewer_refused",
         "bad_query_refused", "sessions_slide", "clean_stop"))
 
 
