@@ -262,11 +262,15 @@ static const struct cs_route logout_route = {"/logout", 1, logout};
 int cs_day_ok(const char *text)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const char shape[] = "dddd-dd-dd";
     int y = 0, m = 0, d = 0;
 
-    if (strlen(text) != 10 || strspn(text, "0123456789-") != 10 || text[4] != '-' ||
-        text[7] != '-' || sscanf(text, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1 || m < 1 ||
-        m > 12 || d < 1)
+    if (strlen(text) != 10)
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (shape[i] == 'd' ? text[i] < '0' || text[i] > '9' : text[i] != '-')
+            return 0;
+    if (sscanf(text, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1 || m < 1 || m > 12 || d < 1)
         return 0;
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return d <= days[m - 1] + (m == 2 && leap);
@@ -283,8 +287,7 @@ static int query_within_bounds(const struct cs_site *site, const struct cs_reque
         int rc = cs_form_value(req->query, strlen(req->query), bound->name, value, room);
         if (rc < 0) {
             snprintf(message, cap,
-                     "the field %s is at most %zu characters (none a control character): "
-                     "nothing was searched",
+                     "the field %s is at most %zu characters (none a control character)",
                      bound->name, bound->max);
             return 0;
         }

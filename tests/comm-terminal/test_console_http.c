@@ -312,13 +312,36 @@ static void parts(void **state)
     cs_buf_free(&body);
 }
 
+/* The consoles' day= values: calendar dates only (cs_day_ok, the gate's check). */
+static void days(void **state)
+{
+    static const char *const good[] = {"2026-02-28", "2024-02-29", "2000-02-29",
+                                       "2026-12-31", "0001-01-01", "9999-12-31"};
+    static const char *const bad[] = {"2026-02-30",  "2023-02-29", "1900-02-29", "2026-04-31",
+                                      "2026-13-01",  "2026-00-10", "2026-01-00", "0000-01-01",
+                                      "2-02-01-01",  "abc",        "",           "2026-1-01",
+                                      "2026-01-011", "2026/01/01", "+026-01-01", "2026-01- 1"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(cs_day_ok(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("bad day %s\n", bad[i]);
+        assert_false(cs_day_ok(bad[i]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(form_values),     cmocka_unit_test(form_refusals),
-        cmocka_unit_test(multipart_parts), cmocka_unit_test(escaping),
-        cmocka_unit_test(sessions),        cmocka_unit_test(lockout),
-        cmocka_unit_test(parts),           cmocka_unit_test(local_times),
+        cmocka_unit_test(form_values),
+        cmocka_unit_test(form_refusals),
+        cmocka_unit_test(multipart_parts),
+        cmocka_unit_test(escaping),
+        cmocka_unit_test(sessions),
+        cmocka_unit_test(lockout),
+        cmocka_unit_test(parts),
+        cmocka_unit_test(local_times),
+        cmocka_unit_test(days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
