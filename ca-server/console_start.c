@@ -25,6 +25,19 @@ static const struct cs_route routes[] = {
     {"/log", 0, ca_page_log},
 };
 
+/* The query values the pages read: beyond these the console answers 400 naming the field. */
+static const struct cs_query_bound query_bounds[] = {
+    {"number", CA_DEVICE_NUMBER_MAX, 0},
+    {"serial", CA_SERIAL_HEX_MAX, 0},
+    {"state", 15, 0},
+    {"factory", CA_FACTORY_MAX, 0},
+    {"day", 10, 1},
+    {"since", 10, 1},
+    {"actor", 71, 0},
+    {"action", 71, 0},
+    {"text", 127, 0},
+};
+
 static const struct cs_nav nav[] = {
     {"/", "Issuance", NULL},
     {"/models", "Models", NULL},
@@ -50,6 +63,12 @@ static void release(struct cs_app *app, void *store)
 static int login(void *store, const char *login, const char *password, char *role, size_t role_len)
 {
     return ca_store_operator_login(store, login, password, role, role_len) == CL_OK ? 0 : -1;
+}
+
+static int standing(void *store, const char *login, char *stamp, size_t cap)
+{
+    int rc = ca_store_operator_stamp(store, login, stamp, cap);
+    return rc == CL_OK ? 0 : rc == CL_ERR_PERMISSION ? 1 : -1;
 }
 
 static void audit(void *store, const char *login, const char *action, const char *detail)
@@ -82,6 +101,9 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
+    console->site.standing = standing;
+    console->site.query_bounds = query_bounds;
+    console->site.query_bound_count = sizeof(query_bounds) / sizeof(query_bounds[0]);
     rc = cs_console_open(&rt->config->console, &rt->config->tls, tls, CL_IFACE_CA, &console->site,
                          &console->server, err, errlen);
     if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */

@@ -19,6 +19,10 @@ int ca_store_operator_add(struct ca_store *store, const char *login, const char 
 /* Sets a CA operator's state: "active" or "disabled", audited. CL_ERR_NOT_FOUND if unknown. */
 int ca_store_operator_state(struct ca_store *store, const char *login, const char *state,
                             const char *actor);
+/* An active CA operator's standing for the console's sessions: CL_OK with stamp (its role and
+ * when it last changed), CL_ERR_PERMISSION if no active operator has the login, or the store's
+ * failure. */
+int ca_store_operator_stamp(struct ca_store *store, const char *login, char *stamp, size_t cap);
 /* Checks a login: CL_OK with its role; CL_ERR_PERMISSION for an unknown login, a wrong password
  * or a disabled operator (one hash is computed in every case). */
 int ca_store_operator_login(struct ca_store *store, const char *login, const char *password,

@@ -32,6 +32,8 @@ extern const struct cs_route ct_console_routes[];
 extern const size_t ct_console_route_count;
 extern const struct cs_nav ct_console_nav[];
 extern const size_t ct_console_nav_count;
+extern const struct cs_query_bound ct_console_query_bounds[];
+extern const size_t ct_console_query_bound_count;
 
 /* ---- views (console_pages.c) and actions (console_actions.c) ---- */
 void cs_page_today(struct cs_ctx *ctx);

@@ -250,6 +250,17 @@ void cs_page_operators(struct cs_ctx *ctx)
     cs_page_end(ctx);
 }
 
+/* The refusal of an operator action: audited under the admin, a page saying why (status). */
+static void operator_refused(struct cs_ctx *ctx, int status, const char *id, const char *what,
+                             const char *why)
+{
+    char text[400];
+    snprintf(text, sizeof(text), "operator %s: %s refused: %s", id, what, why);
+    (void)ct_store_audit(ctx->store, ctx->session->operator_id, "operator_refused", text);
+    ctx->resp->status = status;
+    cs_message(ctx, "Operators", "alert", text);
+}
+
 void cs_action_operator(struct cs_ctx *ctx)
 {
     const char *body = ctx->req->body;
@@ -274,17 +285,26 @@ void cs_action_operator(struct cs_ctx *ctx)
             if (cs_form_value(body, len, "role", role, sizeof(role)) != 1)
                 role[0] = '\0';
             rc = ct_store_operator_add(ctx->store, id, password, role, ctx->session->operator_id);
+            snprintf(err, sizeof(err), "%s",
+                     rc == CL_ERR_EXISTS ? "the id is or was taken"
+                     : rc == CL_ERR_INVALID_ARGUMENT
+                         ? "an id of printable characters, a role, and a password of 8 to 1024 "
+                           "bytes"
+                         : cl_err_str(rc));
         } else {
-            rc = ct_store_operator_set(ctx->store, id, password, 1, ctx->session->operator_id);
-            if (rc == CL_OK)
+            /* Only an existing operator's password: an unknown id is refused, never added. */
+            rc = ct_store_operator_password(ctx->store, id, password, ctx->session->operator_id,
+                                            err, sizeof(err));
+            if (rc == CL_ERR_NOT_FOUND)
+                snprintf(err, sizeof(err), "no such operator (nothing changed)");
+            else if (rc == CL_ERR_INVALID_ARGUMENT)
+                snprintf(err, sizeof(err),
+                         "an id of printable characters and a password of 8 "
+                         "to 1024 bytes");
+            if (rc == CL_OK) /* the sessions opened with the old password end */
                 cs_session_close_operator(ctx->app->sessions, id);
         }
         mbedtls_platform_zeroize(password, sizeof(password));
-        snprintf(err, sizeof(err), "%s",
-                 rc == CL_ERR_EXISTS             ? "the id is or was taken"
-                 : rc == CL_ERR_INVALID_ARGUMENT ? "an id of printable characters, a role, and a "
-                                                   "password of 8 to 1024 bytes"
-                                                 : cl_err_str(rc));
     } else if (strcmp(what, "disable") == 0 || strcmp(what, "enable") == 0) {
         rc = ct_store_operator_state(ctx->store, id, what[0] == 'd' ? "disabled" : "active",
                                      ctx->session->operator_id, err, sizeof(err));
@@ -294,10 +314,14 @@ void cs_action_operator(struct cs_ctx *ctx)
         cs_error_page(ctx, 400, "the action is add, disable, enable or password");
         return;
     }
-    if (rc == CL_OK)
-        snprintf(text, sizeof(text), "operator %s: %s done", id, what);
-    else
-        snprintf(text, sizeof(text), "operator %s: %s refused: %s", id, what, err);
-    ctx->resp->status = rc == CL_OK ? 200 : 400;
-    cs_message(ctx, "Operators", rc == CL_OK ? "ok" : "alert", text);
+    if (rc != CL_OK) {
+        int status = rc == CL_ERR_NOT_FOUND                      ? 404
+                     : rc == CL_ERR_EXISTS || rc == CL_ERR_STATE ? 409
+                     : rc == CL_ERR_INVALID_ARGUMENT             ? 400
+                                                                 : 503;
+        operator_refused(ctx, status, id, what, err);
+        return;
+    }
+    snprintf(text, sizeof(text), "operator %s: %s done", id, what);
+    cs_message(ctx, "Operators", "ok", text);
 }

@@ -30,6 +30,12 @@ static int login(void *store, const char *operator_id, const char *password, cha
     return ct_store_operator_login(store, operator_id, password, role, role_len) == CL_OK ? 0 : -1;
 }
 
+static int standing(void *store, const char *operator_id, char *stamp, size_t cap)
+{
+    int rc = ct_store_operator_stamp(store, operator_id, stamp, cap);
+    return rc == CL_OK ? 0 : rc == CL_ERR_PERMISSION ? 1 : -1;
+}
+
 static void audit(void *store, const char *operator_id, const char *action, const char *detail)
 {
     (void)ct_store_audit(store, operator_id, action, detail);
@@ -58,6 +64,9 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
                                      .release = release,
                                      .login = login,
                                      .audit = audit};
+    console->site.standing = standing;
+    console->site.query_bounds = ct_console_query_bounds;
+    console->site.query_bound_count = ct_console_query_bound_count;
     rc = cs_console_open(&rt->config->console, &rt->config->tls, line_tls, CL_IFACE_COMM_TERMINAL,
                          &console->site, &console->server, err, errlen);
     if (rc != CL_OK || console->server == NULL) { /* failed, or no console (port 0) */

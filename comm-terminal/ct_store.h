@@ -247,13 +247,23 @@ int ct_store_retirement_outcome(struct ct_store *store, const struct ct_retireme
                                 time_t next_attempt, const char *reason);
 
 /* ---- operators [FIG 14] and audit ---- */
-/* Stores a slow salted hash (PBKDF2-HMAC-SHA256, random salt, >= 200000 iterations) of the
- * password; CL_ERR_EXISTS if the id is taken (unless replace). replace CT_OPERATOR_FIRST: the
- * first operator, added without a login, only while there is no operator at all (checked and
- * inserted in one transaction under a table lock), else CL_ERR_PERMISSION. */
+/* Adds an operator (an admin) with a slow salted hash (PBKDF2-HMAC-SHA256, random salt,
+ * >= 200000 iterations) of the password; CL_ERR_EXISTS if the id is taken. replace 0, or
+ * CT_OPERATOR_FIRST: the first operator, added without a login, only while there is no operator
+ * at all (checked and inserted in one transaction under a table lock), else CL_ERR_PERMISSION.
+ * Never changes an existing operator (ct_store_operator_password does). */
 #define CT_OPERATOR_FIRST 2
 int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
                           int replace, const char *actor);
+/* Replaces the password of an existing operator (disabled ones included), audited; never adds
+ * one: CL_ERR_NOT_FOUND for an unknown or removed id, nothing written (err says why). */
+int ct_store_operator_password(struct ct_store *store, const char *operator_id,
+                               const char *password, const char *actor, char *err, size_t errlen);
+/* An active operator's standing for the console's sessions: CL_OK with stamp (its role and
+ * when it last changed: a new password, a state change), CL_ERR_PERMISSION if no active
+ * operator has the id, or the store's failure. */
+int ct_store_operator_stamp(struct ct_store *store, const char *operator_id, char *stamp,
+                            size_t cap);
 /* CL_OK if the password is right, CL_ERR_PERMISSION otherwise (same time either way as far as
  * practical; unknown ids included). */
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password);

@@ -93,11 +93,13 @@ int cs_parts_end(struct cs_response *resp, int complete);
 
 /* ---- sessions, CSRF tokens, lockout (console_session.c) ---- */
 #define CS_OPERATOR_ID_MAX 32 /* operator ids: 1..32 printable characters, no spaces */
+#define CS_STAMP_MAX 48
 struct cs_session {
     char id[CS_TOKEN_HEX + 1];
     char csrf[CS_TOKEN_HEX + 1];
     char operator_id[CS_OPERATOR_ID_MAX + 1];
     char role[16];
+    char stamp[CS_STAMP_MAX]; /* the operator's standing at login (cs_site.standing) */
     time_t expires;
 };
 struct cs_sessions;
@@ -107,10 +109,10 @@ int cs_sessions_new(long lifetime_s, struct cs_sessions **out);
 void cs_sessions_free(struct cs_sessions *sessions);
 /* A fresh random token (CS_TOKEN_HEX hex digits). 0, or -1 if the system has no randomness. */
 int cs_random_token(char out[CS_TOKEN_HEX + 1]);
-/* Opens a session for an operator who logged in: 0, or -1 if the table is full or no
- * randomness. */
+/* Opens a session for an operator who logged in (stamp: its standing then, "" if none): 0, or
+ * -1 if the table is full or no randomness. */
 int cs_session_open(struct cs_sessions *sessions, const char *operator_id, const char *role,
-                    struct cs_session *out);
+                    const char *stamp, struct cs_session *out);
 /* The live session with this id (its expiry pushed on): 0, or -1 if none or expired. */
 int cs_session_find(struct cs_sessions *sessions, const char *id, struct cs_session *out);
 void cs_session_close(struct cs_sessions *sessions, const char *id);
@@ -150,9 +152,29 @@ struct cs_site {
     /* Checks an operator's password: 0 with the role, else refused (unknown, wrong, disabled). */
     int (*login)(void *store, const char *operator_id, const char *password, char *role,
                  size_t role_len);
+    /* The operator's standing now, asked before every request of a session: 0 with stamp, a
+     * text that changes whenever its password, role or state changes; 1 if it may no longer
+     * log in (unknown, disabled, removed); -1 if the store cannot say (store NULL included).
+     * A session whose stamp is no longer the operator's ends: disabled or given a new password
+     * anywhere (the command line too), the operator is logged out. NULL: not checked. */
+    int (*standing)(void *store, const char *operator_id, char *stamp, size_t cap);
     /* Writes one audit-log entry under the operator. */
     void (*audit)(void *store, const char *operator_id, const char *action, const char *detail);
+    /* The query values the pages read, with their bounds (any page, any method). */
+    const struct cs_query_bound *query_bounds;
+    size_t query_bound_count;
 };
+
+/* A query value the pages of a site read, checked by the gate before any page runs: at most
+ * max characters (none a control character) and, with day set, "" or a calendar date
+ * YYYY-MM-DD. A request outside a bound is answered 400 naming the field and its bound. */
+struct cs_query_bound {
+    const char *name;
+    size_t max;
+    int day;
+};
+/* 1 if text is a calendar date YYYY-MM-DD (year 1 to 9999, the month's days). */
+int cs_day_ok(const char *text);
 
 /* What a page handler gets: the request, the operator's session, a store connection. */
 struct cs_ctx {

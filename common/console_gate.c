@@ -220,6 +220,12 @@ static void login(const struct cs_site *site, const struct cs_request *req,
     }
     int rc = site->login(store, id, password, role, sizeof(role));
     mbedtls_platform_zeroize(password, sizeof(password));
+    char stamp[CS_STAMP_MAX] = "";
+    if (rc == 0 && site->standing != NULL && site->standing(store, id, stamp, sizeof(stamp)) != 0) {
+        site->release(site->app, store);
+        bare_error(site, resp, 503, "the operator could not be checked: try again later");
+        return;
+    }
     snprintf(detail, sizeof(detail), "console from %s", req->address);
     if (rc != 0) {
         cs_login_failed(site->sessions, id);
@@ -231,7 +237,7 @@ static void login(const struct cs_site *site, const struct cs_request *req,
         return;
     }
     cs_login_succeeded(site->sessions, id);
-    if (cs_session_open(site->sessions, id, role, &session) != 0) {
+    if (cs_session_open(site->sessions, id, role, stamp, &session) != 0) {
         site->release(site->app, store);
         bare_error(site, resp, 503, "too many open sessions: try again later");
         return;
@@ -252,6 +258,78 @@ static void logout(struct cs_ctx *ctx)
 }
 
 static const struct cs_route logout_route = {"/logout", 1, logout};
+
+int cs_day_ok(const char *text)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const char shape[] = "dddd-dd-dd";
+    int y = 0, m = 0, d = 0;
+
+    if (strlen(text) != 10)
+        return 0;
+    for (int i = 0; i < 10; i++)
+        if (shape[i] == 'd' ? text[i] < '0' || text[i] > '9' : text[i] != '-')
+            return 0;
+    if (sscanf(text, "%4d-%2d-%2d", &y, &m, &d) != 3 || y < 1 || m < 1 || m > 12 || d < 1)
+        return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[m - 1] + (m == 2 && leap);
+}
+
+/* The query values within the site's bounds: 1, or 0 with message naming the first outside. */
+static int query_within_bounds(const struct cs_site *site, const struct cs_request *req,
+                               char *message, size_t cap)
+{
+    char value[CS_QUERY_MAX];
+    for (size_t i = 0; i < site->query_bound_count; i++) {
+        const struct cs_query_bound *bound = &site->query_bounds[i];
+        size_t room = bound->max + 1 < sizeof(value) ? bound->max + 1 : sizeof(value);
+        int rc = cs_form_value(req->query, strlen(req->query), bound->name, value, room);
+        if (rc < 0) {
+            snprintf(message, cap,
+                     "the field %s is at most %zu characters (none a control character)",
+                     bound->name, bound->max);
+            return 0;
+        }
+        if (rc == 1 && bound->day && value[0] != '\0' && !cs_day_ok(value)) {
+            snprintf(message, cap,
+                     "the field %s is a date YYYY-MM-DD (e.g. 2026-02-28): %s is "
+                     "not one",
+                     bound->name, value);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A request without a live session: a page is sent to the login, a form refused. */
+static void not_logged_in(const struct cs_site *site, const struct cs_request *req,
+                          struct cs_response *resp)
+{
+    if (req->post)
+        bare_error(site, resp, 403, "not logged in, or the session has ended: log in again");
+    else
+        cs_redirect(resp, "/login");
+}
+
+/* 1 if the session's operator stands as at login (or the store cannot say); else 0 and the
+ * session ended, audited: disabled, removed or given a new password since. */
+static int still_standing(const struct cs_site *site, void *store, const struct cs_session *session)
+{
+    char stamp[CS_STAMP_MAX] = "";
+    if (site->standing == NULL)
+        return 1;
+    int rc = site->standing(store, session->operator_id, stamp, sizeof(stamp));
+    if (rc < 0 || (rc == 0 && strcmp(stamp, session->stamp) == 0))
+        return 1;
+    cs_session_close(site->sessions, session->id);
+    site->audit(store, session->operator_id, "session_ended",
+                "console: the operator was disabled or its password or role changed");
+    cl_log_info("console: a session of operator %s ended: disabled or its password or role "
+                "changed since its login",
+                session->operator_id);
+    return 0;
+}
 
 /* The CSRF token of a POST: a form field (urlencoded or multipart). */
 static int csrf_ok(const struct cs_request *req, const struct cs_session *session)
@@ -293,17 +371,28 @@ void cs_handle(const struct cs_site *site, const struct cs_request *req, struct 
     if (route == NULL && req->post && strcmp(req->path, "/logout") == 0)
         route = &logout_route;
     if (req->session_id[0] == '\0' || cs_session_find(site->sessions, req->session_id, &session)) {
-        if (req->post)
-            bare_error(site, resp, 403, "not logged in, or the session has ended: log in again");
-        else
-            cs_redirect(resp, "/login");
+        not_logged_in(site, req, resp);
         return;
     }
-    struct cs_ctx ctx = {
-        .app = site->app, .site = site, .req = req, .session = &session, .resp = resp};
+    void *store = site->acquire(site->app);
+    if (!still_standing(site, store, &session)) {
+        site->release(site->app, store);
+        not_logged_in(site, req, resp);
+        return;
+    }
+    struct cs_ctx ctx = {.app = site->app,
+                         .site = site,
+                         .req = req,
+                         .session = &session,
+                         .store = store,
+                         .resp = resp};
+    /* The browser keeps the cookie as long as the session lives: each answer to the session
+     * (cs_session_find pushed its end on) sends it again with the whole lifetime. */
+    if (route != &logout_route)
+        add_cookie(site, resp, "", session.id, cs_session_lifetime(site->sessions));
     if (route == NULL) {
         cs_error_page(&ctx, 404, "no such page in the console");
-        return;
+        goto out;
     }
     if (req->post && !csrf_ok(req, &session)) {
         cl_log_warn("console: POST %s from %s (operator %s) refused: no valid CSRF token (%zu "
@@ -312,9 +401,14 @@ void cs_handle(const struct cs_site *site, const struct cs_request *req, struct 
         cs_error_page(&ctx, 403,
                       "the form was refused: its CSRF token is missing or wrong "
                       "(reload the page and send it again)");
-        return;
+        goto out;
     }
-    ctx.store = site->acquire(site->app);
+    char message[200];
+    if (!query_within_bounds(site, req, message, sizeof(message))) {
+        cs_error_page(&ctx, 400, message);
+        goto out;
+    }
     route->run(&ctx);
-    site->release(site->app, ctx.store);
+out:
+    site->release(site->app, store);
 }

@@ -80,7 +80,7 @@ static int same_token(const char *a, const char *b)
 }
 
 int cs_session_open(struct cs_sessions *sessions, const char *operator_id, const char *role,
-                    struct cs_session *out)
+                    const char *stamp, struct cs_session *out)
 {
     time_t now = time(NULL);
     struct cs_session fresh = {0};
@@ -90,6 +90,7 @@ int cs_session_open(struct cs_sessions *sessions, const char *operator_id, const
         return -1;
     snprintf(fresh.operator_id, sizeof(fresh.operator_id), "%s", operator_id);
     snprintf(fresh.role, sizeof(fresh.role), "%s", role);
+    snprintf(fresh.stamp, sizeof(fresh.stamp), "%s", stamp);
     fresh.expires = now + sessions->lifetime_s;
     pthread_mutex_lock(&sessions->lock);
     for (size_t i = 0; i < SESSIONS_MAX; i++) {

@@ -15,4 +15,12 @@
 int cl_pg_password_check(const PGresult *res, const char *password, char *role, size_t role_len,
                          int *disabled);
 
+/* An active operator's standing for the consoles' sessions: its role and when its row last
+ * changed (a new password, a state change), from table's row whose column key is id.
+ * CL_OK with stamp, CL_ERR_PERMISSION if no active operator has the id, or the failure (err
+ * says why). table and key are the store's own names, never outside input. */
+struct cl_pg;
+int cl_pg_operator_stamp(struct cl_pg *db, const char *table, const char *key, const char *id,
+                         char *stamp, size_t cap, char *err, size_t errlen);
+
 #endif

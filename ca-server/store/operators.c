@@ -85,6 +85,18 @@ int ca_store_operator_state(struct ca_store *store, const char *login, const cha
     return CL_OK;
 }
 
+int ca_store_operator_stamp(struct ca_store *store, const char *login, char *stamp, size_t cap)
+{
+    char err[384];
+    if (store == NULL || !login_ok(login))
+        return CL_ERR_INVALID_ARGUMENT;
+    int rc = cl_pg_operator_stamp(store->db, "ca_operator", "login", login, stamp, cap, err,
+                                  sizeof(err));
+    return rc == CL_OK || rc == CL_ERR_PERMISSION
+               ? rc
+               : logged(rc, "reading a CA operator's standing", err);
+}
+
 int ca_store_operator_login(struct ca_store *store, const char *login, const char *password,
                             char *role, size_t role_len)
 {

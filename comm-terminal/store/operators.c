@@ -21,8 +21,8 @@ static int role_ok(const char *role)
                             strcmp(role, "viewer") == 0);
 }
 
-/* Adds an operator (role) or, with replace, sets the password of an existing one (role NULL:
- * an operator added so is an admin, as every operator was before roles). */
+/* Adds an operator (role; NULL: an admin, as every operator was before roles), or with
+ * CT_OPERATOR_FIRST the first one without a login. Never changes an existing operator. */
 static int operator_write(struct ct_store *store, const char *operator_id, const char *password,
                           int replace, const char *role, const char *actor)
 {
@@ -70,12 +70,6 @@ static int operator_write(struct ct_store *store, const char *operator_id, const
                         ? "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
                           " SELECT $1, $2, $3::int, $4, $5"
                           " WHERE NOT EXISTS (SELECT 1 FROM operator) RETURNING false"
-                    : replace
-                        ? "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
-                          " VALUES ($1, $2, $3::int, $4, $5) ON CONFLICT (operator_id) DO UPDATE"
-                          " SET salt = excluded.salt, iterations = excluded.iterations,"
-                          " hash = excluded.hash, updated_at = now()"
-                          " RETURNING (xmax <> 0)"
                         : "INSERT INTO operator (operator_id, salt, iterations, hash, role)"
                           " VALUES ($1, $2, $3::int, $4, $5) ON CONFLICT (operator_id) DO NOTHING"
                           " RETURNING false",
@@ -95,8 +89,7 @@ static int operator_write(struct ct_store *store, const char *operator_id, const
         rc = CL_ERR_EXISTS;
         goto out;
     }
-    snprintf(detail, sizeof(detail), "operator %s: %s%s", operator_id,
-             cl_pg_get_bool(res, 0, 0) ? "password replaced" : "added",
+    snprintf(detail, sizeof(detail), "operator %s: added%s", operator_id,
              role != NULL ? (strcmp(role, "admin") == 0      ? " (admin)"
                              : strcmp(role, "operator") == 0 ? " (operator)"
                                                              : " (viewer)")
@@ -117,7 +110,61 @@ out:
 int ct_store_operator_set(struct ct_store *store, const char *operator_id, const char *password,
                           int replace, const char *actor)
 {
+    if (replace != 0 && replace != CT_OPERATOR_FIRST)
+        return CL_ERR_INVALID_ARGUMENT; /* a password is changed with ct_store_operator_password */
     return operator_write(store, operator_id, password, replace, NULL, actor);
+}
+
+int ct_store_operator_password(struct ct_store *store, const char *operator_id,
+                               const char *password, const char *actor, char *err, size_t errlen)
+{
+    struct cl_password_hash ph;
+    char iterations[16], detail[128], buf[48];
+    const char *values[] = {operator_id, (const char *)ph.salt, iterations, (const char *)ph.hash};
+    const int lengths[] = {0, CL_PASSWORD_SALT_LEN, 0, CL_PASSWORD_HASH_LEN};
+    const int formats[] = {0, 1, 0, 1};
+    PGresult *res;
+    int rc;
+
+    if (store == NULL)
+        return CL_ERR_INVALID_ARGUMENT;
+    if (!operator_id_ok(operator_id)) {
+        cl_err_set(err, errlen, "operator id \"%s\" is malformed",
+                   cl_shown(operator_id, buf, sizeof(buf)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_password_length_ok(password)) {
+        cl_err_set(err, errlen, "a password is %d to %d bytes", CL_PASSWORD_MIN, CL_PASSWORD_MAX);
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (!cl_pg_audit_actor_ok(actor, err, errlen))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_password_hash_new(password, &ph)) != CL_OK) {
+        cl_err_set(err, errlen, "the password could not be hashed");
+        return rc;
+    }
+    snprintf(iterations, sizeof(iterations), "%u", ph.iterations);
+    /* Only an existing operator's row is changed (a removed one's never): no row, no write. */
+    if ((rc = cl_pg_begin(store->db, err, errlen)) == CL_OK)
+        rc = cl_pg_exec(store->db, &res,
+                        "UPDATE operator SET salt = $2, iterations = $3::int, hash = $4,"
+                        " updated_at = now() WHERE operator_id = $1 AND state <> 'removed'",
+                        4, values, lengths, formats, 0, err, errlen);
+    cl_password_hash_clear(&ph);
+    if (rc != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "changing a password", err);
+    int found = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!found) {
+        cl_err_set(err, errlen, "no such operator: %s (or it was removed)", operator_id);
+        return cl_pg_fail(store->db, CL_ERR_NOT_FOUND);
+    }
+    snprintf(detail, sizeof(detail), "operator %s: password replaced", operator_id);
+    if ((rc = cl_pg_audit_in_tx(store->db, actor, "operator_set", detail, err, errlen)) != CL_OK ||
+        (rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)
+        return cts_logged(cl_pg_fail(store->db, rc), "changing a password", err);
+    cl_log_info("%s", detail);
+    return CL_OK;
 }
 
 int ct_store_operator_add(struct ct_store *store, const char *operator_id, const char *password,
@@ -129,6 +176,19 @@ int ct_store_operator_add(struct ct_store *store, const char *operator_id, const
         return CL_ERR_INVALID_ARGUMENT;
     }
     return operator_write(store, operator_id, password, 0, role, actor);
+}
+
+int ct_store_operator_stamp(struct ct_store *store, const char *operator_id, char *stamp,
+                            size_t cap)
+{
+    char err[384];
+    if (store == NULL || !operator_id_ok(operator_id))
+        return CL_ERR_INVALID_ARGUMENT;
+    int rc = cl_pg_operator_stamp(store->db, "operator", "operator_id", operator_id, stamp, cap,
+                                  err, sizeof(err));
+    return rc == CL_OK || rc == CL_ERR_PERMISSION
+               ? rc
+               : cts_logged(rc, "reading an operator's standing", err);
 }
 
 int ct_store_operator_check(struct ct_store *store, const char *operator_id, const char *password)

@@ -171,7 +171,7 @@ static void sessions(void **state)
     struct cs_session opened, found;
     (void)state;
     assert_int_equal(cs_sessions_new(60, &s), 0);
-    assert_int_equal(cs_session_open(s, "alice", "admin", &opened), 0);
+    assert_int_equal(cs_session_open(s, "alice", "admin", "", &opened), 0);
     assert_int_equal(strlen(opened.id), CS_TOKEN_HEX);
     assert_string_not_equal(opened.id, opened.csrf);
     assert_int_equal(cs_session_find(s, opened.id, &found), 0);
@@ -185,13 +185,13 @@ static void sessions(void **state)
     cs_session_close(s, opened.id);
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     /* ended for an operator disabled */
-    assert_int_equal(cs_session_open(s, "bob", "viewer", &opened), 0);
+    assert_int_equal(cs_session_open(s, "bob", "viewer", "", &opened), 0);
     cs_session_close_operator(s, "bob");
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     cs_sessions_free(s);
     /* expired */
     assert_int_equal(cs_sessions_new(-1, &s), 0);
-    assert_int_equal(cs_session_open(s, "alice", "admin", &opened), 0);
+    assert_int_equal(cs_session_open(s, "alice", "admin", "", &opened), 0);
     assert_int_equal(cs_session_find(s, opened.id, &found), -1);
     cs_sessions_free(s);
 }
@@ -312,13 +312,36 @@ static void parts(void **state)
     cs_buf_free(&body);
 }
 
+/* The consoles' day= values: calendar dates only (cs_day_ok, the gate's check). */
+static void days(void **state)
+{
+    static const char *const good[] = {"2026-02-28", "2024-02-29", "2000-02-29",
+                                       "2026-12-31", "0001-01-01", "9999-12-31"};
+    static const char *const bad[] = {"2026-02-30",  "2023-02-29", "1900-02-29", "2026-04-31",
+                                      "2026-13-01",  "2026-00-10", "2026-01-00", "0000-01-01",
+                                      "2-02-01-01",  "abc",        "",           "2026-1-01",
+                                      "2026-01-011", "2026/01/01", "+026-01-01", "2026-01- 1"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(cs_day_ok(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("bad day %s\n", bad[i]);
+        assert_false(cs_day_ok(bad[i]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(form_values),     cmocka_unit_test(form_refusals),
-        cmocka_unit_test(multipart_parts), cmocka_unit_test(escaping),
-        cmocka_unit_test(sessions),        cmocka_unit_test(lockout),
-        cmocka_unit_test(parts),           cmocka_unit_test(local_times),
+        cmocka_unit_test(form_values),
+        cmocka_unit_test(form_refusals),
+        cmocka_unit_test(multipart_parts),
+        cmocka_unit_test(escaping),
+        cmocka_unit_test(sessions),
+        cmocka_unit_test(lockout),
+        cmocka_unit_test(parts),
+        cmocka_unit_test(local_times),
+        cmocka_unit_test(days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

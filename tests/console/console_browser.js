@@ -217,6 +217,16 @@ runBrowser('console_browser', { acceptDownloads: true }, async (context, page, o
     { form: { csrf: '0'.repeat(64), number: settings.planned, confirm: 'yes' } });
   check(wrong.status() === 403, `POST with a wrong token: status ${wrong.status()}`);
 
+  run.step = 'a password for an unknown operator';
+  await page.goto(`${base}/operators`);
+  const change = 'form:has(input[name=do][value=password])';
+  await page.fill(`${change} input[name=operator]`, 'nobody');
+  await page.fill(`${change} input[name=password]`, 'a typo made admin 1');
+  response = await submit(page, `${change} button`);
+  const refused = await text(page, '#result');
+  check(response.status() === 404 && refused.includes('no such operator'),
+    `unknown operator's password: ${response.status()} ${refused}`);
+
   run.step = 'audit log';
   await page.goto(`${base}/log?actor=${settings.operator}`);
   out.log_actions = await page.$$eval('#log tr td:nth-child(3)', (c) => c.map((x) => x.textContent));

@@ -224,6 +224,9 @@ class ConsoleLine(Line):
                        "alice fetch_now", "alice delete_model_packs"):
             check(wanted in actions, "no %r in the audit log" % wanted)
         check(actions.count("bob login_failed") == 5, "bob's failures: %r" % actions)
+        check("alice operator_refused" in actions and self.sql(
+            "SELECT count(*) FROM operator WHERE operator_id = 'nobody'") == "0",
+            "the browser's password for an unknown operator added one, or was not audited")
         check("bob login" not in actions, "bob logged in while locked")
 
     def streamed_exports(self):

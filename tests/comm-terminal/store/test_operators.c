@@ -94,11 +94,28 @@ static void test_operators(void **state)
     assert_int_equal(ct_store_operator_check(store, NULL, password), CL_ERR_PERMISSION);
 
     /* Replacing a password: the old one stops working. */
-    assert_int_equal(ct_store_operator_set(store, "alice", "a brand new secret", 1, "alice"),
-                     CL_OK);
+    char err[256];
+    assert_int_equal(
+        ct_store_operator_password(store, "alice", "a brand new secret", "alice", err, sizeof(err)),
+        CL_OK);
     assert_int_equal(ct_store_operator_check(store, "alice", password), CL_ERR_PERMISSION);
     assert_int_equal(ct_store_operator_check(store, "alice", "a brand new secret"), CL_OK);
-    assert_int_equal(ct_store_operator_set(store, "bob", password, 1, "alice"), CL_OK);
+    /* A password for an unknown id adds no one (no admin made of a typo); nor does the old
+     * "replace" mode of ct_store_operator_set, now refused. Refusals write nothing. */
+    assert_int_equal(ct_store_operator_password(store, "bob", password, "alice", err, sizeof(err)),
+                     CL_ERR_NOT_FOUND);
+    assert_contains(err, "no such operator: bob");
+    assert_int_equal(ct_store_operator_set(store, "bob", password, 1, "alice"),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ct_store_operator_password(store, "alice", "short", "alice", err, sizeof(err)),
+                     CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(
+        ct_store_operator_password(store, "bad id", password, "alice", err, sizeof(err)),
+        CL_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ct_store_operator_count(store), 1);
+    assert_int_equal(sql_value(conn, "SELECT count(*) FROM audit_log WHERE detail LIKE '%bob%'"),
+                     0);
+    assert_int_equal(ct_store_operator_set(store, "bob", password, 0, "alice"), CL_OK);
     assert_int_equal(ct_store_operator_count(store), 2);
 
     /* What is stored: a salted slow hash, never the password; salts differ. */
@@ -118,6 +135,13 @@ static void test_operators(void **state)
     assert_contains(dump, "alice operator_set operator alice: password replaced");
     assert_contains(dump, "alice operator_set operator bob: added");
     assert_null(strstr(dump, "secret"));
+    /* A removed operator's password is never set again. */
+    assert_int_equal(ct_store_operator_add(store, "carl", password, "viewer", "alice"), CL_OK);
+    assert_int_equal(ct_store_operator_state(store, "carl", "removed", "alice", err, sizeof(err)),
+                     CL_OK);
+    assert_int_equal(
+        ct_store_operator_password(store, "carl", "a brand new secret", "alice", err, sizeof(err)),
+        CL_ERR_NOT_FOUND);
 
     PQfinish(conn);
     ct_store_close(store);
