@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "ct_runtime.h"
 #include "error.h"
@@ -145,4 +146,15 @@ time_t ct_ca_away_since(struct ct_runtime *rt)
     since = rt->ca_away_since;
     pthread_mutex_unlock(&rt->reach_lock);
     return since;
+}
+
+void ct_ca_break(struct ct_runtime *rt)
+{
+    if (rt->ca == NULL)
+        return;
+    /* Read without the link's lock: its holder waits in the call; at worst the kept connection
+     * of an idle link is closed, and reopened by its next call. */
+    SOAP_SOCKET sk = cl_client_soap(rt->ca)->socket;
+    if (soap_valid_socket(sk))
+        (void)shutdown(sk, SHUT_RDWR);
 }

@@ -178,6 +178,9 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         code = cl_server_run(running) == CL_OK ? 0 : 1;
     }
     atomic_store(&stopping, 1);
+    /* A fetch under way (daily, ct:FetchNow, the console's) ends after its current request; a
+     * call waiting on ca-server is broken off. Whole answers stay stored, the rest pending. */
+    ct_fetch_stop(rt);
     if (reporting)
         pthread_join(report_thread, NULL);
     if (crl_fetching)
