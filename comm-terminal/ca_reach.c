@@ -65,8 +65,12 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
         /* While ca-server is away, other work only probes it: a connection attempt of at most
          * CT_LINE_CONNECT_S, so that a line's re-scan never waits long behind it for the link
          * (a SYN to a stopped host is retried for as long as the configured timeout lets it). */
-        if (ct_ca_away_since(rt) != 0)
+        if (ct_ca_away_since(rt) != 0 || atomic_load(&rt->stopping))
             shorten(rt, 0);
+        if (atomic_load(&rt->stopping)) { /* serve is stopping: no call waits long */
+            struct soap *soap = cl_client_soap(rt->ca);
+            soap->connect_timeout = soap->recv_timeout = soap->send_timeout = 1;
+        }
         clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
         return CL_OK;
     }

@@ -46,8 +46,9 @@ struct ct_runtime {
     struct cl_failover *ca_endpoints;
     /* How far the fetch under fetch_lock has come, or the last one (the console). */
     struct ct_fetch_progress fetch_progress;
-    /* serve is stopping (ct_fetch_stop): a fetch under way sends no further request. */
-    atomic_int fetch_stopping;
+    /* serve is stopping (ct_fetch_stop): a fetch under way sends no further request, and a
+     * call on the link waits at most a second for ca-server (ca_reach.c). */
+    atomic_int stopping;
 };
 
 /* ca_endpoints.c: the ca-server instances of the configuration (ca_server.endpoint or
@@ -75,8 +76,8 @@ void ct_runtime_unlink(struct ct_runtime *runtime);
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
 
-/* Asks every fetch under way, and any started later, to stop (serve's shutdown), and breaks off
- * a call on the ca-server link that waits for an answer. Async-signal-safe. */
+/* serve's shutdown: asks every fetch under way, and any started later, to stop, breaks off a
+ * call on the ca-server link that waits for an answer, and gives later calls short timeouts. */
 void ct_fetch_stop(struct ct_runtime *runtime);
 
 /* Fetches one device number now: replacement after an NG write, or a manual entry. how is

@@ -129,6 +129,12 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     (void)argc;
     (void)argv;
 
+    size_t share; /* the console's connections: checked before anything starts */
+    if (cs_console_db_share(&rt->config->console, rt->config->db_connections, &share, err,
+                            sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        return 1;
+    }
     cl_tls_config_settings(&rt->config->tls, &tls_settings);
     if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK ||
         cl_tls_check_revocation(tls, ct_crl_holder(rt)) != CL_OK) {

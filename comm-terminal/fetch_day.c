@@ -287,7 +287,7 @@ static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *
         struct ct_answer answer = {0};
         int next_rc;
 
-        if (atomic_load(&rt->fetch_stopping)) {
+        if (atomic_load(&rt->stopping)) {
             snprintf(err, errlen, "stopped by the comm-terminal's shutdown");
             rc = CL_ERR_STATE;
             break;
@@ -305,7 +305,7 @@ static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *
             rc = storer_give(&storer, &answer, resent, err, errlen);
         }
         ct_answer_free(&answer);
-        if (rc != CL_OK && atomic_load(&rt->fetch_stopping)) {
+        if (rc != CL_OK && atomic_load(&rt->stopping)) {
             char why[400];
             snprintf(why, sizeof(why), "%s", err);
             snprintf(err, errlen,
@@ -348,6 +348,6 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
 
 void ct_fetch_stop(struct ct_runtime *rt)
 {
-    atomic_store(&rt->fetch_stopping, 1);
+    atomic_store(&rt->stopping, 1);
     ct_ca_break(rt);
 }
