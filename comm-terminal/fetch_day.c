@@ -305,7 +305,7 @@ static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *
             rc = storer_give(&storer, &answer, resent, err, errlen);
         }
         ct_answer_free(&answer);
-        if (rc != CL_OK && atomic_load(&rt->stopping)) {
+        if (rc != CL_OK && rc != CL_ERR_PERMISSION && atomic_load(&rt->stopping)) {
             char why[400];
             snprintf(why, sizeof(why), "%s", err);
             snprintf(err, errlen,

@@ -1,7 +1,8 @@
 /* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
  * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
- * fget and fform hooks) with bounded headers and bodies, and the answers, whole or in parts
- * (console_stream.c). */
+ * fget and fform hooks) with bounded headers and bodies, each request's database connection
+ * taken from the console's share of the pool (503 when none is free in time), and the answers,
+ * whole or in parts (console_stream.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ static void keep_store(struct cs_app *app, void *store)
 
 /* Takes the request's store connection from the console's share: 0, or -1 if none was free in
  * time (logged). */
-static int take_store(struct soap *soap)
+static int take_store(void)
 {
     const struct cs_site *site = current->site;
 
@@ -94,7 +95,7 @@ static int take_store(struct soap *soap)
         return 0;
     cl_log_warn("console: %s %s from %s answered 503: the console's database connections are "
                 "all in use (console.db_connections)",
-                current->req.post ? "POST" : "GET", soap->path, current->req.address);
+                current->req.post ? "POST" : "GET", current->req.path, current->req.address);
     return -1;
 }
 
@@ -132,7 +133,7 @@ static int answer(struct soap *soap, int refusal, const char *why)
         refusal = 414;
         why = "the address is too long";
     }
-    if (refusal == 0 && take_store(soap) != 0) {
+    if (refusal == 0 && take_store() != 0) {
         refusal = 503;
         why = "the console is busy (all its database connections are in use): try again in a "
               "moment";
