@@ -89,6 +89,9 @@ int ca_config_check(const void *config, char *err, size_t errlen)
                  c->crl_validity_s, c->crl_period_s);
         return CL_ERR_CONFIG;
     }
+    size_t share;
+    if (cs_console_db_share(&c->console, c->db_connections, &share, err, errlen) != CL_OK)
+        return CL_ERR_CONFIG;
     if ((c->issuing_key_uri[0] != '\0' &&
          cl_p11_uri_parse(c->issuing_key_uri, &uri, err, errlen) != CL_OK) ||
         (c->root_key_uri[0] != '\0' &&

@@ -1,6 +1,6 @@
 /* console_start.c: ca-server's console started on config.console: its TLS context, sessions,
  * pages and navigation, and what common/console_gate.c asks of it (store connections from the
- * pool, CA operator logins, the audit log under "console:LOGIN"). */
+ * console's share of the pool, CA operator logins, the audit log under "console:LOGIN"). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -50,14 +50,15 @@ void ca_console_actor(const struct cs_ctx *ctx, char *out, size_t cap)
     snprintf(out, cap, "console:%s", ctx->session->operator_id);
 }
 
-static void *acquire(struct cs_app *app)
+/* A request's connection, from the console's share of the pool (console.db_connections). */
+static void *take(struct cs_app *app, long wait_ms)
 {
-    return ca_db_pool_acquire(app->rt->pool);
+    return ca_db_pool_acquire_share(app->rt->pool, wait_ms);
 }
 
 static void release(struct cs_app *app, void *store)
 {
-    ca_db_pool_release(app->rt->pool, store);
+    ca_db_pool_release_share(app->rt->pool, store);
 }
 
 static int login(void *store, const char *login, const char *password, char *role, size_t role_len)
@@ -81,11 +82,16 @@ static void audit(void *store, const char *login, const char *action, const char
 int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_console **out, char *err,
                      size_t errlen)
 {
-    struct ca_console *console = calloc(1, sizeof(*console));
+    struct ca_console *console;
+    size_t share;
     int rc;
 
     *out = NULL;
-    if (console == NULL) {
+    if ((rc = cs_console_db_share(&rt->config->console, rt->config->db_connections, &share, err,
+                                  errlen)) != CL_OK)
+        return rc;
+    ca_db_pool_set_share(rt->pool, share);
+    if ((console = calloc(1, sizeof(*console))) == NULL) {
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -97,7 +103,7 @@ int ca_console_start(struct ca_runtime *rt, struct cl_tls *tls, struct ca_consol
                                      .nav = nav,
                                      .nav_count = sizeof(nav) / sizeof(nav[0]),
                                      .app = &console->app,
-                                     .acquire = acquire,
+                                     .take = take,
                                      .release = release,
                                      .login = login,
                                      .audit = audit};

@@ -34,3 +34,18 @@ void ca_db_pool_release(struct ca_db_pool *pool, struct ca_store *store)
 {
     cl_pool_release((struct cl_pool *)pool, store);
 }
+
+void ca_db_pool_set_share(struct ca_db_pool *pool, size_t limit)
+{
+    cl_pool_set_share((struct cl_pool *)pool, limit);
+}
+
+struct ca_store *ca_db_pool_acquire_share(struct ca_db_pool *pool, long wait_ms)
+{
+    return cl_pool_acquire_share((struct cl_pool *)pool, wait_ms);
+}
+
+void ca_db_pool_release_share(struct ca_db_pool *pool, struct ca_store *store)
+{
+    cl_pool_release_share((struct cl_pool *)pool, store);
+}

@@ -34,5 +34,10 @@ void ca_db_pool_free(struct ca_db_pool *pool);
 /* Takes a connection, waiting while all are in use; give it back with ca_db_pool_release. */
 struct ca_store *ca_db_pool_acquire(struct ca_db_pool *pool);
 void ca_db_pool_release(struct ca_db_pool *pool, struct ca_store *store);
+/* The console's share (common/pool.h): at most limit connections, each taken within wait_ms
+ * or not at all, never ahead of ca_db_pool_acquire's callers. */
+void ca_db_pool_set_share(struct ca_db_pool *pool, size_t limit);
+struct ca_store *ca_db_pool_acquire_share(struct ca_db_pool *pool, long wait_ms);
+void ca_db_pool_release_share(struct ca_db_pool *pool, struct ca_store *store);
 
 #endif

@@ -71,6 +71,12 @@ int ca_command_serve(const struct ca_config *config, const char *passphrase, int
     (void)argc;
     (void)argv;
 
+    size_t share; /* the console's connections: checked before anything starts */
+    if (cs_console_db_share(&config->console, config->db_connections, &share, err, sizeof(err)) !=
+        CL_OK) {
+        cl_log_error("%s", err);
+        goto out;
+    }
     if (ca_store_open(config->database.conninfo, &store, err, sizeof(err)) != CL_OK ||
         ca_store_migrate(store, &applied, err, sizeof(err)) != CL_OK) {
         cl_log_error("database: %s", err);

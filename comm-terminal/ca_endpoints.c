@@ -28,5 +28,7 @@ void ct_ca_endpoints_close(struct ct_runtime *rt)
 
 int ct_ca_failover(struct ct_runtime *rt, int rc, int *attempt, const char *what)
 {
+    if (atomic_load(&rt->stopping))
+        return 0; /* serve is stopping: the call broken off is not sent again */
     return cl_failover_retry(rt->ca_endpoints, rt->ca, rc, attempt, what);
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "ct_runtime.h"
 #include "error.h"
@@ -64,8 +65,12 @@ int ct_ca_take(struct ct_runtime *rt, enum ct_ca_wait how, char *err, size_t err
         /* While ca-server is away, other work only probes it: a connection attempt of at most
          * CT_LINE_CONNECT_S, so that a line's re-scan never waits long behind it for the link
          * (a SYN to a stopped host is retried for as long as the configured timeout lets it). */
-        if (ct_ca_away_since(rt) != 0)
+        if (ct_ca_away_since(rt) != 0 || atomic_load(&rt->stopping))
             shorten(rt, 0);
+        if (atomic_load(&rt->stopping)) { /* serve is stopping: no call waits long */
+            struct soap *soap = cl_client_soap(rt->ca);
+            soap->connect_timeout = soap->recv_timeout = soap->send_timeout = 1;
+        }
         clock_gettime(CLOCK_MONOTONIC, &rt->ca_taken_at);
         return CL_OK;
     }
@@ -145,4 +150,15 @@ time_t ct_ca_away_since(struct ct_runtime *rt)
     since = rt->ca_away_since;
     pthread_mutex_unlock(&rt->reach_lock);
     return since;
+}
+
+void ct_ca_break(struct ct_runtime *rt)
+{
+    if (rt->ca == NULL)
+        return;
+    /* Read without the link's lock: its holder waits in the call; at worst the kept connection
+     * of an idle link is closed, and reopened by its next call. */
+    SOAP_SOCKET sk = cl_client_soap(rt->ca)->socket;
+    if (soap_valid_socket(sk))
+        (void)shutdown(sk, SHUT_RDWR);
 }

@@ -36,6 +36,11 @@ int ct_ca_take(struct ct_runtime *runtime, enum ct_ca_wait how, char *err, size_
  * cl_client_explain): a lost connection marks ca-server away, any answer marks it reachable. */
 void ct_ca_give(struct ct_runtime *runtime, int rc);
 
+/* Breaks off the call on the link that waits for ca-server, if any (its socket shut down: the
+ * call fails at once as a lost connection); the link reconnects on its next call. For serve's
+ * shutdown, from the thread that stops it, while another thread may hold the link. */
+void ct_ca_break(struct ct_runtime *runtime);
+
 /* When ca-server was first found away in the current absence, or 0 if it answered last. */
 time_t ct_ca_away_since(struct ct_runtime *runtime);
 

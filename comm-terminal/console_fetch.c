@@ -87,11 +87,15 @@ static int fetch_start(struct ct_runtime *rt, const char *day, const char *opera
 
 void cs_fetch_wait(void)
 {
+    /* Joined without job.lock: the thread takes it as it ends. Once the console is stopped
+     * nothing starts another, and serve has asked the fetch to stop (ct_fetch_stop). */
     pthread_mutex_lock(&job.lock);
-    if (job.started)
-        pthread_join(job.thread, NULL);
+    int started = job.started;
+    pthread_t thread = job.thread;
     job.started = 0;
     pthread_mutex_unlock(&job.lock);
+    if (started)
+        pthread_join(thread, NULL);
 }
 
 void cs_action_fetch(struct cs_ctx *ctx)

@@ -1,6 +1,6 @@
 /* console_start.c: the comm-terminal's operator console started on config.console: its TLS
  * context, its sessions, and what common/console_gate.c asks of it (store connections from the
- * pool, operator logins, the audit log). */
+ * console's share of the pool, operator logins, the audit log). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -14,14 +14,15 @@ struct ct_console {
     struct cs_console *server;
 };
 
-static void *acquire(struct cs_app *app)
+/* A request's connection, from the console's share of the pool (console.db_connections). */
+static void *take(struct cs_app *app, long wait_ms)
 {
-    return cl_pool_acquire(app->rt->pool);
+    return cl_pool_acquire_share(app->rt->pool, wait_ms);
 }
 
 static void release(struct cs_app *app, void *store)
 {
-    cl_pool_release(app->rt->pool, store);
+    cl_pool_release_share(app->rt->pool, store);
 }
 
 static int login(void *store, const char *operator_id, const char *password, char *role,
@@ -44,11 +45,16 @@ static void audit(void *store, const char *operator_id, const char *action, cons
 int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_console **out,
                      char *err, size_t errlen)
 {
-    struct ct_console *console = calloc(1, sizeof(*console));
+    struct ct_console *console;
+    size_t share;
     int rc;
 
     *out = NULL;
-    if (console == NULL) {
+    if ((rc = cs_console_db_share(&rt->config->console, rt->config->db_connections, &share, err,
+                                  errlen)) != CL_OK)
+        return rc;
+    cl_pool_set_share(rt->pool, share);
+    if ((console = calloc(1, sizeof(*console))) == NULL) {
         snprintf(err, errlen, "out of memory");
         return CL_ERR_NOMEM;
     }
@@ -60,7 +66,7 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
                                      .nav = ct_console_nav,
                                      .nav_count = ct_console_nav_count,
                                      .app = &console->app,
-                                     .acquire = acquire,
+                                     .take = take,
                                      .release = release,
                                      .login = login,
                                      .audit = audit};

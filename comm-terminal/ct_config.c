@@ -72,6 +72,9 @@ int ct_config_check(const void *config, char *err, size_t errlen)
         snprintf(err, errlen, "fetch_time \"%s\" is not HH:MM", c->fetch_time);
         return CL_ERR_CONFIG;
     }
+    size_t share;
+    if (cs_console_db_share(&c->console, c->db_connections, &share, err, errlen) != CL_OK)
+        return CL_ERR_CONFIG;
     if (cl_crl_config_policy(&c->crl, &policy, err, errlen) != CL_OK ||
         cl_failover_new(&c->ca_server, "ca_server", NULL, err, errlen) != CL_OK)
         return CL_ERR_CONFIG;

@@ -46,6 +46,9 @@ struct ct_runtime {
     struct cl_failover *ca_endpoints;
     /* How far the fetch under fetch_lock has come, or the last one (the console). */
     struct ct_fetch_progress fetch_progress;
+    /* serve is stopping (ct_fetch_stop): a fetch under way sends no further request, and a
+     * call on the link waits at most a second for ca-server (ca_reach.c). */
+    atomic_int stopping;
 };
 
 /* ca_endpoints.c: the ca-server instances of the configuration (ca_server.endpoint or
@@ -67,9 +70,15 @@ void ct_runtime_unlink(struct ct_runtime *runtime);
  * answered (a crash, a failure), then asks for every planned number still without a pack, in
  * chunks. Each answer is stored in one transaction, by a thread with a database connection of its
  * own, while ca-server issues the next chunk. progress (may be NULL) gets one line per chunk;
- * rt->fetch_progress counts the requests and packs for the console. */
+ * rt->fetch_progress counts the requests and packs for the console. A fetch asked to stop
+ * (ct_fetch_stop) ends after the answer it waits for (or the link's receive timeout) with
+ * CL_ERR_STATE: what was stored stays, the requests not answered stay pending for the next. */
 int ct_fetch_day(struct ct_runtime *runtime, struct ct_store *store, const char *day,
                  FILE *progress, char *err, size_t errlen);
+
+/* serve's shutdown: asks every fetch under way, and any started later, to stop, breaks off a
+ * call on the ca-server link that waits for an answer, and gives later calls short timeouts. */
+void ct_fetch_stop(struct ct_runtime *runtime);
 
 /* Fetches one device number now: replacement after an NG write, or a manual entry. how is
  * CT_CA_LINE when a factory terminal waits on the answer (ca_reach.h), else CT_CA_WAIT. */

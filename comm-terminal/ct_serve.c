@@ -129,6 +129,12 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
     (void)argc;
     (void)argv;
 
+    size_t share; /* the console's connections: checked before anything starts */
+    if (cs_console_db_share(&rt->config->console, rt->config->db_connections, &share, err,
+                            sizeof(err)) != CL_OK) {
+        cl_log_error("%s", err);
+        return 1;
+    }
     cl_tls_config_settings(&rt->config->tls, &tls_settings);
     if (cl_tls_new(CL_TLS_SERVER, &tls_settings, &tls, err, sizeof(err)) != CL_OK ||
         cl_tls_check_revocation(tls, ct_crl_holder(rt)) != CL_OK) {
@@ -178,6 +184,9 @@ int ct_command_serve(struct ct_runtime *rt, int argc, char **argv)
         code = cl_server_run(running) == CL_OK ? 0 : 1;
     }
     atomic_store(&stopping, 1);
+    /* A fetch under way (daily, ct:FetchNow, the console's) ends after its current request; a
+     * call waiting on ca-server is broken off. Whole answers stay stored, the rest pending. */
+    ct_fetch_stop(rt);
     if (reporting)
         pthread_join(report_thread, NULL);
     if (crl_fetching)

@@ -287,6 +287,11 @@ static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *
         struct ct_answer answer = {0};
         int next_rc;
 
+        if (atomic_load(&rt->stopping)) {
+            snprintf(err, errlen, "stopped by the comm-terminal's shutdown");
+            rc = CL_ERR_STATE;
+            break;
+        }
         if ((rc = ct_ca_send(rt, &current, err, errlen)) != CL_OK)
             break;
         cl_log_info("request %s: %zu number(s) sent", current.request_id, current.count);
@@ -300,6 +305,14 @@ static int fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *
             rc = storer_give(&storer, &answer, resent, err, errlen);
         }
         ct_answer_free(&answer);
+        if (rc != CL_OK && rc != CL_ERR_PERMISSION && atomic_load(&rt->stopping)) {
+            char why[400];
+            snprintf(why, sizeof(why), "%s", err);
+            snprintf(err, errlen,
+                     "stopped by the comm-terminal's shutdown (request %s left pending: %s)",
+                     current.request_id, why);
+            rc = CL_ERR_STATE;
+        }
         if (rc == CL_OK && next_rc != CL_OK) {
             snprintf(err, errlen, "%s", next_err);
             rc = next_rc;
@@ -331,4 +344,10 @@ int ct_fetch_day(struct ct_runtime *rt, struct ct_store *store, const char *day,
     int rc = fetch_day(rt, store, day, progress, err, errlen);
     ct_fetch_progress_end(&rt->fetch_progress, rc, err);
     return rc;
+}
+
+void ct_fetch_stop(struct ct_runtime *rt)
+{
+    atomic_store(&rt->stopping, 1);
+    ct_ca_break(rt);
 }

@@ -149,6 +149,11 @@ struct cs_site {
     /* A store connection for one request (given back with release). */
     void *(*acquire)(struct cs_app *app);
     void (*release)(struct cs_app *app, void *store);
+    /* Or (when set, the server uses it instead of acquire): the request's connection from the
+     * console's share of the pool, waiting at most wait_ms, NULL if none (the request is then
+     * answered 503, busy). The server takes it before the gate runs and gives it back with
+     * release as soon as the gate has answered (before a whole answer is sent). */
+    void *(*take)(struct cs_app *app, long wait_ms);
     /* Checks an operator's password: 0 with the role, else refused (unknown, wrong, disabled). */
     int (*login)(void *store, const char *operator_id, const char *password, char *role,
                  size_t role_len);
@@ -205,13 +210,17 @@ void cs_today(char day[11]);
 int cs_role_at_least(const struct cs_session *session, const char *role);
 
 /* ---- the server (console_server.c) ---- */
+/* How long a request waits for a store connection of the console's share before it is
+ * answered 503 (busy, try again). */
+#define CS_STORE_WAIT_MS 1000
 struct cl_tls;
 struct cs_console;
 struct cs_server_settings {
     const char *host;
     int port; /* 0: a free port */
     int max_connections;
-    int iface; /* enum cl_interface of the program */
+    int iface;          /* enum cl_interface of the program */
+    int send_timeout_s; /* a browser not reading for this long is cut off (0: the default) */
 };
 /* A TLS context for browsers: base with cert_file and key_file when either is set (""
  * keeps base's), else a sibling of the program's server context. */

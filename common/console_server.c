@@ -1,7 +1,8 @@
 /* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
  * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
- * fget and fform hooks) with bounded headers and bodies, and the answers, whole or in parts
- * (console_stream.c). */
+ * fget and fform hooks) with bounded headers and bodies, each request's database connection
+ * taken from the console's share of the pool (503 when none is free in time), and the answers,
+ * whole or in parts (console_stream.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 struct cs_console {
     const struct cs_site *site;
+    struct cs_site gate_site;     /* site as the gate sees it when site->take is set */
     struct cs_sessions *sessions; /* cs_console_open's, freed with the console */
     struct cl_tls *tls;
     struct cl_server *server;
@@ -31,7 +33,9 @@ struct cs_console {
 
 /* What the hooks of one connection share; each connection has a thread of its own. */
 struct cs_conn {
-    const struct cs_site *site;
+    const struct cs_site *site; /* the program's */
+    const struct cs_site *gate; /* what cs_handle is given */
+    void *store;                /* the request's connection (site->take), or NULL */
     struct cs_request req;
     int too_large;
     int last; /* the last request this connection serves: answered with Connection: close */
@@ -64,6 +68,44 @@ static int send_part(void *conn, const char *data, size_t len)
     return ((struct soap *)conn)->fsend(conn, data, len) == SOAP_OK ? 0 : -1;
 }
 
+/* The gate's acquire and release when the server takes the request's connection (site->take):
+ * the connection taken, given back by the server once the gate has answered. */
+static void *taken_store(struct cs_app *app)
+{
+    (void)app;
+    return current->store;
+}
+
+static void keep_store(struct cs_app *app, void *store)
+{
+    (void)app;
+    (void)store;
+}
+
+/* Takes the request's store connection from the console's share: 0, or -1 if none was free in
+ * time (logged). */
+static int take_store(void)
+{
+    const struct cs_site *site = current->site;
+
+    if (site->take == NULL)
+        return 0;
+    current->store = site->take(site->app, CS_STORE_WAIT_MS);
+    if (current->store != NULL)
+        return 0;
+    cl_log_warn("console: %s %s from %s answered 503: the console's database connections are "
+                "all in use (console.db_connections)",
+                current->req.post ? "POST" : "GET", current->req.path, current->req.address);
+    return -1;
+}
+
+static void give_store(void)
+{
+    if (current->store != NULL)
+        current->site->release(current->site->app, current->store);
+    current->store = NULL;
+}
+
 /* Splits soap->path into the request's path and query; 0, or -1 if either is too long. */
 static int take_path(struct soap *soap, struct cs_request *req)
 {
@@ -91,6 +133,12 @@ static int answer(struct soap *soap, int refusal, const char *why)
         refusal = 414;
         why = "the address is too long";
     }
+    if (refusal == 0 && take_store() != 0) {
+        refusal = 503;
+        why = "the console is busy (all its database connections are in use): try again in a "
+              "moment";
+        snprintf(resp.headers, sizeof(resp.headers), "Retry-After: 2\r\n");
+    }
     if (refusal != 0) {
         resp.status = refusal == 414 ? 400 : refusal;
         resp.content_type = "text/plain; charset=utf-8";
@@ -100,7 +148,8 @@ static int answer(struct soap *soap, int refusal, const char *why)
     }
     resp.keep_alive = soap->keep_alive;
     if (refusal == 0)
-        cs_handle(current->site, &current->req, &resp);
+        cs_handle(current->gate, &current->req, &resp);
+    give_store(); /* before a whole answer goes to a browser that may read it slowly */
     if (resp.parts == CS_WHOLE) {
         rc = send_response(soap, &resp);
     } else { /* sent in parts: a series broken off (or never ended) closes the connection */
@@ -176,7 +225,10 @@ static int on_header(struct soap *soap, const char *key, const char *val)
 static void serve_connection(struct soap *soap, void *app, const atomic_int *stopping)
 {
     const struct cs_console *console = app;
-    struct cs_conn conn = {.site = console->site, .chained = soap->fparsehdr};
+    struct cs_conn conn = {.site = console->site,
+                           .gate =
+                               console->site->take != NULL ? &console->gate_site : console->site,
+                           .chained = soap->fparsehdr};
 
     snprintf(conn.session_cookie, sizeof(conn.session_cookie), "__Host-%.*s=", CS_COOKIE_NAME_MAX,
              console->site->cookie);
@@ -248,6 +300,9 @@ int cs_console_start(const struct cs_server_settings *cs, struct cl_tls *tls,
         return CL_ERR_NOMEM;
     }
     console->site = site;
+    console->gate_site = *site;
+    console->gate_site.acquire = taken_store;
+    console->gate_site.release = keep_store;
     console->tls = tls;
     settings.host = cs->host;
     settings.port = cs->port;
@@ -257,6 +312,8 @@ int cs_console_start(const struct cs_server_settings *cs, struct cl_tls *tls,
     cl_soap_limits_default(&settings.limits);
     settings.limits.max_message_bytes = BODY_MAX;
     settings.limits.max_keep_alive = REQUESTS_PER_CONNECTION;
+    if (cs->send_timeout_s > 0)
+        settings.limits.send_timeout_s = cs->send_timeout_s;
     if ((rc = cl_server_new(&settings, console->tls, &console->server, err, errlen)) != CL_OK)
         goto fail;
     if (pthread_create(&console->thread, NULL, run, console) != 0) {
@@ -280,7 +337,8 @@ int cs_console_open(const struct cs_console_config *cc, const struct cl_tls_conf
     struct cs_server_settings settings = {.host = cc->host,
                                           .port = (int)cc->port,
                                           .max_connections = (int)cc->max_connections,
-                                          .iface = iface};
+                                          .iface = iface,
+                                          .send_timeout_s = (int)cc->send_timeout_s};
     struct cl_tls *tls = NULL;
     int rc;
 

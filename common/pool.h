@@ -1,5 +1,7 @@
 /* pool.h: a fixed set of resources (database connections) shared by threads: take one, waiting
- * while all are in use, and give it back. */
+ * while all are in use, and give it back. A share of the pool for lesser work (an operator
+ * console) holds at most a set number at once, waits only briefly, and never takes one ahead of
+ * the production work waiting for it. */
 #ifndef CERTLINE_POOL_H
 #define CERTLINE_POOL_H
 
@@ -17,5 +19,13 @@ void cl_pool_free(struct cl_pool *pool);
 
 void *cl_pool_acquire(struct cl_pool *pool);
 void cl_pool_release(struct cl_pool *pool, void *resource);
+
+/* Sets how many resources the share may hold at once (0: none; the default). */
+void cl_pool_set_share(struct cl_pool *pool, size_t limit);
+/* A resource for the share, waiting at most wait_ms: NULL if the share holds its limit already,
+ * or none is free in time, or cl_pool_acquire callers are waiting (they come first). Given back
+ * with cl_pool_release_share. */
+void *cl_pool_acquire_share(struct cl_pool *pool, long wait_ms);
+void cl_pool_release_share(struct cl_pool *pool, void *resource);
 
 #endif
