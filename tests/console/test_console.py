@@ -19,7 +19,10 @@ the database, the fetch's progress against the packs it stored, the deletion aga
 packs, and every console action in the audit log under the operator's id; then, over
 http.client and curl, a day of 100,000 receipts downloaded in parts (chunked) byte-equal to the
 database, and downloads broken off (a database failure mid-way, a browser gone) never reading as
-complete.
+complete. Then Today's alerts over http.client (no script): stock below tomorrow's plan,
+ca-server unreachable since a time with a report waiting (awaiting receipt one more), the CRL past
+its next update, an installation rejected (rejected one more), the ca-server alerts gone after its
+return; and Today's chart (SVG) against the database's devices written per hour.
 
 Usage: test_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR NODE_DIR
        SHOTS_DIR
