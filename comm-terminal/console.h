@@ -55,6 +55,16 @@ void cs_action_operator(struct cs_ctx *ctx);
  * progress (console_fetch.c), deleting a discontinued model (console_models.c), the plan
  * upload's errors (console_actions.c) ---- */
 
+/* Today's chart of plan against use through the day (console_today_chart.c): one panel per
+ * series, its devices written by the end of each local hour, up to now_h hours into the day
+ * (24: the whole day), against its plan. */
+struct cs_plan_series {
+    const char *model; /* a model's code, or "All models" */
+    long plan;
+    long written_by[24]; /* from the day's start to the end of each hour */
+};
+void cs_plan_chart(struct cs_buf *b, const struct cs_plan_series *series, size_t n, double now_h);
+
 /* The day picker (console_pages.c; table cells are console_core.h's cs_cell*). */
 /* The day= query value if it is a date, else today. */
 void cs_query_day(struct cs_ctx *ctx, char day[11]);

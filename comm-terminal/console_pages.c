@@ -51,30 +51,41 @@ static void alert(struct cs_buf *b, const char *text)
     cs_puts(b, "</p>");
 }
 
-/* Plan against use per model, as bars drawn by the server. */
+#define CHART_MODELS_MAX 6 /* more models with a plan or use today: one chart of them all */
+
+/* Today's chart (console_today_chart.c): a series per model planned or written today, or all
+ * of them added together when there are more than CHART_MODELS_MAX. */
 static void chart(struct cs_buf *b, const struct ct_model_status *rows, size_t n,
-                  const struct ct_plan_units *plan, size_t plan_n)
+                  const struct ct_plan_units *plan, size_t plan_n,
+                  const struct ct_model_hours *hours, size_t hours_n)
 {
-    long top = 1;
+    struct cs_plan_series series[CHART_MODELS_MAX + 1] = {{0}}, *all = &series[0];
+    size_t shown = 0, active = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    localtime_r(&now, &tm);
+    all->model = "All models";
     for (size_t i = 0; i < n; i++) {
-        long p = units_of(plan, plan_n, rows[i].model_code);
-        top = p > top ? p : top;
-        top = rows[i].used_today > top ? rows[i].used_today : top;
+        struct cs_plan_series s = {
+            rows[i].model_code, units_of(plan, plan_n, rows[i].model_code), {0}};
+        for (size_t k = 0; k < hours_n; k++)
+            if (strcmp(hours[k].model_code, rows[i].model_code) == 0)
+                memcpy(s.written_by, hours[k].written_by, sizeof(s.written_by));
+        if (s.plan == 0 && rows[i].used_today == 0)
+            continue;
+        active++;
+        all->plan += s.plan;
+        for (int h = 0; h < 24; h++)
+            all->written_by[h] += s.written_by[h];
+        if (shown < CHART_MODELS_MAX)
+            series[1 + shown++] = s;
     }
-    cs_printf(b, "<svg width=\"520\" height=\"%zu\" role=\"img\" aria-label=\"plan and use\">",
-              n * 34 + 10);
-    for (size_t i = 0; i < n; i++) {
-        long p = units_of(plan, plan_n, rows[i].model_code);
-        int y = (int)i * 34 + 5;
-        cs_printf(b, "<text x=\"0\" y=\"%d\" font-size=\"12\">", y + 18);
-        cs_html(b, rows[i].model_code);
-        cs_printf(b,
-                  "</text><rect x=\"70\" y=\"%d\" width=\"%ld\" height=\"12\" fill=\"#9ab\">"
-                  "<title>plan %ld</title></rect><rect x=\"70\" y=\"%d\" width=\"%ld\" "
-                  "height=\"12\" fill=\"#2a6\"><title>used %ld</title></rect>",
-                  y, p * 440 / top, p, y + 14, rows[i].used_today * 440 / top, rows[i].used_today);
-    }
-    cs_puts(b, "</svg><p>Grey: planned today; green: written today.</p>");
+    double now_h = tm.tm_hour + tm.tm_min / 60.0;
+    if (active > CHART_MODELS_MAX)
+        cs_plan_chart(b, series, 1, now_h);
+    else
+        cs_plan_chart(b, series + 1, shown, now_h);
 }
 
 /* The CRL the lines enforce: an alert if there is none or it is past its next update, else its
@@ -110,8 +121,9 @@ void cs_page_today(struct cs_ctx *ctx)
     struct cs_buf *b = &ctx->resp->body;
     struct ct_model_status *rows = NULL;
     struct ct_plan_units *plan = NULL, *next = NULL;
+    struct ct_model_hours *hours = NULL;
     struct ct_report_backlog backlog;
-    size_t n = 0, next_n = 0, plan_n = 0;
+    size_t n = 0, next_n = 0, plan_n = 0, hours_n = 0;
     char day[11], tomorrow[11], text[700];
     time_t t = time(NULL) + 86400;
     struct tm tm;
@@ -122,7 +134,8 @@ void cs_page_today(struct cs_ctx *ctx)
     if (ct_store_status(ctx->store, day, &rows, &n) != CL_OK ||
         ct_store_plan_units(ctx->store, tomorrow, &next, &next_n) != CL_OK ||
         ct_store_plan_units(ctx->store, day, &plan, &plan_n) != CL_OK ||
-        ct_store_report_backlog(ctx->store, &backlog) != CL_OK) {
+        ct_store_report_backlog(ctx->store, &backlog) != CL_OK ||
+        ct_store_model_hours(ctx->store, day, &hours, &hours_n) != CL_OK) {
         cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
         goto out;
     }
@@ -190,9 +203,11 @@ void cs_page_today(struct cs_ctx *ctx)
         cs_puts(b, "</tr>");
     }
     cs_puts(b, "</table>");
-    chart(b, rows, n, plan, plan_n);
+    cs_puts(b, "<h2>Plan against use through the day</h2>");
+    chart(b, rows, n, plan, plan_n, hours, hours_n);
     cs_page_end(ctx);
 out:
+    free(hours);
     free(rows);
     free(next);
     free(plan);

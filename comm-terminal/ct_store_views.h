@@ -1,6 +1,6 @@
 /* ct_store_views.h: the store's read-only listings for the operator console (store/views.c):
  * the "shipped and proven" report, the audit log, device search and history, line results
- * (store/lines.c: the Lines page's day). */
+ * (store/lines.c: the Lines page's day, Today's devices per hour). */
 #ifndef CERTLINE_CT_STORE_VIEWS_H
 #define CERTLINE_CT_STORE_VIEWS_H
 
@@ -112,5 +112,15 @@ struct ct_line_day {
 /* Every line with a result on day (YYYY-MM-DD, local time), by line id; *rows is malloc'd. */
 int ct_store_line_day(struct ct_store *store, const char *day, struct ct_line_day **rows,
                       size_t *count);
+
+/* Today's chart: per model the devices written on day (YYYY-MM-DD) from its start to the end of
+ * each local hour (written_by[23]: the whole day); models with none that day are absent.
+ * *rows is malloc'd. */
+struct ct_model_hours {
+    char model_code[CT_MODEL_CODE_MAX + 1];
+    long written_by[24];
+};
+int ct_store_model_hours(struct ct_store *store, const char *day, struct ct_model_hours **rows,
+                         size_t *count);
 
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl_internal.h> /* the handshake's resume flag */
 
 #include "error.h"
 #include "log.h"
@@ -43,7 +44,7 @@ struct cl_conn {
     int ssl_active;
     int handshake_done; /* the peer was authenticated on this connection */
     int chain_verified; /* server: mbedTLS verified the client's chain in this handshake */
-    int resumed_now;    /* client: this connection resumed the saved session */
+    int resumed_now;    /* this handshake resumed a session (either side; run_handshake) */
     struct cl_peer peer;
     void *app;
     /* client side */
@@ -371,6 +372,25 @@ static int note_verification(void *ctx, mbedtls_x509_crt *crt, int depth, uint32
     return 0;
 }
 
+/* mbedTLS's handshake (mbedtls_ssl_handshake's loop, retried on WANT_READ/WRITE), step by step
+ * so as to read whether a session was resumed: the client's offered session accepted by the
+ * server, or the server's cache found the session a client (a browser too) offered. mbedTLS
+ * 2.28 keeps that flag only in the handshake parameters, which the last step frees. */
+static int run_handshake(mbedtls_ssl_context *ssl, int *resumed)
+{
+    int ret = 0;
+
+    *resumed = 0;
+    while (ssl->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+        ret = mbedtls_ssl_handshake_step(ssl);
+        if (ssl->handshake != NULL)
+            *resumed = ssl->handshake->resume != 0;
+        if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+            return ret;
+    }
+    return 0;
+}
+
 /* Runs the handshake on soap->socket and records the verified peer. */
 static int handshake(struct soap *soap, struct cl_conn *conn)
 {
@@ -397,18 +417,8 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
     }
     mbedtls_ssl_set_bio(&conn->ssl, soap, bio_send, bio_recv, NULL);
     soap->start = (ULONG64)time(NULL); /* the handshake counts against the transfer timeout */
-    do
-        ret = mbedtls_ssl_handshake(&conn->ssl);
-    while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
-    if (ret != 0)
+    if ((ret = run_handshake(&conn->ssl, &conn->resumed_now)) != 0)
         goto fail;
-    if (conn->tls->side == CL_TLS_CLIENT && conn->have_saved_session) {
-        /* mbedTLS resumes exactly when the server answers with the id it was offered. */
-        const mbedtls_ssl_session *now = conn->ssl.session;
-        conn->resumed_now = now != NULL && now->id_len > 0 &&
-                            now->id_len == conn->saved_session.id_len &&
-                            memcmp(now->id, conn->saved_session.id, now->id_len) == 0;
-    }
     if (check_peer(conn) != CL_OK) {
         forget_session(conn);
         return conn->error_code; /* refused: the caller closes without sending anything */
@@ -430,10 +440,7 @@ static int handshake(struct soap *soap, struct cl_conn *conn)
         conn->resumed += conn->resumed_now ? 1u : 0u;
         save_session(conn);
     }
-    CL_METRIC_INC(CL_M_TLS_HANDSHAKES, side_name(conn),
-                  (conn->tls->side == CL_TLS_SERVER ? !conn->chain_verified : conn->resumed_now)
-                      ? "resumed"
-                      : "full");
+    CL_METRIC_INC(CL_M_TLS_HANDSHAKES, side_name(conn), conn->resumed_now ? "resumed" : "full");
     /* The session to this program's other side (cl_tls_hand_sessions); a server's only with the
      * client chain mbedTLS verified in full in this handshake. */
     if (conn->tls->side == CL_TLS_SERVER)

@@ -1,6 +1,7 @@
 /* store/lines.c: the production lines' day for the console's Lines page: per line the devices
  * written (OK) and the write failures (NG) per hour, the last scan, and the median and p99 time
- * per device from its scan to its write result (ct_store_views.h). */
+ * per device from its scan to its write result; and for Today's chart the devices written per
+ * model and hour (ct_store_views.h). */
 #include "ct_store_internal.h"
 #include "ct_store_views.h"
 
@@ -8,6 +9,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One result of the day on a line: a device written (ok, with its time on the line when known,
  * else -1) or a failed write. */
@@ -164,4 +166,54 @@ int ct_store_line_day(struct ct_store *store, const char *day, struct ct_line_da
         return rc;
     *count = lines;
     return CL_OK;
+}
+
+/* ---- Today's chart: the day's written devices per model, added up hour by hour ---- */
+
+/* From the index certificate_written_day alone (written_at with the model), grouped by model only
+ * (a handful of groups, hashed), each hour's end a filtered count: grouping by model and hour
+ * instead made PostgreSQL sort the day's 100,000 rows (it cannot tell an hour from a time's
+ * distinct values), two to three times the plain count's time at a million devices. Hour k ends
+ * at the day's start + k hours as add_event counts them; the 24th at the day's end. */
+/* clang-format off */
+#define WRITTEN_BY(n) ", count(*) FILTER (WHERE written_at < $" #n "::timestamptz)"
+#define MODEL_HOURS_SQL                                                                            \
+    "SELECT model_code"                                                                            \
+    WRITTEN_BY(3) WRITTEN_BY(4) WRITTEN_BY(5) WRITTEN_BY(6) WRITTEN_BY(7) WRITTEN_BY(8)            \
+    WRITTEN_BY(9) WRITTEN_BY(10) WRITTEN_BY(11) WRITTEN_BY(12) WRITTEN_BY(13) WRITTEN_BY(14)       \
+    WRITTEN_BY(15) WRITTEN_BY(16) WRITTEN_BY(17) WRITTEN_BY(18) WRITTEN_BY(19) WRITTEN_BY(20)      \
+    WRITTEN_BY(21) WRITTEN_BY(22) WRITTEN_BY(23) WRITTEN_BY(24) WRITTEN_BY(25)                     \
+    ", count(*) FROM certificate WHERE state = 'written'"                                          \
+    " AND written_at >= to_timestamp($1::bigint) AND written_at < to_timestamp($2::bigint)"       \
+    " GROUP BY 1 ORDER BY 1"
+/* clang-format on */
+
+static void model_hours_from_row(const PGresult *res, int i, void *out)
+{
+    struct ct_model_hours *m = out;
+    cl_copy_text(m->model_code, sizeof(m->model_code), cl_pg_get_text(res, i, 0));
+    for (int h = 0; h < 24; h++)
+        m->written_by[h] = (long)cl_pg_get_ll(res, i, 1 + h);
+}
+
+int ct_store_model_hours(struct ct_store *store, const char *day, struct ct_model_hours **rows,
+                         size_t *count)
+{
+    char from[24], to[24], ends[23][32];
+    const char *values[2 + 23] = {from, to};
+    int rc;
+
+    if (!CL_PG_LIST_START(store, rows, count) || !cts_day_bounds("model hours", day, from, to))
+        return CL_ERR_INVALID_ARGUMENT;
+    time_t day_start = (time_t)strtoll(from, NULL, 10);
+    for (int k = 0; k < 23; k++) { /* as UTC text: read once as a timestamptz, no call per row */
+        time_t end = day_start + (time_t)(k + 1) * 3600;
+        struct tm tm;
+        gmtime_r(&end, &tm);
+        strftime(ends[k], sizeof(ends[k]), "%Y-%m-%d %H:%M:%S+00", &tm);
+        values[2 + k] = ends[k];
+    }
+    *rows = cl_pg_list(store->db, MODEL_HOURS_SQL, 2 + 23, values, sizeof(**rows),
+                       model_hours_from_row, count, &rc, cts_logged, "reading the day's hours");
+    return rc;
 }

@@ -19,16 +19,21 @@ the database, the fetch's progress against the packs it stored, the deletion aga
 packs, and every console action in the audit log under the operator's id; then, over
 http.client and curl, a day of 100,000 receipts downloaded in parts (chunked) byte-equal to the
 database, and downloads broken off (a database failure mid-way, a browser gone) never reading as
-complete.
+complete. Then Today's alerts over http.client (no script): stock below tomorrow's plan,
+ca-server unreachable since a time with a report waiting (awaiting receipt one more), the CRL past
+its next update, an installation rejected (rejected one more), the ca-server alerts gone after its
+return; and Today's chart (SVG) against the database's devices written per hour.
 
 Usage: test_console.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR NODE_DIR
        SHOTS_DIR
 """
 import csv
+import html
 import http.client
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,8 +55,11 @@ class ConsoleLine(Line):
     node_dir = shots_dir = None
 
     def setup(self):
-        self.CT_SETTINGS = {"report_interval_s": 1, "fetch_chunk": 2,
+        self.CT_SETTINGS = {"report_interval_s": 1, "fetch_chunk": 2, "crl_fetch_s": 1,
                             "console": console_settings(self)}
+        # CRLs valid for 20 s, a new one every 10 s: stale soon after ca-server stops.
+        self.ca.write_config(self.ca.conninfo, limits=self.LIMITS, crl_period_s=10,
+                             crl_validity_s=20)
         super().setup()
 
     def sql(self, query):
@@ -308,6 +316,109 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
               "the complete downloads are not audited with their count")
         check("broken off after" in self.ct.log(), "no warning of the broken downloads")
 
+    def today_page(self, client):
+        """Today as a script without JavaScript sees it: the #alerts texts, the table's rows by
+        model, the chart's per-model panels (title, the written curve's title)."""
+        status, page = client.request("GET", "/")
+        page = page.decode()
+        check(status == 200, "Today: %d" % status)
+        section = re.search(r'<section id="alerts">(.*?)</section>', page, re.S)
+        check(section is not None, "Today has no #alerts")
+        alerts = [html.unescape(a) for a in
+                  re.findall(r'<p class="alert">(.*?)</p>', section.group(1), re.S)]
+        table = re.search(r'<table id="today">(.*?)</table>', page, re.S)
+        rows = {}
+        for tr in re.findall(r'<tr>(.*?)</tr>', table.group(1), re.S):
+            cells = [html.unescape(c) for c in re.findall(r'<td[^>]*>(.*?)</td>', tr, re.S)]
+            if cells:
+                rows[cells[0]] = cells
+        chart = re.search(r'<svg id="plan-use"[^>]*>(.*?)</svg>', page, re.S)
+        check(chart is not None, "Today has no chart of plan against use")
+        panels = {html.unescape(m.group(1)): (html.unescape(m.group(2)), m.group(3))
+                  for m in re.finditer(r'<g class="plan-use"[^>]*><title>([^<:]*): ([^<]*)'
+                                       r'</title>.*?<polyline class="written"[^>]*><title>'
+                                       r'([^<]*)</title>', chart.group(1), re.S)}
+        return alerts, rows, panels
+
+    def today_alerts(self):
+        """Today's alerts, each forced and cleared again: stock below tomorrow's plan (a plan
+        for tomorrow bigger than the packs held); with ca-server stopped and a device written,
+        ca-server unreachable since a time and its report waiting (awaiting receipt one more),
+        then the CRL past its next update; the report's proof spoiled, ca-server started: the
+        installation rejected (rejected one more), and the other alerts gone after the next
+        contact. The chart's curve for the model is the database's devices written per hour."""
+        client = Console(self.console_port)
+        client.login("alice", OPERATOR_PASSWORD)
+        alerts, rows, _ = self.today_page(client)
+        check(not [a for a in alerts if "ca-server" in a or "CRL" in a or "report(s) waiting" in a
+                   or "tomorrow" in a], "alerts before: %r" % alerts)
+        base = rows[MODEL]
+        tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86400))
+        plan = os.path.join(self.work, "plan-tomorrow.csv")
+        with open(plan, "w") as f:
+            f.write("device_code,date,units,first_serial,serial_digits\n"
+                    "%s,%s,50,5000,6\n" % (MODEL, tomorrow))
+        self.ct.run("import", plan)
+        alerts, rows, _ = self.today_page(client)
+        spare = max(0, int(rows[MODEL][3]) - int(rows[MODEL][5]))
+        check("model %s: stock below tomorrow's plan (%d held beyond today's need, 50 planned"
+              " for %s)" % (MODEL, spare, tomorrow) in alerts, "stock: %r" % alerts)
+
+        number = self.number(3001)  # fetched by the console's fetch now, not yet written
+        self.ca.stop()
+        check(self.provision(number)["result"] == "OK", "provisioned with ca-server away")
+        since = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+        def away():
+            alerts, rows, _ = self.today_page(client)
+            return (alerts, rows) if (
+                any(re.match("ca-server unreachable (or refusing reports )?since %s" % since, a)
+                    for a in alerts) and
+                "1 installation report(s) waiting for ca-server" in alerts) else None
+        alerts, rows = wait_for("ca-server unreachable and a report waiting", away, timeout=60)
+        check(rows[MODEL][7] == str(int(base[7]) + 1) and rows[MODEL][8] == base[8],
+              "awaiting receipt %s -> %s, rejected %s -> %s" % (base[7], rows[MODEL][7],
+                                                                base[8], rows[MODEL][8]))
+        wait_for("the CRL alert", lambda: [a for a in self.today_page(client)[0]
+                                           if re.match(r"CRL number \d+, issued \d+ min ago, "
+                                                       r".*: past its next update$", a)],
+                 timeout=60)
+        self.sql("UPDATE report SET proof = repeat('0', 64) WHERE device_number = '%s'"
+                 " AND state = 'queued'" % number)
+        self.ca.start()
+        rejected = "model %s: 1 installation(s) rejected by ca-server, awaiting the " \
+            "replacement's write" % MODEL
+
+        def back():
+            alerts, rows, panels = self.today_page(client)
+            return (alerts, rows, panels) if rejected in alerts and not [
+                a for a in alerts if "ca-server unreachable" in a or "report(s) waiting" in a or
+                "CRL" in a] else None
+        alerts, rows, panels = wait_for("the rejection and no other ca-server alert", back,
+                                        timeout=60)
+        check(rows[MODEL][8] == str(int(base[8]) + 1) and rows[MODEL][7] == base[7],
+              "after the rejection: %r (before %r)" % (rows[MODEL], base))
+        check(any(a.startswith("model %s: stock below" % MODEL) for a in alerts),
+              "the stock alert went: %r" % alerts)
+
+        # The chart: the model's curve is the day's devices written, added up hour by hour.
+        title, curve = panels[MODEL]
+        written = self.sql("SELECT count(*) FROM certificate WHERE model_code = '%s' AND"
+                           " state = 'written' AND written_at >= '%s'::date AND written_at <"
+                           " '%s'::date + 1" % (MODEL, TODAY, TODAY))
+        check(title == "%s written of %s planned" % (written, rows[MODEL][2]),
+              "chart title %r: %s written, plan %s" % (title, written, rows[MODEL][2]))
+        per_hour = dict((int(h), int(n)) for h, n in (line.split("|") for line in self.sql(
+            "SELECT extract(hour FROM written_at)::int, count(*) FROM certificate WHERE"
+            " model_code = '%s' AND state = 'written' AND written_at >= '%s'::date AND"
+            " written_at < '%s'::date + 1 GROUP BY 1" % (MODEL, TODAY, TODAY)).splitlines()))
+        points = re.findall(r"(\d\d):00 (\d+)", curve)
+        check(len(points) >= 1 and int(points[-1][0]) > max(per_hour),
+              "curve %r, hours written %r" % (curve, per_hour))
+        for end, value in points:
+            check(int(value) == sum(n for h, n in per_hour.items() if h < int(end)),
+                  "curve %r, database per hour %r" % (curve, per_hour))
+
     def clean_stop(self):
         """serve ends on SIGTERM with 0 (under the sanitizers: no leak, no error found)."""
         self.ct.stop()
@@ -320,4 +431,4 @@ if __name__ == "__main__":
     sys.exit(main(ConsoleLine, (
         "line_day", "browser", "exports_match_database", "views_match_the_day",
         "lines_match_database", "plan_errors_listed", "fetch_progress_matches", "model_deleted",
-        "audit_log", "streamed_exports", "clean_stop"), __doc__))
+        "audit_log", "streamed_exports", "today_alerts", "clean_stop"), __doc__))

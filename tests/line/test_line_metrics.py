@@ -5,6 +5,11 @@ on loopback, scraped by Debian's `prometheus`:
 
 - a few devices through the line (OK, a forced write failure then its re-scan, a scan that is no
   device number) and a TLS handshake refused at ca-server;
+- TLS handshakes counted by what happened: plain TCP refused at the comm-terminal's and the
+  factory terminal's TLS ports, a client without a certificate refused at the comm-terminal;
+  fresh browser-like connections to the comm-terminal's console counted full, one that resumes
+  its session counted resumed (by the /metrics text, exactly); the comm-terminal resuming its
+  sessions to ca-server (resumed on both sides, through prometheus);
 - each server's /metrics text passes `promtool check metrics` and a strict parser of the text
   format (version 0.0.4);
 - prometheus, started with a generated configuration scraping the three /metrics addresses every
@@ -14,8 +19,7 @@ on loopback, scraped by Debian's `prometheus`:
   terminal, receipts held, no report queued, ca-server reachable, TLS handshakes, pool size;
 - a request other than GET, a wrong path, an oversized and a malformed request are refused.
 
-Without the prometheus package (deploy/install-deps.sh installs it) only the read-back is
-skipped, with a line saying so; the strict parser still checks every server's text.
+Without the prometheus package (deploy/install-deps.sh installs it) the test fails.
 
 Usage: test_line_metrics.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR
 """
@@ -25,6 +29,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -122,8 +127,13 @@ class MetricsLine(Line):
         self.prom_dir = None
 
     def setup(self):
+        self.console_port = free_port()
+        # The CRL fetched a little less often than ca-server keeps an idle connection: each
+        # fetch connects again, resuming the comm-terminal's session.
         self.CT_SETTINGS = {"report_interval_s": 1,
-                            "metrics": {"host": "127.0.0.1", "port": self.ports["comm-terminal"]}}
+                            "crl_fetch_s": self.LIMITS["recv_timeout_s"] + 2,
+                            "metrics": {"host": "127.0.0.1", "port": self.ports["comm-terminal"]},
+                            "console": {"host": "127.0.0.1", "port": self.console_port}}
         self.FT_SETTINGS = {"metrics": {"host": "127.0.0.1",
                                         "port": self.ports["factory-terminal"]}}
         super().setup()
@@ -154,6 +164,53 @@ class MetricsLine(Line):
             self.check_in(self.number(n))  # its installation report reached ca-server
         # A handshake refused at ca-server: plain HTTP where TLS is expected.
         http_raw(self.ca.port, b"GET / HTTP/1.0\r\n\r\n")
+
+    def handshake_counts(self, job):
+        samples = parse_text(self.metrics_text(job))
+        return {(dict(labels)["side"], dict(labels)["kind"]): value
+                for (name, labels), value in samples.items()
+                if name == "certline_tls_handshakes_total"}
+
+    def handshakes_counted(self):
+        """Refused handshakes at the comm-terminal and the factory terminal; console (browser)
+        handshakes counted full when new, resumed when they resume, whatever no chain says."""
+        check(self.ct.port != self.console_port, "the console shares the line's port")
+        for port in (self.ct.port, self.ft.port):
+            http_raw(port, b"GET / HTTP/1.0\r\n\r\n")  # plain TCP where TLS is expected
+        anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        anonymous.check_hostname = False
+        anonymous.verify_mode = ssl.CERT_NONE
+        try:  # a TLS client without a certificate: the line's port asks for one
+            with socket.create_connection(("127.0.0.1", self.ct.port), timeout=10) as raw:
+                with anonymous.wrap_socket(raw) as s:
+                    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    s.recv(100)
+        except (ssl.SSLError, OSError):
+            pass
+        def console_login_page(context, session=None):
+            """A request over a new connection, answered: the server's handshake is over."""
+            with socket.create_connection(("127.0.0.1", self.console_port), timeout=10) as raw:
+                with context.wrap_socket(raw, session=session) as s:
+                    s.sendall(b"GET /login HTTP/1.0\r\n\r\n")
+                    check(s.recv(100).startswith(b"HTTP/1.1 200 "), "no login page")
+                    return s.session, s.session_reused
+
+        before = self.handshake_counts("comm-terminal")
+        for _ in range(3):  # each a new context: nothing to resume
+            fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            fresh.check_hostname = False
+            fresh.verify_mode = ssl.CERT_NONE
+            session, reused = console_login_page(fresh)
+            check(not reused, "a new console connection resumed")
+        check(console_login_page(fresh, session)[1],
+              "the console did not resume an offered session")
+        after = self.handshake_counts("comm-terminal")
+
+        def grew(kind):
+            return after.get(("server", kind), 0) - before.get(("server", kind), 0)
+        check(grew("full") == 3 and grew("resumed") == 1,
+              "console handshakes: full +%d, resumed +%d (before %r, after %r)" % (
+                  grew("full"), grew("resumed"), before, after))
 
     def texts_well_formed(self):
         for job in JOBS:
@@ -197,9 +254,7 @@ class MetricsLine(Line):
         check(self.metrics_text("comm-terminal").startswith("# HELP "), "no answer afterwards")
 
     def prometheus_reads_back(self):
-        if PROMETHEUS is None:
-            print("SKIPPED prometheus_reads_back: no prometheus (deploy/install-deps.sh)")
-            return
+        check(PROMETHEUS is not None, "no prometheus on PATH (deploy/install-deps.sh installs it)")
         self.start_prometheus()
         wait_for("every target up", lambda: len(self.query('up == 1')) == 3, DEADLINE_S)
         certs = dict(line.split("|") for line in self.cluster.psql(
@@ -241,6 +296,16 @@ class MetricsLine(Line):
                     '> 0', None)
         self.expect('certline_tls_handshakes_refused_total{job="ca-server",side="server",'
                     'reason="handshake"} > 0', None)
+        for job in ("comm-terminal", "factory-terminal"):  # handshakes_counted's plain TCP
+            self.expect('certline_tls_handshakes_refused_total{job="%s",side="server",'
+                        'reason="handshake"} > 0' % job, None)
+        self.expect('certline_tls_handshakes_refused_total{job="comm-terminal",side="server",'
+                    'reason="certificate"} > 0', None)
+        # The comm-terminal resumes its sessions to ca-server; ca-server counts them so too.
+        self.expect('certline_tls_handshakes_total{job="comm-terminal",side="client",'
+                    'kind="resumed"} > 0', None)
+        self.expect('certline_tls_handshakes_total{job="ca-server",side="server",'
+                    'kind="resumed"} > 0', None)
         self.expect('certline_db_pool_size{job="ca-server"}', 8.0)  # db_connections' default
         self.expect('certline_db_pool_size{job="comm-terminal"} > 0', None)
         self.expect('certline_db_pool_in_use{job="ca-server"} >= 0', None)
@@ -317,8 +382,8 @@ def main():
         return 2
     binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
     return run_cases(MetricsLine, binaries, os.path.abspath(sys.argv[5]),
-                     ("devices_through_the_line", "texts_well_formed", "refused_requests",
-                      "prometheus_reads_back"))
+                     ("devices_through_the_line", "handshakes_counted", "texts_well_formed",
+                      "refused_requests", "prometheus_reads_back"))
 
 
 if __name__ == "__main__":
