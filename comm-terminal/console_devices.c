@@ -141,8 +141,9 @@ void cs_page_devices(struct cs_ctx *ctx)
     }
     cs_page_start(ctx, "Devices");
     search_form(b, &by);
-    cs_printf(b, "<p id=\"found\">%zu device(s)%s.</p>", n,
-              n == DEVICES_LIMIT ? " (the first 200 by device number)" : "");
+    cs_printf(b, "<p id=\"found\">%zu device(s)%s, %s.</p>", n,
+              n == DEVICES_LIMIT ? " (the first 200)" : "",
+              day[0] != '\0' ? "in the order written" : "by device number");
     cert_table(b, rows, n);
     cs_page_end(ctx);
     free(rows);
