@@ -40,8 +40,7 @@ int cs_query_optional_day(struct cs_ctx *ctx, const char *name, const char *labe
     if (!cs_query_text(ctx, name, label, given, sizeof(given)))
         return 0;
     if (given[0] == '\0' || ct_store_day_ok(given)) {
-        memcpy(day, given, 11);
-        day[10] = '\0';
+        snprintf(day, 11, "%.10s", given);
         return 1;
     }
     day[0] = '\0';
