@@ -1,14 +1,13 @@
 /* console_certs.c: the CA console's certificate pages: search (device number, serial, state,
- * factory, day) and one certificate's detail: its subject, serial and validity read from the
- * signed certificate, its history (intent, pack, installation and receipt, supersession or
- * revocation) and the audit entries naming it. */
+ * factory, day) and one certificate's detail: its subject, issuer, validity, serial, key and
+ * fingerprint read from the signed certificate (common/console_x509.c), its history (intent,
+ * pack, installation and receipt, supersession or revocation) and the audit entries naming it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/x509_crt.h>
-
 #include "ca_console.h"
+#include "console_x509.h"
 #include "crl_reason.h"
 #include "error.h"
 #include "store_console.h"
@@ -88,37 +87,19 @@ void ca_page_certificates(struct cs_ctx *ctx)
     cs_page_end(ctx);
 }
 
-/* The signed certificate's subject and validity. */
+/* The signed certificate's details (subject, issuer, validity, serial, key, fingerprint). */
 static void signed_certificate(struct cs_ctx *ctx, const char *serial)
 {
     struct cs_buf *b = &ctx->resp->body;
     unsigned char *der = NULL;
     size_t len = 0;
-    mbedtls_x509_crt crt;
-    char subject[512], issuer[512];
 
     if (ca_store_cert_der(ctx->store, serial, &der, &len) != CL_OK) {
         cs_puts(b, "<p>Not signed (an intent only).</p>");
         return;
     }
-    mbedtls_x509_crt_init(&crt);
-    if (mbedtls_x509_crt_parse_der(&crt, der, len) == 0 &&
-        mbedtls_x509_dn_gets(subject, sizeof(subject), &crt.subject) > 0 &&
-        mbedtls_x509_dn_gets(issuer, sizeof(issuer), &crt.issuer) > 0) {
-        const mbedtls_x509_time *f = &crt.valid_from, *t = &crt.valid_to;
-        cs_puts(b, "<table id=\"x509\"><tr><th>Subject</th>");
-        cs_cell(b, subject);
-        cs_puts(b, "</tr><tr><th>Issuer</th>");
-        cs_cell(b, issuer);
-        cs_printf(b,
-                  "</tr><tr><th>Valid from</th><td>%04d-%02d-%02d %02d:%02d:%02d UTC</td></tr>"
-                  "<tr><th>Valid to</th><td>%04d-%02d-%02d %02d:%02d:%02d UTC</td></tr></table>",
-                  f->year, f->mon, f->day, f->hour, f->min, f->sec, t->year, t->mon, t->day,
-                  t->hour, t->min, t->sec);
-    } else {
+    if (cs_x509_table(b, der, len) != 0)
         cs_puts(b, "<p class=\"alert\">The stored certificate could not be read.</p>");
-    }
-    mbedtls_x509_crt_free(&crt);
     free(der);
 }
 

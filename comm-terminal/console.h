@@ -35,7 +35,8 @@ extern const size_t ct_console_nav_count;
 extern const struct cs_query_bound ct_console_query_bounds[];
 extern const size_t ct_console_query_bound_count;
 
-/* ---- views (console_pages.c) and actions (console_actions.c) ---- */
+/* ---- views (console_pages.c; Devices: console_devices.c; the audit log: console_log.c) and
+ * actions (console_actions.c) ---- */
 void cs_page_today(struct cs_ctx *ctx);
 void cs_page_devices(struct cs_ctx *ctx);
 void cs_page_device(struct cs_ctx *ctx);
@@ -69,6 +70,11 @@ void cs_plan_chart(struct cs_buf *b, const struct cs_plan_series *series, size_t
 /* The day= query value if it is a date, else today. */
 void cs_query_day(struct cs_ctx *ctx, char day[11]);
 void cs_day_form(struct cs_ctx *ctx, const char *action, const char *day);
+/* A search form's query values (console_devices.c): each returns 1 with the value ("" when
+ * absent), or answers 400 saying what is wrong with the field (label) and returns 0. A text of
+ * at most cap - 1 bytes; an optional day (YYYY-MM-DD, a real date). */
+int cs_query_text(struct cs_ctx *ctx, const char *name, const char *label, char *out, size_t cap);
+int cs_query_optional_day(struct cs_ctx *ctx, const char *name, const char *label, char day[11]);
 /* A page's result line (id "result", class ok or alert) and a link back to the actions. */
 void cs_message(struct cs_ctx *ctx, const char *title, const char *cls, const char *text);
 /* Actions need the role (operator or admin): 1, or the refusal audited, an error page and 0. */

@@ -1,6 +1,6 @@
-/* console_pages.c: the console's views: Today (per model and alerts), Devices (search, one
- * device's history), Audit ("shipped and proven" as a page, its downloads in console_export.c;
- * the audit log), and the table cells and day form the other views share. Every value shown is
+/* console_pages.c: the console's views: Today (per model and alerts), Audit ("shipped and
+ * proven" as a page, its downloads in console_export.c), and the day form the other views share
+ * (Devices and the audit log: console_devices.c, console_log.c). Every value shown is
  * HTML-escaped. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,113 +213,6 @@ out:
     free(plan);
 }
 
-static void cert_table(struct cs_buf *b, const struct ct_cert_row *rows, size_t n)
-{
-    cs_puts(b, "<table id=\"devices\"><tr><th>Device number</th><th>Model</th><th>State</th>"
-               "<th>Serial</th><th>Line</th><th>Fetched</th><th>Written</th><th>Report</th>"
-               "</tr>");
-    for (size_t i = 0; i < n; i++) {
-        cs_puts(b, "<tr><td><a href=\"/device?number=");
-        cs_url(b, rows[i].device_number);
-        cs_puts(b, "\">");
-        cs_html(b, rows[i].device_number);
-        cs_puts(b, "</a></td>");
-        cs_cell(b, rows[i].model_code);
-        cs_cell(b, rows[i].state);
-        cs_cell(b, rows[i].serial_hex);
-        cs_cell(b, rows[i].line_id);
-        cs_cell_time(b, rows[i].created_at);
-        cs_cell_time(b, rows[i].written_at);
-        cs_cell(b, rows[i].report);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table>");
-}
-
-void cs_page_devices(struct cs_ctx *ctx)
-{
-    static const char *const states[] = {"",        "stored", "delivered",
-                                         "written", "failed", "replaced"};
-    struct cs_buf *b = &ctx->resp->body;
-    struct ct_cert_row *rows = NULL;
-    size_t n = 0;
-    char q[65], state[16];
-
-    cs_query(ctx, "q", q, sizeof(q));
-    cs_query(ctx, "state", state, sizeof(state));
-    int state_known = 0;
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        state_known |= strcmp(state, states[i]) == 0;
-    if (!state_known) {
-        cs_error_page(ctx, 400, "state is one of stored, delivered, written, failed, replaced");
-        return;
-    }
-    if (ct_store_cert_search(ctx->store, q, state, LIST_LIMIT, &rows, &n) != CL_OK) {
-        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
-        return;
-    }
-    cs_page_start(ctx, "Devices");
-    cs_puts(b, "<form method=\"get\" action=\"/devices\"><label>Device number, serial or model "
-               "<input name=\"q\" maxlength=\"64\" value=\"");
-    cs_html(b, q);
-    cs_puts(b, "\"></label> <label>State <select name=\"state\">");
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
-        cs_puts(b, "<option value=\"");
-        cs_puts(b, states[i]);
-        cs_puts(b, strcmp(states[i], state) == 0 ? "\" selected>" : "\">");
-        cs_puts(b, states[i][0] ? states[i] : "any");
-        cs_puts(b, "</option>");
-    }
-    cs_puts(b, "</select></label> <button type=\"submit\">Search</button></form>");
-    cs_printf(b, "<p>%zu device(s)%s.</p>", n, n == LIST_LIMIT ? " (the first 200)" : "");
-    cert_table(b, rows, n);
-    cs_page_end(ctx);
-    free(rows);
-}
-
-void cs_page_device(struct cs_ctx *ctx)
-{
-    struct cs_buf *b = &ctx->resp->body;
-    struct ct_history_row *history = NULL;
-    struct ct_cert_row *rows = NULL;
-    size_t n = 0, h = 0;
-    char number[CT_DEVICE_NUMBER_MAX + 1];
-
-    cs_query(ctx, "number", number, sizeof(number));
-    if (!cl_wire_device_number_ok(number)) {
-        cs_error_page(ctx, 400, "give a device number (CODE-SERIAL, e.g. 3012-000001)");
-        return;
-    }
-    if (ct_store_cert_search(ctx->store, number, "", 1, &rows, &n) != CL_OK ||
-        ct_store_device_history(ctx->store, number, &history, &h) != CL_OK) {
-        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
-        goto out;
-    }
-    cs_page_start(ctx, "Device");
-    cs_puts(b, "<h2>");
-    cs_html(b, number);
-    cs_puts(b, "</h2>");
-    if (n == 1)
-        cert_table(b, rows, n);
-    else
-        cs_puts(b, "<p>No certificate held for this number.</p>");
-    cs_puts(b, "<h2>History</h2><table id=\"history\"><tr><th>At</th><th>What</th><th>Serial</th>"
-               "<th>Detail</th></tr>");
-    for (size_t i = 0; i < h; i++) {
-        cs_puts(b, "<tr>");
-        cs_cell_time(b, history[i].at);
-        cs_cell(b, history[i].what);
-        cs_cell(b, history[i].serial_hex);
-        cs_cell(b, history[i].detail);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table>");
-    cs_page_end(ctx);
-out:
-    free(rows);
-    free(history);
-}
-
 /* One row of the Audit page's table. */
 static int proven_cells(const struct ct_proven_row *row, void *arg)
 {
@@ -367,39 +260,4 @@ void cs_page_audit(struct cs_ctx *ctx, int format)
     cs_puts(b, "</table>");
     cs_page_end(ctx);
     cs_buf_free(&cells);
-}
-
-void cs_page_log(struct cs_ctx *ctx)
-{
-    struct cs_buf *b = &ctx->resp->body;
-    struct ct_audit_row *rows = NULL;
-    size_t n = 0;
-    char actor[65], action[65];
-
-    cs_query(ctx, "actor", actor, sizeof(actor));
-    cs_query(ctx, "action", action, sizeof(action));
-    if (ct_store_audit_list(ctx->store, actor, action, LIST_LIMIT, &rows, &n) != CL_OK) {
-        cs_error_page(ctx, 503, "the store could not be read (see the comm-terminal's log)");
-        return;
-    }
-    cs_page_start(ctx, "Audit log");
-    cs_puts(b, "<form method=\"get\" action=\"/log\"><label>Operator <input name=\"actor\" "
-               "maxlength=\"64\" value=\"");
-    cs_html(b, actor);
-    cs_puts(b, "\"></label> <label>Action <input name=\"action\" maxlength=\"64\" value=\"");
-    cs_html(b, action);
-    cs_puts(b, "\"></label> <button type=\"submit\">Filter</button></form>");
-    cs_puts(b, "<table id=\"log\"><tr><th>At</th><th>Operator</th><th>Action</th><th>Detail</th>"
-               "</tr>");
-    for (size_t i = 0; i < n; i++) {
-        cs_puts(b, "<tr>");
-        cs_cell_time(b, rows[i].at);
-        cs_cell(b, rows[i].actor);
-        cs_cell(b, rows[i].action);
-        cs_cell(b, rows[i].detail);
-        cs_puts(b, "</tr>");
-    }
-    cs_puts(b, "</table>");
-    cs_page_end(ctx);
-    free(rows);
 }

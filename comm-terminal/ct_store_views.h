@@ -40,17 +40,46 @@ struct ct_audit_row {
     char action[65];
     char detail[513];
 };
-/* The newest audit entries first; actor and action filter exactly when not "". */
-int ct_store_audit_list(struct ct_store *store, const char *actor, const char *action, size_t limit,
+/* Which audit entries: each filter applies when not "" (NULL: ""). */
+struct ct_audit_filter {
+    const char *actor;  /* exactly this operator id (at most 64 bytes) */
+    const char *action; /* exactly this action (at most 64 bytes) */
+    const char *day;    /* YYYY-MM-DD: entries of that local day */
+    long long before;   /* > 0: entries older than this id (the next page); 0 the newest */
+};
+/* The newest audit entries first (by id, which follows the order they were written), at most
+ * limit; a page's last id as the next page's before reaches every entry. */
+int ct_store_audit_list(struct ct_store *store, const struct ct_audit_filter *filter, size_t limit,
                         struct ct_audit_row **rows, size_t *count);
 
-/* Certificates whose device number, serial (hex) or model is query ("" = any) in a state ("" =
- * any), by device number, at most limit (rows as ct_store_cert_list). */
-int ct_store_cert_search(struct ct_store *store, const char *query, const char *state, size_t limit,
+/* What a certificate search matches: each filter applies when not "" (NULL: ""). */
+struct ct_cert_search {
+    const char *query;   /* the device number, serial (hex, either case) or model; <= 64 bytes */
+    const char *state;   /* stored, delivered, written, failed or replaced */
+    const char *line_id; /* the line that claimed it (its last claim) */
+    const char *day;     /* YYYY-MM-DD: written on that local day (so state written or "") */
+};
+/* Certificates as search says, by device number (with a day: in the order written, then by
+ * number), at most limit (rows as ct_store_cert_list). CL_ERR_INVALID_ARGUMENT (logged) for a
+ * malformed or contradictory search. */
+int ct_store_cert_search(struct ct_store *store, const struct ct_cert_search *search, size_t limit,
                          struct ct_cert_row **rows, size_t *count);
 
-/* One event of a device's history, oldest first: planned, fetched, delivered, written, failed
- * (with the reason), replaced, receipt, rejected (with ca-server's reason), pack deleted. */
+/* The pack a device's certificate row holds: CL_OK with *pack (malloc'd; NULL once deleted, then
+ * *deleted_at says when), CL_ERR_NOT_FOUND if the number has no certificate. The pack's private
+ * key is sealed for the device: whoever reads it shows the certificate only. */
+int ct_store_cert_pack(struct ct_store *store, const char *device_number, char **pack,
+                       time_t *deleted_at);
+
+/* 1 if day is YYYY-MM-DD, a real date of the years 2000 to 2999 (as every day the store takes). */
+int ct_store_day_ok(const char *day);
+
+/* One event of a device's history: planned, fetched, delivered, written, failed (with the
+ * reason), replaced, receipt, rejected (with ca-server's reason), pack deleted. Oldest first by
+ * the whole second shown (a write's time is kept in whole seconds, the others to the
+ * microsecond); within a second in life-cycle order: a pack's generations in the order they
+ * came (each failed one before its replacement), and in one generation fetched or replaced,
+ * delivered, written, receipt or rejection, failed, pack deleted. */
 struct ct_history_row {
     time_t at;
     char what[16];

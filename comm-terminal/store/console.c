@@ -143,23 +143,66 @@ int ct_store_cert_list(struct ct_store *store, const char *state, const char *mo
     return rc;
 }
 
-int ct_store_cert_search(struct ct_store *store, const char *query, const char *state, size_t limit,
+/* A search's filters, each its own clause, folded away when not given (a statement is planned
+ * with its values, the absent day's bounds NULL): by number or serial, a key; by line, the
+ * number order walked, or (a line with few devices or none) its devices from the index of the
+ * lines' devices by time of writing (migration 11); by day, the day's writes in order
+ * (migration 7), with a line from migration 11's index. */
+#define SEARCH_WHERE                                                                               \
+    CERT_SELECT " WHERE ($1 = '' OR c.device_number = $1 OR c.serial = upper($1)"                  \
+                " OR c.model_code = $1) AND ($2 = '' OR c.state = $2)"                             \
+                " AND ($3 = '' OR c.claimed_by_line = $3)"                                         \
+                " AND ($4::bigint IS NULL OR (c.state = 'written'"                                 \
+                " AND c.written_at >= to_timestamp($4::bigint)"                                    \
+                " AND c.written_at < to_timestamp($5::bigint)))"
+/* By device number; a day's writes in the order they were written (from the day's index:
+ * sorting a day of 100,000 by number took seconds at a million devices). */
+static const char search_by_number[] =
+    SEARCH_WHERE " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $6::bigint";
+static const char search_by_day[] =
+    SEARCH_WHERE " ORDER BY c.written_at, " NUMBER_ORDER("c.device_number") " LIMIT $6::bigint";
+
+/* A search's filters checked: 1, or 0 with a warning saying which is wrong. */
+static int search_ok(const char *query, const char *state, const char *line, const char *day)
+{
+    char shown[48];
+    const char *what = NULL, *value = NULL;
+
+    if (strlen(query) > 64)
+        what = "longer than 64 characters", value = query;
+    else if (state[0] != '\0' && !cert_state_ok(state))
+        what = "not a state (stored, delivered, written, failed, replaced)", value = state;
+    else if (line[0] != '\0' && !cl_token_ok(line, CT_LINE_ID_MAX))
+        what = "not a line id (1 to 32 printable characters, no space)", value = line;
+    else if (day[0] != '\0' && !cts_day_ok(day, NULL))
+        what = "not a date (YYYY-MM-DD)", value = day;
+    else if (day[0] != '\0' && state[0] != '\0' && strcmp(state, "written") != 0)
+        what = "not written: a day of writing finds written devices only", value = state;
+    if (what != NULL)
+        cl_log_warn("searching certificates: \"%s\" is %s", cl_shown(value, shown, sizeof(shown)),
+                    what);
+    return what == NULL;
+}
+
+int ct_store_cert_search(struct ct_store *store, const struct ct_cert_search *search, size_t limit,
                          struct ct_cert_row **rows, size_t *count)
 {
-    char limit_text[24];
-    const char *values[] = {query != NULL ? query : "", state != NULL ? state : "", limit_text};
+    char limit_text[24], from[24], to[24];
+    const char *query = search != NULL && search->query != NULL ? search->query : "";
+    const char *state = search != NULL && search->state != NULL ? search->state : "";
+    const char *line = search != NULL && search->line_id != NULL ? search->line_id : "";
+    const char *day = search != NULL && search->day != NULL ? search->day : "";
+    const char *values[] = {
+        query, state, line, day[0] != '\0' ? from : NULL, day[0] != '\0' ? to : NULL, limit_text};
     int rc;
 
-    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || strlen(values[0]) > 64 ||
-        (values[1][0] != '\0' && !cert_state_ok(values[1])))
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || !search_ok(query, state, line, day) ||
+        (day[0] != '\0' && !cts_day_bounds("searching certificates", day, from, to)))
         return CL_ERR_INVALID_ARGUMENT;
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
-    *rows = cl_pg_list(store->db,
-                       CERT_SELECT " WHERE ($1 = '' OR c.device_number = $1 OR c.serial = upper($1)"
-                                   " OR c.model_code = $1) AND ($2 = '' OR c.state = $2)"
-                                   " ORDER BY " NUMBER_ORDER("c.device_number") " LIMIT $3::bigint",
-                       3, values, sizeof(**rows), cert_from_row, count, &rc, cts_logged,
-                       "searching certificates");
+    *rows =
+        cl_pg_list(store->db, day[0] != '\0' ? search_by_day : search_by_number, 6, values,
+                   sizeof(**rows), cert_from_row, count, &rc, cts_logged, "searching certificates");
     return rc;
 }
 

@@ -3,6 +3,7 @@
 #include "ct_store_views.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
@@ -97,23 +98,46 @@ static void audit_from_row(const PGresult *res, int i, void *out)
     cl_copy_text(row->detail, sizeof(row->detail), cl_pg_get_text(res, i, 4));
 }
 
-int ct_store_audit_list(struct ct_store *store, const char *actor, const char *action, size_t limit,
+int ct_store_audit_list(struct ct_store *store, const struct ct_audit_filter *filter, size_t limit,
                         struct ct_audit_row **rows, size_t *count)
 {
-    char limit_text[24];
-    const char *values[] = {actor != NULL ? actor : "", action != NULL ? action : "", limit_text};
+    char limit_text[24], from[24], to[24], before[24], shown[48];
+    const char *actor = filter != NULL && filter->actor != NULL ? filter->actor : "";
+    const char *action = filter != NULL && filter->action != NULL ? filter->action : "";
+    const char *day = filter != NULL && filter->day != NULL ? filter->day : "";
+    long long older = filter != NULL ? filter->before : 0;
+    /* Absent filters as NULL bounds: the planner drops their clauses. */
+    const char *values[] = {actor,
+                            action,
+                            day[0] != '\0' ? from : NULL,
+                            day[0] != '\0' ? to : NULL,
+                            older > 0 ? before : NULL,
+                            limit_text};
     int rc;
 
-    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || strlen(values[0]) > 64 ||
-        strlen(values[1]) > 64)
+    if (!CL_PG_LIST_START(store, rows, count) || limit < 1 || older < 0)
         return CL_ERR_INVALID_ARGUMENT;
+    if (strlen(actor) > 64 || strlen(action) > 64) {
+        cl_log_warn("listing the audit log: operator or action \"%s\" longer than 64 bytes",
+                    cl_shown(strlen(actor) > 64 ? actor : action, shown, sizeof(shown)));
+        return CL_ERR_INVALID_ARGUMENT;
+    }
+    if (day[0] != '\0' && !cts_day_bounds("listing the audit log", day, from, to))
+        return CL_ERR_INVALID_ARGUMENT;
+    snprintf(before, sizeof(before), "%lld", older);
     cl_pg_limit_text(limit_text, limit, LIST_MAX);
+    /* Newest first by the key: a page after another starts below its last id (keyset), so
+     * each page walks the key's index from there, however old. */
     *rows = cl_pg_list(store->db,
                        "SELECT id, " EPOCH("at") ", actor, action, detail FROM audit_log"
                                                  " WHERE ($1 = '' OR actor = $1)"
                                                  " AND ($2 = '' OR action = $2)"
-                                                 " ORDER BY id DESC LIMIT $3::bigint",
-                       3, values, sizeof(**rows), audit_from_row, count, &rc, cts_logged,
+                                                 " AND ($3::bigint IS NULL OR"
+                                                 " (at >= to_timestamp($3::bigint)"
+                                                 " AND at < to_timestamp($4::bigint)))"
+                                                 " AND ($5::bigint IS NULL OR id < $5::bigint)"
+                                                 " ORDER BY id DESC LIMIT $6::bigint",
+                       6, values, sizeof(**rows), audit_from_row, count, &rc, cts_logged,
                        "listing the audit log");
     return rc;
 }
@@ -127,6 +151,48 @@ static void history_from_row(const PGresult *res, int i, void *out)
     cl_copy_text(row->detail, sizeof(row->detail), cl_pg_get_text(res, i, 3));
 }
 
+/* A pack's generation: the id of the failure that ended it (failed_pack), the live one last. */
+#define GENERATION_OF_C                                                                            \
+    "coalesce((SELECT min(f.id) FROM f WHERE f.serial = c.serial), 9223372036854775807)"
+#define GENERATION_OF_R                                                                            \
+    "coalesce((SELECT min(f.id) FROM f WHERE f.serial = r.serial), 9223372036854775807)"
+
+/* A device's events; g: the pack's generation (0 before the first pack), o: the step within it.
+ * By the whole second first: a write's time has no fraction, and one recorded after its
+ * delivery in the same second would sort before it by the exact times. The fetched row has the
+ * first pack's serial (the first failed one's, if any); the row's request is the last pack's,
+ * shown with its replacement. */
+static const char history[] =
+    "WITH f AS MATERIALIZED (SELECT id, serial, failed_at, line_id, reason FROM failed_pack"
+    "  WHERE device_number = $1)"
+    " SELECT floor(date_part('epoch', at))::bigint, what, serial, detail FROM ("
+    " SELECT (SELECT imported_at FROM plan WHERE plan.model_code = p.model_code"
+    "  AND plan.day = p.day) AS at, 'planned' AS what, '' AS serial,"
+    "  'for ' || p.day::text AS detail, 0::bigint AS g, 0 AS o"
+    "  FROM plan_device p WHERE p.device_number = $1"
+    " UNION ALL SELECT created_at, 'fetched',"
+    "  coalesce((SELECT f.serial FROM f ORDER BY f.id LIMIT 1), serial),"
+    "  CASE WHEN replaced_at IS NULL THEN 'request ' || request_id ELSE '' END, 0, 1"
+    "  FROM certificate WHERE device_number = $1"
+    " UNION ALL SELECT failed_at, 'failed', serial, 'line ' || line_id || ': ' || reason, id, 5"
+    "  FROM f"
+    " UNION ALL SELECT replaced_at, 'replaced', serial, 'request ' || request_id, " GENERATION_OF_C
+    ", 1 FROM certificate c WHERE device_number = $1 AND replaced_at IS NOT NULL"
+    " UNION ALL SELECT delivered_at, 'delivered', serial,"
+    "  'line ' || coalesce(claimed_by_line, ''), " GENERATION_OF_C
+    ", 2 FROM certificate c WHERE device_number = $1 AND delivered_at IS NOT NULL"
+    " UNION ALL SELECT written_at, 'written', serial,"
+    "  'line ' || coalesce(claimed_by_line, ''), " GENERATION_OF_C
+    ", 3 FROM certificate c WHERE device_number = $1 AND state = 'written'"
+    " UNION ALL SELECT received_at, 'receipt', serial, CASE WHEN manifest_id IS NULL"
+    "  THEN 'signature verified' ELSE 'batch signature verified' END, " GENERATION_OF_R
+    ", 4 FROM report r WHERE device_number = $1 AND state = 'done'"
+    " UNION ALL SELECT rejected_at, 'rejected', serial, reject_reason, " GENERATION_OF_R
+    ", 4 FROM report r WHERE device_number = $1 AND state = 'rejected'"
+    " UNION ALL SELECT pack_deleted_at, 'pack deleted', serial, '', " GENERATION_OF_C
+    ", 6 FROM certificate c WHERE device_number = $1 AND pack_deleted_at IS NOT NULL"
+    ") h WHERE at IS NOT NULL ORDER BY floor(date_part('epoch', at)), g, o, at";
+
 int ct_store_device_history(struct ct_store *store, const char *device_number,
                             struct ct_history_row **rows, size_t *count)
 {
@@ -135,38 +201,45 @@ int ct_store_device_history(struct ct_store *store, const char *device_number,
 
     if (!CL_PG_LIST_START(store, rows, count) || !cts_device_number_ok(device_number))
         return CL_ERR_INVALID_ARGUMENT;
-    *rows = cl_pg_list(
-        store->db,
-        "SELECT " EPOCH(
-            "at") ", what, serial, detail FROM ("
-                  " SELECT (SELECT imported_at FROM plan WHERE plan.model_code = p.model_code"
-                  "  AND plan.day = p.day) AS at, 'planned' AS what, '' AS serial,"
-                  "  'for ' || p.day::text AS detail, 0 AS o FROM plan_device p WHERE "
-                  "p.device_number = $1"
-                  " UNION ALL SELECT created_at, 'fetched', serial, 'request ' || request_id, 1"
-                  "  FROM certificate WHERE device_number = $1"
-                  " UNION ALL SELECT failed_at, 'failed', serial, 'line ' || line_id || ': ' || "
-                  "reason, 2"
-                  "  FROM failed_pack WHERE device_number = $1"
-                  " UNION ALL SELECT replaced_at, 'replaced', serial, '', 3"
-                  "  FROM certificate WHERE device_number = $1 AND replaced_at IS NOT NULL"
-                  " UNION ALL SELECT delivered_at, 'delivered', serial,"
-                  "  'line ' || coalesce(claimed_by_line, ''), 4"
-                  "  FROM certificate WHERE device_number = $1 AND delivered_at IS NOT NULL"
-                  " UNION ALL SELECT written_at, 'written', serial, 'line ' || "
-                  "coalesce(claimed_by_line, ''),"
-                  "  5 FROM certificate WHERE device_number = $1 AND state = 'written'"
-                  " UNION ALL SELECT received_at, 'receipt', serial, CASE WHEN manifest_id IS"
-                  "  NULL THEN 'signature verified' ELSE 'batch signature verified' END, 6"
-                  "  FROM report WHERE device_number = $1 AND state = 'done'"
-                  " UNION ALL SELECT rejected_at, 'rejected', serial, reject_reason, 6"
-                  "  FROM report WHERE device_number = $1 AND state = 'rejected'"
-                  " UNION ALL SELECT pack_deleted_at, 'pack deleted', serial, '', 7"
-                  "  FROM certificate WHERE device_number = $1 AND pack_deleted_at IS NOT NULL"
-                  ") h WHERE at IS NOT NULL ORDER BY at, o",
-        1, values, sizeof(**rows), history_from_row, count, &rc, cts_logged,
-        "reading a device's history");
+    *rows = cl_pg_list(store->db, history, 1, values, sizeof(**rows), history_from_row, count, &rc,
+                       cts_logged, "reading a device's history");
     return rc;
+}
+
+int ct_store_cert_pack(struct ct_store *store, const char *device_number, char **pack,
+                       time_t *deleted_at)
+{
+    const char *values[] = {device_number};
+    char err[384];
+    PGresult *res;
+    int rc;
+
+    if (pack != NULL)
+        *pack = NULL;
+    if (deleted_at != NULL)
+        *deleted_at = 0;
+    if (store == NULL || pack == NULL || deleted_at == NULL || !cts_device_number_ok(device_number))
+        return CL_ERR_INVALID_ARGUMENT;
+    if ((rc = cl_pg_ready(store->db, err, sizeof(err))) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res,
+                          "SELECT pack, " EPOCH("pack_deleted_at") " FROM certificate"
+                                                                   " WHERE device_number = $1",
+                          1, values, err, sizeof(err))) != CL_OK)
+        return cts_logged(rc, "reading a device's pack", err);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return CL_ERR_NOT_FOUND;
+    }
+    if (!PQgetisnull(res, 0, 0) && (*pack = strdup(PQgetvalue(res, 0, 0))) == NULL)
+        rc = CL_ERR_NOMEM;
+    *deleted_at = (time_t)cl_pg_get_ll(res, 0, 1);
+    PQclear(res);
+    return rc;
+}
+
+int ct_store_day_ok(const char *day)
+{
+    return cts_day_ok(day, NULL);
 }
 
 static void ng_from_row(const PGresult *res, int i, void *out)

@@ -180,7 +180,10 @@ class ConsoleBench:
                  ("audit.json", "/audit.json?day=" + today), ("audit log", "/log"),
                  ("audit log filtered", "/log?actor=alice&action=login"),
                  ("lines", "/lines?day=" + today), ("lines.part", "/lines.part?day=" + today),
-                 ("fetch", "/fetch"), ("actions", "/actions")]
+                 ("fetch", "/fetch"), ("actions", "/actions"),
+                 ("devices by line", "/devices?line=L5"),
+                 ("devices by day", "/devices?day=" + time.strftime(
+                     "%Y-%m-%d", time.localtime(time.time() - (args.days - 1) * 86400)))]
         # The two downloads once more, read by a lean client (console_client.download): what the
         # comm-terminal takes, without http.client's own cost of reading a chunked answer.
         lean = [("audit.csv, lean reader", "/audit.csv?day=" + today),

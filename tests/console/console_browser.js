@@ -232,6 +232,20 @@ runBrowser('console_browser', { acceptDownloads: true }, async (context, page, o
   out.log_actions = await page.$$eval('#log tr td:nth-child(3)', (c) => c.map((x) => x.textContent));
   await shot(page, '18-audit-log-after');
 
+  run.step = 'devices by line and day, a certificate\'s details';
+  await page.goto(`${base}/devices`);
+  await page.fill('input[name=line]', '1001');
+  await page.fill('input[name=day]', settings.today);
+  await submit(page, 'form[action="/devices"] button');
+  check(page.url().includes('line=1001') && page.url().includes(`day=${settings.today}`),
+    `the search form sent ${page.url()}`);
+  out.line_day_rows = await table(page, '#devices');
+  await shot(page, '24-devices-line-day');
+  await page.goto(`${base}/device?number=${settings.planned}`);
+  out.x509 = await page.$$eval('#x509 td', (c) => c.map((x) => x.textContent));
+  check((await text(page, '#x509-subject')).includes(settings.planned), 'no certificate subject');
+  await shot(page, '23-device-certificate');
+
   await logoutRefusesOldSession(page, '__Host-certline', session.value, '/', '/fetch');
   out.ok = true;
 });

@@ -110,7 +110,8 @@ class ConsoleLine(Line):
             "planned": self.number(1000), "unplanned": self.number(999999),
         }, ("01-login", "04-today", "05-devices", "07-device", "08-audit", "09-audit-log",
             "10-lines", "10b-lines-live", "11-actions", "12-operators", "13b-plan-three-errors",
-            "17-enter-done", "20-fetch-done", "21-model-delete-confirm", "22-model-deleted"))
+            "17-enter-done", "20-fetch-done", "21-model-delete-confirm", "22-model-deleted",
+            "23-device-certificate", "24-devices-line-day"))
 
     def exports_match_database(self):
         rows = list(csv.reader(io.StringIO(self.seen["csv"])))
@@ -419,6 +420,130 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
             check(int(value) == sum(n for h, n in per_hour.items() if h < int(end)),
                   "curve %r, database per hour %r" % (curve, per_hour))
 
+    def devices_and_log_views(self):
+        """Devices searched by line and by day of writing (alone and with the other filters)
+        return exactly the database's rows; bad values are refused with 400; a device's page
+        shows its certificate's details as `openssl x509` reads the certificate of its pack (and
+        not the sealed key), or says the certificate is no longer held; its history is in
+        life-cycle order; the audit log's pages, followed by their 'older' links, reach every
+        entry down to the oldest, also for one day."""
+        client = Console(self.console_port)
+        client.login("alice", OPERATOR_PASSWORD)
+
+        def page(path, status=200):
+            got, body = client.request("GET", path)
+            check(got == status, "%s: status %d, not %d" % (path, got, status))
+            return body.decode()
+
+        def found(path):
+            table = page(path).split('<table id="devices">', 1)[1].split("</table>", 1)[0]
+            return re.findall(r'<a href="/device\?number=[^"]*">([^<]*)</a>', table)
+
+        order = ("split_part(device_number, '-', 1) COLLATE \"C\","
+                 " split_part(device_number, '-', 2)::numeric")
+        day = ("state = 'written' AND written_at >= '%s'::date AND written_at < '%s'::date + 1"
+               % (TODAY, TODAY))
+        for path, where, by in (
+                ("/devices?line=1001", "claimed_by_line = '1001'", order),
+                ("/devices?line=1001&state=written",
+                 "claimed_by_line = '1001' AND state = 'written'", order),
+                ("/devices?line=9999", "claimed_by_line = '9999'", order),
+                ("/devices?day=" + TODAY, day, "written_at, " + order),
+                ("/devices?day=%s&line=1001&state=written&q=%s" % (TODAY, MODEL),
+                 day + " AND claimed_by_line = '1001' AND model_code = '%s'" % MODEL,
+                 "written_at, " + order),
+                ("/devices?day=2026-01-01", day.replace(TODAY, "2026-01-01"), order)):
+            want = self.sql("SELECT device_number FROM certificate WHERE %s ORDER BY %s"
+                            % (where, by)).split()
+            got = found(path)
+            check(got == want, "%s: %r, the database %r" % (path, got, want))
+        check(len(found("/devices?line=1001")) == 4 and len(found("/devices?day=" + TODAY)) == 4,
+              "the line's day is not found")
+        check([r[0] for r in self.seen["line_day_rows"]] == self.sql(
+            "SELECT device_number FROM certificate WHERE %s AND claimed_by_line = '1001'"
+            " ORDER BY written_at, %s" % (day, order)).split(), "the browser's search by line and"
+              " day: %r" % self.seen["line_day_rows"])
+        check(len(self.seen["x509"]) == 7, "the browser's certificate: %r" % self.seen["x509"])
+        for path in ("/devices?day=2026-02-30", "/devices?day=today", "/devices?line=a+b",
+                     "/devices?line=" + "L" * 33, "/devices?day=%s&state=stored" % TODAY,
+                     "/devices?q=" + "3" * 65, "/devices?state=lost", "/devices?line=%00",
+                     "/log?before=abc", "/log?before=0", "/log?day=2026-13-01",
+                     "/log?actor=" + "a" * 65):
+            check("class=\"alert\"" in page(path, 400), "%s: no reason shown" % path)
+
+        # A stored pack: its certificate as openssl reads it; its key is not shown.
+        number = self.number(1000)
+        pack = json.loads(self.sql("SELECT pack FROM certificate WHERE device_number = '%s'"
+                                   % number))
+        shown = page("/device?number=" + number)
+        cell = {name: html.unescape(value) for name, value in
+                re.findall(r'<td id="x509-([a-z0-9-]+)">([^<]*)</td>', shown)}
+        ssl = subprocess.run(
+            ["openssl", "x509", "-noout", "-subject", "-issuer", "-startdate", "-enddate",
+             "-serial", "-fingerprint", "-sha256", "-nameopt", "RFC2253", "-text"],
+            input=pack["certificate_pem"], stdout=subprocess.PIPE, text=True, check=True).stdout
+        field = dict(line.split("=", 1) for line in ssl.split("\nCertificate:")[0].splitlines())
+
+        def utc(text):
+            return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.strptime(
+                " ".join(text.split()), "%b %d %H:%M:%S %Y GMT"))
+        bits = re.search(r"Public-Key: \((\d+) bit\)", ssl).group(1)
+        curve = {"prime256v1": "secp256r1"}.get(
+            (re.findall(r"ASN1 OID: (\S+)", ssl) or [""])[0])
+        want = {"subject": ", ".join(reversed(field["subject"].split(","))),
+                "issuer": ", ".join(reversed(field["issuer"].split(","))),
+                "not-before": utc(field["notBefore"]), "not-after": utc(field["notAfter"]),
+                "serial": field["serial"], "sha256": field["sha256 Fingerprint"],
+                "key": ("EC %s (%s bits)" % (curve, bits)) if "id-ecPublicKey" in ssl
+                else "RSA (%s bits)" % bits}
+        check(cell == want, "certificate shown %r, openssl %r" % (cell, want))
+        check(cell["serial"] == pack["serial"] and number in cell["subject"],
+              "not the pack's certificate: %r" % cell)
+        check(pack["sealed_key"] not in shown and pack["sealed_key"][:24] not in shown and
+              'id="certificate-gone"' not in shown, "the sealed key is on the page")
+        # Written after an NG write and its replacement (the line keeps written packs): the
+        # replacement's certificate; the history in life-cycle order.
+        written = self.number(4)
+        shown = page("/device?number=" + written)
+        check(re.search(r'<td id="x509-serial">%s</td>' % self.sql(
+            "SELECT serial FROM certificate WHERE device_number = '%s'" % written), shown),
+            "not the replacement's certificate")
+        history = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td>",
+                             shown.split('<table id="history">', 1)[1])
+        check(history == ["planned", "fetched", "failed", "replaced", "delivered", "written",
+                          "receipt"], "history of %s: %r" % (written, history))
+        # A deleted pack (its model discontinued): the page says the certificate is gone.
+        gone = self.sql("SELECT min(device_number) FROM certificate WHERE model_code = 'A123'"
+                        " AND pack IS NULL")
+        shown = page("/device?number=" + gone)
+        check(gone != "" and 'id="certificate-gone"' in shown and 'id="x509"' not in shown and
+              self.sql("SELECT serial FROM certificate WHERE device_number = '%s'" % gone)
+              in shown, "no word that the certificate of %r is gone" % gone)
+
+        # The audit log: more than two pages, each page's 'older' link followed to the end.
+        self.sql("INSERT INTO audit_log (at, actor, action, detail) SELECT now() - (450 - i)"
+                 " * interval '1 ms', 'carol', 'seeded', 'entry ' || i"
+                 " FROM generate_series(1, 450) i")
+        for start, where in (("/log", "true"),
+                             ("/log?day=" + TODAY, "at >= '%s'::date AND at < '%s'::date + 1"
+                              % (TODAY, TODAY)),
+                             ("/log?actor=carol", "actor = 'carol'")):
+            path, ids, pages = start, [], 0
+            while path is not None:
+                shown = page(path)
+                ids += [int(i) for i in re.findall(r'<tr data-id="(\d+)">', shown)]
+                pages += 1
+                older = re.search(r'<a id="older" href="([^"]*)"', shown)
+                path = html.unescape(older.group(1)) if older else None
+                check(older is not None or 'id="log-end"' in shown, "%s: no end" % start)
+            want = [int(i) for i in self.sql("SELECT id FROM audit_log WHERE %s AND id <= %d"
+                                             " ORDER BY id DESC" % (where, ids[0])).split()]
+            check(ids == want and pages == max(1, -(-len(want) // 200)),
+                  "%s: %d entries in %d pages, the database %d (oldest %s, %s)" % (
+                      start, len(ids), pages, len(want), ids[-1:], want[-1:]))
+        check(ids[-1] == int(self.sql("SELECT min(id) FROM audit_log WHERE actor = 'carol'")),
+              "the oldest entry is not reached")
+
     def clean_stop(self):
         """serve ends on SIGTERM with 0 (under the sanitizers: no leak, no error found)."""
         self.ct.stop()
@@ -431,4 +556,5 @@ if __name__ == "__main__":
     sys.exit(main(ConsoleLine, (
         "line_day", "browser", "exports_match_database", "views_match_the_day",
         "lines_match_database", "plan_errors_listed", "fetch_progress_matches", "model_deleted",
-        "audit_log", "streamed_exports", "today_alerts", "clean_stop"), __doc__))
+        "audit_log", "devices_and_log_views", "streamed_exports", "today_alerts", "clean_stop"),
+        __doc__))

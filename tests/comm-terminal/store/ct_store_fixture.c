@@ -33,11 +33,12 @@ struct ct_store *fresh_store(const char *db, char *conninfo, size_t len)
 
     pg_fixture_require(ct_store_migrate(store, &applied, err, sizeof(err)), "ct_store_migrate",
                        err);
-    assert_int_equal(applied, 11); /* every migration: the initial schema, the CRL, limbo, plan
+    assert_int_equal(applied, 12); /* every migration: the initial schema, the CRL, limbo, plan
                                     * feed, model list and records, the console's indexes, line
                                     * times, the certificates not written by state, receipt
                                     * manifests, rejected reports closed by their replacement,
-                                    * each planned number's written state */
+                                    * each planned number's written state,
+                                    * the device search by line */
     return store;
 }
 

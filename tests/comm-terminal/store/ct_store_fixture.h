@@ -25,6 +25,7 @@ int ct_store_retirements_tests(void);
 int ct_store_crl_tests(void);
 int ct_store_records_tests(void);
 int ct_store_rejections_tests(void);
+int ct_store_views_tests(void);
 
 #define ACTOR "operator:test"
 

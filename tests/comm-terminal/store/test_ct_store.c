@@ -17,7 +17,7 @@ int main(void)
         ct_store_packs_tests,       ct_store_claims_tests,    ct_store_reports_tests,
         ct_store_console_tests,     ct_store_operators_tests, ct_store_audit_tests,
         ct_store_retirements_tests, ct_store_crl_tests,       ct_store_records_tests,
-        ct_store_rejections_tests,
+        ct_store_rejections_tests,  ct_store_views_tests,
     };
     return pg_fixture_run_groups(groups, sizeof(groups) / sizeof(groups[0]));
 }
