@@ -52,9 +52,12 @@ const size_t ct_console_nav_count = sizeof(ct_console_nav) / sizeof(ct_console_n
 
 /* The query values the pages read: beyond these the console answers 400 naming the field. */
 const struct cs_query_bound ct_console_query_bounds[] = {
-    {"day", 10, 1},    {"q", 64, 0},      {"state", 15, 0}, {"number", CT_DEVICE_NUMBER_MAX, 0},
-    {"actor", 64, 0},  {"action", 64, 0}, {"code", 15, 0},  {"refresh", 3, 0},
-    {"already", 3, 0},
+    {"day", 10, 1},    {"q", 64, 0},
+    {"state", 15, 0},  {"number", CT_DEVICE_NUMBER_MAX, 0},
+    {"actor", 64, 0},  {"action", 64, 0},
+    {"code", 15, 0},   {"refresh", 3, 0},
+    {"already", 3, 0}, {"line", CT_LINE_ID_MAX, 0},
+    {"before", 20, 0},
 };
 const size_t ct_console_query_bound_count =
     sizeof(ct_console_query_bounds) / sizeof(ct_console_query_bounds[0]);
