@@ -26,6 +26,7 @@ int ca_store_revocations_tests(void);
 int ca_store_retention_tests(void);
 int ca_store_prewrite_keys_tests(void);
 int ca_store_issuance_tests(void);
+int ca_store_lock_order_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 
