@@ -89,4 +89,10 @@ enum ca_cert_state state_of(struct ca_store *store, const char *number, const ch
  * goes to value. */
 void sql(PGconn *conn, const char *statement, char *sqlstate, char *value, size_t len);
 
+/* A connection of its own to conninfo; the test fails if there is none. */
+PGconn *connect_raw(const char *conninfo);
+
+/* Sleeps ms milliseconds. */
+void nap_ms(long ms);
+
 #endif

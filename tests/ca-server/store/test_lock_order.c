@@ -35,14 +35,6 @@ static const char *const COUNTS_DIFFER =
     " SELECT count(*) FROM ((TABLE counted EXCEPT TABLE scratch)"
     "  UNION ALL (TABLE scratch EXCEPT TABLE counted)) d";
 
-static PGconn *connect_raw(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    return conn;
-}
-
 static void expect_row(PGconn *conn, const char *statement, const char *expected)
 {
     char state[6], value[64];
@@ -50,13 +42,6 @@ static void expect_row(PGconn *conn, const char *statement, const char *expected
     if (state[0] != '\0' || strcmp(value, expected) != 0)
         fail_msg("%s: SQLSTATE \"%s\", \"%s\" instead of \"%s\"", statement, state, value,
                  expected);
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
 }
 
 /* Waits (10 s at most) until at least n sessions wait for a lock of kind ("advisory": the
