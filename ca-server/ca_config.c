@@ -48,6 +48,9 @@ static const struct cl_cfg_field ca_fields[] = {
     CL_CFG_INT(struct ca_config, pack_retention_hours, "pack_retention_hours", 0, 1, 87600, 168,
                "hours a pack (sealed device key) issued but never installed is kept for a retried "
                "request; installation, supersession and revocation purge it at once"),
+    CL_CFG_INT(struct ca_config, issuance_fold_s, "issuance_fold_s", 0, 1, 3600, 60,
+               "seconds between the folds serve makes of the issuance counts (the rows each write "
+               "appends, summed into one per day and factory for the console's page)"),
     CL_CFG_STR_DEF(struct ca_config, issuing_key_uri, "issuing_key_uri", "", 0,
                    "PKCS#11 URI (RFC 7512) of the issuing CA key in a token, e.g. "
                    "pkcs11:token=certline;object=issuing-ca;type=private?module-path=/usr/lib/"

@@ -33,6 +33,7 @@ struct ca_config {
     char crl_file[512];             /* where the current CRL is written (PEM); "": ca_dir/crl.pem */
     char device_key_token[2048];    /* PKCS#11 URI: device keys and pre-write keys; "": files */
     long long pack_retention_hours; /* packs issued and never installed are purged after */
+    long long issuance_fold_s;      /* serve folds the issuance counts this often */
     char issuing_key_uri[2048];     /* PKCS#11 URI of the issuing CA key; "": issuing.key.enc */
     char root_key_uri[2048];        /* PKCS#11 URI of the root key; "": root.key.enc */
 };

@@ -22,7 +22,8 @@ struct ca_runtime {
     struct ca_prewrite_token *prewrite_token; /* device_key_token: prewrite_token.h; NULL: files */
 };
 
-/* Starts the thread that purges packs past pack_retention_hours (every minute); stop joins it. */
+/* Starts the thread that purges packs past pack_retention_hours (every minute) and folds the
+ * issuance counts (every issuance_fold_s); stop joins it. */
 int ca_pack_purge_start(struct ca_runtime *runtime);
 void ca_pack_purge_stop(struct ca_runtime *runtime);
 

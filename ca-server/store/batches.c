@@ -382,7 +382,7 @@ static int begin_new(struct ca_store *store, const char *request_id,
         rc = cl_pg_query(store->db, &res,
                          "SELECT device_number, serial, state FROM certificate"
                          " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
-                         " ORDER BY device_number COLLATE \"C\" FOR UPDATE",
+                         " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR UPDATE",
                          1, values, err, errlen);
         if (rc != CL_OK)
             goto out;

@@ -120,6 +120,42 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
     return rc;
 }
 
+/* Inside the batch's transaction: locks the certificates of the well-formed reports all at once,
+ * in CERTIFICATE_LOCK_ORDER whatever the order of the reports, so that an owner change of the
+ * same numbers (which locks their certificates FOR SHARE in that order) and this batch never
+ * wait for each other in a circle. */
+static int lock_reported(struct ca_store *store, const struct ca_install_item *items, size_t count,
+                         char *err, size_t errlen)
+{
+    struct cl_pg_array serials, numbers;
+    const char *values[2];
+    int rc;
+
+    cl_pg_array_init(&serials);
+    cl_pg_array_init(&numbers);
+    for (size_t i = 0; i < count; i++) {
+        if (items[i].rc != CL_OK)
+            continue;
+        cl_pg_array_add(&serials, items[i].serial_hex);
+        cl_pg_array_add(&numbers, items[i].device_number);
+    }
+    values[0] = cl_pg_array_finish(&serials);
+    values[1] = cl_pg_array_finish(&numbers);
+    if (values[0] == NULL || values[1] == NULL) {
+        cl_err_set(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+    } else {
+        rc = cl_pg_query(store->db, NULL,
+                         "SELECT 1 FROM certificate WHERE (serial, device_number) IN"
+                         " (SELECT * FROM unnest($1::text[], $2::text[]))"
+                         " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR UPDATE",
+                         2, values, err, errlen);
+    }
+    cl_pg_array_free(&serials);
+    cl_pg_array_free(&numbers);
+    return rc;
+}
+
 int ca_store_install_batch(struct ca_store *store, struct ca_install_item *items, size_t count,
                            time_t now, char *err, size_t errlen)
 {
@@ -131,16 +167,23 @@ int ca_store_install_batch(struct ca_store *store, struct ca_install_item *items
         return CL_ERR_INVALID_ARGUMENT;
     }
     snprintf(now_text, sizeof(now_text), "%lld", (long long)now);
-    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
-        return rc;
     for (size_t i = 0; i < count; i++) {
         struct ca_install_item *item = &items[i];
         item->received_at = 0;
         item->rc = install_input_ok(item->device_number, item->serial_hex, item->value, given,
                                     item->err, sizeof(item->err));
-        if (item->rc == CL_OK)
+    }
+    if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
+        return rc;
+    if ((rc = lock_reported(store, items, count, err, errlen)) != CL_OK)
+        return cl_pg_fail(store->db, rc);
+    for (size_t i = 0; i < count; i++) {
+        struct ca_install_item *item = &items[i];
+        if (item->rc == CL_OK) {
+            cl_verify_value_ok(item->value, given); /* the proof's digits, checked above */
             item->rc = install_locked(store, item->device_number, item->serial_hex, given, now_text,
                                       now, &item->received_at, item->err, sizeof(item->err));
+        }
         if (item->rc != CL_OK && item->rc != CL_ERR_INVALID_ARGUMENT &&
             item->rc != CL_ERR_NOT_FOUND && item->rc != CL_ERR_STATE && item->rc != CL_ERR_CRYPTO) {
             /* a query failed: the transaction is lost, nothing of the batch is kept */

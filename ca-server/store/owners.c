@@ -125,15 +125,25 @@ int ca_store_assign(struct ca_store *store, const char *const *device_numbers, s
             rc = CL_ERR_NOT_FOUND;
         }
     }
-    /* Number order, as every claim locks them; a number named twice is assigned once. */
+    /* The owner rows in number order, as every claim locks them (a number named twice is
+     * assigned once); then, in the same statement, the numbers' certificates FOR SHARE in
+     * CERTIFICATE_LOCK_ORDER, as installation batches lock them, all before the statement's
+     * triggers move the counts. The triggers lock the certificates too, but each its own rows
+     * (those of changed owner rows first, then those of new ones): held already here, they wait
+     * for nothing. The array (an InitPlan) is read whole, every owner row written, before the
+     * first certificate is locked. */
     if (rc == CL_OK)
         rc = cl_pg_query(
             store->db, NULL,
-            "INSERT INTO device_owner (device_number, factory, source, detail)"
-            " SELECT n, $2, 'operator', $3 FROM (SELECT DISTINCT n FROM unnest($1::text[]) AS n) d"
-            " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO UPDATE"
-            " SET factory = EXCLUDED.factory, source = EXCLUDED.source,"
-            " detail = EXCLUDED.detail, since = now()",
+            "WITH owned AS (INSERT INTO device_owner (device_number, factory, source, detail)"
+            "  SELECT n, $2, 'operator', $3"
+            "  FROM (SELECT DISTINCT n FROM unnest($1::text[]) AS n) d"
+            "  ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO UPDATE"
+            "  SET factory = EXCLUDED.factory, source = EXCLUDED.source,"
+            "  detail = EXCLUDED.detail, since = now() RETURNING device_number)"
+            " SELECT 1 FROM certificate"
+            " WHERE device_number = ANY (ARRAY(SELECT device_number FROM owned))"
+            " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR SHARE",
             3, values, err, errlen);
     snprintf(detail, sizeof(detail), "%zu device number(s) to %s, first %s", count, factory,
              device_numbers[0]);

@@ -70,6 +70,13 @@ enum ca_cert_state ca_cert_state_from_name(const char *name);
 
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
+/* The order every transaction that locks several certificate rows locks them in (FOR UPDATE,
+ * FOR SHARE), so that two never wait for each other in a circle (PostgreSQL would abort one,
+ * 40P01): by device number, then serial, in byte order. Owner rows (device_owner), where a
+ * transaction locks them too, come first, in number order (batches.c, owners.c, installations.c).
+ */
+#define CERTIFICATE_LOCK_ORDER "device_number COLLATE \"C\", serial COLLATE \"C\""
+
 /* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */
 struct ca_store {
     struct cl_pg *db;

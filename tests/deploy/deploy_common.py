@@ -25,7 +25,8 @@ KEYS = {
         "device_validity_days": (True, None), "db_connections": (True, None),
         "issuing_ca_warn_days": (True, None), "crl_period_s": (True, None),
         "crl_validity_s": (True, None), "crl_file": (False, None),
-        "pack_retention_hours": (False, None), "metrics": (False, METRICS),
+        "pack_retention_hours": (False, None), "issuance_fold_s": (False, None),
+        "metrics": (False, METRICS),
         "issuing_key_uri": (False, None), "root_key_uri": (False, None),
         "device_key_token": (False, None)},
     "comm-terminal": {

@@ -189,3 +189,18 @@ void sql(PGconn *conn, const char *statement, char *sqlstate, char *value, size_
     }
     PQclear(res);
 }
+
+PGconn *connect_raw(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK)
+        fail_msg("connect: %s", PQerrorMessage(conn));
+    return conn;
+}
+
+void nap_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0)
+        ;
+}

@@ -26,6 +26,7 @@ int ca_store_revocations_tests(void);
 int ca_store_retention_tests(void);
 int ca_store_prewrite_keys_tests(void);
 int ca_store_issuance_tests(void);
+int ca_store_lock_order_tests(void);
 
 #define CONST_LIST(numbers) ((const char *const *)(numbers))
 
@@ -87,5 +88,11 @@ enum ca_cert_state state_of(struct ca_store *store, const char *number, const ch
 /* Runs sql (no parameters) and returns its SQLSTATE ("" on success); the first value, if any,
  * goes to value. */
 void sql(PGconn *conn, const char *statement, char *sqlstate, char *value, size_t len);
+
+/* A connection of its own to conninfo; the test fails if there is none. */
+PGconn *connect_raw(const char *conninfo);
+
+/* Sleeps ms milliseconds. */
+void nap_ms(long ms);
 
 #endif

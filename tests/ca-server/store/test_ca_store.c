@@ -17,7 +17,7 @@ int main(void)
         ca_store_batch_races_tests,   ca_store_completion_tests,  ca_store_installations_tests,
         ca_store_certificates_tests,  ca_store_audit_tests,       ca_store_service_tests,
         ca_store_owners_tests,        ca_store_revocations_tests, ca_store_retention_tests,
-        ca_store_prewrite_keys_tests, ca_store_issuance_tests,
+        ca_store_prewrite_keys_tests, ca_store_issuance_tests,    ca_store_lock_order_tests,
     };
     return pg_fixture_run_groups(groups, sizeof(groups) / sizeof(groups[0]));
 }

@@ -50,13 +50,6 @@ static void test_migrate_twice(void **state)
     ca_store_close(NULL);
 }
 
-static void nap_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
-}
-
 /* The server ends an idle session (idle_session_timeout) just as a statement is sent: the
  * goodbye is already on its way, so cl_pg_ready's look cannot see it. The statement was never
  * run, so it is sent once more on a new connection. The same loss inside a transaction is not

@@ -32,14 +32,6 @@ static const char *const FROM_SCRATCH =
     " WHERE c.issued_at IS NOT NULL AND ($1 = '' OR c.issued_at >= NULLIF($1, '')::date)"
     " GROUP BY 1, 2 ORDER BY 1 DESC, 2";
 
-static PGconn *connect_raw(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK)
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    return conn;
-}
-
 static void exec_ok(PGconn *conn, const char *statement)
 {
     PGresult *res = PQexec(conn, statement);
@@ -341,13 +333,6 @@ static void finish_sent(PGconn *conn, const char *what)
             fail_msg("%s: %s", what, PQresultErrorMessage(res));
         PQclear(res);
     }
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0)
-        ;
 }
 
 /* Two connections signing at once: neither waits for the other; one commits, one rolls back. */
