@@ -240,7 +240,7 @@ class ConsoleLine(Line):
 
     def streamed_exports(self):
         """A day of 100,000 receipts (many cursor pages): both downloads arrive in parts, byte for
-        byte what the database holds, on one kept-alive connection; a download broken off by a
+        byte what the database holds in the order written, on one kept-alive connection; a download broken off by a
         database failure mid-way (the console's connection ended while the browser paused) ends
         without its last chunk, which http.client reports as an incomplete read; a browser gone
         mid-way is audited as broken off."""
@@ -262,9 +262,8 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
         db = [line.split("|") for line in self.sql(
             "SELECT device_number, serial, floor(extract(epoch FROM written_at))::bigint,"
             " floor(extract(epoch FROM received_at))::bigint FROM report WHERE state = 'done'"
-            " AND written_at >= '%s'::date AND written_at < '%s'::date + 1" % (day, day)
-        ).splitlines()]
-        db.sort(key=lambda r: (r[0].split("-")[0].encode(), int(r[0].split("-")[1]), r[0]))
+            " AND written_at >= '%s'::date AND written_at < '%s'::date + 1"
+            " ORDER BY written_at, id" % (day, day)).splitlines()]
         check(len(db) == devices, "seeded %d" % len(db))
         want_csv = "device_number,serial,written_at,receipt_at,receipt_signature_verified\r\n" + \
             "".join("%s,%s,%s,%s,yes\r\n" % (n, s, local(w), local(r)) for n, s, w, r in db)
