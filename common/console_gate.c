@@ -293,7 +293,7 @@ static int query_within_bounds(const struct cs_site *site, const struct cs_reque
         }
         if (rc == 1 && bound->day && value[0] != '\0' && !cs_day_ok(value)) {
             snprintf(message, cap,
-                     "the field %s is a date YYYY-MM-DD (e.g. 2026-02-28): %s is "
+                     "the field %s is a date YYYY-MM-DD (e.g. 2026-02-28): %.16s is "
                      "not one",
                      bound->name, value);
             return 0;

@@ -34,8 +34,9 @@ static void key_text(const mbedtls_pk_context *pk, char *out, size_t cap)
     mbedtls_pk_type_t type = mbedtls_pk_get_type(pk);
 
     if (type == MBEDTLS_PK_ECKEY || type == MBEDTLS_PK_ECDSA || type == MBEDTLS_PK_ECKEY_DH) {
+        const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(*pk);
         const mbedtls_ecp_curve_info *curve =
-            mbedtls_ecp_curve_info_from_grp_id(mbedtls_pk_ec(*pk)->grp.id);
+            ec != NULL ? mbedtls_ecp_curve_info_from_grp_id(ec->grp.id) : NULL;
         snprintf(out, cap, "EC %s (%zu bits)", curve != NULL ? curve->name : "?", bits);
     } else {
         snprintf(out, cap, "%s (%zu bits)", mbedtls_pk_get_name(pk), bits);
