@@ -103,7 +103,7 @@ int ca_token_open(const char *uri_text, const char *cert_pem, int sessions,
     struct cl_p11_uri uri;
     unsigned char id[64];
     size_t id_len = 0;
-    int rc;
+    int rc, attempt = 0;
 
     key_init(out);
     if ((rc = signing_uri(uri_text, &uri, err, errlen)) != CL_OK)
@@ -113,15 +113,18 @@ int ca_token_open(const char *uri_text, const char *cert_pem, int sessions,
         cl_err_set(err, errlen, "the CA certificate does not parse");
         return CL_ERR_PARSE;
     }
-    if ((rc = cl_p11_token_open(&uri, sessions, &out->token, err, errlen)) != CL_OK ||
-        (rc = cl_p11_signing_key(out->token, uri.object, id, id_len, &out->sign, &out->pub, err,
-                                 errlen)) != CL_OK) {
+    do {
+        if ((rc = cl_p11_token_open(&uri, sessions, &out->token, err, errlen)) != CL_OK)
+            return rc; /* tried again there */
+        rc = cl_p11_signing_key(out->token, uri.object, id, id_len, &out->sign, &out->pub, err,
+                                errlen);
         if (rc == CL_ERR_NOT_FOUND)
             cl_err_set(err, errlen,
                        "the token \"%s\" holds no key labelled \"%s\" for this CA certificate "
                        "(CKA_ID = its subjectKeyIdentifier)",
                        uri.token, uri.object);
-        ca_token_key_free(out);
-    }
+        if (rc != CL_OK)
+            ca_token_key_free(out); /* and the module with the token: read afresh next time */
+    } while (rc == CL_ERR_NOT_FOUND && cl_p11_retry(&attempt, rc, uri.token, err));
     return rc;
 }

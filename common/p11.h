@@ -88,9 +88,19 @@ int cl_p11_pin_read(const char *path, char *pin, size_t pin_size, size_t *pin_le
 
 struct cl_p11_token;
 
-/* Opens the token uri names with `sessions` (1..64) sessions; see above. */
+/* Opens the token uri names with `sessions` (1..64) sessions; see above. A token not found or
+ * a module error (CKR_GENERAL_ERROR and the like) is tried again, as cl_p11_retry says: SoftHSM2's
+ * file store shows a token that another process is writing (every C_Login writes its token
+ * object) as missing, or fails the call. A wrong PIN is never tried again. */
 int cl_p11_token_open(const struct cl_p11_uri *uri, int sessions, struct cl_p11_token **out,
                       char *err, size_t errlen);
+/* How often an open is tried in all (the waits between add up to 1.55 s, plus a jitter). */
+#define CL_P11_OPEN_ATTEMPTS 6
+/* After a failed open with result rc: nonzero when it is worth trying again (rc is
+ * CL_ERR_NOT_FOUND or CL_ERR_CRYPTO and *attempt, counted up here, is below
+ * CL_P11_OPEN_ATTEMPTS); it then logs a warning with err and waits. The caller must have closed
+ * the token first, so that the module is initialised again (and reads the token afresh). */
+int cl_p11_retry(int *attempt, int rc, const char *token_label, const char *err);
 /* Closes the token's sessions (its session objects go with them) and unloads the module when no
  * other token holds it. NULL: nothing. */
 void cl_p11_token_close(struct cl_p11_token *token);

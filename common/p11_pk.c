@@ -168,7 +168,7 @@ int cl_p11_open_signing_key(const char *uri_text, int sessions, const unsigned c
                             char *err, size_t errlen)
 {
     struct cl_p11_uri uri;
-    int rc;
+    int rc, attempt = 0;
 
     if (token == NULL || pk == NULL || (want_id == NULL && want_id_len > 0))
         return CL_ERR_INVALID_ARGUMENT;
@@ -184,11 +184,14 @@ int cl_p11_open_signing_key(const char *uri_text, int sessions, const unsigned c
         cl_err_set(err, errlen, "a signing key URI names a private key by object= or id=");
         return CL_ERR_CONFIG;
     }
-    if ((rc = cl_p11_token_open(&uri, sessions, token, err, errlen)) != CL_OK ||
-        (rc = cl_p11_signing_key(*token, uri.object, uri.id, uri.id_len, pk, NULL, err, errlen)) !=
-            CL_OK) {
-        cl_p11_token_close(*token);
-        *token = NULL;
-    }
+    do {
+        if ((rc = cl_p11_token_open(&uri, sessions, token, err, errlen)) != CL_OK)
+            return rc; /* tried again there */
+        rc = cl_p11_signing_key(*token, uri.object, uri.id, uri.id_len, pk, NULL, err, errlen);
+        if (rc != CL_OK) {
+            cl_p11_token_close(*token);
+            *token = NULL;
+        }
+    } while (rc == CL_ERR_NOT_FOUND && cl_p11_retry(&attempt, rc, uri.token, err));
     return rc;
 }

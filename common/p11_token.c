@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mbedtls/platform_util.h>
 
 #include "error.h"
+#include "log.h"
 #include "p11_internal.h"
 
 #define PIN_MAX 256
@@ -286,8 +289,31 @@ static int login(struct cl_p11_token *t, const struct cl_p11_uri *uri, CK_FLAGS 
     return cl_p11i_rv_code(rv);
 }
 
-int cl_p11_token_open(const struct cl_p11_uri *uri, int sessions, struct cl_p11_token **out,
-                      char *err, size_t errlen)
+int cl_p11_retry(int *attempt, int rc, const char *token_label, const char *err)
+{
+    struct timespec pause;
+    unsigned seed;
+    long ms;
+
+    /* a wrong PIN is never tried again (a real token counts it); nor a bad configuration */
+    if (rc != CL_ERR_NOT_FOUND && rc != CL_ERR_CRYPTO)
+        return 0;
+    if (++*attempt >= CL_P11_OPEN_ATTEMPTS)
+        return 0;
+    seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)*attempt;
+    ms = (25L << *attempt) + (long)(rand_r(&seed) % 50); /* 50 ms, doubled each time, jittered */
+    cl_log_warn("token \"%s\": %s; trying again in %ld ms (%d of %d): another process may be "
+                "writing the token",
+                token_label != NULL ? token_label : "", err != NULL ? err : cl_err_str(rc), ms,
+                *attempt + 1, CL_P11_OPEN_ATTEMPTS);
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
+static int token_open_once(const struct cl_p11_uri *uri, int sessions, struct cl_p11_token **out,
+                           char *err, size_t errlen)
 {
     struct cl_p11_token *t;
     CK_FLAGS flags = 0;
@@ -327,7 +353,18 @@ int cl_p11_token_open(const struct cl_p11_uri *uri, int sessions, struct cl_p11_
     *out = t;
     return CL_OK;
 fail:
-    cl_p11_token_close(t);
+    cl_p11_token_close(t); /* the module too, when no other token holds it */
+    return rc;
+}
+
+int cl_p11_token_open(const struct cl_p11_uri *uri, int sessions, struct cl_p11_token **out,
+                      char *err, size_t errlen)
+{
+    int rc, attempt = 0;
+
+    do
+        rc = token_open_once(uri, sessions, out, err, errlen);
+    while (rc != CL_OK && uri != NULL && cl_p11_retry(&attempt, rc, uri->token, err));
     return rc;
 }
 
