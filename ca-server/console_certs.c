@@ -66,11 +66,8 @@ void ca_page_certificates(struct cs_ctx *ctx)
                    "<th>Model</th><th>State</th><th>Factory</th><th>Intent</th><th>Signed</th>"
                    "<th>Installed</th><th>Ended</th></tr>");
         for (size_t i = 0; i < n; i++) {
-            cs_puts(b, "<tr><td><a href=\"/certificate?serial=");
-            cs_url(b, rows[i].serial_hex);
-            cs_puts(b, "\">");
-            cs_html(b, rows[i].serial_hex);
-            cs_puts(b, "</a></td>");
+            cs_puts(b, "<tr>");
+            cs_cell_link(b, "/certificate?serial=", rows[i].serial_hex);
             cs_cell(b, rows[i].device_number);
             cs_cell(b, rows[i].model_code);
             cs_cell(b, ca_cert_state_name(rows[i].state));

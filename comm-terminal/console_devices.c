@@ -58,11 +58,8 @@ static void cert_table(struct cs_buf *b, const struct ct_cert_row *rows, size_t 
                "<th>Serial</th><th>Line</th><th>Fetched</th><th>Written</th><th>Report</th>"
                "</tr>");
     for (size_t i = 0; i < n; i++) {
-        cs_puts(b, "<tr><td><a href=\"/device?number=");
-        cs_url(b, rows[i].device_number);
-        cs_puts(b, "\">");
-        cs_html(b, rows[i].device_number);
-        cs_puts(b, "</a></td>");
+        cs_puts(b, "<tr>");
+        cs_cell_link(b, "/device?number=", rows[i].device_number);
         cs_cell(b, rows[i].model_code);
         cs_cell(b, rows[i].state);
         cs_cell(b, rows[i].serial_hex);

@@ -25,8 +25,10 @@ void cs_csv(struct cs_buf *b, const char *s);  /* one CSV field (RFC 4180 quotin
 void cs_json(struct cs_buf *b, const char *s); /* a JSON string, quotes included */
 void cs_time(struct cs_buf *b, time_t t);      /* local "YYYY-MM-DD HH:MM:SS", "" for 0 */
 void cs_buf_free(struct cs_buf *b);
-/* Table cells: escaped text, a local time, a right-aligned number. */
+/* Table cells: escaped text, a local time, a right-aligned number; a link to href_prefix followed
+ * by value percent-encoded, showing value (href_prefix is ours: "/device?number="). */
 void cs_cell(struct cs_buf *b, const char *s);
+void cs_cell_link(struct cs_buf *b, const char *href_prefix, const char *value);
 void cs_cell_time(struct cs_buf *b, time_t t);
 void cs_cell_number(struct cs_buf *b, long long n);
 

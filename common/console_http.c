@@ -245,6 +245,16 @@ void cs_cell(struct cs_buf *b, const char *s)
     cs_puts(b, "</td>");
 }
 
+void cs_cell_link(struct cs_buf *b, const char *href_prefix, const char *value)
+{
+    cs_puts(b, "<td><a href=\"");
+    cs_puts(b, href_prefix);
+    cs_url(b, value);
+    cs_puts(b, "\">");
+    cs_html(b, value);
+    cs_puts(b, "</a></td>");
+}
+
 void cs_cell_time(struct cs_buf *b, time_t t)
 {
     cs_puts(b, "<td>");
