@@ -30,6 +30,8 @@ struct cs_app {
 };
 extern const struct cs_route ct_console_routes[];
 extern const size_t ct_console_route_count;
+extern const struct cs_route ct_console_static_routes[];
+extern const size_t ct_console_static_route_count;
 extern const struct cs_nav ct_console_nav[];
 extern const size_t ct_console_nav_count;
 extern const struct cs_query_bound ct_console_query_bounds[];

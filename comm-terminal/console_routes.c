@@ -31,13 +31,19 @@ const struct cs_route ct_console_routes[] = {
     {"/fetch", 1, cs_action_fetch},
     {"/operators", 1, cs_action_operator},
     {"/lines.part", 0, cs_page_lines_part},
-    {"/console.js", 0, cs_console_script},
     {"/fetch", 0, cs_page_fetch},
     {"/model-delete", 0, cs_page_model_delete},
     {"/model-delete", 1, cs_action_model_delete},
 };
 
 const size_t ct_console_route_count = sizeof(ct_console_routes) / sizeof(ct_console_routes[0]);
+
+/* Served to anyone, with no session or database connection (even while the console is busy). */
+const struct cs_route ct_console_static_routes[] = {
+    {"/console.js", 0, cs_console_script},
+};
+const size_t ct_console_static_route_count =
+    sizeof(ct_console_static_routes) / sizeof(ct_console_static_routes[0]);
 
 const struct cs_nav ct_console_nav[] = {
     {"/", "Today", NULL},

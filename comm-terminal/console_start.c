@@ -71,6 +71,8 @@ int ct_console_start(struct ct_runtime *rt, struct cl_tls *line_tls, struct ct_c
                                      .login = login,
                                      .audit = audit};
     console->site.standing = standing;
+    console->site.static_routes = ct_console_static_routes;
+    console->site.static_route_count = ct_console_static_route_count;
     console->site.query_bounds = ct_console_query_bounds;
     console->site.query_bound_count = ct_console_query_bound_count;
     rc = cs_console_open(&rt->config->console, &rt->config->tls, line_tls, CL_IFACE_COMM_TERMINAL,

@@ -144,17 +144,23 @@ struct cs_site {
     const char *cookie; /* the cookies' name after "__Host-" (consoles on one host differ) */
     const struct cs_route *routes;
     size_t route_count;
+    /* Static content (a script): served to anyone, without a session or a store connection
+     * (ctx->session and ctx->store NULL), even while the console's connections are all busy. */
+    const struct cs_route *static_routes;
+    size_t static_route_count;
     const struct cs_nav *nav;
     size_t nav_count;
     struct cs_app *app;
     struct cs_sessions *sessions;
-    /* A store connection for one request (given back with release). */
+    /* A store connection for one request (given back with release), or NULL if none is free
+     * in time: the request is answered 503, busy, with Retry-After. The gate takes one only for
+     * a request that needs it (a login sent, any request of a session: its operator's standing
+     * is checked each time) and gives it back before a whole answer is sent; the login form,
+     * static content, a request without a live session and the error pages take none. */
     void *(*acquire)(struct cs_app *app);
     void (*release)(struct cs_app *app, void *store);
-    /* Or (when set, the server uses it instead of acquire): the request's connection from the
-     * console's share of the pool, waiting at most wait_ms, NULL if none (the request is then
-     * answered 503, busy). The server takes it before the gate runs and gives it back with
-     * release as soon as the gate has answered (before a whole answer is sent). */
+    /* Or (when set, the server makes it the gate's acquire): the request's connection from the
+     * console's share of the pool, waiting at most wait_ms (CS_STORE_WAIT_MS), NULL if none. */
     void *(*take)(struct cs_app *app, long wait_ms);
     /* Checks an operator's password: 0 with the role, else refused (unknown, wrong, disabled). */
     int (*login)(void *store, const char *operator_id, const char *password, char *role,
@@ -212,8 +218,8 @@ void cs_today(char day[11]);
 int cs_role_at_least(const struct cs_session *session, const char *role);
 
 /* ---- the server (console_server.c) ---- */
-/* How long a request waits for a store connection of the console's share before it is
- * answered 503 (busy, try again). */
+/* How long a request that needs a store connection waits for one of the console's share
+ * before it is answered 503 (busy, try again). */
 #define CS_STORE_WAIT_MS 1000
 struct cl_tls;
 struct cs_console;

@@ -1,6 +1,7 @@
 /* console_gate.c: an operator console's gate in front of a program's pages: login (lockout,
  * audited), logout, the session and CSRF checks before every view and action, dispatch by the
- * program's routes, the page frame with its navigation, and error pages. */
+ * program's routes, the page frame with its navigation, and error pages; a store connection
+ * taken only for the requests that need one (503, busy, when none is free). */
 #include <stdio.h>
 #include <string.h>
 
@@ -127,6 +128,27 @@ static void bare_error(const struct cs_site *site, struct cs_response *resp, int
     cs_puts(&resp->body, "</p><p><a href=\"/\">Back to the console</a></p></main></body></html>\n");
 }
 
+/* The store connection for a request that needs one, or NULL: then the request is answered
+ * 503 (busy, Retry-After: 2) and logged. */
+static void *take_store(const struct cs_site *site, const struct cs_request *req,
+                        struct cs_response *resp)
+{
+    void *store = site->acquire(site->app);
+    if (store != NULL)
+        return store;
+    cl_log_warn("console: %s %s from %s answered 503: the console's database connections are "
+                "all in use (console.db_connections)",
+                req->post ? "POST" : "GET", req->path, req->address);
+    size_t used = strlen(resp->headers);
+    snprintf(resp->headers + used, sizeof(resp->headers) - used, "Retry-After: 2\r\n");
+    resp->status = 503;
+    resp->content_type = "text/plain; charset=utf-8";
+    resp->body.len = 0;
+    cs_puts(&resp->body, "the console is busy (all its database connections are in use): try "
+                         "again in a moment\n");
+    return NULL;
+}
+
 void cs_error_page(struct cs_ctx *ctx, int status, const char *message)
 {
     if (ctx->session == NULL) {
@@ -206,7 +228,11 @@ static void login(const struct cs_site *site, const struct cs_request *req,
         resp->status = 400;
         return;
     }
-    void *store = site->acquire(site->app);
+    void *store = take_store(site, req, resp);
+    if (store == NULL) {
+        mbedtls_platform_zeroize(password, sizeof(password));
+        return;
+    }
     if (cs_locked(site->sessions, id)) {
         snprintf(detail, sizeof(detail), "console login refused (locked out) from %s",
                  req->address);
@@ -349,6 +375,15 @@ static int csrf_ok(const struct cs_request *req, const struct cs_session *sessio
     return same_text(token, session->csrf);
 }
 
+static const struct cs_route *find_route(const struct cs_route *routes, size_t count,
+                                         const struct cs_request *req)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(routes[i].path, req->path) == 0 && routes[i].post == req->post)
+            return &routes[i];
+    return NULL;
+}
+
 void cs_handle(const struct cs_site *site, const struct cs_request *req, struct cs_response *resp)
 {
     struct cs_session session;
@@ -365,16 +400,21 @@ void cs_handle(const struct cs_site *site, const struct cs_request *req, struct 
         bare_error(site, resp, 404, "no icon");
         return;
     }
-    for (size_t i = 0; i < site->route_count; i++)
-        if (strcmp(site->routes[i].path, req->path) == 0 && site->routes[i].post == req->post)
-            route = &site->routes[i];
+    if ((route = find_route(site->static_routes, site->static_route_count, req)) != NULL) {
+        struct cs_ctx ctx = {.app = site->app, .site = site, .req = req, .resp = resp};
+        route->run(&ctx);
+        return;
+    }
+    route = find_route(site->routes, site->route_count, req);
     if (route == NULL && req->post && strcmp(req->path, "/logout") == 0)
         route = &logout_route;
     if (req->session_id[0] == '\0' || cs_session_find(site->sessions, req->session_id, &session)) {
         not_logged_in(site, req, resp);
         return;
     }
-    void *store = site->acquire(site->app);
+    void *store = take_store(site, req, resp);
+    if (store == NULL)
+        return;
     if (!still_standing(site, store, &session)) {
         site->release(site->app, store);
         not_logged_in(site, req, resp);

@@ -1,7 +1,7 @@
 /* console_server.c: an operator console's HTTPS server: a TLS context for browsers (no client
  * certificate) over soap_server.c's accept loop and connection threads, gSOAP's HTTP reading (its
- * fget and fform hooks) with bounded headers and bodies, each request's database connection
- * taken from the console's share of the pool (503 when none is free in time), and the answers,
+ * fget and fform hooks) with bounded headers and bodies, the gate's database connections taken
+ * from the console's share of the pool (only by the requests that need one), and the answers,
  * whole or in parts (console_stream.c). */
 #include <pthread.h>
 #include <stdio.h>
@@ -35,7 +35,6 @@ struct cs_console {
 struct cs_conn {
     const struct cs_site *site; /* the program's */
     const struct cs_site *gate; /* what cs_handle is given */
-    void *store;                /* the request's connection (site->take), or NULL */
     struct cs_request req;
     int too_large;
     int last; /* the last request this connection serves: answered with Connection: close */
@@ -68,42 +67,11 @@ static int send_part(void *conn, const char *data, size_t len)
     return ((struct soap *)conn)->fsend(conn, data, len) == SOAP_OK ? 0 : -1;
 }
 
-/* The gate's acquire and release when the server takes the request's connection (site->take):
- * the connection taken, given back by the server once the gate has answered. */
-static void *taken_store(struct cs_app *app)
+/* The gate's acquire when the site takes its connections from the console's share: waits at
+ * most CS_STORE_WAIT_MS, NULL if none is free (the gate answers 503). */
+static void *take_store(struct cs_app *app)
 {
-    (void)app;
-    return current->store;
-}
-
-static void keep_store(struct cs_app *app, void *store)
-{
-    (void)app;
-    (void)store;
-}
-
-/* Takes the request's store connection from the console's share: 0, or -1 if none was free in
- * time (logged). */
-static int take_store(void)
-{
-    const struct cs_site *site = current->site;
-
-    if (site->take == NULL)
-        return 0;
-    current->store = site->take(site->app, CS_STORE_WAIT_MS);
-    if (current->store != NULL)
-        return 0;
-    cl_log_warn("console: %s %s from %s answered 503: the console's database connections are "
-                "all in use (console.db_connections)",
-                current->req.post ? "POST" : "GET", current->req.path, current->req.address);
-    return -1;
-}
-
-static void give_store(void)
-{
-    if (current->store != NULL)
-        current->site->release(current->site->app, current->store);
-    current->store = NULL;
+    return current->site->take(app, CS_STORE_WAIT_MS);
 }
 
 /* Splits soap->path into the request's path and query; 0, or -1 if either is too long. */
@@ -133,12 +101,6 @@ static int answer(struct soap *soap, int refusal, const char *why)
         refusal = 414;
         why = "the address is too long";
     }
-    if (refusal == 0 && take_store() != 0) {
-        refusal = 503;
-        why = "the console is busy (all its database connections are in use): try again in a "
-              "moment";
-        snprintf(resp.headers, sizeof(resp.headers), "Retry-After: 2\r\n");
-    }
     if (refusal != 0) {
         resp.status = refusal == 414 ? 400 : refusal;
         resp.content_type = "text/plain; charset=utf-8";
@@ -147,9 +109,8 @@ static int answer(struct soap *soap, int refusal, const char *why)
         soap->keep_alive = 0;
     }
     resp.keep_alive = soap->keep_alive;
-    if (refusal == 0)
+    if (refusal == 0) /* gives back its connection before a whole answer goes to the browser */
         cs_handle(current->gate, &current->req, &resp);
-    give_store(); /* before a whole answer goes to a browser that may read it slowly */
     if (resp.parts == CS_WHOLE) {
         rc = send_response(soap, &resp);
     } else { /* sent in parts: a series broken off (or never ended) closes the connection */
@@ -301,8 +262,7 @@ int cs_console_start(const struct cs_server_settings *cs, struct cl_tls *tls,
     }
     console->site = site;
     console->gate_site = *site;
-    console->gate_site.acquire = taken_store;
-    console->gate_site.release = keep_store;
+    console->gate_site.acquire = take_store;
     console->tls = tls;
     settings.host = cs->host;
     settings.port = cs->port;

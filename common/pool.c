@@ -16,6 +16,7 @@ struct cl_pool {
     void (*close)(void *resource);
     size_t count, free_count;
     size_t waiting;                 /* cl_pool_acquire callers waiting */
+    size_t share_waiting;           /* cl_pool_acquire_share callers waiting */
     size_t share_limit, share_held; /* the share's limit, and what it holds */
     void **all, **free_list;
     int counted; /* in the pool metrics (certline_db_pool_size) */
@@ -82,12 +83,18 @@ void *cl_pool_acquire(struct cl_pool *pool)
         pthread_cond_wait(&pool->available, &pool->lock);
     pool->waiting--;
     resource = pool->free_list[--pool->free_count];
+    /* What production leaves is the share's: a connection given back while this thread was
+     * woken but not yet running (a second return, or the share's own) woke no share request,
+     * which would otherwise sleep out its whole wait beside a free connection. */
+    if (pool->waiting == 0 && pool->free_count > 0)
+        pthread_cond_broadcast(&pool->share_available);
     pthread_mutex_unlock(&pool->lock);
     cl_metric_add(CL_M_DB_POOL_IN_USE, 1, NULL);
     return resource;
 }
 
-/* Gives resource back under pool->lock: to a production waiter first, else to the share. */
+/* Gives resource back under pool->lock: to a production waiter first, else to the share (once
+ * production waits no more, cl_pool_acquire wakes the share for what is left). */
 static void give_back(struct cl_pool *pool, void *resource)
 {
     pool->free_list[pool->free_count++] = resource;
@@ -109,6 +116,7 @@ void cl_pool_set_share(struct cl_pool *pool, size_t limit)
 {
     pthread_mutex_lock(&pool->lock);
     pool->share_limit = limit;
+    pthread_cond_broadcast(&pool->share_available); /* a larger share may take one now */
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -125,9 +133,11 @@ void *cl_pool_acquire_share(struct cl_pool *pool, long wait_ms)
         until.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&pool->lock);
+    pool->share_waiting++;
     while (pool->share_held >= pool->share_limit || pool->free_count == 0 || pool->waiting > 0)
         if (pthread_cond_timedwait(&pool->share_available, &pool->lock, &until) != 0)
             break;
+    pool->share_waiting--;
     if (pool->share_held < pool->share_limit && pool->free_count > 0 && pool->waiting == 0) {
         resource = pool->free_list[--pool->free_count];
         pool->share_held++;
@@ -145,4 +155,14 @@ void cl_pool_release_share(struct cl_pool *pool, void *resource)
     give_back(pool, resource);
     pthread_mutex_unlock(&pool->lock);
     cl_metric_add(CL_M_DB_POOL_IN_USE, -1, NULL);
+}
+
+void cl_pool_state(struct cl_pool *pool, struct cl_pool_state *out)
+{
+    pthread_mutex_lock(&pool->lock);
+    out->free = pool->free_count;
+    out->waiting = pool->waiting;
+    out->share_waiting = pool->share_waiting;
+    out->share_held = pool->share_held;
+    pthread_mutex_unlock(&pool->lock);
 }

@@ -28,4 +28,13 @@ void cl_pool_set_share(struct cl_pool *pool, size_t limit);
 void *cl_pool_acquire_share(struct cl_pool *pool, long wait_ms);
 void cl_pool_release_share(struct cl_pool *pool, void *resource);
 
+/* Who holds and who waits at one moment (for diagnostics and tests). */
+struct cl_pool_state {
+    size_t free;          /* resources no one holds */
+    size_t waiting;       /* cl_pool_acquire callers waiting */
+    size_t share_waiting; /* cl_pool_acquire_share callers waiting */
+    size_t share_held;    /* resources the share holds */
+};
+void cl_pool_state(struct cl_pool *pool, struct cl_pool_state *out);
+
 #endif

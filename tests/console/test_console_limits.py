@@ -11,10 +11,13 @@ stored is whole and the rest stays pending, then after a restart the fetch resen
 requests and completes; the comm-terminal's console share (2 of 4 connections) held by two
 downloads whose browser stops reading: a further console request is answered 503 after about a
 second, a line's device is provisioned meanwhile, the send timeout breaks both downloads off
-(audited) and frees their connections, and the console works again; ca-server's console share
-(the default, 1 of 3) held by a revocation waiting on a row lock: a further console request is
-answered 503 while the comm-terminal's fetch is issued at once, then the revocation completes
-and the console works again; both servers end on SIGTERM with 0.
+(audited) and frees their connections, and the console works again; that share held again:
+what needs no database (the login form, the static script, the way to the login without a
+session) is served at once, what does (a page of a session, a login sent) is answered 503 with
+Retry-After; ca-server's console share (the default, 1 of 3) held by a revocation waiting on a
+row lock: a further console request is answered 503 while the comm-terminal's fetch is issued
+at once, then the revocation completes and the console works again; both servers end on SIGTERM
+with 0.
 
 Usage: test_console_limits.py CA_SERVER COMM_TERMINAL FACTORY_TERMINAL DEVICE_AGENT WSDL_DIR
 """
@@ -40,6 +43,9 @@ CAROL_PASSWORD = "carol revokes 12345"
 FETCH_UNITS = 300  # numbers the console's fetch asks for, 2 per request
 SEND_TIMEOUT_S = 15
 BIG_DAY, BIG_DEVICES = "2026-01-15", 100000
+# The comm-terminal's downloads under way: each reads its rows through a cursor.
+DOWNLOAD_CURSORS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = 'ct' AND query LIKE"
+                    " 'FETCH FORWARD%' AND state IN ('idle in transaction', 'active')")
 
 
 def context():
@@ -191,12 +197,12 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
         check(head.startswith(b"HTTP/1.1 200"), "the stalled download: %r" % head[:200])
         return s
 
-    def busy(self, port, cookies):
+    def busy(self, port, cookies, path="/"):
         """One console request on a new connection: its status, body, Retry-After and time."""
         c = Console(port)
         c.cookies = dict(cookies)
         started = time.monotonic()
-        status, headers, body = c.answer("GET", "/")
+        status, headers, body = c.answer("GET", path)
         c.connection.close()
         return status, body, headers.get("retry-after"), time.monotonic() - started
 
@@ -207,12 +213,11 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
         connections; then the console works again."""
         self.seed_big_day()
         client = self.login()
-        cursors = ("SELECT count(*) FROM pg_stat_activity WHERE datname = 'ct' AND query LIKE"
-                   " 'FETCH FORWARD%' AND state IN ('idle in transaction', 'active')")
         started = time.monotonic()
         stalled = [self.stalled_download(client.cookies) for _ in range(2)]
         try:
-            wait_for("both downloads reading", lambda: self.sql(cursors) == "2", timeout=30)
+            wait_for("both downloads reading", lambda: self.sql(DOWNLOAD_CURSORS) == "2",
+                     timeout=30)
             status, body, retry, took = self.busy(self.console_port, client.cookies)
             check(status == 503 and b"busy" in body and retry == "2",
                   "a console request beyond the share: %d %r" % (status, body[:200]))
@@ -228,7 +233,7 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
             check(time.monotonic() - started > SEND_TIMEOUT_S - 5,
                   "the share was freed after %.1f s, before the send timeout" % (
                       time.monotonic() - started))
-            wait_for("both downloads' cursors closed", lambda: self.sql(cursors) == "0",
+            wait_for("both downloads' cursors closed", lambda: self.sql(DOWNLOAD_CURSORS) == "0",
                      timeout=10)
         finally:
             for s in stalled:
@@ -241,6 +246,57 @@ INSERT INTO report (device_number, serial, proof, written_at, state, next_attemp
         status, body = client.download("/audit.csv?day=" + TODAY)
         check(status == 200 and self.number(1).encode() in body,
               "the download after the fault: %d %r" % (status, body[:200]))
+
+    def pages_without_database_while_busy(self):
+        """The comm-terminal's console share held again by two stalled downloads: what needs no
+        database is served at once all the same (the login form, the static script, the way to
+        the login for a browser without a session, no icon), while a page of a session (its
+        operator's standing is checked with the database) and a login sent are answered 503
+        busy with Retry-After; once the downloads' browsers are gone the console works again."""
+        if self.sql("SELECT count(*) FROM model WHERE code = 'S8'") == "0":
+            self.seed_big_day()
+        client = self.login()
+        stalled = [self.stalled_download(client.cookies) for _ in range(2)]
+        try:
+            wait_for("both downloads reading", lambda: self.sql(DOWNLOAD_CURSORS) == "2",
+                     timeout=30)
+            for path, want, what in (("/login", 200, b'name="csrf"'),
+                                     ("/console.js", 200, b"use strict"),
+                                     ("/devices", 303, b""),
+                                     ("/favicon.ico", 404, b"no icon")):
+                stranger = Console(self.console_port)  # a browser without a session
+                started = time.monotonic()
+                status, headers, body = stranger.answer("GET", path)
+                took = time.monotonic() - started
+                check(status == want and what in body and took < 0.9,
+                      "GET %s while the share is held: %d in %.2f s %r" % (
+                          path, status, took, body[:200]))
+                if path == "/devices":
+                    check(headers.get("location") == "/login", "GET /devices: %r" % headers)
+                if path == "/login":
+                    token = re.search(rb'name="csrf" value="([0-9a-f]{64})"', body).group(1)
+                    status, headers, body = stranger.answer(
+                        "POST", "/login", "csrf=%s&operator=alice&password=x" % token.decode())
+                    check(status == 503 and b"busy" in body and
+                          headers.get("retry-after") == "2",
+                          "a login sent while the share is held: %d %r" % (status, body[:200]))
+                stranger.connection.close()
+            for path in ("/", "/devices", "/console.js"):
+                status, body, retry, took = self.busy(self.console_port, client.cookies, path)
+                if path == "/console.js":
+                    check(status == 200 and b"use strict" in body and took < 0.9,
+                          "GET /console.js of a session: %d in %.2f s" % (status, took))
+                else:
+                    check(status == 503 and b"busy" in body and retry == "2" and 0.8 < took < 4,
+                          "GET %s of a session while the share is held: %d in %.1f s %r" % (
+                              path, status, took, body[:200]))
+        finally:
+            for s in stalled:
+                s.close()  # the browsers gone: the next part sent fails and frees the share
+        wait_for("the console free again", lambda: self.busy(
+            self.console_port, client.cookies)[0] == 200, timeout=SEND_TIMEOUT_S + 30)
+        check("console: POST /login from 127.0.0.1 answered 503" in self.ct.log(),
+              "the busy login is not logged")
 
     def ca_console_share_busy(self):
         """ca-server's console holds its one connection (the default share of 3) in a
@@ -322,7 +378,7 @@ def main():
     binaries = [os.path.abspath(p) for p in sys.argv[1:5]]
     return run_cases(LimitsLine, binaries, os.path.abspath(sys.argv[5]), (
         "share_refused", "fetch_stopped_by_sigterm", "console_share_busy",
-        "ca_console_share_busy", "clean_stop"))
+        "pages_without_database_while_busy", "ca_console_share_busy", "clean_stop"))
 
 
 if __name__ == "__main__":

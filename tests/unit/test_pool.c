@@ -1,8 +1,10 @@
 /* test_pool.c: the pool of database connections and the console's share of it (common/pool.c):
  * the share holds at most its limit and gives up after its short wait (never blocking), the
  * rest stays for production, production waiting comes first, the share works again once given
- * back; and the share a console section asks for (common/console_config.c), with the
- * configurations refused that would leave production nothing. */
+ * back, and a share request waiting is woken for what production leaves (two connections
+ * given back while production waits: one for it, the other for the share at once); and the share a
+ * console section asks for (common/console_config.c), with the configurations refused that would
+ * leave production nothing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,6 +12,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +204,120 @@ static void test_console_share_config(void **state)
     assert_non_null(strstr(err, "db_connections 1 leaves no database connection for the console"));
 }
 
+/* Polls until *flag is set or ms have passed: 1 if set. */
+static int wait_for_flag(const atomic_int *flag, long ms)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!atomic_load(flag) && ms_since(&t0) < ms)
+        usleep(1000);
+    return atomic_load(flag);
+}
+
+/* Polls the pool until the waiters counted are production and share: 1, or 0 after 5 s. */
+static int wait_for_waiters(struct cl_pool *pool, size_t production, size_t share)
+{
+    struct cl_pool_state st;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        cl_pool_state(pool, &st);
+        if (st.waiting == production && st.share_waiting == share)
+            return 1;
+        usleep(1000);
+    } while (ms_since(&t0) < 5000);
+    return 0;
+}
+
+/* A production waiter held in a signal handler (SIGUSR1) while it waits, so that the test gives
+ * back connections before it can take one: the interleaving of two returns arriving before the
+ * woken production thread runs, made certain. */
+static atomic_int production_held, production_let_go;
+
+static void hold_production(int sig)
+{
+    const struct timespec ms = {0, 1000000L};
+    (void)sig;
+    atomic_store(&production_held, 1);
+    while (!atomic_load(&production_let_go))
+        nanosleep(&ms, NULL);
+}
+
+struct late_asker {
+    struct cl_pool *pool;
+    long wait_ms;
+    void *got;
+    atomic_int done;
+};
+
+static void *share_asks_long(void *arg)
+{
+    struct late_asker *a = arg;
+    a->got = cl_pool_acquire_share(a->pool, a->wait_ms);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* Two connections come back while one production thread waits (and before it runs): production
+ * takes one, and the share's waiter, eligible for the other as soon as production has taken its
+ * own, is woken for it then, not left asleep until its wait (here 5 s) runs out. */
+static void test_share_woken_after_production(void **state)
+{
+    struct cl_pool *pool = pool_of(2, 1);
+    struct waiter w = {.pool = pool};
+    struct late_asker a = {.pool = pool, .wait_ms = 5000};
+    struct sigaction hold = {.sa_handler = hold_production}, before;
+    struct cl_pool_state st;
+    pthread_t wt, at;
+    (void)state;
+
+    atomic_store(&production_held, 0);
+    atomic_store(&production_let_go, 0);
+    sigemptyset(&hold.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &hold, &before), 0);
+    void *p = cl_pool_acquire(pool);
+    void *q = cl_pool_acquire(pool);
+    assert_int_equal(pthread_create(&at, NULL, share_asks_long, &a), 0);
+    assert_true(wait_for_waiters(pool, 0, 1)); /* the share's request waits (none free) */
+    assert_int_equal(pthread_create(&wt, NULL, production_waits, &w), 0);
+    assert_true(wait_for_waiters(pool, 1, 1)); /* and production waits too */
+    assert_int_equal(pthread_kill(wt, SIGUSR1), 0);
+    assert_true(wait_for_flag(&production_held, 5000));
+
+    cl_pool_release(pool, p);
+    cl_pool_release(pool, q);
+    cl_pool_state(pool, &st); /* both came back while production still waited */
+    assert_int_equal(st.free, 2);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(atomic_load(&a.done), 0); /* production first: the share took neither */
+
+    atomic_store(&production_let_go, 1);
+    pthread_join(wt, NULL);
+    assert_true(w.got == p || w.got == q);
+    /* Production has its connection and nobody of it waits: the other is the share's now. A
+     * request asleep while it is free would be served only when its own wait runs out. */
+    int served = wait_for_flag(&a.done, 1000);
+    cl_pool_state(pool, &st);
+    if (!served)
+        print_message("the share's waiter sleeps while a connection is free for it: %zu free, "
+                      "%zu production waiting, %zu share waiting, share holds %zu of 1\n",
+                      st.free, st.waiting, st.share_waiting, st.share_held);
+    assert_true(served);
+    pthread_join(at, NULL);
+    assert_non_null(a.got);
+    assert_ptr_not_equal(a.got, w.got); /* each got its own */
+    assert_true(a.got == p || a.got == q);
+    cl_pool_state(pool, &st);
+    assert_int_equal(st.free, 0);
+    assert_int_equal(st.share_held, 1);
+    assert_int_equal(st.waiting + st.share_waiting, 0);
+
+    cl_pool_release_share(pool, a.got);
+    cl_pool_release(pool, w.got);
+    assert_int_equal(sigaction(SIGUSR1, &before, NULL), 0);
+    cl_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_no_share),
         cmocka_unit_test(test_production_first),
         cmocka_unit_test(test_console_share_config),
+        cmocka_unit_test(test_share_woken_after_production),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
