@@ -328,6 +328,28 @@ static const char *const migration_12[] = {
     NULL,
 };
 
+/* Migration 11's backfill read the certificates before its triggers existed and without keeping
+ * their writers out: a certificate written, set back, deleted or renumbered by a comm-terminal
+ * still serving while `migrate` ran, committed between that read and the triggers' creation,
+ * left its planned number's flag wrong for good (Today's remaining count off by one for each).
+ * Each flag is derived again here with the certificates' writers held off (the triggers keep the
+ * flags from then on; the flags that were right are not touched). plan_device_written_sync() can
+ * be run by hand too (`SELECT plan_device_written_sync()`); it answers how many it corrected. */
+static const char *const migration_13[] = {
+    "CREATE FUNCTION plan_device_written_sync() RETURNS bigint LANGUAGE plpgsql AS $$"
+    " DECLARE set_true bigint; set_false bigint; BEGIN"
+    "  LOCK TABLE certificate IN SHARE MODE;"
+    "  UPDATE plan_device p SET written = true FROM certificate c"
+    "   WHERE c.device_number = p.device_number AND c.state = 'written' AND NOT p.written;"
+    "  GET DIAGNOSTICS set_true = ROW_COUNT;"
+    "  UPDATE plan_device p SET written = false WHERE p.written AND NOT EXISTS (SELECT 1"
+    "   FROM certificate c WHERE c.device_number = p.device_number AND c.state = 'written');"
+    "  GET DIAGNOSTICS set_false = ROW_COUNT;"
+    "  RETURN set_true + set_false; END $$",
+    "SELECT plan_device_written_sync()",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
@@ -341,6 +363,7 @@ static const struct cl_pg_migration migrations[] = {
     {10, "rejected reports closed by their replacement", migration_10},
     {11, "each planned number's written state; receipts in the order written", migration_11},
     {12, "the console's device search by line, the audit log by day", migration_12},
+    {13, "each planned number's written state derived again, writers held off", migration_13},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,
@@ -379,4 +402,12 @@ void ct_store_close(struct ct_store *store)
 int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen)
 {
     return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
+}
+
+int ct_store_migrate_upto(struct ct_store *store, int last, int *applied, char *err, size_t errlen)
+{
+    struct cl_pg_schema upto = schema;
+    while (upto.count > 0 && upto.steps[upto.count - 1].version > last)
+        upto.count--;
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &upto, applied, err, errlen);
 }
