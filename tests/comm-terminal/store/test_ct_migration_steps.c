@@ -177,6 +177,120 @@ static void test_write_during_migration(void **state)
     ct_store_close(store);
 }
 
+/* Sends statement on conn without waiting for it. */
+static void send_async(PGconn *conn, const char *statement)
+{
+    if (!PQsendQuery(conn, statement))
+        fail_msg("%s: %s", statement, PQerrorMessage(conn));
+}
+
+/* Waits until the statement sent on conn has ended (0) or waits for a lock (1), as monitor sees
+ * it; the test fails if neither happens within 10 s. */
+static int blocked_or_done(PGconn *monitor, PGconn *conn)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "SELECT count(*) FROM pg_locks WHERE pid = %d AND NOT granted",
+             PQbackendPID(conn));
+    for (int i = 0; i < 1000; i++) {
+        if (!PQconsumeInput(conn))
+            fail_msg("%s", PQerrorMessage(conn));
+        if (!PQisBusy(conn))
+            return 0;
+        if (sql_value(monitor, q) > 0)
+            return 1;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    fail_msg("a statement neither ended nor waited for a lock within 10 s");
+    return -1;
+}
+
+/* Collects what the statement sent on conn answered; the test fails on an error. */
+static void finish_async(PGconn *conn)
+{
+    PGresult *res;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+            fail_msg("%s", PQresultErrorMessage(res));
+        PQclear(res);
+    }
+}
+
+/* A number planned while its certificate (fetched ahead of the plan, as a manual entry with an
+ * override does) is written on a line: whichever of the two commits first, the flag ends right
+ * (migration 13: the plan's trigger reads the certificate FOR SHARE). A plan imported again
+ * (the numbers planned already) locks no certificate: a line's write does not wait for it. */
+static void test_planned_while_written(void **state)
+{
+    char conninfo[256], today[11], q[512], err[512], serial[CT_SERIAL_HEX_MAX + 1];
+    struct ct_store *store = fresh_store("migrate_plan_race", conninfo, sizeof(conninfo));
+    PGconn *monitor = pg_fixture_connect(conninfo), *plan = pg_fixture_connect(conninfo),
+           *line = pg_fixture_connect(conninfo);
+    const char *numbers[] = {"3012-000050", "3012-000051", "3012-000052"};
+    (void)state;
+
+    day_of(time(NULL), today);
+    model(store, "3012", 1);
+    fetch(store, "req-ahead", today, 0, numbers, 3, 1);
+    for (size_t i = 0; i < 3; i++) {
+        free(claim(store, numbers[i], "1001", 120, serial));
+        assert_int_equal(ct_store_delivered(store, numbers[i], "1001", err, sizeof(err)), CL_OK);
+    }
+    snprintf(q, sizeof(q), "INSERT INTO plan (model_code, day, units) VALUES ('3012', '%s', 3)",
+             today);
+    sql_value(monitor, q);
+
+    /* The write first, in flight while the number is planned. */
+    sql_value(line, "BEGIN");
+    sql_value(line, "UPDATE certificate SET state = 'written', write_flag = 1,"
+                    " written_at = now() WHERE device_number = '3012-000050'");
+    snprintf(q, sizeof(q),
+             "INSERT INTO plan_device (device_number, model_code, day)"
+             " VALUES ('3012-000050', '3012', '%s')",
+             today);
+    send_async(plan, q);
+    blocked_or_done(monitor, plan);
+    sql_value(line, "COMMIT");
+    finish_async(plan);
+    if (plan_flags_wrong(monitor) != 0)
+        fail_msg("planned while its write was in flight: the flag is wrong");
+
+    /* The plan first, in flight while the certificate is written. */
+    sql_value(plan, "BEGIN");
+    snprintf(q, sizeof(q),
+             "INSERT INTO plan_device (device_number, model_code, day)"
+             " VALUES ('3012-000051', '3012', '%s'), ('3012-000052', '3012', '%s')",
+             today, today);
+    sql_value(plan, q);
+    send_async(line, "UPDATE certificate SET state = 'written', write_flag = 1,"
+                     " written_at = now() WHERE device_number = '3012-000051'");
+    blocked_or_done(monitor, line);
+    sql_value(plan, "COMMIT");
+    finish_async(line);
+    if (plan_flags_wrong(monitor) != 0)
+        fail_msg("written while its number's plan was in flight: the flag is wrong");
+
+    /* Imported again: no certificate locked, the line's write goes through at once. */
+    sql_value(plan, "BEGIN");
+    snprintf(q, sizeof(q),
+             "INSERT INTO plan_device (device_number, model_code, day) VALUES"
+             " ('3012-000050', '3012', '%s'), ('3012-000052', '3012', '%s')"
+             " ON CONFLICT (device_number) DO NOTHING",
+             today, today);
+    sql_value(plan, q);
+    send_async(line, "UPDATE certificate SET state = 'written', write_flag = 1,"
+                     " written_at = now() WHERE device_number = '3012-000052'");
+    assert_int_equal(blocked_or_done(monitor, line), 0);
+    finish_async(line);
+    sql_value(plan, "COMMIT");
+    assert_int_equal(plan_flags_wrong(monitor), 0);
+    assert_int_equal(open_from_scratch(monitor, today, "3012"), 0);
+    expect_status_from_scratch(store, monitor, today);
+    PQfinish(line);
+    PQfinish(plan);
+    PQfinish(monitor);
+    ct_store_close(store);
+}
+
 static double seconds_since(const struct timespec *start)
 {
     struct timespec now;
@@ -283,6 +397,7 @@ int ct_migrations_steps_tests(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failure_leaves_store_unchanged),
         cmocka_unit_test(test_write_during_migration),
+        cmocka_unit_test(test_planned_while_written),
         cmocka_unit_test(test_backfill_at_scale),
     };
     return cmocka_run_group_tests_name("ct_store migration steps", tests, NULL, NULL);
