@@ -96,15 +96,19 @@ static void expect_issuance(struct ca_store *store, PGconn *conn, const struct e
     free(rows);
 }
 
+/* Begins a new batch of requester (seed: its body hash); the test fails unless it is new. */
 static void batch_as(struct ca_store *store, const char *requester, const char *id, unsigned seed,
                      int replacement, char **numbers, size_t n, struct ca_batch_item *items)
 {
-    enum ca_batch_state st;
-    char err[512];
-    int rc = begin_as(store, requester, id, seed, replacement, CONST_LIST(numbers), n, items, &st,
-                      err, sizeof(err));
-    if (rc != CL_OK)
-        fail_msg("begin %s: %s: %s", id, cl_err_name(rc), err);
+    struct {
+        enum ca_batch_state state;
+        char err[512];
+    } got = {.state = CA_BATCH_NEW, .err = ""};
+    int rc = begin_as(store, requester, id, seed, replacement, CONST_LIST(numbers), n, items,
+                      &got.state, got.err, sizeof(got.err));
+    if (rc != CL_OK || got.state != CA_BATCH_NEW)
+        fail_msg("begin %s of %s: %s (state %d): %s", id, requester, cl_err_name(rc),
+                 (int)got.state, got.err);
 }
 
 static void assign(struct ca_store *store, char **numbers, size_t n, const char *factory)
@@ -185,7 +189,7 @@ static struct expected *find(struct expected *book, size_t n, int day, const cha
         if (book[i].day == day && strcmp(book[i].factory, factory) == 0)
             return &book[i];
     fail_msg("no book entry for day -%d, '%s'", day, factory);
-    return NULL;
+    return book; /* not reached */
 }
 
 static void test_data_through_11(void **state)

@@ -67,7 +67,8 @@ static long long report_id(PGconn *conn, const char *number)
 {
     char q[256];
     snprintf(q, sizeof(q),
-             "SELECT max(id) FROM report WHERE device_number = '%s' AND state = 'queued'", number);
+             "SELECT max(id) FROM report WHERE device_number = '%.21s' AND state = 'queued'",
+             number);
     return sql_value(conn, q);
 }
 
