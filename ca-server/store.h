@@ -43,6 +43,9 @@ void ca_store_set_serial_source(struct ca_store *store,
 
 /* Applies the migrations not applied yet, each in its own transaction; *applied counts them. */
 int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t errlen);
+/* For tests of the migrations: as ca_store_migrate, but only the migrations up to version last
+ * (a store as an older ca-server left it, to be filled and then migrated the rest of the way). */
+int ca_store_migrate_upto(struct ca_store *store, int last, int *applied, char *err, size_t errlen);
 
 /* ---- device models [FIG 19A] ---- */
 struct ca_model {

@@ -39,6 +39,10 @@ struct ct_store;
 int ct_store_open(const char *conninfo, struct ct_store **out, char *err, size_t errlen);
 void ct_store_close(struct ct_store *store);
 int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen);
+/* For tests of the migrations: as ct_store_migrate, but only the migrations up to version last
+ * (a store as an older comm-terminal left it, to be filled and then migrated the rest of the
+ * way). */
+int ct_store_migrate_upto(struct ct_store *store, int last, int *applied, char *err, size_t errlen);
 
 /* ---- models [FIG 19A] (store/models.c) ---- */
 /* ca-server holds the model list; an operator may override a model's flag here (certificate_managed

@@ -426,3 +426,11 @@ int ca_store_migrate(struct ca_store *store, int *applied, char *err, size_t err
 {
     return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
 }
+
+int ca_store_migrate_upto(struct ca_store *store, int last, int *applied, char *err, size_t errlen)
+{
+    struct cl_pg_schema upto = schema;
+    while (upto.count > 0 && upto.steps[upto.count - 1].version > last)
+        upto.count--;
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &upto, applied, err, errlen);
+}

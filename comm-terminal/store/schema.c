@@ -328,6 +328,43 @@ static const char *const migration_12[] = {
     NULL,
 };
 
+/* Migration 11's flags kept right when writes race them. Its backfill read the certificates
+ * before its triggers existed and without keeping their writers out: a certificate written, set
+ * back, deleted or renumbered by a comm-terminal still serving while `migrate` ran, committed
+ * between that read and the triggers' creation, left its planned number's flag wrong for good
+ * (Today's remaining count off by one for each). And a number planned while its certificate
+ * (fetched ahead of the plan, a manual entry) was being written read that certificate before the
+ * write committed, while the write's trigger could not see the plan row not yet committed: the
+ * flag stayed unset. Now a number planned anew reads its certificate FOR SHARE: a write in flight
+ * is waited for, and a write after it waits for the plan's commit, then finds its row; a number
+ * planned already (a plan imported again) locks nothing. Then each flag is derived again with the
+ * certificates' writers held off (only the wrong ones rewritten); plan_device_written_sync() can
+ * be run by hand too (`SELECT plan_device_written_sync()`) and answers how many it corrected. */
+static const char *const migration_13[] = {
+    "CREATE OR REPLACE FUNCTION plan_device_planned() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN NEW.written := false;"
+    " IF EXISTS (SELECT 1 FROM certificate c WHERE c.device_number = NEW.device_number) THEN"
+    /* a number planned already: the insert is skipped (ON CONFLICT) or refused */
+    "  IF TG_OP = 'INSERT' AND EXISTS (SELECT 1 FROM plan_device p"
+    "   WHERE p.device_number = NEW.device_number) THEN RETURN NEW; END IF;"
+    "  NEW.written := coalesce((SELECT c.state = 'written' FROM certificate c"
+    "   WHERE c.device_number = NEW.device_number FOR SHARE), false);"
+    " END IF;"
+    " RETURN NEW; END $$",
+    "CREATE FUNCTION plan_device_written_sync() RETURNS bigint LANGUAGE plpgsql AS $$"
+    " DECLARE set_true bigint; set_false bigint; BEGIN"
+    "  LOCK TABLE certificate IN SHARE MODE;"
+    "  UPDATE plan_device p SET written = true FROM certificate c"
+    "   WHERE c.device_number = p.device_number AND c.state = 'written' AND NOT p.written;"
+    "  GET DIAGNOSTICS set_true = ROW_COUNT;"
+    "  UPDATE plan_device p SET written = false WHERE p.written AND NOT EXISTS (SELECT 1"
+    "   FROM certificate c WHERE c.device_number = p.device_number AND c.state = 'written');"
+    "  GET DIAGNOSTICS set_false = ROW_COUNT;"
+    "  RETURN set_true + set_false; END $$",
+    "SELECT plan_device_written_sync()",
+    NULL,
+};
+
 static const struct cl_pg_migration migrations[] = {
     {1, "initial schema", migration_1},
     {2, "the CRL held for the lines", migration_2},
@@ -341,6 +378,8 @@ static const struct cl_pg_migration migrations[] = {
     {10, "rejected reports closed by their replacement", migration_10},
     {11, "each planned number's written state; receipts in the order written", migration_11},
     {12, "the console's device search by line, the audit log by day", migration_12},
+    {13, "each planned number's written state kept when writes race it, derived again",
+     migration_13},
 };
 
 static const struct cl_pg_schema schema = {"comm-terminal", LOCK_MIGRATE, migrations,
@@ -379,4 +418,12 @@ void ct_store_close(struct ct_store *store)
 int ct_store_migrate(struct ct_store *store, int *applied, char *err, size_t errlen)
 {
     return cl_pg_migrate(store != NULL ? store->db : NULL, &schema, applied, err, errlen);
+}
+
+int ct_store_migrate_upto(struct ct_store *store, int last, int *applied, char *err, size_t errlen)
+{
+    struct cl_pg_schema upto = schema;
+    while (upto.count > 0 && upto.steps[upto.count - 1].version > last)
+        upto.count--;
+    return cl_pg_migrate(store != NULL ? store->db : NULL, &upto, applied, err, errlen);
 }

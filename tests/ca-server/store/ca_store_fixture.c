@@ -29,6 +29,21 @@ struct ca_store *fresh_store(const char *db, char *conninfo, size_t len)
     return store;
 }
 
+/* A fresh database migrated up to version only (as an older ca-server left it). */
+struct ca_store *store_at_version(const char *db, int version, char *conninfo, size_t len)
+{
+    const char *info = pg_fixture_create_db(db, conninfo, len);
+    struct ca_store *store = NULL;
+    char err[512];
+    int applied = -1;
+
+    pg_fixture_require(ca_store_open(info, &store, err, sizeof(err)), "ca_store_open", err);
+    pg_fixture_require(ca_store_migrate_upto(store, version, &applied, err, sizeof(err)),
+                       "ca_store_migrate_upto", err);
+    assert_int_equal(applied, version);
+    return store;
+}
+
 void add_model(struct ca_store *store, const char *code, const char *key_type, int managed)
 {
     struct ca_model model = {.certificate_managed = managed};

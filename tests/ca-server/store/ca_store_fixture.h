@@ -33,6 +33,10 @@ int ca_store_lock_order_tests(void);
 /* A fresh database, migrated; its conninfo in conninfo (if not NULL). */
 struct ca_store *fresh_store(const char *db, char *conninfo, size_t len);
 
+/* A fresh database migrated up to version only (as an older ca-server left it), for the
+ * migration tests (test_ca_migrations.c); its conninfo in conninfo (if not NULL). */
+struct ca_store *store_at_version(const char *db, int version, char *conninfo, size_t len);
+
 /* Adds a model (its key id "prewrite-<code>"); the test fails if it cannot. */
 void add_model(struct ca_store *store, const char *code, const char *key_type, int managed);
 

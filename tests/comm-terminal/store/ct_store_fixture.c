@@ -33,12 +33,26 @@ struct ct_store *fresh_store(const char *db, char *conninfo, size_t len)
 
     pg_fixture_require(ct_store_migrate(store, &applied, err, sizeof(err)), "ct_store_migrate",
                        err);
-    assert_int_equal(applied, 12); /* every migration: the initial schema, the CRL, limbo, plan
+    assert_int_equal(applied, 13); /* every migration: the initial schema, the CRL, limbo, plan
                                     * feed, model list and records, the console's indexes, line
                                     * times, the certificates not written by state, receipt
                                     * manifests, rejected reports closed by their replacement,
                                     * each planned number's written state,
-                                    * the device search by line */
+                                    * the device search by line, the written state derived
+                                    * again */
+    return store;
+}
+
+/* A fresh database migrated up to version only (as an older comm-terminal left it). */
+struct ct_store *store_at_version(const char *db, int version, char *conninfo, size_t len)
+{
+    struct ct_store *store = open_store(pg_fixture_create_db(db, conninfo, len));
+    char err[512];
+    int applied = -1;
+
+    pg_fixture_require(ct_store_migrate_upto(store, version, &applied, err, sizeof(err)),
+                       "ct_store_migrate_upto", err);
+    assert_int_equal(applied, version);
     return store;
 }
 
@@ -222,4 +236,66 @@ void sql_text(PGconn *conn, const char *statement, char *out, size_t len)
         fail_msg("%s: %s", statement, PQerrorMessage(conn));
     snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
+}
+
+/* ---- the migration tests (test_ct_migrations.c, test_ct_migration_steps.c) ---- */
+
+long long schema_version(PGconn *conn)
+{
+    return sql_value(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+}
+
+long long plan_flags_wrong(PGconn *conn)
+{
+    return sql_value(conn, "SELECT count(*) FROM plan_device p WHERE p.written <> EXISTS (SELECT 1"
+                           " FROM certificate c WHERE c.device_number = p.device_number"
+                           " AND c.state = 'written')");
+}
+
+long long open_from_scratch(PGconn *conn, const char *day, const char *model_code)
+{
+    const char *values[] = {day, model_code};
+    PGresult *res = PQexecParams(
+        conn,
+        "SELECT count(*) FROM plan_device p WHERE p.day = $1::date AND p.model_code = $2"
+        " AND NOT EXISTS (SELECT 1 FROM certificate c WHERE c.device_number = p.device_number"
+        " AND c.state = 'written')",
+        2, NULL, values, NULL, NULL, 0);
+    long long n;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("open count of %s on %s: %s", model_code, day, PQerrorMessage(conn));
+    n = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+void expect_status_from_scratch(struct ct_store *store, PGconn *conn, const char *day)
+{
+    struct ct_model_status *rows = NULL;
+    size_t count = 0;
+    assert_int_equal(ct_store_status(store, day, &rows, &count), CL_OK);
+    for (size_t i = 0; i < count; i++) {
+        long long scratch = open_from_scratch(conn, day, rows[i].model_code);
+        if (rows[i].remaining != scratch)
+            fail_msg("%s on %s: status says %ld remaining, counted from scratch %lld",
+                     rows[i].model_code, day, rows[i].remaining, scratch);
+    }
+    free(rows);
+}
+
+void expect_indexes_valid(PGconn *conn, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const char *values[] = {names[i]};
+        PGresult *res = PQexecParams(conn,
+                                     "SELECT i.indisvalid AND i.indisready AND i.indislive"
+                                     " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                                     " WHERE c.relname = $1",
+                                     1, NULL, values, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+            fail_msg("index %s: not found (%s)", names[i], PQerrorMessage(conn));
+        if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+            fail_msg("index %s: not valid", names[i]);
+        PQclear(res);
+    }
 }

@@ -35,6 +35,10 @@ struct ct_store *open_store(const char *conninfo);
 /* A fresh database, migrated; its conninfo in conninfo (if not NULL). */
 struct ct_store *fresh_store(const char *db, char *conninfo, size_t len);
 
+/* A fresh database migrated up to version only (as an older comm-terminal left it), for the
+ * migration tests (test_ct_migrations.c); its conninfo in conninfo (if not NULL). */
+struct ct_store *store_at_version(const char *db, int version, char *conninfo, size_t len);
+
 /* The local date of t, YYYY-MM-DD. */
 void day_of(time_t t, char day[11]);
 
@@ -94,5 +98,26 @@ long long sql_value(PGconn *conn, const char *statement);
 
 /* Runs a query that must return a row; its first value goes to out. */
 void sql_text(PGconn *conn, const char *statement, char *out, size_t len);
+
+/* ---- the migration tests (test_ct_migrations.c, test_ct_migration_steps.c) ---- */
+int ct_migrations_data_tests(void);
+int ct_migrations_steps_tests(void);
+
+/* The newest migration applied. */
+long long schema_version(PGconn *conn);
+
+/* How many planned numbers carry a written flag (migration 11) other than whether a certificate
+ * for that number is written. */
+long long plan_flags_wrong(PGconn *conn);
+
+/* The numbers of model planned for day whose certificate is not written, counted from scratch
+ * (not from migration 11's flag). */
+long long open_from_scratch(PGconn *conn, const char *day, const char *model_code);
+
+/* ct_store_status's remaining count of every model on day (Today's) equals open_from_scratch. */
+void expect_status_from_scratch(struct ct_store *store, PGconn *conn, const char *day);
+
+/* Each index named exists, valid, ready and live (pg_index). */
+void expect_indexes_valid(PGconn *conn, const char *const *names, size_t count);
 
 #endif
