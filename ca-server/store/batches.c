@@ -335,8 +335,8 @@ static int begin_new(struct ca_store *store, const char *request_id,
     int rc;
 
     if ((rc = check_models(store, device_numbers, count, items, err, errlen)) != CL_OK ||
-        (rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen)) !=
-            CL_OK)
+        (rc = ca_owners_claim(store, requester, request_id, device_numbers, count, 1, err,
+                              errlen)) != CL_OK)
         return rc;
 
     snprintf(count_text, sizeof(count_text), "%zu", count);
@@ -527,7 +527,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         }
         rc = load_known(store, request_id, device_numbers, count, done, items, err, errlen);
         if (rc == CL_OK)
-            rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen);
+            rc = ca_owners_claim(store, requester, request_id, device_numbers, count, 0, err,
+                                 errlen);
         if (rc != CL_OK)
             goto fail;
         if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)

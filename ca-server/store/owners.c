@@ -27,8 +27,18 @@ static const char *number_array(struct cl_pg_array *array, const char *const *de
     return cl_pg_array_finish(array);
 }
 
+/* The claim of the unowned ones, in number order (as every claim and assignment locks owner
+ * rows). A concurrent claim of one number by another factory makes this wait for its end and then
+ * do nothing, so the check after it (a statement of its own, seeing what committed meanwhile)
+ * finds that factory. */
+#define CLAIM_SQL                                                                                  \
+    "INSERT INTO device_owner (device_number, factory, source, detail)"                            \
+    " SELECT n, $2, 'request', $3 FROM unnest($1::text[]) AS n"                                    \
+    " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO NOTHING"
+
 int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
-                    const char *const *device_numbers, size_t count, char *err, size_t errlen)
+                    const char *const *device_numbers, size_t count, int lock_certificates,
+                    char *err, size_t errlen)
 {
     struct cl_pg_array array;
     const char *values[3];
@@ -44,14 +54,20 @@ int ca_owners_claim(struct ca_store *store, const char *requester, const char *r
     }
     values[1] = requester;
     values[2] = request_id;
-    /* Claim the unowned ones, in number order (as batches lock their certificates). A
-     * concurrent claim of one number by another factory makes this wait for its end and then
-     * do nothing, so the check below (a statement of its own, seeing what committed meanwhile)
-     * finds that factory. */
+    /* With lock_certificates, the same statement then locks every certificate of the numbers
+     * FOR UPDATE in CERTIFICATE_LOCK_ORDER (the count is an InitPlan: the claim is done before
+     * the first certificate is locked), before the claim's trigger locks those of the new owner
+     * rows FOR SHARE to move the counts: otherwise that trigger would lock a later number's
+     * certificate before the batch locks an earlier one's, and an installation, signing or
+     * retirement holding the earlier one and waiting for the later one would wait in a circle
+     * with it. Held already, the trigger's rows wait for nothing. */
     rc = cl_pg_query(store->db, NULL,
-                     "INSERT INTO device_owner (device_number, factory, source, detail)"
-                     " SELECT n, $2, 'request', $3 FROM unnest($1::text[]) AS n"
-                     " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO NOTHING",
+                     lock_certificates
+                         ? "WITH claimed AS (" CLAIM_SQL " RETURNING 1)"
+                           " SELECT 1 FROM certificate WHERE device_number = ANY ($1::text[])"
+                           " AND (SELECT count(*) FROM claimed) >= 0"
+                           " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR UPDATE"
+                         : CLAIM_SQL,
                      3, values, err, errlen);
     if (rc == CL_OK)
         rc = cl_pg_query(store->db, &res,

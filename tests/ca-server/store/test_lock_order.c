@@ -64,7 +64,7 @@ static void await_waiting(PGconn *conn, const char *kind, int n)
 }
 
 /* The writers raced here. */
-enum writer { INSTALL, ASSIGN, SIGN, RETIRE, PURGE };
+enum writer { INSTALL, ASSIGN, SIGN, RETIRE, PURGE, BATCH };
 
 /* One side of a race. */
 struct side {
@@ -75,7 +75,7 @@ struct side {
     char **numbers;                      /* ASSIGN */
     const struct ca_batch_item *intents; /* SIGN: the intents, in the order they are stored */
     const char *const *serials;          /* RETIRE */
-    const char *request_id;              /* SIGN: the request; RETIRE: the requester */
+    const char *request_id;              /* SIGN, BATCH: the request; RETIRE: the requester */
     size_t count, chunk;                 /* SIGN: chunk items per ca_store_complete_add */
     long sign_ms;                        /* SIGN: the signing, between begin and the first add */
     const char *factory;
@@ -163,6 +163,13 @@ static void *run_side(void *arg)
     case PURGE:
         s->rc = ca_store_purge_packs(s->store, 1, &s->purged);
         break;
+    case BATCH: { /* a replacement request of EAST for numbers */
+        struct ca_batch_item items[4];
+        enum ca_batch_state state;
+        s->rc = begin_as(s->store, EAST, s->request_id, 2, 1, CONST_LIST(s->numbers), s->count,
+                         items, &state, s->err, sizeof(s->err));
+        break;
+    }
     }
     return NULL;
 }
@@ -570,6 +577,63 @@ static void test_signing_rounds(void **state)
     ca_store_close(store);
 }
 
+/* A replacement request (FIG 21 batch) of EAST for two numbers, the second without an owner, as
+ * an installation batch of both locks their certificates: the test stops the installation as it
+ * locks the second number's certificate (it holds the first), the request starts, then the
+ * installation goes on. Before the fix, the request's claim of the second number (its owner row)
+ * locked that number's certificate (FOR SHARE, to move the counts) before the request locked the
+ * first number's (FOR UPDATE): the installation then waited for the request and the request for
+ * the installation (40P01). Now the installation ends first and the request, seeing both
+ * installed, is refused as such; the second number stays unowned. */
+static void test_replacement_new_owner(void **state)
+{
+    char conninfo[256], err[512], sqlstate[6];
+    struct ca_store *store = fresh_store("lock_order_replacement", conninfo, sizeof(conninfo));
+    struct ca_store *other = NULL;
+    char **numbers = make_numbers("3012", 1, 2), proofs[2][CA_VERIFY_HEX + 1];
+    static const size_t order[2] = {0, 1};
+    struct ca_batch_item items[2];
+    struct ca_install_item reports[2];
+    PGconn *ctl = connect_raw(conninfo), *holder = connect_raw(conninfo);
+    pthread_t ta, tb;
+    (void)state;
+
+    add_model(store, "3012", "p256", 1);
+    issue(store, "r-1", 1, numbers, 2, items);
+    sql(ctl, "DELETE FROM device_owner WHERE device_number = '3012-000002'", sqlstate, NULL, 0);
+    assert_string_equal(sqlstate, "");
+    assert_int_equal(ca_store_open(conninfo, &other, err, sizeof(err)), CL_OK);
+    reports_of(items, order, 2, proofs, reports);
+
+    struct side batch = {.kind = INSTALL, .store = store, .items = reports, .count = 2};
+    struct side request = {
+        .kind = BATCH, .store = other, .numbers = numbers, .count = 2, .request_id = "r-2"};
+    stop_batch(ctl, holder, AT_SECOND_LOCK);
+    assert_int_equal(pthread_create(&ta, NULL, run_side, &batch), 0);
+    await_waiting(ctl, "row", 1);
+    assert_int_equal(pthread_create(&tb, NULL, run_side, &request), 0);
+    await_waiting(ctl, "row", 2);
+    sql(holder, "COMMIT", sqlstate, NULL, 0);
+    assert_string_equal(sqlstate, "");
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    expect_ok(&batch, "the installation batch");
+    if (request.rc != CL_ERR_CONFLICT)
+        fail_msg("the replacement request: %s (expected CL_ERR_CONFLICT): %s",
+                 cl_err_name(request.rc), request.err);
+    assert_contains(request.err, "holds an installed certificate");
+    expect_row(ctl, "SELECT count(*) FROM certificate WHERE state = 'installed'", "2");
+    expect_row(ctl, "SELECT count(*) FROM certificate", "2");
+    expect_row(ctl, "SELECT count(*) FROM device_owner", "1");
+    expect_row(ctl, COUNTS_DIFFER, "0");
+
+    PQfinish(holder);
+    PQfinish(ctl);
+    free_numbers(numbers, 2);
+    ca_store_close(other);
+    ca_store_close(store);
+}
+
 int ca_store_lock_order_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -580,6 +644,7 @@ int ca_store_lock_order_tests(void)
         cmocka_unit_test(test_retire_out_of_order),
         cmocka_unit_test(test_purge_out_of_order),
         cmocka_unit_test(test_signing_rounds),
+        cmocka_unit_test(test_replacement_new_owner),
     };
     return cmocka_run_group_tests_name("ca_store_lock_order", tests, NULL, NULL);
 }
