@@ -143,11 +143,11 @@ int ca_store_assign(struct ca_store *store, const char *const *device_numbers, s
     }
     /* The owner rows in number order, as every claim locks them (a number named twice is
      * assigned once); then, in the same statement, the numbers' certificates FOR SHARE in
-     * CERTIFICATE_LOCK_ORDER, as installation batches lock them, all before the statement's
-     * triggers move the counts. The triggers lock the certificates too, but each its own rows
-     * (those of changed owner rows first, then those of new ones): held already here, they wait
-     * for nothing. The array (an InitPlan) is read whole, every owner row written, before the
-     * first certificate is locked. */
+     * CERTIFICATE_LOCK_ORDER, as every writer of several certificates locks them, all before
+     * the statement's triggers move the counts. The triggers lock the certificates too, but each
+     * its own rows (those of changed owner rows first, then those of new ones): held already
+     * here, they wait for nothing. The array (an InitPlan) is read whole, every owner row
+     * written, before the first certificate is locked. */
     if (rc == CL_OK)
         rc = cl_pg_query(
             store->db, NULL,
