@@ -188,12 +188,13 @@ int ca_owners_request_bound(const char *recorded, const char *requester, const c
                             char *err, size_t errlen);
 
 /* The request's numbers (request order) become requester's where unowned; CL_ERR_PERMISSION
- * naming the first one (request order) another factory owns. Nothing for an operator. With
- * lock_certificates (a new request), every certificate of the numbers is locked FOR UPDATE in
- * CERTIFICATE_LOCK_ORDER right after the owner rows, in the same statement. */
+ * naming the first one (request order) another factory owns. Nothing for an operator. With valid
+ * (a new request, an operator's too), every certificate of the numbers is locked FOR UPDATE in
+ * CERTIFICATE_LOCK_ORDER right after the owner rows, in the same statement, and *valid gets the
+ * valid ones (device_number, serial, state; PQclear it). */
 int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
-                    const char *const *device_numbers, size_t count, int lock_certificates,
-                    char *err, size_t errlen);
+                    const char *const *device_numbers, size_t count, PGresult **valid, char *err,
+                    size_t errlen);
 
 /* The checks of a revocation's inputs (device or service certificate), each failure logged
  * with what: serial, reason code, comment (NULL or "": the reason's name, set in *comment) and
