@@ -91,7 +91,7 @@ enum ca_cert_state ca_cert_state_from_name(const char *name);
  *    in an InitPlan read whole before the UPDATE touches a row.
  * The others lock one certificate row per transaction (ca_store_install, ca_store_revoke_reason)
  * or none (service certificates, models), so they close no circle; a known request's claim
- * (ca_owners_claim without lock_certificates) locks only the certificates of owner rows it adds,
+ * (ca_owners_claim without valid) locks only the certificates of owner rows it adds,
  * FOR SHARE, number by number. tests/ca-server/store/test_lock_order.c races each of the six
  * against an assignment or an installation batch of the same numbers. */
 #define CERTIFICATE_LOCK_ORDER "device_number COLLATE \"C\", serial COLLATE \"C\""
