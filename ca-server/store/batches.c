@@ -334,9 +334,12 @@ static int begin_new(struct ca_store *store, const char *request_id,
     size_t used = 0;
     int rc;
 
+    /* The owner rows, then the numbers' certificates, locked in CERTIFICATE_LOCK_ORDER (as every
+     * batch locks them, so two batches never wait for each other in a circle); res gets the
+     * valid ones. */
     if ((rc = check_models(store, device_numbers, count, items, err, errlen)) != CL_OK ||
-        (rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen)) !=
-            CL_OK)
+        (rc = ca_owners_claim(store, requester, request_id, device_numbers, count, &res, err,
+                              errlen)) != CL_OK)
         return rc;
 
     snprintf(count_text, sizeof(count_text), "%zu", count);
@@ -352,14 +355,12 @@ static int begin_new(struct ca_store *store, const char *request_id,
                         5, values, lengths, formats, 0, err, errlen);
         if (rc != CL_OK && cl_pg_unique_violation(store->db)) {
             cl_err_set(err, errlen, "request id %s is in use by a concurrent request", request_id);
-            return CL_ERR_CONFLICT;
+            rc = CL_ERR_CONFLICT;
         }
         if (rc != CL_OK)
-            return rc;
+            goto out;
     }
 
-    /* The numbers' valid certificates, locked in number order (as every batch locks them, so
-     * two batches never wait for each other in a circle). */
     list = malloc(count * (CA_DEVICE_NUMBER_MAX + 1) + 3);
     old_serials = calloc(count, sizeof(*old_serials));
     if (list == NULL || old_serials == NULL) {
@@ -377,16 +378,6 @@ static int begin_new(struct ca_store *store, const char *request_id,
     }
     list[used++] = '}';
     list[used] = '\0';
-    {
-        const char *values[] = {list};
-        rc = cl_pg_query(store->db, &res,
-                         "SELECT device_number, serial, state FROM certificate"
-                         " WHERE device_number = ANY ($1::text[]) AND state IN " VALID_STATES
-                         " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR UPDATE",
-                         1, values, err, errlen);
-        if (rc != CL_OK)
-            goto out;
-    }
     if (PQntuples(res) > 0 && !replacement) {
         /* Name the first such number in request order. */
         size_t first = count;
@@ -527,7 +518,8 @@ int ca_store_batch_begin(struct ca_store *store, const char *request_id,
         }
         rc = load_known(store, request_id, device_numbers, count, done, items, err, errlen);
         if (rc == CL_OK)
-            rc = ca_owners_claim(store, requester, request_id, device_numbers, count, err, errlen);
+            rc = ca_owners_claim(store, requester, request_id, device_numbers, count, NULL, err,
+                                 errlen);
         if (rc != CL_OK)
             goto fail;
         if ((rc = cl_pg_commit(store->db, err, errlen)) != CL_OK)

@@ -166,6 +166,23 @@ int ca_store_complete_begin(struct ca_store *store, const char *request_id, size
                           " WHERE request_id = $1 FOR UPDATE",
                           1, id_values, err, errlen)) != CL_OK)
         return cl_pg_fail(store->db, rc);
+    /* Every intent of the request, locked now, before the first pack is signed, in
+     * CERTIFICATE_LOCK_ORDER: the parts stored later (ca_store_complete_add, in whatever order
+     * and chunks the caller stores them) then wait for nothing, so an owner change, an
+     * installation batch or a retirement of the same numbers never waits for this completion
+     * while holding a certificate it needs. The lock is the one the UPDATE takes (no key
+     * changes); what was not an intent any more is left for complete_add to name. */
+    if (PQntuples(res) == 1 && !cl_pg_get_bool(res, 0, 0) &&
+        (size_t)cl_pg_get_ll(res, 0, 1) == count &&
+        (rc = cl_pg_query(store->db, NULL,
+                          "SELECT 1 FROM certificate"
+                          " WHERE serial IN (SELECT serial FROM batch_item WHERE request_id = $1)"
+                          " AND state = 'intent'"
+                          " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR NO KEY UPDATE",
+                          1, id_values, err, errlen)) != CL_OK) {
+        PQclear(res);
+        return cl_pg_fail(store->db, rc);
+    }
     if (PQntuples(res) == 0) {
         cl_err_set(err, errlen, "unknown request id %s", request_id);
         rc = CL_ERR_NOT_FOUND;

@@ -121,9 +121,9 @@ int ca_store_install(struct ca_store *store, const char *device_number, const ch
 }
 
 /* Inside the batch's transaction: locks the certificates of the well-formed reports all at once,
- * in CERTIFICATE_LOCK_ORDER whatever the order of the reports, so that an owner change of the
- * same numbers (which locks their certificates FOR SHARE in that order) and this batch never
- * wait for each other in a circle. */
+ * in CERTIFICATE_LOCK_ORDER whatever the order of the reports, so that an owner change, a new
+ * batch, a signing batch, a retirement or the pack purge of the same numbers (each locks them in
+ * that order too) and this batch never wait for each other in a circle. */
 static int lock_reported(struct ca_store *store, const struct ca_install_item *items, size_t count,
                          char *err, size_t errlen)
 {

@@ -27,15 +27,36 @@ static const char *number_array(struct cl_pg_array *array, const char *const *de
     return cl_pg_array_finish(array);
 }
 
+/* The claim of the unowned ones, in number order (as every claim and assignment locks owner
+ * rows). A concurrent claim of one number by another factory makes this wait for its end and then
+ * do nothing, so the check after it (a statement of its own, seeing what committed meanwhile)
+ * finds that factory. */
+#define CLAIM_SQL                                                                                  \
+    "INSERT INTO device_owner (device_number, factory, source, detail)"                            \
+    " SELECT n, $2, 'request', $3 FROM unnest($1::text[]) AS n"                                    \
+    " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO NOTHING"
+
+/* Every certificate of the numbers, locked FOR UPDATE in CERTIFICATE_LOCK_ORDER (after the
+ * claim, when the count of claimed, an InitPlan, is asked for first); the valid ones are read. */
+#define LOCKED_SQL(after_claim)                                                                    \
+    "locked AS (SELECT device_number, serial, state FROM certificate"                              \
+    " WHERE device_number = ANY ($1::text[])" after_claim " ORDER BY " CERTIFICATE_LOCK_ORDER      \
+    " FOR UPDATE)"                                                                                 \
+    " SELECT * FROM locked WHERE state IN " VALID_STATES
+
 int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
-                    const char *const *device_numbers, size_t count, char *err, size_t errlen)
+                    const char *const *device_numbers, size_t count, PGresult **valid, char *err,
+                    size_t errlen)
 {
+    int operator= requester_is_operator(requester);
     struct cl_pg_array array;
     const char *values[3];
     PGresult *res = NULL;
     int rc;
 
-    if (requester_is_operator(requester))
+    if (valid != NULL)
+        *valid = NULL;
+    if (operator&& valid == NULL)
         return CL_OK;
     if ((values[0] = number_array(&array, device_numbers, count)) == NULL) {
         cl_pg_array_free(&array);
@@ -44,22 +65,30 @@ int ca_owners_claim(struct ca_store *store, const char *requester, const char *r
     }
     values[1] = requester;
     values[2] = request_id;
-    /* Claim the unowned ones, in number order (as batches lock their certificates). A
-     * concurrent claim of one number by another factory makes this wait for its end and then
-     * do nothing, so the check below (a statement of its own, seeing what committed meanwhile)
-     * finds that factory. */
-    rc = cl_pg_query(store->db, NULL,
-                     "INSERT INTO device_owner (device_number, factory, source, detail)"
-                     " SELECT n, $2, 'request', $3 FROM unnest($1::text[]) AS n"
-                     " ORDER BY n COLLATE \"C\" ON CONFLICT (device_number) DO NOTHING",
-                     3, values, err, errlen);
-    if (rc == CL_OK)
+    /* With valid (a new request), the same statement then locks every certificate of the
+     * numbers, before the claim's trigger locks those of the new owner rows FOR SHARE to move
+     * the counts: otherwise that trigger would lock a later number's certificate before the batch
+     * locks an earlier one's, and an installation, signing or retirement holding the earlier one
+     * and waiting for the later one would wait in a circle with it. Held already, the trigger's
+     * rows wait for nothing. The valid ones are those the statement's snapshot saw, as they are
+     * once locked: a concurrent request's intents that committed meanwhile are not among them
+     * (recorded again, they collide with this request's: CL_ERR_CONFLICT). */
+    if (valid == NULL)
+        rc = cl_pg_query(store->db, NULL, CLAIM_SQL, 3, values, err, errlen);
+    else if (operator)
+        rc = cl_pg_query(store->db, valid, "WITH " LOCKED_SQL(""), 1, values, err, errlen);
+    else
+        rc = cl_pg_query(store->db, valid,
+                         "WITH claimed AS (" CLAIM_SQL
+                         " RETURNING 1), " LOCKED_SQL(" AND (SELECT count(*) FROM claimed) >= 0"),
+                         3, values, err, errlen);
+    if (rc == CL_OK && !operator)
         rc = cl_pg_query(store->db, &res,
                          "SELECT i.n FROM unnest($1::text[]) WITH ORDINALITY AS i(n, ord)"
                          " JOIN device_owner o ON o.device_number = i.n"
                          " WHERE o.factory <> $2 ORDER BY i.ord LIMIT 1",
                          2, values, err, errlen);
-    if (rc == CL_OK && PQntuples(res) == 1) {
+    if (rc == CL_OK && !operator&& PQntuples(res) == 1) {
         cl_err_set(err, errlen,
                    "device number %s belongs to another factory: a comm-terminal may ask only for "
                    "its own factory's numbers (the service centre's operator can assign it: "
@@ -69,6 +98,10 @@ int ca_owners_claim(struct ca_store *store, const char *requester, const char *r
     }
     PQclear(res);
     cl_pg_array_free(&array);
+    if (rc != CL_OK && valid != NULL) {
+        PQclear(*valid);
+        *valid = NULL;
+    }
     return rc;
 }
 
@@ -127,11 +160,11 @@ int ca_store_assign(struct ca_store *store, const char *const *device_numbers, s
     }
     /* The owner rows in number order, as every claim locks them (a number named twice is
      * assigned once); then, in the same statement, the numbers' certificates FOR SHARE in
-     * CERTIFICATE_LOCK_ORDER, as installation batches lock them, all before the statement's
-     * triggers move the counts. The triggers lock the certificates too, but each its own rows
-     * (those of changed owner rows first, then those of new ones): held already here, they wait
-     * for nothing. The array (an InitPlan) is read whole, every owner row written, before the
-     * first certificate is locked. */
+     * CERTIFICATE_LOCK_ORDER, as every writer of several certificates locks them, all before
+     * the statement's triggers move the counts. The triggers lock the certificates too, but each
+     * its own rows (those of changed owner rows first, then those of new ones): held already
+     * here, they wait for nothing. The array (an InitPlan) is read whole, every owner row
+     * written, before the first certificate is locked. */
     if (rc == CL_OK)
         rc = cl_pg_query(
             store->db, NULL,

@@ -16,11 +16,17 @@ int ca_store_purge_packs(struct ca_store *store, long long hours, long *purged)
     if (store == NULL || hours < 1)
         return CL_ERR_INVALID_ARGUMENT;
     snprintf(text, sizeof(text), "%lld", hours);
-    /* Issued and never installed: the pack is kept only for an idempotent retry. */
+    /* Issued and never installed: the pack is kept only for an idempotent retry. The rows are
+     * locked first, all of them, in CERTIFICATE_LOCK_ORDER (the array is an InitPlan, read whole
+     * before the UPDATE touches a row), not in the order the plan visits them: an owner change
+     * or an installation batch of the same numbers locks them in that order too. */
     rc = cl_pg_query(store->db, &res,
                      "UPDATE certificate SET pack = NULL, pack_purged_at = now()"
-                     " WHERE state = 'issued' AND pack IS NOT NULL"
-                     " AND issued_at < now() - make_interval(hours => $1::int)",
+                     " WHERE serial = ANY (ARRAY(SELECT serial FROM certificate"
+                     "  WHERE state = 'issued' AND pack IS NOT NULL"
+                     "  AND issued_at < now() - make_interval(hours => $1::int)"
+                     "  ORDER BY " CERTIFICATE_LOCK_ORDER " FOR NO KEY UPDATE))"
+                     " AND state = 'issued' AND pack IS NOT NULL",
                      1, values, err, sizeof(err));
     if (rc != CL_OK)
         return logged(rc, "purging packs", err);
@@ -76,6 +82,34 @@ static int retire_one(struct ca_store *store, const char *requester, const char 
     return rc;
 }
 
+/* Inside the retirement's transaction: locks the certificates of the well-formed serials all at
+ * once, in CERTIFICATE_LOCK_ORDER whatever the order they are named in, so that an owner change,
+ * an installation batch or a signing batch of the same numbers never waits for this one in a
+ * circle (each retire_one then locks a row held already). */
+static int lock_serials(struct ca_store *store, const char *const *serials, size_t count, char *err,
+                        size_t errlen)
+{
+    struct cl_pg_array array;
+    const char *values[1];
+    int rc;
+
+    cl_pg_array_init(&array);
+    for (size_t i = 0; i < count; i++)
+        if (cl_serial_ok(serials[i]))
+            cl_pg_array_add(&array, serials[i]);
+    if ((values[0] = cl_pg_array_finish(&array)) == NULL) {
+        cl_err_set(err, errlen, "out of memory");
+        rc = CL_ERR_NOMEM;
+    } else {
+        rc = cl_pg_query(store->db, NULL,
+                         "SELECT 1 FROM certificate WHERE serial = ANY ($1::text[])"
+                         " ORDER BY " CERTIFICATE_LOCK_ORDER " FOR UPDATE",
+                         1, values, err, errlen);
+    }
+    cl_pg_array_free(&array);
+    return rc;
+}
+
 int ca_store_retire(struct ca_store *store, const char *requester, const char *retire_reason,
                     const char *const *serials, size_t count, size_t *retired, char *err,
                     size_t errlen)
@@ -94,6 +128,7 @@ int ca_store_retire(struct ca_store *store, const char *requester, const char *r
     snprintf(why, sizeof(why), RETIRE_REASON " (%s, retired by %s)", retire_reason, requester);
     if ((rc = cl_pg_begin(store->db, err, errlen)) != CL_OK)
         return rc;
+    rc = lock_serials(store, serials, count, err, errlen);
     for (size_t i = 0; i < count && rc == CL_OK; i++)
         rc = retire_one(store, requester, why, serials[i], err, errlen);
     if ((rc = cl_pg_finish(store->db, rc, err, errlen)) == CL_OK)

@@ -71,10 +71,29 @@ enum ca_cert_state ca_cert_state_from_name(const char *name);
 #define VALID_STATES "('intent', 'issued', 'installed')"
 
 /* The order every transaction that locks several certificate rows locks them in (FOR UPDATE,
- * FOR SHARE), so that two never wait for each other in a circle (PostgreSQL would abort one,
- * 40P01): by device number, then serial, in byte order. Owner rows (device_owner), where a
- * transaction locks them too, come first, in number order (batches.c, owners.c, installations.c).
- */
+ * FOR NO KEY UPDATE, FOR SHARE), so that two never wait for each other in a circle (PostgreSQL
+ * would abort one, 40P01): by device number, then serial, in byte order. Owner rows
+ * (device_owner), where a transaction locks them too, come first, in number order. Each writer
+ * locks all its certificates in one statement (ORDER BY this, FOR ...) before it writes any of
+ * them, never in the order a plan happens to visit them; what it writes later is held already:
+ *  - a new FIG 21 batch (batches.c, begin_new): the owner rows it claims, then every certificate
+ *    of its numbers FOR UPDATE, in the claiming statement (owners.c, ca_owners_claim), before the
+ *    claim's trigger locks a new owner's certificates FOR SHARE to move the counts;
+ *  - a signing batch (completion.c, ca_store_complete_begin): every intent of the request FOR NO
+ *    KEY UPDATE, before the first pack is signed; the parts stored later (complete_add, in any
+ *    order and chunks) and the commit lock nothing more;
+ *  - an assignment (owners.c, ca_store_assign): the owner rows, then the numbers' certificates
+ *    FOR SHARE, in one statement, before its triggers move the counts;
+ *  - an installation batch (installations.c, lock_reported): the reported certificates FOR
+ *    UPDATE;
+ *  - a retirement (retention.c, lock_serials): the named certificates FOR UPDATE;
+ *  - the pack purge (retention.c, ca_store_purge_packs): the rows it purges FOR NO KEY UPDATE,
+ *    in an InitPlan read whole before the UPDATE touches a row.
+ * The others lock one certificate row per transaction (ca_store_install, ca_store_revoke_reason)
+ * or none (service certificates, models), so they close no circle; a known request's claim
+ * (ca_owners_claim without valid) locks only the certificates of owner rows it adds,
+ * FOR SHARE, number by number. tests/ca-server/store/test_lock_order.c races each of the six
+ * against an assignment or an installation batch of the same numbers. */
 #define CERTIFICATE_LOCK_ORDER "device_number COLLATE \"C\", serial COLLATE \"C\""
 
 /* The connection first: cl_pg_store_open and cl_pg_store_close hold it there. */
@@ -169,9 +188,13 @@ int ca_owners_request_bound(const char *recorded, const char *requester, const c
                             char *err, size_t errlen);
 
 /* The request's numbers (request order) become requester's where unowned; CL_ERR_PERMISSION
- * naming the first one (request order) another factory owns. Nothing for an operator. */
+ * naming the first one (request order) another factory owns. Nothing for an operator. With valid
+ * (a new request, an operator's too), every certificate of the numbers is locked FOR UPDATE in
+ * CERTIFICATE_LOCK_ORDER right after the owner rows, in the same statement, and *valid gets the
+ * valid ones (device_number, serial, state; PQclear it). */
 int ca_owners_claim(struct ca_store *store, const char *requester, const char *request_id,
-                    const char *const *device_numbers, size_t count, char *err, size_t errlen);
+                    const char *const *device_numbers, size_t count, PGresult **valid, char *err,
+                    size_t errlen);
 
 /* The checks of a revocation's inputs (device or service certificate), each failure logged
  * with what: serial, reason code, comment (NULL or "": the reason's name, set in *comment) and
