@@ -138,8 +138,10 @@ int ca_store_batch_complete(struct ca_store *store, const char *request_id,
                             size_t errlen);
 
 /* The same transaction in parts, so that storing overlaps signing. begin opens it, locks the
- * request (a concurrent call with the same id waits until this one ends) and checks it is known,
- * not completed (CL_ERR_CONFLICT) and of count items. add stores items as issued, in any number
+ * request (a concurrent call with the same id waits until this one ends) and all its intents in
+ * the store's one certificate order (store_internal.h, CERTIFICATE_LOCK_ORDER: no deadlock with an
+ * assignment or an installation batch of the same numbers), and checks it is known, not
+ * completed (CL_ERR_CONFLICT) and of count items. add stores items as issued, in any number
  * of calls. commit checks that no item of the request is left an intent, marks it completed
  * and commits. On any failure the transaction is rolled back (nothing stored); abort rolls back
  * a completion that will not be finished. The store does nothing else in between. */
