@@ -67,6 +67,19 @@ static int models_lock(struct ca_store *store)
     }
 }
 
+/* The end of model-add and model-rotate: everything they opened closed, the lock given back;
+ * returns code. */
+static int models_end(int code, struct ca_prewrite_token *pt, int locked,
+                      struct ca_authority *authority, struct ca_store *store)
+{
+    ca_prewrite_token_free(pt);
+    if (locked)
+        ca_store_models_unlock(store);
+    ca_authority_free(authority);
+    ca_store_close(store);
+    return code;
+}
+
 /* Token mode: the model's first pre-write key is kept wrapped under the token's storage key
  * (prewrite_token.h), and its passphrase file goes. */
 static int first_key_to_token(const struct ca_config *config, struct ca_prewrite_token *pt,
@@ -168,12 +181,7 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
            model.key_id);
     code = 0;
 out:
-    ca_prewrite_token_free(pt);
-    if (locked)
-        ca_store_models_unlock(store);
-    ca_authority_free(authority);
-    ca_store_close(store);
-    return code;
+    return models_end(code, pt, locked, authority, store);
 }
 
 /* ca-server holds the one model list: a model's flag is changed here, and every comm-terminal
@@ -445,12 +453,7 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
            model.code, key.key_id, when);
     code = 0;
 out:
-    ca_prewrite_token_free(pt);
-    if (locked)
-        ca_store_models_unlock(store);
-    ca_authority_free(authority);
-    ca_store_close(store);
-    return code;
+    return models_end(code, pt, locked, authority, store);
 }
 
 static void prewrite_json(cJSON *o, const void *row)
