@@ -33,8 +33,8 @@ from certline_harness import CaServer, Failure, check, open_pack_v2, run_scenari
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "4321-test-pin"
 STORAGE = "certline-prewrite-storage"
-ROUNDS = 5  # a ca-server without the model lock fails in the first round nearly always
-APART_ROUNDS = 3
+ROUNDS = 4  # a ca-server without the model lock fails in the first or second round nearly always
+APART_ROUNDS = 2
 WRITERS = 6
 
 
