@@ -34,19 +34,62 @@ static int valid_model_code(const char *code)
     return 1;
 }
 
+/* model-add and model-rotate take the database's model lock first, so that two of them, from any
+ * instance or host, never run at once: in token mode two could each make a storage key
+ * (prewrite_token.c), and two model-add of one code could both find it free. Waits up to
+ * MODELS_LOCK_WAIT_S for one that runs; 0, or 1 with the reason on stderr. */
+#define MODELS_LOCK_WAIT_S 120
+static int models_lock(struct ca_store *store)
+{
+    const struct timespec pause = {0, 200 * 1000 * 1000};
+    char err[256] = "";
+    int got = 0;
+
+    for (int tries = 0;; tries++) {
+        if (ca_store_models_try_lock(store, &got, err, sizeof(err)) != CL_OK) {
+            fprintf(stderr, "ca-server: cannot take the model lock: %s\n", err);
+            return 1;
+        }
+        if (got)
+            return 0;
+        if (tries == 0)
+            fprintf(stderr, "ca-server: waiting for another model-add or model-rotate on this "
+                            "database to finish\n");
+        if (tries >= MODELS_LOCK_WAIT_S * 5) {
+            fprintf(stderr,
+                    "ca-server: another model-add or model-rotate has held the model lock for "
+                    "%d s (a ca-server command still running, on this host or another); try "
+                    "again when it has finished\n",
+                    MODELS_LOCK_WAIT_S);
+            return 1;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The end of model-add and model-rotate: everything they opened closed, the lock given back;
+ * returns code. */
+static int models_end(int code, struct ca_prewrite_token *pt, int locked,
+                      struct ca_authority *authority, struct ca_store *store)
+{
+    ca_prewrite_token_free(pt);
+    if (locked)
+        ca_store_models_unlock(store);
+    ca_authority_free(authority);
+    ca_store_close(store);
+    return code;
+}
+
 /* Token mode: the model's first pre-write key is kept wrapped under the token's storage key
  * (prewrite_token.h), and its passphrase file goes. */
-static int first_key_to_token(const struct ca_config *config, struct ca_authority *authority,
-                              const struct ca_model *model, char *err, size_t errlen)
+static int first_key_to_token(const struct ca_config *config, struct ca_prewrite_token *pt,
+                              struct ca_authority *authority, const struct ca_model *model,
+                              char *err, size_t errlen)
 {
     unsigned char key[CL_PREWRITE_KEY_BYTES];
-    struct ca_prewrite_token *pt = NULL;
     char path[PATH_MAX], relative[160], label[96];
-    int rc = ca_prewrite_token_of(config, 1, &pt, err, errlen);
+    int rc = ca_authority_prewrite_key(authority, model->code, model->key_id, 1, key, err, errlen);
 
-    if (rc != CL_OK || pt == NULL)
-        return rc;
-    rc = ca_authority_prewrite_key(authority, model->code, model->key_id, 1, key, err, errlen);
     if (rc == CL_OK)
         rc = ca_prewrite_token_store(pt, config->ca_dir, model->code, model->key_id, 1, key, err,
                                      errlen);
@@ -56,7 +99,6 @@ static int first_key_to_token(const struct ca_config *config, struct ca_authorit
                           sizeof(label)) == CL_OK &&
         snprintf(path, sizeof(path), "%s/%s", config->ca_dir, relative) < (int)sizeof(path))
         unlink(path);
-    ca_prewrite_token_free(pt);
     return rc;
 }
 
@@ -68,9 +110,10 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
     struct ca_model model = {0};
     struct ca_authority *authority = NULL;
     struct ca_store *store = NULL;
+    struct ca_prewrite_token *pt = NULL;
     enum cl_key_type parsed;
     char *args[1] = {NULL}, err[512], serial[CL_SERIAL_HEX_MAX + 1];
-    int code = 1, rc;
+    int code = 1, locked = 0, rc;
 
     if (ca_positionals(argc, argv, values, args, 1) != 1) {
         fprintf(stderr, "usage: ca-server model-add CODE [--key-type p256|rsa2048|rsa3072] "
@@ -97,8 +140,9 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
     snprintf(model.key_id, sizeof(model.key_id), "%s-%.8s", model.code, serial);
 
     if (ca_open_store(config, &store) != 0 ||
-        ca_open_authority(config, passphrase, &authority) != 0)
+        ca_open_authority(config, passphrase, &authority) != 0 || models_lock(store) != 0)
         goto out;
+    locked = 1;
     {
         struct ca_model existing;
         if (ca_store_model_get(store, model.code, &existing) == CL_OK) {
@@ -106,9 +150,21 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
             goto out;
         }
     }
-    if (ca_authority_model_create(authority, model.code, err, sizeof(err)) != CL_OK ||
-        first_key_to_token(config, authority, &model, err, sizeof(err)) != CL_OK) {
+    /* The token (and its storage key) first: a token that fails leaves nothing behind. */
+    if (ca_prewrite_token_of(config, 1, &pt, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr, "ca-server: device_key_token: %s\n", err);
+        goto out;
+    }
+    if (ca_authority_model_create(authority, model.code, err, sizeof(err)) != CL_OK) {
         fprintf(stderr, "ca-server: %s\n", err);
+        goto out;
+    }
+    if (pt != NULL &&
+        first_key_to_token(config, pt, authority, &model, err, sizeof(err)) != CL_OK) {
+        fprintf(stderr,
+                "ca-server: %s (the model's secrets were created in %s/models/%s; remove that "
+                "folder before retrying)\n",
+                err, config->ca_dir, model.code);
         goto out;
     }
     rc = ca_store_model_add(store, &model, ca_operator_name());
@@ -125,9 +181,7 @@ int ca_command_model_add(const struct ca_config *config, const char *passphrase,
            model.key_id);
     code = 0;
 out:
-    ca_authority_free(authority);
-    ca_store_close(store);
-    return code;
+    return models_end(code, pt, locked, authority, store);
 }
 
 /* ca-server holds the one model list: a model's flag is changed here, and every comm-terminal
@@ -343,7 +397,7 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
     struct ca_model model;
     char *args[1] = {NULL}, err[512] = "", serial[CL_SERIAL_HEX_MAX + 1], when[32];
     time_t now = time(NULL);
-    int code = 1, rc;
+    int code = 1, locked = 0, rc;
 
     if (ca_positionals(argc, argv, values, args, 1) != 1) {
         fprintf(stderr, "usage: ca-server model-rotate CODE [--from YYYY-MM-DD[THH:MM:SSZ]]\n");
@@ -362,6 +416,12 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
         fprintf(stderr, "ca-server: unknown device model %.16s\n", args[0]);
         goto out;
     }
+    /* A passphrase asked for before the lock, not while holding it. */
+    if ((config->device_key_token[0] == '\0' &&
+         ca_open_authority(config, passphrase, &authority) != 0) ||
+        models_lock(store) != 0)
+        goto out;
+    locked = 1;
     if (cl_serial_random(serial) != CL_OK)
         goto out;
     snprintf(key.model_code, sizeof(key.model_code), "%s", model.code);
@@ -372,10 +432,8 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
     if (ca_prewrite_token_of(config, 1, &pt, err, sizeof(err)) != CL_OK ||
         (pt != NULL ? ca_prewrite_token_store(pt, config->ca_dir, model.code, key.key_id, 0, NULL,
                                               err, sizeof(err))
-         : ca_open_authority(config, passphrase, &authority) != 0
-             ? CL_ERR_CRYPTO
-             : ca_authority_prewrite_create(authority, model.code, key.key_id, err, sizeof(err))) !=
-            CL_OK) {
+                    : ca_authority_prewrite_create(authority, model.code, key.key_id, err,
+                                                   sizeof(err))) != CL_OK) {
         if (err[0] != '\0')
             fprintf(stderr, "ca-server: %s\n", err);
         goto out;
@@ -383,10 +441,10 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
     if ((rc = ca_store_prewrite_add(store, &key, ca_operator_name())) != CL_OK) {
         fprintf(stderr,
                 "ca-server: cannot record pre-write key %s of model %s: %s (its file "
-                "%s/models/%s/prewrite-%s.enc is unused; remove it)\n",
+                "%s/models/%s/prewrite-%s.%s is unused; remove it)\n",
                 key.key_id, model.code,
                 rc == CL_ERR_EXISTS ? "the model has a key from that moment" : cl_err_str(rc),
-                config->ca_dir, model.code, key.key_id);
+                config->ca_dir, model.code, key.key_id, pt != NULL ? "wrapped" : "enc");
         goto out;
     }
     ca_format_time(key.valid_from, when, sizeof(when));
@@ -395,10 +453,7 @@ int ca_command_model_rotate(const struct ca_config *config, const char *passphra
            model.code, key.key_id, when);
     code = 0;
 out:
-    ca_prewrite_token_free(pt);
-    ca_authority_free(authority);
-    ca_store_close(store);
-    return code;
+    return models_end(code, pt, locked, authority, store);
 }
 
 static void prewrite_json(cJSON *o, const void *row)

@@ -31,6 +31,49 @@ struct ca_prewrite_token {
     size_t cached;
 };
 
+/* Finding or making the storage key. PKCS#11 has no "make it unless one exists": two processes
+ * that both find none both make one (one C_GenerateKey each, same label), each then wraps its
+ * keys under its own, and from then on every open finds two. No token settles that by itself,
+ * and a real HSM gives no better primitive (a cluster of HSMs may even show a new object to its
+ * other members a little later). Settling after the fact ("the smallest CKA_ID wins") is no cure
+ * either: a maker that saw only its own key has already wrapped under it when the other's
+ * appears. So:
+ *  - the makers (model-add and model-rotate) take the database's model lock first
+ *    (ca_store_models_try_lock, commands_models.c): every instance of one CA shares that
+ *    database, so find-or-make is one critical section whatever the token is;
+ *  - a maker looks again after making; if its key is not the only one (a maker outside the lock:
+ *    a ca-server of another database, or of a version without the lock, on the same token), it
+ *    destroys its own, which has wrapped nothing yet, and fails. Each maker looks after its own
+ *    make, so of two at least one sees the other's key and withdraws (when the token shows a new
+ *    object to every process at once, as SoftHSM2 does): at most one goes on. That narrows the
+ *    race outside the lock without closing it (a third process may have found and used a key
+ *    in the instant before its maker withdrew it): the lock is the guarantee;
+ *  - the key gets a random CKA_ID, so that two can be told apart (pkcs11-tool --id). */
+static int make_storage_key(struct ca_prewrite_token *pt, char *err, size_t errlen)
+{
+    unsigned char id[CA_STORAGE_KEY_ID_BYTES];
+    cl_p11_handle seen = 0;
+    int rc;
+
+    if ((rc = cl_random_bytes(id, sizeof(id))) != CL_OK ||
+        (rc = cl_p11_aes_key(pt->token, NULL, 0, CA_STORAGE_KEY_LABEL, id, sizeof(id), 0,
+                             &pt->storage, err, errlen)) != CL_OK)
+        return rc;
+    rc = cl_p11_find(pt->token, CL_P11_SECRET, CA_STORAGE_KEY_LABEL, NULL, 0, &seen, err, errlen);
+    if (rc == CL_OK && seen == pt->storage) {
+        cl_log_info("made the pre-write storage key \"%s\" in the token", CA_STORAGE_KEY_LABEL);
+        return CL_OK;
+    }
+    cl_p11_destroy(pt->token, pt->storage, NULL, 0);
+    pt->storage = 0;
+    cl_err_set(err, errlen,
+               "another process made a key \"%s\" in the token at the same time as this one "
+               "(a ca-server of another database, or one that does not take the database's model "
+               "lock): this one's key is withdrawn; run the command again",
+               CA_STORAGE_KEY_LABEL);
+    return CL_ERR_CONFLICT;
+}
+
 int ca_prewrite_token_open(const char *uri, int sessions, int make, struct ca_prewrite_token **out,
                            char *err, size_t errlen)
 {
@@ -47,17 +90,21 @@ int ca_prewrite_token_open(const char *uri, int sessions, int make, struct ca_pr
         goto fail;
     rc = cl_p11_find(pt->token, CL_P11_SECRET, CA_STORAGE_KEY_LABEL, NULL, 0, &pt->storage, err,
                      errlen);
-    if (rc == CL_ERR_NOT_FOUND && make) {
-        rc = cl_p11_aes_key(pt->token, NULL, 0, CA_STORAGE_KEY_LABEL, NULL, 0, 0, &pt->storage, err,
-                            errlen);
-        if (rc == CL_OK)
-            cl_log_info("made the pre-write storage key \"%s\" in the token", CA_STORAGE_KEY_LABEL);
-    } else if (rc == CL_ERR_NOT_FOUND) {
+    if (rc == CL_ERR_NOT_FOUND && make)
+        rc = make_storage_key(pt, err, errlen);
+    else if (rc == CL_ERR_NOT_FOUND)
         cl_err_set(err, errlen,
                    "the token has no key \"%s\" (model-add or model-rotate in token "
                    "mode makes it)",
                    CA_STORAGE_KEY_LABEL);
-    }
+    else if (rc == CL_ERR_CONFLICT) /* from before the model lock (make_storage_key) */
+        cl_err_set(err, errlen,
+                   "the token holds more than one secret key labelled \"%s\" where ca-server "
+                   "keeps one: model-add or model-rotate commands of a ca-server without the "
+                   "model lock ran at the same time and each made one, so each wraps the keys "
+                   "its command stored; keep one and rotate the models that lose their key "
+                   "(README.md, \"Two storage keys\")",
+                   CA_STORAGE_KEY_LABEL);
     if (rc != CL_OK)
         goto fail;
     *out = pt;

@@ -64,6 +64,11 @@ int ca_store_model_set_managed(struct ca_store *store, const char *code, int cer
                                const char *actor);
 /* *models is malloc'd (free it), ordered by code. */
 int ca_store_model_list(struct ca_store *store, struct ca_model **models, size_t *count);
+/* The model lock: one model-add or model-rotate at a time on the database, whichever instance
+ * runs it (a session-level advisory lock, ended by ca_store_models_unlock or by the connection's
+ * end). *got is 1 when this connection took it (or holds it), 0 when another holds it. */
+int ca_store_models_try_lock(struct ca_store *store, int *got, char *err, size_t errlen);
+void ca_store_models_unlock(struct ca_store *store);
 
 /* ---- pre-write keys per model and period [seed 004, effect 3] (store/prewrite_keys.c) ---- */
 struct ca_prewrite_key {

@@ -1,4 +1,5 @@
-/* store/models.c: device models (code, key type, certificate-managed, key id): add, get, list. */
+/* store/models.c: device models (code, key type, certificate-managed, key id): add, get, list,
+ * and the lock that runs one model-add or model-rotate at a time. */
 #include "store_internal.h"
 
 /* ---- device models ---- */
@@ -165,4 +166,40 @@ int ca_store_model_set_managed(struct ca_store *store, const char *code, int cer
         return logged(cl_pg_fail(store->db, rc), "changing a device model", err);
     cl_log_info("%s", detail);
     return CL_OK;
+}
+
+/* ---- the model lock ---- */
+
+/* Session-level, not transaction-level: it spans the command's token work and its transactions.
+ */
+int ca_store_models_try_lock(struct ca_store *store, int *got, char *err, size_t errlen)
+{
+    char key[16];
+    PGresult *res = NULL;
+    int rc;
+
+    *got = 0;
+    snprintf(key, sizeof(key), "%d", LOCK_MODELS);
+    if ((rc = cl_pg_ready(store->db, err, errlen)) != CL_OK ||
+        (rc = cl_pg_query(store->db, &res, "SELECT pg_try_advisory_lock($1::int, 0)", 1,
+                          (const char *const[]){key}, err, errlen)) != CL_OK)
+        return rc;
+    *got = cl_pg_get_bool(res, 0, 0);
+    PQclear(res);
+    return CL_OK;
+}
+
+void ca_store_models_unlock(struct ca_store *store)
+{
+    char key[16], err[256];
+    PGresult *res = NULL;
+
+    snprintf(key, sizeof(key), "%d", LOCK_MODELS);
+    if (store == NULL || cl_pg_query(store->db, &res, "SELECT pg_advisory_unlock($1::int, 0)", 1,
+                                     (const char *const[]){key}, err, sizeof(err)) != CL_OK)
+        return; /* a connection that ended took the lock with it */
+    if (!cl_pg_get_bool(res, 0, 0))
+        cl_log_warn("the model lock was not held at the end (the database connection was made "
+                    "again meanwhile)");
+    PQclear(res);
 }

@@ -55,6 +55,7 @@
 #define LOCK_MIGRATE 0x43530001
 #define LOCK_REQUEST 0x43530002
 #define LOCK_ISSUANCE_FOLD 0x43530003 /* one fold of the issuance counts at a time */
+#define LOCK_MODELS 0x43530004        /* one model-add or model-rotate at a time (models.c) */
 
 #define CERT_COLUMNS                                                                               \
     "serial, device_number, model_code, state, request_id,"                                        \
