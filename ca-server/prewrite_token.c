@@ -79,17 +79,29 @@ int ca_prewrite_token_open(const char *uri, int sessions, int make, struct ca_pr
 {
     struct ca_prewrite_token *pt = calloc(1, sizeof(*pt));
     struct cl_p11_uri u;
-    int rc;
+    int rc, attempt = 0;
 
     *out = NULL;
     if (pt == NULL)
         return CL_ERR_NOMEM;
     pthread_mutex_init(&pt->lock, NULL);
-    if ((rc = cl_p11_uri_parse(uri, &u, err, errlen)) != CL_OK ||
-        (rc = cl_p11_token_open(&u, sessions, &pt->token, err, errlen)) != CL_OK)
+    if ((rc = cl_p11_uri_parse(uri, &u, err, errlen)) != CL_OK)
         goto fail;
-    rc = cl_p11_find(pt->token, CL_P11_SECRET, CA_STORAGE_KEY_LABEL, NULL, 0, &pt->storage, err,
-                     errlen);
+    /* "None" is concluded only after looking from a fresh load of the token each time
+     * (cl_p11_retry_quietly, 1.55 s in all): SoftHSM2 can hide an object from a process that loaded
+     * the token while another process logged in, and a maker that believed it would make a second
+     * key. */
+    for (;;) {
+        if ((rc = cl_p11_token_open(&u, sessions, &pt->token, err, errlen)) != CL_OK)
+            goto fail;
+        rc = cl_p11_find(pt->token, CL_P11_SECRET, CA_STORAGE_KEY_LABEL, NULL, 0, &pt->storage, err,
+                         errlen);
+        if (rc != CL_ERR_NOT_FOUND || attempt + 1 >= CL_P11_OPEN_ATTEMPTS)
+            break;
+        cl_p11_token_close(pt->token);
+        pt->token = NULL;
+        (void)cl_p11_retry_quietly(&attempt, rc); /* no key yet is the usual reason */
+    }
     if (rc == CL_ERR_NOT_FOUND && make)
         rc = make_storage_key(pt, err, errlen);
     else if (rc == CL_ERR_NOT_FOUND)

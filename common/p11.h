@@ -101,6 +101,9 @@ int cl_p11_token_open(const struct cl_p11_uri *uri, int sessions, struct cl_p11_
  * CL_P11_OPEN_ATTEMPTS); it then logs a warning with err and waits. The caller must have closed
  * the token first, so that the module is initialised again (and reads the token afresh). */
 int cl_p11_retry(int *attempt, int rc, const char *token_label, const char *err);
+/* The same without the warning, for a caller that expects "not found" to be the usual answer
+ * and only makes sure of it. */
+int cl_p11_retry_quietly(int *attempt, int rc);
 /* Closes the token's sessions (its session objects go with them) and unloads the module when no
  * other token holds it. NULL: nothing. */
 void cl_p11_token_close(struct cl_p11_token *token);

@@ -289,26 +289,45 @@ static int login(struct cl_p11_token *t, const struct cl_p11_uri *uri, CK_FLAGS 
     return cl_p11i_rv_code(rv);
 }
 
-int cl_p11_retry(int *attempt, int rc, const char *token_label, const char *err)
+/* The wait before attempt *attempt + 1: 50 ms, doubled each time, jittered. */
+static long retry_pause_ms(int attempt)
+{
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)attempt;
+
+    return (25L << attempt) + (long)(rand_r(&seed) % 50);
+}
+
+static void retry_pause(long ms)
 {
     struct timespec pause;
-    unsigned seed;
+
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&pause, NULL);
+}
+
+int cl_p11_retry_quietly(int *attempt, int rc)
+{
+    /* a wrong PIN is never tried again (a real token counts it); nor a bad configuration */
+    if ((rc != CL_ERR_NOT_FOUND && rc != CL_ERR_CRYPTO) || ++*attempt >= CL_P11_OPEN_ATTEMPTS)
+        return 0;
+    retry_pause(retry_pause_ms(*attempt));
+    return 1;
+}
+
+int cl_p11_retry(int *attempt, int rc, const char *token_label, const char *err)
+{
     long ms;
 
-    /* a wrong PIN is never tried again (a real token counts it); nor a bad configuration */
-    if (rc != CL_ERR_NOT_FOUND && rc != CL_ERR_CRYPTO)
+    if ((rc != CL_ERR_NOT_FOUND && rc != CL_ERR_CRYPTO) || *attempt + 1 >= CL_P11_OPEN_ATTEMPTS)
         return 0;
-    if (++*attempt >= CL_P11_OPEN_ATTEMPTS)
-        return 0;
-    seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)*attempt;
-    ms = (25L << *attempt) + (long)(rand_r(&seed) % 50); /* 50 ms, doubled each time, jittered */
+    ++*attempt;
+    ms = retry_pause_ms(*attempt);
     cl_log_warn("token \"%s\": %s; trying again in %ld ms (%d of %d): another process may be "
                 "writing the token",
                 token_label != NULL ? token_label : "", err != NULL ? err : cl_err_str(rc), ms,
                 *attempt + 1, CL_P11_OPEN_ATTEMPTS);
-    pause.tv_sec = ms / 1000;
-    pause.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&pause, NULL);
+    retry_pause(ms);
     return 1;
 }
 
