@@ -85,6 +85,20 @@ char *cl_test_softhsm_uri(const struct cl_test_softhsm *h, const char *label, co
     return out;
 }
 
+char *cl_test_softhsm_wrong_pin_uri(const struct cl_test_softhsm *h, const char *label,
+                                    const char *wrong_pin, char *out, size_t size)
+{
+    char path[320];
+
+    cl_test_path(path, sizeof(path), h->dir, "wrong.pin");
+    cl_test_write_file(path, wrong_pin);
+    if (chmod(path, 0600) != 0)
+        return NULL;
+    snprintf(out, size, "pkcs11:token=%s?module-path=%s&pin-source=file:%s", label, h->module,
+             path);
+    return out;
+}
+
 void cl_test_softhsm_free(struct cl_test_softhsm *h)
 {
     if (h->dir[0] != '\0')

@@ -20,6 +20,11 @@ int cl_test_softhsm_make(struct cl_test_softhsm *h, const char *const *labels);
 char *cl_test_softhsm_uri(const struct cl_test_softhsm *h, const char *label, const char *object,
                           char *out, size_t size);
 
+/* The URI of token label with a pin-source file (mode 0600, in the folder) holding wrong_pin,
+ * into out: a login that must be refused. NULL if the file cannot be made. */
+char *cl_test_softhsm_wrong_pin_uri(const struct cl_test_softhsm *h, const char *label,
+                                    const char *wrong_pin, char *out, size_t size);
+
 /* Removes the folder. */
 void cl_test_softhsm_free(struct cl_test_softhsm *h);
 

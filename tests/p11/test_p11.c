@@ -140,14 +140,11 @@ static void test_login_refusals(void **state)
 {
     struct cl_p11_uri u;
     struct cl_p11_token *t = NULL;
-    char uri[1024], path[320], err[256];
+    char uri[1024], err[256];
     (void)state;
 
-    cl_test_path(path, sizeof(path), hsm.dir, "wrong.pin");
-    cl_test_write_file(path, "wrong-pin-5555");
-    assert_int_equal(chmod(path, 0600), 0);
-    snprintf(uri, sizeof(uri), "pkcs11:token=certline-issuing?module-path=%s&pin-source=%s",
-             hsm.module, path);
+    assert_non_null(cl_test_softhsm_wrong_pin_uri(&hsm, "certline-issuing", "wrong-pin-5555", uri,
+                                                  sizeof(uri)));
     assert_int_equal(cl_p11_uri_parse(uri, &u, err, sizeof(err)), CL_OK);
     assert_int_equal(cl_p11_token_open(&u, 1, &t, err, sizeof(err)), CL_ERR_PERMISSION);
     assert_null(t);

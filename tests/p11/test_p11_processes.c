@@ -12,7 +12,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,14 +143,11 @@ static void test_wrong_pin_not_tried_again(void **state)
 {
     struct cl_p11_uri u;
     struct cl_p11_token *t = NULL;
-    char path[320], uri[1024], err[256];
+    char uri[1024], err[256];
     (void)state;
 
-    cl_test_path(path, sizeof(path), hsm.dir, "wrong.pin");
-    cl_test_write_file(path, "not-the-pin\n");
-    assert_int_equal(chmod(path, 0600), 0);
-    snprintf(uri, sizeof(uri), "pkcs11:token=shared-issuing?module-path=%s&pin-source=file:%s",
-             hsm.module, path);
+    assert_non_null(
+        cl_test_softhsm_wrong_pin_uri(&hsm, "shared-issuing", "not-the-pin\n", uri, sizeof(uri)));
     assert_int_equal(cl_p11_uri_parse(uri, &u, err, sizeof(err)), CL_OK);
     waits = 0;
     assert_int_equal(cl_p11_token_open(&u, 1, &t, err, sizeof(err)), CL_ERR_PERMISSION);

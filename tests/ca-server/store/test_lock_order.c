@@ -45,6 +45,25 @@ static void expect_row(PGconn *conn, const char *statement, const char *expected
                  expected);
 }
 
+/* The end of a run of rounds: rounds x n certificates of WEST's numbers in state, the issuance
+ * counts equal to a count from scratch; closes the connections. */
+static void expect_rounds_done(PGconn *ctl, struct ca_store *store, struct ca_store *other,
+                               const char *state, int certificates)
+{
+    char statement[256], expected[24];
+
+    snprintf(statement, sizeof(statement),
+             "SELECT count(*) FROM certificate WHERE state = '%s' AND device_number IN"
+             " (SELECT device_number FROM device_owner WHERE factory = '" WEST "')",
+             state);
+    snprintf(expected, sizeof(expected), "%d", certificates);
+    expect_row(ctl, statement, expected);
+    expect_row(ctl, COUNTS_DIFFER, "0");
+    PQfinish(ctl);
+    ca_store_close(other);
+    ca_store_close(store);
+}
+
 /* Waits (10 s at most) until at least n sessions wait for a lock of kind ("advisory": the
  * pause; "row": a row or the transaction holding it). */
 static void await_waiting(PGconn *conn, const char *kind, int n)
@@ -355,15 +374,7 @@ static void test_rounds(void **state)
         expect_ok(&move, "an assignment");
         free_numbers(numbers, N);
     }
-    snprintf(statement, sizeof(statement),
-             "SELECT count(*) FROM certificate WHERE state = 'installed' AND device_number IN"
-             " (SELECT device_number FROM device_owner WHERE factory = '" WEST "')");
-    snprintf(err, sizeof(err), "%d", ROUNDS * N);
-    expect_row(ctl, statement, err);
-    expect_row(ctl, COUNTS_DIFFER, "0");
-    PQfinish(ctl);
-    ca_store_close(other);
-    ca_store_close(store);
+    expect_rounds_done(ctl, store, other, "installed", ROUNDS * N);
 }
 
 /* Makes the writer's plans visit certificates in their physical order (seq scans), as
@@ -563,15 +574,7 @@ static void test_signing_rounds(void **state)
                   "assignment of the same numbers %.1f ms on average, %.1f ms at most (%d rounds; "
                   "the assignments took %.1f ms on average)\n",
                   N, alone / ALONE, raced / ROUNDS, most, ROUNDS, moved / ROUNDS);
-    snprintf(statement, sizeof(statement),
-             "SELECT count(*) FROM certificate WHERE state = 'issued' AND device_number IN"
-             " (SELECT device_number FROM device_owner WHERE factory = '" WEST "')");
-    snprintf(err, sizeof(err), "%d", ROUNDS * N);
-    expect_row(ctl, statement, err);
-    expect_row(ctl, COUNTS_DIFFER, "0");
-    PQfinish(ctl);
-    ca_store_close(other);
-    ca_store_close(store);
+    expect_rounds_done(ctl, store, other, "issued", ROUNDS * N);
 }
 
 /* A replacement request (FIG 21 batch) of EAST for two numbers, the second without an owner, as
